@@ -1,0 +1,1 @@
+"""The Typer CLI. Thin: parse, call one service (or the API), render."""

@@ -1,0 +1,11 @@
+"""`suanli bench ...`: benchmarks print figures (and a same-run baseline ratio); never assert times."""
+
+from __future__ import annotations
+
+import typer
+
+from suanli.cli import bench_ledger, bench_scenes, bench_scheduler, bench_vouchers
+
+app = typer.Typer(help="Benchmarks / 基准测试", no_args_is_help=True)
+for _module in (bench_ledger, bench_scheduler, bench_vouchers, bench_scenes):
+    _module.register(app)

@@ -1,0 +1,89 @@
+"""The one Settings object. Built by the entrypoints and passed down; never a module global.
+
+Sources, highest first: explicit arguments, `SUANLI_*` environment variables, the TOML file
+named by `SUANLI_CONFIG_FILE` (or `<data_dir>/suanli.toml`), then defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+POLICY_NAMES = ("fifo-first-fit", "cheapest", "fastest", "balanced", "fair")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SUANLI_", extra="forbid")
+
+    data_dir: Path = Field(default=Path(".suanli"), description="where SQLite, logs and job dirs live")
+    database_url: str | None = Field(default=None, description="defaults to SQLite in data_dir")
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8710, ge=1, le=65535)
+    api_url: str | None = Field(default=None, description="where CLI clients find the API")
+    token: str | None = Field(default=None, description="bearer token used by CLI clients")
+    language: str = Field(default="zh-CN", pattern=r"^(zh-CN|en)$")
+    platform_fee_bp: int = Field(default=500, ge=0, le=5000, description="fee in basis points")
+    scheduler_policy: str = "cheapest"
+    scheduler_interval_s: float = Field(default=0.5, gt=0, le=60)
+    job_log_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    page_size_max: int = Field(default=500, ge=1, le=10_000)
+    backend_lost_grace_s: float = Field(default=30.0, ge=0, le=3600)
+
+    @field_validator("scheduler_policy")
+    @classmethod
+    def _known_policy(cls, value: str) -> str:
+        if value not in POLICY_NAMES:
+            raise ValueError(f"unknown policy {value!r}; choose one of {', '.join(POLICY_NAMES)}")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = _toml_path()
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        return tuple(sources)
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'suanli.db').resolve()}"
+
+    @property
+    def resolved_api_url(self) -> str:
+        return self.api_url or f"http://{self.api_host}:{self.api_port}"
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.data_dir / "jobs"
+
+
+def _toml_path() -> Path | None:
+    explicit = os.environ.get("SUANLI_CONFIG_FILE")
+    if explicit:
+        return Path(explicit)
+    default = Path(os.environ.get("SUANLI_DATA_DIR", ".suanli")) / "suanli.toml"
+    return default if default.is_file() else None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Builds Settings; `overrides` win over environment and file (used by tests and the CLI)."""
+    clean = {key: value for key, value in overrides.items() if value is not None}
+    return Settings(**clean)

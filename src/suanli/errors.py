@@ -1,0 +1,138 @@
+"""Typed errors, mapped once to HTTP status and CLI exit code.
+
+    SuanliError                       500 / exit 1
+    ├── InvalidInput                  422 / exit 2   (names the field)
+    │   ├── UnknownAccelerator
+    │   └── Unplaceable               (carries one reason per unmet requirement)
+    ├── NotAuthenticated              401 / exit 3
+    ├── PermissionDenied              403 / exit 3
+    ├── NotFound                      404 / exit 4   (also for other tenants' objects)
+    ├── Conflict                      409 / exit 5
+    │   ├── IdempotencyConflict
+    │   └── InvalidTransition
+    ├── LedgerError                   422 / exit 6   (money rules; see domain.ledger)
+    ├── LimitExceeded                 413 / exit 2
+    └── BackendError                  502 / exit 7
+        └── BackendUnavailable        503 / exit 7
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class SuanliError(Exception):
+    """Base of every error the platform raises on purpose."""
+
+    http_status = 500
+    exit_code = 1
+    code = "internal"
+
+    def __init__(self, message: str, *, field: str | None = None, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.code, "message": self.message}
+        if self.field is not None:
+            body["field"] = self.field
+        if self.details:
+            body["details"] = self.details
+        return body
+
+
+class InvalidInput(SuanliError):
+    """The request is malformed or out of range; `field` names what to fix."""
+
+    http_status = 422
+    exit_code = 2
+    code = "invalid_input"
+
+
+class UnknownAccelerator(InvalidInput):
+    """An accelerator model that is not in the catalog."""
+
+    code = "unknown_accelerator"
+
+
+class Unplaceable(InvalidInput):
+    """No pool could ever satisfy the job; `details['reasons']` lists one line per requirement."""
+
+    code = "unplaceable"
+
+
+class LimitExceeded(SuanliError):
+    """An input is over an explicit size or count limit."""
+
+    http_status = 413
+    exit_code = 2
+    code = "limit_exceeded"
+
+
+class NotAuthenticated(SuanliError):
+    """No valid bearer token."""
+
+    http_status = 401
+    exit_code = 3
+    code = "not_authenticated"
+
+
+class PermissionDenied(SuanliError):
+    """The caller's role may not do this."""
+
+    http_status = 403
+    exit_code = 3
+    code = "permission_denied"
+
+
+class NotFound(SuanliError):
+    """No such object, or it belongs to another tenant (never says which)."""
+
+    http_status = 404
+    exit_code = 4
+    code = "not_found"
+
+
+class Conflict(SuanliError):
+    """The request conflicts with the current state."""
+
+    http_status = 409
+    exit_code = 5
+    code = "conflict"
+
+
+class IdempotencyConflict(Conflict):
+    """The same idempotency key was used before with a different request body."""
+
+    code = "idempotency_conflict"
+
+
+class InvalidTransition(Conflict):
+    """A state machine refused a transition."""
+
+    code = "invalid_transition"
+
+
+class LedgerError(SuanliError):
+    """A money rule refused the operation; nothing was written."""
+
+    http_status = 422
+    exit_code = 6
+    code = "ledger_error"
+
+
+class BackendError(SuanliError):
+    """An execution backend (local, Ray, Slurm) failed."""
+
+    http_status = 502
+    exit_code = 7
+    code = "backend_error"
+
+
+class BackendUnavailable(BackendError):
+    """The backend cannot be reached."""
+
+    http_status = 503
+    code = "backend_unavailable"
