@@ -1,0 +1,130 @@
+"""Job specs and the job state machine.
+
+pending → queued → placed → running → succeeded | failed | cancelled | timed_out
+Any non-terminal state may go to cancelled; placed/running may also go to `lost`
+(the backend lost the job), and lost may go back to queued (re-queue elsewhere).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from suanli.domain.accelerators import Precision
+from suanli.domain.pools import CARDS_PER_NODE_MAX, Region
+from suanli.errors import InvalidInput, InvalidTransition
+
+NAME_LENGTH_MAX = 120
+COMMAND_LENGTH_MAX = 8_000
+CARDS_MAX = 4096
+RUN_TIME_S_MAX = 30 * 24 * 3600
+PRIORITY_RANGE = (0, 100)
+OBJECTIVES = ("default", "cost", "time", "deadline")
+
+
+class JobState(StrEnum):
+    PENDING = "pending"
+    QUEUED = "queued"
+    PLACED = "placed"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
+    LOST = "lost"
+    REJECTED = "rejected"
+
+
+TERMINAL_STATES = frozenset(
+    {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.TIMED_OUT, JobState.REJECTED}
+)
+
+_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
+    JobState.PENDING: frozenset({JobState.QUEUED, JobState.REJECTED, JobState.CANCELLED}),
+    JobState.QUEUED: frozenset({JobState.PLACED, JobState.CANCELLED}),
+    JobState.PLACED: frozenset(
+        {JobState.RUNNING, JobState.CANCELLED, JobState.FAILED, JobState.LOST, JobState.QUEUED}
+    ),
+    JobState.RUNNING: frozenset(
+        {
+            JobState.SUCCEEDED,
+            JobState.FAILED,
+            JobState.CANCELLED,
+            JobState.TIMED_OUT,
+            JobState.LOST,
+            JobState.QUEUED,
+        }
+    ),
+    JobState.LOST: frozenset({JobState.QUEUED, JobState.FAILED}),
+}
+
+
+def can_transition(current: JobState, target: JobState) -> bool:
+    return target in _TRANSITIONS.get(current, frozenset())
+
+
+def transition(current: JobState, target: JobState) -> JobState:
+    """Returns `target` if the move is legal, else raises InvalidTransition."""
+    if not can_transition(current, target):
+        raise InvalidTransition(
+            f"a job cannot go from {current.value} to {target.value}",
+            field="state",
+            current=current.value,
+            target=target.value,
+        )
+    return target
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What an enterprise asks for. Immutable and validated when built."""
+
+    name: str
+    command: str
+    cards: int = 1
+    cards_per_node: int = 1
+    min_memory_gib: float = 0
+    precision: Precision | None = None
+    software: tuple[str, ...] = ()  # accepted stacks, e.g. ("CUDA", "CANN"); empty = any
+    accelerators: tuple[str, ...] = ()  # accepted models; empty = any
+    vendors: tuple[str, ...] = ()  # accepted vendors; empty = any
+    region: Region | None = None
+    max_run_time_s: int = 3600
+    priority: int = 50
+    objective: str = "default"
+    preemptible: bool = False
+    restartable: bool = False
+    job_class: str | None = None  # e.g. "llm-train-bf16"; used by the performance model
+    deadline_s: int | None = None
+    budget_fen: int | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _require_text(self.name, NAME_LENGTH_MAX, "name")
+        _require_text(self.command, COMMAND_LENGTH_MAX, "command")
+        _require_int(self.cards, 1, CARDS_MAX, "cards")
+        _require_int(self.cards_per_node, 1, CARDS_PER_NODE_MAX, "cards_per_node")
+        if self.cards % self.cards_per_node != 0:
+            raise InvalidInput("cards must be a multiple of cards_per_node", field="cards")
+        if not 0 <= self.min_memory_gib <= 10_000:
+            raise InvalidInput("min_memory_gib must be in [0, 10000]", field="min_memory_gib")
+        _require_int(self.max_run_time_s, 1, RUN_TIME_S_MAX, "max_run_time_s")
+        _require_int(self.priority, *PRIORITY_RANGE, "priority")
+        if self.objective not in OBJECTIVES:
+            raise InvalidInput(f"objective must be one of {OBJECTIVES}", field="objective")
+
+    @property
+    def nodes(self) -> int:
+        return self.cards // self.cards_per_node
+
+
+def _require_text(value: object, length_max: int, field_name: str) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"{field_name} must be a non-empty string", field=field_name)
+    if len(value) > length_max:
+        raise InvalidInput(f"{field_name} is longer than {length_max} characters", field=field_name)
+
+
+def _require_int(value: object, low: int, high: int, field_name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidInput(f"{field_name} must be an integer in [{low}, {high}]", field=field_name)

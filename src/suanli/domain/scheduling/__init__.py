@@ -1,0 +1,2 @@
+"""Scheduling: feasibility, placement policies and the decision both the live loop and the
+simulator call. Pure code: the caller owns the clock and applies the returned placements."""

@@ -1,0 +1,93 @@
+"""Feasibility: does a pool satisfy every requirement of a job spec (invariant 8)?"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from suanli.domain.jobs import JobSpec
+from suanli.domain.scheduling.model import PoolView
+
+
+@dataclass(frozen=True)
+class Requirement:
+    name: str
+    describe: Callable[[JobSpec], str]
+    satisfied: Callable[[JobSpec, PoolView], bool]
+
+
+def _model_ok(spec: JobSpec, view: PoolView) -> bool:
+    if not spec.accelerators:
+        return True
+    names = {view.accelerator.model.lower(), *(a.lower() for a in view.accelerator.aliases)}
+    return any(wanted.lower() in names for wanted in spec.accelerators)
+
+
+def _vendor_ok(spec: JobSpec, view: PoolView) -> bool:
+    return not spec.vendors or view.accelerator.vendor.lower() in {v.lower() for v in spec.vendors}
+
+
+def _memory_ok(spec: JobSpec, view: PoolView) -> bool:
+    memory = view.accelerator.memory_gib
+    return spec.min_memory_gib <= 0 or (memory is not None and memory >= spec.min_memory_gib)
+
+
+def _precision_ok(spec: JobSpec, view: PoolView) -> bool:
+    return spec.precision is None or view.accelerator.supports(spec.precision)
+
+
+def _software_ok(spec: JobSpec, view: PoolView) -> bool:
+    if not spec.software:
+        return True
+    offered = {view.accelerator.software_stack.lower(), *(s.lower() for s in view.pool.software)}
+    return any(stack.lower() in offered for stack in spec.software)
+
+
+def _region_ok(spec: JobSpec, view: PoolView) -> bool:
+    return spec.region is None or view.pool.region.matches(spec.region)
+
+
+def _shape_ok(spec: JobSpec, view: PoolView) -> bool:
+    return view.pool.cards_per_node >= spec.cards_per_node and view.pool.nodes >= spec.nodes
+
+
+REQUIREMENTS: tuple[Requirement, ...] = (
+    Requirement("accelerator", lambda s: f"model in {list(s.accelerators)}", _model_ok),
+    Requirement("vendor", lambda s: f"vendor in {list(s.vendors)}", _vendor_ok),
+    Requirement("memory", lambda s: f">= {s.min_memory_gib:g} GiB per card", _memory_ok),
+    Requirement("precision", lambda s: f"{s.precision.upper() if s.precision else ''}", _precision_ok),
+    Requirement("software", lambda s: f"software stack in {list(s.software)}", _software_ok),
+    Requirement("region", lambda s: f"region {s.region.label() if s.region else ''}", _region_ok),
+    Requirement(
+        "shape",
+        lambda s: f"{s.nodes} node(s) × {s.cards_per_node} cards per node",
+        _shape_ok,
+    ),
+)
+
+
+def unmet_requirements(spec: JobSpec, view: PoolView) -> list[str]:
+    return [req.name for req in REQUIREMENTS if not req.satisfied(spec, view)]
+
+
+def is_feasible(spec: JobSpec, view: PoolView) -> bool:
+    """Could this pool ever run the job (ignoring current load)?"""
+    return all(req.satisfied(spec, view) for req in REQUIREMENTS)
+
+
+def feasible_pools(spec: JobSpec, views: Sequence[PoolView]) -> list[PoolView]:
+    return [view for view in views if is_feasible(spec, view)]
+
+
+def explain_unplaceable(spec: JobSpec, views: Sequence[PoolView]) -> list[str]:
+    """One reason per requirement no pool meets; else the combination no single pool meets."""
+    active = [req for req in REQUIREMENTS if not all(req.satisfied(spec, v) for v in views)]
+    reasons = [
+        f"no pool offers {req.describe(spec)}"
+        for req in active
+        if not any(req.satisfied(spec, view) for view in views)
+    ]
+    if reasons or not views:
+        return reasons or ["no pools are listed"]
+    together = " with ".join(req.describe(spec) for req in active)
+    return [f"no pool offers {together}"]
