@@ -1,0 +1,1 @@
+"""Adapters: the edges where suanli meets databases, execution engines and text models."""

@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy 2 tables, the Database handle and Alembic migrations."""

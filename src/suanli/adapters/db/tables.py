@@ -1,0 +1,191 @@
+"""Core tables: organisations, users, tokens, pools, jobs, usage, idempotency, audit.
+
+Other areas (ledger, vouchers, scenes, connections) define theirs in `tables_<area>.py` on the
+same `Base`; `all_tables()` imports them so metadata is complete for Alembic and tests.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from suanli.adapters.db.types import UTCDateTime
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class OrganisationRow(Base):
+    __tablename__ = "organisations"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    region: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime]
+    __table_args__ = (
+        CheckConstraint("kind IN ('operator','provider','enterprise','agency')", name="org_kind"),
+    )
+
+
+class OrganisationRelationRow(Base):
+    __tablename__ = "organisation_relations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    from_org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"))
+    to_org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"))
+    kind: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime]
+    __table_args__ = (
+        UniqueConstraint("from_org_id", "to_org_id", "kind", name="uq_org_relation"),
+        CheckConstraint("from_org_id <> to_org_id", name="org_relation_not_self"),
+    )
+
+
+class UserRow(Base):
+    __tablename__ = "users"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20), default="admin")
+    created_at: Mapped[datetime]
+    __table_args__ = (UniqueConstraint("org_id", "name", name="uq_user_name"),)
+
+
+class ApiTokenRow(Base):
+    __tablename__ = "api_tokens"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class PoolRow(Base):
+    __tablename__ = "pools"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    provider_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    accelerator_model: Mapped[str] = mapped_column(String(60))
+    nodes: Mapped[int] = mapped_column(Integer)
+    cards_per_node: Mapped[int] = mapped_column(Integer)
+    region: Mapped[str] = mapped_column(String(200))
+    price_fen_per_card_hour: Mapped[int] = mapped_column(BigInteger)
+    software: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    labels: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    backend: Mapped[str] = mapped_column(String(20), default="local")
+    connection_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    available: Mapped[bool] = mapped_column(Boolean, default=True)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    __table_args__ = (
+        CheckConstraint("nodes > 0", name="pool_nodes_positive"),
+        CheckConstraint("cards_per_node > 0", name="pool_cards_positive"),
+        CheckConstraint("price_fen_per_card_hour >= 0", name="pool_price_non_negative"),
+        UniqueConstraint("provider_id", "name", name="uq_pool_name"),
+    )
+
+
+class JobRow(Base):
+    __tablename__ = "jobs"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    submitted_by: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(200))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    pool_id: Mapped[str | None] = mapped_column(ForeignKey("pools.id"), nullable=True, index=True)
+    node_cards: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    backend_job_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    hold_fen: Mapped[int] = mapped_column(BigInteger, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    submitted_at: Mapped[datetime]
+    placed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    lost_since: Mapped[datetime | None] = mapped_column(nullable=True)
+    __table_args__ = (Index("ix_jobs_owner_state", "owner_id", "state"),)
+
+
+class UsageRow(Base):
+    """One metered line per finished job run: card-seconds priced once (invariant 10)."""
+
+    __tablename__ = "usage_records"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), unique=True)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    provider_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    pool_id: Mapped[str] = mapped_column(ForeignKey("pools.id"))
+    accelerator_model: Mapped[str] = mapped_column(String(60))
+    cards: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime]
+    card_seconds: Mapped[int] = mapped_column(BigInteger)
+    price_fen_per_card_hour: Mapped[int] = mapped_column(BigInteger)
+    amount_fen: Mapped[int] = mapped_column(BigInteger)
+    source: Mapped[str] = mapped_column(String(40), default="local")
+    created_at: Mapped[datetime]
+    __table_args__ = (
+        CheckConstraint("card_seconds >= 0", name="usage_card_seconds_non_negative"),
+        CheckConstraint("amount_fen >= 0", name="usage_amount_non_negative"),
+    )
+
+
+class IdempotencyRow(Base):
+    __tablename__ = "idempotency_keys"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    principal_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+
+
+class AuditRow(Base):
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    actor_id: Mapped[str] = mapped_column(String(40))
+    org_id: Mapped[str] = mapped_column(String(40), index=True)
+    action: Mapped[str] = mapped_column(String(80))
+    subject: Mapped[str] = mapped_column(String(80))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class SchedulerUsageRow(Base):
+    """Decayed card-seconds per enterprise, for the fair-share policy."""
+
+    __tablename__ = "scheduler_usage"
+    owner_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    card_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    updated_at: Mapped[datetime]
+
+
+def all_tables() -> type[Base]:
+    """Imports every area's tables so Base.metadata is complete; returns Base."""
+    import importlib
+    import pkgutil
+
+    import suanli.adapters.db as package
+
+    for module in pkgutil.iter_modules(package.__path__):
+        if module.name.startswith("tables_"):
+            importlib.import_module(f"suanli.adapters.db.{module.name}")
+    return Base
