@@ -1,0 +1,1 @@
+"""Execution backends: where a placed job really runs (local subprocess, Ray, Slurm)."""

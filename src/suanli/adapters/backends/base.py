@@ -1,0 +1,95 @@
+"""The Backend interface every engine implements, and the values it exchanges.
+
+Public methods are what the runtime calls; implementations raise BackendError or
+BackendUnavailable (never a bare exception) so the runtime can tell a lost cluster from a
+failed job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+LOG_CHUNK_BYTES_MAX = 256 * 1024
+
+
+class BackendState(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    LOST = "lost"  # the engine no longer knows the job
+
+
+BACKEND_TERMINAL = frozenset(
+    {BackendState.SUCCEEDED, BackendState.FAILED, BackendState.CANCELLED, BackendState.LOST}
+)
+
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    job_id: str
+    command: str
+    cards: int
+    accelerator_model: str
+    max_run_time_s: int
+    node_cards: tuple[tuple[int, int], ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    state: BackendState
+    exit_code: int | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class LogChunk:
+    text: str
+    next_offset: int
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What the engine itself recorded: the only time the platform may charge for."""
+
+    started_at: datetime
+    ended_at: datetime
+    cards: int
+    source: str
+
+    @property
+    def card_seconds(self) -> int:
+        # Whole seconds only, rounded down: never charge for time that cannot be proven.
+        seconds = max(0, int((self.ended_at - self.started_at).total_seconds()))
+        return seconds * self.cards
+
+
+@dataclass(frozen=True)
+class Health:
+    ok: bool
+    message: str = ""
+
+
+class Backend(Protocol):
+    kind: str
+
+    def submit(self, request: LaunchRequest) -> str: ...
+
+    def status(self, backend_job_id: str) -> JobStatus: ...
+
+    def logs(self, backend_job_id: str, offset: int = 0) -> LogChunk: ...
+
+    def cancel(self, backend_job_id: str) -> None: ...
+
+    def usage(self, backend_job_id: str) -> Usage | None: ...
+
+    def capacity(self) -> dict[str, int]: ...
+
+    def health(self) -> Health: ...

@@ -1,0 +1,81 @@
+"""An in-memory backend for unit tests: jobs advance only when the test says so."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from suanli.adapters.backends.base import (
+    BackendState,
+    Health,
+    JobStatus,
+    LaunchRequest,
+    LogChunk,
+    Usage,
+)
+from suanli.errors import BackendUnavailable
+
+
+@dataclass
+class _FakeJob:
+    request: LaunchRequest
+    state: BackendState = BackendState.PENDING
+    exit_code: int | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    log: str = ""
+
+
+@dataclass
+class FakeBackend:
+    kind: str = "fake"
+    reachable: bool = True
+    free_cards: dict[str, int] = field(default_factory=dict)
+    jobs: dict[str, _FakeJob] = field(default_factory=dict)
+
+    def _require_reachable(self) -> None:
+        if not self.reachable:
+            raise BackendUnavailable("fake cluster is down")
+
+    def submit(self, request: LaunchRequest) -> str:
+        self._require_reachable()
+        backend_id = f"fake-{request.job_id}"
+        self.jobs[backend_id] = _FakeJob(request)
+        return backend_id
+
+    def start(self, backend_id: str, at: datetime) -> None:
+        job = self.jobs[backend_id]
+        job.state, job.started_at = BackendState.RUNNING, at
+
+    def finish(self, backend_id: str, at: datetime, exit_code: int = 0) -> None:
+        job = self.jobs[backend_id]
+        job.ended_at, job.exit_code = at, exit_code
+        job.state = BackendState.SUCCEEDED if exit_code == 0 else BackendState.FAILED
+
+    def status(self, backend_job_id: str) -> JobStatus:
+        self._require_reachable()
+        job = self.jobs.get(backend_job_id)
+        if job is None:
+            return JobStatus(BackendState.LOST)
+        return JobStatus(job.state, job.exit_code, job.started_at, job.ended_at)
+
+    def logs(self, backend_job_id: str, offset: int = 0) -> LogChunk:
+        text = self.jobs[backend_job_id].log[offset:]
+        return LogChunk(text=text, next_offset=offset + len(text))
+
+    def cancel(self, backend_job_id: str) -> None:
+        self._require_reachable()
+        self.jobs[backend_job_id].state = BackendState.CANCELLED
+
+    def usage(self, backend_job_id: str) -> Usage | None:
+        job = self.jobs.get(backend_job_id)
+        if job is None or job.started_at is None or job.ended_at is None:
+            return None
+        return Usage(job.started_at, job.ended_at, job.request.cards, source="fake")
+
+    def capacity(self) -> dict[str, int]:
+        self._require_reachable()
+        return dict(self.free_cards)
+
+    def health(self) -> Health:
+        return Health(ok=self.reachable, message="" if self.reachable else "down")
