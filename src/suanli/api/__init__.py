@@ -1,0 +1,1 @@
+"""The HTTP API: FastAPI routers, one per area; thin: parse -> service -> schema."""

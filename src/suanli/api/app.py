@@ -1,0 +1,43 @@
+"""The FastAPI application factory. Routers are thin; the App graph comes from bootstrap."""
+
+from __future__ import annotations
+
+import importlib
+
+from fastapi import FastAPI
+
+from suanli import __version__
+from suanli.api import metrics, routes_compute, routes_core
+from suanli.api.errors import install_error_handlers
+from suanli.api.idempotency import IdempotencyMiddleware
+from suanli.bootstrap import App
+
+# Areas that land separately add a `router` in their module; missing ones are skipped.
+OPTIONAL_ROUTERS = (
+    "suanli.api.routes_ledger",
+    "suanli.api.routes_vouchers",
+    "suanli.api.routes_scenes",
+    "suanli.api.routes_connections",
+)
+
+
+def create_api(app: App) -> FastAPI:
+    api = FastAPI(
+        title="suanli 算力",
+        version=__version__,
+        description="A city's AI compute market: compute exchange, settlement, vouchers, scenes.",
+    )
+    api.state.suanli = app
+    install_error_handlers(api)
+    api.add_middleware(IdempotencyMiddleware)
+    for router in (routes_core.router, metrics.router, routes_compute.router):
+        api.include_router(router)
+    for module_name in OPTIONAL_ROUTERS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name != module_name:
+                raise
+            continue
+        api.include_router(module.router)
+    return api

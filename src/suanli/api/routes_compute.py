@@ -1,0 +1,133 @@
+"""Pools, jobs, quotes, logs and usage."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from suanli.api.deps import AppState, CurrentPrincipal, DbSession, PageParams
+from suanli.api.schemas import (
+    JobPublic,
+    JobSpecIn,
+    LogPublic,
+    PageOf,
+    PoolCreate,
+    PoolPublic,
+    PoolUpdate,
+    QuotePublic,
+    UsagePublic,
+)
+from suanli.domain.jobs import TERMINAL_STATES, JobState
+from suanli.services import jobs, pools
+from suanli.services.common import Principal
+
+router = APIRouter(prefix="/v1")
+
+
+@router.post("/pools", status_code=201, tags=["pools"])
+def create_pool(
+    body: PoolCreate, caller: CurrentPrincipal, session: DbSession, app: AppState
+) -> PoolPublic:
+    row = pools.create_pool(session, app.clock, caller, body.model_dump())
+    return PoolPublic.model_validate(row)
+
+
+@router.get("/pools", tags=["pools"])
+def list_pools(
+    caller: CurrentPrincipal, session: DbSession, page: PageParams, mine: bool = False
+) -> PageOf[PoolPublic]:
+    result = pools.list_pools(session, caller, page, mine=mine)
+    items = [PoolPublic.model_validate(row) for row in result.items]
+    return PageOf[PoolPublic](items=items, total=result.total, offset=page.offset, limit=page.limit)
+
+
+@router.get("/pools/{pool_id}", tags=["pools"])
+def get_pool(pool_id: str, caller: CurrentPrincipal, session: DbSession) -> PoolPublic:
+    return PoolPublic.model_validate(pools.get_pool(session, caller, pool_id))
+
+
+@router.patch("/pools/{pool_id}", tags=["pools"])
+def update_pool(
+    pool_id: str, body: PoolUpdate, caller: CurrentPrincipal, session: DbSession
+) -> PoolPublic:
+    fields = body.model_dump(exclude_none=True)
+    return PoolPublic.model_validate(pools.update_pool(session, caller, pool_id, fields))
+
+
+@router.delete("/pools/{pool_id}", status_code=204, tags=["pools"])
+def delete_pool(pool_id: str, caller: CurrentPrincipal, session: DbSession) -> Response:
+    pools.delete_pool(session, caller, pool_id)
+    return Response(status_code=204)
+
+
+@router.post("/jobs/quote", tags=["jobs"])
+def quote(body: JobSpecIn, _caller: CurrentPrincipal, session: DbSession) -> QuotePublic:
+    result = jobs.quote(session, jobs.spec_from_dict(body.model_dump()))
+    return QuotePublic(**result.__dict__)
+
+
+@router.post("/jobs", status_code=201, tags=["jobs"])
+def submit_job(
+    body: JobSpecIn, caller: CurrentPrincipal, session: DbSession, app: AppState
+) -> JobPublic:
+    spec = jobs.spec_from_dict(body.model_dump())
+    row = jobs.submit_job(session, app.settings, app.clock, caller, spec)
+    return public_job(row, caller)
+
+
+@router.get("/jobs", tags=["jobs"])
+def list_jobs(
+    caller: CurrentPrincipal,
+    session: DbSession,
+    page: PageParams,
+    state: Annotated[str | None, Query(max_length=20)] = None,
+) -> PageOf[JobPublic]:
+    result = jobs.list_jobs(session, caller, page, state)
+    items = [public_job(row, caller) for row in result.items]
+    return PageOf[JobPublic](items=items, total=result.total, offset=page.offset, limit=page.limit)
+
+
+@router.get("/jobs/{job_id}", tags=["jobs"])
+def get_job(job_id: str, caller: CurrentPrincipal, session: DbSession) -> JobPublic:
+    return public_job(jobs.get_job(session, caller, job_id), caller)
+
+
+@router.post("/jobs/{job_id}/cancel", tags=["jobs"])
+def cancel_job(
+    job_id: str, caller: CurrentPrincipal, session: DbSession, app: AppState
+) -> JobPublic:
+    row = jobs.request_cancel(session, app.settings, app.clock, caller, job_id)
+    return public_job(row, caller)
+
+
+@router.get("/jobs/{job_id}/logs", tags=["jobs"])
+def job_logs(
+    job_id: str,
+    caller: CurrentPrincipal,
+    session: DbSession,
+    app: AppState,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> LogPublic:
+    row = jobs.get_job(session, caller, job_id)
+    finished = JobState(row.state) in TERMINAL_STATES
+    if row.pool_id is None or row.backend_job_id is None:
+        return LogPublic(text="", next_offset=offset, finished=finished)
+    pool = pools.get_pool(session, caller, row.pool_id)
+    backend = app.backends.for_pool(pool.backend, pool.connection_id)
+    chunk = backend.logs(row.backend_job_id, offset)
+    return LogPublic(text=chunk.text, next_offset=chunk.next_offset, finished=finished)
+
+
+@router.get("/jobs/{job_id}/usage", tags=["jobs"])
+def job_usage(job_id: str, caller: CurrentPrincipal, session: DbSession) -> UsagePublic:
+    return UsagePublic.model_validate(jobs.get_usage(session, caller, job_id))
+
+
+def public_job(row: object, caller: Principal) -> JobPublic:
+    """Providers see jobs on their pools, but not their customers' commands or environment."""
+    job = JobPublic.model_validate(row)
+    if caller.org_kind == "provider":
+        spec = {k: v for k, v in job.spec.items() if k not in ("command", "env")}
+        job = job.model_copy(update={"spec": spec})
+    return job

@@ -1,0 +1,73 @@
+"""Health, catalog, organisations and relationships."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter
+
+from suanli.api.deps import AppState, CurrentPrincipal, DbSession
+from suanli.api.schemas import (
+    OrganisationCreate,
+    OrganisationPublic,
+    OrganisationRegistered,
+    RelationCreate,
+)
+from suanli.domain.accelerators import CATALOG, CATALOG_VERSION
+from suanli.services import organisations
+
+router = APIRouter()
+
+
+@router.get("/healthz", tags=["ops"])
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/v1/catalog/accelerators", tags=["catalog"])
+def accelerators(_caller: CurrentPrincipal) -> dict[str, Any]:
+    return {"version": CATALOG_VERSION, "accelerators": [catalog_entry(a) for a in CATALOG]}
+
+
+def catalog_entry(accelerator: Any) -> dict[str, Any]:
+    data = asdict(accelerator)
+    data["tflops"] = {str(k): v for k, v in accelerator.tflops.items()}
+    return data
+
+
+@router.get("/v1/me", tags=["organisations"])
+def me(caller: CurrentPrincipal) -> dict[str, str]:
+    return {"user_id": caller.user_id, "org_id": caller.org_id, "org_kind": caller.org_kind}
+
+
+@router.post("/v1/organisations", status_code=201, tags=["organisations"])
+def register_organisation(
+    body: OrganisationCreate, caller: CurrentPrincipal, session: DbSession, app: AppState
+) -> OrganisationRegistered:
+    issued = organisations.register_organisation(session, app.clock, caller, **body.model_dump())
+    org = organisations.get_organisation(session, caller, issued.org_id)
+    return OrganisationRegistered(
+        organisation=OrganisationPublic.model_validate(org),
+        user_id=issued.user_id,
+        token=issued.token,
+    )
+
+
+@router.get("/v1/organisations", tags=["organisations"])
+def list_organisations(caller: CurrentPrincipal, session: DbSession) -> list[OrganisationPublic]:
+    rows = organisations.list_organisations(session, caller)
+    return [OrganisationPublic.model_validate(row) for row in rows]
+
+
+@router.get("/v1/organisations/{org_id}", tags=["organisations"])
+def get_organisation(org_id: str, caller: CurrentPrincipal, session: DbSession) -> OrganisationPublic:
+    return OrganisationPublic.model_validate(organisations.get_organisation(session, caller, org_id))
+
+
+@router.post("/v1/organisations/relations", status_code=201, tags=["organisations"])
+def declare_relation(
+    body: RelationCreate, caller: CurrentPrincipal, session: DbSession, app: AppState
+) -> dict[str, Any]:
+    row = organisations.declare_relation(session, app.clock, caller, **body.model_dump())
+    return {"id": row.id, "from_org": row.from_org_id, "to_org": row.to_org_id, "kind": row.kind}

@@ -1,0 +1,58 @@
+"""The one place that wires settings, database, backends and clock. API and CLI call it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from suanli.adapters.backends.local import LocalBackend
+from suanli.adapters.backends.registry import BackendRegistry, ConnectionFactory
+from suanli.adapters.db.database import Database
+from suanli.adapters.db.migrate import upgrade
+from suanli.config import Settings
+from suanli.services.common import Clock, SystemClock
+from suanli.services.runtime import Runtime
+
+
+@dataclass
+class App:
+    settings: Settings
+    db: Database
+    clock: Clock
+    backends: BackendRegistry
+    runtime: Runtime = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.runtime = Runtime(self.settings, self.db, self.clock, self.backends)
+
+    def close(self) -> None:
+        local = self.backends.local
+        if isinstance(local, LocalBackend):
+            local.shutdown()
+        self.db.dispose()
+
+
+def bootstrap(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    migrate: bool = True,
+    connection_factory: ConnectionFactory | None = None,
+) -> App:
+    """Builds the object graph; connects only now, never at import time."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    url = settings.resolved_database_url
+    if migrate:
+        upgrade(url)
+    db = Database(url)
+    local = LocalBackend(settings.jobs_dir)
+    factory = connection_factory or _default_connection_factory(db)
+    return App(settings, db, clock or SystemClock(), BackendRegistry(local, factory))
+
+
+def _default_connection_factory(db: Database) -> ConnectionFactory | None:
+    """Cluster connections (Ray, Slurm) plug in here once that area is wired."""
+    try:
+        from suanli.services.connections import backend_factory
+    except ImportError:
+        return None
+    return backend_factory(db)

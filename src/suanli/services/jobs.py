@@ -1,0 +1,184 @@
+"""Jobs: submit (check, quote, hold, queue), read with tenant isolation, cancel, logs, usage."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from suanli.adapters.db.tables import JobRow, PoolRow, UsageRow
+from suanli.config import Settings
+from suanli.domain.accelerators import Precision
+from suanli.domain.jobs import JobSpec, JobState, transition
+from suanli.domain.money import price_card_seconds
+from suanli.domain.pools import Region
+from suanli.domain.scheduling.feasibility import explain_unplaceable, feasible_pools
+from suanli.domain.scheduling.model import PoolView
+from suanli.errors import InvalidInput, NotFound, PermissionDenied, Unplaceable
+from suanli.services import settlement
+from suanli.services.common import Clock, Page, PageResult, Principal, new_id, paginate
+from suanli.services.pools import pool_views
+
+SPEC_FIELDS = frozenset(JobSpec.__dataclass_fields__)
+
+
+def spec_from_dict(data: dict[str, Any]) -> JobSpec:
+    """Builds a JobSpec from JSON-like input; every problem names its field."""
+    unknown = set(data) - SPEC_FIELDS
+    if unknown:
+        raise InvalidInput(f"unknown job fields {sorted(unknown)}", field=sorted(unknown)[0])
+    values = dict(data)
+    for key in ("software", "accelerators", "vendors"):
+        values[key] = _str_tuple(values.get(key, ()), key)
+    values["precision"] = _precision(values.get("precision"))
+    if values.get("region") is not None and not isinstance(values["region"], Region):
+        values["region"] = Region.parse(str(values["region"]))
+    try:
+        return JobSpec(**values)
+    except TypeError as error:
+        raise InvalidInput(f"bad job spec: {error}", field="spec") from error
+
+
+def spec_to_dict(spec: JobSpec) -> dict[str, Any]:
+    data = asdict(spec)
+    data["precision"] = spec.precision.value if spec.precision else None
+    data["region"] = spec.region.label() if spec.region else None
+    for key in ("software", "accelerators", "vendors"):
+        data[key] = list(data[key])
+    return data
+
+
+def _str_tuple(value: object, field_name: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise InvalidInput(f"{field_name} must be a list of strings", field=field_name)
+    return tuple(v.strip() for v in value)
+
+
+def _precision(value: object) -> Precision | None:
+    if value in (None, ""):
+        return None
+    try:
+        return Precision(str(value).lower())
+    except ValueError:
+        choices = ", ".join(p.value for p in Precision)
+        raise InvalidInput(f"precision must be one of {choices}", field="precision") from None
+
+
+@dataclass(frozen=True)
+class Quote:
+    feasible_pools: list[dict[str, Any]]
+    min_fen: int
+    max_fen: int
+    reasons: list[str]
+
+
+def quote(session: Session, spec: JobSpec) -> Quote:
+    """The price range of a spec over its feasible pools, at its maximum run time."""
+    views = pool_views(session)
+    feasible = feasible_pools(spec, views)
+    if not feasible:
+        return Quote([], 0, 0, explain_unplaceable(spec, views))
+    lines = [_quote_line(spec, view) for view in feasible]
+    lines.sort(key=lambda line: (line["max_cost_fen"], line["pool_id"]))
+    costs = [line["max_cost_fen"] for line in lines]
+    return Quote(lines, min(costs), max(costs), [])
+
+
+def _quote_line(spec: JobSpec, view: PoolView) -> dict[str, Any]:
+    price = view.pool.price_fen_per_card_hour
+    return {
+        "pool_id": view.pool.id,
+        "pool": view.pool.name,
+        "accelerator": view.pool.accelerator_model,
+        "region": view.pool.region.label(),
+        "price_fen_per_card_hour": price,
+        "max_cost_fen": price_card_seconds(spec.max_run_time_s * spec.cards, price),
+    }
+
+
+def submit_job(
+    session: Session, settings: Settings, clock: Clock, caller: Principal, spec: JobSpec
+) -> JobRow:
+    """Refuses what no pool could ever run; holds the maximum cost; queues the job."""
+    if caller.org_kind != "enterprise":
+        raise PermissionDenied("only enterprises submit jobs")
+    views = pool_views(session)
+    feasible = feasible_pools(spec, views)
+    if not feasible:
+        reasons = explain_unplaceable(spec, views)
+        raise Unplaceable("; ".join(reasons), field="spec", reasons=reasons)
+    job = JobRow(
+        id=new_id("job"),
+        owner_id=caller.org_id,
+        submitted_by=caller.user_id,
+        name=spec.name,
+        spec=spec_to_dict(spec),
+        state=JobState.PENDING.value,
+        submitted_at=clock.now(),
+    )
+    session.add(job)
+    session.flush()
+    max_price = max(view.pool.price_fen_per_card_hour for view in feasible)
+    job.hold_fen = settlement.hold_for_job(session, settings, clock, job, max_price)
+    job.state = transition(JobState.PENDING, JobState.QUEUED).value
+    session.flush()
+    return job
+
+
+def _visible(caller: Principal) -> Any:
+    if caller.is_operator:
+        return select(JobRow)
+    if caller.org_kind == "provider":
+        mine = select(PoolRow.id).where(PoolRow.provider_id == caller.org_id)
+        return select(JobRow).where(JobRow.pool_id.in_(mine))
+    return select(JobRow).where(JobRow.owner_id == caller.org_id)
+
+
+def get_job(session: Session, caller: Principal, job_id: str) -> JobRow:
+    """Another tenant's job is indistinguishable from a missing one (404)."""
+    row = session.scalar(_visible(caller).where(JobRow.id == job_id))
+    if row is None:
+        raise NotFound(f"job {job_id} not found", field="job_id")
+    return row
+
+
+def list_jobs(
+    session: Session, caller: Principal, page: Page, state: str | None = None
+) -> PageResult[JobRow]:
+    query = _visible(caller).order_by(JobRow.submitted_at.desc(), JobRow.id)
+    if state is not None:
+        if state not in {s.value for s in JobState}:
+            raise InvalidInput(f"unknown state {state!r}", field="state")
+        query = query.where(JobRow.state == state)
+    return paginate(session, query, page)
+
+
+def request_cancel(
+    session: Session, settings: Settings, clock: Clock, caller: Principal, job_id: str
+) -> JobRow:
+    """Queued jobs cancel at once (hold voided); running ones are stopped by the runtime."""
+    job = get_job(session, caller, job_id)
+    if caller.org_kind == "provider":
+        raise PermissionDenied("providers cannot cancel their customers' jobs")
+    current = JobState(job.state)
+    transition(current, JobState.CANCELLED)  # raises on terminal states
+    if current in (JobState.PENDING, JobState.QUEUED):
+        job.state = JobState.CANCELLED.value
+        job.finished_at = clock.now()
+        settlement.release_job_hold(session, settings, clock, job)
+    else:
+        job.reason = "cancel requested"
+    session.flush()
+    return job
+
+
+def get_usage(session: Session, caller: Principal, job_id: str) -> UsageRow:
+    job = get_job(session, caller, job_id)
+    usage = session.scalar(select(UsageRow).where(UsageRow.job_id == job.id))
+    if usage is None:
+        raise NotFound(f"job {job_id} has no usage yet (state {job.state})", field="job_id")
+    return usage

@@ -1,0 +1,181 @@
+"""Pools: providers list them; the scheduler reads them as domain `PoolView`s."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from suanli.adapters.db.tables import JobRow, OrganisationRow, PoolRow
+from suanli.domain.accelerators import get_accelerator
+from suanli.domain.jobs import TERMINAL_STATES
+from suanli.domain.pools import Pool, Region
+from suanli.domain.scheduling.model import PoolView
+from suanli.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from suanli.services.common import Clock, Page, PageResult, Principal, new_id, paginate
+
+EDITABLE_FIELDS = ("name", "nodes", "cards_per_node", "region", "price_fen_per_card_hour")
+EDITABLE_FIELDS += ("software", "labels")
+
+
+def to_domain(row: PoolRow) -> Pool:
+    accelerator = get_accelerator(row.accelerator_model)
+    return Pool(
+        id=row.id,
+        provider_id=row.provider_id,
+        name=row.name,
+        accelerator_model=accelerator.model,
+        nodes=row.nodes,
+        cards_per_node=row.cards_per_node,
+        region=Region.parse(row.region),
+        price_fen_per_card_hour=row.price_fen_per_card_hour,
+        software={str(k): str(v) for k, v in (row.software or {}).items()},
+        labels={str(k): str(v) for k, v in (row.labels or {}).items()},
+        backend=row.backend,
+        vendor=accelerator.vendor,
+        memory_gib=accelerator.memory_gib,
+    )
+
+
+def pool_views(session: Session) -> list[PoolView]:
+    rows = session.scalars(select(PoolRow).where(PoolRow.deleted.is_(False)).order_by(PoolRow.id))
+    return [
+        PoolView(to_domain(row), get_accelerator(row.accelerator_model), available=row.available)
+        for row in rows
+    ]
+
+
+def _validated(fields: dict[str, Any], base: PoolRow | None = None) -> Pool:
+    """Builds the domain Pool from the merged fields so every rule is checked in one place."""
+    merged = {key: getattr(base, key) for key in EDITABLE_FIELDS} if base else {}
+    merged.update(fields)
+    model = fields.get("accelerator_model", base.accelerator_model if base else "")
+    accelerator = get_accelerator(str(model))
+    return Pool(
+        id=base.id if base else "new",
+        provider_id=base.provider_id if base else "new",
+        name=_name(merged.get("name")),
+        accelerator_model=accelerator.model,
+        nodes=merged.get("nodes", 1),
+        cards_per_node=merged.get("cards_per_node", 1),
+        region=Region.parse(str(merged.get("region") or "")),
+        price_fen_per_card_hour=merged.get("price_fen_per_card_hour", -1),
+        software=dict(merged.get("software") or {}),
+        labels=dict(merged.get("labels") or {}),
+        backend=fields.get("backend", base.backend if base else "local"),
+    )
+
+
+def _name(value: object) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > 200:
+        raise InvalidInput("name must be 1..200 characters", field="name")
+    return value.strip()
+
+
+def _owner_for_create(session: Session, caller: Principal, provider_id: str | None) -> str:
+    if caller.org_kind == "provider":
+        if provider_id not in (None, caller.org_id):
+            raise PermissionDenied("a provider lists pools for itself only")
+        return caller.org_id
+    if not caller.is_operator:
+        raise PermissionDenied("only providers (or the operator) list pools")
+    owner = session.get(OrganisationRow, provider_id) if provider_id else None
+    if owner is None or owner.kind not in ("provider", "operator"):
+        raise InvalidInput("provider_id must name a provider organisation", field="provider_id")
+    return owner.id
+
+
+def create_pool(
+    session: Session, clock: Clock, caller: Principal, fields: dict[str, Any]
+) -> PoolRow:
+    provider_id = _owner_for_create(session, caller, fields.pop("provider_id", None))
+    pool = _validated(fields)
+    if pool.backend == "local" and not caller.is_operator:
+        raise PermissionDenied("local pools run arbitrary commands: only the operator creates them")
+    if pool.backend in ("ray", "slurm") and not fields.get("connection_id"):
+        raise InvalidInput("a ray or slurm pool needs a connection_id", field="connection_id")
+    _require_unique_name(session, provider_id, pool.name, None)
+    row = PoolRow(
+        id=new_id("pool"),
+        provider_id=provider_id,
+        name=pool.name,
+        accelerator_model=pool.accelerator_model,
+        nodes=pool.nodes,
+        cards_per_node=pool.cards_per_node,
+        region=pool.region.label(),
+        price_fen_per_card_hour=pool.price_fen_per_card_hour,
+        software=pool.software,
+        labels=pool.labels,
+        backend=pool.backend,
+        connection_id=fields.get("connection_id"),
+        created_at=clock.now(),
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _require_unique_name(session: Session, provider_id: str, name: str, pool_id: str | None) -> None:
+    query = select(PoolRow.id).where(
+        PoolRow.provider_id == provider_id, PoolRow.name == name, PoolRow.deleted.is_(False)
+    )
+    existing = session.scalar(query)
+    if existing is not None and existing != pool_id:
+        raise Conflict(f"a pool named {name!r} exists for this provider", field="name")
+
+
+def get_pool(session: Session, caller: Principal, pool_id: str) -> PoolRow:
+    """Anyone may read the public catalogue of pools; deleted pools are gone."""
+    row = session.get(PoolRow, pool_id)
+    if row is None or row.deleted:
+        raise NotFound(f"pool {pool_id} not found", field="pool_id")
+    return row
+
+
+def _owned_pool(session: Session, caller: Principal, pool_id: str) -> PoolRow:
+    row = get_pool(session, caller, pool_id)
+    if not caller.is_operator and row.provider_id != caller.org_id:
+        raise NotFound(f"pool {pool_id} not found", field="pool_id")
+    return row
+
+
+def list_pools(session: Session, caller: Principal, page: Page, mine: bool = False) -> PageResult[PoolRow]:
+    query = select(PoolRow).where(PoolRow.deleted.is_(False)).order_by(PoolRow.created_at, PoolRow.id)
+    if mine:
+        query = query.where(PoolRow.provider_id == caller.org_id)
+    return paginate(session, query, page)
+
+
+def update_pool(
+    session: Session, caller: Principal, pool_id: str, fields: dict[str, Any]
+) -> PoolRow:
+    row = _owned_pool(session, caller, pool_id)
+    unknown = set(fields) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise InvalidInput(f"cannot update {sorted(unknown)}", field=sorted(unknown)[0])
+    pool = _validated(fields, base=row)
+    if pool.nodes * pool.cards_per_node < row.nodes * row.cards_per_node:
+        _require_no_active_jobs(session, row.id, "shrink")
+    _require_unique_name(session, row.provider_id, pool.name, row.id)
+    for key in fields:
+        value = getattr(pool, key)
+        setattr(row, key, value.label() if isinstance(value, Region) else value)
+    session.flush()
+    return row
+
+
+def delete_pool(session: Session, caller: Principal, pool_id: str) -> None:
+    row = _owned_pool(session, caller, pool_id)
+    _require_no_active_jobs(session, row.id, "delete")
+    row.deleted = True  # soft: usage lines and statements keep pointing at it
+
+
+def _require_no_active_jobs(session: Session, pool_id: str, verb: str) -> None:
+    active = session.scalar(
+        select(JobRow.id)
+        .where(JobRow.pool_id == pool_id, JobRow.state.not_in([s.value for s in TERMINAL_STATES]))
+        .limit(1)
+    )
+    if active is not None:
+        raise Conflict(f"cannot {verb} a pool with active jobs (e.g. {active})", field="pool_id")

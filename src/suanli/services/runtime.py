@@ -1,0 +1,286 @@
+"""The live scheduling loop: sync running jobs with their backends, then place the queue.
+
+It calls the same domain policy the simulator replays (`get_policy(...).place`). Each step
+is a short unit of work, so the API keeps serving while the loop runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from suanli.adapters.backends.base import (
+    BACKEND_TERMINAL,
+    BackendState,
+    JobStatus,
+    LaunchRequest,
+    Usage,
+)
+from suanli.adapters.backends.registry import BackendRegistry
+from suanli.adapters.db.database import Database
+from suanli.adapters.db.tables import JobRow, PoolRow, UsageRow
+from suanli.config import Settings
+from suanli.domain.jobs import JobState, transition
+from suanli.domain.money import price_card_seconds
+from suanli.domain.scheduling.model import ClusterState, Placement, QueuedJob, RunningJob
+from suanli.domain.scheduling.policies import get_policy
+from suanli.errors import BackendError, BackendUnavailable
+from suanli.services import settlement
+from suanli.services.common import Clock
+from suanli.services.jobs import spec_from_dict
+from suanli.services.pools import pool_views
+
+log = logging.getLogger(__name__)
+ACTIVE_STATES = (JobState.PLACED.value, JobState.RUNNING.value)
+QUEUE_SCAN_MAX = 5_000  # jobs considered per tick; the rest wait for the next one
+SUBMIT_ATTEMPTS_MAX = 3
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    clock: Clock
+    backends: BackendRegistry
+
+    def tick(self) -> list[Placement]:
+        """One loop iteration; returns the placements made (tests call this directly)."""
+        self.sync_active_jobs()
+        return self.schedule_queue()
+
+    # -- syncing -----------------------------------------------------------------------
+    def sync_active_jobs(self) -> None:
+        with self.db.session() as session:
+            ids = list(session.scalars(select(JobRow.id).where(JobRow.state.in_(ACTIVE_STATES))))
+        for job_id in ids:
+            try:
+                self._sync_one(job_id)
+            except Exception:  # one bad job must not stop the loop for everyone
+                log.exception("sync of job %s failed", job_id)
+
+    def _sync_one(self, job_id: str) -> None:
+        with self.db.session() as session:
+            job = session.get(JobRow, job_id)
+            if job is None or job.state not in ACTIVE_STATES or job.pool_id is None:
+                return
+            pool = session.get(PoolRow, job.pool_id)
+            assert_pool(pool, job)
+            backend = self.backends.for_pool(pool.backend, pool.connection_id)
+            try:
+                status = backend.status(job.backend_job_id or "")
+            except BackendUnavailable:
+                self._mark_unreachable(session, job)
+                return
+            job.lost_since = None
+            self._enforce_limits(job, status, backend)
+            self._advance(session, job, pool, status, backend)
+
+    def _enforce_limits(self, job: JobRow, status: JobStatus, backend: object) -> None:
+        if status.state in BACKEND_TERMINAL:
+            return
+        if job.reason == "cancel requested":
+            backend.cancel(job.backend_job_id or "")  # type: ignore[attr-defined]
+            return
+        started = job.started_at
+        limit_s = int(job.spec["max_run_time_s"])
+        if started is not None and (self.clock.now() - started).total_seconds() > limit_s:
+            job.reason = "timed out"
+            backend.cancel(job.backend_job_id or "")  # type: ignore[attr-defined]
+
+    def _advance(
+        self, session: Session, job: JobRow, pool: PoolRow, status: JobStatus, backend: object
+    ) -> None:
+        if status.state == BackendState.RUNNING and job.state == JobState.PLACED.value:
+            job.state = transition(JobState.PLACED, JobState.RUNNING).value
+            job.started_at = status.started_at or self.clock.now()
+        if status.state == BackendState.LOST:
+            self._handle_lost(session, job, "the backend no longer knows the job")
+            return
+        if status.state in BACKEND_TERMINAL:
+            usage = backend.usage(job.backend_job_id or "")  # type: ignore[attr-defined]
+            self._finish(session, job, pool, status, usage)
+
+    def _finish(
+        self, session: Session, job: JobRow, pool: PoolRow, status: JobStatus, usage: Usage | None
+    ) -> None:
+        target = _final_state(job, status)
+        if job.state == JobState.PLACED.value and target != JobState.CANCELLED:
+            job.state = transition(JobState.PLACED, JobState.RUNNING).value
+        job.state = transition(JobState(job.state), target).value
+        job.exit_code = status.exit_code
+        job.finished_at = status.ended_at or self.clock.now()
+        job.started_at = job.started_at or status.started_at
+        if usage is None or job.started_at is None:
+            settlement.release_job_hold(session, self.settings, self.clock, job)
+            return
+        line = meter(session, self.clock, job, pool, usage)
+        settlement.settle_job(session, self.settings, self.clock, job, line)
+
+    def _mark_unreachable(self, session: Session, job: JobRow) -> None:
+        now = self.clock.now()
+        job.lost_since = job.lost_since or now
+        if (now - job.lost_since).total_seconds() >= self.settings.backend_lost_grace_s:
+            self._handle_lost(session, job, "the pool's cluster was unreachable past the grace period")
+
+    def _handle_lost(self, session: Session, job: JobRow, why: str) -> None:
+        """Never charge for unproven time; re-queue if it never started or may restart."""
+        restart = job.started_at is None or bool(job.spec.get("restartable"))
+        job.state = transition(JobState(job.state), JobState.LOST).value
+        if restart:
+            job.state = transition(JobState.LOST, JobState.QUEUED).value
+            job.reason = f"re-queued: {why}"
+            job.pool_id, job.node_cards, job.backend_job_id = None, [], None
+            job.started_at, job.placed_at, job.lost_since = None, None, None
+            return
+        job.state = transition(JobState.LOST, JobState.FAILED).value
+        job.reason = f"lost by the provider, not charged: {why}"
+        job.finished_at = self.clock.now()
+        settlement.release_job_hold(session, self.settings, self.clock, job)
+
+    # -- placing -----------------------------------------------------------------------
+    def schedule_queue(self) -> list[Placement]:
+        with self.db.session() as session:
+            state, queue = cluster_snapshot(session, self.clock.now())
+        if not queue:
+            return []
+        placements = get_policy(self.settings.scheduler_policy).place(
+            state, queue, self.clock.now().timestamp()
+        )
+        for placement in placements:
+            self._launch(placement)
+        return placements
+
+    def _launch(self, placement: Placement) -> None:
+        with self.db.session() as session:
+            job = session.get(JobRow, placement.job_id)
+            pool = session.get(PoolRow, placement.pool_id)
+            if job is None or pool is None or job.state != JobState.QUEUED.value:
+                return
+            job.state = transition(JobState.QUEUED, JobState.PLACED).value
+            job.pool_id, job.node_cards = pool.id, [list(nc) for nc in placement.node_cards]
+            job.placed_at, job.attempts = self.clock.now(), job.attempts + 1
+            self._submit(session, job, pool)
+
+    def _submit(self, session: Session, job: JobRow, pool: PoolRow) -> None:
+        request = LaunchRequest(
+            job_id=job.id,
+            command=str(job.spec["command"]),
+            cards=int(job.spec["cards"]),
+            accelerator_model=pool.accelerator_model,
+            max_run_time_s=int(job.spec["max_run_time_s"]),
+            node_cards=tuple((int(n), int(c)) for n, c in job.node_cards),
+            env={str(k): str(v) for k, v in (job.spec.get("env") or {}).items()},
+        )
+        try:
+            backend = self.backends.for_pool(pool.backend, pool.connection_id)
+            job.backend_job_id = backend.submit(request)
+        except BackendError as error:
+            self._submit_failed(session, job, str(error))
+
+    def _submit_failed(self, session: Session, job: JobRow, why: str) -> None:
+        if job.attempts < SUBMIT_ATTEMPTS_MAX:
+            job.state = transition(JobState.PLACED, JobState.QUEUED).value
+            job.pool_id, job.node_cards = None, []
+            job.reason = f"submit failed, will retry: {why}"
+            return
+        job.state = transition(JobState.PLACED, JobState.FAILED).value
+        job.reason = f"the provider's backend refused the job, not charged: {why}"
+        job.finished_at = self.clock.now()
+        settlement.release_job_hold(session, self.settings, self.clock, job)
+
+    # -- background thread ---------------------------------------------------------------
+    def run_forever(self, stop: threading.Event) -> None:
+        while not stop.wait(self.settings.scheduler_interval_s):
+            try:
+                self.tick()
+            except Exception:
+                log.exception("scheduler tick failed")
+
+
+def assert_pool(pool: PoolRow | None, job: JobRow) -> PoolRow:
+    if pool is None:
+        raise BackendError(f"job {job.id} points at a missing pool {job.pool_id}")
+    return pool
+
+
+def _final_state(job: JobRow, status: JobStatus) -> JobState:
+    if status.state == BackendState.CANCELLED:
+        return JobState.TIMED_OUT if job.reason == "timed out" else JobState.CANCELLED
+    return JobState.SUCCEEDED if status.state == BackendState.SUCCEEDED else JobState.FAILED
+
+
+def meter(session: Session, clock: Clock, job: JobRow, pool: PoolRow, usage: Usage) -> UsageRow:
+    """The priced usage line: card-seconds × price, rounded half-up once, capped by the spec."""
+    cap = int(job.spec["max_run_time_s"]) * int(job.spec["cards"])
+    card_seconds = min(usage.card_seconds, cap)
+    line = UsageRow(
+        job_id=job.id,
+        owner_id=job.owner_id,
+        provider_id=pool.provider_id,
+        pool_id=pool.id,
+        accelerator_model=pool.accelerator_model,
+        cards=usage.cards,
+        started_at=usage.started_at,
+        ended_at=usage.ended_at,
+        card_seconds=card_seconds,
+        price_fen_per_card_hour=pool.price_fen_per_card_hour,
+        amount_fen=price_card_seconds(card_seconds, pool.price_fen_per_card_hour),
+        source=usage.source,
+        created_at=clock.now(),
+    )
+    session.add(line)
+    session.flush()
+    return line
+
+
+def cluster_snapshot(session: Session, now: datetime) -> tuple[ClusterState, list[QueuedJob]]:
+    """Builds the policy's inputs from the database: free cards per node and the queue."""
+    state = ClusterState.empty(pool_views(session))
+    known = set(state.free_per_node)
+    running: list[RunningJob] = []
+    active = session.scalars(select(JobRow).where(JobRow.state.in_(ACTIVE_STATES)))
+    for job in active:
+        if job.pool_id not in known:
+            continue
+        node_cards = tuple((int(n), int(c)) for n, c in job.node_cards)
+        state.apply(Placement(job.id, job.pool_id, node_cards))
+        running.append(_running(job, node_cards, now))
+    state.running = tuple(running)
+    queued = session.scalars(
+        select(JobRow)
+        .where(JobRow.state == JobState.QUEUED.value)
+        .order_by(JobRow.submitted_at, JobRow.id)
+        .limit(QUEUE_SCAN_MAX)
+    )
+    queue = [_queued(job) for job in queued]
+    return state, queue
+
+
+def _queued(job: JobRow) -> QueuedJob:
+    spec = spec_from_dict(job.spec)
+    return QueuedJob(
+        id=job.id,
+        owner_id=job.owner_id,
+        spec=spec,
+        submitted_at_s=job.submitted_at.timestamp(),
+        reference_runtime_s=float(spec.max_run_time_s),
+    )
+
+
+def _running(job: JobRow, node_cards: tuple[tuple[int, int], ...], now: datetime) -> RunningJob:
+    spec = spec_from_dict(job.spec)
+    started = (job.started_at or job.placed_at or now).timestamp()
+    return RunningJob(
+        id=job.id,
+        owner_id=job.owner_id,
+        pool_id=str(job.pool_id),
+        spec=spec,
+        started_at_s=started,
+        expected_end_s=started + spec.max_run_time_s,
+        node_cards=node_cards,
+    )
