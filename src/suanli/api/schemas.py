@@ -86,7 +86,7 @@ class JobSpecIn(Strict):
     name: str = Field(min_length=1, max_length=120)
     command: str = Field(min_length=1, max_length=8000)
     cards: int = Field(default=1, ge=1, le=CARDS_MAX)
-    cards_per_node: int = Field(default=1, ge=1, le=64)
+    cards_per_node: int = Field(default=0, ge=0, le=64, description="0 = all cards on one node")
     min_memory_gib: float = Field(default=0, ge=0, le=10_000)
     precision: str | None = Field(default=None, examples=["bf16"])
     software: list[str] = Field(default_factory=list, max_length=20)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import typer
 
 from suanli.cli import bench, connections, ledger, scenes, simulate, vouchers
+from suanli.cli.client import jobs_app, orgs_app, pools_app
+from suanli.cli.demo import demo_command
+from suanli.cli.platform import admin_app, catalog_app, db_app, serve
 
 app = typer.Typer(
     help="suanli 算力: a city's AI compute market / 城市算力交易平台",
@@ -17,6 +20,14 @@ app.add_typer(vouchers.app, name="vouchers")
 app.add_typer(scenes.app, name="scenes")
 app.add_typer(connections.app, name="connections")
 simulate.register(app)
+app.add_typer(db_app, name="db")
+app.add_typer(admin_app, name="admin")
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(orgs_app, name="orgs")
+app.add_typer(pools_app, name="pools")
+app.add_typer(jobs_app, name="jobs")
+app.command("serve")(serve)
+app.command("demo")(demo_command)
 
 
 def run() -> None:

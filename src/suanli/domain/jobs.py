@@ -82,7 +82,7 @@ class JobSpec:
     name: str
     command: str
     cards: int = 1
-    cards_per_node: int = 1
+    cards_per_node: int = 0  # 0 = all cards on one node
     min_memory_gib: float = 0
     precision: Precision | None = None
     software: tuple[str, ...] = ()  # accepted stacks, e.g. ("CUDA", "CANN"); empty = any
@@ -103,6 +103,8 @@ class JobSpec:
         _require_text(self.name, NAME_LENGTH_MAX, "name")
         _require_text(self.command, COMMAND_LENGTH_MAX, "command")
         _require_int(self.cards, 1, CARDS_MAX, "cards")
+        if self.cards_per_node == 0 and isinstance(self.cards, int):
+            object.__setattr__(self, "cards_per_node", min(self.cards, CARDS_PER_NODE_MAX))
         _require_int(self.cards_per_node, 1, CARDS_PER_NODE_MAX, "cards_per_node")
         if self.cards % self.cards_per_node != 0:
             raise InvalidInput("cards must be a multiple of cards_per_node", field="cards")

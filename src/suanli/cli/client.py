@@ -1,0 +1,280 @@
+"""Commands that talk to a running `suanli serve` over HTTP: orgs, pools, jobs."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from suanli.cli.common import (
+    ApiClient,
+    ApiUrlOption,
+    JsonOption,
+    TokenOption,
+    console,
+    fail,
+    parse_pairs,
+    print_json,
+)
+from suanli.domain.money import format_yuan
+from suanli.i18n import t
+
+orgs_app = typer.Typer(help="Organisations / 机构", no_args_is_help=True)
+pools_app = typer.Typer(help="Compute pools / 算力资源池", no_args_is_help=True)
+jobs_app = typer.Typer(help="Jobs / 作业", no_args_is_help=True)
+FOLLOW_POLL_S = 1.0
+FOLLOW_MAX_S = 24 * 3600
+
+
+@orgs_app.command("create")
+def orgs_create(
+    name: str = typer.Option(..., "--name"),
+    kind: str = typer.Option(..., "--kind", help="provider | enterprise | agency"),
+    region: str = typer.Option("", "--region"),
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Registers an organisation (operator token) and prints its first token (shown once)."""
+    body = {"name": name, "kind": kind, "region": region}
+    result = ApiClient(api_url, token).request("POST", "/v1/organisations", json=body)
+    if json_output:
+        print_json(result)
+        return
+    console.print(f"{result['organisation']['id']}  {name} ({kind})")
+    console.print(t("令牌(只显示一次):", "token (shown once):"))
+    print(result["token"])
+
+
+@orgs_app.command("list")
+def orgs_list(api_url: str | None = ApiUrlOption, token: str | None = TokenOption) -> None:
+    """Lists organisations you may see."""
+    for org in ApiClient(api_url, token).request("GET", "/v1/organisations"):
+        console.print(f"{org['id']}  {org['kind']:<10} {org['name']}")
+
+
+@orgs_app.command("relate")
+def orgs_relate(
+    from_org: str = typer.Option(..., "--from"),
+    to_org: str = typer.Option(..., "--to"),
+    kind: str = typer.Option(..., "--kind", help="parent_subsidiary | same_legal_representative"),
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+) -> None:
+    """Declares a relationship between two organisations."""
+    body = {"from_org": from_org, "to_org": to_org, "kind": kind}
+    print_json(ApiClient(api_url, token).request("POST", "/v1/organisations/relations", json=body))
+
+
+@pools_app.command("create")
+def pools_create(
+    name: str = typer.Option(..., "--name"),
+    accelerator: str = typer.Option(..., "--accelerator", help="catalog model, e.g. H100-SXM"),
+    nodes: int = typer.Option(1, "--nodes"),
+    cards_per_node: int = typer.Option(8, "--cards-per-node"),
+    region: str = typer.Option(..., "--region", help="province/city/district"),
+    price_fen: int = typer.Option(..., "--price-fen", help="fen per card-hour"),
+    software: list[str] = typer.Option(None, "--software", help="STACK=VERSION, repeatable"),
+    label: list[str] = typer.Option(None, "--label", help="KEY=VALUE, repeatable"),
+    backend: str = typer.Option("local", "--backend", help="local | ray | slurm"),
+    connection_id: str | None = typer.Option(None, "--connection-id"),
+    provider_id: str | None = typer.Option(None, "--provider-id", help="operator only"),
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+) -> None:
+    """Lists a pool of accelerators at a price per card-hour."""
+    body: dict[str, Any] = {
+        "name": name, "accelerator_model": accelerator, "nodes": nodes,
+        "cards_per_node": cards_per_node, "region": region, "price_fen_per_card_hour": price_fen,
+        "software": parse_pairs(software, "--software"), "labels": parse_pairs(label, "--label"),
+        "backend": backend, "connection_id": connection_id, "provider_id": provider_id,
+    }
+    print_json(ApiClient(api_url, token).request("POST", "/v1/pools", json=body))
+
+
+@pools_app.command("list")
+def pools_list(
+    mine: bool = typer.Option(False, "--mine"),
+    offset: int = typer.Option(0, "--offset", min=0),
+    limit: int = typer.Option(50, "--limit", min=1, max=500),
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Lists pools, a page at a time."""
+    params = {"mine": mine, "offset": offset, "limit": limit}
+    page = ApiClient(api_url, token).request("GET", "/v1/pools", params=params)
+    if json_output:
+        print_json(page)
+        return
+    table = Table(title=t(f"资源池 (共 {page['total']})", f"Pools ({page['total']} in all)"))
+    for column in ("id", "name", "accelerator", "cards", "region", "¥/card-h"):
+        table.add_column(column)
+    for pool in page["items"]:
+        cards = f"{pool['nodes']}×{pool['cards_per_node']}"
+        price = format_yuan(pool["price_fen_per_card_hour"])
+        table.add_row(pool["id"], pool["name"], pool["accelerator_model"], cards, pool["region"], price)
+    console.print(table)
+
+
+@pools_app.command("show")
+def pools_show(pool_id: str, api_url: str | None = ApiUrlOption, token: str | None = TokenOption) -> None:
+    """Shows one pool."""
+    print_json(ApiClient(api_url, token).request("GET", f"/v1/pools/{pool_id}"))
+
+
+@pools_app.command("update")
+def pools_update(
+    pool_id: str,
+    price_fen: int | None = typer.Option(None, "--price-fen"),
+    nodes: int | None = typer.Option(None, "--nodes"),
+    name: str | None = typer.Option(None, "--name"),
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+) -> None:
+    """Changes a pool's price, size or name."""
+    body = {"price_fen_per_card_hour": price_fen, "nodes": nodes, "name": name}
+    body = {k: v for k, v in body.items() if v is not None}
+    if not body:
+        fail(t("没有要修改的字段", "nothing to update: give --price-fen, --nodes or --name"))
+    print_json(ApiClient(api_url, token).request("PATCH", f"/v1/pools/{pool_id}", json=body))
+
+
+@pools_app.command("delete")
+def pools_delete(pool_id: str, api_url: str | None = ApiUrlOption, token: str | None = TokenOption) -> None:
+    """Removes a pool with no active jobs."""
+    ApiClient(api_url, token).request("DELETE", f"/v1/pools/{pool_id}")
+    console.print(t(f"已删除 {pool_id}", f"deleted {pool_id}"))
+
+
+def _spec_options(
+    name: str, command: str, cards: int, cards_per_node: int, min_memory_gib: float,
+    precision: str | None, software: list[str] | None, accelerator: list[str] | None,
+    vendor: list[str] | None, region: str | None, max_run_time_s: int, priority: int,
+    objective: str,
+) -> dict[str, Any]:
+    return {
+        "name": name, "command": command, "cards": cards, "cards_per_node": cards_per_node,
+        "min_memory_gib": min_memory_gib, "precision": precision, "software": software or [],
+        "accelerators": accelerator or [], "vendors": vendor or [], "region": region,
+        "max_run_time_s": max_run_time_s, "priority": priority, "objective": objective,
+    }
+
+
+NameOpt = typer.Option(..., "--name")
+CommandOpt = typer.Option(..., "--command", help="shell command to run")
+CardsOpt = typer.Option(1, "--cards")
+PerNodeOpt = typer.Option(0, "--cards-per-node", help="0 = all cards on one node")
+MemoryOpt = typer.Option(0.0, "--min-memory-gib")
+PrecisionOpt = typer.Option(None, "--precision", help="fp32|tf32|bf16|fp16|fp8|int8")
+SoftwareOpt = typer.Option(None, "--software", help="accepted stack, repeatable")
+AcceleratorOpt = typer.Option(None, "--accelerator", help="accepted model, repeatable")
+VendorOpt = typer.Option(None, "--vendor", help="accepted vendor, repeatable")
+RegionOpt = typer.Option(None, "--region")
+RunTimeOpt = typer.Option(3600, "--max-run-time-s")
+PriorityOpt = typer.Option(50, "--priority")
+ObjectiveOpt = typer.Option("default", "--objective", help="default|cost|time|deadline")
+
+
+@jobs_app.command("submit")
+def jobs_submit(
+    name: str = NameOpt, command: str = CommandOpt, cards: int = CardsOpt,
+    cards_per_node: int = PerNodeOpt, min_memory_gib: float = MemoryOpt,
+    precision: str | None = PrecisionOpt, software: list[str] = SoftwareOpt,
+    accelerator: list[str] = AcceleratorOpt, vendor: list[str] = VendorOpt,
+    region: str | None = RegionOpt, max_run_time_s: int = RunTimeOpt, priority: int = PriorityOpt,
+    objective: str = ObjectiveOpt, api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption, json_output: bool = JsonOption,
+) -> None:
+    """Submits a job; refused with one reason per requirement if no pool could ever run it."""
+    body = _spec_options(name, command, cards, cards_per_node, min_memory_gib, precision,
+                         software, accelerator, vendor, region, max_run_time_s, priority, objective)
+    job = ApiClient(api_url, token).request("POST", "/v1/jobs", json=body)
+    if json_output:
+        print_json(job)
+        return
+    console.print(t(f"已提交 {job['id']} ({job['state']})", f"submitted {job['id']} ({job['state']})"))
+
+
+@jobs_app.command("quote")
+def jobs_quote(
+    name: str = typer.Option("quote", "--name"), command: str = typer.Option("true", "--command"),
+    cards: int = CardsOpt, cards_per_node: int = PerNodeOpt, min_memory_gib: float = MemoryOpt,
+    precision: str | None = PrecisionOpt, software: list[str] = SoftwareOpt,
+    accelerator: list[str] = AcceleratorOpt, vendor: list[str] = VendorOpt,
+    region: str | None = RegionOpt, max_run_time_s: int = RunTimeOpt,
+    api_url: str | None = ApiUrlOption, token: str | None = TokenOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Shows the price range of a spec over its feasible pools before submitting."""
+    body = _spec_options(name, command, cards, cards_per_node, min_memory_gib, precision,
+                         software, accelerator, vendor, region, max_run_time_s, 50, "default")
+    result = ApiClient(api_url, token).request("POST", "/v1/jobs/quote", json=body)
+    if json_output:
+        print_json(result)
+        return
+    if not result["feasible_pools"]:
+        fail("; ".join(result["reasons"]), 2)
+    console.print(f"{format_yuan(result['min_fen'])} – {format_yuan(result['max_fen'])}")
+    for line in result["feasible_pools"]:
+        console.print(f"  {line['pool_id']}  {line['accelerator']:<12} {format_yuan(line['max_cost_fen'])}")
+
+
+@jobs_app.command("list")
+def jobs_list(
+    state: str | None = typer.Option(None, "--state"),
+    offset: int = typer.Option(0, "--offset", min=0),
+    limit: int = typer.Option(50, "--limit", min=1, max=500),
+    api_url: str | None = ApiUrlOption, token: str | None = TokenOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Lists the jobs you may see, newest first."""
+    params: dict[str, Any] = {"offset": offset, "limit": limit}
+    if state:
+        params["state"] = state
+    page = ApiClient(api_url, token).request("GET", "/v1/jobs", params=params)
+    if json_output:
+        print_json(page)
+        return
+    for job in page["items"]:
+        console.print(f"{job['id']}  {job['state']:<10} {job['name']}  {job['pool_id'] or ''}")
+    console.print(t(f"共 {page['total']} 个", f"{page['total']} in all"))
+
+
+@jobs_app.command("show")
+def jobs_show(job_id: str, api_url: str | None = ApiUrlOption, token: str | None = TokenOption) -> None:
+    """Shows one job."""
+    print_json(ApiClient(api_url, token).request("GET", f"/v1/jobs/{job_id}"))
+
+
+@jobs_app.command("cancel")
+def jobs_cancel(job_id: str, api_url: str | None = ApiUrlOption, token: str | None = TokenOption) -> None:
+    """Cancels a job (a queued one at once; a running one is stopped by the scheduler)."""
+    print_json(ApiClient(api_url, token).request("POST", f"/v1/jobs/{job_id}/cancel"))
+
+
+@jobs_app.command("usage")
+def jobs_usage(job_id: str, api_url: str | None = ApiUrlOption, token: str | None = TokenOption) -> None:
+    """Shows the priced usage line of a finished job."""
+    print_json(ApiClient(api_url, token).request("GET", f"/v1/jobs/{job_id}/usage"))
+
+
+@jobs_app.command("logs")
+def jobs_logs(
+    job_id: str,
+    follow: bool = typer.Option(False, "--follow", "-f", help="keep printing until the job ends"),
+    api_url: str | None = ApiUrlOption, token: str | None = TokenOption,
+) -> None:
+    """Prints a job's output; --follow keeps going until it finishes."""
+    client = ApiClient(api_url, token)
+    offset, deadline = 0, time.monotonic() + FOLLOW_MAX_S
+    while True:
+        chunk = client.request("GET", f"/v1/jobs/{job_id}/logs", params={"offset": offset})
+        print(chunk["text"], end="", flush=True)
+        offset = chunk["next_offset"]
+        if not follow or (chunk["finished"] and not chunk["text"]) or time.monotonic() > deadline:
+            return
+        if not chunk["text"]:
+            time.sleep(FOLLOW_POLL_S)

@@ -1,0 +1,100 @@
+"""`suanli demo`: a fresh fictional city whose market runs live, then (optionally) serves it."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+from rich.live import Live
+from rich.table import Table
+
+from suanli.bootstrap import App, bootstrap
+from suanli.cli.common import console, handle_errors, print_json, settings_from_env
+from suanli.domain.jobs import TERMINAL_STATES, JobState
+from suanli.domain.money import format_yuan
+from suanli.i18n import t
+from suanli.services import demo
+
+DEMO_TIMEOUT_S = 180.0
+TICK_S = 0.25
+
+
+@handle_errors
+def demo_command(
+    serve: bool = typer.Option(True, "--serve/--no-serve", help="serve the API afterwards"),
+    json_output: bool = typer.Option(False, "--json", help="print the summary as JSON (last line)"),
+    data_dir: Path | None = typer.Option(None, "--data-dir", envvar="SUANLI_DATA_DIR"),
+) -> None:
+    """Creates a fresh demo city, runs its jobs live, prints a summary, then serves the API."""
+    settings = settings_from_env(data_dir=data_dir)
+    demo_dir = settings.data_dir / "demo"
+    demo.reset_data_dir(demo_dir)
+    settings = settings.model_copy(update={"data_dir": demo_dir, "database_url": None})
+    app = bootstrap(settings)
+    city = demo.build_city(app)
+    demo.submit_jobs(app, city)
+    _show_refusals(city)
+    _run_live(app, city)
+    result = demo.summary(app, city)
+    _print_summary(result)
+    if json_output:
+        print_json({key: result[key] for key in result if key != "rejected_reasons"} | {"rejected_reasons": result["rejected_reasons"]})
+    if serve:
+        _serve(app, city)
+    else:
+        app.close()
+
+
+def _show_refusals(city: demo.DemoCity) -> None:
+    for refused in city.rejected:
+        console.print(t(f"[yellow]拒绝[/yellow] {refused['name']}:", f"[yellow]refused[/yellow] {refused['name']}:"))
+        for reason in refused["reasons"]:
+            console.print(f"   - {reason}")
+
+
+def _run_live(app: App, city: demo.DemoCity) -> None:
+    deadline = time.monotonic() + DEMO_TIMEOUT_S
+    with Live(_table(app, city), console=console, refresh_per_second=4, transient=False) as live:
+        while time.monotonic() < deadline:
+            app.runtime.tick()
+            rows = demo.job_rows(app, city.job_ids)
+            live.update(_table(app, city))
+            if all(JobState(row.state) in TERMINAL_STATES for row in rows):
+                return
+            time.sleep(TICK_S)
+    console.print(t("[red]演示超时, 仍有作业未结束[/red]", "[red]demo timed out with jobs still running[/red]"))
+
+
+def _table(app: App, city: demo.DemoCity) -> Table:
+    table = Table(title=t("演示城市算力市场 (虚构数据)", "Demo city compute market (fictional)"))
+    for column in ("job", "state", "pool", "cards", "hold"):
+        table.add_column(column)
+    for row in demo.job_rows(app, city.job_ids):
+        colour = {"succeeded": "green", "running": "cyan", "queued": "yellow", "failed": "red"}
+        state = f"[{colour.get(row.state, 'white')}]{row.state}[/]"
+        table.add_row(row.name, state, row.pool_id or "", str(row.spec["cards"]), format_yuan(row.hold_fen))
+    return table
+
+
+def _print_summary(result: dict[str, object]) -> None:
+    console.print(t("[bold]汇总[/bold]", "[bold]Summary[/bold]"))
+    console.print(t(f"作业状态: {result['jobs']}; 拒绝: {result['rejected']}",
+                    f"jobs by state: {result['jobs']}; refused: {result['rejected']}"))
+    card_hours = int(result["card_seconds"]) / 3600  # type: ignore[call-overload]
+    console.print(t(f"卡时: {card_hours:.4f}; 计费合计: {format_yuan(int(result['billed_fen']))}",  # type: ignore[call-overload]
+                    f"card-hours: {card_hours:.4f}; billed: {format_yuan(int(result['billed_fen']))}"))  # type: ignore[call-overload]
+    for label, key in ((t("按企业", "by enterprise"), "billed_fen_by_enterprise"),
+                       (t("按服务商", "by provider"), "billed_fen_by_provider")):
+        for name, fen in dict(result[key]).items():  # type: ignore[call-overload]
+            console.print(f"  {label}: {name} {format_yuan(int(fen))}")
+
+
+def _serve(app: App, city: demo.DemoCity) -> None:
+    from suanli.services.server import serve_forever
+
+    console.print(t("API 服务于", "API at") + f" {app.settings.resolved_api_url}/docs  (Ctrl-C)")
+    console.print(f"  operator token:   {city.operator.token}")
+    console.print(f"  enterprise token: {city.enterprises[0].token}")
+    console.print(f"  SUANLI_DATA_DIR={app.settings.data_dir}")
+    serve_forever(app)

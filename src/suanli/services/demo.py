@@ -1,0 +1,160 @@
+"""The demo city: fictional providers, pools, enterprises and jobs (all names are made up)."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+
+from suanli.adapters.db.tables import JobRow, OrganisationRow, PoolRow, UsageRow
+from suanli.bootstrap import App
+from suanli.errors import Unplaceable
+from suanli.services import jobs as job_service
+from suanli.services import pools as pool_service
+from suanli.services.common import Principal
+from suanli.services.organisations import (
+    IssuedToken,
+    bootstrap_operator,
+    create_organisation,
+    create_user_with_token,
+)
+
+FICTION = "（虚构）"
+PROVIDERS = ("钱塘智算" + FICTION, "之江云算力" + FICTION, "西溪国产算力中心" + FICTION)
+ENTERPRISES = ("良渚医疗影像" + FICTION, "运河智能制造" + FICTION, "湖畔大模型" + FICTION,
+               "滨江金融科技" + FICTION)
+# provider index, name, model, nodes, cards per node, region, fen per card-hour, software
+POOLS = (
+    (0, "h100-a", "H100-SXM", 1, 8, "浙江/杭州/余杭", 2800, {"CUDA": "12.4"}),
+    (0, "4090-a", "RTX-4090", 2, 4, "浙江/杭州/余杭", 320, {"CUDA": "12.4"}),
+    (1, "a100-b", "A100-80GB", 1, 8, "浙江/杭州/滨江", 1500, {"CUDA": "12.2"}),
+    (1, "l40s-b", "L40S", 1, 4, "浙江/杭州/滨江", 700, {"CUDA": "12.2"}),
+    (2, "910-c", "Ascend-910", 1, 8, "浙江/杭州/西湖", 900, {"CANN": "8.0"}),
+    (2, "mlu-c", "MLU370-X8", 1, 4, "浙江/湖州/德清", 450, {"Neuware": "2.7"}),
+)
+WORK = (
+    "import numpy as n, time, sys; a = n.random.rand(200, 200)\n"
+    "for i in range({steps}):\n"
+    "    a = (a @ a.T) / 200.0; time.sleep({pause})\n"
+    "    print(f'step {{i + 1}}/{steps} norm={{float(n.linalg.norm(a)):.3f}}', flush=True)\n"
+)
+
+
+def _command(steps: int, pause: float = 0.2) -> str:
+    script = WORK.format(steps=steps, pause=pause)
+    return f"{sys.executable} -c \"{script}\""
+
+
+# enterprise index, spec
+JOBS: tuple[tuple[int, dict[str, Any]], ...] = (
+    (0, {"name": "ct-segmentation", "cards": 2, "precision": "fp16", "steps": 8}),
+    (0, {"name": "ct-inference", "cards": 1, "precision": "int8", "steps": 5}),
+    (1, {"name": "defect-detect", "cards": 4, "cards_per_node": 4, "steps": 10}),
+    (1, {"name": "ascend-port", "cards": 4, "software": ["CANN"], "steps": 6}),
+    (2, {"name": "llm-pretrain", "cards": 8, "cards_per_node": 8, "precision": "bf16",
+         "min_memory_gib": 80, "accelerators": ["H100-SXM"], "steps": 14}),
+    (2, {"name": "llm-sft", "cards": 8, "cards_per_node": 8, "accelerators": ["H100-SXM"],
+         "precision": "bf16", "steps": 6}),  # must queue behind llm-pretrain
+    (2, {"name": "llm-eval", "cards": 2, "min_memory_gib": 40, "steps": 5}),
+    (3, {"name": "risk-model", "cards": 1, "region": "浙江/杭州", "steps": 6}),
+    (3, {"name": "ocr-cambricon", "cards": 2, "vendors": ["Cambricon"], "steps": 5}),
+    (3, {"name": "fraud-graph", "cards": 2, "precision": "fp32", "steps": 7}),
+    (1, {"name": "fp8-giant", "cards": 16, "cards_per_node": 8, "precision": "fp8",
+         "min_memory_gib": 141, "steps": 3}),  # fits nowhere: refused with reasons
+)
+
+
+@dataclass
+class DemoCity:
+    operator: IssuedToken
+    providers: list[IssuedToken] = field(default_factory=list)
+    enterprises: list[IssuedToken] = field(default_factory=list)
+    job_ids: list[str] = field(default_factory=list)
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+
+
+def reset_data_dir(app_data_dir: Any) -> None:
+    """The demo always starts from an empty city."""
+    shutil.rmtree(app_data_dir, ignore_errors=True)
+
+
+def build_city(app: App) -> DemoCity:
+    with app.db.session() as session:
+        city = DemoCity(operator=bootstrap_operator(session, app.clock, name="平台运营方" + FICTION))
+        for name in PROVIDERS:
+            org = create_organisation(session, app.clock, name=name, kind="provider", region="浙江/杭州")
+            city.providers.append(create_user_with_token(session, app.clock, org_id=org.id, name="admin"))
+        for name in ENTERPRISES:
+            org = create_organisation(session, app.clock, name=name, kind="enterprise", region="浙江/杭州")
+            city.enterprises.append(create_user_with_token(session, app.clock, org_id=org.id, name="admin"))
+        operator = Principal(city.operator.user_id, city.operator.org_id, "operator")
+        for provider, name, model, nodes, per_node, region, price, software in POOLS:
+            fields = {
+                "name": name, "accelerator_model": model, "nodes": nodes, "cards_per_node": per_node,
+                "region": region, "price_fen_per_card_hour": price, "software": software,
+                "provider_id": city.providers[provider].org_id, "backend": "local",
+            }
+            pool_service.create_pool(session, app.clock, operator, fields)
+    fund_enterprises(app, city)
+    return city
+
+
+def fund_enterprises(app: App, city: DemoCity) -> None:
+    """Tops up each enterprise wallet once the ledger exists (no-op before)."""
+    try:
+        from suanli.services.wallets import demo_top_up
+    except ImportError:
+        return
+    for enterprise in city.enterprises:
+        demo_top_up(app, enterprise.org_id, amount_fen=5_000_000)
+
+
+def submit_jobs(app: App, city: DemoCity) -> None:
+    for enterprise, raw in JOBS:
+        spec = dict(raw)
+        spec["command"] = _command(int(spec.pop("steps")))
+        spec.setdefault("max_run_time_s", 120)
+        caller = Principal(city.enterprises[enterprise].user_id, city.enterprises[enterprise].org_id,
+                           "enterprise")
+        try:
+            with app.db.session() as session:
+                row = job_service.submit_job(
+                    session, app.settings, app.clock, caller, job_service.spec_from_dict(spec)
+                )
+                city.job_ids.append(row.id)
+        except Unplaceable as refused:
+            city.rejected.append({"name": spec["name"], "reasons": refused.details["reasons"]})
+
+
+def job_rows(app: App, job_ids: list[str]) -> list[JobRow]:
+    with app.db.session() as session:
+        return list(session.scalars(select(JobRow).where(JobRow.id.in_(job_ids)).order_by(JobRow.submitted_at)))
+
+
+def summary(app: App, city: DemoCity) -> dict[str, Any]:
+    with app.db.session() as session:
+        states = Counter(session.scalars(select(JobRow.state)))
+        usage = list(session.scalars(select(UsageRow)))
+        names = dict(session.execute(select(OrganisationRow.id, OrganisationRow.name)).all())
+        pools = session.scalar(select(func.count()).select_from(PoolRow)) or 0
+    by_enterprise: Counter[str] = Counter()
+    by_provider: Counter[str] = Counter()
+    for line in usage:
+        by_enterprise[names[line.owner_id]] += line.amount_fen
+        by_provider[names[line.provider_id]] += line.amount_fen
+    return {
+        "providers": len(city.providers),
+        "pools": pools,
+        "enterprises": len(city.enterprises),
+        "jobs": dict(sorted(states.items())),
+        "rejected": len(city.rejected),
+        "rejected_reasons": city.rejected,
+        "card_seconds": sum(line.card_seconds for line in usage),
+        "billed_fen": sum(line.amount_fen for line in usage),
+        "billed_fen_by_enterprise": dict(by_enterprise),
+        "billed_fen_by_provider": dict(by_provider),
+    }
