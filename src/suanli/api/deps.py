@@ -42,6 +42,7 @@ def get_page(
 
 
 AppState = Annotated[App, Depends(get_app)]
-DbSession = Annotated[Session, Depends(get_session)]
+# "function" scope commits before the response is sent: a failed commit can never look like success.
+DbSession = Annotated[Session, Depends(get_session, scope="function")]
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 PageParams = Annotated[Page, Depends(get_page)]

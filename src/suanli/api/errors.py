@@ -18,7 +18,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
         problems = [
             {
-                "field": ".".join(str(part) for part in item["loc"] if part != "body"),
+                "field": ".".join(str(part) for part in item["loc"][1:]) or str(item["loc"][0]),
                 "message": item["msg"],
             }
             for item in error.errors()
