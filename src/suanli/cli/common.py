@@ -11,6 +11,7 @@ from typing import Any, NoReturn, ParamSpec, TypeVar
 import httpx
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from suanli.config import Settings, load_settings
 from suanli.errors import SuanliError
@@ -28,7 +29,7 @@ JsonOption = typer.Option(False, "--json", help="print JSON")
 
 
 def fail(message: str, exit_code: int = 2) -> NoReturn:
-    err_console.print(f"[red]{t('错误', 'error')}:[/red] {message}", highlight=False)
+    err_console.print(f"[red]{t('错误', 'error')}:[/red] {escape(message)}", highlight=False)
     raise typer.Exit(exit_code)
 
 

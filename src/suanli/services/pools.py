@@ -89,8 +89,9 @@ def _owner_for_create(session: Session, caller: Principal, provider_id: str | No
 def create_pool(
     session: Session, clock: Clock, caller: Principal, fields: dict[str, Any]
 ) -> PoolRow:
-    provider_id = _owner_for_create(session, caller, fields.pop("provider_id", None))
+    requested_provider = fields.pop("provider_id", None)
     pool = _validated(fields)
+    provider_id = _owner_for_create(session, caller, requested_provider)
     if pool.backend == "local" and not caller.is_operator:
         raise PermissionDenied("local pools run arbitrary commands: only the operator creates them")
     if pool.backend in ("ray", "slurm") and not fields.get("connection_id"):
