@@ -16,11 +16,13 @@ from suanli.services.organisations import bootstrap_operator
 
 
 def make_app(tmp_path: Path, database_url: str | None = None, **settings: Any) -> App:
-    return bootstrap(load_settings(data_dir=tmp_path / "data", database_url=database_url, **settings))
+    return bootstrap(
+        load_settings(data_dir=tmp_path / "data", database_url=database_url, **settings)
+    )
 
 
 def python_command(code: str) -> str:
-    return f"{sys.executable} -c \"{code}\""
+    return f'{sys.executable} -c "{code}"'
 
 
 @dataclass
@@ -52,26 +54,44 @@ def build_city(app: App) -> City:
     with app.db.session() as session:
         operator = bootstrap_operator(session, app.clock, name="运营方").token
     tokens: dict[str, Any] = {}
-    for name, kind in (("prov-a", "provider"), ("prov-b", "provider"), ("ent-a", "enterprise"),
-                       ("ent-b", "enterprise"), ("agency", "agency")):
+    for name, kind in (
+        ("prov-a", "provider"),
+        ("prov-b", "provider"),
+        ("ent-a", "enterprise"),
+        ("ent-b", "enterprise"),
+        ("agency", "agency"),
+    ):
         body = {"name": name, "kind": kind, "region": "浙江/杭州"}
-        reply = client.post("/v1/organisations", json=body, headers={"Authorization": f"Bearer {operator}"})
+        reply = client.post(
+            "/v1/organisations", json=body, headers={"Authorization": f"Bearer {operator}"}
+        )
         assert reply.status_code == 201, reply.text
         tokens[name] = reply.json()
     pool = client.post(
         "/v1/pools",
-        json={"name": "h100", "accelerator_model": "H100-SXM", "nodes": 1, "cards_per_node": 8,
-              "region": "浙江/杭州/余杭", "price_fen_per_card_hour": 3600,
-              "provider_id": tokens["prov-a"]["organisation"]["id"]},
+        json={
+            "name": "h100",
+            "accelerator_model": "H100-SXM",
+            "nodes": 1,
+            "cards_per_node": 8,
+            "region": "浙江/杭州/余杭",
+            "price_fen_per_card_hour": 3600,
+            "provider_id": tokens["prov-a"]["organisation"]["id"],
+        },
         headers={"Authorization": f"Bearer {operator}"},
     )
     assert pool.status_code == 201, pool.text
     return City(
-        app=app, client=client, operator=operator,
-        provider=tokens["prov-a"]["token"], provider_id=tokens["prov-a"]["organisation"]["id"],
+        app=app,
+        client=client,
+        operator=operator,
+        provider=tokens["prov-a"]["token"],
+        provider_id=tokens["prov-a"]["organisation"]["id"],
         other_provider=tokens["prov-b"]["token"],
-        enterprise=tokens["ent-a"]["token"], enterprise_id=tokens["ent-a"]["organisation"]["id"],
-        other_enterprise=tokens["ent-b"]["token"], agency=tokens["agency"]["token"],
+        enterprise=tokens["ent-a"]["token"],
+        enterprise_id=tokens["ent-a"]["organisation"]["id"],
+        other_enterprise=tokens["ent-b"]["token"],
+        agency=tokens["agency"]["token"],
         pool_id=pool.json()["id"],
     )
 

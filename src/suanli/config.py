@@ -24,7 +24,9 @@ POLICY_NAMES = ("fifo-first-fit", "cheapest", "fastest", "balanced", "fair")
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SUANLI_", extra="forbid")
 
-    data_dir: Path = Field(default=Path(".suanli"), description="where SQLite, logs and job dirs live")
+    data_dir: Path = Field(
+        default=Path(".suanli"), description="where SQLite, logs and job dirs live"
+    )
     database_url: str | None = Field(default=None, description="defaults to SQLite in data_dir")
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8710, ge=1, le=65535)

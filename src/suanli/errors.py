@@ -1,19 +1,19 @@
 """Typed errors, mapped once to HTTP status and CLI exit code.
 
-    SuanliError                       500 / exit 1
-    ├── InvalidInput                  422 / exit 2   (names the field)
-    │   ├── UnknownAccelerator
-    │   └── Unplaceable               (carries one reason per unmet requirement)
-    ├── NotAuthenticated              401 / exit 3
-    ├── PermissionDenied              403 / exit 3
-    ├── NotFound                      404 / exit 4   (also for other tenants' objects)
-    ├── Conflict                      409 / exit 5
-    │   ├── IdempotencyConflict
-    │   └── InvalidTransition
-    ├── LedgerError                   422 / exit 6   (money rules; see domain.ledger)
-    ├── LimitExceeded                 413 / exit 2
-    └── BackendError                  502 / exit 7
-        └── BackendUnavailable        503 / exit 7
+SuanliError                       500 / exit 1
+├── InvalidInput                  422 / exit 2   (names the field)
+│   ├── UnknownAccelerator
+│   └── Unplaceable               (carries one reason per unmet requirement)
+├── NotAuthenticated              401 / exit 3
+├── PermissionDenied              403 / exit 3
+├── NotFound                      404 / exit 4   (also for other tenants' objects)
+├── Conflict                      409 / exit 5
+│   ├── IdempotencyConflict
+│   └── InvalidTransition
+├── LedgerError                   422 / exit 6   (money rules; see domain.ledger)
+├── LimitExceeded                 413 / exit 2
+└── BackendError                  502 / exit 7
+    └── BackendUnavailable        503 / exit 7
 """
 
 from __future__ import annotations

@@ -10,8 +10,12 @@ import pytest
 
 from tests.helpers import City, build_city, fund, make_app, python_command
 
-JOB = {"name": "hello", "command": python_command("print('hi from suanli')"), "cards": 2,
-       "max_run_time_s": 60}
+JOB = {
+    "name": "hello",
+    "command": python_command("print('hi from suanli')"),
+    "cards": 2,
+    "max_run_time_s": 60,
+}
 
 
 @pytest.fixture
@@ -136,10 +140,13 @@ def test_only_enterprises_submit_jobs(city: City) -> None:
 
 def test_pool_crud_by_its_provider_only(city: City) -> None:
     path = f"/v1/pools/{city.pool_id}"
-    changed = city.client.patch(path, json={"price_fen_per_card_hour": 4000},
-                                headers=city.headers(city.provider))
+    changed = city.client.patch(
+        path, json={"price_fen_per_card_hour": 4000}, headers=city.headers(city.provider)
+    )
     assert changed.status_code == 200 and changed.json()["price_fen_per_card_hour"] == 4000
-    other = city.client.patch(path, json={"price_fen_per_card_hour": 1}, headers=city.headers(city.other_provider))
+    other = city.client.patch(
+        path, json={"price_fen_per_card_hour": 1}, headers=city.headers(city.other_provider)
+    )
     assert other.status_code == 404
     listed = city.get(city.enterprise, "/v1/pools", params={"limit": 1}).json()
     assert listed["total"] == 1 and listed["limit"] == 1
@@ -148,8 +155,14 @@ def test_pool_crud_by_its_provider_only(city: City) -> None:
 
 
 def test_only_the_operator_creates_local_pools(city: City) -> None:
-    body = {"name": "mine", "accelerator_model": "L40S", "nodes": 1, "cards_per_node": 4,
-            "region": "浙江/杭州", "price_fen_per_card_hour": 100}
+    body = {
+        "name": "mine",
+        "accelerator_model": "L40S",
+        "nodes": 1,
+        "cards_per_node": 4,
+        "region": "浙江/杭州",
+        "price_fen_per_card_hour": 100,
+    }
     assert city.post(city.provider, "/v1/pools", body).status_code == 403
 
 
@@ -167,8 +180,15 @@ BAD_POOLS = [
 
 @pytest.mark.parametrize(("change", "field"), BAD_POOLS)
 def test_bad_pool_input_gets_4xx_naming_the_field(city: City, change: dict, field: str) -> None:
-    body = {"name": "x", "accelerator_model": "L40S", "nodes": 1, "cards_per_node": 4,
-            "region": "浙江/杭州", "price_fen_per_card_hour": 100, "provider_id": city.provider_id}
+    body = {
+        "name": "x",
+        "accelerator_model": "L40S",
+        "nodes": 1,
+        "cards_per_node": 4,
+        "region": "浙江/杭州",
+        "price_fen_per_card_hour": 100,
+        "provider_id": city.provider_id,
+    }
     reply = city.post(city.operator, "/v1/pools", {**body, **change})
     assert 400 <= reply.status_code < 500
     assert reply.json()["field"] == field
@@ -176,11 +196,16 @@ def test_bad_pool_input_gets_4xx_naming_the_field(city: City, change: dict, fiel
 
 
 BAD_JOBS = [
-    ({"cards": 0}, "cards"), ({"cards": 6, "cards_per_node": 4}, "cards"),
-    ({"precision": "fp4"}, "precision"), ({"max_run_time_s": 0}, "max_run_time_s"),
-    ({"priority": 200}, "priority"), ({"command": ""}, "command"),
-    ({"objective": "cheap"}, "objective"), ({"region": "a/b/c/d"}, "region"),
-    ({"name": "x" * 500}, "name"), ({"unknown": True}, "unknown"),
+    ({"cards": 0}, "cards"),
+    ({"cards": 6, "cards_per_node": 4}, "cards"),
+    ({"precision": "fp4"}, "precision"),
+    ({"max_run_time_s": 0}, "max_run_time_s"),
+    ({"priority": 200}, "priority"),
+    ({"command": ""}, "command"),
+    ({"objective": "cheap"}, "objective"),
+    ({"region": "a/b/c/d"}, "region"),
+    ({"name": "x" * 500}, "name"),
+    ({"unknown": True}, "unknown"),
 ]
 
 
@@ -195,8 +220,13 @@ def test_bad_job_input_gets_4xx_naming_the_field(city: City, change: dict, field
 
 @pytest.mark.parametrize(
     ("path", "params"),
-    [("/v1/jobs", {"limit": 0}), ("/v1/jobs", {"limit": 100000}), ("/v1/jobs", {"offset": -1}),
-     ("/v1/jobs", {"state": "dancing"}), ("/v1/pools", {"limit": 0})],
+    [
+        ("/v1/jobs", {"limit": 0}),
+        ("/v1/jobs", {"limit": 100000}),
+        ("/v1/jobs", {"offset": -1}),
+        ("/v1/jobs", {"state": "dancing"}),
+        ("/v1/pools", {"limit": 0}),
+    ],
 )
 def test_bad_paging_gets_422_naming_the_field(city: City, path: str, params: dict) -> None:
     reply = city.get(city.enterprise, path, params=params)
@@ -209,7 +239,9 @@ def test_organisation_registration_is_operator_only_and_validated(city: City) ->
     assert city.post(city.enterprise, "/v1/organisations", body).status_code == 403
     bad = city.post(city.operator, "/v1/organisations", {"name": "n", "kind": "wizard"})
     assert bad.status_code == 422 and bad.json()["field"] == "kind"
-    duplicate = city.post(city.operator, "/v1/organisations", {"name": "ent-a", "kind": "enterprise"})
+    duplicate = city.post(
+        city.operator, "/v1/organisations", {"name": "ent-a", "kind": "enterprise"}
+    )
     assert duplicate.status_code == 409 and duplicate.json()["field"] == "name"
     assert city.get(city.enterprise, f"/v1/organisations/{city.provider_id}").status_code == 404
 
@@ -225,7 +257,9 @@ def test_relationships_are_declared_and_validated(city: City) -> None:
     assert missing.status_code == 404
 
 
-def test_an_idempotency_key_replays_the_first_result_and_refuses_a_different_body(city: City) -> None:
+def test_an_idempotency_key_replays_the_first_result_and_refuses_a_different_body(
+    city: City,
+) -> None:
     headers = {"Idempotency-Key": "k-1"}
     first = city.post(city.enterprise, "/v1/jobs", JOB, headers=headers)
     again = city.post(city.enterprise, "/v1/jobs", JOB, headers=headers)
@@ -242,5 +276,7 @@ def test_metrics_report_jobs_queue_and_allocated_cards(city: City) -> None:
     assert city.get(city.enterprise, "/metrics").status_code == 403
     text = city.get(city.operator, "/metrics").text
     assert 'suanli_jobs{state="running"} 1.0' in text or 'suanli_jobs{state="placed"} 1.0' in text
-    assert f'suanli_pool_allocated_cards{{accelerator="H100-SXM",pool="{city.pool_id}"}} 2.0' in text
+    assert (
+        f'suanli_pool_allocated_cards{{accelerator="H100-SXM",pool="{city.pool_id}"}} 2.0' in text
+    )
     assert "suanli_queue_length 0.0" in text

@@ -26,7 +26,10 @@ def free_port() -> int:
 def cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
         [sys.executable, "-m", "suanli.cli.main", *args],
-        env=env, capture_output=True, text=True, timeout=120,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     if check and result.returncode != 0:
         raise AssertionError(f"suanli {' '.join(args)} failed: {result.stderr}")
@@ -36,12 +39,19 @@ def cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.Compl
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[dict[str, str]]:
     port = free_port()
-    env = {**os.environ, "SUANLI_DATA_DIR": str(tmp_path / "data"), "SUANLI_API_PORT": str(port),
-           "SUANLI_SCHEDULER_INTERVAL_S": "0.2", "SUANLI_LANGUAGE": "en"}
+    env = {
+        **os.environ,
+        "SUANLI_DATA_DIR": str(tmp_path / "data"),
+        "SUANLI_API_PORT": str(port),
+        "SUANLI_SCHEDULER_INTERVAL_S": "0.2",
+        "SUANLI_LANGUAGE": "en",
+    }
     env["SUANLI_TOKEN"] = json.loads(cli(env, "admin", "bootstrap", "--json").stdout)["token"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "suanli.cli.main", "serve"], env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "suanli.cli.main", "serve"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
@@ -60,29 +70,75 @@ def server(tmp_path: Path) -> Iterator[dict[str, str]]:
 
 
 def test_a_newcomer_lists_a_pool_submits_follows_and_reads_usage(server: dict[str, str]) -> None:
-    provider = json.loads(cli(server, "orgs", "create", "--name", "p", "--kind", "provider", "--json").stdout)
-    enterprise = json.loads(cli(server, "orgs", "create", "--name", "e", "--kind", "enterprise", "--json").stdout)
-    cli(server, "pools", "create", "--name", "l40s", "--accelerator", "L40S", "--nodes", "1",
-        "--cards-per-node", "4", "--region", "浙江/杭州", "--price-fen", "720",
-        "--provider-id", provider["organisation"]["id"])
+    provider = json.loads(
+        cli(server, "orgs", "create", "--name", "p", "--kind", "provider", "--json").stdout
+    )
+    enterprise = json.loads(
+        cli(server, "orgs", "create", "--name", "e", "--kind", "enterprise", "--json").stdout
+    )
+    cli(
+        server,
+        "pools",
+        "create",
+        "--name",
+        "l40s",
+        "--accelerator",
+        "L40S",
+        "--nodes",
+        "1",
+        "--cards-per-node",
+        "4",
+        "--region",
+        "浙江/杭州",
+        "--price-fen",
+        "720",
+        "--provider-id",
+        provider["organisation"]["id"],
+    )
     _fund(server, enterprise["organisation"]["id"])
     as_enterprise = {**server, "SUANLI_TOKEN": enterprise["token"]}
     quote = json.loads(cli(as_enterprise, "jobs", "quote", "--cards", "2", "--json").stdout)
     assert quote["min_fen"] == 720 * 2
-    job = json.loads(cli(as_enterprise, "jobs", "submit", "--name", "mine", "--command",
-                         "echo hello; sleep 1; echo bye", "--cards", "2", "--json").stdout)
+    job = json.loads(
+        cli(
+            as_enterprise,
+            "jobs",
+            "submit",
+            "--name",
+            "mine",
+            "--command",
+            "echo hello; sleep 1; echo bye",
+            "--cards",
+            "2",
+            "--json",
+        ).stdout
+    )
     logs = cli(as_enterprise, "jobs", "logs", job["id"], "--follow").stdout
     assert "hello" in logs and "bye" in logs
     usage = _wait_for_usage(as_enterprise, job["id"])
     assert usage["cards"] == 2 and usage["price_fen_per_card_hour"] == 720
-    curl = httpx.get(f"{server['SUANLI_API_URL']}/v1/jobs/{job['id']}",
-                     headers={"Authorization": f"Bearer {enterprise['token']}"})
+    curl = httpx.get(
+        f"{server['SUANLI_API_URL']}/v1/jobs/{job['id']}",
+        headers={"Authorization": f"Bearer {enterprise['token']}"},
+    )
     assert curl.json()["state"] == "succeeded"
 
 
 def test_cli_errors_name_the_field_and_exit_non_zero(server: dict[str, str]) -> None:
-    result = cli(server, "pools", "create", "--name", "x", "--accelerator", "H999", "--region",
-                 "浙江", "--price-fen", "1", check=False)
+    result = cli(
+        server,
+        "pools",
+        "create",
+        "--name",
+        "x",
+        "--accelerator",
+        "H999",
+        "--region",
+        "浙江",
+        "--price-fen",
+        "1",
+        check=False,
+    )
     assert result.returncode == 2
     assert "accelerator" in result.stderr and "Traceback" not in result.stderr
     no_token = cli({**server, "SUANLI_TOKEN": ""}, "jobs", "list", check=False)
@@ -92,7 +148,9 @@ def test_cli_errors_name_the_field_and_exit_non_zero(server: dict[str, str]) -> 
 def _fund(env: dict[str, str], org_id: str) -> None:
     result = cli(env, "ledger", "--help", check=False)
     if "topup" in result.stdout:
-        cli(env, "ledger", "topup", "--org", org_id, "--amount-fen", "1000000", "--reference", "e2e")
+        cli(
+            env, "ledger", "topup", "--org", org_id, "--amount-fen", "1000000", "--reference", "e2e"
+        )
 
 
 def _wait_for_usage(env: dict[str, str], job_id: str) -> dict:

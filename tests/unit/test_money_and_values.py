@@ -45,8 +45,13 @@ def test_format_yuan() -> None:
 
 def _pool(**overrides: object) -> Pool:
     fields: dict[str, object] = {
-        "id": "p", "provider_id": "o", "name": "n", "accelerator_model": "H100-SXM",
-        "nodes": 1, "cards_per_node": 8, "region": Region("浙江", "杭州"),
+        "id": "p",
+        "provider_id": "o",
+        "name": "n",
+        "accelerator_model": "H100-SXM",
+        "nodes": 1,
+        "cards_per_node": 8,
+        "region": Region("浙江", "杭州"),
         "price_fen_per_card_hour": 100,
     }
     fields.update(overrides)
@@ -65,8 +70,16 @@ def test_a_pool_refuses_bad_fields_naming_them(field: str, value: object) -> Non
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("cards", 0), ("cards", 5000), ("max_run_time_s", 0), ("priority", 101), ("name", " "),
-     ("command", ""), ("objective", "cheap"), ("min_memory_gib", -1)],
+    [
+        ("cards", 0),
+        ("cards", 5000),
+        ("max_run_time_s", 0),
+        ("priority", 101),
+        ("name", " "),
+        ("command", ""),
+        ("objective", "cheap"),
+        ("min_memory_gib", -1),
+    ],
 )
 def test_a_job_spec_refuses_bad_fields_naming_them(field: str, value: object) -> None:
     with pytest.raises(InvalidInput) as raised:

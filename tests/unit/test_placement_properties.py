@@ -24,10 +24,14 @@ def pool_views(draw: st.DrawFn) -> list[PoolView]:
     for index in range(count):
         accelerator = draw(st.sampled_from(MODELS))
         pool = Pool(
-            id=f"pool{index}", provider_id=f"prov{index % 2}", name=f"p{index}",
-            accelerator_model=accelerator.model, nodes=draw(st.integers(1, 3)),
+            id=f"pool{index}",
+            provider_id=f"prov{index % 2}",
+            name=f"p{index}",
+            accelerator_model=accelerator.model,
+            nodes=draw(st.integers(1, 3)),
             cards_per_node=draw(st.sampled_from([1, 2, 4, 8])),
-            region=draw(st.sampled_from(REGIONS)), price_fen_per_card_hour=draw(st.integers(0, 5000)),
+            region=draw(st.sampled_from(REGIONS)),
+            price_fen_per_card_hour=draw(st.integers(0, 5000)),
         )
         views.append(PoolView(pool, accelerator))
     return views
@@ -37,7 +41,10 @@ def pool_views(draw: st.DrawFn) -> list[PoolView]:
 def job_specs(draw: st.DrawFn) -> JobSpec:
     per_node = draw(st.sampled_from([1, 2, 4, 8]))
     return JobSpec(
-        name="j", command="true", cards=per_node * draw(st.integers(1, 3)), cards_per_node=per_node,
+        name="j",
+        command="true",
+        cards=per_node * draw(st.integers(1, 3)),
+        cards_per_node=per_node,
         min_memory_gib=draw(st.sampled_from([0, 16, 24, 48, 80])),
         precision=draw(st.none() | st.sampled_from(list(Precision))),
         software=draw(st.sampled_from([(), ("CUDA",), ("CANN",), ("CUDA", "CANN")])),
@@ -48,13 +55,18 @@ def job_specs(draw: st.DrawFn) -> JobSpec:
 
 
 @settings(max_examples=150, deadline=None)
-@given(views=pool_views(), specs=st.lists(job_specs(), min_size=1, max_size=12),
-       policy_name=st.sampled_from(policy_names()))
+@given(
+    views=pool_views(),
+    specs=st.lists(job_specs(), min_size=1, max_size=12),
+    policy_name=st.sampled_from(policy_names()),
+)
 def test_placements_satisfy_every_requirement_and_never_over_allocate(
     views: list[PoolView], specs: list[JobSpec], policy_name: str
 ) -> None:
     state = ClusterState.empty(views)
-    queue = [QueuedJob(f"job{i}", f"ent{i % 3}", spec, float(i), 60.0) for i, spec in enumerate(specs)]
+    queue = [
+        QueuedJob(f"job{i}", f"ent{i % 3}", spec, float(i), 60.0) for i, spec in enumerate(specs)
+    ]
     placements = get_policy(policy_name).place(state, queue, 100.0)
     by_id = {view.pool.id: view for view in views}
     specs_by_job = {job.id: job.spec for job in queue}
@@ -71,12 +83,13 @@ def test_placements_satisfy_every_requirement_and_never_over_allocate(
 
 def test_an_impossible_job_gets_one_reason_per_unmet_requirement() -> None:
     h100 = next(a for a in CATALOG if a.model == "H100-SXM")
-    view = PoolView(
-        Pool("p", "o", "n", "H100-SXM", 1, 8, Region("浙江", "杭州"), 100), h100
-    )
+    view = PoolView(Pool("p", "o", "n", "H100-SXM", 1, 8, Region("浙江", "杭州"), 100), h100)
     spec = JobSpec(name="j", command="true", cards=16, cards_per_node=8, min_memory_gib=141)
     reasons = explain_unplaceable(spec, [view])
-    assert reasons == ["no pool offers >= 141 GiB per card", "no pool offers 2 node(s) × 8 cards per node"]
+    assert reasons == [
+        "no pool offers >= 141 GiB per card",
+        "no pool offers 2 node(s) × 8 cards per node",
+    ]
 
 
 def test_requirements_met_separately_but_not_together_are_named_together() -> None:

@@ -29,8 +29,9 @@ class IdempotencyMiddleware(BaseHTTPMiddleware):
         if request.method not in WRITE_METHODS or key is None:
             return await call_next(request)
         if not key.strip() or len(key) > KEY_LENGTH_MAX:
-            error = InvalidInput(f"Idempotency-Key must be 1..{KEY_LENGTH_MAX} characters",
-                                 field="Idempotency-Key")
+            error = InvalidInput(
+                f"Idempotency-Key must be 1..{KEY_LENGTH_MAX} characters", field="Idempotency-Key"
+            )
             return JSONResponse(error.to_dict(), status_code=error.http_status)
         db: Database = request.app.state.suanli.db
         scope = _caller_scope(request)

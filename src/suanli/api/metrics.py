@@ -29,9 +29,9 @@ class PlatformCollector(Collector):
                 session.execute(select(JobRow.state, func.count()).group_by(JobRow.state)).all()
             )
             pools = list(session.scalars(select(PoolRow).where(PoolRow.deleted.is_(False))))
-            active = session.scalars(
-                select(JobRow).where(JobRow.state.in_(["placed", "running"]))
-            ).all()
+            active = list(
+                session.scalars(select(JobRow).where(JobRow.state.in_(["placed", "running"])))
+            )
         yield _jobs_by_state(by_state)
         queue = GaugeMetricFamily("suanli_queue_length", "Jobs waiting for placement")
         queue.add_metric([], by_state.get(JobState.QUEUED.value, 0))
@@ -54,9 +54,7 @@ def _pool_cards(pools: list[PoolRow], active: list[JobRow]) -> Iterator[GaugeMet
     used = GaugeMetricFamily(
         "suanli_pool_allocated_cards", "Allocated cards per pool", labels=["pool", "accelerator"]
     )
-    total = GaugeMetricFamily(
-        "suanli_pool_cards", "Cards per pool", labels=["pool", "accelerator"]
-    )
+    total = GaugeMetricFamily("suanli_pool_cards", "Cards per pool", labels=["pool", "accelerator"])
     for pool in pools:
         labels = [pool.id, pool.accelerator_model]
         used.add_metric(labels, allocated.get(pool.id, 0))

@@ -61,8 +61,12 @@ def list_organisations(caller: CurrentPrincipal, session: DbSession) -> list[Org
 
 
 @router.get("/v1/organisations/{org_id}", tags=["organisations"])
-def get_organisation(org_id: str, caller: CurrentPrincipal, session: DbSession) -> OrganisationPublic:
-    return OrganisationPublic.model_validate(organisations.get_organisation(session, caller, org_id))
+def get_organisation(
+    org_id: str, caller: CurrentPrincipal, session: DbSession
+) -> OrganisationPublic:
+    return OrganisationPublic.model_validate(
+        organisations.get_organisation(session, caller, org_id)
+    )
 
 
 @router.post("/v1/organisations/relations", status_code=201, tags=["organisations"])

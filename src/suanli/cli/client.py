@@ -86,10 +86,17 @@ def pools_create(
 ) -> None:
     """Lists a pool of accelerators at a price per card-hour."""
     body: dict[str, Any] = {
-        "name": name, "accelerator_model": accelerator, "nodes": nodes,
-        "cards_per_node": cards_per_node, "region": region, "price_fen_per_card_hour": price_fen,
-        "software": parse_pairs(software, "--software"), "labels": parse_pairs(label, "--label"),
-        "backend": backend, "connection_id": connection_id, "provider_id": provider_id,
+        "name": name,
+        "accelerator_model": accelerator,
+        "nodes": nodes,
+        "cards_per_node": cards_per_node,
+        "region": region,
+        "price_fen_per_card_hour": price_fen,
+        "software": parse_pairs(software, "--software"),
+        "labels": parse_pairs(label, "--label"),
+        "backend": backend,
+        "connection_id": connection_id,
+        "provider_id": provider_id,
     }
     print_json(ApiClient(api_url, token).request("POST", "/v1/pools", json=body))
 
@@ -115,12 +122,16 @@ def pools_list(
     for pool in page["items"]:
         cards = f"{pool['nodes']}×{pool['cards_per_node']}"
         price = format_yuan(pool["price_fen_per_card_hour"])
-        table.add_row(pool["id"], pool["name"], pool["accelerator_model"], cards, pool["region"], price)
+        table.add_row(
+            pool["id"], pool["name"], pool["accelerator_model"], cards, pool["region"], price
+        )
     console.print(table)
 
 
 @pools_app.command("show")
-def pools_show(pool_id: str, api_url: str | None = ApiUrlOption, token: str | None = TokenOption) -> None:
+def pools_show(
+    pool_id: str, api_url: str | None = ApiUrlOption, token: str | None = TokenOption
+) -> None:
     """Shows one pool."""
     print_json(ApiClient(api_url, token).request("GET", f"/v1/pools/{pool_id}"))
 
@@ -143,23 +154,43 @@ def pools_update(
 
 
 @pools_app.command("delete")
-def pools_delete(pool_id: str, api_url: str | None = ApiUrlOption, token: str | None = TokenOption) -> None:
+def pools_delete(
+    pool_id: str, api_url: str | None = ApiUrlOption, token: str | None = TokenOption
+) -> None:
     """Removes a pool with no active jobs."""
     ApiClient(api_url, token).request("DELETE", f"/v1/pools/{pool_id}")
     console.print(t(f"已删除 {pool_id}", f"deleted {pool_id}"))
 
 
 def _spec_options(
-    name: str, command: str, cards: int, cards_per_node: int, min_memory_gib: float,
-    precision: str | None, software: list[str] | None, accelerator: list[str] | None,
-    vendor: list[str] | None, region: str | None, max_run_time_s: int, priority: int,
+    name: str,
+    command: str,
+    cards: int,
+    cards_per_node: int,
+    min_memory_gib: float,
+    precision: str | None,
+    software: list[str] | None,
+    accelerator: list[str] | None,
+    vendor: list[str] | None,
+    region: str | None,
+    max_run_time_s: int,
+    priority: int,
     objective: str,
 ) -> dict[str, Any]:
     return {
-        "name": name, "command": command, "cards": cards, "cards_per_node": cards_per_node,
-        "min_memory_gib": min_memory_gib, "precision": precision, "software": software or [],
-        "accelerators": accelerator or [], "vendors": vendor or [], "region": region,
-        "max_run_time_s": max_run_time_s, "priority": priority, "objective": objective,
+        "name": name,
+        "command": command,
+        "cards": cards,
+        "cards_per_node": cards_per_node,
+        "min_memory_gib": min_memory_gib,
+        "precision": precision,
+        "software": software or [],
+        "accelerators": accelerator or [],
+        "vendors": vendor or [],
+        "region": region,
+        "max_run_time_s": max_run_time_s,
+        "priority": priority,
+        "objective": objective,
     }
 
 
@@ -180,37 +211,81 @@ ObjectiveOpt = typer.Option("default", "--objective", help="default|cost|time|de
 
 @jobs_app.command("submit")
 def jobs_submit(
-    name: str = NameOpt, command: str = CommandOpt, cards: int = CardsOpt,
-    cards_per_node: int = PerNodeOpt, min_memory_gib: float = MemoryOpt,
-    precision: str | None = PrecisionOpt, software: list[str] = SoftwareOpt,
-    accelerator: list[str] = AcceleratorOpt, vendor: list[str] = VendorOpt,
-    region: str | None = RegionOpt, max_run_time_s: int = RunTimeOpt, priority: int = PriorityOpt,
-    objective: str = ObjectiveOpt, api_url: str | None = ApiUrlOption,
-    token: str | None = TokenOption, json_output: bool = JsonOption,
+    name: str = NameOpt,
+    command: str = CommandOpt,
+    cards: int = CardsOpt,
+    cards_per_node: int = PerNodeOpt,
+    min_memory_gib: float = MemoryOpt,
+    precision: str | None = PrecisionOpt,
+    software: list[str] = SoftwareOpt,
+    accelerator: list[str] = AcceleratorOpt,
+    vendor: list[str] = VendorOpt,
+    region: str | None = RegionOpt,
+    max_run_time_s: int = RunTimeOpt,
+    priority: int = PriorityOpt,
+    objective: str = ObjectiveOpt,
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+    json_output: bool = JsonOption,
 ) -> None:
     """Submits a job; refused with one reason per requirement if no pool could ever run it."""
-    body = _spec_options(name, command, cards, cards_per_node, min_memory_gib, precision,
-                         software, accelerator, vendor, region, max_run_time_s, priority, objective)
+    body = _spec_options(
+        name,
+        command,
+        cards,
+        cards_per_node,
+        min_memory_gib,
+        precision,
+        software,
+        accelerator,
+        vendor,
+        region,
+        max_run_time_s,
+        priority,
+        objective,
+    )
     job = ApiClient(api_url, token).request("POST", "/v1/jobs", json=body)
     if json_output:
         print_json(job)
         return
-    console.print(t(f"已提交 {job['id']} ({job['state']})", f"submitted {job['id']} ({job['state']})"))
+    console.print(
+        t(f"已提交 {job['id']} ({job['state']})", f"submitted {job['id']} ({job['state']})")
+    )
 
 
 @jobs_app.command("quote")
 def jobs_quote(
-    name: str = typer.Option("quote", "--name"), command: str = typer.Option("true", "--command"),
-    cards: int = CardsOpt, cards_per_node: int = PerNodeOpt, min_memory_gib: float = MemoryOpt,
-    precision: str | None = PrecisionOpt, software: list[str] = SoftwareOpt,
-    accelerator: list[str] = AcceleratorOpt, vendor: list[str] = VendorOpt,
-    region: str | None = RegionOpt, max_run_time_s: int = RunTimeOpt,
-    api_url: str | None = ApiUrlOption, token: str | None = TokenOption,
+    name: str = typer.Option("quote", "--name"),
+    command: str = typer.Option("true", "--command"),
+    cards: int = CardsOpt,
+    cards_per_node: int = PerNodeOpt,
+    min_memory_gib: float = MemoryOpt,
+    precision: str | None = PrecisionOpt,
+    software: list[str] = SoftwareOpt,
+    accelerator: list[str] = AcceleratorOpt,
+    vendor: list[str] = VendorOpt,
+    region: str | None = RegionOpt,
+    max_run_time_s: int = RunTimeOpt,
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
     json_output: bool = JsonOption,
 ) -> None:
     """Shows the price range of a spec over its feasible pools before submitting."""
-    body = _spec_options(name, command, cards, cards_per_node, min_memory_gib, precision,
-                         software, accelerator, vendor, region, max_run_time_s, 50, "default")
+    body = _spec_options(
+        name,
+        command,
+        cards,
+        cards_per_node,
+        min_memory_gib,
+        precision,
+        software,
+        accelerator,
+        vendor,
+        region,
+        max_run_time_s,
+        50,
+        "default",
+    )
     result = ApiClient(api_url, token).request("POST", "/v1/jobs/quote", json=body)
     if json_output:
         print_json(result)
@@ -219,7 +294,9 @@ def jobs_quote(
         fail("; ".join(result["reasons"]), 2)
     console.print(f"{format_yuan(result['min_fen'])} – {format_yuan(result['max_fen'])}")
     for line in result["feasible_pools"]:
-        console.print(f"  {line['pool_id']}  {line['accelerator']:<12} {format_yuan(line['max_cost_fen'])}")
+        console.print(
+            f"  {line['pool_id']}  {line['accelerator']:<12} {format_yuan(line['max_cost_fen'])}"
+        )
 
 
 @jobs_app.command("list")
@@ -227,7 +304,8 @@ def jobs_list(
     state: str | None = typer.Option(None, "--state"),
     offset: int = typer.Option(0, "--offset", min=0),
     limit: int = typer.Option(50, "--limit", min=1, max=500),
-    api_url: str | None = ApiUrlOption, token: str | None = TokenOption,
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
     json_output: bool = JsonOption,
 ) -> None:
     """Lists the jobs you may see, newest first."""
@@ -244,19 +322,25 @@ def jobs_list(
 
 
 @jobs_app.command("show")
-def jobs_show(job_id: str, api_url: str | None = ApiUrlOption, token: str | None = TokenOption) -> None:
+def jobs_show(
+    job_id: str, api_url: str | None = ApiUrlOption, token: str | None = TokenOption
+) -> None:
     """Shows one job."""
     print_json(ApiClient(api_url, token).request("GET", f"/v1/jobs/{job_id}"))
 
 
 @jobs_app.command("cancel")
-def jobs_cancel(job_id: str, api_url: str | None = ApiUrlOption, token: str | None = TokenOption) -> None:
+def jobs_cancel(
+    job_id: str, api_url: str | None = ApiUrlOption, token: str | None = TokenOption
+) -> None:
     """Cancels a job (a queued one at once; a running one is stopped by the scheduler)."""
     print_json(ApiClient(api_url, token).request("POST", f"/v1/jobs/{job_id}/cancel"))
 
 
 @jobs_app.command("usage")
-def jobs_usage(job_id: str, api_url: str | None = ApiUrlOption, token: str | None = TokenOption) -> None:
+def jobs_usage(
+    job_id: str, api_url: str | None = ApiUrlOption, token: str | None = TokenOption
+) -> None:
     """Shows the priced usage line of a finished job."""
     print_json(ApiClient(api_url, token).request("GET", f"/v1/jobs/{job_id}/usage"))
 
@@ -265,7 +349,8 @@ def jobs_usage(job_id: str, api_url: str | None = ApiUrlOption, token: str | Non
 def jobs_logs(
     job_id: str,
     follow: bool = typer.Option(False, "--follow", "-f", help="keep printing until the job ends"),
-    api_url: str | None = ApiUrlOption, token: str | None = TokenOption,
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
 ) -> None:
     """Prints a job's output; --follow keeps going until it finishes."""
     client = ApiClient(api_url, token)

@@ -68,7 +68,13 @@ class ApiClient:
         self.base_url = (api_url or settings.resolved_api_url).rstrip("/")
         self.token = token or settings.token
         if not self.token:
-            fail(t("需要令牌: 使用 --token 或设置 SUANLI_TOKEN", "a token is required: --token or SUANLI_TOKEN"), 3)
+            fail(
+                t(
+                    "需要令牌: 使用 --token 或设置 SUANLI_TOKEN",
+                    "a token is required: --token or SUANLI_TOKEN",
+                ),
+                3,
+            )
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         headers = {"Authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
@@ -77,7 +83,13 @@ class ApiClient:
                 method, self.base_url + path, headers=headers, timeout=HTTP_TIMEOUT_S, **kwargs
             )
         except httpx.HTTPError as error:
-            fail(t(f"无法连接 API {self.base_url}: {error}", f"cannot reach the API at {self.base_url}: {error}"), 7)
+            fail(
+                t(
+                    f"无法连接 API {self.base_url}: {error}",
+                    f"cannot reach the API at {self.base_url}: {error}",
+                ),
+                7,
+            )
         if response.status_code >= 400:
             _fail_from_response(response)
         return response.json() if response.content else None
@@ -101,6 +113,11 @@ def parse_pairs(values: list[str] | None, option: str) -> dict[str, str]:
     for value in values or []:
         key, sep, item = value.partition("=")
         if not sep or not key.strip():
-            fail(t(f"{option} 需要 KEY=VALUE 格式: {value!r}", f"{option} needs KEY=VALUE: {value!r}"))
+            fail(
+                t(
+                    f"{option} 需要 KEY=VALUE 格式: {value!r}",
+                    f"{option} needs KEY=VALUE: {value!r}",
+                )
+            )
         pairs[key.strip()] = item.strip()
     return pairs

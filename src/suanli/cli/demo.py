@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.live import Live
@@ -39,7 +40,7 @@ def demo_command(
     result = demo.summary(app, city)
     _print_summary(result)
     if json_output:
-        print_json({key: result[key] for key in result if key != "rejected_reasons"} | {"rejected_reasons": result["rejected_reasons"]})
+        print_json(result)
     if serve:
         _serve(app, city)
     else:
@@ -48,7 +49,12 @@ def demo_command(
 
 def _show_refusals(city: demo.DemoCity) -> None:
     for refused in city.rejected:
-        console.print(t(f"[yellow]拒绝[/yellow] {refused['name']}:", f"[yellow]refused[/yellow] {refused['name']}:"))
+        console.print(
+            t(
+                f"[yellow]拒绝[/yellow] {refused['name']}:",
+                f"[yellow]refused[/yellow] {refused['name']}:",
+            )
+        )
         for reason in refused["reasons"]:
             console.print(f"   - {reason}")
 
@@ -63,7 +69,12 @@ def _run_live(app: App, city: demo.DemoCity) -> None:
             if all(JobState(row.state) in TERMINAL_STATES for row in rows):
                 return
             time.sleep(TICK_S)
-    console.print(t("[red]演示超时, 仍有作业未结束[/red]", "[red]demo timed out with jobs still running[/red]"))
+    console.print(
+        t(
+            "[red]演示超时, 仍有作业未结束[/red]",
+            "[red]demo timed out with jobs still running[/red]",
+        )
+    )
 
 
 def _table(app: App, city: demo.DemoCity) -> Table:
@@ -73,21 +84,32 @@ def _table(app: App, city: demo.DemoCity) -> Table:
     for row in demo.job_rows(app, city.job_ids):
         colour = {"succeeded": "green", "running": "cyan", "queued": "yellow", "failed": "red"}
         state = f"[{colour.get(row.state, 'white')}]{row.state}[/]"
-        table.add_row(row.name, state, row.pool_id or "", str(row.spec["cards"]), format_yuan(row.hold_fen))
+        table.add_row(
+            row.name, state, row.pool_id or "", str(row.spec["cards"]), format_yuan(row.hold_fen)
+        )
     return table
 
 
-def _print_summary(result: dict[str, object]) -> None:
+def _print_summary(result: dict[str, Any]) -> None:
     console.print(t("[bold]汇总[/bold]", "[bold]Summary[/bold]"))
-    console.print(t(f"作业状态: {result['jobs']}; 拒绝: {result['rejected']}",
-                    f"jobs by state: {result['jobs']}; refused: {result['rejected']}"))
-    card_hours = int(result["card_seconds"]) / 3600  # type: ignore[call-overload]
-    console.print(t(f"卡时: {card_hours:.4f}; 计费合计: {format_yuan(int(result['billed_fen']))}",  # type: ignore[call-overload]
-                    f"card-hours: {card_hours:.4f}; billed: {format_yuan(int(result['billed_fen']))}"))  # type: ignore[call-overload]
-    for label, key in ((t("按企业", "by enterprise"), "billed_fen_by_enterprise"),
-                       (t("按服务商", "by provider"), "billed_fen_by_provider")):
-        for name, fen in dict(result[key]).items():  # type: ignore[call-overload]
-            console.print(f"  {label}: {name} {format_yuan(int(fen))}")
+    jobs, refused = result["jobs"], result["rejected"]
+    console.print(
+        t(f"作业状态: {jobs}; 拒绝: {refused}", f"jobs by state: {jobs}; refused: {refused}")
+    )
+    card_hours = result["card_seconds"] / 3600
+    billed = format_yuan(result["billed_fen"])
+    console.print(
+        t(
+            f"卡时: {card_hours:.4f}; 计费合计: {billed}",
+            f"card-hours: {card_hours:.4f}; billed: {billed}",
+        )
+    )
+    for label, key in (
+        (t("按企业", "by enterprise"), "billed_fen_by_enterprise"),
+        (t("按服务商", "by provider"), "billed_fen_by_provider"),
+    ):
+        for name, fen in result[key].items():
+            console.print(f"  {label}: {name} {format_yuan(fen)}")
 
 
 def _serve(app: App, city: demo.DemoCity) -> None:

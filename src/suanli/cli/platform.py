@@ -48,7 +48,9 @@ def admin_bootstrap(
     if json_output:
         print_json({"org_id": issued.org_id, "user_id": issued.user_id, "token": issued.token})
         return
-    console.print(t("运营方已创建。令牌只显示这一次:", "operator created; the token is shown once:"))
+    console.print(
+        t("运营方已创建。令牌只显示这一次:", "operator created; the token is shown once:")
+    )
     print(issued.token)
 
 
@@ -58,16 +60,33 @@ def catalog_accelerators(json_output: bool = JsonOption) -> None:
     if json_output:
         from suanli.api.routes_core import catalog_entry
 
-        print_json({"version": CATALOG_VERSION, "accelerators": [catalog_entry(a) for a in CATALOG]})
+        print_json(
+            {"version": CATALOG_VERSION, "accelerators": [catalog_entry(a) for a in CATALOG]}
+        )
         return
-    table = Table(title=t(f"加速卡目录 v{CATALOG_VERSION}", f"Accelerator catalog v{CATALOG_VERSION}"))
-    for column in ("vendor", "model", "国产", "GiB", "GB/s", *[p.value for p in Precision], "stack"):
+    table = Table(
+        title=t(f"加速卡目录 v{CATALOG_VERSION}", f"Accelerator catalog v{CATALOG_VERSION}")
+    )
+    for column in (
+        "vendor",
+        "model",
+        "国产",
+        "GiB",
+        "GB/s",
+        *[p.value for p in Precision],
+        "stack",
+    ):
         table.add_column(column)
     for a in CATALOG:
         figures = [_figure(a.tflops.get(p)) for p in Precision]
         table.add_row(
-            a.vendor, a.model, "✓" if a.domestic else "", _figure(a.memory_gib),
-            _figure(a.memory_bandwidth_gbs), *figures, a.software_stack,
+            a.vendor,
+            a.model,
+            "✓" if a.domestic else "",
+            _figure(a.memory_gib),
+            _figure(a.memory_bandwidth_gbs),
+            *figures,
+            a.software_stack,
         )
     console.print(table)
 

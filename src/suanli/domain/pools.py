@@ -33,9 +33,7 @@ class Region:
         """Parses 'province/city/district' (later parts optional)."""
         parts = [part.strip() for part in text.split("/")] if text else []
         if not parts or not parts[0] or len(parts) > 3:
-            raise InvalidInput(
-                "region must look like 'province[/city[/district]]'", field="region"
-            )
+            raise InvalidInput("region must look like 'province[/city[/district]]'", field="region")
         return cls(*parts)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
@@ -68,7 +68,7 @@ class PageResult(Generic[T]):
     limit: int
 
 
-def paginate(session: Session, query: Select[tuple[T]], page: Page) -> PageResult[T]:
+def paginate(session: Session, query: Select[Any], page: Page) -> PageResult[Any]:
     total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
     items = list(session.scalars(query.offset(page.offset).limit(page.limit)))
     return PageResult(items=items, total=total, offset=page.offset, limit=page.limit)

@@ -25,8 +25,12 @@ from suanli.services.organisations import (
 
 FICTION = "（虚构）"
 PROVIDERS = ("钱塘智算" + FICTION, "之江云算力" + FICTION, "西溪国产算力中心" + FICTION)
-ENTERPRISES = ("良渚医疗影像" + FICTION, "运河智能制造" + FICTION, "湖畔大模型" + FICTION,
-               "滨江金融科技" + FICTION)
+ENTERPRISES = (
+    "良渚医疗影像" + FICTION,
+    "运河智能制造" + FICTION,
+    "湖畔大模型" + FICTION,
+    "滨江金融科技" + FICTION,
+)
 # provider index, name, model, nodes, cards per node, region, fen per card-hour, software
 POOLS = (
     (0, "h100-a", "H100-SXM", 1, 8, "浙江/杭州/余杭", 2800, {"CUDA": "12.4"}),
@@ -46,7 +50,7 @@ WORK = (
 
 def _command(steps: int, pause: float = 0.2) -> str:
     script = WORK.format(steps=steps, pause=pause)
-    return f"{sys.executable} -c \"{script}\""
+    return f'{sys.executable} -c "{script}"'
 
 
 # enterprise index, spec
@@ -55,16 +59,44 @@ JOBS: tuple[tuple[int, dict[str, Any]], ...] = (
     (0, {"name": "ct-inference", "cards": 1, "precision": "int8", "steps": 5}),
     (1, {"name": "defect-detect", "cards": 4, "cards_per_node": 4, "steps": 10}),
     (1, {"name": "ascend-port", "cards": 4, "software": ["CANN"], "steps": 6}),
-    (2, {"name": "llm-pretrain", "cards": 8, "cards_per_node": 8, "precision": "bf16",
-         "min_memory_gib": 80, "accelerators": ["H100-SXM"], "steps": 14}),
-    (2, {"name": "llm-sft", "cards": 8, "cards_per_node": 8, "accelerators": ["H100-SXM"],
-         "precision": "bf16", "steps": 6}),  # must queue behind llm-pretrain
+    (
+        2,
+        {
+            "name": "llm-pretrain",
+            "cards": 8,
+            "cards_per_node": 8,
+            "precision": "bf16",
+            "min_memory_gib": 80,
+            "accelerators": ["H100-SXM"],
+            "steps": 14,
+        },
+    ),
+    (
+        2,
+        {
+            "name": "llm-sft",
+            "cards": 8,
+            "cards_per_node": 8,
+            "accelerators": ["H100-SXM"],
+            "precision": "bf16",
+            "steps": 6,
+        },
+    ),  # must queue behind llm-pretrain
     (2, {"name": "llm-eval", "cards": 2, "min_memory_gib": 40, "steps": 5}),
     (3, {"name": "risk-model", "cards": 1, "region": "浙江/杭州", "steps": 6}),
     (3, {"name": "ocr-cambricon", "cards": 2, "vendors": ["Cambricon"], "steps": 5}),
     (3, {"name": "fraud-graph", "cards": 2, "precision": "fp32", "steps": 7}),
-    (1, {"name": "fp8-giant", "cards": 16, "cards_per_node": 8, "precision": "fp8",
-         "min_memory_gib": 141, "steps": 3}),  # fits nowhere: refused with reasons
+    (
+        1,
+        {
+            "name": "fp8-giant",
+            "cards": 16,
+            "cards_per_node": 8,
+            "precision": "fp8",
+            "min_memory_gib": 141,
+            "steps": 3,
+        },
+    ),  # fits nowhere: refused with reasons
 )
 
 
@@ -84,19 +116,35 @@ def reset_data_dir(app_data_dir: Any) -> None:
 
 def build_city(app: App) -> DemoCity:
     with app.db.session() as session:
-        city = DemoCity(operator=bootstrap_operator(session, app.clock, name="平台运营方" + FICTION))
+        city = DemoCity(
+            operator=bootstrap_operator(session, app.clock, name="平台运营方" + FICTION)
+        )
         for name in PROVIDERS:
-            org = create_organisation(session, app.clock, name=name, kind="provider", region="浙江/杭州")
-            city.providers.append(create_user_with_token(session, app.clock, org_id=org.id, name="admin"))
+            org = create_organisation(
+                session, app.clock, name=name, kind="provider", region="浙江/杭州"
+            )
+            city.providers.append(
+                create_user_with_token(session, app.clock, org_id=org.id, name="admin")
+            )
         for name in ENTERPRISES:
-            org = create_organisation(session, app.clock, name=name, kind="enterprise", region="浙江/杭州")
-            city.enterprises.append(create_user_with_token(session, app.clock, org_id=org.id, name="admin"))
+            org = create_organisation(
+                session, app.clock, name=name, kind="enterprise", region="浙江/杭州"
+            )
+            city.enterprises.append(
+                create_user_with_token(session, app.clock, org_id=org.id, name="admin")
+            )
         operator = Principal(city.operator.user_id, city.operator.org_id, "operator")
         for provider, name, model, nodes, per_node, region, price, software in POOLS:
             fields = {
-                "name": name, "accelerator_model": model, "nodes": nodes, "cards_per_node": per_node,
-                "region": region, "price_fen_per_card_hour": price, "software": software,
-                "provider_id": city.providers[provider].org_id, "backend": "local",
+                "name": name,
+                "accelerator_model": model,
+                "nodes": nodes,
+                "cards_per_node": per_node,
+                "region": region,
+                "price_fen_per_card_hour": price,
+                "software": software,
+                "provider_id": city.providers[provider].org_id,
+                "backend": "local",
             }
             pool_service.create_pool(session, app.clock, operator, fields)
     fund_enterprises(app, city)
@@ -118,8 +166,9 @@ def submit_jobs(app: App, city: DemoCity) -> None:
         spec = dict(raw)
         spec["command"] = _command(int(spec.pop("steps")))
         spec.setdefault("max_run_time_s", 120)
-        caller = Principal(city.enterprises[enterprise].user_id, city.enterprises[enterprise].org_id,
-                           "enterprise")
+        caller = Principal(
+            city.enterprises[enterprise].user_id, city.enterprises[enterprise].org_id, "enterprise"
+        )
         try:
             with app.db.session() as session:
                 row = job_service.submit_job(
@@ -132,7 +181,11 @@ def submit_jobs(app: App, city: DemoCity) -> None:
 
 def job_rows(app: App, job_ids: list[str]) -> list[JobRow]:
     with app.db.session() as session:
-        return list(session.scalars(select(JobRow).where(JobRow.id.in_(job_ids)).order_by(JobRow.submitted_at)))
+        return list(
+            session.scalars(
+                select(JobRow).where(JobRow.id.in_(job_ids)).order_by(JobRow.submitted_at)
+            )
+        )
 
 
 def summary(app: App, city: DemoCity) -> dict[str, Any]:

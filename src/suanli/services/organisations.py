@@ -147,7 +147,9 @@ def declare_relation(
 def are_related(session: Session, org_a: str, org_b: str) -> bool:
     """True if any declared relationship links the two organisations, in either direction."""
     pair = or_(
-        (OrganisationRelationRow.from_org_id == org_a) & (OrganisationRelationRow.to_org_id == org_b),
-        (OrganisationRelationRow.from_org_id == org_b) & (OrganisationRelationRow.to_org_id == org_a),
+        (OrganisationRelationRow.from_org_id == org_a)
+        & (OrganisationRelationRow.to_org_id == org_b),
+        (OrganisationRelationRow.from_org_id == org_b)
+        & (OrganisationRelationRow.to_org_id == org_a),
     )
     return session.scalar(select(OrganisationRelationRow.id).where(pair).limit(1)) is not None

@@ -15,8 +15,15 @@ from suanli.domain.scheduling.model import PoolView
 from suanli.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from suanli.services.common import Clock, Page, PageResult, Principal, new_id, paginate
 
-EDITABLE_FIELDS = ("name", "nodes", "cards_per_node", "region", "price_fen_per_card_hour")
-EDITABLE_FIELDS += ("software", "labels")
+EDITABLE_FIELDS: tuple[str, ...] = (
+    "name",
+    "nodes",
+    "cards_per_node",
+    "region",
+    "price_fen_per_card_hour",
+    "software",
+    "labels",
+)
 
 
 def to_domain(row: PoolRow) -> Pool:
@@ -117,7 +124,9 @@ def create_pool(
     return row
 
 
-def _require_unique_name(session: Session, provider_id: str, name: str, pool_id: str | None) -> None:
+def _require_unique_name(
+    session: Session, provider_id: str, name: str, pool_id: str | None
+) -> None:
     query = select(PoolRow.id).where(
         PoolRow.provider_id == provider_id, PoolRow.name == name, PoolRow.deleted.is_(False)
     )
@@ -141,8 +150,12 @@ def _owned_pool(session: Session, caller: Principal, pool_id: str) -> PoolRow:
     return row
 
 
-def list_pools(session: Session, caller: Principal, page: Page, mine: bool = False) -> PageResult[PoolRow]:
-    query = select(PoolRow).where(PoolRow.deleted.is_(False)).order_by(PoolRow.created_at, PoolRow.id)
+def list_pools(
+    session: Session, caller: Principal, page: Page, mine: bool = False
+) -> PageResult[PoolRow]:
+    query = (
+        select(PoolRow).where(PoolRow.deleted.is_(False)).order_by(PoolRow.created_at, PoolRow.id)
+    )
     if mine:
         query = query.where(PoolRow.provider_id == caller.org_id)
     return paginate(session, query, page)

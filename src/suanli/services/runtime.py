@@ -68,8 +68,7 @@ class Runtime:
             job = session.get(JobRow, job_id)
             if job is None or job.state not in ACTIVE_STATES or job.pool_id is None:
                 return
-            pool = session.get(PoolRow, job.pool_id)
-            assert_pool(pool, job)
+            pool = assert_pool(session.get(PoolRow, job.pool_id), job)
             backend = self.backends.for_pool(pool.backend, pool.connection_id)
             try:
                 status = backend.status(job.backend_job_id or "")
@@ -125,7 +124,9 @@ class Runtime:
         now = self.clock.now()
         job.lost_since = job.lost_since or now
         if (now - job.lost_since).total_seconds() >= self.settings.backend_lost_grace_s:
-            self._handle_lost(session, job, "the pool's cluster was unreachable past the grace period")
+            self._handle_lost(
+                session, job, "the pool's cluster was unreachable past the grace period"
+            )
 
     def _handle_lost(self, session: Session, job: JobRow, why: str) -> None:
         """Never charge for unproven time; re-queue if it never started or may restart."""
