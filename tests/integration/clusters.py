@@ -1,0 +1,340 @@
+"""Real local clusters for the integration tests: a Ray head and a one-node Slurm cluster.
+
+Both follow ../shared/INFRA.md: everything on 127.0.0.1, private temp dirs and free ports, so
+that several test runs on one machine never meet. Only processes started here are stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psutil
+
+RAY_START_TIMEOUT_S = 60.0
+SLURM_START_TIMEOUT_S = 30.0
+STOP_GRACE_S = 3.0
+POLL_S = 0.2
+JOB_USER = "suanlijob"  # the unprivileged user Slurm jobs run as (production never uses root)
+LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def short_temp_dir(prefix: str) -> Path:
+    # Ray puts unix sockets under its temp dir: pytest's long tmp paths overflow the 107-byte limit.
+    return Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+
+
+def kill_tree(process: psutil.Process | subprocess.Popen[bytes], sig: int) -> list[psutil.Process]:
+    """Signals a process and every descendant it has now; returns them for waiting."""
+    try:
+        root = psutil.Process(process.pid)
+        tree = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+    for member in tree:
+        with suppress(psutil.NoSuchProcess):
+            member.send_signal(sig)
+    return tree
+
+
+def stop_tree(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the tree, then SIGKILL whatever is left after STOP_GRACE_S."""
+    tree = kill_tree(process, signal.SIGTERM)
+    _, alive = psutil.wait_procs(tree, timeout=STOP_GRACE_S)
+    for member in alive:
+        with suppress(psutil.NoSuchProcess):
+            member.kill()
+    psutil.wait_procs(alive, timeout=STOP_GRACE_S)
+
+
+def wait_until(predicate: object, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if callable(predicate) and predicate():
+            return
+        time.sleep(POLL_S)
+    raise TimeoutError(f"{what} not ready within {timeout_s:g}s")
+
+
+# -- Ray ---------------------------------------------------------------------------------------
+@dataclass
+class RayHead:
+    """A Ray head run with `ray start --block`, so the whole process tree stays ours."""
+
+    temp_dir: Path
+    resources: Mapping[str, float]
+    dashboard_port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"http://127.0.0.1:{self.dashboard_port}"
+
+    def start(self) -> None:
+        ray = Path(sys.executable).parent / "ray"
+        args = [
+            str(ray), "start", "--head", "--block",
+            "--node-ip-address=127.0.0.1", f"--port={free_port()}",
+            f"--ray-client-server-port={free_port()}",
+            f"--dashboard-agent-listen-port={free_port()}",
+            "--dashboard-host=127.0.0.1", f"--dashboard-port={self.dashboard_port}",
+            "--num-cpus=2", "--disable-usage-stats",
+            f"--resources={json.dumps(dict(self.resources))}",
+            f"--temp-dir={self.temp_dir}",
+        ]  # fmt: skip
+        log = (self.temp_dir / "ray-start.log").open("ab")
+        env = {**os.environ, **LOOPBACK_ENV}
+        self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
+        wait_until(self._ready, RAY_START_TIMEOUT_S, f"Ray head at {self.address}")
+
+    def crash(self) -> None:
+        """The cluster goes down at once, as on a power cut: SIGKILL to the whole tree."""
+        if self.process is not None:
+            psutil.wait_procs(kill_tree(self.process, signal.SIGKILL), timeout=STOP_GRACE_S)
+            self.process.wait(timeout=STOP_GRACE_S)
+            self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_tree(self.process)
+            self.process.wait(timeout=STOP_GRACE_S)
+            self.process = None
+
+    def _ready(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            log = (self.temp_dir / "ray-start.log").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"ray start exited with {self.process.returncode}:\n{log}")
+        try:
+            nodes = httpx.get(self.address + "/api/v0/nodes", timeout=2).json()
+            listed = nodes["data"]["result"]["result"]
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            return False
+        return any(node.get("state") == "ALIVE" for node in listed)
+
+
+@contextmanager
+def ray_head(
+    tmp_dir: Path | None = None, resources: Mapping[str, float] | None = None
+) -> Iterator[RayHead]:
+    """A running Ray head with custom resources (default 8 × `accelerator_type:H100`)."""
+    temp_dir = tmp_dir or short_temp_dir("suanli-ray-")
+    head = RayHead(temp_dir, resources or {"accelerator_type:H100": 8})
+    try:
+        head.start()
+        yield head
+    finally:
+        head.stop()
+        if tmp_dir is None:
+            shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+# -- Slurm -------------------------------------------------------------------------------------
+@dataclass
+class SlurmCluster:
+    """munged (private socket), slurmctld and slurmd in the foreground, owned by this process."""
+
+    root: Path
+    gpus: int
+    gres_type: str
+    partition: str = "debug"
+    job_user: str = JOB_USER
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def conf(self) -> Path:
+        return self.root / "slurm.conf"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.root / "jobs"
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "SLURM_CONF": str(self.conf)}
+
+    def write_config(self) -> None:
+        for sub in ("dev", "state", "spool", "log", "munge", "jobs"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        for index in range(self.gpus):
+            device = self.root / "dev" / f"nvidia{index}"
+            if not device.exists():
+                os.mknod(
+                    device, 0o666 | 0o020000, os.makedev(1, 3)
+                )  # a char device, like /dev/null
+        user = pwd.getpwnam(self.job_user)
+        os.chown(self.log_dir, user.pw_uid, user.pw_gid)
+        shutil.chown(self.root / "munge", "munge", "munge")
+        os.chmod(self.root, 0o755)
+        self.conf.write_text(slurm_conf_text(self.root, self.gpus, self.gres_type, self.partition))
+        last = self.gpus - 1
+        (self.root / "gres.conf").write_text(
+            f"Name=gpu Type={self.gres_type} File={self.root}/dev/nvidia[0-{last}]\n"
+        )
+
+    def start(self) -> None:
+        if "munged" not in self.processes:
+            self._start_munged()
+        self.start_controller()
+        self.processes["slurmd"] = self._spawn(
+            "slurmd", ["slurmd", "-D", "-f", str(self.conf), "-N", "localhost"]
+        )
+        wait_until(self._node_idle, SLURM_START_TIMEOUT_S, "Slurm node")
+
+    def start_controller(self) -> None:
+        args = ["slurmctld", "-D", "-f", str(self.conf)]
+        self.processes["slurmctld"] = self._spawn("slurmctld", args)
+        wait_until(self._controller_up, SLURM_START_TIMEOUT_S, "slurmctld")
+
+    def crash_controller(self) -> None:
+        """The controller dies at once (SIGKILL); running job steps survive, as in Slurm."""
+        process = self.processes.pop("slurmctld", None)
+        if process is not None:
+            process.kill()
+            process.wait(timeout=STOP_GRACE_S)
+
+    def stop(self) -> None:
+        if "slurmctld" in self.processes:
+            self._run(["scancel", "--full", f"--partition={self.partition}"])
+            wait_until(self._no_jobs, STOP_GRACE_S * 2, "Slurm jobs to end")
+        for name in ("slurmd", "slurmctld", "munged"):
+            process = self.processes.pop(name, None)
+            if process is not None:
+                stop_tree(process)
+                process.wait(timeout=STOP_GRACE_S)
+
+    def _start_munged(self) -> None:
+        munge_dir = self.root / "munge"
+        args = [
+            "runuser", "-u", "munge", "--", "/usr/sbin/munged", "--foreground",
+            f"--socket={munge_dir}/munge.socket", f"--pid-file={munge_dir}/munged.pid",
+            f"--log-file={munge_dir}/munged.log", f"--seed-file={munge_dir}/munged.seed",
+        ]  # fmt: skip
+        self.processes["munged"] = self._spawn("munged", args)
+        wait_until((munge_dir / "munge.socket").exists, SLURM_START_TIMEOUT_S, "munged")
+
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+        log = (self.root / "log" / f"{name}.out").open("ab")
+        return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=self.env())
+
+    def _run(self, args: list[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            args, capture_output=True, text=True, env=self.env(), timeout=20, check=False
+        )
+
+    def _controller_up(self) -> bool:
+        self._require_alive("slurmctld")
+        return "is UP" in self._run(["scontrol", "ping"]).stdout
+
+    def _node_idle(self) -> bool:
+        self._require_alive("slurmd")
+        out = self._run(["sinfo", "-h", "-N", "-o", "%T"]).stdout.strip()
+        return out in {"idle", "mixed", "allocated"}
+
+    def _no_jobs(self) -> bool:
+        return not self._run(["squeue", "-h", "-o", "%i"]).stdout.strip()
+
+    def _require_alive(self, name: str) -> None:
+        process = self.processes[name]
+        if process.poll() is not None:
+            log = (self.root / "log" / f"{name}.out").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"{name} exited with {process.returncode}:\n{log}")
+
+
+def slurm_conf_text(root: Path, gpus: int, gres_type: str, partition: str) -> str:
+    """INFRA.md's checked single-node configuration, on free ports and private paths."""
+    lines = [
+        "ClusterName=suanli",
+        "SlurmctldHost=localhost(127.0.0.1)",
+        f"SlurmctldPort={free_port()}",
+        f"SlurmdPort={free_port()}",
+        "SlurmUser=root",
+        "AuthType=auth/munge",
+        "CredType=cred/munge",
+        f"AuthInfo=socket={root}/munge/munge.socket",
+        "ProctrackType=proctrack/linuxproc",
+        "TaskPlugin=task/none",
+        "SelectType=select/cons_tres",
+        "SelectTypeParameters=CR_Core",
+        "MpiDefault=none",
+        "JobAcctGatherType=jobacct_gather/none",
+        "JobCompType=jobcomp/filetxt",
+        f"JobCompLoc={root}/log/jobcomp.txt",
+        "GresTypes=gpu",
+        "ReturnToService=2",
+        "MessageTimeout=3",  # an absent controller is reported in seconds, not ~20 s
+        "SlurmdParameters=config_overrides",  # CPUs=8 on a 2-core machine: room for parallel jobs
+        f"StateSaveLocation={root}/state",
+        f"SlurmdSpoolDir={root}/spool",
+        f"SlurmctldPidFile={root}/state/slurmctld.pid",
+        f"SlurmdPidFile={root}/spool/slurmd.pid",
+        f"SlurmctldLogFile={root}/log/slurmctld.log",
+        f"SlurmdLogFile={root}/log/slurmd.log",
+        *_loopback_only(),
+        "NodeName=localhost NodeAddr=127.0.0.1 CPUs=8 RealMemory=16000"
+        f" Gres=gpu:{gres_type}:{gpus}",
+        f"PartitionName={partition} Nodes=localhost Default=YES MaxTime=INFINITE State=UP",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _loopback_only() -> list[str]:
+    # The daemons then bind the address this host's name resolves to instead of 0.0.0.0; only
+    # safe where that is loopback (otherwise they would listen where clients do not connect).
+    try:
+        address = socket.gethostbyname(socket.gethostname())
+    except OSError:
+        return []
+    return (
+        ["CommunicationParameters=NoInAddrAny,NoCtldInAddrAny"]
+        if address.startswith("127.")
+        else []
+    )
+
+
+def ensure_job_user(name: str = JOB_USER) -> None:
+    """Creates the unprivileged system user jobs run as (needs root; idempotent)."""
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
+
+
+@contextmanager
+def slurm_cluster(
+    tmp_dir: Path | None = None, gpus: int = 8, gres_type: str = "h100"
+) -> Iterator[SlurmCluster]:
+    """A running one-node Slurm cluster with `gpus` fake GPUs of GRES type `gres_type`."""
+    root = tmp_dir or short_temp_dir("suanli-slurm-")
+    ensure_job_user()
+    cluster = SlurmCluster(root, gpus, gres_type)
+    try:
+        cluster.write_config()
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+        if tmp_dir is None:
+            shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,168 @@
+"""The Ray backend against a real local Ray head (started once per session by the fixture)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from suanli.adapters.backends.base import BackendState, JobStatus, LaunchRequest
+from suanli.adapters.backends.ray import RayBackend
+from suanli.errors import BackendError, BackendUnavailable
+from tests.integration.clusters import RayHead, free_port
+
+pytestmark = pytest.mark.ray
+
+MODEL = "H100-SXM"  # the catalog name; the cluster calls it accelerator_type:H100
+WAIT_S_MAX = 60.0
+POLL_S = 0.1
+
+
+@pytest.fixture
+def backend(ray_cluster: RayHead) -> RayBackend:
+    return RayBackend(ray_cluster.address, accelerator_names={MODEL: "H100"}, timeout_s=10)
+
+
+def request(job_id: str, command: str, cards: int = 1, model: str = MODEL) -> LaunchRequest:
+    return LaunchRequest(
+        job_id=f"{job_id}-{time.monotonic_ns()}",  # unique across reruns on one cluster
+        command=command,
+        cards=cards,
+        accelerator_model=model,
+        max_run_time_s=120,
+        env={"SUANLI_TEST_GREETING": "hello from suanli"},
+    )
+
+
+def wait_for(
+    backend: RayBackend, job: str, done: Callable[[JobStatus], bool], what: str
+) -> JobStatus:
+    deadline = time.monotonic() + WAIT_S_MAX
+    while time.monotonic() < deadline:
+        status = backend.status(job)
+        if done(status):
+            return status
+        time.sleep(POLL_S)
+    raise AssertionError(f"job {job} not {what} within {WAIT_S_MAX}s (last: {status})")
+
+
+def finished(status: JobStatus) -> bool:
+    return status.state not in (BackendState.PENDING, BackendState.RUNNING)
+
+
+def job_count(ray_cluster: RayHead) -> int:
+    return len(httpx.get(ray_cluster.address + "/api/jobs/", timeout=10).json())
+
+
+def test_a_trivial_job_succeeds_and_is_metered_from_rays_own_times(backend: RayBackend) -> None:
+    started = time.monotonic()
+    job = backend.submit(request("ok", "echo $SUANLI_TEST_GREETING; sleep 1.5", cards=2))
+    status = wait_for(backend, job, finished, "finished")
+    round_trip_s = time.monotonic() - started
+    print(f"\nRay round trip for a trivial job (submit to seen SUCCEEDED): {round_trip_s:.2f}s")
+
+    assert status.state == BackendState.SUCCEEDED and status.exit_code == 0
+    assert "hello from suanli" in backend.logs(job).text
+    usage = backend.usage(job)
+    assert usage is not None and usage.cards == 2
+    assert (usage.started_at, usage.ended_at) == (status.started_at, status.ended_at)
+    assert usage.card_seconds > 0
+    assert usage.card_seconds == int((usage.ended_at - usage.started_at).total_seconds()) * 2
+
+
+def test_logs_are_read_incrementally_from_an_offset(backend: RayBackend) -> None:
+    job = backend.submit(request("logs", "printf 'first\\nsecond\\n'"))
+    wait_for(backend, job, finished, "finished")
+    whole = backend.logs(job)
+    rest = backend.logs(job, offset=whole.next_offset)
+    assert "second" in whole.text and rest.text == "" and rest.next_offset == whole.next_offset
+
+
+def test_a_failing_job_reports_failed_with_its_exit_code(backend: RayBackend) -> None:
+    job = backend.submit(request("fails", "echo about to fail; exit 3"))
+    status = wait_for(backend, job, finished, "finished")
+    assert status.state == BackendState.FAILED
+    assert status.exit_code == 3
+
+
+def test_a_running_job_holds_its_cards_and_can_be_cancelled(backend: RayBackend) -> None:
+    job = backend.submit(request("cancel", "sleep 60", cards=3))
+    wait_for(backend, job, lambda s: s.state == BackendState.RUNNING, "running")
+    deadline = time.monotonic() + 20  # the autoscaler refreshes usage every few seconds
+    while backend_capacity(backend) != 5 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert backend_capacity(backend) == 5
+
+    backend.cancel(job)
+    status = wait_for(backend, job, finished, "stopped")
+    assert status.state == BackendState.CANCELLED
+    backend.cancel(job)  # cancelling twice is harmless
+
+
+def backend_capacity(backend: RayBackend) -> int | None:
+    try:
+        return backend.capacity().get(MODEL)
+    except BackendError:
+        return None  # usage not reported yet right after the head started
+
+
+def test_asking_for_more_cards_than_any_node_has_is_refused_without_leaving_a_job(
+    backend: RayBackend, ray_cluster: RayHead
+) -> None:
+    before = job_count(ray_cluster)
+    with pytest.raises(BackendError, match="largest Ray node has 8") as raised:
+        backend.submit(request("too-big", "true", cards=9))
+    assert raised.value.field == "cards"
+    with pytest.raises(BackendError, match="no 'A100-80GB' cards") as unknown:
+        backend.submit(request("wrong-model", "true", model="A100-80GB"))
+    assert unknown.value.field == "accelerator_model"
+    assert job_count(ray_cluster) == before
+
+
+def test_a_job_the_cluster_does_not_know_reads_as_lost(backend: RayBackend) -> None:
+    assert backend.status("suanli-no-such-job").state == BackendState.LOST
+    assert backend.usage("suanli-no-such-job") is None
+
+
+def test_submitting_the_same_job_twice_adopts_the_first_submission(backend: RayBackend) -> None:
+    launch = request("twice", "sleep 30")
+    first = backend.submit(launch)
+    try:
+        assert backend.submit(launch) == first
+    finally:
+        backend.cancel(first)
+
+
+def test_an_unreachable_address_is_backend_unavailable() -> None:
+    backend = RayBackend(f"http://127.0.0.1:{free_port()}", timeout_s=2)
+    assert backend.health().ok is False
+    with pytest.raises(BackendUnavailable):
+        backend.status("suanli-anything")
+    with pytest.raises(BackendUnavailable):
+        backend.submit(request("nowhere", "true"))
+    with pytest.raises(BackendUnavailable):
+        backend.capacity()
+
+
+def test_a_cluster_that_goes_down_mid_job_is_unavailable_then_the_job_is_lost(
+    backend: RayBackend, ray_cluster: RayHead
+) -> None:
+    # Kept last in this module: it crashes the session's head, then starts a fresh one.
+    assert backend.health().ok
+    job = backend.submit(request("crash", "sleep 60"))
+    wait_for(backend, job, lambda s: s.state == BackendState.RUNNING, "running")
+    ray_cluster.crash()
+    try:
+        with pytest.raises(BackendUnavailable):
+            backend.status(job)
+        with pytest.raises(BackendUnavailable):
+            backend.cancel(job)
+        with pytest.raises(BackendUnavailable):
+            backend.capacity()
+        assert backend.health().ok is False
+    finally:
+        ray_cluster.start()
+    assert backend.health().ok
+    assert backend.status(job).state == BackendState.LOST  # the new head never heard of it
