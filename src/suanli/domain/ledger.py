@@ -572,16 +572,7 @@ class _Planner:
         self._record(request, debit.id, credit.id, amount)
 
     def _create_hold(self, request: TransferRequest) -> None:
-        expires_at = self.now + timedelta(seconds=request.timeout_s) if request.timeout_s else None
-        hold = Hold(
-            id=request.id,
-            ledger=request.ledger,
-            code=int(request.code),
-            debit_account_id=_named(request.debit_account_id, "debit_account_id"),
-            credit_account_id=_named(request.credit_account_id, "credit_account_id"),
-            amount_fen=request.amount_fen,
-            expires_at=expires_at,
-        )
+        hold = new_hold(request, self.now)
         self.holds[hold.id] = hold
         self.created[hold.id] = hold
 
@@ -626,22 +617,7 @@ class _Planner:
         return hold
 
     def _record(self, request: TransferRequest, debit_id: str, credit_id: str, amount: int) -> None:
-        self.transfers.append(
-            Transfer(
-                id=request.id,
-                ledger=request.ledger,
-                code=int(request.code),
-                debit_account_id=debit_id,
-                credit_account_id=credit_id,
-                amount_fen=amount,
-                flags=request.flags,
-                pending_id=request.pending_id,
-                timeout_s=request.timeout_s,
-                reference=request.reference,
-                memo=request.memo,
-                timestamp=self.now,
-            )
-        )
+        self.transfers.append(written(request, debit_id, credit_id, amount, self.now))
 
     def plan(self) -> BatchPlan:
         deltas = {
@@ -656,6 +632,55 @@ class _Planner:
             holds_created=list(self.created.values()),
             holds_ended=list(self.ended.values()),
         )
+
+
+def written(
+    request: TransferRequest, debit_id: str, credit_id: str, amount_fen: int, now: datetime
+) -> Transfer:
+    """The transfer a request writes, once its accounts and amount are resolved."""
+    return Transfer(
+        id=request.id,
+        ledger=request.ledger,
+        code=int(request.code),
+        debit_account_id=debit_id,
+        credit_account_id=credit_id,
+        amount_fen=amount_fen,
+        flags=request.flags,
+        pending_id=request.pending_id,
+        timeout_s=request.timeout_s,
+        reference=request.reference,
+        memo=request.memo,
+        timestamp=now,
+    )
+
+
+def written_alone(request: TransferRequest, now: datetime) -> Transfer:
+    """What a plain or pending request writes: itself, as asked."""
+    debit_id = _named(request.debit_account_id, "debit_account_id")
+    credit_id = _named(request.credit_account_id, "credit_account_id")
+    return written(request, debit_id, credit_id, request.amount_fen, now)
+
+
+def new_hold(request: TransferRequest, now: datetime) -> Hold:
+    """The hold a pending request opens; it expires `timeout_s` after `now` (0: never)."""
+    expires_at = now + timedelta(seconds=request.timeout_s) if request.timeout_s else None
+    return Hold(
+        id=request.id,
+        ledger=request.ledger,
+        code=int(request.code),
+        debit_account_id=_named(request.debit_account_id, "debit_account_id"),
+        credit_account_id=_named(request.credit_account_id, "credit_account_id"),
+        amount_fen=request.amount_fen,
+        expires_at=expires_at,
+    )
+
+
+def alone_deltas(request: TransferRequest) -> tuple[Balance, Balance]:
+    """The (debit, credit) change of a plain or pending request: it depends on nothing else."""
+    amount = request.amount_fen
+    if request.flags & TransferFlags.PENDING:
+        return Balance(debits_pending=amount), Balance(credits_pending=amount)
+    return Balance(debits_posted=amount), Balance(credits_posted=amount)
 
 
 def _named(value: str | None, field: str) -> str:

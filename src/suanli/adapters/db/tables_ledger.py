@@ -52,6 +52,11 @@ class LedgerAccountRow(Base):
             name="ledger_account_totals_non_negative",
         ),
         CheckConstraint(
+            "debits_pending <= 4611686018427387903 AND debits_posted <= 4611686018427387903"
+            " AND credits_pending <= 4611686018427387903 AND credits_posted <= 4611686018427387903",
+            name="ledger_account_totals_within_max",
+        ),
+        CheckConstraint(
             "(flags & 1) = 0 OR debits_pending + debits_posted <= credits_posted",
             name="ledger_account_debits_within_credits",
         ),

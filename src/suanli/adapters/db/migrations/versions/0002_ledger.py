@@ -76,6 +76,11 @@ def _create_accounts() -> sa.Table:
             name="ledger_account_totals_non_negative",
         ),
         sa.CheckConstraint(
+            "debits_pending <= 4611686018427387903 AND debits_posted <= 4611686018427387903"
+            " AND credits_pending <= 4611686018427387903 AND credits_posted <= 4611686018427387903",
+            name="ledger_account_totals_within_max",
+        ),
+        sa.CheckConstraint(
             "(flags & 1) = 0 OR debits_pending + debits_posted <= credits_posted",
             name="ledger_account_debits_within_credits",
         ),
