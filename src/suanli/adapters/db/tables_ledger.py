@@ -93,6 +93,13 @@ class LedgerTransferRow(Base):
         ),
         Index("ix_ledger_transfers_debit", "debit_account_id", "created_at"),
         Index("ix_ledger_transfers_credit", "credit_account_id", "created_at"),
+        # Settlement, refunds and statements find transfers by job or original transfer id.
+        Index(
+            "ix_ledger_transfers_reference",
+            "reference",
+            sqlite_where=text("reference <> ''"),
+            postgresql_where=text("reference <> ''"),
+        ),
         # A hold is ended by at most one transfer (invariant 5), whatever the writer does.
         Index(
             "uq_ledger_transfers_pending",

@@ -122,6 +122,13 @@ def _create_transfers() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.Index("ix_ledger_transfers_debit", "debit_account_id", "created_at"),
         sa.Index("ix_ledger_transfers_credit", "credit_account_id", "created_at"),
+        # Settlement, refunds and statements find transfers by job or original transfer id.
+        sa.Index(
+            "ix_ledger_transfers_reference",
+            "reference",
+            sqlite_where=sa.text("reference <> ''"),
+            postgresql_where=sa.text("reference <> ''"),
+        ),
         sa.Index(
             "uq_ledger_transfers_pending",
             "pending_id",

@@ -1,0 +1,93 @@
+"""Ledger use cases shared by wallets, settlement and vouchers: the platform's accounts, submitting
+batches in the caller's unit of work, sweeping expired holds, and the full ledger check."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from suanli.adapters.db.database import Database
+from suanli.adapters.db.ledger_repo import (
+    EXPIRY_BATCH_MAX,
+    AccountSpec,
+    CheckReport,
+    LedgerRepository,
+    check_ledger,
+    transact,
+)
+from suanli.domain.ledger import (
+    LEDGER_CNY,
+    PLATFORM_OWNER,
+    Account,
+    AccountKind,
+    Transfer,
+    TransferRequest,
+    account_id_for,
+)
+from suanli.services.common import Clock
+
+EXPIRY_SWEEP_BATCHES_MAX = 100  # one sweep expires at most this many batches of due holds
+ID_DIGEST_CHARS = 32
+
+EXTERNAL_ACCOUNT_ID = account_id_for(LEDGER_CNY, AccountKind.EXTERNAL_CLEARING, PLATFORM_OWNER)
+CLEARING_ACCOUNT_ID = account_id_for(LEDGER_CNY, AccountKind.SETTLEMENT_CLEARING, PLATFORM_OWNER)
+REVENUE_ACCOUNT_ID = account_id_for(LEDGER_CNY, AccountKind.PLATFORM_REVENUE, PLATFORM_OWNER)
+
+
+def wallet_id(org_id: str, ledger: int = LEDGER_CNY) -> str:
+    return account_id_for(ledger, AccountKind.ENTERPRISE_WALLET, org_id)
+
+
+def receivable_id(org_id: str, ledger: int = LEDGER_CNY) -> str:
+    return account_id_for(ledger, AccountKind.PROVIDER_RECEIVABLE, org_id)
+
+
+def derived_transfer_id(purpose: str, *parts: str) -> str:
+    """A transfer id derived from what makes an operation unique (a bank reference, an
+    Idempotency-Key), so the same operation delivered twice is one transfer (invariant 4)."""
+    digest = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:ID_DIGEST_CHARS]
+    return f"{purpose}:{digest}"
+
+
+def repository(session: Session) -> LedgerRepository:
+    return LedgerRepository.of(session)
+
+
+def ensure_account(session: Session, clock: Clock, spec: AccountSpec) -> Account:
+    return repository(session).ensure_account(spec, clock.now())
+
+
+def submit(session: Session, clock: Clock, requests: Sequence[TransferRequest]) -> list[Transfer]:
+    """Applies a linked batch inside the caller's unit of work (all or nothing)."""
+    return repository(session).submit(list(requests), clock.now())
+
+
+def expire_holds(db: Database, clock: Clock) -> int:
+    """Expires every hold whose timeout has passed, a bounded batch per transaction."""
+    expired = 0
+    for _ in range(EXPIRY_SWEEP_BATCHES_MAX):
+        done = transact(db, lambda session: _expire_batch(session, clock))
+        expired += done
+        if done < EXPIRY_BATCH_MAX:
+            break
+    return expired
+
+
+def _expire_batch(session: Session, clock: Clock) -> int:
+    ledger = repository(session)
+    due = ledger.due_hold_ids(clock.now())
+    return len(ledger.expire(due, clock.now())) if due else 0
+
+
+def run_check(db: Database) -> CheckReport:
+    """`suanli ledger check`: rebuilds every balance from the transfers in one snapshot."""
+    with db.engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            connection = connection.execution_options(isolation_level="REPEATABLE READ")
+        with connection.begin():
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SET TRANSACTION READ ONLY"))
+            return check_ledger(connection)

@@ -1,0 +1,618 @@
+"""Wallet operations: top-up, balances, statements, provider payout, refunds, and the monthly
+statement per organisation (one line per job) exported as CSV or printable HTML."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from suanli.adapters.db.ledger_repo import (
+    AccountSpec,
+    StatementLine,
+    statement_page,
+    transfers,
+)
+from suanli.adapters.db.tables import JobRow, OrganisationRow, UsageRow
+from suanli.domain.ledger import (
+    ENDING_FLAGS,
+    LEDGER_CNY,
+    TEXT_LENGTH_MAX,
+    Account,
+    AccountKind,
+    Balance,
+    InvalidTransfer,
+    Transfer,
+    TransferCode,
+    TransferFlags,
+    TransferRequest,
+    ledger_for_currency,
+    require_amount,
+)
+from suanli.domain.money import SECONDS_PER_HOUR, format_yuan
+from suanli.errors import InvalidInput, NotFound, PermissionDenied
+from suanli.services import ledger
+from suanli.services.common import Clock, Page, PageResult, Principal, audit
+
+CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")  # statements follow Beijing months
+MONTHLY_LINES_MAX = 100_000  # one organisation's jobs in a month; beyond this, split the export
+SUBSIDY_CODES = (int(TransferCode.VOUCHER_REDEMPTION),)
+CSV_COLUMNS = (
+    "job_id",
+    "job_name",
+    "settled_at",
+    "pool",
+    "accelerator",
+    "cards",
+    "card_hours",
+    "unit_price_fen_per_card_hour",
+    "amount_fen",
+    "subsidy_fen",
+    "subsidy_note",
+    "fee_fen",
+    "payable_fen",
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Views
+
+
+@dataclass(frozen=True)
+class AccountView:
+    account_id: str
+    kind: str
+    currency: str
+    owner_id: str
+    posted_fen: int  # credits posted minus debits posted (what the owner has, for these kinds)
+    pending_fen: int  # held: debits pending
+    available_fen: int  # posted minus held
+    incoming_pending_fen: int  # credits pending (e.g. holds waiting to settle into clearing)
+    totals: Balance
+
+
+def account_view(account: Account) -> AccountView:
+    balance = account.balance
+    return AccountView(
+        account_id=account.id,
+        kind=account.kind.value,
+        currency="CNY" if account.ledger == LEDGER_CNY else str(account.ledger),
+        owner_id=account.owner_id,
+        posted_fen=balance.credit_balance_fen,
+        pending_fen=balance.debits_pending,
+        available_fen=balance.available_fen,
+        incoming_pending_fen=balance.credits_pending,
+        totals=balance,
+    )
+
+
+def empty_wallet(org_id: str) -> AccountView:
+    """The view of a wallet that was never funded (it is created by the first top-up)."""
+    return AccountView(
+        ledger.wallet_id(org_id), "enterprise_wallet", "CNY", org_id, 0, 0, 0, 0, Balance()
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Access
+
+
+def _require_operator(caller: Principal, what: str) -> None:
+    if not caller.is_operator:
+        raise PermissionDenied(f"only the operator {what}")
+
+
+def _require_org(session: Session, caller: Principal, org_id: str) -> OrganisationRow:
+    """The organisation, if the caller may see its money (itself, or the operator)."""
+    org = session.get(OrganisationRow, org_id)
+    if org is None or (not caller.is_operator and caller.org_id != org_id):
+        raise NotFound(f"organisation {org_id} not found", field="org_id")
+    return org
+
+
+def _require_text(value: str, field: str, *, required: bool = True) -> str:
+    cleaned = value.strip()
+    if (required and not cleaned) or len(cleaned) > TEXT_LENGTH_MAX:
+        raise InvalidInput(f"{field} must be 1..{TEXT_LENGTH_MAX} characters", field=field)
+    return cleaned
+
+
+# ---------------------------------------------------------------------------------------------
+# Top-up, payout, refund
+
+
+def top_up(
+    session: Session,
+    clock: Clock,
+    caller: Principal,
+    *,
+    org_id: str,
+    amount_fen: int,
+    external_reference: str,
+    currency: str = "CNY",
+    memo: str = "",
+) -> Transfer:
+    """Records money received for an enterprise (bank transfer, payment gateway): external ->
+    wallet. The external reference identifies the payment, so recording it twice is a replay."""
+    _require_operator(caller, "records top-ups")
+    org = _require_org(session, caller, org_id)
+    if org.kind != "enterprise":
+        raise InvalidInput("only an enterprise has a wallet to top up", field="org_id")
+    reference = _require_text(external_reference, "external_reference")
+    request = TransferRequest(
+        id=ledger.derived_transfer_id("topup", reference),
+        amount_fen=require_amount(amount_fen),
+        code=TransferCode.TOP_UP,
+        debit_account_id=ledger.EXTERNAL_ACCOUNT_ID,
+        credit_account_id=ledger.wallet_id(org_id),
+        ledger=ledger_for_currency(currency),
+        reference=reference,
+        memo=_require_text(memo, "memo", required=False),
+    )
+    ledger.ensure_account(session, clock, AccountSpec(AccountKind.ENTERPRISE_WALLET, org_id))
+    (transfer,) = ledger.submit(session, clock, [request])
+    audit(
+        session, clock, caller, "wallet.top_up", transfer.id, org_id=org_id, amount_fen=amount_fen
+    )
+    return transfer
+
+
+def payout(
+    session: Session,
+    clock: Clock,
+    caller: Principal,
+    *,
+    provider_id: str,
+    amount_fen: int,
+    external_reference: str,
+    currency: str = "CNY",
+) -> Transfer:
+    """Pays a provider what it is owed: receivable -> external (the bank transfer's reference)."""
+    _require_operator(caller, "pays providers out")
+    org = _require_org(session, caller, provider_id)
+    if org.kind != "provider":
+        raise InvalidInput("only a provider is paid out", field="provider_id")
+    reference = _require_text(external_reference, "external_reference")
+    request = TransferRequest(
+        id=ledger.derived_transfer_id("payout", reference),
+        amount_fen=require_amount(amount_fen),
+        code=TransferCode.PAYOUT,
+        debit_account_id=ledger.receivable_id(provider_id),
+        credit_account_id=ledger.EXTERNAL_ACCOUNT_ID,
+        ledger=ledger_for_currency(currency),
+        reference=reference,
+    )
+    (transfer,) = ledger.submit(session, clock, [request])
+    audit(
+        session,
+        clock,
+        caller,
+        "wallet.payout",
+        transfer.id,
+        org_id=provider_id,
+        amount_fen=amount_fen,
+    )
+    return transfer
+
+
+def refund(
+    session: Session,
+    clock: Clock,
+    caller: Principal,
+    *,
+    transfer_id: str,
+    reason: str,
+    amount_fen: int | None = None,
+    idempotency_key: str | None = None,
+) -> Transfer:
+    """Reverses a posted transfer, wholly or in part, by a new transfer the other way
+    (invariant 3: nothing is edited). Refunds of one transfer never exceed its amount."""
+    _require_operator(caller, "refunds")
+    original = _refundable(session, transfer_id)
+    # Lock both accounts before summing earlier refunds: concurrent refunds serialise here.
+    ledger.repository(session).accounts(
+        [original.debit_account_id, original.credit_account_id], lock=True
+    )
+    remaining = original.amount_fen - _refunded_fen(session, original.id)
+    amount = remaining if amount_fen is None else require_amount(amount_fen)
+    if amount <= 0 or amount > remaining:
+        raise InvalidTransfer(
+            f"at most {remaining} fen of {original.id} can still be refunded", field="amount_fen"
+        )
+    key = idempotency_key or ledger.derived_transfer_id("once", original.id, str(clock.now()))
+    request = TransferRequest(
+        id=ledger.derived_transfer_id("refund", caller.org_id, key),
+        amount_fen=amount,
+        code=TransferCode.REFUND,
+        debit_account_id=original.credit_account_id,
+        credit_account_id=original.debit_account_id,
+        ledger=original.ledger,
+        reference=original.id,
+        memo=_require_text(reason, "reason"),
+    )
+    (transfer,) = ledger.submit(session, clock, [request])
+    audit(
+        session,
+        clock,
+        caller,
+        "wallet.refund",
+        transfer.id,
+        original=original.id,
+        amount_fen=amount,
+    )
+    return transfer
+
+
+def _refundable(session: Session, transfer_id: str) -> Transfer:
+    found = ledger.repository(session).transfers([transfer_id]).get(transfer_id)
+    if found is None:
+        raise NotFound(f"transfer {transfer_id} not found", field="transfer_id")
+    if found.flags & TransferFlags.PENDING or found.flags & (
+        ENDING_FLAGS & ~TransferFlags.POST_PENDING
+    ):
+        raise InvalidTransfer(
+            "only posted money can be refunded; void a hold instead", field="transfer_id"
+        )
+    if found.code == TransferCode.REFUND:
+        raise InvalidTransfer("a refund is not refunded; make a new transfer", field="transfer_id")
+    return found
+
+
+def _refunded_fen(session: Session, transfer_id: str) -> int:
+    query = select(func.coalesce(func.sum(transfers.c.amount_fen), 0)).where(
+        transfers.c.code == int(TransferCode.REFUND), transfers.c.reference == transfer_id
+    )
+    return int(session.execute(query).scalar_one())
+
+
+# ---------------------------------------------------------------------------------------------
+# Balances and statements
+
+
+def balances(session: Session, caller: Principal, org_id: str) -> list[AccountView]:
+    """Every account the organisation owns, with posted, pending and available amounts."""
+    org = _require_org(session, caller, org_id)
+    views = [account_view(a) for a in ledger.repository(session).accounts_of(org_id)]
+    if org.kind == "enterprise" and not any(v.kind == "enterprise_wallet" for v in views):
+        views.insert(0, empty_wallet(org_id))
+    return views
+
+
+def platform_balances(session: Session, caller: Principal) -> list[AccountView]:
+    _require_operator(caller, "sees the platform's accounts")
+    ids = [ledger.EXTERNAL_ACCOUNT_ID, ledger.CLEARING_ACCOUNT_ID, ledger.REVENUE_ACCOUNT_ID]
+    found = ledger.repository(session).accounts(ids)
+    return [account_view(found[i]) for i in ids if i in found]
+
+
+def statement(
+    session: Session,
+    caller: Principal,
+    account_id: str,
+    page: Page,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> PageResult[StatementLine]:
+    """The account's transfers in [since, until), oldest first, one page at a time."""
+    account = ledger.repository(session).accounts([account_id]).get(account_id)
+    if account is None or not (caller.is_operator or account.owner_id == caller.org_id):
+        raise NotFound(f"account {account_id} not found", field="account_id")
+    if since is not None and until is not None and since >= until:
+        raise InvalidInput("since must be before until", field="since")
+    lines, total = statement_page(
+        session.connection(), account_id, since, until, page.offset, page.limit
+    )
+    return PageResult(items=lines, total=total, offset=page.offset, limit=page.limit)
+
+
+def main_account_id(session: Session, caller: Principal, org_id: str) -> str:
+    """The account an organisation's statement is about: a wallet, or a provider's receivable."""
+    org = _require_org(session, caller, org_id)
+    return ledger.receivable_id(org_id) if org.kind == "provider" else ledger.wallet_id(org_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# The monthly statement
+
+
+@dataclass(frozen=True)
+class MonthlyLine:
+    job_id: str
+    job_name: str
+    settled_at: datetime
+    pool: str
+    accelerator: str
+    cards: int
+    card_seconds: int
+    unit_price_fen_per_card_hour: int
+    amount_fen: int  # what the job cost in all: paid from the wallet plus any subsidy
+    subsidy_fen: int  # paid by vouchers (智能券); 0 until the voucher part lands
+    subsidy_note: str
+    fee_fen: int  # the platform's fee out of amount_fen
+    payable_fen: int  # enterprise: paid from its wallet; provider: its share after the fee
+
+    @property
+    def card_hours(self) -> str:
+        # Display only, never money: four decimals show a card-second's worth of precision.
+        return str((Decimal(self.card_seconds) / SECONDS_PER_HOUR).quantize(Decimal("0.0001")))
+
+
+@dataclass(frozen=True)
+class MonthlyStatement:
+    org_id: str
+    org_name: str
+    org_kind: str
+    month: str  # YYYY-MM, Beijing time
+    period_start: datetime
+    period_end: datetime
+    account_id: str
+    opening_fen: int
+    closing_fen: int
+    movements_fen: dict[str, int]  # transfer code name -> net posted effect on the account
+    lines: list[MonthlyLine]
+
+    @property
+    def total_amount_fen(self) -> int:
+        return sum(line.amount_fen for line in self.lines)
+
+    @property
+    def total_subsidy_fen(self) -> int:
+        return sum(line.subsidy_fen for line in self.lines)
+
+    @property
+    def total_payable_fen(self) -> int:
+        return sum(line.payable_fen for line in self.lines)
+
+
+def month_bounds(month: str) -> tuple[datetime, datetime]:
+    """[start, end) of a YYYY-MM month in Beijing time, as aware datetimes."""
+    try:
+        start = datetime.strptime(month, "%Y-%m").replace(tzinfo=CHINA_STANDARD_TIME)
+    except ValueError as error:
+        raise InvalidInput("month must look like 2025-07", field="month") from error
+    end = start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
+    return start, end
+
+
+def monthly_statement(
+    session: Session, caller: Principal, org_id: str, month: str
+) -> MonthlyStatement:
+    org = _require_org(session, caller, org_id)
+    if org.kind not in ("enterprise", "provider"):
+        raise InvalidInput("monthly statements are for enterprises and providers", field="org_id")
+    start, end = month_bounds(month)
+    account_id = main_account_id(session, caller, org_id)
+    return MonthlyStatement(
+        org_id=org.id,
+        org_name=org.name,
+        org_kind=org.kind,
+        month=month,
+        period_start=start,
+        period_end=end,
+        account_id=account_id,
+        opening_fen=_posted_balance_before(session, account_id, start),
+        closing_fen=_posted_balance_before(session, account_id, end),
+        movements_fen=_movements(session, account_id, start, end),
+        lines=_job_lines(session, org, start, end),
+    )
+
+
+_POSTED = (int(TransferFlags.NONE), int(TransferFlags.POST_PENDING))
+
+
+def _signed_amount(account_id: str) -> Any:
+    """Credits add, debits subtract (every account with a statement is credit-normal)."""
+    return case(
+        (transfers.c.credit_account_id == account_id, transfers.c.amount_fen),
+        else_=-transfers.c.amount_fen,
+    )
+
+
+def _touching(account_id: str) -> Any:
+    return (transfers.c.debit_account_id == account_id) | (
+        transfers.c.credit_account_id == account_id
+    )
+
+
+def _posted_balance_before(session: Session, account_id: str, moment: datetime) -> int:
+    query = select(func.coalesce(func.sum(_signed_amount(account_id)), 0)).where(
+        _touching(account_id), transfers.c.flags.in_(_POSTED), transfers.c.created_at < moment
+    )
+    return int(session.execute(query).scalar_one())
+
+
+def _movements(session: Session, account_id: str, start: datetime, end: datetime) -> dict[str, int]:
+    query = (
+        select(transfers.c.code, func.sum(_signed_amount(account_id)))
+        .where(
+            _touching(account_id),
+            transfers.c.flags.in_(_POSTED),
+            transfers.c.created_at >= start,
+            transfers.c.created_at < end,
+        )
+        .group_by(transfers.c.code)
+    )
+    return {_code_name(code): int(total) for code, total in session.execute(query)}
+
+
+def _code_name(code: int) -> str:
+    try:
+        return TransferCode(code).name.lower()
+    except ValueError:
+        return str(code)
+
+
+_JOB_CODES = (
+    int(TransferCode.JOB_CAPTURE),
+    int(TransferCode.PLATFORM_FEE),
+    int(TransferCode.PROVIDER_SHARE),
+    *SUBSIDY_CODES,
+)
+
+
+def _job_lines(
+    session: Session, org: OrganisationRow, start: datetime, end: datetime
+) -> list[MonthlyLine]:
+    """One line per job of the organisation that ended in [start, end)."""
+    side = UsageRow.owner_id if org.kind == "enterprise" else UsageRow.provider_id
+    usage_filter = (side == org.id, UsageRow.ended_at >= start, UsageRow.ended_at < end)
+    usage_rows = session.execute(
+        select(UsageRow, JobRow.name)
+        .join(JobRow, JobRow.id == UsageRow.job_id)
+        .where(*usage_filter)
+        .order_by(UsageRow.ended_at, UsageRow.job_id)
+        .limit(MONTHLY_LINES_MAX)
+    ).all()
+    money = _job_money(session, usage_filter)
+    return [_line(usage, name, org.kind, money.get(usage.job_id, {})) for usage, name in usage_rows]
+
+
+def _job_money(session: Session, usage_filter: tuple[Any, ...]) -> dict[str, dict[int, int]]:
+    """Per job, per transfer code, the posted fen that settled it (and any subsidy)."""
+    query = (
+        select(UsageRow.job_id, transfers.c.code, func.sum(transfers.c.amount_fen))
+        .join(transfers, transfers.c.reference == UsageRow.job_id)
+        .where(*usage_filter, transfers.c.code.in_(_JOB_CODES), transfers.c.flags.in_(_POSTED))
+        .group_by(UsageRow.job_id, transfers.c.code)
+    )
+    money: dict[str, dict[int, int]] = {}
+    for job_id, code, total in session.execute(query):
+        money.setdefault(job_id, {})[code] = int(total)
+    return money
+
+
+def _line(usage: UsageRow, job_name: str, kind: str, money: dict[int, int]) -> MonthlyLine:
+    captured = money.get(int(TransferCode.JOB_CAPTURE), 0)
+    subsidy = sum(money.get(code, 0) for code in SUBSIDY_CODES)
+    fee = money.get(int(TransferCode.PLATFORM_FEE), 0)
+    amount = captured + subsidy
+    payable = captured if kind == "enterprise" else money.get(int(TransferCode.PROVIDER_SHARE), 0)
+    return MonthlyLine(
+        job_id=usage.job_id,
+        job_name=job_name,
+        settled_at=usage.ended_at,
+        pool=usage.pool_id,
+        accelerator=usage.accelerator_model,
+        cards=usage.cards,
+        card_seconds=usage.card_seconds,
+        unit_price_fen_per_card_hour=usage.price_fen_per_card_hour,
+        amount_fen=amount,
+        subsidy_fen=subsidy,
+        subsidy_note="智能券 voucher" if subsidy else "",
+        fee_fen=fee,
+        payable_fen=payable,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Exports
+
+
+def statement_csv(statement: MonthlyStatement) -> str:
+    """One row per job; amounts in integer fen (a spreadsheet divides by 100, never we)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for line in statement.lines:
+        writer.writerow(
+            (
+                line.job_id,
+                line.job_name,
+                line.settled_at.astimezone(CHINA_STANDARD_TIME).isoformat(timespec="seconds"),
+                line.pool,
+                line.accelerator,
+                line.cards,
+                line.card_hours,
+                line.unit_price_fen_per_card_hour,
+                line.amount_fen,
+                line.subsidy_fen,
+                line.subsidy_note,
+                line.fee_fen,
+                line.payable_fen,
+            )
+        )
+    return out.getvalue()
+
+
+def statement_html(statement: MonthlyStatement) -> str:
+    """A self-contained printable page (A4, no scripts, no external resources)."""
+    escape = html.escape
+    rows = "\n".join(_html_row(line) for line in statement.lines)
+    movements = "".join(
+        f"<tr><td>{escape(name)}</td><td class=n>{format_yuan(fen)}</td></tr>"
+        for name, fen in sorted(statement.movements_fen.items())
+    )
+    return _HTML_PAGE.format(
+        title=escape(f"{statement.org_name} · {statement.month} 月度对账单 / monthly statement"),
+        org=escape(statement.org_name),
+        org_id=escape(statement.org_id),
+        month=escape(statement.month),
+        account=escape(statement.account_id),
+        opening=format_yuan(statement.opening_fen),
+        closing=format_yuan(statement.closing_fen),
+        movements=movements,
+        rows=rows,
+        total_amount=format_yuan(statement.total_amount_fen),
+        total_subsidy=format_yuan(statement.total_subsidy_fen),
+        total_payable=format_yuan(statement.total_payable_fen),
+    )
+
+
+def _html_row(line: MonthlyLine) -> str:
+    cells = (
+        html.escape(line.job_id),
+        html.escape(line.job_name),
+        line.settled_at.astimezone(CHINA_STANDARD_TIME).strftime("%Y-%m-%d %H:%M"),
+        html.escape(line.accelerator),
+        str(line.cards),
+        line.card_hours,
+        format_yuan(line.unit_price_fen_per_card_hour),
+        format_yuan(line.amount_fen),
+        format_yuan(line.subsidy_fen),
+        html.escape(line.subsidy_note),
+        format_yuan(line.payable_fen),
+    )
+    numeric = {4, 5, 6, 7, 8, 10}
+    return (
+        "<tr>"
+        + "".join(
+            f"<td class=n>{c}</td>" if i in numeric else f"<td>{c}</td>"
+            for i, c in enumerate(cells)
+        )
+        + "</tr>"
+    )
+
+
+_HTML_PAGE = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>{title}</title>
+<style>
+@page {{ size: A4 landscape; margin: 12mm; }}
+body {{ font-family: "Noto Sans CJK SC", "PingFang SC", sans-serif; font-size: 11px; color: #111; }}
+table {{ border-collapse: collapse; width: 100%; margin-top: 8px; }}
+th, td {{ border: 1px solid #999; padding: 3px 5px; }}
+th {{ background: #eee; }} td.n {{ text-align: right; font-variant-numeric: tabular-nums; }}
+tfoot td {{ font-weight: bold; }}
+</style></head><body>
+<h1>{title}</h1>
+<p>机构 organisation: {org} ({org_id}) · 月份 month: {month} (北京时间 Beijing time)
+ · 账户 account: {account}</p>
+<table><tr><th>期初余额 opening</th><td class=n>{opening}</td>
+<th>期末余额 closing</th><td class=n>{closing}</td></tr></table>
+<table><tr><th>变动 movement</th><th>金额 amount</th></tr>{movements}</table>
+<table><thead><tr><th>作业 job</th><th>名称 name</th><th>结算时间 settled</th>
+<th>加速卡 accelerator</th><th>卡数 cards</th><th>卡时 card-hours</th><th>单价 ¥/卡时</th>
+<th>金额 amount</th><th>补贴 subsidy</th><th>补贴说明 note</th><th>应付 payable</th></tr></thead>
+<tbody>
+{rows}
+</tbody>
+<tfoot><tr><td colspan=7>合计 total</td><td class=n>{total_amount}</td>
+<td class=n>{total_subsidy}</td><td></td><td class=n>{total_payable}</td></tr></tfoot></table>
+</body></html>
+"""
