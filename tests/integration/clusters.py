@@ -203,6 +203,16 @@ class SlurmCluster:
         self.processes["slurmctld"] = self._spawn("slurmctld", args)
         wait_until(self._controller_up, SLURM_START_TIMEOUT_S, "slurmctld")
 
+    def wait_state_saved(self, since: float) -> None:
+        """Until slurmctld has written its job state after `since` (time.time()): a crash
+        from then on loses nothing, as on a real cluster between two saves."""
+        state = self.root / "state" / "job_state"
+
+        def saved() -> bool:
+            return state.exists() and state.stat().st_mtime > since
+
+        wait_until(saved, SLURM_START_TIMEOUT_S, "Slurm job state save")
+
     def crash_controller(self) -> None:
         """The controller dies at once (SIGKILL); running job steps survive, as in Slurm."""
         process = self.processes.pop("slurmctld", None)

@@ -8,12 +8,16 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-from collections.abc import Iterator
+import statistics
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from tests.conftest import require_component
 from tests.integration import clusters
+
+# engine -> seconds from submit to a seen terminal status, for a trivial job
+_ROUND_TRIPS: dict[str, list[float]] = {}
 
 
 def _ray_installed() -> bool:
@@ -40,3 +44,23 @@ def slurm_cluster() -> Iterator[clusters.SlurmCluster]:
     require_component(os.geteuid() == 0, "starting slurmd with fake GPUs needs root")
     with clusters.slurm_cluster(gpus=8, gres_type="h100") as cluster:
         yield cluster
+
+
+@pytest.fixture
+def record_round_trip() -> Callable[[str, float], None]:
+    """Tests report each engine's round trip here; the summary prints them (not asserted)."""
+
+    def record(engine: str, seconds: float) -> None:
+        _ROUND_TRIPS.setdefault(engine, []).append(seconds)
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not _ROUND_TRIPS:
+        return
+    terminalreporter.section("backend round trip for a trivial job (submit to seen finished)")
+    for engine, times in sorted(_ROUND_TRIPS.items()):
+        runs = ", ".join(f"{seconds:.2f}" for seconds in times)
+        median = statistics.median(times)
+        terminalreporter.write_line(f"{engine}: median {median:.2f}s over {len(times)} ({runs})")
