@@ -9,15 +9,17 @@ import io
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from suanli.adapters.db.database import Database
 from suanli.adapters.db.ledger_repo import (
     AccountSpec,
     StatementLine,
     statement_page,
+    transact,
     transfers,
 )
 from suanli.adapters.db.tables import JobRow, OrganisationRow, UsageRow
@@ -39,7 +41,7 @@ from suanli.domain.ledger import (
 from suanli.domain.money import SECONDS_PER_HOUR, format_yuan
 from suanli.errors import InvalidInput, NotFound, PermissionDenied
 from suanli.services import ledger
-from suanli.services.common import Clock, Page, PageResult, Principal, audit
+from suanli.services.common import Clock, Page, PageResult, Principal, audit, new_id
 
 CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")  # statements follow Beijing months
 MONTHLY_LINES_MAX = 100_000  # one organisation's jobs in a month; beyond this, split the export
@@ -248,6 +250,70 @@ def refund(
         amount_fen=amount,
     )
     return transfer
+
+
+def refund_job(
+    session: Session, clock: Clock, caller: Principal, *, job_id: str, reason: str
+) -> list[Transfer]:
+    """Reverses a job's whole settlement in one batch: the provider's share and the fee go
+    back to clearing, and clearing pays the wallet back. A job is refunded at most once."""
+    _require_operator(caller, "refunds")
+    settled_parts = ("capture", "provider", "fee")
+    settled = ledger.repository(session).transfers(f"job:{job_id}:{p}" for p in settled_parts)
+    capture = settled.get(f"job:{job_id}:capture")
+    if capture is None:
+        raise NotFound(f"job {job_id} has no settlement to refund", field="job_id")
+    note = _require_text(reason, "reason")
+    repository = ledger.repository(session)
+    # Lock every account first, so a concurrent transfer-by-transfer refund cannot interleave.
+    sides = {side for t in settled.values() for side in (t.debit_account_id, t.credit_account_id)}
+    repository.accounts(sides, lock=True)
+    replayed = repository.transfers(f"job:{job_id}:refund:{part}" for part in settled_parts)
+    if not replayed and any(_refunded_fen(session, t.id) for t in settled.values()):
+        raise InvalidTransfer(
+            "part of this job was refunded already; refund the rest transfer by transfer",
+            field="job_id",
+        )
+    batch = [
+        TransferRequest(
+            id=f"job:{job_id}:refund:{part}",
+            amount_fen=settled[f"job:{job_id}:{part}"].amount_fen,
+            code=TransferCode.REFUND,
+            debit_account_id=settled[f"job:{job_id}:{part}"].credit_account_id,
+            credit_account_id=settled[f"job:{job_id}:{part}"].debit_account_id,
+            reference=f"job:{job_id}:{part}",
+            memo=note,
+        )
+        for part in ("provider", "fee", "capture")  # clearing is refilled before it pays out
+        if f"job:{job_id}:{part}" in settled
+    ]
+    done = ledger.submit(session, clock, batch)
+    audit(session, clock, caller, "wallet.refund_job", job_id, amount_fen=capture.amount_fen)
+    return done
+
+
+def demo_top_up(app: HasDatabase, org_id: str, *, amount_fen: int) -> Transfer:
+    """Funds an enterprise for demos and tests, as the platform would on a bank transfer."""
+    system = Principal(user_id="system", org_id="platform", org_kind="operator")
+    reference = f"demo:{org_id}:{new_id('pay')}"
+
+    def work(session: Session) -> Transfer:
+        return top_up(
+            session,
+            app.clock,
+            system,
+            org_id=org_id,
+            amount_fen=amount_fen,
+            external_reference=reference,
+            memo="demo funding",
+        )
+
+    return transact(app.db, work)
+
+
+class HasDatabase(Protocol):
+    db: Database
+    clock: Clock
 
 
 def _refundable(session: Session, transfer_id: str) -> Transfer:
