@@ -107,7 +107,7 @@ class RayBackend:
             return self._submit_as(submission_id, request, resource)
         except RayHttpError as error:
             if "already exists" not in error.text:
-                raise _translated(error, "submit the job") from error
+                raise translate_error(error, "submit the job") from error
         # A retry of a submit that reached Ray: adopt the job if it still runs, else start anew.
         if not self._is_terminal(submission_id):
             return submission_id
@@ -115,7 +115,7 @@ class RayBackend:
         try:
             return self._submit_as(retry_id, request, resource)
         except RayHttpError as error:
-            raise _translated(error, "submit the job") from error
+            raise translate_error(error, "submit the job") from error
 
     def status(self, backend_job_id: str) -> JobStatus:
         info = self._job_info(backend_job_id)
@@ -230,7 +230,7 @@ class RayBackend:
         except (BackendError, NotFound):
             raise
         except Exception as error:  # the SDK raises bare RuntimeError, requests errors, ...
-            translated = _translated(error, action)
+            translated = translate_error(error, action)
             if isinstance(translated, BackendUnavailable):
                 with self._lock:
                     self._client = None  # reconnect (and re-check the version) next time
@@ -433,7 +433,7 @@ def _details_to_dict(details: Any) -> dict[str, Any]:
     }
 
 
-def _translated(error: Exception, action: str) -> BackendError:
+def translate_error(error: Exception, action: str) -> BackendError:
     status_code = _status_code(error)
     if status_code in (401, 403):
         return BackendError(

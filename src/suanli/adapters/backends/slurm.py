@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from suanli.adapters.backends.base import (
     LOG_CHUNK_BYTES_MAX,
@@ -120,7 +120,7 @@ class SlurmBackend:
         self._user_prefix = user_prefix(
             self.run_as, getpass.getuser(), allow_root, keep_slurm_conf=slurm_conf is not None
         )
-        self._tz: tzinfo | None = ZoneInfo(timezone) if timezone else None
+        self._tz = _zone(timezone)
         self._config: SlurmConfig | None = None
         self._partition_checked = False
 
@@ -636,6 +636,15 @@ def _normalized(model: str) -> str:
 def _require_name(value: str, field: str) -> None:
     if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,64}", value or ""):
         raise InvalidInput(f"{field} must be 1-64 letters, digits, '_', '.' or '-'", field=field)
+
+
+def _zone(name: str | None) -> tzinfo | None:
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise InvalidInput(f"unknown time zone {name!r}", field="timezone") from error
 
 
 def _require_job_id(backend_job_id: str) -> None:
