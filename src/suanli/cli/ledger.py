@@ -1,7 +1,254 @@
-"""CLI commands for ledger."""
+"""`suanli ledger ...`: `check` and `expire` work on the database directly (the operator, on the
+server); top-up, balance, statement, payout, refund and monthly talk to a running API."""
 
 from __future__ import annotations
 
-import typer
+from pathlib import Path
+from typing import Any
 
-app = typer.Typer(help="ledger", no_args_is_help=True)
+import httpx
+import typer
+from rich.table import Table
+
+from suanli.adapters.db.database import Database
+from suanli.cli.common import (
+    HTTP_TIMEOUT_S,
+    ApiClient,
+    ApiUrlOption,
+    JsonOption,
+    TokenOption,
+    console,
+    err_console,
+    fail,
+    handle_errors,
+    print_json,
+    settings_from_env,
+)
+from suanli.domain.money import format_yuan
+from suanli.errors import LedgerError
+from suanli.i18n import t
+from suanli.services import ledger
+from suanli.services.common import SystemClock
+
+app = typer.Typer(help="Ledger and wallets / 账本与钱包", no_args_is_help=True)
+
+DataDirOption = typer.Option(None, "--data-dir", envvar="SUANLI_DATA_DIR", help="data directory")
+DatabaseUrlOption = typer.Option(
+    None, "--database-url", envvar="SUANLI_DATABASE_URL", help="defaults to the settings' database"
+)
+VIOLATIONS_PRINTED_MAX = 50
+
+
+def _database(data_dir: Path | None, database_url: str | None) -> Database:
+    settings = settings_from_env(data_dir=data_dir, database_url=database_url)
+    return Database(settings.resolved_database_url)
+
+
+@app.command("check")
+@handle_errors
+def check(
+    json_output: bool = JsonOption,
+    data_dir: Path | None = DataDirOption,
+    database_url: str | None = DatabaseUrlOption,
+) -> None:
+    """Rebuilds every balance from the transfers and checks every invariant.
+
+    Exits 6, naming the account, on any violation."""
+    db = _database(data_dir, database_url)
+    try:
+        report = ledger.run_check(db)
+    finally:
+        db.dispose()
+    if json_output:
+        print_json(
+            {
+                "ok": report.ok,
+                "accounts_checked": report.accounts_checked,
+                "transfers_checked": report.transfers_checked,
+                "holds_checked": report.holds_checked,
+                "violations": [v.__dict__ for v in report.violations],
+            }
+        )
+    else:
+        _print_check(report.ok, report.accounts_checked, report.transfers_checked, report)
+    if not report.ok:
+        raise typer.Exit(LedgerError.exit_code)
+
+
+def _print_check(ok: bool, accounts: int, transfers: int, report: Any) -> None:
+    counts = f"{accounts} accounts, {transfers} transfers, {report.holds_checked} holds"
+    if ok:
+        console.print(t(f"账本一致: {counts}", f"ledger consistent: {counts}"))
+        return
+    for violation in report.violations[:VIOLATIONS_PRINTED_MAX]:
+        err_console.print(
+            f"[red]{violation.subject_id}[/red]: {violation.rule}: {violation.detail}",
+            highlight=False,
+        )
+    err_console.print(t(f"账本不一致 ({counts})", f"ledger INCONSISTENT ({counts})"))
+
+
+@app.command("expire")
+@handle_errors
+def expire(
+    data_dir: Path | None = DataDirOption, database_url: str | None = DatabaseUrlOption
+) -> None:
+    """Expires every hold whose timeout has passed (the scheduler loop may call this too)."""
+    db = _database(data_dir, database_url)
+    try:
+        count = ledger.expire_holds(db, SystemClock())
+    finally:
+        db.dispose()
+    console.print(t(f"已过期 {count} 笔冻结", f"expired {count} holds"))
+
+
+@app.command("topup")
+def topup(
+    org: str = typer.Option(..., "--org", help="enterprise organisation id"),
+    amount_fen: int = typer.Option(..., "--amount-fen", help="integer fen (分)"),
+    reference: str = typer.Option(..., "--reference", help="the bank or gateway reference"),
+    currency: str = typer.Option("CNY", "--currency"),
+    memo: str = typer.Option("", "--memo"),
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Records money received for an enterprise (operator). The same reference twice is one."""
+    body = {
+        "amount_fen": amount_fen,
+        "currency": currency,
+        "external_reference": reference,
+        "memo": memo,
+    }
+    result = ApiClient(api_url, token).request("POST", f"/v1/wallets/{org}/top-ups", json=body)
+    _print_transfer(result, json_output)
+
+
+@app.command("payout")
+def payout(
+    provider: str = typer.Option(..., "--provider", help="provider organisation id"),
+    amount_fen: int = typer.Option(..., "--amount-fen"),
+    reference: str = typer.Option(..., "--reference", help="the outgoing bank transfer"),
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Pays a provider from its receivable (operator)."""
+    body = {"provider_id": provider, "amount_fen": amount_fen, "external_reference": reference}
+    result = ApiClient(api_url, token).request("POST", "/v1/payouts", json=body)
+    _print_transfer(result, json_output)
+
+
+@app.command("refund")
+def refund(
+    reason: str = typer.Option(..., "--reason"),
+    transfer: str | None = typer.Option(None, "--transfer", help="reverse this transfer"),
+    job: str | None = typer.Option(None, "--job", help="reverse this job's settlement"),
+    amount_fen: int | None = typer.Option(None, "--amount-fen", help="default: all that is left"),
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Refunds by a reversing transfer (operator); nothing is ever edited."""
+    body = {"transfer_id": transfer, "job_id": job, "amount_fen": amount_fen, "reason": reason}
+    for result in ApiClient(api_url, token).request("POST", "/v1/refunds", json=body):
+        _print_transfer(result, json_output)
+
+
+def _print_transfer(result: dict[str, Any], json_output: bool) -> None:
+    if json_output:
+        print_json(result)
+        return
+    console.print(
+        f"{result['id']}  {result['code']}  {format_yuan(result['amount_fen'])}  "
+        f"{result['debit_account_id']} → {result['credit_account_id']}"
+    )
+
+
+@app.command("balance")
+def balance(
+    org: str = typer.Option(..., "--org"),
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Posted, pending (held) and available amounts of every account of an organisation."""
+    accounts = ApiClient(api_url, token).request("GET", f"/v1/wallets/{org}/balances")
+    if json_output:
+        print_json(accounts)
+        return
+    table = Table(title=t("余额", "Balances"))
+    for column in ("account", "kind", "posted", "held", "available"):
+        table.add_column(
+            column, justify="right" if column in ("posted", "held", "available") else "left"
+        )
+    for a in accounts:
+        table.add_row(
+            a["account_id"],
+            a["kind"],
+            format_yuan(a["posted_fen"]),
+            format_yuan(a["pending_fen"]),
+            format_yuan(a["available_fen"]),
+        )
+    console.print(table)
+
+
+@app.command("statement")
+def statement(
+    org: str | None = typer.Option(None, "--org", help="the organisation's main account"),
+    account: str | None = typer.Option(None, "--account", help="any account id"),
+    since: str | None = typer.Option(None, "--since", help="ISO time with zone"),
+    until: str | None = typer.Option(None, "--until", help="ISO time with zone"),
+    offset: int = typer.Option(0, "--offset", min=0),
+    limit: int = typer.Option(50, "--limit", min=1, max=500),
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Transfers of an account, oldest first, a page at a time."""
+    if (org is None) == (account is None):
+        fail(t("请给出 --org 或 --account 之一", "give exactly one of --org and --account"))
+    path = f"/v1/wallets/{org}/statement" if org else f"/v1/ledger/accounts/{account}/statement"
+    params = {"offset": offset, "limit": limit, "since": since, "until": until}
+    query = {key: value for key, value in params.items() if value is not None}
+    page = ApiClient(api_url, token).request("GET", path, params=query)
+    if json_output:
+        print_json(page)
+        return
+    for line in page["items"]:
+        console.print(
+            f"{line['timestamp'][:19]}  {line['code']:<15} {format_yuan(line['signed_fen']):>14}"
+            f"  {line['id']}  {line['reference']}",
+            highlight=False,
+        )
+    console.print(f"{page['offset'] + len(page['items'])}/{page['total']}")
+
+
+@app.command("monthly")
+def monthly(
+    org: str = typer.Option(..., "--org"),
+    month: str = typer.Option(..., "--month", help="YYYY-MM (Beijing time)"),
+    output_format: str = typer.Option("csv", "--format", help="csv | html | json"),
+    output: Path | None = typer.Option(None, "--output", "-o", help="file (default: stdout)"),
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+) -> None:
+    """The monthly statement: one line per job, with a subsidy column; CSV or printable HTML."""
+    client = ApiClient(api_url, token)
+    try:
+        response = httpx.get(
+            f"{client.base_url}/v1/statements/{org}/{month}",
+            params={"format": output_format},
+            headers={"Authorization": f"Bearer {client.token}"},
+            timeout=HTTP_TIMEOUT_S,
+        )
+    except httpx.HTTPError as error:
+        fail(str(error), 7)
+    if response.status_code >= 400:
+        client.request("GET", f"/v1/statements/{org}/{month}")  # reports the typed error
+        fail(response.text)
+    if output is None:
+        print(response.text, end="")
+        return
+    output.write_text(response.text, encoding="utf-8")
+    console.print(t(f"已写入 {output}", f"written to {output}"))

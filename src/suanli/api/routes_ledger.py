@@ -1,0 +1,353 @@
+"""Money over HTTP: top-ups, balances, statements, payouts, refunds, monthly statements and the
+operator's ledger check. Thin: parse, call one service in a retried unit of work, render."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Response
+from pydantic import BaseModel, Field, StrictInt
+
+from suanli.adapters.db.ledger_repo import CheckReport, StatementLine, transact
+from suanli.api.deps import AppState, CurrentPrincipal, DbSession, PageParams
+from suanli.api.schemas import PageOf, Strict
+from suanli.domain.ledger import TEXT_LENGTH_MAX, Transfer, TransferCode
+from suanli.errors import InvalidInput, PermissionDenied
+from suanli.services import ledger, wallets
+from suanli.services.common import Principal
+
+router = APIRouter(prefix="/v1", tags=["ledger"])
+
+ReferenceField = Field(min_length=1, max_length=TEXT_LENGTH_MAX, examples=["ICBC-20250701-0001"])
+IdempotencyKeyHeader = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+
+
+class TopUpCreate(Strict):
+    amount_fen: StrictInt = Field(description="integer fen (分); floats are refused")
+    currency: str = Field(default="CNY", max_length=8)
+    external_reference: str = ReferenceField
+    memo: str = Field(default="", max_length=TEXT_LENGTH_MAX)
+
+
+class PayoutCreate(Strict):
+    provider_id: str = Field(min_length=1, max_length=40)
+    amount_fen: StrictInt
+    currency: str = Field(default="CNY", max_length=8)
+    external_reference: str = ReferenceField
+
+
+class RefundCreate(Strict):
+    transfer_id: str | None = Field(default=None, max_length=100)
+    job_id: str | None = Field(default=None, max_length=40)
+    amount_fen: StrictInt | None = Field(default=None, description="default: all that is left")
+    reason: str = Field(min_length=1, max_length=TEXT_LENGTH_MAX)
+
+
+class TransferPublic(BaseModel):
+    id: str
+    code: str
+    currency: str
+    debit_account_id: str
+    credit_account_id: str
+    amount_fen: int
+    flags: int
+    pending_id: str | None
+    reference: str
+    memo: str
+    timestamp: datetime
+
+
+class AccountPublic(BaseModel):
+    account_id: str
+    kind: str
+    currency: str
+    owner_id: str
+    posted_fen: int
+    pending_fen: int
+    available_fen: int
+    incoming_pending_fen: int
+    debits_pending: int
+    debits_posted: int
+    credits_pending: int
+    credits_posted: int
+
+
+class StatementLinePublic(TransferPublic):
+    direction: str
+    signed_fen: int = Field(description="+ credits, - debits; 0 for a hold or a void")
+    hold_state: str | None
+
+
+class ViolationPublic(BaseModel):
+    subject_id: str
+    rule: str
+    detail: str
+
+
+class CheckPublic(BaseModel):
+    ok: bool
+    accounts_checked: int
+    transfers_checked: int
+    holds_checked: int
+    violations: list[ViolationPublic]
+
+
+class ExpiredPublic(BaseModel):
+    expired: int
+
+
+def _code_name(code: int) -> str:
+    try:
+        return TransferCode(code).name.lower()
+    except ValueError:
+        return str(code)
+
+
+def transfer_public(transfer: Transfer) -> TransferPublic:
+    return TransferPublic(
+        id=transfer.id,
+        code=_code_name(transfer.code),
+        currency="CNY",
+        debit_account_id=transfer.debit_account_id,
+        credit_account_id=transfer.credit_account_id,
+        amount_fen=transfer.amount_fen,
+        flags=int(transfer.flags),
+        pending_id=transfer.pending_id,
+        reference=transfer.reference,
+        memo=transfer.memo,
+        timestamp=transfer.timestamp,
+    )
+
+
+def account_public(view: wallets.AccountView) -> AccountPublic:
+    totals = view.totals
+    return AccountPublic(
+        account_id=view.account_id,
+        kind=view.kind,
+        currency=view.currency,
+        owner_id=view.owner_id,
+        posted_fen=view.posted_fen,
+        pending_fen=view.pending_fen,
+        available_fen=view.available_fen,
+        incoming_pending_fen=view.incoming_pending_fen,
+        debits_pending=totals.debits_pending,
+        debits_posted=totals.debits_posted,
+        credits_pending=totals.credits_pending,
+        credits_posted=totals.credits_posted,
+    )
+
+
+def line_public(line: StatementLine) -> StatementLinePublic:
+    transfer = line.transfer
+    posts = transfer.flags in (0, 2)  # plain or post: money moved; pending/void/expire did not
+    sign = 1 if line.direction == "credit" else -1
+    return StatementLinePublic(
+        **transfer_public(transfer).model_dump(),
+        direction=line.direction,
+        signed_fen=sign * transfer.amount_fen if posts else 0,
+        hold_state=line.hold_state,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Writes: each in its own unit of work, retried as a whole on serialization failure or deadlock
+
+
+@router.post("/wallets/{org_id}/top-ups", status_code=201)
+def top_up(
+    org_id: str, body: TopUpCreate, caller: CurrentPrincipal, app: AppState
+) -> TransferPublic:
+    transfer = transact(
+        app.db,
+        lambda session: wallets.top_up(
+            session,
+            app.clock,
+            caller,
+            org_id=org_id,
+            amount_fen=body.amount_fen,
+            external_reference=body.external_reference,
+            currency=body.currency,
+            memo=body.memo,
+        ),
+    )
+    return transfer_public(transfer)
+
+
+@router.post("/payouts", status_code=201)
+def payout(body: PayoutCreate, caller: CurrentPrincipal, app: AppState) -> TransferPublic:
+    transfer = transact(
+        app.db,
+        lambda session: wallets.payout(
+            session,
+            app.clock,
+            caller,
+            provider_id=body.provider_id,
+            amount_fen=body.amount_fen,
+            external_reference=body.external_reference,
+            currency=body.currency,
+        ),
+    )
+    return transfer_public(transfer)
+
+
+@router.post("/refunds", status_code=201)
+def refund(
+    body: RefundCreate, caller: CurrentPrincipal, app: AppState, key: IdempotencyKeyHeader = None
+) -> list[TransferPublic]:
+    """Reverses one transfer (wholly or `amount_fen` of it), or a job's whole settlement."""
+    if (body.transfer_id is None) == (body.job_id is None):
+        raise InvalidInput("name exactly one of transfer_id and job_id", field="transfer_id")
+    if body.job_id is not None:
+        job_id = body.job_id
+        done = transact(
+            app.db,
+            lambda s: wallets.refund_job(s, app.clock, caller, job_id=job_id, reason=body.reason),
+        )
+        return [transfer_public(t) for t in done]
+    transfer_id = body.transfer_id or ""
+    one = transact(
+        app.db,
+        lambda session: wallets.refund(
+            session,
+            app.clock,
+            caller,
+            transfer_id=transfer_id,
+            reason=body.reason,
+            amount_fen=body.amount_fen,
+            idempotency_key=key,
+        ),
+    )
+    return [transfer_public(one)]
+
+
+@router.post("/ledger/holds/expire")
+def expire_holds(caller: CurrentPrincipal, app: AppState) -> ExpiredPublic:
+    _require_operator(caller)
+    return ExpiredPublic(expired=ledger.expire_holds(app.db, app.clock))
+
+
+# ---------------------------------------------------------------------------------------------
+# Reads
+
+
+@router.get("/wallets/{org_id}/balances")
+def balances(org_id: str, caller: CurrentPrincipal, session: DbSession) -> list[AccountPublic]:
+    return [account_public(view) for view in wallets.balances(session, caller, org_id)]
+
+
+@router.get("/wallets/{org_id}/statement")
+def wallet_statement(
+    org_id: str,
+    caller: CurrentPrincipal,
+    session: DbSession,
+    page: PageParams,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> PageOf[StatementLinePublic]:
+    """The organisation's main account: an enterprise's wallet, a provider's receivable."""
+    account_id = wallets.main_account_id(session, caller, org_id)
+    return _statement(session, caller, account_id, page, since, until)
+
+
+@router.get("/ledger/accounts/{account_id}/statement")
+def account_statement(
+    account_id: str,
+    caller: CurrentPrincipal,
+    session: DbSession,
+    page: PageParams,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> PageOf[StatementLinePublic]:
+    return _statement(session, caller, account_id, page, since, until)
+
+
+def _statement(
+    session: Any,
+    caller: Principal,
+    account_id: str,
+    page: Any,
+    since: datetime | None,
+    until: datetime | None,
+) -> PageOf[StatementLinePublic]:
+    for name, moment in (("since", since), ("until", until)):
+        if moment is not None and moment.tzinfo is None:
+            raise InvalidInput(
+                f"{name} needs a time zone, e.g. 2025-07-01T00:00:00+08:00", field=name
+            )
+    result = wallets.statement(session, caller, account_id, page, since, until)
+    items = [line_public(line) for line in result.items]
+    return PageOf[StatementLinePublic](
+        items=items, total=result.total, offset=result.offset, limit=result.limit
+    )
+
+
+@router.get("/ledger/platform")
+def platform_accounts(caller: CurrentPrincipal, session: DbSession) -> list[AccountPublic]:
+    return [account_public(view) for view in wallets.platform_balances(session, caller)]
+
+
+@router.get("/statements/{org_id}/{month}", response_model=None)
+def monthly_statement(
+    org_id: str,
+    month: str,
+    caller: CurrentPrincipal,
+    session: DbSession,
+    format: Annotated[str, Query(pattern="^(json|csv|html)$")] = "json",
+) -> Response | dict[str, Any]:
+    """One line per job that ended in the month (Beijing time); CSV and printable HTML too."""
+    statement = wallets.monthly_statement(session, caller, org_id, month)
+    filename = f"statement-{org_id}-{month}"
+    if format == "csv":
+        return Response(
+            wallets.statement_csv(statement),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
+        )
+    if format == "html":
+        return Response(wallets.statement_html(statement), media_type="text/html; charset=utf-8")
+    return _statement_json(statement)
+
+
+def _statement_json(statement: wallets.MonthlyStatement) -> dict[str, Any]:
+    lines = [
+        {**line.__dict__, "card_hours": line.card_hours, "settled_at": line.settled_at.isoformat()}
+        for line in statement.lines
+    ]
+    return {
+        "org_id": statement.org_id,
+        "org_name": statement.org_name,
+        "month": statement.month,
+        "account_id": statement.account_id,
+        "period_start": statement.period_start.isoformat(),
+        "period_end": statement.period_end.isoformat(),
+        "opening_fen": statement.opening_fen,
+        "closing_fen": statement.closing_fen,
+        "movements_fen": statement.movements_fen,
+        "total_amount_fen": statement.total_amount_fen,
+        "total_subsidy_fen": statement.total_subsidy_fen,
+        "total_payable_fen": statement.total_payable_fen,
+        "lines": lines,
+    }
+
+
+@router.get("/ledger/check")
+def check(caller: CurrentPrincipal, app: AppState) -> CheckPublic:
+    """Rebuilds every balance from the transfers and checks every invariant (operator)."""
+    _require_operator(caller)
+    return check_public(ledger.run_check(app.db))
+
+
+def check_public(report: CheckReport) -> CheckPublic:
+    return CheckPublic(
+        ok=report.ok,
+        accounts_checked=report.accounts_checked,
+        transfers_checked=report.transfers_checked,
+        holds_checked=report.holds_checked,
+        violations=[ViolationPublic(**v.__dict__) for v in report.violations],
+    )
+
+
+def _require_operator(caller: Principal) -> None:
+    if not caller.is_operator:
+        raise PermissionDenied("only the operator may do this")
