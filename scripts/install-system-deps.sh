@@ -1,16 +1,29 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the integration tests need: Slurm and munge for the real
-# single-node Slurm cluster. Quick when they are already present.
+# Installs the Debian packages the integration tests need: Slurm (slurmctld, slurmd and the
+# client commands sbatch/squeue/scontrol/scancel/sacct/sinfo) and munge for the real
+# single-node Slurm cluster the tests start. Quick when they are already present.
 set -euo pipefail
 need=()
-command -v slurmctld >/dev/null 2>&1 || need+=(slurm-wlm)
-command -v munged >/dev/null 2>&1 || [ -x /usr/sbin/munged ] || need+=(munge)
-if [ ${#need[@]} -eq 0 ]; then exit 0; fi
-if [ "$(id -u)" != "0" ]; then
-  echo "suanli: missing apt packages ${need[*]} and not root; Slurm tests will skip (fail under CI=true)" >&2
-  exit 0
+for daemon in slurmctld slurmd; do
+  [ -x "/usr/sbin/$daemon" ] || command -v "$daemon" >/dev/null 2>&1 || need+=(slurm-wlm)
+done
+command -v sbatch >/dev/null 2>&1 || need+=(slurm-client)
+[ -x /usr/sbin/munged ] || command -v munged >/dev/null 2>&1 || need+=(munge)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != "0" ]; then
+    echo "suanli: missing apt packages ${need[*]} and not root; Slurm tests will skip (fail under CI=true)" >&2
+    exit 0
+  fi
+  mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
+  echo "suanli: installing ${need[*]} ..."
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-echo "suanli: installing ${need[*]} ..."
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq "${need[@]}" >/dev/null
+# munge's package makes the key on install; make it if that step was skipped (the test
+# cluster's private munged reads it).
+if [ ! -s /etc/munge/munge.key ] && [ "$(id -u)" = "0" ] && command -v mungekey >/dev/null 2>&1; then
+  mungekey --create --keyfile=/etc/munge/munge.key
+  chown munge:munge /etc/munge/munge.key
+  chmod 0400 /etc/munge/munge.key
+fi
