@@ -2,8 +2,160 @@
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from suanli.domain.money import format_yuan
+from suanli.errors import SuanliError
+from suanli.simulation.engine import Progress as ProgressCallback
+from suanli.simulation.plots import write_plots
+from suanli.simulation.runner import (
+    Comparison,
+    ProgressFactory,
+    SimulationRequest,
+    parse_policies,
+    run_simulation,
+)
+from suanli.simulation.traces import default_starts, find_traces_dir
+
+TRACES_DIR_ENV = "SUANLI_TRACES_DIR"
+WIDE_COLUMNS = 160  # piped output: wide enough for the whole table
 
 
 def register(app: typer.Typer) -> None:
     """Adds the `simulate` command to the root app."""
+    app.command("simulate", help="Replay a workload on a fleet under each policy / 调度仿真")(
+        simulate
+    )
+
+
+def simulate(
+    fleet: Annotated[str, typer.Option(help="alibaba-2023, synthetic:N, or a node-list CSV")],
+    workload: Annotated[
+        str, typer.Option(help="alibaba-2023[:variant], synthetic:N, or a pod-list CSV")
+    ],
+    target_load: Annotated[
+        float | None, typer.Option(help="compress arrivals to this offered load (0-100]")
+    ] = None,
+    time_scale: Annotated[
+        float | None, typer.Option(help="multiply arrival times by K (K < 1 compresses)")
+    ] = None,
+    policy: Annotated[str | None, typer.Option(help="one policy")] = None,
+    compare: Annotated[str | None, typer.Option(help="policies to compare, p1,p2,...")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON only")] = False,
+    plot: Annotated[Path | None, typer.Option(help="write PNG plots into this folder")] = None,
+    seed: Annotated[int, typer.Option(help="seed for synthetic fleets and workloads")] = 0,
+    limit_jobs: Annotated[int | None, typer.Option(help="replay only the first N jobs")] = None,
+    throughputs: Annotated[
+        Path | None, typer.Option(help="Gavel simulation_throughputs.json: measured speeds")
+    ] = None,
+) -> None:
+    out, err = Console(width=None if sys.stdout.isatty() else WIDE_COLUMNS), Console(stderr=True)
+    try:
+        request = SimulationRequest(
+            fleet=fleet,
+            workload=workload,
+            policies=parse_policies(policy, compare),
+            target_load=target_load,
+            time_scale=time_scale,
+            seed=seed,
+            limit_jobs=limit_jobs,
+            throughputs=throughputs,
+            traces_dir=find_traces_dir(os.environ.get(TRACES_DIR_ENV), default_starts()),
+        )
+        with _progress(err) as bar:
+            comparison = run_simulation(request, _progress_factory(bar))
+        written = write_plots(comparison.results, plot) if plot is not None else []
+    except SuanliError as error:
+        err.print(f"[red]error:[/red] {error.message}", highlight=False)
+        raise typer.Exit(code=error.exit_code) from None
+    if as_json:
+        policies = {name: metrics.as_dict() for name, metrics in comparison.metrics.items()}
+        typer.echo(json.dumps({"policies": policies}, indent=2))
+        return
+    _render(out, comparison)
+    for path in written:
+        out.print(f"plot: {path}")
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
+
+
+def _progress_factory(bar: Progress) -> ProgressFactory:
+    def factory(name: str, jobs: int) -> ProgressCallback:
+        task = bar.add_task(f"{name:<15}", total=jobs)
+        return lambda settled: bar.update(task, completed=settled)
+
+    return factory
+
+
+def _render(console: Console, comparison: Comparison) -> None:
+    fleet, workload = comparison.fleet, comparison.workload
+    console.print(
+        f"fleet {fleet.source}: {len(fleet.pools)} pools, {fleet.cards} cards"
+        f"{_counts(fleet.skipped)}",
+        highlight=False,
+    )
+    console.print(
+        f"workload {workload.source}: {len(workload.jobs)} jobs{_counts(workload.skipped)}"
+        f"{_counts(workload.adjusted)}; offered load {comparison.offered_load:.2f} "
+        f"(arrivals × {comparison.arrival_factor:.6g})",
+        highlight=False,
+    )
+    console.print(_table(comparison))
+
+
+def _counts(counts: dict[str, int]) -> str:
+    shown = ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in counts.items() if value)
+    return f" ({shown})" if shown else ""
+
+
+def _table(comparison: Comparison) -> Table:
+    table = Table(title="Scheduling policies / 调度策略对比")
+    for header in ("policy", "avg JCT", "p95 JCT", "avg wait", "p95 wait", "makespan"):
+        table.add_column(header, justify="right")
+    for header in ("util", "done", "unplaceable", "cost", "Jain", "decisions/s"):
+        table.add_column(header, justify="right")
+    for name, m in comparison.metrics.items():
+        table.add_row(
+            name,
+            _duration(m.avg_jct_s),
+            _duration(m.p95_jct_s),
+            _duration(m.avg_wait_s),
+            _duration(m.p95_wait_s),
+            _duration(m.makespan_s),
+            f"{m.utilization:.1%}",
+            str(m.completed),
+            str(m.unplaceable),
+            format_yuan(m.cost_fen),
+            f"{m.jain:.3f}",
+            f"{m.decisions_per_s:,.0f}",
+        )
+    return table
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.1f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"

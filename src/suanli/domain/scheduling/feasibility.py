@@ -1,12 +1,19 @@
-"""Feasibility: does a pool satisfy every requirement of a job spec (invariant 8)?"""
+"""Feasibility: does a pool satisfy every requirement of a job spec (invariant 8)?
+
+`REQUIREMENTS` and `is_feasible` are the scalar reference, one pool at a time, and they word
+the reasons `explain_unplaceable` gives. `static_mask` and `capacity_mask` answer the same
+question for all pools at once from the pool matrix; a property test holds them equal.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from suanli.domain.accelerators import matches
 from suanli.domain.jobs import JobSpec
-from suanli.domain.scheduling.model import PoolView
+from suanli.domain.scheduling.matrix import BoolArray, IntArray, PoolMatrix
+from suanli.domain.scheduling.model import ClusterState, PoolView
 
 
 @dataclass(frozen=True)
@@ -17,14 +24,12 @@ class Requirement:
 
 
 def _model_ok(spec: JobSpec, view: PoolView) -> bool:
-    if not spec.accelerators:
-        return True
-    names = {view.accelerator.model.lower(), *(a.lower() for a in view.accelerator.aliases)}
-    return any(wanted.lower() in names for wanted in spec.accelerators)
+    return not spec.accelerators or any(matches(view.accelerator, n) for n in spec.accelerators)
 
 
 def _vendor_ok(spec: JobSpec, view: PoolView) -> bool:
-    return not spec.vendors or view.accelerator.vendor.lower() in {v.lower() for v in spec.vendors}
+    vendor = view.accelerator.vendor.casefold()
+    return not spec.vendors or vendor in {v.casefold() for v in spec.vendors}
 
 
 def _memory_ok(spec: JobSpec, view: PoolView) -> bool:
@@ -39,8 +44,9 @@ def _precision_ok(spec: JobSpec, view: PoolView) -> bool:
 def _software_ok(spec: JobSpec, view: PoolView) -> bool:
     if not spec.software:
         return True
-    offered = {view.accelerator.software_stack.lower(), *(s.lower() for s in view.pool.software)}
-    return any(stack.lower() in offered for stack in spec.software)
+    offered = {view.accelerator.software_stack, *view.pool.software}
+    offered_folded = {stack.casefold() for stack in offered}
+    return any(stack.casefold() in offered_folded for stack in spec.software)
 
 
 def _region_ok(spec: JobSpec, view: PoolView) -> bool:
@@ -51,11 +57,15 @@ def _shape_ok(spec: JobSpec, view: PoolView) -> bool:
     return view.pool.cards_per_node >= spec.cards_per_node and view.pool.nodes >= spec.nodes
 
 
+def _describe_precision(spec: JobSpec) -> str:
+    return spec.precision.upper() if spec.precision else ""
+
+
 REQUIREMENTS: tuple[Requirement, ...] = (
     Requirement("accelerator", lambda s: f"model in {list(s.accelerators)}", _model_ok),
     Requirement("vendor", lambda s: f"vendor in {list(s.vendors)}", _vendor_ok),
     Requirement("memory", lambda s: f">= {s.min_memory_gib:g} GiB per card", _memory_ok),
-    Requirement("precision", lambda s: f"{s.precision.upper() if s.precision else ''}", _precision_ok),
+    Requirement("precision", _describe_precision, _precision_ok),
     Requirement("software", lambda s: f"software stack in {list(s.software)}", _software_ok),
     Requirement("region", lambda s: f"region {s.region.label() if s.region else ''}", _region_ok),
     Requirement(
@@ -71,7 +81,7 @@ def unmet_requirements(spec: JobSpec, view: PoolView) -> list[str]:
 
 
 def is_feasible(spec: JobSpec, view: PoolView) -> bool:
-    """Could this pool ever run the job (ignoring current load)?"""
+    """Could this pool ever run the job (ignoring current load)? The scalar reference."""
     return all(req.satisfied(spec, view) for req in REQUIREMENTS)
 
 
@@ -91,3 +101,27 @@ def explain_unplaceable(spec: JobSpec, views: Sequence[PoolView]) -> list[str]:
         return reasons or ["no pools are listed"]
     together = " with ".join(req.describe(spec) for req in active)
     return [f"no pool offers {together}"]
+
+
+def static_mask(spec: JobSpec, matrix: PoolMatrix) -> BoolArray:
+    """Vectorised `is_feasible` over every pool of the matrix (cached per requirement set)."""
+    return matrix.static_mask(spec)
+
+
+def capacity_mask(
+    spec: JobSpec, matrix: PoolMatrix, free_cards: IntArray, max_free: IntArray
+) -> BoolArray:
+    """Feasible, available, and with room now: enough free cards and a node that fits.
+
+    For a single-node job this is exact; for a gang it is necessary, and `allocate_nodes`
+    settles it on the few pools that pass.
+    """
+    mask = static_mask(spec, matrix) & matrix.available
+    mask &= free_cards >= spec.cards
+    mask &= max_free >= spec.cards_per_node
+    return mask
+
+
+def never_placeable(spec: JobSpec, state: ClusterState) -> bool:
+    """No pool could run the job even when empty (the caller rejects it, it never blocks)."""
+    return not bool(static_mask(spec, state.matrix).any())

@@ -1,15 +1,26 @@
-"""The scheduler's view of the world: pools with free cards per node, and the queue."""
+"""The scheduler's view of the world: pools with free cards per node, the queue, running jobs.
+
+`ClusterState` keeps NumPy mirrors of the free capacity (per node, per pool, largest free node)
+that `apply`/`release` update incrementally, so a decision never rescans every node.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
 
 from suanli.domain.accelerators import Accelerator
 from suanli.domain.jobs import JobSpec
 from suanli.domain.pools import Pool
+from suanli.domain.scheduling.matrix import PoolMatrix, pool_matrix
+from suanli.domain.scheduling.running import EndEntry, RunningIndex, VictimEntry
 from suanli.errors import InvalidInput
+
+IntArray = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True)
@@ -28,6 +39,14 @@ class QueuedJob:
     spec: JobSpec
     submitted_at_s: float
     reference_runtime_s: float | None = None  # expected runtime on the reference accelerator
+    reference_model: str | None = None  # None = performance.DEFAULT_REFERENCE_MODEL
+
+    @property
+    def expected_reference_runtime_s(self) -> float:
+        """The runtime estimate policies use: the reference runtime, else the declared limit."""
+        if self.reference_runtime_s is not None and self.reference_runtime_s > 0:
+            return self.reference_runtime_s
+        return float(self.spec.max_run_time_s)
 
 
 @dataclass(frozen=True)
@@ -40,6 +59,10 @@ class RunningJob:
     expected_end_s: float
     node_cards: tuple[tuple[int, int], ...]
 
+    @property
+    def cards(self) -> int:
+        return sum(cards for _, cards in self.node_cards)
+
 
 @dataclass(frozen=True)
 class Placement:
@@ -47,6 +70,7 @@ class Placement:
     pool_id: str
     node_cards: tuple[tuple[int, int], ...]  # (node index, cards on it)
     preempts: tuple[str, ...] = ()  # running job ids to stop first
+    expected_runtime_s: float | None = None  # the policy's estimate on this pool
 
     @property
     def cards(self) -> int:
@@ -55,12 +79,29 @@ class Placement:
 
 @dataclass
 class ClusterState:
-    """Free cards per node for every pool. Policies read it; `apply` mutates a copy."""
+    """Free cards per node for every pool. Policies read it; `apply`/`release` mutate it.
+
+    `free_per_node` (lists) is the public view; `node_free`, `free_cards` and `max_free` are
+    NumPy mirrors indexed like `pools`, kept in step by `apply` and `release`.
+    """
 
     pools: tuple[PoolView, ...]
     free_per_node: dict[str, list[int]]
-    running: tuple[RunningJob, ...] = ()
+    running: Collection[RunningJob] = ()
     usage_by_owner: dict[str, float] = field(default_factory=dict)  # decayed card-seconds
+    owner_weights: dict[str, float] = field(default_factory=dict)  # fair-share weight, default 1
+
+    def __post_init__(self) -> None:
+        self.matrix: PoolMatrix = pool_matrix(self.pools)
+        self.node_free: list[IntArray] = [
+            _node_array(self.free_per_node.get(view.pool.id), view) for view in self.pools
+        ]
+        self.free_cards: IntArray = np.array([a.sum() for a in self.node_free], dtype=np.int64)
+        self.max_free: IntArray = np.array(
+            [a.max(initial=0) for a in self.node_free], dtype=np.int64
+        )
+        self._running_source: object = None
+        self._running = RunningIndex(self.matrix.index)
 
     @classmethod
     def empty(cls, pools: Sequence[PoolView]) -> ClusterState:
@@ -69,30 +110,106 @@ class ClusterState:
 
     def copy(self) -> ClusterState:
         free = {pool_id: list(nodes) for pool_id, nodes in self.free_per_node.items()}
-        return ClusterState(self.pools, free, self.running, dict(self.usage_by_owner))
+        weights = dict(self.owner_weights)
+        running = tuple(self.running)
+        return ClusterState(self.pools, free, running, dict(self.usage_by_owner), weights)
 
-    def free_cards(self, pool_id: str) -> int:
-        return sum(self.free_per_node[pool_id])
+    def pool_index(self, pool_id: str) -> int:
+        index = self.matrix.index.get(pool_id)
+        if index is None:
+            raise InvalidInput(f"unknown pool {pool_id!r}", field="pool_id")
+        return index
+
+    def free_cards_of(self, pool_id: str) -> int:
+        return int(self.free_cards[self.pool_index(pool_id)])
+
+    def free_cards_total(self) -> int:
+        return int(self.free_cards.sum())
 
     def apply(self, placement: Placement) -> None:
         """Takes the placement's cards; refuses to over-allocate any node (invariant 9)."""
-        nodes = self.free_per_node[placement.pool_id]
+        index = self.pool_index(placement.pool_id)
+        nodes = self.node_free[index]
         for node_index, cards in placement.node_cards:
-            if cards <= 0 or nodes[node_index] < cards:
+            if cards <= 0 or not 0 <= node_index < nodes.size or nodes[node_index] < cards:
                 raise InvalidInput(
                     f"placement over-allocates node {node_index} of pool {placement.pool_id}",
                     field="placement",
                 )
-        for node_index, cards in placement.node_cards:
-            nodes[node_index] -= cards
+        self._shift(index, placement.node_cards, -1)
 
     def release(self, pool_id: str, node_cards: Sequence[tuple[int, int]]) -> None:
-        view = next(v for v in self.pools if v.pool.id == pool_id)
-        nodes = self.free_per_node[pool_id]
+        index = self.pool_index(pool_id)
+        nodes = self.node_free[index]
+        capacity = self.pools[index].pool.cards_per_node
         for node_index, cards in node_cards:
-            if nodes[node_index] + cards > view.pool.cards_per_node:
+            if cards <= 0 or not 0 <= node_index < nodes.size:
+                raise InvalidInput(f"release names a bad node {node_index}", field="release")
+            if nodes[node_index] + cards > capacity:
                 raise InvalidInput(f"release exceeds node {node_index} capacity", field="release")
-            nodes[node_index] += cards
+        self._shift(index, node_cards, +1)
+
+    def _shift(self, index: int, node_cards: Iterable[tuple[int, int]], sign: int) -> None:
+        nodes = self.node_free[index]
+        listed = self.free_per_node[self.pools[index].pool.id]
+        for node_index, cards in node_cards:
+            nodes[node_index] += sign * cards
+            listed[node_index] += sign * cards
+        self.free_cards[index] = nodes.sum()
+        self.max_free[index] = nodes.max(initial=0)
+
+    # -- running jobs, indexed (rebuilt when `running` is reassigned, as the live loop does) --
+    def running_jobs(self) -> Mapping[str, RunningJob]:
+        """Running jobs by id (read-only use)."""
+        return self._running_index().jobs
+
+    def running_in(self, index: int) -> Collection[RunningJob]:
+        return self._running_index().by_pool.get(index, {}).values()
+
+    def ends_in(self, index: int) -> Sequence[EndEntry]:
+        """(expected end, job id) of the pool's running jobs, earliest first."""
+        return self._running_index().ends.get(index, [])
+
+    def victims_in(self, index: int) -> Sequence[VictimEntry]:
+        """The pool's preemptible jobs, lowest priority and newest first."""
+        return self._running_index().victims.get(index, [])
+
+    def lowest_preemptible_priority(self) -> int | None:
+        return min(self._running_index().preemptible, default=None)
+
+    def add_running(self, job: RunningJob) -> None:
+        """Records a started job (the caller applies its placement separately)."""
+        running = self._running_index()
+        if job.id in running.jobs:
+            raise InvalidInput(f"job {job.id!r} is already running", field="job_id")
+        running.add(job)
+
+    def remove_running(self, job_id: str) -> RunningJob:
+        job = self._running_index().remove(job_id)
+        if job is None:
+            raise InvalidInput(f"job {job_id!r} is not running", field="job_id")
+        return job
+
+    def _running_index(self) -> RunningIndex:
+        if self._running_source is not self.running:
+            index = RunningIndex(self.matrix.index)
+            for job in list(self.running):
+                index.add(job)
+            self._running = index
+            self.running = index.jobs.values()
+            self._running_source = self.running
+        return self._running
+
+
+def _node_array(free: Sequence[int] | None, view: PoolView) -> IntArray:
+    if free is None:
+        raise InvalidInput(f"no free-card list for pool {view.pool.id}", field="free_per_node")
+    nodes = np.array(free, dtype=np.int64)
+    if nodes.size != view.pool.nodes or (nodes.size and nodes.min() < 0):
+        raise InvalidInput(f"free-card list of pool {view.pool.id} is malformed", field="free")
+    if nodes.size and nodes.max() > view.pool.cards_per_node:
+        raise InvalidInput(f"pool {view.pool.id} has more free cards than cards", field="free")
+    return nodes
 
 
 class Policy(Protocol):

@@ -1,23 +1,296 @@
-"""The policy registry: the live scheduler and the simulator both look policies up here."""
+"""The placement policies and their registry; the live loop and the simulator look them up here.
+
+Every policy is a pure function of (state, queue, now): it decides against a `Scratch` copy
+and returns placements for the caller to apply. They share one round loop and differ in the
+queue order and the objective that ranks pools:
+
+- fifo-first-fit: arrival order, first pool in fleet order with room, strict head-of-line
+  blocking, no backfill or preemption (a plain queue; the baseline);
+- cheapest / fastest / balanced: priority then arrival order, ranked by cost, by expected
+  runtime, or by cost^w × time^(1-w); a job's own objective (cost, time, deadline) wins;
+- fair: weighted max-min over decayed usage within each priority level, ranked by time.
+
+All but the baseline use EASY backfill and may preempt lower-priority preemptible jobs.
+A round examines at most `queue_scan_max` jobs (like Slurm's bf_max_job_test) and tries at
+most `POOL_TRIES_MAX` pools per job, so a decision costs O(pools) vector work plus a bounded
+amount of Python, never O(queue × pools).
+"""
 
 from __future__ import annotations
 
-from suanli.domain.scheduling.model import Policy
-from suanli.domain.scheduling.placement import CheapestPolicy
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from suanli.domain.scheduling import objectives
+from suanli.domain.scheduling.backfill import Reservation, backfill_nodes, reserve
+from suanli.domain.scheduling.fairness import FAIR_HORIZON_S, fair_order
+from suanli.domain.scheduling.feasibility import capacity_mask, static_mask
+from suanli.domain.scheduling.matrix import RequirementKey
+from suanli.domain.scheduling.model import ClusterState, Placement, Policy, QueuedJob
+from suanli.domain.scheduling.objectives import Candidates, Goal
+from suanli.domain.scheduling.performance import PerformanceModel
+from suanli.domain.scheduling.placement import Scratch
+from suanli.domain.scheduling.preemption import Eviction, find_eviction
 from suanli.errors import InvalidInput
+
+QUEUE_SCAN_MAX = 256  # jobs examined per round
+POOL_TRIES_MAX = 32  # pools tried per job when the best one cannot take a gang
+PREEMPTION_ATTEMPTS_MAX = 4  # jobs per round allowed to look for victims
+ARRIVAL_ORDER = "arrival"
+PRIORITY_ORDER = "priority"
+
+
+@dataclass(frozen=True)
+class PolicyOptions:
+    backfill: bool = True
+    preemption: bool = True
+    queue_scan_max: int = QUEUE_SCAN_MAX
+    cost_weight: float = 0.5  # balanced: 1 = cost only, 0 = time only
+    fair_horizon_s: float = FAIR_HORIZON_S
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.queue_scan_max <= 1_000_000:
+            raise InvalidInput("queue_scan_max must be in [1, 1000000]", field="queue_scan_max")
+        if not 0 <= self.cost_weight <= 1:
+            raise InvalidInput("cost_weight must be in [0, 1]", field="cost_weight")
+
+
+class Round:
+    """One call of `place`: the scratch state plus what the round has learnt so far."""
+
+    def __init__(self, state: ClusterState, performance: PerformanceModel, now_s: float) -> None:
+        self.state = state
+        self.scratch = Scratch(state)
+        self.performance = performance
+        self.now_s = now_s
+        self.full: set[RequirementKey] = set()  # requirement sets with no room this round
+        self.reservation: Reservation | None = None
+        self.preemption_attempts = 0
+        self.no_victims: set[tuple[RequirementKey, int]] = set()  # (requirements, priority)
+
+    def candidates(self, job: QueuedJob) -> Candidates:
+        matrix, spec = self.state.matrix, job.spec
+        pools = np.flatnonzero(
+            capacity_mask(spec, matrix, self.scratch.free_cards, self.scratch.max_free)
+        )
+        return self.priced(job, pools)
+
+    def priced(self, job: QueuedJob, pools: np.ndarray) -> Candidates:
+        """Expected runtime and cost on each pool; pools over the job's budget are dropped."""
+        matrix, spec = self.state.matrix, job.spec
+        factors = self.performance.runtime_factors(matrix, spec.job_class, job.reference_model)
+        runtime = job.expected_reference_runtime_s * factors[pools]
+        cost = matrix.price_fen_per_card_hour[pools] * (spec.cards / 3600.0) * runtime
+        if spec.budget_fen is not None:
+            within = cost <= spec.budget_fen
+            pools, runtime, cost = pools[within], runtime[within], cost[within]
+        return Candidates(pools=pools, runtime_s=runtime, cost_fen=cost)
+
+    def hopeless(self, job: QueuedJob) -> bool:
+        """No pool could ever take it, even empty, within its budget."""
+        mask = static_mask(job.spec, self.state.matrix)
+        return not bool(mask.any()) or self.priced(job, np.flatnonzero(mask)).size == 0
+
+    def commit(self, placement: Placement, index: int) -> None:
+        for victim_id in placement.preempts:
+            victim = self.state.running_jobs()[victim_id]
+            self.scratch.give(self.state.pool_index(victim.pool_id), victim.node_cards)
+            self.scratch.preempted.add(victim_id)
+        if placement.preempts:
+            self.full.clear()  # capacity grew: earlier "no room" answers are stale
+        runtime = placement.expected_runtime_s or 0.0
+        self.scratch.take(index, placement.node_cards, self.now_s + runtime)
+
+
+class RoundPolicy:
+    """The shared round loop; subclasses set the order and the objective."""
+
+    name = ""
+    objective = objectives.COST
+    queue_order = PRIORITY_ORDER
+    strict = False  # stop at the first job that cannot start (a plain FIFO queue)
+    honours_job_objective = True
+
+    def __init__(
+        self, performance: PerformanceModel | None = None, options: PolicyOptions | None = None
+    ) -> None:
+        self.performance = performance or PerformanceModel()
+        self.options = options or PolicyOptions()
+
+    def place(
+        self, state: ClusterState, queue: Sequence[QueuedJob], now_s: float
+    ) -> list[Placement]:
+        round_ = Round(state, self.performance, now_s)
+        placements: list[Placement] = []
+        for job in self.order(state, list(queue[: self.options.queue_scan_max])):
+            placement = self.decide(round_, job)
+            if placement is not None:
+                placements.append(placement)
+            elif self.strict and not round_.hopeless(job):
+                break
+        return placements
+
+    def order(self, state: ClusterState, jobs: list[QueuedJob]) -> list[QueuedJob]:
+        return sorted(jobs, key=lambda job: (-job.spec.priority, job.submitted_at_s, job.id))
+
+    def goal(self, job: QueuedJob, now_s: float) -> Goal:
+        objective = job.spec.objective
+        if not self.honours_job_objective or objective not in objectives.OBJECTIVES:
+            objective = self.objective  # "default", or the baseline ignoring the job's wish
+        deadline = job.spec.deadline_s
+        deadline_at_s = None if deadline is None else job.submitted_at_s + deadline
+        return Goal(objective, self.options.cost_weight, deadline_at_s, now_s)
+
+    def decide(self, round_: Round, job: QueuedJob) -> Placement | None:
+        key = round_.state.matrix.key_of(job.spec)
+        candidates = round_.candidates(job) if key not in round_.full else None
+        placement = self.pick(round_, job, candidates) if candidates is not None else None
+        if placement is None and candidates is not None and candidates.size == 0:
+            round_.full.add(key)
+        if placement is None and self.options.preemption:
+            placement = self.preempt(round_, job)
+        if placement is None:
+            if self.options.backfill and round_.reservation is None and not self.strict:
+                round_.reservation = reserve(round_.scratch, job.spec, round_.now_s)
+            return None
+        round_.commit(placement, round_.state.pool_index(placement.pool_id))
+        return placement
+
+    def pick(self, round_: Round, job: QueuedJob, candidates: Candidates) -> Placement | None:
+        if candidates.size == 0:
+            return None
+        goal = self.goal(job, round_.now_s)
+        first = objectives.best(candidates, goal)
+        placement = self.try_candidate(round_, job, candidates, first)
+        if placement is not None or candidates.size == 1:
+            return placement
+        for position in objectives.ranked(candidates, goal, POOL_TRIES_MAX):
+            if position != first:
+                placement = self.try_candidate(round_, job, candidates, int(position))
+                if placement is not None:
+                    return placement
+        return None
+
+    def try_candidate(
+        self, round_: Round, job: QueuedJob, candidates: Candidates, position: int
+    ) -> Placement | None:
+        index = int(candidates.pools[position])
+        runtime_s = float(candidates.runtime_s[position])
+        end_s = round_.now_s + runtime_s
+        taken = backfill_nodes(round_.scratch, round_.reservation, index, job.spec, end_s)
+        if not taken:
+            return None
+        pool_id = round_.state.matrix.pool_ids[index]
+        return Placement(job.id, pool_id, taken, expected_runtime_s=runtime_s)
+
+    def preempt(self, round_: Round, job: QueuedJob) -> Placement | None:
+        if round_.preemption_attempts >= PREEMPTION_ATTEMPTS_MAX:
+            return None
+        lowest = round_.state.lowest_preemptible_priority()
+        attempt = (round_.state.matrix.key_of(job.spec), job.spec.priority)
+        if lowest is None or lowest >= job.spec.priority or attempt in round_.no_victims:
+            return None
+        round_.preemption_attempts += 1
+        feasible = np.flatnonzero(static_mask(job.spec, round_.state.matrix))
+        everywhere = round_.priced(job, feasible)
+        if everywhere.size == 0:
+            return None
+        goal = self.goal(job, round_.now_s)
+        order = objectives.ranked(everywhere, goal, POOL_TRIES_MAX)
+        eviction = find_eviction(round_.scratch, job.spec, [everywhere.pools[p] for p in order])
+        if eviction is None:
+            round_.no_victims.add(attempt)
+            return None
+        return _evicting(job, round_, everywhere, eviction)
+
+
+def _evicting(
+    job: QueuedJob, round_: Round, candidates: Candidates, eviction: Eviction
+) -> Placement:
+    position = int(np.flatnonzero(candidates.pools == eviction.pool)[0])
+    return Placement(
+        job_id=job.id,
+        pool_id=round_.state.matrix.pool_ids[eviction.pool],
+        node_cards=eviction.node_cards,
+        preempts=tuple(victim.id for victim in eviction.victims),
+        expected_runtime_s=float(candidates.runtime_s[position]),
+    )
+
+
+class FifoFirstFitPolicy(RoundPolicy):
+    """The baseline: a plain queue. Arrival order, first pool with room, head-of-line blocking."""
+
+    name = "fifo-first-fit"
+    objective = objectives.FIRST_FIT
+    queue_order = ARRIVAL_ORDER
+    strict = True
+    honours_job_objective = False
+
+    def __init__(
+        self, performance: PerformanceModel | None = None, options: PolicyOptions | None = None
+    ) -> None:
+        plain = replace(options or PolicyOptions(), backfill=False, preemption=False)
+        super().__init__(performance, plain)
+
+    def order(self, state: ClusterState, jobs: list[QueuedJob]) -> list[QueuedJob]:
+        return sorted(jobs, key=lambda job: (job.submitted_at_s, job.id))
+
+
+class CheapestPolicy(RoundPolicy):
+    """Lowest expected cost (price × cards × expected runtime on that chip)."""
+
+    name = "cheapest"
+    objective = objectives.COST
+
+
+class FastestPolicy(RoundPolicy):
+    """Shortest expected runtime: heterogeneity-aware, from the performance model."""
+
+    name = "fastest"
+    objective = objectives.TIME
+
+
+class BalancedPolicy(RoundPolicy):
+    """Lowest cost^w × time^(1-w); w = 0.5 is cost × time."""
+
+    name = "balanced"
+    objective = objectives.BALANCED
+
+
+class FairPolicy(RoundPolicy):
+    """Weighted max-min fair share over decayed usage; each job to its fastest pool."""
+
+    name = "fair"
+    objective = objectives.TIME
+
+    def order(self, state: ClusterState, jobs: list[QueuedJob]) -> list[QueuedJob]:
+        usage, weights = state.usage_by_owner, state.owner_weights
+        return fair_order(jobs, usage, weights, self.options.fair_horizon_s)
+
+
+PolicyFactory = Callable[[PerformanceModel | None, PolicyOptions | None], RoundPolicy]
+
+_REGISTRY: dict[str, PolicyFactory] = {
+    cls.name: cls
+    for cls in (FifoFirstFitPolicy, CheapestPolicy, FastestPolicy, BalancedPolicy, FairPolicy)
+}
 
 
 def policy_names() -> tuple[str, ...]:
     return tuple(_REGISTRY)
 
 
-def get_policy(name: str) -> Policy:
+def get_policy(
+    name: str,
+    performance: PerformanceModel | None = None,
+    options: PolicyOptions | None = None,
+) -> Policy:
+    """The named policy; InvalidInput naming the known ones if there is no such policy."""
     factory = _REGISTRY.get(name)
     if factory is None:
         raise InvalidInput(
             f"unknown policy {name!r}; choose one of {', '.join(_REGISTRY)}", field="policy"
         )
-    return factory()
-
-
-_REGISTRY: dict[str, type[CheapestPolicy]] = {"cheapest": CheapestPolicy}
+    return factory(performance, options)

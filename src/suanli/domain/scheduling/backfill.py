@@ -1,0 +1,93 @@
+"""EASY backfill (Lifka 1995; Mu'alem & Feitelson 2001) across heterogeneous pools.
+
+The first job of a round that cannot start gets one reservation: the earliest time some
+feasible pool frees enough cards for it, found by replaying that pool's expected job ends.
+Later jobs may start now if they run on another pool, end before the reservation, or use
+only cards the reserved job will not need ("extra" cards).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import islice
+
+import numpy as np
+
+from suanli.domain.jobs import JobSpec
+from suanli.domain.scheduling.feasibility import static_mask
+from suanli.domain.scheduling.matrix import IntArray
+from suanli.domain.scheduling.placement import NodeCards, Scratch, allocate_nodes
+
+RESERVATION_POOLS_MAX = 16  # pools examined for the reservation: the ones with most free cards
+RELEASES_SCAN_MAX = 20_000  # job ends replayed per pool before giving up (a bound on work)
+
+
+@dataclass
+class Reservation:
+    pool: int
+    start_s: float
+    extra: IntArray  # per node: cards still free at start_s after the reserved job takes its own
+
+
+def reserve(scratch: Scratch, spec: JobSpec, now_s: float) -> Reservation | None:
+    """The earliest-starting reservation over the most promising feasible pools."""
+    matrix = scratch.state.matrix
+    pools = np.flatnonzero(static_mask(spec, matrix) & matrix.available)
+    if pools.size > RESERVATION_POOLS_MAX:
+        most_free = np.argpartition(-scratch.free_cards[pools], RESERVATION_POOLS_MAX - 1)
+        pools = np.sort(pools[most_free[:RESERVATION_POOLS_MAX]])
+    found: Reservation | None = None
+    for index in pools:
+        candidate = earliest_start(scratch, int(index), spec, now_s)
+        if candidate is not None and (found is None or candidate.start_s < found.start_s):
+            found = candidate
+    return found
+
+
+def earliest_start(scratch: Scratch, index: int, spec: JobSpec, now_s: float) -> Reservation | None:
+    """Replays the pool's expected ends, earliest first, until the job fits; None if never."""
+    nodes = scratch.nodes(index).copy()
+    fitting = int(np.count_nonzero(nodes >= spec.cards_per_node))
+    for end_s, node_cards in islice(_releases(scratch, index), RELEASES_SCAN_MAX):
+        for node, cards in node_cards:
+            was_fitting = nodes[node] >= spec.cards_per_node
+            nodes[node] += cards
+            fitting += int(not was_fitting and nodes[node] >= spec.cards_per_node)
+        if fitting >= spec.nodes:
+            taken = allocate_nodes(nodes, spec)
+            extra = nodes.copy()
+            for node, cards in taken:
+                extra[node] -= cards
+            return Reservation(pool=index, start_s=max(end_s, now_s), extra=extra)
+    return None
+
+
+def _releases(scratch: Scratch, index: int) -> Iterator[tuple[float, NodeCards]]:
+    """Running jobs' and this round's placements' (end, node cards), earliest end first."""
+    jobs = scratch.state.running_jobs()
+    running = (
+        (end_s, jobs[job_id].node_cards)
+        for end_s, job_id in scratch.state.ends_in(index)
+        if job_id not in scratch.preempted
+    )
+    placed = sorted(scratch.ends.get(index, ()), key=lambda release: release[0])
+    return heapq.merge(running, placed, key=lambda release: release[0])
+
+
+def backfill_nodes(
+    scratch: Scratch,
+    reservation: Reservation | None,
+    index: int,
+    spec: JobSpec,
+    end_s: float,
+) -> NodeCards:
+    """Nodes for a job that must not delay the reservation; () if it would."""
+    nodes = scratch.nodes(index)
+    if reservation is None or index != reservation.pool or end_s <= reservation.start_s:
+        return allocate_nodes(nodes, spec)
+    taken = allocate_nodes(np.minimum(nodes, reservation.extra), spec)
+    for node, cards in taken:
+        reservation.extra[node] -= cards
+    return taken

@@ -1,0 +1,222 @@
+"""Loaders for the Alibaba cluster-trace-gpu-v2023 schema (Weng et al., ATC '23).
+
+Node list -> fleet: nodes are grouped by (GPU model, GPUs per node) into one pool each, in
+order of first appearance; CPU-only nodes are skipped and counted. The trace's undisclosed
+models G1-G3 become stand-ins that keep their own name (a pod asking for G2 runs only on G2)
+and borrow the datasheet figures of `UNDISCLOSED_PROXY` for speed and price.
+
+Pod list -> workload: one job per pod that ran (scheduled_time set) and asked for a GPU.
+- runtime on the reference = deletion_time - scheduled_time, at least 1 s, at most the
+  platform's 30-day limit (jobs.RUN_TIME_S_MAX; the trace's month-long services are capped);
+- num_gpu cards on one node; a GPU-sharing pod (gpu_milli < 1000) is rounded up to 1 card,
+  because pools rent whole cards;
+- gpu_spec "A|B" -> accelerator constraint (A or B);
+- qos -> priority; BE (best effort) pods are preemptible;
+- the trace has no users, so each pod belongs to one of `TENANTS` synthetic enterprises by
+  a stable hash of its name;
+- the trace says nothing about the work, so every pod is job class `generic`.
+CPU-only pods and pods that never ran are skipped and counted. A malformed row raises
+InvalidInput naming the file, the line and the column.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import zlib
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+from suanli.domain.accelerators import Accelerator, get_accelerator
+from suanli.domain.jobs import CARDS_MAX, RUN_TIME_S_MAX, JobSpec
+from suanli.domain.pools import CARDS_PER_NODE_MAX, NODES_MAX, Pool, Region
+from suanli.domain.scheduling.model import PoolView, QueuedJob
+from suanli.errors import InvalidInput, UnknownAccelerator
+from suanli.simulation.pricing import illustrative_price_fen
+from suanli.simulation.workload import Fleet, Workload
+
+NODE_COLUMNS = ("sn", "gpu", "model")
+POD_COLUMNS = ("name", "num_gpu", "gpu_milli", "gpu_spec", "qos", "creation_time")
+POD_TIME_COLUMNS = ("deletion_time", "scheduled_time")
+ROWS_MAX = 5_000_000
+UNDISCLOSED_MODELS = ("G1", "G2", "G3")
+UNDISCLOSED_PROXY = "V100M32"  # the disclosed model with the same 8-card node shape
+REFERENCE_MODEL = "G2"  # 71% of the trace's GPUs: most pods ran on it
+TENANTS = 16
+REGION = Region("Zhejiang", "Hangzhou")  # the trace has no locations; one region for all
+PRIORITY_BY_QOS = {"Guaranteed": 70, "LS": 60, "Burstable": 50, "BE": 30}
+PROVIDER_ID = "alibaba-2023"
+
+
+def load_fleet(path: Path) -> Fleet:
+    counts: dict[tuple[str, int], int] = {}
+    skipped = {"cpu_only_nodes": 0}
+    for line, row in _rows(path, NODE_COLUMNS):
+        cards = _int(row, "gpu", line, path, 0, CARDS_PER_NODE_MAX)
+        model = row["model"].strip()
+        if cards == 0 or not model:
+            if cards or model:
+                raise _bad(path, line, "gpu", f"model {model!r} with {cards} GPUs")
+            skipped["cpu_only_nodes"] += 1
+            continue
+        counts[(model, cards)] = counts.get((model, cards), 0) + 1
+    accelerators: dict[str, Accelerator] = {}
+    pools = tuple(
+        _pool_view(model, cards, nodes, accelerators, path)
+        for (model, cards), nodes in counts.items()
+    )
+    return Fleet(pools=pools, source=str(path), skipped=skipped)
+
+
+def _pool_view(
+    model: str, cards: int, nodes: int, accelerators: dict[str, Accelerator], path: Path
+) -> PoolView:
+    accelerator = accelerators.get(model) or accelerators.setdefault(
+        model, trace_model(model, path)
+    )
+    if nodes > NODES_MAX:
+        raise InvalidInput(f"{path.name}: more than {NODES_MAX} nodes of {model}", field="nodes")
+    pool = Pool(
+        id=f"{PROVIDER_ID}-{model.lower()}-x{cards}",
+        provider_id=PROVIDER_ID,
+        name=f"{model} × {cards} per node",
+        accelerator_model=accelerator.model,
+        nodes=nodes,
+        cards_per_node=cards,
+        region=REGION,
+        price_fen_per_card_hour=illustrative_price_fen(accelerator),
+        vendor=accelerator.vendor,
+        memory_gib=accelerator.memory_gib,
+    )
+    return PoolView(pool=pool, accelerator=accelerator)
+
+
+def trace_model(name: str, path: Path) -> Accelerator:
+    """The catalog entry for a trace model name, or the stand-in for an undisclosed one."""
+    if name.upper() in UNDISCLOSED_MODELS:
+        proxy = get_accelerator(UNDISCLOSED_PROXY)
+        note = f"undisclosed in the Alibaba 2023 trace; figures of {proxy.model} as a proxy"
+        return replace(proxy, model=name.upper(), aliases=(), sources=(note,))
+    try:
+        return get_accelerator(name)
+    except UnknownAccelerator as error:
+        raise InvalidInput(f"{path.name}: {error.message}", field="model") from error
+
+
+def load_workload(path: Path) -> Workload:
+    jobs: list[QueuedJob] = []
+    skipped = {"cpu_only_pods": 0, "never_ran_pods": 0}
+    adjusted = {"shared_gpu_rounded_up": 0, "runtime_capped_30_days": 0}
+    for line, row in _rows(path, POD_COLUMNS + POD_TIME_COLUMNS):
+        job = _pod_job(row, line, path, skipped, adjusted)
+        if job is not None:
+            jobs.append(job)
+    jobs.sort(key=lambda job: (job.submitted_at_s, job.id))
+    return Workload(jobs=tuple(jobs), source=str(path), skipped=skipped, adjusted=adjusted)
+
+
+def _pod_job(
+    row: dict[str, str], line: int, path: Path, skipped: dict[str, int], adjusted: dict[str, int]
+) -> QueuedJob | None:
+    name = row["name"].strip()
+    if not name:
+        raise _bad(path, line, "name", "is empty")
+    cards = _int(row, "num_gpu", line, path, 0, CARDS_MAX)
+    milli = _int(row, "gpu_milli", line, path, 0, 1000)
+    created_s = _time(row, "creation_time", line, path)
+    deleted_s = _time(row, "deletion_time", line, path)
+    if cards == 0:
+        skipped["cpu_only_pods"] += 1
+        return None
+    if not row["scheduled_time"].strip():
+        skipped["never_ran_pods"] += 1
+        return None
+    scheduled_s = _time(row, "scheduled_time", line, path)
+    if deleted_s < scheduled_s or scheduled_s < created_s:
+        raise _bad(
+            path, line, "deletion_time", "times must satisfy creation <= scheduled <= deletion"
+        )
+    adjusted["shared_gpu_rounded_up"] += int(0 < milli < 1000)
+    runtime_s = max(1.0, deleted_s - scheduled_s)
+    if runtime_s > RUN_TIME_S_MAX:
+        adjusted["runtime_capped_30_days"] += 1
+        runtime_s = float(RUN_TIME_S_MAX)
+    return QueuedJob(
+        id=name,
+        owner_id=f"tenant-{zlib.crc32(name.encode()) % TENANTS:02d}",
+        spec=_pod_spec(name, cards, row, line, path, runtime_s),
+        submitted_at_s=created_s,
+        reference_runtime_s=runtime_s,
+        reference_model=REFERENCE_MODEL,
+    )
+
+
+def _pod_spec(
+    name: str, cards: int, row: dict[str, str], line: int, path: Path, runtime_s: float
+) -> JobSpec:
+    qos = row["qos"].strip()
+    if qos not in PRIORITY_BY_QOS:
+        raise _bad(path, line, "qos", f"must be one of {', '.join(PRIORITY_BY_QOS)}")
+    wanted = tuple(
+        dict.fromkeys(part.strip() for part in row["gpu_spec"].split("|") if part.strip())
+    )
+    if cards > CARDS_PER_NODE_MAX:
+        raise _bad(path, line, "num_gpu", f"a pod fits on one node: at most {CARDS_PER_NODE_MAX}")
+    return JobSpec(
+        name=name,
+        command="trace replay",
+        cards=cards,
+        cards_per_node=cards,
+        accelerators=wanted,
+        max_run_time_s=min(RUN_TIME_S_MAX, math.ceil(runtime_s)),
+        priority=PRIORITY_BY_QOS[qos],
+        preemptible=qos == "BE",
+        job_class="generic",
+    )
+
+
+def _rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
+    try:
+        handle = path.open(newline="", encoding="utf-8")
+    except OSError as error:
+        raise InvalidInput(f"cannot read {path}: {error.strerror}", field="path") from error
+    with handle:
+        reader = csv.DictReader(handle)
+        missing = [column for column in required if column not in (reader.fieldnames or ())]
+        if missing:
+            raise InvalidInput(
+                f"{path.name} line 1: missing column(s) {', '.join(missing)}", field="header"
+            )
+        for count, row in enumerate(reader, start=1):
+            if count > ROWS_MAX:
+                raise InvalidInput(f"{path.name}: more than {ROWS_MAX} rows", field="rows")
+            if None in row or any(row.get(column) is None for column in required):
+                raise _bad(path, reader.line_num, "row", "has the wrong number of fields")
+            yield reader.line_num, row
+
+
+def _int(row: dict[str, str], column: str, line: int, path: Path, low: int, high: int) -> int:
+    text = row[column].strip()
+    try:
+        value = int(text)
+    except ValueError:
+        raise _bad(path, line, column, f"must be an integer, got {text!r}") from None
+    if not low <= value <= high:
+        raise _bad(path, line, column, f"must be in [{low}, {high}], got {value}")
+    return value
+
+
+def _time(row: dict[str, str], column: str, line: int, path: Path) -> float:
+    text = row[column].strip()
+    try:
+        value = float(text)
+    except ValueError:
+        raise _bad(path, line, column, f"must be a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise _bad(path, line, column, f"must be a non-negative number, got {text!r}")
+    return value
+
+
+def _bad(path: Path, line: int, column: str, problem: str) -> InvalidInput:
+    return InvalidInput(f"{path.name} line {line}: {column} {problem}", field=column, line=line)

@@ -1,0 +1,145 @@
+"""The scheduler benchmark: decision rate and latency on a synthetic fleet, against the
+scalar reference filter on the same jobs.
+
+Single-job mode: each decision is one `place(state, [job], now)` call timed on its own, so the
+latency is what a job waits for its answer. Queue mode: rounds over all M queued jobs, each
+round the policy's usual window; decisions/s = placements / time in rounds. In both, placements
+are applied and the oldest running jobs released (untimed) whenever the fleet passes
+`CHURN_BUSY_FRACTION` busy, so decisions face a partly full fleet rather than an empty one.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from collections import deque
+from dataclasses import asdict, dataclass
+from itertools import islice
+
+import numpy as np
+
+from suanli.domain.scheduling.model import ClusterState, Placement, Policy, QueuedJob
+from suanli.domain.scheduling.placement import ScalarCheapestPolicy
+from suanli.domain.scheduling.policies import QUEUE_SCAN_MAX, get_policy
+from suanli.errors import InvalidInput
+from suanli.simulation.synthetic import synthetic_fleet, synthetic_workload
+
+CHURN_BUSY_FRACTION = 0.7
+SCALAR_SAMPLE_MAX = 100  # the scalar baseline is slow; time it on a sample of the same jobs
+POOLS_MAX = 200_000
+JOBS_MAX = 1_000_000
+ROUNDS_MAX = 10_000_000
+
+
+@dataclass(frozen=True)
+class BenchFigures:
+    policy: str
+    pools: int
+    jobs: int
+    decisions_per_s: float
+    p50_decision_ms: float
+    p99_decision_ms: float
+    queue_decisions_per_s: float
+    p99_round_ms: float
+    peak_rss_mib: float
+    baseline_policy: str
+    baseline_decisions_per_s: float
+    vectorised_cheapest_decisions_per_s: float
+    speedup_vs_scalar: float
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def run_bench(pools: int, jobs: int, policy_name: str, seed: int = 0) -> BenchFigures:
+    if not 1 <= pools <= POOLS_MAX or not 1 <= jobs <= JOBS_MAX:
+        raise InvalidInput(
+            f"pools must be in [1, {POOLS_MAX}], jobs in [1, {JOBS_MAX}]", field="pools"
+        )
+    fleet = synthetic_fleet(pools, seed)
+    queue = synthetic_workload(jobs, seed).jobs
+    policy = get_policy(policy_name)
+    latencies_s = timed_decisions(ClusterState.empty(fleet.pools), queue, policy)
+    placed, rounds_s = timed_rounds(ClusterState.empty(fleet.pools), queue, policy)
+    sample = queue[: min(len(queue), SCALAR_SAMPLE_MAX)]
+    scalar_s = timed_decisions(ClusterState.empty(fleet.pools), sample, ScalarCheapestPolicy())
+    cheapest_s = timed_decisions(ClusterState.empty(fleet.pools), sample, get_policy("cheapest"))
+    scalar_rate = len(sample) / float(scalar_s.sum())
+    cheapest_rate = len(sample) / float(cheapest_s.sum())
+    return BenchFigures(
+        policy=policy_name,
+        pools=pools,
+        jobs=jobs,
+        decisions_per_s=round(len(queue) / float(latencies_s.sum()), 1),
+        p50_decision_ms=round(float(np.percentile(latencies_s, 50)) * 1000, 4),
+        p99_decision_ms=round(float(np.percentile(latencies_s, 99)) * 1000, 4),
+        queue_decisions_per_s=round(placed / float(rounds_s.sum()), 1),
+        p99_round_ms=round(float(np.percentile(rounds_s, 99)) * 1000, 4),
+        peak_rss_mib=round(peak_rss_mib(), 1),
+        baseline_policy=ScalarCheapestPolicy.name,
+        baseline_decisions_per_s=round(scalar_rate, 1),
+        vectorised_cheapest_decisions_per_s=round(cheapest_rate, 1),
+        speedup_vs_scalar=round(cheapest_rate / scalar_rate, 1),
+    )
+
+
+def timed_decisions(
+    state: ClusterState, queue: tuple[QueuedJob, ...], policy: Policy
+) -> np.ndarray:
+    """Seconds per single-job decision; placements applied, old ones released when busy."""
+    capacity = state.free_cards_total()
+    running: deque[Placement] = deque()
+    latencies_s = np.empty(len(queue), dtype=np.float64)
+    for position, job in enumerate(queue):
+        started = time.perf_counter()
+        placements = policy.place(state, (job,), float(position))
+        latencies_s[position] = time.perf_counter() - started
+        for placement in placements:
+            state.apply(placement)
+            running.append(placement)
+        _release_oldest(state, running, capacity, force=False)
+    return latencies_s
+
+
+def timed_rounds(
+    state: ClusterState, queue: tuple[QueuedJob, ...], policy: Policy
+) -> tuple[int, np.ndarray]:
+    """Rounds over the whole queue (the policy's own window each time): placements, seconds."""
+    capacity = state.free_cards_total()
+    waiting = dict.fromkeys(range(len(queue)))
+    running: deque[Placement] = deque()
+    index = {job.id: position for position, job in enumerate(queue)}
+    rounds_s: list[float] = []
+    placed = 0
+    for round_number in range(ROUNDS_MAX):
+        if not waiting:
+            break
+        window = [queue[position] for position in islice(waiting, QUEUE_SCAN_MAX)]
+        started = time.perf_counter()
+        placements = policy.place(state, window, float(round_number))
+        rounds_s.append(time.perf_counter() - started)
+        for placement in placements:
+            state.apply(placement)
+            running.append(placement)
+            del waiting[index[placement.job_id]]
+        placed += len(placements)
+        _release_oldest(state, running, capacity, force=not placements)
+    return placed, np.array(rounds_s, dtype=np.float64)
+
+
+def _release_oldest(
+    state: ClusterState, running: deque[Placement], capacity: int, force: bool
+) -> None:
+    """Frees the oldest placements until the fleet is below the churn level (or one, if stuck)."""
+    if force and running:
+        oldest = running.popleft()
+        state.release(oldest.pool_id, oldest.node_cards)
+    while running and state.free_cards_total() < capacity * (1 - CHURN_BUSY_FRACTION):
+        oldest = running.popleft()
+        state.release(oldest.pool_id, oldest.node_cards)
+
+
+def peak_rss_mib() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024 if sys.platform != "darwin" else peak / (1024 * 1024)  # KiB on Linux

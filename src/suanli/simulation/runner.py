@@ -1,0 +1,112 @@
+"""The simulate use case: load the fleet and workload, rescale arrivals, replay each policy.
+
+The CLI stays thin: it parses options into a `SimulationRequest`, calls `run_simulation` and
+renders what comes back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from suanli.domain.scheduling.performance import PerformanceModel
+from suanli.domain.scheduling.policies import get_policy, policy_names
+from suanli.errors import InvalidInput
+from suanli.simulation.engine import Progress, SimulationResult, simulate
+from suanli.simulation.gavel import load_throughputs, measured_by_class
+from suanli.simulation.metrics import PolicyMetrics, summarize
+from suanli.simulation.traces import SYNTHETIC_PREFIX, load_fleet_named, load_workload_named
+from suanli.simulation.workload import (
+    Fleet,
+    Workload,
+    check_time_scale,
+    compression_for_load,
+    offered_load,
+    rescaled,
+)
+
+SYNTHETIC_DEFAULT_LOAD = 0.9  # synthetic arrivals have no natural clock; replay them at 0.9
+POLICIES_MAX = 16
+
+ProgressFactory = Callable[[str, int], Progress]  # (policy name, jobs) -> callback
+
+
+@dataclass(frozen=True)
+class SimulationRequest:
+    fleet: str
+    workload: str
+    policies: tuple[str, ...]
+    target_load: float | None = None
+    time_scale: float | None = None
+    seed: int = 0
+    limit_jobs: int | None = None
+    throughputs: Path | None = None  # Gavel's JSON: measured speeds override the roofline
+    traces_dir: Path | None = None
+
+
+@dataclass
+class Comparison:
+    fleet: Fleet
+    workload: Workload
+    offered_load: float
+    arrival_factor: float
+    results: dict[str, SimulationResult] = field(default_factory=dict)
+    metrics: dict[str, PolicyMetrics] = field(default_factory=dict)
+
+
+def parse_policies(policy: str | None, compare: str | None) -> tuple[str, ...]:
+    """--policy P or --compare p1,p2 (not both); neither means every policy."""
+    if policy and compare:
+        raise InvalidInput("give --policy or --compare, not both", field="policy")
+    names = [policy] if policy else [n.strip() for n in (compare or "").split(",") if n.strip()]
+    names = names or list(policy_names())
+    if len(names) > POLICIES_MAX:
+        raise InvalidInput(f"at most {POLICIES_MAX} policies per run", field="compare")
+    for name in names:
+        get_policy(name)  # raises InvalidInput naming the known policies
+    return tuple(dict.fromkeys(names))
+
+
+def prepare(request: SimulationRequest) -> tuple[Fleet, Workload, float]:
+    """The fleet and the workload with arrivals rescaled; the factor applied to arrivals."""
+    if request.target_load is not None and request.time_scale is not None:
+        raise InvalidInput("give --target-load or --time-scale, not both", field="target_load")
+    fleet = load_fleet_named(request.fleet, request.traces_dir, request.seed).require_nonempty()
+    workload = load_workload_named(request.workload, request.traces_dir, request.seed)
+    workload = workload.limited(request.limit_jobs)
+    if not workload.jobs:
+        raise InvalidInput(f"the workload {workload.source} has no GPU jobs", field="workload")
+    target = request.target_load
+    if (
+        target is None
+        and request.time_scale is None
+        and request.workload.startswith(SYNTHETIC_PREFIX)
+    ):
+        target = SYNTHETIC_DEFAULT_LOAD
+    if target is not None:
+        factor = compression_for_load(workload, fleet.cards, target)
+    else:
+        factor = check_time_scale(request.time_scale) if request.time_scale is not None else 1.0
+    return fleet, rescaled(workload, factor), factor
+
+
+def performance_model(throughputs: Path | None) -> PerformanceModel:
+    if throughputs is None:
+        return PerformanceModel()
+    return PerformanceModel(measured_by_class(load_throughputs(throughputs)))
+
+
+def run_simulation(
+    request: SimulationRequest, progress: ProgressFactory | None = None
+) -> Comparison:
+    fleet, workload, factor = prepare(request)
+    performance = performance_model(request.throughputs)
+    comparison = Comparison(fleet, workload, offered_load(workload, fleet.cards), factor)
+    for name in request.policies:
+        policy = get_policy(name, performance)
+        callback = progress(name, len(workload.jobs)) if progress else None
+        result = simulate(fleet, workload, policy, performance, progress=callback)
+        comparison.results[name] = result
+        comparison.metrics[name] = summarize(result)
+    return comparison
