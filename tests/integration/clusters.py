@@ -15,10 +15,12 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -145,6 +147,52 @@ def ray_head(
         head.stop()
         if tmp_dir is None:
             shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+@contextmanager
+def bearer_proxy(target: str, token: str) -> Iterator[str]:
+    """An HTTP proxy on 127.0.0.1 that forwards to `target` only with `Bearer <token>`:
+    how a provider guards a Ray Jobs API, which has no authentication of its own."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self._forward()
+
+        def do_POST(self) -> None:
+            self._forward()
+
+        def _forward(self) -> None:
+            if self.headers.get("Authorization") != f"Bearer {token}":
+                self._answer(401, b"missing or wrong bearer token", "text/plain")
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else None
+            headers = {"Content-Type": self.headers.get("Content-Type", "application/json")}
+            answer = httpx.request(
+                self.command, target + self.path, content=body, headers=headers, timeout=30
+            )
+            content_type = answer.headers.get("Content-Type", "application/json")
+            self._answer(answer.status_code, answer.content, content_type)
+
+        def _answer(self, status: int, body: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:  # quiet in test output
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=STOP_GRACE_S)
 
 
 # -- Slurm -------------------------------------------------------------------------------------

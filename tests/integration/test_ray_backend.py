@@ -11,7 +11,7 @@ import pytest
 from suanli.adapters.backends.base import BackendState, JobStatus, LaunchRequest
 from suanli.adapters.backends.ray import RayBackend
 from suanli.errors import BackendError, BackendUnavailable
-from tests.integration.clusters import RayHead, free_port
+from tests.integration.clusters import RayHead, bearer_proxy, free_port
 
 pytestmark = pytest.mark.ray
 
@@ -157,6 +157,26 @@ def test_an_unreachable_address_is_backend_unavailable() -> None:
         backend.submit(request("nowhere", "true"))
     with pytest.raises(BackendUnavailable):
         backend.capacity()
+
+
+def test_a_token_guarded_jobs_api_takes_the_right_token_and_names_a_wrong_one(
+    ray_cluster: RayHead,
+) -> None:
+    with bearer_proxy(ray_cluster.address, token="right") as guarded:
+        wrong = RayBackend(guarded, token="wrong", accelerator_names={MODEL: "H100"})
+        assert wrong.health().ok is False and "credentials" in wrong.health().message
+        with pytest.raises(BackendError) as refused:
+            wrong.status("suanli-anything")
+        assert refused.value.field == "credentials"
+        assert not isinstance(refused.value, BackendUnavailable)
+        with pytest.raises(BackendError) as refused_submit:
+            wrong.submit(request("wrong-token", "true"))
+        assert refused_submit.value.field == "credentials"
+
+        right = RayBackend(guarded, token="right", accelerator_names={MODEL: "H100"})
+        assert right.health().ok
+        job = right.submit(request("right-token", "echo through the proxy"))
+        assert wait_for(right, job, finished, "finished").state == BackendState.SUCCEEDED
 
 
 def test_a_cluster_that_goes_down_mid_job_is_unavailable_then_the_job_is_lost(

@@ -456,7 +456,7 @@ def test_a_ray_backend_never_shows_its_token() -> None:
 
 
 def test_a_ray_address_must_be_the_dashboard_url() -> None:
-    with pytest.raises(BackendError, match="dashboard URL"):
+    with pytest.raises(InvalidInput, match="dashboard URL"):
         ray_backend.RayBackend("ray://127.0.0.1:10001")
 
 

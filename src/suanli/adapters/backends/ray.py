@@ -27,7 +27,7 @@ from suanli.adapters.backends.base import (
     LogChunk,
     Usage,
 )
-from suanli.errors import BackendError, BackendUnavailable, NotFound
+from suanli.errors import BackendError, BackendUnavailable, InvalidInput, NotFound
 
 RESOURCE_PREFIX = "accelerator_type:"
 TIMEOUT_S_DEFAULT = 10.0
@@ -78,11 +78,12 @@ class RayBackend:
         verify_tls: bool = True,
     ) -> None:
         if not address.startswith(("http://", "https://")):
-            raise BackendError(
-                f"Ray address must be the dashboard URL http(s)://host:port, got {address!r}"
+            raise InvalidInput(
+                f"Ray address must be the dashboard URL http(s)://host:port, got {address!r}",
+                field="address",
             )
         if timeout_s <= 0:
-            raise BackendError("timeout_s must be positive")
+            raise InvalidInput("timeout_s must be positive", field="timeout_s")
         self.address = address.rstrip("/")
         self.timeout_s = timeout_s
         self.request_gpus = request_gpus  # also reserve Ray's GPU resource, for real GPU nodes
@@ -162,6 +163,9 @@ class RayBackend:
             response = self._get("/api/gcs_healthz")
         except BackendUnavailable as error:
             return Health(ok=False, message=error.message)
+        if response.status_code in (401, 403):
+            message = f"the Ray cluster refused the credentials (HTTP {response.status_code})"
+            return Health(ok=False, message=message)
         if response.status_code != 200:
             return Health(ok=False, message=f"Ray GCS unhealthy: HTTP {response.status_code}")
         return Health(ok=True, message=f"Ray cluster at {self.address}")
@@ -237,9 +241,10 @@ class RayBackend:
             raise translated from error
 
     def _remember_cancelled_before_start(self, backend_job_id: str) -> None:
-        self._cancelled_before_start[backend_job_id] = None
-        while len(self._cancelled_before_start) > CANCELLED_BEFORE_START_MAX:
-            self._cancelled_before_start.popitem(last=False)
+        with self._lock:
+            self._cancelled_before_start[backend_job_id] = None
+            while len(self._cancelled_before_start) > CANCELLED_BEFORE_START_MAX:
+                self._cancelled_before_start.popitem(last=False)
 
     # -- dashboard HTTP API ----------------------------------------------------------------
     def _get(self, path: str, params: Mapping[str, str] | None = None) -> httpx.Response:
