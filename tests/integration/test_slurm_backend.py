@@ -163,7 +163,7 @@ def test_a_job_cancelled_before_it_started_is_never_charged(backend: SlurmBacken
         backend.cancel(waiting)
         assert wait_for(backend, waiting, finished, "cancelled").state == BackendState.CANCELLED
         usage = backend.usage(waiting)
-        assert usage is None or usage.card_seconds == 0
+        assert usage is not None and usage.card_seconds == 0  # Slurm: StartTime = EndTime
     finally:
         backend.cancel(blocker)
 

@@ -7,6 +7,8 @@ health are read over the dashboard's HTTP API, so the service never joins the cl
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import secrets
 import threading
 from collections import OrderedDict
@@ -159,6 +161,8 @@ class RayBackend:
         return {self.model_name(name): cards for name, cards in free.items()}
 
     def health(self) -> Health:
+        if importlib.util.find_spec("ray") is None:
+            return Health(ok=False, message="the Ray backend needs the 'ray' extra installed")
         try:
             response = self._get("/api/gcs_healthz")
         except BackendUnavailable as error:
@@ -475,6 +479,8 @@ def _timed_client_class() -> Callable[..., Any]:
 
     Built on first use: Ray is an optional extra and heavy to import.
     """
+    # INFRA.md: every Ray client keeps to the addresses it is given (no eth0 substitution).
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     try:
         from ray.job_submission import JobSubmissionClient
     except ImportError as error:
