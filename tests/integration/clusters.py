@@ -277,6 +277,18 @@ class SlurmCluster:
             if process is not None:
                 stop_tree(process)
                 process.wait(timeout=STOP_GRACE_S)
+        self._stop_orphan_steps()
+
+    def _stop_orphan_steps(self) -> None:
+        """slurmstepd outlives slurmd by design; end those of this cluster (and only those)."""
+        ours = []
+        for process in psutil.process_iter(["name"]):
+            with suppress(psutil.Error):
+                named = process.info["name"] == "slurmstepd"
+                if named and process.environ().get("SLURM_CONF") == str(self.conf):
+                    ours.append(process)
+        for process in ours:
+            psutil.wait_procs(kill_tree(process, signal.SIGKILL), timeout=STOP_GRACE_S)
 
     def _start_munged(self) -> None:
         munge_dir = self.root / "munge"
