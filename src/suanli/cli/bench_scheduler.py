@@ -30,7 +30,7 @@ def scheduler(
         get_policy(policy)
         figures = run_bench(pools, jobs, policy, seed)
     except SuanliError as error:
-        err.print(f"[red]error:[/red] {error.message}", highlight=False)
+        err.print(f"[red]error:[/red] {error.message}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=error.exit_code) from None
     if as_json:
         typer.echo(json.dumps(figures.as_dict(), indent=2))

@@ -75,7 +75,7 @@ def simulate(
             comparison = run_simulation(request, _progress_factory(bar))
         written = write_plots(comparison.results, plot) if plot is not None else []
     except SuanliError as error:
-        err.print(f"[red]error:[/red] {error.message}", highlight=False)
+        err.print(f"[red]error:[/red] {error.message}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=error.exit_code) from None
     if as_json:
         policies = {name: metrics.as_dict() for name, metrics in comparison.metrics.items()}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import islice
+from itertools import groupby, islice
 
 import numpy as np
 
@@ -50,18 +50,27 @@ def earliest_start(scratch: Scratch, index: int, spec: JobSpec, now_s: float) ->
     """Replays the pool's expected ends, earliest first, until the job fits; None if never."""
     nodes = scratch.nodes(index).copy()
     fitting = int(np.count_nonzero(nodes >= spec.cards_per_node))
-    for end_s, node_cards in islice(_releases(scratch, index), RELEASES_SCAN_MAX):
-        for node, cards in node_cards:
-            was_fitting = nodes[node] >= spec.cards_per_node
-            nodes[node] += cards
-            fitting += int(not was_fitting and nodes[node] >= spec.cards_per_node)
+    releases = islice(_releases(scratch, index), RELEASES_SCAN_MAX)
+    for end_s, ending in groupby(releases, key=lambda release: release[0]):
+        for _, node_cards in ending:  # jobs ending together free their cards together
+            for node, cards in node_cards:
+                was_fitting = nodes[node] >= spec.cards_per_node
+                nodes[node] += cards
+                fitting += int(not was_fitting and nodes[node] >= spec.cards_per_node)
         if fitting >= spec.nodes:
-            taken = allocate_nodes(nodes, spec)
             extra = nodes.copy()
-            for node, cards in taken:
-                extra[node] -= cards
+            for node in _reserved_nodes(nodes, scratch.nodes(index), spec):
+                extra[node] -= spec.cards_per_node
             return Reservation(pool=index, start_s=max(end_s, now_s), extra=extra)
     return None
+
+
+def _reserved_nodes(at_start: IntArray, now: IntArray, spec: JobSpec) -> IntArray:
+    """The reserved job's nodes: those with the least room now, so what is free now stays
+    free for backfill (best fit at the start time breaks ties)."""
+    candidates = np.flatnonzero(at_start >= spec.cards_per_node)
+    order = np.lexsort((candidates, at_start[candidates], now[candidates]))
+    return candidates[order[: spec.nodes]]
 
 
 def _releases(scratch: Scratch, index: int) -> Iterator[tuple[float, NodeCards]]:

@@ -37,7 +37,7 @@ class JobClass:
 JOB_CLASSES: dict[str, JobClass] = {
     c.name: c
     for c in (
-        JobClass("llm-train-bf16", Precision.BF16, 200, "transformer training, large GEMMs"),
+        JobClass("llm-train-bf16", Precision.BF16, 400, "transformer training, large GEMMs"),
         JobClass("llm-infer-fp16", Precision.FP16, 2, "token decoding: weights streamed per token"),
         JobClass("cv-train-fp16", Precision.FP16, 100, "CNN/ViT training, mixed precision"),
         JobClass("cv-train-fp32", Precision.FP32, 40, "CNN/GAN training in FP32 (Gavel ResNet)"),

@@ -1,0 +1,99 @@
+"""`suanli simulate` and `suanli bench scheduler` through Typer's test runner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from typer.testing import CliRunner, Result
+
+from suanli.cli import bench_scheduler, simulate
+from suanli.simulation.metrics import METRIC_KEYS
+
+
+def _app() -> typer.Typer:
+    root = typer.Typer()
+
+    @root.callback()
+    def main() -> None:
+        """A root with a callback, so commands are invoked by name as in `suanli`."""
+
+    simulate.register(root)
+    bench = typer.Typer()
+    bench_scheduler.register(bench)
+    root.add_typer(bench, name="bench")
+    return root
+
+
+def _simulate(*args: str) -> Result:
+    base = ["simulate", "--fleet", "synthetic:20", "--workload", "synthetic:150", "--seed", "3"]
+    return CliRunner().invoke(_app(), [*base, *args])
+
+
+def test_simulate_json_has_exactly_the_documented_shape() -> None:
+    result = _simulate("--compare", "fifo-first-fit,fastest,fair", "--json")
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert list(body) == ["policies"]
+    assert list(body["policies"]) == ["fifo-first-fit", "fastest", "fair"]
+    for metrics in body["policies"].values():
+        assert tuple(metrics) == METRIC_KEYS
+        assert isinstance(metrics["cost_fen"], int)
+        assert isinstance(metrics["completed"], int) and isinstance(metrics["unplaceable"], int)
+
+
+def test_simulate_prints_a_table_and_writes_plots(tmp_path: Path) -> None:
+    result = _simulate("--policy", "balanced", "--plot", str(tmp_path / "plots"))
+    assert result.exit_code == 0, result.output
+    assert "balanced" in result.stdout
+    assert (tmp_path / "plots" / "utilization.png").stat().st_size > 0
+    assert (tmp_path / "plots" / "jct.png").stat().st_size > 0
+
+
+def test_an_unknown_policy_exits_2_with_a_message_and_no_traceback() -> None:
+    result = _simulate("--policy", "lottery")
+    assert result.exit_code == 2
+    assert "unknown policy 'lottery'" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_an_impossible_target_load_exits_2() -> None:
+    result = _simulate("--target-load", "-1")
+    assert result.exit_code == 2
+    assert "target load" in result.stderr
+
+
+def test_target_load_and_time_scale_together_exit_2() -> None:
+    result = _simulate("--target-load", "0.5", "--time-scale", "0.1")
+    assert result.exit_code == 2
+
+
+def test_a_bad_trace_row_exits_2_naming_the_line(tmp_path: Path) -> None:
+    nodes = tmp_path / "nodes.csv"
+    nodes.write_text("sn,cpu_milli,memory_mib,gpu,model\nn0,1,1,8,V100\nn1,1,1,lots,V100\n")
+    result = CliRunner().invoke(
+        _app(), ["simulate", "--fleet", str(nodes), "--workload", "synthetic:10"]
+    )
+    assert result.exit_code == 2
+    assert "nodes.csv line 3: gpu" in result.stderr
+
+
+def test_an_empty_fleet_exits_2(tmp_path: Path) -> None:
+    nodes = tmp_path / "nodes.csv"
+    nodes.write_text("sn,cpu_milli,memory_mib,gpu,model\nn0,1,1,0,\n")
+    result = CliRunner().invoke(
+        _app(), ["simulate", "--fleet", str(nodes), "--workload", "synthetic:10"]
+    )
+    assert result.exit_code == 2
+    assert "no GPU pools" in result.stderr
+
+
+def test_bench_scheduler_json_has_the_documented_keys() -> None:
+    result = CliRunner().invoke(
+        _app(), ["bench", "scheduler", "--pools", "50", "--jobs", "200", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert {"decisions_per_s", "p99_decision_ms", "peak_rss_mib"} <= set(body)
+    assert body["decisions_per_s"] > 0 and body["peak_rss_mib"] > 0
