@@ -28,7 +28,7 @@ from suanli.services import ledger, settlement, wallets
 from suanli.services.common import Principal, SystemClock
 
 ROOT = Path(__file__).resolve().parents[2]
-ROUNDS = 3
+ROUNDS = 4
 JOBS_PER_WORKER_MAX = 10_000
 STARTUP_TIMEOUT_S = 60
 ENTERPRISE, PROVIDER = "org_crash_ent", "org_crash_prov"
@@ -82,7 +82,7 @@ def run_worker(url: str, tag: str) -> None:
             return settlement.hold_for_job(session, settings, SystemClock(), job, 1_000)
 
         job.hold_fen = transact(db, hold)
-        settle_in_one_transaction(db, job, rng.choice([0, 0, 0.002, 0.01]))
+        settle_in_one_transaction(db, job, rng.choice([0, 0.002, 0.01, 0.02]))
         print(f"settled {job.id}", flush=True)
 
 
@@ -119,7 +119,9 @@ def _start(url: str, tag: str) -> subprocess.Popen[str]:
     )
 
 
-def _kill_after_some_settlements(process: subprocess.Popen[str], count: int) -> tuple[int, int]:
+def _kill_after_some_settlements(
+    process: subprocess.Popen[str], count: int, delay_s: float
+) -> tuple[int, int]:
     """Returns (jobs settled, holds a previous crash left pending and this run finished)."""
     assert process.stdout is not None
     settled, recovered, deadline = 0, 0, time.monotonic() + STARTUP_TIMEOUT_S
@@ -129,6 +131,7 @@ def _kill_after_some_settlements(process: subprocess.Popen[str], count: int) -> 
             break
         settled += line.startswith("settled")
         recovered += int(line.split()[1]) if line.startswith("recovered") else 0
+    time.sleep(delay_s)  # so the kill lands anywhere in the loop, not just after a print
     os.kill(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
     assert process.returncode == -signal.SIGKILL, process.stderr.read() if process.stderr else ""
@@ -142,7 +145,9 @@ def test_a_sigkill_mid_settlement_leaves_nothing_partial_and_a_restart_finishes(
     _fund(database_url)
     rng = random.Random(42)
     runs = [
-        _kill_after_some_settlements(_start(database_url, f"r{round_}"), rng.randint(20, 60))
+        _kill_after_some_settlements(
+            _start(database_url, f"r{round_}"), rng.randint(20, 60), rng.uniform(0.001, 0.03)
+        )
         for round_ in range(ROUNDS)
     ]
     assert all(settled > 0 for settled, _ in runs), runs
