@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
 from pydantic import BaseModel, Field, StrictInt
+from sqlalchemy.orm import Session
 
 from suanli.adapters.db.ledger_repo import CheckReport, StatementLine, transact
 from suanli.api.deps import AppState, CurrentPrincipal, DbSession, PageParams
@@ -15,7 +16,7 @@ from suanli.api.schemas import PageOf, Strict
 from suanli.domain.ledger import TEXT_LENGTH_MAX, Transfer, TransferCode
 from suanli.errors import InvalidInput, PermissionDenied
 from suanli.services import ledger, wallets
-from suanli.services.common import Principal
+from suanli.services.common import Page, PageResult, Principal
 
 router = APIRouter(prefix="/v1", tags=["ledger"])
 
@@ -246,8 +247,9 @@ def wallet_statement(
     until: datetime | None = None,
 ) -> PageOf[StatementLinePublic]:
     """The organisation's main account: an enterprise's wallet, a provider's receivable."""
-    account_id = wallets.main_account_id(session, caller, org_id)
-    return _statement(session, caller, account_id, page, since, until)
+    _require_aware(since, until)
+    result = wallets.org_statement(session, caller, org_id, page, since, until)
+    return _page(result)
 
 
 @router.get("/ledger/accounts/{account_id}/statement")
@@ -263,19 +265,26 @@ def account_statement(
 
 
 def _statement(
-    session: Any,
+    session: Session,
     caller: Principal,
     account_id: str,
-    page: Any,
+    page: Page,
     since: datetime | None,
     until: datetime | None,
 ) -> PageOf[StatementLinePublic]:
+    _require_aware(since, until)
+    return _page(wallets.statement(session, caller, account_id, page, since, until))
+
+
+def _require_aware(since: datetime | None, until: datetime | None) -> None:
     for name, moment in (("since", since), ("until", until)):
         if moment is not None and moment.tzinfo is None:
             raise InvalidInput(
                 f"{name} needs a time zone, e.g. 2025-07-01T00:00:00+08:00", field=name
             )
-    result = wallets.statement(session, caller, account_id, page, since, until)
+
+
+def _page(result: PageResult[StatementLine]) -> PageOf[StatementLinePublic]:
     items = [line_public(line) for line in result.items]
     return PageOf[StatementLinePublic](
         items=items, total=result.total, offset=result.offset, limit=result.limit

@@ -378,6 +378,21 @@ def statement(
     return PageResult(items=lines, total=total, offset=page.offset, limit=page.limit)
 
 
+def org_statement(
+    session: Session,
+    caller: Principal,
+    org_id: str,
+    page: Page,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> PageResult[StatementLine]:
+    """The statement of an organisation's main account; empty while it was never used."""
+    account_id = main_account_id(session, caller, org_id)
+    if not ledger.repository(session).accounts([account_id]):
+        return PageResult(items=[], total=0, offset=page.offset, limit=page.limit)
+    return statement(session, caller, account_id, page, since, until)
+
+
 def main_account_id(session: Session, caller: Principal, org_id: str) -> str:
     """The account an organisation's statement is about: a wallet, or a provider's receivable."""
     org = _require_org(session, caller, org_id)
