@@ -1,7 +1,235 @@
-"""CLI commands for scenes."""
+"""`suanli scenes ...`: match and evaluate the two lists straight from CSV/XLSX files, and
+validate a file before importing it. Thin: parse options, call one service, render."""
 
 from __future__ import annotations
 
-import typer
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 
-app = typer.Typer(help="scenes", no_args_is_help=True)
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from suanli.adapters.matching.engine import TOP_K_MAX
+from suanli.cli.common import (
+    JsonOption,
+    console,
+    err_console,
+    handle_errors,
+    print_json,
+    settings_from_env,
+)
+from suanli.domain.scenes import MatchDirection
+from suanli.i18n import t
+from suanli.services import scenes_files
+from suanli.services.scenes_files import EvaluationReport, ItemKind, MatchRun, ValidationReport
+
+app = typer.Typer(
+    help="Scenario exchange: match and evaluate the two lists / 场景对接：两张清单的匹配与评测",
+    no_args_is_help=True,
+)
+WARNINGS_SHOWN_MAX = 20
+CACHE_FILE = Path("cache") / "scene-vectors.npz"
+
+OpportunitiesOption = typer.Option(..., "--opportunities", "-o", help="opportunities CSV/XLSX")
+CapabilitiesOption = typer.Option(..., "--capabilities", "-c", help="capabilities CSV/XLSX")
+SkipInvalidOption = typer.Option(False, "--skip-invalid", help="drop invalid rows, keep the rest")
+CacheOption = typer.Option(None, "--cache", help="vector cache (.npz); default: <data_dir>/cache")
+NoCacheOption = typer.Option(False, "--no-cache", help="do not read or write the vector cache")
+LexicalOnlyOption = typer.Option(False, "--lexical-only", help="skip the embedding model")
+
+
+def _cache_path(cache: Path | None, no_cache: bool) -> Path | None:
+    """Vectors are kept between runs so unchanged texts are never embedded twice."""
+    if no_cache:
+        return None
+    return cache if cache is not None else settings_from_env().data_dir / CACHE_FILE
+
+
+@contextmanager
+def _embedding_progress() -> Iterator[Callable[[int, int], None]]:
+    """A Rich bar on stderr (stdout stays clean for --json), shown only once there is
+    something to embed (a warm cache embeds nothing), gone when done."""
+    columns = (
+        TextColumn(t("向量化", "embedding")),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    bar = Progress(*columns, console=err_console, transient=True)
+    task = bar.add_task("embed", total=None)
+
+    def update(done: int, total: int) -> None:
+        if total > 0 and not bar.live.is_started:
+            bar.start()
+        bar.update(task, completed=done, total=total)
+
+    try:
+        yield update
+    finally:
+        if bar.live.is_started:
+            bar.stop()
+
+
+def _print_warnings(warnings: Sequence[str]) -> None:
+    for warning in warnings[:WARNINGS_SHOWN_MAX]:
+        err_console.print(f"[yellow]{t('警告', 'warning')}:[/yellow] {escape(warning)}")
+    hidden = len(warnings) - WARNINGS_SHOWN_MAX
+    if hidden > 0:
+        err_console.print(t(f"（另有 {hidden} 条警告）", f"({hidden} more warnings)"))
+
+
+@app.command("match")
+@handle_errors
+def match_command(
+    opportunities: Path = OpportunitiesOption,
+    capabilities: Path = CapabilitiesOption,
+    direction: MatchDirection = typer.Option(MatchDirection.O2C, "--direction", help="o2c|c2o"),
+    top: int = typer.Option(10, "--top", min=1, max=TOP_K_MAX, help="candidates per item"),
+    json_output: bool = JsonOption,
+    skip_invalid: bool = SkipInvalidOption,
+    cache: Path | None = CacheOption,
+    no_cache: bool = NoCacheOption,
+    lexical_only: bool = LexicalOnlyOption,
+) -> None:
+    """For each item, the best candidates from the other list, with score and reasons."""
+    with _embedding_progress() as progress:
+        run = scenes_files.match_files(
+            opportunities,
+            capabilities,
+            direction=direction,
+            top_k=top,
+            skip_invalid=skip_invalid,
+            cache_path=_cache_path(cache, no_cache),
+            lexical_only=lexical_only,
+            progress=progress,
+        )
+    _print_warnings(run.warnings)
+    if json_output:
+        print_json(run.as_json())
+        return
+    console.print(_match_table(run))
+
+
+def _match_table(run: MatchRun) -> Table:
+    query_label = (
+        t("需求", "opportunity") if run.direction is MatchDirection.O2C else t("能力", "capability")
+    )
+    title = t(f"匹配结果（模式：{run.mode}）", f"Matches (mode: {run.mode})")
+    table = Table(title=title, show_lines=False)
+    for header in (query_label, t("候选", "candidate"), t("得分", "score")):
+        table.add_column(header, no_wrap=True)
+    table.add_column(t("理由", "why"), overflow="fold")
+    for match in run.matches:
+        for position, candidate in enumerate(match.candidates):
+            first = escape(match.id) if position == 0 else ""
+            table.add_row(
+                first, escape(candidate.id), f"{candidate.score:.3f}", escape(candidate.why)
+            )
+        table.add_section()
+    return table
+
+
+@app.command("eval")
+@handle_errors
+def eval_command(
+    opportunities: Path = OpportunitiesOption,
+    capabilities: Path = CapabilitiesOption,
+    gold: Path = typer.Option(
+        ..., "--gold", "-g", help="gold CSV: opportunity_id,capability_id,grade"
+    ),
+    json_output: bool = JsonOption,
+    skip_invalid: bool = SkipInvalidOption,
+    cache: Path | None = CacheOption,
+    no_cache: bool = NoCacheOption,
+    lexical_only: bool = LexicalOnlyOption,
+) -> None:
+    """nDCG@10, Recall@5/10 and MRR of the engine, BM25-only and embedding-only, in one run."""
+    with _embedding_progress() as progress:
+        report = scenes_files.evaluate(
+            opportunities,
+            capabilities,
+            gold,
+            skip_invalid=skip_invalid,
+            cache_path=_cache_path(cache, no_cache),
+            lexical_only=lexical_only,
+            progress=progress,
+        )
+    _print_warnings(report.warnings)
+    if json_output:
+        print_json(report.as_json())
+        return
+    console.print(_eval_table(report))
+
+
+def _eval_table(report: EvaluationReport) -> Table:
+    table = Table(title=t(f"评测（模式：{report.mode}）", f"Evaluation (mode: {report.mode})"))
+    table.add_column(t("方法", "ranker"))
+    for header in ("nDCG@10", "Recall@5", "Recall@10", "MRR"):
+        table.add_column(header, justify="right")
+    rows = (
+        (t("融合引擎", "fused engine"), report.engine),
+        (t("仅 BM25", "BM25 only"), report.bm25),
+        (t("仅语义向量", "embedding only"), report.embedding),
+    )
+    for name, metrics in rows:
+        if metrics is None:
+            table.add_row(name, *([t("不可用", "n/a")] * 4))
+            continue
+        table.add_row(name, *(f"{value:.4f}" for value in metrics.as_dict().values()))
+    difference = report.engine.ndcg_at_10 - report.bm25.ndcg_at_10
+    table.caption = t(
+        f"融合引擎 − BM25 的 nDCG@10 差值：{difference:+.4f}；查询数：{report.engine.queries}",
+        f"fused − BM25 nDCG@10: {difference:+.4f}; queries: {report.engine.queries}",
+    )
+    return table
+
+
+@app.command("validate")
+@handle_errors
+def validate_command(
+    path: Path = typer.Argument(..., help="CSV or XLSX file"),
+    kind: str = typer.Option("opportunities", "--kind", help="opportunities|capabilities"),
+    json_output: bool = JsonOption,
+) -> None:
+    """The validation report of one list file; exit code 2 if any row is invalid."""
+    report = scenes_files.validate_file(path, _kind(kind))
+    if json_output:
+        print_json(report.as_dict())
+    else:
+        _print_report(report)
+    if report.errors:
+        # the report went to stdout; the verdict, naming rows and fields, goes to stderr
+        for problem in report.errors[:WARNINGS_SHOWN_MAX]:
+            err_console.print(f"[red]{t('错误', 'error')}:[/red] {escape(problem.line())}")
+        raise typer.Exit(2)
+
+
+def _kind(kind: str) -> ItemKind:
+    if kind in ("opportunities", "opportunity", "o"):
+        return "opportunities"
+    if kind in ("capabilities", "capability", "c"):
+        return "capabilities"
+    raise typer.BadParameter(
+        t("应为 opportunities 或 capabilities", "opportunities or capabilities")
+    )
+
+
+def _print_report(report: ValidationReport) -> None:
+    errors, warnings = len(report.errors), len(report.warnings)
+    summary = t(
+        f"{report.path}：{report.rows} 行，{errors} 个错误，{warnings} 个警告",
+        f"{report.path}: {report.rows} rows, {errors} errors, {warnings} warnings",
+    )
+    console.print(escape(summary))
+    if not report.problems:
+        return
+    table = Table()
+    for header in (t("行", "row"), t("字段", "field"), t("级别", "severity"), t("问题", "problem")):
+        table.add_column(header)
+    for problem in report.problems:
+        severity = t("错误", "error") if problem.severity == "error" else t("警告", "warning")
+        table.add_row(str(problem.row), escape(problem.field), severity, escape(problem.message))
+    console.print(table)

@@ -391,16 +391,21 @@ def _parse_budget_fen(values: dict[str, str]) -> int | None:
     return None
 
 
+_DATE = re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?$")
+
+
 def _parse_date(text: str) -> date | None:
+    """2026-03-01, 2026/3/1 (what Excel shows) or 2026年3月1日."""
     if not text:
         return None
+    found = _DATE.match(text.strip())
     try:
-        return date.fromisoformat(text.replace("/", "-"))
+        if found is None:
+            raise ValueError(text)
+        return date(int(found.group(1)), int(found.group(2)), int(found.group(3)))
     except ValueError:
-        raise InvalidInput(
-            t(f"日期格式应为 YYYY-MM-DD：{text}", f"date must be YYYY-MM-DD: {text}"),
-            field="deadline",
-        ) from None
+        message = t(f"日期应为 YYYY-MM-DD：{text}", f"date must be YYYY-MM-DD: {text}")
+        raise InvalidInput(message, field="deadline") from None
 
 
 def _opportunity(values: dict[str, str], row: int, problems: list[Problem]) -> Opportunity:
@@ -449,10 +454,11 @@ def _parse_rows(table: _Table, kind: ItemKind) -> tuple[list[SceneItem], list[Pr
     for row, cells in table.rows:
         values = _cells(mapping, cells)
         precheck = _precheck(values, row, first_row)
+        if values["id"]:
+            first_row.setdefault(values["id"], row)  # even a bad row claims its id
         if precheck is not None:
             problems.append(precheck)
             continue
-        first_row[values["id"]] = row
         try:
             items.append(build(values, row, problems))
         except InvalidInput as error:
