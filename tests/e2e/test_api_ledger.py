@@ -141,22 +141,9 @@ def test_a_job_is_held_settled_paid_out_refunded_and_the_ledger_stays_consistent
     assert owed + platform["platform_revenue"] == usage["amount_fen"]
     assert platform["settlement_clearing"] == 0
 
-    month = datetime.now(CHINA_STANDARD_TIME).strftime("%Y-%m")
-    statement = city.get(city.enterprise, f"/v1/statements/{city.enterprise_id}/{month}").json()
-    (line,) = statement["lines"]
-    assert line["job_id"] == done["id"] and line["amount_fen"] == usage["amount_fen"]
-    assert line["subsidy_fen"] == 0 and line["unit_price_fen_per_card_hour"] == 3_600
-    csv_reply = city.get(
-        city.enterprise, f"/v1/statements/{city.enterprise_id}/{month}", params={"format": "csv"}
-    )
-    assert csv_reply.headers["content-type"].startswith("text/csv") and done["id"] in csv_reply.text
-    html_reply = city.get(
-        city.enterprise, f"/v1/statements/{city.enterprise_id}/{month}", params={"format": "html"}
-    )
-    assert (
-        html_reply.headers["content-type"].startswith("text/html") and "<table" in html_reply.text
-    )
-
+    ended = datetime.fromisoformat(usage["ended_at"].replace("Z", "+00:00"))
+    month = ended.astimezone(CHINA_STANDARD_TIME).strftime("%Y-%m")
+    _assert_monthly_exports(city, done["id"], usage["amount_fen"], month)
     paid = city.post(
         city.operator,
         "/v1/payouts",
@@ -168,6 +155,23 @@ def test_a_job_is_held_settled_paid_out_refunded_and_the_ledger_stays_consistent
     assert late.status_code == 422 and late.json()["error"] == "insufficient_funds"
     check = city.get(city.operator, "/v1/ledger/check").json()
     assert check["ok"] and check["violations"] == []
+
+
+def _assert_monthly_exports(city: City, job_id: str, amount_fen: int, month: str) -> None:
+    statement = city.get(city.enterprise, f"/v1/statements/{city.enterprise_id}/{month}").json()
+    (line,) = statement["lines"]
+    assert line["job_id"] == job_id and line["amount_fen"] == amount_fen
+    assert line["subsidy_fen"] == 0 and line["unit_price_fen_per_card_hour"] == 3_600
+    csv_reply = city.get(
+        city.enterprise, f"/v1/statements/{city.enterprise_id}/{month}", params={"format": "csv"}
+    )
+    assert csv_reply.headers["content-type"].startswith("text/csv") and job_id in csv_reply.text
+    html_reply = city.get(
+        city.enterprise, f"/v1/statements/{city.enterprise_id}/{month}", params={"format": "html"}
+    )
+    assert (
+        html_reply.headers["content-type"].startswith("text/html") and "<table" in html_reply.text
+    )
 
 
 def test_a_refund_reverses_a_top_up_and_never_more_than_it(city: City) -> None:
