@@ -6,18 +6,14 @@ that several test runs on one machine never meet. Only processes started here ar
 
 from __future__ import annotations
 
-import json
 import os
 import pwd
 import shutil
 import signal
 import socket
 import subprocess
-import sys
-import tempfile
 import threading
-import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,127 +22,33 @@ from pathlib import Path
 import httpx
 import psutil
 
-RAY_START_TIMEOUT_S = 60.0
+# The Ray head helper lives in the package (the demo starts one too); re-exported for tests.
+from suanli.adapters.backends.ray_local import (
+    LOOPBACK_ENV,
+    STOP_GRACE_S,
+    RayHead,
+    free_port,
+    kill_tree,
+    ray_head,
+    short_temp_dir,
+    stop_tree,
+    wait_until,
+)
+
+__all__ = [
+    "JOB_USER",
+    "LOOPBACK_ENV",
+    "RayHead",
+    "SlurmCluster",
+    "bearer_proxy",
+    "ensure_job_user",
+    "free_port",
+    "ray_head",
+    "slurm_cluster",
+]
+
 SLURM_START_TIMEOUT_S = 30.0
-STOP_GRACE_S = 3.0
-POLL_S = 0.2
 JOB_USER = "suanlijob"  # the unprivileged user Slurm jobs run as (production never uses root)
-LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def short_temp_dir(prefix: str) -> Path:
-    # Ray puts unix sockets under its temp dir: pytest's long tmp paths overflow the 107-byte limit.
-    return Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
-
-
-def kill_tree(process: psutil.Process | subprocess.Popen[bytes], sig: int) -> list[psutil.Process]:
-    """Signals a process and every descendant it has now; returns them for waiting."""
-    try:
-        root = psutil.Process(process.pid)
-        tree = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return []
-    for member in tree:
-        with suppress(psutil.NoSuchProcess):
-            member.send_signal(sig)
-    return tree
-
-
-def stop_tree(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the tree, then SIGKILL whatever is left after STOP_GRACE_S."""
-    tree = kill_tree(process, signal.SIGTERM)
-    _, alive = psutil.wait_procs(tree, timeout=STOP_GRACE_S)
-    for member in alive:
-        with suppress(psutil.NoSuchProcess):
-            member.kill()
-    psutil.wait_procs(alive, timeout=STOP_GRACE_S)
-
-
-def wait_until(predicate: object, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if callable(predicate) and predicate():
-            return
-        time.sleep(POLL_S)
-    raise TimeoutError(f"{what} not ready within {timeout_s:g}s")
-
-
-# -- Ray ---------------------------------------------------------------------------------------
-@dataclass
-class RayHead:
-    """A Ray head run with `ray start --block`, so the whole process tree stays ours."""
-
-    temp_dir: Path
-    resources: Mapping[str, float]
-    dashboard_port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def address(self) -> str:
-        return f"http://127.0.0.1:{self.dashboard_port}"
-
-    def start(self) -> None:
-        ray = Path(sys.executable).parent / "ray"
-        args = [
-            str(ray), "start", "--head", "--block",
-            "--node-ip-address=127.0.0.1", f"--port={free_port()}",
-            f"--ray-client-server-port={free_port()}",
-            f"--dashboard-agent-listen-port={free_port()}",
-            "--dashboard-host=127.0.0.1", f"--dashboard-port={self.dashboard_port}",
-            "--num-cpus=2", "--disable-usage-stats",
-            f"--resources={json.dumps(dict(self.resources))}",
-            f"--temp-dir={self.temp_dir}",
-        ]  # fmt: skip
-        log = (self.temp_dir / "ray-start.log").open("ab")
-        env = {**os.environ, **LOOPBACK_ENV}
-        self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
-        wait_until(self._ready, RAY_START_TIMEOUT_S, f"Ray head at {self.address}")
-
-    def crash(self) -> None:
-        """The cluster goes down at once, as on a power cut: SIGKILL to the whole tree."""
-        if self.process is not None:
-            psutil.wait_procs(kill_tree(self.process, signal.SIGKILL), timeout=STOP_GRACE_S)
-            self.process.wait(timeout=STOP_GRACE_S)
-            self.process = None
-
-    def stop(self) -> None:
-        if self.process is not None:
-            stop_tree(self.process)
-            self.process.wait(timeout=STOP_GRACE_S)
-            self.process = None
-
-    def _ready(self) -> bool:
-        if self.process is not None and self.process.poll() is not None:
-            log = (self.temp_dir / "ray-start.log").read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"ray start exited with {self.process.returncode}:\n{log}")
-        try:
-            nodes = httpx.get(self.address + "/api/v0/nodes", timeout=2).json()
-            listed = nodes["data"]["result"]["result"]
-        except (httpx.HTTPError, ValueError, KeyError, TypeError):
-            return False
-        return any(node.get("state") == "ALIVE" for node in listed)
-
-
-@contextmanager
-def ray_head(
-    tmp_dir: Path | None = None, resources: Mapping[str, float] | None = None
-) -> Iterator[RayHead]:
-    """A running Ray head with custom resources (default 8 × `accelerator_type:H100`)."""
-    temp_dir = tmp_dir or short_temp_dir("suanli-ray-")
-    head = RayHead(temp_dir, resources or {"accelerator_type:H100": 8})
-    try:
-        head.start()
-        yield head
-    finally:
-        head.stop()
-        if tmp_dir is None:
-            shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 @contextmanager

@@ -14,6 +14,7 @@ from suanli.domain.pools import Pool, Region
 from suanli.domain.scheduling.model import PoolView
 from suanli.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from suanli.services.common import Clock, Page, PageResult, Principal, new_id, paginate
+from suanli.services.connections import require_pool_connection
 
 EDITABLE_FIELDS: tuple[str, ...] = (
     "name",
@@ -103,6 +104,12 @@ def create_pool(
         raise PermissionDenied("local pools run arbitrary commands: only the operator creates them")
     if pool.backend in ("ray", "slurm") and not fields.get("connection_id"):
         raise InvalidInput("a ray or slurm pool needs a connection_id", field="connection_id")
+    connection = None
+    if pool.backend in ("ray", "slurm"):
+        # Same provider, same kind, and the cluster really has this model (not the DB's job).
+        connection = require_pool_connection(
+            session, provider_id, pool.backend, str(fields["connection_id"]), pool.accelerator_model
+        )
     _require_unique_name(session, provider_id, pool.name, None)
     row = PoolRow(
         id=new_id("pool"),
@@ -116,7 +123,8 @@ def create_pool(
         software=pool.software,
         labels=pool.labels,
         backend=pool.backend,
-        connection_id=fields.get("connection_id"),
+        connection_id=connection.id if connection is not None else None,
+        available=connection.healthy if connection is not None else True,
         created_at=clock.now(),
     )
     session.add(row)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
@@ -30,7 +30,7 @@ from suanli.domain.money import price_card_seconds
 from suanli.domain.scheduling.model import ClusterState, Placement, QueuedJob, RunningJob
 from suanli.domain.scheduling.policies import get_policy
 from suanli.errors import BackendError, BackendUnavailable
-from suanli.services import settlement
+from suanli.services import connections, settlement
 from suanli.services.common import Clock
 from suanli.services.jobs import spec_from_dict
 from suanli.services.pools import pool_views
@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 ACTIVE_STATES = (JobState.PLACED.value, JobState.RUNNING.value)
 QUEUE_SCAN_MAX = 5_000  # jobs considered per tick; the rest wait for the next one
 SUBMIT_ATTEMPTS_MAX = 3
+# How often tick() checks every cluster connection's health and capacity (by the injected clock).
+CONNECTION_POLL_INTERVAL_S = 5.0
 
 
 @dataclass
@@ -47,11 +49,27 @@ class Runtime:
     db: Database
     clock: Clock
     backends: BackendRegistry
+    connection_poll_interval_s: float = CONNECTION_POLL_INTERVAL_S
+    _last_poll_at: datetime | None = field(default=None, init=False, repr=False)
 
     def tick(self) -> list[Placement]:
         """One loop iteration; returns the placements made (tests call this directly)."""
+        self.poll_connections_if_due()
         self.sync_active_jobs()
         return self.schedule_queue()
+
+    def poll_connections_if_due(self) -> None:
+        """Cluster health and capacity at a bounded rate: an unreachable cluster's pools stop
+        receiving jobs, and come back when it answers again."""
+        now = self.clock.now()
+        last = self._last_poll_at
+        if last is not None and (now - last).total_seconds() < self.connection_poll_interval_s:
+            return
+        self._last_poll_at = now
+        try:
+            connections.poll_connections(self.db, self.backends, self.clock)
+        except Exception:  # a poll failure must not stop the scheduling loop
+            log.exception("cluster connection poll failed")
 
     # -- syncing -----------------------------------------------------------------------
     def sync_active_jobs(self) -> None:
@@ -130,6 +148,9 @@ class Runtime:
 
     def _handle_lost(self, session: Session, job: JobRow, why: str) -> None:
         """Never charge for unproven time; re-queue if it never started or may restart."""
+        if job.reason in ("cancel requested", "timed out"):
+            self._end_lost_unrestartable(session, job, why)  # its owner wants it over, not re-run
+            return
         restart = job.started_at is None or bool(job.spec.get("restartable"))
         job.state = transition(JobState(job.state), JobState.LOST).value
         if restart:
@@ -140,6 +161,15 @@ class Runtime:
             return
         job.state = transition(JobState.LOST, JobState.FAILED).value
         job.reason = f"lost by the provider, not charged: {why}"
+        job.finished_at = self.clock.now()
+        settlement.release_job_hold(session, self.settings, self.clock, job)
+
+    def _end_lost_unrestartable(self, session: Session, job: JobRow, why: str) -> None:
+        target = JobState.CANCELLED if job.reason == "cancel requested" else JobState.TIMED_OUT
+        if target == JobState.TIMED_OUT and job.state == JobState.PLACED.value:
+            job.state = transition(JobState.PLACED, JobState.RUNNING).value
+        job.state = transition(JobState(job.state), target).value
+        job.reason = f"{target.value}; its cluster was lost, so nothing was charged: {why}"
         job.finished_at = self.clock.now()
         settlement.release_job_hold(session, self.settings, self.clock, job)
 
@@ -180,8 +210,19 @@ class Runtime:
         try:
             backend = self.backends.for_pool(pool.backend, pool.connection_id)
             job.backend_job_id = backend.submit(request)
+        except BackendUnavailable as error:
+            self._submit_unreachable(job, pool, str(error))
         except BackendError as error:
             self._submit_failed(session, job, str(error))
+
+    def _submit_unreachable(self, job: JobRow, pool: PoolRow, why: str) -> None:
+        """The cluster, not the job, is at fault: stop placing on the pool until the next poll
+        finds it healthy, and put the job back without spending one of its attempts."""
+        pool.available = False
+        job.state = transition(JobState.PLACED, JobState.QUEUED).value
+        job.pool_id, job.node_cards, job.placed_at = None, [], None
+        job.attempts = max(0, job.attempts - 1)
+        job.reason = f"re-queued: the pool's cluster is unreachable: {why}"
 
     def _submit_failed(self, session: Session, job: JobRow, why: str) -> None:
         if job.attempts < SUBMIT_ATTEMPTS_MAX:

@@ -1,0 +1,35 @@
+"""Provider cluster connections (Ray, Slurm): where a provider's pools run their jobs.
+
+`credentials` holds only Fernet ciphertext (adapters.secrets), never the secret itself.
+`pools.connection_id` points here; the service checks it (same provider, live row), not the DB.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from suanli.adapters.db.tables import Base
+
+CONNECTION_KINDS_SQL = "'ray','slurm'"
+
+
+class ClusterConnectionRow(Base):
+    __tablename__ = "cluster_connections"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    provider_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))
+    address: Mapped[str] = mapped_column(String(500))
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    credentials: Mapped[str | None] = mapped_column(Text, nullable=True)  # ciphertext or None
+    healthy: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_checked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    capacity: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # model -> free cards
+    created_at: Mapped[datetime]
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    __table_args__ = (CheckConstraint(f"kind IN ({CONNECTION_KINDS_SQL})", name="connection_kind"),)

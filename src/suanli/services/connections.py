@@ -1,0 +1,532 @@
+"""Provider cluster connections: add (checked against the live cluster), list, check, remove,
+and the periodic health and capacity poll that marks a connection's pools available or not.
+
+Network I/O (health, capacity) always runs outside a unit of work: on SQLite a transaction
+holds the single write lock, and a slow cluster must never stall the rest of the platform.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from suanli.adapters.backends.base import Backend
+from suanli.adapters.backends.connections import ConnectionRecord, build_backend
+from suanli.adapters.backends.registry import BackendRegistry, ConnectionFactory
+from suanli.adapters.db.database import Database
+from suanli.adapters.db.tables import JobRow, OrganisationRow, PoolRow
+from suanli.adapters.db.tables_connections import ClusterConnectionRow
+from suanli.adapters.secrets import SecretBox, load_secret_box
+from suanli.domain.accelerators import get_accelerator
+from suanli.domain.jobs import TERMINAL_STATES
+from suanli.errors import (
+    BackendError,
+    BackendUnavailable,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    SuanliError,
+    UnknownAccelerator,
+)
+from suanli.services.common import Clock, Page, PageResult, Principal, audit, new_id, paginate
+
+log = logging.getLogger(__name__)
+NAME_CHARS_MAX = 200
+POLL_CONNECTIONS_MAX = 1_000  # connections read per poll; more is a deployment to shard
+CHECK_WORKERS_MAX = 8  # clusters checked at once: one slow cluster must not delay the rest
+ERROR_CHARS_MAX = 1_000
+# Options that run or trust things on the suanli host itself, never set through the API.
+HOST_OPTIONS = {
+    "allow_root": "jobs never run as root through the API (allow_root is for tests only)",
+    "bin_dir": "only the operator may point suanli at other Slurm client binaries",
+}
+
+
+# -- create -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class NewConnection:
+    """A validated request, not yet checked against the cluster."""
+
+    provider_id: str
+    name: str
+    record: ConnectionRecord
+
+
+def create_connection(
+    db: Database, data_dir: Path, clock: Clock, caller: Principal, fields: dict[str, Any]
+) -> ClusterConnectionRow:
+    """Validates, checks the live cluster (health and capacity), then stores; on any failure
+    nothing is stored and the error names the field to fix."""
+    with db.session() as session:
+        new = prepare_connection(session, caller, fields)
+    backend = build_backend(new.record)
+    capacity = verify_cluster(backend, new.record)
+    options = _with_discovered_names(new.record, capacity)
+    capacity = _canonical_capacity(capacity, options)
+    box = load_secret_box(data_dir) if new.record.credentials else None
+    with db.session() as session:
+        _require_unique_name(session, new.provider_id, new.name)
+        row = _store(session, clock, new, options, capacity, box)
+        audit(session, clock, caller, "connection.create", row.id, kind=row.kind, name=row.name)
+    return row
+
+
+def prepare_connection(
+    session: Session, caller: Principal, fields: dict[str, Any]
+) -> NewConnection:
+    provider_id = _owner_for_create(session, caller, fields.get("provider_id"))
+    name = _name(fields.get("name"))
+    _require_unique_name(session, provider_id, name)
+    kind = str(fields.get("kind") or "")
+    options = _checked_options(kind, dict(fields.get("options") or {}), caller)
+    credentials = {str(k): str(v) for k, v in (fields.get("credentials") or {}).items()}
+    record = ConnectionRecord(
+        id=new_id("conn"),
+        kind=kind,
+        address=str(fields.get("address") or ""),
+        options=options,
+        credentials=credentials,
+    )
+    _require_local_paths(record)
+    return NewConnection(provider_id, name, record)
+
+
+def _owner_for_create(session: Session, caller: Principal, provider_id: object) -> str:
+    if caller.org_kind == "provider":
+        if provider_id not in (None, caller.org_id):
+            raise PermissionDenied("a provider connects its own clusters only")
+        return caller.org_id
+    if not caller.is_operator:
+        raise PermissionDenied("only providers (or the operator) connect clusters")
+    owner = session.get(OrganisationRow, str(provider_id)) if provider_id else None
+    if owner is None or owner.kind != "provider":
+        raise InvalidInput("provider_id must name a provider organisation", field="provider_id")
+    return owner.id
+
+
+def _name(value: object) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > NAME_CHARS_MAX:
+        raise InvalidInput(f"name must be 1..{NAME_CHARS_MAX} characters", field="name")
+    return value.strip()
+
+
+def _require_unique_name(session: Session, provider_id: str, name: str) -> None:
+    existing = session.scalar(
+        select(ClusterConnectionRow.id).where(
+            ClusterConnectionRow.provider_id == provider_id,
+            ClusterConnectionRow.name == name,
+            ClusterConnectionRow.deleted.is_(False),
+        )
+    )
+    if existing is not None:
+        raise Conflict(f"a cluster connection named {name!r} exists", field="name")
+
+
+def _checked_options(kind: str, options: dict[str, Any], caller: Principal) -> dict[str, Any]:
+    """Refuses host-level options and puts accelerator names in their catalog spelling."""
+    for option, why in HOST_OPTIONS.items():
+        if option in options and not (option == "bin_dir" and caller.is_operator):
+            raise InvalidInput(why, field=f"options.{option}")
+    if kind == "ray" and isinstance(options.get("accelerator_names"), Mapping):
+        names = options["accelerator_names"]
+        options["accelerator_names"] = {
+            _catalog_model(str(model), "options.accelerator_names"): name
+            for model, name in names.items()
+        }
+    if kind == "slurm":
+        declared = options.get("accelerator_model") or options.get("gres_type")
+        if isinstance(declared, str) and declared:
+            options["accelerator_model"] = _catalog_model(declared, "options.accelerator_model")
+    return options
+
+
+def _catalog_model(name: str, field: str) -> str:
+    try:
+        return get_accelerator(name).model
+    except UnknownAccelerator as error:
+        raise InvalidInput(
+            f"{error.message} (pools name catalog models; say which one the cluster has)",
+            field=field,
+        ) from error
+
+
+def _require_local_paths(record: ConnectionRecord) -> None:
+    """A Slurm connection uses files on this host: name a missing one before asking Slurm."""
+    if record.kind != "slurm":
+        return
+    if record.address and not Path(record.address).is_file():
+        raise InvalidInput(
+            f"no slurm.conf at {record.address!r} on the suanli host", field="address"
+        )
+    if not Path(str(record.options["log_dir"])).is_dir():
+        raise InvalidInput(
+            f"log_dir {record.options['log_dir']!r} is not a directory on the suanli host",
+            field="options.log_dir",
+        )
+
+
+def verify_cluster(backend: Backend, record: ConnectionRecord) -> dict[str, int]:
+    """The cluster answers, takes the credentials and offers cards; else a typed error."""
+    try:
+        capacity = backend.capacity()
+    except BackendError as error:
+        raise creation_error(error, record) from error
+    health = backend.health()
+    if not health.ok:
+        raise BackendError(f"the cluster is not healthy: {health.message}", field="address")
+    if not capacity:
+        raise InvalidInput(
+            "the cluster offers no accelerator cards (Ray: declare them as the custom "
+            "resource accelerator_type:<model>)",
+            field="address",
+        )
+    _require_mapped_models_offered(record, capacity)
+    return capacity
+
+
+def creation_error(error: BackendError, record: ConnectionRecord) -> SuanliError:
+    """What the provider must fix: the cluster answered no (422) or did not answer (502)."""
+    if isinstance(error, BackendUnavailable):
+        return BackendError(
+            f"cannot reach the {record.kind} cluster at {record.address or 'the default'}: "
+            f"{error.message}",
+            field="address",
+        )
+    fields = {
+        "credentials": "credentials",
+        "partition": "options.partition",
+        "accelerator_model": "options.gres_type",
+    }
+    if error.field in fields:
+        return InvalidInput(error.message, field=fields[error.field])
+    return BackendError(error.message, field="address")
+
+
+def _require_mapped_models_offered(record: ConnectionRecord, capacity: Mapping[str, int]) -> None:
+    names = record.options.get("accelerator_names") or {}
+    missing = sorted(model for model in names if model not in capacity)
+    if missing:
+        raise InvalidInput(
+            f"the Ray cluster has no resource for {', '.join(missing)} "
+            f"(it offers {', '.join(sorted(capacity))})",
+            field="options.accelerator_names",
+        )
+
+
+def _with_discovered_names(record: ConnectionRecord, capacity: Mapping[str, int]) -> dict[str, Any]:
+    """Ray resources named like a catalog model (accelerator_type:H100) map to that model, so a
+    pool can say H100-SXM without the provider writing accelerator_names by hand."""
+    options = dict(record.options)
+    if record.kind != "ray":
+        return options
+    names = dict(options.get("accelerator_names") or {})
+    for resource in capacity:
+        if resource in names or resource in names.values():
+            continue
+        try:
+            model = get_accelerator(resource).model
+        except UnknownAccelerator:
+            continue
+        if model != resource and model not in names:
+            names[model] = resource
+    if names:
+        options["accelerator_names"] = names
+    return options
+
+
+def _canonical_capacity(capacity: Mapping[str, int], options: Mapping[str, Any]) -> dict[str, int]:
+    renamed = {name: model for model, name in (options.get("accelerator_names") or {}).items()}
+    return {renamed.get(name, name): int(cards) for name, cards in capacity.items()}
+
+
+def _store(
+    session: Session,
+    clock: Clock,
+    new: NewConnection,
+    options: dict[str, Any],
+    capacity: dict[str, int],
+    box: SecretBox | None,
+) -> ClusterConnectionRow:
+    now = clock.now()
+    row = ClusterConnectionRow(
+        id=new.record.id,
+        provider_id=new.provider_id,
+        name=new.name,
+        kind=new.record.kind,
+        address=new.record.address,
+        options=options,
+        credentials=box.seal(new.record.credentials) if box is not None else None,
+        healthy=True,
+        last_checked_at=now,
+        last_error="",
+        capacity=capacity,
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+# -- read and remove ----------------------------------------------------------------------------
+def public_view(row: ClusterConnectionRow) -> dict[str, Any]:
+    """Everything but the credentials: only whether there are any."""
+    return {
+        "id": row.id,
+        "provider_id": row.provider_id,
+        "name": row.name,
+        "kind": row.kind,
+        "address": row.address,
+        "options": dict(row.options or {}),
+        "has_credentials": row.credentials is not None,
+        "healthy": row.healthy,
+        "last_checked_at": row.last_checked_at,
+        "last_error": row.last_error,
+        "capacity": dict(row.capacity or {}),
+        "created_at": row.created_at,
+    }
+
+
+def list_connections(
+    session: Session, caller: Principal, page: Page
+) -> PageResult[ClusterConnectionRow]:
+    caller.require_kind("provider")
+    query = (
+        select(ClusterConnectionRow)
+        .where(ClusterConnectionRow.deleted.is_(False))
+        .order_by(ClusterConnectionRow.created_at, ClusterConnectionRow.id)
+    )
+    if not caller.is_operator:
+        query = query.where(ClusterConnectionRow.provider_id == caller.org_id)
+    return paginate(session, query, page)
+
+
+def get_connection(session: Session, caller: Principal, connection_id: str) -> ClusterConnectionRow:
+    """Another provider's connection is indistinguishable from a missing one (404)."""
+    caller.require_kind("provider")
+    row = session.get(ClusterConnectionRow, connection_id)
+    if row is None or row.deleted or not (caller.is_operator or row.provider_id == caller.org_id):
+        raise NotFound(f"cluster connection {connection_id} not found", field="connection_id")
+    return row
+
+
+def delete_connection(
+    session: Session, clock: Clock, caller: Principal, connection_id: str
+) -> list[str]:
+    """Removes the connection and its pools; refused while any of those pools has a live job.
+    Returns the ids of the pools removed with it."""
+    row = get_connection(session, caller, connection_id)
+    pools = list(
+        session.scalars(
+            select(PoolRow).where(PoolRow.connection_id == row.id, PoolRow.deleted.is_(False))
+        )
+    )
+    _require_no_active_jobs(session, [pool.id for pool in pools], row.id)
+    row.deleted, row.healthy = True, False
+    for pool in pools:
+        pool.deleted, pool.available = True, False  # soft: usage lines keep pointing at them
+    audit(session, clock, caller, "connection.delete", row.id, pools=[p.id for p in pools])
+    return [pool.id for pool in pools]
+
+
+def _require_no_active_jobs(session: Session, pool_ids: list[str], connection_id: str) -> None:
+    if not pool_ids:
+        return
+    active = session.scalar(
+        select(JobRow.id)
+        .where(
+            JobRow.pool_id.in_(pool_ids),
+            JobRow.state.not_in([state.value for state in TERMINAL_STATES]),
+        )
+        .limit(1)
+    )
+    if active is not None:
+        raise Conflict(
+            f"cluster connection {connection_id} has pools with active jobs (e.g. {active}); "
+            "wait for them to finish or cancel them",
+            field="connection_id",
+        )
+
+
+# -- pools on a connection ----------------------------------------------------------------------
+def require_pool_connection(
+    session: Session, provider_id: str, backend_kind: str, connection_id: str, model: str
+) -> ClusterConnectionRow:
+    """The connection a new pool names: the same provider's, of the pool's backend kind, and
+    its cluster has the pool's accelerator model (from the last capacity read)."""
+    row = session.get(ClusterConnectionRow, connection_id)
+    if row is None or row.deleted or row.provider_id != provider_id:
+        raise InvalidInput(
+            f"no cluster connection {connection_id} for this provider", field="connection_id"
+        )
+    if row.kind != backend_kind:
+        raise InvalidInput(
+            f"connection {connection_id} is a {row.kind} cluster, not {backend_kind}",
+            field="backend",
+        )
+    if model not in (row.capacity or {}):
+        offered = ", ".join(sorted(row.capacity or {})) or "nothing readable yet"
+        raise InvalidInput(
+            f"the cluster of connection {connection_id} has no {model} cards (it offers "
+            f"{offered}); Ray: map the model with options.accelerator_names, Slurm: "
+            "options.accelerator_model",
+            field="accelerator_model",
+        )
+    return row
+
+
+# -- health and capacity ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ClusterReading:
+    connection_id: str
+    healthy: bool
+    capacity: dict[str, int] | None  # None: not readable this time (keep the last figures)
+    error: str = ""
+
+
+def read_cluster(connection_id: str, backend: Backend) -> ClusterReading:
+    """Health, then capacity; never raises (a cluster problem is a reading, not a crash)."""
+    health = backend.health()
+    if not health.ok:
+        return ClusterReading(connection_id, False, None, health.message)
+    try:
+        capacity = backend.capacity()
+    except BackendError as error:
+        reachable = not isinstance(error, BackendUnavailable) and error.field != "credentials"
+        return ClusterReading(connection_id, reachable, None, error.message)
+    return ClusterReading(connection_id, True, dict(capacity))
+
+
+def poll_connections(
+    db: Database,
+    registry: BackendRegistry,
+    clock: Clock,
+    connection_ids: Iterable[str] | None = None,
+) -> list[ClusterReading]:
+    """Checks every live connection (or those named), records health and capacity, and marks
+    each connection's pools available only while its cluster is healthy and has their model."""
+    with db.session() as session:
+        query = select(ClusterConnectionRow.id, ClusterConnectionRow.kind).where(
+            ClusterConnectionRow.deleted.is_(False)
+        )
+        if connection_ids is not None:
+            query = query.where(ClusterConnectionRow.id.in_(list(connection_ids)))
+        targets = [(id_, kind) for id_, kind in session.execute(query.limit(POLL_CONNECTIONS_MAX))]
+    readings = _read_all(registry, targets)
+    with db.session() as session:
+        for reading in readings:
+            record_reading(session, clock, reading)
+    return readings
+
+
+def _read_all(registry: BackendRegistry, targets: list[tuple[str, str]]) -> list[ClusterReading]:
+    if not targets:
+        return []
+
+    def read(target: tuple[str, str]) -> ClusterReading:
+        connection_id, kind = target
+        try:
+            backend = registry.for_pool(kind, connection_id)
+        except SuanliError as error:  # e.g. the stored credentials no longer decrypt
+            return ClusterReading(connection_id, False, None, error.message)
+        return read_cluster(connection_id, backend)
+
+    workers = min(CHECK_WORKERS_MAX, len(targets))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cluster-check") as pool:
+        return list(pool.map(read, targets))
+
+
+def record_reading(session: Session, clock: Clock, reading: ClusterReading) -> None:
+    row = session.get(ClusterConnectionRow, reading.connection_id)
+    if row is None or row.deleted:
+        return
+    if row.healthy and not reading.healthy:
+        log.warning("cluster connection %s unreachable: %s", row.id, reading.error)
+    row.healthy = reading.healthy
+    row.last_checked_at = clock.now()
+    row.last_error = reading.error[:ERROR_CHARS_MAX]
+    if reading.capacity is not None:
+        row.capacity = _canonical_capacity(reading.capacity, row.options or {})
+    offered = row.capacity or {}
+    for pool in session.scalars(
+        select(PoolRow).where(PoolRow.connection_id == row.id, PoolRow.deleted.is_(False))
+    ):
+        pool.available = row.healthy and pool.accelerator_model in offered
+
+
+def check_connection(
+    db: Database, registry: BackendRegistry, clock: Clock, caller: Principal, connection_id: str
+) -> ClusterConnectionRow:
+    """Checks one connection now (as the poll would) and returns it as recorded."""
+    with db.session() as session:
+        get_connection(session, caller, connection_id)
+    poll_connections(db, registry, clock, [connection_id])
+    with db.session() as session:
+        return get_connection(session, caller, connection_id)
+
+
+def read_capacity(
+    db: Database, registry: BackendRegistry, clock: Clock, caller: Principal, connection_id: str
+) -> dict[str, Any]:
+    """Free cards per model, read from the cluster now (502/503 when it cannot answer)."""
+    with db.session() as session:
+        row = get_connection(session, caller, connection_id)
+        kind, options = row.kind, dict(row.options or {})
+    capacity = _canonical_capacity(registry.for_pool(kind, connection_id).capacity(), options)
+    with db.session() as session:
+        row = get_connection(session, caller, connection_id)
+        row.capacity, row.last_checked_at = capacity, clock.now()
+        return {"connection_id": row.id, "capacity": capacity, "read_at": row.last_checked_at}
+
+
+# -- backends for the registry --------------------------------------------------------------------
+def backend_factory(db: Database, data_dir: Path | None = None) -> ConnectionFactory:
+    """The registry's hook: connection id -> backend, decrypting credentials only here.
+
+    `data_dir` locates the key file; bootstrap passes none today, so it is found as the
+    deployment's own settings would find it (see `_key_dir`)."""
+
+    def build(connection_id: str) -> Backend:
+        with db.session() as session:
+            row = session.get(ClusterConnectionRow, connection_id)
+            if row is None or row.deleted:
+                raise BackendUnavailable(f"cluster connection {connection_id} no longer exists")
+            kind, address, options, sealed = row.kind, row.address, row.options, row.credentials
+        try:
+            box = load_secret_box(data_dir or _key_dir(db)) if sealed else None
+            credentials = box.open(sealed) if box is not None and sealed else {}
+            record = ConnectionRecord(
+                connection_id, kind, address, dict(options or {}), credentials
+            )
+            return build_backend(record)
+        except SuanliError as error:  # a lost key or bad stored options: the pool cannot run
+            raise BackendUnavailable(
+                f"cluster connection {connection_id} cannot be used: {error.message}"
+            ) from error
+
+    return build
+
+
+def _key_dir(db: Database) -> Path:
+    """The data dir of the deployment that owns `db`: the settings' own when they point at this
+    database, else the SQLite file's directory (where the settings put it by default)."""
+    from suanli.config import load_settings
+
+    try:
+        settings = load_settings()
+    except ValueError:
+        settings = None
+    if settings is not None and settings.resolved_database_url == db.url:
+        return settings.data_dir
+    if db.is_sqlite and ":///" in db.url:
+        return Path(db.url.split(":///", 1)[1]).parent
+    if settings is None:
+        raise BackendUnavailable("cannot locate the secret key: settings are invalid")
+    return settings.data_dir
