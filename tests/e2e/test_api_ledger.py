@@ -3,6 +3,7 @@ submit, settlement at completion, balances, statements, payout, refund, monthly 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from suanli.services.wallets import CHINA_STANDARD_TIME
+from tests.e2e.test_cli_against_server import cli, server  # noqa: F401 (a fixture)
 from tests.helpers import City, build_city, make_app, python_command
 
 
@@ -205,3 +207,74 @@ def test_a_refund_reverses_a_top_up_and_never_more_than_it(city: City) -> None:
         params={"since": "2025-01-01T00:00:00"},
     )
     assert naive.status_code == 422
+
+
+def test_the_ledger_cli_reaches_every_money_operation(
+    server: dict[str, str],  # noqa: F811 (the fixture imported above)
+    tmp_path: Path,
+) -> None:
+    enterprise = json.loads(
+        cli(server, "orgs", "create", "--name", "e", "--kind", "enterprise", "--json").stdout
+    )["organisation"]["id"]
+    funded = cli(
+        server,
+        "ledger",
+        "topup",
+        "--org",
+        enterprise,
+        "--amount-fen",
+        "5000",
+        "--reference",
+        "BANK-1",
+        "--json",
+    )
+    transfer_id = json.loads(funded.stdout)["id"]
+    balance = json.loads(cli(server, "ledger", "balance", "--org", enterprise, "--json").stdout)
+    assert balance[0]["available_fen"] == 5_000
+    refunded = cli(
+        server,
+        "ledger",
+        "refund",
+        "--transfer",
+        transfer_id,
+        "--amount-fen",
+        "1000",
+        "--reason",
+        "overpaid",
+        "--json",
+    )
+    assert json.loads(refunded.stdout)["amount_fen"] == 1_000
+    page = json.loads(cli(server, "ledger", "statement", "--org", enterprise, "--json").stdout)
+    assert [line["signed_fen"] for line in page["items"]] == [5_000, -1_000]
+    month = datetime.now(CHINA_STANDARD_TIME).strftime("%Y-%m")
+    html_file = tmp_path / "statement.html"
+    cli(
+        server,
+        "ledger",
+        "monthly",
+        "--org",
+        enterprise,
+        "--month",
+        month,
+        "--format",
+        "html",
+        "-o",
+        str(html_file),
+    )
+    assert "<table" in html_file.read_text(encoding="utf-8")
+    bad = cli(
+        server,
+        "ledger",
+        "topup",
+        "--org",
+        enterprise,
+        "--amount-fen",
+        "0",
+        "--reference",
+        "BANK-2",
+        check=False,
+    )
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+    assert cli(server, "ledger", "expire").returncode == 0
+    checked = json.loads(cli(server, "ledger", "check", "--json").stdout)
+    assert checked["ok"] and checked["transfers_checked"] == 2
