@@ -152,7 +152,8 @@ class Replay:
         return finished
 
     def _schedule(self, now_s: float) -> None:
-        self.state.usage_by_owner = self.usage.snapshot(now_s)
+        if getattr(self.policy, "reads_usage", True):
+            self.state.usage_by_owner = self.usage.snapshot(now_s)
         order = getattr(self.policy, "queue_order", "priority")
         window = self.queue.window(order, self.options.queue_scan_max)
         started = time.perf_counter()

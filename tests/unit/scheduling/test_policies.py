@@ -251,3 +251,9 @@ def test_a_round_never_places_more_cards_than_are_free() -> None:
     for placement in placements:
         state.apply(placement)
     assert state.free_cards_total() == 0
+
+
+def test_a_job_blocked_by_its_budget_does_not_block_an_identical_job_without_one() -> None:
+    queue = [_train("broke", budget_fen=10), _train("rich", submitted_at_s=1.0)]
+    for name in ("cheapest", "fastest", "balanced", "fair"):
+        assert set(_pools(get_policy(name).place(_fleet(), queue, 0.0))) == {"rich"}

@@ -22,44 +22,40 @@ OWNERS_MAX = 1_000_000
 
 
 class DecayedUsage:
-    """Per-owner decayed card-seconds, advanced explicitly (the caller owns the clock)."""
+    """Per-owner decayed card-seconds; the caller owns the clock. Each owner is brought up to
+    date only when it changes or is read, so an event costs O(1), a snapshot O(owners)."""
 
     def __init__(self, half_life_s: float = USAGE_HALF_LIFE_S, start_s: float = 0.0) -> None:
         if not half_life_s > 0:
             raise InvalidInput("half_life_s must be positive", field="half_life_s")
         self.half_life_s = half_life_s
-        self.at_s = start_s
-        self.usage: dict[str, float] = {}
+        self.start_s = start_s
+        self.usage: dict[str, tuple[float, float]] = {}  # owner -> (value, as of time)
         self.cards: dict[str, int] = {}
 
-    def advance(self, now_s: float) -> None:
-        elapsed = max(0.0, now_s - self.at_s)
-        if elapsed == 0:
-            return
+    def value_at(self, owner_id: str, now_s: float) -> float:
+        value, at_s = self.usage.get(owner_id, (0.0, self.start_s))
+        elapsed = max(0.0, now_s - at_s)
         decay = 0.5 ** (elapsed / self.half_life_s)
         # integral over the step of cards × 2^(-(now - t)/half_life) dt, exact for constant cards
-        accrued = self.half_life_s / math.log(2) * (1 - decay)
-        for owner, value in self.usage.items():
-            self.usage[owner] = value * decay + self.cards.get(owner, 0) * accrued
-        self.at_s = now_s
+        accrued = self.cards.get(owner_id, 0) * self.half_life_s / math.log(2) * (1 - decay)
+        return value * decay + accrued
 
     def start(self, owner_id: str, cards: int, now_s: float) -> None:
-        self.advance(now_s)
         if owner_id not in self.usage and len(self.usage) >= OWNERS_MAX:
             raise InvalidInput("too many owners to track", field="owner_id")
-        self.usage.setdefault(owner_id, 0.0)
+        self.usage[owner_id] = (self.value_at(owner_id, now_s), now_s)
         self.cards[owner_id] = self.cards.get(owner_id, 0) + cards
 
     def stop(self, owner_id: str, cards: int, now_s: float) -> None:
-        self.advance(now_s)
         left = self.cards.get(owner_id, 0) - cards
         if left < 0:
             raise InvalidInput(f"owner {owner_id} stops more cards than it runs", field="cards")
+        self.usage[owner_id] = (self.value_at(owner_id, now_s), now_s)
         self.cards[owner_id] = left
 
     def snapshot(self, now_s: float) -> dict[str, float]:
-        self.advance(now_s)
-        return dict(self.usage)
+        return {owner: self.value_at(owner, now_s) for owner in self.usage}
 
 
 def fair_order(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -71,7 +71,7 @@ class PoolMatrix:
     price_fen_per_card_hour: FloatArray
     _masks: dict[RequirementKey, BoolArray] = field(default_factory=dict)
     _keys: dict[int, tuple[JobSpec, RequirementKey]] = field(default_factory=dict)
-    _factors: dict[tuple[object, ...], FloatArray] = field(default_factory=dict)
+    _factors: dict[tuple[object, ...], npt.NDArray[Any]] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -132,10 +132,11 @@ class PoolMatrix:
                 mask &= self.region_codes[:, level] == code
         return mask
 
-    def cached_factors(self, key: tuple[object, ...]) -> FloatArray | None:
+    def cached_factors(self, key: tuple[object, ...]) -> npt.NDArray[Any] | None:
+        """A per-pool vector derived from static columns (speed factors, rankings)."""
         return self._factors.get(key)
 
-    def remember_factors(self, key: tuple[object, ...], factors: FloatArray) -> None:
+    def remember_factors(self, key: tuple[object, ...], factors: npt.NDArray[Any]) -> None:
         if len(self._factors) >= MASK_CACHE_MAX:
             self._factors.clear()
         factors.setflags(write=False)

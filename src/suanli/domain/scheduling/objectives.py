@@ -20,6 +20,10 @@ TIME = "time"
 BALANCED = "balanced"
 DEADLINE = "deadline"
 OBJECTIVES = (FIRST_FIT, COST, TIME, BALANCED, DEADLINE)
+# Rankings that depend only on the pool, the job class and the reference: cost and runtime
+# are the reference runtime × a per-pool factor (× price × cards), so one order per class
+# serves every job of it. A deadline depends on the clock and is ranked per job.
+STATIC = (FIRST_FIT, COST, TIME, BALANCED)
 _EPSILON = 1e-9
 _RELATIVE_TIE = 1e-12  # scores this close count as equal and fall to the next key
 
@@ -31,6 +35,7 @@ class Candidates:
     pools: IntArray  # pool indices, ascending
     runtime_s: FloatArray
     cost_fen: FloatArray  # an estimate for ranking; charges come from metering, in integer fen
+    rank: IntArray  # each pool's place in the static order (see `pool_rank`)
 
     @property
     def size(self) -> int:
@@ -46,28 +51,39 @@ class Goal:
 
 
 def _keys(candidates: Candidates, goal: Goal) -> tuple[FloatArray, FloatArray]:
-    """(primary, secondary) scores; lower is better."""
+    """(primary, secondary) scores of a job-dependent objective; lower is better."""
     cost, runtime = candidates.cost_fen, candidates.runtime_s
-    if goal.objective == COST:
+    if goal.deadline_at_s is None:
         return cost, runtime
-    if goal.objective == TIME:
-        return runtime, cost
-    if goal.objective == BALANCED:
-        weight = goal.cost_weight
-        score = weight * np.log(cost + _EPSILON) + (1 - weight) * np.log(runtime + _EPSILON)
-        return score, runtime
-    if goal.objective == DEADLINE and goal.deadline_at_s is not None:
-        late = (goal.now_s + runtime > goal.deadline_at_s).astype(np.float64)
-        # on time: cheapest first; late: fastest first, after every on-time pool
-        return late, np.where(late > 0, runtime, cost)
-    if goal.objective == DEADLINE:
-        return cost, runtime
-    order = np.arange(candidates.size, dtype=np.float64)
-    return order, order
+    late = (goal.now_s + runtime > goal.deadline_at_s).astype(np.float64)
+    # on time: cheapest first; late: fastest first, after every on-time pool
+    return late, np.where(late > 0, runtime, cost)
+
+
+def pool_rank(
+    objective: str, cost_weight: float, price: FloatArray, factors: FloatArray
+) -> IntArray:
+    """Every pool's place (0 = best) in a static objective's order; ties go to pool order."""
+    cost = price * factors  # ∝ expected cost: price × cards × reference runtime × factor
+    index = np.arange(price.size)
+    if objective == COST:
+        keys: tuple[np.ndarray, ...] = (index, factors, cost)
+    elif objective == TIME:
+        keys = (index, cost, factors)
+    elif objective == BALANCED:
+        score = cost_weight * np.log(cost + _EPSILON) + (1 - cost_weight) * np.log(factors)
+        keys = (index, factors, score)
+    else:
+        keys = (index,)
+    rank = np.empty(price.size, dtype=np.int64)
+    rank[np.lexsort(keys)] = index
+    return rank
 
 
 def best(candidates: Candidates, goal: Goal) -> int:
     """Position of the best candidate (ties: secondary key, then pool order). O(n)."""
+    if goal.objective in STATIC:
+        return int(np.argmin(candidates.rank))
     primary, secondary = _keys(candidates, goal)
     low = primary.min()
     ties = np.flatnonzero(primary <= low + abs(low) * _RELATIVE_TIE)
@@ -78,7 +94,10 @@ def best(candidates: Candidates, goal: Goal) -> int:
 
 def ranked(candidates: Candidates, goal: Goal, limit: int) -> IntArray:
     """Positions of the `limit` best candidates, best first."""
-    primary, secondary = _keys(candidates, goal)
+    if goal.objective in STATIC:
+        primary = secondary = candidates.rank.astype(np.float64)
+    else:
+        primary, secondary = _keys(candidates, goal)
     if candidates.size > limit:
         keep = np.argpartition(primary, limit - 1)[:limit]
     else:

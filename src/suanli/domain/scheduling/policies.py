@@ -27,7 +27,7 @@ from suanli.domain.scheduling import objectives
 from suanli.domain.scheduling.backfill import Reservation, backfill_nodes, reserve
 from suanli.domain.scheduling.fairness import FAIR_HORIZON_S, fair_order
 from suanli.domain.scheduling.feasibility import capacity_mask, static_mask
-from suanli.domain.scheduling.matrix import RequirementKey
+from suanli.domain.scheduling.matrix import BoolArray, FloatArray, IntArray, RequirementKey
 from suanli.domain.scheduling.model import ClusterState, Placement, Policy, QueuedJob
 from suanli.domain.scheduling.objectives import Candidates, Goal
 from suanli.domain.scheduling.performance import PerformanceModel
@@ -38,6 +38,7 @@ from suanli.errors import InvalidInput
 QUEUE_SCAN_MAX = 256  # jobs examined per round
 POOL_TRIES_MAX = 32  # pools tried per job when the best one cannot take a gang
 PREEMPTION_ATTEMPTS_MAX = 4  # jobs per round allowed to look for victims
+_NO_POOL = np.iinfo(np.int64).max
 ARRIVAL_ORDER = "arrival"
 PRIORITY_ORDER = "priority"
 
@@ -70,28 +71,50 @@ class Round:
         self.preemption_attempts = 0
         self.no_victims: set[tuple[RequirementKey, int]] = set()  # (requirements, priority)
 
-    def candidates(self, job: QueuedJob) -> Candidates:
-        matrix, spec = self.state.matrix, job.spec
-        pools = np.flatnonzero(
-            capacity_mask(spec, matrix, self.scratch.free_cards, self.scratch.max_free)
-        )
-        return self.priced(job, pools)
+    def free_mask(self, job: QueuedJob) -> BoolArray:
+        """The pools that could take the job now."""
+        free, largest = self.scratch.free_cards, self.scratch.max_free
+        return capacity_mask(job.spec, self.state.matrix, free, largest)
 
-    def priced(self, job: QueuedJob, pools: np.ndarray) -> Candidates:
+    def factors(self, job: QueuedJob) -> FloatArray:
+        """Per pool: the job's runtime there ÷ its runtime on the reference accelerator."""
+        spec = job.spec
+        return self.performance.runtime_factors(
+            self.state.matrix, spec.job_class, job.reference_model
+        )
+
+    def rank(self, job: QueuedJob, goal: Goal) -> IntArray:
+        """Every pool's place in a static objective's order for the job's class (cached)."""
+        matrix = self.state.matrix
+        spec = job.spec
+        key: tuple[object, ...] = ("rank", self.performance, spec.job_class, job.reference_model)
+        key += (goal.objective, goal.cost_weight)
+        ranks = matrix.cached_factors(key)
+        if ranks is None:
+            price = matrix.price_fen_per_card_hour
+            ranks = objectives.pool_rank(goal.objective, goal.cost_weight, price, self.factors(job))
+            matrix.remember_factors(key, ranks)
+        return ranks
+
+    def priced(self, job: QueuedJob, pools: IntArray, goal: Goal) -> Candidates:
         """Expected runtime and cost on each pool; pools over the job's budget are dropped."""
         matrix, spec = self.state.matrix, job.spec
-        factors = self.performance.runtime_factors(matrix, spec.job_class, job.reference_model)
-        runtime = job.expected_reference_runtime_s * factors[pools]
+        runtime = job.expected_reference_runtime_s * self.factors(job)[pools]
         cost = matrix.price_fen_per_card_hour[pools] * (spec.cards / 3600.0) * runtime
+        rank = self.rank(job, goal)[pools] if goal.objective in objectives.STATIC else pools
         if spec.budget_fen is not None:
             within = cost <= spec.budget_fen
-            pools, runtime, cost = pools[within], runtime[within], cost[within]
-        return Candidates(pools=pools, runtime_s=runtime, cost_fen=cost)
+            pools, runtime, cost, rank = pools[within], runtime[within], cost[within], rank[within]
+        return Candidates(pools=pools, runtime_s=runtime, cost_fen=cost, rank=rank)
 
     def hopeless(self, job: QueuedJob) -> bool:
         """No pool could ever take it, even empty, within its budget."""
         mask = static_mask(job.spec, self.state.matrix)
-        return not bool(mask.any()) or self.priced(job, np.flatnonzero(mask)).size == 0
+        if not mask.any():
+            return True
+        if job.spec.budget_fen is None:
+            return False
+        return self.priced(job, np.flatnonzero(mask), Goal(objectives.COST)).size == 0
 
     def commit(self, placement: Placement, index: int) -> None:
         for victim_id in placement.preempts:
@@ -112,6 +135,7 @@ class RoundPolicy:
     queue_order = PRIORITY_ORDER
     strict = False  # stop at the first job that cannot start (a plain FIFO queue)
     honours_job_objective = True
+    reads_usage = False  # whether `place` reads state.usage_by_owner (callers may skip it)
 
     def __init__(
         self, performance: PerformanceModel | None = None, options: PolicyOptions | None = None
@@ -144,24 +168,51 @@ class RoundPolicy:
         return Goal(objective, self.options.cost_weight, deadline_at_s, now_s)
 
     def decide(self, round_: Round, job: QueuedJob) -> Placement | None:
-        key = round_.state.matrix.key_of(job.spec)
-        candidates = round_.candidates(job) if key not in round_.full else None
-        placement = self.pick(round_, job, candidates) if candidates is not None else None
-        if placement is None and candidates is not None and candidates.size == 0:
-            round_.full.add(key)
+        placement = self.start_now(round_, job)
         if placement is None and self.options.preemption:
             placement = self.preempt(round_, job)
         if placement is None:
-            if self.options.backfill and round_.reservation is None and not self.strict:
-                round_.reservation = reserve(round_.scratch, job.spec, round_.now_s)
+            self.reserve_for(round_, job)
             return None
         round_.commit(placement, round_.state.pool_index(placement.pool_id))
         return placement
 
-    def pick(self, round_: Round, job: QueuedJob, candidates: Candidates) -> Placement | None:
+    def reserve_for(self, round_: Round, job: QueuedJob) -> None:
+        """EASY: the first job of the round that cannot start (and could one day) reserves."""
+        wanted = self.options.backfill and not self.strict and round_.reservation is None
+        if wanted and not round_.hopeless(job):
+            round_.reservation = reserve(round_.scratch, job.spec, round_.now_s)
+
+    def start_now(self, round_: Round, job: QueuedJob) -> Placement | None:
+        """A placement on a pool with room now, or None (remembering when there is no room)."""
+        key = round_.state.matrix.key_of(job.spec)
+        if key in round_.full:
+            return None
+        mask = round_.free_mask(job)
+        goal = self.goal(job, round_.now_s)
+        if goal.objective in objectives.STATIC and job.spec.budget_fen is None:
+            # fast path: the best pool by the class's precomputed order, one masked argmin
+            ranked = np.where(mask, round_.rank(job, goal), _NO_POOL)
+            index = int(ranked.argmin())
+            if ranked[index] == _NO_POOL:
+                round_.full.add(key)  # capacity only shrinks within a round (until preemption)
+                return None
+            runtime_s = job.expected_reference_runtime_s * float(round_.factors(job)[index])
+            placement = self.try_pool(round_, job, index, runtime_s)
+            if placement is not None:
+                return placement
+        pools = np.flatnonzero(mask)
+        if pools.size == 0:
+            round_.full.add(key)
+            return None
+        return self.pick(round_, job, round_.priced(job, pools, goal), goal)
+
+    def pick(
+        self, round_: Round, job: QueuedJob, candidates: Candidates, goal: Goal
+    ) -> Placement | None:
+        """The best candidate that can take the job without delaying the reservation."""
         if candidates.size == 0:
             return None
-        goal = self.goal(job, round_.now_s)
         first = objectives.best(candidates, goal)
         placement = self.try_candidate(round_, job, candidates, first)
         if placement is not None or candidates.size == 1:
@@ -177,7 +228,11 @@ class RoundPolicy:
         self, round_: Round, job: QueuedJob, candidates: Candidates, position: int
     ) -> Placement | None:
         index = int(candidates.pools[position])
-        runtime_s = float(candidates.runtime_s[position])
+        return self.try_pool(round_, job, index, float(candidates.runtime_s[position]))
+
+    def try_pool(
+        self, round_: Round, job: QueuedJob, index: int, runtime_s: float
+    ) -> Placement | None:
         end_s = round_.now_s + runtime_s
         taken = backfill_nodes(round_.scratch, round_.reservation, index, job.spec, end_s)
         if not taken:
@@ -194,10 +249,10 @@ class RoundPolicy:
             return None
         round_.preemption_attempts += 1
         feasible = np.flatnonzero(static_mask(job.spec, round_.state.matrix))
-        everywhere = round_.priced(job, feasible)
+        goal = self.goal(job, round_.now_s)
+        everywhere = round_.priced(job, feasible, goal)
         if everywhere.size == 0:
             return None
-        goal = self.goal(job, round_.now_s)
         order = objectives.ranked(everywhere, goal, POOL_TRIES_MAX)
         eviction = find_eviction(round_.scratch, job.spec, [everywhere.pools[p] for p in order])
         if eviction is None:
@@ -264,6 +319,7 @@ class FairPolicy(RoundPolicy):
 
     name = "fair"
     objective = objectives.TIME
+    reads_usage = True
 
     def order(self, state: ClusterState, jobs: list[QueuedJob]) -> list[QueuedJob]:
         usage, weights = state.usage_by_owner, state.owner_weights
