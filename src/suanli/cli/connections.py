@@ -1,7 +1,158 @@
-"""CLI commands for connections."""
+"""`suanli connections`: a provider attaches its Ray or Slurm cluster (thin, over the API)."""
 
 from __future__ import annotations
 
-import typer
+import json
+from pathlib import Path
+from typing import Any
 
-app = typer.Typer(help="connections", no_args_is_help=True)
+import typer
+from rich.table import Table
+
+from suanli.cli.common import (
+    ApiClient,
+    ApiUrlOption,
+    JsonOption,
+    TokenOption,
+    console,
+    fail,
+    parse_pairs,
+    print_json,
+)
+from suanli.i18n import t
+
+app = typer.Typer(help="Cluster connections (Ray, Slurm) / 集群接入", no_args_is_help=True)
+CREDENTIALS_FILE_BYTES_MAX = 16 * 1024
+
+
+@app.command("add")
+def add(
+    name: str = typer.Option(..., "--name"),
+    kind: str = typer.Option(..., "--kind", help="ray | slurm"),
+    address: str = typer.Option(
+        "", "--address", help="Ray: dashboard URL; Slurm: path of the cluster's slurm.conf"
+    ),
+    option: list[str] = typer.Option(
+        None, "--option", "-o", help="KEY=VALUE, repeatable; VALUE may be JSON (5, true, {...})"
+    ),
+    credentials_file: Path | None = typer.Option(
+        None, "--credentials-file", help='JSON file, e.g. {"token": "..."}; stored encrypted'
+    ),
+    provider_id: str | None = typer.Option(None, "--provider-id", help="operator only"),
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Connects a cluster; suanli checks it (health, credentials, capacity) before saving."""
+    body = {
+        "name": name,
+        "kind": kind,
+        "address": address,
+        "options": _options(option),
+        "credentials": _credentials(credentials_file),
+        "provider_id": provider_id,
+    }
+    result = ApiClient(api_url, token).request("POST", "/v1/connections", json=body)
+    _show(result, json_output)
+
+
+@app.command("list")
+def list_(
+    offset: int = typer.Option(0, "--offset", min=0),
+    limit: int = typer.Option(50, "--limit", min=1, max=500),
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Lists your cluster connections with their health and free cards."""
+    params = {"offset": offset, "limit": limit}
+    page = ApiClient(api_url, token).request("GET", "/v1/connections", params=params)
+    if json_output:
+        print_json(page)
+        return
+    table = Table(
+        title=t(f"集群接入 (共 {page['total']})", f"Connections ({page['total']} in all)")
+    )
+    for column in ("id", "name", "kind", "address", "healthy", "free cards"):
+        table.add_column(column)
+    for item in page["items"]:
+        healthy = "[green]yes[/]" if item["healthy"] else f"[red]no[/] {item['last_error'][:60]}"
+        table.add_row(
+            item["id"], item["name"], item["kind"], item["address"], healthy, _cards(item)
+        )
+    console.print(table)
+
+
+@app.command("show")
+def show(
+    connection_id: str, api_url: str | None = ApiUrlOption, token: str | None = TokenOption
+) -> None:
+    """Shows one connection (never its credentials)."""
+    print_json(ApiClient(api_url, token).request("GET", f"/v1/connections/{connection_id}"))
+
+
+@app.command("check")
+def check(
+    connection_id: str,
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Checks health and capacity now; exits 7 when the cluster is not healthy."""
+    path = f"/v1/connections/{connection_id}/check"
+    result = ApiClient(api_url, token).request("POST", path)
+    _show(result, json_output)
+    if not result["healthy"]:
+        raise typer.Exit(7)
+
+
+@app.command("remove")
+def remove(
+    connection_id: str, api_url: str | None = ApiUrlOption, token: str | None = TokenOption
+) -> None:
+    """Removes a connection and its pools (refused while one of them runs a job)."""
+    result = ApiClient(api_url, token).request("DELETE", f"/v1/connections/{connection_id}")
+    removed = ", ".join(result["pools_removed"]) or t("无", "none")
+    console.print(
+        t(f"已移除 {result['id']}; 资源池: {removed}", f"removed {result['id']}; pools: {removed}")
+    )
+
+
+def _options(pairs: list[str] | None) -> dict[str, Any]:
+    """KEY=VALUE into options; a VALUE that parses as JSON is taken as JSON (5, true, {...})."""
+    options: dict[str, Any] = {}
+    for key, raw in parse_pairs(pairs, "--option").items():
+        try:
+            options[key] = json.loads(raw)
+        except ValueError:
+            options[key] = raw
+    return options
+
+
+def _credentials(path: Path | None) -> dict[str, str]:
+    # From a file, not a flag: a flag's value ends up in shell history and `ps`.
+    if path is None:
+        return {}
+    text = path.read_text(encoding="utf-8")[:CREDENTIALS_FILE_BYTES_MAX]
+    try:
+        values = json.loads(text)
+    except ValueError as error:
+        fail(t(f"{path} 不是 JSON: {error}", f"{path} is not JSON: {error}"))
+    if not isinstance(values, dict):
+        fail(t(f"{path} 应为 JSON 对象", f"{path} must hold a JSON object"))
+    return {str(key): str(value) for key, value in values.items()}
+
+
+def _show(result: dict[str, Any], json_output: bool) -> None:
+    if json_output:
+        print_json(result)
+        return
+    state = (
+        "[green]healthy[/]" if result["healthy"] else f"[red]unhealthy[/] {result['last_error']}"
+    )
+    console.print(f"{result['id']}  {result['name']} ({result['kind']} {result['address']})")
+    console.print(f"  {state}; free cards: {_cards(result)}")
+
+
+def _cards(item: dict[str, Any]) -> str:
+    return ", ".join(f"{model} {cards}" for model, cards in sorted(item["capacity"].items()))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,13 @@ from rich.live import Live
 from rich.table import Table
 
 from suanli.bootstrap import App, bootstrap
-from suanli.cli.common import console, handle_errors, print_json, settings_from_env
+from suanli.cli.common import (
+    console,
+    err_console,
+    handle_errors,
+    print_json,
+    settings_from_env,
+)
 from suanli.domain.jobs import TERMINAL_STATES, JobState
 from suanli.domain.money import format_yuan
 from suanli.i18n import t
@@ -26,25 +34,55 @@ def demo_command(
     serve: bool = typer.Option(True, "--serve/--no-serve", help="serve the API afterwards"),
     json_output: bool = typer.Option(False, "--json", help="print the summary as JSON (last line)"),
     data_dir: Path | None = typer.Option(None, "--data-dir", envvar="SUANLI_DATA_DIR"),
+    with_ray: bool = typer.Option(
+        False, "--with-ray", help="also start a local Ray head and run some jobs on it"
+    ),
 ) -> None:
     """Creates a fresh demo city, runs its jobs live, prints a summary, then serves the API."""
     settings = settings_from_env(data_dir=data_dir)
     demo_dir = settings.data_dir / "demo"
     demo.reset_data_dir(demo_dir)
     settings = settings.model_copy(update={"data_dir": demo_dir, "database_url": None})
-    app = bootstrap(settings)
-    city = demo.build_city(app)
-    demo.submit_jobs(app, city)
-    _show_refusals(city)
-    _run_live(app, city)
-    result = demo.summary(app, city)
-    _print_summary(result)
-    if json_output:
-        print_json(result)
-    if serve:
-        _serve(app, city)
-    else:
-        app.close()
+    # The head outlives the API server and is stopped on the way out, Ctrl-C included.
+    with _ray_head(with_ray) as ray_address:
+        _run_demo(bootstrap(settings), ray_address, serve=serve, json_output=json_output)
+
+
+@contextmanager
+def _ray_head(wanted: bool) -> Iterator[str | None]:
+    if not wanted:
+        yield None
+        return
+    from suanli.adapters.backends.ray_local import ray_head
+
+    console.print(t("启动本地 Ray 集群 (127.0.0.1)...", "starting a local Ray head (127.0.0.1)..."))
+    with ray_head(resources=demo.RAY_RESOURCES) as head:
+        console.print(f"  Ray dashboard / Jobs API: {head.address}")
+        try:
+            yield head.address
+        finally:
+            # stderr: with --json the summary must stay the last line of stdout
+            err_console.print(t("停止本地 Ray 集群...", "stopping the local Ray head..."))
+
+
+def _run_demo(app: App, ray_address: str | None, *, serve: bool, json_output: bool) -> None:
+    try:
+        city = demo.build_city(app)
+        jobs = demo.JOBS
+        if ray_address is not None:
+            demo.attach_ray(app, city, ray_address)
+            jobs = demo.JOBS + demo.RAY_JOBS
+        demo.submit_jobs(app, city, jobs)
+        _show_refusals(city)
+        _run_live(app, city)
+        result = demo.summary(app, city)
+        _print_summary(result)
+        if json_output:
+            print_json(result)
+        if serve:
+            _serve(app, city)
+    finally:
+        app.close()  # stops local jobs even on Ctrl-C or an error (closing twice is harmless)
 
 
 def _show_refusals(city: demo.DemoCity) -> None:
@@ -96,6 +134,8 @@ def _print_summary(result: dict[str, Any]) -> None:
     console.print(
         t(f"作业状态: {jobs}; 拒绝: {refused}", f"jobs by state: {jobs}; refused: {refused}")
     )
+    backends = result["jobs_by_backend"]
+    console.print(t(f"按后端运行的作业: {backends}", f"jobs by backend: {backends}"))
     card_hours = result["card_seconds"] / 3600
     billed = format_yuan(result["billed_fen"])
     console.print(

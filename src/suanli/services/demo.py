@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from suanli.adapters.db.tables import JobRow, OrganisationRow, PoolRow, UsageRow
 from suanli.bootstrap import App
 from suanli.errors import Unplaceable
+from suanli.services import connections as connection_service
 from suanli.services import jobs as job_service
 from suanli.services import pools as pool_service
 from suanli.services.common import Principal
@@ -99,6 +100,15 @@ JOBS: tuple[tuple[int, dict[str, Any]], ...] = (
     ),  # fits nowhere: refused with reasons
 )
 
+# `suanli demo --with-ray`: a local Ray head offers H800 cards (a model no local pool has), the
+# first provider connects it and lists a pool there, and these jobs can only run on it.
+RAY_RESOURCES = {"accelerator_type:H800": 8}
+RAY_POOL = ("h800-ray", "H800-SXM", 1, 8, "浙江/杭州/余杭", 2400, {"CUDA": "12.4", "Ray": "2.x"})
+RAY_JOBS: tuple[tuple[int, dict[str, Any]], ...] = (
+    (2, {"name": "llm-distill-ray", "cards": 4, "accelerators": ["H800-SXM"], "steps": 6}),
+    (0, {"name": "ct-train-ray", "cards": 2, "accelerators": ["H800-SXM"], "steps": 5}),
+)
+
 
 @dataclass
 class DemoCity:
@@ -161,8 +171,35 @@ def fund_enterprises(app: App, city: DemoCity) -> None:
         demo_top_up(app, enterprise.org_id, amount_fen=5_000_000)
 
 
-def submit_jobs(app: App, city: DemoCity) -> None:
-    for enterprise, raw in JOBS:
+def attach_ray(app: App, city: DemoCity, address: str) -> str:
+    """The first provider connects the Ray cluster at `address` and lists a pool on it, as a
+    provider does through the API (the cluster is checked first); returns the pool id."""
+    provider = city.providers[0]
+    caller = Principal(provider.user_id, provider.org_id, "provider")
+    fields = {"name": "ray-h800" + FICTION, "kind": "ray", "address": address, "options": {}}
+    connection = connection_service.create_connection(
+        app.db, app.settings.data_dir, app.clock, caller, fields
+    )
+    name, model, nodes, per_node, region, price, software = RAY_POOL
+    pool = {
+        "name": name,
+        "accelerator_model": model,
+        "nodes": nodes,
+        "cards_per_node": per_node,
+        "region": region,
+        "price_fen_per_card_hour": price,
+        "software": software,
+        "backend": "ray",
+        "connection_id": connection.id,
+    }
+    with app.db.session() as session:
+        return pool_service.create_pool(session, app.clock, caller, pool).id
+
+
+def submit_jobs(
+    app: App, city: DemoCity, jobs: tuple[tuple[int, dict[str, Any]], ...] = JOBS
+) -> None:
+    for enterprise, raw in jobs:
         spec = dict(raw)
         spec["command"] = _command(int(spec.pop("steps")))
         spec.setdefault("max_run_time_s", 120)
@@ -194,6 +231,9 @@ def summary(app: App, city: DemoCity) -> dict[str, Any]:
         usage = list(session.scalars(select(UsageRow)))
         names = dict(session.execute(select(OrganisationRow.id, OrganisationRow.name)).all())
         pools = session.scalar(select(func.count()).select_from(PoolRow)) or 0
+        by_backend = Counter(
+            session.scalars(select(PoolRow.backend).join(JobRow, JobRow.pool_id == PoolRow.id))
+        )
     by_enterprise: Counter[str] = Counter()
     by_provider: Counter[str] = Counter()
     for line in usage:
@@ -204,6 +244,7 @@ def summary(app: App, city: DemoCity) -> dict[str, Any]:
         "pools": pools,
         "enterprises": len(city.enterprises),
         "jobs": dict(sorted(states.items())),
+        "jobs_by_backend": dict(sorted(by_backend.items())),
         "rejected": len(city.rejected),
         "rejected_reasons": city.rejected,
         "card_seconds": sum(line.card_seconds for line in usage),
