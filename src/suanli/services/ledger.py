@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 
 from suanli.adapters.db.database import Database
 from suanli.adapters.db.ledger_repo import (
@@ -83,11 +85,33 @@ def _expire_batch(session: Session, clock: Clock) -> int:
 
 
 def run_check(db: Database) -> CheckReport:
-    """`suanli ledger check`: rebuilds every balance from the transfers in one snapshot."""
+    """`suanli ledger check`: rebuilds every balance from the transfers in one snapshot.
+
+    PostgreSQL: a REPEATABLE READ, READ ONLY transaction. SQLite: a deferred read transaction
+    on a separate engine, so that the check sees one snapshot without taking the write lock.
+    """
+    if db.is_sqlite:
+        return _check_sqlite(db.url)
     with db.engine.connect() as connection:
-        if connection.dialect.name == "postgresql":
-            connection = connection.execution_options(isolation_level="REPEATABLE READ")
-        with connection.begin():
-            if connection.dialect.name == "postgresql":
-                connection.execute(text("SET TRANSACTION READ ONLY"))
+        snapshot = connection.execution_options(isolation_level="REPEATABLE READ")
+        with snapshot.begin():
+            snapshot.execute(text("SET TRANSACTION READ ONLY"))
+            return check_ledger(snapshot)
+
+
+def _check_sqlite(url: str) -> CheckReport:
+    engine = create_engine(url, poolclass=NullPool)
+
+    @event.listens_for(engine, "connect")
+    def _manual_transactions(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we say BEGIN ourselves, below
+
+    @event.listens_for(engine, "begin")
+    def _deferred(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN DEFERRED")  # a WAL snapshot; writers go on
+
+    try:
+        with engine.connect() as connection, connection.begin():
             return check_ledger(connection)
+    finally:
+        engine.dispose()
