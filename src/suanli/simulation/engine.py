@@ -30,6 +30,7 @@ from suanli.simulation.workload import Fleet, Workload
 EVENTS_MAX = 50_000_000
 TIMELINE_POINTS_MAX = 4_000  # utilisation samples kept for plots (evenly thinned)
 DECISIONS_KEPT_MAX = 100_000
+ROUNDS_PER_INSTANT_MAX = 1_000  # rounds at one instant (a bound; each must place a job)
 CLASS_WINDOW_MAX = 32  # jobs of one requirement class per window
 PROGRESS_EVERY_EVENTS = (
     512  # progress callbacks are throttled: a bar redraw costs more than an event
@@ -111,8 +112,11 @@ class Replay:
                     progress(self.settled)
                 return self.result
             changed = self._finish_due(now_s) + self._admit_due(now_s)
-            if changed and len(self.queue):
-                self._schedule(now_s)
+            # a full window that placed jobs may hide more that can start now: go again, as
+            # the live loop would on its next tick, within the same instant
+            for _ in range(ROUNDS_PER_INSTANT_MAX if changed else 0):
+                if not (len(self.queue) and self._schedule(now_s)):
+                    break
             self._sample(now_s)
             if progress is not None and event % PROGRESS_EVERY_EVENTS == 0:
                 progress(self.settled)
@@ -151,7 +155,8 @@ class Replay:
             finished += 1
         return finished
 
-    def _schedule(self, now_s: float) -> None:
+    def _schedule(self, now_s: float) -> bool:
+        """One policy round; True if another round at this instant could place more."""
         if getattr(self.policy, "reads_usage", True):
             self.state.usage_by_owner = self.usage.snapshot(now_s)
         order = getattr(self.policy, "queue_order", "priority")
@@ -166,6 +171,8 @@ class Replay:
             self.result.decisions.append(Decision(now_s, queued, tuple(placements)))
         for placement in placements:
             self._start(placement, now_s)
+        preempted = any(placement.preempts for placement in placements)
+        return bool(placements) and (len(window) >= self.options.queue_scan_max or preempted)
 
     def _start(self, placement: Placement, now_s: float) -> None:
         for victim_id in placement.preempts:
