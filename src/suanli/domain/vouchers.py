@@ -10,11 +10,12 @@ transfer budget -> grant, refused by the budget account's no-overdraft flag when
 short). So "what remains of the program budget" binds at approval, and at an order the grant's
 remaining balance is at once what remains of the grant and of the budget behind it.
 
-    VoucherError (suanli.errors)
+    errors (from suanli.errors)
     ├── InvalidProgram(InvalidInput)       422: a rule or figure out of range; names the field
     ├── NotEligible(InvalidInput)          422: an application the program's rules refuse
     ├── ProgramClosed(Conflict)            409: applying to or approving in an ended program
-    └── StackingConflict(Conflict)         409: overlapping validity where stacking is disallowed
+    ├── StackingConflict(Conflict)         409: overlapping validity where stacking is disallowed
+    └── BudgetShort(LedgerError)           422: an approval beyond the unallocated budget
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from enum import StrEnum
 from typing import Any
 
 from suanli.domain.money import FEN_MAX
-from suanli.errors import Conflict, InvalidInput
+from suanli.errors import Conflict, InvalidInput, LedgerError
 
 RATIO_BP_MAX = 10_000  # 100%
 RATIO_DECIMALS_MAX = 4  # a ratio is exact in basis points: 0.1234 at most
@@ -68,6 +69,21 @@ class StackingConflict(Conflict):
     """Validity periods overlap for the same purchases where one program forbids stacking."""
 
     code = "stacking_conflict"
+
+
+class BudgetShort(LedgerError):
+    """An approval asks for more than the program's funded, unallocated budget."""
+
+    code = "budget_short"
+
+    def __init__(self, program_id: str, quota_fen: int, unallocated_fen: int) -> None:
+        super().__init__(
+            f"program {program_id} has {unallocated_fen} fen funded and unallocated; "
+            f"a quota of {quota_fen} fen does not fit (fund the program or grant less)",
+            field="quota_fen",
+            program_id=program_id,
+            unallocated_fen=unallocated_fen,
+        )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ Contract (the job service relies on it):
 Every transfer id is derived from the job id, so a hook called twice is a replay, never a second
 charge (invariants 4 and 10). Money moves: wallet -(hold)-> settlement clearing, which the same
 batch that captures it splits into provider receivable and platform revenue; clearing nets to 0.
+With vouchers (see services/vouchers.py), each grant holds its expected subsidy beside the
+wallet's hold, and the settlement batch posts both before the split.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from suanli.domain.ledger import (
     UnknownAccount,
 )
 from suanli.domain.money import apply_basis_points, price_card_seconds
-from suanli.services import ledger
+from suanli.services import ledger, vouchers
 from suanli.services.common import Clock
 
 
@@ -50,54 +52,65 @@ def hold_for_job(
     job: JobRow,
     max_price_fen_per_card_hour: int,
 ) -> int:
-    """Holds the job's maximum cost on its owner's wallet; returns the amount held."""
+    """Holds the job's maximum cost, less the subsidy its vouchers expect (reserved on the
+    grants in the same batch), on its owner's wallet; returns the amount held on the wallet."""
     amount = max_cost_fen(job, max_price_fen_per_card_hour)
     if amount == 0:  # a free pool: nothing to hold, nothing to settle
         return 0
+    voucher_hold = vouchers.plan_job_hold(session, job)
+    wallet_fen = amount if voucher_hold is None else voucher_hold.wallet_fen
     wallet = ledger.wallet_id(job.owner_id)
-    request = TransferRequest(
-        id=hold_transfer_id(job.id),
-        amount_fen=amount,
-        code=TransferCode.JOB_HOLD,
-        debit_account_id=wallet,
-        credit_account_id=ledger.CLEARING_ACCOUNT_ID,
-        flags=TransferFlags.PENDING,
-        reference=job.id,
-    )
+    batch = []
+    if wallet_fen > 0:
+        batch.append(
+            TransferRequest(
+                id=hold_transfer_id(job.id),
+                amount_fen=wallet_fen,
+                code=TransferCode.JOB_HOLD,
+                debit_account_id=wallet,
+                credit_account_id=ledger.CLEARING_ACCOUNT_ID,
+                flags=TransferFlags.PENDING,
+                reference=job.id,
+            )
+        )
+    if voucher_hold is not None:
+        batch += vouchers.hold_requests(job, voucher_hold)
     try:
-        ledger.submit(session, clock, [request])
+        if batch:
+            ledger.submit(session, clock, batch)
     except UnknownAccount as error:
         if error.account_id != wallet:
             raise
-        raise InsufficientFunds(wallet, amount) from error  # never topped up: all of it missing
-    return amount
+        raise InsufficientFunds(wallet, wallet_fen) from error  # never topped up: all missing
+    if voucher_hold is not None:
+        vouchers.record_holds(session, clock, job, voucher_hold)
+    return wallet_fen
 
 
 def settle_job(
     session: Session, settings: Settings, clock: Clock, job: JobRow, usage: UsageRow
 ) -> None:
-    """Captures the metered amount (capped by the hold) and splits it to provider and platform."""
-    if job.hold_fen <= 0:
+    """Captures the metered amount (capped by the holds) and splits it to provider and platform.
+
+    With vouchers, the grants' share (pure domain math) is posted from their holds in the same
+    atomic batch as the enterprise's share: the provider is paid in full or nothing moves."""
+    reserved = vouchers.reserved_for_job(session, job.id)
+    held_fen = job.hold_fen + sum(row.held_fen for row in reserved)
+    if held_fen <= 0:
         return
-    charge_fen = min(usage.amount_fen, job.hold_fen)
+    charge_fen = min(usage.amount_fen, held_fen)
     if charge_fen == 0:
         release_job_hold(session, settings, clock, job)
         return
-    fee_fen = apply_basis_points(charge_fen, settings.platform_fee_bp)
-    share_fen = charge_fen - fee_fen
+    split = vouchers.split_for_settlement(session, clock, job, usage, charge_fen, reserved)
+    fee_fen = apply_basis_points(split.charge_fen, settings.platform_fee_bp)
+    share_fen = split.charge_fen - fee_fen
     receivable = ledger.ensure_account(
         session, clock, AccountSpec(AccountKind.PROVIDER_RECEIVABLE, usage.provider_id)
     )
-    batch = [
-        TransferRequest(
-            id=f"job:{job.id}:capture",
-            amount_fen=charge_fen,
-            code=TransferCode.JOB_CAPTURE,
-            flags=TransferFlags.POST_PENDING,
-            pending_id=hold_transfer_id(job.id),
-            reference=job.id,
-        )
-    ]
+    # Posts first: clearing receives before it pays out.
+    batch = _wallet_capture(job, split.enterprise_fen)
+    batch += vouchers.capture_requests(job.id, reserved, split)
     for purpose, code, credit, amount in (
         ("provider", TransferCode.PROVIDER_SHARE, receivable.id, share_fen),
         ("fee", TransferCode.PLATFORM_FEE, ledger.REVENUE_ACCOUNT_ID, fee_fen),
@@ -116,11 +129,26 @@ def settle_job(
     ledger.submit(session, clock, batch)
 
 
-def release_job_hold(session: Session, settings: Settings, clock: Clock, job: JobRow) -> None:
-    """Voids the job's hold: the enterprise pays nothing for this job."""
+def _wallet_capture(job: JobRow, enterprise_fen: int) -> list[TransferRequest]:
+    """Posts the enterprise's share of its hold, or voids the hold when vouchers paid it all."""
     if job.hold_fen <= 0:
-        return
-    request = TransferRequest(
+        return []
+    if enterprise_fen <= 0:
+        return [_release_request(job)]
+    return [
+        TransferRequest(
+            id=f"job:{job.id}:capture",
+            amount_fen=enterprise_fen,
+            code=TransferCode.JOB_CAPTURE,
+            flags=TransferFlags.POST_PENDING,
+            pending_id=hold_transfer_id(job.id),
+            reference=job.id,
+        )
+    ]
+
+
+def _release_request(job: JobRow) -> TransferRequest:
+    return TransferRequest(
         id=f"job:{job.id}:release",
         amount_fen=0,
         code=TransferCode.JOB_RELEASE,
@@ -128,5 +156,13 @@ def release_job_hold(session: Session, settings: Settings, clock: Clock, job: Jo
         pending_id=hold_transfer_id(job.id),
         reference=job.id,
     )
+
+
+def release_job_hold(session: Session, settings: Settings, clock: Clock, job: JobRow) -> None:
+    """Voids the job's holds, the wallet's and the grants': the enterprise pays nothing."""
+    reserved = vouchers.reserved_for_job(session, job.id)
+    batch = [_release_request(job)] if job.hold_fen > 0 else []
+    batch += vouchers.release_requests(clock, job.id, reserved)
     # A hold already captured raises HoldAlreadyEnded: releasing after settling is a bug upstream.
-    ledger.submit(session, clock, [request])
+    if batch:
+        ledger.submit(session, clock, batch)

@@ -40,7 +40,7 @@ from suanli.domain.ledger import (
 )
 from suanli.domain.money import SECONDS_PER_HOUR, format_yuan
 from suanli.errors import InvalidInput, NotFound, PermissionDenied
-from suanli.services import ledger
+from suanli.services import ledger, vouchers
 from suanli.services.common import Clock, Page, PageResult, Principal, audit, new_id
 
 CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")  # statements follow Beijing months
@@ -256,12 +256,14 @@ def refund_job(
     session: Session, clock: Clock, caller: Principal, *, job_id: str, reason: str
 ) -> list[Transfer]:
     """Reverses a job's whole settlement in one batch: the provider's share and the fee go
-    back to clearing, and clearing pays the wallet back. A job is refunded at most once."""
+    back to clearing, and clearing pays the wallet back and each voucher grant its subsidy.
+    A job is refunded at most once."""
     _require_operator(caller, "refunds")
-    settled_parts = ("capture", "provider", "fee")
+    subsidy_parts = vouchers.refund_parts(session, job_id)
+    settled_parts = ("capture", "provider", "fee", *subsidy_parts)
     settled = ledger.repository(session).transfers(f"job:{job_id}:{p}" for p in settled_parts)
     capture = settled.get(f"job:{job_id}:capture")
-    if capture is None:
+    if capture is None and not subsidy_parts:
         raise NotFound(f"job {job_id} has no settlement to refund", field="job_id")
     note = _require_text(reason, "reason")
     repository = ledger.repository(session)
@@ -284,11 +286,13 @@ def refund_job(
             reference=f"job:{job_id}:{part}",
             memo=note,
         )
-        for part in ("provider", "fee", "capture")  # clearing is refilled before it pays out
+        # Clearing is refilled before it pays out.
+        for part in ("provider", "fee", "capture", *subsidy_parts)
         if f"job:{job_id}:{part}" in settled
     ]
     done = ledger.submit(session, clock, batch)
-    audit(session, clock, caller, "wallet.refund_job", job_id, amount_fen=capture.amount_fen)
+    amount = capture.amount_fen if capture else 0
+    audit(session, clock, caller, "wallet.refund_job", job_id, amount_fen=amount)
     return done
 
 
@@ -414,8 +418,8 @@ class MonthlyLine:
     card_seconds: int
     unit_price_fen_per_card_hour: int
     amount_fen: int  # what the job cost in all: paid from the wallet plus any subsidy
-    subsidy_fen: int  # paid by vouchers (智能券); 0 until the voucher part lands
-    subsidy_note: str
+    subsidy_fen: int  # paid by vouchers (智能券)
+    subsidy_note: str  # which voucher paid, or why none did
     fee_fen: int  # the platform's fee out of amount_fen
     payable_fen: int  # enterprise: paid from its wallet; provider: its share after the fee
 
@@ -552,7 +556,11 @@ def _job_lines(
         .limit(MONTHLY_LINES_MAX)
     ).all()
     money = _job_money(session, usage_filter)
-    return [_line(usage, name, org.kind, money.get(usage.job_id, {})) for usage, name in usage_rows]
+    notes = vouchers.subsidy_notes(session, [usage.job_id for usage, _ in usage_rows])
+    return [
+        _line(usage, name, org.kind, money.get(usage.job_id, {}), notes.get(usage.job_id, ""))
+        for usage, name in usage_rows
+    ]
 
 
 def _job_money(session: Session, usage_filter: tuple[Any, ...]) -> dict[str, dict[int, int]]:
@@ -569,7 +577,9 @@ def _job_money(session: Session, usage_filter: tuple[Any, ...]) -> dict[str, dic
     return money
 
 
-def _line(usage: UsageRow, job_name: str, kind: str, money: dict[int, int]) -> MonthlyLine:
+def _line(
+    usage: UsageRow, job_name: str, kind: str, money: dict[int, int], note: str
+) -> MonthlyLine:
     captured = money.get(int(TransferCode.JOB_CAPTURE), 0)
     subsidy = sum(money.get(code, 0) for code in SUBSIDY_CODES)
     fee = money.get(int(TransferCode.PLATFORM_FEE), 0)
@@ -586,7 +596,7 @@ def _line(usage: UsageRow, job_name: str, kind: str, money: dict[int, int]) -> M
         unit_price_fen_per_card_hour=usage.price_fen_per_card_hour,
         amount_fen=amount,
         subsidy_fen=subsidy,
-        subsidy_note="智能券 voucher" if subsidy else "",
+        subsidy_note=note or ("智能券 voucher" if subsidy else ""),  # zero: why, from vouchers
         fee_fen=fee,
         payable_fen=payable,
     )
