@@ -19,6 +19,7 @@ from suanli.adapters.matching import (
     tokenize,
 )
 from suanli.adapters.matching.embedding import FloatMatrix
+from suanli.adapters.matching.engine import lexical_text
 from suanli.adapters.matching.fusion import fuse, ranks, reciprocal_rank, top_indices
 from suanli.adapters.matching.lexical import Bm25Index
 from suanli.adapters.matching.metrics import ndcg_at, recall_at
@@ -254,10 +255,10 @@ def test_an_embedder_that_fails_falls_back_to_lexical_with_a_warning() -> None:
 def test_baseline_rankers_use_one_signal_each() -> None:
     engine = _engine(CharacterEmbedder())
     lexical = engine.match(MatchDirection.O2C, query_ids=["O1"], top_k=None, ranker="lexical")[0]
-    bm25 = engine._sides["capabilities"].bm25.scores(engine._sides["opportunities"].tokens[0])
-    assert [c.score for c in lexical.candidates] == sorted(
-        (round(float(s), 4) for s in bm25), reverse=True
-    )
+    index = Bm25Index([tokenize(lexical_text(item)) for item in CAPABILITIES])
+    bm25 = index.scores(tokenize(lexical_text(OPPORTUNITIES[0])))
+    expected = sorted(zip(bm25.tolist(), [c.id for c in CAPABILITIES], strict=True), reverse=True)
+    assert [c.score for c in lexical.candidates] == [round(score, 4) for score, _ in expected]
     semantic = engine.match(MatchDirection.O2C, query_ids=["O1"], top_k=1, ranker="semantic")[0]
     assert -1.0 <= semantic.candidates[0].score <= 1.0
 
