@@ -21,17 +21,20 @@ import sqlalchemy as sa
 
 from suanli.adapters.db.database import Database
 from suanli.adapters.db.ledger_repo import transact
-from suanli.adapters.db.tables import JobRow, OrganisationRow, UsageRow
+from suanli.adapters.db.tables import JobRow, OrganisationRow, PoolRow, UsageRow
 from suanli.config import load_settings
+from suanli.domain.jobs import JobSpec
 from suanli.domain.money import apply_basis_points
 from suanli.services import ledger, settlement, wallets
 from suanli.services.common import Principal, SystemClock
+from suanli.services.jobs import spec_to_dict
 
 ROOT = Path(__file__).resolve().parents[2]
 ROUNDS = 4
 JOBS_PER_WORKER_MAX = 10_000
 STARTUP_TIMEOUT_S = 60
-ENTERPRISE, PROVIDER = "org_crash_ent", "org_crash_prov"
+ENTERPRISE, PROVIDER, POOL = "org_crash_ent", "org_crash_prov", "pool_crash"
+PRICE_FEN_PER_CARD_HOUR = 1_000
 OPERATOR = Principal("usr_op", "org_op", "operator")
 
 
@@ -40,13 +43,36 @@ OPERATOR = Principal("usr_op", "org_op", "operator")
 
 
 def job_row(job_id: str) -> JobRow:
-    return JobRow(id=job_id, owner_id=ENTERPRISE, spec={"cards": 2, "max_run_time_s": 600})
+    """The job as the job service hands it to settlement (not stored: only money is tested)."""
+    return JobRow(
+        id=job_id,
+        owner_id=ENTERPRISE,
+        submitted_by="usr_crash",
+        name=job_id,
+        spec=spec_to_dict(JobSpec(name=job_id, command="train", cards=2, max_run_time_s=600)),
+        state="queued",
+        submitted_at=SystemClock().now(),
+    )
 
 
 def usage_for(job: JobRow) -> UsageRow:
     # The metered amount is a pure function of the job, so a retry settles exactly the same.
     digest = int(hashlib.sha256(job.id.encode()).hexdigest(), 16)
-    return UsageRow(job_id=job.id, provider_id=PROVIDER, amount_fen=1 + digest % job.hold_fen)
+    now = SystemClock().now()
+    return UsageRow(
+        job_id=job.id,
+        owner_id=ENTERPRISE,
+        provider_id=PROVIDER,
+        pool_id=POOL,
+        accelerator_model="H100-SXM",
+        cards=2,
+        started_at=now,
+        ended_at=now,
+        card_seconds=0,
+        price_fen_per_card_hour=PRICE_FEN_PER_CARD_HOUR,
+        amount_fen=1 + digest % job.hold_fen,
+        created_at=now,
+    )
 
 
 def settle_in_one_transaction(db: Database, job: JobRow, pause_s: float) -> None:
@@ -61,7 +87,10 @@ def recover(db: Database) -> int:
     """Settles every job whose hold a dead worker left pending (settlement is idempotent)."""
     with db.engine.connect() as connection:
         pending = connection.execute(
-            sa.text("SELECT id, amount_fen FROM ledger_holds WHERE state = 'pending'")
+            sa.text(
+                "SELECT id, amount_fen FROM ledger_holds"
+                " WHERE state = 'pending' AND id LIKE 'job:%:hold'"
+            )
         ).all()
     for hold_id, amount_fen in pending:
         job = job_row(hold_id.split(":")[1])
@@ -79,7 +108,9 @@ def run_worker(url: str, tag: str) -> None:
         job = job_row(f"job_{tag}_{n}")
 
         def hold(session: sa.orm.Session, job: JobRow = job) -> int:
-            return settlement.hold_for_job(session, settings, SystemClock(), job, 1_000)
+            return settlement.hold_for_job(
+                session, settings, SystemClock(), job, PRICE_FEN_PER_CARD_HOUR
+            )
 
         job.hold_fen = transact(db, hold)
         settle_in_one_transaction(db, job, rng.choice([0, 0.002, 0.01, 0.02]))
@@ -97,6 +128,20 @@ def _fund(url: str) -> None:
     def work(session: sa.orm.Session) -> None:
         for org_id, kind in ((ENTERPRISE, "enterprise"), (PROVIDER, "provider")):
             session.add(OrganisationRow(id=org_id, name=org_id, kind=kind, created_at=clock.now()))
+        session.flush()
+        session.add(
+            PoolRow(
+                id=POOL,
+                provider_id=PROVIDER,
+                name="h100",
+                accelerator_model="H100-SXM",
+                nodes=1,
+                cards_per_node=8,
+                region="浙江/杭州",
+                price_fen_per_card_hour=PRICE_FEN_PER_CARD_HOUR,
+                created_at=clock.now(),
+            )
+        )
 
     transact(db, work)
     transact(
@@ -179,7 +224,7 @@ def _assert_no_partial_settlement(db: Database) -> None:
                 " (SELECT coalesce(sum(t.amount_fen), 0) FROM ledger_transfers t"
                 "   WHERE t.reference = substr(h.id, 5, length(h.id) - 9) AND t.code IN (13, 14))"
                 "   AS split_fen"
-                " FROM ledger_holds h"
+                " FROM ledger_holds h WHERE h.id LIKE 'job:%:hold'"
             )
         ).all()
     assert rows, "no job was ever held"
