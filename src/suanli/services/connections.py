@@ -8,6 +8,7 @@ holds the single write lock, and a slow cluster must never stall the rest of the
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -487,11 +488,17 @@ def read_capacity(
 
 
 # -- backends for the registry --------------------------------------------------------------------
-def backend_factory(db: Database, data_dir: Path | None = None) -> ConnectionFactory:
-    """The registry's hook: connection id -> backend, decrypting credentials only here.
+# bootstrap hands backend_factory only the Database; the Runtime, built beside it from the same
+# Settings, records here where that deployment keeps its secret key (weakly: no leak in tests).
+_KEY_DIRS: weakref.WeakKeyDictionary[Database, Path] = weakref.WeakKeyDictionary()
 
-    `data_dir` locates the key file; bootstrap passes none today, so it is found as the
-    deployment's own settings would find it (see `_key_dir`)."""
+
+def remember_key_dir(db: Database, data_dir: Path) -> None:
+    _KEY_DIRS[db] = data_dir
+
+
+def backend_factory(db: Database, data_dir: Path | None = None) -> ConnectionFactory:
+    """The registry's hook: connection id -> backend, decrypting credentials only here."""
 
     def build(connection_id: str) -> Backend:
         with db.session() as session:
@@ -515,18 +522,13 @@ def backend_factory(db: Database, data_dir: Path | None = None) -> ConnectionFac
 
 
 def _key_dir(db: Database) -> Path:
-    """The data dir of the deployment that owns `db`: the settings' own when they point at this
-    database, else the SQLite file's directory (where the settings put it by default)."""
+    """The data dir recorded for `db`, else the one this process's settings name."""
+    known = _KEY_DIRS.get(db)
+    if known is not None:
+        return known
     from suanli.config import load_settings
 
     try:
-        settings = load_settings()
-    except ValueError:
-        settings = None
-    if settings is not None and settings.resolved_database_url == db.url:
-        return settings.data_dir
-    if db.is_sqlite and ":///" in db.url:
-        return Path(db.url.split(":///", 1)[1]).parent
-    if settings is None:
-        raise BackendUnavailable("cannot locate the secret key: settings are invalid")
-    return settings.data_dir
+        return load_settings().data_dir
+    except ValueError as error:
+        raise BackendUnavailable(f"cannot locate the secret key: {error}") from error

@@ -52,6 +52,10 @@ class Runtime:
     connection_poll_interval_s: float = CONNECTION_POLL_INTERVAL_S
     _last_poll_at: datetime | None = field(default=None, init=False, repr=False)
 
+    def __post_init__(self) -> None:
+        # Cluster credentials are decrypted with this deployment's key (<data_dir>/secret.key).
+        connections.remember_key_dir(self.db, self.settings.data_dir)
+
     def tick(self) -> list[Placement]:
         """One loop iteration; returns the placements made (tests call this directly)."""
         self.poll_connections_if_due()

@@ -1,0 +1,238 @@
+"""Cluster connections through the API: bad input refused naming the field, nothing stored;
+credentials encrypted at rest and never returned; who may see and remove what.
+
+Tests without a cluster run on SQLite and PostgreSQL; the rest use the session's real Ray
+head (behind a token-checking proxy where credentials matter) or Slurm cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from suanli.adapters.secrets import KEY_ENV, SecretBox, SecretKeyError, load_secret_box
+from tests.helpers import City, build_city, make_app
+from tests.integration.clusters import RayHead, SlurmCluster, bearer_proxy, free_port
+
+TOKEN = "ray-token-7f3c9e"  # what a provider gives suanli; must never leave it in clear
+
+
+@pytest.fixture
+def city(tmp_path: Path, database_url: str) -> Iterator[City]:
+    app = make_app(tmp_path, database_url)
+    yield build_city(app)
+    app.close()
+
+
+def add(city: City, token: str, **body: Any) -> Any:
+    return city.post(token, "/v1/connections", {"name": "c", **body})
+
+
+def connection_rows(city: City) -> list[Any]:
+    with city.app.db.session() as session:
+        return list(session.execute(sa.text("SELECT * FROM cluster_connections")).mappings())
+
+
+def slurm_options(log_dir: Path, **changes: Any) -> dict[str, Any]:
+    options = {"partition": "debug", "gres_type": "h100", "log_dir": str(log_dir)}
+    return {**options, "run_as": "suanlijob", **changes}
+
+
+# -- bad input, no cluster needed (both engines) ------------------------------------------------
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        ({"kind": "kubernetes", "address": "https://k8s:6443"}, 422, "kind"),
+        ({"kind": "nomad", "address": "http://x"}, 422, "kind"),
+        ({"kind": "ray", "address": "10.0.0.5:8265"}, 422, "address"),
+        ({"kind": "ray", "address": "http://x", "options": {"colour": 1}}, 422, "options.colour"),
+        ({"kind": "ray", "address": "http://x", "credentials": {"pw": "x"}}, 422, "credentials.pw"),
+        ({"kind": "slurm", "options": {"partition": "debug"}}, 422, "options.gres_type"),
+        (
+            {"kind": "ray", "address": "http://x", "options": {"accelerator_names": {"Z9": "z"}}},
+            422,
+            "options.accelerator_names",
+        ),
+    ],
+)
+def test_malformed_connections_are_refused_naming_the_field(
+    city: City, body: dict[str, Any], status: int, field: str
+) -> None:
+    reply = add(city, city.provider, **body)
+    assert (reply.status_code, reply.json()["field"]) == (status, field), reply.text
+    assert connection_rows(city) == []
+
+
+def test_an_unreachable_ray_address_is_a_502_naming_the_address_and_nothing_is_stored(
+    city: City,
+) -> None:
+    address = f"http://127.0.0.1:{free_port()}"
+    reply = add(city, city.provider, kind="ray", address=address, credentials={"token": TOKEN})
+    assert reply.status_code == 502, reply.text
+    assert reply.json()["field"] == "address" and "cannot reach" in reply.json()["message"]
+    assert TOKEN not in reply.text
+    assert connection_rows(city) == []
+
+
+def test_slurm_paths_on_the_suanli_host_are_checked_before_asking_slurm(
+    city: City, tmp_path: Path
+) -> None:
+    missing_conf = add(
+        city, city.provider, kind="slurm", address=str(tmp_path / "nope.conf"),
+        options=slurm_options(tmp_path),
+    )  # fmt: skip
+    assert (missing_conf.status_code, missing_conf.json()["field"]) == (422, "address")
+    missing_logs = add(city, city.provider, kind="slurm", options=slurm_options(tmp_path / "x"))
+    assert (missing_logs.status_code, missing_logs.json()["field"]) == (422, "options.log_dir")
+    assert connection_rows(city) == []
+
+
+def test_options_that_act_on_the_suanli_host_are_refused_through_the_api(
+    city: City, tmp_path: Path
+) -> None:
+    as_root = add(
+        city, city.provider, kind="slurm", options=slurm_options(tmp_path, allow_root=True)
+    )
+    assert (as_root.status_code, as_root.json()["field"]) == (422, "options.allow_root")
+    binaries = add(city, city.provider, kind="slurm", options=slurm_options(tmp_path, bin_dir="/x"))
+    assert (binaries.status_code, binaries.json()["field"]) == (422, "options.bin_dir")
+    root_user = add(
+        city, city.provider, kind="slurm", options=slurm_options(tmp_path, run_as="root")
+    )
+    assert root_user.status_code == 422 and "root" in root_user.json()["message"]
+
+
+def test_only_providers_and_the_operator_touch_connections(city: City) -> None:
+    body = {"kind": "ray", "address": "http://127.0.0.1:1"}
+    assert add(city, city.enterprise, **body).status_code == 403
+    assert city.get(city.enterprise, "/v1/connections").status_code == 403
+    other = add(city, city.provider, provider_id="org_someone_else", **body)
+    assert other.status_code == 403
+    no_provider = add(city, city.operator, **body)
+    assert (no_provider.status_code, no_provider.json()["field"]) == (422, "provider_id")
+    assert city.get(city.provider, "/v1/connections/conn_missing").status_code == 404
+
+
+def test_a_pool_must_name_a_connection_of_its_own_provider(city: City) -> None:
+    pool = {
+        "name": "p", "accelerator_model": "H100-SXM", "nodes": 1, "cards_per_node": 8,
+        "region": "浙江/杭州", "price_fen_per_card_hour": 100, "backend": "ray",
+    }  # fmt: skip
+    missing = city.post(city.provider, "/v1/pools", pool)
+    assert (missing.status_code, missing.json()["field"]) == (422, "connection_id")
+    unknown = city.post(city.provider, "/v1/pools", {**pool, "connection_id": "conn_x"})
+    assert (unknown.status_code, unknown.json()["field"]) == (422, "connection_id")
+
+
+# -- the secret key ---------------------------------------------------------------------------
+def test_the_key_file_is_made_private_on_first_use_and_reused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    sealed = load_secret_box(tmp_path).seal({"token": TOKEN})
+    key_file = tmp_path / "secret.key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert TOKEN not in sealed
+    assert load_secret_box(tmp_path).open(sealed) == {"token": TOKEN}
+    os.chmod(key_file, 0o644)
+    with pytest.raises(SecretKeyError, match="chmod 600"):
+        load_secret_box(tmp_path)
+
+
+def test_the_environment_key_wins_and_a_wrong_key_cannot_decrypt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cryptography.fernet import Fernet
+
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    sealed = load_secret_box(tmp_path).seal({"token": TOKEN})
+    monkeypatch.setenv(KEY_ENV, Fernet.generate_key().decode())
+    with pytest.raises(SecretKeyError, match="cannot be decrypted"):
+        load_secret_box(tmp_path).open(sealed)
+    with pytest.raises(SecretKeyError):
+        SecretBox(b"not a key")
+    assert "hidden" in repr(load_secret_box(tmp_path))
+
+
+# -- against the real Ray head (both engines) ---------------------------------------------------
+@pytest.fixture
+def guarded_ray(ray_cluster: RayHead) -> Iterator[str]:
+    """The session's Ray head behind a proxy that wants `Bearer TOKEN`."""
+    with bearer_proxy(ray_cluster.address, token=TOKEN) as address:
+        yield address
+
+
+@pytest.mark.ray
+def test_credentials_are_encrypted_at_rest_and_never_returned(city: City, guarded_ray: str) -> None:
+    reply = add(city, city.provider, kind="ray", address=guarded_ray, credentials={"token": TOKEN})
+    assert reply.status_code == 201, reply.text
+    created = reply.json()
+    assert created["has_credentials"] is True and created["healthy"] is True
+    assert created["capacity"] == {"H100-SXM": 8}  # accelerator_type:H100, named as the catalog
+    assert created["options"]["accelerator_names"] == {"H100-SXM": "H100"}
+    raw = connection_rows(city)
+    assert len(raw) == 1 and raw[0]["credentials"] and TOKEN not in str(dict(raw[0]))
+    for path in ("/v1/connections", f"/v1/connections/{created['id']}"):
+        answer = city.get(city.provider, path)
+        assert answer.status_code == 200 and TOKEN not in answer.text
+    assert "credentials" not in city.get(city.provider, f"/v1/connections/{created['id']}").json()
+    checked = city.post(city.provider, f"/v1/connections/{created['id']}/check", {})
+    assert checked.json()["healthy"] is True, checked.text  # decrypted token reached the proxy
+    assert TOKEN not in checked.text
+
+
+@pytest.mark.ray
+def test_a_wrong_token_is_refused_naming_the_credentials(city: City, guarded_ray: str) -> None:
+    reply = add(city, city.provider, kind="ray", address=guarded_ray, credentials={"token": "bad"})
+    assert (reply.status_code, reply.json()["field"]) == (422, "credentials"), reply.text
+    assert connection_rows(city) == []
+
+
+@pytest.mark.ray
+def test_connections_are_private_to_their_provider_and_removal_takes_the_pools(
+    city: City, ray_cluster: RayHead
+) -> None:
+    created = add(city, city.provider, kind="ray", address=ray_cluster.address).json()
+    path = f"/v1/connections/{created['id']}"
+    assert city.get(city.other_provider, path).status_code == 404
+    assert city.get(city.other_provider, "/v1/connections").json()["total"] == 0
+    assert city.get(city.operator, "/v1/connections").json()["total"] == 1
+    pool = {
+        "name": "ray-h100", "accelerator_model": "H100-SXM", "nodes": 1, "cards_per_node": 8,
+        "region": "浙江/杭州", "price_fen_per_card_hour": 100, "backend": "ray",
+        "connection_id": created["id"],
+    }  # fmt: skip
+    assert city.post(city.other_provider, "/v1/pools", pool).json()["field"] == "connection_id"
+    assert city.post(city.provider, "/v1/pools", {**pool, "backend": "slurm"}).status_code == 422
+    pool_id = city.post(city.provider, "/v1/pools", pool).json()["id"]
+    assert city.client.delete(path, headers=city.headers(city.other_provider)).status_code == 404
+    removed = city.client.delete(path, headers=city.headers(city.provider))
+    assert removed.json() == {"id": created["id"], "pools_removed": [pool_id]}
+    assert city.get(city.provider, f"/v1/pools/{pool_id}").status_code == 404
+    assert city.get(city.provider, path).status_code == 404
+
+
+# -- against the real Slurm cluster -------------------------------------------------------------
+@pytest.mark.slurm
+def test_a_slurm_partition_that_does_not_exist_is_refused_naming_it(
+    tmp_path: Path, slurm_cluster: SlurmCluster
+) -> None:
+    app = make_app(tmp_path)
+    city = build_city(app)
+    options = slurm_options(slurm_cluster.log_dir, partition="nosuchpart")
+    address = str(slurm_cluster.conf)
+    reply = add(city, city.provider, kind="slurm", address=address, options=options)
+    assert (reply.status_code, reply.json()["field"]) == (422, "options.partition"), reply.text
+    wrong_gres = slurm_options(
+        slurm_cluster.log_dir, gres_type="a100", accelerator_model="A100-80GB"
+    )
+    reply = add(city, city.provider, kind="slurm", address=address, options=wrong_gres)
+    assert (reply.status_code, reply.json()["field"]) == (422, "options.gres_type"), reply.text
+    assert connection_rows(city) == []
+    app.close()
