@@ -35,6 +35,7 @@ JOBS_PER_WORKER_MAX = 10_000
 STARTUP_TIMEOUT_S = 60
 ENTERPRISE, PROVIDER, POOL = "org_crash_ent", "org_crash_prov", "pool_crash"
 PRICE_FEN_PER_CARD_HOUR = 1_000
+JOB_HOLDS = "job:%:hold"  # LIKE pattern of the wallet holds settlement opens
 OPERATOR = Principal("usr_op", "org_op", "operator")
 
 
@@ -89,8 +90,9 @@ def recover(db: Database) -> int:
         pending = connection.execute(
             sa.text(
                 "SELECT id, amount_fen FROM ledger_holds"
-                " WHERE state = 'pending' AND id LIKE 'job:%:hold'"
-            )
+                " WHERE state = 'pending' AND id LIKE :job_holds"
+            ),
+            {"job_holds": JOB_HOLDS},
         ).all()
     for hold_id, amount_fen in pending:
         job = job_row(hold_id.split(":")[1])
@@ -224,8 +226,9 @@ def _assert_no_partial_settlement(db: Database) -> None:
                 " (SELECT coalesce(sum(t.amount_fen), 0) FROM ledger_transfers t"
                 "   WHERE t.reference = substr(h.id, 5, length(h.id) - 9) AND t.code IN (13, 14))"
                 "   AS split_fen"
-                " FROM ledger_holds h WHERE h.id LIKE 'job:%:hold'"
-            )
+                " FROM ledger_holds h WHERE h.id LIKE :job_holds"
+            ),
+            {"job_holds": JOB_HOLDS},
         ).all()
     assert rows, "no job was ever held"
     for hold_id, state, posted_fen, parts, split_fen in rows:
