@@ -618,11 +618,11 @@ def list_grants(
     if program_id is not None:
         query = query.where(VoucherGrantRow.program_id == program_id)
     result = paginate(session, query.order_by(VoucherGrantRow.created_at, VoucherGrantRow.id), page)
-    views = _grant_views(session, result.items)
+    views = grant_views(session, result.items)
     return PageResult(items=views, total=result.total, offset=result.offset, limit=result.limit)
 
 
-def _grant_views(session: Session, grants: Sequence[VoucherGrantRow]) -> list[GrantView]:
+def grant_views(session: Session, grants: Sequence[VoucherGrantRow]) -> list[GrantView]:
     accounts = ledger.repository(session).accounts(g.account_id for g in grants)
     query = select(VoucherProgramRow.id, VoucherProgramRow.name).where(
         VoucherProgramRow.id.in_({g.program_id for g in grants})
@@ -1305,7 +1305,7 @@ def _org_names(session: Session, ids: set[str]) -> dict[str, str]:
     if not ids:
         return {}
     query = select(OrganisationRow.id, OrganisationRow.name).where(OrganisationRow.id.in_(ids))
-    return dict(session.execute(query))
+    return {org_id: name for org_id, name in session.execute(query)}
 
 
 def _refusals(session: Session, program_id: str) -> tuple[list[RefusedReason], list[RefusedOrder]]:
