@@ -1,7 +1,362 @@
-"""CLI commands for vouchers."""
+"""`suanli vouchers ...`: programs (create, list, show, fund), apply, applications, approve,
+reject, grants, report and expire. Thin: every command is one call to a running API."""
 
 from __future__ import annotations
 
-import typer
+import json
+from pathlib import Path
+from typing import Any
 
-app = typer.Typer(help="vouchers", no_args_is_help=True)
+import httpx
+import typer
+from rich.table import Table
+
+from suanli.cli.common import (
+    HTTP_TIMEOUT_S,
+    ApiClient,
+    ApiUrlOption,
+    JsonOption,
+    TokenOption,
+    console,
+    fail,
+    print_json,
+)
+from suanli.domain.money import format_yuan
+from suanli.i18n import t
+
+app = typer.Typer(help="Compute vouchers / 算力券", no_args_is_help=True)
+programs_app = typer.Typer(help="Voucher programs (agencies) / 券种与预算", no_args_is_help=True)
+app.add_typer(programs_app, name="programs")
+
+TIER_HELP = (
+    "RATIO[,sme|non-sme][,domestic|non-domestic][,spend<=FEN][,startup<=YEARS][,label=TEXT]; "
+    "repeatable, first match wins"
+)
+
+
+def parse_tier(text: str) -> dict[str, Any]:
+    """'0.5,sme,spend<=50000000,label=SME' -> the API's tier object."""
+    ratio, *conditions = [part.strip() for part in text.split(",")]
+    tier: dict[str, Any] = {"ratio": ratio}
+    flags = {"sme": ("sme", True), "non-sme": ("sme", False)}
+    flags |= {"domestic": ("domestic", True), "non-domestic": ("domestic", False)}
+    for condition in conditions:
+        if condition in flags:
+            key, value = flags[condition]
+            tier[key] = value
+        elif condition.startswith("spend<="):
+            tier["yearly_spend_max_fen"] = _int(condition.removeprefix("spend<="), "--tier")
+        elif condition.startswith("startup<="):
+            tier["startup_age_max_years"] = _int(condition.removeprefix("startup<="), "--tier")
+        elif condition.startswith("label="):
+            tier["label"] = condition.removeprefix("label=")
+        else:
+            fail(t(f"无法识别的档位条件 {condition!r}", f"unknown tier condition {condition!r}"))
+    return tier
+
+
+def _int(text: str, option: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        fail(t(f"{option} 需要整数: {text!r}", f"{option} needs an integer: {text!r}"))
+
+
+def _split(values: str | None) -> list[str]:
+    return [value.strip() for value in (values or "").split(",") if value.strip()]
+
+
+@programs_app.command("create")
+def create(
+    name: str = typer.Option(..., "--name"),
+    category: str = typer.Option("compute", "--category", help="compute | model | corpus | smart"),
+    budget_fen: int = typer.Option(..., "--budget-fen", help="the annual budget, integer fen"),
+    valid_from: str = typer.Option(..., "--valid-from", help="date (Beijing) or ISO time"),
+    valid_until: str = typer.Option(..., "--valid-until", help="exclusive end"),
+    ratio: str = typer.Option(..., "--ratio", help="base ratio, 0..1, e.g. 0.3"),
+    tiers: list[str] | None = typer.Option(None, "--tier", help=TIER_HELP),
+    cap_per_enterprise_fen: int = typer.Option(..., "--cap-per-enterprise-fen"),
+    cap_per_order_fen: int | None = typer.Option(None, "--cap-per-order-fen"),
+    providers: str | None = typer.Option(None, "--providers", help="eligible provider ids, a,b"),
+    provider_regions: str | None = typer.Option(None, "--provider-regions", help="浙江/杭州,..."),
+    enterprise_regions: str | None = typer.Option(None, "--enterprise-regions"),
+    sme_only: bool = typer.Option(False, "--sme-only"),
+    bad_credit_years: int | None = typer.Option(None, "--bad-credit-years"),
+    no_stacking: bool = typer.Option(False, "--no-stacking", help="no other subsidy on an order"),
+    max_combined_ratio: str = typer.Option("1", "--max-combined-ratio"),
+    stack_order: int = typer.Option(0, "--stack-order", help="lower stacks first"),
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Creates a program (agency). Rules are data; see docs/vouchers.md."""
+    scope = "list" if providers else "region" if provider_regions else "all"
+    body = {
+        "name": name,
+        "category": category,
+        "budget_fen": budget_fen,
+        "valid_from": valid_from,
+        "valid_until": valid_until,
+        "base_ratio": ratio,
+        "tiers": [parse_tier(tier) for tier in tiers or []],
+        "cap_per_enterprise_fen": cap_per_enterprise_fen,
+        "cap_per_order_fen": cap_per_order_fen,
+        "provider_scope": scope,
+        "provider_ids": _split(providers),
+        "provider_regions": _split(provider_regions),
+        "enterprise_regions": _split(enterprise_regions),
+        "sme_only": sme_only,
+        "bad_credit_lookback_years": bad_credit_years,
+        "stacking_allowed": not no_stacking,
+        "max_combined_ratio": max_combined_ratio,
+        "stack_order": stack_order,
+    }
+    program = ApiClient(api_url, token).request("POST", "/v1/vouchers/programs", json=body)
+    _print_program(program, json_output)
+
+
+@programs_app.command("list")
+def list_programs(
+    open_only: bool = typer.Option(False, "--open", help="only programs open now"),
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Every program (they are public), oldest first."""
+    params = {"open_only": open_only, "limit": 500}
+    page = ApiClient(api_url, token).request("GET", "/v1/vouchers/programs", params=params)
+    if json_output:
+        print_json(page)
+        return
+    table = Table(title=t("算力券", "Voucher programs"))
+    for column in ("id", "name", "category", "budget", "base", "from", "until"):
+        table.add_column(column)
+    for p in page["items"]:
+        table.add_row(
+            p["id"],
+            p["name"],
+            p["category"],
+            format_yuan(p["budget_fen"]),
+            p["rules"]["base_ratio"],
+            p["valid_from"][:10],
+            p["valid_until"][:10],
+        )
+    console.print(table)
+
+
+@programs_app.command("show")
+def show(
+    program_id: str,
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """A program with its rules and its ledger totals (funded, committed, paid, remaining)."""
+    program = ApiClient(api_url, token).request("GET", f"/v1/vouchers/programs/{program_id}")
+    _print_program(program, json_output)
+
+
+def _print_program(program: dict[str, Any], json_output: bool) -> None:
+    if json_output:
+        print_json(program)
+        return
+    console.print(f"{program['id']}  {program['name']}  ({program['category']})", highlight=False)
+    console.print(json.dumps(program["rules"], ensure_ascii=False), highlight=False)
+    for key, value in (program.get("totals") or {}).items():
+        console.print(f"  {key}: {format_yuan(value)}", highlight=False)
+
+
+@programs_app.command("fund")
+def fund(
+    program_id: str,
+    amount_fen: int = typer.Option(..., "--amount-fen"),
+    reference: str = typer.Option(..., "--reference", help="the treasury transfer's reference"),
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Records budget received for a program (its agency or the operator)."""
+    body = {"amount_fen": amount_fen, "external_reference": reference}
+    path = f"/v1/vouchers/programs/{program_id}/funding"
+    transfer = ApiClient(api_url, token).request("POST", path, json=body)
+    if json_output:
+        print_json(transfer)
+        return
+    console.print(f"{transfer['id']}  {format_yuan(transfer['amount_fen'])}", highlight=False)
+
+
+@app.command("apply")
+def apply(
+    program_id: str,
+    sme: bool = typer.Option(..., "--sme/--not-sme", help="declare whether you are an SME"),
+    region: str = typer.Option(..., "--region", help="registration region, 浙江/杭州/余杭"),
+    founded_on: str = typer.Option(..., "--founded-on", help="YYYY-MM-DD"),
+    requested_fen: int = typer.Option(..., "--requested-fen"),
+    bad_credit_on: str | None = typer.Option(None, "--bad-credit-on", help="latest record"),
+    note: str = typer.Option("", "--note"),
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Applies for a program's vouchers (enterprise), declaring your facts."""
+    body = {
+        "is_sme": sme,
+        "region": region,
+        "founded_on": founded_on,
+        "bad_credit_on": bad_credit_on,
+        "requested_fen": requested_fen,
+        "note": note,
+    }
+    path = f"/v1/vouchers/programs/{program_id}/applications"
+    _print_application(ApiClient(api_url, token).request("POST", path, json=body), json_output)
+
+
+@app.command("applications")
+def applications(
+    program: str | None = typer.Option(None, "--program"),
+    state: str | None = typer.Option(None, "--state", help="pending | approved | rejected"),
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Applications you may see: your own, or those to your agency's programs."""
+    params = {"program_id": program, "state": state, "limit": 500}
+    query = {key: value for key, value in params.items() if value is not None}
+    page = ApiClient(api_url, token).request("GET", "/v1/vouchers/applications", params=query)
+    if json_output:
+        print_json(page)
+        return
+    for item in page["items"]:
+        _print_application(item, False)
+
+
+def _print_application(item: dict[str, Any], json_output: bool) -> None:
+    if json_output:
+        print_json(item)
+        return
+    console.print(
+        f"{item['id']}  {item['state']:<9} {item['enterprise_id']}  "
+        f"{format_yuan(item['requested_fen'])}  {item['reason']}",
+        highlight=False,
+    )
+
+
+@app.command("approve")
+def approve(
+    application_id: str,
+    quota_fen: int = typer.Option(..., "--quota-fen", help="at most the cap per enterprise"),
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Approves an application with a quota (the owning agency only); opens the grant."""
+    path = f"/v1/vouchers/applications/{application_id}/approve"
+    grant = ApiClient(api_url, token).request("POST", path, json={"quota_fen": quota_fen})
+    _print_grant(grant, json_output)
+
+
+@app.command("reject")
+def reject(
+    application_id: str,
+    reason: str = typer.Option(..., "--reason"),
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Rejects an application with a reason (the owning agency only)."""
+    path = f"/v1/vouchers/applications/{application_id}/reject"
+    result = ApiClient(api_url, token).request("POST", path, json={"reason": reason})
+    _print_application(result, json_output)
+
+
+@app.command("grants")
+def grants(
+    program: str | None = typer.Option(None, "--program"),
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Grants with their balance, what running jobs reserve, and what is available."""
+    query = {"program_id": program, "limit": 500} if program else {"limit": 500}
+    page = ApiClient(api_url, token).request("GET", "/v1/vouchers/grants", params=query)
+    if json_output:
+        print_json(page)
+        return
+    for grant in page["items"]:
+        _print_grant(grant, False)
+
+
+def _print_grant(grant: dict[str, Any], json_output: bool) -> None:
+    if json_output:
+        print_json(grant)
+        return
+    console.print(
+        f"{grant['id']}  {grant['program_name']}  {grant['enterprise_id']}  "
+        f"quota {format_yuan(grant['quota_fen'])}  available {format_yuan(grant['available_fen'])}"
+        f"  reserved {format_yuan(grant['reserved_fen'])}  {grant['state']}",
+        highlight=False,
+    )
+
+
+@app.command("report")
+def report(
+    program_id: str,
+    output_format: str = typer.Option("json", "--format", help="json | csv | xlsx"),
+    section: str = typer.Option(
+        "burn_down", "--section", help="csv: burn_down|by_enterprise|by_provider|by_vendor|refused"
+    ),
+    output: Path | None = typer.Option(None, "--output", "-o", help="file (xlsx needs one)"),
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+) -> None:
+    """The agency report, from the ledger: burn-down, subsidy by enterprise/provider/vendor.
+
+    Also the domestic share and refused subsidies with their reasons."""
+    client = ApiClient(api_url, token)
+    path = f"/v1/vouchers/programs/{program_id}/report"
+    if output_format == "json":
+        print_json(client.request("GET", path))
+        return
+    if output_format == "xlsx" and output is None:
+        fail(t("xlsx 需要 --output 文件", "xlsx needs --output FILE"))
+    content = _download(client, path, {"format": output_format, "section": section})
+    if output is None:
+        print(content.decode("utf-8"), end="")
+        return
+    output.write_bytes(content)
+    console.print(t(f"已写入 {output}", f"written to {output}"))
+
+
+def _download(client: ApiClient, path: str, params: dict[str, str]) -> bytes:
+    try:
+        response = httpx.get(
+            client.base_url + path,
+            params=params,
+            headers={"Authorization": f"Bearer {client.token}"},
+            timeout=HTTP_TIMEOUT_S,
+        )
+    except httpx.HTTPError as error:
+        fail(str(error), 7)
+    if response.status_code >= 400:
+        client.request("GET", path, params=params)  # reports the typed error and exits
+    return response.content
+
+
+@app.command("expire")
+def expire(
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Returns what ended programs' grants hold unused to the programs (agency or operator)."""
+    result = ApiClient(api_url, token).request("POST", "/v1/vouchers/expire")
+    if json_output:
+        print_json(result)
+        return
+    console.print(
+        t(
+            f"到期 {result['grants_expired']} 份额度, 收回 {format_yuan(result['reclaimed_fen'])}",
+            f"expired {result['grants_expired']} grants, reclaimed "
+            f"{format_yuan(result['reclaimed_fen'])}",
+        )
+    )
