@@ -42,6 +42,7 @@ def scheduler(
         f"  queue rounds          {figures.queue_decisions_per_s:>12,.0f} decisions/s"
         f"   p99 round {figures.p99_round_ms:.2f} ms\n"
         f"  peak RSS              {figures.peak_rss_mib:>12,.1f} MiB\n"
+        f"  load average (1 min)  {figures.load_average_1m:>12.2f} on {figures.cpu_count} CPUs\n"
         f"  baseline: {figures.baseline_policy} (scalar filter) "
         f"{figures.baseline_decisions_per_s:,.1f} /s vs vectorised cheapest "
         f"{figures.vectorised_cheapest_decisions_per_s:,.0f} /s = "

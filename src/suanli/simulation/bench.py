@@ -10,6 +10,7 @@ are applied and the oldest running jobs released (untimed) whenever the fleet pa
 
 from __future__ import annotations
 
+import os
 import resource
 import sys
 import time
@@ -43,6 +44,8 @@ class BenchFigures:
     queue_decisions_per_s: float
     p99_round_ms: float
     peak_rss_mib: float
+    cpu_count: int
+    load_average_1m: float  # other processes' load: above cpu_count, timings are contended
     baseline_policy: str
     baseline_decisions_per_s: float
     vectorised_cheapest_decisions_per_s: float
@@ -77,6 +80,8 @@ def run_bench(pools: int, jobs: int, policy_name: str, seed: int = 0) -> BenchFi
         queue_decisions_per_s=round(placed / float(rounds_s.sum()), 1),
         p99_round_ms=round(float(np.percentile(rounds_s, 99)) * 1000, 4),
         peak_rss_mib=round(peak_rss_mib(), 1),
+        cpu_count=os.cpu_count() or 1,
+        load_average_1m=round(os.getloadavg()[0], 2),
         baseline_policy=ScalarCheapestPolicy.name,
         baseline_decisions_per_s=round(scalar_rate, 1),
         vectorised_cheapest_decisions_per_s=round(cheapest_rate, 1),

@@ -85,7 +85,7 @@ def specs(draw: st.DrawFn) -> JobSpec:
     )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(fleet=fleets(), spec=specs())
 def test_vectorised_filter_equals_the_scalar_reference(
     fleet: tuple[PoolView, ...], spec: JobSpec
@@ -95,7 +95,7 @@ def test_vectorised_filter_equals_the_scalar_reference(
     assert static_mask(spec, state.matrix).tolist() == expected
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     fleet=fleets(),
     jobs=st.lists(specs(), min_size=1, max_size=12),

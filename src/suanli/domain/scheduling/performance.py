@@ -117,11 +117,11 @@ class PerformanceModel:
         self, matrix: PoolMatrix, job_class: str | None, reference_model: str | None
     ) -> FloatArray:
         """Per pool: runtime there ÷ runtime on the reference (cached per class and reference)."""
-        chosen = self.job_class(job_class).name
-        reference_name = reference_model or DEFAULT_REFERENCE_MODEL
-        key = (self, chosen, normalize_model_name(reference_name))
+        key = (self, job_class, reference_model)  # raw names: no normalising on the hot path
         factors = matrix.cached_factors(key)
         if factors is None:
+            chosen = self.job_class(job_class).name
+            reference_name = reference_model or DEFAULT_REFERENCE_MODEL
             reference = resolve_model(reference_name, matrix)
             per_model = np.ones(len(matrix.models), dtype=np.float64)
             if reference is not None:

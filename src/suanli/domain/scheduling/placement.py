@@ -41,8 +41,10 @@ class Scratch:
 
     def __init__(self, state: ClusterState) -> None:
         self.state = state
-        self.free_cards = state.free_cards.copy()
-        self.max_free = state.max_free.copy()
+        # the state's own vectors until the first write (a one-job round never copies them)
+        self.free_cards = state.free_cards
+        self.max_free = state.max_free
+        self._copied = False
         self._nodes: dict[int, IntArray] = {}
         self.ends: dict[int, list[tuple[float, NodeCards]]] = {}  # placed this round, by pool
         self.preempted: set[str] = set()
@@ -60,6 +62,9 @@ class Scratch:
         self._shift(index, node_cards, +1)
 
     def _shift(self, index: int, node_cards: NodeCards, sign: int) -> None:
+        if not self._copied:
+            self.free_cards, self.max_free = self.free_cards.copy(), self.max_free.copy()
+            self._copied = True
         nodes = self._nodes.get(index)
         if nodes is None:
             nodes = self._nodes[index] = self.state.node_free[index].copy()
