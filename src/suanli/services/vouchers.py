@@ -702,19 +702,20 @@ def yearly_spend_fen(session: Session, enterprise_id: str, at: datetime) -> int:
 def plan_job_hold(session: Session, job: JobRow) -> JobVoucherHold | None:
     """The expected subsidy over every pool the job may land on; None without a usable grant.
 
-    The wallet, clearing and grant accounts are locked (in id order, as the ledger locks) before
-    the grants' balances are read, so the plan is exact and concurrent submits queue here."""
+    The orders are priced first, without locks; then the wallet, clearing and grant accounts
+    are locked in id order (the order the ledger locks in, so no deadlock) and the grants'
+    balances read under the lock: the plan is exact, and the lock is held only briefly."""
     active = _active_grants(session, job.owner_id, job.submitted_at)
     if not active:
+        return None
+    spend = yearly_spend_fen(session, job.owner_id, job.submitted_at)
+    orders = _candidate_orders(session, job, spend)
+    if not orders:
         return None
     ids = [ledger.wallet_id(job.owner_id), ledger.CLEARING_ACCOUNT_ID]
     locked = ledger.repository(session).accounts(
         ids + [a.grant.account_id for a in active], lock=True
     )
-    spend = yearly_spend_fen(session, job.owner_id, job.submitted_at)
-    orders = _candidate_orders(session, job, spend)
-    if not orders:
-        return None
     states = [
         GrantState(a.program, a.grant.id, a.facts, locked[a.grant.account_id].balance.available_fen)
         for a in active
