@@ -144,6 +144,7 @@ def test_the_pod_list_becomes_jobs_with_constraints_and_counted_skips(tmp_path: 
         ("p1,1,1,1,1000,,LS,Running,0,5,9\n", "deletion_time"),
         ("p1,1,1,1,1000,,VIP,Running,0,10,0\n", "qos"),
         ("p1,1,1,1,1000,,LS\n", "row"),
+        ("p0,1,1,1,1000,,LS,Running,0,10,0\n", "name"),
     ],
 )
 def test_a_malformed_pod_row_names_its_line_and_column(

@@ -108,7 +108,11 @@ def load_workload(path: Path) -> Workload:
     jobs: list[QueuedJob] = []
     skipped = {"cpu_only_pods": 0, "never_ran_pods": 0}
     adjusted = {"shared_gpu_rounded_up": 0, "runtime_capped_30_days": 0}
+    seen: set[str] = set()
     for line, row in _rows(path, POD_COLUMNS + POD_TIME_COLUMNS):
+        if row["name"].strip() in seen:
+            raise _bad(path, line, "name", f"repeats an earlier pod ({row['name'].strip()})")
+        seen.add(row["name"].strip())
         job = _pod_job(row, line, path, skipped, adjusted)
         if job is not None:
             jobs.append(job)

@@ -48,19 +48,21 @@ def reserve(scratch: Scratch, spec: JobSpec, now_s: float) -> Reservation | None
 
 def earliest_start(scratch: Scratch, index: int, spec: JobSpec, now_s: float) -> Reservation | None:
     """Replays the pool's expected ends, earliest first, until the job fits; None if never."""
-    nodes = scratch.nodes(index).copy()
-    fitting = int(np.count_nonzero(nodes >= spec.cards_per_node))
+    nodes: list[int] = scratch.nodes(index).tolist()  # scalar updates: lists beat NumPy here
+    need = spec.cards_per_node
+    fitting = sum(1 for free in nodes if free >= need)
     releases = islice(_releases(scratch, index), RELEASES_SCAN_MAX)
     for end_s, ending in groupby(releases, key=lambda release: release[0]):
         for _, node_cards in ending:  # jobs ending together free their cards together
             for node, cards in node_cards:
-                was_fitting = nodes[node] >= spec.cards_per_node
-                nodes[node] += cards
-                fitting += int(not was_fitting and nodes[node] >= spec.cards_per_node)
+                before = nodes[node]
+                nodes[node] = before + cards
+                fitting += before < need <= before + cards
         if fitting >= spec.nodes:
-            extra = nodes.copy()
-            for node in _reserved_nodes(nodes, scratch.nodes(index), spec):
-                extra[node] -= spec.cards_per_node
+            at_start = np.array(nodes, dtype=np.int64)
+            extra = at_start.copy()
+            for node in _reserved_nodes(at_start, scratch.nodes(index), spec):
+                extra[node] -= need
             return Reservation(pool=index, start_s=max(end_s, now_s), extra=extra)
     return None
 

@@ -58,14 +58,15 @@ def evict_for(scratch: Scratch, spec: JobSpec, index: int) -> Eviction | None:
 
 def _node_plans(nodes: np.ndarray, need: int, victims: list[RunningJob]) -> list[Plan]:
     """Per node that does not fit yet: the victims (in victim order) that would make it fit."""
+    free_now: list[int] = nodes.tolist()  # scalar reads: lists beat NumPy here
     on_node: dict[int, list[tuple[RunningJob, int]]] = {}
     for victim in victims:
         for node, cards in victim.node_cards:
-            if nodes[node] < need:
+            if free_now[node] < need:
                 on_node.setdefault(node, []).append((victim, cards))
     plans: list[Plan] = []
     for node, listed in on_node.items():
-        free, chosen = int(nodes[node]), list[RunningJob]()
+        free, chosen = free_now[node], list[RunningJob]()
         for victim, cards in listed:
             if free >= need:
                 break
