@@ -1,4 +1,4 @@
-"""`suanli bench ...`: benchmarks print figures (and a same-run baseline ratio); never assert times."""
+"""`suanli bench ...`: benchmarks print figures and a same-run baseline ratio; never assert."""
 
 from __future__ import annotations
 

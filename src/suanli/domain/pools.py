@@ -21,8 +21,11 @@ class Region:
 
     def matches(self, wanted: Region) -> bool:
         """True when this region lies inside `wanted` (empty parts of `wanted` match anything)."""
-        pairs = ((wanted.province, self.province), (wanted.city, self.city))
-        pairs += ((wanted.district, self.district),)
+        pairs = (
+            (wanted.province, self.province),
+            (wanted.city, self.city),
+            (wanted.district, self.district),
+        )
         return all(not want or want == have for want, have in pairs)
 
     def label(self) -> str:

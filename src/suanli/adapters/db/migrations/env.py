@@ -12,6 +12,8 @@ target_metadata = all_tables().metadata
 
 def run_migrations() -> None:
     url = context.config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise RuntimeError("migrations need sqlalchemy.url; use suanli.adapters.db.migrate")
     engine = create_engine(url, poolclass=pool.NullPool)
     with engine.connect() as connection:
         context.configure(
