@@ -1,0 +1,482 @@
+"""Scenario exchange use cases on stored lists: publish and curate opportunities and
+capabilities, import and export them as files, and match stored items in either direction.
+
+Who may do what (the operator curates everything):
+- opportunities are published by agencies and enterprises; capabilities by enterprises;
+  any other kind of organisation gets PermissionDenied (403);
+- the lists are public to every signed-in user (that is the point of the exchange), but
+  `contact` is shown only to the owner and the operator (pairs reveal it after consent);
+- writing another organisation's item answers NotFound (404), never confirming it exists.
+
+Vectors: each row stores sha256 of its matchable text and the vector computed from the text
+with that hash. Matching embeds only rows whose two hashes differ (new or edited text) and
+stores the result, so an unchanged text is never embedded twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Literal, cast
+
+import numpy as np
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from suanli.adapters.db.tables import OrganisationRow
+from suanli.adapters.db.tables_scenes import SceneCapabilityRow, SceneOpportunityRow
+from suanli.adapters.matching import (
+    Candidate,
+    Embedder,
+    MatchEngine,
+    VectorCache,
+    load_default_embedder,
+)
+from suanli.adapters.matching.engine import TOP_K_MAX, semantic_text
+from suanli.domain.scenes import (
+    Capability,
+    DeploymentMode,
+    ItemStatus,
+    MatchDirection,
+    Maturity,
+    Opportunity,
+    SceneItem,
+    resolve_industry,
+)
+from suanli.errors import Conflict, InvalidInput, LimitExceeded, NotFound, PermissionDenied
+from suanli.i18n import t
+from suanli.services import scenes_files
+from suanli.services.common import Clock, Page, PageResult, Principal, audit, new_id, paginate
+from suanli.services.scenes_files import EmbedderLoader, ItemKind, ValidationReport
+
+SceneRow = SceneOpportunityRow | SceneCapabilityRow
+ExportFormat = Literal["csv", "xlsx"]
+IMPORT_BYTES_MAX = 5 * 1024 * 1024  # one request's upload, held in memory: 5 MiB
+IMPORT_ROWS_MAX = 5_000  # rows per import request; larger lists go in batches (第N批)
+MATCH_CANDIDATES_MAX = 20_000  # open items indexed per match request
+EXPORT_ROWS_MAX = 20_000
+CONTACT_CHARS_MAX = 500
+MODELS: dict[str, type[SceneOpportunityRow] | type[SceneCapabilityRow]] = {
+    "opportunities": SceneOpportunityRow,
+    "capabilities": SceneCapabilityRow,
+}
+PUBLISHERS: dict[str, tuple[str, ...]] = {
+    "opportunities": ("agency", "enterprise"),
+    "capabilities": ("enterprise",),
+}
+ID_PREFIXES = {"opportunities": "OPP", "capabilities": "CAP"}
+OTHER_KIND: dict[str, ItemKind] = {
+    "opportunities": "capabilities",
+    "capabilities": "opportunities",
+}
+
+
+def require_kind(kind: str) -> ItemKind:
+    if kind not in MODELS:
+        raise InvalidInput("kind must be opportunities or capabilities", field="kind")
+    return "opportunities" if kind == "opportunities" else "capabilities"
+
+
+def text_sha256(item: SceneItem) -> str:
+    return hashlib.sha256(semantic_text(item).encode()).hexdigest()
+
+
+# ---------------------------------------------------------------- rows <-> domain
+
+
+def to_item(row: SceneRow) -> SceneItem:
+    """The domain value of a stored row (validated again on the way out)."""
+    common: dict[str, Any] = {
+        "id": row.id,
+        "title": row.title,
+        "description": row.description,
+        "industry": row.industry,
+        "tags": tuple(row.tags),
+        "region": row.region,
+        "org": row.org_name,
+        "batch": row.batch,
+        "status": ItemStatus(row.status),
+    }
+    if isinstance(row, SceneOpportunityRow):
+        return Opportunity(**common, budget_fen=row.budget_fen, deadline=row.deadline)
+    return Capability(
+        **common,
+        maturity=Maturity(row.maturity) if row.maturity else None,
+        deployment_modes=tuple(DeploymentMode(mode) for mode in row.deployment_modes),
+        accelerators=tuple(row.accelerators),
+    )
+
+
+def _write_item(row: SceneRow, item: SceneItem) -> None:
+    """Copies the item onto the row; a changed text drops the stored vector."""
+    row.title, row.description, row.industry = item.title, item.description, item.industry
+    row.tags, row.region, row.org_name = list(item.tags), item.region, item.org
+    row.batch, row.status = item.batch, item.status.value
+    if isinstance(row, SceneOpportunityRow) and isinstance(item, Opportunity):
+        row.budget_fen, row.deadline = item.budget_fen, item.deadline
+    if isinstance(row, SceneCapabilityRow) and isinstance(item, Capability):
+        row.maturity = item.maturity.value if item.maturity else None
+        row.deployment_modes = [mode.value for mode in item.deployment_modes]
+        row.accelerators = list(item.accelerators)
+    digest = text_sha256(item)
+    if digest != row.text_sha256:
+        row.text_sha256 = digest
+        row.vector = row.vector_model = row.vector_text_sha256 = None
+
+
+def build_item(kind: ItemKind, values: dict[str, Any]) -> SceneItem:
+    """A domain item from API values; an unknown industry is refused here (422, field
+    industry), unlike file import, which files it under 其他 with a warning."""
+    data = dict(values)
+    if "industry" in data:
+        canonical, known = resolve_industry(str(data["industry"]))
+        if not known:
+            raise InvalidInput(f"unknown industry {data['industry']!r}", field="industry")
+        data["industry"] = canonical
+    for name in ("tags", "accelerators", "deployment_modes"):
+        if name in data:
+            data[name] = tuple(data[name])
+    if "status" in data:
+        data["status"] = ItemStatus(data["status"])
+    if data.get("maturity") is not None:
+        data["maturity"] = Maturity(data["maturity"])
+    if "deployment_modes" in data:
+        data["deployment_modes"] = tuple(DeploymentMode(m) for m in data["deployment_modes"])
+    model = Opportunity if kind == "opportunities" else Capability
+    return model(**data)
+
+
+# ---------------------------------------------------------------- access
+
+
+def require_publisher(caller: Principal, kind: ItemKind) -> None:
+    allowed = PUBLISHERS[kind]
+    if not caller.is_operator and caller.org_kind not in allowed:
+        raise PermissionDenied(
+            f"{kind} are published by {' or '.join(allowed)} organisations", field="kind"
+        )
+
+
+def _find(session: Session, kind: ItemKind, item_id: str) -> SceneRow | None:
+    row = session.get(MODELS[kind], item_id)
+    return cast(SceneRow | None, row)
+
+
+def get_row(session: Session, kind: ItemKind, item_id: str) -> SceneRow:
+    row = _find(session, kind, item_id)
+    if row is None or row.deleted:
+        raise NotFound(f"no {kind[:-1]} {item_id!r}", field="id")
+    return row
+
+
+def owned_row(session: Session, caller: Principal, kind: ItemKind, item_id: str) -> SceneRow:
+    """The row the caller may write; another tenant's row is NotFound."""
+    row = get_row(session, kind, item_id)
+    if not caller.is_operator and row.org_id != caller.org_id:
+        raise NotFound(f"no {kind[:-1]} {item_id!r}", field="id")
+    return row
+
+
+def can_see_contact(caller: Principal, row: SceneRow) -> bool:
+    return caller.is_operator or row.org_id == caller.org_id
+
+
+def _owner_org(session: Session, caller: Principal, org_id: str | None) -> str:
+    """The caller's organisation; the operator may publish on behalf of another one."""
+    if org_id is None or org_id == caller.org_id:
+        return caller.org_id
+    if not caller.is_operator:
+        raise PermissionDenied("only the operator publishes for another organisation")
+    if session.get(OrganisationRow, org_id) is None:
+        raise NotFound(f"no organisation {org_id!r}", field="org_id")
+    return org_id
+
+
+# ---------------------------------------------------------------- CRUD
+
+
+def create_item(
+    session: Session,
+    clock: Clock,
+    caller: Principal,
+    kind: ItemKind,
+    values: dict[str, Any],
+    *,
+    contact: str = "",
+    org_id: str | None = None,
+) -> SceneRow:
+    require_publisher(caller, kind)
+    owner = _owner_org(session, caller, org_id)
+    data = {"id": f"{ID_PREFIXES[kind]}-{new_id('x')[2:]}", **values}
+    item = build_item(kind, data)
+    if _find(session, kind, item.id) is not None:
+        raise Conflict(f"{kind[:-1]} {item.id!r} already exists", field="id")
+    row = _new_row(kind, item.id, owner, caller, clock)
+    _write_item(row, item)
+    row.contact = _require_contact(contact)
+    session.add(row)
+    session.flush()
+    audit(session, clock, caller, f"scenes.{kind}.create", item.id)
+    return row
+
+
+def _new_row(kind: ItemKind, item_id: str, owner: str, caller: Principal, clock: Clock) -> SceneRow:
+    now = clock.now()
+    return MODELS[kind](
+        id=item_id,
+        org_id=owner,
+        created_by=caller.user_id,
+        created_at=now,
+        updated_at=now,
+        text_sha256="",
+        deleted=False,
+        contact="",
+    )
+
+
+def _require_contact(contact: str) -> str:
+    if len(contact) > CONTACT_CHARS_MAX:
+        raise InvalidInput(f"contact is longer than {CONTACT_CHARS_MAX}", field="contact")
+    return contact.strip()
+
+
+def update_item(
+    session: Session,
+    clock: Clock,
+    caller: Principal,
+    kind: ItemKind,
+    item_id: str,
+    changes: dict[str, Any],
+) -> SceneRow:
+    """Applies the changes (domain-validated as a whole); a changed text drops the vector."""
+    row = owned_row(session, caller, kind, item_id)
+    contact = changes.pop("contact", None)
+    current = to_item(row)
+    values = {f.name: getattr(current, f.name) for f in fields(current)}
+    item = build_item(kind, {**values, **changes, "id": row.id})
+    _write_item(row, item)
+    if contact is not None:
+        row.contact = _require_contact(contact)
+    row.updated_at = clock.now()
+    audit(session, clock, caller, f"scenes.{kind}.update", item_id, fields=sorted(changes))
+    return row
+
+
+def delete_item(
+    session: Session, clock: Clock, caller: Principal, kind: ItemKind, item_id: str
+) -> None:
+    """Soft delete: pairs and challenges keep pointing at the row; it leaves every list."""
+    row = owned_row(session, caller, kind, item_id)
+    row.deleted, row.status, row.updated_at = True, ItemStatus.CLOSED.value, clock.now()
+    audit(session, clock, caller, f"scenes.{kind}.delete", item_id)
+
+
+@dataclass(frozen=True)
+class ItemFilters:
+    industry: str | None = None
+    status: str | None = None
+    batch: int | None = None
+    org_id: str | None = None
+
+
+def _filtered(kind: ItemKind, filters: ItemFilters) -> Select[Any]:
+    model = MODELS[kind]
+    query = select(model).where(model.deleted.is_(False)).order_by(model.id)
+    if filters.industry is not None:
+        canonical, known = resolve_industry(filters.industry)
+        if not known:
+            raise InvalidInput(f"unknown industry {filters.industry!r}", field="industry")
+        query = query.where(model.industry == canonical)
+    if filters.status is not None:
+        query = query.where(model.status == ItemStatus(filters.status).value)
+    if filters.batch is not None:
+        query = query.where(model.batch == filters.batch)
+    if filters.org_id is not None:
+        query = query.where(model.org_id == filters.org_id)
+    return query
+
+
+def list_items(
+    session: Session, kind: ItemKind, page: Page, filters: ItemFilters
+) -> PageResult[Any]:
+    return paginate(session, _filtered(kind, filters), page)
+
+
+# ---------------------------------------------------------------- import and export
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    kind: ItemKind
+    created: tuple[str, ...]
+    updated: tuple[str, ...]
+    report: ValidationReport
+
+
+def _load_upload(
+    kind: ItemKind, filename: str, data: bytes, skip_invalid: bool
+) -> scenes_files.LoadResult[SceneItem]:
+    """Validates an upload with the file importer's rules (same messages, rows, fields)."""
+    if len(data) > IMPORT_BYTES_MAX:
+        raise LimitExceeded(
+            f"upload is {len(data)} bytes, over the {IMPORT_BYTES_MAX}-byte (5 MiB) limit",
+            field="file",
+        )
+    suffix = Path(filename).suffix.lower()
+    if suffix not in scenes_files.SUFFIXES:
+        raise InvalidInput("filename must end in .csv or .xlsx", field="filename")
+    with tempfile.TemporaryDirectory(prefix="suanli-import-") as folder:
+        path = Path(folder) / f"{kind}{suffix}"
+        path.write_bytes(data)
+        result = scenes_files.load_items(path, kind, skip_invalid=skip_invalid)
+    report = replace(result.report, path=Path(filename).name)
+    if report.rows > IMPORT_ROWS_MAX:
+        raise LimitExceeded(f"at most {IMPORT_ROWS_MAX} rows per import", field="rows")
+    return scenes_files.LoadResult(result.items, report)
+
+
+def import_items(
+    session: Session,
+    clock: Clock,
+    caller: Principal,
+    kind: ItemKind,
+    upload: tuple[str, bytes],
+    *,
+    skip_invalid: bool = False,
+    batch: int | None = None,
+    org_id: str | None = None,
+) -> ImportResult:
+    """All or nothing in the caller's transaction: an invalid row (unless skip_invalid) or an
+    id owned by another organisation aborts the whole import. The owner's own ids are updated."""
+    require_publisher(caller, kind)
+    owner = _owner_org(session, caller, org_id)
+    loaded = _load_upload(kind, upload[0], upload[1], skip_invalid)
+    created: list[str] = []
+    updated: list[str] = []
+    for item in loaded.items:
+        if batch is not None and item.batch is None:
+            item = replace(item, batch=batch)
+        row = _find(session, kind, item.id)
+        if row is not None and row.org_id != owner:
+            raise Conflict(f"id {item.id!r} belongs to another organisation", field="id")
+        if row is None:
+            row = _new_row(kind, item.id, owner, caller, clock)
+            session.add(row)
+            created.append(item.id)
+        else:
+            row.deleted, row.updated_at = False, clock.now()
+            updated.append(item.id)
+        _write_item(row, item)
+    session.flush()
+    audit(session, clock, caller, f"scenes.{kind}.import", kind, created=len(created))
+    return ImportResult(kind, tuple(created), tuple(updated), loaded.report)
+
+
+def export_items(
+    session: Session, kind: ItemKind, fmt: ExportFormat, filters: ItemFilters
+) -> bytes:
+    """The filtered list as CSV (UTF-8 with BOM) or XLSX, in the import's English headers."""
+    if fmt not in ("csv", "xlsx"):
+        raise InvalidInput("format must be csv or xlsx", field="format")
+    rows = list(session.scalars(_filtered(kind, filters).limit(EXPORT_ROWS_MAX + 1)))
+    if len(rows) > EXPORT_ROWS_MAX:
+        raise LimitExceeded(f"at most {EXPORT_ROWS_MAX} rows per export; filter", field="rows")
+    with tempfile.TemporaryDirectory(prefix="suanli-export-") as folder:
+        path = Path(folder) / f"{kind}.{fmt}"
+        scenes_files.write_items(path, [to_item(row) for row in rows])
+        return path.read_bytes()
+
+
+# ---------------------------------------------------------------- matching
+
+
+class SceneMatcher:
+    """Loads the embedder once, on first use (never at import), and remembers a failure so a
+    missing model costs one attempt, not one per request."""
+
+    def __init__(self, loader: EmbedderLoader = load_default_embedder) -> None:
+        self._loader = loader
+        self._lock = threading.Lock()
+        self._loaded: tuple[Embedder | None, str | None] | None = None
+
+    def embedder(self) -> tuple[Embedder | None, str | None]:
+        with self._lock:
+            if self._loaded is None:
+                self._loaded = self._loader()
+            return self._loaded
+
+
+def lexical_only_matcher() -> SceneMatcher:
+    return SceneMatcher(lambda: (None, t("按要求仅使用词法匹配", "lexical matching only")))
+
+
+@dataclass(frozen=True)
+class StoredMatch:
+    id: str
+    mode: str  # "fused" or "lexical-only"
+    warning: str | None
+    candidates: tuple[tuple[Candidate, SceneRow], ...]
+    embedded: int  # texts embedded by this request (0 when every vector was current)
+
+
+def _cache_from_rows(model_name: str, rows: Sequence[SceneRow]) -> VectorCache:
+    cache = VectorCache(model_name, entries_max=max(len(rows), 1) + MATCH_CANDIDATES_MAX)
+    for row in rows:
+        current = row.vector_model == model_name and row.vector_text_sha256 == row.text_sha256
+        if row.vector is not None and current:
+            cache.put(semantic_text(to_item(row)), np.frombuffer(row.vector, np.float32))
+    return cache
+
+
+def _store_vectors(cache: VectorCache, rows: Sequence[SceneRow]) -> int:
+    """Writes the vectors of rows whose text changed; returns how many were stored."""
+    stored = 0
+    for row in rows:
+        if row.vector_model == cache.model_name and row.vector_text_sha256 == row.text_sha256:
+            continue
+        vector = cache.get(semantic_text(to_item(row)))
+        if vector is not None:
+            row.vector = np.asarray(vector, dtype=np.float32).tobytes()
+            row.vector_model, row.vector_text_sha256 = cache.model_name, row.text_sha256
+            stored += 1
+    return stored
+
+
+def _open_candidates(session: Session, kind: ItemKind) -> list[SceneRow]:
+    model = MODELS[kind]
+    query = (
+        select(model)
+        .where(model.deleted.is_(False), model.status == ItemStatus.OPEN.value)
+        .order_by(model.id)
+        .limit(MATCH_CANDIDATES_MAX)
+    )
+    return list(session.scalars(query))
+
+
+def match_stored(
+    session: Session, matcher: SceneMatcher, kind: ItemKind, item_id: str, top_k: int = 10
+) -> StoredMatch:
+    """The top_k open items of the other list for one stored item, best first, explained."""
+    if not 1 <= top_k <= TOP_K_MAX:
+        raise InvalidInput(f"top must be between 1 and {TOP_K_MAX}", field="top")
+    query = get_row(session, kind, item_id)
+    others = _open_candidates(session, OTHER_KIND[kind])
+    embedder, warning = matcher.embedder()
+    rows: list[SceneRow] = [query, *others]
+    cache = _cache_from_rows(embedder.name, rows) if embedder is not None else None
+    engine = MatchEngine(embedder, cache=cache, warning=warning)
+    items = [to_item(row) for row in others]
+    if kind == "opportunities":
+        engine.index([to_item(query)], items)
+    else:
+        engine.index(items, [to_item(query)])
+    embedded = _store_vectors(engine.cache, rows) if engine.cache and engine.embedder else 0
+    direction = MatchDirection.O2C if kind == "opportunities" else MatchDirection.C2O
+    by_id = {row.id: row for row in others}
+    found = engine.match(direction, top_k=top_k, query_ids=[item_id])[0] if others else None
+    pairs = tuple((c, by_id[c.id]) for c in found.candidates) if found else ()
+    return StoredMatch(item_id, engine.mode, engine.warning, pairs, embedded)
