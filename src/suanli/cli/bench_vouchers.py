@@ -299,7 +299,7 @@ def _audit(session: Session, city: City) -> Audit:
     for grant_id, paid in _paid_per_grant(session, city.program_id).items():
         if paid > city.quota_fen:
             problems.append(f"grant {grant_id} paid {paid} above its quota {city.quota_fen}")
-    subsidised, unsubsidised = _order_counts(session)
+    subsidised, unsubsidised = order_counts(session)
     asked = session.scalar(select(func.coalesce(func.sum(UsageRow.amount_fen), 0))) or 0
     return Audit(totals.paid_fen, int(asked) // 2, subsidised, unsubsidised, problems, [])
 
@@ -323,7 +323,7 @@ def _paid_per_grant(session: Session, program_id: str) -> dict[str, int]:
     return {grants[account]: int(total) for account, total in session.execute(query)}
 
 
-def _order_counts(session: Session) -> tuple[int, int]:
+def order_counts(session: Session) -> tuple[int, int]:
     paid_jobs = select(transfers.c.reference).where(
         transfers.c.code == int(TransferCode.VOUCHER_REDEMPTION),
         transfers.c.flags == int(TransferFlags.POST_PENDING),
