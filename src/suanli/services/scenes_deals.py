@@ -25,6 +25,7 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from suanli.adapters.db.ledger_repo import AccountSpec
+from suanli.adapters.db.tables import OrganisationRow
 from suanli.adapters.db.tables_scenes import (
     SceneCapabilityRow,
     SceneChallengeRow,
@@ -41,6 +42,7 @@ from suanli.domain.ledger import (
     TransferFlags,
     TransferRequest,
     UnknownAccount,
+    require_amount,
 )
 from suanli.domain.scenes import (
     Challenge,
@@ -246,6 +248,39 @@ def stage_counts(session: Session, caller: Principal) -> dict[str, int]:
 
 
 # ---------------------------------------------------------------- 揭榜挂帅 challenges
+
+
+def top_up_agency(
+    session: Session,
+    clock: Clock,
+    caller: Principal,
+    agency_id: str,
+    amount_fen: int,
+    external_reference: str,
+) -> str:
+    """The operator records money an agency paid in for challenge rewards: external -> the
+    agency's wallet. `wallets.top_up` serves enterprises only; the reference makes a replay
+    one transfer. Returns the transfer id."""
+    if not caller.is_operator:
+        raise PermissionDenied("the operator records agency top-ups")
+    org = session.get(OrganisationRow, agency_id)
+    if org is None or org.kind != "agency":
+        raise NotFound(f"no agency {agency_id!r}", field="agency_id")
+    if not external_reference.strip():
+        raise InvalidInput("external_reference must not be empty", field="external_reference")
+    request = TransferRequest(
+        id=ledger.derived_transfer_id("agency-topup", agency_id, external_reference),
+        amount_fen=require_amount(amount_fen),
+        code=TransferCode.TOP_UP,
+        debit_account_id=ledger.EXTERNAL_ACCOUNT_ID,
+        credit_account_id=ledger.wallet_id(agency_id),
+        reference=external_reference,
+        memo="揭榜挂帅 reward funds",
+    )
+    ledger.ensure_account(session, clock, AccountSpec(AccountKind.ENTERPRISE_WALLET, agency_id))
+    (transfer,) = ledger.submit(session, clock, [request])
+    audit(session, clock, caller, "scenes.agency.top_up", transfer.id, amount_fen=amount_fen)
+    return transfer.id
 
 
 def hold_transfer_id(challenge_id: str) -> str:

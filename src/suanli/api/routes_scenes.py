@@ -1,0 +1,624 @@
+"""The scenario exchange over HTTP: the two lists (CRUD, import, export, matches), the 对接
+pipeline and 揭榜挂帅 challenges. Thin: parse, call one service in a retried unit of work,
+render. Rules (who may do what) live in services/scenes.py and services/scenes_deals.py."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, Field, StrictInt
+
+from suanli.adapters.db.ledger_repo import transact
+from suanli.adapters.db.tables_scenes import (
+    SceneChallengeRow,
+    SceneOpportunityRow,
+    SceneProposalRow,
+    SceneReviewRow,
+)
+from suanli.adapters.matching.engine import TOP_K_MAX
+from suanli.api.deps import AppState, CurrentPrincipal, PageParams
+from suanli.api.schemas import Strict
+from suanli.domain.scenes import PIPELINE_STAGE_LABELS, PipelineStage
+from suanli.errors import InvalidInput
+from suanli.services import scenes, scenes_deals
+from suanli.services.common import PageResult, Principal
+from suanli.services.scenes import ItemFilters, SceneMatcher, SceneRow
+
+router = APIRouter(prefix="/v1/scenes", tags=["scenes"])
+
+Text200 = Annotated[str, Field(max_length=200)]
+Kind = Literal["opportunities", "capabilities"]
+Status = Annotated[str, Field(pattern="^(open|matched|closed)$")]
+EXPORT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+class ItemFields(Strict):
+    title: str = Field(min_length=1, max_length=200, examples=["铝合金压铸件表面缺陷在线检测"])
+    description: str = Field(default="", max_length=5_000)
+    industry: str = Field(max_length=40, examples=["智能制造"])
+    tags: list[Text200] = Field(default_factory=list, max_length=32)
+    region: str = Field(default="", max_length=200, examples=["宁波市北仑区"])
+    org: str = Field(default="", max_length=200, description="the 单位 as it is written")
+    batch: int | None = Field(default=None, ge=1, le=10_000, description="第N批")
+    status: Status = "open"
+    contact: str = Field(default="", max_length=500, description="shown after both consent")
+
+
+class OpportunityCreate(ItemFields):
+    id: str | None = Field(default=None, max_length=64, description="the list's 编号")
+    budget_fen: StrictInt | None = Field(default=None, ge=0)
+    deadline: date | None = None
+    org_id: str | None = Field(default=None, description="operator only")
+
+
+class CapabilityCreate(ItemFields):
+    id: str | None = Field(default=None, max_length=64, description="the list's 编号")
+    maturity: str | None = Field(default=None, pattern="^(prototype|pilot|production)$")
+    deployment_modes: list[Annotated[str, Field(pattern="^(on_premise|cloud|edge|hybrid)$")]] = (
+        Field(default_factory=list, max_length=4)
+    )
+    accelerators: list[Text200] = Field(default_factory=list, max_length=32)
+    org_id: str | None = Field(default=None, description="operator only")
+
+
+class ItemUpdate(Strict):
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=5_000)
+    industry: str | None = Field(default=None, max_length=40)
+    tags: list[Text200] | None = Field(default=None, max_length=32)
+    region: str | None = Field(default=None, max_length=200)
+    org: str | None = Field(default=None, max_length=200)
+    batch: int | None = Field(default=None, ge=1, le=10_000)
+    status: Status | None = None
+    contact: str | None = Field(default=None, max_length=500)
+    budget_fen: StrictInt | None = Field(default=None, ge=0)
+    deadline: date | None = None
+    maturity: str | None = Field(default=None, pattern="^(prototype|pilot|production)$")
+    accelerators: list[Text200] | None = Field(default=None, max_length=32)
+
+
+class ItemPublic(BaseModel):
+    id: str
+    kind: str
+    org_id: str
+    org: str
+    title: str
+    description: str
+    industry: str
+    tags: list[str]
+    region: str
+    batch: int | None
+    status: str
+    contact: str | None = Field(description="only for the owner and the operator")
+    has_vector: bool
+    extra: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class ImportCreate(Strict):
+    kind: Kind
+    filename: str = Field(max_length=200, examples=["opportunities.csv"])
+    content: str | None = Field(default=None, description="CSV text (UTF-8)")
+    content_base64: str | None = Field(default=None, description="raw bytes: XLSX, GBK CSV")
+    skip_invalid: bool = False
+    batch: int | None = Field(default=None, ge=1, le=10_000, description="for rows without one")
+    org_id: str | None = Field(default=None, description="operator only: publish for them")
+
+
+class PairCreate(Strict):
+    opportunity_id: str = Field(max_length=64)
+    capability_id: str = Field(max_length=64)
+    score: float | None = Field(default=None, ge=0, le=1)
+    why: str = Field(default="", max_length=2_000)
+
+
+class PairMove(Strict):
+    stage: str = Field(
+        pattern="^(interested|negotiating|signed|delivered|closed)$", examples=["interested"]
+    )
+
+
+class CriterionCreate(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    weight_percent: StrictInt = Field(ge=1, le=100)
+
+
+class ChallengeCreate(Strict):
+    opportunity_id: str = Field(max_length=64)
+    goal: str = Field(min_length=1, max_length=5_000)
+    reward_fen: StrictInt = Field(gt=0)
+    deadline: date
+    criteria: list[CriterionCreate] = Field(min_length=1, max_length=20)
+
+
+class ProposalCreate(Strict):
+    summary: str = Field(min_length=1, max_length=10_000)
+    capability_id: str | None = Field(default=None, max_length=64)
+
+
+class ReviewCreate(Strict):
+    proposal_id: str = Field(max_length=40)
+    scores: dict[str, Annotated[StrictInt, Field(ge=0, le=100)]] = Field(max_length=20)
+    comment: str = Field(default="", max_length=2_000)
+
+
+class AgencyTopUp(Strict):
+    amount_fen: StrictInt = Field(gt=0)
+    external_reference: str = Field(min_length=1, max_length=200, examples=["财政拨付-2025-017"])
+
+
+class AwardCreate(Strict):
+    proposal_id: str = Field(max_length=40)
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def item_public(row: SceneRow, caller: Principal) -> ItemPublic:
+    extra: dict[str, Any]
+    if isinstance(row, SceneOpportunityRow):
+        kind, extra = "opportunities", {"budget_fen": row.budget_fen, "deadline": row.deadline}
+    else:
+        kind = "capabilities"
+        extra = {
+            "maturity": row.maturity,
+            "deployment_modes": row.deployment_modes,
+            "accelerators": row.accelerators,
+        }
+    current = row.vector is not None and row.vector_text_sha256 == row.text_sha256
+    return ItemPublic(
+        id=row.id,
+        kind=kind,
+        org_id=row.org_id,
+        org=row.org_name,
+        title=row.title,
+        description=row.description,
+        industry=row.industry,
+        tags=list(row.tags),
+        region=row.region,
+        batch=row.batch,
+        status=row.status,
+        contact=row.contact if scenes.can_see_contact(caller, row) else None,
+        has_vector=current,
+        extra=extra,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _page(result: PageResult[Any], convert: Any) -> dict[str, Any]:
+    items = [convert(item) for item in result.items]
+    return {"items": items, "total": result.total, "offset": result.offset, "limit": result.limit}
+
+
+def pair_public(view: scenes_deals.PairView) -> dict[str, Any]:
+    pair = view.pair
+    return {
+        "id": pair.id,
+        "opportunity": {"id": view.opportunity.id, "title": view.opportunity.title},
+        "capability": {"id": view.capability.id, "title": view.capability.title},
+        "stage": pair.stage,
+        "stage_label": PIPELINE_STAGE_LABELS[PipelineStage(pair.stage)],
+        "score": pair.score,
+        "why": pair.why,
+        "consents": {
+            "opportunity": pair.opportunity_consent_at,
+            "capability": pair.capability_consent_at,
+        },
+        "contacts": view.contacts(),
+        "history": [
+            {"from": e.from_stage, "to": e.to_stage, "actor_id": e.actor_id, "at": e.at}
+            for e in view.history
+        ],
+    }
+
+
+def challenge_public(row: SceneChallengeRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "opportunity_id": row.opportunity_id,
+        "agency_id": row.agency_id,
+        "goal": row.goal,
+        "reward_fen": row.reward_fen,
+        "deadline": row.deadline,
+        "criteria": row.criteria,
+        "state": row.state,
+        "hold_transfer_id": row.hold_transfer_id,
+        "winner_proposal_id": row.winner_proposal_id,
+        "created_at": row.created_at,
+        "decided_at": row.decided_at,
+    }
+
+
+def proposal_public(view: scenes_deals.ProposalView) -> dict[str, Any]:
+    proposal: SceneProposalRow = view.proposal
+    return {
+        "id": proposal.id,
+        "challenge_id": proposal.challenge_id,
+        "enterprise_id": proposal.enterprise_id,
+        "capability_id": proposal.capability_id,
+        "summary": proposal.summary,
+        "reviews": view.reviews,
+        "score": view.score,
+        "created_at": proposal.created_at,
+    }
+
+
+def review_public(row: SceneReviewRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "proposal_id": row.proposal_id,
+        "reviewer_id": row.reviewer_id,
+        "scores": row.scores,
+        "score": row.total_centi / 100,
+        "comment": row.comment,
+        "created_at": row.created_at,
+    }
+
+
+def matcher_of(request: Request) -> SceneMatcher:
+    """One matcher per API (its embedder loads on first use); tests may set their own."""
+    state = request.app.state
+    if getattr(state, "scene_matcher", None) is None:
+        state.scene_matcher = SceneMatcher()
+    matcher: SceneMatcher = state.scene_matcher
+    return matcher
+
+
+# ---------------------------------------------------------------- import and export
+
+
+def _upload_bytes(body: ImportCreate) -> bytes:
+    if (body.content is None) == (body.content_base64 is None):
+        raise InvalidInput("give exactly one of content or content_base64", field="content")
+    if body.content is not None:
+        return body.content.encode("utf-8")
+    try:
+        return base64.b64decode(body.content_base64 or "", validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput("content_base64 is not valid base64", field="content_base64") from None
+
+
+@router.post("/import", status_code=201)
+def import_items(body: ImportCreate, caller: CurrentPrincipal, app: AppState) -> dict[str, Any]:
+    """All or nothing unless skip_invalid; the report lists every row, field and problem."""
+    upload = (body.filename, _upload_bytes(body))
+    result = transact(
+        app.db,
+        lambda session: scenes.import_items(
+            session,
+            app.clock,
+            caller,
+            scenes.require_kind(body.kind),
+            upload,
+            skip_invalid=body.skip_invalid,
+            batch=body.batch,
+            org_id=body.org_id,
+        ),
+    )
+    return {
+        "kind": result.kind,
+        "created": len(result.created),
+        "updated": len(result.updated),
+        "ids": [*result.created, *result.updated],
+        "report": result.report.as_dict(),
+    }
+
+
+@router.get("/export/{kind}", response_model=None)
+def export_items(
+    kind: Kind,
+    caller: CurrentPrincipal,
+    app: AppState,
+    format: Annotated[str, Query(pattern="^(csv|xlsx)$")] = "csv",
+    industry: Annotated[str | None, Query(max_length=40)] = None,
+    status: Annotated[str | None, Query(pattern="^(open|matched|closed)$")] = None,
+    batch: Annotated[int | None, Query(ge=1, le=10_000)] = None,
+) -> Response:
+    filters = ItemFilters(industry=industry, status=status, batch=batch)
+    fmt: scenes.ExportFormat = "xlsx" if format == "xlsx" else "csv"
+    with app.db.session() as session:
+        data = scenes.export_items(session, scenes.require_kind(kind), fmt, filters)
+    disposition = f'attachment; filename="{kind}.{format}"'
+    return Response(
+        data, media_type=EXPORT_TYPES[format], headers={"Content-Disposition": disposition}
+    )
+
+
+# ---------------------------------------------------------------- 对接 pipeline
+
+
+@router.post("/pairs", status_code=201)
+def recommend_pair(body: PairCreate, caller: CurrentPrincipal, app: AppState) -> dict[str, Any]:
+    view = transact(
+        app.db,
+        lambda session: scenes_deals.recommend_pair(
+            session,
+            app.clock,
+            caller,
+            body.opportunity_id,
+            body.capability_id,
+            score=body.score,
+            why=body.why,
+        ),
+    )
+    return pair_public(view)
+
+
+@router.get("/pairs")
+def list_pairs(
+    caller: CurrentPrincipal,
+    app: AppState,
+    page: PageParams,
+    stage: Annotated[str | None, Query(max_length=20)] = None,
+) -> dict[str, Any]:
+    wanted = _stage(stage) if stage is not None else None
+    with app.db.session() as session:
+        return _page(scenes_deals.list_pairs(session, caller, page, wanted), pair_public)
+
+
+def _stage(text: str) -> PipelineStage:
+    try:
+        return PipelineStage(text)
+    except ValueError:
+        choices = ", ".join(stage.value for stage in PipelineStage)
+        raise InvalidInput(f"stage must be one of {choices}", field="stage") from None
+
+
+@router.get("/pairs/{pair_id}")
+def get_pair(pair_id: str, caller: CurrentPrincipal, app: AppState) -> dict[str, Any]:
+    with app.db.session() as session:
+        return pair_public(scenes_deals.get_pair(session, caller, pair_id))
+
+
+@router.post("/pairs/{pair_id}/stage")
+def move_pair(
+    pair_id: str, body: PairMove, caller: CurrentPrincipal, app: AppState
+) -> dict[str, Any]:
+    view = transact(
+        app.db,
+        lambda session: scenes_deals.move_pair(
+            session, app.clock, caller, pair_id, _stage(body.stage)
+        ),
+    )
+    return pair_public(view)
+
+
+@router.post("/pairs/{pair_id}/consent")
+def consent(pair_id: str, caller: CurrentPrincipal, app: AppState) -> dict[str, Any]:
+    view = transact(
+        app.db, lambda session: scenes_deals.consent(session, app.clock, caller, pair_id)
+    )
+    return pair_public(view)
+
+
+@router.get("/pipeline/stats")
+def pipeline_stats(caller: CurrentPrincipal, app: AppState) -> dict[str, Any]:
+    with app.db.session() as session:
+        counts = scenes_deals.stage_counts(session, caller)
+    labels = {stage.value: label for stage, label in PIPELINE_STAGE_LABELS.items()}
+    return {"stages": counts, "labels": labels, "total": sum(counts.values())}
+
+
+# ---------------------------------------------------------------- 揭榜挂帅 challenges
+
+
+@router.post("/agencies/{agency_id}/top-ups", status_code=201)
+def top_up_agency(
+    agency_id: str, body: AgencyTopUp, caller: CurrentPrincipal, app: AppState
+) -> dict[str, Any]:
+    """The operator records an agency's payment into the wallet challenge rewards come from."""
+    transfer_id = transact(
+        app.db,
+        lambda session: scenes_deals.top_up_agency(
+            session, app.clock, caller, agency_id, body.amount_fen, body.external_reference
+        ),
+    )
+    return {"transfer_id": transfer_id, "agency_id": agency_id, "amount_fen": body.amount_fen}
+
+
+@router.post("/challenges", status_code=201)
+def post_challenge(
+    body: ChallengeCreate, caller: CurrentPrincipal, app: AppState
+) -> dict[str, Any]:
+    """An agency posts; the reward is held on its wallet in the same transaction."""
+    values = body.model_dump()
+    row = transact(
+        app.db, lambda session: scenes_deals.post_challenge(session, app.clock, caller, values)
+    )
+    return challenge_public(row)
+
+
+@router.get("/challenges")
+def list_challenges(
+    caller: CurrentPrincipal,
+    app: AppState,
+    page: PageParams,
+    state: Annotated[str | None, Query(pattern="^(open|reviewing|awarded|cancelled)$")] = None,
+) -> dict[str, Any]:
+    with app.db.session() as session:
+        return _page(scenes_deals.list_challenges(session, page, state), challenge_public)
+
+
+@router.get("/challenges/{challenge_id}")
+def get_challenge(challenge_id: str, caller: CurrentPrincipal, app: AppState) -> dict[str, Any]:
+    with app.db.session() as session:
+        return challenge_public(scenes_deals.get_challenge(session, challenge_id))
+
+
+@router.post("/challenges/{challenge_id}/proposals", status_code=201)
+def apply(
+    challenge_id: str, body: ProposalCreate, caller: CurrentPrincipal, app: AppState
+) -> dict[str, Any]:
+    proposal = transact(
+        app.db,
+        lambda session: scenes_deals.apply(
+            session, app.clock, caller, challenge_id, body.summary, body.capability_id
+        ),
+    )
+    return proposal_public(scenes_deals.ProposalView(proposal, 0, None))
+
+
+@router.get("/challenges/{challenge_id}/proposals")
+def list_proposals(challenge_id: str, caller: CurrentPrincipal, app: AppState) -> dict[str, Any]:
+    with app.db.session() as session:
+        views = scenes_deals.list_proposals(session, caller, challenge_id)
+        return {"items": [proposal_public(view) for view in views]}
+
+
+@router.post("/challenges/{challenge_id}/reviews", status_code=201)
+def review(
+    challenge_id: str, body: ReviewCreate, caller: CurrentPrincipal, app: AppState
+) -> dict[str, Any]:
+    row = transact(
+        app.db,
+        lambda session: scenes_deals.review(
+            session, app.clock, caller, challenge_id, body.proposal_id, body.scores, body.comment
+        ),
+    )
+    return review_public(row)
+
+
+@router.post("/challenges/{challenge_id}/award")
+def award(
+    challenge_id: str, body: AwardCreate, caller: CurrentPrincipal, app: AppState
+) -> dict[str, Any]:
+    """Posts the hold and pays the winner's wallet in one ledger batch."""
+    row = transact(
+        app.db,
+        lambda session: scenes_deals.award(
+            session, app.clock, caller, challenge_id, body.proposal_id
+        ),
+    )
+    return challenge_public(row)
+
+
+@router.post("/challenges/{challenge_id}/cancel")
+def cancel(challenge_id: str, caller: CurrentPrincipal, app: AppState) -> dict[str, Any]:
+    row = transact(
+        app.db, lambda session: scenes_deals.cancel(session, app.clock, caller, challenge_id)
+    )
+    return challenge_public(row)
+
+
+# ---------------------------------------------------------------- the two lists (last: `/{kind}`
+# would otherwise shadow /pairs, /challenges and /export)
+
+
+def _create(app: AppState, caller: Principal, kind: scenes.ItemKind, body: Any) -> ItemPublic:
+    values = body.model_dump(exclude={"contact", "org_id"}, exclude_none=True)
+    row = transact(
+        app.db,
+        lambda session: scenes.create_item(
+            session, app.clock, caller, kind, values, contact=body.contact, org_id=body.org_id
+        ),
+    )
+    return item_public(row, caller)
+
+
+@router.post("/opportunities", status_code=201)
+def create_opportunity(
+    body: OpportunityCreate, caller: CurrentPrincipal, app: AppState
+) -> ItemPublic:
+    return _create(app, caller, "opportunities", body)
+
+
+@router.post("/capabilities", status_code=201)
+def create_capability(
+    body: CapabilityCreate, caller: CurrentPrincipal, app: AppState
+) -> ItemPublic:
+    return _create(app, caller, "capabilities", body)
+
+
+def _list(
+    app: AppState, caller: Principal, kind: scenes.ItemKind, page: Any, filters: ItemFilters
+) -> dict[str, Any]:
+    with app.db.session() as session:
+        result = scenes.list_items(session, kind, page, filters)
+        return _page(result, lambda row: item_public(row, caller))
+
+
+@router.get("/{kind}")
+def list_items(
+    kind: Kind,
+    caller: CurrentPrincipal,
+    app: AppState,
+    page: PageParams,
+    industry: Annotated[str | None, Query(max_length=40)] = None,
+    status: Annotated[str | None, Query(pattern="^(open|matched|closed)$")] = None,
+    batch: Annotated[int | None, Query(ge=1, le=10_000)] = None,
+    org_id: Annotated[str | None, Query(max_length=40)] = None,
+) -> dict[str, Any]:
+    filters = ItemFilters(industry=industry, status=status, batch=batch, org_id=org_id)
+    return _list(app, caller, scenes.require_kind(kind), page, filters)
+
+
+@router.get("/{kind}/{item_id}")
+def get_item(kind: Kind, item_id: str, caller: CurrentPrincipal, app: AppState) -> ItemPublic:
+    with app.db.session() as session:
+        return item_public(scenes.get_row(session, scenes.require_kind(kind), item_id), caller)
+
+
+@router.patch("/{kind}/{item_id}")
+def update_item(
+    kind: Kind, item_id: str, body: ItemUpdate, caller: CurrentPrincipal, app: AppState
+) -> ItemPublic:
+    changes = body.model_dump(exclude_unset=True)
+    if None in changes.values():
+        field = next(name for name, value in changes.items() if value is None)
+        raise InvalidInput(f"{field} cannot be set to null", field=field)
+    row = transact(
+        app.db,
+        lambda session: scenes.update_item(
+            session, app.clock, caller, scenes.require_kind(kind), item_id, dict(changes)
+        ),
+    )
+    return item_public(row, caller)
+
+
+@router.delete("/{kind}/{item_id}", status_code=204)
+def delete_item(kind: Kind, item_id: str, caller: CurrentPrincipal, app: AppState) -> Response:
+    transact(
+        app.db,
+        lambda session: scenes.delete_item(
+            session, app.clock, caller, scenes.require_kind(kind), item_id
+        ),
+    )
+    return Response(status_code=204)
+
+
+@router.get("/{kind}/{item_id}/matches")
+def matches(
+    kind: Kind,
+    item_id: str,
+    request: Request,
+    caller: CurrentPrincipal,
+    app: AppState,
+    top: Annotated[int, Query(ge=1, le=TOP_K_MAX)] = 10,
+) -> dict[str, Any]:
+    """The best open items of the other list, each with a score and an explanation."""
+    matcher = matcher_of(request)
+    found = transact(
+        app.db,
+        lambda session: scenes.match_stored(
+            session, matcher, scenes.require_kind(kind), item_id, top
+        ),
+    )
+    return {
+        "id": found.id,
+        "mode": found.mode,
+        "warning": found.warning,
+        "embedded": found.embedded,
+        "candidates": [
+            {"id": c.id, "title": row.title, "org": row.org_name, "score": c.score, "why": c.why}
+            for c, row in found.candidates
+        ],
+    }
