@@ -1,12 +1,15 @@
-"""`suanli scenes ...`: match and evaluate the two lists straight from CSV/XLSX files, and
-validate a file before importing it. Thin: parse options, call one service, render."""
+"""`suanli scenes ...`: match and evaluate the two lists straight from CSV/XLSX files,
+validate a file before importing it, and import or export lists on a running server.
+Thin: parse options, call one service, render."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -14,9 +17,14 @@ from rich.table import Table
 
 from suanli.adapters.matching.engine import TOP_K_MAX
 from suanli.cli.common import (
+    HTTP_TIMEOUT_S,
+    ApiClient,
+    ApiUrlOption,
     JsonOption,
+    TokenOption,
     console,
     err_console,
+    fail,
     handle_errors,
     print_json,
     settings_from_env,
@@ -233,3 +241,73 @@ def _print_report(report: ValidationReport) -> None:
         severity = t("错误", "error") if problem.severity == "error" else t("警告", "warning")
         table.add_row(str(problem.row), escape(problem.field), severity, escape(problem.message))
     console.print(table)
+
+
+# ---------------------------------------------------------------- against a running server
+
+IMPORT_FILE_BYTES_MAX = 5 * 1024 * 1024  # the API's upload limit; refused here before sending
+
+
+@app.command("import")
+@handle_errors
+def import_command(
+    kind: str = typer.Argument(..., help="opportunities | capabilities"),
+    path: Path = typer.Argument(..., help="CSV or XLSX file"),
+    skip_invalid: bool = SkipInvalidOption,
+    batch: int | None = typer.Option(None, "--batch", help="第N批, for rows without a batch"),
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Import a list into the platform (all or nothing unless --skip-invalid)."""
+    data = path.read_bytes()
+    if len(data) > IMPORT_FILE_BYTES_MAX:
+        fail(t("文件超过 5 MiB 上限", f"{path.name} is over the 5 MiB upload limit"), 2)
+    body = {
+        "kind": _kind(kind),
+        "filename": path.name,
+        "content_base64": base64.b64encode(data).decode(),
+        "skip_invalid": skip_invalid,
+        "batch": batch,
+    }
+    result = ApiClient(api_url, token).request("POST", "/v1/scenes/import", json=body)
+    if json_output:
+        print_json(result)
+        return
+    console.print(
+        t(
+            f"已导入 {result['created']} 条新{kind}，更新 {result['updated']} 条",
+            f"imported {result['created']} new and updated {result['updated']} {kind}",
+        )
+    )
+    problems = result["report"]["problems"]
+    _print_warnings([f"row {p['row']}, {p['field']}: {p['problem']}" for p in problems])
+
+
+@app.command("export")
+@handle_errors
+def export_command(
+    kind: str = typer.Argument(..., help="opportunities | capabilities"),
+    path: Path = typer.Argument(..., help="output .csv or .xlsx"),
+    industry: str | None = typer.Option(None, "--industry"),
+    status: str | None = typer.Option(None, "--status", help="open | matched | closed"),
+    batch: int | None = typer.Option(None, "--batch"),
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+) -> None:
+    """Export a stored list to CSV (UTF-8 with BOM) or XLSX, ready to re-import."""
+    fmt = path.suffix.lower().lstrip(".")
+    if fmt not in ("csv", "xlsx"):
+        fail(t("导出文件须为 .csv 或 .xlsx", "export to .csv or .xlsx"), 2)
+    client = ApiClient(api_url, token)
+    params = {"format": fmt, "industry": industry, "status": status, "batch": batch}
+    response = httpx.get(
+        f"{client.base_url}/v1/scenes/export/{_kind(kind)}",
+        params={key: value for key, value in params.items() if value is not None},
+        headers={"Authorization": f"Bearer {client.token}"},
+        timeout=HTTP_TIMEOUT_S,
+    )
+    if response.status_code >= 400:
+        fail(f"HTTP {response.status_code}: {response.text}", 2)
+    path.write_bytes(response.content)
+    console.print(t(f"已导出到 {path}", f"exported to {path}"))
