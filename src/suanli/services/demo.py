@@ -158,7 +158,15 @@ def build_city(app: App) -> DemoCity:
             }
             pool_service.create_pool(session, app.clock, operator, fields)
     fund_enterprises(app, city)
+    load_demo_scenes(app, city)
     return city
+
+
+def load_demo_scenes(app: App, city: DemoCity) -> None:
+    """The scenario exchange's demo lists (fictional); vectors are embedded on first match."""
+    from suanli.services.scenes_demo import load_demo_lists
+
+    load_demo_lists(app, city.enterprises)
 
 
 def fund_enterprises(app: App, city: DemoCity) -> None:
