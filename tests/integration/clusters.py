@@ -45,6 +45,7 @@ __all__ = [
     "free_port",
     "ray_head",
     "slurm_cluster",
+    "wait_until",
 ]
 
 SLURM_START_TIMEOUT_S = 30.0
