@@ -10,14 +10,20 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from suanli.adapters.backends.fake import FakeBackend
+from suanli.adapters.db.tables_connections import ClusterConnectionRow
 from suanli.adapters.secrets import KEY_ENV, SecretBox, SecretKeyError, load_secret_box
-from tests.helpers import City, build_city, make_app
+from suanli.bootstrap import bootstrap
+from suanli.config import load_settings
+from tests.helpers import City, build_city, fund, make_app
 from tests.integration.clusters import RayHead, SlurmCluster, bearer_proxy, free_port
 
 TOKEN = "ray-token-7f3c9e"  # what a provider gives suanli; must never leave it in clear
@@ -236,3 +242,138 @@ def test_a_slurm_partition_that_does_not_exist_is_refused_naming_it(
     assert (reply.status_code, reply.json()["field"]) == (422, "options.gres_type"), reply.text
     assert connection_rows(city) == []
     app.close()
+
+
+# -- health polling and lost jobs, with an in-memory cluster and a hand-driven clock -------------
+class ManualClock:
+    def __init__(self) -> None:
+        self.at = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.at
+
+    def advance(self, seconds: float) -> None:
+        self.at += timedelta(seconds=seconds)
+
+
+@dataclass
+class FakeMarket:
+    city: City
+    clock: ManualClock
+    cluster: FakeBackend
+    pool_id: str
+
+    def submit(self, **spec: Any) -> str:
+        body = {"name": "j", "command": "true", "cards": 2, "max_run_time_s": 600, **spec}
+        reply = self.city.post(self.city.enterprise, "/v1/jobs", body)
+        assert reply.status_code == 201, reply.text
+        return str(reply.json()["id"])
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        return dict(self.city.get(self.city.enterprise, f"/v1/jobs/{job_id}").json())
+
+    def pool_available(self) -> bool:
+        return bool(
+            self.city.get(self.city.provider, f"/v1/pools/{self.pool_id}").json()["available"]
+        )
+
+    def hold_state(self, job_id: str) -> str:
+        with self.city.app.db.session() as session:
+            query = sa.text("SELECT state FROM ledger_holds WHERE id = :id")
+            return str(session.execute(query, {"id": f"job:{job_id}:hold"}).scalar_one())
+
+    def start(self, job_id: str) -> None:
+        self.cluster.start(f"fake-{job_id}", self.clock.now())
+
+
+LOST_GRACE_S = 30.0
+
+
+@pytest.fixture
+def fake_market(tmp_path: Path, database_url: str) -> Iterator[FakeMarket]:
+    clock = ManualClock()
+    settings = load_settings(
+        data_dir=tmp_path / "data", database_url=database_url, backend_lost_grace_s=LOST_GRACE_S
+    )
+    app = bootstrap(settings, clock=clock)
+    city = build_city(app)
+    fund(app, city.enterprise_id)
+    city.client.delete(f"/v1/pools/{city.pool_id}", headers=city.headers(city.operator))
+    cluster = FakeBackend(kind="ray", free_cards={"H100-SXM": 8})
+    with app.db.session() as session:  # as if added and checked through the API
+        session.add(
+            ClusterConnectionRow(
+                id="conn_fake", provider_id=city.provider_id, name="fake", kind="ray",
+                address="http://fake.invalid", options={}, healthy=True, last_error="",
+                capacity={"H100-SXM": 8}, created_at=clock.now(),
+            )
+        )  # fmt: skip
+    app.backends.register("conn_fake", cluster)
+    pool = {
+        "name": "fake-h100", "accelerator_model": "H100-SXM", "nodes": 1, "cards_per_node": 8,
+        "region": "浙江/杭州", "price_fen_per_card_hour": 3600, "backend": "ray",
+        "connection_id": "conn_fake",
+    }  # fmt: skip
+    pool_id = city.post(city.provider, "/v1/pools", pool).json()["id"]
+    yield FakeMarket(city, clock, cluster, pool_id)
+    app.close()
+
+
+def test_an_unreachable_cluster_stops_its_pool_and_its_lost_jobs_follow_the_rules(
+    fake_market: FakeMarket,
+) -> None:
+    market, runtime = fake_market, fake_market.city.app.runtime
+    started = market.submit(name="started")
+    restartable = market.submit(name="restartable", restartable=True)
+    never_started = market.submit(name="never-started")
+    cancelled = market.submit(name="cancelled")
+    runtime.tick()
+    for job_id in (started, restartable, cancelled):
+        market.start(job_id)
+    runtime.tick()
+    assert [market.job(j)["state"] for j in (started, never_started)] == ["running", "placed"]
+
+    market.cluster.reachable = False
+    market.city.post(market.city.enterprise, f"/v1/jobs/{cancelled}/cancel", {})
+    runtime.tick()
+    assert market.pool_available()  # the next poll is not due yet (5 s by the injected clock)
+    market.clock.advance(runtime.connection_poll_interval_s)
+    runtime.tick()
+    assert not market.pool_available()
+    market.clock.advance(LOST_GRACE_S - runtime.connection_poll_interval_s - 1)
+    runtime.tick()
+    assert market.job(started)["state"] == "running"  # still inside the grace period
+    market.clock.advance(1)
+    runtime.tick()
+
+    assert market.job(started)["state"] == "failed" and market.hold_state(started) == "voided"
+    assert market.job(cancelled)["state"] == "cancelled"
+    assert market.hold_state(cancelled) == "voided"
+    for job_id in (restartable, never_started):
+        assert market.job(job_id)["state"] == "queued"  # not placed: the only pool is down
+        assert market.hold_state(job_id) == "pending"
+    market.cluster.reachable = True
+    market.clock.advance(runtime.connection_poll_interval_s)
+    runtime.tick()
+    assert market.pool_available()
+    assert {market.job(j)["state"] for j in (restartable, never_started)} == {"placed"}
+
+
+def test_a_submit_to_a_cluster_that_stopped_answering_requeues_without_spending_attempts(
+    fake_market: FakeMarket,
+) -> None:
+    market, runtime = fake_market, fake_market.city.app.runtime
+    runtime.tick()  # the first poll: healthy
+    market.cluster.reachable = False
+    job_id = market.submit(name="unlucky")
+    runtime.tick()
+    job = market.job(job_id)
+    assert job["state"] == "queued" and "unreachable" in job["reason"]
+    assert not market.pool_available()
+    with market.city.app.db.session() as session:
+        query = sa.text("SELECT attempts FROM jobs WHERE id = :id")
+        assert session.execute(query, {"id": job_id}).scalar_one() == 0
+    market.cluster.reachable = True
+    market.clock.advance(runtime.connection_poll_interval_s)
+    runtime.tick()
+    assert market.job(job_id)["state"] == "placed"
