@@ -18,6 +18,16 @@ UTC_DATETIME = suanli.adapters.db.types.UTCDateTime
 
 
 def upgrade() -> None:
+    _create_scene_capabilities()
+    _create_scene_opportunities()
+    _create_scene_challenges()
+    _create_scene_pairs()
+    _create_scene_pair_events()
+    _create_scene_proposals()
+    _create_scene_reviews()
+
+
+def _create_scene_capabilities() -> None:
     op.create_table(
         "scene_capabilities",
         sa.Column("maturity", sa.String(length=20), nullable=True),
@@ -58,6 +68,9 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_scene_capabilities_org_id"), "scene_capabilities", ["org_id"], unique=False
     )
+
+
+def _create_scene_opportunities() -> None:
     op.create_table(
         "scene_opportunities",
         sa.Column("budget_fen", sa.BigInteger(), nullable=True),
@@ -102,6 +115,9 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_scene_opportunities_org_id"), "scene_opportunities", ["org_id"], unique=False
     )
+
+
+def _create_scene_challenges() -> None:
     op.create_table(
         "scene_challenges",
         sa.Column("id", sa.String(length=40), nullable=False),
@@ -142,6 +158,9 @@ def upgrade() -> None:
         unique=False,
     )
     op.create_index(op.f("ix_scene_challenges_state"), "scene_challenges", ["state"], unique=False)
+
+
+def _create_scene_pairs() -> None:
     op.create_table(
         "scene_pairs",
         sa.Column("id", sa.String(length=40), nullable=False),
@@ -177,6 +196,9 @@ def upgrade() -> None:
         op.f("ix_scene_pairs_opportunity_id"), "scene_pairs", ["opportunity_id"], unique=False
     )
     op.create_index(op.f("ix_scene_pairs_stage"), "scene_pairs", ["stage"], unique=False)
+
+
+def _create_scene_pair_events() -> None:
     op.create_table(
         "scene_pair_events",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -195,6 +217,9 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_scene_pair_events_pair_id"), "scene_pair_events", ["pair_id"], unique=False
     )
+
+
+def _create_scene_proposals() -> None:
     op.create_table(
         "scene_proposals",
         sa.Column("id", sa.String(length=40), nullable=False),
@@ -218,6 +243,9 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_scene_proposals_challenge_id"), "scene_proposals", ["challenge_id"], unique=False
     )
+
+
+def _create_scene_reviews() -> None:
     op.create_table(
         "scene_reviews",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
