@@ -58,6 +58,7 @@ from suanli.domain.vouchers import (
     Program,
     ProgramClosed,
     Redemption,
+    Refusal,
     Rules,
     Split,
     SubsidyLine,
@@ -567,6 +568,16 @@ def _open_grant(
         if error.account_id != request.debit_account_id:
             raise
         raise BudgetShort(program.id, quota_fen, quota_fen - error.missing_fen) from error
+    # Checked only now, under the grant account's lock: two applications approved at once
+    # cannot both open a grant (the loser's transfer rolls back with this error).
+    held = select(VoucherGrantRow.id).where(
+        VoucherGrantRow.program_id == program.id,
+        VoucherGrantRow.enterprise_id == application.enterprise_id,
+    )
+    if session.scalar(held) is not None:
+        raise Conflict(
+            "this enterprise already holds a grant in this program", field="application_id"
+        )
     grant = VoucherGrantRow(
         id=new_id("vgr"),
         program_id=program.id,
@@ -939,22 +950,25 @@ def refund_parts(session: Session, job_id: str) -> list[str]:
 
 def subsidy_notes(session: Session, job_ids: Sequence[str]) -> dict[str, str]:
     """Per job, what the vouchers paid or why they paid nothing (for statement lines)."""
-    notes: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    notes: dict[str, list[str]] = defaultdict(list)
+    paid: dict[str, list[str]] = defaultdict(list)
     for start in range(0, len(job_ids), NOTE_QUERY_CHUNK):
         chunk = job_ids[start : start + NOTE_QUERY_CHUNK]
         query = select(
-            VoucherRedemptionRow.job_id, VoucherRedemptionRow.subsidy_fen, VoucherRedemptionRow.note
+            VoucherRedemptionRow.job_id,
+            VoucherRedemptionRow.state,
+            VoucherRedemptionRow.subsidy_fen,
+            VoucherRedemptionRow.note,
         ).where(VoucherRedemptionRow.job_id.in_(chunk))
-        for job_id, subsidy, note in session.execute(query):
-            notes[job_id].append((subsidy, note))
-    return {job_id: _note(notes.get(job_id, [])) for job_id in job_ids}
-
-
-def _note(lines: list[tuple[int, str]]) -> str:
-    if not lines:
-        return NO_GRANT_NOTE
-    paid = [note for subsidy, note in lines if subsidy > 0]
-    return "; ".join(paid or [note for _, note in lines])
+        for job_id, state, subsidy, note in session.execute(query):
+            # A released reservation's note is what was expected, not what happened.
+            notes[job_id].append(note if state == "settled" else Refusal.NOTHING_TO_PAY.message)
+            if subsidy > 0:
+                paid[job_id].append(note)
+    return {
+        job_id: "; ".join(paid.get(job_id) or sorted(set(notes.get(job_id, [NO_GRANT_NOTE]))))
+        for job_id in job_ids
+    }
 
 
 # ---------------------------------------------------------------------------------------------
