@@ -28,6 +28,7 @@ FloatArray = npt.NDArray[np.float64]
 PRECISION_BITS = {precision: 1 << position for position, precision in enumerate(Precision)}
 MASK_CACHE_MAX = 4096  # distinct requirement sets kept; cleared when full (a bound, not a tuning)
 KEY_CACHE_MAX = 262_144  # specs whose requirement key is remembered by identity
+VECTOR_CACHE_BYTES_MAX = 64 * 1024 * 1024  # derived per-pool vectors kept per matrix
 MATRIX_CACHE_MAX = 8  # pool tuples whose matrix is kept (live loop + simulator + tests)
 
 RequirementKey = tuple[object, ...]
@@ -72,6 +73,7 @@ class PoolMatrix:
     _masks: dict[RequirementKey, BoolArray] = field(default_factory=dict)
     _keys: dict[int, tuple[JobSpec, RequirementKey]] = field(default_factory=dict)
     _factors: dict[tuple[object, ...], npt.NDArray[Any]] = field(default_factory=dict)
+    _factor_bytes: int = 0
 
     @property
     def size(self) -> int:
@@ -137,8 +139,10 @@ class PoolMatrix:
         return self._factors.get(key)
 
     def remember_factors(self, key: tuple[object, ...], factors: npt.NDArray[Any]) -> None:
-        if len(self._factors) >= MASK_CACHE_MAX:
+        if len(self._factors) >= MASK_CACHE_MAX or self._factor_bytes > VECTOR_CACHE_BYTES_MAX:
             self._factors.clear()
+            self._factor_bytes = 0
+        self._factor_bytes += factors.nbytes
         factors.setflags(write=False)
         self._factors[key] = factors
 

@@ -38,7 +38,7 @@ from suanli.errors import InvalidInput
 QUEUE_SCAN_MAX = 256  # jobs examined per round
 POOL_TRIES_MAX = 32  # pools tried per job when the best one cannot take a gang
 PREEMPTION_ATTEMPTS_MAX = 4  # jobs per round allowed to look for victims
-_NO_POOL = np.iinfo(np.int64).max
+PREFERENCE_HEAD = 64  # preferred pools checked before the whole order
 ARRIVAL_ORDER = "arrival"
 PRIORITY_ORDER = "priority"
 
@@ -95,6 +95,33 @@ class Round:
             ranks = objectives.pool_rank(goal.objective, goal.cost_weight, price, self.factors(job))
             matrix.remember_factors(key, ranks)
         return ranks
+
+    def preference(self, job: QueuedJob, goal: Goal) -> IntArray:
+        """The feasible, available pools in a static goal's order (cached per class and
+        requirement set): a decision then scans pools best first and stops at the first fit."""
+        matrix, spec = self.state.matrix, job.spec
+        key: tuple[object, ...] = ("order", self.performance, spec.job_class, job.reference_model)
+        key += (goal.objective, goal.cost_weight, matrix.key_of(spec))
+        order = matrix.cached_factors(key)
+        if order is None:
+            pools = np.flatnonzero(static_mask(spec, matrix) & matrix.available)
+            order = pools[np.argsort(self.rank(job, goal)[pools], kind="stable")]
+            matrix.remember_factors(key, order)
+        return order
+
+    def first_with_room(self, job: QueuedJob, order: IntArray) -> int:
+        """The first pool of `order` with room for the job now, or -1. Looks at the head of
+        the order first: the preferred pools usually have room, so most decisions are O(1)."""
+        spec = job.spec
+        for pools in (order[:PREFERENCE_HEAD], order):
+            fits = self.scratch.max_free[pools] >= spec.cards_per_node
+            if spec.nodes > 1:
+                fits &= self.scratch.free_cards[pools] >= spec.cards
+            if fits.any():
+                return int(pools[fits.argmax()])
+            if pools.size == order.size:
+                break
+        return -1
 
     def priced(self, job: QueuedJob, pools: IntArray, goal: Goal) -> Candidates:
         """Expected runtime and cost on each pool; pools over the job's budget are dropped."""
@@ -188,20 +215,18 @@ class RoundPolicy:
         key = round_.state.matrix.key_of(job.spec)
         if key in round_.full:
             return None
-        mask = round_.free_mask(job)
         goal = self.goal(job, round_.now_s)
         if goal.objective in objectives.STATIC and job.spec.budget_fen is None:
-            # fast path: the best pool by the class's precomputed order, one masked argmin
-            ranked = np.where(mask, round_.rank(job, goal), _NO_POOL)
-            index = int(ranked.argmin())
-            if ranked[index] == _NO_POOL:
+            # fast path: the first pool with room in the class's precomputed preference order
+            index = round_.first_with_room(job, round_.preference(job, goal))
+            if index < 0:
                 round_.full.add(key)  # capacity only shrinks within a round (until preemption)
                 return None
             runtime_s = job.expected_reference_runtime_s * float(round_.factors(job)[index])
             placement = self.try_pool(round_, job, index, runtime_s)
             if placement is not None:
                 return placement
-        pools = np.flatnonzero(mask)
+        pools = np.flatnonzero(round_.free_mask(job))
         if pools.size == 0:
             round_.full.add(key)
             return None
