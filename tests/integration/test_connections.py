@@ -94,6 +94,15 @@ def test_slurm_paths_on_the_suanli_host_are_checked_before_asking_slurm(
         options=slurm_options(tmp_path),
     )  # fmt: skip
     assert (missing_conf.status_code, missing_conf.json()["field"]) == (422, "address")
+    # Slurm's clients echo a file they cannot parse: only files named slurm.conf are read.
+    (tmp_path / "secret.key").write_text("do-not-show\n")
+    (tmp_path / "slurm.conf").symlink_to(tmp_path / "secret.key")
+    for elsewhere in ("/etc/passwd", str(tmp_path / "secret.key"), str(tmp_path / "slurm.conf")):
+        probe = add(
+            city, city.provider, kind="slurm", address=elsewhere, options=slurm_options(tmp_path)
+        )
+        assert (probe.status_code, probe.json()["field"]) == (422, "address")
+        assert "do-not-show" not in probe.text and "root:" not in probe.text
     missing_logs = add(city, city.provider, kind="slurm", options=slurm_options(tmp_path / "x"))
     assert (missing_logs.status_code, missing_logs.json()["field"]) == (422, "options.log_dir")
     assert connection_rows(city) == []

@@ -44,6 +44,7 @@ NAME_CHARS_MAX = 200
 POLL_CONNECTIONS_MAX = 1_000  # connections read per poll; more is a deployment to shard
 CHECK_WORKERS_MAX = 8  # clusters checked at once: one slow cluster must not delay the rest
 ERROR_CHARS_MAX = 1_000
+SLURM_CONF_NAME = "slurm.conf"
 # Options that run or trust things on the suanli host itself, never set through the API.
 HOST_OPTIONS = {
     "allow_root": "jobs never run as root through the API (allow_root is for tests only)",
@@ -163,14 +164,28 @@ def _require_local_paths(record: ConnectionRecord) -> None:
     """A Slurm connection uses files on this host: name a missing one before asking Slurm."""
     if record.kind != "slurm":
         return
-    if record.address and not Path(record.address).is_file():
-        raise InvalidInput(
-            f"no slurm.conf at {record.address!r} on the suanli host", field="address"
-        )
+    if record.address:
+        _require_slurm_conf(Path(record.address))
     if not Path(str(record.options["log_dir"])).is_dir():
         raise InvalidInput(
             f"log_dir {record.options['log_dir']!r} is not a directory on the suanli host",
             field="options.log_dir",
+        )
+
+
+def _require_slurm_conf(path: Path) -> None:
+    # Slurm's clients echo the lines of a file they cannot parse: only a file named
+    # slurm.conf (after symlinks) may be named, never e.g. the secret key or /etc/shadow.
+    named = path.is_absolute() and path.name == SLURM_CONF_NAME
+    if not named or path.resolve().name != SLURM_CONF_NAME:
+        raise InvalidInput(
+            f"address must be the absolute path of a file named {SLURM_CONF_NAME} "
+            "on the suanli host (or empty for the system default)",
+            field="address",
+        )
+    if not path.is_file():
+        raise InvalidInput(
+            f"no {SLURM_CONF_NAME} at {str(path)!r} on the suanli host", field="address"
         )
 
 
