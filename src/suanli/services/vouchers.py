@@ -879,15 +879,23 @@ def _settled_order(
 def _states(session: Session, rows: Sequence[VoucherRedemptionRow]) -> list[GrantState]:
     """Each grant may pay at most what it reserved; its program's rules are read afresh (a
     blacklisting after submit still refuses)."""
+    query = (
+        select(VoucherGrantRow.id, VoucherProgramRow, VoucherApplicationRow)
+        .join(VoucherProgramRow, VoucherProgramRow.id == VoucherGrantRow.program_id)
+        .join(VoucherApplicationRow, VoucherApplicationRow.id == VoucherGrantRow.application_id)
+        .where(VoucherGrantRow.id.in_([row.grant_id for row in rows]))
+    )
+    found = {
+        grant_id: (program, application)
+        for grant_id, program, application in session.execute(query)
+    }
     states = []
     for row in rows:
-        grant = session.get(VoucherGrantRow, row.grant_id)
-        application = session.get(VoucherApplicationRow, grant.application_id) if grant else None
-        program = session.get(VoucherProgramRow, row.program_id)
-        if grant is None or application is None or program is None:
+        if row.grant_id not in found:
             raise NotFound(f"grant {row.grant_id} vanished", field="grant_id")
+        program, application = found[row.grant_id]
         states.append(
-            GrantState(to_program(program), grant.id, facts_of(application), row.held_fen)
+            GrantState(to_program(program), row.grant_id, facts_of(application), row.held_fen)
         )
     return states
 
