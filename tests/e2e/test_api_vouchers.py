@@ -263,6 +263,8 @@ def test_overlapping_validity_where_stacking_is_disallowed_is_a_conflict(city: C
     )
     assert corpus.status_code == 201  # other purchases: no overlap either
     assert [p["name"] for p in programs(city)] == ["北京算力券", "明年", "语料券"]
+    open_now = city.get(city.enterprise, "/v1/vouchers/programs", params={"open_only": True})
+    assert [p["name"] for p in open_now.json()["items"]] == ["北京算力券", "语料券"]
 
 
 def test_applying_to_an_expired_program_is_refused(city: City) -> None:

@@ -306,12 +306,13 @@ def create_program(body: ProgramCreate, caller: CurrentPrincipal, app: AppState)
 def list_programs(
     caller: CurrentPrincipal,
     session: DbSession,
+    app: AppState,
     page: PageParams,
     agency_id: str | None = None,
     open_only: bool = False,
 ) -> PageOf[ProgramPublic]:
     """Every program (public policy), oldest first; `open_only` keeps those open now."""
-    open_at = datetime.now(BEIJING) if open_only else None
+    open_at = app.clock.now() if open_only else None
     result = vouchers.list_programs(session, page, agency_id=agency_id, open_at=open_at)
     return PageOf[ProgramPublic](**_page(result, program_public))
 
