@@ -202,11 +202,6 @@ class SceneItem:
         if self.batch is not None and not 1 <= self.batch <= 10_000:
             raise InvalidInput("batch must be between 1 and 10000", field="batch")
 
-    @property
-    def text(self) -> str:
-        """The text a matcher reads: title first, then the description."""
-        return f"{self.title}。{self.description}" if self.description else self.title
-
 
 @dataclass(frozen=True, kw_only=True)
 class Opportunity(SceneItem):
