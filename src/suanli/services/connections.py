@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 
 from suanli.adapters.backends.base import Backend
 from suanli.adapters.backends.connections import ConnectionRecord, build_backend
@@ -514,20 +515,27 @@ def remember_key_dir(db: Database, data_dir: Path) -> None:
 
 def backend_factory(db: Database, data_dir: Path | None = None) -> ConnectionFactory:
     """The registry's hook: connection id -> backend, decrypting credentials only here."""
+    # Its own plain engine: the registry calls this inside other units of work, where a second
+    # SQLite BEGIN IMMEDIATE would wait for the first one's write lock (30 s, then fail).
+    reader = create_engine(db.url, poolclass=NullPool)
 
     def build(connection_id: str) -> Backend:
-        with db.session() as session:
-            row = session.get(ClusterConnectionRow, connection_id)
-            if row is None or row.deleted:
-                raise BackendUnavailable(f"cluster connection {connection_id} no longer exists")
-            kind, address, options, sealed = row.kind, row.address, row.options, row.credentials
+        with reader.connect() as connection:
+            row = connection.execute(
+                select(ClusterConnectionRow.__table__).where(
+                    ClusterConnectionRow.id == connection_id
+                )
+            ).one_or_none()
+        if row is None or row.deleted:
+            raise BackendUnavailable(f"cluster connection {connection_id} no longer exists")
         try:
+            sealed = row.credentials
             box = load_secret_box(data_dir or _key_dir(db)) if sealed else None
             credentials = box.open(sealed) if box is not None and sealed else {}
-            record = ConnectionRecord(
-                connection_id, kind, address, dict(options or {}), credentials
+            options = dict(row.options or {})
+            return build_backend(
+                ConnectionRecord(connection_id, row.kind, row.address, options, credentials)
             )
-            return build_backend(record)
         except SuanliError as error:  # a lost key or bad stored options: the pool cannot run
             raise BackendUnavailable(
                 f"cluster connection {connection_id} cannot be used: {error.message}"

@@ -91,8 +91,8 @@ class Runtime:
             if job is None or job.state not in ACTIVE_STATES or job.pool_id is None:
                 return
             pool = assert_pool(session.get(PoolRow, job.pool_id), job)
-            backend = self.backends.for_pool(pool.backend, pool.connection_id)
-            try:
+            try:  # a connection that can no longer be built counts as unreachable, too
+                backend = self.backends.for_pool(pool.backend, pool.connection_id)
                 status = backend.status(job.backend_job_id or "")
             except BackendUnavailable:
                 self._mark_unreachable(session, job)
