@@ -158,7 +158,7 @@ class Replay:
     def _schedule(self, now_s: float) -> bool:
         """One policy round; True if another round at this instant could place more."""
         if getattr(self.policy, "reads_usage", True):
-            self.state.usage_by_owner = self.usage.snapshot(now_s)
+            self.state.usage_by_owner = self.usage.view(now_s)
         order = getattr(self.policy, "queue_order", "priority")
         window = self.queue.window(order, self.options.queue_scan_max)
         started = time.perf_counter()

@@ -94,3 +94,12 @@ def test_decayed_usage_refuses_to_stop_more_cards_than_run() -> None:
 def test_jain_index_is_one_when_equal_and_one_over_n_when_one_takes_all() -> None:
     assert jain_index([3.0, 3.0, 3.0]) == pytest.approx(1.0)
     assert jain_index([1.0, 0.0, 0.0, 0.0]) == pytest.approx(0.25)
+
+
+def test_the_lazy_usage_view_reads_like_a_snapshot() -> None:
+    usage = DecayedUsage(half_life_s=50.0)
+    usage.start("a", 3, 0.0)
+    usage.start("b", 1, 10.0)
+    view = usage.view(40.0)
+    assert dict(view) == pytest.approx(usage.snapshot(40.0))
+    assert view.get("nobody", 0.0) == 0.0

@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from suanli.domain.scheduling.model import QueuedJob
 from suanli.errors import InvalidInput
@@ -56,6 +56,27 @@ class DecayedUsage:
 
     def snapshot(self, now_s: float) -> dict[str, float]:
         return {owner: self.value_at(owner, now_s) for owner in self.usage}
+
+    def view(self, now_s: float) -> UsageView:
+        """A read-only mapping that computes each owner's usage at `now_s` only when asked:
+        a round touches the owners in its window, not every owner ever seen."""
+        return UsageView(self, now_s)
+
+
+class UsageView(Mapping[str, float]):
+    def __init__(self, usage: DecayedUsage, now_s: float) -> None:
+        self._usage, self._now_s = usage, now_s
+
+    def __getitem__(self, owner_id: str) -> float:
+        if owner_id not in self._usage.usage:
+            raise KeyError(owner_id)
+        return self._usage.value_at(owner_id, self._now_s)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._usage.usage)
+
+    def __len__(self) -> int:
+        return len(self._usage.usage)
 
 
 def fair_order(

@@ -88,7 +88,7 @@ class ClusterState:
     pools: tuple[PoolView, ...]
     free_per_node: dict[str, list[int]]
     running: Collection[RunningJob] = ()
-    usage_by_owner: dict[str, float] = field(default_factory=dict)  # decayed card-seconds
+    usage_by_owner: Mapping[str, float] = field(default_factory=dict)  # decayed card-seconds
     owner_weights: dict[str, float] = field(default_factory=dict)  # fair-share weight, default 1
 
     def __post_init__(self) -> None:
