@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from suanli.adapters.backends.local import LocalBackend
 from suanli.adapters.backends.registry import BackendRegistry, ConnectionFactory
@@ -45,14 +46,12 @@ def bootstrap(
         upgrade(url)
     db = Database(url)
     local = LocalBackend(settings.jobs_dir)
-    factory = connection_factory or _default_connection_factory(db)
+    factory = connection_factory or _default_connection_factory(db, settings.data_dir)
     return App(settings, db, clock or SystemClock(), BackendRegistry(local, factory))
 
 
-def _default_connection_factory(db: Database) -> ConnectionFactory | None:
-    """Cluster connections (Ray, Slurm) plug in here once that area is wired."""
-    try:
-        from suanli.services.connections import backend_factory
-    except ImportError:
-        return None
-    return backend_factory(db)
+def _default_connection_factory(db: Database, data_dir: Path) -> ConnectionFactory:
+    """Cluster connections (Ray, Slurm): decrypted with this deployment's key in data_dir."""
+    from suanli.services.connections import backend_factory
+
+    return backend_factory(db, data_dir)
