@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -27,6 +27,7 @@ from suanli.adapters.db.tables import JobRow, PoolRow, UsageRow
 from suanli.config import Settings
 from suanli.domain.jobs import JobState, transition
 from suanli.domain.money import price_card_seconds
+from suanli.domain.scheduling.fairness import USAGE_HALF_LIFE_S, decayed_usage_from_lines
 from suanli.domain.scheduling.model import ClusterState, Placement, QueuedJob, RunningJob
 from suanli.domain.scheduling.policies import get_policy
 from suanli.errors import BackendError, BackendUnavailable
@@ -37,7 +38,9 @@ from suanli.services.pools import pool_views
 
 log = logging.getLogger(__name__)
 ACTIVE_STATES = (JobState.PLACED.value, JobState.RUNNING.value)
-QUEUE_SCAN_MAX = 5_000  # jobs considered per tick; the rest wait for the next one
+QUEUE_SCAN_MAX = 5_000
+USAGE_WINDOW_S = 4 * USAGE_HALF_LIFE_S  # older runs weigh under 1/16: ignored
+USAGE_LINES_MAX = 100_000  # jobs considered per tick; the rest wait for the next one
 SUBMIT_ATTEMPTS_MAX = 3
 # How often tick() checks every cluster connection's health and capacity (by the injected clock).
 CONNECTION_POLL_INTERVAL_S = 5.0
@@ -297,17 +300,36 @@ def cluster_snapshot(session: Session, now: datetime) -> tuple[ClusterState, lis
         state.apply(Placement(job.id, job.pool_id, node_cards))
         running.append(_running(job, node_cards, now))
     state.running = tuple(running)
+    state.usage_by_owner = recent_usage(session, now, running)
     queued = session.scalars(
         select(JobRow)
         .where(JobRow.state == JobState.QUEUED.value)
         .order_by(JobRow.submitted_at, JobRow.id)
         .limit(QUEUE_SCAN_MAX)
     )
-    queue = [_queued(job) for job in queued]
+    queue = [queued_job(job) for job in queued]
     return state, queue
 
 
-def _queued(job: JobRow) -> QueuedJob:
+def recent_usage(session: Session, now: datetime, running: list[RunningJob]) -> dict[str, float]:
+    """Decayed card-seconds per enterprise for the `fair` policy: metered runs in a bounded
+    window, plus what running jobs have used so far (as the simulator's meter counts them)."""
+    since = now - timedelta(seconds=USAGE_WINDOW_S)
+    rows = session.execute(
+        select(UsageRow.owner_id, UsageRow.card_seconds, UsageRow.ended_at)
+        .where(UsageRow.ended_at >= since)
+        .limit(USAGE_LINES_MAX)
+    )
+    now_s = now.timestamp()
+    lines = [(owner, float(seconds), ended.timestamp()) for owner, seconds, ended in rows]
+    lines += [
+        (job.owner_id, job.spec.cards * max(0.0, now_s - job.started_at_s), now_s)
+        for job in running
+    ]
+    return decayed_usage_from_lines(lines, now_s)
+
+
+def queued_job(job: JobRow) -> QueuedJob:
     spec = spec_from_dict(job.spec)
     return QueuedJob(
         id=job.id,
@@ -315,6 +337,9 @@ def _queued(job: JobRow) -> QueuedJob:
         spec=spec,
         submitted_at_s=job.submitted_at.timestamp(),
         reference_runtime_s=float(spec.max_run_time_s),
+        # The run-time limit is the only estimate the live loop has; it refers to the first
+        # accepted model when the user named one (else the performance model's reference).
+        reference_model=spec.accelerators[0] if spec.accelerators else None,
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from suanli.domain.scheduling.model import QueuedJob
 from suanli.errors import InvalidInput
@@ -134,3 +134,15 @@ def jain_index(values: Sequence[float]) -> float:
     if not values or squares == 0:
         return 1.0
     return total * total / (len(values) * squares)
+
+
+def decayed_usage_from_lines(
+    lines: Iterable[tuple[str, float, float]], now_s: float, half_life_s: float = USAGE_HALF_LIFE_S
+) -> dict[str, float]:
+    """Decayed card-seconds per owner from finished runs (owner, card-seconds, end time), as the
+    live loop rebuilds it from metering: each run counts with weight 0.5^(age / half-life)."""
+    usage: dict[str, float] = {}
+    for owner_id, card_seconds, ended_s in lines:
+        age_s = max(0.0, now_s - ended_s)
+        usage[owner_id] = usage.get(owner_id, 0.0) + card_seconds * 0.5 ** (age_s / half_life_s)
+    return usage
