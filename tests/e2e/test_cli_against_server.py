@@ -161,3 +161,28 @@ def _wait_for_usage(env: dict[str, str], job_id: str) -> dict:
             return dict(json.loads(result.stdout))
         time.sleep(0.3)
     raise AssertionError("no usage line appeared")
+
+
+def test_scenes_import_and_export_through_the_cli(server: dict[str, str], tmp_path: Path) -> None:
+    agency = json.loads(
+        cli(server, "orgs", "create", "--name", "a", "--kind", "agency", "--json").stdout
+    )
+    as_agency = {**server, "SUANLI_TOKEN": agency["token"]}
+    good = tmp_path / "needs.csv"
+    good.write_text(
+        "编号,名称,描述,行业,标签,地区,单位\n"
+        "N-1,焊缝缺陷识别,射线底片自动评级,智能制造,质检；视觉,浙江/杭州,示例单位（虚构）\n"
+        "N-2,客服质检,通话录音合规检查,金融,语音、合规,浙江/杭州,示例单位（虚构）\n",
+        encoding="utf-8",
+    )
+    cli(as_agency, "scenes", "import", "opportunities", str(good), "--batch", "1")
+    exported = tmp_path / "out.xlsx"
+    cli(as_agency, "scenes", "export", "opportunities", str(exported), "--batch", "1")
+    from openpyxl import load_workbook
+
+    rows = list(load_workbook(exported).active.iter_rows(values_only=True))
+    assert {row[0] for row in rows[1:]} == {"N-1", "N-2"}
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,title,description,industry,tags,region,org\nX-1,,d,金融,a,浙江,o\n", "utf-8")
+    refused = cli(as_agency, "scenes", "import", "opportunities", str(bad), check=False)
+    assert refused.returncode != 0 and "title" in refused.stderr + refused.stdout
