@@ -216,9 +216,10 @@ def test_a_ray_cluster_lost_mid_job_fails_one_job_uncharged_and_moves_a_restarta
 def test_a_slurm_controller_lost_mid_job_fails_the_job_uncharged_until_it_returns(
     market: Market, slurm_cluster: SlurmCluster
 ) -> None:
+    submitted_at = time.time()  # a save that already holds the job may come before it runs
     job_id = market.submit(name="slurm-long", command="sleep 60", software=["Slurm"])
     market.tick_until(lambda: market.job(job_id)["state"] == "running", "running")
-    slurm_cluster.wait_state_saved(since=time.time())  # a crash now loses nothing in Slurm
+    slurm_cluster.wait_state_saved(since=submitted_at)  # a crash now loses nothing in Slurm
     slurm_cluster.crash_controller()
     try:
         market.tick_until(lambda: not market.pool_available(market.slurm_pool), "unavailable")
