@@ -1,0 +1,31 @@
+"""`suanli demo --no-serve --json`: the newcomer's first command, end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+@pytest.mark.slow
+def test_the_demo_city_runs_its_jobs_refuses_one_and_bills_them(tmp_path: Path) -> None:
+    env = {**os.environ, "SUANLI_DATA_DIR": str(tmp_path), "SUANLI_LANGUAGE": "en"}
+    result = subprocess.run(
+        [sys.executable, "-m", "suanli.cli.main", "demo", "--no-serve", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["providers"] == 3 and summary["pools"] >= 6
+    assert summary["jobs"] == {"succeeded": 10}
+    assert summary["rejected"] == 1
+    assert summary["card_seconds"] > 0 and summary["billed_fen"] > 0
+    assert sum(summary["billed_fen_by_enterprise"].values()) == summary["billed_fen"]
+    assert sum(summary["billed_fen_by_provider"].values()) == summary["billed_fen"]
