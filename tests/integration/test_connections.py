@@ -8,6 +8,7 @@ head (behind a token-checking proxy where credentials matter) or Slurm cluster.
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,11 +19,13 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from suanli.adapters.backends.base import BackendState
 from suanli.adapters.backends.fake import FakeBackend
 from suanli.adapters.db.tables_connections import ClusterConnectionRow
 from suanli.adapters.secrets import KEY_ENV, SecretBox, SecretKeyError, load_secret_box
 from suanli.bootstrap import bootstrap
 from suanli.config import load_settings
+from suanli.services.orphans import CANCEL_ATTEMPTS_MAX
 from tests.helpers import City, build_city, fund, make_app
 from tests.integration.clusters import RayHead, SlurmCluster, bearer_proxy, free_port
 
@@ -294,6 +297,13 @@ class FakeMarket:
     def start(self, job_id: str) -> None:
         self.cluster.start(f"fake-{job_id}", self.clock.now())
 
+    def orphan_metrics(self) -> dict[str, int]:
+        """suanli_orphan_runs by state, as the operator's /metrics scrape shows them."""
+        reply = self.city.get(self.city.operator, "/metrics")
+        assert reply.status_code == 200, reply.text
+        found = re.findall(r'^suanli_orphan_runs\{state="(\w+)"\} ([0-9.]+)$', reply.text, re.M)
+        return {state: int(float(value)) for state, value in found}
+
 
 LOST_GRACE_S = 30.0
 
@@ -361,11 +371,44 @@ def test_an_unreachable_cluster_stops_its_pool_and_its_lost_jobs_follow_the_rule
     for job_id in (restartable, never_started):
         assert market.job(job_id)["state"] == "queued"  # not placed: the only pool is down
         assert market.hold_state(job_id) == "pending"
+    assert "cancelled when the cluster answers again" in market.job(started)["reason"]
+    assert market.orphan_metrics() == {"pending": 4, "cancelled": 0, "abandoned": 0}
     market.cluster.reachable = True
     market.clock.advance(runtime.connection_poll_interval_s)
     runtime.tick()
     assert market.pool_available()
+    # The four runs the cluster kept are cancelled there before anything is placed again.
+    assert market.cluster.cancels == 4
+    assert market.cluster.jobs[f"fake-{started}"].state == BackendState.CANCELLED
+    assert market.orphan_metrics() == {"pending": 0, "cancelled": 4, "abandoned": 0}
     assert {market.job(j)["state"] for j in (restartable, never_started)} == {"placed"}
+
+
+def test_a_cluster_that_keeps_refusing_to_cancel_a_lost_run_is_given_up_on(
+    fake_market: FakeMarket,
+) -> None:
+    market, runtime = fake_market, fake_market.city.app.runtime
+    job_id = market.submit(name="stubborn")
+    runtime.tick()
+    market.start(job_id)
+    runtime.tick()
+    assert market.job(job_id)["state"] == "running"
+    market.cluster.reachable = False
+    for _ in range(int(LOST_GRACE_S / runtime.connection_poll_interval_s) + 1):
+        market.clock.advance(runtime.connection_poll_interval_s)
+        runtime.tick()
+    assert market.job(job_id)["state"] == "failed"
+    market.cluster.reachable, market.cluster.refuse_cancel = True, True
+    for attempt in range(1, CANCEL_ATTEMPTS_MAX + 1):
+        market.clock.advance(runtime.connection_poll_interval_s)
+        runtime.tick()
+        pending = 0 if attempt == CANCEL_ATTEMPTS_MAX else 1
+        assert market.orphan_metrics() == {
+            "pending": pending,
+            "cancelled": 0,
+            "abandoned": 1 - pending,
+        }
+    assert market.cluster.jobs[f"fake-{job_id}"].state == BackendState.RUNNING
 
 
 def test_a_submit_to_a_cluster_that_stopped_answering_requeues_without_spending_attempts(

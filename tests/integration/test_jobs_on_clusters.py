@@ -22,6 +22,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from suanli.adapters.backends.base import BackendState
 from suanli.domain.money import price_card_seconds
 from tests.helpers import City, build_city, fund, make_app
 from tests.integration.clusters import RayHead, SlurmCluster, free_port, wait_until
@@ -228,14 +229,18 @@ def test_a_slurm_controller_lost_mid_job_fails_the_job_uncharged_until_it_return
         slurm_cluster.start_controller()
     assert "not charged" in market.job(job_id)["reason"]
     assert market.hold(job_id) == ("voided", 0)
+    assert "cancelled when the cluster answers again" in market.job(job_id)["reason"]
     market.tick_until(lambda: market.pool_available(market.slurm_pool), "pool back")
-    # The run survived in Slurm, unpaid: end it so later tests find all eight cards free.
+    # The run survived in Slurm, unpaid: the platform cancels it there once Slurm answers.
     backend = market.city.app.backends.for_pool("slurm", market.slurm_connection)
     with market.city.app.db.session() as session:
         backend_job_id = session.execute(
             sa.text("SELECT backend_job_id FROM jobs WHERE id = :id"), {"id": job_id}
         ).scalar_one()
-    backend.cancel(str(backend_job_id))
+    market.tick_until(
+        lambda: backend.status(str(backend_job_id)).state == BackendState.CANCELLED,
+        "the surviving run cancelled by the platform",
+    )
     assert ledger_is_consistent(market.city)
 
 

@@ -15,6 +15,7 @@ from suanli.adapters.db.tables import JobRow, PoolRow
 from suanli.api.deps import AppState, CurrentPrincipal
 from suanli.domain.jobs import JobState
 from suanli.errors import PermissionDenied
+from suanli.services.orphans import orphan_counts
 
 router = APIRouter()
 
@@ -32,11 +33,24 @@ class PlatformCollector(Collector):
             active = list(
                 session.scalars(select(JobRow).where(JobRow.state.in_(["placed", "running"])))
             )
+            orphans = orphan_counts(session)
         yield _jobs_by_state(by_state)
         queue = GaugeMetricFamily("suanli_queue_length", "Jobs waiting for placement")
         queue.add_metric([], by_state.get(JobState.QUEUED.value, 0))
         yield queue
         yield from _pool_cards(pools, active)
+        yield _orphan_runs(orphans)
+
+
+def _orphan_runs(counts: dict[str, int]) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(
+        "suanli_orphan_runs",
+        "Runs given up while their cluster was unreachable, by state (pending: to cancel there)",
+        labels=["state"],
+    )
+    for state, count in counts.items():
+        family.add_metric([state], count)
+    return family
 
 
 def _jobs_by_state(by_state: dict[str, int]) -> GaugeMetricFamily:

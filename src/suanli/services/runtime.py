@@ -31,7 +31,7 @@ from suanli.domain.scheduling.fairness import USAGE_HALF_LIFE_S, decayed_usage_f
 from suanli.domain.scheduling.model import ClusterState, Placement, QueuedJob, RunningJob
 from suanli.domain.scheduling.policies import get_policy
 from suanli.errors import BackendError, BackendUnavailable
-from suanli.services import connections, settlement
+from suanli.services import connections, orphans, settlement
 from suanli.services.common import Clock
 from suanli.services.jobs import spec_from_dict
 from suanli.services.pools import pool_views
@@ -75,6 +75,7 @@ class Runtime:
         self._last_poll_at = now
         try:
             connections.poll_connections(self.db, self.backends, self.clock)
+            orphans.reap_orphans(self.db, self.backends, self.clock)
         except Exception:  # a poll failure must not stop the scheduling loop
             log.exception("cluster connection poll failed")
 
@@ -98,7 +99,7 @@ class Runtime:
                 backend = self.backends.for_pool(pool.backend, pool.connection_id)
                 status = backend.status(job.backend_job_id or "")
             except BackendUnavailable:
-                self._mark_unreachable(session, job)
+                self._mark_unreachable(session, job, pool)
                 return
             job.lost_since = None
             self._enforce_limits(job, status, backend)
@@ -145,13 +146,15 @@ class Runtime:
         line = meter(session, self.clock, job, pool, usage)
         settlement.settle_job(session, self.settings, self.clock, job, line)
 
-    def _mark_unreachable(self, session: Session, job: JobRow) -> None:
+    def _mark_unreachable(self, session: Session, job: JobRow, pool: PoolRow) -> None:
         now = self.clock.now()
         job.lost_since = job.lost_since or now
-        if (now - job.lost_since).total_seconds() >= self.settings.backend_lost_grace_s:
-            self._handle_lost(
-                session, job, "the pool's cluster was unreachable past the grace period"
-            )
+        if (now - job.lost_since).total_seconds() < self.settings.backend_lost_grace_s:
+            return
+        why = "the pool's cluster was unreachable past the grace period"
+        if orphans.record_orphan(session, job.id, pool.connection_id, job.backend_job_id, now):
+            why += "; its run there is cancelled when the cluster answers again"
+        self._handle_lost(session, job, why)
 
     def _handle_lost(self, session: Session, job: JobRow, why: str) -> None:
         """Never charge for unproven time; re-queue if it never started or may restart."""

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from suanli.adapters.backends.base import (
+    BACKEND_TERMINAL,
     BackendState,
     Health,
     JobStatus,
@@ -13,7 +14,7 @@ from suanli.adapters.backends.base import (
     LogChunk,
     Usage,
 )
-from suanli.errors import BackendUnavailable
+from suanli.errors import BackendError, BackendUnavailable
 
 
 @dataclass
@@ -32,6 +33,8 @@ class FakeBackend:
     reachable: bool = True
     free_cards: dict[str, int] = field(default_factory=dict)
     jobs: dict[str, _FakeJob] = field(default_factory=dict)
+    cancels: int = 0  # runs this cluster stopped on request
+    refuse_cancel: bool = False  # answers, but refuses to cancel (a misconfigured cluster)
 
     def _require_reachable(self) -> None:
         if not self.reachable:
@@ -65,7 +68,12 @@ class FakeBackend:
 
     def cancel(self, backend_job_id: str) -> None:
         self._require_reachable()
-        self.jobs[backend_job_id].state = BackendState.CANCELLED
+        if self.refuse_cancel:
+            raise BackendError(f"fake cluster refuses to cancel {backend_job_id}")
+        job = self.jobs.get(backend_job_id)
+        if job is not None and job.state not in BACKEND_TERMINAL:  # as the real engines do
+            job.state = BackendState.CANCELLED
+            self.cancels += 1
 
     def usage(self, backend_job_id: str) -> Usage | None:
         job = self.jobs.get(backend_job_id)

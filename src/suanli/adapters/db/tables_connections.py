@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, String, Text
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from suanli.adapters.db.tables import Base
@@ -33,3 +33,27 @@ class ClusterConnectionRow(Base):
     created_at: Mapped[datetime]
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     __table_args__ = (CheckConstraint(f"kind IN ({CONNECTION_KINDS_SQL})", name="connection_kind"),)
+
+
+ORPHAN_STATES_SQL = "'pending','cancelled','abandoned'"
+
+
+class OrphanRunRow(Base):
+    """A run the platform gave up on while its cluster was unreachable. The cluster may still
+    hold it (Slurm keeps jobs across a controller restart), running unpaid and, for a
+    re-queued job, twice; it is cancelled there once the cluster answers again."""
+
+    __tablename__ = "orphan_runs"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), index=True)
+    connection_id: Mapped[str] = mapped_column(ForeignKey("cluster_connections.id"), index=True)
+    backend_job_id: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    lost_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    __table_args__ = (
+        CheckConstraint(f"state IN ({ORPHAN_STATES_SQL})", name="orphan_state"),
+        UniqueConstraint("connection_id", "backend_job_id", name="uq_orphan_run"),
+    )

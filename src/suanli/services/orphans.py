@@ -1,0 +1,118 @@
+"""Runs the platform gave up on while their cluster was unreachable.
+
+When a cluster stops answering past the grace period, its jobs are declared lost: not charged,
+and re-queued elsewhere when they may restart. The cluster may still hold the run, though:
+Slurm keeps its jobs across a controller restart, so the run would go on unpaid and, for a
+re-queued job, run twice. Each such run is recorded here and cancelled on its cluster at the
+first poll that finds the cluster healthy again.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from suanli.adapters.backends.registry import BackendRegistry
+from suanli.adapters.db.database import Database
+from suanli.adapters.db.tables_connections import ClusterConnectionRow, OrphanRunRow
+from suanli.errors import BackendUnavailable, SuanliError
+from suanli.services.common import Clock
+
+log = logging.getLogger(__name__)
+REAP_PER_POLL_MAX = 100  # cancels per poll; the rest wait for the next poll
+CANCEL_ATTEMPTS_MAX = 5  # refusals from a healthy cluster before the platform stops trying
+ORPHAN_STATES = ("pending", "cancelled", "abandoned")
+
+
+def record_orphan(
+    session: Session,
+    job_id: str,
+    connection_id: str | None,
+    backend_job_id: str | None,
+    now: datetime,
+) -> bool:
+    """Remembers a run to cancel later; False when there is nothing a cluster could hold."""
+    if connection_id is None or not backend_job_id:
+        return False
+    known = session.scalar(
+        select(OrphanRunRow).where(
+            OrphanRunRow.connection_id == connection_id,
+            OrphanRunRow.backend_job_id == backend_job_id,
+        )
+    )
+    if known is not None:  # engines reuse a job's id on a retry: the new run needs cancelling
+        known.job_id, known.state, known.attempts, known.last_error = job_id, "pending", 0, ""
+        known.lost_at, known.resolved_at = now, None
+    else:
+        session.add(
+            OrphanRunRow(
+                job_id=job_id,
+                connection_id=connection_id,
+                backend_job_id=backend_job_id,
+                state="pending",
+                attempts=0,
+                last_error="",
+                lost_at=now,
+            )
+        )
+    return True
+
+
+def reap_orphans(db: Database, registry: BackendRegistry, clock: Clock) -> int:
+    """Cancels pending orphan runs on clusters the last poll found healthy; returns how many
+    were cancelled. A cluster that refuses too often, or was removed, is given up on (logged)."""
+    with db.session() as session:
+        query = (
+            select(OrphanRunRow, ClusterConnectionRow)
+            .join(ClusterConnectionRow, ClusterConnectionRow.id == OrphanRunRow.connection_id)
+            .where(OrphanRunRow.state == "pending")
+            .where(ClusterConnectionRow.deleted.is_(True) | ClusterConnectionRow.healthy.is_(True))
+            .order_by(OrphanRunRow.id)
+            .limit(REAP_PER_POLL_MAX)
+        )
+        cancelled = 0
+        for orphan, connection in session.execute(query).all():
+            cancelled += _reap_one(orphan, connection, registry, clock.now())
+        return cancelled
+
+
+def _reap_one(
+    orphan: OrphanRunRow, connection: ClusterConnectionRow, registry: BackendRegistry, now: datetime
+) -> int:
+    if connection.deleted:
+        _give_up(orphan, "the cluster connection was removed", now)
+        return 0
+    try:
+        registry.for_pool(connection.kind, connection.id).cancel(orphan.backend_job_id)
+    except BackendUnavailable:
+        return 0  # down again since the poll: try at the next one, without counting it
+    except SuanliError as error:
+        orphan.attempts += 1
+        orphan.last_error = error.message[:500]
+        if orphan.attempts >= CANCEL_ATTEMPTS_MAX:
+            _give_up(orphan, error.message, now)
+        return 0
+    orphan.state, orphan.resolved_at = "cancelled", now
+    log.info("cancelled orphan run %s of job %s", orphan.backend_job_id, orphan.job_id)
+    return 1
+
+
+def _give_up(orphan: OrphanRunRow, why: str, now: datetime) -> None:
+    orphan.state, orphan.resolved_at, orphan.last_error = "abandoned", now, why[:500]
+    log.warning(
+        "gave up cancelling run %s of lost job %s on %s: %s",
+        orphan.backend_job_id, orphan.job_id, orphan.connection_id, why,
+    )  # fmt: skip
+
+
+def orphan_counts(session: Session) -> dict[str, int]:
+    """Orphan runs by state, every state present (for /metrics)."""
+    rows = session.execute(
+        select(OrphanRunRow.state, func.count()).group_by(OrphanRunRow.state)
+    ).all()
+    counts = dict.fromkeys(ORPHAN_STATES, 0)
+    counts.update({state: int(count) for state, count in rows})
+    return counts

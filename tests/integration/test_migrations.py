@@ -1,0 +1,39 @@
+"""The migrations build exactly the schema the models describe, on SQLite and PostgreSQL, and
+the newest one downgrades and upgrades again cleanly."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from suanli.adapters.db import tables_connections, tables_ledger, tables_scenes, tables_vouchers
+from suanli.adapters.db.migrate import downgrade, upgrade
+from suanli.adapters.db.tables import Base
+
+# Importing every table module registers its tables on Base.metadata.
+MODEL_MODULES = (tables_connections, tables_ledger, tables_scenes, tables_vouchers)
+
+
+def schema_differences(url: str) -> list[object]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            context = MigrationContext.configure(
+                connection, opts={"compare_type": True, "compare_server_default": False}
+            )
+            return list(compare_metadata(context, Base.metadata))
+    finally:
+        engine.dispose()
+
+
+def test_the_migrated_schema_matches_the_models(database_url: str) -> None:
+    assert MODEL_MODULES
+    assert schema_differences(database_url) == []
+
+
+def test_the_newest_migration_downgrades_and_upgrades_again(database_url: str) -> None:
+    downgrade(database_url, "-1")
+    assert "orphan_runs" not in sa.inspect(sa.create_engine(database_url)).get_table_names()
+    upgrade(database_url)
+    assert schema_differences(database_url) == []
