@@ -372,7 +372,7 @@ def test_an_unreachable_cluster_stops_its_pool_and_its_lost_jobs_follow_the_rule
         assert market.job(job_id)["state"] == "queued"  # not placed: the only pool is down
         assert market.hold_state(job_id) == "pending"
     assert "cancelled when the cluster answers again" in market.job(started)["reason"]
-    assert market.orphan_metrics() == {"pending": 4, "cancelled": 0, "abandoned": 0}
+    assert market.orphan_metrics() == {"pending": 4, "cancelled": 0, "adopted": 0, "abandoned": 0}
     market.cluster.reachable = True
     market.clock.advance(runtime.connection_poll_interval_s)
     runtime.tick()
@@ -380,8 +380,35 @@ def test_an_unreachable_cluster_stops_its_pool_and_its_lost_jobs_follow_the_rule
     # The four runs the cluster kept are cancelled there before anything is placed again.
     assert market.cluster.cancels == 4
     assert market.cluster.jobs[f"fake-{started}"].state == BackendState.CANCELLED
-    assert market.orphan_metrics() == {"pending": 0, "cancelled": 4, "abandoned": 0}
+    assert market.orphan_metrics() == {"pending": 0, "cancelled": 4, "adopted": 0, "abandoned": 0}
     assert {market.job(j)["state"] for j in (restartable, never_started)} == {"placed"}
+
+
+def test_a_lost_run_that_its_re_placed_job_took_over_is_not_cancelled(
+    fake_market: FakeMarket,
+) -> None:
+    market, runtime = fake_market, fake_market.city.app.runtime
+    job_id = market.submit(name="comeback", restartable=True)
+    runtime.tick()
+    market.start(job_id)
+    runtime.tick()
+    market.cluster.reachable = False
+    for _ in range(int(LOST_GRACE_S / runtime.connection_poll_interval_s) + 1):
+        market.clock.advance(runtime.connection_poll_interval_s)
+        runtime.tick()
+    assert market.job(job_id)["state"] == "queued"
+    # Back, but the cancel fails once; meanwhile the job is placed again under the same run id
+    # (as an engine adopting a still-live run on a submit retry would give).
+    market.cluster.reachable, market.cluster.refuse_cancel = True, True
+    market.clock.advance(runtime.connection_poll_interval_s)
+    runtime.tick()
+    assert market.job(job_id)["state"] == "placed"
+    market.cluster.refuse_cancel = False
+    market.clock.advance(runtime.connection_poll_interval_s)
+    runtime.tick()
+    assert market.cluster.cancels == 0
+    assert market.orphan_metrics() == {"pending": 0, "cancelled": 0, "adopted": 1, "abandoned": 0}
+    assert market.job(job_id)["state"] == "placed"
 
 
 def test_a_cluster_that_keeps_refusing_to_cancel_a_lost_run_is_given_up_on(
@@ -403,11 +430,8 @@ def test_a_cluster_that_keeps_refusing_to_cancel_a_lost_run_is_given_up_on(
         market.clock.advance(runtime.connection_poll_interval_s)
         runtime.tick()
         pending = 0 if attempt == CANCEL_ATTEMPTS_MAX else 1
-        assert market.orphan_metrics() == {
-            "pending": pending,
-            "cancelled": 0,
-            "abandoned": 1 - pending,
-        }
+        expected = {"pending": pending, "cancelled": 0, "adopted": 0, "abandoned": 1 - pending}
+        assert market.orphan_metrics() == expected
     assert market.cluster.jobs[f"fake-{job_id}"].state == BackendState.RUNNING
 
 

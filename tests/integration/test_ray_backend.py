@@ -148,6 +148,18 @@ def test_submitting_the_same_job_twice_adopts_the_first_submission(backend: RayB
         backend.cancel(first)
 
 
+def test_a_run_asked_to_stop_is_never_adopted_by_a_new_submit(backend: RayBackend) -> None:
+    launch = request("stopped-then-again", "sleep 30")
+    first = backend.submit(launch)
+    backend.cancel(first)  # e.g. a lost run cancelled just before its job is placed again
+    second = backend.submit(launch)
+    try:
+        assert second != first
+        assert backend.status(second).state != BackendState.CANCELLED
+    finally:
+        backend.cancel(second)
+
+
 def test_an_unreachable_address_is_backend_unavailable() -> None:
     backend = RayBackend(f"http://127.0.0.1:{free_port()}", timeout_s=2)
     assert backend.health().ok is False

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from suanli.adapters.backends.registry import BackendRegistry
 from suanli.adapters.db.database import Database
+from suanli.adapters.db.tables import JobRow, PoolRow
 from suanli.adapters.db.tables_connections import ClusterConnectionRow, OrphanRunRow
 from suanli.errors import BackendUnavailable, SuanliError
 from suanli.services.common import Clock
@@ -24,7 +25,7 @@ from suanli.services.common import Clock
 log = logging.getLogger(__name__)
 REAP_PER_POLL_MAX = 100  # cancels per poll; the rest wait for the next poll
 CANCEL_ATTEMPTS_MAX = 5  # refusals from a healthy cluster before the platform stops trying
-ORPHAN_STATES = ("pending", "cancelled", "abandoned")
+ORPHAN_STATES = ("pending", "cancelled", "adopted", "abandoned")
 
 
 def record_orphan(
@@ -75,8 +76,24 @@ def reap_orphans(db: Database, registry: BackendRegistry, clock: Clock) -> int:
         )
         cancelled = 0
         for orphan, connection in session.execute(query).all():
+            if _adopted(session, orphan):
+                orphan.state, orphan.resolved_at = "adopted", clock.now()
+                continue
             cancelled += _reap_one(orphan, connection, registry, clock.now())
         return cancelled
+
+
+def _adopted(session: Session, orphan: OrphanRunRow) -> bool:
+    """True when a re-placement of the job took the surviving run over (a submit that found
+    it still running): that run is paid for again and must not be cancelled."""
+    holder = session.scalar(
+        select(JobRow.id)
+        .join(PoolRow, PoolRow.id == JobRow.pool_id)
+        .where(JobRow.backend_job_id == orphan.backend_job_id)
+        .where(JobRow.state.in_(("placed", "running")))
+        .where(PoolRow.connection_id == orphan.connection_id)
+    )
+    return holder is not None
 
 
 def _reap_one(

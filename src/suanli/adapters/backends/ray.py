@@ -97,6 +97,8 @@ class RayBackend:
         # Ray lets a job stopped while PENDING run briefly once resources free up, and reports
         # its submission time as start: such jobs are never charged (see usage()).
         self._cancelled_before_start: OrderedDict[str, None] = OrderedDict()
+        # Runs asked to stop: a submit retry must start anew rather than adopt one of them.
+        self._stop_requested: OrderedDict[str, None] = OrderedDict()
 
     def __repr__(self) -> str:  # never shows the token
         return f"RayBackend({self.address!r})"
@@ -112,7 +114,7 @@ class RayBackend:
             if "already exists" not in error.text:
                 raise translate_error(error, "submit the job") from error
         # A retry of a submit that reached Ray: adopt the job if it still runs, else start anew.
-        if not self._is_terminal(submission_id):
+        if not self._is_terminal(submission_id) and submission_id not in self._stop_requested:
             return submission_id
         retry_id = f"{submission_id}-{secrets.token_hex(3)}"
         try:
@@ -141,7 +143,8 @@ class RayBackend:
         if info is None or info["status"] in _TERMINAL_RAY_STATES:
             return
         if info["status"] == "PENDING":
-            self._remember_cancelled_before_start(backend_job_id)
+            self._remember(self._cancelled_before_start, backend_job_id)
+        self._remember(self._stop_requested, backend_job_id)
         with self._calling("stop the job"):
             self._sdk().stop_job(backend_job_id)
 
@@ -244,11 +247,11 @@ class RayBackend:
                     self._client = None  # reconnect (and re-check the version) next time
             raise translated from error
 
-    def _remember_cancelled_before_start(self, backend_job_id: str) -> None:
+    def _remember(self, ids: OrderedDict[str, None], backend_job_id: str) -> None:
         with self._lock:
-            self._cancelled_before_start[backend_job_id] = None
-            while len(self._cancelled_before_start) > CANCELLED_BEFORE_START_MAX:
-                self._cancelled_before_start.popitem(last=False)
+            ids[backend_job_id] = None
+            while len(ids) > CANCELLED_BEFORE_START_MAX:
+                ids.popitem(last=False)
 
     # -- dashboard HTTP API ----------------------------------------------------------------
     def _get(self, path: str, params: Mapping[str, str] | None = None) -> httpx.Response:

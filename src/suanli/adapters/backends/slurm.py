@@ -281,7 +281,9 @@ class SlurmBackend:
 
     def _find_submitted(self, job_id: str) -> str | None:
         try:
-            result = self._run(["squeue", "-h", "-n", JOB_NAME_PREFIX + job_id, "-o", "%i"])
+            # Only a live run: one being cancelled (a lost run's) must not be adopted.
+            name = JOB_NAME_PREFIX + job_id
+            result = self._run(["squeue", "-h", "-n", name, "-t", "PENDING,RUNNING", "-o", "%i"])
         except BackendUnavailable:
             return None
         ids = result.stdout.split() if result.returncode == 0 else []

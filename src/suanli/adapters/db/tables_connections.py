@@ -35,7 +35,7 @@ class ClusterConnectionRow(Base):
     __table_args__ = (CheckConstraint(f"kind IN ({CONNECTION_KINDS_SQL})", name="connection_kind"),)
 
 
-ORPHAN_STATES_SQL = "'pending','cancelled','abandoned'"
+ORPHAN_STATES_SQL = "'pending','cancelled','adopted','abandoned'"
 
 
 class OrphanRunRow(Base):

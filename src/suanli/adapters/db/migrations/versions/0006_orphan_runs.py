@@ -27,7 +27,9 @@ def upgrade() -> None:
         sa.Column("last_error", sa.Text(), nullable=False),
         sa.Column("lost_at", suanli.adapters.db.types.UTCDateTime(), nullable=False),
         sa.Column("resolved_at", suanli.adapters.db.types.UTCDateTime(), nullable=True),
-        sa.CheckConstraint("state IN ('pending','cancelled','abandoned')", name="orphan_state"),
+        sa.CheckConstraint(
+            "state IN ('pending','cancelled','adopted','abandoned')", name="orphan_state"
+        ),
         sa.ForeignKeyConstraint(["connection_id"], ["cluster_connections.id"]),
         sa.ForeignKeyConstraint(["job_id"], ["jobs.id"]),
         sa.PrimaryKeyConstraint("id"),
