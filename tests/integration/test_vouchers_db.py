@@ -14,16 +14,18 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from suanli.adapters.db.tables import JobRow, UsageRow
+from suanli.adapters.db.tables import AuditRow, JobRow, UsageRow
 from suanli.adapters.db.tables_vouchers import VoucherGrantRow, VoucherRedemptionRow
 from suanli.bootstrap import App
 from suanli.domain.jobs import JobSpec
+from suanli.domain.ledger import TransferCode, TransferFlags, TransferRequest
 from suanli.domain.money import apply_basis_points, price_card_seconds
 from suanli.domain.vouchers import BEIJING, BudgetShort, EnterpriseFacts, RatioTier, Rules
 from suanli.errors import PermissionDenied
 from suanli.services import jobs, ledger, organisations, settlement, vouchers, wallets
 from suanli.services.common import Page, Principal
 from suanli.services.pools import create_pool
+from suanli.services.runtime import Runtime
 from tests.helpers import make_app
 
 OPERATOR = Principal("op", "platform", "operator")
@@ -351,6 +353,68 @@ def test_at_the_end_of_validity_unused_grants_return_to_the_program(world: World
     late = submit(world, sme)
     assert late.hold_fen == HOUR_FEN  # the program has ended: no subsidy expected
     check_ok(world)
+
+
+def runtime_for(world: World) -> Runtime:
+    """The live loop on the test's clock (no cluster is involved)."""
+    return Runtime(world.app.settings, world.app.db, world.clock, world.app.backends)
+
+
+def expiry_audits(world: World) -> list[tuple[str, dict[str, Any]]]:
+    with world.session() as session:
+        query = select(AuditRow.actor_id, AuditRow.detail).where(
+            AuditRow.action == "voucher.expire"
+        )
+        return [(actor, dict(detail)) for actor, detail in session.execute(query)]
+
+
+def test_the_live_loop_returns_unused_grants_when_a_program_ends_unasked(world: World) -> None:
+    open_program(world)
+    sme = world.enterprises[0]
+    grant_id = grant_to(world, sme, 10 * HOUR_FEN)
+    runtime = runtime_for(world)
+    runtime.tick()  # inside validity: nothing to do, and nothing written to the audit log
+    assert expiry_audits(world) == []
+    world.clock.moment += timedelta(days=31)
+    runtime.tick()
+    with world.session() as session:
+        assert session.get(VoucherGrantRow, grant_id).state == "expired"
+    assert expiry_audits(world) == [
+        ("system:runtime", {"grants_expired": 1, "reclaimed_fen": 10 * HOUR_FEN})
+    ]
+    world.clock.moment += timedelta(seconds=runtime.housekeeping_interval_s)
+    runtime.tick()
+    assert len(expiry_audits(world)) == 1  # nothing left to reclaim: no new entry
+    check_ok(world)
+
+
+def test_the_live_loop_expires_a_hold_past_its_timeout(world: World) -> None:
+    enterprise = world.enterprises[0]
+    before = available(world, enterprise)
+    with world.session() as session:
+        ledger.submit(
+            session,
+            world.clock,
+            [
+                TransferRequest(
+                    "manual-hold", 400, TransferCode.JOB_HOLD, ledger.wallet_id(enterprise.org_id),
+                    ledger.CLEARING_ACCOUNT_ID, flags=TransferFlags.PENDING, timeout_s=600,
+                )
+            ],
+        )  # fmt: skip
+    runtime = runtime_for(world)
+    runtime.tick()
+    assert available(world, enterprise) == before - 400
+    world.clock.moment += timedelta(seconds=600)
+    runtime.tick()
+    assert available(world, enterprise) == before
+    check_ok(world)
+
+
+def available(world: World, enterprise: Principal) -> int:
+    with world.session() as session:
+        views = wallets.balances(session, OPERATOR, enterprise.org_id)
+    return next(v.available_fen for v in views if v.kind == "enterprise_wallet")
 
 
 def test_an_agency_cannot_expire_or_report_another_agencys_program(world: World) -> None:

@@ -23,6 +23,7 @@ from suanli.adapters.backends.base import (
 )
 from suanli.adapters.backends.registry import BackendRegistry
 from suanli.adapters.db.database import Database
+from suanli.adapters.db.ledger_repo import transact
 from suanli.adapters.db.tables import JobRow, PoolRow, UsageRow
 from suanli.config import Settings
 from suanli.domain.jobs import JobState, transition
@@ -31,8 +32,8 @@ from suanli.domain.scheduling.fairness import USAGE_HALF_LIFE_S, decayed_usage_f
 from suanli.domain.scheduling.model import ClusterState, Placement, QueuedJob, RunningJob
 from suanli.domain.scheduling.policies import get_policy
 from suanli.errors import BackendError, BackendUnavailable
-from suanli.services import connections, orphans, settlement
-from suanli.services.common import Clock
+from suanli.services import connections, ledger, orphans, settlement, vouchers
+from suanli.services.common import Clock, Principal
 from suanli.services.jobs import spec_from_dict
 from suanli.services.pools import pool_views
 
@@ -44,6 +45,11 @@ USAGE_LINES_MAX = 100_000  # jobs considered per tick; the rest wait for the nex
 SUBMIT_ATTEMPTS_MAX = 3
 # How often tick() checks every cluster connection's health and capacity (by the injected clock).
 CONNECTION_POLL_INTERVAL_S = 5.0
+# How often tick() expires ledger holds past their timeout and the grants of ended voucher
+# programs; both are also available on demand (API and CLI).
+HOUSEKEEPING_INTERVAL_S = 60.0
+# The loop acts for the platform itself; the audit log names it so.
+RUNTIME_PRINCIPAL = Principal(user_id="system:runtime", org_id="system", org_kind="operator")
 
 
 @dataclass
@@ -53,7 +59,9 @@ class Runtime:
     clock: Clock
     backends: BackendRegistry
     connection_poll_interval_s: float = CONNECTION_POLL_INTERVAL_S
+    housekeeping_interval_s: float = HOUSEKEEPING_INTERVAL_S
     _last_poll_at: datetime | None = field(default=None, init=False, repr=False)
+    _last_housekeeping_at: datetime | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         # Cluster credentials are decrypted with this deployment's key (<data_dir>/secret.key).
@@ -62,8 +70,26 @@ class Runtime:
     def tick(self) -> list[Placement]:
         """One loop iteration; returns the placements made (tests call this directly)."""
         self.poll_connections_if_due()
+        self.housekeep_if_due()
         self.sync_active_jobs()
         return self.schedule_queue()
+
+    def housekeep_if_due(self) -> None:
+        """Expired holds release their money, and ended programs take back unused grants,
+        without anyone having to ask (TigerBeetle expires pending transfers the same way)."""
+        now = self.clock.now()
+        last = self._last_housekeeping_at
+        if last is not None and (now - last).total_seconds() < self.housekeeping_interval_s:
+            return
+        self._last_housekeeping_at = now
+        try:
+            ledger.expire_holds(self.db, self.clock)
+            transact(
+                self.db,
+                lambda session: vouchers.expire_grants(session, self.clock, RUNTIME_PRINCIPAL),
+            )
+        except Exception:  # housekeeping must not stop the scheduling loop
+            log.exception("housekeeping (hold expiry, grant expiry) failed")
 
     def poll_connections_if_due(self) -> None:
         """Cluster health and capacity at a bounded rate: an unreachable cluster's pools stop

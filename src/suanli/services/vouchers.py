@@ -1004,15 +1004,16 @@ def expire_grants(session: Session, clock: Clock, caller: Principal) -> ExpiryRe
             grant.state, grant.expired_at = "expired", now
             expired += 1
     session.flush()
-    audit(
-        session,
-        clock,
-        caller,
-        "voucher.expire",
-        "grants",
-        grants_expired=expired,
-        reclaimed_fen=reclaimed,
-    )
+    if expired or reclaimed:  # the runtime sweeps every minute: log changes, not sweeps
+        audit(
+            session,
+            clock,
+            caller,
+            "voucher.expire",
+            "grants",
+            grants_expired=expired,
+            reclaimed_fen=reclaimed,
+        )
     return ExpiryResult(expired, reclaimed)
 
 
