@@ -177,7 +177,11 @@ class HashEmbedder:
 
     name = "test-hash"
 
+    def __init__(self) -> None:
+        self.embedded = 0  # texts actually embedded
+
     def embed(self, texts: Sequence[str]) -> FloatMatrix:
+        self.embedded += len(texts)
         rows = [
             np.frombuffer(text.encode("utf-8")[:8].ljust(8, b"\0"), dtype=np.uint8)
             for text in texts
@@ -187,16 +191,23 @@ class HashEmbedder:
 
 
 def test_bench_scenes_reports_quality_indexing_and_latency(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bench_scenes, "load_default_embedder", lambda: (HashEmbedder(), None))
+    embedder = HashEmbedder()
+    monkeypatch.setattr(bench_scenes, "load_default_embedder", lambda: (embedder, None))
     bench = typer.Typer()
     bench_scenes.register(bench)
     result = CliRunner().invoke(bench, ["--items", "150", "--queries", "5", "--no-cache", "--json"])
     body = _json(result)
-    assert set(body) == {"mode", "demo", "indexing", "query"}
-    indexing, query = body["indexing"], body["query"]
-    assert isinstance(indexing, dict) and isinstance(query, dict)
+    assert set(body) == {"mode", "demo", "indexing", "query", "stored"}
+    indexing, query, stored = body["indexing"], body["query"], body["stored"]
+    assert isinstance(indexing, dict) and isinstance(query, dict) and isinstance(stored, dict)
     assert indexing["items"] == 150 and indexing["texts_embedded"] == 150 + 124
     assert query["queries"] == 5 and query["p95_ms"] >= query["p50_ms"] > 0
+    assert (stored["items"], stored["requests"]) == (150, 5)
+    assert stored["cold_ms"] > 0 and stored["warm_p95_ms"] >= stored["warm_p50_ms"] > 0
+    # demo set + synthetic items + one timed embedding per demo need (50 at most); the stored
+    # lists reuse the benchmark's vectors, so that part embeds nothing
+    demo_texts = 124 + 166
+    assert embedder.embedded == demo_texts + (150 + 124) + 50
 
 
 def test_synthetic_items_are_distinct_and_well_formed() -> None:

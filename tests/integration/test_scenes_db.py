@@ -140,6 +140,30 @@ def test_vectors_are_stored_and_recomputed_only_when_the_text_changes(app: App) 
     assert again.candidates[0][0].id == "O2"
 
 
+def test_the_index_of_open_items_is_reused_until_what_it_reads_changes(app: App) -> None:
+    matcher = scenes.lexical_only_matcher()
+    agency = principal(app, "经信局", "agency")
+    enterprise = principal(app, "企业甲", "enterprise")
+    import_text(app, agency, "opportunities", OPPORTUNITIES)
+    import_text(app, enterprise, "capabilities", CAPABILITIES)
+
+    def match(item_id: str) -> dict[str, str]:
+        with app.db.session() as session:
+            found = scenes.match_stored(session, matcher, "opportunities", item_id, top_k=3)
+        return {candidate.id: candidate.why for candidate, _ in found.candidates}
+
+    assert "C1" in match("O1") and matcher.index_builds == 1
+    match("O2")
+    assert matcher.index_builds == 1  # the capabilities did not change: the index is reused
+    assert "质检" not in match("O1")["C3"]
+    with app.db.session() as session:
+        scenes.update_item(session, app.clock, enterprise, "capabilities", "C3", {"tags": ["质检"]})
+    assert "质检" in match("O1")["C3"] and matcher.index_builds == 2  # a tag is not text
+    with app.db.session() as session:
+        scenes.delete_item(session, app.clock, enterprise, "capabilities", "C1")
+    assert "C1" not in match("O1") and matcher.index_builds == 3
+
+
 def test_pipeline_moves_legally_and_reveals_contacts_after_both_consents(app: App) -> None:
     agency = principal(app, "经信局", "agency")
     enterprise = principal(app, "企业甲", "enterprise")

@@ -16,6 +16,7 @@ stores the result, so an unchanged text is never embedded twice.
 from __future__ import annotations
 
 import hashlib
+import json
 import tempfile
 import threading
 from collections.abc import Sequence
@@ -32,6 +33,7 @@ from suanli.adapters.db.tables_scenes import SceneCapabilityRow, SceneOpportunit
 from suanli.adapters.matching import (
     Candidate,
     Embedder,
+    IndexedList,
     MatchEngine,
     VectorCache,
     load_default_embedder,
@@ -396,18 +398,33 @@ def export_items(
 
 class SceneMatcher:
     """Loads the embedder once, on first use (never at import), and remembers a failure so a
-    missing model costs one attempt, not one per request."""
+    missing model costs one attempt, not one per request. It also keeps the last index of each
+    list's open items, reused while a fingerprint of what the index reads is unchanged."""
 
     def __init__(self, loader: EmbedderLoader = load_default_embedder) -> None:
         self._loader = loader
         self._lock = threading.Lock()
         self._loaded: tuple[Embedder | None, str | None] | None = None
+        self._indexes: dict[tuple[str, str | None], tuple[str, IndexedList]] = {}
+        self.index_builds = 0  # lists indexed from the database (a cache miss each)
 
     def embedder(self) -> tuple[Embedder | None, str | None]:
         with self._lock:
             if self._loaded is None:
                 self._loaded = self._loader()
             return self._loaded
+
+    def cached_index(self, kind: str, model: str | None, fingerprint: str) -> IndexedList | None:
+        with self._lock:
+            found = self._indexes.get((kind, model))
+        return found[1] if found is not None and found[0] == fingerprint else None
+
+    def keep_index(
+        self, kind: str, model: str | None, fingerprint: str, index: IndexedList
+    ) -> None:
+        with self._lock:  # one entry per (list, model): the newest replaces the last
+            self._indexes[(kind, model)] = (fingerprint, index)
+            self.index_builds += 1
 
 
 def lexical_only_matcher() -> SceneMatcher:
@@ -457,6 +474,47 @@ def _open_candidates(session: Session, kind: ItemKind) -> list[SceneRow]:
     return list(session.scalars(query))
 
 
+def _open_fingerprint(session: Session, kind: ItemKind) -> str:
+    """A digest of everything an index of the open items reads (ids, text hashes, tags,
+    industry, region): equal digests mean an index built earlier is still exact."""
+    model = MODELS[kind]
+    query = (
+        select(model.id, model.text_sha256, model.tags, model.industry, model.region)
+        .where(model.deleted.is_(False), model.status == ItemStatus.OPEN.value)
+        .order_by(model.id)
+        .limit(MATCH_CANDIDATES_MAX)
+    )
+    digest = hashlib.sha256()
+    for row in session.execute(query):
+        digest.update(json.dumps(list(row), ensure_ascii=False).encode())
+    return digest.hexdigest()
+
+
+def _candidate_index(
+    session: Session, matcher: SceneMatcher, engine: MatchEngine, kind: ItemKind
+) -> tuple[IndexedList, int]:
+    """The open items of one list, indexed: reused when unchanged, else built from the
+    database (embedding only texts without a current stored vector) and kept."""
+    model_name = engine.embedder.name if engine.embedder is not None else None
+    fingerprint = _open_fingerprint(session, kind)
+    cached = matcher.cached_index(kind, model_name, fingerprint)
+    if cached is not None:
+        return cached, 0
+    rows = _open_candidates(session, kind)
+    index, embedded = _index_rows(engine, rows)
+    if engine.embedder is not None or model_name is None:  # a model failure is not kept
+        matcher.keep_index(kind, model_name, fingerprint, index)
+    return index, embedded
+
+
+def _index_rows(engine: MatchEngine, rows: Sequence[SceneRow]) -> tuple[IndexedList, int]:
+    model = engine.embedder
+    cache = _cache_from_rows(model.name, rows) if model is not None else None
+    index = engine.index_list([to_item(row) for row in rows], cache)
+    embedded = _store_vectors(cache, rows) if cache is not None and engine.embedder else 0
+    return index, embedded
+
+
 def match_stored(
     session: Session, matcher: SceneMatcher, kind: ItemKind, item_id: str, top_k: int = 10
 ) -> StoredMatch:
@@ -464,19 +522,23 @@ def match_stored(
     if not 1 <= top_k <= TOP_K_MAX:
         raise InvalidInput(f"top must be between 1 and {TOP_K_MAX}", field="top")
     query = get_row(session, kind, item_id)
-    others = _open_candidates(session, OTHER_KIND[kind])
     embedder, warning = matcher.embedder()
-    rows: list[SceneRow] = [query, *others]
-    cache = _cache_from_rows(embedder.name, rows) if embedder is not None else None
-    engine = MatchEngine(embedder, cache=cache, warning=warning)
-    items = [to_item(row) for row in others]
+    engine = MatchEngine(embedder, warning=warning)
+    others, embedded = _candidate_index(session, matcher, engine, OTHER_KIND[kind])
+    asked, embedded_query = _index_rows(engine, [query])
     if kind == "opportunities":
-        engine.index([to_item(query)], items)
+        engine.use(asked, others)
     else:
-        engine.index(items, [to_item(query)])
-    embedded = _store_vectors(engine.cache, rows) if engine.cache and engine.embedder else 0
+        engine.use(others, asked)
     direction = MatchDirection.O2C if kind == "opportunities" else MatchDirection.C2O
-    by_id = {row.id: row for row in others}
-    found = engine.match(direction, top_k=top_k, query_ids=[item_id])[0] if others else None
-    pairs = tuple((c, by_id[c.id]) for c in found.candidates) if found else ()
-    return StoredMatch(item_id, engine.mode, engine.warning, pairs, embedded)
+    found = engine.match(direction, top_k=top_k, query_ids=[item_id])[0] if others.ids else None
+    chosen = found.candidates if found else ()
+    by_id = _rows_by_id(session, OTHER_KIND[kind], [candidate.id for candidate in chosen])
+    pairs = tuple((candidate, by_id[candidate.id]) for candidate in chosen)
+    return StoredMatch(item_id, engine.mode, engine.warning, pairs, embedded + embedded_query)
+
+
+def _rows_by_id(session: Session, kind: ItemKind, ids: Sequence[str]) -> dict[str, SceneRow]:
+    model = MODELS[kind]
+    rows = cast(Sequence[SceneRow], session.scalars(select(model).where(model.id.in_(ids))).all())
+    return {row.id: row for row in rows}

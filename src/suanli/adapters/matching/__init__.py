@@ -10,6 +10,7 @@ from suanli.adapters.matching.embedding import (
 from suanli.adapters.matching.engine import (
     RANKERS,
     Candidate,
+    IndexedList,
     Match,
     Matchable,
     MatchEngine,
@@ -26,6 +27,7 @@ __all__ = [
     "E5Embedder",
     "Embedder",
     "FusionWeights",
+    "IndexedList",
     "Match",
     "MatchEngine",
     "Matchable",

@@ -84,8 +84,9 @@ def region_key(region: str) -> str:
     return found.group(1) if found else cleaned
 
 
-class _Side:
-    """One list, indexed: tokens and BM25, tags, industry and region codes, vectors."""
+class IndexedList:
+    """One list, indexed: tokens and BM25, tags, industry and region codes, vectors. It can be
+    kept and reused (`MatchEngine.use`) for as long as the list does not change."""
 
     def __init__(self, items: Sequence[Matchable]) -> None:
         if len(items) > ITEMS_PER_SIDE_MAX:
@@ -133,7 +134,7 @@ class MatchEngine:
         self.cache = cache
         self.weights = weights or FusionWeights()
         self.warning = warning
-        self._sides: dict[str, _Side] = {}
+        self._sides: dict[str, IndexedList] = {}
 
     @property
     def mode(self) -> Mode:
@@ -146,15 +147,36 @@ class MatchEngine:
         progress: ProgressCallback | None = None,
     ) -> None:
         """Tokenises and embeds both lists (cached vectors are reused, never recomputed)."""
-        self._sides = {"opportunities": _Side(opportunities), "capabilities": _Side(capabilities)}
+        self._sides = {
+            "opportunities": IndexedList(opportunities),
+            "capabilities": IndexedList(capabilities),
+        }
         if self.embedder is not None:
-            self._embed_sides(self.embedder, progress)
+            self._embed_sides(self.embedder, list(self._sides.values()), self.cache, progress)
 
-    def _embed_sides(self, embedder: Embedder, progress: ProgressCallback | None) -> None:
-        sides = list(self._sides.values())
+    def index_list(
+        self, items: Sequence[Matchable], cache: VectorCache | None = None
+    ) -> IndexedList:
+        """One list indexed on its own, to keep and `use` while the list does not change."""
+        side = IndexedList(items)
+        if self.embedder is not None:
+            self._embed_sides(self.embedder, [side], cache, None)
+        return side
+
+    def use(self, opportunities: IndexedList, capabilities: IndexedList) -> None:
+        """Match over lists indexed earlier with this engine's embedder."""
+        self._sides = {"opportunities": opportunities, "capabilities": capabilities}
+
+    def _embed_sides(
+        self,
+        embedder: Embedder,
+        sides: list[IndexedList],
+        cache: VectorCache | None,
+        progress: ProgressCallback | None,
+    ) -> None:
         texts = [semantic_text(item) for side in sides for item in side.items]
         try:
-            vectors = _normalised(embed_with_cache(embedder, texts, self.cache, progress))
+            vectors = _normalised(embed_with_cache(embedder, texts, cache, progress))
         except Exception as error:  # a plug-in model may fail in any way; lexical still works
             self._fall_back(error)
             return
@@ -170,7 +192,7 @@ class MatchEngine:
             f"semantic model failed ({error}); using lexical matching only",
         )
 
-    def _sides_for(self, direction: MatchDirection) -> tuple[_Side, _Side]:
+    def _sides_for(self, direction: MatchDirection) -> tuple[IndexedList, IndexedList]:
         if not self._sides:
             raise InvalidInput("index the lists before matching", field="index")
         if direction is MatchDirection.O2C:
@@ -196,7 +218,12 @@ class MatchEngine:
         return [self._match_one(queries, candidates, qid, count, ranker) for qid in selected]
 
     def _match_one(
-        self, queries: _Side, candidates: _Side, query_id: str, count: int, ranker: Ranker
+        self,
+        queries: IndexedList,
+        candidates: IndexedList,
+        query_id: str,
+        count: int,
+        ranker: Ranker,
     ) -> Match:
         query = queries.position.get(query_id)
         if query is None:
@@ -217,7 +244,7 @@ class MatchEngine:
         return Match(query_id, explained)
 
     def _semantic_scores(
-        self, queries: _Side, candidates: _Side, query: int
+        self, queries: IndexedList, candidates: IndexedList, query: int
     ) -> npt.NDArray[np.float64] | None:
         if queries.vectors is None or candidates.vectors is None or self.embedder is None:
             return None
@@ -226,8 +253,8 @@ class MatchEngine:
     def _ranker_scores(
         self,
         ranker: Ranker,
-        queries: _Side,
-        candidates: _Side,
+        queries: IndexedList,
+        candidates: IndexedList,
         query: int,
         lexical: npt.NDArray[np.float64],
         semantic: npt.NDArray[np.float64] | None,
@@ -249,9 +276,9 @@ class MatchEngine:
 
 
 def _explain(
-    queries: _Side,
+    queries: IndexedList,
     query: int,
-    candidates: _Side,
+    candidates: IndexedList,
     candidate: int,
     semantic_ranks: npt.NDArray[np.int64] | None,
 ) -> str:
