@@ -35,10 +35,12 @@ def test_simulate_json_has_exactly_the_documented_shape() -> None:
     result = _simulate("--compare", "fifo-first-fit,fastest,fair", "--json")
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)
-    assert list(body) == ["policies"]
+    assert list(body) == ["policies", "floor"]
     assert list(body["policies"]) == ["fifo-first-fit", "fastest", "fair"]
+    assert set(body["floor"]) == {"avg_jct_s", "jobs"}
     for metrics in body["policies"].values():
         assert tuple(metrics) == METRIC_KEYS
+        assert metrics["avg_jct_s"] >= body["floor"]["avg_jct_s"]
         assert isinstance(metrics["cost_fen"], int)
         assert isinstance(metrics["completed"], int) and isinstance(metrics["unplaceable"], int)
 
@@ -47,6 +49,7 @@ def test_simulate_prints_a_table_and_writes_plots(tmp_path: Path) -> None:
     result = _simulate("--policy", "balanced", "--plot", str(tmp_path / "plots"))
     assert result.exit_code == 0, result.output
     assert "balanced" in result.stdout
+    assert "floor: avg JCT ≥" in result.stdout
     assert (tmp_path / "plots" / "utilization.png").stat().st_size > 0
     assert (tmp_path / "plots" / "jct.png").stat().st_size > 0
 

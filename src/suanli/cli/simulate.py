@@ -79,7 +79,8 @@ def simulate(
         raise typer.Exit(code=error.exit_code) from None
     if as_json:
         policies = {name: metrics.as_dict() for name, metrics in comparison.metrics.items()}
-        typer.echo(json.dumps({"policies": policies}, indent=2))
+        floor = comparison.floor.as_dict()
+        typer.echo(json.dumps({"policies": policies, "floor": floor}, indent=2))
         return
     _render(out, comparison)
     for path in written:
@@ -120,6 +121,20 @@ def _render(console: Console, comparison: Comparison) -> None:
         highlight=False,
     )
     console.print(_table(comparison))
+    console.print(_floor_line(comparison), highlight=False)
+
+
+def _floor_line(comparison: Comparison) -> str:
+    """The avg JCT no policy can beat, and as a share of the baseline's where it ran."""
+    floor = comparison.floor
+    line = (
+        f"floor: avg JCT ≥ {_duration(floor.avg_jct_s)} under any policy "
+        f"(each of {floor.jobs} jobs alone on its fastest fitting pool)"
+    )
+    baseline = comparison.metrics.get("fifo-first-fit")
+    if baseline is not None and baseline.avg_jct_s > 0:
+        line += f"; {floor.avg_jct_s / baseline.avg_jct_s:.2f} × fifo-first-fit"
+    return line
 
 
 def _counts(counts: dict[str, int]) -> str:

@@ -14,6 +14,7 @@ from suanli.domain.scheduling.performance import PerformanceModel
 from suanli.domain.scheduling.policies import get_policy, policy_names
 from suanli.errors import InvalidInput
 from suanli.simulation.engine import Progress, SimulationResult, simulate
+from suanli.simulation.floor import JctFloor, jct_floor
 from suanli.simulation.gavel import load_throughputs, measured_by_class
 from suanli.simulation.metrics import PolicyMetrics, summarize
 from suanli.simulation.traces import SYNTHETIC_PREFIX, load_fleet_named, load_workload_named
@@ -51,6 +52,7 @@ class Comparison:
     workload: Workload
     offered_load: float
     arrival_factor: float
+    floor: JctFloor  # the avg JCT no policy can beat on this fleet and workload
     results: dict[str, SimulationResult] = field(default_factory=dict)
     metrics: dict[str, PolicyMetrics] = field(default_factory=dict)
 
@@ -102,7 +104,13 @@ def run_simulation(
 ) -> Comparison:
     fleet, workload, factor = prepare(request)
     performance = performance_model(request.throughputs)
-    comparison = Comparison(fleet, workload, offered_load(workload, fleet.cards), factor)
+    comparison = Comparison(
+        fleet,
+        workload,
+        offered_load(workload, fleet.cards),
+        factor,
+        jct_floor(fleet, workload, performance),
+    )
     for name in request.policies:
         policy = get_policy(name, performance)
         callback = progress(name, len(workload.jobs)) if progress else None
