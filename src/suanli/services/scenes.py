@@ -16,7 +16,6 @@ stores the result, so an unchanged text is never embedded twice.
 from __future__ import annotations
 
 import hashlib
-import json
 import tempfile
 import threading
 from collections.abc import Sequence
@@ -25,7 +24,8 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 import numpy as np
-from sqlalchemy import Select, select
+from sqlalchemy import Select, Text, select
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
 from suanli.adapters.db.tables import OrganisationRow
@@ -478,15 +478,19 @@ def _open_fingerprint(session: Session, kind: ItemKind) -> str:
     """A digest of everything an index of the open items reads (ids, text hashes, tags,
     industry, region): equal digests mean an index built earlier is still exact."""
     model = MODELS[kind]
+    # tags as the stored JSON text: decoding and re-encoding them was most of a warm request
+    tags = sql_cast(model.tags, Text)
     query = (
-        select(model.id, model.text_sha256, model.tags, model.industry, model.region)
+        select(model.id, model.text_sha256, tags, model.industry, model.region)
         .where(model.deleted.is_(False), model.status == ItemStatus.OPEN.value)
         .order_by(model.id)
         .limit(MATCH_CANDIDATES_MAX)
     )
     digest = hashlib.sha256()
-    for row in session.execute(query):
-        digest.update(json.dumps(list(row), ensure_ascii=False).encode())
+    for row in session.execute(query).tuples():
+        # unit and record separators cannot occur in the hashed fields' boundaries ambiguously
+        digest.update("\x1f".join(str(value) for value in row).encode())
+        digest.update(b"\x1e")
     return digest.hexdigest()
 
 
