@@ -5,7 +5,7 @@ indexing time and embedding texts/s for N synthetic items, and query latency aft
 Synthetic items recombine clauses of the demo capabilities, so their length and vocabulary
 match real list items. Embedding dominates indexing and is CPU-bound: about 0.1 CPU-second per
 item (~60 tokens), so ~20 texts/s with both cores of a 2-core machine free: 10,000 items took
-491 s (20.6 texts/s) on an idle one. On a busy machine it is proportionally slower (8.3
+460 s (22.0 texts/s) on an idle one. On a busy machine it is proportionally slower (8.3
 texts/s, 20 minutes, measured at load average 5). `--quick` (1,000 items) or a smaller
 `--items` keeps a run short. Figures are printed, never asserted.
 """
