@@ -488,9 +488,9 @@ def _open_fingerprint(session: Session, kind: ItemKind) -> str:
     )
     digest = hashlib.sha256()
     for row in session.execute(query).tuples():
-        # unit and record separators cannot occur in the hashed fields' boundaries ambiguously
-        digest.update("\x1f".join(str(value) for value in row).encode())
-        digest.update(b"\x1e")
+        # repr quotes and escapes each value (and tells None from "None"): no two different
+        # rows hash alike, which a plain join of the values would not promise
+        digest.update(repr(row).encode())
     return digest.hexdigest()
 
 
