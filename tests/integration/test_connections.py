@@ -306,6 +306,17 @@ class FakeMarket:
 
 
 LOST_GRACE_S = 30.0
+FAKE_POOL = {
+    "name": "fake-h100", "accelerator_model": "H100-SXM", "nodes": 1, "cards_per_node": 8,
+    "region": "浙江/杭州", "price_fen_per_card_hour": 3600, "backend": "ray",
+    "connection_id": "conn_fake",
+}  # fmt: skip
+ORPHAN_STATES = ("pending", "cancelled", "adopted", "abandoned", "absent")
+
+
+def orphan_states(**counts: int) -> dict[str, int]:
+    """The /metrics orphan gauge expected: every state present, zero unless given."""
+    return {state: counts.get(state, 0) for state in ORPHAN_STATES}
 
 
 @pytest.fixture
@@ -328,12 +339,7 @@ def fake_market(tmp_path: Path, database_url: str) -> Iterator[FakeMarket]:
             )
         )  # fmt: skip
     app.backends.register("conn_fake", cluster)
-    pool = {
-        "name": "fake-h100", "accelerator_model": "H100-SXM", "nodes": 1, "cards_per_node": 8,
-        "region": "浙江/杭州", "price_fen_per_card_hour": 3600, "backend": "ray",
-        "connection_id": "conn_fake",
-    }  # fmt: skip
-    pool_id = city.post(city.provider, "/v1/pools", pool).json()["id"]
+    pool_id = city.post(city.provider, "/v1/pools", FAKE_POOL).json()["id"]
     yield FakeMarket(city, clock, cluster, pool_id)
     app.close()
 
@@ -372,7 +378,7 @@ def test_an_unreachable_cluster_stops_its_pool_and_its_lost_jobs_follow_the_rule
         assert market.job(job_id)["state"] == "queued"  # not placed: the only pool is down
         assert market.hold_state(job_id) == "pending"
     assert "cancelled when the cluster answers again" in market.job(started)["reason"]
-    assert market.orphan_metrics() == {"pending": 4, "cancelled": 0, "adopted": 0, "abandoned": 0}
+    assert market.orphan_metrics() == orphan_states(pending=4)
     market.cluster.reachable = True
     market.clock.advance(runtime.connection_poll_interval_s)
     runtime.tick()
@@ -380,7 +386,7 @@ def test_an_unreachable_cluster_stops_its_pool_and_its_lost_jobs_follow_the_rule
     # The four runs the cluster kept are cancelled there before anything is placed again.
     assert market.cluster.cancels == 4
     assert market.cluster.jobs[f"fake-{started}"].state == BackendState.CANCELLED
-    assert market.orphan_metrics() == {"pending": 0, "cancelled": 4, "adopted": 0, "abandoned": 0}
+    assert market.orphan_metrics() == orphan_states(cancelled=4)
     assert {market.job(j)["state"] for j in (restartable, never_started)} == {"placed"}
 
 
@@ -407,7 +413,7 @@ def test_a_lost_run_that_its_re_placed_job_took_over_is_not_cancelled(
     market.clock.advance(runtime.connection_poll_interval_s)
     runtime.tick()
     assert market.cluster.cancels == 0
-    assert market.orphan_metrics() == {"pending": 0, "cancelled": 0, "adopted": 1, "abandoned": 0}
+    assert market.orphan_metrics() == orphan_states(adopted=1)
     assert market.job(job_id)["state"] == "placed"
 
 
@@ -430,7 +436,7 @@ def test_a_cluster_that_keeps_refusing_to_cancel_a_lost_run_is_given_up_on(
         market.clock.advance(runtime.connection_poll_interval_s)
         runtime.tick()
         pending = 0 if attempt == CANCEL_ATTEMPTS_MAX else 1
-        expected = {"pending": pending, "cancelled": 0, "adopted": 0, "abandoned": 1 - pending}
+        expected = orphan_states(pending=pending, abandoned=1 - pending)
         assert market.orphan_metrics() == expected
     assert market.cluster.jobs[f"fake-{job_id}"].state == BackendState.RUNNING
 
@@ -453,3 +459,47 @@ def test_a_submit_to_a_cluster_that_stopped_answering_requeues_without_spending_
     market.clock.advance(runtime.connection_poll_interval_s)
     runtime.tick()
     assert market.job(job_id)["state"] == "placed"
+    # The submit never got through, so the lookup finds no run of it to cancel.
+    assert market.cluster.cancels == 0
+    assert market.orphan_metrics() == orphan_states(absent=1)
+
+
+def test_a_run_whose_submit_reply_was_lost_is_found_and_cancelled_before_the_job_runs_again(
+    fake_market: FakeMarket,
+) -> None:
+    market, runtime = fake_market, fake_market.city.app.runtime
+    runtime.tick()
+    market.cluster.lose_submit_replies = True
+    job_id = market.submit(name="timed-out-submit")
+    runtime.tick()
+    assert market.job(job_id)["state"] == "queued"
+    stray = market.cluster.jobs[f"fake-{job_id}"]  # the cluster took it; the platform never knew
+    assert stray.state == BackendState.PENDING
+    assert market.orphan_metrics() == orphan_states(pending=1)
+    market.cluster.lose_submit_replies = False
+    market.clock.advance(runtime.connection_poll_interval_s)
+    runtime.tick()
+    assert stray.state == BackendState.CANCELLED and market.cluster.cancels == 1
+    assert market.orphan_metrics() == orphan_states(cancelled=1)
+    assert market.job(job_id)["state"] == "placed"  # placed again, under a fresh run
+    assert market.cluster.jobs[f"fake-{job_id}"].state == BackendState.PENDING
+
+
+def test_the_run_a_re_placed_job_took_over_from_a_lost_submit_reply_is_kept(
+    fake_market: FakeMarket,
+) -> None:
+    market, city, runtime = fake_market, fake_market.city, fake_market.city.app.runtime
+    reply = city.post(city.provider, "/v1/pools", FAKE_POOL | {"name": "fake-h100-twin"})
+    assert reply.status_code == 201, reply.text
+    runtime.tick()
+    market.cluster.lose_submit_replies = True
+    job_id = market.submit(name="moved")
+    runtime.tick()
+    market.cluster.lose_submit_replies = False
+    runtime.tick()  # the twin pool on the same cluster takes it; the engine reuses the run id
+    assert market.job(job_id)["state"] == "placed"
+    market.clock.advance(runtime.connection_poll_interval_s)
+    runtime.tick()
+    assert market.cluster.cancels == 0
+    assert market.cluster.jobs[f"fake-{job_id}"].state == BackendState.PENDING
+    assert market.orphan_metrics() == orphan_states(adopted=1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -158,6 +159,25 @@ def test_a_run_asked_to_stop_is_never_adopted_by_a_new_submit(backend: RayBacken
         assert backend.status(second).state != BackendState.CANCELLED
     finally:
         backend.cancel(second)
+
+
+def test_the_live_runs_of_a_job_are_found_by_its_id_and_a_stopped_one_is_not(
+    backend: RayBackend,
+) -> None:
+    launch = request("lookup", "sleep 30")
+    neighbour = replace(launch, job_id=launch.job_id + "-2")  # an id that extends the first
+    first = backend.submit(launch)
+    other = backend.submit(neighbour)
+    try:
+        assert backend.live_runs(launch.job_id) == [first]
+        backend.cancel(first)
+        second = backend.submit(launch)  # a retry's run: the first id and a suffix
+        assert second != first and backend.live_runs(launch.job_id) == [second]
+        backend.cancel(second)
+        assert backend.live_runs(launch.job_id) == []
+        assert backend.live_runs(neighbour.job_id) == [other]
+    finally:
+        backend.cancel(other)
 
 
 def test_an_unreachable_address_is_backend_unavailable() -> None:

@@ -6,6 +6,7 @@ import os
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import pytest
 
@@ -201,6 +202,24 @@ def test_an_accelerator_the_partition_does_not_have_is_a_clear_error(
 def test_jobs_never_run_as_root_unless_explicitly_allowed(slurm_cluster: SlurmCluster) -> None:
     with pytest.raises(InvalidInput, match="run as root"):
         SlurmBackend("debug", "h100", log_dir=slurm_cluster.log_dir, run_as="root")
+
+
+def test_the_live_runs_of_a_job_are_found_by_its_name_and_a_cancelled_one_is_not(
+    backend: SlurmBackend,
+) -> None:
+    launch = request("lookup", "sleep 60")
+    neighbour = replace(launch, job_id=launch.job_id + "-2")  # a name that extends the first
+    runs = [backend.submit(launch), backend.submit(launch)]  # e.g. a lost reply, then a retry
+    other = backend.submit(neighbour)
+    try:
+        assert backend.live_runs(launch.job_id) == sorted(runs, key=int)
+        backend.cancel(runs[0])
+        assert backend.live_runs(launch.job_id) == [runs[1]]
+        assert backend.live_runs(neighbour.job_id) == [other]
+    finally:
+        for run in (*runs, other):
+            backend.cancel(run)
+    assert backend.live_runs(launch.job_id) == []
 
 
 def test_a_job_the_cluster_does_not_know_reads_as_lost(backend: SlurmBackend) -> None:

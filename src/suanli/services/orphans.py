@@ -5,6 +5,11 @@ and re-queued elsewhere when they may restart. The cluster may still hold the ru
 Slurm keeps its jobs across a controller restart, so the run would go on unpaid and, for a
 re-queued job, run twice. Each such run is recorded here and cancelled on its cluster at the
 first poll that finds the cluster healthy again.
+
+A submit whose reply never came (a timeout) may also have left a run behind, under an id the
+platform never learned. Such a run is recorded without an id; once the cluster answers, the
+runs it holds for the job are looked up by the job's id, and all but the one the job now uses
+are cancelled ('absent' when the submit never got through).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from suanli.services.common import Clock
 log = logging.getLogger(__name__)
 REAP_PER_POLL_MAX = 100  # cancels per poll; the rest wait for the next poll
 CANCEL_ATTEMPTS_MAX = 5  # refusals from a healthy cluster before the platform stops trying
-ORPHAN_STATES = ("pending", "cancelled", "adopted", "abandoned")
+ORPHAN_STATES = ("pending", "cancelled", "adopted", "abandoned", "absent")
 
 
 def record_orphan(
@@ -48,18 +53,41 @@ def record_orphan(
         known.job_id, known.state, known.attempts, known.last_error = job_id, "pending", 0, ""
         known.lost_at, known.resolved_at = now, None
     else:
-        session.add(
-            OrphanRunRow(
-                job_id=job_id,
-                connection_id=connection_id,
-                backend_job_id=backend_job_id,
-                state="pending",
-                attempts=0,
-                last_error="",
-                lost_at=now,
-            )
-        )
+        session.add(_pending(job_id, connection_id, backend_job_id, now))
     return True
+
+
+def record_unanswered_submit(
+    session: Session, job_id: str, connection_id: str | None, now: datetime
+) -> bool:
+    """Remembers a submit that got no reply: it may have started a run of unknown id."""
+    if connection_id is None:
+        return False
+    known = session.scalar(
+        select(OrphanRunRow.id).where(
+            OrphanRunRow.connection_id == connection_id,
+            OrphanRunRow.job_id == job_id,
+            OrphanRunRow.backend_job_id.is_(None),
+            OrphanRunRow.state == "pending",
+        )
+    )
+    if known is None:  # one lookup per job and cluster covers any number of lost replies
+        session.add(_pending(job_id, connection_id, None, now))
+    return True
+
+
+def _pending(
+    job_id: str, connection_id: str, backend_job_id: str | None, now: datetime
+) -> OrphanRunRow:
+    return OrphanRunRow(
+        job_id=job_id,
+        connection_id=connection_id,
+        backend_job_id=backend_job_id,
+        state="pending",
+        attempts=0,
+        last_error="",
+        lost_at=now,
+    )
 
 
 def reap_orphans(db: Database, registry: BackendRegistry, clock: Clock) -> int:
@@ -76,10 +104,13 @@ def reap_orphans(db: Database, registry: BackendRegistry, clock: Clock) -> int:
         )
         cancelled = 0
         for orphan, connection in session.execute(query).all():
-            if _adopted(session, orphan):
+            run_id = orphan.backend_job_id
+            if run_id is None:
+                cancelled += _reap_unknown(session, orphan, connection, registry, clock.now())
+            elif _adopted(session, orphan):
                 orphan.state, orphan.resolved_at = "adopted", clock.now()
-                continue
-            cancelled += _reap_one(orphan, connection, registry, clock.now())
+            else:
+                cancelled += _reap_one(orphan, run_id, connection, registry, clock.now())
         return cancelled
 
 
@@ -96,24 +127,73 @@ def _adopted(session: Session, orphan: OrphanRunRow) -> bool:
     return holder is not None
 
 
+def _current_run(session: Session, job_id: str, connection_id: str) -> str | None:
+    """The run the job uses now on this cluster, if it is placed or running there."""
+    return session.scalar(
+        select(JobRow.backend_job_id)
+        .join(PoolRow, PoolRow.id == JobRow.pool_id)
+        .where(JobRow.id == job_id)
+        .where(JobRow.state.in_(("placed", "running")))
+        .where(PoolRow.connection_id == connection_id)
+    )
+
+
+def _reap_unknown(
+    session: Session,
+    orphan: OrphanRunRow,
+    connection: ClusterConnectionRow,
+    registry: BackendRegistry,
+    now: datetime,
+) -> int:
+    """Looks up the runs of an unanswered submit and cancels those the job does not use."""
+    if connection.deleted:
+        _give_up(orphan, "the cluster connection was removed", now)
+        return 0
+    backend = registry.for_pool(connection.kind, connection.id)
+    try:
+        live = backend.live_runs(orphan.job_id)
+        current = _current_run(session, orphan.job_id, connection.id)
+        strays = [run for run in live if run != current]
+        for run in strays:
+            backend.cancel(run)
+    except BackendUnavailable:
+        return 0  # down again since the poll: try at the next one, without counting it
+    except SuanliError as error:
+        _count_refusal(orphan, error.message, now)
+        return 0
+    orphan.state = "cancelled" if strays else ("adopted" if current in live else "absent")
+    orphan.resolved_at = now
+    if strays:  # the row keeps no id: a cancelled run's id may belong to another orphan row
+        log.info("cancelled runs %s of the unanswered submit of job %s", strays, orphan.job_id)
+    return len(strays)
+
+
+def _count_refusal(orphan: OrphanRunRow, why: str, now: datetime) -> None:
+    orphan.attempts += 1
+    orphan.last_error = why[:500]
+    if orphan.attempts >= CANCEL_ATTEMPTS_MAX:
+        _give_up(orphan, why, now)
+
+
 def _reap_one(
-    orphan: OrphanRunRow, connection: ClusterConnectionRow, registry: BackendRegistry, now: datetime
+    orphan: OrphanRunRow,
+    run_id: str,
+    connection: ClusterConnectionRow,
+    registry: BackendRegistry,
+    now: datetime,
 ) -> int:
     if connection.deleted:
         _give_up(orphan, "the cluster connection was removed", now)
         return 0
     try:
-        registry.for_pool(connection.kind, connection.id).cancel(orphan.backend_job_id)
+        registry.for_pool(connection.kind, connection.id).cancel(run_id)
     except BackendUnavailable:
         return 0  # down again since the poll: try at the next one, without counting it
     except SuanliError as error:
-        orphan.attempts += 1
-        orphan.last_error = error.message[:500]
-        if orphan.attempts >= CANCEL_ATTEMPTS_MAX:
-            _give_up(orphan, error.message, now)
+        _count_refusal(orphan, error.message, now)
         return 0
     orphan.state, orphan.resolved_at = "cancelled", now
-    log.info("cancelled orphan run %s of job %s", orphan.backend_job_id, orphan.job_id)
+    log.info("cancelled orphan run %s of job %s", run_id, orphan.job_id)
     return 1
 
 

@@ -247,13 +247,15 @@ class Runtime:
             backend = self.backends.for_pool(pool.backend, pool.connection_id)
             job.backend_job_id = backend.submit(request)
         except BackendUnavailable as error:
-            self._submit_unreachable(job, pool, str(error))
+            self._submit_unreachable(session, job, pool, str(error))
         except BackendError as error:
             self._submit_failed(session, job, str(error))
 
-    def _submit_unreachable(self, job: JobRow, pool: PoolRow, why: str) -> None:
+    def _submit_unreachable(self, session: Session, job: JobRow, pool: PoolRow, why: str) -> None:
         """The cluster, not the job, is at fault: stop placing on the pool until the next poll
-        finds it healthy, and put the job back without spending one of its attempts."""
+        finds it healthy, and put the job back without spending one of its attempts. The submit
+        may have reached the cluster all the same: what it started there is looked up then."""
+        orphans.record_unanswered_submit(session, job.id, pool.connection_id, self.clock.now())
         pool.available = False
         job.state = transition(JobState.PLACED, JobState.QUEUED).value
         job.pool_id, job.node_cards, job.placed_at = None, [], None

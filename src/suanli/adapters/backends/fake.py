@@ -35,6 +35,7 @@ class FakeBackend:
     jobs: dict[str, _FakeJob] = field(default_factory=dict)
     cancels: int = 0  # runs this cluster stopped on request
     refuse_cancel: bool = False  # answers, but refuses to cancel (a misconfigured cluster)
+    lose_submit_replies: bool = False  # takes a submit, then the reply never arrives
 
     def _require_reachable(self) -> None:
         if not self.reachable:
@@ -44,6 +45,8 @@ class FakeBackend:
         self._require_reachable()
         backend_id = f"fake-{request.job_id}"
         self.jobs[backend_id] = _FakeJob(request)
+        if self.lose_submit_replies:
+            raise BackendUnavailable("fake cluster took the job but its reply was lost")
         return backend_id
 
     def start(self, backend_id: str, at: datetime) -> None:
@@ -74,6 +77,12 @@ class FakeBackend:
         if job is not None and job.state not in BACKEND_TERMINAL:  # as the real engines do
             job.state = BackendState.CANCELLED
             self.cancels += 1
+
+    def live_runs(self, job_id: str) -> list[str]:
+        self._require_reachable()
+        backend_id = f"fake-{job_id}"
+        job = self.jobs.get(backend_id)
+        return [backend_id] if job is not None and job.state not in BACKEND_TERMINAL else []
 
     def usage(self, backend_job_id: str) -> Usage | None:
         job = self.jobs.get(backend_job_id)

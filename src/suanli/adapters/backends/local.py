@@ -101,6 +101,11 @@ class LocalBackend:
         job.cancelled = True
         _terminate_group(job.process)
 
+    def live_runs(self, job_id: str) -> list[str]:
+        job = self._jobs.get(job_id)  # a local run's id is the job's id
+        running = job is not None and not job.cancelled and job.process.poll() is None
+        return [job_id] if running else []
+
     def usage(self, backend_job_id: str) -> Usage | None:
         job = self._jobs.get(backend_job_id)
         if job is None or job.process.poll() is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import secrets
 import threading
 from collections import OrderedDict
@@ -36,6 +37,7 @@ TIMEOUT_S_DEFAULT = 10.0
 NODES_MAX = 10_000  # page size asked of the state API; a bigger cluster is refused, not truncated
 CANCELLED_BEFORE_START_MAX = 10_000  # bound on the in-memory set below
 SUBMISSION_PREFIX = "suanli-"
+RETRY_SUFFIX_BYTES = 3  # a retry's submission id: the first one, "-", 6 hex digits
 METADATA_CARDS = "suanli_cards"
 METADATA_RESOURCE = "suanli_resource"
 
@@ -116,7 +118,7 @@ class RayBackend:
         # A retry of a submit that reached Ray: adopt the job if it still runs, else start anew.
         if not self._is_terminal(submission_id) and submission_id not in self._stop_requested:
             return submission_id
-        retry_id = f"{submission_id}-{secrets.token_hex(3)}"
+        retry_id = f"{submission_id}-{secrets.token_hex(RETRY_SUFFIX_BYTES)}"
         try:
             return self._submit_as(retry_id, request, resource)
         except RayHttpError as error:
@@ -147,6 +149,19 @@ class RayBackend:
         self._remember(self._stop_requested, backend_job_id)
         with self._calling("stop the job"):
             self._sdk().stop_job(backend_job_id)
+
+    def live_runs(self, job_id: str) -> list[str]:
+        with self._calling("list the cluster's jobs"):
+            listed = self._sdk().list_jobs()
+        ours = _submission_pattern(job_id)
+        found = []
+        for details in listed:
+            submission_id = str(getattr(details, "submission_id", None) or "")
+            if not ours.fullmatch(submission_id) or submission_id in self._stop_requested:
+                continue
+            if _details_to_dict(details)["status"] not in _TERMINAL_RAY_STATES:
+                found.append(submission_id)
+        return sorted(found)
 
     def usage(self, backend_job_id: str) -> Usage | None:
         info = self._job_info(backend_job_id)
@@ -431,6 +446,12 @@ def _int_or_none(value: object) -> int | None:
         return int(str(value)) if value is not None else None
     except ValueError:
         return None
+
+
+def _submission_pattern(job_id: str) -> re.Pattern[str]:
+    """The submission ids submit() gives a job: its first, and retries with a hex suffix."""
+    first = re.escape(SUBMISSION_PREFIX + job_id)
+    return re.compile(f"{first}(-[0-9a-f]{{{2 * RETRY_SUFFIX_BYTES}}})?")
 
 
 def _details_to_dict(details: Any) -> dict[str, Any]:

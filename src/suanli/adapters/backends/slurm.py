@@ -143,6 +143,14 @@ class SlurmBackend:
             raise self._submit_error(result.stderr, request)
         return parse_sbatch_id(result.stdout)
 
+    def live_runs(self, job_id: str) -> list[str]:
+        # Only live runs: one being cancelled (a lost run's) must not be adopted or re-cancelled.
+        name = JOB_NAME_PREFIX + job_id
+        result = self._run(["squeue", "-h", "-n", name, "-t", "PENDING,RUNNING", "-o", "%i"])
+        if result.returncode != 0:
+            raise classify_error(result.stderr, "list the job's runs")
+        return sorted(result.stdout.split(), key=int)
+
     def status(self, backend_job_id: str) -> JobStatus:
         record = self._job_record(backend_job_id)
         if record is None:
@@ -281,12 +289,9 @@ class SlurmBackend:
 
     def _find_submitted(self, job_id: str) -> str | None:
         try:
-            # Only a live run: one being cancelled (a lost run's) must not be adopted.
-            name = JOB_NAME_PREFIX + job_id
-            result = self._run(["squeue", "-h", "-n", name, "-t", "PENDING,RUNNING", "-o", "%i"])
-        except BackendUnavailable:
+            ids = self.live_runs(job_id)
+        except BackendError:
             return None
-        ids = result.stdout.split() if result.returncode == 0 else []
         return ids[0] if ids else None
 
     # -- job records: scontrol, then sacct, then jobcomp ---------------------------------

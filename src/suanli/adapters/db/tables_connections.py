@@ -35,7 +35,7 @@ class ClusterConnectionRow(Base):
     __table_args__ = (CheckConstraint(f"kind IN ({CONNECTION_KINDS_SQL})", name="connection_kind"),)
 
 
-ORPHAN_STATES_SQL = "'pending','cancelled','adopted','abandoned'"
+ORPHAN_STATES_SQL = "'pending','cancelled','adopted','abandoned','absent'"
 
 
 class OrphanRunRow(Base):
@@ -47,7 +47,8 @@ class OrphanRunRow(Base):
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), index=True)
     connection_id: Mapped[str] = mapped_column(ForeignKey("cluster_connections.id"), index=True)
-    backend_job_id: Mapped[str] = mapped_column(String(200))
+    # None: a submit whose reply was lost, so the run's id (if it exists) is looked up by job.
+    backend_job_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     state: Mapped[str] = mapped_column(String(20), default="pending")
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
