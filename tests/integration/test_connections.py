@@ -503,3 +503,41 @@ def test_the_run_a_re_placed_job_took_over_from_a_lost_submit_reply_is_kept(
     assert market.cluster.cancels == 0
     assert market.cluster.jobs[f"fake-{job_id}"].state == BackendState.PENDING
     assert market.orphan_metrics() == orphan_states(adopted=1)
+
+
+def test_a_silent_cluster_costs_one_request_per_round_not_one_per_job(
+    fake_market: FakeMarket,
+) -> None:
+    """A cluster that stops answering makes each request wait out the backend's timeout, so
+    the loop asks it once per round: the rest of its jobs count as unreachable unasked."""
+    market, runtime = fake_market, fake_market.city.app.runtime
+    runtime.tick()  # the first poll: healthy
+    market.cluster.reachable = False
+    first = [market.submit(name=f"first-{i}") for i in range(2)]
+    runtime.tick()
+    assert market.cluster.calls.get("submit") == 1  # the second placement was not tried
+    assert attempts(market, first) == [0, 0]
+
+    market.cluster.reachable = True
+    market.clock.advance(runtime.connection_poll_interval_s)
+    runtime.tick()
+    for job_id in first:
+        market.start(job_id)
+    runtime.tick()
+    assert [market.job(job_id)["state"] for job_id in first] == ["running", "running"]
+
+    market.cluster.reachable = False
+    market.cluster.calls.clear()
+    later = market.submit(name="later")
+    runtime.tick()  # no poll is due: only this round's requests reach the cluster
+    assert market.cluster.calls == {"status": 1}  # and no submit to a cluster just found silent
+    with market.city.app.db.session() as session:
+        query = sa.text("SELECT id FROM jobs WHERE lost_since IS NOT NULL")
+        assert set(session.scalars(query)) == set(first)  # each one's grace period has begun
+    assert market.job(later)["state"] == "queued" and attempts(market, [later]) == [0]
+
+
+def attempts(market: FakeMarket, job_ids: list[str]) -> list[int]:
+    with market.city.app.db.session() as session:
+        query = sa.text("SELECT attempts FROM jobs WHERE id = :id")
+        return [int(session.execute(query, {"id": job_id}).scalar_one()) for job_id in job_ids]

@@ -71,8 +71,11 @@ class Runtime:
         """One loop iteration; returns the placements made (tests call this directly)."""
         self.poll_connections_if_due()
         self.housekeep_if_due()
-        self.sync_active_jobs()
-        return self.schedule_queue()
+        # A silent cluster makes each request wait out the backend's timeout (Slurm: 30 s), so
+        # it is asked once per round; its other jobs count as unreachable without a request.
+        silent: set[str] = set()
+        self.sync_active_jobs(silent)
+        return self.schedule_queue(silent)
 
     def housekeep_if_due(self) -> None:
         """Expired holds release their money, and ended programs take back unused grants,
@@ -106,25 +109,32 @@ class Runtime:
             log.exception("cluster connection poll failed")
 
     # -- syncing -----------------------------------------------------------------------
-    def sync_active_jobs(self) -> None:
+    def sync_active_jobs(self, silent: set[str] | None = None) -> None:
+        """Reads each active job's state from its cluster; `silent` collects the connections
+        that did not answer this round, and is not asked again within it."""
+        silent = set() if silent is None else silent
         with self.db.session() as session:
             ids = list(session.scalars(select(JobRow.id).where(JobRow.state.in_(ACTIVE_STATES))))
         for job_id in ids:
             try:
-                self._sync_one(job_id)
+                self._sync_one(job_id, silent)
             except Exception:  # one bad job must not stop the loop for everyone
                 log.exception("sync of job %s failed", job_id)
 
-    def _sync_one(self, job_id: str) -> None:
+    def _sync_one(self, job_id: str, silent: set[str]) -> None:
         with self.db.session() as session:
             job = session.get(JobRow, job_id)
             if job is None or job.state not in ACTIVE_STATES or job.pool_id is None:
                 return
             pool = assert_pool(session.get(PoolRow, job.pool_id), job)
+            if pool.connection_id in silent:
+                self._mark_unreachable(session, job, pool)
+                return
             try:  # a connection that can no longer be built counts as unreachable, too
                 backend = self.backends.for_pool(pool.backend, pool.connection_id)
                 status = backend.status(job.backend_job_id or "")
             except BackendUnavailable:
+                _note_silent(silent, pool)
                 self._mark_unreachable(session, job, pool)
                 return
             job.lost_since = None
@@ -210,7 +220,10 @@ class Runtime:
         settlement.release_job_hold(session, self.settings, self.clock, job)
 
     # -- placing -----------------------------------------------------------------------
-    def schedule_queue(self) -> list[Placement]:
+    def schedule_queue(self, silent: set[str] | None = None) -> list[Placement]:
+        """Places what the policy picks; a placement on a connection in `silent` (one that did
+        not answer this round) is skipped, and its job waits in the queue for the next."""
+        silent = set() if silent is None else silent
         with self.db.session() as session:
             state, queue = cluster_snapshot(session, self.clock.now())
         if not queue:
@@ -218,22 +231,23 @@ class Runtime:
         placements = get_policy(self.settings.scheduler_policy).place(
             state, queue, self.clock.now().timestamp()
         )
-        for placement in placements:
-            self._launch(placement)
-        return placements
+        return [placement for placement in placements if self._launch(placement, silent)]
 
-    def _launch(self, placement: Placement) -> None:
+    def _launch(self, placement: Placement, silent: set[str]) -> bool:
+        """Places and submits one job; False when it was not placed after all."""
         with self.db.session() as session:
             job = session.get(JobRow, placement.job_id)
             pool = session.get(PoolRow, placement.pool_id)
             if job is None or pool is None or job.state != JobState.QUEUED.value:
-                return
+                return False
+            if pool.connection_id in silent:
+                return False
             job.state = transition(JobState.QUEUED, JobState.PLACED).value
             job.pool_id, job.node_cards = pool.id, [list(nc) for nc in placement.node_cards]
             job.placed_at, job.attempts = self.clock.now(), job.attempts + 1
-            self._submit(session, job, pool)
+            return self._submit(session, job, pool, silent)
 
-    def _submit(self, session: Session, job: JobRow, pool: PoolRow) -> None:
+    def _submit(self, session: Session, job: JobRow, pool: PoolRow, silent: set[str]) -> bool:
         request = LaunchRequest(
             job_id=job.id,
             command=str(job.spec["command"]),
@@ -247,9 +261,13 @@ class Runtime:
             backend = self.backends.for_pool(pool.backend, pool.connection_id)
             job.backend_job_id = backend.submit(request)
         except BackendUnavailable as error:
+            _note_silent(silent, pool)
             self._submit_unreachable(session, job, pool, str(error))
+            return False
         except BackendError as error:
             self._submit_failed(session, job, str(error))
+            return False
+        return True
 
     def _submit_unreachable(self, session: Session, job: JobRow, pool: PoolRow, why: str) -> None:
         """The cluster, not the job, is at fault: stop placing on the pool until the next poll
@@ -280,6 +298,11 @@ class Runtime:
                 self.tick()
             except Exception:
                 log.exception("scheduler tick failed")
+
+
+def _note_silent(silent: set[str], pool: PoolRow) -> None:
+    if pool.connection_id is not None:  # the operator's local pools have no cluster to skip
+        silent.add(pool.connection_id)
 
 
 def assert_pool(pool: PoolRow | None, job: JobRow) -> PoolRow:

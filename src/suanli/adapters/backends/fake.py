@@ -36,13 +36,15 @@ class FakeBackend:
     cancels: int = 0  # runs this cluster stopped on request
     refuse_cancel: bool = False  # answers, but refuses to cancel (a misconfigured cluster)
     lose_submit_replies: bool = False  # takes a submit, then the reply never arrives
+    calls: dict[str, int] = field(default_factory=dict)  # requests received, by method
 
-    def _require_reachable(self) -> None:
+    def _require_reachable(self, method: str) -> None:
+        self.calls[method] = self.calls.get(method, 0) + 1
         if not self.reachable:
             raise BackendUnavailable("fake cluster is down")
 
     def submit(self, request: LaunchRequest) -> str:
-        self._require_reachable()
+        self._require_reachable("submit")
         backend_id = f"fake-{request.job_id}"
         self.jobs[backend_id] = _FakeJob(request)
         if self.lose_submit_replies:
@@ -59,7 +61,7 @@ class FakeBackend:
         job.state = BackendState.SUCCEEDED if exit_code == 0 else BackendState.FAILED
 
     def status(self, backend_job_id: str) -> JobStatus:
-        self._require_reachable()
+        self._require_reachable("status")
         job = self.jobs.get(backend_job_id)
         if job is None:
             return JobStatus(BackendState.LOST)
@@ -70,7 +72,7 @@ class FakeBackend:
         return LogChunk(text=text, next_offset=offset + len(text))
 
     def cancel(self, backend_job_id: str) -> None:
-        self._require_reachable()
+        self._require_reachable("cancel")
         if self.refuse_cancel:
             raise BackendError(f"fake cluster refuses to cancel {backend_job_id}")
         job = self.jobs.get(backend_job_id)
@@ -79,7 +81,7 @@ class FakeBackend:
             self.cancels += 1
 
     def live_runs(self, job_id: str) -> list[str]:
-        self._require_reachable()
+        self._require_reachable("live_runs")
         backend_id = f"fake-{job_id}"
         job = self.jobs.get(backend_id)
         return [backend_id] if job is not None and job.state not in BACKEND_TERMINAL else []
@@ -91,7 +93,7 @@ class FakeBackend:
         return Usage(job.started_at, job.ended_at, job.request.cards, source="fake")
 
     def capacity(self) -> dict[str, int]:
-        self._require_reachable()
+        self._require_reachable("capacity")
         return dict(self.free_cards)
 
     def health(self) -> Health:
