@@ -38,6 +38,7 @@ lint: dev-deps
 
 typecheck: dev-deps
 	$(BIN)/mypy
+	$(BIN)/mypy tests
 
 test: dev-deps system-deps services lint typecheck
 	$(BIN)/pytest $(PYTEST_ARGS)

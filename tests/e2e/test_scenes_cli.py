@@ -9,6 +9,7 @@ import json
 from collections.abc import Sequence
 from importlib.resources import files
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pytest
@@ -123,7 +124,7 @@ def test_lexical_only_matching_says_so_and_keeps_the_json_shape() -> None:
 def test_eval_without_a_model_reports_embedding_as_null() -> None:
     args = ["eval", "-o", OPPORTUNITIES, "-c", CAPABILITIES, "-g", GOLD, "--lexical-only"]
     body = _json(_run([*args, "--json", "--no-cache"]))
-    assert body["embedding"] is None and set(body["engine"]) == METRIC_KEYS  # type: ignore[arg-type]
+    assert body["embedding"] is None and set(cast(dict[str, object], body["engine"])) == METRIC_KEYS
 
 
 def test_a_bad_row_fails_with_row_and_field_on_stderr_and_exit_code_2(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -168,7 +169,7 @@ def test_an_enterprise_job_runs_on_each_cluster_metered_from_the_engine_and_sett
         for engine, software in (("ray", "Ray"), ("slurm", "Slurm")):
             job_id = market.submit(name=f"echo-{engine}", command="echo hi", software=[software])
             seconds = market.tick_until(
-                lambda job_id=job_id: market.job(job_id)["state"] == "succeeded", "trivial job"
+                partial(job_in_state, market, job_id, "succeeded"), "trivial job"
             )
             record_round_trip(f"{engine} via the live platform (submit to settled)", seconds)
 
@@ -305,9 +306,7 @@ def test_the_readme_path_attaches_both_clusters_with_the_cli_and_runs_a_job_on_e
             as_enterprise, "jobs", "submit", "--name", f"on-{stack}", "--command",
             f"echo hello from {stack}", "--cards", "2", "--software", stack, "--json",
         )  # fmt: skip
-        wait_until(
-            lambda job=job: _job_state(as_enterprise, job["id"]) in FINISHED, WAIT_S_MAX, "job"
-        )
+        wait_until(partial(_job_finished, as_enterprise, job["id"]), WAIT_S_MAX, "job")
         assert _job_state(as_enterprise, job["id"]) == "succeeded"
         usage = suanli(as_enterprise, "jobs", "usage", job["id"])
         assert usage["source"].startswith(stack.lower())
@@ -342,6 +341,14 @@ def attach_with_cli(env: dict[str, str], ray_cluster: RayHead, slurm: SlurmClust
             "--backend", backend, "--connection-id", connection["id"], "--software", stack,
         )  # fmt: skip
     return str(ray["id"])
+
+
+def job_in_state(market: Market, job_id: str, state: str) -> bool:
+    return market.job(job_id)["state"] == state
+
+
+def _job_finished(env: dict[str, str], job_id: str) -> bool:
+    return _job_state(env, job_id) in FINISHED
 
 
 def _job_state(env: dict[str, str], job_id: str) -> str:

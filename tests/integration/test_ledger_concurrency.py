@@ -10,6 +10,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 import pytest
 import sqlalchemy as sa
@@ -145,7 +146,7 @@ def _worker(
         if not requests:
             continue
         try:
-            outcome: object = transact(db, lambda s, r=requests: ledger.submit(s, clock, r))
+            outcome: object = transact(db, partial(ledger.submit, clock=clock, requests=requests))
         except (LedgerError, IdempotencyConflict) as error:
             outcome = type(error).__name__
         except Exception as error:  # anything untyped is a bug: collected, then asserted empty
@@ -212,7 +213,7 @@ def _end_every_hold(db: Database, clock: SystemClock) -> None:
         )
     for start in range(0, len(pending), 50):
         voids = [void(f"final-{hold_id}", hold_id) for hold_id in pending[start : start + 50]]
-        transact(db, lambda s, v=voids: ledger.submit(s, clock, v))
+        transact(db, partial(ledger.submit, clock=clock, requests=voids))
 
 
 def _assert_within_limits(db: Database) -> None:

@@ -9,6 +9,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -460,7 +461,12 @@ def test_cancel_before_start_and_provider_faults_release_the_whole_hold(market: 
         for _ in range(2):  # a release delivered twice is one release
             transact(
                 market.db,
-                lambda s, j=job: settlement.release_job_hold(s, load_settings(), market.clock, j),
+                partial(
+                    settlement.release_job_hold,
+                    settings=load_settings(),
+                    clock=market.clock,
+                    job=job,
+                ),
             )
     assert balances_of(market, market.enterprise_id)["enterprise_wallet"] == (10_000, 0, 10_000)
     assert platform(market)["platform_revenue"] == 0

@@ -191,7 +191,7 @@ WALLETS = ("w1", "w2", "w3")
 
 @st.composite
 def operations(draw: st.DrawFn) -> list[tuple[str, tuple[object, ...]]]:
-    steps = []
+    steps: list[tuple[str, tuple[object, ...]]] = []
     for _ in range(draw(st.integers(min_value=1, max_value=40))):
         kind = draw(
             st.sampled_from(["top_up", "move", "hold", "post", "void", "expire", "replay", "batch"])

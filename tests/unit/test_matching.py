@@ -46,7 +46,7 @@ class CharacterEmbedder:
                 digest = hashlib.blake2b(f"{a}{b}".encode(), digest_size=2).digest()
                 vectors[row, int.from_bytes(digest, "big") % self.dimension] += 1.0
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return vectors / np.where(norms > 0, norms, 1.0)
+        return (vectors / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
 
 class BrokenEmbedder:
