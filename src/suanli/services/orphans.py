@@ -20,6 +20,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from suanli.adapters.backends.base import Backend
 from suanli.adapters.backends.registry import BackendRegistry
 from suanli.adapters.db.database import Database
 from suanli.adapters.db.tables import JobRow, PoolRow
@@ -102,16 +103,57 @@ def reap_orphans(db: Database, registry: BackendRegistry, clock: Clock) -> int:
             .order_by(OrphanRunRow.id)
             .limit(REAP_PER_POLL_MAX)
         )
-        cancelled = 0
-        for orphan, connection in session.execute(query).all():
-            run_id = orphan.backend_job_id
-            if run_id is None:
-                cancelled += _reap_unknown(session, orphan, connection, registry, clock.now())
-            elif _adopted(session, orphan):
-                orphan.state, orphan.resolved_at = "adopted", clock.now()
-            else:
-                cancelled += _reap_one(orphan, run_id, connection, registry, clock.now())
-        return cancelled
+        return sum(
+            _reap(session, orphan, connection, registry, clock.now())
+            for orphan, connection in session.execute(query).all()
+        )
+
+
+def _reap(
+    session: Session,
+    orphan: OrphanRunRow,
+    connection: ClusterConnectionRow,
+    registry: BackendRegistry,
+    now: datetime,
+) -> int:
+    """Settles one pending orphan row; returns how many runs were cancelled."""
+    if connection.deleted:
+        _give_up(orphan, "the cluster connection was removed", now)
+        return 0
+    if orphan.backend_job_id is not None and _adopted(session, orphan):
+        orphan.state, orphan.resolved_at = "adopted", now
+        return 0
+    try:
+        backend = registry.for_pool(connection.kind, connection.id)
+        state, cancelled = _cancel_runs(session, orphan, backend)
+    except BackendUnavailable:
+        return 0  # down again since the poll: try at the next one, without counting it
+    except SuanliError as error:
+        orphan.attempts += 1
+        orphan.last_error = error.message[:500]
+        if orphan.attempts >= CANCEL_ATTEMPTS_MAX:
+            _give_up(orphan, error.message, now)
+        return 0
+    orphan.state, orphan.resolved_at = state, now
+    return cancelled
+
+
+def _cancel_runs(session: Session, orphan: OrphanRunRow, backend: Backend) -> tuple[str, int]:
+    """Cancels the orphan's run, or for an unanswered submit every live run of the job but the
+    one the job now uses; returns the row's new state and how many runs were cancelled."""
+    if orphan.backend_job_id is not None:
+        backend.cancel(orphan.backend_job_id)
+        log.info("cancelled orphan run %s of job %s", orphan.backend_job_id, orphan.job_id)
+        return "cancelled", 1
+    live = backend.live_runs(orphan.job_id)
+    current = _current_run(session, orphan.job_id, orphan.connection_id)
+    strays = [run for run in live if run != current]
+    for run in strays:
+        backend.cancel(run)
+    if strays:  # the row keeps no id: a cancelled run's id may belong to another orphan row
+        log.info("cancelled runs %s of the unanswered submit of job %s", strays, orphan.job_id)
+        return "cancelled", len(strays)
+    return ("adopted" if current in live else "absent"), 0
 
 
 def _adopted(session: Session, orphan: OrphanRunRow) -> bool:
@@ -136,65 +178,6 @@ def _current_run(session: Session, job_id: str, connection_id: str) -> str | Non
         .where(JobRow.state.in_(("placed", "running")))
         .where(PoolRow.connection_id == connection_id)
     )
-
-
-def _reap_unknown(
-    session: Session,
-    orphan: OrphanRunRow,
-    connection: ClusterConnectionRow,
-    registry: BackendRegistry,
-    now: datetime,
-) -> int:
-    """Looks up the runs of an unanswered submit and cancels those the job does not use."""
-    if connection.deleted:
-        _give_up(orphan, "the cluster connection was removed", now)
-        return 0
-    backend = registry.for_pool(connection.kind, connection.id)
-    try:
-        live = backend.live_runs(orphan.job_id)
-        current = _current_run(session, orphan.job_id, connection.id)
-        strays = [run for run in live if run != current]
-        for run in strays:
-            backend.cancel(run)
-    except BackendUnavailable:
-        return 0  # down again since the poll: try at the next one, without counting it
-    except SuanliError as error:
-        _count_refusal(orphan, error.message, now)
-        return 0
-    orphan.state = "cancelled" if strays else ("adopted" if current in live else "absent")
-    orphan.resolved_at = now
-    if strays:  # the row keeps no id: a cancelled run's id may belong to another orphan row
-        log.info("cancelled runs %s of the unanswered submit of job %s", strays, orphan.job_id)
-    return len(strays)
-
-
-def _count_refusal(orphan: OrphanRunRow, why: str, now: datetime) -> None:
-    orphan.attempts += 1
-    orphan.last_error = why[:500]
-    if orphan.attempts >= CANCEL_ATTEMPTS_MAX:
-        _give_up(orphan, why, now)
-
-
-def _reap_one(
-    orphan: OrphanRunRow,
-    run_id: str,
-    connection: ClusterConnectionRow,
-    registry: BackendRegistry,
-    now: datetime,
-) -> int:
-    if connection.deleted:
-        _give_up(orphan, "the cluster connection was removed", now)
-        return 0
-    try:
-        registry.for_pool(connection.kind, connection.id).cancel(run_id)
-    except BackendUnavailable:
-        return 0  # down again since the poll: try at the next one, without counting it
-    except SuanliError as error:
-        _count_refusal(orphan, error.message, now)
-        return 0
-    orphan.state, orphan.resolved_at = "cancelled", now
-    log.info("cancelled orphan run %s of job %s", run_id, orphan.job_id)
-    return 1
 
 
 def _give_up(orphan: OrphanRunRow, why: str, now: datetime) -> None:
