@@ -29,3 +29,22 @@ def test_the_demo_city_runs_its_jobs_refuses_one_and_bills_them(tmp_path: Path) 
     assert summary["card_seconds"] > 0 and summary["billed_fen"] > 0
     assert sum(summary["billed_fen_by_enterprise"].values()) == summary["billed_fen"]
     assert sum(summary["billed_fen_by_provider"].values()) == summary["billed_fen"]
+
+    # The live table's last render: each job's pool and what it was billed, summing to the
+    # total; the summary starts on a line of its own.
+    lines = result.stdout.splitlines()
+    header = next(line for line in lines if "job" in line and "billed" in line)
+    assert [cell.strip() for cell in header.strip("┃").split("┃")][-2:] == ["hold", "billed"]
+    rows = [
+        [cell.strip() for cell in line.strip("│").split("│")]
+        for line in lines
+        if line.startswith("│")
+    ]
+    assert len(rows) == 10 and all("(" in row[2] for row in rows)  # "name (model)"
+    assert sum(yuan_to_fen(row[-1]) for row in rows) == summary["billed_fen"]
+    assert "Summary" in lines
+
+
+def yuan_to_fen(text: str) -> int:
+    yuan, fen = text.removeprefix("¥").replace(",", "").split(".")
+    return int(yuan) * 100 + int(fen)

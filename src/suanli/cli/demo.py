@@ -97,34 +97,48 @@ def _show_refusals(city: demo.DemoCity) -> None:
             console.print(f"   - {reason}")
 
 
+TABLE_COLUMNS = (
+    ("作业", "job"),
+    ("状态", "state"),
+    ("资源池", "pool"),
+    ("卡数", "cards"),
+    ("冻结", "hold"),
+    ("计费", "billed"),
+)
+STATE_COLOURS = {"succeeded": "green", "running": "cyan", "queued": "yellow", "failed": "red"}
+
+
 def _run_live(app: App, city: demo.DemoCity) -> None:
     deadline = time.monotonic() + DEMO_TIMEOUT_S
-    with Live(_table(app, city), console=console, refresh_per_second=4, transient=False) as live:
-        while time.monotonic() < deadline:
+    finished = False
+    initial = _table(demo.job_rows(app, city.job_ids))
+    with Live(initial, console=console, refresh_per_second=4, transient=False) as live:
+        while not finished and time.monotonic() < deadline:
             app.runtime.tick()
             rows = demo.job_rows(app, city.job_ids)
-            live.update(_table(app, city))
-            if all(JobState(row.state) in TERMINAL_STATES for row in rows):
-                return
-            time.sleep(TICK_S)
-    console.print(
-        t(
-            "[red]演示超时, 仍有作业未结束[/red]",
-            "[red]demo timed out with jobs still running[/red]",
+            live.update(_table(rows))
+            finished = all(JobState(row.state) in TERMINAL_STATES for row in rows)
+            if not finished:
+                time.sleep(TICK_S)
+    if not console.is_terminal:
+        console.line()  # Rich ends a non-terminal Live's last render without a line break
+    if not finished:
+        console.print(
+            t(
+                "[red]演示超时, 仍有作业未结束[/red]",
+                "[red]demo timed out with jobs still running[/red]",
+            )
         )
-    )
 
 
-def _table(app: App, city: demo.DemoCity) -> Table:
+def _table(rows: list[demo.DemoJobLine]) -> Table:
     table = Table(title=t("演示城市算力市场 (虚构数据)", "Demo city compute market (fictional)"))
-    for column in ("job", "state", "pool", "cards", "hold"):
-        table.add_column(column)
-    for row in demo.job_rows(app, city.job_ids):
-        colour = {"succeeded": "green", "running": "cyan", "queued": "yellow", "failed": "red"}
-        state = f"[{colour.get(row.state, 'white')}]{row.state}[/]"
-        table.add_row(
-            row.name, state, row.pool_id or "", str(row.spec["cards"]), format_yuan(row.hold_fen)
-        )
+    for zh, en in TABLE_COLUMNS:
+        table.add_column(t(zh, en))
+    for row in rows:
+        state = f"[{STATE_COLOURS.get(row.state, 'white')}]{row.state}[/]"
+        billed = "" if row.billed_fen is None else format_yuan(row.billed_fen)
+        table.add_row(row.name, state, row.pool, str(row.cards), format_yuan(row.hold_fen), billed)
     return table
 
 

@@ -224,13 +224,38 @@ def submit_jobs(
             city.rejected.append({"name": spec["name"], "reasons": refused.details["reasons"]})
 
 
-def job_rows(app: App, job_ids: list[str]) -> list[JobRow]:
+@dataclass(frozen=True)
+class DemoJobLine:
+    """One line of the demo's live table."""
+
+    name: str
+    state: str
+    pool: str  # the pool's name and model, or "" while queued
+    cards: int
+    hold_fen: int
+    billed_fen: int | None  # None until the job is settled
+
+
+def job_rows(app: App, job_ids: list[str]) -> list[DemoJobLine]:
     with app.db.session() as session:
-        return list(
-            session.scalars(
-                select(JobRow).where(JobRow.id.in_(job_ids)).order_by(JobRow.submitted_at)
-            )
+        rows = session.execute(
+            select(JobRow, PoolRow.name, PoolRow.accelerator_model, UsageRow.amount_fen)
+            .outerjoin(PoolRow, PoolRow.id == JobRow.pool_id)
+            .outerjoin(UsageRow, UsageRow.job_id == JobRow.id)
+            .where(JobRow.id.in_(job_ids))
+            .order_by(JobRow.submitted_at)
+        ).all()
+    return [
+        DemoJobLine(
+            name=job.name,
+            state=job.state,
+            pool=f"{pool_name} ({model})" if pool_name else "",
+            cards=int(job.spec["cards"]),
+            hold_fen=job.hold_fen,
+            billed_fen=billed,
         )
+        for job, pool_name, model, billed in rows
+    ]
 
 
 def summary(app: App, city: DemoCity) -> dict[str, Any]:
