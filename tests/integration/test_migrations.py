@@ -33,10 +33,13 @@ def test_the_migrated_schema_matches_the_models(database_url: str) -> None:
 
 
 def test_the_newest_migrations_downgrade_and_upgrade_again(database_url: str) -> None:
-    downgrade(database_url, "-1")  # 0007: an orphan run's id may be unknown
+    downgrade(database_url, "0007_orphan_lookup")  # 0008: pool names unique among live pools
     differences = schema_differences(database_url)
-    assert len(differences) == 1 and "backend_job_id" in repr(differences), differences
-    downgrade(database_url, "-1")  # 0006: orphan runs
+    assert differences and all("pool" in repr(d) for d in differences), differences
+    downgrade(database_url, "0006_orphan_runs")  # 0007: an orphan run's id may be unknown
+    differences = schema_differences(database_url)
+    assert "backend_job_id" in repr(differences), differences
+    downgrade(database_url, "0005_connections")  # 0006: orphan runs
     assert "orphan_runs" not in sa.inspect(sa.create_engine(database_url)).get_table_names()
     upgrade(database_url)
     assert schema_differences(database_url) == []

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -97,7 +98,15 @@ class PoolRow(Base):
         CheckConstraint("nodes > 0", name="pool_nodes_positive"),
         CheckConstraint("cards_per_node > 0", name="pool_cards_positive"),
         CheckConstraint("price_fen_per_card_hour >= 0", name="pool_price_non_negative"),
-        UniqueConstraint("provider_id", "name", name="uq_pool_name"),
+        # Only among live pools: a deleted pool's name may be used again (it stays on history).
+        Index(
+            "uq_pool_name_live",
+            "provider_id",
+            "name",
+            unique=True,
+            postgresql_where=text("NOT deleted"),
+            sqlite_where=text("NOT deleted"),
+        ),
     )
 
 
