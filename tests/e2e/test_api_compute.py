@@ -55,6 +55,11 @@ def test_a_job_runs_and_gets_a_priced_usage_line_and_a_log(city: City) -> None:
     assert job["pool_id"] == city.pool_id
     log = city.get(city.enterprise, f"/v1/jobs/{job['id']}/logs").json()
     assert "hi from suanli" in log["text"] and log["finished"]
+    logs_path = f"/v1/jobs/{job['id']}/logs"
+    far = city.get(city.enterprise, logs_path, params={"offset": 2**40}).json()
+    assert far["text"] == "" and far["next_offset"] == 2**40  # past the end: nothing more yet
+    too_far = city.get(city.enterprise, logs_path, params={"offset": 2**45})
+    assert (too_far.status_code, too_far.json()["field"]) == (422, "offset")
     usage = city.get(city.enterprise, f"/v1/jobs/{job['id']}/usage").json()
     assert usage["cards"] == 2
     assert usage["card_seconds"] % 2 == 0

@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 import pytest
 
 from suanli.services.scenes import IMPORT_BYTES_MAX, lexical_only_matcher
@@ -272,3 +273,21 @@ def test_export_round_trips_through_import(city: City) -> None:
     assert [row["id"] for row in rows] == [f"OPP-00{n}" for n in range(1, 6)]
     xlsx = city.get(city.operator, "/v1/scenes/export/opportunities", params={"format": "xlsx"})
     assert xlsx.content[:2] == b"PK"
+
+
+def test_an_xlsx_export_keeps_a_formula_like_title_as_text_and_drops_control_characters(
+    city: City,
+) -> None:
+    import_csv(city, city.agency, "opportunities", first_rows("opportunities", 1))
+    title = '=HYPERLINK("http://evil.invalid","点我")\x07'
+    path = "/v1/scenes/opportunities/OPP-001"
+    patched = city.client.patch(path, json={"title": title}, headers=city.headers(city.agency))
+    assert patched.status_code == 200, patched.text
+    xlsx = city.get(city.operator, "/v1/scenes/export/opportunities", params={"format": "xlsx"})
+    assert xlsx.status_code == 200, xlsx.text
+    sheet = openpyxl.load_workbook(io.BytesIO(xlsx.content)).active
+    assert sheet is not None
+    cells = [cell for row in sheet.iter_rows(min_row=2) for cell in row]
+    (cell,) = [cell for cell in cells if str(cell.value).startswith("=HYPERLINK")]
+    assert cell.data_type == "s"  # text, never a formula Excel would run
+    assert cell.value == title.replace("\x07", "\ufffd")

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
+from suanli.adapters.backends.base import LOG_OFFSET_MAX
 from suanli.api.deps import AppState, CurrentPrincipal, DbSession, PageParams
 from suanli.api.schemas import (
     JobPublic,
@@ -107,7 +108,7 @@ def job_logs(
     caller: CurrentPrincipal,
     session: DbSession,
     app: AppState,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=LOG_OFFSET_MAX)] = 0,
 ) -> LogPublic:
     row = jobs.get_job(session, caller, job_id)
     finished = JobState(row.state) in TERMINAL_STATES

@@ -555,10 +555,12 @@ def write_items(
         return
     from openpyxl import Workbook
 
+    from suanli.services.spreadsheets import append_text_row
+
     workbook = Workbook()
     sheet = workbook.active
     for line in (header, *rows):
-        sheet.append(line)
+        append_text_row(sheet, line)
     workbook.save(path)
 
 

@@ -75,6 +75,7 @@ from suanli.services import ledger
 from suanli.services.common import Clock, Page, PageResult, Principal, audit, new_id, paginate
 from suanli.services.organisations import are_related
 from suanli.services.pools import pool_views
+from suanli.services.spreadsheets import append_text_row
 
 JOB_CATEGORY = Category.COMPUTE  # a job is a compute purchase; model and corpus orders come later
 REASON_LENGTH_MAX = 500
@@ -1434,11 +1435,11 @@ def report_xlsx(report: ProgramReport) -> bytes:
         ["remaining_fen", totals.remaining_fen],
         ["domestic_share_bp", report.domestic_share_bp],
     ):
-        summary.append(row)
+        append_text_row(summary, row)
     for section in REPORT_SECTIONS:
         sheet = workbook.create_sheet(section)
         for row in report_rows(report, section):
-            sheet.append(row)
+            append_text_row(sheet, row)
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()

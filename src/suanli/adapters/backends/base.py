@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Protocol
 
 LOG_CHUNK_BYTES_MAX = 256 * 1024
+LOG_OFFSET_MAX = 2**40  # 1 TiB: past any job's log, and within what every filesystem can seek
 
 
 class BackendState(StrEnum):

@@ -1,0 +1,24 @@
+"""Exported workbooks hold stored text as text: no formulas, no characters a workbook refuses."""
+
+from __future__ import annotations
+
+import io
+
+import openpyxl
+from openpyxl import Workbook
+
+from suanli.services.spreadsheets import append_text_row
+
+
+def test_a_row_keeps_numbers_and_turns_formula_like_and_illegal_text_into_plain_text() -> None:
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    append_text_row(sheet, ["=1+1", 42, "bell\x07", None, "@SUM(A1)"])
+    out = io.BytesIO()
+    workbook.save(out)
+    reread = openpyxl.load_workbook(io.BytesIO(out.getvalue())).active
+    assert reread is not None
+    cells = next(reread.iter_rows(min_row=1, max_row=1))
+    assert [cell.value for cell in cells] == ["=1+1", 42, "bell\ufffd", None, "@SUM(A1)"]
+    assert [cell.data_type for cell in cells] == ["s", "n", "s", "n", "s"]
