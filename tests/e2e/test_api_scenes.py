@@ -291,3 +291,11 @@ def test_an_xlsx_export_keeps_a_formula_like_title_as_text_and_drops_control_cha
     (cell,) = [cell for cell in cells if str(cell.value).startswith("=HYPERLINK")]
     assert cell.data_type == "s"  # text, never a formula Excel would run
     assert cell.value == title.replace("\x07", "\ufffd")
+    # CSV: an apostrophe keeps Excel from running it, and an import takes it off again.
+    exported = city.get(city.operator, "/v1/scenes/export/opportunities", params={"format": "csv"})
+    text = exported.content.decode("utf-8-sig")
+    (row,) = list(csv.DictReader(io.StringIO(text)))
+    assert row["title"] == "'" + title
+    reimported = import_csv(city, city.agency, "opportunities", text)
+    assert reimported.status_code == 201, reimported.text
+    assert city.get(city.agency, path).json()["title"] == title

@@ -54,6 +54,7 @@ from suanli.domain.scenes import (
 )
 from suanli.errors import InvalidInput, LimitExceeded
 from suanli.i18n import t
+from suanli.services.spreadsheets import append_text_row, csv_safe, csv_unescaped
 
 FILE_BYTES_MAX = 20 * 1024 * 1024  # 20 MiB: a few thousand items with long descriptions
 ROWS_MAX = 20_000  # item rows per file; Chengdu's whole 城市机会清单 is about 3,000
@@ -230,7 +231,7 @@ def _bounded(source: Iterator[list[str]]) -> tuple[list[str], list[tuple[int, li
                 ),
                 field="rows",
             )
-        rows.append((number, cells))
+        rows.append((number, [csv_unescaped(cell) for cell in cells]))
     return header, rows
 
 
@@ -551,11 +552,10 @@ def write_items(
     rows = [_item_row(item, columns, zh) for item in items]
     if path.suffix.lower() == ".csv":
         with path.open("w", encoding="utf-8-sig", newline="") as handle:
-            csv.writer(handle, lineterminator="\n").writerows([header, *rows])
+            safe_rows = [[csv_safe(cell) for cell in row] for row in rows]
+            csv.writer(handle, lineterminator="\n").writerows([header, *safe_rows])
         return
     from openpyxl import Workbook
-
-    from suanli.services.spreadsheets import append_text_row
 
     workbook = Workbook()
     sheet = workbook.active

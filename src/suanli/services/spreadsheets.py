@@ -6,22 +6,38 @@ an agency opens an export (formula injection), and it refuses control characters
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.worksheet.worksheet import Worksheet
+if TYPE_CHECKING:  # openpyxl is imported when a workbook is written: CSV users never pay for it
+    from openpyxl.worksheet.worksheet import Worksheet
 
 REPLACEMENT = "\ufffd"  # what stands for a character a workbook cannot hold
 
 
 def append_text_row(sheet: Worksheet, values: Iterable[Any]) -> None:
     """Appends one row; strings stay strings, numbers stay numbers."""
-    sheet.append([_storable(value) for value in values])
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    sheet.append([_storable(value, ILLEGAL_CHARACTERS_RE) for value in values])
     for cell in sheet[sheet.max_row]:
         if cell.data_type == "f":
             cell.data_type = "s"
 
 
-def _storable(value: Any) -> Any:
-    return ILLEGAL_CHARACTERS_RE.sub(REPLACEMENT, value) if isinstance(value, str) else value
+def _storable(value: Any, illegal: re.Pattern[str]) -> Any:
+    return illegal.sub(REPLACEMENT, value) if isinstance(value, str) else value
+
+
+# A CSV cell starting with one of these is a formula to Excel and WPS (OWASP "CSV injection"):
+# exports prefix it with an apostrophe, which the spreadsheet hides, and imports remove it.
+FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value: str) -> str:
+    return "'" + value if value.startswith(FORMULA_LEADS) else value
+
+
+def csv_unescaped(value: str) -> str:
+    return value[1:] if value.startswith("'") and value[1:].startswith(FORMULA_LEADS) else value

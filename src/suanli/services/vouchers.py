@@ -75,7 +75,7 @@ from suanli.services import ledger
 from suanli.services.common import Clock, Page, PageResult, Principal, audit, new_id, paginate
 from suanli.services.organisations import are_related
 from suanli.services.pools import pool_views
-from suanli.services.spreadsheets import append_text_row
+from suanli.services.spreadsheets import append_text_row, csv_safe
 
 JOB_CATEGORY = Category.COMPUTE  # a job is a compute purchase; model and corpus orders come later
 REASON_LENGTH_MAX = 500
@@ -1414,7 +1414,8 @@ def report_rows(report: ProgramReport, section: str) -> list[list[Any]]:
 def report_csv(report: ProgramReport, section: str) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerows(report_rows(report, section))
+    for row in report_rows(report, section):  # numbers as they are; text never as a formula
+        writer.writerow([csv_safe(cell) if isinstance(cell, str) else cell for cell in row])
     return out.getvalue()
 
 
