@@ -19,6 +19,15 @@ from tests.helpers import City, build_city, fund, make_app
 
 EXAMPLES_PER_OPERATION = 10  # × 4 roles × 2 modes × every operation: about 5,000 requests
 ROLES = ("operator", "provider", "enterprise", "agency")
+# These reach out to the cluster address in the request (the schema's example is a private
+# address): tests talk to 127.0.0.1 only. Their bad input is covered by test_connections.py.
+CONTACTS_A_CLUSTER = frozenset(
+    {
+        "POST /v1/connections",
+        "POST /v1/connections/{connection_id}/check",
+        "GET /v1/connections/{connection_id}/capacity",
+    }
+)
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +49,9 @@ def test_no_request_gets_a_server_error(fuzz_city: City, mode: schemathesis.Gene
     broken = [result.err() for result in results if not isinstance(result, Ok)]
     assert not broken, broken  # every operation's schema must be usable
     operations = [result.ok() for result in results if isinstance(result, Ok)]
+    labels = {operation.label for operation in operations}
+    assert labels >= CONTACTS_A_CLUSTER, CONTACTS_A_CLUSTER - labels  # the exclusion is current
+    operations = [op for op in operations if op.label not in CONTACTS_A_CLUSTER]
     assert len(operations) >= 70  # the whole API, not a corner of it
     tried = 0
     for operation in operations:
