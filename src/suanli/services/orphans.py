@@ -159,14 +159,7 @@ def _cancel_runs(session: Session, orphan: OrphanRunRow, backend: Backend) -> tu
 def _adopted(session: Session, orphan: OrphanRunRow) -> bool:
     """True when a re-placement of the job took the surviving run over (a submit that found
     it still running): that run is paid for again and must not be cancelled."""
-    holder = session.scalar(
-        select(JobRow.id)
-        .join(PoolRow, PoolRow.id == JobRow.pool_id)
-        .where(JobRow.backend_job_id == orphan.backend_job_id)
-        .where(JobRow.state.in_(("placed", "running")))
-        .where(PoolRow.connection_id == orphan.connection_id)
-    )
-    return holder is not None
+    return _current_run(session, orphan.job_id, orphan.connection_id) == orphan.backend_job_id
 
 
 def _current_run(session: Session, job_id: str, connection_id: str) -> str | None:

@@ -208,7 +208,9 @@ def read_table(path: Path) -> _Table:
         header, rows = _bounded(_xlsx_rows(path))
         return _Table(header, rows, ())
     text, notes = _decode(path.read_bytes())
-    header, rows = _bounded(csv.reader(io.StringIO(text, newline="")))
+    lines = csv.reader(io.StringIO(text, newline=""))
+    # Only CSV carries the apostrophe guard (see spreadsheets.csv_safe); XLSX cells are typed.
+    header, rows = _bounded([csv_unescaped(cell) for cell in line] for line in lines)
     return _Table(header, rows, notes)
 
 
@@ -231,7 +233,7 @@ def _bounded(source: Iterator[list[str]]) -> tuple[list[str], list[tuple[int, li
                 ),
                 field="rows",
             )
-        rows.append((number, [csv_unescaped(cell) for cell in cells]))
+        rows.append((number, cells))
     return header, rows
 
 
