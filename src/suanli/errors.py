@@ -20,19 +20,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from suanli.i18n import Msg, render
+
 
 class SuanliError(Exception):
-    """Base of every error the platform raises on purpose."""
+    """Base of every error the platform raises on purpose. The message may be a bilingual
+    `Msg`: it is rendered in the reader's language when read, not when raised."""
 
     http_status = 500
     exit_code = 1
     code = "internal"
 
-    def __init__(self, message: str, *, field: str | None = None, **details: Any) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str | Msg, *, field: str | None = None, **details: Any) -> None:
+        super().__init__(render(message, "en"))
+        self.text = message
         self.field = field
         self.details = details
+
+    @property
+    def message(self) -> str:
+        return render(self.text)
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"error": self.code, "message": self.message}

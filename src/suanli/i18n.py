@@ -1,15 +1,92 @@
-"""Bilingual messages: zh-CN by default, English with SUANLI_LANGUAGE=en (read at call time)."""
+"""Bilingual messages: zh-CN by default, English on request.
+
+The language is, first found: an explicit argument; the caller's language for this request
+(the API sets it from `Accept-Language`, see `using_language`); `SUANLI_LANGUAGE` (the CLI);
+else zh-CN. A `Msg` carries both texts and renders when read, so an error raised deep in a
+service speaks the language of the request that reads it.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+LANGUAGES = ("zh-CN", "en")
+DEFAULT_LANGUAGE = "zh-CN"
+_request_language: ContextVar[str | None] = ContextVar("suanli_language", default=None)
+
+
+def normalise_language(value: str | None) -> str | None:
+    """'en', 'en-US', 'EN_gb' → 'en'; 'zh', 'zh-CN', 'zh-Hans' → 'zh-CN'; anything else → None."""
+    if not value:
+        return None
+    primary = value.strip().lower().replace("_", "-").split("-", 1)[0]
+    return {"en": "en", "zh": "zh-CN"}.get(primary)
 
 
 def current_language(language: str | None = None) -> str:
-    chosen = language or os.environ.get("SUANLI_LANGUAGE", "zh-CN")
-    return "en" if chosen.lower().startswith("en") else "zh-CN"
+    chosen = (
+        normalise_language(language)
+        or _request_language.get()
+        or normalise_language(os.environ.get("SUANLI_LANGUAGE"))
+    )
+    return chosen or DEFAULT_LANGUAGE
 
 
 def t(zh: str, en: str, language: str | None = None) -> str:
     """Picks the message for the current language."""
     return en if current_language(language) == "en" else zh
+
+
+@dataclass(frozen=True)
+class Msg:
+    """A message in both languages; `str()` renders it in the current language."""
+
+    zh: str
+    en: str
+
+    def render(self, language: str | None = None) -> str:
+        return t(self.zh, self.en, language)
+
+    def __str__(self) -> str:
+        return self.render()
+
+
+def msg(zh: str, en: str) -> Msg:
+    return Msg(zh, en)
+
+
+def render(text: str | Msg, language: str | None = None) -> str:
+    return text.render(language) if isinstance(text, Msg) else text
+
+
+@contextmanager
+def using_language(language: str | None) -> Iterator[str]:
+    """Within the block, messages render in `language` (None: the usual default chain)."""
+    token = _request_language.set(normalise_language(language))
+    try:
+        yield current_language()
+    finally:
+        _request_language.reset(token)
+
+
+def parse_accept_language(header: str | None) -> str | None:
+    """The best supported language of an Accept-Language header (RFC 9110 q-values)."""
+    if not header:
+        return None
+    ranked: list[tuple[float, int, str]] = []
+    for position, part in enumerate(header.split(",")[:20]):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        language = normalise_language(tag)
+        if language is not None and quality > 0:
+            ranked.append((-quality, position, language))
+    return min(ranked)[2] if ranked else None

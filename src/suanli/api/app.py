@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from suanli import __version__
 from suanli.api import metrics, routes_compute, routes_core
 from suanli.api.errors import install_error_handlers
+from suanli.api.guards import RequestGuard
 from suanli.api.idempotency import IdempotencyMiddleware
 from suanli.bootstrap import App
 
@@ -30,6 +31,7 @@ def create_api(app: App) -> FastAPI:
     api.state.suanli = app
     install_error_handlers(api)
     api.add_middleware(IdempotencyMiddleware)
+    api.add_middleware(RequestGuard)  # added last, so it runs first: language, characters
     for router in (routes_core.router, metrics.router, routes_compute.router):
         api.include_router(router)
     for module_name in OPTIONAL_ROUTERS:

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
 
+from suanli.adapters.db.database import Database
 from suanli.bootstrap import App
 from suanli.services.common import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, Page, Principal
 from suanli.services.organisations import authenticate
@@ -29,9 +30,14 @@ def bearer_token(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def get_principal(request: Request, app: Annotated[App, Depends(get_app)]) -> Principal:
-    with app.db.session() as session:
+def principal_from_request(request: Request, db: Database) -> Principal:
+    """The caller behind the request's credential; NotAuthenticated when there is none."""
+    with db.session() as session:
         return authenticate(session, bearer_token(request))
+
+
+def get_principal(request: Request, app: Annotated[App, Depends(get_app)]) -> Principal:
+    return principal_from_request(request, app.db)
 
 
 def get_page(

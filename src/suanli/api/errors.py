@@ -1,15 +1,20 @@
-"""Maps typed errors (and request validation) to JSON bodies that name the field."""
+"""Maps typed errors, request validation and unknown routes to one JSON shape:
+`{"error", "message", "field"}`, in the caller's language."""
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from suanli.api.validation_messages import problem_message
 from suanli.errors import Conflict, SuanliError
+from suanli.i18n import msg, t
 
 UNIQUE_VIOLATION_SQLSTATE = "23505"  # PostgreSQL's unique_violation
 SQLITE_UNIQUE = "UNIQUE constraint failed:"  # then "table.column, table.column"
@@ -30,7 +35,11 @@ def conflict_from_integrity(error: IntegrityError) -> Conflict | None:
         return None
     names = [column.strip().split(".")[-1] for column in columns if column.strip()]
     field = names[-1] if names else None  # the last is the one a caller chose (a name, a key)
-    message = f"another request stored the same {field or 'value'} at the same time; retry"
+    shown = field or t("值", "value")
+    message = msg(
+        f"另一个请求同时保存了相同的 {shown}，请重试",
+        f"another request stored the same {shown} at the same time; retry",
+    )
     return Conflict(message, field=field)
 
 
@@ -48,18 +57,53 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
-        problems = [
-            {
-                "field": ".".join(str(part) for part in item["loc"][1:]) or str(item["loc"][0]),
-                "message": item["msg"],
-            }
-            for item in error.errors()
-        ]
-        first = problems[0] if problems else {"field": "body", "message": "invalid request"}
-        body = {
-            "error": "invalid_input",
-            "message": f"{first['field']}: {first['message']}",
-            "field": first["field"],
-            "details": {"problems": problems},
+        return JSONResponse(status_code=422, content=validation_body(list(error.errors())))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        body = http_error_body(request, error.status_code)
+        return JSONResponse(status_code=error.status_code, content=body, headers=error.headers)
+
+
+def validation_body(errors: list[dict[str, Any]]) -> dict[str, Any]:
+    problems = [{"field": problem_field(item), "message": problem_message(item)} for item in errors]
+    first = problems[0] if problems else {"field": "body", "message": t("请求无效", "invalid")}
+    return {
+        "error": "invalid_input",
+        "message": f"{first['field']}: {first['message']}",
+        "field": first["field"],
+        "details": {"problems": problems},
+    }
+
+
+def problem_field(item: dict[str, Any]) -> str:
+    """`("body", "spec", "cards")` → `spec.cards`; a body that is not JSON at all is `body`."""
+    location = [str(part) for part in item.get("loc", ())]
+    if item.get("type") == "json_invalid" or not location:
+        return "body"
+    return ".".join(location[1:]) or location[0]
+
+
+def http_error_body(request: Request, status: int) -> dict[str, Any]:
+    if status == 404:
+        return {
+            "error": "not_found",
+            "message": t(
+                f"没有这个地址: {request.url.path}", f"no such endpoint: {request.url.path}"
+            ),
+            "field": "path",
         }
-        return JSONResponse(status_code=422, content=body)
+    if status == 405:
+        return {
+            "error": "method_not_allowed",
+            "message": t(
+                f"{request.url.path} 不接受 {request.method} 请求",
+                f"{request.url.path} does not accept {request.method}",
+            ),
+            "field": "method",
+        }
+    return {
+        "error": "http_error",
+        "message": t(f"HTTP 错误 {status}", f"HTTP error {status}"),
+        "field": "request",
+    }

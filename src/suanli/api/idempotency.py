@@ -1,13 +1,28 @@
-"""Idempotency-Key for every write endpoint: a replay returns the first result; the same key
-with a different request is a 409. Keys are scoped to the caller's token."""
+"""Idempotency-Key for every write endpoint (Stripe's rule, as the IETF httpapi draft
+"The Idempotency-Key HTTP Header Field" describes it):
+
+- The key belongs to the authenticated caller (the user behind the token), not to the raw
+  header: `bearer X` and `Bearer X` are one caller.
+- The first request **claims** the key by inserting a unique row before any work. A concurrent
+  duplicate cannot insert it; it waits (bounded) for the first one's result and replays it,
+  or answers 409 `idempotency_in_progress` with Retry-After.
+- Only results that committed something (2xx) are stored, plus refusals of the request's own
+  shape (schema validation), which no later state can change. Any other refusal or failure
+  (insufficient funds, a conflict, a 5xx) releases the claim, so a retry after the caller has
+  cured the cause runs again instead of replaying the refusal forever.
+- The same key with a different request (method, path, query or body) is a 409.
+- A claim left by a process that died mid-request expires after CLAIM_LEASE_S.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
@@ -16,11 +31,30 @@ from starlette.responses import JSONResponse, Response
 
 from suanli.adapters.db.database import Database
 from suanli.adapters.db.tables import IdempotencyRow
-from suanli.errors import IdempotencyConflict, InvalidInput
+from suanli.errors import Conflict, IdempotencyConflict, InvalidInput, NotAuthenticated
+from suanli.i18n import msg
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 KEY_LENGTH_MAX = 200
 RESPONSE_BYTES_MAX = 1024 * 1024  # larger responses are not stored (and so not replayable)
+IN_PROGRESS_WAIT_S = 15.0  # a duplicate waits this long for the first request's result
+IN_PROGRESS_POLL_S = 0.05
+CLAIM_LEASE_S = 300.0  # a claim older than this was left by a process that died
+CLAIMED = "claimed"
+DONE = "done"
+
+
+class IdempotencyInProgress(Conflict):
+    """Another request with the same Idempotency-Key is still running."""
+
+    code = "idempotency_in_progress"
+
+
+@dataclass(frozen=True)
+class Claim:
+    key: str
+    scope: str
+    fingerprint: str
 
 
 class IdempotencyMiddleware(BaseHTTPMiddleware):
@@ -29,23 +63,32 @@ class IdempotencyMiddleware(BaseHTTPMiddleware):
         if request.method not in WRITE_METHODS or key is None:
             return await call_next(request)
         if not key.strip() or len(key) > KEY_LENGTH_MAX:
-            error = InvalidInput(
-                f"Idempotency-Key must be 1..{KEY_LENGTH_MAX} characters", field="Idempotency-Key"
-            )
-            return JSONResponse(error.to_dict(), status_code=error.http_status)
+            return _error(_bad_key())
         db: Database = request.app.state.suanli.db
-        scope = _caller_scope(request)
-        fingerprint = await _fingerprint(request)
-        stored = await run_in_threadpool(_lookup, db, key, scope)
-        if stored is not None:
-            return _replay(stored, fingerprint)
-        response = await call_next(request)
-        return await _remember(db, key, scope, fingerprint, response)
+        scope = await run_in_threadpool(caller_scope, request, db)
+        if scope is None:  # not authenticated: the route answers 401, nothing to remember
+            return await call_next(request)
+        claim = Claim(key, scope, await _fingerprint(request))
+        earlier = await _claim_or_wait(db, claim)
+        if earlier is not None:
+            return earlier
+        try:
+            response = await call_next(request)
+        except BaseException:
+            await run_in_threadpool(_release, db, claim)
+            raise
+        return await _finish(db, claim, response)
 
 
-def _caller_scope(request: Request) -> str:
-    header = request.headers.get("authorization", "")
-    return hashlib.sha256(header.encode()).hexdigest()[:40]
+def caller_scope(request: Request, db: Database) -> str | None:
+    """The authenticated caller's user id, or None when the request has no valid credential."""
+    from suanli.api.deps import principal_from_request  # late: deps imports the services
+
+    try:
+        principal = principal_from_request(request, db)
+    except NotAuthenticated:
+        return None
+    return f"user:{principal.user_id}"[:40]
 
 
 async def _fingerprint(request: Request) -> str:
@@ -57,53 +100,165 @@ async def _fingerprint(request: Request) -> str:
     return digest.hexdigest()
 
 
-def _lookup(db: Database, key: str, scope: str) -> IdempotencyRow | None:
+async def _claim_or_wait(db: Database, claim: Claim) -> Response | None:
+    """None when this request now owns the key; else the answer to give instead."""
+    deadline = asyncio.get_running_loop().time() + IN_PROGRESS_WAIT_S
+    while True:
+        stored = await run_in_threadpool(_try_claim, db, claim)
+        if stored is None:
+            return None
+        if stored.request_sha256 != claim.fingerprint:
+            return _error(_different_request())
+        if stored.state == DONE:
+            return _replay(stored)
+        if asyncio.get_running_loop().time() >= deadline:
+            return _error(_in_progress(), headers={"Retry-After": "1"})
+        await asyncio.sleep(IN_PROGRESS_POLL_S)
+
+
+def _try_claim(db: Database, claim: Claim) -> IdempotencyRow | None:
+    """Inserts the claim row in its own committed transaction; returns the existing row if
+    another request holds the key (a stale claim is taken over by compare-and-set)."""
+    now = datetime.now(UTC)
+    try:
+        with db.session() as session:
+            session.add(
+                IdempotencyRow(
+                    key=claim.key,
+                    principal_id=claim.scope,
+                    request_sha256=claim.fingerprint,
+                    state=CLAIMED,
+                    status_code=None,
+                    response=None,
+                    created_at=now,
+                )
+            )
+        return None
+    except IntegrityError:
+        pass
+    stored = _lookup(db, claim)
+    if stored is None:  # released between our insert and our read: try again
+        return _try_claim(db, claim)
+    if stored.state == CLAIMED and _is_stale(stored, now) and _take_over(db, stored, claim, now):
+        return None
+    return stored
+
+
+def _is_stale(row: IdempotencyRow, now: datetime) -> bool:
+    created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
+    return now - created > timedelta(seconds=CLAIM_LEASE_S)
+
+
+def _take_over(db: Database, row: IdempotencyRow, claim: Claim, now: datetime) -> bool:
+    with db.session() as session:
+        result = session.execute(
+            update(IdempotencyRow)
+            .where(
+                IdempotencyRow.key == claim.key,
+                IdempotencyRow.principal_id == claim.scope,
+                IdempotencyRow.state == CLAIMED,
+                IdempotencyRow.created_at == row.created_at,
+            )
+            .values(created_at=now, request_sha256=claim.fingerprint)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _lookup(db: Database, claim: Claim) -> IdempotencyRow | None:
     with db.session() as session:
         return session.scalar(
             select(IdempotencyRow).where(
-                IdempotencyRow.key == key, IdempotencyRow.principal_id == scope
+                IdempotencyRow.key == claim.key, IdempotencyRow.principal_id == claim.scope
             )
         )
 
 
-def _replay(stored: IdempotencyRow, fingerprint: str) -> Response:
-    if stored.request_sha256 != fingerprint:
-        error = IdempotencyConflict(
-            "this Idempotency-Key was used with a different request", field="Idempotency-Key"
-        )
-        return JSONResponse(error.to_dict(), status_code=error.http_status)
-    response = JSONResponse(stored.response.get("body"), status_code=stored.status_code)
-    response.headers["Idempotent-Replay"] = "true"
-    return response
-
-
-async def _remember(
-    db: Database, key: str, scope: str, fingerprint: str, response: Response
-) -> Response:
+async def _finish(db: Database, claim: Claim, response: Response) -> Response:
     chunks = [chunk async for chunk in response.body_iterator]  # type: ignore[attr-defined]
     body = b"".join(c if isinstance(c, bytes) else str(c).encode() for c in chunks)
-    is_json = response.headers.get("content-type", "").startswith("application/json")
-    storable = is_json and response.status_code < 500 and response.status_code != 401
-    if storable and len(body) <= RESPONSE_BYTES_MAX:
-        row = IdempotencyRow(
-            key=key,
-            principal_id=scope,
-            request_sha256=fingerprint,
-            status_code=response.status_code,
-            response={"body": json.loads(body or b"null")},
-            created_at=datetime.now(UTC),
-        )
-        stored = await run_in_threadpool(_store, db, row)
-        if stored is not None:  # a concurrent twin won the race: answer as it did
-            return _replay(stored, fingerprint)
+    if _is_final(response, body):
+        await run_in_threadpool(_complete, db, claim, response.status_code, body)
+    else:
+        await run_in_threadpool(_release, db, claim)
     headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
     return Response(body, status_code=response.status_code, headers=headers)
 
 
-def _store(db: Database, row: IdempotencyRow) -> IdempotencyRow | None:
+def _is_final(response: Response, body: bytes) -> bool:
+    """Stored: what committed something, and refusals of the request's own shape."""
+    is_json = response.headers.get("content-type", "").startswith("application/json")
+    if not is_json or len(body) > RESPONSE_BYTES_MAX:
+        return False
+    if 200 <= response.status_code < 300:
+        return True
+    return response.status_code == 422 and _is_schema_refusal(body)
+
+
+def _is_schema_refusal(body: bytes) -> bool:
     try:
-        with db.session() as session:
-            session.add(row)
-        return None
-    except IntegrityError:
-        return _lookup(db, row.key, row.principal_id)
+        parsed = json.loads(body)
+    except ValueError:
+        return False
+    details = parsed.get("details") if isinstance(parsed, dict) else None
+    return isinstance(details, dict) and "problems" in details
+
+
+def _complete(db: Database, claim: Claim, status_code: int, body: bytes) -> None:
+    with db.session() as session:
+        session.execute(
+            update(IdempotencyRow)
+            .where(IdempotencyRow.key == claim.key, IdempotencyRow.principal_id == claim.scope)
+            .values(state=DONE, status_code=status_code, response={"body": json.loads(body)})
+        )
+
+
+def _release(db: Database, claim: Claim) -> None:
+    with db.session() as session:
+        session.execute(
+            delete(IdempotencyRow).where(
+                IdempotencyRow.key == claim.key,
+                IdempotencyRow.principal_id == claim.scope,
+                IdempotencyRow.state == CLAIMED,
+            )
+        )
+
+
+def _replay(stored: IdempotencyRow) -> Response:
+    body = (stored.response or {}).get("body")
+    response = JSONResponse(body, status_code=stored.status_code or 200)
+    response.headers["Idempotent-Replay"] = "true"
+    return response
+
+
+def _bad_key() -> InvalidInput:
+    return InvalidInput(
+        msg(
+            f"Idempotency-Key 须为 1..{KEY_LENGTH_MAX} 个字符",
+            f"Idempotency-Key must be 1..{KEY_LENGTH_MAX} characters",
+        ),
+        field="Idempotency-Key",
+    )
+
+
+def _different_request() -> IdempotencyConflict:
+    return IdempotencyConflict(
+        msg(
+            "这个 Idempotency-Key 已用于另一个不同的请求",
+            "this Idempotency-Key was used with a different request",
+        ),
+        field="Idempotency-Key",
+    )
+
+
+def _in_progress() -> IdempotencyInProgress:
+    return IdempotencyInProgress(
+        msg(
+            "使用同一 Idempotency-Key 的请求仍在处理中，请稍后重试",
+            "a request with the same Idempotency-Key is still running; retry shortly",
+        ),
+        field="Idempotency-Key",
+    )
+
+
+def _error(error: Conflict | InvalidInput, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse(error.to_dict(), status_code=error.http_status, headers=headers)

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from suanli.api.deps import AppState, CurrentPrincipal, DbSession, PageParams
 from suanli.api.schemas import PageOf
+from suanli.api.types import Line, Text
 from suanli.services import connections
 
 router = APIRouter(prefix="/v1", tags=["connections"])
@@ -22,21 +23,26 @@ CREDENTIALS_MAX = 10
 
 class ConnectionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=200)
-    kind: str = Field(min_length=1, max_length=20, examples=["ray", "slurm"])
-    address: str = Field(
+    name: Line = Field(min_length=1, max_length=200)
+    kind: Line = Field(min_length=1, max_length=20, examples=["ray", "slurm"])
+    address: Line = Field(
         default="",
         max_length=500,
         description="Ray: the dashboard URL; Slurm: the cluster's slurm.conf on the suanli host",
         examples=["http://10.0.0.5:8265", "/etc/slurm/slurm.conf"],
     )
-    options: dict[str, Any] = Field(default_factory=dict, max_length=OPTIONS_MAX)
-    credentials: dict[str, str] = Field(
+    options: dict[Line, Any] = Field(default_factory=dict, max_length=OPTIONS_MAX)
+    credentials: dict[Line, Line] = Field(
         default_factory=dict,
         max_length=CREDENTIALS_MAX,
         description="stored encrypted, never returned (Ray: {'token': ...})",
     )
-    provider_id: str | None = Field(default=None, description="operator only")
+    provider_id: Line | None = Field(default=None, max_length=40, description="operator only")
+
+
+class ConnectionReview(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: Text = Field(default="", max_length=1_000, description="required to reject")
 
 
 class ConnectionPublic(BaseModel):
@@ -52,6 +58,8 @@ class ConnectionPublic(BaseModel):
     last_error: str
     capacity: dict[str, int] = Field(description="free cards per catalog model, last read")
     created_at: datetime
+    review_state: str = Field(description="pending until the operator approves; then approved")
+    review_reason: str
 
 
 class CapacityPublic(BaseModel):
@@ -108,6 +116,36 @@ def check_connection(
 ) -> ConnectionPublic:
     """Health and capacity now, as the periodic poll does; updates the pools' availability."""
     row = connections.check_connection(app.db, app.backends, app.clock, caller, connection_id)
+    return ConnectionPublic(**connections.public_view(row))
+
+
+@router.post("/connections/{connection_id}/approve")
+def approve_connection(
+    connection_id: str,
+    body: ConnectionReview,
+    caller: CurrentPrincipal,
+    session: DbSession,
+    app: AppState,
+) -> ConnectionPublic:
+    """The operator approves a provider's connection; pools can then be listed on it."""
+    row = connections.review_connection(
+        session, app.clock, caller, connection_id, approve=True, reason=body.reason
+    )
+    return ConnectionPublic(**connections.public_view(row))
+
+
+@router.post("/connections/{connection_id}/reject")
+def reject_connection(
+    connection_id: str,
+    body: ConnectionReview,
+    caller: CurrentPrincipal,
+    session: DbSession,
+    app: AppState,
+) -> ConnectionPublic:
+    """The operator rejects a provider's connection, with a reason."""
+    row = connections.review_connection(
+        session, app.clock, caller, connection_id, approve=False, reason=body.reason
+    )
     return ConnectionPublic(**connections.public_view(row))
 
 

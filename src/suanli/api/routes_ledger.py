@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from suanli.adapters.db.ledger_repo import CheckReport, StatementLine, transact
 from suanli.api.deps import AppState, CurrentPrincipal, DbSession, PageParams
 from suanli.api.schemas import PageOf, Strict
+from suanli.api.types import Line, Text
 from suanli.domain.ledger import TEXT_LENGTH_MAX, Transfer, TransferCode
 from suanli.errors import InvalidInput, PermissionDenied
 from suanli.services import ledger, wallets
@@ -26,23 +27,23 @@ IdempotencyKeyHeader = Annotated[str | None, Header(alias="Idempotency-Key", max
 
 class TopUpCreate(Strict):
     amount_fen: StrictInt = Field(description="integer fen (分); floats are refused")
-    currency: str = Field(default="CNY", max_length=8)
-    external_reference: str = ReferenceField
-    memo: str = Field(default="", max_length=TEXT_LENGTH_MAX)
+    currency: Line = Field(default="CNY", max_length=8)
+    external_reference: Line = ReferenceField
+    memo: Text = Field(default="", max_length=TEXT_LENGTH_MAX)
 
 
 class PayoutCreate(Strict):
-    provider_id: str = Field(min_length=1, max_length=40)
+    provider_id: Line = Field(min_length=1, max_length=40)
     amount_fen: StrictInt
-    currency: str = Field(default="CNY", max_length=8)
-    external_reference: str = ReferenceField
+    currency: Line = Field(default="CNY", max_length=8)
+    external_reference: Line = ReferenceField
 
 
 class RefundCreate(Strict):
-    transfer_id: str | None = Field(default=None, max_length=100)
-    job_id: str | None = Field(default=None, max_length=40)
+    transfer_id: Line | None = Field(default=None, max_length=100)
+    job_id: Line | None = Field(default=None, max_length=40)
     amount_fen: StrictInt | None = Field(default=None, description="default: all that is left")
-    reason: str = Field(min_length=1, max_length=TEXT_LENGTH_MAX)
+    reason: Text = Field(min_length=1, max_length=TEXT_LENGTH_MAX)
 
 
 class TransferPublic(BaseModel):

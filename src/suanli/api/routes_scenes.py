@@ -22,6 +22,7 @@ from suanli.adapters.db.tables_scenes import (
 from suanli.adapters.matching.engine import TOP_K_MAX
 from suanli.api.deps import AppState, CurrentPrincipal, PageParams
 from suanli.api.schemas import Strict
+from suanli.api.types import Line, Text
 from suanli.domain.scenes import PIPELINE_STAGE_LABELS, PipelineStage
 from suanli.errors import InvalidInput
 from suanli.services import scenes, scenes_deals
@@ -30,7 +31,7 @@ from suanli.services.scenes import ItemFilters, SceneMatcher, SceneRow
 
 router = APIRouter(prefix="/v1/scenes", tags=["scenes"])
 
-Text200 = Annotated[str, Field(max_length=200)]
+Text200 = Annotated[Line, Field(max_length=200)]
 Kind = Literal["opportunities", "capabilities"]
 Status = Annotated[str, Field(pattern="^(open|matched|closed)$")]
 EXPORT_TYPES = {
@@ -40,47 +41,47 @@ EXPORT_TYPES = {
 
 
 class ItemFields(Strict):
-    title: str = Field(min_length=1, max_length=200, examples=["铝合金压铸件表面缺陷在线检测"])
-    description: str = Field(default="", max_length=5_000)
-    industry: str = Field(max_length=40, examples=["智能制造"])
+    title: Line = Field(min_length=1, max_length=200, examples=["铝合金压铸件表面缺陷在线检测"])
+    description: Text = Field(default="", max_length=5_000)
+    industry: Line = Field(max_length=40, examples=["智能制造"])
     tags: list[Text200] = Field(default_factory=list, max_length=32)
-    region: str = Field(default="", max_length=200, examples=["宁波市北仑区"])
-    org: str = Field(default="", max_length=200, description="the 单位 as it is written")
+    region: Line = Field(default="", max_length=200, examples=["宁波市北仑区"])
+    org: Line = Field(default="", max_length=200, description="the 单位 as it is written")
     batch: int | None = Field(default=None, ge=1, le=10_000, description="第N批")
     status: Status = "open"
-    contact: str = Field(default="", max_length=500, description="shown after both consent")
+    contact: Line = Field(default="", max_length=500, description="shown after both consent")
 
 
 class OpportunityCreate(ItemFields):
-    id: str | None = Field(default=None, max_length=64, description="the list's 编号")
+    id: Line | None = Field(default=None, max_length=64, description="the list's 编号")
     budget_fen: StrictInt | None = Field(default=None, ge=0)
     deadline: date | None = None
-    org_id: str | None = Field(default=None, description="operator only")
+    org_id: Line | None = Field(default=None, description="operator only")
 
 
 class CapabilityCreate(ItemFields):
-    id: str | None = Field(default=None, max_length=64, description="the list's 编号")
-    maturity: str | None = Field(default=None, pattern="^(prototype|pilot|production)$")
-    deployment_modes: list[Annotated[str, Field(pattern="^(on_premise|cloud|edge|hybrid)$")]] = (
+    id: Line | None = Field(default=None, max_length=64, description="the list's 编号")
+    maturity: Line | None = Field(default=None, pattern="^(prototype|pilot|production)$")
+    deployment_modes: list[Annotated[Line, Field(pattern="^(on_premise|cloud|edge|hybrid)$")]] = (
         Field(default_factory=list, max_length=4)
     )
     accelerators: list[Text200] = Field(default_factory=list, max_length=32)
-    org_id: str | None = Field(default=None, description="operator only")
+    org_id: Line | None = Field(default=None, description="operator only")
 
 
 class ItemUpdate(Strict):
-    title: str | None = Field(default=None, min_length=1, max_length=200)
-    description: str | None = Field(default=None, max_length=5_000)
-    industry: str | None = Field(default=None, max_length=40)
+    title: Line | None = Field(default=None, min_length=1, max_length=200)
+    description: Text | None = Field(default=None, max_length=5_000)
+    industry: Line | None = Field(default=None, max_length=40)
     tags: list[Text200] | None = Field(default=None, max_length=32)
-    region: str | None = Field(default=None, max_length=200)
-    org: str | None = Field(default=None, max_length=200)
+    region: Line | None = Field(default=None, max_length=200)
+    org: Line | None = Field(default=None, max_length=200)
     batch: int | None = Field(default=None, ge=1, le=10_000)
     status: Status | None = None
-    contact: str | None = Field(default=None, max_length=500)
+    contact: Line | None = Field(default=None, max_length=500)
     budget_fen: StrictInt | None = Field(default=None, ge=0)
     deadline: date | None = None
-    maturity: str | None = Field(default=None, pattern="^(prototype|pilot|production)$")
+    maturity: Line | None = Field(default=None, pattern="^(prototype|pilot|production)$")
     accelerators: list[Text200] | None = Field(default=None, max_length=32)
 
 
@@ -105,58 +106,58 @@ class ItemPublic(BaseModel):
 
 class ImportCreate(Strict):
     kind: Kind
-    filename: str = Field(max_length=200, examples=["opportunities.csv"])
-    content: str | None = Field(default=None, description="CSV text (UTF-8)")
-    content_base64: str | None = Field(default=None, description="raw bytes: XLSX, GBK CSV")
+    filename: Line = Field(max_length=200, examples=["opportunities.csv"])
+    content: Text | None = Field(default=None, description="CSV text (UTF-8)")
+    content_base64: Line | None = Field(default=None, description="raw bytes: XLSX, GBK CSV")
     skip_invalid: bool = False
     batch: int | None = Field(default=None, ge=1, le=10_000, description="for rows without one")
-    org_id: str | None = Field(default=None, description="operator only: publish for them")
+    org_id: Line | None = Field(default=None, description="operator only: publish for them")
 
 
 class PairCreate(Strict):
-    opportunity_id: str = Field(max_length=64)
-    capability_id: str = Field(max_length=64)
+    opportunity_id: Line = Field(max_length=64)
+    capability_id: Line = Field(max_length=64)
     score: float | None = Field(default=None, ge=0, le=1)
-    why: str = Field(default="", max_length=2_000)
+    why: Text = Field(default="", max_length=2_000)
 
 
 class PairMove(Strict):
-    stage: str = Field(
+    stage: Line = Field(
         pattern="^(interested|negotiating|signed|delivered|closed)$", examples=["interested"]
     )
 
 
 class CriterionCreate(Strict):
-    name: str = Field(min_length=1, max_length=200)
+    name: Line = Field(min_length=1, max_length=200)
     weight_percent: StrictInt = Field(ge=1, le=100)
 
 
 class ChallengeCreate(Strict):
-    opportunity_id: str = Field(max_length=64)
-    goal: str = Field(min_length=1, max_length=5_000)
+    opportunity_id: Line = Field(max_length=64)
+    goal: Text = Field(min_length=1, max_length=5_000)
     reward_fen: StrictInt = Field(gt=0)
     deadline: date
     criteria: list[CriterionCreate] = Field(min_length=1, max_length=20)
 
 
 class ProposalCreate(Strict):
-    summary: str = Field(min_length=1, max_length=10_000)
-    capability_id: str | None = Field(default=None, max_length=64)
+    summary: Text = Field(min_length=1, max_length=10_000)
+    capability_id: Line | None = Field(default=None, max_length=64)
 
 
 class ReviewCreate(Strict):
-    proposal_id: str = Field(max_length=40)
-    scores: dict[str, Annotated[StrictInt, Field(ge=0, le=100)]] = Field(max_length=20)
-    comment: str = Field(default="", max_length=2_000)
+    proposal_id: Line = Field(max_length=40)
+    scores: dict[Line, Annotated[StrictInt, Field(ge=0, le=100)]] = Field(max_length=20)
+    comment: Text = Field(default="", max_length=2_000)
 
 
 class AgencyTopUp(Strict):
     amount_fen: StrictInt = Field(gt=0)
-    external_reference: str = Field(min_length=1, max_length=200, examples=["财政拨付-2025-017"])
+    external_reference: Line = Field(min_length=1, max_length=200, examples=["财政拨付-2025-017"])
 
 
 class AwardCreate(Strict):
-    proposal_id: str = Field(max_length=40)
+    proposal_id: Line = Field(max_length=40)
 
 
 # ---------------------------------------------------------------- rendering

@@ -20,6 +20,7 @@ from suanli.adapters.db.tables_vouchers import (
 from suanli.api.deps import AppState, CurrentPrincipal, DbSession, PageParams
 from suanli.api.routes_ledger import TransferPublic, transfer_public
 from suanli.api.schemas import PageOf, Strict
+from suanli.api.types import Line, Text
 from suanli.domain.ledger import TEXT_LENGTH_MAX
 from suanli.domain.vouchers import (
     BEIJING,
@@ -40,7 +41,7 @@ from suanli.services.common import PageResult
 router = APIRouter(prefix="/v1/vouchers", tags=["vouchers"])
 
 Ratio = Annotated[Decimal, Field(examples=["0.3"], description="0..1, at most 4 decimals")]
-Items = Annotated[list[Annotated[str, Field(max_length=200)]], Field(max_length=SCOPE_ITEMS_MAX)]
+Items = Annotated[list[Annotated[Line, Field(max_length=200)]], Field(max_length=SCOPE_ITEMS_MAX)]
 Moment = Annotated[
     str,
     Field(
@@ -53,7 +54,7 @@ Moment = Annotated[
 
 class TierCreate(Strict):
     ratio: Ratio
-    label: str = Field(default="", max_length=200)
+    label: Line = Field(default="", max_length=200)
     sme: StrictBool | None = None
     domestic: StrictBool | None = Field(default=None, description="true: 国产 only; false: others")
     yearly_spend_max_fen: StrictInt | None = Field(default=None, description="including the order")
@@ -61,8 +62,8 @@ class TierCreate(Strict):
 
 
 class ProgramCreate(Strict):
-    name: str = Field(min_length=1, max_length=200, examples=["杭州市算力券 2025"])
-    category: str = Field(pattern="^(compute|model|corpus|smart)$")
+    name: Line = Field(min_length=1, max_length=200, examples=["杭州市算力券 2025"])
+    category: Line = Field(pattern="^(compute|model|corpus|smart)$")
     budget_fen: StrictInt
     valid_from: Moment
     valid_until: Moment = Field(description="exclusive end: [valid_from, valid_until)")
@@ -70,7 +71,7 @@ class ProgramCreate(Strict):
     tiers: list[TierCreate] = Field(default_factory=list, max_length=TIERS_MAX)
     cap_per_enterprise_fen: StrictInt
     cap_per_order_fen: StrictInt | None = None
-    provider_scope: str = Field(default="all", pattern="^(all|list|region)$")
+    provider_scope: Line = Field(default="all", pattern="^(all|list|region)$")
     provider_ids: Items = Field(default_factory=list)
     provider_regions: Items = Field(default_factory=list, examples=[["浙江/杭州"]])
     enterprise_regions: Items = Field(default_factory=list)
@@ -83,13 +84,13 @@ class ProgramCreate(Strict):
 
 
 class ProgramUpdate(Strict):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: Line | None = Field(default=None, min_length=1, max_length=200)
     blacklist: Items | None = None
 
 
 class FundingCreate(Strict):
     amount_fen: StrictInt
-    external_reference: str = Field(min_length=1, max_length=TEXT_LENGTH_MAX)
+    external_reference: Line = Field(min_length=1, max_length=TEXT_LENGTH_MAX)
 
 
 class TotalsPublic(BaseModel):
@@ -114,11 +115,11 @@ class ProgramPublic(BaseModel):
 
 class ApplicationCreate(Strict):
     is_sme: StrictBool
-    region: str = Field(min_length=1, max_length=200, examples=["浙江/杭州/余杭"])
+    region: Line = Field(min_length=1, max_length=200, examples=["浙江/杭州/余杭"])
     founded_on: date
     bad_credit_on: date | None = Field(default=None, description="latest bad-credit record")
     requested_fen: StrictInt
-    note: str = Field(default="", max_length=500)
+    note: Text = Field(default="", max_length=500)
 
 
 class ApplicationPublic(BaseModel):
@@ -144,7 +145,7 @@ class ApprovalCreate(Strict):
 
 
 class RejectionCreate(Strict):
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Text = Field(min_length=1, max_length=500)
 
 
 class GrantPublic(BaseModel):

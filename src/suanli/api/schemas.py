@@ -7,6 +7,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from suanli.api.types import EnvName, EnvValue, Identifier, Line, Short, ShortKey, Text
 from suanli.domain.jobs import CARDS_MAX, RUN_TIME_S_MAX
 
 T = TypeVar("T")
@@ -17,9 +18,9 @@ class Strict(BaseModel):
 
 
 class OrganisationCreate(Strict):
-    name: str = Field(min_length=1, max_length=200)
-    kind: str = Field(pattern="^(provider|enterprise|agency)$")
-    region: str = Field(default="", max_length=200)
+    name: Line = Field(min_length=1, max_length=200)
+    kind: Line = Field(pattern="^(provider|enterprise|agency)$")
+    region: Line = Field(default="", max_length=200)
 
 
 class OrganisationPublic(BaseModel):
@@ -37,33 +38,35 @@ class OrganisationRegistered(BaseModel):
 
 
 class RelationCreate(Strict):
-    from_org: str
-    to_org: str
-    kind: str
+    from_org: Identifier
+    to_org: Identifier
+    kind: Line = Field(max_length=40)
 
 
 class PoolCreate(Strict):
-    name: str = Field(min_length=1, max_length=200)
-    accelerator_model: str = Field(min_length=1, max_length=60)
+    name: Line = Field(min_length=1, max_length=200)
+    accelerator_model: Line = Field(min_length=1, max_length=60)
     nodes: int = Field(ge=1, le=100_000)
     cards_per_node: int = Field(ge=1, le=64)
-    region: str = Field(min_length=1, max_length=200, examples=["浙江/杭州/余杭"])
+    region: Line = Field(min_length=1, max_length=200, examples=["浙江/杭州/余杭"])
     price_fen_per_card_hour: int = Field(ge=0, le=10_000_000)
-    software: dict[str, str] = Field(default_factory=dict, examples=[{"CUDA": "12.4"}])
-    labels: dict[str, str] = Field(default_factory=dict)
-    backend: str = Field(default="local", pattern="^(local|ray|slurm)$")
-    connection_id: str | None = None
-    provider_id: str | None = Field(default=None, description="operator only")
+    software: dict[ShortKey, Short] = Field(
+        default_factory=dict, max_length=30, examples=[{"CUDA": "12.4"}]
+    )
+    labels: dict[ShortKey, Short] = Field(default_factory=dict, max_length=30)
+    backend: Line = Field(default="local", pattern="^(local|ray|slurm)$")
+    connection_id: Identifier | None = None
+    provider_id: Identifier | None = Field(default=None, description="operator only")
 
 
 class PoolUpdate(Strict):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: Line | None = Field(default=None, min_length=1, max_length=200)
     nodes: int | None = Field(default=None, ge=1, le=100_000)
     cards_per_node: int | None = Field(default=None, ge=1, le=64)
-    region: str | None = Field(default=None, min_length=1, max_length=200)
+    region: Line | None = Field(default=None, min_length=1, max_length=200)
     price_fen_per_card_hour: int | None = Field(default=None, ge=0, le=10_000_000)
-    software: dict[str, str] | None = None
-    labels: dict[str, str] | None = None
+    software: dict[ShortKey, Short] | None = Field(default=None, max_length=30)
+    labels: dict[ShortKey, Short] | None = Field(default=None, max_length=30)
 
 
 class PoolPublic(BaseModel):
@@ -83,25 +86,29 @@ class PoolPublic(BaseModel):
 
 
 class JobSpecIn(Strict):
-    name: str = Field(min_length=1, max_length=120)
-    command: str = Field(min_length=1, max_length=8000)
+    name: Line = Field(min_length=1, max_length=120)
+    command: Text = Field(min_length=1, max_length=8000)
     cards: int = Field(default=1, ge=1, le=CARDS_MAX)
     cards_per_node: int = Field(default=0, ge=0, le=64, description="0 = all cards on one node")
     min_memory_gib: float = Field(default=0, ge=0, le=10_000)
-    precision: str | None = Field(default=None, examples=["bf16"])
-    software: list[str] = Field(default_factory=list, max_length=20)
-    accelerators: list[str] = Field(default_factory=list, max_length=50)
-    vendors: list[str] = Field(default_factory=list, max_length=20)
-    region: str | None = Field(default=None, max_length=200)
+    precision: Line | None = Field(default=None, max_length=20, examples=["bf16"])
+    software: list[ShortKey] = Field(default_factory=list, max_length=20)
+    accelerators: list[ShortKey] = Field(default_factory=list, max_length=50)
+    vendors: list[ShortKey] = Field(default_factory=list, max_length=20)
+    region: Line | None = Field(default=None, max_length=200)
     max_run_time_s: int = Field(default=3600, ge=1, le=RUN_TIME_S_MAX)
     priority: int = Field(default=50, ge=0, le=100)
-    objective: str = Field(default="default", pattern="^(default|cost|time|deadline)$")
+    objective: Line = Field(default="default", pattern="^(default|cost|time|deadline)$")
     preemptible: bool = False
     restartable: bool = False
-    job_class: str | None = Field(default=None, max_length=60)
+    job_class: Line | None = Field(default=None, max_length=60)
     deadline_s: int | None = Field(default=None, ge=1)
     budget_fen: int | None = Field(default=None, ge=0)
-    env: dict[str, str] = Field(default_factory=dict, max_length=50)
+    env: dict[EnvName, EnvValue] = Field(
+        default_factory=dict,
+        max_length=50,
+        description="POSIX names, not SUANLI_*; the platform sets SUANLI_CARDS and others",
+    )
 
 
 class JobPublic(BaseModel):

@@ -106,6 +106,32 @@ def check(
         raise typer.Exit(7)
 
 
+@app.command("approve")
+def approve(
+    connection_id: str,
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Operator: approves a provider's pending connection, so pools can be listed on it."""
+    path = f"/v1/connections/{connection_id}/approve"
+    _show(ApiClient(api_url, token).request("POST", path, json={}), json_output)
+
+
+@app.command("reject")
+def reject(
+    connection_id: str,
+    reason: str = typer.Option(..., "--reason", help="why; the provider sees it"),
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Operator: rejects a provider's pending connection, with a reason."""
+    path = f"/v1/connections/{connection_id}/reject"
+    body = {"reason": reason}
+    _show(ApiClient(api_url, token).request("POST", path, json=body), json_output)
+
+
 @app.command("remove")
 def remove(
     connection_id: str, api_url: str | None = ApiUrlOption, token: str | None = TokenOption
@@ -152,6 +178,14 @@ def _show(result: dict[str, Any], json_output: bool) -> None:
     )
     console.print(f"{result['id']}  {result['name']} ({result['kind']} {result['address']})")
     console.print(f"  {state}; free cards: {_cards(result)}")
+    review = result.get("review_state", "approved")
+    if review != "approved":
+        console.print(
+            t(
+                f"  平台审核: {review} {result.get('review_reason', '')}",
+                f"  operator review: {review} {result.get('review_reason', '')}",
+            )
+        )
 
 
 def _cards(item: dict[str, Any]) -> str:

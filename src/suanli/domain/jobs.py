@@ -7,12 +7,15 @@ Any non-terminal state may go to cancelled; placed/running may also go to `lost`
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from suanli.domain.accelerators import Precision
 from suanli.domain.pools import CARDS_PER_NODE_MAX, Region
+from suanli.domain.text import clean_line, clean_text
 from suanli.errors import InvalidInput, InvalidTransition
+from suanli.i18n import msg
 
 NAME_LENGTH_MAX = 120
 COMMAND_LENGTH_MAX = 8_000
@@ -20,6 +23,10 @@ CARDS_MAX = 4096
 RUN_TIME_S_MAX = 30 * 24 * 3600
 PRIORITY_RANGE = (0, 100)
 OBJECTIVES = ("default", "cost", "time", "deadline")
+ENV_ENTRIES_MAX = 50
+ENV_VALUE_LENGTH_MAX = 4_000
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+ENV_RESERVED = "SUANLI_"
 
 
 class JobState(StrEnum):
@@ -101,7 +108,10 @@ class JobSpec:
 
     def __post_init__(self) -> None:
         _require_text(self.name, NAME_LENGTH_MAX, "name")
+        clean_line(self.name, "name")
         _require_text(self.command, COMMAND_LENGTH_MAX, "command")
+        clean_text(self.command, "command")
+        require_env(self.env)
         _require_int(self.cards, 1, CARDS_MAX, "cards")
         if self.cards_per_node == 0 and isinstance(self.cards, int):
             object.__setattr__(self, "cards_per_node", min(self.cards, CARDS_PER_NODE_MAX))
@@ -118,6 +128,46 @@ class JobSpec:
     @property
     def nodes(self) -> int:
         return self.cards // self.cards_per_node
+
+
+def require_env(env: object) -> None:
+    """At most ENV_ENTRIES_MAX variables, each a valid name with a clean value."""
+    if not isinstance(env, dict):
+        raise InvalidInput(msg("env 应为对象", "env must be an object"), field="env")
+    if len(env) > ENV_ENTRIES_MAX:
+        raise InvalidInput(
+            msg(f"env 最多 {ENV_ENTRIES_MAX} 项", f"env holds at most {ENV_ENTRIES_MAX} entries"),
+            field="env",
+        )
+    for key, value in env.items():
+        require_env_entry(key, value)
+
+
+def require_env_entry(key: object, value: object) -> None:
+    """A portable variable name (POSIX: letters, digits, underscore, not a digit first, at most
+    128), not in the platform's SUANLI_ namespace, and a clean one-string value. A name a shell
+    would read as code (`A;touch x`) never reaches a launch script."""
+    if not isinstance(key, str) or not ENV_NAME.fullmatch(key) or key.startswith(ENV_RESERVED):
+        raise InvalidInput(
+            msg(
+                f"环境变量名 {key!r} 无效：只能用字母、数字和下划线，不能以数字开头，"
+                f"最长 128 个字符，也不能以 {ENV_RESERVED} 开头",
+                f"environment variable name {key!r} is not valid: letters, digits and "
+                "underscore only, not a digit first, at most 128 characters, "
+                f"not starting with {ENV_RESERVED}",
+            ),
+            field="env",
+        )
+    if not isinstance(value, str) or len(value) > ENV_VALUE_LENGTH_MAX:
+        raise InvalidInput(
+            msg(
+                f"环境变量 {key} 的值应为最多 {ENV_VALUE_LENGTH_MAX} 个字符的字符串",
+                f"environment variable {key} must be a string of at most "
+                f"{ENV_VALUE_LENGTH_MAX} characters",
+            ),
+            field=f"env.{key}",
+        )
+    clean_text(value, f"env.{key}")
 
 
 def _require_text(value: object, length_max: int, field_name: str) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from suanli.adapters.backends.base import Backend
+from suanli.adapters.backends.cluster_identity import cluster_key
 from suanli.adapters.backends.connections import ConnectionRecord, build_backend
 from suanli.adapters.backends.registry import BackendRegistry, ConnectionFactory
 from suanli.adapters.db.database import Database
@@ -38,6 +39,7 @@ from suanli.errors import (
     SuanliError,
     UnknownAccelerator,
 )
+from suanli.i18n import msg
 from suanli.services.common import Clock, Page, PageResult, Principal, audit, new_id, paginate
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,7 @@ class NewConnection:
     provider_id: str
     name: str
     record: ConnectionRecord
+    cluster_key: str
 
 
 def create_connection(
@@ -77,7 +80,10 @@ def create_connection(
     box = load_secret_box(data_dir) if new.record.credentials else None
     with db.session() as session:
         _require_unique_name(session, new.provider_id, new.name)
+        _require_unclaimed_cluster(session, new.cluster_key)
         row = _store(session, clock, new, options, capacity, box)
+        if caller.is_operator:  # the operator is the reviewer: what it connects is approved
+            _mark_reviewed(row, caller, clock, "approved", "")
         audit(session, clock, caller, "connection.create", row.id, kind=row.kind, name=row.name)
     return row
 
@@ -99,7 +105,9 @@ def prepare_connection(
         credentials=credentials,
     )
     _require_local_paths(record)
-    return NewConnection(provider_id, name, record)
+    key = cluster_key(record.kind, record.address, record.options)
+    _require_unclaimed_cluster(session, key)
+    return NewConnection(provider_id, name, record, key)
 
 
 def _owner_for_create(session: Session, caller: Principal, provider_id: object) -> str:
@@ -131,6 +139,27 @@ def _require_unique_name(session: Session, provider_id: str, name: str) -> None:
     )
     if existing is not None:
         raise Conflict(f"a cluster connection named {name!r} exists", field="name")
+
+
+def _require_unclaimed_cluster(session: Session, key: str) -> None:
+    """A cluster (and partition) is sold by one provider only: whoever claims it second,
+    by whatever spelling of the address, is refused, without saying who holds it."""
+    claimed = session.scalar(
+        select(ClusterConnectionRow.id).where(
+            ClusterConnectionRow.cluster_key == key,
+            ClusterConnectionRow.deleted.is_(False),
+            ClusterConnectionRow.review_state != "rejected",
+        )
+    )
+    if claimed is not None:
+        raise Conflict(
+            msg(
+                "这个集群（及分区）已被接入平台；一个集群只能由一个服务商接入",
+                "this cluster (and partition) is already connected to the platform; "
+                "a cluster belongs to one provider",
+            ),
+            field="address",
+        )
 
 
 def _checked_options(kind: str, options: dict[str, Any], caller: Principal) -> dict[str, Any]:
@@ -286,10 +315,56 @@ def _store(
         last_error="",
         capacity=capacity,
         created_at=now,
+        review_state="pending",
+        review_reason="",
+        cluster_key=new.cluster_key,
     )
     session.add(row)
     session.flush()
     return row
+
+
+# -- review (入驻审核) ----------------------------------------------------------------------------
+REVIEW_REASON_CHARS_MAX = 1_000
+
+
+def review_connection(
+    session: Session,
+    clock: Clock,
+    caller: Principal,
+    connection_id: str,
+    *,
+    approve: bool,
+    reason: str = "",
+) -> ClusterConnectionRow:
+    """The operator approves a provider's pending connection (its pools may then be listed and
+    sold) or rejects it with a reason (its cluster is free to be claimed again)."""
+    if not caller.is_operator:
+        raise PermissionDenied(
+            msg("只有平台运营方审核集群接入", "only the operator reviews cluster connections")
+        )
+    row = get_connection(session, caller, connection_id)
+    if row.review_state != "pending":
+        raise Conflict(
+            msg(
+                f"集群接入 {connection_id} 已审核（{row.review_state}）",
+                f"cluster connection {connection_id} was already reviewed ({row.review_state})",
+            ),
+            field="connection_id",
+        )
+    if not approve and not reason.strip():
+        raise InvalidInput(msg("驳回须写明原因", "a rejection needs a reason"), field="reason")
+    _mark_reviewed(row, caller, clock, "approved" if approve else "rejected", reason.strip())
+    action = "connection.approve" if approve else "connection.reject"
+    audit(session, clock, caller, action, row.id, reason=row.review_reason)
+    return row
+
+
+def _mark_reviewed(
+    row: ClusterConnectionRow, caller: Principal, clock: Clock, state: str, reason: str
+) -> None:
+    row.review_state, row.review_reason = state, reason[:REVIEW_REASON_CHARS_MAX]
+    row.reviewed_by, row.reviewed_at = caller.user_id, clock.now()
 
 
 # -- read and remove ----------------------------------------------------------------------------
@@ -308,6 +383,8 @@ def public_view(row: ClusterConnectionRow) -> dict[str, Any]:
         "last_error": row.last_error,
         "capacity": dict(row.capacity or {}),
         "created_at": row.created_at,
+        "review_state": row.review_state,
+        "review_reason": row.review_reason,
     }
 
 
@@ -387,6 +464,16 @@ def require_pool_connection(
         raise InvalidInput(
             f"connection {connection_id} is a {row.kind} cluster, not {backend_kind}",
             field="backend",
+        )
+    if row.review_state != "approved":
+        raise InvalidInput(
+            msg(
+                f"集群接入 {connection_id} 尚未通过平台审核（{row.review_state}），"
+                "通过后才能在其上创建算力池",
+                f"cluster connection {connection_id} is not approved by the operator yet "
+                f"({row.review_state}); pools can be listed on it once it is",
+            ),
+            field="connection_id",
         )
     if model not in (row.capacity or {}):
         offered = ", ".join(sorted(row.capacity or {})) or "nothing readable yet"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,17 +40,21 @@ POOLS = (
     (2, "910-c", "Ascend-910", 1, 8, "浙江/杭州/西湖", 900, {"CANN": "8.0"}),
     (2, "mlu-c", "MLU370-X8", 1, 4, "浙江/湖州/德清", 450, {"Neuware": "2.7"}),
 )
+# Plain Python, so any `python3` runs it: a local job may run as a user of its own that cannot
+# reach the service's virtual environment (adapters/backends/local.py).
 WORK = (
-    "import numpy as n, time, sys; a = n.random.rand(200, 200)\n"
+    "import random, time; n = 60; a = [[random.random() for _ in range(n)] for _ in range(n)]\n"
     "for i in range({steps}):\n"
-    "    a = (a @ a.T) / 200.0; time.sleep({pause})\n"
-    "    print(f'step {{i + 1}}/{steps} norm={{float(n.linalg.norm(a)):.3f}}', flush=True)\n"
+    "    a = [[sum(x * y for x, y in zip(r, c)) / n for c in zip(*a)] for r in a]\n"
+    "    time.sleep({pause})\n"
+    "    norm = sum(x * x for r in a for x in r) ** 0.5\n"
+    "    print(f'step {{i + 1}}/{steps} norm={{norm:.3f}}', flush=True)\n"
 )
 
 
 def _command(steps: int, pause: float = 0.2) -> str:
     script = WORK.format(steps=steps, pause=pause)
-    return f'{sys.executable} -c "{script}"'
+    return f'python3 -c "{script}"'
 
 
 # enterprise index, spec

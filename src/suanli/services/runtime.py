@@ -31,7 +31,7 @@ from suanli.domain.money import price_card_seconds
 from suanli.domain.scheduling.fairness import USAGE_HALF_LIFE_S, decayed_usage_from_lines
 from suanli.domain.scheduling.model import ClusterState, Placement, QueuedJob, RunningJob
 from suanli.domain.scheduling.policies import get_policy
-from suanli.errors import BackendError, BackendUnavailable
+from suanli.errors import BackendError, BackendUnavailable, InvalidInput, SuanliError
 from suanli.services import connections, ledger, orphans, settlement, vouchers
 from suanli.services.common import Clock, Principal
 from suanli.services.jobs import spec_from_dict
@@ -43,6 +43,7 @@ QUEUE_SCAN_MAX = 5_000
 USAGE_WINDOW_S = 4 * USAGE_HALF_LIFE_S  # older runs weigh under 1/16: ignored
 USAGE_LINES_MAX = 100_000  # jobs considered per tick; the rest wait for the next one
 SUBMIT_ATTEMPTS_MAX = 3
+REASON_CHARS_MAX = 1_000
 # How often tick() checks every cluster connection's health and capacity (by the injected clock).
 CONNECTION_POLL_INTERVAL_S = 5.0
 # How often tick() expires ledger holds past their timeout and the grants of ended voucher
@@ -231,7 +232,31 @@ class Runtime:
         placements = get_policy(self.settings.scheduler_policy).place(
             state, queue, self.clock.now().timestamp()
         )
-        return [placement for placement in placements if self._launch(placement, silent)]
+        return [placement for placement in placements if self._launch_isolated(placement, silent)]
+
+    def _launch_isolated(self, placement: Placement, silent: set[str]) -> bool:
+        """One job's launch: whatever goes wrong with it stays with it, and the round goes on
+        for every other tenant's jobs."""
+        try:
+            return self._launch(placement, silent)
+        except Exception as error:  # the job's own fault, or a bug: never the whole loop's
+            log.exception("launch of job %s failed", placement.job_id)
+            self._fail_unlaunchable(placement.job_id, error)
+            return False
+
+    def _fail_unlaunchable(self, job_id: str, error: Exception) -> None:
+        """A launch that raised is rolled back; the job is then failed on its own, with the
+        reason, and its hold released (nothing ran, nothing is charged)."""
+        why = error.message if isinstance(error, SuanliError) else f"{type(error).__name__}"
+        try:
+            with self.db.session() as session:
+                job = session.get(JobRow, job_id)
+                if job is None or job.state != JobState.QUEUED.value:
+                    return
+                job.state = transition(JobState.QUEUED, JobState.PLACED).value
+                self._end_failed_launch(session, job, why[:REASON_CHARS_MAX])
+        except Exception:
+            log.exception("could not record the failed launch of job %s", job_id)
 
     def _launch(self, placement: Placement, silent: set[str]) -> bool:
         """Places and submits one job; False when it was not placed after all."""
@@ -264,6 +289,9 @@ class Runtime:
             _note_silent(silent, pool)
             self._submit_unreachable(session, job, pool, str(error))
             return False
+        except InvalidInput as error:  # the job itself cannot be launched: no retry helps
+            self._end_failed_launch(session, job, error.message)
+            return False
         except BackendError as error:
             self._submit_failed(session, job, str(error))
             return False
@@ -288,6 +316,13 @@ class Runtime:
             return
         job.state = transition(JobState.PLACED, JobState.FAILED).value
         job.reason = f"the provider's backend refused the job, not charged: {why}"
+        job.finished_at = self.clock.now()
+        settlement.release_job_hold(session, self.settings, self.clock, job)
+
+    def _end_failed_launch(self, session: Session, job: JobRow, why: str) -> None:
+        job.state = transition(JobState(job.state), JobState.FAILED).value
+        job.reason = f"the job could not be launched, not charged: {why}"
+        job.pool_id, job.node_cards = None, []
         job.finished_at = self.clock.now()
         settlement.release_job_hold(session, self.settings, self.clock, job)
 
@@ -352,7 +387,10 @@ def cluster_snapshot(session: Session, now: datetime) -> tuple[ClusterState, lis
             continue
         node_cards = tuple((int(n), int(c)) for n, c in job.node_cards)
         state.apply(Placement(job.id, job.pool_id, node_cards))
-        running.append(_running(job, node_cards, now))
+        try:
+            running.append(_running(job, node_cards, now))
+        except Exception:  # its cards stay taken; only its expected end is unknown
+            log.exception("active job %s has a spec that cannot be read", job.id)
     state.running = tuple(running)
     state.usage_by_owner = recent_usage(session, now, running)
     queued = session.scalars(
@@ -361,8 +399,18 @@ def cluster_snapshot(session: Session, now: datetime) -> tuple[ClusterState, lis
         .order_by(JobRow.submitted_at, JobRow.id)
         .limit(QUEUE_SCAN_MAX)
     )
-    queue = [queued_job(job) for job in queued]
+    queue = [item for item in map(_queued_or_none, queued) if item is not None]
     return state, queue
+
+
+def _queued_or_none(job: JobRow) -> QueuedJob | None:
+    """A stored spec that no longer reads (written by an older version, edited by hand) keeps
+    its job out of the round rather than stopping the round for everyone."""
+    try:
+        return queued_job(job)
+    except Exception:
+        log.exception("queued job %s has a spec that cannot be read; skipped", job.id)
+        return None
 
 
 def recent_usage(session: Session, now: datetime, running: list[RunningJob]) -> dict[str, float]:

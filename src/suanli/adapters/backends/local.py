@@ -1,14 +1,37 @@
 """The local backend: runs a job's command as a subprocess in a directory of its own.
 
-It runs arbitrary commands on this machine, so only the operator's own "local" pools use it.
+It runs arbitrary commands on this machine, so only the operator's own "local" pools use it:
+it is for demos and a trusted operator's own machine, not a multi-tenant sandbox. What it does
+isolate (docs/clusters.md, "The local backend's boundary"):
+
+- The job gets a minimal, explicit environment: never the service's own (database URL,
+  secret key, tokens).
+- When suanli runs as root, each job runs as a user of its own (an unprivileged uid from a
+  reserved range, no login), in a 0700 working directory it owns under a root-owned 0711
+  directory in /tmp (passable, not listable), with umask 077. The data directory (database,
+  secret key, every job's log) becomes 0700: a job cannot read another job's files, the
+  logs, the database or the key. When a job ends its directory goes back to the service's
+  user, so a later job with the same uid cannot read it.
+- When suanli does not run as root, jobs run as the service's user: directories are 0700
+  against other users of the machine, but jobs can read each other's files. Use Ray or
+  Slurm for tenants who must not see each other.
+
 Jobs live in this process: after a restart their ids are unknown and report LOST.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import itertools
+import logging
 import os
+import secrets
 import signal
+import stat
 import subprocess
+import sys
+import tempfile
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,9 +46,17 @@ from suanli.adapters.backends.base import (
     LogChunk,
     Usage,
 )
-from suanli.errors import BackendError, NotFound
+from suanli.domain.jobs import require_env_entry
+from suanli.errors import BackendError, InvalidInput, NotFound
+from suanli.i18n import msg
 
+log = logging.getLogger(__name__)
 KILL_GRACE_S = 3.0
+RECLAIM_ENTRIES_MAX = 200_000  # files handed back per ended job; the folder itself always is
+JOB_PATH = "/usr/local/bin:/usr/bin:/bin"
+# Job uids: far above any real account (Debian gives users 1000..59999, systemd up to 65535).
+JOB_UID_BASE = 2_000_000
+JOB_UID_SPAN = 1_000_000
 
 
 @dataclass
@@ -33,45 +64,89 @@ class _LocalJob:
     process: subprocess.Popen[bytes]
     cards: int
     log_path: Path
+    workdir: Path
+    uid: int | None
     started_at: datetime
     ended_at: datetime | None = None
     cancelled: bool = False
+    reclaimed: bool = False
 
 
 class LocalBackend:
     kind = "local"
 
-    def __init__(self, jobs_dir: Path) -> None:
+    def __init__(self, jobs_dir: Path, *, isolate_users: bool | None = None) -> None:
         self.jobs_dir = jobs_dir
+        self.isolates_users = os.geteuid() == 0 if isolate_users is None else isolate_users
+        if self.isolates_users and os.geteuid() != 0:
+            raise InvalidInput(
+                msg("只有以 root 运行时才能为每个作业切换用户", "per-job users need root"),
+                field="isolate_users",
+            )
+        # The service's own Python goes on a job's PATH only where the job's user can run it.
+        self.python_bin_dir = shared_python_dir(self.isolates_users)
+        self.work_root = private_work_root(jobs_dir) if self.isolates_users else jobs_dir
+        if self.isolates_users:
+            _lock_down(jobs_dir)
         self._jobs: dict[str, _LocalJob] = {}
         self._lock = threading.Lock()
+        # A random start: a restarted service does not hand out the uids of the last run.
+        self._uids = itertools.count(secrets.randbelow(JOB_UID_SPAN))
 
     def submit(self, request: LaunchRequest) -> str:
-        workdir = self.jobs_dir / request.job_id
-        workdir.mkdir(parents=True, exist_ok=True)
-        log_path = workdir / "output.log"
-        env = {**os.environ, **request.env}
-        env["SUANLI_CARDS"] = ",".join(str(i) for i in range(request.cards))
-        env["SUANLI_ACCELERATOR"] = request.accelerator_model
-        env["SUANLI_JOB_ID"] = request.job_id
-        with log_path.open("ab") as log:
-            try:
-                process = subprocess.Popen(
-                    ["/bin/sh", "-c", request.command],
-                    cwd=workdir,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    env=env,
-                    start_new_session=True,  # its own process group, so cancel kills children
-                )
-            except OSError as error:
-                raise BackendError(f"could not start the job: {error}") from error
+        uid = self._next_uid() if self.isolates_users else None
+        workdir = self._prepare_workdir(request.job_id, uid)
+        env = job_environment(request, workdir, self.python_bin_dir)
+        log_path = self._log_path(request.job_id)
+        process = self._start(request.command, workdir, log_path, env, uid)
         with self._lock:
             self._jobs[request.job_id] = _LocalJob(
-                process, request.cards, log_path, datetime.now(UTC)
+                process, request.cards, log_path, workdir, uid, datetime.now(UTC)
             )
         return request.job_id
+
+    def _next_uid(self) -> int:
+        with self._lock:
+            return JOB_UID_BASE + next(self._uids) % JOB_UID_SPAN
+
+    def _prepare_workdir(self, job_id: str, uid: int | None) -> Path:
+        """The job's own 0700 working directory (owned by its uid when it has one)."""
+        self.jobs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        workdir = self.work_root / job_id
+        workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(workdir, 0o700)
+        if uid is not None:
+            os.chown(workdir, uid, uid)
+        return workdir
+
+    def _log_path(self, job_id: str) -> Path:
+        return self.jobs_dir / f"{job_id}.log"
+
+    def _start(
+        self, command: str, workdir: Path, log_path: Path, env: dict[str, str], uid: int | None
+    ) -> subprocess.Popen[bytes]:
+        fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            return subprocess.Popen(
+                ["/bin/sh", "-c", command],
+                cwd=workdir,
+                stdout=fd,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,  # its own process group, so cancel kills children
+                user=uid,
+                group=uid,
+                extra_groups=[] if uid is not None else None,
+                umask=0o077,
+            )
+        except (OSError, ValueError) as error:
+            raise BackendError(
+                msg(f"作业无法启动: {error}", f"could not start the job: {error}"),
+                field="command",
+            ) from error
+        finally:
+            os.close(fd)
 
     def status(self, backend_job_id: str) -> JobStatus:
         job = self._jobs.get(backend_job_id)
@@ -82,11 +157,29 @@ class LocalBackend:
             return JobStatus(BackendState.RUNNING, started_at=job.started_at)
         if job.ended_at is None:
             job.ended_at = datetime.now(UTC)
+        self._reclaim(job)
         state = _final_state(code, job.cancelled)
         return JobStatus(state, exit_code=code, started_at=job.started_at, ended_at=job.ended_at)
 
+    def _reclaim(self, job: _LocalJob) -> None:
+        """The ended job's files go back to this process's user: its uid may be reused."""
+        if job.uid is None or job.reclaimed:
+            return
+        job.reclaimed = True
+        os.chown(job.workdir, os.geteuid(), os.getegid())  # first: no one else may enter now
+        entries = 0
+        for root, directories, files in os.walk(job.workdir):
+            for name in (*directories, *files):
+                entries += 1
+                if entries > RECLAIM_ENTRIES_MAX:
+                    log.warning("job folder %s has over %d entries", job.workdir, entries - 1)
+                    return
+                os.lchown(os.path.join(root, name), os.geteuid(), os.getegid())
+
     def logs(self, backend_job_id: str, offset: int = 0) -> LogChunk:
-        path = self.jobs_dir / backend_job_id / "output.log"
+        if "/" in backend_job_id or backend_job_id.startswith("."):
+            raise NotFound(f"no log for job {backend_job_id}", field="job_id")
+        path = self._log_path(backend_job_id)
         if not path.is_file():
             raise NotFound(f"no log for job {backend_job_id}", field="job_id")
         with path.open("rb") as handle:
@@ -124,6 +217,50 @@ class LocalBackend:
             self.cancel(job_id)
 
 
+def job_environment(
+    request: LaunchRequest, workdir: Path, python_bin_dir: Path | None = None
+) -> dict[str, str]:
+    """The whole environment a local job sees: a fixed base, the job's own variables (checked
+    names, no NUL), then the platform's SUANLI_* facts, which a job cannot override."""
+    path = JOB_PATH if python_bin_dir is None else f"{python_bin_dir}{os.pathsep}{JOB_PATH}"
+    env = {"PATH": path, "LANG": "C.UTF-8", "HOME": str(workdir)}
+    for key, value in request.env.items():
+        require_env_entry(key, value)
+        env[key] = value
+    env["SUANLI_CARDS"] = ",".join(str(i) for i in range(request.cards))
+    env["SUANLI_ACCELERATOR"] = request.accelerator_model
+    env["SUANLI_JOB_ID"] = request.job_id
+    return env
+
+
+def private_work_root(jobs_dir: Path) -> Path:
+    """`/tmp/suanli-work-<hash of the jobs dir>`: root-owned, 0711, never a link. Outside the
+    data directory, so that one can be 0700 while every job still reaches its own folder."""
+    digest = hashlib.sha256(str(jobs_dir.resolve()).encode()).hexdigest()[:12]
+    root = Path(tempfile.gettempdir()) / f"suanli-work-{digest}"
+    with contextlib.suppress(FileExistsError):
+        root.mkdir(mode=0o711)
+    info = root.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+        raise BackendError(
+            msg(
+                f"{root} 不是本服务用户所有的目录，拒绝在其中运行作业",
+                f"{root} is not a directory owned by this service's user; refusing to run jobs",
+            ),
+            field="work_root",
+        )
+    os.chmod(root, 0o711)
+    return root
+
+
+def _lock_down(jobs_dir: Path) -> None:
+    """The data directory and the log directory open to this user only (0700): nothing in
+    them (database, secret key, logs) can be reached by a job's user, whatever its mode."""
+    jobs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for directory in (jobs_dir, jobs_dir.parent):
+        os.chmod(directory, 0o700)
+
+
 def _final_state(exit_code: int, cancelled: bool) -> BackendState:
     if cancelled:
         return BackendState.CANCELLED
@@ -139,3 +276,22 @@ def _terminate_group(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=KILL_GRACE_S)
     except ProcessLookupError:
         pass
+
+
+def shared_python_dir(isolates_users: bool) -> Path | None:
+    """The directory of the service's Python (a venv's bin/, with NumPy) when a job may run
+    it: always without per-job users, else only if every directory up to the real binary is
+    open to other users (a Python under /root is not)."""
+    current = Path(sys.executable)
+    if not isolates_users:
+        return current.parent
+    return current.parent if _others_can_run(current.resolve()) else None
+
+
+def _others_can_run(binary: Path) -> bool:
+    try:
+        if binary.stat().st_mode & stat.S_IXOTH == 0:
+            return False
+        return all(parent.stat().st_mode & stat.S_IXOTH for parent in binary.parents)
+    except OSError:
+        return False

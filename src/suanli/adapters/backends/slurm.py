@@ -28,6 +28,7 @@ from suanli.adapters.backends.base import (
     LogChunk,
     Usage,
 )
+from suanli.domain.jobs import require_env_entry
 from suanli.errors import BackendError, BackendUnavailable, InvalidInput
 
 TIMEOUT_S_DEFAULT = 30.0  # Slurm clients retry an absent controller for ~2 × MessageTimeout
@@ -374,9 +375,9 @@ def batch_script(request: LaunchRequest) -> str:
     env = {**request.env, "SUANLI_JOB_ID": request.job_id}
     env["SUANLI_ACCELERATOR"] = request.accelerator_model
     lines = ["#!/bin/sh"]
+    for key, value in sorted(request.env.items()):
+        require_env_entry(key, value)
     for key, value in sorted(env.items()):
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
-            raise InvalidInput(f"environment variable name {key!r} is not valid", field="env")
         lines.append(f"export {key}={shlex.quote(value)}")
     lines.append(request.command)
     return "\n".join(lines) + "\n"

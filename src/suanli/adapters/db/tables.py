@@ -162,8 +162,10 @@ class IdempotencyRow(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     principal_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     request_sha256: Mapped[str] = mapped_column(String(64))
-    status_code: Mapped[int] = mapped_column(Integer)
-    response: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # "claimed" while the first request runs (status_code and response are None), then "done".
+    state: Mapped[str] = mapped_column(String(10), default="done")
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime]
 
 

@@ -9,12 +9,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from suanli.adapters.db.tables import Base
 
 CONNECTION_KINDS_SQL = "'ray','slurm'"
+LIVE_CONNECTION_SQL = "NOT deleted AND review_state <> 'rejected'"
 
 
 class ClusterConnectionRow(Base):
@@ -32,7 +43,26 @@ class ClusterConnectionRow(Base):
     capacity: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # model -> free cards
     created_at: Mapped[datetime]
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
-    __table_args__ = (CheckConstraint(f"kind IN ({CONNECTION_KINDS_SQL})", name="connection_kind"),)
+    # A provider's new connection sells nothing until the operator approves it (入驻审核).
+    review_state: Mapped[str] = mapped_column(String(10), default="pending")
+    review_reason: Mapped[str] = mapped_column(Text, default="")
+    reviewed_by: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    reviewed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # The cluster (and partition) it points at, canonical: one live claim per cluster.
+    cluster_key: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    __table_args__ = (
+        CheckConstraint(f"kind IN ({CONNECTION_KINDS_SQL})", name="connection_kind"),
+        CheckConstraint(
+            "review_state IN ('pending','approved','rejected')", name="connection_review_state"
+        ),
+        Index(
+            "uq_connection_cluster_live",
+            "cluster_key",
+            unique=True,
+            postgresql_where=text(LIVE_CONNECTION_SQL),
+            sqlite_where=text(LIVE_CONNECTION_SQL),
+        ),
+    )
 
 
 ORPHAN_STATES_SQL = "'pending','cancelled','adopted','abandoned','absent'"

@@ -21,12 +21,14 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from suanli.adapters.db.tables import Base
 
 CATEGORIES_SQL = "'compute','model','corpus','smart'"
+OPEN_APPLICATION_SQL = "state IN ('pending','approved')"
 
 
 class VoucherProgramRow(Base):
@@ -72,6 +74,15 @@ class VoucherApplicationRow(Base):
         ),
         CheckConstraint("requested_fen > 0", name="voucher_application_requested_positive"),
         Index("ix_voucher_applications_program_state", "program_id", "state"),
+        # One open application per enterprise and program, whatever requests race.
+        Index(
+            "uq_voucher_application_open",
+            "program_id",
+            "enterprise_id",
+            unique=True,
+            postgresql_where=text(OPEN_APPLICATION_SQL),
+            sqlite_where=text(OPEN_APPLICATION_SQL),
+        ),
     )
 
 

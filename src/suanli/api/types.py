@@ -1,0 +1,61 @@
+"""The API's shared string types: every free-text field of every request body is one of these,
+so the character rule of `domain.text` holds everywhere without a check per field."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator, StringConstraints
+from pydantic_core import PydanticCustomError
+
+from suanli.domain.text import TEXT_ALLOWED_CONTROLS, describe, first_bad_character
+
+BAD_CHARACTER = "text_character"  # the pydantic error type; api.errors translates it
+
+
+def _checked(value: str, allowed: frozenset[str]) -> str:
+    bad = first_bad_character(value, allowed)
+    if bad is not None:
+        raise PydanticCustomError(
+            BAD_CHARACTER,
+            "holds a character that is not allowed, {char}",
+            {"char": describe(bad)},
+        )
+    return value
+
+
+def _line(value: str) -> str:
+    return _checked(value, frozenset())
+
+
+def _text(value: str) -> str:
+    return _checked(value.replace("\r\n", "\n").replace("\r", "\n"), TEXT_ALLOWED_CONTROLS)
+
+
+# One line: names, ids, references, labels. No control character at all.
+Line = Annotated[str, AfterValidator(_line)]
+# Several lines: descriptions, commands, reasons. Tab and newline only (CR LF becomes LF).
+Text = Annotated[str, AfterValidator(_text)]
+
+# An id of an object (a job, an organisation, a connection): short, one line.
+Identifier = Annotated[Line, StringConstraints(min_length=1, max_length=64)]
+# A short key or value in a small map (software stack → version, label → value).
+Short = Annotated[Line, StringConstraints(max_length=200)]
+ShortKey = Annotated[Line, StringConstraints(min_length=1, max_length=60)]
+
+
+def _env_name(value: str) -> str:
+    if value.startswith("SUANLI_"):
+        raise PydanticCustomError(
+            "env_reserved", "SUANLI_ variables are set by the platform: {name}", {"name": value}
+        )
+    return value
+
+
+# A POSIX environment variable name, outside the platform's own SUANLI_ namespace.
+EnvName = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"),
+    AfterValidator(_env_name),
+]
+EnvValue = Annotated[Text, StringConstraints(max_length=4_000)]
