@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,9 @@ def make_app(tmp_path: Path, database_url: str | None = None, **settings: Any) -
 
 
 def python_command(code: str) -> str:
-    return f'{sys.executable} -c "{code}"'
+    # `python3` from the job's PATH: a local job may run as a user of its own, who cannot
+    # reach a virtual environment under /root (adapters/backends/local.py).
+    return f'python3 -c "{code}"'
 
 
 @dataclass

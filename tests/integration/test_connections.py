@@ -43,6 +43,12 @@ def add(city: City, token: str, **body: Any) -> Any:
     return city.post(token, "/v1/connections", {"name": "c", **body})
 
 
+def approve(city: City, connection_id: str) -> dict[str, Any]:
+    reply = city.post(city.operator, f"/v1/connections/{connection_id}/approve", {})
+    assert reply.status_code == 200, reply.text
+    return dict(reply.json())
+
+
 def connection_rows(city: City) -> list[Any]:
     with city.app.db.session() as session:
         return list(session.execute(sa.text("SELECT * FROM cluster_connections")).mappings())
@@ -228,12 +234,39 @@ def test_connections_are_private_to_their_provider_and_removal_takes_the_pools(
     }  # fmt: skip
     assert city.post(city.other_provider, "/v1/pools", pool).json()["field"] == "connection_id"
     assert city.post(city.provider, "/v1/pools", {**pool, "backend": "slurm"}).status_code == 422
+    assert created["review_state"] == "pending"
+    pending = city.post(city.provider, "/v1/pools", pool)
+    assert (pending.status_code, pending.json()["field"]) == (422, "connection_id"), pending.text
+    assert approve(city, created["id"])["review_state"] == "approved"
     pool_id = city.post(city.provider, "/v1/pools", pool).json()["id"]
     assert city.client.delete(path, headers=city.headers(city.other_provider)).status_code == 404
     removed = city.client.delete(path, headers=city.headers(city.provider))
     assert removed.json() == {"id": created["id"], "pools_removed": [pool_id]}
     assert city.get(city.provider, f"/v1/pools/{pool_id}").status_code == 404
     assert city.get(city.provider, path).status_code == 404
+
+
+@pytest.mark.ray
+def test_a_cluster_belongs_to_one_provider_whatever_the_spelling_of_its_address(
+    city: City, ray_cluster: RayHead
+) -> None:
+    first = add(city, city.provider, kind="ray", address=ray_cluster.address)
+    assert first.status_code == 201, first.text
+    respelled = ray_cluster.address.replace("127.0.0.1", "localhost") + "/"
+    for address in (ray_cluster.address, respelled):
+        reply = add(city, city.other_provider, kind="ray", address=address, name="mine")
+        assert (reply.status_code, reply.json()["field"]) == (409, "address"), reply.text
+        assert city.provider_id not in reply.text  # never says who holds it
+    rejected = city.post(
+        city.operator, f"/v1/connections/{first.json()['id']}/reject", {"reason": "not theirs"}
+    )
+    assert rejected.json()["review_state"] == "rejected"
+    again = add(city, city.other_provider, kind="ray", address=respelled, name="mine")
+    assert again.status_code == 201, again.text  # a rejected claim frees the cluster
+    assert (
+        city.post(city.provider, f"/v1/connections/{again.json()['id']}/approve", {}).status_code
+        == 403
+    )
 
 
 # -- against the real Slurm cluster -------------------------------------------------------------
@@ -335,7 +368,8 @@ def fake_market(tmp_path: Path, database_url: str) -> Iterator[FakeMarket]:
             ClusterConnectionRow(
                 id="conn_fake", provider_id=city.provider_id, name="fake", kind="ray",
                 address="http://fake.invalid", options={}, healthy=True, last_error="",
-                capacity={"H100-SXM": 8}, created_at=clock.now(),
+                capacity={"H100-SXM": 8}, created_at=clock.now(), review_state="approved",
+                cluster_key="ray:fake.invalid:80",
             )
         )  # fmt: skip
     app.backends.register("conn_fake", cluster)

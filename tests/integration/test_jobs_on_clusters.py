@@ -88,7 +88,10 @@ def attach(city: City, body: dict[str, Any]) -> str:
     reply = city.post(city.provider, "/v1/connections", body)
     assert reply.status_code == 201, reply.text
     assert reply.json()["healthy"] and reply.json()["capacity"]["H100-SXM"] > 0
-    return str(reply.json()["id"])
+    connection_id = str(reply.json()["id"])
+    approved = city.post(city.operator, f"/v1/connections/{connection_id}/approve", {})
+    assert approved.status_code == 200, approved.text
+    return connection_id
 
 
 def list_pool(city: City, connection_id: str, backend: str, price_fen: int, **extra: Any) -> str:
@@ -300,7 +303,7 @@ def test_the_readme_path_attaches_both_clusters_with_the_cli_and_runs_a_job_on_e
         operator, "ledger", "topup", "--org", enterprise["organisation"]["id"],
         "--amount-fen", "1000000", "--reference", "bank-1", "--json",
     )  # fmt: skip
-    ray_id = attach_with_cli(as_provider, ray_cluster, slurm_cluster)
+    ray_id = attach_with_cli(as_provider, operator, ray_cluster, slurm_cluster)
     for stack in ("Ray", "Slurm"):
         job = suanli(
             as_enterprise, "jobs", "submit", "--name", f"on-{stack}", "--command",
@@ -317,8 +320,11 @@ def test_the_readme_path_attaches_both_clusters_with_the_cli_and_runs_a_job_on_e
     assert checked.returncode == 0 and "healthy" in checked.stdout
 
 
-def attach_with_cli(env: dict[str, str], ray_cluster: RayHead, slurm: SlurmCluster) -> str:
-    """README's provider steps: a connection and a pool on each cluster; the Ray one's id."""
+def attach_with_cli(
+    env: dict[str, str], operator: dict[str, str], ray_cluster: RayHead, slurm: SlurmCluster
+) -> str:
+    """README's provider steps: a connection on each cluster, the operator's approval, and a
+    pool on each; returns the Ray connection's id."""
     ray = suanli(
         env, "connections", "add", "--name", "hz-ray", "--kind", "ray",
         "--address", ray_cluster.address, "--json",
@@ -331,6 +337,9 @@ def attach_with_cli(env: dict[str, str], ray_cluster: RayHead, slurm: SlurmClust
     listed = suanli(env, "connections", "list", "--json")
     assert {item["name"] for item in listed["items"]} == {"hz-ray", "hz-slurm"}
     assert all(item["healthy"] for item in listed["items"])
+    assert {item["review_state"] for item in listed["items"]} == {"pending"}
+    for connection in (ray, on_slurm):
+        suanli(operator, "connections", "approve", connection["id"], "--json")
     for connection, backend, stack in (
         (ray, "ray", "Ray=2.60"),
         (on_slurm, "slurm", "Slurm=22.05"),

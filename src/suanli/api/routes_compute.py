@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from suanli.adapters.backends.base import LOG_OFFSET_MAX
+from suanli.adapters.db.tables import PoolRow
 from suanli.api.deps import AppState, CurrentPrincipal, DbSession, PageParams
 from suanli.api.schemas import (
     JobPublic,
@@ -19,6 +20,7 @@ from suanli.api.schemas import (
     QuotePublic,
     UsagePublic,
 )
+from suanli.domain.accelerators import get_accelerator
 from suanli.domain.jobs import TERMINAL_STATES, JobState
 from suanli.services import jobs, pools
 from suanli.services.common import Principal
@@ -31,7 +33,7 @@ def create_pool(
     body: PoolCreate, caller: CurrentPrincipal, session: DbSession, app: AppState
 ) -> PoolPublic:
     row = pools.create_pool(session, app.clock, caller, body.model_dump())
-    return PoolPublic.model_validate(row)
+    return pool_public(row, caller, 0)
 
 
 @router.get("/pools", tags=["pools"])
@@ -39,13 +41,15 @@ def list_pools(
     caller: CurrentPrincipal, session: DbSession, page: PageParams, mine: bool = False
 ) -> PageOf[PoolPublic]:
     result = pools.list_pools(session, caller, page, mine=mine)
-    items = [PoolPublic.model_validate(row) for row in result.items]
+    held = pools.allocated_cards(session, [row.id for row in result.items])
+    items = [pool_public(row, caller, held.get(row.id, 0)) for row in result.items]
     return PageOf[PoolPublic](items=items, total=result.total, offset=page.offset, limit=page.limit)
 
 
 @router.get("/pools/{pool_id}", tags=["pools"])
 def get_pool(pool_id: str, caller: CurrentPrincipal, session: DbSession) -> PoolPublic:
-    return PoolPublic.model_validate(pools.get_pool(session, caller, pool_id))
+    row = pools.get_pool(session, caller, pool_id)
+    return pool_public(row, caller, pools.allocated_cards(session, [row.id]).get(row.id, 0))
 
 
 @router.patch("/pools/{pool_id}", tags=["pools"])
@@ -53,7 +57,8 @@ def update_pool(
     pool_id: str, body: PoolUpdate, caller: CurrentPrincipal, session: DbSession
 ) -> PoolPublic:
     fields = body.model_dump(exclude_none=True)
-    return PoolPublic.model_validate(pools.update_pool(session, caller, pool_id, fields))
+    row = pools.update_pool(session, caller, pool_id, fields)
+    return pool_public(row, caller, pools.allocated_cards(session, [row.id]).get(row.id, 0))
 
 
 @router.delete("/pools/{pool_id}", status_code=204, tags=["pools"])
@@ -123,6 +128,30 @@ def job_logs(
 @router.get("/jobs/{job_id}/usage", tags=["jobs"])
 def job_usage(job_id: str, caller: CurrentPrincipal, session: DbSession) -> UsagePublic:
     return UsagePublic.model_validate(jobs.get_usage(session, caller, job_id))
+
+
+def pool_public(row: PoolRow, caller: Principal, held_cards: int) -> PoolPublic:
+    """The catalogue's face of a pool, plus its internals for its provider and the operator."""
+    accelerator = get_accelerator(row.accelerator_model)
+    internal = pools.sees_internals(caller, row)
+    return PoolPublic(
+        id=row.id,
+        provider_id=row.provider_id,
+        name=row.name,
+        accelerator_model=row.accelerator_model,
+        vendor=accelerator.vendor,
+        domestic=accelerator.domestic,
+        nodes=row.nodes,
+        cards_per_node=row.cards_per_node,
+        region=row.region,
+        price_fen_per_card_hour=row.price_fen_per_card_hour,
+        software=dict(row.software or {}),
+        available=row.available,
+        free_cards=max(0, row.nodes * row.cards_per_node - held_cards),
+        backend=row.backend if internal else None,
+        connection_id=row.connection_id if internal else None,
+        labels=dict(row.labels or {}) if internal else None,
+    )
 
 
 def public_job(row: object, caller: Principal) -> JobPublic:

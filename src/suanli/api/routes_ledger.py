@@ -15,6 +15,7 @@ from suanli.api.deps import AppState, CurrentPrincipal, DbSession, PageParams
 from suanli.api.schemas import PageOf, Strict
 from suanli.api.types import Line, Text
 from suanli.domain.ledger import TEXT_LENGTH_MAX, Transfer, TransferCode
+from suanli.domain.text import check_instant
 from suanli.errors import InvalidInput, PermissionDenied
 from suanli.services import ledger, wallets
 from suanli.services.common import Page, PageResult, Principal
@@ -283,6 +284,8 @@ def _require_aware(since: datetime | None, until: datetime | None) -> None:
             raise InvalidInput(
                 f"{name} needs a time zone, e.g. 2025-07-01T00:00:00+08:00", field=name
             )
+        if moment is not None:
+            check_instant(moment, name)
 
 
 def _page(result: PageResult[StatementLine]) -> PageOf[StatementLinePublic]:

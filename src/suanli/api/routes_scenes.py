@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
@@ -22,7 +22,7 @@ from suanli.adapters.db.tables_scenes import (
 from suanli.adapters.matching.engine import TOP_K_MAX
 from suanli.api.deps import AppState, CurrentPrincipal, PageParams
 from suanli.api.schemas import Strict
-from suanli.api.types import Line, Text
+from suanli.api.types import CalendarDate, Line, Text
 from suanli.domain.scenes import PIPELINE_STAGE_LABELS, PipelineStage
 from suanli.errors import InvalidInput
 from suanli.services import scenes, scenes_deals
@@ -55,7 +55,7 @@ class ItemFields(Strict):
 class OpportunityCreate(ItemFields):
     id: Line | None = Field(default=None, max_length=64, description="the list's 编号")
     budget_fen: StrictInt | None = Field(default=None, ge=0)
-    deadline: date | None = None
+    deadline: CalendarDate | None = None
     org_id: Line | None = Field(default=None, description="operator only")
 
 
@@ -80,7 +80,7 @@ class ItemUpdate(Strict):
     status: Status | None = None
     contact: Line | None = Field(default=None, max_length=500)
     budget_fen: StrictInt | None = Field(default=None, ge=0)
-    deadline: date | None = None
+    deadline: CalendarDate | None = None
     maturity: Line | None = Field(default=None, pattern="^(prototype|pilot|production)$")
     accelerators: list[Text200] | None = Field(default=None, max_length=32)
 
@@ -136,7 +136,7 @@ class ChallengeCreate(Strict):
     opportunity_id: Line = Field(max_length=64)
     goal: Text = Field(min_length=1, max_length=5_000)
     reward_fen: StrictInt = Field(gt=0)
-    deadline: date
+    deadline: CalendarDate
     criteria: list[CriterionCreate] = Field(min_length=1, max_length=20)
 
 

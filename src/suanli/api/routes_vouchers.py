@@ -20,8 +20,9 @@ from suanli.adapters.db.tables_vouchers import (
 from suanli.api.deps import AppState, CurrentPrincipal, DbSession, PageParams
 from suanli.api.routes_ledger import TransferPublic, transfer_public
 from suanli.api.schemas import PageOf, Strict
-from suanli.api.types import Line, Text
+from suanli.api.types import CalendarDate, Line, Text
 from suanli.domain.ledger import TEXT_LENGTH_MAX
+from suanli.domain.text import check_date, check_instant
 from suanli.domain.vouchers import (
     BEIJING,
     RATIO_BP_MAX,
@@ -116,8 +117,8 @@ class ProgramPublic(BaseModel):
 class ApplicationCreate(Strict):
     is_sme: StrictBool
     region: Line = Field(min_length=1, max_length=200, examples=["浙江/杭州/余杭"])
-    founded_on: date
-    bad_credit_on: date | None = Field(default=None, description="latest bad-credit record")
+    founded_on: CalendarDate
+    bad_credit_on: CalendarDate | None = Field(default=None, description="latest bad-credit record")
     requested_fen: StrictInt
     note: Text = Field(default="", max_length=500)
 
@@ -177,7 +178,7 @@ def moment(text: str, field: str) -> datetime:
     """'2025-01-01' is Beijing midnight; a time must carry its zone."""
     try:
         if len(text) == 10:
-            day = date.fromisoformat(text)
+            day = check_date(date.fromisoformat(text), field)
             return datetime(day.year, day.month, day.day, tzinfo=BEIJING)
         parsed = datetime.fromisoformat(text)
     except ValueError:
@@ -186,7 +187,7 @@ def moment(text: str, field: str) -> datetime:
         raise InvalidInput(
             f"{field} needs a time zone, e.g. 2025-01-01T00:00:00+08:00", field=field
         )
-    return parsed
+    return check_instant(parsed, field)
 
 
 def rules_from(body: ProgramCreate) -> Rules:

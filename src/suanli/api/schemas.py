@@ -70,19 +70,25 @@ class PoolUpdate(Strict):
 
 
 class PoolPublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    """A pool as the catalogue shows it. Its internals (backend, connection, labels) are filled
+    in only for its provider and the operator; for anyone else they are null."""
+
     id: str
     provider_id: str
     name: str
     accelerator_model: str
+    vendor: str
+    domestic: bool = Field(description="国产: a domestic accelerator")
     nodes: int
     cards_per_node: int
     region: str
     price_fen_per_card_hour: int
     software: dict[str, Any]
-    labels: dict[str, Any]
-    backend: str
     available: bool
+    free_cards: int = Field(description="cards not held by a placed or running job now")
+    backend: str | None = Field(default=None, description="provider and operator only")
+    connection_id: str | None = Field(default=None, description="provider and operator only")
+    labels: dict[str, Any] | None = Field(default=None, description="provider and operator only")
 
 
 class JobSpecIn(Strict):

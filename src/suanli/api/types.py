@@ -3,12 +3,19 @@ so the character rule of `domain.text` holds everywhere without a check per fiel
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, StringConstraints
 from pydantic_core import PydanticCustomError
 
-from suanli.domain.text import TEXT_ALLOWED_CONTROLS, describe, first_bad_character
+from suanli.domain.text import (
+    DATE_MAX,
+    DATE_MIN,
+    TEXT_ALLOWED_CONTROLS,
+    describe,
+    first_bad_character,
+)
 
 BAD_CHARACTER = "text_character"  # the pydantic error type; api.errors translates it
 
@@ -59,3 +66,26 @@ EnvName = Annotated[
     AfterValidator(_env_name),
 ]
 EnvValue = Annotated[Text, StringConstraints(max_length=4_000)]
+
+
+def _calendar_date(value: date) -> date:
+    if not DATE_MIN <= value <= DATE_MAX:
+        raise PydanticCustomError(
+            "date_range",
+            "must be between {low} and {high}",
+            {"low": DATE_MIN.isoformat(), "high": DATE_MAX.isoformat()},
+        )
+    return value
+
+
+def _instant(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise PydanticCustomError("timezone_aware", "needs a time zone, e.g. +08:00", {})
+    _calendar_date(value.date())  # before any conversion: year 1 or 9999 overflows one
+    return value
+
+
+# A calendar date a person typed (Beijing calendar), in a sane range.
+CalendarDate = Annotated[date, AfterValidator(_calendar_date)]
+# An instant with its time zone, in a sane range.
+Instant = Annotated[datetime, AfterValidator(_instant)]

@@ -52,6 +52,7 @@ ZH_BY_TYPE = {
     "decimal_max_digits": "最多 {max_digits} 位数字",
     "text_character": "含有不允许的字符 {char}（控制字符、代理项和非字符都不允许）",
     "value_error": "值无效",
+    "date_range": "须在 {low} 至 {high} 之间",
     "env_reserved": "SUANLI_ 开头的变量由平台设置: {name}",
     "uuid_parsing": "应为 UUID",
     "url_parsing": "应为网址",

@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import TypeVar
 
 from suanli.domain.money import require_fen
+from suanli.domain.text import check_date, clean_text
 from suanli.errors import InvalidInput, InvalidTransition
 
 ID_CHARS_MAX = 64
@@ -156,6 +157,7 @@ def parse_deployment_modes(text: str) -> tuple[DeploymentMode, ...]:
 
 
 def _require_text(value: str, name: str, chars_max: int, *, required: bool) -> None:
+    clean_text(value, name)  # the shared character rule: no NUL, controls or surrogates
     if required and not value.strip():
         raise InvalidInput(f"{name} must not be empty", field=name)
     if len(value) > chars_max:
@@ -212,6 +214,8 @@ class Opportunity(SceneItem):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.deadline is not None:
+            check_date(self.deadline, "deadline")
         if self.budget_fen is not None:
             require_fen(self.budget_fen, field="budget_fen", allow_zero=True)
 
@@ -381,6 +385,7 @@ class Challenge:
     def __post_init__(self) -> None:
         _require_id(self.id)
         _require_text(self.goal, "goal", DESCRIPTION_CHARS_MAX, required=True)
+        check_date(self.deadline, "deadline")
         require_fen(self.reward_fen, field="reward_fen")
         if not self.criteria:
             raise InvalidInput("a challenge needs at least one criterion", field="criteria")

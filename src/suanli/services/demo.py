@@ -182,6 +182,9 @@ def fund_enterprises(app: App, city: DemoCity) -> None:
         demo_top_up(app, enterprise.org_id, amount_fen=5_000_000)
 
 
+OPERATOR_REVIEWER = Principal("system:demo", "system", "operator")
+
+
 def attach_ray(app: App, city: DemoCity, address: str) -> str:
     """The first provider connects the Ray cluster at `address` and lists a pool on it, as a
     provider does through the API (the cluster is checked first); returns the pool id."""
@@ -191,6 +194,10 @@ def attach_ray(app: App, city: DemoCity, address: str) -> str:
     connection = connection_service.create_connection(
         app.db, app.settings.data_dir, app.clock, caller, fields
     )
+    with app.db.session() as session:  # the operator reviews it, as on a real platform
+        connection_service.review_connection(
+            session, app.clock, OPERATOR_REVIEWER, connection.id, approve=True
+        )
     name, model, nodes, per_node, region, price, software = RAY_POOL
     pool = {
         "name": name,

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from suanli.adapters.db.tables import JobRow, OrganisationRow, PoolRow
 from suanli.domain.accelerators import get_accelerator
-from suanli.domain.jobs import TERMINAL_STATES
+from suanli.domain.jobs import TERMINAL_STATES, JobState
 from suanli.domain.pools import Pool, Region
 from suanli.domain.scheduling.model import PoolView
 from suanli.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -156,6 +156,29 @@ def _owned_pool(session: Session, caller: Principal, pool_id: str) -> PoolRow:
     if not caller.is_operator and row.provider_id != caller.org_id:
         raise NotFound(f"pool {pool_id} not found", field="pool_id")
     return row
+
+
+def sees_internals(caller: Principal, row: PoolRow) -> bool:
+    """A pool's internals (backend, connection, labels, the jobs on it) are its provider's and
+    the operator's; everyone else sees its public face in the catalogue (算力超市)."""
+    return caller.is_operator or row.provider_id == caller.org_id
+
+
+def allocated_cards(session: Session, pool_ids: list[str]) -> dict[str, int]:
+    """Cards held right now by placed or running jobs, per pool (for the catalogue's free
+    cards), read from the placements themselves."""
+    if not pool_ids:
+        return {}
+    active = (JobState.PLACED.value, JobState.RUNNING.value)
+    rows = session.execute(
+        select(JobRow.pool_id, JobRow.node_cards).where(
+            JobRow.pool_id.in_(pool_ids), JobRow.state.in_(active)
+        )
+    )
+    held: dict[str, int] = {}
+    for pool_id, node_cards in rows:
+        held[pool_id] = held.get(pool_id, 0) + sum(int(cards) for _, cards in node_cards or [])
+    return held
 
 
 def list_pools(

@@ -225,8 +225,11 @@ class Runtime:
         """Places what the policy picks; a placement on a connection in `silent` (one that did
         not answer this round) is skipped, and its job waits in the queue for the next."""
         silent = set() if silent is None else silent
+        unreadable: list[tuple[str, Exception]] = []
         with self.db.session() as session:
-            state, queue = cluster_snapshot(session, self.clock.now())
+            state, queue = cluster_snapshot(session, self.clock.now(), unreadable)
+        for job_id, error in unreadable:
+            self._fail_unlaunchable(job_id, error)
         if not queue:
             return []
         placements = get_policy(self.settings.scheduler_policy).place(
@@ -376,8 +379,11 @@ def meter(session: Session, clock: Clock, job: JobRow, pool: PoolRow, usage: Usa
     return line
 
 
-def cluster_snapshot(session: Session, now: datetime) -> tuple[ClusterState, list[QueuedJob]]:
-    """Builds the policy's inputs from the database: free cards per node and the queue."""
+def cluster_snapshot(
+    session: Session, now: datetime, unreadable: list[tuple[str, Exception]] | None = None
+) -> tuple[ClusterState, list[QueuedJob]]:
+    """Builds the policy's inputs from the database: free cards per node and the queue. A
+    queued job whose stored spec no longer reads is left out, and noted in `unreadable`."""
     state = ClusterState.empty(pool_views(session))
     known = set(state.free_per_node)
     running: list[RunningJob] = []
@@ -399,17 +405,19 @@ def cluster_snapshot(session: Session, now: datetime) -> tuple[ClusterState, lis
         .order_by(JobRow.submitted_at, JobRow.id)
         .limit(QUEUE_SCAN_MAX)
     )
-    queue = [item for item in map(_queued_or_none, queued) if item is not None]
+    notes = unreadable if unreadable is not None else []
+    queue = [item for job in queued if (item := _queued_or_none(job, notes)) is not None]
     return state, queue
 
 
-def _queued_or_none(job: JobRow) -> QueuedJob | None:
+def _queued_or_none(job: JobRow, unreadable: list[tuple[str, Exception]]) -> QueuedJob | None:
     """A stored spec that no longer reads (written by an older version, edited by hand) keeps
     its job out of the round rather than stopping the round for everyone."""
     try:
         return queued_job(job)
-    except Exception:
-        log.exception("queued job %s has a spec that cannot be read; skipped", job.id)
+    except Exception as error:
+        log.warning("queued job %s has a spec that cannot be read: %s", job.id, error)
+        unreadable.append((job.id, error))
         return None
 
 

@@ -210,7 +210,12 @@ def read_table(path: Path) -> _Table:
     text, notes = _decode(path.read_bytes())
     lines = csv.reader(io.StringIO(text, newline=""))
     # Only CSV carries the apostrophe guard (see spreadsheets.csv_safe); XLSX cells are typed.
-    header, rows = _bounded([csv_unescaped(cell) for cell in line] for line in lines)
+    try:
+        header, rows = _bounded([csv_unescaped(cell) for cell in line] for line in lines)
+    except csv.Error as error:  # a cell over csv's field limit, a stray quote in strict mode
+        raise InvalidInput(
+            t(f"CSV 格式无效: {error}", f"the CSV is not well formed: {error}"), field="content"
+        ) from None
     return _Table(header, rows, notes)
 
 

@@ -39,6 +39,7 @@ from suanli.domain.ledger import (
     require_amount,
 )
 from suanli.domain.money import SECONDS_PER_HOUR, format_yuan
+from suanli.domain.text import check_date
 from suanli.errors import InvalidInput, NotFound, PermissionDenied
 from suanli.services import ledger, vouchers
 from suanli.services.common import Clock, Page, PageResult, Principal, audit, new_id
@@ -462,6 +463,7 @@ def month_bounds(month: str) -> tuple[datetime, datetime]:
         start = datetime.strptime(month, "%Y-%m").replace(tzinfo=CHINA_STANDARD_TIME)
     except ValueError as error:
         raise InvalidInput("month must look like 2025-07", field="month") from error
+    check_date(start.date(), "month")
     end = start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
     return start, end
 
