@@ -7,12 +7,18 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from suanli.adapters.db import tables_connections, tables_ledger, tables_scenes, tables_vouchers
+from suanli.adapters.db import (
+    tables_connections,
+    tables_identity,
+    tables_ledger,
+    tables_scenes,
+    tables_vouchers,
+)
 from suanli.adapters.db.migrate import downgrade, upgrade
 from suanli.adapters.db.tables import Base
 
 # Importing every table module registers its tables on Base.metadata.
-MODEL_MODULES = (tables_connections, tables_ledger, tables_scenes, tables_vouchers)
+MODEL_MODULES = (tables_connections, tables_identity, tables_ledger, tables_scenes, tables_vouchers)
 
 
 def schema_differences(url: str) -> list[object]:
@@ -33,8 +39,16 @@ def test_the_migrated_schema_matches_the_models(database_url: str) -> None:
 
 
 def test_the_newest_migrations_downgrade_and_upgrade_again(database_url: str) -> None:
+    downgrade(database_url, "0009_hardening")  # 0010: identity (sessions, chained audit, ...)
+    tables = sa.inspect(sa.create_engine(database_url)).get_table_names()
+    assert not {"user_sessions", "login_throttle", "audit_head"} & set(tables), tables
+    assert "audit_head" in repr(schema_differences(database_url))
+    downgrade(database_url, "0008_pool_name_reuse")  # 0009: hardening
+    upgrade(database_url, "0009_hardening")
+    downgrade(database_url, "0008_pool_name_reuse")
+    at_0008 = {repr(d) for d in schema_differences(database_url)}
     downgrade(database_url, "0007_orphan_lookup")  # 0008: pool names unique among live pools
-    differences = schema_differences(database_url)
+    differences = [d for d in schema_differences(database_url) if repr(d) not in at_0008]
     assert differences and all("pool" in repr(d) for d in differences), differences
     downgrade(database_url, "0006_orphan_runs")  # 0007: an orphan run's id may be unknown
     differences = schema_differences(database_url)
