@@ -30,6 +30,7 @@ def create_api(app: App) -> FastAPI:
         description="A city's AI compute market: compute exchange, settlement, vouchers, scenes.",
     )
     api.state.suanli = app
+    api.state.unaudited_writes = []  # api/context.py: writes that appended no audit entry
     install_error_handlers(api)
     api.add_middleware(IdempotencyMiddleware)
     api.add_middleware(RequestGuard)  # language, characters

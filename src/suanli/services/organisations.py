@@ -106,7 +106,26 @@ def create_organisation(
 
 
 def create_user(
-    session: Session, clock: Clock, *, org_id: str, first: FirstAdmin, role: str = "admin"
+    session: Session,
+    clock: Clock,
+    *,
+    org_id: str,
+    first: FirstAdmin,
+    role: str = "admin",
+    field_prefix: str = "",
+) -> UserRow:
+    """A user with a unique login and, if given, a password that passes the rule. A refusal
+    names the field with `field_prefix` before it (`admin.password` in a registration)."""
+    try:
+        return _new_user(session, clock, org_id, first, role)
+    except (InvalidInput, Conflict) as error:
+        if field_prefix and error.field:
+            error.field = field_prefix + error.field
+        raise
+
+
+def _new_user(
+    session: Session, clock: Clock, org_id: str, first: FirstAdmin, role: str
 ) -> UserRow:
     user_id = new_id("usr")
     login = check_login(first.login) if first.login else user_id
@@ -185,7 +204,9 @@ def register_organisation(
     org = create_organisation(
         session, clock, name=name, kind=kind, region=region, credit_code=credit_code
     )
-    user = create_user(session, clock, org_id=org.id, first=first or FirstAdmin())
+    user = create_user(
+        session, clock, org_id=org.id, first=first or FirstAdmin(), field_prefix="admin."
+    )
     issued = issue_token(session, clock, user.id, org.id)
     audit(
         session, clock, caller, "organisation.create", org.id, about_org=org.id,
@@ -269,7 +290,7 @@ def _register(
     org.contact_name, org.contact_phone = form.contact_name, form.contact_phone
     org.contact_email = form.contact_email
     first = FirstAdmin(form.admin_display_name, form.admin_login, form.admin_password)
-    user = create_user(session, clock, org_id=org.id, first=first)
+    user = create_user(session, clock, org_id=org.id, first=first, field_prefix="admin.")
     actor = Principal(user.id, org.id, org.kind, credential="registration", org_state="pending")
     audit(
         session, clock, actor, "organisation.register", org.id, about_org=org.id,

@@ -10,11 +10,14 @@ transaction that rolls back drops its queue, and its entries never existed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, select, update
+from sqlalchemy import event, inspect, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from suanli.adapters.db.tables import AuditHeadRow, AuditRow
@@ -41,12 +44,62 @@ class QueuedEntry:
 
 def queue_entry(session: Session, entry: QueuedEntry) -> None:
     session.info.setdefault(QUEUE_KEY, []).append(entry)
+    tracker = _tracker.get()
+    if tracker is not None:
+        tracker.audited = True
 
 
 def install(sessions: sessionmaker[Session]) -> None:
     """Every session of this factory appends its queued entries when it commits."""
     event.listen(sessions, "before_commit", append_queued)
     event.listen(sessions, "after_soft_rollback", _drop_queue)
+    event.listen(sessions, "after_flush", _note_writes)
+
+
+# ---------------------------------------------------------------------------------------------
+# The net under "every write appends an entry": within `tracking_writes()` (the API wraps each
+# request in it), every ORM flush notes the tables it changed, and `queue_entry` notes that an
+# entry was queued. A write request that changed something and queued nothing is a bug the API
+# reports (api/context.py), and the fuzz test fails on.
+
+BOOKKEEPING_TABLES = frozenset({"login_throttle", "idempotency_keys", "audit_log", "audit_head"})
+BOOKKEEPING_COLUMNS = frozenset({"last_used_at", "last_seen_at"})  # touched by every request
+
+
+@dataclass
+class WriteTracker:
+    audited: bool = False
+    changed: set[str] = field(default_factory=set)
+
+
+_tracker: ContextVar[WriteTracker | None] = ContextVar("suanli_write_tracker", default=None)
+
+
+@contextmanager
+def tracking_writes() -> Iterator[WriteTracker]:
+    tracker = WriteTracker()
+    token = _tracker.set(tracker)
+    try:
+        yield tracker
+    finally:
+        _tracker.reset(token)
+
+
+def _note_writes(session: Session, _flush_context: Any) -> None:
+    tracker = _tracker.get()
+    if tracker is None:
+        return
+    for obj in [*session.new, *session.deleted]:
+        tracker.changed.add(_table(obj))
+    for obj in session.dirty:
+        columns = {attr.key for attr in inspect(obj).attrs if attr.history.has_changes()}
+        if columns - BOOKKEEPING_COLUMNS:
+            tracker.changed.add(_table(obj))
+    tracker.changed -= BOOKKEEPING_TABLES
+
+
+def _table(obj: Any) -> str:
+    return str(getattr(obj, "__tablename__", type(obj).__name__))
 
 
 def append_queued(session: Session) -> None:
