@@ -78,6 +78,9 @@ def test_a_wrong_code_says_what_is_wrong(code: str, says: str) -> None:
         ("Iloveyou2024!!", "common"),
         ("woaini1314woaini1314", "common"),  # a repeated common password
         ("1234567890123", "common"),
+        ("123456789012", "consecutive"),
+        ("zyxwvutsrqpon", "consecutive"),
+        ("qwertyuiopas", "consecutive"),
         ("zhangwei-lake-house", "login"),
     ],
 )

@@ -126,9 +126,30 @@ def password_problem(password: str, *, login: str, common: frozenset[str]) -> Ms
         )
     if any(form in common for form in password_base_forms(lowered)):
         return msg("这是常见密码（或由常见密码加数字符号组成）", "this is a common password")
+    if is_sequence(lowered):
+        return msg("密码是连续的字符或键盘顺序", "it is a run of consecutive or adjacent keys")
     if len(login) >= 4 and login.lower() in lowered:
         return msg("密码不能包含登录名", "must not contain the login name")
     return None
+
+
+# Runs people type for a password: counting, the alphabet, keyboard rows and columns.
+SEQUENCES = (
+    "0123456789",
+    "abcdefghijklmnopqrstuvwxyz",
+    "qwertyuiopasdfghjklzxcvbnm",
+    "1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik,9ol.0p;/",
+    "!@#$%^&*()",
+)
+
+
+def is_sequence(lowered: str) -> bool:
+    """Whether the text is a stretch of one of SEQUENCES (forwards or backwards, wrapping)."""
+    for sequence in SEQUENCES:
+        runs = sequence * (len(lowered) // len(sequence) + 2)
+        if lowered in runs or lowered[::-1] in runs:
+            return True
+    return False
 
 
 _EDGE_SYMBOLS = "0123456789!@#$%^&*()-_=+.,;:?~`'\"/\\|[]{}<> "
