@@ -263,7 +263,9 @@ def test_totp_for_operator_users_asks_for_a_fresh_code(world: World) -> None:
     assert setup.json()["otpauth_uri"].startswith("otpauth://totp/")
     totp = pyotp.TOTP(setup.json()["secret"])
     code = totp.at(world.clock.now())
-    assert client.post("/v1/auth/totp/confirm", json={"code": code}, headers=csrf).status_code == 204
+    assert (
+        client.post("/v1/auth/totp/confirm", json={"code": code}, headers=csrf).status_code == 204
+    )
     anonymous = world.client()
     needs = login(anonymous, "ops.otp", PASSWORD)
     assert needs.status_code == 401 and needs.json()["error"] == "totp_required"
@@ -422,12 +424,12 @@ def test_a_registration_waits_for_review_and_then_acts(world: World) -> None:
 def test_registration_refusals_name_the_field(world: World) -> None:
     anonymous, code = world.client(), credit_code()
     wrong_code = code[:-1] + ("0" if code[-1] != "0" else "1")
+    weak_admin = {"login": "a.b", "display_name": "x", "password": "123456789012"}
     cases = [
         (registration(wrong_code), 422, "credit_code"),
         (registration(code, kind="agency"), 422, "kind"),
-        (registration(code, admin={"login": "a.b", "display_name": "x", "password": "123456789012"}),
-         422, "admin.password"),
-    ]  # fmt: skip
+        (registration(code, admin=weak_admin), 422, "admin.password"),
+    ]
     for body, status, field in cases:
         reply = anonymous.post("/v1/registrations", json=body)
         assert (reply.status_code, reply.json().get("field")) == (status, field), reply.text
@@ -491,7 +493,9 @@ def test_every_write_is_in_the_chain_with_who_what_and_where(world: World) -> No
     pool = city.client.patch(f"/v1/pools/{city.pool_id}", json={"price_fen_per_card_hour": 4000},
                              headers=headers)  # fmt: skip
     assert pool.status_code == 200 and pool.headers["x-request-id"] == "req-audit-1"
-    entry = city.get(city.operator, "/v1/audit", params={"action": "pool.update"}).json()["items"][0]
+    entry = city.get(city.operator, "/v1/audit", params={"action": "pool.update"}).json()["items"][
+        0
+    ]
     assert entry["object"] == city.pool_id and entry["request_id"] == "req-audit-1"
     assert entry["before"] == {"price_fen_per_card_hour": 3600}
     assert entry["after"] == {"price_fen_per_card_hour": 4000}
@@ -507,7 +511,12 @@ def test_each_organisation_sees_its_own_entries_and_those_about_it(world: World)
     applied = city.post(
         city.enterprise,
         f"/v1/vouchers/programs/{program}/applications",
-        {"is_sme": True, "region": "浙江/杭州/余杭", "founded_on": "2020-01-01", "requested_fen": 100},
+        {
+            "is_sme": True,
+            "region": "浙江/杭州/余杭",
+            "founded_on": "2020-01-01",
+            "requested_fen": 100,
+        },
     )
     assert applied.status_code == 201, applied.text
     seen = {
@@ -520,7 +529,9 @@ def test_each_organisation_sees_its_own_entries_and_those_about_it(world: World)
         )
     }
     assert {"voucher.program_create", "voucher.apply"} <= seen["agency"]
-    assert "voucher.apply" in seen["enterprise"] and "voucher.program_create" not in seen["enterprise"]
+    assert (
+        "voucher.apply" in seen["enterprise"] and "voucher.program_create" not in seen["enterprise"]
+    )
     assert "voucher.apply" not in seen["other"]
     assert seen["operator"] >= seen["agency"] | seen["enterprise"]
 

@@ -78,7 +78,7 @@ class Callers:
 
     def call(self, method: str, path: str, token: str | None) -> Any:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        body = {} if method in ("POST", "PUT", "PATCH") else None
+        body: dict[str, Any] | None = {} if method in ("POST", "PUT", "PATCH") else None
         return self.city.client.request(method, concrete(path), json=body, headers=headers)
 
 
@@ -151,11 +151,11 @@ def test_scoped_tokens_reach_only_their_access_and_areas(
     for scopes, area in ((["read"], None), *((["write", area], area) for area in AREAS)):
         token = _token(callers, me["id"], me["org_id"], scopes)
         reply = callers.call(method, path, token)
-        if rule.write and "write" not in scopes:
-            ok = refused(reply, "scopes")
-        elif area is not None and rule.area == ACCOUNT:
-            ok = refused(reply, "scopes")
-        elif area is not None and rule.area not in (area, GENERAL):
+        if (
+            (rule.write and "write" not in scopes)
+            or (area is not None and rule.area == ACCOUNT)
+            or (area is not None and rule.area not in (area, GENERAL))
+        ):
             ok = refused(reply, "scopes")
         else:
             ok = reply.status_code not in (401, 403)
@@ -194,9 +194,12 @@ def test_an_expired_token_is_a_401_naming_its_expiry(callers: Callers) -> None:
         ).token
     reply = callers.city.get(token, "/v1/jobs")
     assert reply.status_code == 401 and reply.json()["error"] == "credential_expired", reply.text
-    assert "expired" in callers.city.client.get(
-        "/v1/jobs", headers={"Authorization": f"Bearer {token}", "Accept-Language": "en"}
-    ).json()["message"]
+    assert (
+        "expired"
+        in callers.city.client.get(
+            "/v1/jobs", headers={"Authorization": f"Bearer {token}", "Accept-Language": "en"}
+        ).json()["message"]
+    )
 
 
 def test_no_path_outside_the_table(tmp_path: Path) -> None:

@@ -67,7 +67,7 @@ def test_the_engine_refuses_to_change_the_log(
 @pytest.mark.parametrize(
     ("tamper", "first_bad", "kind"),
     [
-        ("UPDATE audit_log SET detail = '{\"name\": \"x\"}' WHERE seq = 3", 3, "edited"),
+        ('UPDATE audit_log SET detail = \'{"name": "x"}\' WHERE seq = 3', 3, "edited"),
         ("UPDATE audit_log SET at = at + interval '1 second' WHERE seq = 2", 2, "edited"),
         ("DELETE FROM audit_log WHERE seq = 4", 4, "deleted"),
         ("UPDATE audit_log SET seq = -seq WHERE seq IN (2, 5)", 2, "deleted"),
@@ -160,9 +160,7 @@ def test_an_upgrade_chains_old_entries_and_gives_old_tokens_to_the_first_admin(
         report = audit_trail.verify(session)
         assert report.ok and report.entries == 2, report
     with db.engine.connect() as connection:
-        name, expires = connection.execute(
-            sa.text("SELECT name, expires_at FROM api_tokens")
-        ).one()
+        name, expires = connection.execute(sa.text("SELECT name, expires_at FROM api_tokens")).one()
         login = connection.execute(sa.text("SELECT login FROM users WHERE id='usr_first'"))
     assert name == "migrated" and login.scalar_one() == "usr_first"
     expires_at = expires if isinstance(expires, datetime) else datetime.fromisoformat(expires)

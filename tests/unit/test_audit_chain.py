@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -61,9 +62,12 @@ def edited(entry: AuditEntry, field: str) -> AuditEntry:
         return replace(entry, after={**value, "cards": value["cards"] + 1})
     if field == "seq":
         return replace(entry, seq=value + 1000)
+    changes: dict[str, Any] = {}
     if field in ("hash", "prev_hash"):
-        return replace(entry, **{field: "f" * 64 if value != "f" * 64 else "e" * 64})
-    return replace(entry, **{field: value + "x"})
+        changes[field] = "f" * 64 if value != "f" * 64 else "e" * 64
+    else:
+        changes[field] = value + "x"
+    return replace(entry, **changes)
 
 
 def test_an_untouched_chain_verifies() -> None:
