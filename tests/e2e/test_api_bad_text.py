@@ -5,9 +5,9 @@ character, or a date at the calendar's ends, is answered 4xx, never 5xx (issue 1
 from __future__ import annotations
 
 import json
-from urllib.parse import quote
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import schemathesis
