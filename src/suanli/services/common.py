@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from suanli.adapters.db.tables import AuditRow
+from suanli.domain.calendar import BEIJING
 from suanli.errors import InvalidInput, PermissionDenied
 
 T = TypeVar("T")
@@ -28,7 +29,7 @@ class Clock(Protocol):
 
 class SystemClock:
     def now(self) -> datetime:
-        return datetime.now(UTC)
+        return datetime.now(BEIJING)  # an aware instant; shown as +08:00 wherever it goes
 
 
 @dataclass(frozen=True)
