@@ -139,3 +139,23 @@ def test_cli_exit_codes_follow_the_readme(server: dict[str, str]) -> None:  # no
     assert cli(wrong, "jobs", "list", check=False).returncode == 3
     again = cli(server, "orgs", "create", "--name", "provider", "--kind", "provider", check=False)
     assert again.returncode == 5, again.stderr  # the name is taken
+
+
+# -- 11. a region a filter can find ------------------------------------------------------------
+def test_a_pool_region_must_be_a_real_division_and_is_stored_in_short_names(city: City) -> None:
+    from tests.helpers import fund
+
+    body = {
+        "name": "l40s", "accelerator_model": "L40S", "nodes": 1, "cards_per_node": 4,
+        "price_fen_per_card_hour": 700, "provider_id": city.provider_id,
+    }  # fmt: skip
+    refused = city.post(city.operator, "/v1/pools", {**body, "region": "hangzhou"})
+    assert (refused.status_code, refused.json()["field"]) == (422, "region")
+    created = city.post(city.operator, "/v1/pools", {**body, "region": "浙江省/杭州市/滨江区"})
+    assert created.json()["region"] == "浙江/杭州/滨江", created.text
+    fund(city.app, city.enterprise_id)
+    spec = {"name": "j", "command": "true", "accelerators": ["L40S"], "region": "浙江省/杭州市"}
+    quote = city.post(city.enterprise, "/v1/jobs/quote", spec).json()
+    assert [line["pool_id"] for line in quote["feasible_pools"]] == [created.json()["id"]]
+    typo = city.post(city.enterprise, "/v1/jobs", {**spec, "region": "zhejiang"})
+    assert (typo.status_code, typo.json()["field"]) == (422, "region")

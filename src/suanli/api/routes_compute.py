@@ -69,7 +69,7 @@ def delete_pool(pool_id: str, caller: CurrentPrincipal, session: DbSession) -> R
 
 @router.post("/jobs/quote", tags=["jobs"])
 def quote(body: JobSpecIn, _caller: CurrentPrincipal, session: DbSession) -> QuotePublic:
-    result = jobs.quote(session, jobs.spec_from_dict(body.model_dump()))
+    result = jobs.quote(session, jobs.requested_spec(body.model_dump()))
     return QuotePublic(**result.__dict__)
 
 
@@ -77,7 +77,7 @@ def quote(body: JobSpecIn, _caller: CurrentPrincipal, session: DbSession) -> Quo
 def submit_job(
     body: JobSpecIn, caller: CurrentPrincipal, session: DbSession, app: AppState
 ) -> JobPublic:
-    spec = jobs.spec_from_dict(body.model_dump())
+    spec = jobs.requested_spec(body.model_dump())
     row = jobs.submit_job(session, app.settings, app.clock, caller, spec)
     return public_job(row, caller)
 

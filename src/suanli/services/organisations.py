@@ -15,6 +15,7 @@ from suanli.adapters.db.tables import (
     OrganisationRow,
     UserRow,
 )
+from suanli.domain.divisions import canonical_region
 from suanli.errors import Conflict, InvalidInput, NotAuthenticated, NotFound, PermissionDenied
 from suanli.services.common import Clock, Principal, new_id
 
@@ -44,6 +45,7 @@ def create_organisation(
         raise InvalidInput(f"name must be 1..{NAME_LENGTH_MAX} characters", field="name")
     if session.scalar(select(OrganisationRow.id).where(OrganisationRow.name == name)):
         raise Conflict(f"an organisation named {name!r} exists", field="name")
+    region = canonical_region(region) if region.strip() else ""
     row = OrganisationRow(
         id=new_id("org"), name=name.strip(), kind=kind, region=region, created_at=clock.now()
     )
