@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the integration tests need: Slurm (slurmctld, slurmd and the
+# Installs the Debian packages the tests need: jq and curl for the README's examples; Slurm (slurmctld, slurmd and the
 # client commands sbatch/squeue/scontrol/scancel/sacct/sinfo) and munge for the real
 # single-node Slurm cluster the tests start. Quick when they are already present.
 set -euo pipefail
@@ -9,6 +9,9 @@ for daemon in slurmctld slurmd; do
 done
 command -v sbatch >/dev/null 2>&1 || need+=(slurm-client)
 [ -x /usr/sbin/munged ] || command -v munged >/dev/null 2>&1 || need+=(munge)
+# The README's shell examples (executed by tests/e2e/test_readme.py) read JSON with jq.
+command -v jq >/dev/null 2>&1 || need+=(jq)
+command -v curl >/dev/null 2>&1 || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != "0" ]; then
     echo "suanli: missing apt packages ${need[*]} and not root; Slurm tests will skip (fail under CI=true)" >&2

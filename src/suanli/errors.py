@@ -191,3 +191,37 @@ class BackendUnavailable(BackendError):
 
     http_status = 503
     code = "backend_unavailable"
+
+
+# Error codes of the money rules (LedgerError and its subclasses, across the domain): the CLI
+# exits 6 on them. tests/unit/test_errors.py keeps this list equal to the classes.
+MONEY_RULE_CODES = frozenset(
+    {
+        "ledger_error",
+        "invalid_transfer",
+        "invalid_amount",
+        "amount_overflow",
+        "unknown_account",
+        "unknown_hold",
+        "currency_mismatch",
+        "balance_limit_exceeded",
+        "insufficient_funds",
+        "credit_limit_exceeded",
+        "hold_already_ended",
+        "hold_expired",
+        "ledger_invariant_broken",
+        "post_exceeds_hold",
+        "budget_short",
+    }
+)
+EXIT_CODE_BY_STATUS = {400: 2, 401: 3, 403: 3, 404: 4, 405: 2, 409: 5, 413: 2, 422: 2, 429: 3}
+
+
+def exit_code_for_response(status: int, code: object) -> int:
+    """The CLI's exit code for an API error answer: the same table the server's typed errors
+    carry (2 bad input, 3 auth, 4 not found, 5 conflict, 6 money rule, 7 backend)."""
+    if isinstance(code, str) and code in MONEY_RULE_CODES:
+        return LedgerError.exit_code
+    if status in (502, 503, 504):
+        return BackendError.exit_code
+    return EXIT_CODE_BY_STATUS.get(status, SuanliError.exit_code)

@@ -336,7 +336,7 @@ BAD_TEXT = ["a\u0000b", "a\ud800b", "a\u001bb", "\u007f"]
 
 @pytest.mark.parametrize("bad", BAD_TEXT, ids=["nul", "surrogate", "escape", "delete"])
 def test_bad_characters_in_stored_text_are_refused_naming_the_field(city: City, bad: str) -> None:
-    cases = [
+    cases: list[tuple[str, str, dict[str, Any], str]] = [
         (city.operator, "/v1/organisations", {"name": bad, "kind": "enterprise"}, "name"),
         (
             city.operator,

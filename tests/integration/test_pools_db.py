@@ -75,7 +75,7 @@ def test_a_rival_storing_the_same_name_at_once_gets_a_409_naming_it_not_a_500(
     finally:
         app.close()
     assert reply.status_code == 409, reply.text
-    assert reply.json()["field"] == "name" and "at the same time" in reply.json()["message"]
+    assert reply.json()["field"] == "name" and "同时" in reply.json()["message"]
 
 
 def test_an_integrity_error_other_than_a_duplicate_is_not_dressed_up_as_a_conflict(

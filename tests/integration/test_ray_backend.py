@@ -33,7 +33,7 @@ def request(job_id: str, command: str, cards: int = 1, model: str = MODEL) -> La
         cards=cards,
         accelerator_model=model,
         max_run_time_s=120,
-        env={"SUANLI_TEST_GREETING": "hello from suanli"},
+        env={"TEST_GREETING": "hello from suanli"},
     )
 
 
@@ -58,7 +58,7 @@ def job_count(ray_cluster: RayHead) -> int:
 
 
 def test_a_trivial_job_succeeds_and_is_metered_from_rays_own_times(backend: RayBackend) -> None:
-    job = backend.submit(request("ok", "echo $SUANLI_TEST_GREETING; sleep 1.5", cards=2))
+    job = backend.submit(request("ok", "echo $TEST_GREETING; sleep 1.5", cards=2))
     status = wait_for(backend, job, finished, "finished")
 
     assert status.state == BackendState.SUCCEEDED and status.exit_code == 0

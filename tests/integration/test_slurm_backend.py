@@ -48,7 +48,7 @@ def request(job_id: str, command: str, cards: int = 1) -> LaunchRequest:
         cards=cards,
         accelerator_model=MODEL,
         max_run_time_s=120,
-        env={"SUANLI_TEST_GREETING": "hello from suanli; it's quoted"},
+        env={"TEST_GREETING": "hello from suanli; it's quoted"},
     )
 
 
@@ -91,9 +91,7 @@ def service_secret() -> Iterator[str]:
 def test_a_trivial_job_succeeds_as_the_job_user_and_is_metered_from_slurm(
     backend: SlurmBackend, service_secret: str
 ) -> None:
-    command = (
-        'echo "$SUANLI_TEST_GREETING"; echo "gpus=$CUDA_VISIBLE_DEVICES"; id -un; env; sleep 1'
-    )
+    command = 'echo "$TEST_GREETING"; echo "gpus=$CUDA_VISIBLE_DEVICES"; id -un; env; sleep 1'
     job = backend.submit(request("ok", command, cards=2))
     status = wait_for(backend, job, finished, "finished")
 

@@ -31,7 +31,7 @@ ALLOWED: dict[str, set[str]] = {
         "i18n",
         "services",
         "simulation",
-    },  # fmt: skip
+    },
 }
 # Modules that compose the whole application, and so sit with the entrypoints, though filed
 # under services (each says so in its docstring).

@@ -71,7 +71,7 @@ def delete_pool(
 
 @router.post("/jobs/quote", tags=["jobs"])
 def quote(body: JobSpecIn, _caller: CurrentPrincipal, session: DbSession) -> QuotePublic:
-    result = jobs.quote(session, jobs.spec_from_dict(body.model_dump()))
+    result = jobs.quote(session, jobs.requested_spec(body.model_dump()))
     return QuotePublic(**result.__dict__)
 
 
@@ -79,7 +79,7 @@ def quote(body: JobSpecIn, _caller: CurrentPrincipal, session: DbSession) -> Quo
 def submit_job(
     body: JobSpecIn, caller: CurrentPrincipal, session: DbSession, app: AppState
 ) -> JobPublic:
-    spec = jobs.spec_from_dict(body.model_dump())
+    spec = jobs.requested_spec(body.model_dump())
     row = jobs.submit_job(session, app.settings, app.clock, caller, spec)
     return public_job(row, caller)
 

@@ -21,6 +21,7 @@ from suanli.api.deps import AppState, CurrentPrincipal, DbSession, PageParams
 from suanli.api.routes_ledger import TransferPublic, transfer_public
 from suanli.api.schemas import PageOf, Strict
 from suanli.api.types import CalendarDate, Line, Text
+from suanli.domain.divisions import canonical_region
 from suanli.domain.ledger import TEXT_LENGTH_MAX
 from suanli.domain.text import check_date, check_instant
 from suanli.domain.vouchers import (
@@ -209,8 +210,12 @@ def rules_from(body: ProgramCreate) -> Rules:
         cap_per_order_fen=body.cap_per_order_fen,
         provider_scope=ProviderScope(body.provider_scope),
         provider_ids=tuple(body.provider_ids),
-        provider_regions=tuple(body.provider_regions),
-        enterprise_regions=tuple(body.enterprise_regions),
+        provider_regions=tuple(
+            canonical_region(r, "provider_regions") for r in body.provider_regions
+        ),
+        enterprise_regions=tuple(
+            canonical_region(r, "enterprise_regions") for r in body.enterprise_regions
+        ),
         sme_only=body.sme_only,
         blacklist=tuple(body.blacklist),
         bad_credit_lookback_years=body.bad_credit_lookback_years,
@@ -418,7 +423,7 @@ def apply(
 ) -> ApplicationPublic:
     facts = EnterpriseFacts(
         is_sme=body.is_sme,
-        region=body.region,
+        region=canonical_region(body.region),
         founded_on=body.founded_on,
         bad_credit_on=body.bad_credit_on,
     )

@@ -339,7 +339,10 @@ def jobs_cancel(
 
 @jobs_app.command("usage")
 def jobs_usage(
-    job_id: str, api_url: str | None = ApiUrlOption, token: str | None = TokenOption
+    job_id: str,
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+    json_output: bool = JsonOption,
 ) -> None:
     """Shows the priced usage line of a finished job."""
     print_json(ApiClient(api_url, token).request("GET", f"/v1/jobs/{job_id}/usage"))

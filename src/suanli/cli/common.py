@@ -13,11 +13,13 @@ from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import httpx
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
+from suanli.api.validation_messages import problem_message
 from suanli.config import Settings, load_settings
-from suanli.errors import SuanliError
+from suanli.errors import SuanliError, exit_code_for_response
 from suanli.i18n import t
 
 P = ParamSpec("P")
@@ -55,8 +57,29 @@ def handle_errors(function: Callable[P, R]) -> Callable[P, R]:
 def settings_from_env(**overrides: Any) -> Settings:
     try:
         return load_settings(**overrides)
+    except ValidationError as error:
+        fail(describe_settings_error(error))
     except ValueError as error:
         fail(t(f"配置无效: {error}", f"invalid settings: {error}"))
+
+
+def describe_settings_error(error: ValidationError) -> str:
+    """`SUANLI_LANGUAGE=fr: must be one of zh-CN, en`, one line per wrong setting."""
+    lines = []
+    for problem in error.errors():
+        name = "SUANLI_" + "_".join(str(part) for part in problem["loc"]).upper()
+        given = problem.get("input")
+        shown = f"={given}" if isinstance(given, str | int | float) else ""
+        lines.append(f"{name}{shown}: {setting_problem(name, problem)}")
+    return t("配置无效: ", "invalid settings: ") + "; ".join(lines)
+
+
+def setting_problem(name: str, problem: Any) -> str:
+    if name == "SUANLI_LANGUAGE":
+        return t("只能是 zh-CN 或 en", "must be zh-CN or en")
+    if problem.get("type") == "extra_forbidden":
+        return t("没有这个设置", "no such setting")
+    return problem_message(problem)
 
 
 def print_json(data: Any) -> None:
@@ -187,12 +210,12 @@ def _fail_from_response(response: httpx.Response) -> NoReturn:
     try:
         body = response.json()
         message = body.get("message", response.text)
-        field = body.get("field")
-    except ValueError:
-        message, field = response.text, None
+        field, code = body.get("field"), body.get("error")
+    except (ValueError, AttributeError):
+        message, field, code = response.text, None, None
     where = f" [{field}]" if field else ""
-    codes = {401: 3, 403: 3, 404: 4, 409: 5, 429: 3}
-    fail(f"HTTP {response.status_code}: {message}{where}", codes.get(response.status_code, 2))
+    exit_code = exit_code_for_response(response.status_code, code)
+    fail(f"HTTP {response.status_code}: {message}{where}", exit_code)
 
 
 def parse_pairs(values: list[str] | None, option: str) -> dict[str, str]:

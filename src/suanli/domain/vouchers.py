@@ -22,11 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
+from suanli.domain.calendar import BEIJING, beijing_date, shown
 from suanli.domain.money import FEN_MAX
 from suanli.errors import Conflict, InvalidInput, LedgerError
 
@@ -40,7 +41,7 @@ NAME_LENGTH_MAX = 200
 REGION_LENGTH_MAX = 200
 LOOKBACK_YEARS_MAX = 20
 STARTUP_YEARS_MAX = 50
-BEIJING = timezone(timedelta(hours=8), "CST")  # ages and look-backs count Beijing calendar days
+# ages and look-backs count Beijing calendar days
 
 
 # ---------------------------------------------------------------------------------------------
@@ -464,7 +465,8 @@ def require_no_stacking_conflict(program: Program, others: Iterable[Program]) ->
         if program.stacking_conflict(other):
             raise StackingConflict(
                 f"program {other.name!r} ({other.id}) covers the same purchases from "
-                f"{other.valid_from.date()} to {other.valid_until.date()}, and stacking is "
+                f"{beijing_date(other.valid_from)} to {beijing_date(other.valid_until)}, "
+                "and stacking is "
                 "disallowed; choose non-overlapping dates or allow stacking on both",
                 field="valid_from",
                 program_id=other.id,
@@ -495,7 +497,7 @@ def require_eligible(
     """An application: the program must be open and the enterprise eligible."""
     if program.ended_at(at):
         raise ProgramClosed(
-            f"program {program.name!r} ended on {program.valid_until.isoformat()}",
+            f"program {program.name!r} ended on {shown(program.valid_until)}",
             field="program_id",
         )
     refusals = eligibility_refusals(

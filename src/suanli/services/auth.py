@@ -329,8 +329,8 @@ def authenticate_token(session: Session, clock: Clock, token: str) -> Principal:
     if row.expires_at <= now:
         raise CredentialExpired(
             msg(
-                f"令牌已于 {row.expires_at:%Y-%m-%d %H:%M} UTC 过期",
-                f"the token expired at {row.expires_at:%Y-%m-%d %H:%M} UTC",
+                f"令牌已于 {row.expires_at.isoformat(timespec='minutes')} 过期",
+                f"the token expired at {row.expires_at.isoformat(timespec='minutes')}",
             ),
             field="Authorization",
         )

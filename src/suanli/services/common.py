@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy import Select, func, select
@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from suanli.adapters.db.audit_log import QueuedEntry, queue_entry
 from suanli.domain.audit_chain import summary
+from suanli.domain.calendar import BEIJING
 from suanli.domain.permissions import Caller
 from suanli.errors import InvalidInput, PermissionDenied
 
@@ -34,7 +35,7 @@ class Clock(Protocol):
 
 class SystemClock:
     def now(self) -> datetime:
-        return datetime.now(UTC)
+        return datetime.now(BEIJING)  # an aware instant; shown as +08:00 wherever it goes
 
 
 @dataclass(frozen=True)

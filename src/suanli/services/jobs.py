@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from suanli.adapters.db.tables import JobRow, PoolRow, UsageRow
 from suanli.config import Settings
 from suanli.domain.accelerators import Precision
+from suanli.domain.divisions import canonical_region
 from suanli.domain.jobs import JobSpec, JobState, transition
 from suanli.domain.money import price_card_seconds
 from suanli.domain.pools import Region
@@ -39,6 +40,15 @@ def spec_from_dict(data: dict[str, Any]) -> JobSpec:
         return JobSpec(**values)
     except TypeError as error:
         raise InvalidInput(f"bad job spec: {error}", field="spec") from error
+
+
+def requested_spec(data: dict[str, Any]) -> JobSpec:
+    """A spec as a tenant sends it: spec_from_dict, and a wanted region that is a real division
+    (a typo such as `hangzhou` would match no pool and queue for ever)."""
+    values = dict(data)
+    if values.get("region"):
+        values["region"] = canonical_region(str(values["region"]))
+    return spec_from_dict(values)
 
 
 def spec_to_dict(spec: JobSpec) -> dict[str, Any]:

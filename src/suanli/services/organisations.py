@@ -17,6 +17,7 @@ from suanli.adapters.db.tables import (
     OrganisationRow,
     UserRow,
 )
+from suanli.domain.divisions import canonical_region
 from suanli.domain.identity import (
     REGISTRATION_THROTTLE,
     SELF_REGISTERING_KINDS,
@@ -90,6 +91,7 @@ def create_organisation(
             msg("这个统一社会信用代码已经注册过", "this unified social credit code is registered"),
             field="credit_code",
         )
+    region = canonical_region(region) if region.strip() else ""
     row = OrganisationRow(
         id=new_id("org"),
         name=name.strip(),
@@ -124,9 +126,7 @@ def create_user(
         raise
 
 
-def _new_user(
-    session: Session, clock: Clock, org_id: str, first: FirstAdmin, role: str
-) -> UserRow:
+def _new_user(session: Session, clock: Clock, org_id: str, first: FirstAdmin, role: str) -> UserRow:
     user_id = new_id("usr")
     login = check_login(first.login) if first.login else user_id
     if session.scalar(select(UserRow.id).where(UserRow.login == login)):

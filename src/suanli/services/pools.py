@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from suanli.adapters.db.tables import JobRow, OrganisationRow, PoolRow
 from suanli.domain.accelerators import get_accelerator
+from suanli.domain.divisions import canonical_region
 from suanli.domain.jobs import TERMINAL_STATES, JobState
 from suanli.domain.pools import Pool, Region
 from suanli.domain.scheduling.model import PoolView
@@ -67,12 +68,19 @@ def _validated(fields: dict[str, Any], base: PoolRow | None = None) -> Pool:
         accelerator_model=accelerator.model,
         nodes=merged.get("nodes", 1),
         cards_per_node=merged.get("cards_per_node", 1),
-        region=Region.parse(str(merged.get("region") or "")),
+        region=_region(fields, merged),
         price_fen_per_card_hour=merged.get("price_fen_per_card_hour", -1),
         software=dict(merged.get("software") or {}),
         labels=dict(merged.get("labels") or {}),
         backend=fields.get("backend", base.backend if base else "local"),
     )
+
+
+def _region(fields: dict[str, Any], merged: dict[str, Any]) -> Region:
+    """A region being set must be a real division (so region filters find the pool); one kept
+    from before is taken as stored."""
+    text = str(merged.get("region") or "")
+    return Region.parse(canonical_region(text) if "region" in fields else text)
 
 
 def _name(value: object) -> str:

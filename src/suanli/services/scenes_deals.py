@@ -35,6 +35,7 @@ from suanli.adapters.db.tables_scenes import (
     SceneProposalRow,
     SceneReviewRow,
 )
+from suanli.domain.calendar import beijing_date
 from suanli.domain.ledger import (
     AccountKind,
     InsufficientFunds,
@@ -322,7 +323,7 @@ def post_challenge(
         deadline=values["deadline"],
         criteria=_criteria(values["criteria"]),
     ).moved_to(ChallengeState.OPEN)
-    if challenge.deadline <= clock.now().date():
+    if challenge.deadline <= beijing_date(clock.now()):
         raise InvalidInput("deadline must be after today", field="deadline")
     row = SceneChallengeRow(
         id=challenge_id,
@@ -394,7 +395,7 @@ def apply(
     if caller.org_kind != "enterprise":
         raise PermissionDenied("enterprises apply to challenges")
     row = get_challenge(session, challenge_id)
-    if row.state != ChallengeState.OPEN.value or clock.now().date() > row.deadline:
+    if row.state != ChallengeState.OPEN.value or beijing_date(clock.now()) > row.deadline:
         raise Conflict("the challenge is not open for proposals", field="state", state=row.state)
     if not summary.strip() or len(summary) > PROPOSAL_CHARS_MAX:
         raise InvalidInput(f"summary: 1..{PROPOSAL_CHARS_MAX} characters", field="summary")

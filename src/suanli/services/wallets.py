@@ -7,7 +7,7 @@ import csv
 import html
 import io
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -23,6 +23,7 @@ from suanli.adapters.db.ledger_repo import (
     transfers,
 )
 from suanli.adapters.db.tables import JobRow, OrganisationRow, UsageRow
+from suanli.domain.calendar import BEIJING
 from suanli.domain.ledger import (
     ENDING_FLAGS,
     LEDGER_CNY,
@@ -44,7 +45,7 @@ from suanli.errors import InvalidInput, NotFound, PermissionDenied
 from suanli.services import ledger, vouchers
 from suanli.services.common import Clock, Page, PageResult, Principal, audit, new_id
 
-CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")  # statements follow Beijing months
+CHINA_STANDARD_TIME = BEIJING  # statements follow Beijing months
 MONTHLY_LINES_MAX = 100_000  # one organisation's jobs in a month; beyond this, split the export
 SUBSIDY_CODES = (int(TransferCode.VOUCHER_REDEMPTION),)
 CSV_COLUMNS = (

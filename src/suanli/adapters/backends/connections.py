@@ -13,12 +13,15 @@ from typing import Any
 
 from suanli.adapters.backends.base import Backend
 from suanli.errors import InvalidInput
+from suanli.i18n import msg
 
 CONNECTION_KINDS = ("ray", "slurm")
 ADDRESS_CHARS_MAX = 500
 LATER_KINDS = {
-    "kubernetes": "Kubernetes is not supported yet: no API server could be tested on these "
-    "machines; connect a Ray or Slurm cluster",
+    "kubernetes": msg(
+        "暂不支持接入 Kubernetes 集群，请接入 Ray 或 Slurm 集群",
+        "Kubernetes clusters cannot be connected yet; connect a Ray or Slurm cluster",
+    ),
 }
 RAY_OPTIONS = frozenset({"accelerator_names", "timeout_s", "request_gpus", "verify_tls"})
 RAY_CREDENTIALS = frozenset({"token"})

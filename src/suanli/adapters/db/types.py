@@ -9,9 +9,12 @@ from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+from suanli.domain.calendar import BEIJING
+
 
 class UTCDateTime(TypeDecorator[datetime]):
-    """Stores naive UTC, returns aware UTC: SQLite keeps no time zone, so we keep none anywhere."""
+    """Stores naive UTC (SQLite keeps no time zone, so we keep none anywhere) and returns the
+    aware instant in Beijing time, so everything read back shows +08:00 (domain/calendar.py)."""
 
     impl = DateTime
     cache_ok = True
@@ -26,4 +29,4 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=UTC)
+        return value.replace(tzinfo=UTC).astimezone(BEIJING)

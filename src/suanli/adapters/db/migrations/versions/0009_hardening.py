@@ -17,6 +17,7 @@ from alembic import op
 
 import suanli.adapters.db.types
 from suanli.adapters.backends.cluster_identity import cluster_key
+from suanli.domain.text import first_bad_character
 
 revision = "0009_hardening"
 down_revision = "0008_pool_name_reuse"
@@ -34,6 +35,7 @@ def upgrade() -> None:
         )
         batch_op.alter_column("status_code", existing_type=sa.Integer(), nullable=True)
         batch_op.alter_column("response", existing_type=sa.JSON(), nullable=True)
+    _clean_stored_scene_text()
     _close_duplicate_applications()
     op.create_index(
         "uq_voucher_application_open",
@@ -44,6 +46,35 @@ def upgrade() -> None:
         sqlite_where=OPEN_APPLICATION,
     )
     _review_connections()
+
+
+SCENE_TEXT_COLUMNS = ("title", "description", "org_name", "region", "contact")
+
+
+def _clean_stored_scene_text() -> None:
+    """Scene items are rebuilt as domain objects, which now refuse control characters: text
+    stored before the rule gets U+FFFD in their place, as the spreadsheet export already did."""
+    bind = op.get_bind()
+    for table in ("scene_opportunities", "scene_capabilities"):
+        columns = ", ".join(SCENE_TEXT_COLUMNS)
+        for row in bind.execute(sa.text(f"SELECT id, {columns} FROM {table}")).fetchall():
+            stored = dict(zip(SCENE_TEXT_COLUMNS, row[1:], strict=True))
+            cleaned = {name: _clean(value) for name, value in stored.items()}
+            if cleaned != stored:
+                assignments = ", ".join(f"{name} = :{name}" for name in SCENE_TEXT_COLUMNS)
+                bind.execute(
+                    sa.text(f"UPDATE {table} SET {assignments} WHERE id = :id"),
+                    {**cleaned, "id": row[0]},
+                )
+
+
+def _clean(value: object) -> object:
+    if not isinstance(value, str):
+        return value
+    kept = "\t\n"
+    return "".join(
+        char if char in kept or first_bad_character(char) is None else "\ufffd" for char in value
+    )
 
 
 def _close_duplicate_applications() -> None:
