@@ -90,7 +90,10 @@ def update(
     user = get(session, caller, user_id)
     unknown = sorted(set(changes) - set(EDITABLE))
     if unknown:
-        raise InvalidInput(f"cannot change {', '.join(unknown)}", field=unknown[0])
+        raise InvalidInput(
+            msg(f"不能修改 {', '.join(unknown)}", f"cannot change {', '.join(unknown)}"),
+            field=unknown[0],
+        )
     if "role" in changes:
         check_role(changes["role"])
     if _removes_an_admin(user, changes):

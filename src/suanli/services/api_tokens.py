@@ -65,7 +65,7 @@ def create(
     )
     row = session.get(ApiTokenRow, issued.token_id)
     if row is None:  # inserted a moment ago in this very transaction
-        raise NotFound("the new token vanished", field="token_id")
+        raise NotFound(msg("新令牌不见了", "the new token vanished"), field="token_id")
     audit(
         session, clock, caller, "token.create", row.id, name=row.name, scopes=row.scopes,
         expires_at=row.expires_at.isoformat(), token_prefix=row.prefix,

@@ -75,9 +75,15 @@ def create_organisation(
     credit_code: str | None = None,
 ) -> OrganisationRow:
     if kind not in ORG_KINDS:
-        raise InvalidInput(f"kind must be one of {ORG_KINDS}", field="kind")
+        raise InvalidInput(
+            msg(f"类型须为 {'、'.join(ORG_KINDS)} 之一", f"kind must be one of {ORG_KINDS}"),
+            field="kind",
+        )
     if not name.strip() or len(name) > NAME_LENGTH_MAX:
-        raise InvalidInput(f"name must be 1..{NAME_LENGTH_MAX} characters", field="name")
+        raise InvalidInput(
+            msg(f"名称须为 1..{NAME_LENGTH_MAX} 个字符", f"name must be 1..{NAME_LENGTH_MAX}"),
+            field="name",
+        )
     if session.scalar(select(OrganisationRow.id).where(OrganisationRow.name == name.strip())):
         raise Conflict(
             msg(f"已有名为 {name!r} 的机构", f"an organisation named {name!r} exists"),
@@ -200,7 +206,10 @@ def register_organisation(
     """The operator registers an organisation (the only way to create an agency): it is active
     at once, and its first user's token is returned (shown once)."""
     if not caller.is_operator:
-        raise PermissionDenied("only the operator registers organisations")
+        raise PermissionDenied(
+            msg("只有平台运营方可以创建机构", "only the operator registers organisations"),
+            field="organisation",
+        )
     org = create_organisation(
         session, clock, name=name, kind=kind, region=region, credit_code=credit_code
     )
@@ -226,7 +235,10 @@ def bootstrap_operator(
     """Creates the operator organisation once, with its first admin (login `admin` unless
     told otherwise, a password if given) and a token; refuses if an operator exists."""
     if session.scalar(select(OrganisationRow.id).where(OrganisationRow.kind == "operator")):
-        raise Conflict("an operator already exists; tokens are shown only once", field="operator")
+        raise Conflict(
+            msg("运营方已存在；令牌只显示一次", "an operator exists; tokens are shown once"),
+            field="operator",
+        )
     org = create_organisation(session, clock, name=name, kind="operator")
     first = FirstAdmin(display_name="admin", login=login, password=password)
     user = create_user(session, clock, org_id=org.id, first=first)
