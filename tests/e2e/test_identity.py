@@ -478,10 +478,19 @@ def test_suspension_stops_every_session_and_token_at_once_and_changes_no_money(
 
 def test_agencies_are_created_by_the_operator_only(world: World) -> None:
     city = world.city
-    body = {"name": "某区经信局", "kind": "agency", "credit_code": credit_code("11330100002XXXXX0")}
+    body = {
+        "name": "某区经信局",
+        "kind": "agency",
+        "credit_code": credit_code("11330100002XXXXX0"),
+        "admin": {"login": "jxj.admin", "display_name": "经信局管理员", "password": PASSWORD},
+    }
     assert city.post(city.enterprise, "/v1/organisations", body).status_code == 403
     made = city.post(city.operator, "/v1/organisations", body)
     assert made.status_code == 201 and made.json()["organisation"]["state"] == "active"
+    _, signed = world.sign_in("jxj.admin")
+    assert (signed["user"]["org_kind"], signed["user"]["role"]) == ("agency", "admin")
+    again = city.post(city.operator, "/v1/organisations", {**body, "name": "另一个局"})
+    assert again.status_code == 409 and again.json()["field"] == "credit_code"
 
 
 # -- the audit log's API ------------------------------------------------------------------
