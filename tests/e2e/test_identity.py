@@ -15,8 +15,11 @@ from typing import Any
 import pyotp
 import pytest
 import sqlalchemy as sa
+from fastapi import APIRouter
 from fastapi.testclient import TestClient
 
+from suanli.adapters.db.tables import PoolRow
+from suanli.api.deps import DbSession
 from suanli.bootstrap import App, bootstrap
 from suanli.config import load_settings
 from suanli.domain.identity import credit_code_check_character
@@ -571,3 +574,22 @@ def _program() -> dict[str, Any]:
     from tests.e2e.test_api_vouchers import hangzhou
 
     return hangzhou()
+
+
+def test_a_write_that_forgets_its_audit_entry_is_caught(world: World) -> None:
+    """The net under "every write appends an entry": a route that changes rows and queues no
+    entry is recorded (and the fuzz test, which calls every operation, requires none)."""
+    city = world.city
+    forgetful = APIRouter()
+
+    @forgetful.post("/v1/forgetful")
+    def forget(session: DbSession) -> dict[str, str]:
+        pool = session.get(PoolRow, city.pool_id)
+        assert pool is not None
+        pool.name = "renamed quietly"
+        return {"ok": "yes"}
+
+    city.client.app.include_router(forgetful)  # type: ignore[attr-defined]
+    assert TestClient(city.client.app).post("/v1/forgetful").status_code == 200
+    kept = city.client.app.state.unaudited_writes  # type: ignore[attr-defined]
+    assert kept == ["POST /v1/forgetful changed ['pools']"]
