@@ -35,19 +35,7 @@ def create(
     scopes: list[str],
     expires_in_days: int = TOKEN_LIFETIME_DAYS_DEFAULT,
 ) -> tuple[IssuedToken, ApiTokenRow]:
-    if not 1 <= len(name.strip()) <= NAME_LENGTH_MAX:
-        raise InvalidInput(
-            msg(f"令牌名称须为 1..{NAME_LENGTH_MAX} 个字符", f"name must be 1..{NAME_LENGTH_MAX}"),
-            field="name",
-        )
-    if not 1 <= expires_in_days <= TOKEN_LIFETIME_DAYS_MAX:
-        raise InvalidInput(
-            msg(
-                f"有效期须为 1..{TOKEN_LIFETIME_DAYS_MAX} 天",
-                f"expires_in_days must be 1..{TOKEN_LIFETIME_DAYS_MAX}",
-            ),
-            field="expires_in_days",
-        )
+    _check_name_and_lifetime(name, expires_in_days)
     wanted = check_scopes(scopes, caller.role)
     if caller.scopes is not None and not scopes_cover(caller.scopes, wanted):
         raise InvalidInput(
@@ -71,6 +59,22 @@ def create(
         expires_at=row.expires_at.isoformat(), token_prefix=row.prefix,
     )  # fmt: skip
     return issued, row
+
+
+def _check_name_and_lifetime(name: str, expires_in_days: int) -> None:
+    if not 1 <= len(name.strip()) <= NAME_LENGTH_MAX:
+        raise InvalidInput(
+            msg(f"令牌名称须为 1..{NAME_LENGTH_MAX} 个字符", f"name must be 1..{NAME_LENGTH_MAX}"),
+            field="name",
+        )
+    if not 1 <= expires_in_days <= TOKEN_LIFETIME_DAYS_MAX:
+        raise InvalidInput(
+            msg(
+                f"有效期须为 1..{TOKEN_LIFETIME_DAYS_MAX} 天",
+                f"expires_in_days must be 1..{TOKEN_LIFETIME_DAYS_MAX}",
+            ),
+            field="expires_in_days",
+        )
 
 
 def list_tokens(

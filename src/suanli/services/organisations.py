@@ -84,19 +84,7 @@ def create_organisation(
             msg(f"名称须为 1..{NAME_LENGTH_MAX} 个字符", f"name must be 1..{NAME_LENGTH_MAX}"),
             field="name",
         )
-    if session.scalar(select(OrganisationRow.id).where(OrganisationRow.name == name.strip())):
-        raise Conflict(
-            msg(f"已有名为 {name!r} 的机构", f"an organisation named {name!r} exists"),
-            field="name",
-        )
-    code = check_credit_code(credit_code) if credit_code else None
-    if code and session.scalar(
-        select(OrganisationRow.id).where(OrganisationRow.credit_code == code)
-    ):
-        raise Conflict(
-            msg("这个统一社会信用代码已经注册过", "this unified social credit code is registered"),
-            field="credit_code",
-        )
+    code = _unique_name_and_code(session, name.strip(), credit_code)
     region = canonical_region(region) if region.strip() else ""
     row = OrganisationRow(
         id=new_id("org"),
@@ -111,6 +99,24 @@ def create_organisation(
     session.add(row)
     session.flush()
     return row
+
+
+def _unique_name_and_code(session: Session, name: str, credit_code: str | None) -> str | None:
+    """The checked credit code (or None); Conflict if the name or the code is taken."""
+    if session.scalar(select(OrganisationRow.id).where(OrganisationRow.name == name)):
+        raise Conflict(
+            msg(f"已有名为 {name!r} 的机构", f"an organisation named {name!r} exists"),
+            field="name",
+        )
+    code = check_credit_code(credit_code) if credit_code else None
+    if code and session.scalar(
+        select(OrganisationRow.id).where(OrganisationRow.credit_code == code)
+    ):
+        raise Conflict(
+            msg("这个统一社会信用代码已经注册过", "this unified social credit code is registered"),
+            field="credit_code",
+        )
+    return code
 
 
 def create_user(
