@@ -1,6 +1,5 @@
-"""Identity through the CLI against a real `suanli serve`: users, `suanli login` and its
-private credential file, tokens, registration and review, `suanli audit` (and `audit verify`
-naming an entry changed behind the platform's back), `suanli logout`."""
+"""Identity through the CLI against a real `suanli serve` (the README's "People" section runs
+the whole path as written; this adds what it cannot show)."""
 
 from __future__ import annotations
 
@@ -28,10 +27,13 @@ def cli_in(env: dict[str, str], text: str, *args: str) -> subprocess.CompletedPr
     )
 
 
-def test_people_sign_in_register_and_verify_the_log_with_the_cli(
+def test_the_cli_keeps_its_session_privately_and_verify_names_a_tampered_entry(
     server: dict[str, str],  # noqa: F811 - the fixture
     tmp_path: Path,
 ) -> None:
+    """What the README's own run does not show: the credential file's modes and its refusal
+    when others can read it, logout removing it, exit codes for a wrong credit code and for a
+    tampered log."""
     created = cli_in(
         server, PASSWORD + "\n", "users", "create", "--login", "ops.li", "--name", "李",
         "--role", "admin", "--password-stdin",
@@ -44,53 +46,25 @@ def test_people_sign_in_register_and_verify_the_log_with_the_cli(
     assert stat.S_IMODE(keyfile.stat().st_mode) == 0o600
     assert stat.S_IMODE(keyfile.parent.stat().st_mode) == 0o700
     me = json.loads(cli(person, "users", "me", "--json").stdout)
-    assert me["login"] == "ops.li" and me["org_kind"] == "operator"
-    token = json.loads(
-        cli(person, "tokens", "create", "--name", "ci", "--scope", "read", "--json").stdout
-    )  # a write through the session cookie: the CLI sends its CSRF token
-    assert token["scopes"] == ["read"] and token["token"].startswith("sl_")
+    assert me["login"] == "ops.li" and me["csrf_token"]  # signed in by the kept session
     keyfile.chmod(0o644)
     exposed = cli(person, "users", "me", check=False)
     assert exposed.returncode == 3 and "chmod 600" in exposed.stderr
     keyfile.chmod(0o600)
-    audit = json.loads(cli(person, "audit", "list", "--json").stdout)
-    actions = [entry["action"] for entry in audit["items"]]
-    assert actions[:3] == ["token.create", "auth.login", "user.create"]
-    assert cli(person, "logout").returncode == 0
-    assert not keyfile.exists()
-    assert cli(person, "users", "me", check=False).returncode == 3
-    _register_review_and_verify(server, tmp_path)
-
-
-def _register_review_and_verify(env: dict[str, str], tmp_path: Path) -> None:
+    assert cli(person, "logout").returncode == 0 and not keyfile.exists()
     body = "91330106MA2B22220"
     code = body + credit_code_check_character(body)
-    registered = cli_in(
-        {**env, "SUANLI_TOKEN": ""}, PASSWORD + "\n", "orgs", "register",
-        "--name", "杭州示例科技有限公司", "--kind", "enterprise", "--credit-code", code,
-        "--region", "浙江/杭州", "--contact-name", "赵", "--admin-login", "zhao",
-        "--admin-name", "赵六", "--password-stdin",
-    )  # fmt: skip
-    assert registered.returncode == 0, registered.stderr
     bad = cli_in(
-        {**env, "SUANLI_TOKEN": ""}, PASSWORD + "\n", "orgs", "register",
+        {**server, "SUANLI_TOKEN": ""}, PASSWORD + "\n", "orgs", "register",
         "--name", "x", "--kind", "enterprise", "--credit-code", code[:-1] + "0",
         "--region", "浙江", "--contact-name", "x", "--admin-login", "xxx",
         "--admin-name", "x", "--password-stdin",
     )  # fmt: skip
     assert bad.returncode == 2 and "credit_code" in bad.stderr
-    pending = json.loads(cli(env, "orgs", "review", "list", "--json").stdout)
-    assert [org["credit_code"] for org in pending] == [code]
-    cli(env, "orgs", "review", "approve", pending[0]["id"])
-    head = cli(env, "audit", "head").stdout.strip()
-    assert cli(env, "audit", "verify", "--expect", head).returncode == 0
-    _tamper(Path(env["SUANLI_DATA_DIR"]) / "suanli.db", seq=2)
-    broken = cli(env, "audit", "verify", check=False)
+    _tamper(Path(server["SUANLI_DATA_DIR"]) / "suanli.db", seq=2)
+    broken = cli(server, "audit", "verify", check=False)
     assert broken.returncode == 6
     assert "entry 2" in broken.stderr and "edited" in broken.stderr
-    export = tmp_path / "audit.xlsx"
-    cli(env, "audit", "export", "-o", str(export), "--format", "xlsx")
-    assert export.read_bytes()[:2] == b"PK"
 
 
 def _tamper(database: Path, seq: int) -> None:
