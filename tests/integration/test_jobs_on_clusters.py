@@ -8,10 +8,6 @@ mid-job and bring it back up for the tests after them.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,14 +15,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import sqlalchemy as sa
 
 from suanli.adapters.backends.base import BackendState
 from suanli.domain.money import price_card_seconds
 from tests.helpers import City, build_city, fund, make_app
-from tests.integration.clusters import RayHead, SlurmCluster, free_port, wait_until
+from tests.integration.clusters import RayHead, SlurmCluster
 
 pytestmark = [pytest.mark.ray, pytest.mark.slurm]
 
@@ -248,120 +243,5 @@ def test_a_slurm_controller_lost_mid_job_fails_the_job_uncharged_until_it_return
     assert ledger_is_consistent(market.city)
 
 
-# -- the README path: `suanli serve` driven by the CLI -------------------------------------------
-def suanli(env: dict[str, str], *args: str) -> Any:
-    """Runs one `suanli ... --json` command; returns its parsed output."""
-    result = subprocess.run(
-        [sys.executable, "-m", "suanli.cli.main", *args],
-        env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert result.returncode == 0, f"suanli {' '.join(args)}: {result.stderr}"
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[dict[str, str]]:
-    port = free_port()
-    env = {
-        **os.environ, "SUANLI_DATA_DIR": str(tmp_path / "data"), "SUANLI_API_PORT": str(port),
-        "SUANLI_SCHEDULER_INTERVAL_S": "0.2", "SUANLI_LANGUAGE": "en",
-    }  # fmt: skip
-    env["SUANLI_TOKEN"] = suanli(env, "admin", "bootstrap", "--json")["token"]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "suanli.cli.main", "serve"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    env["SUANLI_API_URL"] = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: _answers(env["SUANLI_API_URL"]), SERVE_START_S, "suanli serve")
-        yield env
-    finally:
-        server.terminate()
-        server.wait(timeout=15)
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def test_the_readme_path_attaches_both_clusters_with_the_cli_and_runs_a_job_on_each(
-    served: dict[str, str], ray_cluster: RayHead, slurm_cluster: SlurmCluster
-) -> None:
-    operator = dict(served)
-    provider = suanli(
-        operator, "orgs", "create", "--name", "钱塘智算", "--kind", "provider", "--json"
-    )
-    enterprise = suanli(
-        operator, "orgs", "create", "--name", "良渚", "--kind", "enterprise", "--json"
-    )
-    as_provider = {**served, "SUANLI_TOKEN": provider["token"]}
-    as_enterprise = {**served, "SUANLI_TOKEN": enterprise["token"]}
-    suanli(
-        operator, "ledger", "topup", "--org", enterprise["organisation"]["id"],
-        "--amount-fen", "1000000", "--reference", "bank-1", "--json",
-    )  # fmt: skip
-    ray_id = attach_with_cli(as_provider, operator, ray_cluster, slurm_cluster)
-    for stack in ("Ray", "Slurm"):
-        job = suanli(
-            as_enterprise, "jobs", "submit", "--name", f"on-{stack}", "--command",
-            f"echo hello from {stack}", "--cards", "2", "--software", stack, "--json",
-        )  # fmt: skip
-        wait_until(partial(_job_finished, as_enterprise, job["id"]), WAIT_S_MAX, "job")
-        assert _job_state(as_enterprise, job["id"]) == "succeeded"
-        usage = suanli(as_enterprise, "jobs", "usage", job["id"])
-        assert usage["source"].startswith(stack.lower())
-    checked = subprocess.run(
-        [sys.executable, "-m", "suanli.cli.main", "connections", "check", ray_id],
-        env=as_provider, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert checked.returncode == 0 and "healthy" in checked.stdout
-
-
-def attach_with_cli(
-    env: dict[str, str], operator: dict[str, str], ray_cluster: RayHead, slurm: SlurmCluster
-) -> str:
-    """README's provider steps: a connection on each cluster, the operator's approval, and a
-    pool on each; returns the Ray connection's id."""
-    ray = suanli(
-        env, "connections", "add", "--name", "hz-ray", "--kind", "ray",
-        "--address", ray_cluster.address, "--json",
-    )  # fmt: skip
-    on_slurm = suanli(
-        env, "connections", "add", "--name", "hz-slurm", "--kind", "slurm",
-        "--address", str(slurm.conf), "-o", "partition=debug", "-o", "gres_type=h100",
-        "-o", f"log_dir={slurm.log_dir}", "-o", f"run_as={slurm.job_user}", "--json",
-    )  # fmt: skip
-    listed = suanli(env, "connections", "list", "--json")
-    assert {item["name"] for item in listed["items"]} == {"hz-ray", "hz-slurm"}
-    assert all(item["healthy"] for item in listed["items"])
-    assert {item["review_state"] for item in listed["items"]} == {"pending"}
-    for connection in (ray, on_slurm):
-        suanli(operator, "connections", "approve", connection["id"], "--json")
-    for connection, backend, stack in (
-        (ray, "ray", "Ray=2.60"),
-        (on_slurm, "slurm", "Slurm=22.05"),
-    ):
-        suanli(
-            env, "pools", "create", "--name", f"h100-{backend}", "--accelerator", "H100-SXM",
-            "--cards-per-node", "8", "--region", "浙江/杭州/余杭", "--price-fen", "3000",
-            "--backend", backend, "--connection-id", connection["id"], "--software", stack,
-        )  # fmt: skip
-    return str(ray["id"])
-
-
 def job_in_state(market: Market, job_id: str, state: str) -> bool:
     return market.job(job_id)["state"] == state
-
-
-def _job_finished(env: dict[str, str], job_id: str) -> bool:
-    return _job_state(env, job_id) in FINISHED
-
-
-def _job_state(env: dict[str, str], job_id: str) -> str:
-    # Plain HTTP while waiting: a CLI process per poll would only measure Python's start-up.
-    headers = {"Authorization": f"Bearer {env['SUANLI_TOKEN']}"}
-    reply = httpx.get(f"{env['SUANLI_API_URL']}/v1/jobs/{job_id}", headers=headers, timeout=10)
-    return str(reply.json()["state"])
