@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     job_log_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     page_size_max: int = Field(default=500, ge=1, le=10_000)
     backend_lost_grace_s: float = Field(default=30.0, ge=0, le=3600)
+    session_idle_s: int = Field(
+        default=30 * 60, ge=60, le=24 * 3600, description="a session unused this long ends"
+    )
+    session_absolute_s: int = Field(
+        default=12 * 3600, ge=300, le=30 * 24 * 3600, description="no session lives longer"
+    )
 
     @field_validator("scheduler_policy")
     @classmethod

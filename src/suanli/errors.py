@@ -5,7 +5,13 @@ SuanliError                       500 / exit 1
 │   ├── UnknownAccelerator
 │   └── Unplaceable               (carries one reason per unmet requirement)
 ├── NotAuthenticated              401 / exit 3
+│   ├── CredentialExpired         (a session or token past its time)
+│   ├── CredentialRevoked         (a token revoked, a session ended)
+│   └── SecondFactorRequired      (the password was right; a TOTP code is needed)
 ├── PermissionDenied              403 / exit 3
+│   ├── OrganisationNotActive     (pending review, rejected, or suspended)
+│   └── CsrfRefused               (a cookie-authenticated write without its CSRF token)
+├── TooManyAttempts               429 / exit 3   (carries retry_after_s: the Retry-After header)
 ├── NotFound                      404 / exit 4   (also for other tenants' objects)
 ├── Conflict                      409 / exit 5
 │   ├── IdempotencyConflict
@@ -86,12 +92,54 @@ class NotAuthenticated(SuanliError):
     code = "not_authenticated"
 
 
+class CredentialExpired(NotAuthenticated):
+    """A session or an API token that is past its time."""
+
+    code = "credential_expired"
+
+
+class CredentialRevoked(NotAuthenticated):
+    """An API token that was revoked, or a session that was ended."""
+
+    code = "credential_revoked"
+
+
+class SecondFactorRequired(NotAuthenticated):
+    """The password was right, and the account asks for a TOTP code as well."""
+
+    code = "totp_required"
+
+
 class PermissionDenied(SuanliError):
     """The caller's role may not do this."""
 
     http_status = 403
     exit_code = 3
     code = "permission_denied"
+
+
+class OrganisationNotActive(PermissionDenied):
+    """The caller's organisation is pending review, was rejected, or is suspended."""
+
+    code = "organisation_not_active"
+
+
+class CsrfRefused(PermissionDenied):
+    """A cookie-authenticated write without the session's CSRF token, or from another origin."""
+
+    code = "csrf_refused"
+
+
+class TooManyAttempts(SuanliError):
+    """Too many failed sign-ins (per account or per client address): wait `retry_after_s`."""
+
+    http_status = 429
+    exit_code = 3
+    code = "too_many_attempts"
+
+    def __init__(self, message: str | Msg, *, retry_after_s: int, field: str | None = None) -> None:
+        super().__init__(message, field=field, retry_after_s=retry_after_s)
+        self.retry_after_s = retry_after_s
 
 
 class NotFound(SuanliError):

@@ -7,7 +7,8 @@ import importlib
 from fastapi import FastAPI
 
 from suanli import __version__
-from suanli.api import metrics, routes_compute, routes_core
+from suanli.api import metrics, routes_audit, routes_compute, routes_core, routes_identity
+from suanli.api.context import RequestContextMiddleware
 from suanli.api.errors import install_error_handlers
 from suanli.api.guards import RequestGuard
 from suanli.api.idempotency import IdempotencyMiddleware
@@ -29,10 +30,19 @@ def create_api(app: App) -> FastAPI:
         description="A city's AI compute market: compute exchange, settlement, vouchers, scenes.",
     )
     api.state.suanli = app
+    api.state.unaudited_writes = []  # api/context.py: writes that appended no audit entry
     install_error_handlers(api)
     api.add_middleware(IdempotencyMiddleware)
-    api.add_middleware(RequestGuard)  # added last, so it runs first: language, characters
-    for router in (routes_core.router, metrics.router, routes_compute.router):
+    api.add_middleware(RequestGuard)  # language, characters
+    api.add_middleware(RequestContextMiddleware)  # added last, so it runs first: request id
+    routers = (
+        routes_core.router,
+        routes_identity.router,
+        routes_audit.router,
+        metrics.router,
+        routes_compute.router,
+    )
+    for router in routers:
         api.include_router(router)
     for module_name in OPTIONAL_ROUTERS:
         try:

@@ -1,17 +1,47 @@
-"""Request dependencies: the app graph, a unit of work per request, and the caller."""
+"""Request dependencies: the app graph, a unit of work per request, and the caller.
+
+The caller comes from an `Authorization: Bearer <token>` header (an API token) or from the
+`suanli_session` cookie (a signed-in browser or CLI). A cookie-authenticated write must carry
+the session's CSRF token in `X-CSRF-Token`, and its `Origin`, when sent, must be this host.
+Then the permission table (`domain/permissions.py`) decides on the matched route: the same
+rule for every caller, checked before the route runs.
+"""
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterator
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Query, Request
+from fastapi.security import APIKeyCookie, HTTPBearer
 from sqlalchemy.orm import Session
 
 from suanli.adapters.db.database import Database
 from suanli.bootstrap import App
-from suanli.services.common import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, Page, Principal
-from suanli.services.organisations import authenticate
+from suanli.domain.permissions import authorize, rule_for
+from suanli.errors import CsrfRefused, NotAuthenticated, PermissionDenied
+from suanli.i18n import msg
+from suanli.services import auth
+from suanli.services.common import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, Clock, Page, Principal
+
+SESSION_COOKIE = "suanli_session"
+CSRF_HEADER = "X-CSRF-Token"
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    description="An API token (`sl_...`): `suanli tokens create`, shown once.",
+)
+cookie_scheme = APIKeyCookie(
+    name=SESSION_COOKIE,
+    auto_error=False,
+    scheme_name="session",
+    description="The session cookie set by POST /v1/auth/login (HttpOnly, SameSite=Strict). "
+    f"Writes also need the `{CSRF_HEADER}` header.",
+)
 
 
 def get_app(request: Request) -> App:
@@ -30,14 +60,78 @@ def bearer_token(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
+def session_limits(app: App) -> auth.SessionLimits:
+    return auth.SessionLimits(app.settings.session_idle_s, app.settings.session_absolute_s)
+
+
 def principal_from_request(request: Request, db: Database) -> Principal:
-    """The caller behind the request's credential; NotAuthenticated when there is none."""
+    """The caller behind the request's credential; NotAuthenticated when there is none.
+    Idempotency keys belong to this principal, whichever credential carried it."""
+    app = get_app(request)
+    clock: Clock = app.clock
+    token = bearer_token(request)
+    cookie = request.cookies.get(SESSION_COOKIE)
     with db.session() as session:
-        return authenticate(session, bearer_token(request))
+        if token:
+            return auth.authenticate_token(session, clock, token)
+        if cookie:
+            principal, csrf = auth.authenticate_session(session, clock, session_limits(app), cookie)
+            if request.method in WRITE_METHODS:
+                check_csrf(request, csrf)
+            return principal
+    raise NotAuthenticated(
+        msg(
+            "请先登录，或发送 Authorization: Bearer <令牌>",
+            "sign in, or send Authorization: Bearer <token>",
+        ),
+        field="Authorization",
+    )
 
 
-def get_principal(request: Request, app: Annotated[App, Depends(get_app)]) -> Principal:
-    return principal_from_request(request, app.db)
+def check_csrf(request: Request, expected: str) -> None:
+    sent = request.headers.get(CSRF_HEADER.lower(), "")
+    if not sent or not hmac.compare_digest(sent.encode(), expected.encode()):
+        raise CsrfRefused(
+            msg(
+                f"用会话 Cookie 写入时须带 {CSRF_HEADER} 请求头（登录时返回）",
+                f"a cookie-authenticated write needs the {CSRF_HEADER} header (from sign-in)",
+            ),
+            field=CSRF_HEADER,
+        )
+    check_origin(request)
+
+
+def check_origin(request: Request) -> None:
+    """A browser names the page's origin on every write; it must be this host."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return
+    if urlsplit(origin).netloc.lower() != request.url.netloc.lower():
+        raise CsrfRefused(
+            msg("请求来自其他网站，已拒绝", "the request comes from another site"), field="Origin"
+        )
+
+
+def get_principal(
+    request: Request,
+    app: Annotated[App, Depends(get_app)],
+    _bearer: Annotated[object, Depends(bearer_scheme)] = None,
+    _cookie: Annotated[object, Depends(cookie_scheme)] = None,
+) -> Principal:
+    principal = principal_from_request(request, app.db)
+    route = request.scope.get("route")
+    rule = rule_for(request.method, getattr(route, "path", ""))
+    if rule is None:  # a route someone forgot to put in the table: refused, never open
+        raise PermissionDenied(
+            msg("这个接口没有权限规则，已拒绝", "this operation has no permission rule"),
+            field="path",
+        )
+    authorize(rule, principal.as_caller())
+    return principal
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
 
 
 def get_page(

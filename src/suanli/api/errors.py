@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from suanli.api.validation_messages import problem_message
-from suanli.errors import Conflict, SuanliError
+from suanli.errors import Conflict, SuanliError, TooManyAttempts
 from suanli.i18n import msg, t
 
 UNIQUE_VIOLATION_SQLSTATE = "23505"  # PostgreSQL's unique_violation
@@ -46,7 +46,9 @@ def conflict_from_integrity(error: IntegrityError) -> Conflict | None:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(SuanliError)
     async def _suanli_error(_request: Request, error: SuanliError) -> JSONResponse:
-        return JSONResponse(status_code=error.http_status, content=error.to_dict())
+        return JSONResponse(
+            status_code=error.http_status, content=error.to_dict(), headers=error_headers(error)
+        )
 
     @app.exception_handler(IntegrityError)
     async def _integrity_error(_request: Request, error: IntegrityError) -> JSONResponse:
@@ -63,6 +65,13 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         body = http_error_body(request, error.status_code)
         return JSONResponse(status_code=error.status_code, content=body, headers=error.headers)
+
+
+def error_headers(error: SuanliError) -> dict[str, str] | None:
+    """Retry-After on a 429 (RFC 9110: delay-seconds)."""
+    if isinstance(error, TooManyAttempts):
+        return {"Retry-After": str(max(1, error.retry_after_s))}
+    return None
 
 
 def validation_body(errors: list[dict[str, Any]]) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from starlette.responses import JSONResponse, Response
 
 from suanli.adapters.db.database import Database
 from suanli.adapters.db.tables import IdempotencyRow
-from suanli.errors import Conflict, IdempotencyConflict, InvalidInput, NotAuthenticated
+from suanli.errors import Conflict, IdempotencyConflict, InvalidInput, SuanliError
 from suanli.i18n import msg
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -86,7 +86,7 @@ def caller_scope(request: Request, db: Database) -> str | None:
 
     try:
         principal = principal_from_request(request, db)
-    except NotAuthenticated:
+    except SuanliError:  # no credential, a dead one, or a refused CSRF token: the route answers
         return None
     return f"user:{principal.user_id}"[:40]
 

@@ -54,16 +54,18 @@ def get_pool(pool_id: str, caller: CurrentPrincipal, session: DbSession) -> Pool
 
 @router.patch("/pools/{pool_id}", tags=["pools"])
 def update_pool(
-    pool_id: str, body: PoolUpdate, caller: CurrentPrincipal, session: DbSession
+    pool_id: str, body: PoolUpdate, caller: CurrentPrincipal, session: DbSession, app: AppState
 ) -> PoolPublic:
     fields = body.model_dump(exclude_none=True)
-    row = pools.update_pool(session, caller, pool_id, fields)
+    row = pools.update_pool(session, app.clock, caller, pool_id, fields)
     return pool_public(row, caller, pools.allocated_cards(session, [row.id]).get(row.id, 0))
 
 
 @router.delete("/pools/{pool_id}", status_code=204, tags=["pools"])
-def delete_pool(pool_id: str, caller: CurrentPrincipal, session: DbSession) -> Response:
-    pools.delete_pool(session, caller, pool_id)
+def delete_pool(
+    pool_id: str, caller: CurrentPrincipal, session: DbSession, app: AppState
+) -> Response:
+    pools.delete_pool(session, app.clock, caller, pool_id)
     return Response(status_code=204)
 
 

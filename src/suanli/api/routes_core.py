@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from suanli.api.deps import AppState, CurrentPrincipal, DbSession
 from suanli.api.schemas import (
@@ -45,7 +45,23 @@ def me(caller: CurrentPrincipal) -> dict[str, str]:
 def register_organisation(
     body: OrganisationCreate, caller: CurrentPrincipal, session: DbSession, app: AppState
 ) -> OrganisationRegistered:
-    issued = organisations.register_organisation(session, app.clock, caller, **body.model_dump())
+    """The operator creates an organisation (the only way to create an agency), active at once;
+    its first user's token is returned once."""
+    first = None
+    if body.admin is not None:
+        first = organisations.FirstAdmin(
+            body.admin.display_name, body.admin.login, body.admin.password
+        )
+    issued = organisations.register_organisation(
+        session,
+        app.clock,
+        caller,
+        name=body.name,
+        kind=body.kind,
+        region=body.region,
+        credit_code=body.credit_code,
+        first=first,
+    )
     org = organisations.get_organisation(session, caller, issued.org_id)
     return OrganisationRegistered(
         organisation=OrganisationPublic.model_validate(org),
@@ -55,8 +71,14 @@ def register_organisation(
 
 
 @router.get("/v1/organisations", tags=["organisations"])
-def list_organisations(caller: CurrentPrincipal, session: DbSession) -> list[OrganisationPublic]:
-    rows = organisations.list_organisations(session, caller)
+def list_organisations(
+    caller: CurrentPrincipal,
+    session: DbSession,
+    state: Annotated[str | None, Query(pattern="^(pending|active|rejected|suspended)$")] = None,
+) -> list[OrganisationPublic]:
+    """Every organisation for the operator (`?state=pending`: the review queue); one's own
+    for anyone else."""
+    rows = organisations.list_organisations(session, caller, state)
     return [OrganisationPublic.model_validate(row) for row in rows]
 
 

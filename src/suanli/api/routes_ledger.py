@@ -227,7 +227,7 @@ def refund(
 @router.post("/ledger/holds/expire")
 def expire_holds(caller: CurrentPrincipal, app: AppState) -> ExpiredPublic:
     _require_operator(caller)
-    return ExpiredPublic(expired=ledger.expire_holds(app.db, app.clock))
+    return ExpiredPublic(expired=ledger.expire_holds(app.db, app.clock, caller))
 
 
 # ---------------------------------------------------------------------------------------------

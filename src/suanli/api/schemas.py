@@ -17,10 +17,21 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class FirstUser(Strict):
+    """The first admin of an organisation the operator creates; without it, the first user
+    signs in with the returned token only, until a password is set."""
+
+    login: Line = Field(min_length=1, max_length=64)
+    display_name: Line = Field(default="admin", min_length=1, max_length=200)
+    password: Line = Field(min_length=1, max_length=129)
+
+
 class OrganisationCreate(Strict):
     name: Line = Field(min_length=1, max_length=200)
     kind: Line = Field(pattern="^(provider|enterprise|agency)$")
     region: Line = Field(default="", max_length=200)
+    credit_code: Line | None = Field(default=None, max_length=40, description="统一社会信用代码")
+    admin: FirstUser | None = None
 
 
 class OrganisationPublic(BaseModel):
@@ -29,6 +40,12 @@ class OrganisationPublic(BaseModel):
     name: str
     kind: str
     region: str
+    state: str = Field(description="pending | active | rejected | suspended")
+    state_reason: str
+    credit_code: str | None
+    contact_name: str
+    contact_phone: str
+    contact_email: str
 
 
 class OrganisationRegistered(BaseModel):

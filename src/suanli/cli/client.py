@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any
 
@@ -33,12 +34,28 @@ def orgs_create(
     name: str = typer.Option(..., "--name"),
     kind: str = typer.Option(..., "--kind", help="provider | enterprise | agency"),
     region: str = typer.Option("", "--region"),
+    credit_code: str | None = typer.Option(None, "--credit-code", help="统一社会信用代码"),
+    admin_login: str | None = typer.Option(
+        None, "--admin-login", help="the first admin's login (with --password-stdin)"
+    ),
+    admin_name: str = typer.Option("admin", "--admin-name"),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="the first admin's password, from standard input"
+    ),
     api_url: str | None = ApiUrlOption,
     token: str | None = TokenOption,
     json_output: bool = JsonOption,
 ) -> None:
-    """Registers an organisation (operator token) and prints its first token (shown once)."""
-    body = {"name": name, "kind": kind, "region": region}
+    """Creates an organisation, active at once (operator; the only way to create an agency),
+    and prints its first admin's token (shown once)."""
+    body: dict[str, Any] = {"name": name, "kind": kind, "region": region}
+    if credit_code:
+        body["credit_code"] = credit_code
+    if admin_login:
+        if not password_stdin:
+            fail(t("--admin-login 需要 --password-stdin", "--admin-login needs --password-stdin"))
+        password = sys.stdin.readline().rstrip("\n")
+        body["admin"] = {"login": admin_login, "display_name": admin_name, "password": password}
     result = ApiClient(api_url, token).request("POST", "/v1/organisations", json=body)
     if json_output:
         print_json(result)

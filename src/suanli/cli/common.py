@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import httpx
@@ -84,23 +87,48 @@ def print_json(data: Any) -> None:
 
 
 class ApiClient:
-    """A small httpx client for the CLI commands that talk to a running `suanli serve`."""
+    """A small httpx client for the CLI commands that talk to a running `suanli serve`.
 
-    def __init__(self, api_url: str | None, token: str | None) -> None:
+    The credential is, first found: --token, SUANLI_TOKEN, then what `suanli login` stored
+    (a session, sent as its cookie with the CSRF token on writes, or a token)."""
+
+    def __init__(self, api_url: str | None, token: str | None, *, anonymous: bool = False) -> None:
         settings = settings_from_env()
-        self.base_url = (api_url or settings.resolved_api_url).rstrip("/")
-        self.token = token or settings.token
-        if not self.token:
+        stored = None if (token or settings.token) else load_credentials()
+        stored_url = stored.get("api_url") if stored else None
+        self.base_url = api_url or settings.api_url or stored_url or settings.resolved_api_url
+        self.base_url = self.base_url.rstrip("/")
+        self.token = token or settings.token or (stored or {}).get("token")
+        self.session = (stored or {}).get("session")
+        self.csrf_token = (stored or {}).get("csrf_token")
+        if not (self.token or self.session or anonymous):
             fail(
                 t(
-                    "需要令牌: 使用 --token 或设置 SUANLI_TOKEN",
-                    "a token is required: --token or SUANLI_TOKEN",
+                    "需要登录: 运行 suanli login，或使用 --token / SUANLI_TOKEN",
+                    "sign in first: suanli login, or --token / SUANLI_TOKEN",
                 ),
                 3,
             )
 
+    def _auth_headers(self, method: str) -> dict[str, str]:
+        if self.token:
+            return {"Authorization": f"Bearer {self.token}"}
+        if self.session:
+            headers = {"Cookie": f"{SESSION_COOKIE}={self.session}"}
+            if method.upper() != "GET" and self.csrf_token:
+                headers["X-CSRF-Token"] = self.csrf_token
+            return headers
+        return {}
+
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        headers = {"Authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
+        response = self.send(method, path, **kwargs)
+        return response.json() if response.content else None
+
+    def download(self, path: str, **kwargs: Any) -> bytes:
+        return self.send("GET", path, **kwargs).content
+
+    def send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {**self._auth_headers(method), **kwargs.pop("headers", {})}
         try:
             response = httpx.request(
                 method, self.base_url + path, headers=headers, timeout=HTTP_TIMEOUT_S, **kwargs
@@ -115,7 +143,67 @@ class ApiClient:
             )
         if response.status_code >= 400:
             _fail_from_response(response)
-        return response.json() if response.content else None
+        return response
+
+
+# ---------------------------------------------------------------------------------------------
+# The credential `suanli login` keeps: a JSON file only its owner may read (0600, in a 0700
+# folder), like ~/.ssh keys; a file others can read is refused, not used.
+
+SESSION_COOKIE = "suanli_session"
+CREDENTIALS_ENV = "SUANLI_CREDENTIALS_FILE"
+PRIVATE_FILE_MODE = 0o600
+
+
+def credentials_path() -> Path:
+    explicit = os.environ.get(CREDENTIALS_ENV)
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "suanli" / "credentials.json"
+
+
+def save_credentials(values: dict[str, Any]) -> Path:
+    path = credentials_path()
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    with contextlib.suppress(FileNotFoundError):
+        temporary.unlink()
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        json.dump(values, handle, ensure_ascii=False)
+    os.chmod(temporary, PRIVATE_FILE_MODE)  # whatever the umask did
+    os.replace(temporary, path)
+    return path
+
+
+def load_credentials() -> dict[str, Any] | None:
+    path = credentials_path()
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        return None
+    if status.st_mode & 0o077 or status.st_uid != os.getuid():
+        fail(
+            t(
+                f"凭据文件 {path} 可被他人读取，已拒绝使用；请 chmod 600 或重新登录",
+                f"the credential file {path} is readable by others; chmod 600 it or sign in again",
+            ),
+            3,
+        )
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        fail(t(f"凭据文件 {path} 已损坏，请重新登录", f"{path} is damaged; sign in again"), 3)
+    return values if isinstance(values, dict) else None
+
+
+def forget_credentials() -> bool:
+    try:
+        credentials_path().unlink()
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def _fail_from_response(response: httpx.Response) -> NoReturn:

@@ -29,6 +29,7 @@ from suanli.errors import LedgerError
 from suanli.i18n import t
 from suanli.services import ledger
 from suanli.services.common import SystemClock
+from suanli.services.organisations import CLI
 
 app = typer.Typer(help="Ledger and wallets / 账本与钱包", no_args_is_help=True)
 
@@ -96,7 +97,7 @@ def expire(
     """Expires every hold whose timeout has passed (the scheduler loop may call this too)."""
     db = _database(data_dir, database_url)
     try:
-        count = ledger.expire_holds(db, SystemClock())
+        count = ledger.expire_holds(db, SystemClock(), CLI)
     finally:
         db.dispose()
     console.print(t(f"已过期 {count} 笔冻结", f"expired {count} holds"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
@@ -12,6 +13,7 @@ from suanli.bootstrap import bootstrap
 from suanli.cli.common import JsonOption, console, handle_errors, print_json, settings_from_env
 from suanli.domain.accelerators import CATALOG, CATALOG_VERSION, Precision
 from suanli.i18n import t
+from suanli.services.accounts import set_password_locally
 from suanli.services.organisations import bootstrap_operator
 
 db_app = typer.Typer(help="Database / 数据库", no_args_is_help=True)
@@ -35,23 +37,62 @@ def db_upgrade(data_dir: Path | None = DataDirOption) -> None:
 @handle_errors
 def admin_bootstrap(
     name: str = typer.Option("平台运营方", "--name", help="operator organisation name"),
+    login: str = typer.Option("admin", "--login", help="the first operator admin's login"),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="also set its password, read from standard input"
+    ),
     data_dir: Path | None = DataDirOption,
     json_output: bool = JsonOption,
 ) -> None:
-    """Creates the operator organisation and prints its token (shown once)."""
+    """Creates the operator organisation and its first admin, and prints that admin's API
+    token (shown once); with --password-stdin the admin can also sign in (suanli login)."""
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
     app = bootstrap(settings_from_env(data_dir=data_dir))
     try:
         with app.db.session() as session:
-            issued = bootstrap_operator(session, app.clock, name=name)
+            issued = bootstrap_operator(
+                session, app.clock, name=name, login=login, password=password
+            )
     finally:
         app.close()
     if json_output:
-        print_json({"org_id": issued.org_id, "user_id": issued.user_id, "token": issued.token})
+        print_json(
+            {
+                "org_id": issued.org_id,
+                "user_id": issued.user_id,
+                "login": login,
+                "token": issued.token,
+            }
+        )
         return
     console.print(
         t("运营方已创建。令牌只显示这一次:", "operator created; the token is shown once:")
     )
     print(issued.token)
+
+
+@admin_app.command("set-password")
+@handle_errors
+def admin_set_password(
+    login: str = typer.Option(..., "--login"),
+    password_stdin: bool = typer.Option(False, "--password-stdin"),
+    data_dir: Path | None = DataDirOption,
+) -> None:
+    """On the platform's own machine: sets a user's password (a locked-out operator admin);
+    the user's sessions end."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = str(
+            typer.prompt(t("新密码", "new password"), hide_input=True, confirmation_prompt=True)
+        )
+    app = bootstrap(settings_from_env(data_dir=data_dir))
+    try:
+        with app.db.session() as session:
+            user = set_password_locally(session, app.clock, login, password)
+    finally:
+        app.close()
+    console.print(t(f"已为 {user.login} 设置密码", f"password set for {user.login}"))
 
 
 @catalog_app.command("accelerators")

@@ -1,8 +1,12 @@
-"""Small shared pieces of the service layer: ids, the clock, the caller, pages, audit."""
+"""Small shared pieces of the service layer: ids, the clock, the caller, the request, pages,
+and `audit`, the one function every write calls to append to the hash-chained audit log."""
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
@@ -10,8 +14,10 @@ from typing import Any, Generic, Protocol, TypeVar
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from suanli.adapters.db.tables import AuditRow
+from suanli.adapters.db.audit_log import QueuedEntry, queue_entry
+from suanli.domain.audit_chain import summary
 from suanli.domain.calendar import BEIJING
+from suanli.domain.permissions import Caller
 from suanli.errors import InvalidInput, PermissionDenied
 
 T = TypeVar("T")
@@ -34,15 +40,34 @@ class SystemClock:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: a user of one organisation of one kind."""
+    """Who is calling: a user, with a role, of one organisation of one kind, through one
+    credential (a session, or an API token with its scopes). The services receive nothing
+    else about the caller."""
 
     user_id: str
     org_id: str
     org_kind: str
+    role: str = "admin"
+    scopes: frozenset[str] | None = None  # a token's scopes; None for a session (role only)
+    credential: str = ""  # "session:<id>", "token:<id>", "cli", "system"
+    org_state: str = "active"
 
     @property
     def is_operator(self) -> bool:
         return self.org_kind == "operator"
+
+    @property
+    def session_id(self) -> str | None:
+        kind, _, value = self.credential.partition(":")
+        return value if kind == "session" else None
+
+    @property
+    def token_id(self) -> str | None:
+        kind, _, value = self.credential.partition(":")
+        return value if kind == "token" else None
+
+    def as_caller(self) -> Caller:
+        return Caller(self.org_kind, self.role, self.org_state, self.scopes)
 
     def require_kind(self, *kinds: str) -> None:
         if self.org_kind not in kinds and not self.is_operator:
@@ -75,16 +100,60 @@ def paginate(session: Session, query: Select[Any], page: Page) -> PageResult[Any
     return PageResult(items=items, total=total, offset=page.offset, limit=page.limit)
 
 
+@dataclass(frozen=True)
+class RequestContext:
+    """Where a write came from, for the audit log: the API sets it per request."""
+
+    request_id: str
+    client_address: str
+
+
+LOCAL_REQUEST = RequestContext(request_id="", client_address="local")
+_request: ContextVar[RequestContext | None] = ContextVar("suanli_request", default=None)
+
+
+def current_request() -> RequestContext:
+    return _request.get() or LOCAL_REQUEST
+
+
+@contextmanager
+def using_request(context: RequestContext) -> Iterator[RequestContext]:
+    token = _request.set(context)
+    try:
+        yield context
+    finally:
+        _request.reset(token)
+
+
 def audit(
-    session: Session, clock: Clock, actor: Principal, action: str, subject: str, **detail: object
+    session: Session,
+    clock: Clock,
+    actor: Principal,
+    action: str,
+    subject: str,
+    *,
+    about_org: str | None = None,
+    before: dict[str, Any] | None = None,
+    **after: object,
 ) -> None:
-    session.add(
-        AuditRow(
+    """Appends one entry to the audit log when the session commits (nothing if it rolls
+    back). `about_org` is the other organisation the entry concerns (an application's agency,
+    a reviewed organisation), which may then read it; `before` and the keyword arguments are
+    the before/after summary, with any secret-named value redacted."""
+    request = current_request()
+    queue_entry(
+        session,
+        QueuedEntry(
             at=clock.now(),
-            actor_id=actor.user_id,
-            org_id=actor.org_id,
-            action=action,
-            subject=subject,
-            detail=dict(detail),
-        )
+            actor_id=actor.user_id[:40],
+            org_id=actor.org_id[:40],
+            credential=actor.credential[:60],
+            action=action[:80],
+            subject=subject[:80],
+            about_org_id=about_org,
+            before=summary(before),
+            after=summary(dict(after)) or {},
+            request_id=request.request_id[:64],
+            client_address=request.client_address[:64],
+        ),
     )

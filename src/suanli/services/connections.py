@@ -356,7 +356,10 @@ def review_connection(
         raise InvalidInput(msg("驳回须写明原因", "a rejection needs a reason"), field="reason")
     _mark_reviewed(row, caller, clock, "approved" if approve else "rejected", reason.strip())
     action = "connection.approve" if approve else "connection.reject"
-    audit(session, clock, caller, action, row.id, reason=row.review_reason)
+    audit(
+        session, clock, caller, action, row.id, about_org=row.provider_id,
+        reason=row.review_reason,
+    )  # fmt: skip
     return row
 
 
@@ -573,7 +576,12 @@ def check_connection(
         get_connection(session, caller, connection_id)
     poll_connections(db, registry, clock, [connection_id])
     with db.session() as session:
-        return get_connection(session, caller, connection_id)
+        row = get_connection(session, caller, connection_id)
+        audit(
+            session, clock, caller, "connection.check", row.id, about_org=row.provider_id,
+            healthy=row.healthy,
+        )  # fmt: skip
+        return row
 
 
 def read_capacity(

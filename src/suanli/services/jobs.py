@@ -19,7 +19,7 @@ from suanli.domain.scheduling.feasibility import explain_unplaceable, feasible_p
 from suanli.domain.scheduling.model import PoolView
 from suanli.errors import InvalidInput, NotFound, PermissionDenied, Unplaceable
 from suanli.services import settlement
-from suanli.services.common import Clock, Page, PageResult, Principal, new_id, paginate
+from suanli.services.common import Clock, Page, PageResult, Principal, audit, new_id, paginate
 from suanli.services.pools import pool_views
 
 SPEC_FIELDS = frozenset(JobSpec.__dataclass_fields__)
@@ -136,6 +136,10 @@ def submit_job(
     job.hold_fen = settlement.hold_for_job(session, settings, clock, job, max_price)
     job.state = transition(JobState.PENDING, JobState.QUEUED).value
     session.flush()
+    audit(
+        session, clock, caller, "job.submit", job.id, name=job.name, cards=spec.cards,
+        max_run_time_s=spec.max_run_time_s, hold_fen=job.hold_fen,
+    )  # fmt: skip
     return job
 
 
@@ -183,6 +187,10 @@ def request_cancel(
     else:
         job.reason = "cancel requested"
     session.flush()
+    audit(
+        session, clock, caller, "job.cancel", job.id, about_org=job.owner_id,
+        before={"state": current.value}, state=job.state,
+    )  # fmt: skip
     return job
 
 

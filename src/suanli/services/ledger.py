@@ -29,7 +29,7 @@ from suanli.domain.ledger import (
     TransferRequest,
     account_id_for,
 )
-from suanli.services.common import Clock
+from suanli.services.common import Clock, Principal, audit
 
 EXPIRY_SWEEP_BATCHES_MAX = 100  # one sweep expires at most this many batches of due holds
 ID_DIGEST_CHARS = 32
@@ -67,21 +67,26 @@ def submit(session: Session, clock: Clock, requests: Sequence[TransferRequest]) 
     return repository(session).submit(list(requests), clock.now())
 
 
-def expire_holds(db: Database, clock: Clock) -> int:
-    """Expires every hold whose timeout has passed, a bounded batch per transaction."""
+def expire_holds(db: Database, clock: Clock, caller: Principal | None = None) -> int:
+    """Expires every hold whose timeout has passed, a bounded batch per transaction. A person
+    who asked for it (`caller`, through the API or CLI) is in the audit log, once per batch
+    that expired something; the runtime's own sweep is not."""
     expired = 0
     for _ in range(EXPIRY_SWEEP_BATCHES_MAX):
-        done = transact(db, lambda session: _expire_batch(session, clock))
+        done = transact(db, lambda session: _expire_batch(session, clock, caller))
         expired += done
         if done < EXPIRY_BATCH_MAX:
             break
     return expired
 
 
-def _expire_batch(session: Session, clock: Clock) -> int:
+def _expire_batch(session: Session, clock: Clock, caller: Principal | None) -> int:
     ledger = repository(session)
     due = ledger.due_hold_ids(clock.now())
-    return len(ledger.expire(due, clock.now())) if due else 0
+    done = len(ledger.expire(due, clock.now())) if due else 0
+    if done and caller is not None:
+        audit(session, clock, caller, "ledger.expire_holds", "holds", holds=due[:done])
+    return done
 
 
 def run_check(db: Database) -> CheckReport:

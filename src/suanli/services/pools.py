@@ -14,7 +14,7 @@ from suanli.domain.jobs import TERMINAL_STATES, JobState
 from suanli.domain.pools import Pool, Region
 from suanli.domain.scheduling.model import PoolView
 from suanli.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from suanli.services.common import Clock, Page, PageResult, Principal, new_id, paginate
+from suanli.services.common import Clock, Page, PageResult, Principal, audit, new_id, paginate
 from suanli.services.connections import require_pool_connection
 
 EDITABLE_FIELDS: tuple[str, ...] = (
@@ -137,6 +137,12 @@ def create_pool(
     )
     session.add(row)
     session.flush()
+    audit(
+        session, clock, caller, "pool.create", row.id, about_org=provider_id, name=row.name,
+        accelerator_model=row.accelerator_model, nodes=row.nodes,
+        cards_per_node=row.cards_per_node, price_fen_per_card_hour=row.price_fen_per_card_hour,
+        backend=row.backend,
+    )  # fmt: skip
     return row
 
 
@@ -201,7 +207,7 @@ def list_pools(
 
 
 def update_pool(
-    session: Session, caller: Principal, pool_id: str, fields: dict[str, Any]
+    session: Session, clock: Clock, caller: Principal, pool_id: str, fields: dict[str, Any]
 ) -> PoolRow:
     row = _owned_pool(session, caller, pool_id)
     unknown = set(fields) - set(EDITABLE_FIELDS)
@@ -211,17 +217,24 @@ def update_pool(
     if pool.nodes * pool.cards_per_node < row.nodes * row.cards_per_node:
         _require_no_active_jobs(session, row.id, "shrink")
     _require_unique_name(session, row.provider_id, pool.name, row.id)
+    before = {key: getattr(row, key) for key in fields}
     for key in fields:
         value = getattr(pool, key)
         setattr(row, key, value.label() if isinstance(value, Region) else value)
     session.flush()
+    after = {key: getattr(row, key) for key in fields}
+    audit(
+        session, clock, caller, "pool.update", row.id, about_org=row.provider_id,
+        before=before, **after,
+    )  # fmt: skip
     return row
 
 
-def delete_pool(session: Session, caller: Principal, pool_id: str) -> None:
+def delete_pool(session: Session, clock: Clock, caller: Principal, pool_id: str) -> None:
     row = _owned_pool(session, caller, pool_id)
     _require_no_active_jobs(session, row.id, "delete")
     row.deleted = True  # soft: usage lines and statements keep pointing at it
+    audit(session, clock, caller, "pool.delete", row.id, about_org=row.provider_id, name=row.name)
 
 
 def _require_no_active_jobs(session: Session, pool_id: str, verb: str) -> None:

@@ -280,7 +280,10 @@ def top_up_agency(
     )
     ledger.ensure_account(session, clock, AccountSpec(AccountKind.ENTERPRISE_WALLET, agency_id))
     (transfer,) = ledger.submit(session, clock, [request])
-    audit(session, clock, caller, "scenes.agency.top_up", transfer.id, amount_fen=amount_fen)
+    audit(
+        session, clock, caller, "scenes.agency.top_up", transfer.id, about_org=agency_id,
+        amount_fen=amount_fen,
+    )  # fmt: skip
     return transfer.id
 
 
@@ -413,7 +416,10 @@ def apply(
     )
     session.add(proposal)
     session.flush()
-    audit(session, clock, caller, "scenes.challenge.apply", proposal.id)
+    audit(
+        session, clock, caller, "scenes.challenge.apply", proposal.id,
+        about_org=get_challenge(session, challenge_id).agency_id, challenge_id=challenge_id,
+    )  # fmt: skip
     return proposal
 
 
@@ -509,7 +515,10 @@ def review(
     )
     session.add(entry)
     session.flush()
-    audit(session, clock, caller, "scenes.challenge.review", proposal.id)
+    audit(
+        session, clock, caller, "scenes.challenge.review", proposal.id,
+        about_org=row.agency_id, total_centi=entry.total_centi,
+    )  # fmt: skip
     return entry
 
 
@@ -576,5 +585,5 @@ def cancel(
     )
     ledger.submit(session, clock, [void])
     row.state, row.decided_at = ChallengeState.CANCELLED.value, clock.now()
-    audit(session, clock, caller, "scenes.challenge.cancel", row.id)
+    audit(session, clock, caller, "scenes.challenge.cancel", row.id, about_org=row.agency_id)
     return row

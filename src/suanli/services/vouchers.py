@@ -350,7 +350,10 @@ def fund_program(
             field="amount_fen",
         )
     (transfer,) = ledger.submit(session, clock, [request])
-    audit(session, clock, caller, "voucher.program_fund", row.id, amount_fen=amount_fen)
+    audit(
+        session, clock, caller, "voucher.program_fund", row.id, about_org=row.agency_id,
+        amount_fen=amount_fen,
+    )  # fmt: skip
     return transfer
 
 
@@ -420,7 +423,10 @@ def apply(
     row = _application_row(program_id, caller.org_id, facts, requested_fen, note, clock.now())
     session.add(row)
     session.flush()
-    audit(session, clock, caller, "voucher.apply", row.id, program_id=program_id)
+    audit(
+        session, clock, caller, "voucher.apply", row.id, about_org=program_row.agency_id,
+        program_id=program_id, requested_fen=requested_fen,
+    )  # fmt: skip
     return row
 
 
@@ -538,6 +544,7 @@ def approve(
         caller,
         "voucher.approve",
         application.id,
+        about_org=application.enterprise_id,
         grant_id=grant.id,
         quota_fen=quota_fen,
     )
@@ -601,7 +608,10 @@ def reject(
     application.reason = _text(reason, "reason", REASON_LENGTH_MAX)
     application.decided_by, application.decided_at = caller.user_id, clock.now()
     session.flush()
-    audit(session, clock, caller, "voucher.reject", application.id, reason=application.reason)
+    audit(
+        session, clock, caller, "voucher.reject", application.id,
+        about_org=application.enterprise_id, reason=application.reason,
+    )  # fmt: skip
     return application
 
 

@@ -163,8 +163,9 @@ def top_up(
     ledger.ensure_account(session, clock, AccountSpec(AccountKind.ENTERPRISE_WALLET, org_id))
     (transfer,) = ledger.submit(session, clock, [request])
     audit(
-        session, clock, caller, "wallet.top_up", transfer.id, org_id=org_id, amount_fen=amount_fen
-    )
+        session, clock, caller, "wallet.top_up", transfer.id, about_org=org_id,
+        org_id=org_id, amount_fen=amount_fen,
+    )  # fmt: skip
     return transfer
 
 
@@ -200,6 +201,7 @@ def payout(
         caller,
         "wallet.payout",
         transfer.id,
+        about_org=provider_id,
         org_id=provider_id,
         amount_fen=amount_fen,
     )

@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from suanli.adapters.db import audit_log
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 PG_POOL_SIZE = 20
 
@@ -19,6 +21,7 @@ class Database:
         self.url = url
         self.engine = _make_engine(url, echo)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        audit_log.install(self._sessions)  # audit entries join the chain when a session commits
 
     @property
     def is_sqlite(self) -> bool:

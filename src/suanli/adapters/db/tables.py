@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -39,8 +40,19 @@ class OrganisationRow(Base):
     kind: Mapped[str] = mapped_column(String(20))
     region: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime]
+    # pending (self-registered, awaiting review) → active | rejected; active ⇄ suspended
+    state: Mapped[str] = mapped_column(String(12), default="active", server_default="active")
+    state_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
+    credit_code: Mapped[str | None] = mapped_column(String(18), nullable=True)
+    contact_name: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    contact_phone: Mapped[str] = mapped_column(String(40), default="", server_default="")
+    contact_email: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    reviewed_by: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    reviewed_at: Mapped[datetime | None] = mapped_column(nullable=True)
     __table_args__ = (
         CheckConstraint("kind IN ('operator','provider','enterprise','agency')", name="org_kind"),
+        CheckConstraint("state IN ('pending','active','rejected','suspended')", name="org_state"),
+        Index("uq_org_credit_code", "credit_code", unique=True),  # one registration per code
     )
 
 
@@ -61,20 +73,39 @@ class UserRow(Base):
     __tablename__ = "users"
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
-    name: Mapped[str] = mapped_column(String(200))
+    login: Mapped[str] = mapped_column(String(64))  # lower case, unique
+    display_name: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(20), default="admin")
+    phone: Mapped[str] = mapped_column(String(40), default="", server_default="")
+    email: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)  # argon2id
+    password_changed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    totp_secret: Mapped[str | None] = mapped_column(Text, nullable=True)  # Fernet ciphertext
+    totp_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    totp_last_step: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime]
-    __table_args__ = (UniqueConstraint("org_id", "name", name="uq_user_name"),)
+    __table_args__ = (
+        CheckConstraint("role IN ('admin','member','finance','viewer')", name="user_role"),
+        Index("uq_user_login", "login", unique=True),
+    )
 
 
 class ApiTokenRow(Base):
+    """A user's named API token: only its SHA-256 is stored; the token is shown once."""
+
     __tablename__ = "api_tokens"
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    scopes: Mapped[list[Any]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None] = mapped_column(nullable=True)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class PoolRow(Base):
@@ -170,14 +201,35 @@ class IdempotencyRow(Base):
 
 
 class AuditRow(Base):
+    """One entry of the hash-chained, append-only audit log (domain/audit_chain.py): `detail`
+    is the after summary, `seq` the position in the chain, given at commit."""
+
     __tablename__ = "audit_log"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
     at: Mapped[datetime]
-    actor_id: Mapped[str] = mapped_column(String(40))
+    actor_id: Mapped[str] = mapped_column(String(40), index=True)
     org_id: Mapped[str] = mapped_column(String(40), index=True)
-    action: Mapped[str] = mapped_column(String(80))
-    subject: Mapped[str] = mapped_column(String(80))
+    credential: Mapped[str] = mapped_column(String(60), default="", server_default="")
+    action: Mapped[str] = mapped_column(String(80), index=True)
+    subject: Mapped[str] = mapped_column(String(80), index=True)
+    about_org_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    request_id: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    client_address: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+    __table_args__ = (Index("uq_audit_seq", "seq", unique=True),)
+
+
+class AuditHeadRow(Base):
+    """The chain's last position and hash: one row, locked by each appending transaction."""
+
+    __tablename__ = "audit_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
 
 
 class SchedulerUsageRow(Base):

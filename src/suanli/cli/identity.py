@@ -1,0 +1,532 @@
+"""Sign-in, users, API tokens, the review of organisations, and the audit log, over HTTP.
+
+`suanli login` keeps a session (or, with --token, a token) in a file only its owner may read;
+every other command then uses it when neither --token nor SUANLI_TOKEN is given.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import typer
+from rich.table import Table
+
+from suanli.cli.common import (
+    HTTP_TIMEOUT_S,
+    SESSION_COOKIE,
+    ApiClient,
+    ApiUrlOption,
+    JsonOption,
+    TokenOption,
+    console,
+    fail,
+    forget_credentials,
+    print_json,
+    save_credentials,
+    settings_from_env,
+)
+from suanli.i18n import t
+
+users_app = typer.Typer(help="Users / 用户", no_args_is_help=True)
+tokens_app = typer.Typer(help="API tokens / 访问令牌", no_args_is_help=True)
+review_app = typer.Typer(help="Review registrations / 入驻审核", no_args_is_help=True)
+audit_app = typer.Typer(help="Audit log / 审计日志", no_args_is_help=True)
+PASSWORD_STDIN = typer.Option(
+    False, "--password-stdin", help="read the password from standard input (one line)"
+)
+
+
+def read_password(from_stdin: bool, prompt: str, *, confirm: bool = False) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return str(typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm))
+
+
+# ---------------------------------------------------------------------------------------------
+# login / logout
+
+
+def login(
+    login_name: str | None = typer.Option(None, "--login", help="your login name"),
+    password_stdin: bool = PASSWORD_STDIN,
+    totp: str | None = typer.Option(None, "--totp", help="TOTP code, if you turned it on"),
+    token: str | None = typer.Option(None, "--token", help="keep this API token instead"),
+    api_url: str | None = ApiUrlOption,
+) -> None:
+    """Signs in and keeps the session (or --token) for later commands, readable by you only."""
+    base = (api_url or settings_from_env().resolved_api_url).rstrip("/")
+    if token:
+        me = ApiClient(base, token).request("GET", "/v1/auth/me")
+        path = save_credentials({"api_url": base, "token": token, "login": me["login"]})
+        console.print(t(f"已保存令牌 ({me['login']}) 到 {path}", f"token kept in {path}"))
+        return
+    name = login_name or str(typer.prompt(t("登录名", "login")))
+    password = read_password(password_stdin, t("密码", "password"))
+    response = _post_login(base, name, password, totp)
+    if response.status_code == 401 and response.json().get("error") == "totp_required":
+        code = str(typer.prompt(t("动态口令", "TOTP code")))
+        response = _post_login(base, name, password, code)
+    if response.status_code >= 400:
+        body = response.json()
+        fail(f"HTTP {response.status_code}: {body.get('message')}", 3)
+    body = response.json()
+    path = save_credentials(
+        {
+            "api_url": base,
+            "session": response.cookies.get(SESSION_COOKIE),
+            "csrf_token": body["csrf_token"],
+            "login": body["user"]["login"],
+        }
+    )
+    user = body["user"]
+    console.print(
+        t(
+            f"已登录: {user['display_name']} ({user['role']}, {user['org_name']})，凭据在 {path}",
+            f"signed in as {user['display_name']} ({user['role']}, {user['org_name']}); "
+            f"kept in {path}",
+        )
+    )
+
+
+def _post_login(base: str, name: str, password: str, totp: str | None) -> httpx.Response:
+    body: dict[str, Any] = {"login": name, "password": password}
+    if totp:
+        body["totp"] = totp
+    try:
+        return httpx.post(f"{base}/v1/auth/login", json=body, timeout=HTTP_TIMEOUT_S)
+    except httpx.HTTPError as error:
+        fail(t(f"无法连接 API {base}: {error}", f"cannot reach the API at {base}: {error}"), 7)
+
+
+def logout() -> None:
+    """Ends the kept session on the server and forgets the credential file."""
+    from suanli.cli.common import load_credentials
+
+    stored = load_credentials()
+    if stored and stored.get("session"):
+        ApiClient(None, None).send("POST", "/v1/auth/logout")
+    forgotten = forget_credentials()
+    console.print(t("已退出", "signed out") if forgotten else t("本来就未登录", "not signed in"))
+
+
+# ---------------------------------------------------------------------------------------------
+# users
+
+
+def _user_row(table: Table, user: dict[str, Any]) -> None:
+    state = t("停用", "disabled") if user["disabled"] else ""
+    table.add_row(user["id"], user["login"], user["display_name"], user["role"], state)
+
+
+@users_app.command("me")
+def users_me(
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Who you are signed in as."""
+    me = ApiClient(api_url, token).request("GET", "/v1/auth/me")
+    if json_output:
+        print_json(me)
+        return
+    console.print(f"{me['login']}  {me['display_name']}  {me['role']}  {me['org_name']}")
+
+
+@users_app.command("list")
+def users_list(
+    org_id: str | None = typer.Option(None, "--org", help="operator: another organisation"),
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Lists your organisation's users (admins)."""
+    params = {"org_id": org_id, "limit": 500} if org_id else {"limit": 500}
+    page = ApiClient(api_url, token).request("GET", "/v1/users", params=params)
+    if json_output:
+        print_json(page)
+        return
+    table = Table()
+    for column in ("id", "login", "name", "role", ""):
+        table.add_column(column)
+    for user in page["items"]:
+        _user_row(table, user)
+    console.print(table)
+
+
+@users_app.command("create")
+def users_create(
+    login_name: str = typer.Option(..., "--login"),
+    display_name: str = typer.Option(..., "--name"),
+    role: str = typer.Option("member", "--role", help="admin | member | finance | viewer"),
+    phone: str = typer.Option("", "--phone"),
+    email: str = typer.Option("", "--email"),
+    org_id: str | None = typer.Option(None, "--org", help="operator: another organisation"),
+    password_stdin: bool = PASSWORD_STDIN,
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+) -> None:
+    """Adds a user with a first password (they change it with `suanli users password`)."""
+    password = read_password(password_stdin, t("初始密码", "first password"), confirm=True)
+    body = {
+        "login": login_name,
+        "display_name": display_name,
+        "role": role,
+        "password": password,
+        "phone": phone,
+        "email": email,
+        "org_id": org_id,
+    }
+    print_json(ApiClient(api_url, token).request("POST", "/v1/users", json=body))
+
+
+@users_app.command("update")
+def users_update(
+    user_id: str,
+    role: str | None = typer.Option(None, "--role"),
+    display_name: str | None = typer.Option(None, "--name"),
+    disabled: bool | None = typer.Option(None, "--disable/--enable"),
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+) -> None:
+    """Changes a user's role or name, or disables (ends its sessions) or enables it."""
+    body = {"role": role, "display_name": display_name, "disabled": disabled}
+    body = {key: value for key, value in body.items() if value is not None}
+    if not body:
+        fail(t("没有要修改的字段", "nothing to change: --role, --name or --disable/--enable"))
+    print_json(ApiClient(api_url, token).request("PATCH", f"/v1/users/{user_id}", json=body))
+
+
+@users_app.command("reset-password")
+def users_reset_password(
+    user_id: str,
+    password_stdin: bool = PASSWORD_STDIN,
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+) -> None:
+    """An admin sets a user's password; that user's sessions end."""
+    password = read_password(password_stdin, t("新密码", "new password"), confirm=True)
+    body = {"new_password": password}
+    print_json(
+        ApiClient(api_url, token).request("POST", f"/v1/users/{user_id}/password", json=body)
+    )
+
+
+@users_app.command("sign-out")
+def users_sign_out(
+    user_id: str, api_url: str | None = ApiUrlOption, token: str | None = TokenOption
+) -> None:
+    """Ends every session of a user."""
+    print_json(ApiClient(api_url, token).request("POST", f"/v1/users/{user_id}/sign-out"))
+
+
+@users_app.command("password")
+def users_password(
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="two lines: the current password, then the new one"
+    ),
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+) -> None:
+    """Changes your own password; your other sessions end."""
+    current = read_password(password_stdin, t("当前密码", "current password"))
+    new = read_password(password_stdin, t("新密码", "new password"), confirm=True)
+    body = {"current_password": current, "new_password": new}
+    print_json(ApiClient(api_url, token).request("POST", "/v1/auth/password", json=body))
+
+
+@users_app.command("sign-out-everywhere")
+def users_sign_out_everywhere(
+    api_url: str | None = ApiUrlOption, token: str | None = TokenOption
+) -> None:
+    """Ends all your sessions, everywhere (API tokens stay valid)."""
+    print_json(ApiClient(api_url, token).request("POST", "/v1/auth/sign-out-everywhere"))
+
+
+# ---------------------------------------------------------------------------------------------
+# tokens
+
+
+@tokens_app.command("create")
+def tokens_create(
+    name: str = typer.Option(..., "--name"),
+    scopes: list[str] = typer.Option(
+        None, "--scope", help="read, write, jobs, wallet, vouchers, scenes, pools; repeatable"
+    ),
+    days: int = typer.Option(90, "--days", help="expiry, 1..365 days"),
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Creates one of your API tokens; it is printed once."""
+    body = {"name": name, "scopes": scopes or ["read", "write"], "expires_in_days": days}
+    issued = ApiClient(api_url, token).request("POST", "/v1/tokens", json=body)
+    if json_output:
+        print_json(issued)
+        return
+    console.print(
+        t(
+            f"{issued['id']} ({', '.join(issued['scopes'])})，到期 {issued['expires_at']}；"
+            "令牌只显示这一次:",
+            f"{issued['id']} ({', '.join(issued['scopes'])}), expires {issued['expires_at']}; "
+            "the token is shown once:",
+        )
+    )
+    print(issued["token"])
+
+
+@tokens_app.command("list")
+def tokens_list(
+    user_id: str | None = typer.Option(None, "--user", help="admins: a user of yours"),
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Lists your tokens (never the tokens themselves): scopes, expiry, last use."""
+    params: dict[str, Any] = {"limit": 500}
+    if user_id:
+        params["user_id"] = user_id
+    page = ApiClient(api_url, token).request("GET", "/v1/tokens", params=params)
+    if json_output:
+        print_json(page)
+        return
+    table = Table()
+    for column in ("id", "name", "prefix", "scopes", "expires", "last used", ""):
+        table.add_column(column)
+    for row in page["items"]:
+        state = t("已撤销", "revoked") if row["revoked"] else ""
+        table.add_row(
+            row["id"],
+            row["name"],
+            row["prefix"] + "…",
+            ",".join(row["scopes"]),
+            row["expires_at"][:10],
+            (row["last_used_at"] or "-")[:16],
+            state,
+        )
+    console.print(table)
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(
+    token_id: str, api_url: str | None = ApiUrlOption, token: str | None = TokenOption
+) -> None:
+    """Revokes a token at once."""
+    ApiClient(api_url, token).request("DELETE", f"/v1/tokens/{token_id}")
+    console.print(t(f"已撤销 {token_id}", f"revoked {token_id}"))
+
+
+# ---------------------------------------------------------------------------------------------
+# organisations: self-registration, review, suspension
+
+
+def orgs_register(
+    name: str = typer.Option(..., "--name", help="legal name"),
+    kind: str = typer.Option(..., "--kind", help="enterprise | provider"),
+    credit_code: str = typer.Option(..., "--credit-code", help="统一社会信用代码"),
+    region: str = typer.Option(..., "--region", help="province/city/district"),
+    contact_name: str = typer.Option(..., "--contact-name"),
+    contact_phone: str = typer.Option("", "--contact-phone"),
+    contact_email: str = typer.Option("", "--contact-email"),
+    admin_login: str = typer.Option(..., "--admin-login"),
+    admin_name: str = typer.Option(..., "--admin-name"),
+    password_stdin: bool = PASSWORD_STDIN,
+    api_url: str | None = ApiUrlOption,
+) -> None:
+    """Registers your enterprise or provider (no sign-in needed); it waits for review."""
+    password = read_password(password_stdin, t("管理员密码", "admin password"), confirm=True)
+    body = {
+        "name": name,
+        "kind": kind,
+        "credit_code": credit_code,
+        "region": region,
+        "contact": {"name": contact_name, "phone": contact_phone, "email": contact_email},
+        "admin": {"login": admin_login, "display_name": admin_name, "password": password},
+    }
+    result = ApiClient(api_url, None, anonymous=True).request(
+        "POST", "/v1/registrations", json=body
+    )
+    org = result["organisation"]
+    console.print(
+        t(
+            f"已提交: {org['id']} ({org['state']})，等待平台审核",
+            f"registered {org['id']} ({org['state']}); waiting for the operator's review",
+        )
+    )
+
+
+@review_app.command("list")
+def review_list(
+    state: str = typer.Option("pending", "--state", help="pending | rejected | active"),
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """The organisations waiting for review (operator)."""
+    rows = ApiClient(api_url, token).request("GET", "/v1/organisations", params={"state": state})
+    if json_output:
+        print_json(rows)
+        return
+    for org in rows:
+        console.print(
+            f"{org['id']}  {org['kind']:<10} {org['credit_code'] or '-'}  {org['name']}  "
+            f"{org['contact_name']} {org['contact_phone']}"
+        )
+
+
+@review_app.command("approve")
+def review_approve(
+    org_id: str, api_url: str | None = ApiUrlOption, token: str | None = TokenOption
+) -> None:
+    """Approves a registration: the organisation may act from now on."""
+    print_json(ApiClient(api_url, token).request("POST", f"/v1/organisations/{org_id}/approve"))
+
+
+@review_app.command("reject")
+def review_reject(
+    org_id: str,
+    reason: str = typer.Option(..., "--reason"),
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+) -> None:
+    """Rejects a registration with a reason the applicant sees."""
+    body = {"reason": reason}
+    print_json(
+        ApiClient(api_url, token).request("POST", f"/v1/organisations/{org_id}/reject", json=body)
+    )
+
+
+def orgs_suspend(
+    org_id: str,
+    reason: str = typer.Option(..., "--reason"),
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+) -> None:
+    """Suspends an organisation: its sessions and tokens stop at once."""
+    body = {"reason": reason}
+    print_json(
+        ApiClient(api_url, token).request("POST", f"/v1/organisations/{org_id}/suspend", json=body)
+    )
+
+
+def orgs_reinstate(
+    org_id: str, api_url: str | None = ApiUrlOption, token: str | None = TokenOption
+) -> None:
+    """Lifts a suspension."""
+    print_json(ApiClient(api_url, token).request("POST", f"/v1/organisations/{org_id}/reinstate"))
+
+
+# ---------------------------------------------------------------------------------------------
+# audit
+
+
+def _filters(
+    actor: str | None, org: str | None, action: str | None, since: str | None, until: str | None
+) -> dict[str, Any]:
+    values = {"actor_id": actor, "org_id": org, "action": action, "since": since, "until": until}
+    return {key: value for key, value in values.items() if value is not None}
+
+
+ActorOpt = typer.Option(None, "--actor", help="a user id")
+OrgOpt = typer.Option(None, "--org", help="an organisation id")
+ActionOpt = typer.Option(None, "--action", help="exact, or a prefix ending in '.'")
+SinceOpt = typer.Option(None, "--since", help="ISO time with zone, e.g. 2025-07-01T00:00+08:00")
+UntilOpt = typer.Option(None, "--until")
+
+
+@audit_app.command("list")
+def audit_list(
+    actor: str | None = ActorOpt,
+    org: str | None = OrgOpt,
+    action: str | None = ActionOpt,
+    since: str | None = SinceOpt,
+    until: str | None = UntilOpt,
+    offset: int = typer.Option(0, "--offset", min=0),
+    limit: int = typer.Option(50, "--limit", min=1, max=500),
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """The entries you may see, newest first."""
+    params = {**_filters(actor, org, action, since, until), "offset": offset, "limit": limit}
+    page = ApiClient(api_url, token).request("GET", "/v1/audit", params=params)
+    if json_output:
+        print_json(page)
+        return
+    for entry in page["items"]:
+        console.print(
+            f"{entry['seq']:>6}  {entry['at'][:19]}  {entry['action']:<28} {entry['object']}  "
+            f"{entry['actor_id']}",
+            highlight=False,
+        )
+    console.print(t(f"共 {page['total']} 条", f"{page['total']} in all"))
+
+
+@audit_app.command("export")
+def audit_export(
+    output: Path = typer.Option(..., "--output", "-o", help="file to write"),
+    format: str = typer.Option("csv", "--format", help="csv | xlsx"),
+    actor: str | None = ActorOpt,
+    org: str | None = OrgOpt,
+    action: str | None = ActionOpt,
+    since: str | None = SinceOpt,
+    until: str | None = UntilOpt,
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+) -> None:
+    """Writes the entries you may see to a CSV or XLSX file, in chain order."""
+    params = {**_filters(actor, org, action, since, until), "format": format}
+    content = ApiClient(api_url, token).download("/v1/audit/export", params=params)
+    output.write_bytes(content)
+    console.print(t(f"已写入 {output}", f"wrote {output}"))
+
+
+@audit_app.command("head")
+def audit_head(
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Prints the chain's head (position and hash): keep it outside the platform."""
+    head = ApiClient(api_url, token).request("GET", "/v1/audit/head")
+    if json_output:
+        print_json(head)
+        return
+    print(f"{head['seq']}:{head['hash']}")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    expect: str | None = typer.Option(
+        None, "--expect", help="a head kept earlier, SEQ:HASH, that must still be in the chain"
+    ),
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Recomputes the whole chain; exits 6 naming the first entry edited, deleted or moved."""
+    params: dict[str, Any] = {}
+    if expect:
+        seq, _, digest = expect.partition(":")
+        if not seq.isdigit() or len(digest) != 64:
+            fail(t("--expect 须为 序号:哈希", "--expect must be SEQ:HASH"))
+        params = {"seq": int(seq), "hash": digest}
+    report = ApiClient(api_url, token).request("GET", "/v1/audit/verify", params=params)
+    if json_output:
+        print_json(report)
+    if report["ok"]:
+        if not json_output:
+            console.print(
+                t(
+                    f"审计链完好: {report['entries']} 条，"
+                    f"链头 {report['head_seq']}:{report['head_hash']}",
+                    f"the chain holds: {report['entries']} entries, head "
+                    f"{report['head_seq']}:{report['head_hash']}",
+                ),
+                highlight=False,
+            )
+        return
+    problem = report["problem"]
+    fail(f"{problem['message']} (seq {problem['seq']}, {problem['kind']})", 6)
