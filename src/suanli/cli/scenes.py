@@ -36,7 +36,7 @@ from suanli.services.scenes_eval import FoldedReport
 from suanli.services.scenes_files import EvaluationReport, ItemKind, MatchRun, ValidationReport
 
 app = typer.Typer(
-    help="Scenario exchange: match and evaluate the two lists / 场景对接：两张清单的匹配与评测",
+    help="Scenario exchange: match and evaluate the two lists",
     no_args_is_help=True,
 )
 WARNINGS_SHOWN_MAX = 20
@@ -334,7 +334,9 @@ def import_command(
     kind: str = typer.Argument(..., help="opportunities | capabilities"),
     path: Path = typer.Argument(..., help="CSV or XLSX file"),
     skip_invalid: bool = SkipInvalidOption,
-    batch: int | None = typer.Option(None, "--batch", help="第N批, for rows without a batch"),
+    batch: int | None = typer.Option(
+        None, "--batch", help="batch number N, for rows without a batch"
+    ),
     api_url: str | None = ApiUrlOption,
     token: str | None = TokenOption,
     json_output: bool = JsonOption,

@@ -32,9 +32,7 @@ WIDE_COLUMNS = 160  # piped output: wide enough for the whole table
 
 def register(app: typer.Typer) -> None:
     """Adds the `simulate` command to the root app."""
-    app.command("simulate", help="Replay a workload on a fleet under each policy / 调度仿真")(
-        simulate
-    )
+    app.command("simulate", help="Replay a workload on a fleet under each policy")(simulate)
 
 
 def simulate(
