@@ -34,13 +34,17 @@ WIDE_COLUMNS = 160  # piped output: wide enough for the whole table
 
 def register(app: typer.Typer) -> None:
     """Adds `simulate` (a replay when called alone) and `simulate packing` to the root app."""
+    app.add_typer(build_app(), name="simulate")
+
+
+def build_app() -> typer.Typer:
+    """`simulate` as a group: the replay runs when no subcommand is named."""
     group = typer.Typer(
-        invoke_without_command=True,
-        help="Replay a workload on a fleet under each policy / 调度仿真",
+        invoke_without_command=True, help="Replay a workload on a fleet under each policy"
     )
     group.callback()(simulate)
     simulate_packing.register(group)
-    app.add_typer(group, name="simulate")
+    return group
 
 
 def simulate(

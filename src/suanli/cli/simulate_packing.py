@@ -31,9 +31,9 @@ WIDE_COLUMNS = 160
 
 
 def register(group: typer.Typer) -> None:
-    group.command(
-        "packing", help="FGD packing protocol on the Alibaba 2023 lists / 装箱仿真 (FGD 协议)"
-    )(simulate_packing)
+    group.command("packing", help="FGD packing protocol on the Alibaba 2023 lists")(
+        simulate_packing
+    )
 
 
 def simulate_packing(
