@@ -204,6 +204,7 @@ class UsageRow(Base):
         CheckConstraint("amount_fen >= 0", name="usage_amount_non_negative"),
         CheckConstraint("milli_card_seconds >= 0", name="usage_milli_card_seconds_non_negative"),
         CheckConstraint("card_milli >= 1 AND card_milli <= 1000", name="usage_card_milli_range"),
+        Index("ix_usage_records_ended", "ended_at"),  # the dashboard's utilisation window
     )
 
 

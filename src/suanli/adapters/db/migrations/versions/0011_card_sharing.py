@@ -9,14 +9,14 @@
   cards; existing lines are filled so), and usage_records.card_milli (1000 = whole cards).
 
 Revision ID: 0011_card_sharing
-Revises: 0010_identity
+Revises: 0017_consoles
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0011_card_sharing"
-down_revision = "0010_identity"
+down_revision = "0017_consoles"
 branch_labels = None
 depends_on = None
 
