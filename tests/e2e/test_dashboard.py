@@ -90,7 +90,9 @@ def a_busy_city(city: City) -> tuple[str, str]:
 def test_every_dashboard_figure_equals_what_the_detailed_apis_report(city: City) -> None:
     finished, running = a_busy_city(city)
     try:
-        reply = city.client.get("/v1/dashboard")  # no credential: published like a wall screen
+        reply = city.client.get(
+            "/v1/public/dashboard"
+        )  # no credential: published like a wall screen
         assert reply.status_code == 200, reply.text
         board = reply.json()
         check_cards(city, board)
@@ -171,9 +173,9 @@ def check_utilisation(city: City, board: dict[str, Any], finished: str, running:
 
 def test_the_window_is_bounded_and_named_when_wrong(city: City) -> None:
     for hours in (0, 169, "x"):
-        reply = city.client.get("/v1/dashboard", params={"hours": hours})
+        reply = city.client.get("/v1/public/dashboard", params={"hours": hours})
         assert reply.status_code == 422 and reply.json()["field"] == "hours", reply.text
-    week = city.client.get("/v1/dashboard", params={"hours": 168}).json()
+    week = city.client.get("/v1/public/dashboard", params={"hours": 168}).json()
     assert len(week["utilisation"]) == 24
     assert week["jobs_by_state"]["succeeded"] == 0 and week["gmv_fen"] == 0
 

@@ -12,7 +12,7 @@ from suanli.api.deps import AppState
 from suanli.services import dashboard
 from suanli.services.dashboard import DashboardCache
 
-router = APIRouter(prefix="/v1", tags=["dashboard"])
+router = APIRouter(prefix="/v1/public", tags=["dashboard"])
 
 
 class VendorCardsPublic(BaseModel):

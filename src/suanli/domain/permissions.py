@@ -70,7 +70,7 @@ RULES: dict[str, Rule] = {
     "GET /metrics": read(GENERAL, OPERATOR),
     "GET /v1/catalog/accelerators": read(GENERAL),
     # the city dashboard (城市大屏): aggregates only, published like the cities' wall screens
-    "GET /v1/dashboard": PUBLIC,
+    "GET /v1/public/dashboard": PUBLIC,
     "GET /v1/me": Rule(GENERAL, while_pending=True),
     # sign-in and the caller's own account
     "POST /v1/auth/login": PUBLIC,
