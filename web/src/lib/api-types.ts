@@ -556,6 +556,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/ledger/checks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Checks
+         * @description Recorded checks, newest first: the first item is the ledger's current status.
+         */
+        get: operations["list_checks_v1_ledger_checks_get"];
+        put?: never;
+        /**
+         * Record Check
+         * @description Runs the full check and records it: the operator console's ledger status.
+         */
+        post: operations["record_check_v1_ledger_checks_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/ledger/holds/expire": {
         parameters: {
             query?: never;
@@ -790,6 +814,28 @@ export interface paths {
         head?: never;
         /** Update Pool */
         patch: operations["update_pool_v1_pools__pool_id__patch"];
+        trace?: never;
+    };
+    "/v1/public/dashboard": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * City Dashboard
+         * @description The city's market at a glance, for the wall screen and the public overview: cards by
+         *     vendor and the domestic share, utilisation over the last `hours` (24 buckets), jobs by
+         *     state, GMV, vouchers paid and the scenes pipeline. Aggregates only, no names.
+         */
+        get: operations["city_dashboard_v1_public_dashboard_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/v1/public/overview": {
@@ -2059,6 +2105,46 @@ export interface components {
             /** Weight Percent */
             weight_percent: number;
         };
+        /** DashboardPublic */
+        DashboardPublic: {
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /** Busy Cards */
+            busy_cards: number;
+            /** Capabilities */
+            capabilities: number;
+            /** Cards */
+            cards: number;
+            /** Domestic Cards */
+            domestic_cards: number;
+            /** Domestic Share Bp */
+            domestic_share_bp: number;
+            /** Gmv Fen */
+            gmv_fen: number;
+            /** Hours */
+            hours: number;
+            /** Jobs By State */
+            jobs_by_state: {
+                [key: string]: number;
+            };
+            /** Jobs Total */
+            jobs_total: number;
+            /** Opportunities */
+            opportunities: number;
+            /** Pipeline */
+            pipeline: {
+                [key: string]: number;
+            };
+            /** Utilisation */
+            utilisation: components["schemas"]["UtilisationPublic"][];
+            /** Vendors */
+            vendors: components["schemas"]["VendorCardsPublic"][];
+            /** Vouchers Paid Fen */
+            vouchers_paid_fen: number;
+        };
         /** ExpiredPublic */
         ExpiredPublic: {
             /** Expired */
@@ -2258,6 +2344,13 @@ export interface components {
         };
         /** JobPublic */
         JobPublic: {
+            /**
+             * Card Share
+             * @description a fractional job's share: node, card label, milli
+             */
+            card_share?: {
+                [key: string]: unknown;
+            } | null;
             /** Exit Code */
             exit_code: number | null;
             /** Finished At */
@@ -2297,6 +2390,11 @@ export interface components {
             /** Budget Fen */
             budget_fen?: number | null;
             /**
+             * Card Milli
+             * @description thousandths of one card (cards must be 1); 1000 = a whole card
+             */
+            card_milli?: number | null;
+            /**
              * Cards
              * @default 1
              */
@@ -2309,6 +2407,12 @@ export interface components {
             cards_per_node: number;
             /** Command */
             command: string;
+            /**
+             * Cpus
+             * @description host CPU cores per node
+             * @default 0
+             */
+            cpus: number;
             /** Deadline S */
             deadline_s?: number | null;
             /**
@@ -2318,6 +2422,12 @@ export interface components {
             env?: {
                 [key: string]: string;
             };
+            /**
+             * Host Memory Gib
+             * @description host memory per node
+             * @default 0
+             */
+            host_memory_gib: number;
             /** Job Class */
             job_class?: string | null;
             /**
@@ -2674,6 +2784,17 @@ export interface components {
             /** Total */
             total: number;
         };
+        /** PageOf[RecordedCheckPublic] */
+        PageOf_RecordedCheckPublic_: {
+            /** Items */
+            items: components["schemas"]["RecordedCheckPublic"][];
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+            /** Total */
+            total: number;
+        };
         /** PageOf[SceneItemPublic] */
         PageOf_SceneItemPublic_: {
             /** Items */
@@ -2782,6 +2903,10 @@ export interface components {
             cards_per_node: number;
             /** Connection Id */
             connection_id?: string | null;
+            /** Cpus Per Node */
+            cpus_per_node?: number | null;
+            /** Host Memory Gib Per Node */
+            host_memory_gib_per_node?: number | null;
             /** Labels */
             labels?: {
                 [key: string]: string;
@@ -2802,6 +2927,12 @@ export interface components {
              * @example 浙江/杭州/余杭
              */
             region: string;
+            /**
+             * Shareable
+             * @description sells shares of a card (card_milli); false: whole cards only
+             * @default true
+             */
+            shareable: boolean;
             /**
              * Software
              * @example {
@@ -2834,6 +2965,8 @@ export interface components {
              * @description provider and operator only
              */
             connection_id?: string | null;
+            /** Cpus Per Node */
+            cpus_per_node?: number | null;
             /**
              * Domestic
              * @description 国产: a domestic accelerator
@@ -2844,6 +2977,8 @@ export interface components {
              * @description cards not held by a placed or running job now
              */
             free_cards: number;
+            /** Host Memory Gib Per Node */
+            host_memory_gib_per_node?: number | null;
             /** Id */
             id: string;
             /**
@@ -2863,6 +2998,12 @@ export interface components {
             provider_id: string;
             /** Region */
             region: string;
+            /**
+             * Shareable
+             * @description takes jobs asking for card_milli
+             * @default true
+             */
+            shareable: boolean;
             /** Software */
             software: {
                 [key: string]: unknown;
@@ -2874,6 +3015,10 @@ export interface components {
         PoolUpdate: {
             /** Cards Per Node */
             cards_per_node?: number | null;
+            /** Cpus Per Node */
+            cpus_per_node?: number | null;
+            /** Host Memory Gib Per Node */
+            host_memory_gib_per_node?: number | null;
             /** Labels */
             labels?: {
                 [key: string]: string;
@@ -2886,6 +3031,8 @@ export interface components {
             price_fen_per_card_hour?: number | null;
             /** Region */
             region?: string | null;
+            /** Shareable */
+            shareable?: boolean | null;
             /** Software */
             software?: {
                 [key: string]: string;
@@ -3104,6 +3251,35 @@ export interface components {
         Reason: {
             /** Reason */
             reason: string;
+        };
+        /** RecordedCheckPublic */
+        RecordedCheckPublic: {
+            /** Accounts Checked */
+            accounts_checked: number;
+            /**
+             * Finished At
+             * Format: date-time
+             */
+            finished_at: string;
+            /** Holds Checked */
+            holds_checked: number;
+            /** Id */
+            id: string;
+            /** Ok */
+            ok: boolean;
+            /** Requested By */
+            requested_by: string;
+            /**
+             * Started At
+             * Format: date-time
+             */
+            started_at: string;
+            /** Transfers Checked */
+            transfers_checked: number;
+            /** Violation Count */
+            violation_count: number;
+            /** Violations */
+            violations: components["schemas"]["ViolationPublic"][];
         };
         /** RefundCreate */
         RefundCreate: {
@@ -3468,6 +3644,12 @@ export interface components {
             accelerator_model: string;
             /** Amount Fen */
             amount_fen: number;
+            /**
+             * Card Milli
+             * @description 1000 = whole cards; less: a share
+             * @default 1000
+             */
+            card_milli: number;
             /** Card Seconds */
             card_seconds: number;
             /** Cards */
@@ -3479,6 +3661,12 @@ export interface components {
             ended_at: string;
             /** Job Id */
             job_id: string;
+            /**
+             * Milli Card Seconds
+             * @description what the line is priced on
+             * @default 0
+             */
+            milli_card_seconds: number;
             /** Pool Id */
             pool_id: string;
             /** Price Fen Per Card Hour */
@@ -3587,6 +3775,25 @@ export interface components {
             /** Role */
             role?: ("admin" | "member" | "finance" | "viewer") | null;
         };
+        /** UtilisationPublic */
+        UtilisationPublic: {
+            /** Capacity Card Seconds */
+            capacity_card_seconds: number;
+            /**
+             * End
+             * Format: date-time
+             */
+            end: string;
+            /**
+             * Start
+             * Format: date-time
+             */
+            start: string;
+            /** Used Card Seconds */
+            used_card_seconds: number;
+            /** Utilisation Bp */
+            utilisation_bp: number;
+        };
         /** ValidationError */
         ValidationError: {
             /** Context */
@@ -3599,6 +3806,19 @@ export interface components {
             msg: string;
             /** Error Type */
             type: string;
+        };
+        /** VendorCardsPublic */
+        VendorCardsPublic: {
+            /** Busy Cards */
+            busy_cards: number;
+            /** Cards */
+            cards: number;
+            /** Domestic */
+            domestic: boolean;
+            /** Pools */
+            pools: number;
+            /** Vendor */
+            vendor: string;
         };
         /** ViolationPublic */
         ViolationPublic: {
@@ -4572,6 +4792,58 @@ export interface operations {
             };
         };
     };
+    list_checks_v1_ledger_checks_get: {
+        parameters: {
+            query?: {
+                offset?: number;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PageOf_RecordedCheckPublic_"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    record_check_v1_ledger_checks_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordedCheckPublic"];
+                };
+            };
+        };
+    };
     expire_holds_v1_ledger_holds_expire_post: {
         parameters: {
             query?: never;
@@ -5077,6 +5349,37 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PoolPublic"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    city_dashboard_v1_public_dashboard_get: {
+        parameters: {
+            query?: {
+                hours?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DashboardPublic"];
                 };
             };
             /** @description Validation Error */
