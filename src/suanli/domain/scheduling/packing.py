@@ -445,11 +445,30 @@ def _share_after(
 _EARLIER = np.tri(CARD_SLOTS, CARD_SLOTS, -1, dtype=bool)  # [s, t]: card t comes before card s
 
 
+def distinct_states(nodes: PackingNodes, candidates: IntArray) -> IntArray:
+    """The lowest-index candidate of each distinct node state (model, CPU left, multiset of free
+    card milli). Scores that depend only on the state tie within a group, and ties go to the
+    lowest index, so the others can never be chosen: dropping them changes no decision and
+    saves most of the work while many nodes are alike (idle nodes of one shape, early on)."""
+    if candidates.size < 2:
+        return candidates
+    keys = np.column_stack(
+        (
+            nodes.model[candidates],
+            nodes.cpu_left[candidates],
+            np.sort(nodes.card_left[candidates], axis=1),
+        )
+    )
+    _, first = np.unique(keys, axis=0, return_index=True)
+    return candidates[np.sort(first)]
+
+
 def fgd_choice(
     nodes: PackingNodes, pod: PodRequest, candidates: IntArray, typical: TypicalPods
 ) -> Choice:
     """fgd_score.go: the node (and card) whose placement reduces fragmentation the most, on
     the artifact's integer score; ties to the lowest node, then the lowest card."""
+    candidates = distinct_states(nodes, candidates)
     deltas = fragmentation_deltas(nodes, pod, candidates, typical)
     reduction = deltas.reduction
     scores = np.where(np.isnan(reduction), -1, sigmoid_score(np.nan_to_num(reduction)))
@@ -557,12 +576,12 @@ def suanli_choice(
     typical = recent.typical() if recent is not None else context.typical
     if typical is None:
         return by_score(best_fit_scores)(nodes, pod, candidates, context)
+    candidates = distinct_states(nodes, candidates)
     reduction = fragmentation_deltas(nodes, pod, candidates, typical).reduction
     score = np.where(np.isnan(reduction), -1.0, sigmoid_score(np.nan_to_num(reduction)))
     free_after = (
-        (nodes.card_left[candidates].sum(axis=1) - pod.total_milli) / MAX_SPEC_GPU_MILLI
-        + (nodes.cpu_left[candidates] - pod.cpu_milli) / MAX_SPEC_CPU_MILLI
-    )
+        nodes.card_left[candidates].sum(axis=1) - pod.total_milli
+    ) / MAX_SPEC_GPU_MILLI + (nodes.cpu_left[candidates] - pod.cpu_milli) / MAX_SPEC_CPU_MILLI
     # both terms are < 1.5 (a node has at most 8 cards and 192 cores), so a third of their sum
     # stays below one score point: it only orders nodes that tie on the integer score
     score = score - (free_after / TIE_BREAK_DIVISOR)[:, None]
