@@ -39,7 +39,8 @@ def test_simulate_json_has_exactly_the_documented_shape() -> None:
     assert list(body["policies"]) == ["fifo-first-fit", "fastest", "fair"]
     assert set(body["floor"]) == {"avg_jct_s", "jobs"}
     for metrics in body["policies"].values():
-        assert tuple(metrics) == METRIC_KEYS
+        assert tuple(metrics) == (*METRIC_KEYS, "x_fifo", "x_floor")
+        assert metrics["x_floor"] >= 1 and len(metrics["wait_by_tenth_s"]) == 10
         assert metrics["avg_jct_s"] >= body["floor"]["avg_jct_s"]
         assert isinstance(metrics["cost_fen"], int)
         assert isinstance(metrics["completed"], int) and isinstance(metrics["unplaceable"], int)
