@@ -125,6 +125,9 @@ class PoolRow(Base):
     available: Mapped[bool] = mapped_column(Boolean, default=True)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
+    # A local pool's machine (the scheduler's node name), set by the first launch on it; its
+    # jobs launch and are watched only there. NULL for cluster pools: any leader reaches them.
+    home: Mapped[str | None] = mapped_column(String(200), nullable=True)
     __table_args__ = (
         CheckConstraint("nodes > 0", name="pool_nodes_positive"),
         CheckConstraint("cards_per_node > 0", name="pool_cards_positive"),
@@ -161,6 +164,9 @@ class JobRow(Base):
     started_at: Mapped[datetime | None] = mapped_column(nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
     lost_since: Mapped[datetime | None] = mapped_column(nullable=True)
+    # Bumped by every placement and re-queue: `queued -> placed` is a compare-and-set on
+    # (state, version), so a stale reader can never place the job (services/runtime.py).
+    version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     __table_args__ = (Index("ix_jobs_owner_state", "owner_id", "state"),)
 
 
