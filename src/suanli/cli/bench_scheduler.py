@@ -15,7 +15,7 @@ from suanli.simulation.bench import run_bench
 
 def register(app: typer.Typer) -> None:
     """Adds the scheduler benchmark command to the bench group."""
-    app.command("scheduler", help="Placement decisions/s and latency / 调度决策基准")(scheduler)
+    app.command("scheduler", help="Placement decisions/s and latency")(scheduler)
 
 
 def scheduler(

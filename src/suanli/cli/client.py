@@ -22,9 +22,9 @@ from suanli.cli.common import (
 from suanli.domain.money import format_yuan
 from suanli.i18n import t
 
-orgs_app = typer.Typer(help="Organisations / 机构", no_args_is_help=True)
-pools_app = typer.Typer(help="Compute pools / 算力资源池", no_args_is_help=True)
-jobs_app = typer.Typer(help="Jobs / 作业", no_args_is_help=True)
+orgs_app = typer.Typer(help="Organisations", no_args_is_help=True)
+pools_app = typer.Typer(help="Compute pools", no_args_is_help=True)
+jobs_app = typer.Typer(help="Jobs", no_args_is_help=True)
 FOLLOW_POLL_S = 1.0
 FOLLOW_MAX_S = 24 * 3600
 
@@ -34,7 +34,9 @@ def orgs_create(
     name: str = typer.Option(..., "--name"),
     kind: str = typer.Option(..., "--kind", help="provider | enterprise | agency"),
     region: str = typer.Option("", "--region"),
-    credit_code: str | None = typer.Option(None, "--credit-code", help="统一社会信用代码"),
+    credit_code: str | None = typer.Option(
+        None, "--credit-code", help="unified social credit code"
+    ),
     admin_login: str | None = typer.Option(
         None, "--admin-login", help="the first admin's login (with --password-stdin)"
     ),

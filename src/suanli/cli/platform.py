@@ -16,9 +16,9 @@ from suanli.i18n import t
 from suanli.services.accounts import set_password_locally
 from suanli.services.organisations import bootstrap_operator
 
-db_app = typer.Typer(help="Database / 数据库", no_args_is_help=True)
-admin_app = typer.Typer(help="Administration / 管理", no_args_is_help=True)
-catalog_app = typer.Typer(help="Accelerator catalog / 加速卡目录", no_args_is_help=True)
+db_app = typer.Typer(help="Database", no_args_is_help=True)
+admin_app = typer.Typer(help="Administration", no_args_is_help=True)
+catalog_app = typer.Typer(help="Accelerator catalog", no_args_is_help=True)
 
 DataDirOption = typer.Option(None, "--data-dir", envvar="SUANLI_DATA_DIR", help="data directory")
 
