@@ -12,6 +12,8 @@ command -v sbatch >/dev/null 2>&1 || need+=(slurm-client)
 # The README's shell examples (executed by tests/e2e/test_readme.py) read JSON with jq.
 command -v jq >/dev/null 2>&1 || need+=(jq)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+# docs/deploy's nginx example is checked with `nginx -t` (tests/integration/test_deploy_files.py).
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != "0" ]; then
     echo "suanli: missing apt packages ${need[*]} and not root; Slurm tests will skip (fail under CI=true)" >&2

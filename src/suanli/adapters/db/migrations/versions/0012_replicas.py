@@ -5,14 +5,14 @@
 - pools.home: the machine that runs a local pool's jobs.
 
 Revision ID: 0012_replicas
-Revises: 0010_identity
+Revises: 0011_card_sharing
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0012_replicas"
-down_revision = "0010_identity"
+down_revision = "0011_card_sharing"
 branch_labels = None
 depends_on = None
 
