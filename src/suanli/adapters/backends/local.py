@@ -39,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -67,15 +68,17 @@ JOB_UID_SPAN = 1_000_000
 RUN_RECORD_SUFFIX = ".run.json"
 EXIT_FILE = ".suanli-exit-{tag}"
 # `sh -c WRAPPER suanli-job COMMAND TAG` (TAG: the attempt): claims the attempt (mkdir is
-# atomic), runs the command and leaves its exit status in the job's folder, where a process
-# that did not start the run can read it. A second start of a claimed attempt (its starter
-# died before recording it) runs nothing: it waits for the first run's status and reports it.
+# atomic) and notes its own pid there, runs the command, and leaves its exit status in the
+# job's folder, where a process that did not start the run can read it. A start of an attempt
+# already claimed runs nothing (exit 75); submit() adopts the claimed run instead.
+CLAIM_DIR = ".suanli-run-{tag}"
+CLAIM_EXIT = 75
 WRAPPER = (
-    'if mkdir ".suanli-run-$2" 2>/dev/null; then'
+    'mkdir ".suanli-run-$2" 2>/dev/null || exit 75; echo "$$" > ".suanli-run-$2/pid";'
     ' /bin/sh -c "$1"; code=$?; echo "$code" > ".suanli-exit-$2.tmp";'
-    ' mv ".suanli-exit-$2.tmp" ".suanli-exit-$2"; exit "$code"; fi;'
-    ' while [ ! -f ".suanli-exit-$2" ]; do sleep 0.2; done; exit "$(cat ".suanli-exit-$2")"'
+    ' mv ".suanli-exit-$2.tmp" ".suanli-exit-$2"; exit "$code"'
 )
+CLAIM_PID_WAIT_S = 2.0  # a wrapper writes its pid right after its claim
 
 
 @dataclass
@@ -116,6 +119,8 @@ class LocalBackend:
         known = self._read_record(request.job_id)
         if request.attempt > 0 and known is not None and known.get("attempt") == request.attempt:
             return request.job_id  # this attempt already runs (or ran) here: never twice
+        if request.attempt > 0 and self._adopt_claimed(request):
+            return request.job_id  # its starter died before recording it: the run goes on
         uid = self._next_uid() if self.isolates_users else None
         workdir = self._prepare_workdir(request.job_id, uid)
         env = job_environment(request, workdir, self.python_bin_dir)
@@ -140,6 +145,33 @@ class LocalBackend:
         }
         self._write_record(request.job_id, record)
         return request.job_id
+
+    def _adopt_claimed(self, request: LaunchRequest) -> bool:
+        """Records a run of this attempt that a wrapper claimed but no record names (the
+        server that started it died first); False when the attempt was never started."""
+        workdir = self.work_root / request.job_id
+        claim = workdir / CLAIM_DIR.format(tag=request.attempt)
+        if not claim.is_dir():
+            return False
+        pid = _claimed_pid(claim)
+        if pid is None:
+            raise BackendError(
+                msg("作业的上一次启动状态不明", "the job's previous start left no process id"),
+                field="job_id",
+            )
+        owner = workdir.stat().st_uid
+        record: dict[str, object] = {
+            "attempt": request.attempt,
+            "tag": str(request.attempt),
+            "pid": pid,
+            "pid_start": _process_start(pid),
+            "cards": request.cards,
+            "uid": owner if self.isolates_users else None,
+            "workdir": str(workdir),
+            "started_at": datetime.fromtimestamp(claim.stat().st_mtime, UTC).isoformat(),
+        }
+        self._write_record(request.job_id, record)
+        return True
 
     def _record_path(self, job_id: str) -> Path:
         return self.jobs_dir / f"{job_id}{RUN_RECORD_SUFFIX}"
@@ -407,6 +439,17 @@ def _reclaim_folder(workdir: Path) -> None:
                 log.warning("job folder %s has over %d entries", workdir, entries - 1)
                 return
             os.lchown(os.path.join(root, name), os.geteuid(), os.getegid())
+
+
+def _claimed_pid(claim: Path) -> int | None:
+    deadline = time.monotonic() + CLAIM_PID_WAIT_S
+    while True:
+        try:
+            return int((claim / "pid").read_text().strip())
+        except (OSError, ValueError):
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.05)
 
 
 def _process_start(pid: int) -> int | None:
