@@ -118,8 +118,6 @@ def api(
         fail(t("压测后账本不一致", "the ledger is inconsistent after the run"), 6)
 
 
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
