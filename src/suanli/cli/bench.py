@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from suanli.cli import (
+    bench_api,
     bench_cli,
     bench_dashboard,
     bench_ledger,
@@ -20,6 +21,7 @@ for _module in (
     bench_vouchers,
     bench_scenes,
     bench_cli,
+    bench_api,
     bench_dashboard,
 ):
     _module.register(app)
