@@ -10,6 +10,8 @@ import subprocess
 import sys
 from typing import Any
 
+from tests.e2e.test_cli_against_server import cli, server  # noqa: F401 (fixture)
+
 CJK = re.compile(r"[\u4e00-\u9fff]")
 HEAVY_MODULES = (
     "fastapi",
@@ -132,3 +134,81 @@ def test_the_root_help_follows_suanli_language() -> None:
     zh, en = suanli("--help"), suanli("--help", language="en")
     assert "作业" in zh.stdout and "Jobs" not in zh.stdout
     assert "Jobs" in en.stdout and not CJK.search(en.stdout)
+
+
+# -- 8. tables and output ---------------------------------------------------------------------
+LONG_POOL_NAME = "一个很长的资源池名称用来挤占表格宽度"
+
+
+def _narrow(env: dict[str, str], language: str = "en") -> dict[str, str]:
+    return {**env, "COLUMNS": "80", "SUANLI_LANGUAGE": language}
+
+
+def _org(env: dict[str, str], kind: str, name: str) -> dict[str, Any]:
+    created = cli(env, "orgs", "create", "--name", name, "--kind", kind, "--json")
+    return dict(json.loads(created.stdout))
+
+
+def _no_raw_data(text: str) -> None:
+    assert "{'" not in text and '{"' not in text and "': " not in text, text
+
+
+def test_ids_are_whole_at_80_columns_and_summaries_are_words(server: dict[str, str]) -> None:  # noqa: F811
+    provider = _org(server, "provider", "钱塘智算科技有限公司算力运营中心（杭州城西科创大走廊）")
+    enterprise = _org(server, "enterprise", "良渚医疗器械股份有限公司人工智能研究院")
+    pool_ids = []
+    for index in range(3):
+        created = cli(
+            _narrow(server), "pools", "create", "--name", f"{LONG_POOL_NAME}-{index}",
+            "--accelerator", "H100-SXM", "--nodes", "2", "--cards-per-node", "8",
+            "--region", "浙江/杭州/余杭", "--price-fen", "3600",
+            "--provider-id", provider["organisation"]["id"],
+        )  # fmt: skip
+        _no_raw_data(created.stdout)
+        pool_id = created.stdout.split()[1]  # "id  pool_..."
+        assert pool_id.startswith("pool_"), created.stdout
+        pool_ids.append(pool_id)
+    for language in ("en", "zh-CN"):
+        listed = cli(_narrow(server, language), "pools", "list").stdout
+        assert all(pool_id in listed for pool_id in pool_ids), listed
+        assert "…" not in listed
+    as_enterprise = {**_narrow(server), "SUANLI_TOKEN": enterprise["token"]}
+    org_id = enterprise["organisation"]["id"]
+    cli(server, "ledger", "topup", "--org", org_id, "--amount-fen", "100000", "--reference", "r1")
+    balances = cli(as_enterprise, "ledger", "balance", "--org", org_id).stdout
+    wallets = json.loads(cli(as_enterprise, "ledger", "balance", "--org", org_id, "--json").stdout)
+    assert all(account["account_id"] in balances for account in wallets), balances
+    job = json.loads(
+        cli(as_enterprise, "jobs", "submit", "--name", "j", "--command", "true", "--json").stdout
+    )
+    listed_jobs = cli(as_enterprise, "jobs", "list").stdout
+    assert job["id"] in listed_jobs and "…" not in listed_jobs, listed_jobs
+    shown = cli(as_enterprise, "jobs", "show", job["id"]).stdout
+    _no_raw_data(shown)
+    assert job["id"] in shown and "state" in shown
+    assert (
+        json.loads(cli(as_enterprise, "jobs", "show", job["id"], "--json").stdout)["id"]
+        == job["id"]
+    )
+
+
+def test_the_catalog_is_readable_at_80_columns() -> None:
+    shown = suanli("catalog", "accelerators", language="en")
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "…" not in shown.stdout
+    for model in ("H100-SXM", "Ascend-910B", "MLU370-X8", "Kunlunxin-K200"):
+        assert any(line.startswith(model + " ") for line in lines), model
+    assert "too narrow for:" in shown.stdout  # what was dropped is said, not silently lost
+
+
+def test_a_demo_summary_has_no_python_reprs() -> None:
+    from suanli.cli.render import job_counts, words
+
+    assert job_counts({"succeeded": 10, "failed": 1}) in (
+        "成功 10, 失败 1",
+        "succeeded 10, failed 1",
+    )
+    assert words({"local": 3, "ray": 2}) == "local 3, ray 2"
+    assert words(None) == "—" and words([]) == "—"

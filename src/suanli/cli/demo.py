@@ -20,6 +20,7 @@ from suanli.cli.common import (
     print_json,
     settings_from_env,
 )
+from suanli.cli.render import job_counts, words
 from suanli.domain.jobs import TERMINAL_STATES, JobState
 from suanli.domain.money import format_yuan
 from suanli.i18n import t
@@ -144,11 +145,12 @@ def _table(rows: list[demo.DemoJobLine]) -> Table:
 
 def _print_summary(result: dict[str, Any]) -> None:
     console.print(t("[bold]汇总[/bold]", "[bold]Summary[/bold]"))
-    jobs, refused = result["jobs"], result["rejected"]
+    jobs, refused = job_counts(result["jobs"]), result["rejected"]
     console.print(
-        t(f"作业状态: {jobs}; 拒绝: {refused}", f"jobs by state: {jobs}; refused: {refused}")
+        t(f"作业状态: {jobs}; 拒绝: {refused}", f"jobs by state: {jobs}; refused: {refused}"),
+        highlight=False,
     )
-    backends = result["jobs_by_backend"]
+    backends = words(result["jobs_by_backend"])
     console.print(t(f"按后端运行的作业: {backends}", f"jobs by backend: {backends}"))
     card_hours = result["card_seconds"] / 3600
     billed = format_yuan(result["billed_fen"])

@@ -164,6 +164,7 @@ OPTION_HELP_ZH: dict[str, str] = {
     "pending | approved | rejected": "pending | approved | rejected",
     "at most the cap per enterprise": "不超过每家企业的上限",
     "json | csv | xlsx": "json | csv | xlsx",
+    "text | json | csv | xlsx": "text(默认，摘要) | json | csv | xlsx",
     "csv: burn_down|by_enterprise|by_provider|by_vendor|refused": "csv 报表: burn_down|by_enterprise|by_provider|by_vendor|refused",
     "file (xlsx needs one)": "文件(xlsx 必须指定)",
     "compute | model | corpus | smart": "compute | model | corpus | smart",
