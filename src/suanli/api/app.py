@@ -7,7 +7,14 @@ import importlib
 from fastapi import FastAPI
 
 from suanli import __version__
-from suanli.api import metrics, routes_audit, routes_compute, routes_core, routes_identity
+from suanli.api import (
+    metrics,
+    routes_audit,
+    routes_compute,
+    routes_core,
+    routes_dashboard,
+    routes_identity,
+)
 from suanli.api.context import RequestContextMiddleware
 from suanli.api.errors import install_error_handlers
 from suanli.api.guards import RequestGuard
@@ -41,6 +48,7 @@ def create_api(app: App) -> FastAPI:
         routes_audit.router,
         metrics.router,
         routes_compute.router,
+        routes_dashboard.router,
     )
     for router in routers:
         api.include_router(router)

@@ -69,6 +69,8 @@ RULES: dict[str, Rule] = {
     "GET /healthz": PUBLIC,
     "GET /metrics": read(GENERAL, OPERATOR),
     "GET /v1/catalog/accelerators": read(GENERAL),
+    # the city dashboard (城市大屏): aggregates only, published like the cities' wall screens
+    "GET /v1/public/dashboard": PUBLIC,
     "GET /v1/me": Rule(GENERAL, while_pending=True),
     # sign-in and the caller's own account
     "POST /v1/auth/login": PUBLIC,
@@ -136,6 +138,8 @@ RULES: dict[str, Rule] = {
     "GET /v1/ledger/accounts/{account_id}/statement": read("wallet"),
     "GET /v1/ledger/platform": read("wallet", OPERATOR),
     "GET /v1/ledger/check": read("wallet", OPERATOR),
+    "POST /v1/ledger/checks": write("wallet", OPERATOR, OPERATE | MONEY),
+    "GET /v1/ledger/checks": read("wallet", OPERATOR),
     "GET /v1/statements/{org_id}/{month}": read("wallet"),
     # vouchers
     "GET /v1/vouchers/programs": read("vouchers"),

@@ -185,6 +185,7 @@ class UsageRow(Base):
     __table_args__ = (
         CheckConstraint("card_seconds >= 0", name="usage_card_seconds_non_negative"),
         CheckConstraint("amount_fen >= 0", name="usage_amount_non_negative"),
+        Index("ix_usage_records_ended", "ended_at"),  # the dashboard's utilisation window
     )
 
 
