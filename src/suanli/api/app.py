@@ -16,9 +16,11 @@ from suanli.api import (
     routes_identity,
 )
 from suanli.api.context import RequestContextMiddleware
+from suanli.api.db_outage import DatabaseOutageMiddleware
 from suanli.api.errors import install_error_handlers
 from suanli.api.guards import RequestGuard
 from suanli.api.idempotency import IdempotencyMiddleware
+from suanli.api.web import install_web
 from suanli.bootstrap import App
 
 # Areas that land separately add a `router` in their module; missing ones are skipped.
@@ -27,11 +29,14 @@ OPTIONAL_ROUTERS = (
     "suanli.api.routes_vouchers",
     "suanli.api.routes_scenes",
     "suanli.api.routes_connections",
+    "suanli.api.routes_public",
 )
 
 
 def create_api(app: App) -> FastAPI:
     api = FastAPI(
+        docs_url=None,  # api/web.py serves /docs from bundled Swagger UI assets
+        redoc_url=None,
         title="suanli 算力",
         version=__version__,
         description="A city's AI compute market: compute exchange, settlement, vouchers, scenes.",
@@ -41,7 +46,8 @@ def create_api(app: App) -> FastAPI:
     install_error_handlers(api)
     api.add_middleware(IdempotencyMiddleware)
     api.add_middleware(RequestGuard)  # language, characters
-    api.add_middleware(RequestContextMiddleware)  # added last, so it runs first: request id
+    api.add_middleware(RequestContextMiddleware)  # runs first of these: request id
+    api.add_middleware(DatabaseOutageMiddleware)  # outermost: 503 while the database is away
     routers = (
         routes_core.router,
         routes_identity.router,
@@ -60,4 +66,5 @@ def create_api(app: App) -> FastAPI:
                 raise
             continue
         api.include_router(module.router)
+    install_web(api)  # last: its history fallback answers only what no route above claims
     return api

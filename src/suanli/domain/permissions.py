@@ -75,6 +75,11 @@ RULES: dict[str, Rule] = {
     # sign-in and the caller's own account
     "POST /v1/auth/login": PUBLIC,
     "POST /v1/registrations": PUBLIC,
+    # the public storefront (web portal, no sign-in): public faces only
+    "GET /v1/public/overview": PUBLIC,
+    "GET /v1/public/pools": PUBLIC,
+    "GET /v1/public/programs": PUBLIC,
+    "GET /v1/public/scenes/{kind}": PUBLIC,
     "GET /v1/auth/me": Rule(GENERAL, while_pending=True),
     "POST /v1/auth/logout": Rule(GENERAL, while_pending=True),
     "POST /v1/auth/password": SELF,
