@@ -13,6 +13,7 @@ from typer.core import TyperGroup
 from suanli.i18n import current_language
 
 COMMAND_HELP_ZH: dict[str, str] = {
+    "bench api": "多个副本共用一个数据库时的 API 吞吐与延迟。",
     "scenes pairs show": "显示一个配对: 阶段、双方同意情况，公开后的联系方式。",
     "scenes challenges fund": "为主管机构记录收到的奖金资金(运营方)。",
     "scenes challenges proposals": "挑战收到的方案及其评审得分。",
@@ -115,6 +116,8 @@ COMMAND_HELP_ZH: dict[str, str] = {
     "audit verify": "重新计算整条链；发现被修改、删除或移动的记录时退出码为 6 并指出第一条。",
 }
 OPTION_HELP_ZH: dict[str, str] = {
+    "all: API and scheduler; api: API only (any number of replicas); scheduler: the scheduling loop, one leader elected among such processes (PostgreSQL)": "all: API 与调度；api: 仅 API(可多个副本)；scheduler: 调度循环，多个此类进程中选出一个主(PostgreSQL)",
+    "share of jobs asking for part of one card (card_milli)": "只申请一张卡的一部分(card_milli)的作业占比",
     "K-fold: fit on K-1 folds of the queries, report the held-out fold (mean, sd)": "K 折: 在 K-1 折查询上拟合，报告留出折的结果(均值、标准差)",
     "fold assignment seed": "分折的随机种子",
     "host CPU cores per node": "每节点的主机 CPU 核数",
