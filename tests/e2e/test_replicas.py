@@ -497,3 +497,24 @@ def test_a_postgresql_restart_under_load_answers_503_never_500_and_loses_no_job(
         timeout=120,
     )
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_sigterm_finishes_the_answer_and_hands_the_lease_over_at_once(
+    replica_env: dict[str, Any],
+) -> None:
+    """A clean stop releases the lease: the standby leads long before the lease would expire."""
+    env = {**replica_env["env"], "SUANLI_LEASE_TTL_S": "30"}
+    log = replica_env["log"]
+    first = start_server(env, "scheduler", log)
+    leader = wait_for_leader([first], 10)
+    second = start_server(env, "scheduler", log)
+    try:
+        assert second.health() == {"status": "ok", "role": "scheduler", "leading": False}
+        leader.process.send_signal(signal.SIGTERM)
+        stopped_at = time.monotonic()
+        assert leader.process.wait(timeout=25) == 0
+        wait_for_leader([second], 10)
+        assert time.monotonic() - stopped_at < 10  # not the 30 s a dead leader's lease lasts
+    finally:
+        first.stop()
+        second.stop()
