@@ -44,6 +44,7 @@ from suanli.domain.scheduling.model import (
     Placement,
     Policy,
     QueuedJob,
+    host_ask,
 )
 from suanli.domain.scheduling.objectives import Candidates, Goal
 from suanli.domain.scheduling.performance import PerformanceModel
@@ -163,12 +164,14 @@ class Round:
         for victim_id in placement.preempts:
             victim = self.state.running_jobs()[victim_id]
             victim_index = self.state.pool_index(victim.pool_id)
-            self.scratch.give(victim_index, victim.node_cards, victim.share)
+            ask = host_ask(victim.spec)
+            self.scratch.give(victim_index, victim.node_cards, victim.share, ask)
             self.scratch.preempted.add(victim_id)
         if placement.preempts:
             self.full.clear()  # capacity grew: earlier "no room" answers are stale
         runtime = placement.expected_runtime_s or 0.0
-        self.scratch.take(index, placement.node_cards, self.now_s + runtime, placement.share)
+        end_s = self.now_s + runtime
+        self.scratch.take(index, placement.node_cards, end_s, placement.share, placement.host)
 
 
 class RoundPolicy:
@@ -277,15 +280,18 @@ class RoundPolicy:
     ) -> Placement | None:
         end_s = round_.now_s + runtime_s
         pool_id = round_.state.matrix.pool_ids[index]
+        ask = host_ask(job.spec)
         if job.spec.fractional:
             share = backfill_share(round_.scratch, round_.reservation, index, job.spec, end_s)
             if share is None:
                 return None
-            return Placement(job.id, pool_id, (), expected_runtime_s=runtime_s, share=share)
+            return Placement(
+                job.id, pool_id, (), expected_runtime_s=runtime_s, share=share, host=ask
+            )
         taken = backfill_nodes(round_.scratch, round_.reservation, index, job.spec, end_s)
         if not taken:
             return None
-        return Placement(job.id, pool_id, taken, expected_runtime_s=runtime_s)
+        return Placement(job.id, pool_id, taken, expected_runtime_s=runtime_s, host=ask)
 
     def preempt(self, round_: Round, job: QueuedJob) -> Placement | None:
         if round_.preemption_attempts >= PREEMPTION_ATTEMPTS_MAX:
@@ -324,6 +330,7 @@ def _evicting(
         preempts=tuple(victim.id for victim in eviction.victims),
         expected_runtime_s=float(candidates.runtime_s[position]),
         share=share,
+        host=host_ask(job.spec),
     )
 
 
