@@ -9,7 +9,10 @@ queue order and the objective that ranks pools:
 - fifo-backfill: the same order and pool choice with EASY backfill (the second baseline);
 - cheapest / fastest / balanced: priority then arrival order, ranked by cost, by expected
   runtime, or by cost^w × time^(1-w); a job's own objective (cost, time, deadline) wins;
-- fair: weighted max-min over decayed usage within each priority level, ranked by time.
+- fair: weighted max-min over decayed usage within each priority level, ranked by time;
+- shortest-first: shortest expected runtime first within a priority level, ranked by time;
+- earliest-finish: shortest first, each job to the pool where it should finish first (it
+  waits for a busy fast pool when that beats starting now on a slow one).
 
 All but the baseline use EASY backfill and may preempt lower-priority preemptible jobs.
 A round examines at most `queue_scan_max` jobs (like Slurm's bf_max_job_test) and tries at
@@ -29,6 +32,7 @@ from suanli.domain.scheduling.backfill import (
     Reservation,
     backfill_nodes,
     backfill_share,
+    earliest_start,
     reserve,
 )
 from suanli.domain.scheduling.fairness import FAIR_HORIZON_S, fair_order
@@ -389,6 +393,63 @@ class BalancedPolicy(RoundPolicy):
     objective = objectives.BALANCED
 
 
+class ShortestFirstPolicy(RoundPolicy):
+    """Shortest expected job first within a priority level (SJF, which minimises mean JCT on a
+    single machine), each job to its fastest pool, EASY backfill behind the first job that
+    cannot start. Estimates come from the performance model, as for `fastest`."""
+
+    name = "shortest-first"
+    objective = objectives.TIME
+
+    def order(self, state: ClusterState, jobs: list[QueuedJob]) -> list[QueuedJob]:
+        return sorted(
+            jobs,
+            key=lambda job: (
+                -job.spec.priority,
+                job.expected_reference_runtime_s,
+                job.submitted_at_s,
+                job.id,
+            ),
+        )
+
+
+class EarliestFinishPolicy(ShortestFirstPolicy):
+    """Shortest first, and each job to the pool where it is expected to *finish* first: when
+    its fastest pool is busy, it waits for it if the earliest start there (from the running
+    jobs' expected ends) plus the runtime there beats starting now on a slower pool. Without
+    this a heterogeneity-aware policy still sends jobs to a chip 7× slower merely because it is
+    free (Gavel's K80s)."""
+
+    name = "earliest-finish"
+
+    def start_now(self, round_: Round, job: QueuedJob) -> Placement | None:
+        if self._worth_waiting(round_, job):
+            return None
+        return super().start_now(round_, job)
+
+    def _worth_waiting(self, round_: Round, job: QueuedJob) -> bool:
+        matrix = round_.state.matrix
+        goal = self.goal(job, round_.now_s)
+        feasible = np.flatnonzero(static_mask(job.spec, matrix) & matrix.available)
+        everywhere = round_.priced(job, feasible, goal)
+        if everywhere.size == 0:
+            return False
+        fastest = int(np.argmin(everywhere.runtime_s))
+        best_pool = int(everywhere.pools[fastest])
+        free = round_.free_mask(job)
+        if free[best_pool]:
+            return False
+        room = np.flatnonzero(free)
+        now = round_.priced(job, room, goal) if room.size else None
+        if now is None or now.size == 0:
+            return False
+        finish_now_s = round_.now_s + float(now.runtime_s.min())
+        slot = earliest_start(round_.scratch, best_pool, job.spec, round_.now_s)
+        if slot is None:
+            return False
+        return slot.start_s + float(everywhere.runtime_s[fastest]) < finish_now_s
+
+
 class FairPolicy(RoundPolicy):
     """Weighted max-min fair share over decayed usage; each job to its fastest pool."""
 
@@ -412,6 +473,8 @@ _REGISTRY: dict[str, PolicyFactory] = {
         FastestPolicy,
         BalancedPolicy,
         FairPolicy,
+        ShortestFirstPolicy,
+        EarliestFinishPolicy,
     )
 }
 
