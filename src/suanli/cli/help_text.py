@@ -14,6 +14,7 @@ from suanli.i18n import current_language
 
 COMMAND_HELP_ZH: dict[str, str] = {
     "simulate": "在一组机群上按每种调度策略回放工作负载并比较结果。",
+    "simulate packing": "FGD 装箱协议: 在阿里 2023 节点与 Pod 列表上比较各装箱策略的 GPU 分配率。",
     "login": "登录并保存会话(或 --token)供后续命令使用，仅本人可读。",
     "logout": "结束服务器上保存的会话并删除凭据文件。",
     "serve": "在一个进程中运行 API、调度循环和本地后端。",
@@ -122,6 +123,10 @@ OPTION_HELP_ZH: dict[str, str] = {
     "seed for synthetic fleets and workloads": "合成机群与负载的随机种子",
     "replay only the first N jobs": "只回放前 N 个作业",
     "Gavel simulation_throughputs.json: measured speeds": "Gavel simulation_throughputs.json: 实测速度",
+    "one of the 17 lists (default, gpushare40, ...) or a CSV path": "17 个清单之一 (default、gpushare40 等) 或 CSV 路径",
+    "p1,p2,... (default: all)": "p1,p2,... (默认: 全部)",
+    "A..B or A,B,C": "A..B 或 A,B,C",
+    "write the allocation curve to this PNG": "把分配率曲线写入此 PNG",
     "your login name": "你的登录名",
     "read the password from standard input (one line)": "从标准输入读取密码(一行)",
     "TOTP code, if you turned it on": "TOTP 动态码(若已开启)",

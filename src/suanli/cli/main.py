@@ -48,7 +48,7 @@ AREAS = (
     Area("scenes", "suanli.cli.scenes:app", "场景对接", "Scenario exchange"),
     Area("connections", "suanli.cli.connections:app", "集群接入", "Cluster connections"),
     Area("catalog", "suanli.cli.platform:catalog_app", "加速卡目录", "Accelerator catalog"),
-    Area("simulate", "suanli.cli.simulate:simulate", "调度仿真", "Replay a workload per policy"),
+    Area("simulate", "suanli.cli.simulate:build_app", "调度仿真", "Replay a workload per policy"),
     Area("bench", "suanli.cli.bench:app", "基准测试", "Benchmarks"),
     Area("db", "suanli.cli.platform:db_app", "数据库", "Database"),
     Area("admin", "suanli.cli.platform:admin_app", "平台管理", "Administration"),

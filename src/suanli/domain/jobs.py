@@ -8,8 +8,10 @@ Any non-terminal state may go to cancelled; placed/running may also go to `lost`
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from suanli.domain.accelerators import Precision
 from suanli.domain.pools import CARDS_PER_NODE_MAX, Region
@@ -170,6 +172,12 @@ class JobSpec:
     def milli_cards(self) -> int:
         """What the job holds, in thousandths of a card: the unit of quotes and metering."""
         return self.card_milli if self.card_milli is not None else self.cards * CARD_MILLI_WHOLE
+
+
+def stored_milli_cards(spec: Mapping[str, Any]) -> int:
+    """`JobSpec.milli_cards` of a stored spec (specs stored before shares have no card_milli)."""
+    milli = spec.get("card_milli")
+    return int(milli) if milli is not None else int(spec["cards"]) * CARD_MILLI_WHOLE
 
 
 def require_env(env: object) -> None:
