@@ -61,9 +61,7 @@ def test_walk_through_import_match_pipeline_and_challenge(city: City) -> None:
     opportunities = import_csv(city, city.agency, "opportunities", first_rows("opportunities", 8))
     assert opportunities.status_code == 201, opportunities.text
     assert opportunities.json()["created"] == 8
-    capabilities = import_csv(
-        city, city.enterprise, "capabilities", first_rows("capabilities", 30), batch=2
-    )
+    capabilities = import_csv(city, city.enterprise, "capabilities", first_rows("capabilities", 30))
     assert capabilities.status_code == 201, capabilities.text
     listed = city.get(city.other_enterprise, "/v1/scenes/capabilities", params={"batch": 2})
     assert listed.json()["total"] >= 1

@@ -156,7 +156,7 @@ def _fund(env: dict[str, str], org_id: str) -> None:
 def _wait_for_usage(env: dict[str, str], job_id: str) -> dict:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        result = cli(env, "jobs", "usage", job_id, check=False)
+        result = cli(env, "jobs", "usage", job_id, "--json", check=False)
         if result.returncode == 0:
             return dict(json.loads(result.stdout))
         time.sleep(0.3)

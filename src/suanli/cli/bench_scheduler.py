@@ -10,7 +10,7 @@ from rich.console import Console
 
 from suanli.domain.scheduling.policies import get_policy
 from suanli.errors import SuanliError
-from suanli.simulation.bench import run_bench
+from suanli.simulation.bench import FRACTIONAL_DEFAULT, run_bench
 
 
 def register(app: typer.Typer) -> None:
@@ -23,12 +23,15 @@ def scheduler(
     jobs: Annotated[int, typer.Option(help="queued jobs to decide")] = 20_000,
     policy: Annotated[str, typer.Option(help="policy to measure")] = "fastest",
     seed: Annotated[int, typer.Option(help="seed of the synthetic fleet and jobs")] = 0,
+    fractional: Annotated[
+        float, typer.Option(help="share of jobs asking for part of one card (card_milli)")
+    ] = FRACTIONAL_DEFAULT,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON only")] = False,
 ) -> None:
     out, err = Console(), Console(stderr=True)
     try:
         get_policy(policy)
-        figures = run_bench(pools, jobs, policy, seed)
+        figures = run_bench(pools, jobs, policy, seed, fractional)
     except SuanliError as error:
         err.print(f"[red]error:[/red] {error.message}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=error.exit_code) from None
@@ -39,7 +42,8 @@ def scheduler(
         f"{figures.policy} on {figures.pools:,} pools, {figures.jobs:,} jobs:\n"
         f"  single-job decisions  {figures.decisions_per_s:>12,.0f} /s"
         f"   p50 {figures.p50_decision_ms:.3f} ms   p99 {figures.p99_decision_ms:.3f} ms\n"
-        f"  by CPU time           {figures.cpu_decisions_per_s:>12,.0f} /s\n"
+        f"  by CPU time           {figures.cpu_decisions_per_s:>12,.0f} /s"
+        f"   p99 {figures.p99_cpu_decision_ms:.3f} ms\n"
         f"  queue rounds          {figures.queue_decisions_per_s:>12,.0f} decisions/s"
         f"   p99 round {figures.p99_round_ms:.2f} ms\n"
         f"  peak RSS              {figures.peak_rss_mib:>12,.1f} MiB\n"
@@ -47,6 +51,9 @@ def scheduler(
         f"  baseline: {figures.baseline_policy} (scalar filter) "
         f"{figures.baseline_decisions_per_s:,.1f} /s vs vectorised cheapest "
         f"{figures.vectorised_cheapest_decisions_per_s:,.0f} /s = "
-        f"{figures.speedup_vs_scalar:,.0f}×",
+        f"{figures.speedup_vs_scalar:,.0f}×\n"
+        f"  shares of a card: {figures.fractional_jobs:,} of {figures.jobs:,} jobs; the same jobs"
+        f" all whole: {figures.whole_card_cpu_decisions_per_s:,.0f} /s by CPU time"
+        f" (with shares × {figures.sharing_speed_ratio:.2f})",
         highlight=False,
     )

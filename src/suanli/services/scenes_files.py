@@ -21,7 +21,7 @@ import csv
 import io
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -79,15 +79,17 @@ COLUMNS: Mapping[str, tuple[str, str, tuple[str, ...]]] = {
     "region": ("region", "地区", ("区域", "所在地")),
     "org": ("org", "单位", ("organisation", "organization", "发布单位", "供给单位")),
     "budget_fen": ("budget_fen", "预算（分）", ()),
-    "budget_yuan": ("budget_yuan", "预算（元）", ()),
+    "budget_yuan": ("budget_yuan", "预算（元）", ("预算", "预算金额", "budget")),  # plain: yuan
     "budget_wan_yuan": ("budget_wan_yuan", "预算（万元）", ()),
-    "deadline": ("deadline", "截止日期", ()),
+    "deadline": ("deadline", "截止日期", ("截止时间",)),
     "batch": ("batch", "批次", ()),
     "status": ("status", "状态", ()),
     "maturity": ("maturity", "成熟度", ()),
     "deployment_modes": ("deployment_modes", "部署方式", ()),
     "accelerators": ("accelerators", "适配芯片", ("支持芯片",)),
+    "contact": ("contact", "联系人", ("联系方式", "联系人及电话")),
 }
+IMPORT_ONLY_COLUMNS = ("contact",)  # read on import; never exported (only the owner sees it)
 REQUIRED_COLUMNS = ("id", "title", "description", "industry", "tags", "region", "org")
 _OPPORTUNITY_EXTRA = ("budget_fen", "budget_yuan", "budget_wan_yuan", "deadline")
 _CAPABILITY_EXTRA = ("maturity", "deployment_modes", "accelerators")
@@ -169,6 +171,7 @@ class ValidationReport:
 class LoadResult(Generic[T]):
     items: tuple[T, ...]
     report: ValidationReport
+    contacts: Mapping[str, str] = field(default_factory=dict)  # item id -> contact column
 
 
 @dataclass(frozen=True)
@@ -310,7 +313,7 @@ def _map_header(header: list[str], kind: ItemKind) -> tuple[dict[str, int], list
     problems: list[Problem] = []
     for index, name in enumerate(header):
         column = _HEADER_LOOKUP.get(_normalise_header(name))
-        if column is None or column not in KIND_COLUMNS[kind]:
+        if column is None or column not in (*KIND_COLUMNS[kind], *IMPORT_ONLY_COLUMNS):
             if name:
                 problems.append(
                     Problem(1, name, t("未识别的列，已忽略", "unknown column, ignored"), "warning")
@@ -455,11 +458,14 @@ def _precheck(values: dict[str, str], row: int, first_row: dict[str, int]) -> Pr
     return None
 
 
-def _parse_rows(table: _Table, kind: ItemKind) -> tuple[list[SceneItem], list[Problem]]:
+def _parse_rows(
+    table: _Table, kind: ItemKind
+) -> tuple[list[SceneItem], list[Problem], dict[str, str]]:
     mapping, problems = _map_header(table.header, kind)
     problems = [*table.notes, *problems]
     build = _opportunity if kind == "opportunities" else _capability
     items: list[SceneItem] = []
+    contacts: dict[str, str] = {}
     first_row: dict[str, int] = {}
     for row, cells in table.rows:
         values = _cells(mapping, cells)
@@ -473,7 +479,10 @@ def _parse_rows(table: _Table, kind: ItemKind) -> tuple[list[SceneItem], list[Pr
             items.append(build(values, row, problems))
         except InvalidInput as error:
             problems.append(Problem(row, error.field or "row", error.message))
-    return items, problems
+            continue
+        if values.get("contact"):
+            contacts[values["id"]] = values["contact"]
+    return items, problems, contacts
 
 
 def _failure(report: ValidationReport) -> InvalidInput:
@@ -494,11 +503,11 @@ def _failure(report: ValidationReport) -> InvalidInput:
 def load_items(path: Path, kind: ItemKind, *, skip_invalid: bool = False) -> LoadResult[SceneItem]:
     """The valid items and the report; raises if any row is invalid unless skip_invalid."""
     table = read_table(path)
-    items, problems = _parse_rows(table, kind)
+    items, problems, contacts = _parse_rows(table, kind)
     report = ValidationReport(str(path), kind, len(table.rows), tuple(problems))
     if report.errors and not skip_invalid:
         raise _failure(report)
-    return LoadResult(tuple(items), report)
+    return LoadResult(tuple(items), report, contacts)
 
 
 def load_opportunities(path: Path, *, skip_invalid: bool = False) -> LoadResult[Opportunity]:
