@@ -50,7 +50,7 @@ from suanli.domain.scenes import (
     resolve_industry,
 )
 from suanli.errors import Conflict, InvalidInput, LimitExceeded, NotFound, PermissionDenied
-from suanli.i18n import t
+from suanli.i18n import msg, t
 from suanli.services import scenes_files
 from suanli.services.common import Clock, Page, PageResult, Principal, audit, new_id, paginate
 from suanli.services.scenes_files import EmbedderLoader, ItemKind, ValidationReport
@@ -71,6 +71,7 @@ PUBLISHERS: dict[str, tuple[str, ...]] = {
     "capabilities": ("enterprise",),
 }
 ID_PREFIXES = {"opportunities": "OPP", "capabilities": "CAP"}
+SINGULAR: dict[str, str] = {"opportunities": "opportunity", "capabilities": "capability"}
 OTHER_KIND: dict[str, ItemKind] = {
     "opportunities": "capabilities",
     "capabilities": "opportunities",
@@ -131,14 +132,11 @@ def _write_item(row: SceneRow, item: SceneItem) -> None:
 
 
 def build_item(kind: ItemKind, values: dict[str, Any]) -> SceneItem:
-    """A domain item from API values; an unknown industry is refused here (422, field
-    industry), unlike file import, which files it under 其他 with a warning."""
+    """A domain item from API values; a platform alias becomes its canonical industry name,
+    any other label is kept as written (the open taxonomy places it, or it gives no signal)."""
     data = dict(values)
     if "industry" in data:
-        canonical, known = resolve_industry(str(data["industry"]))
-        if not known:
-            raise InvalidInput(f"unknown industry {data['industry']!r}", field="industry")
-        data["industry"] = canonical
+        data["industry"] = resolve_industry(str(data["industry"]))[0]
     for name in ("tags", "accelerators", "deployment_modes"):
         if name in data:
             data[name] = tuple(data[name])
@@ -171,7 +169,7 @@ def _find(session: Session, kind: ItemKind, item_id: str) -> SceneRow | None:
 def get_row(session: Session, kind: ItemKind, item_id: str) -> SceneRow:
     row = _find(session, kind, item_id)
     if row is None or row.deleted:
-        raise NotFound(f"no {kind[:-1]} {item_id!r}", field="id")
+        raise NotFound(f"no {SINGULAR[kind]} {item_id!r}", field="id")
     return row
 
 
@@ -179,7 +177,7 @@ def owned_row(session: Session, caller: Principal, kind: ItemKind, item_id: str)
     """The row the caller may write; another tenant's row is NotFound."""
     row = get_row(session, kind, item_id)
     if not caller.is_operator and row.org_id != caller.org_id:
-        raise NotFound(f"no {kind[:-1]} {item_id!r}", field="id")
+        raise NotFound(f"no {SINGULAR[kind]} {item_id!r}", field="id")
     return row
 
 
@@ -216,7 +214,7 @@ def create_item(
     data = {"id": f"{ID_PREFIXES[kind]}-{new_id('x')[2:]}", **values}
     item = build_item(kind, data)
     if _find(session, kind, item.id) is not None:
-        raise Conflict(f"{kind[:-1]} {item.id!r} already exists", field="id")
+        raise Conflict(f"{SINGULAR[kind]} {item.id!r} already exists", field="id")
     row = _new_row(kind, item.id, owner, caller, clock)
     _write_item(row, item)
     row.contact = _require_contact(contact)
@@ -289,10 +287,7 @@ def _filtered(kind: ItemKind, filters: ItemFilters) -> Select[Any]:
     model = MODELS[kind]
     query = select(model).where(model.deleted.is_(False)).order_by(model.id)
     if filters.industry is not None:
-        canonical, known = resolve_industry(filters.industry)
-        if not known:
-            raise InvalidInput(f"unknown industry {filters.industry!r}", field="industry")
-        query = query.where(model.industry == canonical)
+        query = query.where(model.industry == resolve_industry(filters.industry)[0])
     if filters.status is not None:
         query = query.where(model.status == ItemStatus(filters.status).value)
     if filters.batch is not None:
@@ -338,7 +333,7 @@ def _load_upload(
     report = replace(result.report, path=Path(filename).name)
     if report.rows > IMPORT_ROWS_MAX:
         raise LimitExceeded(f"at most {IMPORT_ROWS_MAX} rows per import", field="rows")
-    return scenes_files.LoadResult(result.items, report)
+    return scenes_files.LoadResult(result.items, report, result.contacts)
 
 
 def import_items(
@@ -357,10 +352,11 @@ def import_items(
     require_publisher(caller, kind)
     owner = _owner_org(session, caller, org_id)
     loaded = _load_upload(kind, upload[0], upload[1], skip_invalid)
+    _refuse_batch_conflict(loaded.items, batch)
     created: list[str] = []
     updated: list[str] = []
     for item in loaded.items:
-        if batch is not None and item.batch is None:
+        if batch is not None:
             item = replace(item, batch=batch)
         row = _find(session, kind, item.id)
         if row is not None and row.org_id != owner:
@@ -373,9 +369,29 @@ def import_items(
             row.deleted, row.updated_at = False, clock.now()
             updated.append(item.id)
         _write_item(row, item)
+        if item.id in loaded.contacts:
+            row.contact = _require_contact(loaded.contacts[item.id])
     session.flush()
     audit(session, clock, caller, f"scenes.{kind}.import", kind, created=len(created))
     return ImportResult(kind, tuple(created), tuple(updated), loaded.report)
+
+
+def _refuse_batch_conflict(items: Sequence[SceneItem], batch: int | None) -> None:
+    """The batch given with the import and the file's batch column must not disagree: neither
+    silently wins (an import that moved rows to another batch lost them from that batch)."""
+    if batch is None:
+        return
+    for item in items:
+        if item.batch is not None and item.batch != batch:
+            raise InvalidInput(
+                msg(
+                    f"导入指定了第{batch}批，但文件的批次列把 {item.id} 列为第{item.batch}批；"
+                    "请去掉其中之一",
+                    f"the import says batch {batch} but the file's batch column puts {item.id} "
+                    f"in batch {item.batch}; drop one of the two",
+                ),
+                field="batch",
+            )
 
 
 def export_items(
