@@ -29,6 +29,7 @@ COMMAND_HELP_ZH: dict[str, str] = {
     "bench scheduler": "调度决策吞吐与延迟。",
     "bench vouchers": "对预算只够部分结算的券种并发结算。",
     "bench scenes": "演示集匹配质量、建索引时间与每秒文本数、建索引后的查询延迟。",
+    "bench dashboard": "城市大屏: 十万作业下的接口延迟、首屏时间，以及定时刷新时页面 JS 堆是否平稳。",
     "bench cli": "命令行启动时间: suanli --help 与子命令 --help，对比 python -c pass。",
     "ledger expire": "使所有超时的预留失效(调度循环也会调用)。",
     "ledger topup": "为企业记录到账资金(运营方)。同一参考号只记一次。",

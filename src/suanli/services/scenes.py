@@ -140,14 +140,11 @@ def _write_item(row: SceneRow, item: SceneItem) -> None:
 
 
 def build_item(kind: ItemKind, values: dict[str, Any]) -> SceneItem:
-    """A domain item from API values; an unknown industry is refused here (422, field
-    industry), unlike file import, which files it under 其他 with a warning."""
+    """A domain item from API values; a platform alias becomes its canonical industry name,
+    any other label is kept as written (the open taxonomy places it, or it gives no signal)."""
     data = dict(values)
     if "industry" in data:
-        canonical, known = resolve_industry(str(data["industry"]))
-        if not known:
-            raise InvalidInput(f"unknown industry {data['industry']!r}", field="industry")
-        data["industry"] = canonical
+        data["industry"] = resolve_industry(str(data["industry"]))[0]
     for name in ("tags", "accelerators", "deployment_modes"):
         if name in data:
             data[name] = tuple(data[name])
@@ -298,10 +295,7 @@ def _filtered(kind: ItemKind, filters: ItemFilters) -> Select[Any]:
     model = MODELS[kind]
     query = select(model).where(model.deleted.is_(False)).order_by(model.id)
     if filters.industry is not None:
-        canonical, known = resolve_industry(filters.industry)
-        if not known:
-            raise InvalidInput(f"unknown industry {filters.industry!r}", field="industry")
-        query = query.where(model.industry == canonical)
+        query = query.where(model.industry == resolve_industry(filters.industry)[0])
     if filters.status is not None:
         query = query.where(model.status == ItemStatus(filters.status).value)
     if filters.batch is not None:
