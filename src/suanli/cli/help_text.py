@@ -13,6 +13,8 @@ from typer.core import TyperGroup
 from suanli.i18n import current_language
 
 COMMAND_HELP_ZH: dict[str, str] = {
+    "scenes train": "拟合学习型融合(两种模式)，在留出折上校准，并写出权重。",
+    "bench web": "门户网站: 首页 JS 体积、API p95、渲染时间。",
     "scenes matches": "为已存条目找出另一张清单中最匹配的开放条目，附得分与理由。",
     "ledger check": "由转账记录重建每个余额并检查每条不变式；--token 时通过运行中的服务器检查。",
     "bench api": "多个副本共用一个数据库时的 API 吞吐与延迟。",
@@ -118,6 +120,8 @@ COMMAND_HELP_ZH: dict[str, str] = {
     "audit verify": "重新计算整条链；发现被修改、删除或移动的记录时退出码为 6 并指出第一条。",
 }
 OPTION_HELP_ZH: dict[str, str] = {
+    "the FIRST gold set only; never the held-out one": "只用第一套标注集；从不使用留出集",
+    "weights file to write (JSON)": "要写入的权重文件(JSON)",
     "a stored item's id": "已存条目的编号",
     "check through a running server's API, as the operator": "通过运行中服务器的 API 检查(运营方)",
     "API base URL (with --token)": "API 地址(配合 --token)",
