@@ -8,13 +8,12 @@ import csv
 from importlib.resources import files
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from suanli.adapters.matching import MatchEngine, Ranker, load_default_embedder
 from suanli.domain.scenes import MatchDirection
 from suanli.services import scenes_files
-from suanli.services.scenes_eval import cross_validate, relevant_queries
+from suanli.services.scenes_eval import calibration_bins, cross_validate, relevant_queries
 from tests.conftest import require_component
 
 DEMO = Path(str(files("suanli") / "data" / "scenes"))
@@ -103,11 +102,7 @@ def test_a_high_score_means_a_relevant_candidate_on_either_list(
     """Among the top 10 of each need, candidates scored >= 0.8 are relevant at least 80% of
     the time, and those scored < 0.2 at most 20% of the time, on both lists."""
     engine, gold = indexed[name]
-    scores, relevant = [], []
-    for match in engine.match(MatchDirection.O2C, top_k=10, query_ids=relevant_queries(gold)):
-        for candidate in match.candidates:
-            scores.append(candidate.score)
-            relevant.append(gold[match.id].get(candidate.id, 0) >= 1)
-    score, hit = np.array(scores), np.array(relevant)
-    assert (score >= 0.8).sum() >= 10 and hit[score >= 0.8].mean() >= 0.8
-    assert hit[score < 0.2].mean() <= 0.2
+    bands = {band["from"]: band for band in calibration_bins(engine, gold)}
+    assert bands[0.8]["candidates"] >= 10 and bands[0.8]["relevant_share"] >= 0.8
+    assert bands[0.0]["relevant_share"] <= 0.2
+    assert sum(band["candidates"] for band in bands.values()) == 10 * len(relevant_queries(gold))

@@ -226,6 +226,17 @@ def _eval_folds(
         print_json(report.as_json())
         return
     console.print(_folds_table(report))
+    for band in report.calibration or []:
+        console.print(
+            t(
+                f"校准（随包权重，每项前 10）：得分 {band['from']:.1f}–{band['to']:.1f}："
+                f"{band['candidates']:.0f} 个，平均得分 {band['mean_score']:.3f}，"
+                f"实际相关比例 {band['relevant_share']:.3f}",
+                f"calibration (shipped weights, top 10 each): score {band['from']:.1f}-"
+                f"{band['to']:.1f}: {band['candidates']:.0f} candidates, mean score "
+                f"{band['mean_score']:.3f}, relevant share {band['relevant_share']:.3f}",
+            )
+        )
 
 
 def _folds_table(report: FoldedReport) -> Table:

@@ -43,10 +43,13 @@ class Product:
 
 
 def list_products(session: Session, filters: PoolFilters, page: Page) -> PageResult[Product]:
-    held = _held_cards_now(session)
+    # The city-wide holdings only when filtering on them; otherwise those of the page's pools.
+    held = _held_cards_now(session) if filters.free_cards_min else {}
     query = _product_query(session, filters, held)
     total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
     rows: list[Any] = list(session.execute(query.offset(page.offset).limit(page.limit)).all())
+    if not filters.free_cards_min:
+        held = allocated_cards(session, [pool.id for pool, _ in rows])
     items = [
         Product(pool, name, max(0, pool.nodes * pool.cards_per_node - held.get(pool.id, 0)))
         for pool, name in rows
