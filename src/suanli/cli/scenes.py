@@ -29,7 +29,7 @@ from suanli.cli.common import (
     print_json,
     settings_from_env,
 )
-from suanli.cli.scenes_deals import challenges_app, pairs_app
+from suanli.cli.scenes_deals import challenges_app, matches_command, pairs_app
 from suanli.domain.scenes import MatchDirection
 from suanli.i18n import t
 from suanli.services import scenes_eval, scenes_files, scenes_train
@@ -40,6 +40,7 @@ app = typer.Typer(
     help="Scenario exchange: match and evaluate the two lists",
     no_args_is_help=True,
 )
+app.command("matches")(matches_command)
 app.add_typer(pairs_app, name="pairs")
 app.add_typer(challenges_app, name="challenges")
 WARNINGS_SHOWN_MAX = 20
