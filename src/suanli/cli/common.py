@@ -134,7 +134,11 @@ class ApiClient:
         headers = {**self._auth_headers(method), **kwargs.pop("headers", {})}
         try:
             response = httpx.request(
-                method, self.base_url + path, headers=headers, timeout=HTTP_TIMEOUT_S, **kwargs
+                method,
+                self.base_url + path,
+                headers=headers,
+                timeout=kwargs.pop("timeout", HTTP_TIMEOUT_S),
+                **kwargs,
             )
         except httpx.HTTPError as error:
             fail(

@@ -30,6 +30,7 @@ from typing import Any
 from suanli.domain.calendar import BEIJING, beijing_date, shown
 from suanli.domain.money import FEN_MAX
 from suanli.errors import Conflict, InvalidInput, LedgerError
+from suanli.i18n import msg
 
 RATIO_BP_MAX = 10_000  # 100%
 RATIO_DECIMALS_MAX = 4  # a ratio is exact in basis points: 0.1234 at most
@@ -238,6 +239,16 @@ class EnterpriseFacts:
             )
         if self.bad_credit_on is not None and self.bad_credit_on < self.founded_on:
             raise InvalidInput("bad_credit_on precedes founded_on", field="bad_credit_on")
+
+    def require_past(self, today: date) -> None:
+        """Declared facts are past events: a founding or a record dated after `today` (the
+        Beijing date the application is made) is a typing mistake, refused naming the field."""
+        for name, day in (("founded_on", self.founded_on), ("bad_credit_on", self.bad_credit_on)):
+            if day is not None and day > today:
+                raise InvalidInput(
+                    msg(f"{name} {day} 晚于今天 {today}", f"{name} {day} is after today, {today}"),
+                    field=name,
+                )
 
 
 @dataclass(frozen=True)
@@ -508,13 +519,14 @@ def require_eligible(
         raise NotEligible("; ".join(reasons), field="facts", reasons=[r.value for r in refusals])
 
 
-def require_quota(program: Program, quota_fen: int) -> int:
-    """An approval's quota: positive and no larger than the per-enterprise cap."""
-    _require_fen(quota_fen, "quota_fen")
+def require_quota(program: Program, quota_fen: int, field: str = "quota_fen") -> int:
+    """An approval's quota (or an application's request, named by `field`): positive and no
+    larger than the per-enterprise cap."""
+    _require_fen(quota_fen, field)
     cap = program.rules.cap_per_enterprise_fen
     if quota_fen > cap:
         raise InvalidProgram(
-            f"quota_fen {quota_fen} exceeds the cap of {cap} fen per enterprise", field="quota_fen"
+            f"{field} {quota_fen} exceeds the cap of {cap} fen per enterprise", field=field
         )
     return quota_fen
 
