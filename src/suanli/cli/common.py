@@ -20,7 +20,7 @@ from rich.markup import escape
 from suanli.api.validation_messages import problem_message
 from suanli.config import Settings, load_settings
 from suanli.errors import SuanliError, exit_code_for_response
-from suanli.i18n import t
+from suanli.i18n import current_language, t
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -86,6 +86,11 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
 
 
+def language_header() -> dict[str, str]:
+    """The server answers in the CLI's language (SUANLI_LANGUAGE, else zh-CN)."""
+    return {"Accept-Language": current_language()}
+
+
 class ApiClient:
     """A small httpx client for the CLI commands that talk to a running `suanli serve`.
 
@@ -104,7 +109,7 @@ class ApiClient:
         if not (self.token or self.session or anonymous):
             fail(
                 t(
-                    "需要登录: 运行 suanli login，或使用 --token / SUANLI_TOKEN",
+                    "需要登录：运行 `suanli login`，或使用 --token / SUANLI_TOKEN",
                     "sign in first: suanli login, or --token / SUANLI_TOKEN",
                 ),
                 3,
@@ -128,7 +133,11 @@ class ApiClient:
         return self.send("GET", path, **kwargs).content
 
     def send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = {**self._auth_headers(method), **kwargs.pop("headers", {})}
+        headers = {
+            **self._auth_headers(method),
+            **language_header(),
+            **kwargs.pop("headers", {}),
+        }
         try:
             response = httpx.request(
                 method, self.base_url + path, headers=headers, timeout=HTTP_TIMEOUT_S, **kwargs
@@ -186,7 +195,7 @@ def load_credentials() -> dict[str, Any] | None:
     if status.st_mode & 0o077 or status.st_uid != os.getuid():
         fail(
             t(
-                f"凭据文件 {path} 可被他人读取，已拒绝使用；请 chmod 600 或重新登录",
+                f"凭据文件 {path} 可被他人读取，已拒绝使用；请执行 `chmod 600` 或重新登录",
                 f"the credential file {path} is readable by others; chmod 600 it or sign in again",
             ),
             3,

@@ -24,6 +24,7 @@ from suanli.cli.common import (
     console,
     fail,
     forget_credentials,
+    language_header,
     print_json,
     save_credentials,
     settings_from_env,
@@ -96,7 +97,9 @@ def _post_login(base: str, name: str, password: str, totp: str | None) -> httpx.
     if totp:
         body["totp"] = totp
     try:
-        return httpx.post(f"{base}/v1/auth/login", json=body, timeout=HTTP_TIMEOUT_S)
+        return httpx.post(
+            f"{base}/v1/auth/login", json=body, headers=language_header(), timeout=HTTP_TIMEOUT_S
+        )
     except httpx.HTTPError as error:
         fail(t(f"无法连接 API {base}: {error}", f"cannot reach the API at {base}: {error}"), 7)
 

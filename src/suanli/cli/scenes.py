@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -17,7 +16,6 @@ from rich.table import Table
 
 from suanli.adapters.matching.engine import TOP_K_MAX
 from suanli.cli.common import (
-    HTTP_TIMEOUT_S,
     ApiClient,
     ApiUrlOption,
     JsonOption,
@@ -221,7 +219,7 @@ def _kind(kind: str) -> ItemKind:
     if kind in ("capabilities", "capability", "c"):
         return "capabilities"
     raise typer.BadParameter(
-        t("应为 opportunities 或 capabilities", "opportunities or capabilities")
+        t("应为 `opportunities` 或 `capabilities`", "opportunities or capabilities")
     )
 
 
@@ -301,13 +299,9 @@ def export_command(
         fail(t("导出文件须为 .csv 或 .xlsx", "export to .csv or .xlsx"), 2)
     client = ApiClient(api_url, token)
     params = {"format": fmt, "industry": industry, "status": status, "batch": batch}
-    response = httpx.get(
-        f"{client.base_url}/v1/scenes/export/{_kind(kind)}",
+    content = client.download(
+        f"/v1/scenes/export/{_kind(kind)}",
         params={key: value for key, value in params.items() if value is not None},
-        headers={"Authorization": f"Bearer {client.token}"},
-        timeout=HTTP_TIMEOUT_S,
-    )
-    if response.status_code >= 400:
-        fail(f"HTTP {response.status_code}: {response.text}", 2)
-    path.write_bytes(response.content)
+    )  # a refusal is reported, typed, by send
+    path.write_bytes(content)
     console.print(t(f"已导出到 {path}", f"exported to {path}"))

@@ -7,12 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-import httpx
 import typer
 from rich.table import Table
 
 from suanli.cli.common import (
-    HTTP_TIMEOUT_S,
     ApiClient,
     ApiUrlOption,
     JsonOption,
@@ -318,28 +316,13 @@ def report(
         print_json(client.request("GET", path))
         return
     if output_format == "xlsx" and output is None:
-        fail(t("xlsx 需要 --output 文件", "xlsx needs --output FILE"))
-    content = _download(client, path, {"format": output_format, "section": section})
+        fail(t("XLSX 格式需要 --output 文件", "xlsx needs --output FILE"))
+    content = client.download(path, params={"format": output_format, "section": section})
     if output is None:
         print(content.decode("utf-8"), end="")
         return
     output.write_bytes(content)
     console.print(t(f"已写入 {output}", f"written to {output}"))
-
-
-def _download(client: ApiClient, path: str, params: dict[str, str]) -> bytes:
-    try:
-        response = httpx.get(
-            client.base_url + path,
-            params=params,
-            headers={"Authorization": f"Bearer {client.token}"},
-            timeout=HTTP_TIMEOUT_S,
-        )
-    except httpx.HTTPError as error:
-        fail(str(error), 7)
-    if response.status_code >= 400:
-        client.request("GET", path, params=params)  # reports the typed error and exits
-    return response.content
 
 
 @app.command("expire")

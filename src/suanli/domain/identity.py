@@ -80,13 +80,13 @@ def check_scopes(scopes: Iterable[str], role: str) -> frozenset[str]:
         )
     if not chosen & set(ACCESS_SCOPES):
         raise InvalidInput(
-            msg("权限范围须包含 read 或 write", "scopes must include read or write"),
+            msg("权限范围须包含 `read` 或 `write`", "scopes must include read or write"),
             field="scopes",
         )
     if "write" in chosen and role in READ_ONLY_ROLES:
         raise InvalidInput(
             msg(
-                f"角色 {role} 只能读，令牌不能有 write 权限",
+                f"角色 {role} 只能读，令牌不能有 `write` 权限",
                 f"the role {role} only reads: its tokens cannot have the write scope",
             ),
             field="scopes",

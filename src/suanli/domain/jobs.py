@@ -133,10 +133,10 @@ class JobSpec:
 def require_env(env: object) -> None:
     """At most ENV_ENTRIES_MAX variables, each a valid name with a clean value."""
     if not isinstance(env, dict):
-        raise InvalidInput(msg("env 应为对象", "env must be an object"), field="env")
+        raise InvalidInput(msg("`env` 应为对象", "env must be an object"), field="env")
     if len(env) > ENV_ENTRIES_MAX:
         raise InvalidInput(
-            msg(f"env 最多 {ENV_ENTRIES_MAX} 项", f"env holds at most {ENV_ENTRIES_MAX} entries"),
+            msg(f"`env` 最多 {ENV_ENTRIES_MAX} 项", f"env holds at most {ENV_ENTRIES_MAX} entries"),
             field="env",
         )
     for key, value in env.items():

@@ -222,11 +222,11 @@ def authorize(rule: Rule, caller: Caller) -> None:
 def _check_scopes(rule: Rule, scopes: frozenset[str]) -> None:
     if rule.write and "write" not in scopes:
         raise PermissionDenied(
-            msg("这个令牌没有 write 权限", "this token lacks the write scope"), field="scopes"
+            msg("这个令牌没有 `write` 权限", "this token lacks the write scope"), field="scopes"
         )
     if not (scopes & {"read", "write"}):
         raise PermissionDenied(
-            msg("这个令牌没有 read 权限", "this token lacks the read scope"), field="scopes"
+            msg("这个令牌没有 `read` 权限", "this token lacks the read scope"), field="scopes"
         )
     areas = scopes & set(AREAS)
     if not areas or rule.area == GENERAL:

@@ -32,6 +32,7 @@ from suanli.domain.scheduling.fairness import USAGE_HALF_LIFE_S, decayed_usage_f
 from suanli.domain.scheduling.model import ClusterState, Placement, QueuedJob, RunningJob
 from suanli.domain.scheduling.policies import get_policy
 from suanli.errors import BackendError, BackendUnavailable, InvalidInput, SuanliError
+from suanli.i18n import msg
 from suanli.services import connections, ledger, orphans, settlement, vouchers
 from suanli.services.common import Clock, Principal
 from suanli.services.jobs import spec_from_dict
@@ -345,7 +346,12 @@ def _note_silent(silent: set[str], pool: PoolRow) -> None:
 
 def assert_pool(pool: PoolRow | None, job: JobRow) -> PoolRow:
     if pool is None:
-        raise BackendError(f"job {job.id} points at a missing pool {job.pool_id}")
+        raise BackendError(
+            msg(
+                f"作业 {job.id} 指向的资源池 {job.pool_id} 不存在",
+                f"job {job.id} points at a missing pool {job.pool_id}",
+            )
+        )
     return pool
 
 

@@ -343,7 +343,7 @@ def _common_fields(values: dict[str, str], row: int, problems: list[Problem]) ->
                 "industry",
                 t(
                     f"未知行业“{label}”，已归入 其他",
-                    f"unknown industry {label!r}, filed under 其他",
+                    f"unknown industry {label!r}, filed under '其他' (other)",
                 ),
                 "warning",
             )
