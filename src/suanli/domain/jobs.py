@@ -74,7 +74,10 @@ def transition(current: JobState, target: JobState) -> JobState:
     """Returns `target` if the move is legal, else raises InvalidTransition."""
     if not can_transition(current, target):
         raise InvalidTransition(
-            f"a job cannot go from {current.value} to {target.value}",
+            msg(
+                f"作业不能从 `{current.value}` 变为 `{target.value}`",
+                f"a job cannot go from {current.value} to {target.value}",
+            ),
             field="state",
             current=current.value,
             target=target.value,
@@ -117,13 +120,30 @@ class JobSpec:
             object.__setattr__(self, "cards_per_node", min(self.cards, CARDS_PER_NODE_MAX))
         _require_int(self.cards_per_node, 1, CARDS_PER_NODE_MAX, "cards_per_node")
         if self.cards % self.cards_per_node != 0:
-            raise InvalidInput("cards must be a multiple of cards_per_node", field="cards")
+            raise InvalidInput(
+                msg(
+                    "`cards` 须为 `cards_per_node` 的整数倍",
+                    "cards must be a multiple of cards_per_node",
+                ),
+                field="cards",
+            )
         if not 0 <= self.min_memory_gib <= 10_000:
-            raise InvalidInput("min_memory_gib must be in [0, 10000]", field="min_memory_gib")
+            raise InvalidInput(
+                msg(
+                    "`min_memory_gib` 须在 0 至 10000 之间", "min_memory_gib must be in [0, 10000]"
+                ),
+                field="min_memory_gib",
+            )
         _require_int(self.max_run_time_s, 1, RUN_TIME_S_MAX, "max_run_time_s")
         _require_int(self.priority, *PRIORITY_RANGE, "priority")
         if self.objective not in OBJECTIVES:
-            raise InvalidInput(f"objective must be one of {OBJECTIVES}", field="objective")
+            raise InvalidInput(
+                msg(
+                    f"`objective` 须为以下之一：{'、'.join(OBJECTIVES)}",
+                    f"objective must be one of {OBJECTIVES}",
+                ),
+                field="objective",
+            )
 
     @property
     def nodes(self) -> int:
@@ -172,11 +192,26 @@ def require_env_entry(key: object, value: object) -> None:
 
 def _require_text(value: object, length_max: int, field_name: str) -> None:
     if not isinstance(value, str) or not value.strip():
-        raise InvalidInput(f"{field_name} must be a non-empty string", field=field_name)
+        raise InvalidInput(
+            msg(f"`{field_name}` 须为非空字符串", f"{field_name} must be a non-empty string"),
+            field=field_name,
+        )
     if len(value) > length_max:
-        raise InvalidInput(f"{field_name} is longer than {length_max} characters", field=field_name)
+        raise InvalidInput(
+            msg(
+                f"`{field_name}` 超过 {length_max} 个字符",
+                f"{field_name} is longer than {length_max} characters",
+            ),
+            field=field_name,
+        )
 
 
 def _require_int(value: object, low: int, high: int, field_name: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InvalidInput(f"{field_name} must be an integer in [{low}, {high}]", field=field_name)
+        raise InvalidInput(
+            msg(
+                f"`{field_name}` 须为 {low} 至 {high} 之间的整数",
+                f"{field_name} must be an integer in [{low}, {high}]",
+            ),
+            field=field_name,
+        )

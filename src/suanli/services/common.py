@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from suanli.adapters.db.audit_log import QueuedEntry, queue_entry
 from suanli.domain.audit_chain import summary
 from suanli.domain.calendar import BEIJING
+from suanli.domain.identity import ORG_KIND_NAMES_ZH
 from suanli.domain.permissions import Caller
 from suanli.errors import InvalidInput, PermissionDenied
 from suanli.i18n import msg
@@ -72,9 +73,10 @@ class Principal:
 
     def require_kind(self, *kinds: str) -> None:
         if self.org_kind not in kinds and not self.is_operator:
+            names_zh = "或".join(ORG_KIND_NAMES_ZH.get(kind, kind) for kind in kinds)
             raise PermissionDenied(
                 msg(
-                    f"此操作需要 {' 或 '.join(f'`{kind}`' for kind in kinds)} 类机构",
+                    f"只有{names_zh}可以这样做",
                     f"this needs an organisation of kind {' or '.join(kinds)}",
                 )
             )

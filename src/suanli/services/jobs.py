@@ -106,7 +106,7 @@ def quote(session: Session, spec: JobSpec) -> Quote:
     views = pool_views(session)
     feasible = feasible_pools(spec, views)
     if not feasible:
-        return Quote([], 0, 0, explain_unplaceable(spec, views))
+        return Quote([], 0, 0, [str(reason) for reason in explain_unplaceable(spec, views)])
     lines = [_quote_line(spec, view) for view in feasible]
     lines.sort(key=lambda line: (line["max_cost_fen"], line["pool_id"]))
     costs = [line["max_cost_fen"] for line in lines]
@@ -135,7 +135,11 @@ def submit_job(
     feasible = feasible_pools(spec, views)
     if not feasible:
         reasons = explain_unplaceable(spec, views)
-        raise Unplaceable("; ".join(reasons), field="spec", reasons=reasons)
+        raise Unplaceable(
+            msg("；".join(r.zh for r in reasons), "; ".join(r.en for r in reasons)),
+            field="spec",
+            reasons=reasons,
+        )
     job = JobRow(
         id=new_id("job"),
         owner_id=caller.org_id,

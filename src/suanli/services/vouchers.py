@@ -71,7 +71,7 @@ from suanli.domain.vouchers import (
     settlement_split,
 )
 from suanli.errors import Conflict, InvalidInput, LimitExceeded, NotFound, PermissionDenied
-from suanli.i18n import Msg, msg
+from suanli.i18n import Msg, msg, render_stored, stored, t
 from suanli.services import ledger
 from suanli.services.common import Clock, Page, PageResult, Principal, audit, new_id, paginate
 from suanli.services.organisations import are_related
@@ -86,7 +86,7 @@ NOTE_QUERY_CHUNK = 1_000  # job ids per IN (...) when a statement asks for notes
 REPORT_TRANSFERS_MAX = 10_000_000  # a program's ledger rows one report reads (streamed)
 REPORT_GROUPS_MAX = 100_000  # enterprise × provider × accelerator combinations
 REFUSED_LISTED_MAX = 500
-NO_GRANT_NOTE = "无适用算力券 no voucher grant"
+NO_GRANT_NOTE = msg("无适用算力券", "no voucher grant")
 POSTED_FLAGS = (int(TransferFlags.NONE), int(TransferFlags.POST_PENDING))
 
 
@@ -599,7 +599,10 @@ def approve(
     )
     if refusals:
         raise InvalidInput(
-            "the enterprise is no longer eligible: " + "; ".join(r.message for r in refusals),
+            msg(
+                "企业已不符合条件：" + "；".join(r.text.zh for r in refusals),
+                "the enterprise is no longer eligible: " + "; ".join(r.text.en for r in refusals),
+            ),
             field="application_id",
             reasons=[r.value for r in refusals],
         )
@@ -881,7 +884,7 @@ def record_holds(session: Session, clock: Clock, job: JobRow, hold: JobVoucherHo
                 wanted_fen=best.wanted_fen if best else 0,
                 subsidy_fen=0,
                 outcome=best.outcome if best else "",
-                note=best.note if best else "",
+                note=stored(best.note, REASON_LENGTH_MAX) if best else "",
                 created_at=clock.now(),
             )
         )
@@ -928,7 +931,7 @@ def split_for_settlement(
                 line.wanted_fen,
                 line.subsidy_fen,
             )
-            row.outcome, row.note = line.outcome, line.note[:REASON_LENGTH_MAX]
+            row.outcome, row.note = line.outcome, stored(line.note, REASON_LENGTH_MAX)
         row.state, row.settled_at = "settled", now
     session.flush()
     return split
@@ -1058,11 +1061,14 @@ def subsidy_notes(session: Session, job_ids: Sequence[str]) -> dict[str, str]:
         ).where(VoucherRedemptionRow.job_id.in_(chunk))
         for job_id, state, subsidy, note in session.execute(query):
             # A released reservation's note is what was expected, not what happened.
-            notes[job_id].append(note if state == "settled" else Refusal.NOTHING_TO_PAY.message)
+            shown = render_stored(note)
+            notes[job_id].append(shown if state == "settled" else Refusal.NOTHING_TO_PAY.message)
             if subsidy > 0:
-                paid[job_id].append(note)
+                paid[job_id].append(shown)
     return {
-        job_id: "; ".join(paid.get(job_id) or sorted(set(notes.get(job_id, [NO_GRANT_NOTE]))))
+        job_id: t("；", "; ").join(
+            paid.get(job_id) or sorted(set(notes.get(job_id, [str(NO_GRANT_NOTE)])))
+        )
         for job_id in job_ids
     }
 
@@ -1458,7 +1464,9 @@ def _refusals(session: Session, program_id: str) -> tuple[list[RefusedReason], l
         .limit(REFUSED_LISTED_MAX)
     )
     orders = [
-        RefusedOrder(r.job_id, r.enterprise_id, r.outcome, r.wanted_fen, r.note, r.settled_at)
+        RefusedOrder(
+            r.job_id, r.enterprise_id, r.outcome, r.wanted_fen, render_stored(r.note), r.settled_at
+        )
         for r in session.scalars(latest)
     ]
     return reasons, orders
