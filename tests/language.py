@@ -89,12 +89,21 @@ PYTHON_REPR = re.compile(
 )
 
 
+# Table cells and columns are read apart: a Chinese region beside a `local` backend column is
+# two values, not one mixed phrase.
+CELL_BREAK = re.compile(r"\s{2,}|[│┃|]")
+
+
 def english_words_beside_chinese(line: str) -> list[str]:
-    """The English prose words in a line that also holds Chinese; [] when the line is fine."""
-    if not CJK.search(line):
+    """The English prose words in a phrase that also holds Chinese; [] when the line is fine."""
+    return [word for cell in CELL_BREAK.split(line) for word in _mixed_words(cell)]
+
+
+def _mixed_words(phrase: str) -> list[str]:
+    if not CJK.search(phrase):
         return []
     words = []
-    for chunk in CHUNK.findall(QUOTED.sub(" ", line)):
+    for chunk in CHUNK.findall(QUOTED.sub(" ", phrase)):
         word = chunk.strip(EDGE_PUNCTUATION)
         if INSIDE_A_TOKEN.search(word) or len(word) < 3 or not word.isascii():
             continue

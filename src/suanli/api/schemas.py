@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from suanli.api.types import EnvName, EnvValue, Identifier, Line, Short, ShortKey, Text
-from suanli.domain.jobs import CARDS_MAX, RUN_TIME_S_MAX
+from suanli.domain.jobs import CARDS_MAX, RUN_TIME_S_MAX, reason_text
 
 T = TypeVar("T")
 
@@ -149,6 +149,11 @@ class JobPublic(BaseModel):
     placed_at: datetime | None
     started_at: datetime | None
     finished_at: datetime | None
+
+    @field_validator("reason", mode="before")
+    @classmethod
+    def _in_the_readers_language(cls, value: str | None) -> str:
+        return reason_text(value)
 
 
 class UsagePublic(BaseModel):

@@ -224,7 +224,7 @@ def _fail_from_response(response: httpx.Response) -> NoReturn:
         message, field, code = response.text, None, None
     where = f" [{field}]" if field else ""
     exit_code = exit_code_for_response(response.status_code, code)
-    fail(f"HTTP {response.status_code}: {message}{where}", exit_code)
+    fail(f"HTTP {response.status_code}：{message}{where}", exit_code)
 
 
 def parse_pairs(values: list[str] | None, option: str) -> dict[str, str]:

@@ -57,7 +57,12 @@ def _ray_head(wanted: bool) -> Iterator[str | None]:
 
     console.print(t("启动本地 Ray 集群 (127.0.0.1)...", "starting a local Ray head (127.0.0.1)..."))
     with ray_head(resources=demo.RAY_RESOURCES) as head:
-        console.print(f"  Ray dashboard / Jobs API: {head.address}")
+        console.print(
+            t(
+                f"  Ray 仪表盘 / 作业 API：{head.address}",
+                f"  Ray dashboard / Jobs API: {head.address}",
+            )
+        )
         try:
             yield head.address
         finally:
@@ -170,7 +175,7 @@ def _serve(app: App, city: demo.DemoCity) -> None:
     from suanli.services.server import serve_forever
 
     console.print(t("API 服务于", "API at") + f" {app.settings.resolved_api_url}/docs  (Ctrl-C)")
-    console.print(f"  operator token:   {city.operator.token}")
-    console.print(f"  enterprise token: {city.enterprises[0].token}")
+    console.print(t("  运营方令牌：", "  operator token:   ") + city.operator.token)
+    console.print(t("  企业令牌：  ", "  enterprise token: ") + city.enterprises[0].token)
     console.print(f"  SUANLI_DATA_DIR={app.settings.data_dir}")
     serve_forever(app)

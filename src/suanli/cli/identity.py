@@ -532,4 +532,11 @@ def audit_verify(
             )
         return
     problem = report["problem"]
-    fail(f"{problem['message']} (seq {problem['seq']}, {problem['kind']})", 6)
+    seq, kind = problem["seq"], problem["kind"]
+    fail(
+        t(
+            f"{problem['message']}（序号 {seq}，`{kind}`）",
+            f"{problem['message']} (seq {seq}, {kind})",
+        ),
+        6,
+    )

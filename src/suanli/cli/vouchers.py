@@ -288,10 +288,14 @@ def _print_grant(grant: dict[str, Any], json_output: bool) -> None:
     if json_output:
         print_json(grant)
         return
+    head = f"{grant['id']}  {grant['program_name']}  {grant['enterprise_id']}"
+    quota, available = format_yuan(grant["quota_fen"]), format_yuan(grant["available_fen"])
+    reserved, state = format_yuan(grant["reserved_fen"]), grant["state"]
     console.print(
-        f"{grant['id']}  {grant['program_name']}  {grant['enterprise_id']}  "
-        f"quota {format_yuan(grant['quota_fen'])}  available {format_yuan(grant['available_fen'])}"
-        f"  reserved {format_yuan(grant['reserved_fen'])}  {grant['state']}",
+        t(
+            f"{head}  额度 {quota}  可用 {available}  预留 {reserved}  `{state}`",
+            f"{head}  quota {quota}  available {available}  reserved {reserved}  {state}",
+        ),
         highlight=False,
     )
 

@@ -15,7 +15,7 @@ from suanli.domain.accelerators import Precision
 from suanli.domain.pools import CARDS_PER_NODE_MAX, Region
 from suanli.domain.text import clean_line, clean_text
 from suanli.errors import InvalidInput, InvalidTransition
-from suanli.i18n import msg
+from suanli.i18n import msg, render, render_stored
 
 NAME_LENGTH_MAX = 120
 COMMAND_LENGTH_MAX = 8_000
@@ -215,3 +215,17 @@ def _require_int(value: object, low: int, high: int, field_name: str) -> None:
             ),
             field=field_name,
         )
+
+
+# A job's reason is stored in both languages (see i18n.stored); two are markers the runtime
+# reads back, kept as codes and worded here.
+REASON_MARKERS = {
+    "cancel requested": msg("已请求取消", "cancel requested"),
+    "timed out": msg("运行超时", "timed out"),
+}
+
+
+def reason_text(stored_reason: str | None) -> str:
+    """A job's stored reason in the reader's language."""
+    marker = REASON_MARKERS.get(stored_reason or "")
+    return render(marker) if marker is not None else render_stored(stored_reason)

@@ -33,6 +33,7 @@ from suanli.domain.jobs import CARDS_MAX, RUN_TIME_S_MAX, JobSpec
 from suanli.domain.pools import CARDS_PER_NODE_MAX, NODES_MAX, Pool, Region
 from suanli.domain.scheduling.model import PoolView, QueuedJob
 from suanli.errors import InvalidInput, UnknownAccelerator
+from suanli.i18n import msg
 from suanli.simulation.pricing import illustrative_price_fen
 from suanli.simulation.workload import Fleet, Workload
 
@@ -76,7 +77,13 @@ def _pool_view(
         model, trace_model(model, path)
     )
     if nodes > NODES_MAX:
-        raise InvalidInput(f"{path.name}: more than {NODES_MAX} nodes of {model}", field="nodes")
+        raise InvalidInput(
+            msg(
+                f"{path.name}：{model} 的节点超过 {NODES_MAX} 个",
+                f"{path.name}: more than {NODES_MAX} nodes of {model}",
+            ),
+            field="nodes",
+        )
     pool = Pool(
         id=f"{PROVIDER_ID}-{model.lower()}-x{cards}",
         provider_id=PROVIDER_ID,
@@ -101,7 +108,9 @@ def trace_model(name: str, path: Path) -> Accelerator:
     try:
         return get_accelerator(name)
     except UnknownAccelerator as error:
-        raise InvalidInput(f"{path.name}: {error.message}", field="model") from error
+        raise InvalidInput(
+            msg(f"{path.name}：{error.message}", f"{path.name}: {error.message}"), field="model"
+        ) from error
 
 
 def load_workload(path: Path) -> Workload:
@@ -184,17 +193,30 @@ def _rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str
     try:
         handle = path.open(newline="", encoding="utf-8")
     except OSError as error:
-        raise InvalidInput(f"cannot read {path}: {error.strerror}", field="path") from error
+        raise InvalidInput(
+            msg(f"无法读取 {path}：“{error.strerror}”", f"cannot read {path}: {error.strerror}"),
+            field="path",
+        ) from error
     with handle:
         reader = csv.DictReader(handle)
         missing = [column for column in required if column not in (reader.fieldnames or ())]
         if missing:
             raise InvalidInput(
-                f"{path.name} line 1: missing column(s) {', '.join(missing)}", field="header"
+                msg(
+                    f"{path.name} 第1行：缺少列 {'、'.join(missing)}",
+                    f"{path.name} line 1: missing column(s) {', '.join(missing)}",
+                ),
+                field="header",
             )
         for count, row in enumerate(reader, start=1):
             if count > ROWS_MAX:
-                raise InvalidInput(f"{path.name}: more than {ROWS_MAX} rows", field="rows")
+                raise InvalidInput(
+                    msg(
+                        f"{path.name}：超过 {ROWS_MAX} 行",
+                        f"{path.name}: more than {ROWS_MAX} rows",
+                    ),
+                    field="rows",
+                )
             if None in row or any(row.get(column) is None for column in required):
                 raise _bad(path, reader.line_num, "row", "has the wrong number of fields")
             yield reader.line_num, row

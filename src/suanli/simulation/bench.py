@@ -24,6 +24,7 @@ from suanli.domain.scheduling.model import ClusterState, Placement, Policy, Queu
 from suanli.domain.scheduling.placement import ScalarCheapestPolicy
 from suanli.domain.scheduling.policies import QUEUE_SCAN_MAX, get_policy
 from suanli.errors import InvalidInput
+from suanli.i18n import msg
 from suanli.simulation.synthetic import synthetic_fleet, synthetic_workload
 
 CHURN_BUSY_FRACTION = 0.7
@@ -59,7 +60,11 @@ class BenchFigures:
 def run_bench(pools: int, jobs: int, policy_name: str, seed: int = 0) -> BenchFigures:
     if not 1 <= pools <= POOLS_MAX or not 1 <= jobs <= JOBS_MAX:
         raise InvalidInput(
-            f"pools must be in [1, {POOLS_MAX}], jobs in [1, {JOBS_MAX}]", field="pools"
+            msg(
+                f"资源池数须在 1 至 {POOLS_MAX} 之间，作业数须在 1 至 {JOBS_MAX} 之间",
+                f"pools must be in [1, {POOLS_MAX}], jobs in [1, {JOBS_MAX}]",
+            ),
+            field="pools",
         )
     fleet = synthetic_fleet(pools, seed)
     queue = synthetic_workload(jobs, seed).jobs

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from suanli.errors import InvalidInput
+from suanli.i18n import msg
 from suanli.simulation.engine import SimulationResult, thinned
 
 UTILIZATION_PNG = "utilization.png"
@@ -21,7 +22,13 @@ def write_plots(results: Mapping[str, SimulationResult], folder: Path) -> list[P
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise InvalidInput(f"cannot create {folder}: {error.strerror}", field="plot") from error
+        raise InvalidInput(
+            msg(
+                f"无法创建 {folder}：“{error.strerror}”",
+                f"cannot create {folder}: {error.strerror}",
+            ),
+            field="plot",
+        ) from error
     return [_utilization(results, folder / UTILIZATION_PNG), _jct(results, folder / JCT_PNG)]
 
 
