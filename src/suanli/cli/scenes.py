@@ -213,6 +213,9 @@ def validate_command(
         raise typer.Exit(2)
 
 
+KIND_NAMES_ZH = {"opportunities": "需求", "capabilities": "能力"}
+
+
 def _kind(kind: str) -> ItemKind:
     if kind in ("opportunities", "opportunity", "o"):
         return "opportunities"
@@ -272,14 +275,23 @@ def import_command(
     if json_output:
         print_json(result)
         return
+    noun = KIND_NAMES_ZH.get(kind, kind)
     console.print(
         t(
-            f"已导入 {result['created']} 条新{kind}，更新 {result['updated']} 条",
+            f"已导入 {result['created']} 条新{noun}，更新 {result['updated']} 条",
             f"imported {result['created']} new and updated {result['updated']} {kind}",
         )
     )
     problems = result["report"]["problems"]
-    _print_warnings([f"row {p['row']}, {p['field']}: {p['problem']}" for p in problems])
+    _print_warnings(
+        [
+            t(
+                f"第{p['row']}行 `{p['field']}`：{p['problem']}",
+                f"row {p['row']}, `{p['field']}`: {p['problem']}",
+            )
+            for p in problems
+        ]
+    )
 
 
 @app.command("export")

@@ -132,8 +132,8 @@ class Problem:
 
     def line(self) -> str:
         return t(
-            f"第{self.row}行 {self.field}：{self.message}",
-            f"row {self.row}, {self.field}: {self.message}",
+            f"第{self.row}行 `{self.field}`：{self.message}",
+            f"row {self.row}, `{self.field}`: {self.message}",
         )
 
 
