@@ -77,6 +77,7 @@ PROPER_NAMES = frozenset(
         "ssh",
         "curl",
         "root",
+        "munge",
         "fen",
         "MiB",
         "GiB",

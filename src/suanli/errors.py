@@ -47,6 +47,14 @@ class SuanliError(Exception):
     def message(self) -> str:
         return render(self.text)
 
+    @property
+    def text_zh(self) -> str:
+        return render(self.text, "zh-CN")
+
+    @property
+    def text_en(self) -> str:
+        return render(self.text, "en")
+
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"error": self.code, "message": self.message}
         if self.field is not None:

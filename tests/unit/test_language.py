@@ -97,6 +97,7 @@ PAIRS = list(message_pairs())
 
 def test_the_scan_finds_the_message_pairs() -> None:
     assert len(PAIRS) > 300, len(PAIRS)
+    assert {"InvalidInput", "LedgerError", "InsufficientFunds", "BackendError"} <= ERROR_CLASSES
 
 
 @pytest.mark.parametrize(("where", "line", "zh", "en"), PAIRS, ids=lambda v: str(v)[:40])
@@ -110,14 +111,35 @@ def test_each_message_pair_is_chinese_then_english_and_neither_mixes(
         assert not has_chinese_outside_quotes(en), f"{where}:{line}: Chinese in English: {en!r}"
 
 
+def error_classes() -> set[str]:
+    """SuanliError and every class the source derives from it, by name."""
+    bases: dict[str, set[str]] = {}
+    for path in python_files():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef):
+                bases[node.name] = {
+                    getattr(base, "id", getattr(base, "attr", "")) for base in node.bases
+                }
+    found = {"SuanliError"}
+    while grown := {name for name, parents in bases.items() if parents & found} - found:
+        found |= grown
+    return found
+
+
+ERROR_CLASSES = error_classes()
+
+
 def english_raises() -> Iterator[tuple[str, int, str, str]]:
-    """Every `raise X("text")` / `raise X(f"text")`: a message in one language only."""
+    """Every `raise X("text")`, `return SomeSuanliError(f"text")`, `super().__init__("text")`
+    in an error class: a message in one language only."""
     for path in python_files():
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             call = node.exc if isinstance(node, ast.Raise) else None
             if isinstance(node, ast.Call) and _is_super_init(node):
                 call = node  # an error class that words its own message
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ERROR_CLASSES:
+                call = node  # an error built here and raised elsewhere
             if not isinstance(call, ast.Call):
                 continue
             name = getattr(call.func, "id", getattr(call.func, "attr", "?"))

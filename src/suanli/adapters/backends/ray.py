@@ -512,20 +512,42 @@ def _details_to_dict(details: Any) -> dict[str, Any]:
     }
 
 
+ACTIONS_ZH = {
+    "read the job's logs": "读取作业日志",
+    "stop the job": "停止作业",
+    "list the cluster's jobs": "列出集群的作业",
+    "submit the job": "提交作业",
+    "read the job's status": "读取作业状态",
+}
+
+
 def translate_error(error: Exception, action: str) -> BackendError:
     status_code = _status_code(error)
+    doing = ACTIONS_ZH.get(action, action)
     if status_code in (401, 403):
         return BackendError(
-            f"the Ray cluster refused the credentials (HTTP {status_code}) to {action}",
+            msg(
+                f"Ray 集群拒绝了凭据（HTTP {status_code}），无法{doing}",
+                f"the Ray cluster refused the credentials (HTTP {status_code}) to {action}",
+            ),
             field="credentials",
         )
     if type(error).__name__ == "AuthenticationError":
         return BackendError(
-            f"the Ray cluster refused the credentials: {error}", field="credentials"
+            msg(
+                f"Ray 集群拒绝了凭据：“{error}”",
+                f"the Ray cluster refused the credentials: {error}",
+            ),
+            field="credentials",
         )
     if isinstance(error, OSError):  # requests' ConnectionError/Timeout, the SDK's ConnectionError
-        return BackendUnavailable(f"Ray cluster unreachable while trying to {action}: {error}")
-    return BackendError(f"Ray could not {action}: {error}")
+        return BackendUnavailable(
+            msg(
+                f"无法连接 Ray 集群，未能{doing}：“{error}”",
+                f"Ray cluster unreachable while trying to {action}: {error}",
+            )
+        )
+    return BackendError(msg(f"Ray 未能{doing}：“{error}”", f"Ray could not {action}: {error}"))
 
 
 def _status_code(error: Exception) -> int | None:

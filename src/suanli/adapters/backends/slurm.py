@@ -250,14 +250,22 @@ class SlurmBackend:
     def _submit_error(self, stderr: str, request: LaunchRequest) -> BackendError:
         if _mentions(stderr, _NEVER_FITS):
             return BackendError(
-                f"Slurm partition {self.partition!r} can never give {request.cards} × "
-                f"{self._gres()} (sbatch: {_last_line(stderr)})",
+                msg(
+                    f"Slurm 分区 {self.partition!r} 永远给不出 {request.cards} × {self._gres()}"
+                    f"（sbatch：“{_last_line(stderr)}”）",
+                    f"Slurm partition {self.partition!r} can never give {request.cards} × "
+                    f"{self._gres()} (sbatch: {_last_line(stderr)})",
+                ),
                 field="cards",
             )
         if "invalid partition" in stderr.lower():
             self._partition_checked = False
             return BackendError(
-                f"Slurm partition {self.partition!r} does not exist", field="partition"
+                msg(
+                    f"Slurm 分区 {self.partition!r} 不存在",
+                    f"Slurm partition {self.partition!r} does not exist",
+                ),
+                field="partition",
             )
         return classify_error(stderr, "submit the job")
 
@@ -658,16 +666,37 @@ def _in_partition(nodes: Sequence[Mapping[str, str]], partition: str) -> list[Ma
 def classify_error(stderr: str, action: str) -> BackendError:
     """An unreachable controller is BackendUnavailable; anything else a BackendError."""
     detail = _last_line(stderr) or "no error message"
+    doing = ACTIONS_ZH.get(action, action)
     if _mentions(stderr, _UNREACHABLE):
         return BackendUnavailable(
-            f"Slurm controller unreachable while trying to {action}: {detail}"
+            msg(
+                f"无法连接 Slurm 控制器，未能{doing}：“{detail}”",
+                f"Slurm controller unreachable while trying to {action}: {detail}",
+            )
         )
     if _mentions(stderr, _AUTH):
         return BackendError(
-            f"Slurm refused our credentials (munge) while trying to {action}: {detail}",
+            msg(
+                f"Slurm 拒绝了我们的 munge 凭据，未能{doing}：“{detail}”",
+                f"Slurm refused our credentials (munge) while trying to {action}: {detail}",
+            ),
             field="credentials",
         )
-    return BackendError(f"Slurm could not {action}: {detail}")
+    return BackendError(
+        msg(f"Slurm 未能{doing}：“{detail}”", f"Slurm could not {action}: {detail}")
+    )
+
+
+ACTIONS_ZH = {
+    "cancel the job": "取消作业",
+    "list the job's runs": "列出作业的运行",
+    "read accounting": "读取记账数据",
+    "read the Slurm configuration": "读取 Slurm 配置",
+    "read the job": "读取作业",
+    "read the nodes": "读取节点",
+    "read the partition": "读取分区",
+    "submit the job": "提交作业",
+}
 
 
 def _mentions(text: str, needles: Sequence[str]) -> bool:
