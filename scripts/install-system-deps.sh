@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests need: jq and curl for the README's examples; Slurm (slurmctld, slurmd and the
+# Installs the Debian packages the tests need: jq and curl for the README's examples;
+# Chromium and a CJK font for the web portal's browser tests; Slurm (slurmctld, slurmd and the
 # client commands sbatch/squeue/scontrol/scancel/sacct/sinfo) and munge for the real
 # single-node Slurm cluster the tests start. Quick when they are already present.
 set -euo pipefail
@@ -12,6 +13,9 @@ command -v sbatch >/dev/null 2>&1 || need+=(slurm-client)
 # The README's shell examples (executed by tests/e2e/test_readme.py) read JSON with jq.
 command -v jq >/dev/null 2>&1 || need+=(jq)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+# The web portal's browser tests drive Debian's Chromium; Chinese pages need a CJK font.
+[ -x /usr/bin/chromium ] || need+=(chromium)
+[ -d /usr/share/fonts/opentype/noto ] || need+=(fonts-noto-cjk)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != "0" ]; then
     echo "suanli: missing apt packages ${need[*]} and not root; Slurm tests will skip (fail under CI=true)" >&2

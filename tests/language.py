@@ -78,6 +78,7 @@ PROPER_NAMES = frozenset(
         "curl",
         "root",
         "munge",
+        "npm",
         "fen",
         "MiB",
         "GiB",

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     session_absolute_s: int = Field(
         default=12 * 3600, ge=300, le=30 * 24 * 3600, description="no session lives longer"
     )
+    dashboard_cache_s: float = Field(
+        default=5.0, ge=0, le=60, description="the public city dashboard is re-read this often"
+    )
 
     @field_validator("scheduler_policy")
     @classmethod

@@ -55,7 +55,15 @@ def test_every_operation_has_exactly_one_rule_and_every_rule_an_operation() -> N
 
 def test_the_table_is_sane() -> None:
     public = {key for key, rule in RULES.items() if rule.public}
-    assert public == {"GET /healthz", "POST /v1/auth/login", "POST /v1/registrations"}
+    storefront = {f"GET /v1/public/{page}" for page in ("overview", "pools", "programs")}
+    assert public == {
+        "GET /healthz",
+        "POST /v1/auth/login",
+        "POST /v1/registrations",
+        "GET /v1/public/scenes/{kind}",
+        "GET /v1/public/dashboard",
+        *storefront,
+    }
     for key, rule in RULES.items():
         assert rule.kinds and rule.roles, key
         assert rule.area in (*AREAS, ACCOUNT, GENERAL), key

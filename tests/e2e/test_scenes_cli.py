@@ -216,3 +216,22 @@ def test_synthetic_items_are_distinct_and_well_formed() -> None:
     items = bench_scenes.synthetic_capabilities(demo, 500)
     assert len({item.id for item in items}) == 500
     assert len({item.title + item.description for item in items}) == 500
+
+
+@pytest.mark.slow
+def test_eval_with_folds_reports_held_out_mean_and_sd_per_ranker(demo_vector_cache: Path) -> None:
+    args = ["eval", "-o", OPPORTUNITIES, "-c", CAPABILITIES, "-g", GOLD, "--folds", "5"]
+    body = _json(_run([*args, "--json", "--cache", str(demo_vector_cache)]))
+    assert (body["folds"], body["queries"], body["mode"]) == (5, 124, "fused")
+    rankers = cast(dict[str, dict[str, dict[str, float]]], body["rankers"])
+    assert set(rankers) == {"engine", "bm25", "embedding"}
+    for summary in rankers.values():
+        assert set(summary) == METRIC_KEYS
+        assert all(set(figure) == {"mean", "sd"} for figure in summary.values())
+        assert 0.0 < summary["ndcg@10"]["sd"] < 0.2
+
+
+def test_eval_refuses_a_single_fold() -> None:
+    args = ["eval", "-o", OPPORTUNITIES, "-c", CAPABILITIES, "-g", GOLD, "--folds", "1"]
+    result = _run([*args, "--lexical-only", "--no-cache"])
+    assert result.exit_code == 2 and "--folds" in result.stderr

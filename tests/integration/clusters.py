@@ -99,6 +99,9 @@ def bearer_proxy(target: str, token: str) -> Iterator[str]:
 
 
 # -- Slurm -------------------------------------------------------------------------------------
+SHARDS_PER_GPU = 1000  # one shard per milli-card: --gres=shard:<card_milli>
+
+
 @dataclass
 class SlurmCluster:
     """munged (private socket), slurmctld and slurmd in the foreground, owned by this process."""
@@ -136,8 +139,14 @@ class SlurmCluster:
         os.chmod(self.root, 0o755)
         self.conf.write_text(slurm_conf_text(self.root, self.gpus, self.gres_type, self.partition))
         last = self.gpus - 1
+        # Each GPU also carries SHARDS_PER_GPU shards (Slurm 22.05+ GPU sharing): a share of a
+        # card of m milli asks for m shards, all on one GPU.
+        shards = "".join(
+            f"Name=shard Count={SHARDS_PER_GPU} File={self.root}/dev/nvidia{index}\n"
+            for index in range(self.gpus)
+        )
         (self.root / "gres.conf").write_text(
-            f"Name=gpu Type={self.gres_type} File={self.root}/dev/nvidia[0-{last}]\n"
+            f"Name=gpu Type={self.gres_type} File={self.root}/dev/nvidia[0-{last}]\n{shards}"
         )
 
     def start(self) -> None:
@@ -250,7 +259,7 @@ def slurm_conf_text(root: Path, gpus: int, gres_type: str, partition: str) -> st
         "JobAcctGatherType=jobacct_gather/none",
         "JobCompType=jobcomp/filetxt",
         f"JobCompLoc={root}/log/jobcomp.txt",
-        "GresTypes=gpu",
+        "GresTypes=gpu,shard",
         "ReturnToService=2",
         "MessageTimeout=3",  # an absent controller is reported in seconds, not ~20 s
         "SlurmdParameters=config_overrides",  # CPUs=8 on a 2-core machine: room for parallel jobs
@@ -262,7 +271,7 @@ def slurm_conf_text(root: Path, gpus: int, gres_type: str, partition: str) -> st
         f"SlurmdLogFile={root}/log/slurmd.log",
         *_loopback_only(),
         "NodeName=localhost NodeAddr=127.0.0.1 CPUs=8 RealMemory=16000"
-        f" Gres=gpu:{gres_type}:{gpus}",
+        f" Gres=gpu:{gres_type}:{gpus},shard:{gpus * SHARDS_PER_GPU}",
         f"PartitionName={partition} Nodes=localhost Default=YES MaxTime=INFINITE State=UP",
     ]
     return "\n".join(lines) + "\n"

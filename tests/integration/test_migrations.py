@@ -39,6 +39,9 @@ def test_the_migrated_schema_matches_the_models(database_url: str) -> None:
 
 
 def test_the_newest_migrations_downgrade_and_upgrade_again(database_url: str) -> None:
+    downgrade(database_url, "0010_identity")  # 0017: recorded ledger checks, usage index
+    consoles = repr(schema_differences(database_url))
+    assert "ledger_checks" in consoles and "ix_usage_records_ended" in consoles
     downgrade(database_url, "0009_hardening")  # 0010: identity (sessions, chained audit, ...)
     tables = sa.inspect(sa.create_engine(database_url)).get_table_names()
     assert not {"user_sessions", "login_throttle", "audit_head"} & set(tables), tables

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -12,7 +13,7 @@ import pytest
 from suanli.adapters.backends.base import BackendState, JobStatus, LaunchRequest
 from suanli.adapters.backends.ray import RayBackend
 from suanli.errors import BackendError, BackendUnavailable
-from tests.integration.clusters import RayHead, bearer_proxy, free_port
+from tests.integration.clusters import RayHead, bearer_proxy, free_port, ray_head
 
 pytestmark = pytest.mark.ray
 
@@ -231,3 +232,37 @@ def test_a_cluster_that_goes_down_mid_job_is_unavailable_then_the_job_is_lost(
         ray_cluster.start()
     assert backend.health().ok
     assert backend.status(job).state == BackendState.LOST  # the new head never heard of it
+
+
+def _started_at(backend: RayBackend, job: str) -> tuple[float, float]:
+    """(start, end) the entrypoint itself printed: it runs only once Ray granted its share."""
+    text = backend.logs(job).text
+    start, end = re.search(r"start (\d+\.\d+)", text), re.search(r"end (\d+\.\d+)", text)
+    assert start is not None and end is not None, text
+    return float(start.group(1)), float(end.group(1))
+
+
+def test_ray_packs_shares_of_one_card_and_never_over_fills_it() -> None:
+    """A head with a single T4: 0.6 and 0.4 of it run together; a second 0.6 waits for them."""
+    with ray_head(resources={"accelerator_type:T4": 1}) as head:
+        backend = RayBackend(head.address, accelerator_names={"T4": "T4"}, timeout_s=10)
+        command = (
+            "echo milli=$SUANLI_CARD_MILLI cards=$SUANLI_CARDS start $(date +%s.%N); sleep 3; "
+            "echo end $(date +%s.%N)"
+        )
+        shares = [
+            replace(request(f"share{i}", command, model="T4"), card_milli=milli, card_index=0)
+            for i, milli in enumerate((600, 400, 600))
+        ]
+        jobs = [backend.submit(share) for share in shares]
+        for job in jobs:
+            status = wait_for(backend, job, finished, "finished")
+            assert status.state == BackendState.SUCCEEDED, backend.logs(job).text
+            usage = backend.usage(job)
+            assert usage is not None and usage.cards == 1  # the runtime weighs it by card_milli
+        assert "milli=600 cards=0" in backend.logs(jobs[0]).text
+        (first, first_end), (second, second_end), (third, _) = (
+            _started_at(backend, job) for job in jobs
+        )
+        assert second < first_end and first < second_end  # 0.6 + 0.4 of the card at once
+        assert third >= min(first_end, second_end)  # another 0.6 had to wait for room

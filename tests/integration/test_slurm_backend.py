@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -13,6 +14,7 @@ import pytest
 from suanli.adapters.backends.base import BackendState, JobStatus, LaunchRequest
 from suanli.adapters.backends.slurm import SlurmBackend
 from suanli.errors import BackendError, BackendUnavailable, InvalidInput
+from tests.integration import clusters
 from tests.integration.clusters import SlurmCluster
 
 pytestmark = pytest.mark.slurm
@@ -249,3 +251,55 @@ def test_a_controller_that_goes_down_mid_job_is_unavailable_until_it_is_back(
     assert wait_for(backend, job, running, "running after restart").state == BackendState.RUNNING
     backend.cancel(job)
     assert wait_for(backend, job, finished, "cancelled").state == BackendState.CANCELLED
+
+
+def _share(job_id: str, command: str, milli: int) -> LaunchRequest:
+    return replace(request(job_id, command), card_milli=milli, card_index=0)
+
+
+def _scontrol_job(cluster: SlurmCluster, job: str) -> str:
+    args = ["scontrol", "show", "job", job]
+    return subprocess.run(
+        args, env=cluster.env(), capture_output=True, text=True, timeout=20
+    ).stdout
+
+
+def test_shares_of_a_card_run_as_slurm_shards_and_are_metered_as_one_card(
+    backend: SlurmBackend, slurm_cluster: SlurmCluster
+) -> None:
+    command = "echo milli=$SUANLI_CARD_MILLI cards=$SUANLI_CARDS shards=$SLURM_SHARDS_ON_NODE"
+    jobs = [backend.submit(_share(f"share{m}", command + "; sleep 2", m)) for m in (600, 400)]
+    for job, milli in zip(jobs, (600, 400), strict=True):
+        assert f"shard:{milli}" in _scontrol_job(slurm_cluster, job)  # Slurm's own record
+        status = wait_for(backend, job, finished, "finished")
+        assert status.state == BackendState.SUCCEEDED
+        assert f"milli={milli} cards=0 shards={milli}" in backend.logs(job).text
+        usage = backend.usage(job)
+        assert usage is not None and usage.cards == 1  # the runtime weighs it by card_milli
+
+
+def _run_window(backend: SlurmBackend, job: str) -> tuple[float, float]:
+    """(start, end) the job itself printed: it runs only once Slurm gave it its shards."""
+    text = backend.logs(job).text
+    start, end = re.search(r"start (\d+\.\d+)", text), re.search(r"end (\d+\.\d+)", text)
+    assert start is not None and end is not None, text
+    return float(start.group(1)), float(end.group(1))
+
+
+def test_slurm_packs_shards_of_one_gpu_and_never_over_fills_it() -> None:
+    """A cluster with a single GPU of 1000 shards: 600 and 400 run together; another 600
+    waits for them."""
+    with clusters.slurm_cluster(gpus=1) as cluster:
+        backend = make_backend(cluster)
+        command = "echo start $(date +%s.%N); sleep 3; echo end $(date +%s.%N)"
+        jobs = [
+            backend.submit(_share(f"pack{i}", command, milli))
+            for i, milli in enumerate((600, 400, 600))
+        ]
+        for job in jobs:
+            assert wait_for(backend, job, finished, "finished").state == BackendState.SUCCEEDED
+        (first, first_end), (second, second_end), (third, _) = (
+            _run_window(backend, job) for job in jobs
+        )
+        assert second < first_end and first < second_end  # 600 + 400 shards of one GPU at once
+        assert third >= min(first_end, second_end)  # another 600 had to wait for shards

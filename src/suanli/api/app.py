@@ -7,11 +7,19 @@ import importlib
 from fastapi import FastAPI
 
 from suanli import __version__
-from suanli.api import metrics, routes_audit, routes_compute, routes_core, routes_identity
+from suanli.api import (
+    metrics,
+    routes_audit,
+    routes_compute,
+    routes_core,
+    routes_dashboard,
+    routes_identity,
+)
 from suanli.api.context import RequestContextMiddleware
 from suanli.api.errors import install_error_handlers
 from suanli.api.guards import RequestGuard
 from suanli.api.idempotency import IdempotencyMiddleware
+from suanli.api.web import install_web
 from suanli.bootstrap import App
 
 # Areas that land separately add a `router` in their module; missing ones are skipped.
@@ -20,11 +28,14 @@ OPTIONAL_ROUTERS = (
     "suanli.api.routes_vouchers",
     "suanli.api.routes_scenes",
     "suanli.api.routes_connections",
+    "suanli.api.routes_public",
 )
 
 
 def create_api(app: App) -> FastAPI:
     api = FastAPI(
+        docs_url=None,  # api/web.py serves /docs from bundled Swagger UI assets
+        redoc_url=None,
         title="suanli 算力",
         version=__version__,
         description="A city's AI compute market: compute exchange, settlement, vouchers, scenes.",
@@ -41,6 +52,7 @@ def create_api(app: App) -> FastAPI:
         routes_audit.router,
         metrics.router,
         routes_compute.router,
+        routes_dashboard.router,
     )
     for router in routers:
         api.include_router(router)
@@ -52,4 +64,5 @@ def create_api(app: App) -> FastAPI:
                 raise
             continue
         api.include_router(module.router)
+    install_web(api)  # last: its history fallback answers only what no route above claims
     return api

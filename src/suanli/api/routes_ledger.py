@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, StrictInt
 from sqlalchemy.orm import Session
 
 from suanli.adapters.db.ledger_repo import CheckReport, StatementLine, transact
+from suanli.adapters.db.tables_ledger import LedgerCheckRow
 from suanli.api.deps import AppState, CurrentPrincipal, DbSession, PageParams
 from suanli.api.schemas import PageOf, Strict
 from suanli.api.types import Line, Text
@@ -360,6 +361,48 @@ def check(caller: CurrentPrincipal, app: AppState) -> CheckPublic:
     """Rebuilds every balance from the transfers and checks every invariant (operator)."""
     _require_operator(caller)
     return check_public(ledger.run_check(app.db))
+
+
+class RecordedCheckPublic(CheckPublic):
+    id: str
+    started_at: datetime
+    finished_at: datetime
+    requested_by: str
+    violation_count: int
+
+
+@router.post("/ledger/checks", status_code=201)
+def record_check(caller: CurrentPrincipal, app: AppState) -> RecordedCheckPublic:
+    """Runs the full check and records it: the operator console's ledger status."""
+    _require_operator(caller)
+    return recorded_check_public(ledger.record_check(app.db, app.clock, caller))
+
+
+@router.get("/ledger/checks")
+def list_checks(
+    caller: CurrentPrincipal, session: DbSession, page: PageParams
+) -> PageOf[RecordedCheckPublic]:
+    """Recorded checks, newest first: the first item is the ledger's current status."""
+    result = ledger.list_checks(session, caller, page)
+    items = [recorded_check_public(row) for row in result.items]
+    return PageOf[RecordedCheckPublic](
+        items=items, total=result.total, offset=result.offset, limit=result.limit
+    )
+
+
+def recorded_check_public(row: LedgerCheckRow) -> RecordedCheckPublic:
+    return RecordedCheckPublic(
+        id=row.id,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        requested_by=row.requested_by,
+        ok=row.ok,
+        accounts_checked=row.accounts_checked,
+        transfers_checked=row.transfers_checked,
+        holds_checked=row.holds_checked,
+        violation_count=row.violation_count,
+        violations=[ViolationPublic(**v) for v in row.violations],
+    )
 
 
 def check_public(report: CheckReport) -> CheckPublic:

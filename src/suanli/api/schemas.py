@@ -8,7 +8,15 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from suanli.api.types import EnvName, EnvValue, Identifier, Line, Short, ShortKey, Text
-from suanli.domain.jobs import CARDS_MAX, RUN_TIME_S_MAX, reason_text
+from suanli.domain.jobs import (
+    CARD_MILLI_WHOLE,
+    CARDS_MAX,
+    CPUS_MAX,
+    HOST_MEMORY_GIB_MAX,
+    RUN_TIME_S_MAX,
+    reason_text,
+)
+from suanli.domain.pools import CPUS_PER_NODE_MAX, HOST_MEMORY_GIB_PER_NODE_MAX
 
 T = TypeVar("T")
 
@@ -74,6 +82,13 @@ class PoolCreate(Strict):
     backend: Line = Field(default="local", pattern="^(local|ray|slurm)$")
     connection_id: Identifier | None = None
     provider_id: Identifier | None = Field(default=None, description="operator only")
+    shareable: bool = Field(
+        default=True, description="sells shares of a card (card_milli); false: whole cards only"
+    )
+    cpus_per_node: int | None = Field(default=None, ge=1, le=CPUS_PER_NODE_MAX)
+    host_memory_gib_per_node: float | None = Field(
+        default=None, gt=0, le=HOST_MEMORY_GIB_PER_NODE_MAX
+    )
 
 
 class PoolUpdate(Strict):
@@ -84,6 +99,11 @@ class PoolUpdate(Strict):
     price_fen_per_card_hour: int | None = Field(default=None, ge=0, le=10_000_000)
     software: dict[ShortKey, Short] | None = Field(default=None, max_length=30)
     labels: dict[ShortKey, Short] | None = Field(default=None, max_length=30)
+    shareable: bool | None = None
+    cpus_per_node: int | None = Field(default=None, ge=1, le=CPUS_PER_NODE_MAX)
+    host_memory_gib_per_node: float | None = Field(
+        default=None, gt=0, le=HOST_MEMORY_GIB_PER_NODE_MAX
+    )
 
 
 class PoolPublic(BaseModel):
@@ -103,6 +123,9 @@ class PoolPublic(BaseModel):
     software: dict[str, Any]
     available: bool
     free_cards: int = Field(description="cards not held by a placed or running job now")
+    shareable: bool = Field(default=True, description="takes jobs asking for card_milli")
+    cpus_per_node: int | None = None
+    host_memory_gib_per_node: float | None = None
     backend: str | None = Field(default=None, description="provider and operator only")
     connection_id: str | None = Field(default=None, description="provider and operator only")
     labels: dict[str, Any] | None = Field(default=None, description="provider and operator only")
@@ -132,6 +155,16 @@ class JobSpecIn(Strict):
         max_length=50,
         description="POSIX names, not SUANLI_*; the platform sets SUANLI_CARDS and others",
     )
+    card_milli: int | None = Field(
+        default=None,
+        ge=1,
+        le=CARD_MILLI_WHOLE,
+        description="thousandths of one card (cards must be 1); 1000 = a whole card",
+    )
+    cpus: int = Field(default=0, ge=0, le=CPUS_MAX, description="host CPU cores per node")
+    host_memory_gib: float = Field(
+        default=0, ge=0, le=HOST_MEMORY_GIB_MAX, description="host memory per node"
+    )
 
 
 class JobPublic(BaseModel):
@@ -143,6 +176,9 @@ class JobPublic(BaseModel):
     reason: str
     pool_id: str | None
     spec: dict[str, Any]
+    card_share: dict[str, Any] | None = Field(
+        default=None, description="a fractional job's share: node, card label, milli"
+    )
     exit_code: int | None
     hold_fen: int
     submitted_at: datetime
@@ -165,6 +201,8 @@ class UsagePublic(BaseModel):
     started_at: datetime
     ended_at: datetime
     card_seconds: int
+    card_milli: int = Field(default=1000, description="1000 = whole cards; less: a share")
+    milli_card_seconds: int = Field(default=0, description="what the line is priced on")
     price_fen_per_card_hour: int
     amount_fen: int
     source: str

@@ -12,12 +12,12 @@ from rich.markup import escape
 from suanli.domain.scheduling.policies import get_policy
 from suanli.errors import SuanliError
 from suanli.i18n import t
-from suanli.simulation.bench import run_bench
+from suanli.simulation.bench import FRACTIONAL_DEFAULT, run_bench
 
 
 def register(app: typer.Typer) -> None:
     """Adds the scheduler benchmark command to the bench group."""
-    app.command("scheduler", help="Placement decisions/s and latency / 调度决策基准")(scheduler)
+    app.command("scheduler", help="Placement decisions/s and latency")(scheduler)
 
 
 def scheduler(
@@ -25,12 +25,15 @@ def scheduler(
     jobs: Annotated[int, typer.Option(help="queued jobs to decide")] = 20_000,
     policy: Annotated[str, typer.Option(help="policy to measure")] = "fastest",
     seed: Annotated[int, typer.Option(help="seed of the synthetic fleet and jobs")] = 0,
+    fractional: Annotated[
+        float, typer.Option(help="share of jobs asking for part of one card (card_milli)")
+    ] = FRACTIONAL_DEFAULT,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON only")] = False,
 ) -> None:
     out, err = Console(), Console(stderr=True)
     try:
         get_policy(policy)
-        figures = run_bench(pools, jobs, policy, seed)
+        figures = run_bench(pools, jobs, policy, seed, fractional)
     except SuanliError as error:
         label = t("错误", "error")
         err.print(f"[red]{label}:[/red] {escape(error.message)}", highlight=False, soft_wrap=True)
@@ -50,6 +53,9 @@ def scheduler(
         f"  baseline: {figures.baseline_policy} (scalar filter) "
         f"{figures.baseline_decisions_per_s:,.1f} /s vs vectorised cheapest "
         f"{figures.vectorised_cheapest_decisions_per_s:,.0f} /s = "
-        f"{figures.speedup_vs_scalar:,.0f}×",
+        f"{figures.speedup_vs_scalar:,.0f}×\n"
+        f"  shares of a card: {figures.fractional_jobs:,} of {figures.jobs:,} jobs; the same jobs"
+        f" all whole: {figures.whole_card_decisions_per_s:,.0f} /s"
+        f" (with shares × {figures.sharing_speed_ratio:.2f})",
         highlight=False,
     )

@@ -22,9 +22,9 @@ from suanli.cli.common import (
 from suanli.domain.money import format_yuan
 from suanli.i18n import t
 
-orgs_app = typer.Typer(help="Organisations / 机构", no_args_is_help=True)
-pools_app = typer.Typer(help="Compute pools / 算力资源池", no_args_is_help=True)
-jobs_app = typer.Typer(help="Jobs / 作业", no_args_is_help=True)
+orgs_app = typer.Typer(help="Organisations", no_args_is_help=True)
+pools_app = typer.Typer(help="Compute pools", no_args_is_help=True)
+jobs_app = typer.Typer(help="Jobs", no_args_is_help=True)
 FOLLOW_POLL_S = 1.0
 FOLLOW_MAX_S = 24 * 3600
 
@@ -34,7 +34,9 @@ def orgs_create(
     name: str = typer.Option(..., "--name"),
     kind: str = typer.Option(..., "--kind", help="provider | enterprise | agency"),
     region: str = typer.Option("", "--region"),
-    credit_code: str | None = typer.Option(None, "--credit-code", help="统一社会信用代码"),
+    credit_code: str | None = typer.Option(
+        None, "--credit-code", help="unified social credit code"
+    ),
     admin_login: str | None = typer.Option(
         None, "--admin-login", help="the first admin's login (with --password-stdin)"
     ),
@@ -98,6 +100,11 @@ def pools_create(
     backend: str = typer.Option("local", "--backend", help="local | ray | slurm"),
     connection_id: str | None = typer.Option(None, "--connection-id"),
     provider_id: str | None = typer.Option(None, "--provider-id", help="operator only"),
+    shareable: bool = typer.Option(
+        True, "--shareable/--no-shareable", help="sell shares of a card (--card-milli jobs)"
+    ),
+    cpus_per_node: int | None = typer.Option(None, "--cpus-per-node"),
+    host_memory_gib_per_node: float | None = typer.Option(None, "--host-memory-gib-per-node"),
     api_url: str | None = ApiUrlOption,
     token: str | None = TokenOption,
 ) -> None:
@@ -114,6 +121,9 @@ def pools_create(
         "backend": backend,
         "connection_id": connection_id,
         "provider_id": provider_id,
+        "shareable": shareable,
+        "cpus_per_node": cpus_per_node,
+        "host_memory_gib_per_node": host_memory_gib_per_node,
     }
     print_json(ApiClient(api_url, token).request("POST", "/v1/pools", json=body))
 
@@ -159,14 +169,21 @@ def pools_update(
     price_fen: int | None = typer.Option(None, "--price-fen"),
     nodes: int | None = typer.Option(None, "--nodes"),
     name: str | None = typer.Option(None, "--name"),
+    shareable: bool | None = typer.Option(None, "--shareable/--no-shareable"),
     api_url: str | None = ApiUrlOption,
     token: str | None = TokenOption,
 ) -> None:
-    """Changes a pool's price, size or name."""
+    """Changes a pool's price, size, name or whether it sells shares of a card."""
     body = {"price_fen_per_card_hour": price_fen, "nodes": nodes, "name": name}
+    body["shareable"] = shareable
     body = {k: v for k, v in body.items() if v is not None}
     if not body:
-        fail(t("没有要修改的字段", "nothing to update: give --price-fen, --nodes or --name"))
+        fail(
+            t(
+                "没有要修改的字段：请给出 --price-fen、--nodes、--name 或 --shareable",
+                "nothing to update: give --price-fen, --nodes, --name or --shareable",
+            )
+        )
     print_json(ApiClient(api_url, token).request("PATCH", f"/v1/pools/{pool_id}", json=body))
 
 
@@ -224,6 +241,16 @@ RegionOpt = typer.Option(None, "--region")
 RunTimeOpt = typer.Option(3600, "--max-run-time-s")
 PriorityOpt = typer.Option(50, "--priority")
 ObjectiveOpt = typer.Option("default", "--objective", help="default|cost|time|deadline")
+CardMilliOpt = typer.Option(
+    None, "--card-milli", help="thousandths of one card, 1..1000 (with --cards 1)"
+)
+CpusOpt = typer.Option(0, "--cpus", help="host CPU cores per node")
+HostMemoryOpt = typer.Option(0.0, "--host-memory-gib", help="host memory per node")
+
+
+def _share_options(card_milli: int | None, cpus: int, host_memory_gib: float) -> dict[str, Any]:
+    """The share of a card and the host resources; the API checks the ranges."""
+    return {"card_milli": card_milli, "cpus": cpus, "host_memory_gib": host_memory_gib}
 
 
 @jobs_app.command("submit")
@@ -241,6 +268,9 @@ def jobs_submit(
     max_run_time_s: int = RunTimeOpt,
     priority: int = PriorityOpt,
     objective: str = ObjectiveOpt,
+    card_milli: int | None = CardMilliOpt,
+    cpus: int = CpusOpt,
+    host_memory_gib: float = HostMemoryOpt,
     api_url: str | None = ApiUrlOption,
     token: str | None = TokenOption,
     json_output: bool = JsonOption,
@@ -261,6 +291,7 @@ def jobs_submit(
         priority,
         objective,
     )
+    body.update(_share_options(card_milli, cpus, host_memory_gib))
     job = ApiClient(api_url, token).request("POST", "/v1/jobs", json=body)
     if json_output:
         print_json(job)
@@ -283,6 +314,9 @@ def jobs_quote(
     vendor: list[str] = VendorOpt,
     region: str | None = RegionOpt,
     max_run_time_s: int = RunTimeOpt,
+    card_milli: int | None = CardMilliOpt,
+    cpus: int = CpusOpt,
+    host_memory_gib: float = HostMemoryOpt,
     api_url: str | None = ApiUrlOption,
     token: str | None = TokenOption,
     json_output: bool = JsonOption,
@@ -303,6 +337,7 @@ def jobs_quote(
         50,
         "default",
     )
+    body.update(_share_options(card_milli, cpus, host_memory_gib))
     result = ApiClient(api_url, token).request("POST", "/v1/jobs/quote", json=body)
     if json_output:
         print_json(result)

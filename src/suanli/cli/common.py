@@ -34,7 +34,10 @@ JsonOption = typer.Option(False, "--json", help="print JSON")
 
 
 def fail(message: str, exit_code: int = 2) -> NoReturn:
-    err_console.print(f"[red]{t('错误', 'error')}:[/red] {escape(message)}", highlight=False)
+    # soft_wrap: one message, one line, whatever the width, so ids and paths stay whole
+    err_console.print(
+        f"[red]{t('错误', 'error')}:[/red] {escape(message)}", highlight=False, soft_wrap=True
+    )
     raise typer.Exit(exit_code)
 
 

@@ -21,7 +21,7 @@ from suanli.cli.common import (
 )
 from suanli.i18n import t
 
-app = typer.Typer(help="Cluster connections (Ray, Slurm) / 集群接入", no_args_is_help=True)
+app = typer.Typer(help="Cluster connections (Ray, Slurm)", no_args_is_help=True)
 CREDENTIALS_FILE_BYTES_MAX = 16 * 1024
 
 

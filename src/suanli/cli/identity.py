@@ -31,10 +31,10 @@ from suanli.cli.common import (
 )
 from suanli.i18n import t
 
-users_app = typer.Typer(help="Users / 用户", no_args_is_help=True)
-tokens_app = typer.Typer(help="API tokens / 访问令牌", no_args_is_help=True)
-review_app = typer.Typer(help="Review registrations / 入驻审核", no_args_is_help=True)
-audit_app = typer.Typer(help="Audit log / 审计日志", no_args_is_help=True)
+users_app = typer.Typer(help="Users", no_args_is_help=True)
+tokens_app = typer.Typer(help="API tokens", no_args_is_help=True)
+review_app = typer.Typer(help="Review registrations", no_args_is_help=True)
+audit_app = typer.Typer(help="Audit log", no_args_is_help=True)
 PASSWORD_STDIN = typer.Option(
     False, "--password-stdin", help="read the password from standard input (one line)"
 )
@@ -328,7 +328,7 @@ def tokens_revoke(
 def orgs_register(
     name: str = typer.Option(..., "--name", help="legal name"),
     kind: str = typer.Option(..., "--kind", help="enterprise | provider"),
-    credit_code: str = typer.Option(..., "--credit-code", help="统一社会信用代码"),
+    credit_code: str = typer.Option(..., "--credit-code", help="unified social credit code"),
     region: str = typer.Option(..., "--region", help="province/city/district"),
     contact_name: str = typer.Option(..., "--contact-name"),
     contact_phone: str = typer.Option("", "--contact-phone"),
@@ -540,3 +540,15 @@ def audit_verify(
         ),
         6,
     )
+
+
+def build_orgs_app() -> typer.Typer:
+    """`suanli orgs`: the organisation commands of client.py plus registration and review."""
+    from suanli.cli.client import orgs_app
+
+    if not any(group.name == "review" for group in orgs_app.registered_groups):
+        orgs_app.add_typer(review_app, name="review")
+        orgs_app.command("register")(orgs_register)
+        orgs_app.command("suspend")(orgs_suspend)
+        orgs_app.command("reinstate")(orgs_reinstate)
+    return orgs_app

@@ -29,7 +29,7 @@ from suanli.services import ledger
 from suanli.services.common import SystemClock
 from suanli.services.organisations import CLI
 
-app = typer.Typer(help="Ledger and wallets / 账本与钱包", no_args_is_help=True)
+app = typer.Typer(help="Ledger and wallets", no_args_is_help=True)
 
 DataDirOption = typer.Option(None, "--data-dir", envvar="SUANLI_DATA_DIR", help="data directory")
 DatabaseUrlOption = typer.Option(
@@ -104,7 +104,7 @@ def expire(
 @app.command("topup")
 def topup(
     org: str = typer.Option(..., "--org", help="enterprise organisation id"),
-    amount_fen: int = typer.Option(..., "--amount-fen", help="integer fen (分)"),
+    amount_fen: int = typer.Option(..., "--amount-fen", help="integer fen"),
     reference: str = typer.Option(..., "--reference", help="the bank or gateway reference"),
     currency: str = typer.Option("CNY", "--currency"),
     memo: str = typer.Option("", "--memo"),

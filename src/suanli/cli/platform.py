@@ -16,9 +16,9 @@ from suanli.i18n import t
 from suanli.services.accounts import set_password_locally
 from suanli.services.organisations import bootstrap_operator
 
-db_app = typer.Typer(help="Database / 数据库", no_args_is_help=True)
-admin_app = typer.Typer(help="Administration / 管理", no_args_is_help=True)
-catalog_app = typer.Typer(help="Accelerator catalog / 加速卡目录", no_args_is_help=True)
+db_app = typer.Typer(help="Database", no_args_is_help=True)
+admin_app = typer.Typer(help="Administration", no_args_is_help=True)
+catalog_app = typer.Typer(help="Accelerator catalog", no_args_is_help=True)
 
 DataDirOption = typer.Option(None, "--data-dir", envvar="SUANLI_DATA_DIR", help="data directory")
 
@@ -136,13 +136,15 @@ def _figure(value: float | None) -> str:
     return "-" if value is None else f"{value:g}"
 
 
+@handle_errors
 def serve(
     host: str | None = typer.Option(None, "--host", envvar="SUANLI_API_HOST"),
     port: int | None = typer.Option(None, "--port", envvar="SUANLI_API_PORT"),
     data_dir: Path | None = DataDirOption,
 ) -> None:
     """Runs the API, the scheduling loop and the local backend in one process."""
-    from suanli.services.server import serve_forever
+    from suanli.services.server import serve_forever, single_server_lock
 
     settings = settings_from_env(data_dir=data_dir, api_host=host, api_port=port)
-    serve_forever(bootstrap(settings))
+    with single_server_lock(settings):
+        serve_forever(bootstrap(settings))

@@ -29,11 +29,12 @@ from suanli.cli.common import (
 )
 from suanli.domain.scenes import MatchDirection
 from suanli.i18n import t
-from suanli.services import scenes_files
+from suanli.services import scenes_eval, scenes_files
+from suanli.services.scenes_eval import FoldedReport
 from suanli.services.scenes_files import EvaluationReport, ItemKind, MatchRun, ValidationReport
 
 app = typer.Typer(
-    help="Scenario exchange: match and evaluate the two lists / 场景对接：两张清单的匹配与评测",
+    help="Scenario exchange: match and evaluate the two lists",
     no_args_is_help=True,
 )
 WARNINGS_SHOWN_MAX = 20
@@ -151,8 +152,29 @@ def eval_command(
     cache: Path | None = CacheOption,
     no_cache: bool = NoCacheOption,
     lexical_only: bool = LexicalOnlyOption,
+    folds: int | None = typer.Option(
+        None,
+        "--folds",
+        min=scenes_eval.FOLDS_MIN,
+        max=scenes_eval.FOLDS_MAX,
+        help="K-fold: fit on K-1 folds of the queries, report the held-out fold (mean, sd)",
+    ),
+    seed: int = typer.Option(scenes_eval.SEED_DEFAULT, "--seed", help="fold assignment seed"),
 ) -> None:
     """nDCG@10, Recall@5/10 and MRR of the engine, BM25-only and embedding-only, in one run."""
+    if folds is not None:
+        _eval_folds(
+            opportunities,
+            capabilities,
+            gold,
+            folds,
+            seed,
+            json_output,
+            skip_invalid,
+            _cache_path(cache, no_cache),
+            lexical_only,
+        )
+        return
     with _embedding_progress() as progress:
         report = scenes_files.evaluate(
             opportunities,
@@ -168,6 +190,64 @@ def eval_command(
         print_json(report.as_json())
         return
     console.print(_eval_table(report))
+
+
+def _eval_folds(
+    opportunities: Path,
+    capabilities: Path,
+    gold: Path,
+    folds: int,
+    seed: int,
+    json_output: bool,
+    skip_invalid: bool,
+    cache_path: Path | None,
+    lexical_only: bool,
+) -> None:
+    with _embedding_progress() as progress:
+        report = scenes_eval.evaluate_folds(
+            opportunities,
+            capabilities,
+            gold,
+            folds=folds,
+            seed=seed,
+            skip_invalid=skip_invalid,
+            cache_path=cache_path,
+            lexical_only=lexical_only,
+            progress=progress,
+        )
+    _print_warnings(report.warnings)
+    if json_output:
+        print_json(report.as_json())
+        return
+    console.print(_folds_table(report))
+
+
+def _folds_table(report: FoldedReport) -> Table:
+    table = Table(
+        title=t(
+            f"{report.folds} 折交叉验证，留出折上的均值 ± 标准差（模式：{report.mode}）",
+            f"{report.folds}-fold cross-validation, held-out mean ± sd (mode: {report.mode})",
+        )
+    )
+    table.add_column(t("方法", "ranker"))
+    for header in scenes_eval.METRIC_NAMES:
+        table.add_column(header, justify="right")
+    for name, folded in report.rankers.items():
+        summary = folded.summary()
+        cells = [f"{summary[m]['mean']:.4f} ± {summary[m]['sd']:.4f}" for m in summary]
+        table.add_row(_RANKER_LABELS.get(name, name), *cells)
+    table.caption = t(
+        f"查询数：{report.queries}；随机种子：{report.seed}",
+        f"queries: {report.queries}; seed: {report.seed}",
+    )
+    return table
+
+
+_RANKER_LABELS = {
+    "engine": t("融合引擎", "fused engine"),
+    "bm25": t("仅 BM25", "BM25 only"),
+    "embedding": t("仅语义向量", "embedding only"),
+}
 
 
 def _eval_table(report: EvaluationReport) -> Table:
@@ -255,7 +335,9 @@ def import_command(
     kind: str = typer.Argument(..., help="opportunities | capabilities"),
     path: Path = typer.Argument(..., help="CSV or XLSX file"),
     skip_invalid: bool = SkipInvalidOption,
-    batch: int | None = typer.Option(None, "--batch", help="第N批, for rows without a batch"),
+    batch: int | None = typer.Option(
+        None, "--batch", help="batch number N, for rows without a batch"
+    ),
     api_url: str | None = ApiUrlOption,
     token: str | None = TokenOption,
     json_output: bool = JsonOption,

@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from suanli.cli import simulate_packing
 from suanli.domain.money import format_yuan
 from suanli.errors import SuanliError
 from suanli.i18n import t
@@ -33,17 +34,28 @@ WIDE_COLUMNS = 160  # piped output: wide enough for the whole table
 
 
 def register(app: typer.Typer) -> None:
-    """Adds the `simulate` command to the root app."""
-    app.command("simulate", help="Replay a workload on a fleet under each policy / 调度仿真")(
-        simulate
+    """Adds `simulate` (a replay when called alone) and `simulate packing` to the root app."""
+    app.add_typer(build_app(), name="simulate")
+
+
+def build_app() -> typer.Typer:
+    """`simulate` as a group: the replay runs when no subcommand is named."""
+    group = typer.Typer(
+        invoke_without_command=True, help="Replay a workload on a fleet under each policy"
     )
+    group.callback()(simulate)
+    simulate_packing.register(group)
+    return group
 
 
 def simulate(
-    fleet: Annotated[str, typer.Option(help="alibaba-2023, synthetic:N, or a node-list CSV")],
+    ctx: typer.Context,
+    fleet: Annotated[
+        str | None, typer.Option(help="alibaba-2023, synthetic:N, or a node-list CSV")
+    ] = None,
     workload: Annotated[
-        str, typer.Option(help="alibaba-2023[:variant], synthetic:N, or a pod-list CSV")
-    ],
+        str | None, typer.Option(help="alibaba-2023[:variant], synthetic:N, or a pod-list CSV")
+    ] = None,
     target_load: Annotated[
         float | None, typer.Option(help="compress arrivals to this offered load (0-100]")
     ] = None,
@@ -60,7 +72,18 @@ def simulate(
         Path | None, typer.Option(help="Gavel simulation_throughputs.json: measured speeds")
     ] = None,
 ) -> None:
+    if ctx.invoked_subcommand is not None:
+        return
     out, err = Console(width=None if sys.stdout.isatty() else WIDE_COLUMNS), Console(stderr=True)
+    if fleet is None or workload is None:
+        err.print(
+            t(
+                "错误：需要 --fleet 和 --workload（或子命令 `packing`）",
+                "error: --fleet and --workload are required (or the packing subcommand)",
+            ),
+            highlight=False,
+        )
+        raise typer.Exit(code=2)
     try:
         request = SimulationRequest(
             fleet=fleet,

@@ -22,8 +22,8 @@ from suanli.cli.common import (
 from suanli.domain.money import format_yuan
 from suanli.i18n import t
 
-app = typer.Typer(help="Compute vouchers / 算力券", no_args_is_help=True)
-programs_app = typer.Typer(help="Voucher programs (agencies) / 券种与预算", no_args_is_help=True)
+app = typer.Typer(help="Compute vouchers", no_args_is_help=True)
+programs_app = typer.Typer(help="Voucher programs (agencies)", no_args_is_help=True)
 app.add_typer(programs_app, name="programs")
 
 TIER_HELP = (

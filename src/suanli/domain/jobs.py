@@ -8,8 +8,10 @@ Any non-terminal state may go to cancelled; placed/running may also go to `lost`
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from suanli.domain.accelerators import Precision
 from suanli.domain.pools import CARDS_PER_NODE_MAX, Region
@@ -20,6 +22,9 @@ from suanli.i18n import msg, render, render_stored
 NAME_LENGTH_MAX = 120
 COMMAND_LENGTH_MAX = 8_000
 CARDS_MAX = 4096
+CARD_MILLI_WHOLE = 1000  # a card is 1000 milli-cards; card_milli 1000 is one whole card
+CPUS_MAX = 4096
+HOST_MEMORY_GIB_MAX = 65_536
 RUN_TIME_S_MAX = 30 * 24 * 3600
 PRIORITY_RANGE = (0, 100)
 OBJECTIVES = ("default", "cost", "time", "deadline")
@@ -108,6 +113,9 @@ class JobSpec:
     deadline_s: int | None = None
     budget_fen: int | None = None
     env: dict[str, str] = field(default_factory=dict)
+    card_milli: int | None = None  # 1..999: a share of one card; None (or 1000): whole cards
+    cpus: int = 0  # host CPU cores per node; 0 = no requirement
+    host_memory_gib: float = 0  # host memory per node; 0 = no requirement
 
     def __post_init__(self) -> None:
         _require_text(self.name, NAME_LENGTH_MAX, "name")
@@ -116,6 +124,7 @@ class JobSpec:
         clean_text(self.command, "command")
         require_env(self.env)
         _require_int(self.cards, 1, CARDS_MAX, "cards")
+        self._check_share()
         if self.cards_per_node == 0 and isinstance(self.cards, int):
             object.__setattr__(self, "cards_per_node", min(self.cards, CARDS_PER_NODE_MAX))
         _require_int(self.cards_per_node, 1, CARDS_PER_NODE_MAX, "cards_per_node")
@@ -144,10 +153,58 @@ class JobSpec:
                 ),
                 field="objective",
             )
+        _require_int(self.cpus, 0, CPUS_MAX, "cpus")
+        memory = self.host_memory_gib
+        if isinstance(memory, bool) or not isinstance(memory, int | float):
+            raise InvalidInput(
+                msg("`host_memory_gib` 须为数字", "host_memory_gib must be a number"),
+                field="host_memory_gib",
+            )
+        if not 0 <= memory <= HOST_MEMORY_GIB_MAX:
+            raise InvalidInput(
+                msg(
+                    f"`host_memory_gib` 须在 0 至 {HOST_MEMORY_GIB_MAX} 之间",
+                    f"host_memory_gib must be in [0, {HOST_MEMORY_GIB_MAX}]",
+                ),
+                field="host_memory_gib",
+            )
+
+    def _check_share(self) -> None:
+        """card_milli asks for part of one card; 1000 is that whole card (stored as None)."""
+        if self.card_milli is None:
+            return
+        _require_int(self.card_milli, 1, CARD_MILLI_WHOLE, "card_milli")
+        if self.cards != 1:
+            raise InvalidInput(
+                msg(
+                    "`card_milli` 只能用于 1 张卡的作业：多卡作业的每张卡都是整卡",
+                    "card_milli asks for part of one card: a job of several cards uses "
+                    "whole cards only",
+                ),
+                field="card_milli",
+            )
+        if self.card_milli == CARD_MILLI_WHOLE:
+            object.__setattr__(self, "card_milli", None)
 
     @property
     def nodes(self) -> int:
         return self.cards // self.cards_per_node
+
+    @property
+    def fractional(self) -> bool:
+        """Asks for a share of one card (which may hold other shares), not whole cards."""
+        return self.card_milli is not None
+
+    @property
+    def milli_cards(self) -> int:
+        """What the job holds, in thousandths of a card: the unit of quotes and metering."""
+        return self.card_milli if self.card_milli is not None else self.cards * CARD_MILLI_WHOLE
+
+
+def stored_milli_cards(spec: Mapping[str, Any]) -> int:
+    """`JobSpec.milli_cards` of a stored spec (specs stored before shares have no card_milli)."""
+    milli = spec.get("card_milli")
+    return int(milli) if milli is not None else int(spec["cards"]) * CARD_MILLI_WHOLE
 
 
 def require_env(env: object) -> None:

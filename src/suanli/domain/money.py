@@ -8,6 +8,7 @@ from suanli.errors import InvalidInput
 from suanli.i18n import msg
 
 SECONDS_PER_HOUR = 3600
+MILLI_PER_CARD = 1000  # shares of a card are metered in milli-card-seconds
 FEN_MAX = 10**15  # 10 trillion yuan: beyond any city budget; bigger means a bug or an attack
 
 
@@ -39,6 +40,18 @@ def require_fen(amount_fen: object, *, field: str = "amount_fen", allow_zero: bo
 def price_card_seconds(card_seconds: int, price_fen_per_card_hour: int) -> int:
     """Prices card-seconds at a per-card-hour price, rounded half-up to the fen once."""
     exact = Decimal(card_seconds) * Decimal(price_fen_per_card_hour) / Decimal(SECONDS_PER_HOUR)
+    return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def price_milli_card_seconds(milli_card_seconds: int, price_fen_per_card_hour: int) -> int:
+    """Prices milli-card-seconds (a share of a card × seconds) at a per-card-hour price:
+    price × milli-card-seconds / (3600 × 1000), rounded half-up to the fen once. For whole
+    cards (1000 milli each) it equals `price_card_seconds` exactly."""
+    exact = (
+        Decimal(milli_card_seconds)
+        * Decimal(price_fen_per_card_hour)
+        / Decimal(SECONDS_PER_HOUR * MILLI_PER_CARD)
+    )
     return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 

@@ -69,10 +69,17 @@ RULES: dict[str, Rule] = {
     "GET /healthz": PUBLIC,
     "GET /metrics": read(GENERAL, OPERATOR),
     "GET /v1/catalog/accelerators": read(GENERAL),
+    # the city dashboard (城市大屏): aggregates only, published like the cities' wall screens
+    "GET /v1/public/dashboard": PUBLIC,
     "GET /v1/me": Rule(GENERAL, while_pending=True),
     # sign-in and the caller's own account
     "POST /v1/auth/login": PUBLIC,
     "POST /v1/registrations": PUBLIC,
+    # the public storefront (web portal, no sign-in): public faces only
+    "GET /v1/public/overview": PUBLIC,
+    "GET /v1/public/pools": PUBLIC,
+    "GET /v1/public/programs": PUBLIC,
+    "GET /v1/public/scenes/{kind}": PUBLIC,
     "GET /v1/auth/me": Rule(GENERAL, while_pending=True),
     "POST /v1/auth/logout": Rule(GENERAL, while_pending=True),
     "POST /v1/auth/password": SELF,
@@ -136,6 +143,8 @@ RULES: dict[str, Rule] = {
     "GET /v1/ledger/accounts/{account_id}/statement": read("wallet"),
     "GET /v1/ledger/platform": read("wallet", OPERATOR),
     "GET /v1/ledger/check": read("wallet", OPERATOR),
+    "POST /v1/ledger/checks": write("wallet", OPERATOR, OPERATE | MONEY),
+    "GET /v1/ledger/checks": read("wallet", OPERATOR),
     "GET /v1/statements/{org_id}/{month}": read("wallet"),
     # vouchers
     "GET /v1/vouchers/programs": read("vouchers"),

@@ -9,6 +9,8 @@ from suanli.errors import InvalidInput
 from suanli.i18n import msg
 
 NODES_MAX = 100_000
+CPUS_PER_NODE_MAX = 4096
+HOST_MEMORY_GIB_PER_NODE_MAX = 65_536
 CARDS_PER_NODE_MAX = 64
 PRICE_FEN_PER_CARD_HOUR_MAX = 10_000_000  # ¥100,000 per card-hour: far above any real price
 BACKEND_KINDS = ("local", "ray", "slurm", "fake")
@@ -65,8 +67,26 @@ class Pool:
     vendor: str = ""
     memory_gib: float | None = None
     precisions: frozenset[str] = frozenset()
+    shareable: bool = True  # False: whole-card jobs only (e.g. training nodes)
+    cpus_per_node: int | None = None  # host CPU cores per node; None = not declared
+    host_memory_gib_per_node: float | None = None  # host memory per node; None = not declared
 
     def __post_init__(self) -> None:
+        if self.cpus_per_node is not None:
+            _require_range(self.cpus_per_node, 1, CPUS_PER_NODE_MAX, "cpus_per_node")
+        memory = self.host_memory_gib_per_node
+        if memory is not None and (
+            isinstance(memory, bool)
+            or not isinstance(memory, int | float)
+            or not 0 < memory <= HOST_MEMORY_GIB_PER_NODE_MAX
+        ):
+            raise InvalidInput(
+                msg(
+                    f"`host_memory_gib_per_node` 须大于 0、不超过 {HOST_MEMORY_GIB_PER_NODE_MAX}",
+                    f"host_memory_gib_per_node must be in (0, {HOST_MEMORY_GIB_PER_NODE_MAX}]",
+                ),
+                field="host_memory_gib_per_node",
+            )
         _require_range(self.nodes, 1, NODES_MAX, "nodes")
         _require_range(self.cards_per_node, 1, CARDS_PER_NODE_MAX, "cards_per_node")
         require_fen(self.price_fen_per_card_hour, field="price_fen_per_card_hour", allow_zero=True)

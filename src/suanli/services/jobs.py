@@ -13,7 +13,7 @@ from suanli.config import Settings
 from suanli.domain.accelerators import Precision
 from suanli.domain.divisions import canonical_region
 from suanli.domain.jobs import JobSpec, JobState, transition
-from suanli.domain.money import price_card_seconds
+from suanli.domain.money import price_milli_card_seconds
 from suanli.domain.pools import Region
 from suanli.domain.scheduling.feasibility import explain_unplaceable, feasible_pools
 from suanli.domain.scheduling.model import PoolView
@@ -121,7 +121,7 @@ def _quote_line(spec: JobSpec, view: PoolView) -> dict[str, Any]:
         "accelerator": view.pool.accelerator_model,
         "region": view.pool.region.label(),
         "price_fen_per_card_hour": price,
-        "max_cost_fen": price_card_seconds(spec.max_run_time_s * spec.cards, price),
+        "max_cost_fen": price_milli_card_seconds(spec.max_run_time_s * spec.milli_cards, price),
     }
 
 
@@ -157,7 +157,7 @@ def submit_job(
     session.flush()
     audit(
         session, clock, caller, "job.submit", job.id, name=job.name, cards=spec.cards,
-        max_run_time_s=spec.max_run_time_s, hold_fen=job.hold_fen,
+        card_milli=spec.card_milli, max_run_time_s=spec.max_run_time_s, hold_fen=job.hold_fen,
     )  # fmt: skip
     return job
 

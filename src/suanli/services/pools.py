@@ -26,6 +26,9 @@ EDITABLE_FIELDS: tuple[str, ...] = (
     "price_fen_per_card_hour",
     "software",
     "labels",
+    "shareable",
+    "cpus_per_node",
+    "host_memory_gib_per_node",
 )
 
 
@@ -45,6 +48,9 @@ def to_domain(row: PoolRow) -> Pool:
         backend=row.backend,
         vendor=accelerator.vendor,
         memory_gib=accelerator.memory_gib,
+        shareable=bool(row.shareable),
+        cpus_per_node=row.cpus_per_node,
+        host_memory_gib_per_node=row.host_memory_gib_per_node,
     )
 
 
@@ -74,6 +80,9 @@ def _validated(fields: dict[str, Any], base: PoolRow | None = None) -> Pool:
         software=dict(merged.get("software") or {}),
         labels=dict(merged.get("labels") or {}),
         backend=fields.get("backend", base.backend if base else "local"),
+        shareable=merged.get("shareable", True),
+        cpus_per_node=merged.get("cpus_per_node"),
+        host_memory_gib_per_node=merged.get("host_memory_gib_per_node"),
     )
 
 
@@ -160,6 +169,9 @@ def create_pool(
         connection_id=connection.id if connection is not None else None,
         available=connection.healthy if connection is not None else True,
         created_at=clock.now(),
+        shareable=pool.shareable,
+        cpus_per_node=pool.cpus_per_node,
+        host_memory_gib_per_node=pool.host_memory_gib_per_node,
     )
     session.add(row)
     session.flush()
@@ -167,7 +179,7 @@ def create_pool(
         session, clock, caller, "pool.create", row.id, about_org=provider_id, name=row.name,
         accelerator_model=row.accelerator_model, nodes=row.nodes,
         cards_per_node=row.cards_per_node, price_fen_per_card_hour=row.price_fen_per_card_hour,
-        backend=row.backend,
+        backend=row.backend, shareable=row.shareable,
     )  # fmt: skip
     return row
 
@@ -212,18 +224,23 @@ def sees_internals(caller: Principal, row: PoolRow) -> bool:
 
 def allocated_cards(session: Session, pool_ids: list[str]) -> dict[str, int]:
     """Cards held right now by placed or running jobs, per pool (for the catalogue's free
-    cards), read from the placements themselves."""
+    cards), read from the placements themselves; a card holding shares counts as held."""
     if not pool_ids:
         return {}
     active = (JobState.PLACED.value, JobState.RUNNING.value)
     rows = session.execute(
-        select(JobRow.pool_id, JobRow.node_cards).where(
+        select(JobRow.pool_id, JobRow.node_cards, JobRow.card_share).where(
             JobRow.pool_id.in_(pool_ids), JobRow.state.in_(active)
         )
     )
     held: dict[str, int] = {}
-    for pool_id, node_cards in rows:
+    shared: set[tuple[str, int, int]] = set()
+    for pool_id, node_cards, share in rows:
         held[pool_id] = held.get(pool_id, 0) + sum(int(cards) for _, cards in node_cards or [])
+        if share:
+            shared.add((pool_id, int(share["node"]), int(share["card"])))
+    for pool_id, _, _ in shared:
+        held[pool_id] = held.get(pool_id, 0) + 1
     return held
 
 

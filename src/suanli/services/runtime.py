@@ -10,6 +10,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -26,10 +27,16 @@ from suanli.adapters.db.database import Database
 from suanli.adapters.db.ledger_repo import transact
 from suanli.adapters.db.tables import JobRow, PoolRow, UsageRow
 from suanli.config import Settings
-from suanli.domain.jobs import JobState, transition
-from suanli.domain.money import price_card_seconds
+from suanli.domain.jobs import CARD_MILLI_WHOLE, JobState, stored_milli_cards, transition
+from suanli.domain.money import price_milli_card_seconds
 from suanli.domain.scheduling.fairness import USAGE_HALF_LIFE_S, decayed_usage_from_lines
-from suanli.domain.scheduling.model import ClusterState, Placement, QueuedJob, RunningJob
+from suanli.domain.scheduling.model import (
+    CardShare,
+    ClusterState,
+    Placement,
+    QueuedJob,
+    RunningJob,
+)
 from suanli.domain.scheduling.policies import get_policy
 from suanli.errors import BackendError, BackendUnavailable, InvalidInput, SuanliError
 from suanli.i18n import Msg, msg, stored
@@ -215,6 +222,7 @@ class Runtime:
                 msg(f"已重新排队：{why.zh}", f"re-queued: {why.en}"), REASON_CHARS_MAX
             )
             job.pool_id, job.node_cards, job.backend_job_id = None, [], None
+            job.card_share = None
             job.started_at, job.placed_at, job.lost_since = None, None, None
             return
         job.state = transition(JobState.LOST, JobState.FAILED).value
@@ -296,6 +304,7 @@ class Runtime:
                 return False
             job.state = transition(JobState.QUEUED, JobState.PLACED).value
             job.pool_id, job.node_cards = pool.id, [list(nc) for nc in placement.node_cards]
+            job.card_share = share_to_dict(placement.share)
             job.placed_at, job.attempts = self.clock.now(), job.attempts + 1
             return self._submit(session, job, pool, silent)
 
@@ -308,6 +317,8 @@ class Runtime:
             max_run_time_s=int(job.spec["max_run_time_s"]),
             node_cards=tuple((int(n), int(c)) for n, c in job.node_cards),
             env={str(k): str(v) for k, v in (job.spec.get("env") or {}).items()},
+            card_milli=_card_milli(job.spec),
+            card_index=int(job.card_share["card"]) if job.card_share else None,
         )
         try:
             backend = self.backends.for_pool(pool.backend, pool.connection_id)
@@ -332,6 +343,7 @@ class Runtime:
         pool.available = False
         job.state = transition(JobState.PLACED, JobState.QUEUED).value
         job.pool_id, job.node_cards, job.placed_at = None, [], None
+        job.card_share = None
         job.attempts = max(0, job.attempts - 1)
         job.reason = stored(
             msg(
@@ -344,7 +356,7 @@ class Runtime:
     def _submit_failed(self, session: Session, job: JobRow, why: Msg) -> None:
         if job.attempts < SUBMIT_ATTEMPTS_MAX:
             job.state = transition(JobState.PLACED, JobState.QUEUED).value
-            job.pool_id, job.node_cards = None, []
+            job.pool_id, job.node_cards, job.card_share = None, [], None
             job.reason = stored(
                 msg(f"提交失败，将重试：{why.zh}", f"submit failed, will retry: {why.en}"),
                 REASON_CHARS_MAX,
@@ -370,7 +382,7 @@ class Runtime:
             ),
             REASON_CHARS_MAX,
         )
-        job.pool_id, job.node_cards = None, []
+        job.pool_id, job.node_cards, job.card_share = None, [], None
         job.finished_at = self.clock.now()
         settlement.release_job_hold(session, self.settings, self.clock, job)
 
@@ -406,9 +418,12 @@ def _final_state(job: JobRow, status: JobStatus) -> JobState:
 
 
 def meter(session: Session, clock: Clock, job: JobRow, pool: PoolRow, usage: Usage) -> UsageRow:
-    """The priced usage line: card-seconds × price, rounded half-up once, capped by the spec."""
-    cap = int(job.spec["max_run_time_s"]) * int(job.spec["cards"])
-    card_seconds = min(usage.card_seconds, cap)
+    """The priced usage line: milli-card-seconds × price (per card-hour ÷ 1000), rounded
+    half-up once, capped by the spec. The engine reports whole cards × seconds; a share of a
+    card holds one card, so its seconds are weighed by card_milli."""
+    per_card = _card_milli(job.spec) or CARD_MILLI_WHOLE
+    cap = int(job.spec["max_run_time_s"]) * stored_milli_cards(job.spec)
+    milli_card_seconds = min(usage.card_seconds * per_card, cap)
     line = UsageRow(
         job_id=job.id,
         owner_id=job.owner_id,
@@ -418,9 +433,11 @@ def meter(session: Session, clock: Clock, job: JobRow, pool: PoolRow, usage: Usa
         cards=usage.cards,
         started_at=usage.started_at,
         ended_at=usage.ended_at,
-        card_seconds=card_seconds,
+        card_seconds=milli_card_seconds // CARD_MILLI_WHOLE,
+        card_milli=per_card,
+        milli_card_seconds=milli_card_seconds,
         price_fen_per_card_hour=pool.price_fen_per_card_hour,
-        amount_fen=price_card_seconds(card_seconds, pool.price_fen_per_card_hour),
+        amount_fen=price_milli_card_seconds(milli_card_seconds, pool.price_fen_per_card_hour),
         source=usage.source,
         created_at=clock.now(),
     )
@@ -442,9 +459,10 @@ def cluster_snapshot(
         if job.pool_id not in known:
             continue
         node_cards = tuple((int(n), int(c)) for n, c in job.node_cards)
-        state.apply(Placement(job.id, job.pool_id, node_cards))
+        share = share_from_dict(job.card_share)
+        state.apply(Placement(job.id, job.pool_id, node_cards, share=share))
         try:
-            running.append(_running(job, node_cards, now))
+            running.append(_running(job, node_cards, share, now))
         except Exception:  # its cards stay taken; only its expected end is unknown
             log.exception("active job %s has a spec that cannot be read", job.id)
     state.running = tuple(running)
@@ -483,7 +501,7 @@ def recent_usage(session: Session, now: datetime, running: list[RunningJob]) -> 
     now_s = now.timestamp()
     lines = [(owner, float(seconds), ended.timestamp()) for owner, seconds, ended in rows]
     lines += [
-        (job.owner_id, job.spec.cards * max(0.0, now_s - job.started_at_s), now_s)
+        (job.owner_id, job.spec.milli_cards / 1000 * max(0.0, now_s - job.started_at_s), now_s)
         for job in running
     ]
     return decayed_usage_from_lines(lines, now_s)
@@ -503,7 +521,9 @@ def queued_job(job: JobRow) -> QueuedJob:
     )
 
 
-def _running(job: JobRow, node_cards: tuple[tuple[int, int], ...], now: datetime) -> RunningJob:
+def _running(
+    job: JobRow, node_cards: tuple[tuple[int, int], ...], share: CardShare | None, now: datetime
+) -> RunningJob:
     spec = spec_from_dict(job.spec)
     started = (job.started_at or job.placed_at or now).timestamp()
     return RunningJob(
@@ -514,6 +534,7 @@ def _running(job: JobRow, node_cards: tuple[tuple[int, int], ...], now: datetime
         started_at_s=started,
         expected_end_s=started + spec.max_run_time_s,
         node_cards=node_cards,
+        share=share,
     )
 
 
@@ -524,3 +545,19 @@ def _why(error: Exception) -> Msg:
         text = error.text
         return text if isinstance(text, Msg) else Msg(text, text)
     return Msg(type(error).__name__, type(error).__name__)
+
+
+def share_to_dict(share: CardShare | None) -> dict[str, int] | None:
+    return None if share is None else {"node": share.node, "card": share.card, "milli": share.milli}
+
+
+def share_from_dict(stored: dict[str, Any] | None) -> CardShare | None:
+    if not stored:
+        return None
+    return CardShare(int(stored["node"]), int(stored["card"]), int(stored["milli"]))
+
+
+def _card_milli(spec: dict[str, Any]) -> int | None:
+    """A stored spec's share of a card (1000 means a whole card), or None for whole cards."""
+    milli = spec.get("card_milli")
+    return None if milli is None or int(milli) >= CARD_MILLI_WHOLE else int(milli)

@@ -637,6 +637,31 @@ def _warnings(engine: MatchEngine, *reports: ValidationReport) -> tuple[str, ...
     return tuple(found)
 
 
+def indexed_engine(
+    opportunities: Sequence[Opportunity],
+    capabilities: Sequence[Capability],
+    *,
+    cache_path: Path | None,
+    lexical_only: bool,
+    progress: ProgressCallback | None,
+    embedder_loader: EmbedderLoader = load_default_embedder,
+) -> MatchEngine:
+    """Both lists indexed with the default (or given) embedder, the vector cache saved."""
+    return _indexed_engine(
+        opportunities,
+        capabilities,
+        cache_path=cache_path,
+        lexical_only=lexical_only,
+        embedder_loader=embedder_loader,
+        progress=progress,
+    )
+
+
+def engine_warnings(engine: MatchEngine, *reports: ValidationReport) -> tuple[str, ...]:
+    """The engine's fallback warning, then every row warning of the reports."""
+    return _warnings(engine, *reports)
+
+
 def match_files(
     opportunities_path: Path,
     capabilities_path: Path,

@@ -8,10 +8,26 @@ from contextlib import contextmanager
 
 import uvicorn
 
+from suanli.adapters.db.folder_lock import lock_data_dir
 from suanli.api.app import create_api
 from suanli.bootstrap import App
+from suanli.config import Settings
 
 SHUTDOWN_JOIN_S = 10.0
+
+
+@contextmanager
+def single_server_lock(settings: Settings) -> Iterator[None]:
+    """On SQLite, one server per data folder (an OS lock held for the process's life);
+    PostgreSQL deployments elect one scheduler instead and run any number of servers."""
+    if not settings.resolved_database_url.startswith("sqlite"):
+        yield
+        return
+    lock = lock_data_dir(settings.data_dir)
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 @contextmanager

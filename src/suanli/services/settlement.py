@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from suanli.adapters.db.ledger_repo import AccountSpec
 from suanli.adapters.db.tables import JobRow, UsageRow
 from suanli.config import Settings
+from suanli.domain.jobs import stored_milli_cards
 from suanli.domain.ledger import (
     AccountKind,
     InsufficientFunds,
@@ -30,7 +31,7 @@ from suanli.domain.ledger import (
     TransferRequest,
     UnknownAccount,
 )
-from suanli.domain.money import apply_basis_points, price_card_seconds
+from suanli.domain.money import apply_basis_points, price_milli_card_seconds
 from suanli.services import ledger, vouchers
 from suanli.services.common import Clock
 
@@ -40,9 +41,9 @@ def hold_transfer_id(job_id: str) -> str:
 
 
 def max_cost_fen(job: JobRow, max_price_fen_per_card_hour: int) -> int:
-    """The most the job can cost: max run time × cards × the highest feasible price."""
-    card_seconds = int(job.spec["max_run_time_s"]) * int(job.spec["cards"])
-    return price_card_seconds(card_seconds, max_price_fen_per_card_hour)
+    """The most the job can cost: max run time × milli-cards × the highest feasible price."""
+    milli_card_seconds = int(job.spec["max_run_time_s"]) * stored_milli_cards(job.spec)
+    return price_milli_card_seconds(milli_card_seconds, max_price_fen_per_card_hour)
 
 
 def hold_for_job(

@@ -42,7 +42,7 @@ from suanli.domain.ledger import (
     TransferFlags,
     TransferRequest,
 )
-from suanli.domain.money import price_card_seconds, require_fen
+from suanli.domain.money import price_milli_card_seconds, require_fen
 from suanli.domain.scheduling.feasibility import feasible_pools
 from suanli.domain.vouchers import (
     BEIJING,
@@ -827,7 +827,7 @@ def _candidate_orders(session: Session, job: JobRow, spend_fen: int) -> list[Ord
     from suanli.services.jobs import spec_from_dict  # jobs imports settlement, which imports us
 
     spec = spec_from_dict(dict(job.spec))
-    card_seconds = spec.max_run_time_s * spec.cards
+    milli_card_seconds = spec.max_run_time_s * spec.milli_cards
     related: dict[str, bool] = {}
     orders = []
     for view in feasible_pools(spec, pool_views(session)):
@@ -840,7 +840,9 @@ def _candidate_orders(session: Session, job: JobRow, spend_fen: int) -> list[Ord
                 provider_id=pool.provider_id,
                 provider_region=pool.region.label(),
                 category=JOB_CATEGORY,
-                amount_fen=price_card_seconds(card_seconds, pool.price_fen_per_card_hour),
+                amount_fen=price_milli_card_seconds(
+                    milli_card_seconds, pool.price_fen_per_card_hour
+                ),
                 domestic=view.accelerator.domestic,
                 at=job.submitted_at,
                 yearly_spend_fen=spend_fen,

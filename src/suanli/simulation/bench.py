@@ -15,12 +15,18 @@ import resource
 import sys
 import time
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from itertools import islice
 
 import numpy as np
 
-from suanli.domain.scheduling.model import ClusterState, Placement, Policy, QueuedJob
+from suanli.domain.scheduling.model import (
+    MILLI_PER_CARD,
+    ClusterState,
+    Placement,
+    Policy,
+    QueuedJob,
+)
 from suanli.domain.scheduling.placement import ScalarCheapestPolicy
 from suanli.domain.scheduling.policies import QUEUE_SCAN_MAX, get_policy
 from suanli.errors import InvalidInput
@@ -32,6 +38,7 @@ SCALAR_SAMPLE_MAX = 100  # the scalar baseline is slow; time it on a sample of t
 POOLS_MAX = 200_000
 JOBS_MAX = 1_000_000
 ROUNDS_MAX = 10_000_000
+FRACTIONAL_DEFAULT = 1 / 3  # the share of jobs asking for part of a card (issue 18's goal)
 
 
 @dataclass(frozen=True)
@@ -52,12 +59,21 @@ class BenchFigures:
     baseline_decisions_per_s: float
     vectorised_cheapest_decisions_per_s: float
     speedup_vs_scalar: float
+    fractional_jobs: int = 0  # jobs asking for a share of one card (card_milli)
+    whole_card_decisions_per_s: float = 0.0  # the same jobs, every one whole: same-run baseline
+    sharing_speed_ratio: float = 0.0  # decisions/s with shares ÷ whole_card_decisions_per_s
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
-def run_bench(pools: int, jobs: int, policy_name: str, seed: int = 0) -> BenchFigures:
+def run_bench(
+    pools: int,
+    jobs: int,
+    policy_name: str,
+    seed: int = 0,
+    fractional: float = FRACTIONAL_DEFAULT,
+) -> BenchFigures:
     if not 1 <= pools <= POOLS_MAX or not 1 <= jobs <= JOBS_MAX:
         raise InvalidInput(
             msg(
@@ -66,9 +82,15 @@ def run_bench(pools: int, jobs: int, policy_name: str, seed: int = 0) -> BenchFi
             ),
             field="pools",
         )
+    if not 0 <= fractional <= 1:
+        raise InvalidInput(
+            msg("`fractional` 须在 0 至 1 之间", "fractional must be in [0, 1]"), field="fractional"
+        )
     fleet = synthetic_fleet(pools, seed)
-    queue = synthetic_workload(jobs, seed).jobs
+    whole_queue = synthetic_workload(jobs, seed).jobs
+    queue = with_shares(whole_queue, fractional, seed)
     policy = get_policy(policy_name)
+    whole_s, _ = timed_decisions(ClusterState.empty(fleet.pools), whole_queue, policy)
     latencies_s, cpu_s = timed_decisions(ClusterState.empty(fleet.pools), queue, policy)
     placed, rounds_s = timed_rounds(ClusterState.empty(fleet.pools), queue, policy)
     sample = queue[: min(len(queue), SCALAR_SAMPLE_MAX)]
@@ -95,7 +117,26 @@ def run_bench(pools: int, jobs: int, policy_name: str, seed: int = 0) -> BenchFi
         baseline_decisions_per_s=round(scalar_rate, 1),
         vectorised_cheapest_decisions_per_s=round(cheapest_rate, 1),
         speedup_vs_scalar=round(cheapest_rate / scalar_rate, 1),
+        fractional_jobs=sum(1 for job in queue if job.spec.fractional),
+        whole_card_decisions_per_s=round(len(queue) / float(whole_s.sum()), 1),
+        sharing_speed_ratio=round(float(whole_s.sum()) / float(latencies_s.sum()), 3),
     )
+
+
+def with_shares(queue: tuple[QueuedJob, ...], fraction: float, seed: int) -> tuple[QueuedJob, ...]:
+    """The queue with about `fraction` of its jobs turned into shares of one card, milli drawn
+    uniformly from 1..999 (the Alibaba 2023 trace's sharing pods have a median near 470)."""
+    rng = np.random.default_rng(seed + 1)
+    draws = rng.random(len(queue))
+    milli = rng.integers(1, MILLI_PER_CARD, size=len(queue))
+    return tuple(
+        _as_share(job, int(milli[i])) if draws[i] < fraction else job for i, job in enumerate(queue)
+    )
+
+
+def _as_share(job: QueuedJob, milli: int) -> QueuedJob:
+    spec = replace(job.spec, cards=1, cards_per_node=1, card_milli=milli)
+    return replace(job, spec=spec)
 
 
 def timed_decisions(
@@ -150,10 +191,10 @@ def _release_oldest(
     """Frees the oldest placements until the fleet is below the churn level (or one, if stuck)."""
     if force and running:
         oldest = running.popleft()
-        state.release(oldest.pool_id, oldest.node_cards)
+        state.release(oldest.pool_id, oldest.node_cards, oldest.share)
     while running and state.free_cards_total() < capacity * (1 - CHURN_BUSY_FRACTION):
         oldest = running.popleft()
-        state.release(oldest.pool_id, oldest.node_cards)
+        state.release(oldest.pool_id, oldest.node_cards, oldest.share)
 
 
 def peak_rss_mib() -> float:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 
-from suanli.domain.money import price_card_seconds
+from suanli.domain.money import MILLI_PER_CARD, price_milli_card_seconds
 from suanli.domain.scheduling.fairness import USAGE_HALF_LIFE_S, DecayedUsage
 from suanli.domain.scheduling.feasibility import never_placeable
 from suanli.domain.scheduling.matrix import RequirementKey, requirement_key
@@ -194,12 +194,13 @@ class Replay:
             now_s,
             now_s + runtime_s,
             placement.node_cards,
+            placement.share,
         )
         self.state.add_running(running)
         token = self.tokens.get(job.id, 0) + 1
         self.tokens[job.id] = token
         heapq.heappush(self.ends, (now_s + runtime_s, token, job.id))
-        self.usage.start(job.owner_id, job.spec.cards, now_s)
+        self.usage.start(job.owner_id, job.spec.milli_cards / MILLI_PER_CARD, now_s)
         outcome = self.outcomes[job.id]
         outcome.started_at_s, outcome.pool_id, outcome.last_run_s = (
             now_s,
@@ -216,17 +217,18 @@ class Replay:
     def _stop(self, job_id: str, now_s: float) -> None:
         """Ends a run (finished or preempted): frees its cards and meters it."""
         running = self.state.remove_running(job_id)
-        self.state.release(running.pool_id, running.node_cards)
+        self.state.release(running.pool_id, running.node_cards, running.share)
         self.tokens[job_id] = self.tokens.get(job_id, 0) + 1  # invalidates its end event
-        self.usage.stop(running.owner_id, running.cards, now_s)
+        held_milli = running.spec.milli_cards
+        self.usage.stop(running.owner_id, held_milli / MILLI_PER_CARD, now_s)
         elapsed_s = max(0.0, now_s - running.started_at_s)
-        card_seconds = running.cards * math.ceil(elapsed_s)
+        milli_card_seconds = held_milli * math.ceil(elapsed_s)
         price = self.state.pools[
             self.state.pool_index(running.pool_id)
         ].pool.price_fen_per_card_hour
         outcome = self.outcomes[job_id]
-        outcome.cost_fen += price_card_seconds(card_seconds, price)
-        outcome.busy_card_s += running.cards * elapsed_s
+        outcome.cost_fen += price_milli_card_seconds(milli_card_seconds, price)
+        outcome.busy_card_s += held_milli / MILLI_PER_CARD * elapsed_s
 
     def _sample(self, now_s: float) -> None:
         busy = self.result.fleet_cards - self.state.free_cards_total()

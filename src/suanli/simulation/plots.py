@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +10,7 @@ import numpy as np
 from suanli.errors import InvalidInput
 from suanli.i18n import msg
 from suanli.simulation.engine import SimulationResult, thinned
+from suanli.simulation.packing import PolicyCurve
 
 UTILIZATION_PNG = "utilization.png"
 JCT_PNG = "jct.png"
@@ -78,4 +79,48 @@ def _jct(results: Mapping[str, SimulationResult], path: Path) -> Path:
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
+    return path
+
+
+def write_packing_plot(curves: Sequence[PolicyCurve], pod_list: str, path: Path) -> Path:
+    """Allocation ratio against arrived workload, one line per policy, ± one sd shaded."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InvalidInput(
+            msg(
+                f"无法创建 {path.parent}：“{error.strerror}”",
+                f"cannot create {path.parent}: {error.strerror}",
+            ),
+            field="plot",
+        ) from error
+    figure, axes = plt.subplots(figsize=(8, 5))
+    for curve in curves:
+        points = [p for p in sorted(curve.alloc_at) if not np.isnan(curve.mean(p))]
+        mean = np.array([100 * curve.mean(p) for p in points])
+        sd = np.array([100 * curve.sd(p) for p in points])
+        axes.plot(points, mean, label=curve.policy, linewidth=1.2)
+        axes.fill_between(points, mean - sd, mean + sd, alpha=0.2)
+    axes.plot([0, 130], [0, 130], color="grey", linewidth=0.6, linestyle=":")
+    axes.set_xlim(50, 130)
+    axes.set_ylim(50, 100)
+    axes.set_xlabel("arrived workload, % of GPU capacity")
+    axes.set_ylabel("GPU allocation ratio, %")
+    axes.set_title(f"FGD packing protocol, pod list {pod_list}")
+    axes.legend(loc="lower right")
+    axes.grid(alpha=0.3)
+    try:
+        figure.savefig(path, dpi=120)
+    except OSError as error:
+        raise InvalidInput(
+            msg(f"无法写入 {path}：“{error.strerror}”", f"cannot write {path}: {error.strerror}"),
+            field="plot",
+        ) from error
+    finally:
+        plt.close(figure)
     return path

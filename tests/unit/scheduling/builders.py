@@ -53,6 +53,9 @@ def view(
     region: Region = HANGZHOU,
     software: dict[str, str] | None = None,
     available: bool = True,
+    shareable: bool = True,
+    cpus_per_node: int | None = None,
+    host_memory_gib_per_node: float | None = None,
 ) -> PoolView:
     found = get_accelerator(accelerator) if isinstance(accelerator, str) else accelerator
     pool = Pool(
@@ -65,6 +68,9 @@ def view(
         region=region,
         price_fen_per_card_hour=price,
         software=software or {},
+        shareable=shareable,
+        cpus_per_node=cpus_per_node,
+        host_memory_gib_per_node=host_memory_gib_per_node,
     )
     return PoolView(pool=pool, accelerator=found, available=available)
 

@@ -17,7 +17,13 @@ from suanli.domain.scheduling.feasibility import (
     is_feasible,
     static_mask,
 )
-from suanli.domain.scheduling.model import ClusterState, Placement, PoolView, QueuedJob
+from suanli.domain.scheduling.model import (
+    CardShare,
+    ClusterState,
+    Placement,
+    PoolView,
+    QueuedJob,
+)
 from suanli.domain.scheduling.policies import get_policy, policy_names
 from tests.unit.scheduling.builders import chip, view
 
@@ -42,7 +48,7 @@ MODEL_NAMES = ("h100", "H100 SXM", "v100", "V100M32", "t4", "ascend_910b", "myst
 STACKS = ("CUDA", "cuda", "CANN", "ROCm", "MUSA")
 
 pool_views = st.builds(
-    lambda i, acc, nodes, cpn, region, software, available: view(
+    lambda i, acc, nodes, cpn, region, software, available, host: view(
         f"pool-{i}",
         acc,
         nodes=nodes,
@@ -50,6 +56,9 @@ pool_views = st.builds(
         region=region,
         software={s: "1" for s in software},
         available=available,
+        shareable=host[0],
+        cpus_per_node=host[1],
+        host_memory_gib_per_node=host[2],
     ),
     st.integers(0, 10_000),
     st.sampled_from(ACCELERATORS),
@@ -58,6 +67,11 @@ pool_views = st.builds(
     st.sampled_from(REGIONS),
     st.sets(st.sampled_from(STACKS), max_size=2),
     st.booleans(),
+    st.tuples(
+        st.booleans(),
+        st.sampled_from((None, 8, 32, 128)),
+        st.sampled_from((None, 64.0, 512.0)),
+    ),
 )
 
 
@@ -70,11 +84,16 @@ def fleets(draw: st.DrawFn) -> tuple[PoolView, ...]:
 @st.composite
 def specs(draw: st.DrawFn) -> JobSpec:
     per_node = draw(st.sampled_from((1, 2, 4, 8)))
+    cards = per_node * draw(st.integers(1, 3))
+    fractional = cards == 1 and draw(st.booleans())
     return JobSpec(
         name="job",
         command="run",
-        cards=per_node * draw(st.integers(1, 3)),
+        cards=cards,
         cards_per_node=per_node,
+        card_milli=draw(st.sampled_from((1, 250, 470, 999, 1000))) if fractional else None,
+        cpus=draw(st.sampled_from((0, 4, 16, 64))),
+        host_memory_gib=draw(st.sampled_from((0, 32.0, 256.0))),
         accelerators=tuple(draw(st.sets(st.sampled_from(MODEL_NAMES), max_size=2))),
         vendors=tuple(draw(st.sets(st.sampled_from(("NVIDIA", "huawei", "Nobody")), max_size=2))),
         min_memory_gib=draw(st.sampled_from((0, 16, 24, 40, 80))),
@@ -114,23 +133,39 @@ def test_placements_satisfy_every_requirement_and_never_over_allocate(
         spec = by_id[placement.job_id].spec
         chosen = views[placement.pool_id]
         assert is_feasible(spec, chosen) and chosen.available
-        assert placement.cards == spec.cards
-        assert all(cards == spec.cards_per_node for _, cards in placement.node_cards)
-        assert len({node for node, _ in placement.node_cards}) == spec.nodes
-        state.apply(placement)  # raises if any node would be over-allocated
+        if spec.fractional:
+            assert placement.node_cards == () and placement.share is not None
+            assert placement.share.milli == spec.card_milli and chosen.pool.shareable
+        else:
+            assert placement.share is None and placement.cards == spec.cards
+            assert all(cards == spec.cards_per_node for _, cards in placement.node_cards)
+            assert len({node for node, _ in placement.node_cards}) == spec.nodes
+        state.apply(placement)  # raises if any node or shared card would be over-allocated
     for v in fleet:
         nodes = state.free_per_node[v.pool.id]
         assert all(0 <= free <= v.pool.cards_per_node for free in nodes)
+    for index, shared in state.shared.items():
+        assert all(0 <= free < 1000 for free in shared.values())
+        for node, free in enumerate(state.node_free[index]):
+            on_node = sum(1 for (n, _) in shared if n == node)
+            assert free + on_node <= state.pools[index].pool.cards_per_node
 
 
 def _prefill(state: ClusterState, used: list[int]) -> None:
+    """Whole-card jobs on some nodes, and (every third entry) a share of a card elsewhere."""
     for position, cards in enumerate(used):
         index = position % len(state.pools)
         nodes = state.node_free[index]
         node = position % nodes.size
         take = min(cards, int(nodes[node]))
-        if take:
-            state.apply(Placement(f"busy-{position}", state.pools[index].pool.id, ((node, take),)))
+        pool = state.pools[index].pool
+        if position % 3 == 2 and take and pool.shareable:
+            share = CardShare(node, 0 if (node, 0) not in state.shared.get(index, {}) else 1, 0)
+            share = CardShare(share.node, share.card, 100 * take)
+            if share.card < pool.cards_per_node:
+                state.apply(Placement(f"share-{position}", pool.id, (), share=share))
+        elif take:
+            state.apply(Placement(f"busy-{position}", pool.id, ((node, take),)))
 
 
 def test_capacity_mask_needs_a_node_with_room_not_just_free_cards() -> None:

@@ -39,6 +39,18 @@ class LaunchRequest:
     max_run_time_s: int
     node_cards: tuple[tuple[int, int], ...] = ()
     env: dict[str, str] = field(default_factory=dict)
+    card_milli: int | None = None  # 1..999: a share of one card (cards is then 1)
+    card_index: int | None = None  # the scheduler's label of the shared card on its node
+
+
+def cards_env(request: LaunchRequest) -> dict[str, str]:
+    """SUANLI_CARDS (the card indices the job may use) and SUANLI_CARD_MILLI (thousandths of
+    each card it holds: 1000 for whole cards), as every backend sets them."""
+    if request.card_milli is not None:
+        card = request.card_index if request.card_index is not None else 0
+        return {"SUANLI_CARDS": str(card), "SUANLI_CARD_MILLI": str(request.card_milli)}
+    cards = ",".join(str(i) for i in range(request.cards))
+    return {"SUANLI_CARDS": cards, "SUANLI_CARD_MILLI": "1000"}
 
 
 @dataclass(frozen=True)

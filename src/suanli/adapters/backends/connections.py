@@ -37,6 +37,7 @@ SLURM_OPTIONS = frozenset(
         "timezone",
         "bin_dir",
         "allow_root",
+        "shards_per_card",
     }
 )
 SLURM_REQUIRED = ("partition", "gres_type", "log_dir", "run_as")
@@ -133,7 +134,7 @@ def _ray(record: ConnectionRecord) -> Backend:
 
 
 def _slurm(record: ConnectionRecord) -> Backend:
-    from suanli.adapters.backends.slurm import SlurmBackend
+    from suanli.adapters.backends.slurm import SHARDS_PER_CARD_DEFAULT, SlurmBackend
 
     options = record.options
     bin_dir = options.get("bin_dir")
@@ -149,6 +150,7 @@ def _slurm(record: ConnectionRecord) -> Backend:
         timeout_s=_positive(options.get("timeout_s", 30.0), "timeout_s"),
         timezone=_text(options.get("timezone"), "timezone"),
         bin_dir=Path(str(bin_dir)) if bin_dir else None,
+        shards_per_card=_shards(options.get("shards_per_card", SHARDS_PER_CARD_DEFAULT)),
     )
 
 
@@ -197,6 +199,20 @@ def _positive(value: object, name: str) -> float:
             field=f"options.{name}",
         )
     return float(value)
+
+
+def _shards(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1000:
+        raise InvalidInput(
+            msg(
+                "`shards_per_card` 须为 1 至 1000 之间的整数"
+                "（集群 gres.conf 中每张 GPU 的 `shard Count`）",
+                "shards_per_card must be an integer in [1, 1000] (the shard Count of each GPU in "
+                "the cluster's gres.conf)",
+            ),
+            field="options.shards_per_card",
+        )
+    return value
 
 
 def _flag(value: object, name: str) -> bool:

@@ -45,6 +45,7 @@ from suanli.adapters.backends.base import (
     LaunchRequest,
     LogChunk,
     Usage,
+    cards_env,
 )
 from suanli.domain.jobs import require_env_entry
 from suanli.errors import BackendError, InvalidInput, NotFound
@@ -233,7 +234,7 @@ def job_environment(
     for key, value in request.env.items():
         require_env_entry(key, value)
         env[key] = value
-    env["SUANLI_CARDS"] = ",".join(str(i) for i in range(request.cards))
+    env.update(cards_env(request))
     env["SUANLI_ACCELERATOR"] = request.accelerator_model
     env["SUANLI_JOB_ID"] = request.job_id
     return env

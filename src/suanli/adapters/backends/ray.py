@@ -29,6 +29,7 @@ from suanli.adapters.backends.base import (
     LaunchRequest,
     LogChunk,
     Usage,
+    cards_env,
 )
 from suanli.errors import BackendError, BackendUnavailable, InvalidInput, NotFound
 from suanli.i18n import msg
@@ -115,6 +116,7 @@ class RayBackend:
     def submit(self, request: LaunchRequest) -> str:
         resource = self.resource_name(request.accelerator_model)
         require_fits(self._node_totals(), resource, request.cards, request.accelerator_model)
+        # a share of a card is a fraction of the card resource: Ray packs fractions natively
         submission_id = SUBMISSION_PREFIX + request.job_id
         try:
             return self._submit_as(submission_id, request, resource)
@@ -216,16 +218,19 @@ class RayBackend:
     def _submit_as(self, submission_id: str, request: LaunchRequest, resource: str) -> str:
         env = {**request.env, "SUANLI_JOB_ID": request.job_id}
         env["SUANLI_ACCELERATOR"] = request.accelerator_model
+        env.update(cards_env(request))
+        amount = held_amount(request)
         options: dict[str, Any] = {
             "entrypoint": request.command,
             "submission_id": submission_id,
-            "entrypoint_resources": {resource: float(request.cards)},
+            "entrypoint_resources": {resource: amount},
             "runtime_env": {"env_vars": env},
-            # Recorded by Ray with the job: the cards usage() multiplies by.
+            # Recorded by Ray with the job: the cards usage() multiplies by (a share holds one
+            # card; the runtime weighs its seconds by card_milli).
             "metadata": {METADATA_CARDS: str(request.cards), METADATA_RESOURCE: resource},
         }
         if self.request_gpus:
-            options["entrypoint_num_gpus"] = float(request.cards)
+            options["entrypoint_num_gpus"] = amount
         with self._calling("submit the job", keep=(RayHttpError,)):
             return str(self._sdk().submit_job(**options))
 
@@ -341,6 +346,14 @@ def job_status_from_info(info: Mapping[str, Any]) -> JobStatus:
         ended_at=_from_ms(info.get("end_time")) if state != BackendState.RUNNING else None,
         message=str(info.get("message") or ""),
     )
+
+
+def held_amount(request: LaunchRequest) -> float:
+    """The card resource a job reserves: whole cards, or the share's fraction of one card
+    (Ray accepts fractional resources down to 1/10,000; milli are exact in it)."""
+    if request.card_milli is not None:
+        return request.card_milli / 1000
+    return float(request.cards)
 
 
 def usage_from_info(info: Mapping[str, Any]) -> Usage | None:

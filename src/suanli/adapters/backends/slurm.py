@@ -27,11 +27,13 @@ from suanli.adapters.backends.base import (
     LaunchRequest,
     LogChunk,
     Usage,
+    cards_env,
 )
 from suanli.domain.jobs import require_env_entry
 from suanli.errors import BackendError, BackendUnavailable, InvalidInput
 from suanli.i18n import msg
 
+SHARDS_PER_CARD_DEFAULT = 1000  # gres.conf `Name=shard Count=1000` per GPU: one per milli
 TIMEOUT_S_DEFAULT = 30.0  # Slurm clients retry an absent controller for ~2 × MessageTimeout
 JOBCOMP_TAIL_BYTES_MAX = 8 * 1024 * 1024  # how much of a jobcomp/filetxt log is searched
 JOB_NAME_PREFIX = "suanli-"
@@ -105,6 +107,7 @@ class SlurmBackend:
         timeout_s: float = TIMEOUT_S_DEFAULT,
         timezone: str | None = None,
         bin_dir: Path | None = None,
+        shards_per_card: int = SHARDS_PER_CARD_DEFAULT,
     ) -> None:
         _require_name(partition, "partition")
         _require_name(gres_type, "gres_type")
@@ -120,6 +123,7 @@ class SlurmBackend:
         self.slurm_conf = slurm_conf
         self.timeout_s = timeout_s
         self.bin_dir = bin_dir
+        self.shards_per_card = shards_per_card
         self.run_as = run_as or getpass.getuser()
         self._user_prefix = user_prefix(
             self.run_as, getpass.getuser(), allow_root, keep_slurm_conf=slurm_conf is not None
@@ -282,7 +286,7 @@ class SlurmBackend:
             # The job sees this minimal environment plus what its script exports: the
             # service's own environment (database URL, secrets) never reaches a job.
             "--export=ALL",
-            *gres_options(request, self.gres_name, self.gres_type),
+            *gres_options(request, self.gres_name, self.gres_type, self.shards_per_card),
         ]
 
     def _command_env(self) -> dict[str, str]:
@@ -411,10 +415,16 @@ def user_prefix(
     return ("sudo", "-n", *keep, "-u", run_as, "--")
 
 
+def shards_for(card_milli: int, shards_per_card: int) -> int:
+    """The shards of a card that cover `card_milli` thousandths of it (at least one)."""
+    return max(1, -(-card_milli * shards_per_card // 1000))
+
+
 def batch_script(request: LaunchRequest) -> str:
     """The batch script given to sbatch on stdin: exports, then the job's command."""
     env = {**request.env, "SUANLI_JOB_ID": request.job_id}
     env["SUANLI_ACCELERATOR"] = request.accelerator_model
+    env.update(cards_env(request))
     lines = ["#!/bin/sh"]
     for key, value in sorted(request.env.items()):
         require_env_entry(key, value)
@@ -424,8 +434,16 @@ def batch_script(request: LaunchRequest) -> str:
     return "\n".join(lines) + "\n"
 
 
-def gres_options(request: LaunchRequest, gres_name: str, gres_type: str) -> list[str]:
-    """`--gres` per node when the placement splits evenly over its nodes, else `--gpus` total."""
+def gres_options(
+    request: LaunchRequest,
+    gres_name: str,
+    gres_type: str,
+    shards_per_card: int = SHARDS_PER_CARD_DEFAULT,
+) -> list[str]:
+    """`--gres` per node when the placement splits evenly over its nodes, else `--gpus` total;
+    a share of a card asks for GRES `shard` (Slurm 22.05+), its milli of the card's shards."""
+    if request.card_milli is not None:
+        return [f"--gres=shard:{shards_for(request.card_milli, shards_per_card)}"]
     per_node = [cards for _, cards in request.node_cards if cards > 0]
     if len(per_node) <= 1:
         return [f"--gres={gres_name}:{gres_type}:{request.cards}"]
@@ -575,6 +593,8 @@ def usage_from_record(record: Mapping[str, str], tz: tzinfo) -> Usage | None:
     if status.state in (BackendState.PENDING, BackendState.RUNNING):
         return None
     cards = cards_of(record)
+    if cards is None and cards_of(record, "shard") is not None:
+        cards = 1  # a share of one card: the runtime weighs its seconds by card_milli
     if status.started_at is None or status.ended_at is None or cards is None:
         return None  # cancelled before it started, or a record without GPUs: nothing to charge
     ended = max(status.started_at, status.ended_at)

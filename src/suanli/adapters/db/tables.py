@@ -23,6 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
     text,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -125,6 +126,9 @@ class PoolRow(Base):
     available: Mapped[bool] = mapped_column(Boolean, default=True)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
+    shareable: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    cpus_per_node: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    host_memory_gib_per_node: Mapped[float | None] = mapped_column(Float, nullable=True)
     __table_args__ = (
         CheckConstraint("nodes > 0", name="pool_nodes_positive"),
         CheckConstraint("cards_per_node > 0", name="pool_cards_positive"),
@@ -161,7 +165,14 @@ class JobRow(Base):
     started_at: Mapped[datetime | None] = mapped_column(nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
     lost_since: Mapped[datetime | None] = mapped_column(nullable=True)
+    # a fractional job's share of a card: {"node", "card", "milli"}; None for whole cards
+    card_share: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     __table_args__ = (Index("ix_jobs_owner_state", "owner_id", "state"),)
+
+
+def _whole_card_milli_seconds(context: Any) -> int:
+    """A line written without milli_card_seconds is whole cards: card_seconds × 1000."""
+    return int(context.get_current_parameters()["card_seconds"]) * 1000
 
 
 class UsageRow(Base):
@@ -182,9 +193,18 @@ class UsageRow(Base):
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     source: Mapped[str] = mapped_column(String(40), default="local")
     created_at: Mapped[datetime]
+    # the line is priced on milli_card_seconds (card-seconds × 1000 for whole cards, seconds ×
+    # card_milli for a share of one card); card_seconds is that ÷ 1000, rounded down
+    card_milli: Mapped[int] = mapped_column(Integer, default=1000, server_default="1000")
+    milli_card_seconds: Mapped[int] = mapped_column(
+        BigInteger, default=_whole_card_milli_seconds, server_default="0"
+    )
     __table_args__ = (
         CheckConstraint("card_seconds >= 0", name="usage_card_seconds_non_negative"),
         CheckConstraint("amount_fen >= 0", name="usage_amount_non_negative"),
+        CheckConstraint("milli_card_seconds >= 0", name="usage_milli_card_seconds_non_negative"),
+        CheckConstraint("card_milli >= 1 AND card_milli <= 1000", name="usage_card_milli_range"),
+        Index("ix_usage_records_ended", "ended_at"),  # the dashboard's utilisation window
     )
 
 

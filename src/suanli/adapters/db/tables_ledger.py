@@ -7,9 +7,12 @@ buggy writer cannot overdraw an account, end a hold twice or reuse a transfer id
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -140,3 +143,21 @@ class LedgerHoldRow(Base):
         ),
         Index("ix_ledger_holds_state_expiry", "state", "expires_at"),
     )
+
+
+class LedgerCheckRow(Base):
+    """One run of the full ledger check asked for by the operator (the console's status):
+    when, by whom, what it counted and the first violations it found."""
+
+    __tablename__ = "ledger_checks"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime]
+    requested_by: Mapped[str] = mapped_column(String(40))
+    ok: Mapped[bool] = mapped_column(Boolean)
+    accounts_checked: Mapped[int] = mapped_column(BigInteger)
+    transfers_checked: Mapped[int] = mapped_column(BigInteger)
+    holds_checked: Mapped[int] = mapped_column(BigInteger)
+    violation_count: Mapped[int] = mapped_column(Integer)
+    violations: Mapped[list[Any]] = mapped_column(JSON, default=list)  # the first few only
+    __table_args__ = (Index("ix_ledger_checks_started", "started_at"),)

@@ -18,7 +18,8 @@ import numpy as np
 from suanli.domain.jobs import JobSpec
 from suanli.domain.scheduling.feasibility import static_mask
 from suanli.domain.scheduling.matrix import IntArray
-from suanli.domain.scheduling.placement import NodeCards, Scratch, allocate_nodes
+from suanli.domain.scheduling.model import CardShare
+from suanli.domain.scheduling.placement import NodeCards, Scratch, allocate_nodes, allocate_share
 
 RESERVATION_POOLS_MAX = 16  # pools examined for the reservation: the ones with most free cards
 RELEASES_SCAN_MAX = 20_000  # job ends replayed per pool before giving up (a bound on work)
@@ -102,3 +103,24 @@ def backfill_nodes(
     for node, cards in taken:
         reservation.extra[node] -= cards
     return taken
+
+
+def backfill_share(
+    scratch: Scratch,
+    reservation: Reservation | None,
+    index: int,
+    spec: JobSpec,
+    end_s: float,
+) -> CardShare | None:
+    """A share of a card that does not delay the reservation: joining a shared card never
+    does; opening a fully free card may use only the reserved job's extra cards."""
+    milli = spec.card_milli
+    if milli is None:
+        return None
+    nodes, shared = scratch.nodes(index), scratch.shared(index)
+    if reservation is None or index != reservation.pool or end_s <= reservation.start_s:
+        return allocate_share(nodes, shared, milli)
+    share = allocate_share(nodes, shared, milli, room=reservation.extra)
+    if share is not None and (share.node, share.card) not in shared:
+        reservation.extra[share.node] -= 1
+    return share

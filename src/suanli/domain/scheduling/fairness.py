@@ -22,6 +22,9 @@ FAIR_HORIZON_S = 3600.0  # usage a queued job is charged in the fair order, at m
 OWNERS_MAX = 1_000_000
 
 
+CARDS_TOLERANCE = 1e-6  # fractions of cards summed in floating point may miss zero by this much
+
+
 class DecayedUsage:
     """Per-owner decayed card-seconds; the caller owns the clock. Each owner is brought up to
     date only when it changes or is read, so an event costs O(1), a snapshot O(owners)."""
@@ -34,7 +37,7 @@ class DecayedUsage:
         self.half_life_s = half_life_s
         self.start_s = start_s
         self.usage: dict[str, tuple[float, float]] = {}  # owner -> (value, as of time)
-        self.cards: dict[str, int] = {}
+        self.cards: dict[str, float] = {}  # shares of a card count as their fraction
 
     def value_at(self, owner_id: str, now_s: float) -> float:
         value, at_s = self.usage.get(owner_id, (0.0, self.start_s))
@@ -44,7 +47,7 @@ class DecayedUsage:
         accrued = self.cards.get(owner_id, 0) * self.half_life_s / math.log(2) * (1 - decay)
         return value * decay + accrued
 
-    def start(self, owner_id: str, cards: int, now_s: float) -> None:
+    def start(self, owner_id: str, cards: float, now_s: float) -> None:
         if owner_id not in self.usage and len(self.usage) >= OWNERS_MAX:
             raise InvalidInput(
                 msg("需跟踪的所有者太多", "too many owners to track"), field="owner_id"
@@ -52,9 +55,9 @@ class DecayedUsage:
         self.usage[owner_id] = (self.value_at(owner_id, now_s), now_s)
         self.cards[owner_id] = self.cards.get(owner_id, 0) + cards
 
-    def stop(self, owner_id: str, cards: int, now_s: float) -> None:
+    def stop(self, owner_id: str, cards: float, now_s: float) -> None:
         left = self.cards.get(owner_id, 0) - cards
-        if left < 0:
+        if left < -CARDS_TOLERANCE:
             raise InvalidInput(
                 msg(
                     f"所有者 {owner_id} 释放的卡多于其占用的卡",
@@ -63,7 +66,7 @@ class DecayedUsage:
                 field="cards",
             )
         self.usage[owner_id] = (self.value_at(owner_id, now_s), now_s)
-        self.cards[owner_id] = left
+        self.cards[owner_id] = max(0.0, left)
 
     def snapshot(self, now_s: float) -> dict[str, float]:
         return {owner: self.value_at(owner, now_s) for owner in self.usage}

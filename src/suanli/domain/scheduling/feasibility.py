@@ -93,6 +93,35 @@ def _describe_shape(spec: JobSpec) -> Msg:
     return msg(f"{nodes} 个节点、每节点 {cards} 张卡", f"{nodes} node(s) × {cards} cards per node")
 
 
+def _sharing_ok(spec: JobSpec, view: PoolView) -> bool:
+    return not spec.fractional or view.pool.shareable
+
+
+def _host_ok(spec: JobSpec, view: PoolView) -> bool:
+    cpus, memory = view.pool.cpus_per_node, view.pool.host_memory_gib_per_node
+    cpus_ok = spec.cpus <= 0 or cpus is None or cpus >= spec.cpus
+    return cpus_ok and (
+        spec.host_memory_gib <= 0 or memory is None or memory >= spec.host_memory_gib
+    )
+
+
+def _describe_sharing(spec: JobSpec) -> Msg:
+    share = f"{spec.card_milli}/1000"
+    return msg(
+        f"按份额使用一张卡（{share} 张卡；标为 `shareable: false` 的资源池只接整卡作业）",
+        f"a share of a card ({share} card; pools marked shareable: false "
+        "take whole-card jobs only)",
+    )
+
+
+def _describe_host(spec: JobSpec) -> Msg:
+    cpus, memory = spec.cpus, f"{spec.host_memory_gib:g}"
+    return msg(
+        f"每节点 {cpus} 个 CPU 核、{memory} GiB 主机内存",
+        f"{cpus} CPU cores and {memory} GiB host memory per node",
+    )
+
+
 REQUIREMENTS: tuple[Requirement, ...] = (
     Requirement("accelerator", _describe_model, _model_ok),
     Requirement("vendor", _describe_vendor, _vendor_ok),
@@ -101,6 +130,8 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     Requirement("software", _describe_software, _software_ok),
     Requirement("region", _describe_region, _region_ok),
     Requirement("shape", _describe_shape, _shape_ok),
+    Requirement("sharing", _describe_sharing, _sharing_ok),
+    Requirement("host", _describe_host, _host_ok),
 )
 
 
@@ -142,17 +173,34 @@ def static_mask(spec: JobSpec, matrix: PoolMatrix) -> BoolArray:
 
 
 def capacity_mask(
-    spec: JobSpec, matrix: PoolMatrix, free_cards: IntArray, max_free: IntArray
+    spec: JobSpec,
+    matrix: PoolMatrix,
+    free_cards: IntArray,
+    max_free: IntArray,
+    share_max: IntArray | None = None,
 ) -> BoolArray:
     """Feasible, available, and with room now: enough free cards and a node that fits.
 
     For a single-node job this is exact; for a gang it is necessary, and `allocate_nodes`
-    settles it on the few pools that pass.
+    settles it on the few pools that pass. A share of a card fits on a fully free card or on
+    a shared card with enough free milli (`share_max`, the pool's roomiest shared card): exact.
     """
     mask = static_mask(spec, matrix) & matrix.available
-    mask &= free_cards >= spec.cards
-    mask &= max_free >= spec.cards_per_node
-    return mask
+    return mask & has_room(spec, free_cards, max_free, share_max)
+
+
+def has_room(
+    spec: JobSpec, free_cards: IntArray, max_free: IntArray, share_max: IntArray | None
+) -> BoolArray:
+    """Room now, per pool of the vectors given (any subset of pools, in step)."""
+    room = max_free >= spec.cards_per_node
+    if spec.card_milli is not None:
+        if share_max is not None:
+            room = room | (share_max >= spec.card_milli)
+        return room
+    if spec.nodes > 1:
+        room = room & (free_cards >= spec.cards)
+    return room
 
 
 def never_placeable(spec: JobSpec, state: ClusterState) -> bool:

@@ -46,6 +46,9 @@ def requirement_key(spec: JobSpec) -> RequirementKey:
         (region.province, region.city, region.district) if region else None,
         spec.cards_per_node,
         spec.nodes,
+        spec.fractional,
+        spec.cpus,
+        float(spec.host_memory_gib),
     )
 
 
@@ -70,6 +73,9 @@ class PoolMatrix:
     nodes: IntArray
     available: BoolArray
     price_fen_per_card_hour: FloatArray
+    shareable: BoolArray
+    cpus_per_node: FloatArray  # inf where the pool does not declare it
+    host_memory_gib_per_node: FloatArray  # inf where the pool does not declare it
     _masks: dict[RequirementKey, BoolArray] = field(default_factory=dict)
     _keys: dict[int, tuple[JobSpec, RequirementKey]] = field(default_factory=dict)
     _factors: dict[tuple[object, ...], npt.NDArray[Any]] = field(default_factory=dict)
@@ -123,6 +129,12 @@ class PoolMatrix:
             mask &= self.software[:, columns].any(axis=1)
         if spec.region is not None:
             mask &= self._region_mask(spec.region)
+        if spec.fractional:
+            mask &= self.shareable
+        if spec.cpus > 0:
+            mask &= self.cpus_per_node >= spec.cpus
+        if spec.host_memory_gib > 0:
+            mask &= self.host_memory_gib_per_node >= spec.host_memory_gib
         return mask
 
     def _region_mask(self, wanted: Region) -> BoolArray:
@@ -201,7 +213,15 @@ def build_matrix(pools: Sequence[PoolView]) -> PoolMatrix:
         price_fen_per_card_hour=np.array(
             [v.pool.price_fen_per_card_hour for v in pools], dtype=np.float64
         ),
+        shareable=np.array([v.pool.shareable for v in pools], dtype=np.bool_),
+        cpus_per_node=_declared([v.pool.cpus_per_node for v in pools]),
+        host_memory_gib_per_node=_declared([v.pool.host_memory_gib_per_node for v in pools]),
     )
+
+
+def _declared(values: Sequence[float | None]) -> FloatArray:
+    """A per-node host figure; a pool that does not declare it limits nothing (inf)."""
+    return np.array([np.inf if v is None else float(v) for v in values], dtype=np.float64)
 
 
 def _vocabulary(values: Iterable[str]) -> dict[str, int]:

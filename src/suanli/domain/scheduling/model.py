@@ -2,6 +2,10 @@
 
 `ClusterState` keeps NumPy mirrors of the free capacity (per node, per pool, largest free node)
 that `apply`/`release` update incrementally, so a decision never rescans every node.
+
+Shared cards: a job may hold a share of one card (`JobSpec.card_milli`). A node's free count
+covers its fully free cards only (whole-card jobs need those); a card that holds shares leaves
+that count and is tracked by (node, card label) with its free milli, until its last share ends.
 """
 
 from __future__ import annotations
@@ -22,6 +26,19 @@ from suanli.errors import InvalidInput
 from suanli.i18n import msg
 
 IntArray = npt.NDArray[np.int64]
+MILLI_PER_CARD = 1000
+SharedCards = dict[tuple[int, int], int]  # (node, card label) -> free milli on that card
+
+
+@dataclass(frozen=True)
+class CardShare:
+    """A share of one card: `milli` thousandths of the card labelled `card` on `node`. Labels
+    are the scheduler's bookkeeping (0..cards per node - 1), unique among a node's shared cards;
+    an engine may pick another physical card (docs/clusters.md)."""
+
+    node: int
+    card: int
+    milli: int
 
 
 @dataclass(frozen=True)
@@ -59,6 +76,7 @@ class RunningJob:
     started_at_s: float
     expected_end_s: float
     node_cards: tuple[tuple[int, int], ...]
+    share: CardShare | None = None  # a fractional job: its share; node_cards is then ()
 
     @property
     def cards(self) -> int:
@@ -72,6 +90,7 @@ class Placement:
     node_cards: tuple[tuple[int, int], ...]  # (node index, cards on it)
     preempts: tuple[str, ...] = ()  # running job ids to stop first
     expected_runtime_s: float | None = None  # the policy's estimate on this pool
+    share: CardShare | None = None  # a fractional job: its share; node_cards is then ()
 
     @property
     def cards(self) -> int:
@@ -101,6 +120,8 @@ class ClusterState:
         self.max_free: IntArray = np.array(
             [a.max(initial=0) for a in self.node_free], dtype=np.int64
         )
+        self.shared: dict[int, SharedCards] = {}  # by pool index; only pools with shares
+        self.share_max = np.zeros(len(self.pools), dtype=np.int64)  # roomiest shared card
         self._running_source: object = None
         self._running = RunningIndex(self.matrix.index)
 
@@ -113,7 +134,10 @@ class ClusterState:
         free = {pool_id: list(nodes) for pool_id, nodes in self.free_per_node.items()}
         weights = dict(self.owner_weights)
         running = tuple(self.running)
-        return ClusterState(self.pools, free, running, dict(self.usage_by_owner), weights)
+        copied = ClusterState(self.pools, free, running, dict(self.usage_by_owner), weights)
+        copied.shared = {index: dict(cards) for index, cards in self.shared.items()}
+        copied.share_max = self.share_max.copy()
+        return copied
 
     def pool_index(self, pool_id: str) -> int:
         index = self.matrix.index.get(pool_id)
@@ -132,6 +156,9 @@ class ClusterState:
     def apply(self, placement: Placement) -> None:
         """Takes the placement's cards; refuses to over-allocate any node (invariant 9)."""
         index = self.pool_index(placement.pool_id)
+        if placement.share is not None:
+            self._take_share(index, placement.share)
+            return
         nodes = self.node_free[index]
         for node_index, cards in placement.node_cards:
             if cards <= 0 or not 0 <= node_index < nodes.size or nodes[node_index] < cards:
@@ -144,8 +171,15 @@ class ClusterState:
                 )
         self._shift(index, placement.node_cards, -1)
 
-    def release(self, pool_id: str, node_cards: Sequence[tuple[int, int]]) -> None:
+    def release(
+        self,
+        pool_id: str,
+        node_cards: Sequence[tuple[int, int]],
+        share: CardShare | None = None,
+    ) -> None:
         index = self.pool_index(pool_id)
+        if share is not None:
+            self._give_share(index, share)
         nodes = self.node_free[index]
         capacity = self.pools[index].pool.cards_per_node
         for node_index, cards in node_cards:
@@ -172,6 +206,21 @@ class ClusterState:
             listed[node_index] += sign * cards
         self.free_cards[index] = nodes.sum()
         self.max_free[index] = nodes.max(initial=0)
+
+    def _take_share(self, index: int, share: CardShare) -> None:
+        """A share opens a fully free card (the label must be unused on the node) or joins
+        the shared card with that label; either way it must fit (invariant 9)."""
+        shared = self.shared.setdefault(index, {})
+        opens = take_share(shared, self.node_free[index], self.pools[index].pool, share)
+        if opens:
+            self._shift(index, ((share.node, 1),), -1)
+        self.share_max[index] = max(shared.values(), default=0)
+
+    def _give_share(self, index: int, share: CardShare) -> None:
+        shared = self.shared.get(index, {})
+        if give_share(shared, share):
+            self._shift(index, ((share.node, 1),), +1)
+        self.share_max[index] = max(shared.values(), default=0)
 
     # -- running jobs, indexed (rebuilt when `running` is reassigned, as the live loop does) --
     def running_jobs(self) -> Mapping[str, RunningJob]:
@@ -248,6 +297,66 @@ def _node_array(free: Sequence[int] | None, view: PoolView) -> IntArray:
             field="free",
         )
     return nodes
+
+
+def take_share(shared: SharedCards, node_free: IntArray, pool: Pool, share: CardShare) -> bool:
+    """Records the share in `shared`; True when it opened a fully free card (the caller takes
+    that card from the node's free count). Raises on anything that would over-allocate."""
+    key = (share.node, share.card)
+    if not 0 < share.milli < MILLI_PER_CARD or not 0 <= share.card < pool.cards_per_node:
+        raise InvalidInput(
+            msg(
+                f"资源池 {pool.id} 上的卡份额 {share} 无效",
+                f"bad card share {share} on pool {pool.id}",
+            ),
+            field="placement",
+        )
+    if not 0 <= share.node < node_free.size:
+        raise InvalidInput(
+            msg(f"份额指向的节点 {share.node} 无效", f"share names a bad node {share.node}"),
+            field="placement",
+        )
+    free = shared.get(key)
+    opens = free is None
+    if free is None:
+        if node_free[share.node] < 1:
+            raise InvalidInput(
+                msg(
+                    f"放置方案超额分配了资源池 {pool.id} 的节点 {share.node}",
+                    f"placement over-allocates node {share.node} of pool {pool.id}",
+                ),
+                field="placement",
+            )
+        free = MILLI_PER_CARD
+    if free < share.milli:
+        raise InvalidInput(
+            msg(
+                f"放置方案超额分配了资源池 {pool.id} 节点 {share.node} 的卡 {share.card}",
+                f"placement over-allocates card {share.card} of node {share.node} "
+                f"of pool {pool.id}",
+            ),
+            field="placement",
+        )
+    shared[key] = free - share.milli
+    return opens
+
+
+def give_share(shared: SharedCards, share: CardShare) -> bool:
+    """Returns the share to its card; True when the card is then fully free again."""
+    key = (share.node, share.card)
+    free = shared.get(key)
+    if free is None or free + share.milli > MILLI_PER_CARD:
+        raise InvalidInput(
+            msg(
+                f"释放的份额并未被占用：{share}", f"release names a share that is not held: {share}"
+            ),
+            field="release",
+        )
+    if free + share.milli == MILLI_PER_CARD:
+        del shared[key]
+        return True
+    shared[key] = free + share.milli
+    return False
 
 
 class Policy(Protocol):

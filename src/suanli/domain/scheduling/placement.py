@@ -14,7 +14,16 @@ import numpy as np
 from suanli.domain.jobs import JobSpec
 from suanli.domain.scheduling.feasibility import is_feasible
 from suanli.domain.scheduling.matrix import IntArray
-from suanli.domain.scheduling.model import ClusterState, Placement, PoolView, QueuedJob
+from suanli.domain.scheduling.model import (
+    CardShare,
+    ClusterState,
+    Placement,
+    PoolView,
+    QueuedJob,
+    SharedCards,
+    give_share,
+    take_share,
+)
 
 NodeCards = tuple[tuple[int, int], ...]
 _NO_FIT = np.iinfo(np.int64).max
@@ -36,6 +45,31 @@ def allocate_nodes(free_per_node: Sequence[int] | IntArray, spec: JobSpec) -> No
     return tuple((int(node), need) for node in np.sort(fullest))
 
 
+def allocate_share(
+    free_per_node: IntArray, shared: SharedCards, milli: int, room: IntArray | None = None
+) -> CardShare | None:
+    """Best fit on the card: the shared card with the least free milli that still fits (the
+    lowest node and label on ties); else a fully free card on the fullest node that has one.
+    `room` (per node, optional) caps the fully free cards that may be opened."""
+    fitting = [(free, key) for key, free in shared.items() if free >= milli]
+    if fitting:
+        _, (node, card) = min(fitting)
+        return CardShare(node, card, milli)
+    free = free_per_node if room is None else np.minimum(free_per_node, room)
+    if free.size == 0:
+        return None
+    node = int(np.argmin(np.where(free >= 1, free, _NO_FIT)))
+    if free[node] < 1:
+        return None
+    return CardShare(node, new_card_label(shared, node), milli)
+
+
+def new_card_label(shared: SharedCards, node: int) -> int:
+    """The lowest label no shared card of the node uses (always < cards per node)."""
+    used = {card for (on, card) in shared if on == node}
+    return next(card for card in range(len(used) + 1) if card not in used)
+
+
 class Scratch:
     """A tentative copy of the free capacity for one decision round."""
 
@@ -44,8 +78,10 @@ class Scratch:
         # the state's own vectors until the first write (a one-job round never copies them)
         self.free_cards = state.free_cards
         self.max_free = state.max_free
+        self.share_max = state.share_max
         self._copied = False
         self._nodes: dict[int, IntArray] = {}
+        self._shared: dict[int, SharedCards] = {}
         self.ends: dict[int, list[tuple[float, NodeCards]]] = {}  # placed this round, by pool
         self.preempted: set[str] = set()
 
@@ -54,17 +90,46 @@ class Scratch:
         nodes = self._nodes.get(index)
         return self.state.node_free[index] if nodes is None else nodes
 
-    def take(self, index: int, node_cards: NodeCards, end_s: float) -> None:
+    def shared(self, index: int) -> SharedCards:
+        """The pool's shared cards as this round sees them (do not write)."""
+        shared = self._shared.get(index)
+        return self.state.shared.get(index, {}) if shared is None else shared
+
+    def take(
+        self, index: int, node_cards: NodeCards, end_s: float, share: CardShare | None = None
+    ) -> None:
+        if share is not None:
+            self._share(index, share, take=True)
         self._shift(index, node_cards, -1)
         self.ends.setdefault(index, []).append((end_s, node_cards))
 
-    def give(self, index: int, node_cards: NodeCards) -> None:
+    def give(self, index: int, node_cards: NodeCards, share: CardShare | None = None) -> None:
+        if share is not None:
+            self._share(index, share, take=False)
         self._shift(index, node_cards, +1)
 
-    def _shift(self, index: int, node_cards: NodeCards, sign: int) -> None:
+    def _share(self, index: int, share: CardShare, *, take: bool) -> None:
+        self._copy_vectors()
+        shared = self._shared.get(index)
+        if shared is None:
+            shared = self._shared[index] = dict(self.state.shared.get(index, {}))
+        pool = self.state.pools[index].pool
+        if take:
+            whole = take_share(shared, self.nodes(index), pool, share)
+        else:
+            whole = give_share(shared, share)
+        if whole:
+            self._shift(index, ((share.node, -1 if take else 1),), +1)
+        self.share_max[index] = max(shared.values(), default=0)
+
+    def _copy_vectors(self) -> None:
         if not self._copied:
             self.free_cards, self.max_free = self.free_cards.copy(), self.max_free.copy()
+            self.share_max = self.share_max.copy()
             self._copied = True
+
+    def _shift(self, index: int, node_cards: NodeCards, sign: int) -> None:
+        self._copy_vectors()
         nodes = self._nodes.get(index)
         if nodes is None:
             nodes = self._nodes[index] = self.state.node_free[index].copy()
@@ -82,6 +147,10 @@ def try_place(state: ClusterState, job: QueuedJob, view: PoolView) -> Placement 
     if not view.available or not is_feasible(job.spec, view):
         return None
     index = state.pool_index(view.pool.id)
+    if job.spec.card_milli is not None:
+        shared = state.shared.get(index, {})
+        share = allocate_share(state.node_free[index], shared, job.spec.card_milli)
+        return None if share is None else Placement(job.id, view.pool.id, (), share=share)
     if int(state.free_cards[index]) < job.spec.cards:
         return None
     node_cards = allocate_nodes(state.node_free[index], job.spec)

@@ -24,14 +24,25 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from suanli.domain.scheduling import objectives
-from suanli.domain.scheduling.backfill import Reservation, backfill_nodes, reserve
+from suanli.domain.scheduling.backfill import (
+    Reservation,
+    backfill_nodes,
+    backfill_share,
+    reserve,
+)
 from suanli.domain.scheduling.fairness import FAIR_HORIZON_S, fair_order
-from suanli.domain.scheduling.feasibility import capacity_mask, static_mask
+from suanli.domain.scheduling.feasibility import capacity_mask, has_room, static_mask
 from suanli.domain.scheduling.matrix import BoolArray, FloatArray, IntArray, RequirementKey
-from suanli.domain.scheduling.model import ClusterState, Placement, Policy, QueuedJob
+from suanli.domain.scheduling.model import (
+    CardShare,
+    ClusterState,
+    Placement,
+    Policy,
+    QueuedJob,
+)
 from suanli.domain.scheduling.objectives import Candidates, Goal
 from suanli.domain.scheduling.performance import PerformanceModel
-from suanli.domain.scheduling.placement import Scratch
+from suanli.domain.scheduling.placement import Scratch, new_card_label
 from suanli.domain.scheduling.preemption import Eviction, find_eviction
 from suanli.errors import InvalidInput
 from suanli.i18n import msg
@@ -84,7 +95,7 @@ class Round:
     def free_mask(self, job: QueuedJob) -> BoolArray:
         """The pools that could take the job now."""
         free, largest = self.scratch.free_cards, self.scratch.max_free
-        return capacity_mask(job.spec, self.state.matrix, free, largest)
+        return capacity_mask(job.spec, self.state.matrix, free, largest, self.scratch.share_max)
 
     def factors(self, job: QueuedJob) -> FloatArray:
         """Per pool: the job's runtime there ÷ its runtime on the reference accelerator."""
@@ -122,11 +133,10 @@ class Round:
     def first_with_room(self, job: QueuedJob, order: IntArray) -> int:
         """The first pool of `order` with room for the job now, or -1. Looks at the head of
         the order first: the preferred pools usually have room, so most decisions are O(1)."""
-        spec = job.spec
+        scratch = self.scratch
         for pools in (order[:PREFERENCE_HEAD], order):
-            fits = self.scratch.max_free[pools] >= spec.cards_per_node
-            if spec.nodes > 1:
-                fits &= self.scratch.free_cards[pools] >= spec.cards
+            share_max = scratch.share_max[pools]
+            fits = has_room(job.spec, scratch.free_cards[pools], scratch.max_free[pools], share_max)
             if fits.any():
                 return int(pools[fits.argmax()])
             if pools.size == order.size:
@@ -137,7 +147,8 @@ class Round:
         """Expected runtime and cost on each pool; pools over the job's budget are dropped."""
         matrix, spec = self.state.matrix, job.spec
         runtime = job.expected_reference_runtime_s * self.factors(job)[pools]
-        cost = matrix.price_fen_per_card_hour[pools] * (spec.cards / 3600.0) * runtime
+        cards = spec.milli_cards / 1000.0
+        cost = matrix.price_fen_per_card_hour[pools] * (cards / 3600.0) * runtime
         rank = self.rank(job, goal)[pools] if goal.objective in objectives.STATIC else pools
         if spec.budget_fen is not None:
             within = cost <= spec.budget_fen
@@ -156,12 +167,13 @@ class Round:
     def commit(self, placement: Placement, index: int) -> None:
         for victim_id in placement.preempts:
             victim = self.state.running_jobs()[victim_id]
-            self.scratch.give(self.state.pool_index(victim.pool_id), victim.node_cards)
+            victim_index = self.state.pool_index(victim.pool_id)
+            self.scratch.give(victim_index, victim.node_cards, victim.share)
             self.scratch.preempted.add(victim_id)
         if placement.preempts:
             self.full.clear()  # capacity grew: earlier "no room" answers are stale
         runtime = placement.expected_runtime_s or 0.0
-        self.scratch.take(index, placement.node_cards, self.now_s + runtime)
+        self.scratch.take(index, placement.node_cards, self.now_s + runtime, placement.share)
 
 
 class RoundPolicy:
@@ -269,10 +281,15 @@ class RoundPolicy:
         self, round_: Round, job: QueuedJob, index: int, runtime_s: float
     ) -> Placement | None:
         end_s = round_.now_s + runtime_s
+        pool_id = round_.state.matrix.pool_ids[index]
+        if job.spec.fractional:
+            share = backfill_share(round_.scratch, round_.reservation, index, job.spec, end_s)
+            if share is None:
+                return None
+            return Placement(job.id, pool_id, (), expected_runtime_s=runtime_s, share=share)
         taken = backfill_nodes(round_.scratch, round_.reservation, index, job.spec, end_s)
         if not taken:
             return None
-        pool_id = round_.state.matrix.pool_ids[index]
         return Placement(job.id, pool_id, taken, expected_runtime_s=runtime_s)
 
     def preempt(self, round_: Round, job: QueuedJob) -> Placement | None:
@@ -300,12 +317,18 @@ def _evicting(
     job: QueuedJob, round_: Round, candidates: Candidates, eviction: Eviction
 ) -> Placement:
     position = int(np.flatnonzero(candidates.pools == eviction.pool)[0])
+    node_cards, share = eviction.node_cards, None
+    if job.spec.card_milli is not None:  # the freed card is opened for the share
+        node = node_cards[0][0]
+        label = new_card_label(round_.scratch.shared(eviction.pool), node)
+        node_cards, share = (), CardShare(node, label, job.spec.card_milli)
     return Placement(
         job_id=job.id,
         pool_id=round_.state.matrix.pool_ids[eviction.pool],
-        node_cards=eviction.node_cards,
+        node_cards=node_cards,
         preempts=tuple(victim.id for victim in eviction.victims),
         expected_runtime_s=float(candidates.runtime_s[position]),
+        share=share,
     )
 
 

@@ -1,0 +1,127 @@
+"""`suanli simulate packing`: the FGD packing protocol, every policy, one pod list."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from suanli.errors import SuanliError
+from suanli.i18n import t
+from suanli.simulation import packing
+from suanli.simulation.plots import write_packing_plot
+from suanli.simulation.traces import default_starts, find_traces_dir
+
+TRACES_DIR_ENV = "SUANLI_TRACES_DIR"
+WIDE_COLUMNS = 160
+
+
+def register(group: typer.Typer) -> None:
+    group.command("packing", help="FGD packing protocol on the Alibaba 2023 lists")(
+        simulate_packing
+    )
+
+
+def simulate_packing(
+    pod_list: Annotated[
+        str, typer.Option(help="one of the 17 lists (default, gpushare40, ...) or a CSV path")
+    ] = packing.DEFAULT_POD_LIST,
+    policies: Annotated[str | None, typer.Option(help="p1,p2,... (default: all)")] = None,
+    seeds: Annotated[str, typer.Option(help="A..B or A,B,C")] = "42..51",
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON only")] = False,
+    plot: Annotated[
+        Path | None, typer.Option(help="write the allocation curve to this PNG")
+    ] = None,
+) -> None:
+    out, err = Console(width=None if sys.stdout.isatty() else WIDE_COLUMNS), Console(stderr=True)
+    try:
+        names = packing.parse_policies(policies)
+        seed_list = packing.parse_seeds(seeds)
+        traces = find_traces_dir(os.environ.get(TRACES_DIR_ENV), default_starts())
+        nodes = packing.load_nodes(packing.node_list_path(traces))
+        pods = packing.load_pods(packing.pod_list_path(pod_list, traces), nodes)
+        curves = _run(nodes, pods, names, seed_list, err)
+        written = write_packing_plot(curves, pods.name, plot) if plot is not None else None
+    except SuanliError as error:
+        label = t("错误", "error")
+        err.print(f"[red]{label}:[/red] {escape(error.message)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=error.exit_code) from None
+    if as_json:
+        body = {"pod_list": pods.name, "policies": {c.policy: c.as_dict() for c in curves}}
+        typer.echo(json.dumps(body, indent=2))
+        return
+    pod_count, node_count, gpus = len(pods.pods), len(nodes.cards), int(nodes.cards.sum())
+    seeds = f"{seed_list[0]}..{seed_list[-1]} ({len(seed_list)})"
+    out.print(
+        t(
+            f"作业列表 {pods.name}：{pod_count} 个作业；{node_count} 个节点，{gpus} 张 GPU；"
+            f"种子 {seeds}",
+            f"pod list {pods.name}: {pod_count} pods; {node_count} nodes, {gpus} GPUs; "
+            f"seeds {seeds}",
+        ),
+        highlight=False,
+    )
+    out.print(_table(curves))
+    if written is not None:
+        out.print(t(f"图表：{written}", f"plot: {written}"))
+
+
+def _run(
+    nodes: packing.PackingNodes,
+    pods: packing.PodList,
+    names: tuple[str, ...],
+    seeds: tuple[int, ...],
+    console: Console,
+) -> list[packing.PolicyCurve]:
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
+    curves = []
+    with bar:
+        for name in names:
+            task = bar.add_task(f"{name:<15}", total=None)
+            curves.append(packing.run_policy(nodes, pods.pods, name, seeds, _advance(bar, task)))
+            bar.update(task, total=1, completed=1)
+    return curves
+
+
+def _advance(bar: Progress, task: TaskID) -> packing.Progress:
+    return lambda done: bar.update(task, completed=done)
+
+
+def _table(curves: list[packing.PolicyCurve]) -> Table:
+    table = Table(title=t("GPU 分配率 (%), 种子均值", "GPU allocation ratio (%), mean over seeds"))
+    table.add_column(t("策略", "policy"))
+    for point in packing.REPORT_POINTS:
+        table.add_column(f"{point}%", justify="right")
+    table.add_column("sd@100", justify="right")
+    table.add_column(t("100% 时未分配 GPU", "idle GPUs @100"), justify="right")
+    for curve in curves:
+        table.add_row(
+            curve.policy,
+            *(f"{100 * curve.mean(point):.2f}" for point in packing.REPORT_POINTS),
+            f"{100 * curve.sd(100):.2f}",
+            f"{curve.unallocated_cards_at_100:.0f}",
+        )
+    return table

@@ -1,0 +1,622 @@
+"""Card-sharing placement: which node, and which card on it, takes a request for CPU, memory
+and either a fraction of one card (`gpu_milli` < 1000) or whole cards.
+
+The state is a `PackingNodes` table (one row per node: model, CPU and memory left, and the free
+milli of each card, at most `CARD_SLOTS` cards). A policy scores every node that can take the
+request (`feasible_nodes`) with NumPy and picks the highest score, ties to the lowest node
+index; for a fraction it also picks the card. The live placement of fractional jobs and
+`suanli simulate packing` call the same functions.
+
+The artifact policies follow the FGD simulator (Weng et al., USENIX ATC '23,
+github.com/hkust-adsl/kubernetes-scheduler-simulator @ 8f3d641); docs/scheduling.md cites the
+file and line of each. Scores are the artifact's integers (Kubernetes scores 0..100, truncated),
+because its truncation creates ties that decide where pods land.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from suanli.errors import InvalidInput
+from suanli.i18n import msg
+
+MILLI = 1000  # one whole card
+CARD_SLOTS = 8  # cards per node the table holds (the artifact's MaxNumGpuPerNode)
+MAX_SPEC_CPU_MILLI = 128_000  # the artifact's normaliser for CPU (gpushareutils.MaxSpecCpu)
+MAX_SPEC_GPU_MILLI = 8_000  # and for cards (gpushareutils.MaxSpecGpu)
+MAX_SCORE = 100  # Kubernetes framework.MaxNodeScore
+TYPICAL_SHARE = 0.95  # typical pods: the most frequent specs covering 95 % of pods
+TYPICAL_SPECS_MAX = 1_000
+LOOKAHEAD_SPECS_MAX = 64  # specs the look-ahead of `suanli-fgd` samples at most
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+# GPU-clustering tags: what a node's pods asked for (gpushareutils.GetGpuAffinityFromPodAnnotation)
+SHARE_TAG = 0  # a fraction of one card; tag k (1..8) = k whole cards
+
+
+@dataclass(frozen=True)
+class PodRequest:
+    """One placement request. `models`: allowed model ids (empty = any)."""
+
+    cpu_milli: int
+    memory_mib: int
+    cards: int  # 0 = CPU only
+    card_milli: int  # per card; < MILLI only with cards == 1
+    models: frozenset[int] = frozenset()
+
+    def __post_init__(self) -> None:
+        if self.cards < 0 or self.cards > CARD_SLOTS:
+            raise InvalidInput(
+                msg(f"`cards` 须在 0 至 {CARD_SLOTS} 之间", f"cards must be in [0, {CARD_SLOTS}]"),
+                field="cards",
+            )
+        if self.cards and not 0 < self.card_milli <= MILLI:
+            raise InvalidInput(
+                msg(f"`card_milli` 须在 1 至 {MILLI} 之间", f"card_milli must be in [1, {MILLI}]"),
+                field="card_milli",
+            )
+        if self.cards > 1 and self.card_milli != MILLI:
+            raise InvalidInput(
+                msg("多张卡的作业只能用整卡", "several cards are always whole cards"),
+                field="card_milli",
+            )
+
+    @property
+    def total_milli(self) -> int:
+        return self.cards * self.card_milli
+
+    @property
+    def shares_a_card(self) -> bool:
+        return self.cards == 1 and self.card_milli < MILLI
+
+    @property
+    def tag(self) -> int:
+        return SHARE_TAG if self.shares_a_card else self.cards
+
+
+@dataclass
+class PackingNodes:
+    """Per-node free capacity. Mutated only through `place`."""
+
+    models: tuple[str, ...]  # model id -> name
+    model: IntArray  # (N,) model id of each node
+    cards: IntArray  # (N,) cards per node
+    cpu_capacity: IntArray  # (N,) milli-CPU
+    cpu_left: IntArray  # (N,)
+    memory_left: IntArray  # (N,) MiB
+    card_left: IntArray  # (N, CARD_SLOTS) free milli per card; 0 past the node's cards
+    tags: IntArray = field(default_factory=lambda: np.zeros((0, CARD_SLOTS + 1), np.int64))
+
+    @classmethod
+    def build(
+        cls,
+        models: Sequence[str],
+        model: Sequence[int],
+        cards: Sequence[int],
+        cpu_milli: Sequence[int],
+        memory_mib: Sequence[int],
+    ) -> PackingNodes:
+        card_counts = np.asarray(cards, np.int64)
+        if card_counts.size and (card_counts.min() < 0 or card_counts.max() > CARD_SLOTS):
+            raise InvalidInput(
+                msg(f"一个节点有 0..{CARD_SLOTS} 张卡", f"a node has 0..{CARD_SLOTS} cards"),
+                field="cards",
+            )
+        slots = np.arange(CARD_SLOTS)
+        card_left = np.where(slots[None, :] < card_counts[:, None], MILLI, 0).astype(np.int64)
+        cpu = np.asarray(cpu_milli, np.int64)
+        return cls(
+            models=tuple(models),
+            model=np.asarray(model, np.int64),
+            cards=card_counts,
+            cpu_capacity=cpu.copy(),
+            cpu_left=cpu.copy(),
+            memory_left=np.asarray(memory_mib, np.int64).copy(),
+            card_left=card_left,
+            tags=np.zeros((len(card_counts), CARD_SLOTS + 1), np.int64),
+        )
+
+    def copy(self) -> PackingNodes:
+        return PackingNodes(
+            models=self.models,
+            model=self.model,
+            cards=self.cards,
+            cpu_capacity=self.cpu_capacity,
+            cpu_left=self.cpu_left.copy(),
+            memory_left=self.memory_left.copy(),
+            card_left=self.card_left.copy(),
+            tags=self.tags.copy(),
+        )
+
+    @property
+    def milli_capacity(self) -> int:
+        return int(self.cards.sum()) * MILLI
+
+    @property
+    def milli_allocated(self) -> int:
+        return self.milli_capacity - int(self.card_left.sum())
+
+
+@dataclass(frozen=True)
+class Choice:
+    node: int
+    slots: tuple[int, ...]  # card indices on the node, one per card asked for
+
+
+def model_mask(nodes: PackingNodes, pod: PodRequest) -> BoolArray:
+    if not pod.models:
+        return np.ones(len(nodes.model), bool)
+    return np.isin(nodes.model, np.fromiter(pod.models, np.int64))
+
+
+def feasible_nodes(nodes: PackingNodes, pod: PodRequest) -> IntArray:
+    """Indices of the nodes that can take the pod now (CPU, memory, model, cards)."""
+    ok = (nodes.cpu_left >= pod.cpu_milli) & (nodes.memory_left >= pod.memory_mib)
+    if pod.cards:
+        ok &= model_mask(nodes, pod)
+        if pod.shares_a_card:
+            ok &= (nodes.card_left >= pod.card_milli).any(axis=1)
+        else:
+            ok &= (nodes.card_left == MILLI).sum(axis=1) >= pod.cards
+    return np.flatnonzero(ok)
+
+
+def place(nodes: PackingNodes, choice: Choice, pod: PodRequest) -> None:
+    """Takes the pod's resources on the chosen node and cards; refuses an over-allocation."""
+    node, slots = choice.node, list(choice.slots)
+    if len(slots) != pod.cards or len(set(slots)) != len(slots):
+        raise InvalidInput(
+            msg(
+                "每要一张卡，选择中须给出一张不同的卡",
+                "a choice names one distinct card per card asked for",
+            ),
+            field="slots",
+        )
+    if nodes.cpu_left[node] < pod.cpu_milli or nodes.memory_left[node] < pod.memory_mib:
+        raise InvalidInput(
+            msg(f"节点 {node} 的 CPU 或内存不足", f"node {node} lacks CPU or memory"), field="node"
+        )
+    if slots and (nodes.card_left[node, slots] < pod.card_milli).any():
+        raise InvalidInput(
+            msg(f"节点 {node} 的卡容量不足", f"node {node} lacks card capacity"), field="slots"
+        )
+    nodes.cpu_left[node] -= pod.cpu_milli
+    nodes.memory_left[node] -= pod.memory_mib
+    nodes.card_left[node, slots] -= pod.card_milli
+    if pod.cards:
+        nodes.tags[node, pod.tag] += 1
+
+
+def whole_card_slots(left: IntArray, cards: int) -> tuple[int, ...]:
+    """The first `cards` wholly free cards (simontype.AllocateExclusiveGpuId)."""
+    return tuple(int(slot) for slot in np.flatnonzero(left == MILLI)[:cards])
+
+
+def tightest_card(left: IntArray, milli: int) -> int:
+    """The fitting card with the least free milli, lowest index on ties (best-fit card)."""
+    fitting = np.where(left >= milli, left, MILLI + 1)
+    return int(np.argmin(fitting))
+
+
+def default_slots(nodes: PackingNodes, node: int, pod: PodRequest) -> tuple[int, ...]:
+    if not pod.cards:
+        return ()
+    left = nodes.card_left[node]
+    if pod.shares_a_card:
+        return (tightest_card(left, pod.card_milli),)
+    return whole_card_slots(left, pod.cards)
+
+
+def first_best(scores: npt.NDArray[np.floating] | IntArray, candidates: IntArray) -> int:
+    """The candidate with the highest score; ties to the lowest node index (the artifact sorts
+    node names, which are zero-padded indices)."""
+    return int(candidates[int(np.argmax(scores))])
+
+
+# ---- the artifact's scores, vectorised over candidate nodes -------------------------------
+
+
+def best_fit_scores(nodes: PackingNodes, pod: PodRequest, candidates: IntArray) -> IntArray:
+    """best_fit_score.go: less CPU and card milli left after placing = higher; then the
+    plugin's min-max NormalizeScore over the candidates."""
+    cpu_after = (nodes.cpu_left[candidates] - pod.cpu_milli) / MAX_SPEC_CPU_MILLI
+    gpu_after = (nodes.card_left[candidates].sum(axis=1) - pod.total_milli) / MAX_SPEC_GPU_MILLI
+    raw = np.trunc((1.0 - (0.5 * cpu_after + 0.5 * gpu_after)) * MAX_SCORE).astype(np.int64)
+    low, high = int(raw.min()), int(raw.max())
+    if high == low:
+        return np.zeros_like(raw)
+    return (raw - low) * MAX_SCORE // (high - low)
+
+
+def dot_product_scores(nodes: PackingNodes, pod: PodRequest, candidates: IntArray) -> IntArray:
+    """dot_product_score.go with dimext=merge, norm=max: 1 - <free, request> / 2, both
+    normalised by the largest node spec; the smaller the dot product, the higher the score."""
+    free_cpu = nodes.cpu_left[candidates] / MAX_SPEC_CPU_MILLI
+    free_gpu = nodes.card_left[candidates].sum(axis=1) / MAX_SPEC_GPU_MILLI
+    dot = free_cpu * (pod.cpu_milli / MAX_SPEC_CPU_MILLI) + free_gpu * (
+        pod.total_milli / MAX_SPEC_GPU_MILLI
+    )
+    return np.trunc(MAX_SCORE * (1.0 - dot / 2.0)).astype(np.int64)
+
+
+def gpu_packing_scores(nodes: PackingNodes, pod: PodRequest, candidates: IntArray) -> IntArray:
+    """gpu_packing_score.go: prefer cards already in use (the fuller the better), then nodes
+    already in use, then idle nodes."""
+    if not pod.cards:
+        return np.zeros(len(candidates), np.int64)
+    left = nodes.card_left[candidates]
+    free = (left == MILLI).sum(axis=1)
+    idle = free == nodes.cards[candidates]
+    # the cards the artifact would use: ascending free milli, the first `cards` that fit
+    order = np.argsort(np.where(left > 0, left, MILLI + 1), axis=1, kind="stable")
+    ordered = np.take_along_axis(left, order, axis=1)
+    fits = ordered >= pod.card_milli
+    used = fits & (np.cumsum(fits, axis=1) <= pod.cards)
+    whole_used = (used & (ordered == MILLI)).sum(axis=1)
+    partial = MAX_SCORE - ((ordered * 100 // MILLI) * used).sum(axis=1) // 10
+    scores = np.where(
+        whole_used > 0,
+        np.maximum(MAX_SCORE // 2 - whole_used, MAX_SCORE // 3),
+        np.maximum(partial, MAX_SCORE // 2),
+    )
+    return np.where(idle, np.maximum(MAX_SCORE // 3 - free, free), scores).astype(np.int64)
+
+
+def gpu_clustering_scores(nodes: PackingNodes, pod: PodRequest, candidates: IntArray) -> IntArray:
+    """gpu_clustering_score.go: prefer nodes whose pods asked for the same kind of request
+    (fraction, 1, 2, 4, 8 cards), then idle nodes; within a band, fuller nodes."""
+    if not pod.cards:
+        return np.zeros(len(candidates), np.int64)
+    tags = nodes.tags[candidates]
+    kinds = (tags > 0).sum(axis=1)
+    same = tags[:, pod.tag] > 0
+    quarter = MAX_SCORE // 4
+    fill = quarter * (MAX_SPEC_GPU_MILLI - nodes.card_left[candidates].sum(axis=1))
+    fill = fill // MAX_SPEC_GPU_MILLI
+    band = np.where(
+        same, np.where(kinds == 1, 3 * quarter, 2 * quarter), np.where(kinds == 0, quarter, 0)
+    )
+    return (fill + band).astype(np.int64)
+
+
+# ---- fragmentation (FGD) ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TypicalPods:
+    """A distribution of requests: FGD's "target workload". Arrays are aligned per spec."""
+
+    cpu_milli: IntArray
+    cards: IntArray
+    card_milli: IntArray
+    weight: FloatArray  # sums to 1
+    accessible: BoolArray  # (models, specs): may the spec run on a node of this model?
+    thresholds: IntArray  # the distinct card_milli of the specs that ask for cards
+    threshold_index: IntArray  # per spec, its card_milli's index in thresholds
+
+
+def typical_pods(
+    pods: Sequence[PodRequest], model_count: int, share: float = TYPICAL_SHARE
+) -> TypicalPods:
+    """The most frequent request specs covering `share` of the pods (frag.go GetTypicalPods:
+    count identical specs, most frequent first, keep them until `share` is covered, weights
+    renormalised)."""
+    if not pods:
+        raise InvalidInput(
+            msg("典型作业至少需要一个作业", "typical pods need at least one pod"), field="pods"
+        )
+    counts: dict[tuple[int, int, int, tuple[int, ...]], int] = {}
+    for pod in pods:
+        key = (
+            pod.cpu_milli,
+            pod.card_milli if pod.cards else 0,
+            pod.cards,
+            tuple(sorted(pod.models)),
+        )
+        counts[key] = counts.get(key, 0) + 1
+    ranked = sorted(counts.items(), key=lambda item: (item[1], item[0]), reverse=True)
+    kept: list[tuple[tuple[int, int, int, tuple[int, ...]], int]] = []
+    covered = 0
+    for key, count in ranked[:TYPICAL_SPECS_MAX]:
+        if covered >= share * len(pods):
+            break
+        kept.append((key, count))
+        covered += count
+    return _typical(kept, model_count)
+
+
+def _typical(
+    kept: Sequence[tuple[tuple[int, int, int, tuple[int, ...]], float]], model_count: int
+) -> TypicalPods:
+    total = float(sum(count for _, count in kept))
+    accessible = np.ones((model_count, len(kept)), bool)
+    for column, ((_, _, _, models), _) in enumerate(kept):
+        if models:
+            accessible[:, column] = np.isin(np.arange(model_count), models)
+    card_milli = np.array([key[1] for key, _ in kept], np.int64)
+    thresholds = np.unique(card_milli[card_milli > 0])
+    if not thresholds.size:
+        thresholds = np.array([MILLI], np.int64)
+    index = np.minimum(np.searchsorted(thresholds, np.maximum(card_milli, 1)), len(thresholds) - 1)
+    return TypicalPods(
+        cpu_milli=np.array([key[0] for key, _ in kept], np.int64),
+        card_milli=card_milli,
+        cards=np.array([key[2] for key, _ in kept], np.int64),
+        weight=np.array([count / total for _, count in kept], np.float64),
+        accessible=accessible,
+        thresholds=thresholds,
+        threshold_index=index,
+    )
+
+
+@dataclass(frozen=True)
+class CardFeatures:
+    """What fragmentation needs of a node's cards, per threshold m of `TypicalPods.thresholds`:
+    how many cards have ≥ m free, and the free milli on cards with < m free."""
+
+    count_at_least: IntArray  # (..., M)
+    milli_below: IntArray  # (..., M)
+    total: IntArray  # (...)
+
+
+def card_features(left: IntArray, thresholds: IntArray) -> CardFeatures:
+    at_least = left[..., None] >= thresholds
+    return CardFeatures(
+        count_at_least=at_least.sum(axis=-2),
+        milli_below=np.where(at_least, 0, left[..., None]).sum(axis=-2),
+        total=left.sum(axis=-1),
+    )
+
+
+def fragmentation(
+    typical: TypicalPods, model: IntArray, cpu_left: IntArray, features: CardFeatures
+) -> FloatArray:
+    """Expected free milli no typical pod can use (frag.go NodeGpuShareFragAmountScore): per
+    spec, all free milli if the node cannot host it (CPU, model or cards), else only the milli
+    on cards too small for it; CPU-only specs count all free milli. Weighted by frequency.
+    All arrays are per candidate state (C,)."""
+    index = typical.threshold_index
+    counts = features.count_at_least[..., index]  # (..., T)
+    below = features.milli_below[..., index]
+    accessible = typical.accessible[model]  # (C, T)
+    satisfied = (
+        accessible
+        & (cpu_left[..., None] >= typical.cpu_milli)
+        & (counts >= typical.cards)
+        & (typical.card_milli > 0)
+    )
+    amount = np.where(satisfied, below, features.total[..., None])
+    return np.asarray(amount @ typical.weight, np.float64)
+
+
+def sigmoid_score(delta: FloatArray) -> IntArray:
+    """fgd_score.go: int64(sigmoid(Δfrag / 1000) × 100)."""
+    return np.trunc(MAX_SCORE / (1.0 + np.exp(-delta / MILLI))).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class FragmentationDeltas:
+    """Fragmentation before and after placing the pod on each candidate (per card for a
+    fraction: (C, CARD_SLOTS), NaN where the card cannot take it; else (C, 1))."""
+
+    before: FloatArray
+    after: FloatArray
+
+    @property
+    def reduction(self) -> FloatArray:
+        return self.before[:, None] - self.after
+
+
+def fragmentation_deltas(
+    nodes: PackingNodes, pod: PodRequest, candidates: IntArray, typical: TypicalPods
+) -> FragmentationDeltas:
+    thresholds = typical.thresholds
+    left = nodes.card_left[candidates]
+    model = nodes.model[candidates]
+    cpu = nodes.cpu_left[candidates]
+    before_features = card_features(left, thresholds)
+    before = fragmentation(typical, model, cpu, before_features)
+    cpu_after = cpu - pod.cpu_milli
+    if pod.shares_a_card:
+        return FragmentationDeltas(
+            before, _share_after(pod, left, model, cpu_after, before_features, typical)
+        )
+    taken = np.zeros_like(left)
+    if pod.cards:
+        # whole cards: the first free ones; which ones does not change the fragmentation
+        rank = np.cumsum(left == MILLI, axis=1)
+        taken = np.where((left == MILLI) & (rank <= pod.cards), MILLI, 0)
+    after = fragmentation(typical, model, cpu_after, card_features(left - taken, thresholds))
+    return FragmentationDeltas(before, after[:, None])
+
+
+def _share_after(
+    pod: PodRequest,
+    left: IntArray,
+    model: IntArray,
+    cpu_after: IntArray,
+    before: CardFeatures,
+    typical: TypicalPods,
+) -> FloatArray:
+    """Fragmentation after the fraction lands on card s of candidate c, (C, CARD_SLOTS); NaN
+    where the card cannot take it, and on a card whose free milli equals an earlier card's on
+    the same node (same outcome: the earlier card is the one chosen)."""
+    earlier_same = (left[:, :, None] == left[:, None, :]) & _EARLIER
+    rows, cols = np.nonzero((left >= pod.card_milli) & ~earlier_same.any(axis=2))
+    old = left[rows, cols]
+    new = old - pod.card_milli
+    thresholds = typical.thresholds
+    old_at_least, new_at_least = old[:, None] >= thresholds, new[:, None] >= thresholds
+    features = CardFeatures(
+        count_at_least=before.count_at_least[rows] - old_at_least + new_at_least,
+        milli_below=before.milli_below[rows]
+        - np.where(old_at_least, 0, old[:, None])
+        + np.where(new_at_least, 0, new[:, None]),
+        total=before.total[rows] - pod.card_milli,
+    )
+    after = np.full(left.shape, np.nan)
+    after[rows, cols] = fragmentation(typical, model[rows], cpu_after[rows], features)
+    return after
+
+
+_EARLIER = np.tri(CARD_SLOTS, CARD_SLOTS, -1, dtype=bool)  # [s, t]: card t comes before card s
+
+
+def fgd_choice(
+    nodes: PackingNodes, pod: PodRequest, candidates: IntArray, typical: TypicalPods
+) -> Choice:
+    """fgd_score.go: the node (and card) whose placement reduces fragmentation the most, on
+    the artifact's integer score; ties to the lowest node, then the lowest card."""
+    deltas = fragmentation_deltas(nodes, pod, candidates, typical)
+    reduction = deltas.reduction
+    scores = np.where(np.isnan(reduction), -1, sigmoid_score(np.nan_to_num(reduction)))
+    slot_of = np.argmax(scores, axis=1)
+    node_scores = scores[np.arange(len(candidates)), slot_of]
+    position = int(np.argmax(node_scores))
+    node = int(candidates[position])
+    if pod.shares_a_card:
+        return Choice(node, (int(slot_of[position]),))
+    return Choice(node, default_slots(nodes, node, pod))
+
+
+# ---- policies -----------------------------------------------------------------------------
+
+
+@dataclass
+class PackingContext:
+    """What a packing policy may consult besides the nodes: the target distribution (FGD),
+    the recent requests (suanli's own) and a random generator (random)."""
+
+    typical: TypicalPods | None = None
+    rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
+    recent: RecentRequests | None = None
+
+
+class PackingPolicy(Protocol):
+    def __call__(
+        self, nodes: PackingNodes, pod: PodRequest, candidates: IntArray, context: PackingContext
+    ) -> Choice: ...
+
+
+ScoreFn = Callable[[PackingNodes, PodRequest, IntArray], IntArray]
+
+
+def by_score(score: ScoreFn) -> PackingPolicy:
+    """A node-scoring policy with the artifact's default card choice (best-fit card)."""
+
+    def choose(
+        nodes: PackingNodes, pod: PodRequest, candidates: IntArray, context: PackingContext
+    ) -> Choice:
+        node = first_best(score(nodes, pod, candidates), candidates)
+        return Choice(node, default_slots(nodes, node, pod))
+
+    return choose
+
+
+def random_choice(
+    nodes: PackingNodes, pod: PodRequest, candidates: IntArray, context: PackingContext
+) -> Choice:
+    """random_score.go: a uniformly random feasible node; a random fitting card
+    (open_gpu_share.go allocateGpuIdBasedOnRandomFit)."""
+    node = int(context.rng.choice(candidates))
+    if not pod.shares_a_card:
+        return Choice(node, default_slots(nodes, node, pod))
+    fitting = np.flatnonzero(nodes.card_left[node] >= pod.card_milli)
+    return Choice(node, (int(context.rng.choice(fitting)),))
+
+
+def fgd(
+    nodes: PackingNodes, pod: PodRequest, candidates: IntArray, context: PackingContext
+) -> Choice:
+    if context.typical is None:
+        raise InvalidInput(
+            msg("FGD 策略需要目标负载的典型作业", "fgd needs the target workload's typical pods"),
+            field="typical",
+        )
+    return fgd_choice(nodes, pod, candidates, context.typical)
+
+
+class RecentRequests:
+    """The last `window` requests seen, as a distribution refreshed every `refresh` arrivals:
+    what the live service knows of its workload (it has no target list)."""
+
+    def __init__(self, model_count: int, window: int = 4_096, refresh: int = 256) -> None:
+        self.model_count = model_count
+        self.window = window
+        self.refresh = refresh
+        self._pods: list[PodRequest] = []
+        self._since_refresh = 0
+        self._typical: TypicalPods | None = None
+
+    def observe(self, pod: PodRequest) -> None:
+        self._pods.append(pod)
+        if len(self._pods) > 2 * self.window:
+            del self._pods[: -self.window]
+        self._since_refresh += 1
+
+    def typical(self) -> TypicalPods | None:
+        if self._pods and (self._typical is None or self._since_refresh >= self.refresh):
+            self._typical = typical_pods(self._pods[-self.window :], self.model_count)
+            self._since_refresh = 0
+        return self._typical
+
+
+def suanli_choice(
+    nodes: PackingNodes, pod: PodRequest, candidates: IntArray, context: PackingContext
+) -> Choice:
+    """suanli's own: fragmentation gradient against the recent requests, unquantised, with
+    best fit as the tie-breaker (see docs/scheduling.md)."""
+    recent = context.recent
+    if recent is not None:
+        recent.observe(pod)
+    typical = recent.typical() if recent is not None else context.typical
+    if typical is None:
+        return by_score(best_fit_scores)(nodes, pod, candidates, context)
+    deltas = fragmentation_deltas(nodes, pod, candidates, typical)
+    reduction = np.where(np.isnan(deltas.reduction), -np.inf, deltas.reduction)
+    left_after = nodes.card_left[candidates].sum(axis=1) - pod.total_milli
+    tie_break = -left_after / (CARD_SLOTS * MILLI) * TIE_BREAK_MILLI
+    score = reduction + tie_break[:, None]
+    slot_of = np.argmax(score, axis=1)
+    position = int(np.argmax(score[np.arange(len(candidates)), slot_of]))
+    node = int(candidates[position])
+    if pod.shares_a_card:
+        return Choice(node, (int(slot_of[position]),))
+    return Choice(node, default_slots(nodes, node, pod))
+
+
+TIE_BREAK_MILLI = 1.0  # best fit only separates nodes whose fragmentation change ties
+
+PACKING_POLICIES: dict[str, PackingPolicy] = {
+    "random": random_choice,
+    "dot-product": by_score(dot_product_scores),
+    "gpu-clustering": by_score(gpu_clustering_scores),
+    "gpu-packing": by_score(gpu_packing_scores),
+    "best-fit": by_score(best_fit_scores),
+    "fgd": fgd,
+    "suanli": suanli_choice,
+}
+
+
+def choose(
+    policy: str, nodes: PackingNodes, pod: PodRequest, context: PackingContext
+) -> Choice | None:
+    """The policy's node and cards for the pod, or None when no node can take it now."""
+    if policy not in PACKING_POLICIES:
+        raise InvalidInput(
+            msg(f"未知装箱策略 {policy!r}", f"unknown packing policy {policy!r}"), field="policy"
+        )
+    candidates = feasible_nodes(nodes, pod)
+    if policy == "suanli" and context.recent is not None and not candidates.size:
+        context.recent.observe(pod)
+    if not candidates.size:
+        return None
+    return PACKING_POLICIES[policy](nodes, pod, candidates, context)

@@ -1,0 +1,172 @@
+"""Cross-validated evaluation of the matcher: the gold queries are split into K folds with a
+fixed seed; for each fold, whatever is learned is fitted on the other K-1 folds only and the
+rankings are scored on the held-out fold. Figures are the mean and standard deviation over
+the K held-out folds, so no reported number comes from queries the model was fitted on.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from suanli.adapters.matching import MatchEngine, Ranker, RankingMetrics, evaluate_rankings
+from suanli.adapters.matching.embedding import ProgressCallback
+from suanli.domain.scenes import MatchDirection
+from suanli.errors import InvalidInput
+from suanli.i18n import t
+from suanli.services import scenes_files
+
+FOLDS_MIN = 2
+FOLDS_MAX = 20
+SEED_DEFAULT = 20_261_206
+Gold = Mapping[str, Mapping[str, int]]
+# Fits the engine's learned ranker on the training queries' gold (None: nothing to fit).
+Trainer = Callable[[MatchEngine, Gold], None]
+METRIC_NAMES = ("ndcg@10", "recall@5", "recall@10", "mrr")
+
+
+def assign_folds(query_ids: Sequence[str], folds: int, seed: int) -> list[list[str]]:
+    """Queries dealt round-robin into `folds` groups after a seeded shuffle: the same ids and
+    seed always give the same folds, whatever order the ids come in."""
+    if not FOLDS_MIN <= folds <= FOLDS_MAX:
+        raise InvalidInput(
+            t(
+                f"折数须在 {FOLDS_MIN} 到 {FOLDS_MAX} 之间",
+                f"folds must be between {FOLDS_MIN} and {FOLDS_MAX}",
+            ),
+            field="folds",
+        )
+    if len(query_ids) < folds:
+        raise InvalidInput(
+            t(
+                f"查询数（{len(query_ids)}）少于折数（{folds}）",
+                f"fewer queries ({len(query_ids)}) than folds ({folds})",
+            ),
+            field="folds",
+        )
+    shuffled = sorted(set(query_ids))
+    random.Random(seed).shuffle(shuffled)
+    return [shuffled[start::folds] for start in range(folds)]
+
+
+@dataclass(frozen=True)
+class FoldedMetrics:
+    """One ranker's metrics on each held-out fold."""
+
+    folds: tuple[RankingMetrics, ...]
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        """{metric: {"mean", "sd"}}; sd is the sample standard deviation over folds."""
+        columns = {
+            "ndcg@10": [m.ndcg_at_10 for m in self.folds],
+            "recall@5": [m.recall_at_5 for m in self.folds],
+            "recall@10": [m.recall_at_10 for m in self.folds],
+            "mrr": [m.mrr for m in self.folds],
+        }
+        return {
+            name: {
+                "mean": round(statistics.fmean(values), 4),
+                "sd": round(statistics.stdev(values), 4) if len(values) > 1 else 0.0,
+            }
+            for name, values in columns.items()
+        }
+
+
+def _held_out_metrics(
+    engine: MatchEngine, gold: Gold, fold: Sequence[str], ranker: Ranker
+) -> RankingMetrics:
+    matches = engine.match(MatchDirection.O2C, top_k=None, query_ids=sorted(fold), ranker=ranker)
+    fold_gold = {query: gold[query] for query in fold}
+    return evaluate_rankings({m.id: [c.id for c in m.candidates] for m in matches}, fold_gold)
+
+
+def cross_validate(
+    engine: MatchEngine,
+    gold: Gold,
+    *,
+    folds: int,
+    seed: int = SEED_DEFAULT,
+    rankers: Mapping[str, Ranker],
+    trainer: Trainer | None = None,
+) -> dict[str, FoldedMetrics]:
+    """For each fold: fit on the others (when a trainer is given), score the held-out one."""
+    queries = [q for q, grades in gold.items() if any(g >= 1 for g in grades.values())]
+    groups = assign_folds(queries, folds, seed)
+    per_ranker: dict[str, list[RankingMetrics]] = {name: [] for name in rankers}
+    for held_out in groups:
+        if trainer is not None:
+            excluded = set(held_out)
+            trainer(engine, {q: grades for q, grades in gold.items() if q not in excluded})
+        for name, ranker in rankers.items():
+            per_ranker[name].append(_held_out_metrics(engine, gold, held_out, ranker))
+    return {name: FoldedMetrics(tuple(found)) for name, found in per_ranker.items()}
+
+
+@dataclass(frozen=True)
+class FoldedReport:
+    folds: int
+    seed: int
+    queries: int
+    mode: str
+    rankers: dict[str, FoldedMetrics]
+    warnings: tuple[str, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "folds": self.folds,
+            "seed": self.seed,
+            "queries": self.queries,
+            "mode": self.mode,
+            "rankers": {name: found.summary() for name, found in self.rankers.items()},
+        }
+
+
+def evaluation_rankers(mode: str) -> dict[str, Ranker]:
+    """Report name -> ranker; the embedding baseline only when a model is loaded."""
+    rankers: dict[str, Ranker] = {"engine": "fused", "bm25": "lexical"}
+    if mode == "fused":
+        rankers["embedding"] = "semantic"
+    return rankers
+
+
+def evaluate_folds(
+    opportunities_path: Path,
+    capabilities_path: Path,
+    gold_path: Path,
+    *,
+    folds: int,
+    seed: int = SEED_DEFAULT,
+    skip_invalid: bool = False,
+    cache_path: Path | None = None,
+    lexical_only: bool = False,
+    progress: ProgressCallback | None = None,
+) -> FoldedReport:
+    """`suanli scenes eval --folds K`: held-out-fold metrics, mean and sd, per ranker."""
+    opportunities = scenes_files.load_opportunities(opportunities_path, skip_invalid=skip_invalid)
+    capabilities = scenes_files.load_capabilities(capabilities_path, skip_invalid=skip_invalid)
+    gold = scenes_files.load_gold(
+        gold_path, {o.id for o in opportunities.items}, {c.id for c in capabilities.items}
+    )
+    engine = scenes_files.indexed_engine(
+        opportunities.items,
+        capabilities.items,
+        cache_path=cache_path,
+        lexical_only=lexical_only,
+        progress=progress,
+    )
+    folded = cross_validate(
+        engine, gold, folds=folds, seed=seed, rankers=evaluation_rankers(engine.mode)
+    )
+    queries = sum(1 for grades in gold.values() if any(g >= 1 for g in grades.values()))
+    return FoldedReport(
+        folds,
+        seed,
+        queries,
+        engine.mode,
+        folded,
+        scenes_files.engine_warnings(engine, opportunities.report, capabilities.report),
+    )

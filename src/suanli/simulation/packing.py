@@ -1,0 +1,420 @@
+"""`suanli simulate packing`: the FGD packing protocol (Weng et al., USENIX ATC '23) on the
+Alibaba 2023 node and pod lists, through the placement functions of
+`suanli.domain.scheduling.packing`.
+
+Protocol, as the artifact runs it (github.com/hkust-adsl/kubernetes-scheduler-simulator @
+8f3d641, pkg/simulator/core.go and simulator.go; docs/scheduling.md cites the lines):
+- nodes: `openb_node_list_gpu_node.csv` (1,213 nodes, 6,212 cards, CPU and memory per node);
+- pods: the pod list shuffled with the seed, then, while the requested milli-card total stays
+  within 130 % of capacity, pods drawn uniformly with replacement from the list are appended
+  (tuneUpPods; a list already above 130 % loses random pods instead, tuneDownPods);
+- every pod is placed once, in order; nothing departs; a pod no node can take stays unplaced;
+- allocation ratio = allocated ÷ total milli-card, read against arrived (requested so far,
+  placed or not) ÷ capacity, rounded to whole percent and averaged per percent (the
+  artifact's merge_alloc_discrete.py); seeds 42..51.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from suanli.domain.scheduling.packing import (
+    MILLI,
+    PACKING_POLICIES,
+    PackingContext,
+    PackingNodes,
+    PodRequest,
+    RecentRequests,
+    choose,
+    place,
+    typical_pods,
+)
+from suanli.errors import InvalidInput
+from suanli.i18n import Msg, msg
+
+NODE_LIST = "openb_node_list_gpu_node.csv"
+POD_LIST = "openb_pod_list_{name}.csv"
+TRACE_DIR = "alibaba-gpu-v2023"
+DEFAULT_POD_LIST = "default"
+ARRIVED_MAX = 1.3  # the artifact's -tune 1.3
+REPORT_POINTS = (50, 70, 80, 90, 95, 100, 110, 120, 130)  # arrived, % of capacity
+CURVE_POINTS = tuple(range(1, 131))  # every percent, for the plot
+DEFAULT_SEEDS = tuple(range(42, 52))
+SEEDS_MAX = 100
+ROWS_MAX = 1_000_000
+PODS_MAX = 2_000_000  # resampled pods per run
+NODE_COLUMNS = ("sn", "cpu_milli", "memory_mib", "gpu", "model")
+POD_COLUMNS = ("name", "cpu_milli", "memory_mib", "num_gpu", "gpu_milli")
+CPU_MILLI_MAX = 10_000_000
+MEMORY_MIB_MAX = 100_000_000
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class PodList:
+    name: str
+    pods: tuple[PodRequest, ...]
+
+
+@dataclass(frozen=True)
+class PolicyCurve:
+    """Allocation ratio (0..1) at each arrived percent, per seed."""
+
+    policy: str
+    seeds: tuple[int, ...]
+    alloc_at: dict[int, tuple[float, ...]]  # arrived percent -> one ratio per seed
+    unallocated_cards_at_100: float  # mean over seeds, in whole cards
+
+    def mean(self, percent: int) -> float:
+        values = _finite(self.alloc_at[percent])
+        return float(values.mean()) if values.size else math.nan
+
+    def sd(self, percent: int) -> float:
+        values = _finite(self.alloc_at[percent])
+        return float(values.std(ddof=1)) if values.size > 1 else 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        """The `--json` entry: percentages (2 decimals) at the report points."""
+        return {
+            "alloc_at": {str(p): _json_number(100 * self.mean(p)) for p in REPORT_POINTS},
+            "unallocated_gpus_at_100": _json_number(self.unallocated_cards_at_100, 1),
+            "sd_at_100": _json_number(100 * self.sd(100)),
+        }
+
+
+def _finite(values: Sequence[float]) -> np.ndarray:
+    array = np.asarray(values, np.float64)
+    return array[~np.isnan(array)]
+
+
+def _json_number(value: float, digits: int = 2) -> float | None:
+    """NaN (no pod passed that percent) becomes null: JSON has no NaN."""
+    return None if math.isnan(value) else round(value, digits)
+
+
+# ---- loading ------------------------------------------------------------------------------
+
+
+def load_nodes(path: Path) -> PackingNodes:
+    models: dict[str, int] = {}
+    model, cards, cpu, memory = [], [], [], []
+    for line, row in _rows(path, NODE_COLUMNS):
+        gpus = _int(row, "gpu", line, path, 0, 8)
+        name = row["model"].strip()
+        if gpus == 0:
+            continue  # CPU-only nodes take no part in the protocol
+        if not name:
+            raise _bad(
+                path,
+                line,
+                "model",
+                msg(f"为空，而节点有 {gpus} 张 GPU", f"is empty for a node with {gpus} GPUs"),
+            )
+        model.append(models.setdefault(name, len(models)))
+        cards.append(gpus)
+        cpu.append(_int(row, "cpu_milli", line, path, 0, CPU_MILLI_MAX))
+        memory.append(_int(row, "memory_mib", line, path, 0, MEMORY_MIB_MAX))
+    if not cards:
+        raise InvalidInput(
+            msg(f"{path.name}：没有 GPU 节点", f"{path.name}: no GPU nodes"), field="nodes"
+        )
+    return PackingNodes.build(tuple(models), model, cards, cpu, memory)
+
+
+def load_pods(path: Path, nodes: PackingNodes) -> PodList:
+    """Every pod of the list (CPU-only ones too: they take CPU and memory on GPU nodes)."""
+    ids = {name: index for index, name in enumerate(nodes.models)}
+    pods = []
+    for line, row in _rows(path, POD_COLUMNS):
+        cards = _int(row, "num_gpu", line, path, 0, 8)
+        milli = _int(row, "gpu_milli", line, path, 0, MILLI)
+        if cards and milli == 0:
+            raise _bad(
+                path,
+                line,
+                "gpu_milli",
+                msg("用 GPU 的作业至少为 1", "must be at least 1 for a pod with GPUs"),
+            )
+        if cards > 1 and milli != MILLI:
+            raise _bad(
+                path,
+                line,
+                "gpu_milli",
+                msg("多 GPU 的作业须为 1000", "must be 1000 for a pod with several GPUs"),
+            )
+        wanted = [part.strip() for part in (row.get("gpu_spec") or "").split("|") if part.strip()]
+        pods.append(
+            PodRequest(
+                cpu_milli=_int(row, "cpu_milli", line, path, 0, CPU_MILLI_MAX),
+                memory_mib=_int(row, "memory_mib", line, path, 0, MEMORY_MIB_MAX),
+                cards=cards,
+                card_milli=milli if cards else 0,
+                models=frozenset(ids.get(name, -1 - index) for index, name in enumerate(wanted)),
+            )
+        )
+    if not pods:
+        raise InvalidInput(msg(f"{path.name}：没有作业", f"{path.name}: no pods"), field="pod_list")
+    return PodList(name=path.stem.removeprefix("openb_pod_list_"), pods=tuple(pods))
+
+
+def pod_list_path(name_or_path: str, traces_dir: Path | None) -> Path:
+    path = Path(name_or_path)
+    if path.suffix == ".csv" or "/" in name_or_path:
+        if not path.is_file():
+            raise InvalidInput(msg(f"没有作业列表 {path}", f"no pod list {path}"), field="pod_list")
+        return path
+    if traces_dir is None:
+        raise InvalidInput(
+            msg(
+                "找不到 shared/traces/alibaba-gpu-v2023；请设置 SUANLI_TRACES_DIR",
+                "cannot find shared/traces/alibaba-gpu-v2023; set SUANLI_TRACES_DIR",
+            ),
+            field="pod_list",
+        )
+    path = traces_dir / TRACE_DIR / POD_LIST.format(name=name_or_path)
+    if not path.is_file():
+        known = sorted(
+            p.stem.removeprefix("openb_pod_list_")
+            for p in (traces_dir / TRACE_DIR).glob("openb_pod_list_*.csv")
+        )
+        raise InvalidInput(
+            msg(
+                f"没有作业列表 {name_or_path!r}；已知：{'、'.join(known)}",
+                f"no pod list {name_or_path!r}; known: {', '.join(known)}",
+            ),
+            field="pod_list",
+        )
+    return path
+
+
+def node_list_path(traces_dir: Path | None) -> Path:
+    if traces_dir is None or not (traces_dir / TRACE_DIR / NODE_LIST).is_file():
+        raise InvalidInput(
+            "cannot find shared/traces/alibaba-gpu-v2023/" + NODE_LIST + "; set SUANLI_TRACES_DIR",
+            field="nodes",
+        )
+    return traces_dir / TRACE_DIR / NODE_LIST
+
+
+# ---- the protocol -------------------------------------------------------------------------
+
+
+def arrival_order(pods: Sequence[PodRequest], capacity_milli: int, seed: int) -> list[int]:
+    """Indices of the pods in arrival order: the list shuffled, then resampled with
+    replacement up to ARRIVED_MAX of capacity (simulator.go tuneUpPods / tuneDownPods)."""
+    rng = np.random.default_rng(seed)
+    order = [int(index) for index in rng.permutation(len(pods))]
+    target = ARRIVED_MAX * capacity_milli
+    requested = sum(pods[index].total_milli for index in order)
+    while requested > target and order:
+        removed = order.pop(int(rng.integers(len(order))))
+        requested -= pods[removed].total_milli
+    while len(order) < PODS_MAX:
+        index = int(rng.integers(len(pods)))
+        # the artifact tests the per-card milli here, not the pod's total (kept as is)
+        if requested + pods[index].card_milli > target:
+            break
+        requested += pods[index].total_milli
+        order.append(index)
+    return order
+
+
+def run_seed(
+    nodes: PackingNodes,
+    pods: Sequence[PodRequest],
+    policy: str,
+    seed: int,
+    progress: Progress | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Places the seed's arrivals once each; returns arrived and allocated milli after each."""
+    state = nodes.copy()
+    order = arrival_order(pods, state.milli_capacity, seed)
+    context = PackingContext(
+        typical=typical_pods(pods, len(state.models)),
+        rng=np.random.default_rng(seed),
+        recent=RecentRequests(len(state.models)),
+    )
+    arrived = np.empty(len(order), np.int64)
+    allocated = np.empty(len(order), np.int64)
+    requested = used = 0
+    for step, index in enumerate(order):
+        pod = pods[index]
+        choice = choose(policy, state, pod, context)
+        if choice is not None:
+            place(state, choice, pod)
+            used += pod.total_milli
+        requested += pod.total_milli
+        arrived[step], allocated[step] = requested, used
+        if progress is not None and step % 256 == 0:
+            progress(step)
+    return arrived, allocated
+
+
+def alloc_at_points(
+    arrived: np.ndarray,
+    allocated: np.ndarray,
+    capacity_milli: int,
+    points: Sequence[int] = CURVE_POINTS,
+) -> dict[int, float]:
+    """Allocation ratio at each report point: the mean over the pods whose arrived percent
+    rounds to it (± 1 percent when none does), as merge_alloc_discrete.py reads the log."""
+    arrived_pct = np.round(arrived / capacity_milli * 100)
+    ratio = allocated / capacity_milli
+    out: dict[int, float] = {}
+    for point in points:
+        hit = arrived_pct == point
+        if not hit.any():
+            hit = np.abs(arrived_pct - point) <= 1
+        out[point] = float(ratio[hit].mean()) if hit.any() else math.nan
+    return out
+
+
+def run_policy(
+    nodes: PackingNodes,
+    pods: Sequence[PodRequest],
+    policy: str,
+    seeds: Sequence[int],
+    progress: Progress | None = None,
+) -> PolicyCurve:
+    per_seed: dict[int, list[float]] = {point: [] for point in CURVE_POINTS}
+    done = 0
+    for seed in seeds:
+        arrived, allocated = run_seed(nodes, pods, policy, seed, _offset(progress, done))
+        done += len(arrived)
+        for point, value in alloc_at_points(arrived, allocated, nodes.milli_capacity).items():
+            per_seed[point].append(value)
+    return PolicyCurve(
+        policy=policy,
+        seeds=tuple(seeds),
+        alloc_at={point: tuple(values) for point, values in per_seed.items()},
+        unallocated_cards_at_100=(1.0 - float(_finite(per_seed[100]).mean()))
+        * nodes.milli_capacity
+        / MILLI
+        if _finite(per_seed[100]).size
+        else math.nan,
+    )
+
+
+def parse_policies(text: str | None) -> tuple[str, ...]:
+    if not text:
+        return tuple(PACKING_POLICIES)
+    names = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    unknown = [name for name in names if name not in PACKING_POLICIES]
+    if unknown or not names:
+        raise InvalidInput(
+            msg(
+                f"未知装箱策略 {', '.join(map(repr, unknown)) or repr(text)}；"
+                f"已知：{'、'.join(PACKING_POLICIES)}",
+                f"unknown packing policy {', '.join(map(repr, unknown)) or repr(text)}; "
+                f"known: {', '.join(PACKING_POLICIES)}",
+            ),
+            field="policies",
+        )
+    return names
+
+
+def parse_seeds(text: str | None) -> tuple[int, ...]:
+    """`42..51` or `42,43`."""
+    if not text:
+        return DEFAULT_SEEDS
+    try:
+        if ".." in text:
+            low, high = (int(part) for part in text.split("..", 1))
+            seeds = tuple(range(low, high + 1))
+        else:
+            seeds = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise InvalidInput(
+            msg(
+                f"--seeds {text!r}：应为 A..B 或 A,B,C", f"--seeds {text!r}: expected A..B or A,B,C"
+            ),
+            field="seeds",
+        ) from None
+    if not 1 <= len(seeds) <= SEEDS_MAX or min(seeds) < 0:
+        raise InvalidInput(
+            msg(
+                f"--seeds：须为 1 至 {SEEDS_MAX} 个非负种子",
+                f"--seeds: 1 to {SEEDS_MAX} non-negative seeds",
+            ),
+            field="seeds",
+        )
+    return seeds
+
+
+def _offset(progress: Progress | None, done: int) -> Progress | None:
+    if progress is None:
+        return None
+    return lambda step: progress(done + step)
+
+
+# ---- CSV ----------------------------------------------------------------------------------
+
+
+def _rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
+    """Rows with their line numbers; read whole before anything is built from them."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise InvalidInput(
+            msg(f"无法读取 {path}：“{error}”", f"cannot read {path}: {error}"), field="path"
+        ) from error
+    reader = csv.DictReader(text.splitlines())
+    missing = [column for column in required if column not in (reader.fieldnames or ())]
+    if missing:
+        raise InvalidInput(
+            msg(
+                f"{path.name} 第1行：缺少列 {'、'.join(missing)}",
+                f"{path.name} line 1: missing column(s) {', '.join(missing)}",
+            ),
+            field="header",
+        )
+    for count, row in enumerate(reader, start=1):
+        if count > ROWS_MAX:
+            raise InvalidInput(
+                msg(f"{path.name}：超过 {ROWS_MAX} 行", f"{path.name}: more than {ROWS_MAX} rows"),
+                field="rows",
+            )
+        if None in row or any(row.get(column) is None for column in required):
+            raise _bad(
+                path, reader.line_num, "row", msg("列数不对", "has the wrong number of fields")
+            )
+        yield reader.line_num, row
+
+
+def _int(row: dict[str, str], column: str, line: int, path: Path, low: int, high: int) -> int:
+    text = row[column].strip()
+    try:
+        value = int(text)
+    except ValueError:
+        raise _bad(
+            path, line, column, msg(f"须为整数，收到 {text!r}", f"must be an integer, got {text!r}")
+        ) from None
+    if not low <= value <= high:
+        raise _bad(
+            path,
+            line,
+            column,
+            msg(
+                f"须在 {low} 至 {high} 之间，收到 {value}",
+                f"must be in [{low}, {high}], got {value}",
+            ),
+        )
+    return value
+
+
+def _bad(path: Path, line: int, column: str, problem: Msg) -> InvalidInput:
+    return InvalidInput(
+        msg(
+            f"{path.name} 第{line}行：列 `{column}` {problem.zh}",
+            f"{path.name} line {line}: column {column} {problem.en}",
+        ),
+        field=column,
+        line=line,
+    )

@@ -1,0 +1,188 @@
+"""Card-sharing placement (domain/scheduling/packing.py): each policy's choice on tiny fleets
+worked out by hand from the FGD artifact's formulas, feasibility, and the packing protocol."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from suanli.domain.scheduling.packing import (
+    MILLI,
+    Choice,
+    PackingContext,
+    PackingNodes,
+    PodRequest,
+    RecentRequests,
+    choose,
+    feasible_nodes,
+    fragmentation_deltas,
+    place,
+    typical_pods,
+)
+from suanli.errors import InvalidInput
+from suanli.simulation.packing import alloc_at_points, arrival_order, run_seed
+
+
+def fleet(*nodes: tuple[int, int, int], models: tuple[str, ...] = ("A",)) -> PackingNodes:
+    """Nodes as (model id, cards, milli-CPU); memory is plentiful."""
+    return PackingNodes.build(
+        models,
+        [model for model, _, _ in nodes],
+        [cards for _, cards, _ in nodes],
+        [cpu for _, _, cpu in nodes],
+        [1_000_000] * len(nodes),
+    )
+
+
+def pod(
+    cpu: int = 1000, cards: int = 1, milli: int = MILLI, models: frozenset[int] = frozenset()
+) -> PodRequest:
+    return PodRequest(
+        cpu_milli=cpu, memory_mib=1024, cards=cards, card_milli=milli if cards else 0, models=models
+    )
+
+
+def node_of(policy: str, nodes: PackingNodes, request: PodRequest, context: PackingContext) -> int:
+    choice = choose(policy, nodes, request, context)
+    assert choice is not None, f"{policy} placed nothing"
+    return choice.node
+
+
+def take(nodes: PackingNodes, node: int, slot: int, milli: int) -> None:
+    place(nodes, Choice(node, (slot,)), pod(cpu=0, milli=milli))
+
+
+def test_best_fit_takes_the_node_left_emptiest_after_placing() -> None:
+    nodes = fleet((0, 8, 96_000), (0, 2, 32_000), (0, 4, 64_000))
+    assert choose("best-fit", nodes, pod(cpu=8000), PackingContext()) == Choice(1, (0,))
+
+
+def test_dot_product_prefers_free_capacity_orthogonal_to_the_request() -> None:
+    # a CPU-heavy half-card pod: best fit takes the CPU-rich one-card node (less left after);
+    # dot product takes the card-rich node, whose free vector points away from the request
+    nodes = fleet((0, 1, 128_000), (0, 8, 64_000))
+    request = pod(cpu=64_000, milli=500)
+    assert node_of("best-fit", nodes, request, PackingContext()) == 0
+    assert node_of("dot-product", nodes, request, PackingContext()) == 1
+
+
+def test_gpu_packing_fills_a_used_card_before_a_free_one_and_an_idle_node() -> None:
+    nodes = fleet((0, 2, 64_000), (0, 2, 64_000))
+    take(nodes, 1, 1, 400)  # node 1, card 1: 600 left
+    assert choose("gpu-packing", nodes, pod(milli=500), PackingContext()) == Choice(1, (1,))
+    # 700 does not fit on the used card: a free card of the used node still beats an idle node
+    assert choose("gpu-packing", nodes, pod(milli=700), PackingContext()) == Choice(1, (0,))
+
+
+def test_gpu_clustering_puts_like_requests_together() -> None:
+    nodes = fleet((0, 4, 64_000), (0, 4, 64_000), (0, 4, 64_000))
+    place(nodes, Choice(1, (0,)), pod(milli=300))  # node 1 hosts a fraction
+    place(nodes, Choice(2, (0,)), pod())  # node 2 hosts a one-card pod
+    assert node_of("gpu-clustering", nodes, pod(milli=200), PackingContext()) == 1
+    assert node_of("gpu-clustering", nodes, pod(), PackingContext()) == 2
+    assert node_of("gpu-clustering", nodes, pod(cards=2), PackingContext()) == 0  # idle
+
+
+def test_fgd_keeps_a_card_usable_by_the_typical_request_where_best_fit_does_not() -> None:
+    # typical requests: 500 milli. Node 0's card has 600 free, node 1's 800. A 300 request on
+    # node 0 leaves 300 (too small for a typical pod: +300 fragmented); on node 1 it leaves
+    # 500 (still usable: no new fragment). Best fit takes the tighter card, FGD the other.
+    nodes = fleet((0, 1, 64_000), (0, 1, 64_000))
+    take(nodes, 0, 0, 400)
+    take(nodes, 1, 0, 200)
+    typical = typical_pods([pod(milli=500)] * 10, model_count=1)
+    deltas = fragmentation_deltas(nodes, pod(milli=300), np.array([0, 1]), typical)
+    assert deltas.reduction[0, 0] == pytest.approx(-300)
+    assert deltas.reduction[1, 0] == pytest.approx(0)
+    assert node_of("best-fit", nodes, pod(milli=300), PackingContext()) == 0
+    assert choose("fgd", nodes, pod(milli=300), PackingContext(typical=typical)) == Choice(1, (0,))
+
+
+def test_fgd_picks_the_card_on_a_node_too() -> None:
+    nodes = fleet((0, 2, 64_000))
+    take(nodes, 0, 0, 200)  # card 0: 800 free, card 1: 1000 free
+    typical = typical_pods([pod(milli=500)] * 3 + [pod()] * 7, model_count=1)
+    # 300 on card 0 leaves 500 (usable) and card 1 whole for the one-card pods
+    assert choose("fgd", nodes, pod(milli=300), PackingContext(typical=typical)) == Choice(0, (0,))
+
+
+def test_suanli_learns_the_distribution_from_recent_requests() -> None:
+    nodes = fleet((0, 1, 64_000), (0, 1, 64_000))
+    take(nodes, 0, 0, 400)
+    take(nodes, 1, 0, 200)
+    recent = RecentRequests(model_count=1, window=16, refresh=1)
+    for _ in range(10):
+        recent.observe(pod(milli=500))
+    context = PackingContext(recent=recent)
+    assert choose("suanli", nodes, pod(milli=300), context) == Choice(1, (0,))
+
+
+def test_random_picks_only_feasible_nodes_and_repeats_per_seed() -> None:
+    nodes = fleet((0, 1, 64_000), (0, 2, 64_000), (1, 8, 64_000), models=("A", "B"))
+    request = pod(cards=2, models=frozenset({0}))
+    picks = [
+        choose("random", nodes, request, PackingContext(rng=np.random.default_rng(s)))
+        for s in range(20)
+    ]
+    assert {choice.node for choice in picks if choice} == {1}
+    again = [
+        choose("random", nodes, pod(), PackingContext(rng=np.random.default_rng(s)))
+        for s in range(20)
+    ]
+    assert again == [
+        choose("random", nodes, pod(), PackingContext(rng=np.random.default_rng(s)))
+        for s in range(20)
+    ]
+    assert len({choice.node for choice in again if choice}) == 3
+
+
+def test_feasibility_checks_model_cpu_memory_and_cards() -> None:
+    nodes = fleet((0, 2, 8000), (1, 4, 64_000), models=("A", "B"))
+    assert list(feasible_nodes(nodes, pod(cpu=16_000))) == [1]
+    assert list(feasible_nodes(nodes, pod(models=frozenset({0})))) == [0]
+    assert list(feasible_nodes(nodes, pod(cards=4))) == [1]
+    take(nodes, 1, 0, 1)
+    assert list(feasible_nodes(nodes, pod(cards=4))) == []  # a card with 999 free is not whole
+    assert list(feasible_nodes(nodes, pod(milli=999))) == [0, 1]
+    assert choose("fgd", nodes, pod(cards=8), PackingContext()) is None
+
+
+def test_place_refuses_an_over_allocation_and_bad_requests() -> None:
+    nodes = fleet((0, 1, 64_000))
+    take(nodes, 0, 0, 600)
+    with pytest.raises(InvalidInput):
+        place(nodes, Choice(0, (0,)), pod(milli=500))
+    assert nodes.card_left[0, 0] == 400
+    with pytest.raises(InvalidInput):
+        PodRequest(cpu_milli=0, memory_mib=0, cards=2, card_milli=500)
+    with pytest.raises(InvalidInput):
+        PodRequest(cpu_milli=0, memory_mib=0, cards=1, card_milli=1001)
+
+
+def test_arrivals_keep_every_pod_and_resample_up_to_130_percent() -> None:
+    pods = [pod(milli=m) for m in (100, 500, 1000)] + [pod(cards=0)]
+    capacity = 10 * MILLI
+    order = arrival_order(pods, capacity, seed=42)
+    assert sorted(order[:4]) == [0, 1, 2, 3]  # the list itself, shuffled, comes first
+    requested = sum(pods[i].total_milli for i in order)
+    assert 1.3 * capacity - MILLI < requested <= 1.3 * capacity
+    assert order == arrival_order(pods, capacity, seed=42)
+    assert order != arrival_order(pods, capacity, seed=43)
+
+
+def test_a_list_above_130_percent_loses_random_pods() -> None:
+    pods = [pod() for _ in range(20)]
+    order = arrival_order(pods, 10 * MILLI, seed=1)
+    assert len(order) == 13 and len(set(order)) == 13
+
+
+def test_a_seed_run_allocates_monotonically_and_never_more_than_arrived() -> None:
+    nodes = fleet((0, 8, 96_000), (0, 4, 32_000), (0, 2, 16_000))
+    # small requests, so that every arrived percent is passed by some pod
+    pods = [pod(cpu=500, milli=m) for m in (30, 70, 100)] + [pod(cpu=50_000, cards=0)]
+    for policy in ("best-fit", "fgd", "suanli", "random"):
+        arrived, allocated = run_seed(nodes, pods, policy, seed=42)
+        assert (np.diff(allocated) >= 0).all() and (allocated <= arrived).all()
+        assert allocated[-1] <= nodes.milli_capacity
+        ratios = alloc_at_points(arrived, allocated, nodes.milli_capacity, (50, 100, 130))
+        assert ratios[50] <= ratios[100] <= ratios[130] <= 1.0

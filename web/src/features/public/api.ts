@@ -1,0 +1,53 @@
+// The public storefront's queries (no sign-in): /v1/public/...
+import { keepPreviousData, useQuery } from "@tanstack/react-query";
+import { api, unwrap, type Schemas } from "../../lib/api";
+
+export type Product = Schemas["ProductPublic"];
+export type ProductFilters = {
+  accelerator?: string[];
+  vendor?: string[];
+  domestic?: boolean;
+  region?: string;
+  price_min_fen?: number;
+  price_max_fen?: number;
+  free_cards_min?: number;
+  sort?: "price" | "-price" | "cards" | "-cards" | "newest";
+  offset: number;
+  limit: number;
+};
+
+export function useOverview() {
+  return useQuery({ queryKey: ["public", "overview"], queryFn: () => unwrap(api.GET("/v1/public/overview")) });
+}
+
+export function useProducts(filters: ProductFilters) {
+  return useQuery({
+    queryKey: ["public", "pools", filters],
+    queryFn: () => unwrap(api.GET("/v1/public/pools", { params: { query: filters } })),
+    placeholderData: keepPreviousData,
+  });
+}
+
+export function useCompared(ids: string[]) {
+  return useQuery({
+    queryKey: ["public", "compare", ids],
+    queryFn: () => unwrap(api.GET("/v1/public/pools", { params: { query: { ids, limit: 4 } } })),
+    enabled: ids.length > 0,
+  });
+}
+
+export function usePrograms(offset: number, limit: number) {
+  return useQuery({
+    queryKey: ["public", "programs", offset, limit],
+    queryFn: () => unwrap(api.GET("/v1/public/programs", { params: { query: { offset, limit } } })),
+    placeholderData: keepPreviousData,
+  });
+}
+
+export function usePublishedScenes(kind: "opportunities" | "capabilities", offset: number, limit: number) {
+  return useQuery({
+    queryKey: ["public", "scenes", kind, offset, limit],
+    queryFn: () => unwrap(api.GET("/v1/public/scenes/{kind}", { params: { path: { kind }, query: { offset, limit } } })),
+    placeholderData: keepPreviousData,
+  });
+}
