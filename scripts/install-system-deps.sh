@@ -13,6 +13,8 @@ command -v sbatch >/dev/null 2>&1 || need+=(slurm-client)
 # The README's shell examples (executed by tests/e2e/test_readme.py) read JSON with jq.
 command -v jq >/dev/null 2>&1 || need+=(jq)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+# docs/deploy's nginx example is checked with `nginx -t` (tests/integration/test_deploy_files.py).
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
 # The web portal's browser tests drive Debian's Chromium; Chinese pages need a CJK font.
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -d /usr/share/fonts/opentype/noto ] || need+=(fonts-noto-cjk)

@@ -21,15 +21,21 @@ class App:
     clock: Clock
     backends: BackendRegistry
     runtime: Runtime = field(init=False)
+    # What `suanli serve --role` runs here: "all", "api" or "scheduler" (services/server.py).
+    role: str = "all"
 
     def __post_init__(self) -> None:
         self.runtime = Runtime(self.settings, self.db, self.clock, self.backends)
 
-    def close(self) -> None:
+    def close(self, *, stop_local_jobs: bool = True) -> None:
         local = self.backends.local
-        if isinstance(local, LocalBackend):
+        if stop_local_jobs and isinstance(local, LocalBackend):
             local.shutdown()
         self.db.dispose()
+
+    def leading(self) -> bool:
+        """Whether this process runs the scheduling loop now (an api replica never does)."""
+        return self.role != "api" and self.runtime.leading()
 
 
 def bootstrap(

@@ -7,6 +7,7 @@ named by `SUANLI_CONFIG_FILE` (or `<data_dir>/suanli.toml`), then defaults.
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,18 @@ class Settings(BaseSettings):
     job_log_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     page_size_max: int = Field(default=500, ge=1, le=10_000)
     backend_lost_grace_s: float = Field(default=30.0, ge=0, le=3600)
+    node_name: str = Field(
+        default_factory=socket.gethostname,
+        min_length=1,
+        max_length=120,
+        description="this machine's name: the home of the local pools it runs",
+    )
+    lease_ttl_s: float = Field(
+        default=6.0, ge=1.0, le=60.0, description="a dead scheduler leader is replaced after this"
+    )
+    lease_renew_s: float = Field(
+        default=2.0, gt=0.0, le=20.0, description="how often the leader renews its lease"
+    )
     session_idle_s: int = Field(
         default=30 * 60, ge=60, le=24 * 3600, description="a session unused this long ends"
     )

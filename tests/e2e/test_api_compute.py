@@ -39,7 +39,7 @@ def run_until_done(city: City, job_id: str, token: str, timeout_s: float = 30) -
 
 
 def test_health_needs_no_token_but_everything_else_does(city: City) -> None:
-    assert city.client.get("/healthz").json() == {"status": "ok"}
+    assert city.client.get("/healthz").json() == {"status": "ok", "role": "all", "leading": True}
     for path in ("/v1/pools", "/v1/jobs", "/v1/catalog/accelerators", "/metrics", "/v1/me"):
         reply = city.client.get(path)
         assert reply.status_code == 401, path

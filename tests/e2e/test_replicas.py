@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
+
+from suanli.adapters.db.tables import JobRow
+from tests.helpers import City, build_city, fund, make_app, python_command
 
 STARTUP_TIMEOUT_S = 30.0
 
@@ -85,3 +95,242 @@ def test_a_second_server_on_one_sqlite_folder_refuses_to_start(tmp_path: Path) -
     finally:
         again.terminate()
         again.wait(timeout=15)
+
+
+# -- several servers on one PostgreSQL ---------------------------------------------------
+JOBS = 300
+CARDS_PER_NODE = 8
+TAKEOVER_MAX_S = 10.0
+FINISH_TIMEOUT_S = 240.0
+
+
+@dataclass
+class Server:
+    role: str
+    url: str
+    process: subprocess.Popen[bytes]
+
+    def health(self) -> dict[str, Any] | None:
+        if self.process.poll() is not None:
+            return None
+        try:
+            return dict(httpx.get(f"{self.url}/healthz", timeout=2).json())
+        except httpx.HTTPError:
+            return None
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+def start_server(env: dict[str, str], role: str, log: Path) -> Server:
+    port = free_port()
+    with log.open("ab") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "suanli.cli.main", "serve", "--role", role, "--port", str(port)],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(role, f"http://127.0.0.1:{port}", process)
+    wait_healthy(server.url, process)
+    return server
+
+
+def wait_for_leader(servers: list[Server], timeout_s: float) -> Server:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for server in servers:
+            health = server.health()
+            if health is not None and health["leading"]:
+                return server
+        time.sleep(0.1)
+    raise AssertionError(f"no leader within {timeout_s}s")
+
+
+@pytest.fixture
+def marker_dir() -> Iterator[Path]:
+    """Open to every uid: as root, each local job runs as a user of its own."""
+    path = Path(tempfile.mkdtemp(prefix="suanli-markers-"))
+    path.chmod(0o777)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def replica_env(tmp_path: Path, postgres_schema_url: str) -> Iterator[dict[str, Any]]:
+    """A migrated schema of its own, a city (tokens, a funded enterprise, one 8-card local
+    pool) and the environment the servers share (one data folder: same machine)."""
+    app = make_app(tmp_path, postgres_schema_url)
+    city = build_city(app)
+    fund(app, city.enterprise_id, amount_fen=1_000_000_000)
+    app.close()
+    env = {
+        **os.environ,
+        "SUANLI_DATA_DIR": str(tmp_path / "data"),
+        "SUANLI_DATABASE_URL": postgres_schema_url,
+        "SUANLI_LANGUAGE": "en",
+        "SUANLI_SCHEDULER_INTERVAL_S": "0.2",
+        "SUANLI_LEASE_TTL_S": "3",
+        "SUANLI_LEASE_RENEW_S": "0.5",
+    }
+    yield {"env": env, "city": city, "log": tmp_path / "servers.log"}
+
+
+def submit_all(servers: list[Server], token: str, bodies: list[dict[str, Any]]) -> list[str]:
+    """Round robin over the servers alive; a refused connection moves on to the next."""
+    ids: list[str] = []
+    with httpx.Client(timeout=30) as client:
+        for index, body in enumerate(bodies):
+            for attempt in range(len(servers) * 3):
+                server = servers[(index + attempt) % len(servers)]
+                if server.process.poll() is not None:
+                    continue
+                try:
+                    reply = client.post(
+                        f"{server.url}/v1/jobs",
+                        json=body,
+                        headers={"Authorization": f"Bearer {token}"},
+                    )
+                except httpx.TransportError:
+                    continue
+                assert reply.status_code == 201, reply.text
+                ids.append(reply.json()["id"])
+                break
+            else:
+                raise AssertionError("no server took the submit")
+    return ids
+
+
+def marker_job(marker_dir: Path, index: int) -> dict[str, Any]:
+    """Leaves one file per run (named by the job and the run's pid): a second run of a job,
+    even as another user, leaves a second file."""
+    code = (
+        "import os,time;"
+        f"open('{marker_dir}/'+os.environ['SUANLI_JOB_ID']+'.'+str(os.getpid()),'x');"
+        "time.sleep(0.3)"
+    )
+    return {
+        "name": f"marker-{index}",
+        "command": python_command(code),
+        "cards": 1,
+        "max_run_time_s": 120,
+    }
+
+
+def test_replicas_fail_over_twice_and_every_job_runs_exactly_once(
+    replica_env: dict[str, Any], marker_dir: Path
+) -> None:
+    env, city, log = replica_env["env"], replica_env["city"], replica_env["log"]
+    first = start_server(env, "all", log)
+    second = start_server(env, "all", log)
+    api = start_server(env, "api", log)
+    servers = [first, second, api]
+    try:
+        assert api.health() == {"status": "ok", "role": "api", "leading": False}
+        bodies = [marker_job(marker_dir, index) for index in range(JOBS)]
+        leader = wait_for_leader(servers, TAKEOVER_MAX_S)
+        ids = submit_all(servers, city.enterprise, bodies[:100])
+        wait_until_some_finished(city, ids, at_least=20)
+        takeover_s, leader = kill_leader(leader, servers)
+        assert takeover_s < TAKEOVER_MAX_S
+        servers.append(start_server(env, "all", log))  # a fresh standby for the next failover
+        ids += submit_all(servers, city.enterprise, bodies[100:200])
+        wait_until_some_finished(city, ids, at_least=130)
+        takeover_s, leader = kill_leader(leader, servers)
+        assert takeover_s < TAKEOVER_MAX_S
+        ids += submit_all(servers, city.enterprise, bodies[200:])
+        jobs = wait_until_all_finished(city, ids)
+    finally:
+        for server in servers:
+            server.stop()
+    unsuccessful = {k: v["why"] for k, v in jobs.items() if v["state"] != "succeeded"}
+    assert not unsuccessful, (unsuccessful, complaints(log))
+    runs = {job_id: len(list(marker_dir.glob(f"{job_id}.*"))) for job_id in ids}
+    assert sorted(set(runs.values())) == [1], {k: v for k, v in runs.items() if v != 1}
+    assert peak_cards_per_node(jobs.values()) <= CARDS_PER_NODE
+    check = subprocess.run(
+        [sys.executable, "-m", "suanli.cli.main", "ledger", "check"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def complaints(log: Path) -> list[str]:
+    lines = log.read_text(errors="replace").splitlines()
+    return [line for line in lines if not line.startswith("INFO")][-60:]
+
+
+def kill_leader(leader: Server, servers: list[Server]) -> tuple[float, Server]:
+    """SIGKILL, then how long until another process leads."""
+    leader.process.send_signal(signal.SIGKILL)
+    leader.process.wait(timeout=10)
+    killed_at = time.monotonic()
+    successor = wait_for_leader([s for s in servers if s is not leader], TAKEOVER_MAX_S + 5)
+    return time.monotonic() - killed_at, successor
+
+
+def _states(city: City, ids: list[str]) -> dict[str, dict[str, Any]]:
+    with city.app.db.session() as session:
+        rows = session.scalars(select(JobRow).where(JobRow.id.in_(ids))).all()
+        return {
+            row.id: {
+                "state": row.state,
+                "placed_at": row.placed_at,
+                "finished_at": row.finished_at,
+                "pool_id": row.pool_id,
+                "node_cards": row.node_cards,
+                "why": f"{row.reason} (exit {row.exit_code}, attempts {row.attempts})",
+            }
+            for row in rows
+        }
+
+
+def wait_until_some_finished(city: City, ids: list[str], at_least: int) -> None:
+    deadline = time.monotonic() + FINISH_TIMEOUT_S
+    while time.monotonic() < deadline:
+        states = _states(city, ids)
+        if sum(job["state"] in TERMINAL for job in states.values()) >= at_least:
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"fewer than {at_least} jobs finished")
+
+
+def wait_until_all_finished(city: City, ids: list[str]) -> dict[str, dict[str, Any]]:
+    deadline = time.monotonic() + FINISH_TIMEOUT_S
+    while time.monotonic() < deadline:
+        states = _states(city, ids)
+        if all(job["state"] in TERMINAL for job in states.values()):
+            return states
+        time.sleep(0.5)
+    stuck = {k: v["state"] for k, v in _states(city, ids).items() if v["state"] not in TERMINAL}
+    raise AssertionError(f"jobs still not finished: {stuck}")
+
+
+TERMINAL = ("succeeded", "failed", "cancelled", "timed_out")
+
+
+def peak_cards_per_node(jobs: Any) -> int:
+    """The most cards held at once on any node, from the placement records (placed until
+    finished): a sweep over the start and end events, ends first at equal times."""
+    events: list[tuple[Any, int, tuple[str, int]]] = []
+    for job in jobs:
+        for node, cards in job["node_cards"]:
+            key = (str(job["pool_id"]), int(node))
+            events.append((job["placed_at"], int(cards), key))
+            events.append((job["finished_at"], -int(cards), key))
+    events.sort(key=lambda event: (event[0], event[1]))
+    held: dict[tuple[str, int], int] = {}
+    peak = 0
+    for _, delta, key in events:
+        held[key] = held.get(key, 0) + delta
+        peak = max(peak, held[key])
+    return peak

@@ -39,7 +39,8 @@ def test_simulate_json_has_exactly_the_documented_shape() -> None:
     assert list(body["policies"]) == ["fifo-first-fit", "fastest", "fair"]
     assert set(body["floor"]) == {"avg_jct_s", "jobs"}
     for metrics in body["policies"].values():
-        assert tuple(metrics) == METRIC_KEYS
+        assert tuple(metrics) == (*METRIC_KEYS, "x_fifo", "x_floor")
+        assert metrics["x_floor"] >= 1 and len(metrics["wait_by_tenth_s"]) == 10
         assert metrics["avg_jct_s"] >= body["floor"]["avg_jct_s"]
         assert isinstance(metrics["cost_fen"], int)
         assert isinstance(metrics["completed"], int) and isinstance(metrics["unplaceable"], int)
@@ -100,3 +101,11 @@ def test_bench_scheduler_json_has_the_documented_keys() -> None:
     body = json.loads(result.stdout)
     assert {"decisions_per_s", "p99_decision_ms", "peak_rss_mib"} <= set(body)
     assert body["decisions_per_s"] > 0 and body["peak_rss_mib"] > 0
+    # a third of the jobs ask for a share of a card (seeded), against the same jobs all whole
+    assert 40 <= body["fractional_jobs"] <= 95
+    assert body["whole_card_cpu_decisions_per_s"] > 0 and body["sharing_speed_ratio"] > 0
+
+
+def test_bench_scheduler_refuses_a_fraction_outside_0_to_1() -> None:
+    result = CliRunner().invoke(_app(), ["bench", "scheduler", "--fractional", "1.5"])
+    assert result.exit_code == 2 and "fractional must be in [0, 1]" in result.output

@@ -32,6 +32,7 @@ PLACEHOLDER = "0"  # what an f-string's `{value}` stands for when its text is re
 INTERNAL_RAISES: dict[tuple[str, str], str] = {
     ("adapters/db/ledger_repo.py", "AssertionError"): "a loop invariant",
     ("adapters/backends/ray.py", "super().__init__"): "RayHttpError, worded as a BackendError",
+    ("services/leadership.py", "NotLeader"): "a signal between replicas, never shown",
     ("adapters/db/types.py", "ValueError"): "a programming error: a naive datetime",
     ("adapters/matching/embedding.py", "RuntimeError"): "a cache sizing bug",
     ("adapters/backends/ray_local.py", "TimeoutError"): "test and bench clusters only",

@@ -16,6 +16,7 @@ from suanli.api import (
     routes_identity,
 )
 from suanli.api.context import RequestContextMiddleware
+from suanli.api.db_outage import DatabaseOutageMiddleware
 from suanli.api.errors import install_error_handlers
 from suanli.api.guards import RequestGuard
 from suanli.api.idempotency import IdempotencyMiddleware
@@ -45,7 +46,8 @@ def create_api(app: App) -> FastAPI:
     install_error_handlers(api)
     api.add_middleware(IdempotencyMiddleware)
     api.add_middleware(RequestGuard)  # language, characters
-    api.add_middleware(RequestContextMiddleware)  # added last, so it runs first: request id
+    api.add_middleware(RequestContextMiddleware)  # runs first of these: request id
+    api.add_middleware(DatabaseOutageMiddleware)  # outermost: 503 while the database is away
     routers = (
         routes_core.router,
         routes_identity.router,

@@ -43,6 +43,20 @@ class PlatformCollector(Collector):
         yield _orphan_runs(orphans)
 
 
+class RoleCollector(Collector):
+    def __init__(self, role: str, leading: bool) -> None:
+        self.role, self.is_leading = role, leading
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "suanli_scheduler_leading",
+            "1 when this process leads the scheduling loop, by its role (all, api, scheduler)",
+            labels=["role"],
+        )
+        family.add_metric([self.role], 1 if self.is_leading else 0)
+        yield family
+
+
 def _orphan_runs(counts: dict[str, int]) -> GaugeMetricFamily:
     family = GaugeMetricFamily(
         "suanli_orphan_runs",
@@ -89,4 +103,5 @@ def metrics(app: AppState, caller: CurrentPrincipal) -> Response:
         )
     registry = CollectorRegistry()
     registry.register(PlatformCollector(app.db))
+    registry.register(RoleCollector(app.role, app.leading()))
     return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")

@@ -21,8 +21,10 @@ router = APIRouter()
 
 
 @router.get("/healthz", tags=["ops"])
-def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+def healthz(app: AppState) -> dict[str, Any]:
+    """Up, with this process's role and whether it leads the scheduler (for load balancers
+    and for finding the leader among replicas)."""
+    return {"status": "ok", "role": app.role, "leading": app.leading()}
 
 
 @router.get("/v1/catalog/accelerators", tags=["catalog"])

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from suanli.cli import bench_cli, bench_ledger, bench_scenes, bench_scheduler, bench_vouchers
+from suanli.cli import (
+    bench_api,
+    bench_cli,
+    bench_ledger,
+    bench_scenes,
+    bench_scheduler,
+    bench_vouchers,
+)
 
 app = typer.Typer(help="Benchmarks", no_args_is_help=True)
-for _module in (bench_ledger, bench_scheduler, bench_vouchers, bench_scenes, bench_cli):
+for _module in (bench_ledger, bench_scheduler, bench_vouchers, bench_scenes, bench_cli, bench_api):
     _module.register(app)

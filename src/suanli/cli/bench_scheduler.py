@@ -45,7 +45,8 @@ def scheduler(
         f"{figures.policy} on {figures.pools:,} pools, {figures.jobs:,} jobs:\n"
         f"  single-job decisions  {figures.decisions_per_s:>12,.0f} /s"
         f"   p50 {figures.p50_decision_ms:.3f} ms   p99 {figures.p99_decision_ms:.3f} ms\n"
-        f"  by CPU time           {figures.cpu_decisions_per_s:>12,.0f} /s\n"
+        f"  by CPU time           {figures.cpu_decisions_per_s:>12,.0f} /s"
+        f"   p99 {figures.p99_cpu_decision_ms:.3f} ms\n"
         f"  queue rounds          {figures.queue_decisions_per_s:>12,.0f} decisions/s"
         f"   p99 round {figures.p99_round_ms:.2f} ms\n"
         f"  peak RSS              {figures.peak_rss_mib:>12,.1f} MiB\n"
@@ -55,7 +56,7 @@ def scheduler(
         f"{figures.vectorised_cheapest_decisions_per_s:,.0f} /s = "
         f"{figures.speedup_vs_scalar:,.0f}×\n"
         f"  shares of a card: {figures.fractional_jobs:,} of {figures.jobs:,} jobs; the same jobs"
-        f" all whole: {figures.whole_card_decisions_per_s:,.0f} /s"
+        f" all whole: {figures.whole_card_cpu_decisions_per_s:,.0f} /s by CPU time"
         f" (with shares × {figures.sharing_speed_ratio:.2f})",
         highlight=False,
     )

@@ -112,8 +112,8 @@ COMMAND_HELP_ZH: dict[str, str] = {
     "audit verify": "重新计算整条链；发现被修改、删除或移动的记录时退出码为 6 并指出第一条。",
 }
 OPTION_HELP_ZH: dict[str, str] = {
-    "alibaba-2023, synthetic:N, or a node-list CSV": "alibaba-2023、synthetic:N 或节点清单 CSV",
-    "alibaba-2023[:variant], synthetic:N, or a pod-list CSV": "alibaba-2023[:变体]、synthetic:N 或 pod 清单 CSV",
+    "alibaba-2023, philly-sia, gavel:N, synthetic:N, or a node-list CSV": "alibaba-2023、philly-sia、gavel:N、synthetic:N 或节点清单 CSV",
+    "alibaba-2023[:variant], philly-sia, gavel-msr[:DIR], synthetic:N, or a pod-list CSV": "alibaba-2023[:变体]、philly-sia、gavel-msr[:目录]、synthetic:N 或 pod 清单 CSV",
     "compress arrivals to this offered load (0-100]": "把到达压缩到此负载率 (0-100]",
     "multiply arrival times by K (K < 1 compresses)": "到达时间乘以 K(K < 1 为压缩)",
     "one policy": "一种策略",

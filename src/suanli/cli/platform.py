@@ -141,10 +141,18 @@ def serve(
     host: str | None = typer.Option(None, "--host", envvar="SUANLI_API_HOST"),
     port: int | None = typer.Option(None, "--port", envvar="SUANLI_API_PORT"),
     data_dir: Path | None = DataDirOption,
+    role: str = typer.Option(
+        "all",
+        "--role",
+        envvar="SUANLI_ROLE",
+        help="all: API and scheduler; api: API only (any number of replicas); scheduler: "
+        "the scheduling loop, one leader elected among such processes (PostgreSQL)",
+    ),
 ) -> None:
-    """Runs the API, the scheduling loop and the local backend in one process."""
-    from suanli.services.server import serve_forever, single_server_lock
+    """Runs the API, the scheduling loop and the local backend (see --role)."""
+    from suanli.services.server import check_role, serve_forever, single_server_lock
 
+    check_role(role)
     settings = settings_from_env(data_dir=data_dir, api_host=host, api_port=port)
     with single_server_lock(settings):
-        serve_forever(bootstrap(settings))
+        serve_forever(bootstrap(settings), role)

@@ -30,7 +30,11 @@ from suanli.simulation.runner import (
 from suanli.simulation.traces import default_starts, find_traces_dir
 
 TRACES_DIR_ENV = "SUANLI_TRACES_DIR"
-WIDE_COLUMNS = 160  # piped output: wide enough for the whole table
+WIDE_COLUMNS = 200  # piped output: wide enough for the whole table
+BASELINE = "fifo-first-fit"
+WORKLOAD_HELP = (
+    "alibaba-2023[:variant], philly-sia, gavel-msr[:DIR], synthetic:N, or a pod-list CSV"
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -51,10 +55,12 @@ def build_app() -> typer.Typer:
 def simulate(
     ctx: typer.Context,
     fleet: Annotated[
-        str | None, typer.Option(help="alibaba-2023, synthetic:N, or a node-list CSV")
+        str | None,
+        typer.Option(help="alibaba-2023, philly-sia, gavel:N, synthetic:N, or a node-list CSV"),
     ] = None,
     workload: Annotated[
-        str | None, typer.Option(help="alibaba-2023[:variant], synthetic:N, or a pod-list CSV")
+        str | None,
+        typer.Option(help=WORKLOAD_HELP),
     ] = None,
     target_load: Annotated[
         float | None, typer.Option(help="compress arrivals to this offered load (0-100]")
@@ -104,7 +110,10 @@ def simulate(
         err.print(f"[red]{label}:[/red] {escape(error.message)}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=error.exit_code) from None
     if as_json:
-        policies = {name: metrics.as_dict() for name, metrics in comparison.metrics.items()}
+        policies = {
+            name: {**metrics.as_dict(), **_ratios(comparison, name)}
+            for name, metrics in comparison.metrics.items()
+        }
         floor = comparison.floor.as_dict()
         typer.echo(json.dumps({"policies": policies, "floor": floor}, indent=2))
         return
@@ -157,6 +166,7 @@ def _render(console: Console, comparison: Comparison) -> None:
         highlight=False,
     )
     console.print(_table(comparison))
+    console.print(_tenths_table(comparison))
     console.print(_floor_line(comparison), highlight=False)
 
 
@@ -169,7 +179,7 @@ def _floor_line(comparison: Comparison) -> str:
         f"floor: avg JCT ≥ {least} under any policy "
         f"(each of {jobs} jobs alone on its fastest fitting pool)",
     )
-    baseline = comparison.metrics.get("fifo-first-fit")
+    baseline = comparison.metrics.get(BASELINE)
     if baseline is not None and baseline.avg_jct_s > 0:
         line += t("；", "; ") + f"{floor.avg_jct_s / baseline.avg_jct_s:.2f} × fifo-first-fit"
     return line
@@ -187,7 +197,10 @@ def _counts(counts: dict[str, int]) -> str:
 TABLE_HEADERS = (
     ("策略", "policy"),
     ("平均 JCT", "avg JCT"),
+    ("× FIFO", "× FIFO"),
+    ("× 下限", "× floor"),
     ("p95 JCT", "p95 JCT"),
+    ("p99 JCT", "p99 JCT"),
     ("平均等待", "avg wait"),
     ("p95 等待", "p95 wait"),
     ("总时长", "makespan"),
@@ -206,15 +219,34 @@ COUNT_NAMES_ZH = {
 }
 
 
+def _ratios(comparison: Comparison, name: str) -> dict[str, float | None]:
+    """avg JCT ÷ fifo-first-fit's (None when it did not run) and ÷ the floor."""
+    avg = comparison.metrics[name].avg_jct_s
+    fifo = comparison.metrics.get(BASELINE)
+    floor = comparison.floor.avg_jct_s
+    return {
+        "x_fifo": round(avg / fifo.avg_jct_s, 4) if fifo and fifo.avg_jct_s > 0 else None,
+        "x_floor": round(avg / floor, 4) if floor > 0 else None,
+    }
+
+
+def _ratio_text(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
 def _table(comparison: Comparison) -> Table:
     table = Table(title=t("调度策略对比", "Scheduling policies"))
     for zh, en in TABLE_HEADERS:
         table.add_column(t(zh, en), justify="right")
     for name, m in comparison.metrics.items():
+        ratios = _ratios(comparison, name)
         table.add_row(
             name,
             _duration(m.avg_jct_s),
+            _ratio_text(ratios["x_fifo"]),
+            _ratio_text(ratios["x_floor"]),
             _duration(m.p95_jct_s),
+            _duration(m.p99_jct_s),
             _duration(m.avg_wait_s),
             _duration(m.p95_wait_s),
             _duration(m.makespan_s),
@@ -225,6 +257,18 @@ def _table(comparison: Comparison) -> Table:
             f"{m.jain:.3f}",
             f"{m.decisions_per_s:,.0f}",
         )
+    return table
+
+
+def _tenths_table(comparison: Comparison) -> Table:
+    """Mean wait of the jobs submitted in each tenth of the arrival span: a queue that grows
+    without bound shows as a rising row."""
+    table = Table(title=t("按到达时间十分位的平均等待", "Mean wait per tenth of the run"))
+    table.add_column("policy", justify="right")
+    for tenth in range(1, 11):
+        table.add_column(f"{tenth}/10", justify="right")
+    for name, m in comparison.metrics.items():
+        table.add_row(name, *(_duration(wait) for wait in m.wait_by_tenth_s))
     return table
 
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from suanli.adapters.backends.base import (
@@ -43,6 +45,7 @@ from suanli.i18n import Msg, msg, stored
 from suanli.services import connections, ledger, orphans, settlement, vouchers
 from suanli.services.common import Clock, Principal
 from suanli.services.jobs import spec_from_dict
+from suanli.services.leadership import Leadership, NotLeader
 from suanli.services.pools import pool_views
 
 log = logging.getLogger(__name__)
@@ -69,12 +72,26 @@ class Runtime:
     backends: BackendRegistry
     connection_poll_interval_s: float = CONNECTION_POLL_INTERVAL_S
     housekeeping_interval_s: float = HOUSEKEEPING_INTERVAL_S
+    # Set when several servers share the database: only the lease holder acts, and each of its
+    # writes checks the lease in its own transaction. None: this process is the only one.
+    leadership: Leadership | None = None
     _last_poll_at: datetime | None = field(default=None, init=False, repr=False)
     _last_housekeeping_at: datetime | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         # Cluster credentials are decrypted with this deployment's key (<data_dir>/secret.key).
         connections.remember_key_dir(self.db, self.settings.data_dir)
+
+    @contextmanager
+    def _unit(self) -> Iterator[Session]:
+        """A unit of work of the loop, fenced by the lease when there is one."""
+        with self.db.session() as session:
+            if self.leadership is not None:
+                self.leadership.fence(session)
+            yield session
+
+    def leading(self) -> bool:
+        return self.leadership is None or self.leadership.leading()
 
     def tick(self) -> list[Placement]:
         """One loop iteration; returns the placements made (tests call this directly)."""
@@ -127,16 +144,18 @@ class Runtime:
         for job_id in ids:
             try:
                 self._sync_one(job_id, silent)
+            except NotLeader:
+                raise
             except Exception:  # one bad job must not stop the loop for everyone
                 log.exception("sync of job %s failed", job_id)
 
     def _sync_one(self, job_id: str, silent: set[str]) -> None:
-        with self.db.session() as session:
+        with self._unit() as session:
             job = session.get(JobRow, job_id)
             if job is None or job.state not in ACTIVE_STATES or job.pool_id is None:
                 return
             pool = assert_pool(session.get(PoolRow, job.pool_id), job)
-            if pool.connection_id in silent:
+            if pool.connection_id in silent or not self._at_home(pool):
                 self._mark_unreachable(session, job, pool)
                 return
             try:  # a connection that can no longer be built counts as unreachable, too
@@ -224,6 +243,7 @@ class Runtime:
             job.pool_id, job.node_cards, job.backend_job_id = None, [], None
             job.card_share = None
             job.started_at, job.placed_at, job.lost_since = None, None, None
+            job.version += 1
             return
         job.state = transition(JobState.LOST, JobState.FAILED).value
         job.reason = stored(
@@ -274,6 +294,8 @@ class Runtime:
         for every other tenant's jobs."""
         try:
             return self._launch(placement, silent)
+        except NotLeader:
+            raise
         except Exception as error:  # the job's own fault, or a bug: never the whole loop's
             log.exception("launch of job %s failed", placement.job_id)
             self._fail_unlaunchable(placement.job_id, error)
@@ -284,29 +306,43 @@ class Runtime:
         reason, and its hold released (nothing ran, nothing is charged)."""
         why = _why(error)
         try:
-            with self.db.session() as session:
+            with self._unit() as session:
                 job = session.get(JobRow, job_id)
                 if job is None or job.state != JobState.QUEUED.value:
                     return
                 job.state = transition(JobState.QUEUED, JobState.PLACED).value
                 self._end_failed_launch(session, job, why)
+        except NotLeader:
+            raise
         except Exception:
             log.exception("could not record the failed launch of job %s", job_id)
 
     def _launch(self, placement: Placement, silent: set[str]) -> bool:
         """Places and submits one job; False when it was not placed after all."""
-        with self.db.session() as session:
+        with self._unit() as session:
             job = session.get(JobRow, placement.job_id)
             pool = session.get(PoolRow, placement.pool_id)
             if job is None or pool is None or job.state != JobState.QUEUED.value:
                 return False
-            if pool.connection_id in silent:
+            if pool.connection_id in silent or not self._claim_home(pool):
                 return False
+            if not _compare_and_set_placed(session, job):
+                return False  # someone else moved it since it was read
             job.state = transition(JobState.QUEUED, JobState.PLACED).value
             job.pool_id, job.node_cards = pool.id, [list(nc) for nc in placement.node_cards]
             job.card_share = share_to_dict(placement.share)
             job.placed_at, job.attempts = self.clock.now(), job.attempts + 1
             return self._submit(session, job, pool, silent)
+
+    def _at_home(self, pool: PoolRow) -> bool:
+        """A local pool's runs live on its machine: elsewhere they count as unreachable."""
+        return pool.backend != "local" or pool.home in (None, self.settings.node_name)
+
+    def _claim_home(self, pool: PoolRow) -> bool:
+        """The first launch on a local pool makes this machine its home; only there it runs."""
+        if pool.backend == "local" and pool.home is None:
+            pool.home = self.settings.node_name
+        return self._at_home(pool)
 
     def _submit(self, session: Session, job: JobRow, pool: PoolRow, silent: set[str]) -> bool:
         request = LaunchRequest(
@@ -317,6 +353,7 @@ class Runtime:
             max_run_time_s=int(job.spec["max_run_time_s"]),
             node_cards=tuple((int(n), int(c)) for n, c in job.node_cards),
             env={str(k): str(v) for k, v in (job.spec.get("env") or {}).items()},
+            attempt=job.attempts,
             card_milli=_card_milli(job.spec),
             card_index=int(job.card_share["card"]) if job.card_share else None,
         )
@@ -345,6 +382,7 @@ class Runtime:
         job.pool_id, job.node_cards, job.placed_at = None, [], None
         job.card_share = None
         job.attempts = max(0, job.attempts - 1)
+        job.version += 1
         job.reason = stored(
             msg(
                 f"已重新排队：资源池的集群无法连接：{why.zh}",
@@ -357,6 +395,7 @@ class Runtime:
         if job.attempts < SUBMIT_ATTEMPTS_MAX:
             job.state = transition(JobState.PLACED, JobState.QUEUED).value
             job.pool_id, job.node_cards, job.card_share = None, [], None
+            job.version += 1
             job.reason = stored(
                 msg(f"提交失败，将重试：{why.zh}", f"submit failed, will retry: {why.en}"),
                 REASON_CHARS_MAX,
@@ -389,10 +428,28 @@ class Runtime:
     # -- background thread ---------------------------------------------------------------
     def run_forever(self, stop: threading.Event) -> None:
         while not stop.wait(self.settings.scheduler_interval_s):
+            if not self.leading():
+                continue  # a standby: the leader's lease is watched by the lease thread
             try:
                 self.tick()
+            except NotLeader as error:
+                log.warning("scheduler stepped down: %s", error)
             except Exception:
                 log.exception("scheduler tick failed")
+
+
+def _compare_and_set_placed(session: Session, job: JobRow) -> bool:
+    """Claims the queued job at the version read: True for exactly one claimant."""
+    claimed = session.execute(
+        update(JobRow)
+        .where(
+            JobRow.id == job.id,
+            JobRow.state == JobState.QUEUED.value,
+            JobRow.version == job.version,
+        )
+        .values(version=JobRow.version + 1)
+    )
+    return bool(claimed.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def _note_silent(silent: set[str], pool: PoolRow) -> None:

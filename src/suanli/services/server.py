@@ -1,10 +1,15 @@
-"""Runs the API with the scheduling loop in a background thread (the `serve` entrypoint)."""
+"""Runs `suanli serve`: the API, the scheduling loop, or both (`--role`).
+
+On PostgreSQL any number of servers share one database: API replicas are stateless, and the
+processes with the scheduler role elect one leader through a lease (services/leadership.py).
+On SQLite one server owns the data folder (adapters/db/folder_lock.py) and always leads.
+"""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import uvicorn
 
@@ -12,8 +17,23 @@ from suanli.adapters.db.folder_lock import lock_data_dir
 from suanli.api.app import create_api
 from suanli.bootstrap import App
 from suanli.config import Settings
+from suanli.errors import InvalidInput
+from suanli.i18n import msg
+from suanli.services.leadership import Leadership, process_identity
 
 SHUTDOWN_JOIN_S = 10.0
+# SIGTERM: stop accepting, give requests in flight this long, then go (uvicorn's own drain).
+REQUEST_DRAIN_S = 10
+ROLES = ("all", "api", "scheduler")
+
+
+def check_role(role: str) -> str:
+    if role not in ROLES:
+        raise InvalidInput(
+            msg(f"角色必须是 {', '.join(ROLES)} 之一", f"role must be one of {', '.join(ROLES)}"),
+            field="role",
+        )
+    return role
 
 
 @contextmanager
@@ -31,24 +51,48 @@ def single_server_lock(settings: Settings) -> Iterator[None]:
 
 
 @contextmanager
-def scheduler_running(app: App) -> Iterator[threading.Event]:
-    stop = threading.Event()
-    thread = threading.Thread(target=app.runtime.run_forever, args=(stop,), daemon=True)
+def _thread(target: object, stop: threading.Event) -> Iterator[None]:
+    thread = threading.Thread(target=target, args=(stop,), daemon=True)  # type: ignore[arg-type]
     thread.start()
     try:
-        yield stop
+        yield
     finally:
         stop.set()
         thread.join(timeout=SHUTDOWN_JOIN_S)
 
 
-def serve_forever(app: App) -> None:
-    """Blocks until Ctrl-C; stops the loop and running local jobs on the way out."""
-    settings = app.settings
-    with scheduler_running(app):
-        try:
-            uvicorn.run(
-                create_api(app), host=settings.api_host, port=settings.api_port, log_level="info"
+@contextmanager
+def scheduler_running(app: App) -> Iterator[threading.Event]:
+    """The loop in a background thread; on PostgreSQL, behind the lease (taken, renewed and
+    released on the way out by a second thread)."""
+    stop = threading.Event()
+    with ExitStack() as stack:
+        if not app.db.is_sqlite:
+            settings = app.settings
+            app.runtime.leadership = Leadership(
+                app.db,
+                process_identity(settings.node_name),
+                settings.lease_ttl_s,
+                settings.lease_renew_s,
             )
-        finally:
-            app.close()
+            stack.enter_context(_thread(app.runtime.leadership.run, threading.Event()))
+        stack.enter_context(_thread(app.runtime.run_forever, stop))
+        yield stop
+
+
+def serve_forever(app: App, role: str = "all") -> None:
+    """Blocks until Ctrl-C or SIGTERM. On SQLite, running local jobs stop with the server; on
+    PostgreSQL they go on, and the next scheduler on this machine takes them over."""
+    settings = app.settings
+    app.role = check_role(role)
+    with ExitStack() as stack:
+        stack.callback(app.close, stop_local_jobs=app.db.is_sqlite)
+        if role != "api":
+            stack.enter_context(scheduler_running(app))
+        uvicorn.run(
+            create_api(app),
+            host=settings.api_host,
+            port=settings.api_port,
+            log_level="info",
+            timeout_graceful_shutdown=REQUEST_DRAIN_S,
+        )

@@ -112,17 +112,21 @@ def prepare(request: SimulationRequest) -> tuple[Fleet, Workload, float]:
     return fleet, rescaled(workload, factor), factor
 
 
-def performance_model(throughputs: Path | None) -> PerformanceModel:
-    if throughputs is None:
-        return PerformanceModel()
-    return PerformanceModel(measured_by_class(load_throughputs(throughputs)))
+def performance_model(
+    throughputs: Path | None, speeds: dict[str, dict[str, float]] | None = None
+) -> PerformanceModel:
+    """The roofline, overridden by measured speeds: Gavel's matrix per class when given, and
+    the workload's own per-class measurements (gavel-msr)."""
+    measured = measured_by_class(load_throughputs(throughputs)) if throughputs else {}
+    measured.update(speeds or {})
+    return PerformanceModel(measured)
 
 
 def run_simulation(
     request: SimulationRequest, progress: ProgressFactory | None = None
 ) -> Comparison:
     fleet, workload, factor = prepare(request)
-    performance = performance_model(request.throughputs)
+    performance = performance_model(request.throughputs, workload.speeds)
     comparison = Comparison(
         fleet,
         workload,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from suanli.errors import InvalidInput
 from suanli.i18n import msg
-from suanli.simulation import alibaba
+from suanli.simulation import alibaba, contended
 from suanli.simulation.synthetic import synthetic_fleet, synthetic_workload
 from suanli.simulation.workload import Fleet, Workload
 
@@ -22,6 +22,9 @@ ALIBABA_2023_NODES = "openb_node_list_all_node.csv"
 ALIBABA_2023_PODS = "openb_pod_list_{variant}.csv"
 ALIBABA_2023_DEFAULT_VARIANT = "default"
 SYNTHETIC_PREFIX = "synthetic:"
+PHILLY = "philly-sia"
+GAVEL_WORKLOAD = "gavel-msr"
+GAVEL_FLEET_PREFIX = "gavel:"
 
 
 def find_traces_dir(explicit: str | None, starts: Iterable[Path]) -> Path | None:
@@ -45,6 +48,10 @@ def load_fleet_named(name: str, traces_dir: Path | None, seed: int) -> Fleet:
         return synthetic_fleet(_size(name, "fleet"), seed)
     if name == ALIBABA_2023:
         return alibaba.load_fleet(_trace_file(traces_dir, ALIBABA_2023_NODES))
+    if name == PHILLY:
+        return contended.philly_fleet()
+    if name.startswith(GAVEL_FLEET_PREFIX):
+        return contended.gavel_fleet(_size(name.removeprefix(GAVEL_FLEET_PREFIX), "fleet"))
     return alibaba.load_fleet(_csv_path(name, "fleet"))
 
 
@@ -52,10 +59,28 @@ def load_workload_named(name: str, traces_dir: Path | None, seed: int) -> Worklo
     if name.startswith(SYNTHETIC_PREFIX):
         return synthetic_workload(_size(name, "workload"), seed)
     builtin, _, variant = name.partition(":")
+    if builtin == PHILLY:
+        return contended.load_philly(_trace_file(traces_dir, contended.PHILLY_FILE, PHILLY))
+    if builtin == GAVEL_WORKLOAD:
+        return _gavel_workload(variant, traces_dir)
     if builtin == ALIBABA_2023:
         filename = ALIBABA_2023_PODS.format(variant=variant or ALIBABA_2023_DEFAULT_VARIANT)
         return alibaba.load_workload(_trace_file(traces_dir, filename))
     return alibaba.load_workload(_csv_path(name, "workload"))
+
+
+def _gavel_workload(folder: str, traces_dir: Path | None) -> Workload:
+    """gavel-msr[:DIR]: DIR a path, or a folder under shared/traces/gavel (msr-seed0)."""
+    gavel = traces_dir / contended.GAVEL_DIR if traces_dir is not None else None
+    path = Path(folder) if folder else None
+    if path is None or not path.is_dir():
+        if gavel is None:
+            raise InvalidInput(_NO_TRACES, field="workload")
+        path = gavel / (folder or contended.GAVEL_DEFAULT_TRACES)
+    throughputs = (gavel or path.parent) / contended.GAVEL_THROUGHPUTS
+    if not throughputs.is_file():
+        throughputs = path.parent / contended.GAVEL_THROUGHPUTS
+    return contended.load_gavel_traces(path, throughputs)
 
 
 def _size(name: str, field: str) -> int:
@@ -72,18 +97,17 @@ def _size(name: str, field: str) -> int:
         ) from None
 
 
-def _trace_file(traces_dir: Path | None, filename: str) -> Path:
+_NO_TRACES = msg(
+    "在工作目录及其上级中找不到 shared/traces；请把 SUANLI_TRACES_DIR 设为轨迹目录",
+    "cannot find shared/traces above the working directory; "
+    "set SUANLI_TRACES_DIR to the traces folder",
+)
+
+
+def _trace_file(traces_dir: Path | None, filename: str, folder: str = ALIBABA_2023_DIR) -> Path:
     if traces_dir is None:
-        raise InvalidInput(
-            msg(
-                "在工作目录及其上级中找不到 shared/traces/alibaba-gpu-v2023；"
-                "请把 SUANLI_TRACES_DIR 设为轨迹目录",
-                "cannot find shared/traces/alibaba-gpu-v2023 above the working directory; "
-                "set SUANLI_TRACES_DIR to the traces folder",
-            ),
-            field="traces_dir",
-        )
-    path = traces_dir / ALIBABA_2023_DIR / filename
+        raise InvalidInput(_NO_TRACES, field="traces_dir")
+    path = traces_dir / folder / filename
     if not path.is_file():
         raise InvalidInput(msg(f"没有轨迹文件 {path}", f"no trace file {path}"), field="workload")
     return path

@@ -42,6 +42,7 @@ class Workload:
     source: str
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> rows
     adjusted: dict[str, int] = field(default_factory=dict)  # what was changed -> rows
+    speeds: dict[str, dict[str, float]] = field(default_factory=dict)  # class -> model -> measured
 
     def offered_card_s(self) -> float:
         return sum(job.spec.cards * job.expected_reference_runtime_s for job in self.jobs)

@@ -162,7 +162,8 @@ def _prefill(state: ClusterState, used: list[int]) -> None:
         if position % 3 == 2 and take and pool.shareable:
             share = CardShare(node, 0 if (node, 0) not in state.shared.get(index, {}) else 1, 0)
             share = CardShare(share.node, share.card, 100 * take)
-            if share.card < pool.cards_per_node:
+            room = state.shared.get(index, {}).get((share.node, share.card), 1000)
+            if share.card < pool.cards_per_node and room >= share.milli:
                 state.apply(Placement(f"share-{position}", pool.id, (), share=share))
         elif take:
             state.apply(Placement(f"busy-{position}", pool.id, ((node, take),)))

@@ -186,3 +186,47 @@ def test_a_seed_run_allocates_monotonically_and_never_more_than_arrived() -> Non
         assert allocated[-1] <= nodes.milli_capacity
         ratios = alloc_at_points(arrived, allocated, nodes.milli_capacity, (50, 100, 130))
         assert ratios[50] <= ratios[100] <= ratios[130] <= 1.0
+
+
+def test_recent_requests_have_a_distribution_from_the_first_request_and_forget_old_ones() -> None:
+    recent = RecentRequests(model_count=1, window=4, refresh=2)
+    assert recent.typical() is None
+    recent.observe(pod(milli=500))
+    first = recent.typical()
+    assert first is not None and list(first.card_milli) == [500]
+    for _ in range(8):
+        recent.observe(pod())
+    latest = recent.typical()
+    assert latest is not None and list(latest.card_milli) == [MILLI]  # the 500 fell out
+
+
+def test_typical_pods_keep_the_most_frequent_specs_covering_95_percent() -> None:
+    pods = [pod(milli=500)] * 60 + [pod()] * 36 + [pod(cards=2)] * 3 + [pod(cpu=7)]
+    typical = typical_pods(pods, model_count=1)
+    assert list(typical.card_milli) == [500, MILLI]
+    assert typical.weight == pytest.approx([60 / 96, 36 / 96])
+
+
+def test_fgd_and_suanli_decide_as_if_every_node_were_scored() -> None:
+    # many alike nodes: deduplicating node states must not change a single decision
+    rng = np.random.default_rng(7)
+    shapes = [(int(rng.integers(0, 2)), int(rng.choice([2, 4, 8])), 32_000) for _ in range(40)]
+    pods = [
+        pod(cpu=int(rng.integers(1, 8)) * 1000, milli=int(m))
+        for m in rng.choice([150, 300, 470, 1000], 60)
+    ]
+    typical = typical_pods(pods, model_count=2)
+    nodes = fleet(*shapes, models=("A", "B"))
+    for request in pods:
+        candidates = feasible_nodes(nodes, request)
+        if not candidates.size:
+            continue
+        reduction = fragmentation_deltas(nodes, request, candidates, typical).reduction
+        scores = np.where(
+            np.isnan(reduction), -1, np.trunc(100 / (1 + np.exp(-np.nan_to_num(reduction) / MILLI)))
+        )
+        best = scores.max()
+        first_best_node = int(candidates[int(np.flatnonzero(scores.max(axis=1) == best)[0])])
+        choice = choose("fgd", nodes, request, PackingContext(typical=typical))
+        assert choice is not None and choice.node == first_best_node
+        place(nodes, choice, request)

@@ -32,12 +32,19 @@ def _pools(placements: list[Placement]) -> dict[str, str]:
     return {p.job_id: p.pool_id for p in placements}
 
 
-def test_policy_names_are_exactly_the_five_documented_ones() -> None:
-    assert policy_names() == ("fifo-first-fit", "cheapest", "fastest", "balanced", "fair")
+def test_policy_names_are_exactly_the_six_documented_ones() -> None:
+    assert policy_names() == (
+        "fifo-first-fit",
+        "fifo-backfill",
+        "cheapest",
+        "fastest",
+        "balanced",
+        "fair",
+    )
 
 
 def test_an_unknown_policy_is_invalid_input_naming_the_known_ones() -> None:
-    with pytest.raises(InvalidInput, match="fifo-first-fit, cheapest"):
+    with pytest.raises(InvalidInput, match="fifo-first-fit, fifo-backfill, cheapest"):
         get_policy("round-robin")
 
 
@@ -131,6 +138,21 @@ def test_backfill_starts_a_short_job_that_ends_before_the_reservation() -> None:
         job("long", runtime_s=500.0, submitted_at_s=2.0, reference="Fast-A"),
     ]
     assert _pools(get_policy("cheapest").place(state, queue, 0.0)) == {"short": "pool"}
+
+
+def test_fifo_backfill_starts_the_short_job_in_arrival_order_on_the_first_pool() -> None:
+    # the same queue: plain FIFO blocks behind the head; FIFO with EASY backfill starts the
+    # short job (ends before the head's reservation) and holds the long one back
+    state = ClusterState.empty((view("slow", SLOW, cards_per_node=8), view("fast", FAST)))
+    running(state, "busy", "slow", ((0, 6),), end_s=100.0)
+    running(state, "busy2", "fast", ((0, 8),), end_s=100.0)
+    queue = [
+        job("head", cards=8, submitted_at_s=0.0),
+        job("short", runtime_s=50.0, submitted_at_s=1.0, reference="Slow-B"),
+        job("long", runtime_s=500.0, submitted_at_s=2.0, reference="Slow-B"),
+    ]
+    assert get_policy("fifo-first-fit").place(state, queue, 0.0) == []
+    assert _pools(get_policy("fifo-backfill").place(state, queue, 0.0)) == {"short": "slow"}
 
 
 def test_backfill_uses_nodes_the_reserved_job_will_not_need() -> None:

@@ -11,7 +11,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Healthz */
+        /**
+         * Healthz
+         * @description Up, with this process's role and whether it leads the scheduler (for load balancers
+         *     and for finding the leader among replicas).
+         */
         get: operations["healthz_healthz_get"];
         put?: never;
         post?: never;
@@ -3854,7 +3858,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        [key: string]: string;
+                        [key: string]: unknown;
                     };
                 };
             };

@@ -39,6 +39,10 @@ class LaunchRequest:
     max_run_time_s: int
     node_cards: tuple[tuple[int, int], ...] = ()
     env: dict[str, str] = field(default_factory=dict)
+    # Which placement of the job this is (1, 2, ...); 0 when unknown. A backend that sees the
+    # same job and attempt twice returns the run it already has (a leader died before
+    # recording it), instead of starting a second one.
+    attempt: int = 0
     card_milli: int | None = None  # 1..999: a share of one card (cards is then 1)
     card_index: int | None = None  # the scheduler's label of the shared card on its node
 

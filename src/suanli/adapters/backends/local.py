@@ -16,7 +16,12 @@ isolate (docs/clusters.md, "The local backend's boundary"):
   against other users of the machine, but jobs can read each other's files. Use Ray or
   Slurm for tenants who must not see each other.
 
-Jobs live in this process: after a restart their ids are unknown and report LOST.
+Each run is also recorded in `<jobs_dir>/<job id>.run.json` (its pid, the pid's start time,
+its attempt), and a wrapper shell writes the command's exit status into the job's folder. So
+another suanli process on the same machine and data folder (the next leader after a failover,
+or the same server restarted) finds a run it did not start: it reports its state, cancels it,
+meters it, and a second submit of the same attempt returns that run instead of starting the
+command again. A run that ended with no exit status (killed with its server) reports LOST.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import itertools
+import json
 import logging
 import os
 import secrets
@@ -33,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,6 +65,20 @@ JOB_PATH = "/usr/local/bin:/usr/bin:/bin"
 # Job uids: far above any real account (Debian gives users 1000..59999, systemd up to 65535).
 JOB_UID_BASE = 2_000_000
 JOB_UID_SPAN = 1_000_000
+RUN_RECORD_SUFFIX = ".run.json"
+EXIT_FILE = ".suanli-exit-{tag}"
+# `sh -c WRAPPER suanli-job COMMAND TAG` (TAG: the attempt): claims the attempt (mkdir is
+# atomic) and notes its own pid there, runs the command, and leaves its exit status in the
+# job's folder, where a process that did not start the run can read it. A start of an attempt
+# already claimed runs nothing (exit 75); submit() adopts the claimed run instead.
+CLAIM_DIR = ".suanli-run-{tag}"
+CLAIM_EXIT = 75
+WRAPPER = (
+    'mkdir ".suanli-run-$2" 2>/dev/null || exit 75; echo "$$" > ".suanli-run-$2/pid";'
+    ' /bin/sh -c "$1"; code=$?; echo "$code" > ".suanli-exit-$2.tmp";'
+    ' mv ".suanli-exit-$2.tmp" ".suanli-exit-$2"; exit "$code"'
+)
+CLAIM_PID_WAIT_S = 2.0  # a wrapper writes its pid right after its claim
 
 
 @dataclass
@@ -95,16 +116,82 @@ class LocalBackend:
         self._uids = itertools.count(secrets.randbelow(JOB_UID_SPAN))
 
     def submit(self, request: LaunchRequest) -> str:
+        known = self._read_record(request.job_id)
+        if request.attempt > 0 and known is not None and known.get("attempt") == request.attempt:
+            return request.job_id  # this attempt already runs (or ran) here: never twice
+        if request.attempt > 0 and self._adopt_claimed(request):
+            return request.job_id  # its starter died before recording it: the run goes on
         uid = self._next_uid() if self.isolates_users else None
         workdir = self._prepare_workdir(request.job_id, uid)
         env = job_environment(request, workdir, self.python_bin_dir)
         log_path = self._log_path(request.job_id)
-        process = self._start(request.command, workdir, log_path, env, uid)
+        # The attempt names the run's claim; without one, every start is a run of its own.
+        tag = str(request.attempt) if request.attempt > 0 else f"x{secrets.token_hex(6)}"
+        process = self._start(request.command, tag, workdir, log_path, env, uid)
+        started = datetime.now(UTC)
         with self._lock:
             self._jobs[request.job_id] = _LocalJob(
-                process, request.cards, log_path, workdir, uid, datetime.now(UTC)
+                process, request.cards, log_path, workdir, uid, started
             )
+        record: dict[str, object] = {
+            "attempt": request.attempt,
+            "tag": tag,
+            "pid": process.pid,
+            "pid_start": _process_start(process.pid),
+            "cards": request.cards,
+            "uid": uid,
+            "workdir": str(workdir),
+            "started_at": started.isoformat(),
+        }
+        self._write_record(request.job_id, record)
         return request.job_id
+
+    def _adopt_claimed(self, request: LaunchRequest) -> bool:
+        """Records a run of this attempt that a wrapper claimed but no record names (the
+        server that started it died first); False when the attempt was never started."""
+        workdir = self.work_root / request.job_id
+        claim = workdir / CLAIM_DIR.format(tag=request.attempt)
+        if not claim.is_dir():
+            return False
+        pid = _claimed_pid(claim)
+        if pid is None:
+            raise BackendError(
+                msg("作业的上一次启动状态不明", "the job's previous start left no process id"),
+                field="job_id",
+            )
+        owner = workdir.stat().st_uid
+        record: dict[str, object] = {
+            "attempt": request.attempt,
+            "tag": str(request.attempt),
+            "pid": pid,
+            "pid_start": _process_start(pid),
+            "cards": request.cards,
+            "uid": owner if self.isolates_users else None,
+            "workdir": str(workdir),
+            "started_at": datetime.fromtimestamp(claim.stat().st_mtime, UTC).isoformat(),
+        }
+        self._write_record(request.job_id, record)
+        return True
+
+    def _record_path(self, job_id: str) -> Path:
+        return self.jobs_dir / f"{job_id}{RUN_RECORD_SUFFIX}"
+
+    def _read_record(self, job_id: str) -> dict[str, object] | None:
+        if "/" in job_id or job_id.startswith("."):
+            return None
+        try:
+            record = json.loads(self._record_path(job_id).read_text())
+        except (OSError, ValueError):
+            return None
+        return record if isinstance(record, dict) else None
+
+    def _write_record(self, job_id: str, record: dict[str, object]) -> None:
+        path = self._record_path(job_id)
+        partial = path.with_suffix(".tmp")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(record, handle)
+        os.replace(partial, path)  # readers see the old record or the new one, never half
 
     def _next_uid(self) -> int:
         with self._lock:
@@ -124,12 +211,18 @@ class LocalBackend:
         return self.jobs_dir / f"{job_id}.log"
 
     def _start(
-        self, command: str, workdir: Path, log_path: Path, env: dict[str, str], uid: int | None
+        self,
+        command: str,
+        tag: str,
+        workdir: Path,
+        log_path: Path,
+        env: dict[str, str],
+        uid: int | None,
     ) -> subprocess.Popen[bytes]:
         fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             return subprocess.Popen(
-                ["/bin/sh", "-c", command],
+                ["/bin/sh", "-c", WRAPPER, "suanli-job", command, tag],
                 cwd=workdir,
                 stdout=fd,
                 stderr=subprocess.STDOUT,
@@ -152,7 +245,7 @@ class LocalBackend:
     def status(self, backend_job_id: str) -> JobStatus:
         job = self._jobs.get(backend_job_id)
         if job is None:
-            return JobStatus(BackendState.LOST, message="unknown to this process (restarted?)")
+            return self._adopted_status(backend_job_id)
         code = job.process.poll()
         if code is None:
             return JobStatus(BackendState.RUNNING, started_at=job.started_at)
@@ -162,20 +255,44 @@ class LocalBackend:
         state = _final_state(code, job.cancelled)
         return JobStatus(state, exit_code=code, started_at=job.started_at, ended_at=job.ended_at)
 
+    def _adopted_status(self, job_id: str) -> JobStatus:
+        """A run this process did not start (or started before a restart), from its record."""
+        record = self._read_record(job_id)
+        if record is None:
+            return JobStatus(BackendState.LOST, message="unknown on this machine")
+        started = datetime.fromisoformat(str(record["started_at"]))
+        if _alive(record):
+            return JobStatus(BackendState.RUNNING, started_at=started)
+        ended = self._ended_at(job_id, record)
+        if record.get("uid") is not None and not record.get("reclaimed"):
+            _reclaim_folder(Path(str(record["workdir"])))
+            record["reclaimed"] = True
+            self._write_record(job_id, record)
+        code = _exit_status(Path(str(record["workdir"])), record.get("tag"))
+        if record.get("cancelled"):
+            return JobStatus(
+                BackendState.CANCELLED, exit_code=code, started_at=started, ended_at=ended
+            )
+        if code is None:
+            return JobStatus(BackendState.LOST, message="the run ended without an exit status")
+        state = _final_state(code, cancelled=False)
+        return JobStatus(state, exit_code=code, started_at=started, ended_at=ended)
+
+    def _ended_at(self, job_id: str, record: dict[str, object]) -> datetime:
+        """When a process first saw the run over: recorded once, so every reader agrees."""
+        if record.get("ended_at"):
+            return datetime.fromisoformat(str(record["ended_at"]))
+        ended = datetime.now(UTC)
+        record["ended_at"] = ended.isoformat()
+        self._write_record(job_id, record)
+        return ended
+
     def _reclaim(self, job: _LocalJob) -> None:
         """The ended job's files go back to this process's user: its uid may be reused."""
         if job.uid is None or job.reclaimed:
             return
         job.reclaimed = True
-        os.chown(job.workdir, os.geteuid(), os.getegid())  # first: no one else may enter now
-        entries = 0
-        for root, directories, files in os.walk(job.workdir):
-            for name in (*directories, *files):
-                entries += 1
-                if entries > RECLAIM_ENTRIES_MAX:
-                    log.warning("job folder %s has over %d entries", job.workdir, entries - 1)
-                    return
-                os.lchown(os.path.join(root, name), os.geteuid(), os.getegid())
+        _reclaim_folder(job.workdir)
 
     def logs(self, backend_job_id: str, offset: int = 0) -> LogChunk:
         if "/" in backend_job_id or backend_job_id.startswith("."):
@@ -196,19 +313,48 @@ class LocalBackend:
 
     def cancel(self, backend_job_id: str) -> None:
         job = self._jobs.get(backend_job_id)
-        if job is None or job.process.poll() is not None:
+        if job is None:
+            self._cancel_adopted(backend_job_id)
+            return
+        if job.process.poll() is not None:
             return
         job.cancelled = True
+        self._note_cancelled(backend_job_id)
         _terminate_group(job.process)
+
+    def _note_cancelled(self, job_id: str) -> None:
+        record = self._read_record(job_id)
+        if record is not None:
+            record["cancelled"] = True
+            self._write_record(job_id, record)
+
+    def _cancel_adopted(self, job_id: str) -> None:
+        record = self._read_record(job_id)
+        if record is None or not _alive(record):
+            return
+        self._note_cancelled(job_id)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(int(str(record["pid"])), signal.SIGTERM)
 
     def live_runs(self, job_id: str) -> list[str]:
         job = self._jobs.get(job_id)  # a local run's id is the job's id
-        running = job is not None and not job.cancelled and job.process.poll() is None
+        if job is None:
+            record = self._read_record(job_id)
+            running = record is not None and not record.get("cancelled") and _alive(record)
+        else:
+            running = not job.cancelled and job.process.poll() is None
         return [job_id] if running else []
 
     def usage(self, backend_job_id: str) -> Usage | None:
         job = self._jobs.get(backend_job_id)
-        if job is None or job.process.poll() is None:
+        if job is None:
+            status = self._adopted_status(backend_job_id)
+            if status.started_at is None or status.ended_at is None:
+                return None
+            record = self._read_record(backend_job_id) or {}
+            cards = int(str(record.get("cards", 0)))
+            return Usage(status.started_at, status.ended_at, cards, source="local")
+        if job.process.poll() is None:
             return None
         ended = job.ended_at or datetime.now(UTC)
         return Usage(job.started_at, ended, job.cards, source="local")
@@ -220,8 +366,11 @@ class LocalBackend:
         return Health(ok=True, message="local subprocesses")
 
     def shutdown(self) -> None:
-        for job_id in list(self._jobs):
-            self.cancel(job_id)
+        """Stops this process's runs; they are not recorded as cancelled (nobody asked), so a
+        later reader finds them ended without an exit status: lost, never charged."""
+        for job in list(self._jobs.values()):
+            if job.process.poll() is None:
+                _terminate_group(job.process)
 
 
 def job_environment(
@@ -283,6 +432,60 @@ def _terminate_group(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=KILL_GRACE_S)
     except ProcessLookupError:
         pass
+
+
+def _reclaim_folder(workdir: Path) -> None:
+    """A run's files go back to the service's user: its uid may be reused."""
+    os.chown(workdir, os.geteuid(), os.getegid())  # first: no one else may enter now
+    entries = 0
+    for root, directories, files in os.walk(workdir):
+        for name in (*directories, *files):
+            entries += 1
+            if entries > RECLAIM_ENTRIES_MAX:
+                log.warning("job folder %s has over %d entries", workdir, entries - 1)
+                return
+            os.lchown(os.path.join(root, name), os.geteuid(), os.getegid())
+
+
+def _claimed_pid(claim: Path) -> int | None:
+    deadline = time.monotonic() + CLAIM_PID_WAIT_S
+    while True:
+        try:
+            return int((claim / "pid").read_text().strip())
+        except (OSError, ValueError):
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.05)
+
+
+def _process_start(pid: int) -> int | None:
+    """The pid's start time in clock ticks since boot (/proc/<pid>/stat, field 22): with the
+    pid, it names one process, even after the pid is reused."""
+    fields = _proc_stat(pid)
+    return int(fields[19]) if fields is not None else None
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text[text.rindex(")") + 2 :].split()  # fields from the third (state) on
+
+
+def _alive(record: dict[str, object]) -> bool:
+    """The recorded run's process still runs: same pid, same start time, not a zombie."""
+    fields = _proc_stat(int(str(record["pid"])))
+    if fields is None or fields[0] in ("Z", "X"):
+        return False
+    return record.get("pid_start") is None or int(fields[19]) == record["pid_start"]
+
+
+def _exit_status(workdir: Path, tag: object) -> int | None:
+    try:
+        return int((workdir / EXIT_FILE.format(tag=tag)).read_text().strip())
+    except (OSError, ValueError):
+        return None
 
 
 def shared_python_dir(isolates_users: bool) -> Path | None:

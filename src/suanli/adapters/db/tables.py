@@ -126,6 +126,9 @@ class PoolRow(Base):
     available: Mapped[bool] = mapped_column(Boolean, default=True)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
+    # A local pool's machine (the scheduler's node name), set by the first launch on it; its
+    # jobs launch and are watched only there. NULL for cluster pools: any leader reaches them.
+    home: Mapped[str | None] = mapped_column(String(200), nullable=True)
     shareable: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     cpus_per_node: Mapped[int | None] = mapped_column(Integer, nullable=True)
     host_memory_gib_per_node: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -165,6 +168,9 @@ class JobRow(Base):
     started_at: Mapped[datetime | None] = mapped_column(nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
     lost_since: Mapped[datetime | None] = mapped_column(nullable=True)
+    # Bumped by every placement and re-queue: `queued -> placed` is a compare-and-set on
+    # (state, version), so a stale reader can never place the job (services/runtime.py).
+    version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # a fractional job's share of a card: {"node", "card", "milli"}; None for whole cards
     card_share: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     __table_args__ = (Index("ix_jobs_owner_state", "owner_id", "state"),)

@@ -470,11 +470,30 @@ def _share_after(
 _EARLIER = np.tri(CARD_SLOTS, CARD_SLOTS, -1, dtype=bool)  # [s, t]: card t comes before card s
 
 
+def distinct_states(nodes: PackingNodes, candidates: IntArray) -> IntArray:
+    """The lowest-index candidate of each distinct node state (model, CPU left, multiset of free
+    card milli). Scores that depend only on the state tie within a group, and ties go to the
+    lowest index, so the others can never be chosen: dropping them changes no decision and
+    saves most of the work while many nodes are alike (idle nodes of one shape, early on)."""
+    if candidates.size < 2:
+        return candidates
+    keys = np.column_stack(
+        (
+            nodes.model[candidates],
+            nodes.cpu_left[candidates],
+            np.sort(nodes.card_left[candidates], axis=1),
+        )
+    )
+    _, first = np.unique(keys, axis=0, return_index=True)
+    return candidates[np.sort(first)]
+
+
 def fgd_choice(
     nodes: PackingNodes, pod: PodRequest, candidates: IntArray, typical: TypicalPods
 ) -> Choice:
     """fgd_score.go: the node (and card) whose placement reduces fragmentation the most, on
     the artifact's integer score; ties to the lowest node, then the lowest card."""
+    candidates = distinct_states(nodes, candidates)
     deltas = fragmentation_deltas(nodes, pod, candidates, typical)
     reduction = deltas.reduction
     scores = np.where(np.isnan(reduction), -1, sigmoid_score(np.nan_to_num(reduction)))
@@ -545,46 +564,55 @@ def fgd(
 
 
 class RecentRequests:
-    """The last `window` requests seen, as a distribution refreshed every `refresh` arrivals:
-    what the live service knows of its workload (it has no target list)."""
+    """The last `window` requests seen, as a distribution: what the live service knows of its
+    workload (it has no target list). Recomputed after 1, 2, 4, ... requests up to `refresh`,
+    then every `refresh` requests, so that the first decisions already have a distribution."""
 
-    def __init__(self, model_count: int, window: int = 4_096, refresh: int = 256) -> None:
+    def __init__(self, model_count: int, window: int = 8_192, refresh: int = 256) -> None:
         self.model_count = model_count
         self.window = window
         self.refresh = refresh
         self._pods: list[PodRequest] = []
-        self._since_refresh = 0
+        self._seen = 0
+        self._next_refresh = 1
         self._typical: TypicalPods | None = None
 
     def observe(self, pod: PodRequest) -> None:
         self._pods.append(pod)
         if len(self._pods) > 2 * self.window:
             del self._pods[: -self.window]
-        self._since_refresh += 1
+        self._seen += 1
 
     def typical(self) -> TypicalPods | None:
-        if self._pods and (self._typical is None or self._since_refresh >= self.refresh):
+        if self._pods and (self._typical is None or self._seen >= self._next_refresh):
             self._typical = typical_pods(self._pods[-self.window :], self.model_count)
-            self._since_refresh = 0
+            step = min(self._next_refresh, self.refresh)
+            self._next_refresh = self._seen + step
         return self._typical
 
 
 def suanli_choice(
     nodes: PackingNodes, pod: PodRequest, candidates: IntArray, context: PackingContext
 ) -> Choice:
-    """suanli's own: fragmentation gradient against the recent requests, unquantised, with
-    best fit as the tie-breaker (see docs/scheduling.md)."""
+    """suanli's own (docs/scheduling.md): FGD's fragmentation gradient, measured against the
+    requests seen so far rather than a target list, on FGD's integer score; among the nodes
+    (and cards) that tie on it, the one left fullest in CPU and cards (best fit), instead of the
+    lowest index. No request seen yet: best fit alone."""
     recent = context.recent
     if recent is not None:
         recent.observe(pod)
     typical = recent.typical() if recent is not None else context.typical
     if typical is None:
         return by_score(best_fit_scores)(nodes, pod, candidates, context)
-    deltas = fragmentation_deltas(nodes, pod, candidates, typical)
-    reduction = np.where(np.isnan(deltas.reduction), -np.inf, deltas.reduction)
-    left_after = nodes.card_left[candidates].sum(axis=1) - pod.total_milli
-    tie_break = -left_after / (CARD_SLOTS * MILLI) * TIE_BREAK_MILLI
-    score = reduction + tie_break[:, None]
+    candidates = distinct_states(nodes, candidates)
+    reduction = fragmentation_deltas(nodes, pod, candidates, typical).reduction
+    score = np.where(np.isnan(reduction), -1.0, sigmoid_score(np.nan_to_num(reduction)))
+    free_after = (
+        nodes.card_left[candidates].sum(axis=1) - pod.total_milli
+    ) / MAX_SPEC_GPU_MILLI + (nodes.cpu_left[candidates] - pod.cpu_milli) / MAX_SPEC_CPU_MILLI
+    # both terms are < 1.5 (a node has at most 8 cards and 192 cores), so a third of their sum
+    # stays below one score point: it only orders nodes that tie on the integer score
+    score = score - (free_after / TIE_BREAK_DIVISOR)[:, None]
     slot_of = np.argmax(score, axis=1)
     position = int(np.argmax(score[np.arange(len(candidates)), slot_of]))
     node = int(candidates[position])
@@ -593,7 +621,7 @@ def suanli_choice(
     return Choice(node, default_slots(nodes, node, pod))
 
 
-TIE_BREAK_MILLI = 1.0  # best fit only separates nodes whose fragmentation change ties
+TIE_BREAK_DIVISOR = 3.0
 
 PACKING_POLICIES: dict[str, PackingPolicy] = {
     "random": random_choice,

@@ -105,7 +105,9 @@ class PerformanceModel:
     ) -> float:
         """How many times faster `accelerator` runs the class than `reference` (1 if unknown)."""
         chosen = self.job_class(job_class)
-        measured = self._measured_ratio(chosen.name, accelerator, reference)
+        # a class measured under its own name (a Gavel job type) needs no documented class
+        own = job_class if job_class in self.measured else chosen.name
+        measured = self._measured_ratio(own, accelerator, reference)
         if measured is not None:
             return measured
         speed = roofline_tflops(accelerator, chosen)
@@ -127,7 +129,7 @@ class PerformanceModel:
         key = (self, job_class, reference_model)  # raw names: no normalising on the hot path
         factors = matrix.cached_factors(key)
         if factors is None:
-            chosen = self.job_class(job_class).name
+            chosen = job_class if job_class in self.measured else self.job_class(job_class).name
             reference_name = reference_model or DEFAULT_REFERENCE_MODEL
             reference = resolve_model(reference_name, matrix)
             per_model = np.ones(len(matrix.models), dtype=np.float64)

@@ -6,6 +6,7 @@ queue order and the objective that ranks pools:
 
 - fifo-first-fit: arrival order, first pool in fleet order with room, strict head-of-line
   blocking, no backfill or preemption (a plain queue; the baseline);
+- fifo-backfill: the same order and pool choice with EASY backfill (the second baseline);
 - cheapest / fastest / balanced: priority then arrival order, ranked by cost, by expected
   runtime, or by cost^w × time^(1-w); a job's own objective (cost, time, deadline) wins;
 - fair: weighted max-min over decayed usage within each priority level, ranked by time.
@@ -351,6 +352,25 @@ class FifoFirstFitPolicy(RoundPolicy):
         return sorted(jobs, key=lambda job: (job.submitted_at_s, job.id))
 
 
+class FifoBackfillPolicy(RoundPolicy):
+    """The second baseline: arrival order, first pool in fleet order with room (not
+    heterogeneity-aware), EASY backfill behind the first job that cannot start; no preemption."""
+
+    name = "fifo-backfill"
+    objective = objectives.FIRST_FIT
+    queue_order = ARRIVAL_ORDER
+    honours_job_objective = False
+
+    def __init__(
+        self, performance: PerformanceModel | None = None, options: PolicyOptions | None = None
+    ) -> None:
+        plain = replace(options or PolicyOptions(), backfill=True, preemption=False)
+        super().__init__(performance, plain)
+
+    def order(self, state: ClusterState, jobs: list[QueuedJob]) -> list[QueuedJob]:
+        return sorted(jobs, key=lambda job: (job.submitted_at_s, job.id))
+
+
 class CheapestPolicy(RoundPolicy):
     """Lowest expected cost (price × cards × expected runtime on that chip)."""
 
@@ -388,7 +408,14 @@ PolicyFactory = Callable[[PerformanceModel | None, PolicyOptions | None], RoundP
 
 _REGISTRY: dict[str, PolicyFactory] = {
     cls.name: cls
-    for cls in (FifoFirstFitPolicy, CheapestPolicy, FastestPolicy, BalancedPolicy, FairPolicy)
+    for cls in (
+        FifoFirstFitPolicy,
+        FifoBackfillPolicy,
+        CheapestPolicy,
+        FastestPolicy,
+        BalancedPolicy,
+        FairPolicy,
+    )
 }
 
 

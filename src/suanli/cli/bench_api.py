@@ -1,0 +1,328 @@
+"""`suanli bench api`: several `suanli serve --role api` replicas on one database, driven by
+concurrent clients with a bounded, realistic mix (quotes and submits, job and pool lists, log
+reads, statement reads), with `GET /healthz` in the same run as the baseline.
+
+It starts its own servers on 127.0.0.1, works in a schema (PostgreSQL) or file (SQLite) of its
+own, dropped afterwards, and checks the ledger at the end. No scheduler runs: submitted jobs
+stay queued, so the figures are the API's alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import typer
+
+from suanli.adapters.db.database import Database
+from suanli.cli.bench_ledger import scratch_database
+from suanli.cli.common import fail, handle_errors
+from suanli.i18n import t
+from suanli.services import ledger
+from suanli.services.common import Clock, SystemClock
+from suanli.services.organisations import bootstrap_operator
+from suanli.services.wallets import demo_top_up
+
+DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+REPLICAS_MAX = 8
+CLIENTS_MAX = 256
+SECONDS_MAX = 600
+REQUESTS_MAX = 500_000
+ENTERPRISES = 8
+STARTUP_TIMEOUT_S = 60.0
+REQUEST_TIMEOUT_S = 30.0
+# op -> weight; healthz is the same-run baseline.
+MIX = {
+    "healthz": 10,
+    "quote": 10,
+    "submit": 15,
+    "jobs_list": 25,
+    "pools_list": 20,
+    "job_logs": 10,
+    "statement": 10,
+}
+JOB = {"name": "bench", "command": "true", "cards": 1, "max_run_time_s": 60}
+
+
+@dataclass
+class Target:
+    urls: list[str]
+    tokens: list[tuple[str, str]]  # (enterprise id, its token)
+    job_by_org: dict[str, str] = field(default_factory=dict)  # one job each, for log reads
+
+
+@dataclass(frozen=True)
+class OpFigures:
+    op: str
+    count: int
+    per_s: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    p50_vs_healthz: float
+
+
+def register(app: typer.Typer) -> None:
+    app.command("api", help="API throughput and latency with several replicas on one database")(api)
+
+
+@handle_errors
+def api(
+    database_url: str = typer.Option(DEFAULT_DATABASE_URL, "--database-url"),
+    replicas: int = typer.Option(2, "--replicas", min=1, max=REPLICAS_MAX),
+    clients: int = typer.Option(32, "--clients", min=1, max=CLIENTS_MAX),
+    seconds: float = typer.Option(20.0, "--seconds", min=1.0, max=SECONDS_MAX),
+    json_output: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
+    """Prints per-operation rate, p50/p99 and errors, and their ratio to GET /healthz."""
+    with scratch_database(database_url) as url, tempfile.TemporaryDirectory() as data_dir:
+        db = Database(url)
+        try:
+            with db.session() as session:
+                operator = bootstrap_operator(session, SystemClock(), name="bench").token
+            with replicas_running(url, Path(data_dir), replicas) as urls:
+                target = prepare(urls, operator, db)
+                samples = asyncio.run(drive(target, clients, seconds))
+            report = ledger.run_check(db)
+        finally:
+            db.dispose()
+    figures = summarise(samples, seconds)
+    result = {
+        "replicas": replicas,
+        "clients": clients,
+        "seconds": seconds,
+        "engine": "sqlite" if url.startswith("sqlite") else "postgresql",
+        "ops": [asdict(f) for f in figures],
+        "errors": sum(f.errors for f in figures),
+        "ledger_ok": report.ok,
+    }
+    if json_output:
+        print(json.dumps(result))
+    else:
+        _print(result, figures)
+    if not report.ok:
+        fail(t("压测后账本不一致", "the ledger is inconsistent after the run"), 6)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def replicas_running(url: str, data_dir: Path, count: int) -> Iterator[list[str]]:
+    env = {**os.environ, "SUANLI_DATABASE_URL": url, "SUANLI_DATA_DIR": str(data_dir)}
+    env["SUANLI_LANGUAGE"] = "en"
+    processes: list[subprocess.Popen[bytes]] = []
+    urls: list[str] = []
+    try:
+        for _ in range(count):
+            port = _free_port()
+            argv = [sys.executable, "-m", "suanli.cli.main", "serve", "--role", "api"]
+            processes.append(
+                subprocess.Popen(
+                    [*argv, "--port", str(port)],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+            urls.append(f"http://127.0.0.1:{port}")
+        for process, base in zip(processes, urls, strict=True):
+            _wait_healthy(process, base)
+        yield urls
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def _wait_healthy(process: subprocess.Popen[bytes], base: str) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            fail(t("服务进程启动失败", "a server process exited at start-up"), 1)
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    fail(t("服务进程未能按时启动", "a server did not start in time"), 1)
+
+
+def prepare(urls: list[str], operator: str, db: Database) -> Target:
+    """A provider with a pool, funded enterprises, and a few jobs for log reads."""
+    with httpx.Client(base_url=urls[0], timeout=REQUEST_TIMEOUT_S) as client:
+        auth = {"Authorization": f"Bearer {operator}"}
+        provider = _created(client, "/v1/organisations", auth, _org("bench-provider", "provider"))
+        pool = {
+            "name": "bench-h100",
+            "accelerator_model": "H100-SXM",
+            "nodes": 4,
+            "cards_per_node": 8,
+            "region": "浙江/杭州/余杭",
+            "price_fen_per_card_hour": 3600,
+            "provider_id": provider["organisation"]["id"],
+        }
+        _created(client, "/v1/pools", auth, pool)
+        tokens = []
+        for index in range(ENTERPRISES):
+            made = _created(
+                client, "/v1/organisations", auth, _org(f"bench-e{index}", "enterprise")
+            )
+            org_id = made["organisation"]["id"]
+            demo_top_up(_HasDb(db), org_id, amount_fen=10**11)
+            tokens.append((org_id, made["token"]))
+        target = Target(urls, tokens)
+        for org_id, token in tokens:
+            job = _created(client, "/v1/jobs", {"Authorization": f"Bearer {token}"}, JOB)
+            target.job_by_org[org_id] = job["id"]
+    return target
+
+
+@dataclass
+class _HasDb:
+    db: Database
+    clock: Clock = field(default_factory=SystemClock)
+
+
+def _org(name: str, kind: str) -> dict[str, str]:
+    return {"name": name, "kind": kind, "region": "浙江/杭州"}
+
+
+def _created(client: httpx.Client, path: str, headers: dict[str, str], body: Any) -> Any:
+    reply = client.post(path, json=body, headers=headers)
+    if reply.status_code != 201:
+        fail(f"{path}: {reply.status_code} {reply.text[:300]}", 1)
+    return reply.json()
+
+
+async def drive(target: Target, clients: int, seconds: float) -> list[tuple[str, float, bool]]:
+    samples: list[tuple[str, float, bool]] = []
+    deadline = time.monotonic() + seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S, limits=limits) as client:
+        await asyncio.gather(
+            *(_client(client, target, index, deadline, samples) for index in range(clients))
+        )
+    return samples
+
+
+async def _client(
+    client: httpx.AsyncClient,
+    target: Target,
+    index: int,
+    deadline: float,
+    samples: list[tuple[str, float, bool]],
+) -> None:
+    chooser = random.Random(index)
+    ops, weights = list(MIX), list(MIX.values())
+    org_id, token = target.tokens[index % len(target.tokens)]
+    headers = {"Authorization": f"Bearer {token}"}
+    turn = index
+    while time.monotonic() < deadline and len(samples) < REQUESTS_MAX:
+        op = chooser.choices(ops, weights)[0]
+        base = target.urls[turn % len(target.urls)]  # round robin over the replicas
+        turn += 1
+        started = time.perf_counter()
+        try:
+            ok = await _one(client, base, op, headers, org_id, target)
+        except httpx.HTTPError:
+            ok = False
+        samples.append((op, time.perf_counter() - started, ok))
+
+
+async def _one(
+    client: httpx.AsyncClient,
+    base: str,
+    op: str,
+    headers: dict[str, str],
+    org_id: str,
+    target: Target,
+) -> bool:
+    if op == "healthz":
+        reply = await client.get(f"{base}/healthz")
+    elif op == "quote":
+        reply = await client.post(f"{base}/v1/jobs/quote", json=JOB, headers=headers)
+    elif op == "submit":
+        keyed = {**headers, "Idempotency-Key": str(uuid.uuid4())}
+        reply = await client.post(f"{base}/v1/jobs", json=JOB, headers=keyed)
+    elif op == "jobs_list":
+        reply = await client.get(f"{base}/v1/jobs", params={"limit": 20}, headers=headers)
+    elif op == "pools_list":
+        reply = await client.get(f"{base}/v1/pools", headers=headers)
+    elif op == "job_logs":
+        own = target.job_by_org[org_id]
+        reply = await client.get(f"{base}/v1/jobs/{own}/logs", headers=headers)
+    else:
+        path = f"{base}/v1/wallets/{org_id}/statement"
+        reply = await client.get(path, params={"limit": 20}, headers=headers)
+    return 200 <= reply.status_code < 300
+
+
+def summarise(samples: list[tuple[str, float, bool]], seconds: float) -> list[OpFigures]:
+    by_op: dict[str, list[tuple[float, bool]]] = {op: [] for op in MIX}
+    for op, latency, ok in samples:
+        by_op[op].append((latency, ok))
+    baseline = _percentile(sorted(lat for lat, _ in by_op["healthz"]), 0.5) or 1e-9
+    figures = []
+    for op, values in by_op.items():
+        latencies = sorted(lat for lat, _ in values)
+        p50 = _percentile(latencies, 0.5)
+        figures.append(
+            OpFigures(
+                op=op,
+                count=len(values),
+                per_s=round(len(values) / seconds, 1),
+                p50_ms=round(p50 * 1000, 1),
+                p99_ms=round(_percentile(latencies, 0.99) * 1000, 1),
+                errors=sum(1 for _, ok in values if not ok),
+                p50_vs_healthz=round(p50 / baseline, 2),
+            )
+        )
+    return figures
+
+
+def _percentile(ordered: list[float], fraction: float) -> float:
+    if not ordered:
+        return 0.0
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def _print(result: dict[str, Any], figures: list[OpFigures]) -> None:
+    print(
+        t(
+            f"{result['replicas']} 个副本, {result['clients']} 个客户端, {result['seconds']} 秒"
+            f" ({result['engine']})",
+            f"{result['replicas']} replicas, {result['clients']} clients, {result['seconds']} s"
+            f" ({result['engine']})",
+        )
+    )
+    for f in figures:
+        print(
+            f"  {f.op:<11} {f.per_s:>8.1f}/s  p50 {f.p50_ms:>7.1f} ms  p99 {f.p99_ms:>7.1f} ms"
+            f"  errors {f.errors}  ×{f.p50_vs_healthz} healthz"
+        )
+    ok = (
+        t("账本一致", "ledger consistent") if result["ledger_ok"] else t("账本不一致", "LEDGER BAD")
+    )
+    print(f"  {ok}")

@@ -1,0 +1,392 @@
+"""The two contended workloads with real arrivals, and their fleets.
+
+`philly-sia`: the Microsoft Philly jobs as the Sia artifact replays them (82,247 jobs,
+`shared/traces/philly-sia/philly.csv`), at their real submit times, on 48 nodes × 8 P100 and
+48 nodes × 8 V100 (768 cards). The trace gives each job's measured duration, taken as its
+runtime on a P100 (Philly's clusters were P100/P40 class); the class is `generic`, so a V100
+runs it 1.55× faster by the roofline. A job wider than 8 cards is a multi-node gang of
+ceil(cards / 8) nodes with equal cards per node (12 → 2 × 6, 24 → 3 × 8): none is dropped.
+The virtual cluster is the job's owner.
+
+`gavel-msr:<dir>`: Gavel's Philly-derived traces (one `.trace` file per virtual cluster), typed
+by Gavel's job types. Runtime on each chip = total steps ÷ that chip's measured throughput in
+`simulation_throughputs.json` at the job's scale factor (not the roofline): each (job type,
+scale factor) is its own job class whose measured K80/P100/V100 speeds the performance model
+uses. Scale factors the matrix lacks (12, 16, 24, 32, 64) take the largest measured one below
+and scale its throughput linearly (the chip ratios are those of the measured factor). The
+fleet `gavel:N` has N cards each of K80, P100 and V100 in 8-card nodes.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import json
+import math
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from suanli.domain.accelerators import get_accelerator
+from suanli.domain.jobs import CARDS_MAX, RUN_TIME_S_MAX, JobSpec
+from suanli.domain.pools import NODES_MAX, Pool, Region
+from suanli.domain.scheduling.model import PoolView, QueuedJob
+from suanli.errors import InvalidInput
+from suanli.i18n import Msg, msg
+from suanli.simulation.pricing import illustrative_price_fen
+from suanli.simulation.workload import Fleet, Workload
+
+PHILLY_DIR = "philly-sia"
+PHILLY_FILE = "philly.csv"
+PHILLY_NODES_PER_MODEL = 48
+PHILLY_REFERENCE = "P100"
+GAVEL_DIR = "gavel"
+GAVEL_THROUGHPUTS = "simulation_throughputs.json"
+GAVEL_DEFAULT_TRACES = "msr-seed0"
+GAVEL_WORKERS = {"k80": "K80", "p100": "P100", "v100": "V100"}
+GAVEL_REFERENCE = "V100"
+CARDS_PER_NODE = 8
+REGION = Region("Beijing", "Beijing")
+ROWS_MAX = 1_000_000
+TRACE_FILES_MAX = 1_000
+GAVEL_CARDS_MAX = 100_000
+
+
+def node_shape(cards: int) -> tuple[int, int]:
+    """(nodes, cards per node) for a gang: the fewest 8-card-or-smaller nodes, equal shares."""
+    nodes = math.ceil(cards / CARDS_PER_NODE)
+    while cards % nodes:
+        nodes += 1
+    return nodes, cards // nodes
+
+
+def _pool(model: str, nodes: int, tag: str) -> PoolView:
+    accelerator = get_accelerator(model)
+    if not 1 <= nodes <= NODES_MAX:
+        raise InvalidInput(
+            msg(f"一个资源池有 1..{NODES_MAX} 个节点", f"a pool has 1..{NODES_MAX} nodes"),
+            field="fleet",
+        )
+    pool = Pool(
+        id=f"{tag}-{model.lower()}",
+        provider_id=tag,
+        name=f"{model} × {CARDS_PER_NODE} per node",
+        accelerator_model=accelerator.model,
+        nodes=nodes,
+        cards_per_node=CARDS_PER_NODE,
+        region=REGION,
+        price_fen_per_card_hour=illustrative_price_fen(accelerator),
+        vendor=accelerator.vendor,
+        memory_gib=accelerator.memory_gib,
+    )
+    return PoolView(pool=pool, accelerator=accelerator)
+
+
+def philly_fleet() -> Fleet:
+    pools = tuple(_pool(model, PHILLY_NODES_PER_MODEL, "philly") for model in ("P100", "V100"))
+    return Fleet(pools=pools, source="philly-sia: 48 × 8 P100 + 48 × 8 V100")
+
+
+def gavel_fleet(cards_per_type: int) -> Fleet:
+    if not CARDS_PER_NODE <= cards_per_type <= GAVEL_CARDS_MAX:
+        raise InvalidInput(
+            msg(
+                f"gavel:N 中 N 须为每种卡 {CARDS_PER_NODE} 至 {GAVEL_CARDS_MAX} 张",
+                f"gavel:N takes N in [{CARDS_PER_NODE}, {GAVEL_CARDS_MAX}] cards per type",
+            ),
+            field="fleet",
+        )
+    nodes = math.ceil(cards_per_type / CARDS_PER_NODE)
+    pools = tuple(_pool(model, nodes, "gavel") for model in GAVEL_WORKERS.values())
+    return Fleet(pools=pools, source=f"gavel: {nodes} × 8 each of K80, P100, V100")
+
+
+# ---- philly ---------------------------------------------------------------------------------
+
+
+def load_philly(path: Path) -> Workload:
+    rows = _read_rows(path)
+    parsed = [_philly_row(path, line, row) for line, row in rows]
+    if not parsed:
+        raise InvalidInput(msg(f"{path.name}：没有作业", f"{path.name}: no jobs"), field="workload")
+    start = min(submitted for submitted, _, _, _ in parsed)
+    jobs = [
+        _job(
+            f"philly-{index:05d}",
+            owner,
+            (submitted - start).total_seconds(),
+            cards,
+            duration_s,
+            "generic",
+            PHILLY_REFERENCE,
+        )
+        for index, (submitted, duration_s, cards, owner) in enumerate(parsed)
+    ]
+    jobs.sort(key=lambda job: (job.submitted_at_s, job.id))
+    return Workload(jobs=tuple(jobs), source=str(path))
+
+
+def _read_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise InvalidInput(
+            msg(f"无法读取 {path}：“{error}”", f"cannot read {path}: {error}"), field="workload"
+        ) from error
+    reader = csv.DictReader(text.splitlines())
+    needed = ("timestamp", "duration", "num_gpus", "cluster")
+    missing = [c for c in needed if c not in (reader.fieldnames or ())]
+    if missing:
+        raise InvalidInput(
+            msg(
+                f"{path.name} 第1行：缺少列 {'、'.join(missing)}",
+                f"{path.name} line 1: missing column(s) {', '.join(missing)}",
+            ),
+            field="header",
+        )
+    rows = []
+    for line_count, row in enumerate(reader, start=1):
+        if line_count > ROWS_MAX:
+            raise InvalidInput(
+                msg(f"{path.name}：超过 {ROWS_MAX} 行", f"{path.name}: more than {ROWS_MAX} rows"),
+                field="rows",
+            )
+        if None in row or any(row.get(c) is None for c in needed):
+            raise _bad(
+                path, reader.line_num, "row", msg("列数不对", "has the wrong number of fields")
+            )
+        rows.append((reader.line_num, row))
+    return rows
+
+
+def _philly_row(path: Path, line: int, row: dict[str, str]) -> tuple[datetime, float, int, str]:
+    try:
+        submitted = datetime.strptime(row["timestamp"].strip(), "%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        raise _bad(
+            path,
+            line,
+            "timestamp",
+            msg("格式须为 YYYY-MM-DD HH:MM:SS", "must be YYYY-MM-DD HH:MM:SS"),
+        ) from None
+    duration_s = _number(path, line, "duration", row["duration"])
+    cards = _number(path, line, "num_gpus", row["num_gpus"])
+    if cards != int(cards) or not 1 <= cards <= CARDS_MAX:
+        raise _bad(
+            path,
+            line,
+            "num_gpus",
+            msg(f"须为 1 至 {CARDS_MAX} 之间的整数", f"must be a whole number in [1, {CARDS_MAX}]"),
+        )
+    owner = row["cluster"].strip()
+    if not owner:
+        raise _bad(path, line, "cluster", msg("为空", "is empty"))
+    return submitted, duration_s, int(cards), f"vc-{owner}"
+
+
+# ---- gavel ----------------------------------------------------------------------------------
+
+
+def load_gavel_throughputs(path: Path) -> dict[str, dict[int, dict[str, float]]]:
+    """job type -> scale factor -> catalog model -> isolated steps/s."""
+    try:
+        raw: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InvalidInput(
+            msg(
+                f"无法读取 Gavel 吞吐量文件 {path}：“{error}”",
+                f"cannot read Gavel throughputs {path}: {error}",
+            ),
+            field="path",
+        ) from error
+    table: dict[str, dict[int, dict[str, float]]] = {}
+    for worker, model in GAVEL_WORKERS.items():
+        for key, entry in raw.get(worker, {}).items():
+            job_type, scale_factor = ast.literal_eval(key)
+            if isinstance(entry, dict) and entry.get("null"):
+                table.setdefault(job_type, {}).setdefault(int(scale_factor), {})[model] = float(
+                    entry["null"]
+                )
+    if not table:
+        raise InvalidInput(
+            msg(f"{path} 中没有单独运行的吞吐量数据", f"{path} holds no isolated throughputs"),
+            field="path",
+        )
+    return table
+
+
+def gavel_class(job_type: str, scale_factor: int) -> str:
+    return f"gavel:{job_type}@{scale_factor}"
+
+
+def gavel_measured(table: dict[str, dict[int, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    """Per job class (type and measured scale factor): the chips' measured steps/s."""
+    return {
+        gavel_class(job_type, factor): dict(speeds)
+        for job_type, by_factor in table.items()
+        for factor, speeds in by_factor.items()
+        if set(speeds) == set(GAVEL_WORKERS.values())
+    }
+
+
+def load_gavel_traces(folder: Path, throughputs: Path) -> Workload:
+    if not folder.is_dir():
+        raise InvalidInput(
+            msg(f"没有 Gavel 轨迹目录 {folder}", f"no Gavel trace folder {folder}"),
+            field="workload",
+        )
+    files = sorted(folder.glob("*.trace"))
+    if not files or len(files) > TRACE_FILES_MAX:
+        raise InvalidInput(
+            msg(
+                f"{folder}：应有 1..{TRACE_FILES_MAX} 个 .trace 文件",
+                f"{folder}: expected 1..{TRACE_FILES_MAX} .trace files",
+            ),
+            field="workload",
+        )
+    table = load_gavel_throughputs(throughputs)
+    jobs = [job for path in files for job in _gavel_file(path, table)]
+    jobs.sort(key=lambda job: (job.submitted_at_s, job.id))
+    return Workload(jobs=tuple(jobs), source=str(folder), speeds=gavel_measured(table))
+
+
+def _gavel_file(path: Path, table: dict[str, dict[int, dict[str, float]]]) -> list[QueuedJob]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise InvalidInput(
+            msg(f"无法读取 {path}：“{error}”", f"cannot read {path}: {error}"), field="workload"
+        ) from error
+    if len(lines) > ROWS_MAX:
+        raise InvalidInput(
+            msg(f"{path.name}：超过 {ROWS_MAX} 行", f"{path.name}: more than {ROWS_MAX} lines"),
+            field="rows",
+        )
+    jobs = []
+    for line, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        fields = text.split("\t")
+        if len(fields) < 7:
+            raise _bad(
+                path,
+                line,
+                "row",
+                msg(
+                    f"有 {len(fields)} 个制表符分隔的字段，应为 7 个",
+                    f"has {len(fields)} tab-separated fields, expected 7",
+                ),
+            )
+        job_type = fields[0].strip()
+        steps = _number(path, line, "total_steps (field 5)", fields[-3])
+        arrival_s = _number(path, line, "arrival_time (field 6)", fields[-2])
+        factor = _number(path, line, "scale_factor (field 7)", fields[-1])
+        if factor != int(factor) or not 1 <= factor <= CARDS_MAX:
+            raise _bad(
+                path,
+                line,
+                "scale_factor (field 7)",
+                msg(
+                    f"须为 1 至 {CARDS_MAX} 之间的整数",
+                    f"must be a whole number in [1, {CARDS_MAX}]",
+                ),
+            )
+        by_factor = table.get(job_type)
+        if not by_factor:
+            raise _bad(
+                path,
+                line,
+                "job_type (field 1)",
+                msg(
+                    f"{job_type!r} 不在吞吐量矩阵中",
+                    f"{job_type!r} is not in the throughput matrix",
+                ),
+            )
+        measured = max((f for f in by_factor if f <= factor), default=min(by_factor))
+        speed = by_factor[measured].get(GAVEL_REFERENCE)
+        if not speed:
+            raise _bad(
+                path,
+                line,
+                "job_type (field 1)",
+                msg(f"{job_type!r} 没有 V100 吞吐量", f"{job_type!r} has no V100 throughput"),
+            )
+        runtime_s = steps / (speed * factor / measured)
+        jobs.append(
+            _job(
+                f"{path.stem}-{line:05d}",
+                f"vc-{path.stem}",
+                arrival_s,
+                int(factor),
+                runtime_s,
+                gavel_class(job_type, measured),
+                GAVEL_REFERENCE,
+            )
+        )
+    return jobs
+
+
+# ---- shared ---------------------------------------------------------------------------------
+
+
+def _job(
+    job_id: str,
+    owner: str,
+    submitted_s: float,
+    cards: int,
+    runtime_s: float,
+    job_class: str,
+    reference: str,
+) -> QueuedJob:
+    _, per_node = node_shape(cards)
+    runtime_s = max(1.0, runtime_s)
+    spec = JobSpec(
+        name=job_id,
+        command="trace replay",
+        cards=cards,
+        cards_per_node=per_node,
+        max_run_time_s=min(RUN_TIME_S_MAX, math.ceil(runtime_s * 4)),
+        job_class=job_class,
+    )
+    return QueuedJob(
+        id=job_id,
+        owner_id=owner,
+        spec=spec,
+        submitted_at_s=submitted_s,
+        reference_runtime_s=runtime_s,
+        reference_model=reference,
+    )
+
+
+def _number(path: Path, line: int, column: str, text: str) -> float:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise _bad(
+            path,
+            line,
+            column,
+            msg(f"须为数字，收到 {text.strip()!r}", f"must be a number, got {text.strip()!r}"),
+        ) from None
+    if not math.isfinite(value) or value < 0:
+        raise _bad(
+            path,
+            line,
+            column,
+            msg(
+                f"须为非负数，收到 {text.strip()!r}",
+                f"must be a non-negative number, got {text.strip()!r}",
+            ),
+        )
+    return value
+
+
+def _bad(path: Path, line: int, column: str, problem: Msg) -> InvalidInput:
+    return InvalidInput(
+        msg(
+            f"{path.name} 第{line}行：列 `{column}` {problem.zh}",
+            f"{path.name} line {line}: column {column} {problem.en}",
+        ),
+        field=column,
+        line=line,
+    )

@@ -1,0 +1,88 @@
+"""Local runs outlive the process that started them: the next scheduler on the machine (after
+a failover or a restart) reads, meters and cancels them, and never starts an attempt twice."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from suanli.adapters.backends.base import BackendState, LaunchRequest
+from suanli.adapters.backends.local import RUN_RECORD_SUFFIX, LocalBackend
+
+
+@pytest.fixture
+def marker_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="suanli-runs-"))
+    path.chmod(0o777)  # as root each run is a user of its own
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def request(job_id: str, marker: Path, attempt: int = 1, sleep_s: float = 0.5) -> LaunchRequest:
+    # One file per run ($$: the shell's pid): runs as different users cannot share a file.
+    command = f"echo ran > {marker}/{job_id}.$$; sleep {sleep_s}; exit 3"
+    return LaunchRequest(job_id, command, 1, "H100-SXM", 60, attempt=attempt)
+
+
+def runs(marker_dir: Path, job_id: str) -> int:
+    return len(list(marker_dir.glob(f"{job_id}.*")))
+
+
+def wait_final(backend: LocalBackend, job_id: str) -> BackendState:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        state = backend.status(job_id).state
+        if state != BackendState.RUNNING:
+            return state
+        time.sleep(0.1)
+    raise AssertionError("the run did not end")
+
+
+def test_another_process_reads_a_run_it_did_not_start_and_never_starts_it_again(
+    tmp_path: Path, marker_dir: Path
+) -> None:
+    starter = LocalBackend(tmp_path / "jobs")
+    starter.submit(request("job_a", marker_dir))
+    successor = LocalBackend(tmp_path / "jobs")  # same machine, same data folder
+    assert successor.status("job_a").state == BackendState.RUNNING
+    assert successor.submit(request("job_a", marker_dir)) == "job_a"  # the same attempt
+    assert wait_final(successor, "job_a") == BackendState.FAILED
+    status = successor.status("job_a")
+    assert status.exit_code == 3 and status.started_at and status.ended_at
+    usage = successor.usage("job_a")
+    assert usage is not None and usage.cards == 1
+    assert runs(marker_dir, "job_a") == 1
+
+
+def test_a_run_whose_starter_died_before_recording_it_is_adopted_not_restarted(
+    tmp_path: Path, marker_dir: Path
+) -> None:
+    starter = LocalBackend(tmp_path / "jobs")
+    starter.submit(request("job_b", marker_dir, sleep_s=1.0))
+    os.unlink(tmp_path / "jobs" / f"job_b{RUN_RECORD_SUFFIX}")  # as if killed right after start
+    successor = LocalBackend(tmp_path / "jobs")
+    assert successor.status("job_b").state == BackendState.LOST  # nothing recorded
+    successor.submit(request("job_b", marker_dir))  # the placement again, same attempt
+    assert successor.status("job_b").state == BackendState.RUNNING
+    assert wait_final(successor, "job_b") == BackendState.FAILED
+    assert successor.status("job_b").exit_code == 3
+    assert runs(marker_dir, "job_b") == 1
+    successor.submit(request("job_b", marker_dir, attempt=2, sleep_s=0))  # a new placement runs
+    assert wait_final(successor, "job_b") == BackendState.FAILED
+    assert runs(marker_dir, "job_b") == 2
+
+
+def test_a_run_cancelled_by_another_process_ends_cancelled(
+    tmp_path: Path, marker_dir: Path
+) -> None:
+    LocalBackend(tmp_path / "jobs").submit(request("job_c", marker_dir, sleep_s=30))
+    successor = LocalBackend(tmp_path / "jobs")
+    successor.cancel("job_c")
+    assert wait_final(successor, "job_c") == BackendState.CANCELLED
+    assert successor.live_runs("job_c") == []
