@@ -51,8 +51,11 @@ def handle_errors(function: Callable[P, R]) -> Callable[P, R]:
         except SuanliError as error:
             where = f" [{error.field}]" if error.field else ""
             fail(f"{error.message}{where}", error.exit_code)
-        except (ValueError, OSError) as error:
-            fail(str(error), 2)
+        except OSError as error:
+            where = error.filename or ""
+            fail(t(f"无法访问 {where}：“{error.strerror}”", f"{error.strerror}: {where}"), 2)
+        except ValueError as error:  # a library's own wording, quoted in Chinese mode
+            fail(t(f"值无效：“{error}”", str(error)), 2)
 
     return wrapper
 
@@ -148,7 +151,7 @@ class ApiClient:
         except httpx.HTTPError as error:
             fail(
                 t(
-                    f"无法连接 API {self.base_url}: {error}",
+                    f"无法连接 API {self.base_url}：“{error}”",
                     f"cannot reach the API at {self.base_url}: {error}",
                 ),
                 7,

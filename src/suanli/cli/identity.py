@@ -101,7 +101,7 @@ def _post_login(base: str, name: str, password: str, totp: str | None) -> httpx.
             f"{base}/v1/auth/login", json=body, headers=language_header(), timeout=HTTP_TIMEOUT_S
         )
     except httpx.HTTPError as error:
-        fail(t(f"无法连接 API {base}: {error}", f"cannot reach the API at {base}: {error}"), 7)
+        fail(t(f"无法连接 API {base}：“{error}”", f"cannot reach the API at {base}: {error}"), 7)
 
 
 def logout() -> None:
