@@ -102,10 +102,11 @@ def english_words_beside_chinese(line: str) -> list[str]:
 
 
 def _mixed_words(phrase: str) -> list[str]:
-    if not CJK.search(phrase):
+    prose = QUOTED.sub(" ", phrase)  # quoted Chinese in an English line is data, not prose
+    if not CJK.search(prose):
         return []
     words = []
-    for chunk in CHUNK.findall(QUOTED.sub(" ", phrase)):
+    for chunk in CHUNK.findall(prose):
         word = chunk.strip(EDGE_PUNCTUATION)
         if INSIDE_A_TOKEN.search(word) or len(word) < 3 or not word.isascii():
             continue
