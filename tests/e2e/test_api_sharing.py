@@ -99,3 +99,30 @@ def test_shares_run_together_on_one_card_and_are_metered_in_milli(city: City) ->
         assert usage["card_seconds"] == seconds * milli // 1000
         assert usage["amount_fen"] == price_milli_card_seconds(seconds * milli, 3600)
         assert usage["amount_fen"] == (seconds * milli * 2 + 1000) // 2000  # half-up, once
+
+
+def test_a_pool_declares_host_cpus_and_memory_and_jobs_asking_more_are_refused(
+    city: City,
+) -> None:
+    body = {
+        "name": "l40s",
+        "accelerator_model": "L40S",
+        "nodes": 1,
+        "cards_per_node": 4,
+        "region": "浙江/杭州/滨江",
+        "price_fen_per_card_hour": 720,
+        "provider_id": city.provider_id,
+        "cpus_per_node": 8,
+        "host_memory_gib_per_node": 64,
+        "shareable": False,
+    }
+    pool = city.post(city.operator, "/v1/pools", body)
+    assert pool.status_code == 201, pool.text
+    assert (pool.json()["cpus_per_node"], pool.json()["shareable"]) == (8, False)
+    wants = dict(SHARE, card_milli=None, accelerators=["L40S"], cpus=16, host_memory_gib=32)
+    reply = city.post(city.enterprise, "/v1/jobs", wants)
+    assert reply.status_code == 422
+    assert "16 CPU cores and 32 GiB host memory per node" in reply.json()["message"]
+    assert city.post(city.enterprise, "/v1/jobs", dict(wants, cpus=8)).status_code == 201
+    bad = city.post(city.operator, "/v1/pools", dict(body, name="x", cpus_per_node=0))
+    assert (bad.status_code, bad.json()["field"]) == (422, "cpus_per_node")

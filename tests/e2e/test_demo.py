@@ -29,6 +29,11 @@ def test_the_demo_city_runs_its_jobs_refuses_one_and_bills_them(tmp_path: Path) 
     assert summary["card_seconds"] > 0 and summary["billed_fen"] > 0
     assert sum(summary["billed_fen_by_enterprise"].values()) == summary["billed_fen"]
     assert sum(summary["billed_fen_by_provider"].values()) == summary["billed_fen"]
+    # every organisation's token is printed, so each README example can be tried on the demo
+    tokens = summary["tokens"]
+    assert len(tokens["providers"]) == 3 and tokens["agency"].startswith("sl_")
+    human = result.stdout.rsplit("\n", 2)[0]
+    assert tokens["agency"] in human and all(token in human for token in tokens["providers"])
 
     # The live table's last render: each job's pool and what it was billed, summing to the
     # total; the summary starts on a line of its own.

@@ -8,7 +8,12 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
+
+from tests.e2e.test_api_scenes import HEADER, city, import_csv  # noqa: F401 (fixture)
+from tests.e2e.test_cli_against_server import cli, server  # noqa: F401 (fixture)
+from tests.helpers import City
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 HEAVY_MODULES = (
@@ -113,12 +118,12 @@ def every_help(language: str) -> dict[str, Any]:
 def test_every_command_has_chinese_help_by_default() -> None:
     helps = every_help("zh-CN")
     untranslated = [path for path, texts in helps.items() if not CJK.search(texts[0])]
-    assert untranslated == []
+    assert untranslated == [], "add the Chinese help to src/suanli/cli/help_text.py"
     options = [text for texts in helps.values() for text in texts[1:] if text]
     english_only = [
         text for text in options if not CJK.search(text) and re.search("[a-z]{3,} [a-z]{3,}", text)
     ]
-    assert english_only == []
+    assert english_only == [], "add the Chinese help to src/suanli/cli/help_text.py"
 
 
 def test_english_help_has_no_chinese_in_command_descriptions() -> None:
@@ -132,3 +137,181 @@ def test_the_root_help_follows_suanli_language() -> None:
     zh, en = suanli("--help"), suanli("--help", language="en")
     assert "作业" in zh.stdout and "Jobs" not in zh.stdout
     assert "Jobs" in en.stdout and not CJK.search(en.stdout)
+
+
+# -- 8. tables and output ---------------------------------------------------------------------
+LONG_POOL_NAME = "一个很长的资源池名称用来挤占表格宽度"
+
+
+def _narrow(env: dict[str, str], language: str = "en") -> dict[str, str]:
+    return {**env, "COLUMNS": "80", "SUANLI_LANGUAGE": language}
+
+
+def _org(env: dict[str, str], kind: str, name: str) -> dict[str, Any]:
+    created = cli(env, "orgs", "create", "--name", name, "--kind", kind, "--json")
+    return dict(json.loads(created.stdout))
+
+
+def _no_raw_data(text: str) -> None:
+    assert "{'" not in text and '{"' not in text and "': " not in text, text
+
+
+def test_ids_are_whole_at_80_columns_and_summaries_are_words(server: dict[str, str]) -> None:  # noqa: F811
+    provider = _org(server, "provider", "钱塘智算科技有限公司算力运营中心（杭州城西科创大走廊）")
+    enterprise = _org(server, "enterprise", "良渚医疗器械股份有限公司人工智能研究院")
+    pool_ids = []
+    for index in range(3):
+        created = cli(
+            _narrow(server), "pools", "create", "--name", f"{LONG_POOL_NAME}-{index}",
+            "--accelerator", "H100-SXM", "--nodes", "2", "--cards-per-node", "8",
+            "--region", "浙江/杭州/余杭", "--price-fen", "3600",
+            "--provider-id", provider["organisation"]["id"],
+        )  # fmt: skip
+        _no_raw_data(created.stdout)
+        pool_id = created.stdout.split()[1]  # "id  pool_..."
+        assert pool_id.startswith("pool_"), created.stdout
+        pool_ids.append(pool_id)
+    for language in ("en", "zh-CN"):
+        listed = cli(_narrow(server, language), "pools", "list").stdout
+        assert all(pool_id in listed for pool_id in pool_ids), listed
+        assert "…" not in listed
+    as_enterprise = {**_narrow(server), "SUANLI_TOKEN": enterprise["token"]}
+    org_id = enterprise["organisation"]["id"]
+    cli(server, "ledger", "topup", "--org", org_id, "--amount-fen", "100000", "--reference", "r1")
+    balances = cli(as_enterprise, "ledger", "balance", "--org", org_id).stdout
+    wallets = json.loads(cli(as_enterprise, "ledger", "balance", "--org", org_id, "--json").stdout)
+    assert all(account["account_id"] in balances for account in wallets), balances
+    job = json.loads(
+        cli(as_enterprise, "jobs", "submit", "--name", "j", "--command", "true", "--json").stdout
+    )
+    listed_jobs = cli(as_enterprise, "jobs", "list").stdout
+    assert job["id"] in listed_jobs and "…" not in listed_jobs, listed_jobs
+    shown = cli(as_enterprise, "jobs", "show", job["id"]).stdout
+    _no_raw_data(shown)
+    assert job["id"] in shown and "state" in shown
+    assert (
+        json.loads(cli(as_enterprise, "jobs", "show", job["id"], "--json").stdout)["id"]
+        == job["id"]
+    )
+
+
+def test_the_catalog_is_readable_at_80_columns() -> None:
+    shown = suanli("catalog", "accelerators", language="en")
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "…" not in shown.stdout
+    for model in ("H100-SXM", "Ascend-910B", "MLU370-X8", "Kunlunxin-K200"):
+        assert any(line.startswith(model + " ") for line in lines), model
+    assert "too narrow for:" in shown.stdout  # what was dropped is said, not silently lost
+
+
+def test_a_demo_summary_has_no_python_reprs() -> None:
+    from suanli.cli.render import job_counts, words
+
+    assert job_counts({"succeeded": 10, "failed": 1}) in (
+        "成功 10, 失败 1",
+        "succeeded 10, failed 1",
+    )
+    assert words({"local": 3, "ray": 2}) == "local 3, ray 2"
+    assert words(None) == "—" and words([]) == "—"
+
+
+# -- 10. the scenario exchange from the CLI ---------------------------------------------------
+OPPORTUNITY_CSV = (
+    "id,title,description,industry,tags,region,org,contact\n"
+    "OPP-T1,焊缝底片评级,射线底片自动评级,智能制造,质检；视觉,浙江/杭州,"
+    "示例单位（虚构）,王工 0571-1234\n"
+)
+CAPABILITY_CSV = (
+    "id,title,description,industry,tags,region,org,contact\n"
+    "CAP-T1,底片缺陷识别,深度学习识别焊缝缺陷,智能制造,视觉,浙江/杭州,"
+    "示例企业（虚构）,李经理 138-0000\n"
+)
+
+
+def test_pairs_and_challenges_run_from_the_cli(server: dict[str, str], tmp_path: Path) -> None:  # noqa: F811
+    agency, enterprise = _org(server, "agency", "a"), _org(server, "enterprise", "e")
+    as_agency = {**_narrow(server), "SUANLI_TOKEN": agency["token"]}
+    as_enterprise = {**_narrow(server), "SUANLI_TOKEN": enterprise["token"]}
+    (tmp_path / "o.csv").write_text(OPPORTUNITY_CSV, encoding="utf-8")
+    (tmp_path / "c.csv").write_text(CAPABILITY_CSV, encoding="utf-8")
+    cli(as_agency, "scenes", "import", "opportunities", str(tmp_path / "o.csv"))
+    cli(as_enterprise, "scenes", "import", "capabilities", str(tmp_path / "c.csv"))
+
+    recommend = (
+        "scenes",
+        "pairs",
+        "recommend",
+        "--opportunity",
+        "OPP-T1",
+        "--capability",
+        "CAP-T1",
+    )
+    pair = json.loads(cli(as_agency, *recommend, "--json").stdout)
+    cli(as_enterprise, "scenes", "pairs", "stage", pair["id"], "interested")
+    cli(as_agency, "scenes", "pairs", "consent", pair["id"])
+    shown = cli(as_enterprise, "scenes", "pairs", "consent", pair["id"]).stdout
+    assert pair["id"] in shown and "王工 0571-1234" in shown and "李经理 138-0000" in shown
+    assert pair["id"] in cli(as_agency, "scenes", "pairs", "list").stdout
+    assert "total  1" in cli(server, "scenes", "pairs", "stats").stdout
+
+    agency_id = agency["organisation"]["id"]
+    fund = ("--agency", agency_id, "--amount-fen", "500000", "--reference", "拨付-T1")
+    cli(server, "scenes", "challenges", "fund", *fund)
+    post = (
+        "scenes", "challenges", "post", "--opportunity", "OPP-T1", "--goal", "准确率≥95%",
+        "--reward-fen", "300000", "--deadline", "2099-01-01",
+        "--criterion", "技术方案=60", "--criterion", "落地能力=40",
+    )  # fmt: skip
+    challenge = json.loads(cli(as_agency, *post, "--json").stdout)
+    proposal = json.loads(
+        cli(as_enterprise, "scenes", "challenges", "propose", challenge["id"],
+            "--summary", "深度学习评级", "--json").stdout
+    )  # fmt: skip
+    cli(server, "scenes", "challenges", "review", challenge["id"], "--proposal", proposal["id"],
+        "--score", "技术方案=90", "--score", "落地能力=80")  # fmt: skip
+    awarded = cli(as_agency, "scenes", "challenges", "award", challenge["id"],
+                  "--proposal", proposal["id"]).stdout  # fmt: skip
+    assert "awarded" in awarded and proposal["id"] in awarded
+
+    bad = cli(as_agency, *post[:-4], "--criterion", "技术方案", check=False)
+    assert bad.returncode == 2 and "--criterion" in bad.stderr
+
+
+# -- 11. smaller things seen ------------------------------------------------------------------
+def test_a_batch_given_with_the_import_and_a_different_batch_column_are_refused(
+    city: City,  # noqa: F811
+) -> None:
+    rows = (
+        HEADER.rstrip("\n") + ",batch\n" + "OPP-B1,质检,缺陷检测,智能制造,质检,浙江/杭州,某单位,2\n"
+    )
+    refused = import_csv(city, city.agency, "opportunities", rows, batch=1)
+    assert (refused.status_code, refused.json()["field"]) == (422, "batch"), refused.text
+    assert "OPP-B1" in refused.json()["message"] and "2" in refused.json()["message"]
+    assert city.get(city.agency, "/v1/scenes/opportunities").json()["total"] == 0  # nothing
+    plain = HEADER + "OPP-B2,质检,缺陷检测,智能制造,质检,浙江/杭州,某单位\n"
+    assert import_csv(city, city.agency, "opportunities", plain, batch=3).status_code == 201
+    stored = city.get(city.agency, "/v1/scenes/opportunities/OPP-B2").json()
+    assert stored["batch"] == 3
+
+
+def test_a_missing_opportunity_is_named_in_the_singular(city: City) -> None:  # noqa: F811
+    missing = city.client.get(
+        "/v1/scenes/opportunities/OPP-NONE",
+        headers={**city.headers(city.agency), "Accept-Language": "en"},
+    )
+    assert missing.status_code == 404
+    assert "no opportunity 'OPP-NONE'" in missing.json()["message"], missing.json()
+
+
+def test_the_chinese_budget_header_is_read_as_yuan(city: City) -> None:  # noqa: F811
+    rows = (
+        "编号,名称,描述,行业,标签,地区,单位,预算\n"
+        "OPP-Y1,质检,缺陷检测,智能制造,质检,浙江,某单位,1200\n"
+    )
+    imported = import_csv(city, city.agency, "opportunities", rows)
+    assert imported.status_code == 201, imported.text
+    assert imported.json()["report"]["problems"] == []  # no "unknown column" warning
+    stored = city.get(city.agency, "/v1/scenes/opportunities/OPP-Y1").json()
+    assert stored["extra"]["budget_fen"] == 120_000

@@ -107,5 +107,7 @@ def test_bench_scheduler_json_has_the_documented_keys() -> None:
 
 
 def test_bench_scheduler_refuses_a_fraction_outside_0_to_1() -> None:
-    result = CliRunner(env={"SUANLI_LANGUAGE": "en"}).invoke(_app(), ["bench", "scheduler", "--fractional", "1.5"])
+    result = CliRunner(env={"SUANLI_LANGUAGE": "en"}).invoke(
+        _app(), ["bench", "scheduler", "--fractional", "1.5"]
+    )
     assert result.exit_code == 2 and "fractional must be in [0, 1]" in result.output

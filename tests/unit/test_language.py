@@ -33,6 +33,8 @@ INTERNAL_RAISES: dict[tuple[str, str], str] = {
     ("adapters/db/ledger_repo.py", "AssertionError"): "a loop invariant",
     ("adapters/backends/ray.py", "super().__init__"): "RayHttpError, worded as a BackendError",
     ("services/leadership.py", "NotLeader"): "a signal between replicas, never shown",
+    ("cli/bench_dashboard.py", "RuntimeError"): "the benchmark's own server failed",
+    ("services/scenes_train.py", "RuntimeError"): "a developer's training run, not a request",
     ("adapters/db/types.py", "ValueError"): "a programming error: a naive datetime",
     ("adapters/matching/embedding.py", "RuntimeError"): "a cache sizing bug",
     ("adapters/backends/ray_local.py", "TimeoutError"): "test and bench clusters only",
@@ -266,7 +268,12 @@ def test_every_pydantic_error_type_has_a_chinese_wording(error_type: str) -> Non
 # -- the CLI: what it prints is worded through t(); a bare English literal is one language only
 CLI_OUTPUT_CALLS = {"fail", "print", "echo", "secho", "BadParameter"}
 # Benchmarks print figures for developers, in English, one language per line.
-CLI_ENGLISH_MODULES = {"cli/bench_scheduler.py", "cli/bench_scenes.py", "cli/bench_ledger.py"}
+CLI_ENGLISH_MODULES = {
+    "cli/bench_scheduler.py",
+    "cli/bench_scenes.py",
+    "cli/bench_ledger.py",
+    "cli/bench_dashboard.py",
+}
 MARKUP = re.compile(r"\[/?[a-z ]*\]")
 
 

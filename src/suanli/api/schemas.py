@@ -208,11 +208,30 @@ class UsagePublic(BaseModel):
     source: str
 
 
+class GrantSubsidyPublic(BaseModel):
+    grant_id: str
+    program_id: str
+    program_name: str
+    subsidy_fen: int
+    note: str = Field(description="why a grant pays less than its ratio, or nothing")
+
+
+class PoolSubsidyPublic(BaseModel):
+    pool_id: str
+    amount_fen: int = Field(description="the order at the job's maximum run time")
+    enterprise_pays_fen: int
+    grants: list[GrantSubsidyPublic]
+
+
 class QuotePublic(BaseModel):
     feasible_pools: list[dict[str, Any]]
     min_fen: int
     max_fen: int
     reasons: list[str]
+    vouchers: list[PoolSubsidyPublic] = Field(
+        default_factory=list,
+        description="an enterprise's active grants applied to each feasible pool; empty without",
+    )
 
 
 class PageOf(BaseModel, Generic[T]):

@@ -7,6 +7,7 @@ import typer
 from suanli.cli import (
     bench_api,
     bench_cli,
+    bench_dashboard,
     bench_ledger,
     bench_scenes,
     bench_scheduler,
@@ -14,5 +15,13 @@ from suanli.cli import (
 )
 
 app = typer.Typer(help="Benchmarks", no_args_is_help=True)
-for _module in (bench_ledger, bench_scheduler, bench_vouchers, bench_scenes, bench_cli, bench_api):
+for _module in (
+    bench_ledger,
+    bench_scheduler,
+    bench_vouchers,
+    bench_scenes,
+    bench_cli,
+    bench_api,
+    bench_dashboard,
+):
     _module.register(app)

@@ -7,7 +7,6 @@ import time
 from typing import Any
 
 import typer
-from rich.table import Table
 
 from suanli.cli.common import (
     ApiClient,
@@ -19,6 +18,7 @@ from suanli.cli.common import (
     parse_pairs,
     print_json,
 )
+from suanli.cli.render import Column, Field, job_state, print_record, print_table, words, yuan
 from suanli.domain.money import format_yuan
 from suanli.i18n import t
 
@@ -81,10 +81,21 @@ def orgs_relate(
     kind: str = typer.Option(..., "--kind", help="parent_subsidiary | same_legal_representative"),
     api_url: str | None = ApiUrlOption,
     token: str | None = TokenOption,
+    json_output: bool = JsonOption,
 ) -> None:
     """Declares a relationship between two organisations."""
     body = {"from_org": from_org, "to_org": to_org, "kind": kind}
-    print_json(ApiClient(api_url, token).request("POST", "/v1/organisations/relations", json=body))
+    result = ApiClient(api_url, token).request("POST", "/v1/organisations/relations", json=body)
+    if json_output:
+        print_json(result)
+        return
+    console.print(
+        t(
+            f"已声明关系: {from_org} → {to_org} ({kind})",
+            f"relationship declared: {from_org} → {to_org} ({kind})",
+        ),
+        highlight=False,
+    )
 
 
 @pools_app.command("create")
@@ -107,6 +118,7 @@ def pools_create(
     host_memory_gib_per_node: float | None = typer.Option(None, "--host-memory-gib-per-node"),
     api_url: str | None = ApiUrlOption,
     token: str | None = TokenOption,
+    json_output: bool = JsonOption,
 ) -> None:
     """Lists a pool of accelerators at a price per card-hour."""
     body: dict[str, Any] = {
@@ -125,7 +137,33 @@ def pools_create(
         "cpus_per_node": cpus_per_node,
         "host_memory_gib_per_node": host_memory_gib_per_node,
     }
-    print_json(ApiClient(api_url, token).request("POST", "/v1/pools", json=body))
+    _print_pool(ApiClient(api_url, token).request("POST", "/v1/pools", json=body), json_output)
+
+
+POOL_FIELDS = (
+    Field("id", "编号", "id"),
+    Field("name", "名称", "name"),
+    Field("provider_id", "服务商", "provider"),
+    Field("accelerator_model", "加速卡", "accelerator"),
+    Field("size", "规模(节点×卡)", "nodes × cards"),
+    Field("vendor", "厂商", "vendor"),
+    Field("domestic", "国产", "domestic"),
+    Field("region", "地区", "region"),
+    Field("price_fen_per_card_hour", "每卡时价格", "price per card-hour", yuan),
+    Field("software", "软件栈", "software"),
+    Field("free_cards", "空闲卡数", "free cards"),
+    Field("available", "可用", "available"),
+    Field("shareable", "按份出售", "sells card shares"),
+    Field("backend", "后端", "backend"),
+    Field("connection_id", "集群接入", "connection"),
+)
+
+
+def _print_pool(pool: dict[str, Any], json_output: bool) -> None:
+    if json_output:
+        print_json(pool)
+        return
+    print_record({**pool, "size": f"{pool['nodes']} × {pool['cards_per_node']}"}, POOL_FIELDS)
 
 
 @pools_app.command("list")
@@ -143,24 +181,37 @@ def pools_list(
     if json_output:
         print_json(page)
         return
-    table = Table(title=t(f"资源池 (共 {page['total']})", f"Pools ({page['total']} in all)"))
-    for column in ("id", "name", "accelerator", "cards", "region", "¥/card-h"):
-        table.add_column(column)
-    for pool in page["items"]:
-        cards = f"{pool['nodes']}×{pool['cards_per_node']}"
-        price = format_yuan(pool["price_fen_per_card_hour"])
-        table.add_row(
-            pool["id"], pool["name"], pool["accelerator_model"], cards, pool["region"], price
+    columns = (
+        Column(t("编号", "id"), is_id=True),
+        Column(t("加速卡", "accelerator")),
+        Column(t("卡数", "cards")),
+        Column(t("每卡时", "per card-h"), justify="right"),
+        Column(t("名称", "name"), fold=True),
+        Column(t("地区", "region")),
+    )
+    rows = [
+        (
+            pool["id"],
+            pool["accelerator_model"],
+            f"{pool['nodes']}×{pool['cards_per_node']}",
+            format_yuan(pool["price_fen_per_card_hour"]),
+            pool["name"],
+            pool["region"],
         )
-    console.print(table)
+        for pool in page["items"]
+    ]
+    print_table(columns, rows, t(f"资源池 (共 {page['total']})", f"Pools ({page['total']} in all)"))
 
 
 @pools_app.command("show")
 def pools_show(
-    pool_id: str, api_url: str | None = ApiUrlOption, token: str | None = TokenOption
+    pool_id: str,
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+    json_output: bool = JsonOption,
 ) -> None:
     """Shows one pool."""
-    print_json(ApiClient(api_url, token).request("GET", f"/v1/pools/{pool_id}"))
+    _print_pool(ApiClient(api_url, token).request("GET", f"/v1/pools/{pool_id}"), json_output)
 
 
 @pools_app.command("update")
@@ -172,6 +223,7 @@ def pools_update(
     shareable: bool | None = typer.Option(None, "--shareable/--no-shareable"),
     api_url: str | None = ApiUrlOption,
     token: str | None = TokenOption,
+    json_output: bool = JsonOption,
 ) -> None:
     """Changes a pool's price, size, name or whether it sells shares of a card."""
     body = {"price_fen_per_card_hour": price_fen, "nodes": nodes, "name": name}
@@ -184,7 +236,8 @@ def pools_update(
                 "nothing to update: give --price-fen, --nodes, --name or --shareable",
             )
         )
-    print_json(ApiClient(api_url, token).request("PATCH", f"/v1/pools/{pool_id}", json=body))
+    pool = ApiClient(api_url, token).request("PATCH", f"/v1/pools/{pool_id}", json=body)
+    _print_pool(pool, json_output)
 
 
 @pools_app.command("delete")
@@ -368,25 +421,69 @@ def jobs_list(
     if json_output:
         print_json(page)
         return
-    for job in page["items"]:
-        console.print(f"{job['id']}  {job['state']:<10} {job['name']}  {job['pool_id'] or ''}")
-    console.print(t(f"共 {page['total']} 个", f"{page['total']} in all"))
+    columns = (
+        Column(t("编号", "id"), is_id=True),
+        Column(t("状态", "state")),
+        Column(t("资源池", "pool"), is_id=True),
+        Column(t("名称", "name"), fold=True),
+    )
+    rows = [
+        (job["id"], job_state(job["state"]), job["pool_id"] or "—", job["name"])
+        for job in page["items"]
+    ]
+    print_table(columns, rows, t(f"作业 (共 {page['total']})", f"Jobs ({page['total']} in all)"))
 
 
 @jobs_app.command("show")
 def jobs_show(
-    job_id: str, api_url: str | None = ApiUrlOption, token: str | None = TokenOption
+    job_id: str,
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+    json_output: bool = JsonOption,
 ) -> None:
     """Shows one job."""
-    print_json(ApiClient(api_url, token).request("GET", f"/v1/jobs/{job_id}"))
+    job = ApiClient(api_url, token).request("GET", f"/v1/jobs/{job_id}")
+    if json_output:
+        print_json(job)
+        return
+    print_record(job, JOB_FIELDS)
+
+
+JOB_FIELDS = (
+    Field("id", "编号", "id"),
+    Field("name", "名称", "name"),
+    Field("state", "状态", "state", job_state),
+    Field("reason", "说明", "reason"),
+    Field("exit_code", "退出码", "exit code"),
+    Field("pool_id", "资源池", "pool"),
+    Field("spec", "规格", "spec", lambda spec: _spec_words(spec)),
+    Field("hold_fen", "预留金额", "held", yuan),
+    Field("submitted_at", "提交时间", "submitted"),
+    Field("started_at", "开始时间", "started"),
+    Field("finished_at", "结束时间", "finished"),
+)
+
+
+def _spec_words(spec: dict[str, Any]) -> str:
+    cards = t(f"{spec.get('cards')} 张卡", f"{spec.get('cards')} cards")
+    run_time = t(f"最长 {spec.get('max_run_time_s')} 秒", f"at most {spec.get('max_run_time_s')} s")
+    wanted = [words(spec.get(key)) for key in ("accelerators", "software") if spec.get(key)]
+    return ", ".join([cards, run_time, *wanted])
 
 
 @jobs_app.command("cancel")
 def jobs_cancel(
-    job_id: str, api_url: str | None = ApiUrlOption, token: str | None = TokenOption
+    job_id: str,
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+    json_output: bool = JsonOption,
 ) -> None:
     """Cancels a job (a queued one at once; a running one is stopped by the scheduler)."""
-    print_json(ApiClient(api_url, token).request("POST", f"/v1/jobs/{job_id}/cancel"))
+    job = ApiClient(api_url, token).request("POST", f"/v1/jobs/{job_id}/cancel")
+    if json_output:
+        print_json(job)
+        return
+    console.print(f"{job['id']}: {job['state']}", highlight=False)
 
 
 @jobs_app.command("usage")
@@ -397,7 +494,25 @@ def jobs_usage(
     json_output: bool = JsonOption,
 ) -> None:
     """Shows the priced usage line of a finished job."""
-    print_json(ApiClient(api_url, token).request("GET", f"/v1/jobs/{job_id}/usage"))
+    usage = ApiClient(api_url, token).request("GET", f"/v1/jobs/{job_id}/usage")
+    if json_output:
+        print_json(usage)
+        return
+    print_record(usage, USAGE_FIELDS)
+
+
+USAGE_FIELDS = (
+    Field("job_id", "作业", "job"),
+    Field("pool_id", "资源池", "pool"),
+    Field("accelerator_model", "加速卡", "accelerator"),
+    Field("cards", "卡数", "cards"),
+    Field("started_at", "开始时间", "started"),
+    Field("ended_at", "结束时间", "ended"),
+    Field("card_seconds", "卡秒", "card-seconds"),
+    Field("price_fen_per_card_hour", "每卡时价格", "price per card-hour", yuan),
+    Field("amount_fen", "金额", "amount", yuan),
+    Field("source", "计时来源", "timed by"),
+)
 
 
 @jobs_app.command("logs")

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.table import Table
 
 from suanli.cli.common import (
     ApiClient,
@@ -19,6 +18,7 @@ from suanli.cli.common import (
     parse_pairs,
     print_json,
 )
+from suanli.cli.render import Column, print_table, words
 from suanli.i18n import t
 
 app = typer.Typer(help="Cluster connections (Ray, Slurm)", no_args_is_help=True)
@@ -70,25 +70,38 @@ def list_(
     if json_output:
         print_json(page)
         return
-    table = Table(
-        title=t(f"集群接入 (共 {page['total']})", f"Connections ({page['total']} in all)")
+    columns = (
+        Column(t("编号", "id"), is_id=True),
+        Column(t("类型", "kind")),
+        Column(t("健康", "healthy"), fold=True),
+        Column(t("空闲卡", "free cards")),
+        Column(t("名称", "name"), fold=True),
+        Column(t("地址", "address"), fold=True),
     )
-    for column in ("id", "name", "kind", "address", "healthy", "free cards"):
-        table.add_column(column)
-    for item in page["items"]:
-        healthy = "[green]yes[/]" if item["healthy"] else f"[red]no[/] {item['last_error'][:60]}"
-        table.add_row(
-            item["id"], item["name"], item["kind"], item["address"], healthy, _cards(item)
+    rows = [
+        (
+            item["id"],
+            item["kind"],
+            words(item["healthy"]) + ("" if item["healthy"] else f" {item['last_error'][:60]}"),
+            _cards(item),
+            item["name"],
+            item["address"],
         )
-    console.print(table)
+        for item in page["items"]
+    ]
+    title = t(f"集群接入 (共 {page['total']})", f"Connections ({page['total']} in all)")
+    print_table(columns, rows, title)
 
 
 @app.command("show")
 def show(
-    connection_id: str, api_url: str | None = ApiUrlOption, token: str | None = TokenOption
+    connection_id: str,
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+    json_output: bool = JsonOption,
 ) -> None:
     """Shows one connection (never its credentials)."""
-    print_json(ApiClient(api_url, token).request("GET", f"/v1/connections/{connection_id}"))
+    _show(ApiClient(api_url, token).request("GET", f"/v1/connections/{connection_id}"), json_output)
 
 
 @app.command("check")

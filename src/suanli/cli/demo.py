@@ -20,6 +20,7 @@ from suanli.cli.common import (
     print_json,
     settings_from_env,
 )
+from suanli.cli.render import job_counts, words
 from suanli.domain.jobs import TERMINAL_STATES, JobState
 from suanli.domain.money import format_yuan
 from suanli.i18n import t
@@ -82,8 +83,9 @@ def _run_demo(app: App, ray_address: str | None, *, serve: bool, json_output: bo
         _run_live(app, city)
         result = demo.summary(app, city)
         _print_summary(result)
+        _print_tokens(city, app.settings.resolved_api_url, app.settings.data_dir)
         if json_output:
-            print_json(result)
+            print_json({**result, "tokens": city.tokens()})
         if serve:
             _serve(app, city)
     finally:
@@ -149,11 +151,12 @@ def _table(rows: list[demo.DemoJobLine]) -> Table:
 
 def _print_summary(result: dict[str, Any]) -> None:
     console.print(t("[bold]汇总[/bold]", "[bold]Summary[/bold]"))
-    jobs, refused = result["jobs"], result["rejected"]
+    jobs, refused = job_counts(result["jobs"]), result["rejected"]
     console.print(
-        t(f"作业状态: {jobs}; 拒绝: {refused}", f"jobs by state: {jobs}; refused: {refused}")
+        t(f"作业状态: {jobs}; 拒绝: {refused}", f"jobs by state: {jobs}; refused: {refused}"),
+        highlight=False,
     )
-    backends = result["jobs_by_backend"]
+    backends = words(result["jobs_by_backend"])
     console.print(t(f"按后端运行的作业: {backends}", f"jobs by backend: {backends}"))
     card_hours = result["card_seconds"] / 3600
     billed = format_yuan(result["billed_fen"])
@@ -175,7 +178,34 @@ def _serve(app: App, city: demo.DemoCity) -> None:
     from suanli.services.server import serve_forever
 
     console.print(t("API 服务于", "API at") + f" {app.settings.resolved_api_url}/docs  (Ctrl-C)")
-    console.print(t("  运营方令牌：", "  operator token:   ") + city.operator.token)
-    console.print(t("  企业令牌：  ", "  enterprise token: ") + city.enterprises[0].token)
-    console.print(f"  SUANLI_DATA_DIR={app.settings.data_dir}")
     serve_forever(app)
+
+
+def _print_tokens(city: demo.DemoCity, api_url: str, data_dir: Path) -> None:
+    """The demo's admin tokens and how to use them: every README example can run on the demo."""
+    tokens = city.tokens()
+    console.print(t("[bold]令牌[/bold] (虚构演示数据)", "[bold]Tokens[/bold] (fictional demo)"))
+    lines = [
+        (t("运营方", "operator"), tokens["operator"]),
+        (t("主管机构(发布场景机会)", "agency (publishes the opportunities)"), tokens["agency"]),
+        *[
+            (t(f"服务商 {i + 1}", f"provider {i + 1}"), tok)
+            for i, tok in enumerate(tokens["providers"])
+        ],
+        *[
+            (t(f"企业 {i + 1}", f"enterprise {i + 1}"), tok)
+            for i, tok in enumerate(tokens["enterprises"])
+        ],
+    ]
+    for label, token in lines:
+        console.print(f"  {label}: {token}", highlight=False, soft_wrap=True)
+    console.print(
+        t(
+            f"用法：`export SUANLI_API_URL={api_url} SUANLI_DATA_DIR={data_dir} "
+            "SUANLI_TOKEN=<上面的令牌>`，然后如 `suanli scenes pairs list`",
+            f"use: export SUANLI_API_URL={api_url} SUANLI_DATA_DIR={data_dir} "
+            "SUANLI_TOKEN=<a token above>, then e.g. suanli scenes pairs list",
+        ),
+        highlight=False,
+        soft_wrap=True,
+    )

@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import typer
-from rich.table import Table
 
 from suanli.cli.common import (
     HTTP_TIMEOUT_S,
@@ -29,6 +28,7 @@ from suanli.cli.common import (
     save_credentials,
     settings_from_env,
 )
+from suanli.cli.render import Column, Field, print_record, print_table
 from suanli.i18n import t
 
 users_app = typer.Typer(help="Users", no_args_is_help=True)
@@ -119,11 +119,6 @@ def logout() -> None:
 # users
 
 
-def _user_row(table: Table, user: dict[str, Any]) -> None:
-    state = t("停用", "disabled") if user["disabled"] else ""
-    table.add_row(user["id"], user["login"], user["display_name"], user["role"], state)
-
-
 @users_app.command("me")
 def users_me(
     api_url: str | None = ApiUrlOption,
@@ -151,12 +146,18 @@ def users_list(
     if json_output:
         print_json(page)
         return
-    table = Table()
-    for column in ("id", "login", "name", "role", ""):
-        table.add_column(column)
-    for user in page["items"]:
-        _user_row(table, user)
-    console.print(table)
+    columns = (
+        Column(t("编号", "id"), is_id=True),
+        Column(t("登录名", "login")),
+        Column(t("姓名", "name"), fold=True),
+        Column(t("角色", "role")),
+        Column(t("状态", "state")),
+    )
+    rows = [
+        (u["id"], u["login"], u["display_name"], u["role"], t("停用", "disabled") * u["disabled"])
+        for u in page["items"]
+    ]
+    print_table(columns, rows)
 
 
 @users_app.command("create")
@@ -170,6 +171,7 @@ def users_create(
     password_stdin: bool = PASSWORD_STDIN,
     api_url: str | None = ApiUrlOption,
     token: str | None = TokenOption,
+    json_output: bool = JsonOption,
 ) -> None:
     """Adds a user with a first password (they change it with `suanli users password`)."""
     password = read_password(password_stdin, t("初始密码", "first password"), confirm=True)
@@ -182,7 +184,7 @@ def users_create(
         "email": email,
         "org_id": org_id,
     }
-    print_json(ApiClient(api_url, token).request("POST", "/v1/users", json=body))
+    _print_user(ApiClient(api_url, token).request("POST", "/v1/users", json=body), json_output)
 
 
 @users_app.command("update")
@@ -193,13 +195,15 @@ def users_update(
     disabled: bool | None = typer.Option(None, "--disable/--enable"),
     api_url: str | None = ApiUrlOption,
     token: str | None = TokenOption,
+    json_output: bool = JsonOption,
 ) -> None:
     """Changes a user's role or name, or disables (ends its sessions) or enables it."""
     body = {"role": role, "display_name": display_name, "disabled": disabled}
     body = {key: value for key, value in body.items() if value is not None}
     if not body:
         fail(t("没有要修改的字段", "nothing to change: --role, --name or --disable/--enable"))
-    print_json(ApiClient(api_url, token).request("PATCH", f"/v1/users/{user_id}", json=body))
+    user = ApiClient(api_url, token).request("PATCH", f"/v1/users/{user_id}", json=body)
+    _print_user(user, json_output)
 
 
 @users_app.command("reset-password")
@@ -208,21 +212,25 @@ def users_reset_password(
     password_stdin: bool = PASSWORD_STDIN,
     api_url: str | None = ApiUrlOption,
     token: str | None = TokenOption,
+    json_output: bool = JsonOption,
 ) -> None:
     """An admin sets a user's password; that user's sessions end."""
     password = read_password(password_stdin, t("新密码", "new password"), confirm=True)
     body = {"new_password": password}
-    print_json(
-        ApiClient(api_url, token).request("POST", f"/v1/users/{user_id}/password", json=body)
-    )
+    path = f"/v1/users/{user_id}/password"
+    _print_sessions_ended(ApiClient(api_url, token).request("POST", path, json=body), json_output)
 
 
 @users_app.command("sign-out")
 def users_sign_out(
-    user_id: str, api_url: str | None = ApiUrlOption, token: str | None = TokenOption
+    user_id: str,
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+    json_output: bool = JsonOption,
 ) -> None:
     """Ends every session of a user."""
-    print_json(ApiClient(api_url, token).request("POST", f"/v1/users/{user_id}/sign-out"))
+    ended = ApiClient(api_url, token).request("POST", f"/v1/users/{user_id}/sign-out")
+    _print_sessions_ended(ended, json_output)
 
 
 @users_app.command("password")
@@ -232,20 +240,49 @@ def users_password(
     ),
     api_url: str | None = ApiUrlOption,
     token: str | None = TokenOption,
+    json_output: bool = JsonOption,
 ) -> None:
     """Changes your own password; your other sessions end."""
     current = read_password(password_stdin, t("当前密码", "current password"))
     new = read_password(password_stdin, t("新密码", "new password"), confirm=True)
     body = {"current_password": current, "new_password": new}
-    print_json(ApiClient(api_url, token).request("POST", "/v1/auth/password", json=body))
+    ended = ApiClient(api_url, token).request("POST", "/v1/auth/password", json=body)
+    _print_sessions_ended(ended, json_output)
 
 
 @users_app.command("sign-out-everywhere")
 def users_sign_out_everywhere(
-    api_url: str | None = ApiUrlOption, token: str | None = TokenOption
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+    json_output: bool = JsonOption,
 ) -> None:
     """Ends all your sessions, everywhere (API tokens stay valid)."""
-    print_json(ApiClient(api_url, token).request("POST", "/v1/auth/sign-out-everywhere"))
+    ended = ApiClient(api_url, token).request("POST", "/v1/auth/sign-out-everywhere")
+    _print_sessions_ended(ended, json_output)
+
+
+USER_FIELDS = (
+    Field("id", "编号", "id"),
+    Field("login", "登录名", "login"),
+    Field("display_name", "姓名", "name"),
+    Field("role", "角色", "role"),
+    Field("disabled", "已停用", "disabled"),
+)
+
+
+def _print_user(user: dict[str, Any], json_output: bool) -> None:
+    if json_output:
+        print_json(user)
+        return
+    print_record(user, USER_FIELDS)
+
+
+def _print_sessions_ended(result: dict[str, Any], json_output: bool) -> None:
+    if json_output:
+        print_json(result)
+        return
+    ended = result["sessions_ended"]
+    console.print(t(f"已结束 {ended} 个会话", f"{ended} session(s) ended"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -295,21 +332,28 @@ def tokens_list(
     if json_output:
         print_json(page)
         return
-    table = Table()
-    for column in ("id", "name", "prefix", "scopes", "expires", "last used", ""):
-        table.add_column(column)
-    for row in page["items"]:
-        state = t("已撤销", "revoked") if row["revoked"] else ""
-        table.add_row(
+    columns = (
+        Column(t("编号", "id"), is_id=True),
+        Column(t("名称", "name"), fold=True),
+        Column(t("权限", "scopes"), fold=True),
+        Column(t("到期", "expires")),
+        Column(t("最近使用", "last used")),
+        Column(t("状态", "state")),
+        Column(t("前缀", "prefix")),
+    )
+    rows = [
+        (
             row["id"],
             row["name"],
-            row["prefix"] + "…",
             ",".join(row["scopes"]),
             row["expires_at"][:10],
-            (row["last_used_at"] or "-")[:16],
-            state,
+            (row["last_used_at"] or "—")[:16],
+            t("已撤销", "revoked") if row["revoked"] else "",
+            row["prefix"] + "…",
         )
-    console.print(table)
+        for row in page["items"]
+    ]
+    print_table(columns, rows)
 
 
 @tokens_app.command("revoke")
@@ -381,10 +425,14 @@ def review_list(
 
 @review_app.command("approve")
 def review_approve(
-    org_id: str, api_url: str | None = ApiUrlOption, token: str | None = TokenOption
+    org_id: str,
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+    json_output: bool = JsonOption,
 ) -> None:
     """Approves a registration: the organisation may act from now on."""
-    print_json(ApiClient(api_url, token).request("POST", f"/v1/organisations/{org_id}/approve"))
+    org = ApiClient(api_url, token).request("POST", f"/v1/organisations/{org_id}/approve")
+    _print_org(org, json_output)
 
 
 @review_app.command("reject")
@@ -393,11 +441,12 @@ def review_reject(
     reason: str = typer.Option(..., "--reason"),
     api_url: str | None = ApiUrlOption,
     token: str | None = TokenOption,
+    json_output: bool = JsonOption,
 ) -> None:
     """Rejects a registration with a reason the applicant sees."""
-    body = {"reason": reason}
-    print_json(
-        ApiClient(api_url, token).request("POST", f"/v1/organisations/{org_id}/reject", json=body)
+    path = f"/v1/organisations/{org_id}/reject"
+    _print_org(
+        ApiClient(api_url, token).request("POST", path, json={"reason": reason}), json_output
     )
 
 
@@ -406,19 +455,41 @@ def orgs_suspend(
     reason: str = typer.Option(..., "--reason"),
     api_url: str | None = ApiUrlOption,
     token: str | None = TokenOption,
+    json_output: bool = JsonOption,
 ) -> None:
     """Suspends an organisation: its sessions and tokens stop at once."""
-    body = {"reason": reason}
-    print_json(
-        ApiClient(api_url, token).request("POST", f"/v1/organisations/{org_id}/suspend", json=body)
+    path = f"/v1/organisations/{org_id}/suspend"
+    _print_org(
+        ApiClient(api_url, token).request("POST", path, json={"reason": reason}), json_output
     )
 
 
 def orgs_reinstate(
-    org_id: str, api_url: str | None = ApiUrlOption, token: str | None = TokenOption
+    org_id: str,
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+    json_output: bool = JsonOption,
 ) -> None:
     """Lifts a suspension."""
-    print_json(ApiClient(api_url, token).request("POST", f"/v1/organisations/{org_id}/reinstate"))
+    org = ApiClient(api_url, token).request("POST", f"/v1/organisations/{org_id}/reinstate")
+    _print_org(org, json_output)
+
+
+ORG_FIELDS = (
+    Field("id", "编号", "id"),
+    Field("name", "名称", "name"),
+    Field("kind", "类型", "kind"),
+    Field("region", "地区", "region"),
+    Field("state", "状态", "state"),
+    Field("state_reason", "原因", "reason"),
+)
+
+
+def _print_org(org: dict[str, Any], json_output: bool) -> None:
+    if json_output:
+        print_json(org)
+        return
+    print_record(org, ORG_FIELDS)
 
 
 # ---------------------------------------------------------------------------------------------

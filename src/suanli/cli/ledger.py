@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.table import Table
 
 from suanli.adapters.db.database import Database
 from suanli.cli.common import (
@@ -22,6 +21,7 @@ from suanli.cli.common import (
     print_json,
     settings_from_env,
 )
+from suanli.cli.render import Column, print_table
 from suanli.domain.money import format_yuan
 from suanli.errors import LedgerError
 from suanli.i18n import t
@@ -176,20 +176,24 @@ def balance(
     if json_output:
         print_json(accounts)
         return
-    table = Table(title=t("余额", "Balances"))
-    for column in ("account", "kind", "posted", "held", "available"):
-        table.add_column(
-            column, justify="right" if column in ("posted", "held", "available") else "left"
-        )
-    for a in accounts:
-        table.add_row(
+    columns = (
+        Column(t("账户", "account"), is_id=True),
+        Column(t("已入账", "posted"), justify="right"),
+        Column(t("预留", "held"), justify="right"),
+        Column(t("可用", "available"), justify="right"),
+        Column(t("类型", "kind")),
+    )
+    rows = [
+        (
             a["account_id"],
-            a["kind"],
             format_yuan(a["posted_fen"]),
             format_yuan(a["pending_fen"]),
             format_yuan(a["available_fen"]),
+            a["kind"],
         )
-    console.print(table)
+        for a in accounts
+    ]
+    print_table(columns, rows, t("余额", "Balances"))
 
 
 @app.command("statement")

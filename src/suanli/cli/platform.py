@@ -6,11 +6,11 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from suanli.adapters.db.migrate import upgrade
 from suanli.bootstrap import bootstrap
 from suanli.cli.common import JsonOption, console, handle_errors, print_json, settings_from_env
+from suanli.cli.render import Column, print_table
 from suanli.domain.accelerators import CATALOG, CATALOG_VERSION, Precision
 from suanli.i18n import t
 from suanli.services.accounts import set_password_locally
@@ -105,31 +105,33 @@ def catalog_accelerators(json_output: bool = JsonOption) -> None:
             {"version": CATALOG_VERSION, "accelerators": [catalog_entry(a) for a in CATALOG]}
         )
         return
-    table = Table(
-        title=t(f"加速卡目录 v{CATALOG_VERSION}", f"Accelerator catalog v{CATALOG_VERSION}")
+    precisions = ("bf16", "fp16", "fp8", "int8", "fp32", "tf32")  # the most asked first
+    columns = (
+        Column(t("型号", "model"), is_id=True),
+        Column(t("厂商", "vendor")),
+        Column(t("国产", "domestic")),
+        Column("GiB", justify="right"),
+        *[Column(p, justify="right") for p in precisions],
+        Column("GB/s", justify="right"),
+        Column(t("软件栈", "stack"), fold=True),
     )
-    for column in (
-        "vendor",
-        "model",
-        "国产",
-        "GiB",
-        "GB/s",
-        *[p.value for p in Precision],
-        "stack",
-    ):
-        table.add_column(column)
-    for a in CATALOG:
-        figures = [_figure(a.tflops.get(p)) for p in Precision]
-        table.add_row(
-            a.vendor,
+    rows = [
+        (
             a.model,
+            a.vendor,
             "✓" if a.domestic else "",
             _figure(a.memory_gib),
+            *[_figure(a.tflops.get(Precision(p))) for p in precisions],
             _figure(a.memory_bandwidth_gbs),
-            *figures,
             a.software_stack,
         )
-    console.print(table)
+        for a in CATALOG
+    ]
+    title = t(
+        f"加速卡目录 v{CATALOG_VERSION} (算力单位 TFLOPS)",
+        f"Accelerator catalog v{CATALOG_VERSION} (TFLOPS)",
+    )
+    print_table(columns, rows, title)
 
 
 def _figure(value: float | None) -> str:

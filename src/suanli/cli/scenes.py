@@ -27,9 +27,10 @@ from suanli.cli.common import (
     print_json,
     settings_from_env,
 )
+from suanli.cli.scenes_deals import challenges_app, pairs_app
 from suanli.domain.scenes import MatchDirection
 from suanli.i18n import t
-from suanli.services import scenes_eval, scenes_files
+from suanli.services import scenes_eval, scenes_files, scenes_train
 from suanli.services.scenes_eval import FoldedReport
 from suanli.services.scenes_files import EvaluationReport, ItemKind, MatchRun, ValidationReport
 
@@ -37,6 +38,8 @@ app = typer.Typer(
     help="Scenario exchange: match and evaluate the two lists",
     no_args_is_help=True,
 )
+app.add_typer(pairs_app, name="pairs")
+app.add_typer(challenges_app, name="challenges")
 WARNINGS_SHOWN_MAX = 20
 CACHE_FILE = Path("cache") / "scene-vectors.npz"
 
@@ -235,7 +238,7 @@ def _folds_table(report: FoldedReport) -> Table:
     for name, folded in report.rankers.items():
         summary = folded.summary()
         cells = [f"{summary[m]['mean']:.4f} ± {summary[m]['sd']:.4f}" for m in summary]
-        table.add_row(_RANKER_LABELS.get(name, name), *cells)
+        table.add_row(_ranker_label(name), *cells)
     table.caption = t(
         f"查询数：{report.queries}；随机种子：{report.seed}",
         f"queries: {report.queries}; seed: {report.seed}",
@@ -243,11 +246,15 @@ def _folds_table(report: FoldedReport) -> Table:
     return table
 
 
-_RANKER_LABELS = {
-    "engine": t("融合引擎", "fused engine"),
-    "bm25": t("仅 BM25", "BM25 only"),
-    "embedding": t("仅语义向量", "embedding only"),
-}
+def _ranker_label(name: str) -> str:
+    labels = {
+        "engine": t("融合引擎（学习排序，折内训练）", "fused engine (learned, fitted in-fold)"),
+        "rrf": t("倒数排名融合（旧）", "reciprocal-rank fusion (before)"),
+        "bm25": t("仅 BM25", "BM25 only"),
+        "embedding": t("仅语义向量", "embedding only"),
+        "shipped": t("随包权重（仅用演示集训练）", "shipped weights (trained on demo set only)"),
+    }
+    return labels.get(name, name)
 
 
 def _eval_table(report: EvaluationReport) -> Table:
@@ -271,6 +278,46 @@ def _eval_table(report: EvaluationReport) -> Table:
         f"fused − BM25 nDCG@10: {difference:+.4f}; queries: {report.engine.queries}",
     )
     return table
+
+
+@app.command("train")
+@handle_errors
+def train_command(
+    opportunities: Path = OpportunitiesOption,
+    capabilities: Path = CapabilitiesOption,
+    gold: Path = typer.Option(
+        ..., "--gold", "-g", help="the FIRST gold set only; never the held-out one"
+    ),
+    out: Path = typer.Option(..., "--out", help="weights file to write (JSON)"),
+    folds: int = typer.Option(5, "--folds", min=scenes_eval.FOLDS_MIN, max=scenes_eval.FOLDS_MAX),
+    seed: int = typer.Option(scenes_eval.SEED_DEFAULT, "--seed"),
+    cache: Path | None = CacheOption,
+    no_cache: bool = NoCacheOption,
+) -> None:
+    """Fit the learned fusion (both modes), calibrate it on held-out folds, write the weights."""
+    command = (
+        f"suanli scenes train -o {opportunities} -c {capabilities} -g {gold}"
+        f" --folds {folds} --seed {seed} --out {out}"
+    )
+    with err_console.status(t("训练中…", "training…")):
+        models = scenes_train.train_files(
+            opportunities,
+            capabilities,
+            gold,
+            folds=folds,
+            seed=seed,
+            cache_path=_cache_path(cache, no_cache),
+            command=command,
+        )
+    scenes_train.write_models(models, out)
+    print_json(
+        {
+            "out": str(out),
+            "info": models.info,
+            "fused": models.fused.info,
+            "lexical_only": models.lexical_only.info,
+        }
+    )
 
 
 @app.command("validate")

@@ -3,12 +3,10 @@ reject, grants, report and expire. Thin: every command is one call to a running 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import typer
-from rich.table import Table
 
 from suanli.cli.common import (
     ApiClient,
@@ -19,6 +17,7 @@ from suanli.cli.common import (
     fail,
     print_json,
 )
+from suanli.cli.render import Column, print_table, words
 from suanli.domain.money import format_yuan
 from suanli.i18n import t
 
@@ -126,20 +125,28 @@ def list_programs(
     if json_output:
         print_json(page)
         return
-    table = Table(title=t("算力券", "Voucher programs"))
-    for column in ("id", "name", "category", "budget", "base", "from", "until"):
-        table.add_column(column)
-    for p in page["items"]:
-        table.add_row(
+    columns = (
+        Column(t("编号", "id"), is_id=True),
+        Column(t("预算", "budget"), justify="right"),
+        Column(t("基础比例", "base")),
+        Column(t("起", "from")),
+        Column(t("止", "until")),
+        Column(t("名称", "name"), fold=True),
+        Column(t("类别", "category")),
+    )
+    rows = [
+        (
             p["id"],
-            p["name"],
-            p["category"],
             format_yuan(p["budget_fen"]),
-            p["rules"]["base_ratio"],
+            str(p["rules"]["base_ratio"]),
             p["valid_from"][:10],
             p["valid_until"][:10],
+            p["name"],
+            p["category"],
         )
-    console.print(table)
+        for p in page["items"]
+    ]
+    print_table(columns, rows, t("算力券", "Voucher programs"))
 
 
 @programs_app.command("show")
@@ -159,9 +166,21 @@ def _print_program(program: dict[str, Any], json_output: bool) -> None:
         print_json(program)
         return
     console.print(f"{program['id']}  {program['name']}  ({program['category']})", highlight=False)
-    console.print(json.dumps(program["rules"], ensure_ascii=False), highlight=False)
-    for key, value in (program.get("totals") or {}).items():
-        console.print(f"  {key}: {format_yuan(value)}", highlight=False)
+    for key, value in program["rules"].items():
+        if value not in (None, [], "", {}):
+            console.print(f"  {key}: {words(value)}", highlight=False)
+    totals = program.get("totals") or {}
+    for key, (zh, en) in TOTAL_LABELS.items():
+        if key in totals:
+            console.print(f"  {t(zh, en)}: {format_yuan(totals[key])}", highlight=False)
+
+
+TOTAL_LABELS = {
+    "funded_fen": ("已拨付", "funded"),
+    "committed_fen": ("已发放未用", "committed"),
+    "paid_fen": ("已支付", "paid"),
+    "remaining_fen": ("未分配", "remaining"),
+}
 
 
 @programs_app.command("fund")
@@ -288,14 +307,15 @@ def _print_grant(grant: dict[str, Any], json_output: bool) -> None:
     if json_output:
         print_json(grant)
         return
-    head = f"{grant['id']}  {grant['program_name']}  {grant['enterprise_id']}"
     quota, available = format_yuan(grant["quota_fen"]), format_yuan(grant["available_fen"])
-    reserved, state = format_yuan(grant["reserved_fen"]), grant["state"]
+    reserved = format_yuan(grant["reserved_fen"])
     console.print(
-        t(
-            f"{head}  额度 {quota}  可用 {available}  预留 {reserved}  `{state}`",
-            f"{head}  quota {quota}  available {available}  reserved {reserved}  {state}",
-        ),
+        f"{grant['id']}  {grant['program_name']}  {grant['enterprise_id']}  "
+        + t(
+            f"额度 {quota}  可用 {available}  预留 {reserved}",
+            f"quota {quota}  available {available}  reserved {reserved}",
+        )
+        + f"  {grant['state']}",
         highlight=False,
     )
 
@@ -303,21 +323,25 @@ def _print_grant(grant: dict[str, Any], json_output: bool) -> None:
 @app.command("report")
 def report(
     program_id: str,
-    output_format: str = typer.Option("json", "--format", help="json | csv | xlsx"),
+    output_format: str = typer.Option("text", "--format", help="text | json | csv | xlsx"),
     section: str = typer.Option(
         "burn_down", "--section", help="csv: burn_down|by_enterprise|by_provider|by_vendor|refused"
     ),
     output: Path | None = typer.Option(None, "--output", "-o", help="file (xlsx needs one)"),
     api_url: str | None = ApiUrlOption,
     token: str | None = TokenOption,
+    json_output: bool = JsonOption,
 ) -> None:
     """The agency report, from the ledger: burn-down, subsidy by enterprise/provider/vendor.
 
     Also the domestic share and refused subsidies with their reasons."""
     client = ApiClient(api_url, token)
     path = f"/v1/vouchers/programs/{program_id}/report"
-    if output_format == "json":
+    if json_output or output_format == "json":
         print_json(client.request("GET", path))
+        return
+    if output_format == "text":
+        _print_report(client.request("GET", path))
         return
     if output_format == "xlsx" and output is None:
         fail(t("XLSX 格式需要 --output 文件", "xlsx needs --output FILE"))
@@ -327,6 +351,38 @@ def report(
         return
     output.write_bytes(content)
     console.print(t(f"已写入 {output}", f"written to {output}"))
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    """The report in a few lines: totals, the domestic share, who got the subsidy, refusals."""
+    console.print(f"{report['program_name']}  {report['program_id']}", highlight=False)
+    console.print(f"  {t('预算', 'budget')}: {format_yuan(report['budget_fen'])}", highlight=False)
+    for key, (zh, en) in TOTAL_LABELS.items():
+        console.print(f"  {t(zh, en)}: {format_yuan(report['totals'][key])}", highlight=False)
+    share = report["domestic_share_bp"] / 100
+    console.print(f"  {t('国产算力补贴占比', 'domestic share')}: {share:.1f}%", highlight=False)
+    for section, zh, en in SUBSIDY_SECTIONS:
+        console.print(t(f"{zh}:", f"{en}:"), highlight=False)
+        for item in report[section] or [{"name": "—", "subsidy_fen": 0, "orders": 0}]:
+            orders = t(f"{item['orders']} 单", f"{item['orders']} orders")
+            line = f"  {item['name']}  {format_yuan(item['subsidy_fen'])}  {orders}"
+            console.print(line, highlight=False)
+    for refused in report["refused"]:
+        wanted = format_yuan(refused["wanted_fen"])
+        console.print(
+            t(
+                f"未补贴 {refused['outcome']}: {refused['orders']} 单, 按比例应为 {wanted}",
+                f"not subsidised, {refused['outcome']}: {refused['orders']} orders, {wanted}",
+            ),
+            highlight=False,
+        )
+
+
+SUBSIDY_SECTIONS = (
+    ("by_enterprise", "按企业补贴", "subsidy by enterprise"),
+    ("by_provider", "按服务商补贴", "subsidy by provider"),
+    ("by_vendor", "按芯片厂商补贴", "subsidy by vendor"),
+)
 
 
 @app.command("expire")

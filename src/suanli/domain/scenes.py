@@ -24,6 +24,7 @@ ID_CHARS_MAX = 64
 TITLE_CHARS_MAX = 200
 DESCRIPTION_CHARS_MAX = 5_000
 TEXT_FIELD_CHARS_MAX = 200  # region, org, one tag, one accelerator name
+INDUSTRY_CHARS_MAX = 40  # an industry label as written (the stored column's width)
 TAGS_MAX = 32
 ACCELERATORS_MAX = 32
 # Separators seen in real lists: ASCII and full-width semicolons and commas, and 顿号.
@@ -68,12 +69,14 @@ _INDUSTRY_LOOKUP: Mapping[str, str] = {
 
 
 def resolve_industry(label: str) -> tuple[str, bool]:
-    """(canonical name, known). Unknown or empty labels map to 其他 with known=False,
-    so callers can warn instead of silently reclassifying."""
-    canonical = _INDUSTRY_LOOKUP.get(label.strip().casefold())
-    if canonical is None:
-        return INDUSTRY_OTHER, False
-    return canonical, True
+    """(name to store, in the platform vocabulary). A platform label or alias gives its
+    canonical name; any other label is kept as written (trimmed), never coerced to 其他, so
+    the open taxonomy (domain.industry) can still place it; an empty label gives 其他."""
+    cleaned = label.strip()
+    canonical = _INDUSTRY_LOOKUP.get(cleaned.casefold())
+    if canonical is not None:
+        return canonical, True
+    return (cleaned or INDUSTRY_OTHER), False
 
 
 def industry_english(name: str) -> str:
@@ -212,8 +215,8 @@ class SceneItem:
         _require_id(self.id)
         _require_text(self.title, "title", TITLE_CHARS_MAX, required=True)
         _require_text(self.description, "description", DESCRIPTION_CHARS_MAX, required=False)
-        canonical, known = resolve_industry(self.industry)
-        if not known or canonical != self.industry:
+        _require_text(self.industry, "industry", INDUSTRY_CHARS_MAX, required=True)
+        if resolve_industry(self.industry)[0] != self.industry:
             raise InvalidInput(
                 msg(
                     f"行业 {self.industry!r} 不是标准行业名",

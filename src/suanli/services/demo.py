@@ -120,6 +120,16 @@ class DemoCity:
     enterprises: list[IssuedToken] = field(default_factory=list)
     job_ids: list[str] = field(default_factory=list)
     rejected: list[dict[str, Any]] = field(default_factory=list)
+    agency: IssuedToken | None = None  # publishes the demo's scenario opportunities
+
+    def tokens(self) -> dict[str, Any]:
+        """Every demo organisation's admin token, so each README example can be tried."""
+        return {
+            "operator": self.operator.token,
+            "agency": self.agency.token if self.agency else None,
+            "providers": [provider.token for provider in self.providers],
+            "enterprises": [enterprise.token for enterprise in self.enterprises],
+        }
 
 
 def reset_data_dir(app_data_dir: Any) -> None:
@@ -169,7 +179,7 @@ def load_demo_scenes(app: App, city: DemoCity) -> None:
     """The scenario exchange's demo lists (fictional); vectors are embedded on first match."""
     from suanli.services.scenes_demo import load_demo_lists
 
-    load_demo_lists(app, city.enterprises)
+    city.agency = load_demo_lists(app, city.enterprises)
 
 
 def fund_enterprises(app: App, city: DemoCity) -> None:

@@ -10,7 +10,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,6 +32,7 @@ from suanli.config import Settings
 from suanli.domain.jobs import CARD_MILLI_WHOLE, JobState, stored_milli_cards, transition
 from suanli.domain.money import price_milli_card_seconds
 from suanli.domain.scheduling.fairness import USAGE_HALF_LIFE_S, decayed_usage_from_lines
+from suanli.domain.scheduling.host import NO_ASK
 from suanli.domain.scheduling.model import (
     CardShare,
     ClusterState,
@@ -517,7 +518,13 @@ def cluster_snapshot(
             continue
         node_cards = tuple((int(n), int(c)) for n, c in job.node_cards)
         share = share_from_dict(job.card_share)
-        state.apply(Placement(job.id, job.pool_id, node_cards, share=share))
+        host = (int(job.spec.get("cpus") or 0), float(job.spec.get("host_memory_gib") or 0))
+        placement = Placement(job.id, job.pool_id, node_cards, share=share, host=host)
+        try:
+            state.apply(placement)
+        except InvalidInput:  # e.g. its provider lowered the pool's declared CPU or memory
+            log.warning("active job %s holds more host CPU or memory than is declared", job.id)
+            state.apply(replace(placement, host=NO_ASK))
         try:
             running.append(_running(job, node_cards, share, now))
         except Exception:  # its cards stay taken; only its expected end is unknown

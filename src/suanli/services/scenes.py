@@ -66,13 +66,13 @@ MODELS: dict[str, type[SceneOpportunityRow] | type[SceneCapabilityRow]] = {
     "opportunities": SceneOpportunityRow,
     "capabilities": SceneCapabilityRow,
 }
-_SINGULAR = {"opportunities": "opportunity", "capabilities": "capability"}
 _KIND_ZH = {"opportunities": "需求", "capabilities": "能力"}
 PUBLISHERS: dict[str, tuple[str, ...]] = {
     "opportunities": ("agency", "enterprise"),
     "capabilities": ("enterprise",),
 }
 ID_PREFIXES = {"opportunities": "OPP", "capabilities": "CAP"}
+SINGULAR: dict[str, str] = {"opportunities": "opportunity", "capabilities": "capability"}
 OTHER_KIND: dict[str, ItemKind] = {
     "opportunities": "capabilities",
     "capabilities": "opportunities",
@@ -139,17 +139,11 @@ def _write_item(row: SceneRow, item: SceneItem) -> None:
 
 
 def build_item(kind: ItemKind, values: dict[str, Any]) -> SceneItem:
-    """A domain item from API values; an unknown industry is refused here (422, field
-    industry), unlike file import, which files it under 其他 with a warning."""
+    """A domain item from API values; a platform alias becomes its canonical industry name,
+    any other label is kept as written (the open taxonomy places it, or it gives no signal)."""
     data = dict(values)
     if "industry" in data:
-        canonical, known = resolve_industry(str(data["industry"]))
-        if not known:
-            raise InvalidInput(
-                msg(f"未知行业 {data['industry']!r}", f"unknown industry {data['industry']!r}"),
-                field="industry",
-            )
-        data["industry"] = canonical
+        data["industry"] = resolve_industry(str(data["industry"]))[0]
     for name in ("tags", "accelerators", "deployment_modes"):
         if name in data:
             data[name] = tuple(data[name])
@@ -188,7 +182,7 @@ def get_row(session: Session, kind: ItemKind, item_id: str) -> SceneRow:
     row = _find(session, kind, item_id)
     if row is None or row.deleted:
         raise NotFound(
-            msg(f"没有{_KIND_ZH.get(kind, kind)} {item_id!r}", f"no {_SINGULAR[kind]} {item_id!r}"),
+            msg(f"没有{_KIND_ZH.get(kind, kind)} {item_id!r}", f"no {SINGULAR[kind]} {item_id!r}"),
             field="id",
         )
     return row
@@ -199,7 +193,7 @@ def owned_row(session: Session, caller: Principal, kind: ItemKind, item_id: str)
     row = get_row(session, kind, item_id)
     if not caller.is_operator and row.org_id != caller.org_id:
         raise NotFound(
-            msg(f"没有{_KIND_ZH.get(kind, kind)} {item_id!r}", f"no {_SINGULAR[kind]} {item_id!r}"),
+            msg(f"没有{_KIND_ZH.get(kind, kind)} {item_id!r}", f"no {SINGULAR[kind]} {item_id!r}"),
             field="id",
         )
     return row
@@ -246,7 +240,7 @@ def create_item(
         raise Conflict(
             msg(
                 f"{_KIND_ZH.get(kind, kind)} {item.id!r} 已存在",
-                f"{_SINGULAR[kind]} {item.id!r} already exists",
+                f"{SINGULAR[kind]} {item.id!r} already exists",
             ),
             field="id",
         )
@@ -328,13 +322,7 @@ def _filtered(kind: ItemKind, filters: ItemFilters) -> Select[Any]:
     model = MODELS[kind]
     query = select(model).where(model.deleted.is_(False)).order_by(model.id)
     if filters.industry is not None:
-        canonical, known = resolve_industry(filters.industry)
-        if not known:
-            raise InvalidInput(
-                msg(f"未知行业 {filters.industry!r}", f"unknown industry {filters.industry!r}"),
-                field="industry",
-            )
-        query = query.where(model.industry == canonical)
+        query = query.where(model.industry == resolve_industry(filters.industry)[0])
     if filters.status is not None:
         query = query.where(model.status == ItemStatus(filters.status).value)
     if filters.batch is not None:
@@ -389,7 +377,7 @@ def _load_upload(
             msg(f"每次最多导入 {IMPORT_ROWS_MAX} 行", f"at most {IMPORT_ROWS_MAX} rows per import"),
             field="rows",
         )
-    return scenes_files.LoadResult(result.items, report)
+    return scenes_files.LoadResult(result.items, report, result.contacts)
 
 
 def import_items(
@@ -408,10 +396,11 @@ def import_items(
     require_publisher(caller, kind)
     owner = _owner_org(session, caller, org_id)
     loaded = _load_upload(kind, upload[0], upload[1], skip_invalid)
+    _refuse_batch_conflict(loaded.items, batch)
     created: list[str] = []
     updated: list[str] = []
     for item in loaded.items:
-        if batch is not None and item.batch is None:
+        if batch is not None:
             item = replace(item, batch=batch)
         row = _find(session, kind, item.id)
         if row is not None and row.org_id != owner:
@@ -430,9 +419,29 @@ def import_items(
             row.deleted, row.updated_at = False, clock.now()
             updated.append(item.id)
         _write_item(row, item)
+        if item.id in loaded.contacts:
+            row.contact = _require_contact(loaded.contacts[item.id])
     session.flush()
     audit(session, clock, caller, f"scenes.{kind}.import", kind, created=len(created))
     return ImportResult(kind, tuple(created), tuple(updated), loaded.report)
+
+
+def _refuse_batch_conflict(items: Sequence[SceneItem], batch: int | None) -> None:
+    """The batch given with the import and the file's batch column must not disagree: neither
+    silently wins (an import that moved rows to another batch lost them from that batch)."""
+    if batch is None:
+        return
+    for item in items:
+        if item.batch is not None and item.batch != batch:
+            raise InvalidInput(
+                msg(
+                    f"导入指定了第{batch}批，但文件的批次列把 {item.id} 列为第{item.batch}批；"
+                    "请去掉其中之一",
+                    f"the import says batch {batch} but the file's batch column puts {item.id} "
+                    f"in batch {item.batch}; drop one of the two",
+                ),
+                field="batch",
+            )
 
 
 def export_items(

@@ -5,8 +5,9 @@ Choices, so users and reviewers know what to expect:
 - Headers in English (`id,title,description,industry,tags,region,org`) or Chinese
   (`编号,名称,描述,行业,标签,地区,单位`), per column; optional columns may follow.
 - Problems name the spreadsheet row: the header is row 1, the first item row 2.
-- An unknown industry is a warning, not an error: the item is filed under 其他 and still
-  matched on its text; the report says which label was replaced.
+- Industry labels are kept as written (platform aliases become the platform name). A label
+  that neither the platform vocabulary nor GB/T 4754 knows is a warning, not an error: the
+  item is matched on its text, with no industry signal.
 - Encoding: UTF-8 with or without BOM. A file that is not UTF-8 but decodes as GBK/GB18030
   with a recognisable header (what Excel on Chinese Windows saves) is decoded, with a
   warning; anything else is refused, saying so.
@@ -20,7 +21,7 @@ import csv
 import io
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -37,6 +38,7 @@ from suanli.adapters.matching import (
     load_default_embedder,
 )
 from suanli.adapters.matching.embedding import ProgressCallback
+from suanli.adapters.matching.industry import load_taxonomy
 from suanli.domain.money import require_fen
 from suanli.domain.scenes import (
     DEPLOYMENT_LABELS,
@@ -77,15 +79,17 @@ COLUMNS: Mapping[str, tuple[str, str, tuple[str, ...]]] = {
     "region": ("region", "地区", ("区域", "所在地")),
     "org": ("org", "单位", ("organisation", "organization", "发布单位", "供给单位")),
     "budget_fen": ("budget_fen", "预算（分）", ()),
-    "budget_yuan": ("budget_yuan", "预算（元）", ()),
+    "budget_yuan": ("budget_yuan", "预算（元）", ("预算", "预算金额", "budget")),  # plain: yuan
     "budget_wan_yuan": ("budget_wan_yuan", "预算（万元）", ()),
-    "deadline": ("deadline", "截止日期", ()),
+    "deadline": ("deadline", "截止日期", ("截止时间",)),
     "batch": ("batch", "批次", ()),
     "status": ("status", "状态", ()),
     "maturity": ("maturity", "成熟度", ()),
     "deployment_modes": ("deployment_modes", "部署方式", ()),
     "accelerators": ("accelerators", "适配芯片", ("支持芯片",)),
+    "contact": ("contact", "联系人", ("联系方式", "联系人及电话")),
 }
+IMPORT_ONLY_COLUMNS = ("contact",)  # read on import; never exported (only the owner sees it)
 REQUIRED_COLUMNS = ("id", "title", "description", "industry", "tags", "region", "org")
 _OPPORTUNITY_EXTRA = ("budget_fen", "budget_yuan", "budget_wan_yuan", "deadline")
 _CAPABILITY_EXTRA = ("maturity", "deployment_modes", "accelerators")
@@ -167,6 +171,7 @@ class ValidationReport:
 class LoadResult(Generic[T]):
     items: tuple[T, ...]
     report: ValidationReport
+    contacts: Mapping[str, str] = field(default_factory=dict)  # item id -> contact column
 
 
 @dataclass(frozen=True)
@@ -308,7 +313,7 @@ def _map_header(header: list[str], kind: ItemKind) -> tuple[dict[str, int], list
     problems: list[Problem] = []
     for index, name in enumerate(header):
         column = _HEADER_LOOKUP.get(_normalise_header(name))
-        if column is None or column not in KIND_COLUMNS[kind]:
+        if column is None or column not in (*KIND_COLUMNS[kind], *IMPORT_ONLY_COLUMNS):
             if name:
                 problems.append(
                     Problem(1, name, t("未识别的列，已忽略", "unknown column, ignored"), "warning")
@@ -333,21 +338,11 @@ def _cells(mapping: dict[str, int], cells: list[str]) -> dict[str, str]:
 
 
 def _common_fields(values: dict[str, str], row: int, problems: list[Problem]) -> dict[str, Any]:
-    """The SceneItem fields; an unknown industry becomes 其他 with a warning."""
+    """The SceneItem fields; an industry label nothing knows is kept as written, with a
+    warning that it gives no industry signal."""
     industry, known = resolve_industry(values["industry"])
-    if not known:
-        label = values["industry"] or t("（空）", "(empty)")
-        problems.append(
-            Problem(
-                row,
-                "industry",
-                t(
-                    f"未知行业“{label}”，已归入 其他",
-                    f"unknown industry {label!r}, filed under '其他' (other)",
-                ),
-                "warning",
-            )
-        )
+    if not known and load_taxonomy().code_of(industry) is None:
+        problems.append(Problem(row, "industry", _unknown_industry(values["industry"]), "warning"))
     fields: dict[str, Any] = {
         "id": values["id"],
         "title": values["title"],
@@ -362,6 +357,16 @@ def _common_fields(values: dict[str, str], row: int, problems: list[Problem]) ->
     if values.get("status"):
         fields["status"] = parse_status(values["status"])
     return fields
+
+
+def _unknown_industry(label: str) -> str:
+    if not label.strip():
+        return t("行业为空，已记为 其他", "industry is empty, recorded as '其他' (other)")
+    return t(
+        f"行业“{label}”不在行业分类（GB/T 4754）中，按原文保留，不参与行业匹配",
+        f"industry {label!r} is not in the taxonomy (GB/T 4754): kept as written, "
+        "no industry signal",
+    )
 
 
 _CHINESE_DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九十")}
@@ -453,11 +458,14 @@ def _precheck(values: dict[str, str], row: int, first_row: dict[str, int]) -> Pr
     return None
 
 
-def _parse_rows(table: _Table, kind: ItemKind) -> tuple[list[SceneItem], list[Problem]]:
+def _parse_rows(
+    table: _Table, kind: ItemKind
+) -> tuple[list[SceneItem], list[Problem], dict[str, str]]:
     mapping, problems = _map_header(table.header, kind)
     problems = [*table.notes, *problems]
     build = _opportunity if kind == "opportunities" else _capability
     items: list[SceneItem] = []
+    contacts: dict[str, str] = {}
     first_row: dict[str, int] = {}
     for row, cells in table.rows:
         values = _cells(mapping, cells)
@@ -471,7 +479,10 @@ def _parse_rows(table: _Table, kind: ItemKind) -> tuple[list[SceneItem], list[Pr
             items.append(build(values, row, problems))
         except InvalidInput as error:
             problems.append(Problem(row, error.field or "row", error.message))
-    return items, problems
+            continue
+        if values.get("contact"):
+            contacts[values["id"]] = values["contact"]
+    return items, problems, contacts
 
 
 def _failure(report: ValidationReport) -> InvalidInput:
@@ -492,11 +503,11 @@ def _failure(report: ValidationReport) -> InvalidInput:
 def load_items(path: Path, kind: ItemKind, *, skip_invalid: bool = False) -> LoadResult[SceneItem]:
     """The valid items and the report; raises if any row is invalid unless skip_invalid."""
     table = read_table(path)
-    items, problems = _parse_rows(table, kind)
+    items, problems, contacts = _parse_rows(table, kind)
     report = ValidationReport(str(path), kind, len(table.rows), tuple(problems))
     if report.errors and not skip_invalid:
         raise _failure(report)
-    return LoadResult(tuple(items), report)
+    return LoadResult(tuple(items), report, contacts)
 
 
 def load_opportunities(path: Path, *, skip_invalid: bool = False) -> LoadResult[Opportunity]:
@@ -579,7 +590,7 @@ class MatchRun:
     direction: MatchDirection
     matches: tuple[Match, ...]
     mode: str
-    warnings: tuple[str, ...]  # model fallback, encoding, industries filed under 其他
+    warnings: tuple[str, ...]  # model fallback, encoding, industries nothing knows
 
     def as_json(self) -> dict[str, Any]:
         """Exactly {"matches": [{"id", "candidates": [{"id", "score", "why"}]}]}."""

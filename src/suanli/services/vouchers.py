@@ -822,6 +822,49 @@ def plan_job_hold(session: Session, job: JobRow) -> JobVoucherHold | None:
     return JobVoucherHold(plan_hold(orders, states), active, spend)
 
 
+@dataclass(frozen=True)
+class PoolSubsidy:
+    """What one feasible pool's order would cost the enterprise with its grants applied."""
+
+    pool_id: str
+    amount_fen: int
+    enterprise_fen: int
+    lines: tuple[SubsidyLine, ...]
+
+
+def voucher_quote(
+    session: Session, enterprise_id: str, spec: dict[str, Any], at: datetime
+) -> list[PoolSubsidy]:
+    """Per feasible pool, each active grant's expected subsidy and what the enterprise pays,
+    at the job's maximum run time: what submitting now would hold (read without locks)."""
+    active = _active_grants(session, enterprise_id, at)
+    if not active:
+        return []
+    draft = JobRow(owner_id=enterprise_id, spec=spec, submitted_at=at)
+    orders = _candidate_orders(session, draft, yearly_spend_fen(session, enterprise_id, at))
+    balances = ledger.repository(session).accounts(a.grant.account_id for a in active)
+    states = [
+        GrantState(
+            a.program, a.grant.id, a.facts, balances[a.grant.account_id].balance.available_fen
+        )
+        for a in active
+    ]
+    pool_ids = _feasible_pool_ids(session, spec)
+    quotes = []
+    for pool_id, order in zip(pool_ids, orders, strict=True):
+        redemption = redeem(order, states)
+        quotes.append(
+            PoolSubsidy(pool_id, order.amount_fen, redemption.enterprise_fen, redemption.lines)
+        )
+    return quotes
+
+
+def _feasible_pool_ids(session: Session, spec: dict[str, Any]) -> list[str]:
+    from suanli.services.jobs import spec_from_dict
+
+    return [view.pool.id for view in feasible_pools(spec_from_dict(spec), pool_views(session))]
+
+
 def _candidate_orders(session: Session, job: JobRow, spend_fen: int) -> list[Order]:
     """One order per feasible pool, priced at the job's maximum run time there."""
     from suanli.services.jobs import spec_from_dict  # jobs imports settlement, which imports us

@@ -193,10 +193,10 @@ def _release_oldest(
     """Frees the oldest placements until the fleet is below the churn level (or one, if stuck)."""
     if force and running:
         oldest = running.popleft()
-        state.release(oldest.pool_id, oldest.node_cards, oldest.share)
+        state.release(oldest.pool_id, oldest.node_cards, oldest.share, oldest.host)
     while running and state.free_cards_total() < capacity * (1 - CHURN_BUSY_FRACTION):
         oldest = running.popleft()
-        state.release(oldest.pool_id, oldest.node_cards, oldest.share)
+        state.release(oldest.pool_id, oldest.node_cards, oldest.share, oldest.host)
 
 
 def peak_rss_mib() -> float:

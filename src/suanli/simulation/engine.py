@@ -21,7 +21,14 @@ from suanli.domain.money import MILLI_PER_CARD, price_milli_card_seconds
 from suanli.domain.scheduling.fairness import USAGE_HALF_LIFE_S, DecayedUsage
 from suanli.domain.scheduling.feasibility import never_placeable
 from suanli.domain.scheduling.matrix import RequirementKey, requirement_key
-from suanli.domain.scheduling.model import ClusterState, Placement, Policy, QueuedJob, RunningJob
+from suanli.domain.scheduling.model import (
+    ClusterState,
+    Placement,
+    Policy,
+    QueuedJob,
+    RunningJob,
+    host_ask,
+)
 from suanli.domain.scheduling.performance import PerformanceModel
 from suanli.domain.scheduling.policies import ARRIVAL_ORDER, QUEUE_SCAN_MAX, Round
 from suanli.errors import LimitExceeded
@@ -217,7 +224,8 @@ class Replay:
     def _stop(self, job_id: str, now_s: float) -> None:
         """Ends a run (finished or preempted): frees its cards and meters it."""
         running = self.state.remove_running(job_id)
-        self.state.release(running.pool_id, running.node_cards, running.share)
+        ask = host_ask(running.spec)
+        self.state.release(running.pool_id, running.node_cards, running.share, ask)
         self.tokens[job_id] = self.tokens.get(job_id, 0) + 1  # invalidates its end event
         held_milli = running.spec.milli_cards
         self.usage.stop(running.owner_id, held_milli / MILLI_PER_CARD, now_s)

@@ -197,7 +197,14 @@ def pod_list_path(name_or_path: str, traces_dir: Path | None) -> Path:
 def node_list_path(traces_dir: Path | None) -> Path:
     if traces_dir is None or not (traces_dir / TRACE_DIR / NODE_LIST).is_file():
         raise InvalidInput(
-            "cannot find shared/traces/alibaba-gpu-v2023/" + NODE_LIST + "; set SUANLI_TRACES_DIR",
+            msg(
+                "找不到 shared/traces/alibaba-gpu-v2023/"
+                + NODE_LIST
+                + "；请设置 SUANLI_TRACES_DIR",
+                "cannot find shared/traces/alibaba-gpu-v2023/"
+                + NODE_LIST
+                + "; set SUANLI_TRACES_DIR",
+            ),
             field="nodes",
         )
     return traces_dir / TRACE_DIR / NODE_LIST

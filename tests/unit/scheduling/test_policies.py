@@ -40,6 +40,8 @@ def test_policy_names_are_exactly_the_six_documented_ones() -> None:
         "fastest",
         "balanced",
         "fair",
+        "shortest-first",
+        "earliest-finish",
     )
 
 
@@ -153,6 +155,31 @@ def test_fifo_backfill_starts_the_short_job_in_arrival_order_on_the_first_pool()
     ]
     assert get_policy("fifo-first-fit").place(state, queue, 0.0) == []
     assert _pools(get_policy("fifo-backfill").place(state, queue, 0.0)) == {"short": "slow"}
+
+
+def test_shortest_first_starts_the_shortest_queued_job() -> None:
+    state = ClusterState.empty((view("pool", FAST, cards_per_node=8),))
+    running(state, "busy", "pool", ((0, 7),), end_s=100.0)
+    queue = [
+        job("long", runtime_s=500.0, submitted_at_s=0.0, reference="Fast-A"),
+        job("short", runtime_s=50.0, submitted_at_s=1.0, reference="Fast-A"),
+    ]
+    assert _pools(get_policy("fastest").place(state, queue, 0.0)) == {"long": "pool"}
+    assert _pools(get_policy("shortest-first").place(state, queue, 0.0)) == {"short": "pool"}
+
+
+def test_earliest_finish_waits_for_a_fast_pool_that_frees_soon() -> None:
+    # the fast chip is 3× faster for cv-train-fp32 and frees in 10 minutes: a 3-hour job
+    # finishes sooner by waiting (10 min + 1 h) than on the free slow chip (3 h)
+    state = _fleet()
+    running(state, "busy", "fast", ((0, 8),), end_s=600.0)
+    queue = [_train("j")]
+    assert _pools(get_policy("fastest").place(state, queue, 0.0)) == {"j": "slow"}
+    assert get_policy("earliest-finish").place(state, queue, 0.0) == []
+    # when the fast chip frees only in 5 hours, starting now on the slow one is sooner
+    later = _fleet()
+    running(later, "busy", "fast", ((0, 8),), end_s=5 * 3600.0)
+    assert _pools(get_policy("earliest-finish").place(later, queue, 0.0)) == {"j": "slow"}
 
 
 def test_backfill_uses_nodes_the_reserved_job_will_not_need() -> None:

@@ -128,3 +128,31 @@ def test_milli_card_seconds_are_priced_once_per_line_in_exact_fen() -> None:
     assert price_milli_card_seconds(499 * 3600, 1) == 0
     # whole cards are the same as before
     assert price_milli_card_seconds(1000 * 12_345, 777) == price_card_seconds(12_345, 777)
+
+
+def test_host_cpus_and_memory_are_counted_per_node_as_jobs_come_and_go() -> None:
+    pool = view(
+        "p", "H100", nodes=2, cards_per_node=4, cpus_per_node=16, host_memory_gib_per_node=64
+    )
+    state = ClusterState.empty((pool,))
+    policy = get_policy("cheapest")
+    queue = [job(f"j{i}", cpus=12, submitted_at_s=float(i)) for i in range(3)]
+    placements = policy.place(state, queue, 0.0)
+    # 12 of 16 cores per node: one such job per node, though each node keeps 3 free cards
+    assert sorted(p.nodes for p in placements) == [(0,), (1,)]
+    for placement in placements:
+        state.apply(placement)
+    assert state.host[0].cpus.tolist() == [4.0, 4.0]
+    share = job("s", card_milli=300, cpus=4, host_memory_gib=64)
+    placed = policy.place(state, [share], 0.0)
+    assert len(placed) == 1 and placed[0].share is not None and placed[0].host == (4, 64.0)
+    state.apply(placed[0])
+    with pytest.raises(InvalidInput):  # no node has a core left for it
+        state.apply(Placement("x", "p", ((0, 1),), host=(1, 0.0)))
+    assert state.host[0].cpus.tolist() == [0.0, 4.0]  # the share went to node 0 (best fit)
+    assert policy.place(state, [job("late", cpus=5)], 0.0) == []
+    first = placements[0]
+    before = float(state.host[0].cpus[first.nodes[0]])
+    state.release("p", first.node_cards, None, first.host)
+    assert state.host[0].cpus[first.nodes[0]] == before + 12
+    assert len(policy.place(state, [job("late", cpus=5)], 0.0)) == 1

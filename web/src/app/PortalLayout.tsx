@@ -59,7 +59,7 @@ export function PortalLayout() {
             <nav aria-label={t("nav.console")}>
               <Menu
                 mode="inline"
-                selectedKeys={selected}
+                selectedKeys={[location.pathname, ...selected]}
                 items={consoleMenu.map((entry) => ({ key: entry.path, label: <Link to={entry.path}>{t(entry.label)}</Link> }))}
               />
             </nav>

@@ -1,5 +1,5 @@
 // The role menu: one entry list per kind of organisation. The provider, agency and operator
-// consoles (issue 17) add their pages here and in router.tsx; until then they are placeholders.
+// consoles (issue 17) list their pages here and in router.tsx.
 export type MenuEntry = { path: string; label: string };
 
 export const PUBLIC_MENU: MenuEntry[] = [
@@ -18,9 +18,25 @@ export const CONSOLE_MENUS: Record<string, MenuEntry[]> = {
     { path: "/console/vouchers", label: "nav.vouchers" },
     { path: "/console/scenes", label: "nav.myScenes" },
   ],
-  provider: [{ path: "/console/provider", label: "nav.providerConsole" }],
-  agency: [{ path: "/console/agency", label: "nav.agencyConsole" }],
-  operator: [{ path: "/console/operator", label: "nav.operatorConsole" }],
+  provider: [
+    { path: "/console/provider/pools", label: "nav.pools" },
+    { path: "/console/provider/connections", label: "nav.connections" },
+    { path: "/console/provider/jobs", label: "nav.providerJobs" },
+    { path: "/console/provider/money", label: "nav.receivables" },
+  ],
+  agency: [
+    { path: "/console/agency/programs", label: "nav.agencyPrograms" },
+    { path: "/console/agency/review", label: "nav.review" },
+    { path: "/console/agency/report", label: "nav.report" },
+    { path: "/console/agency/opportunities", label: "nav.opportunities" },
+    { path: "/console/agency/challenges", label: "nav.challenges" },
+  ],
+  operator: [
+    { path: "/console/operator/organisations", label: "nav.organisations" },
+    { path: "/console/operator/money", label: "nav.money" },
+    { path: "/console/operator/ledger", label: "nav.ledger" },
+    { path: "/dashboard", label: "nav.dashboard" },
+  ],
 };
 
 export function consoleHome(orgKind: string): string {

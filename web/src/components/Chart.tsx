@@ -1,27 +1,34 @@
 // ECharts through echarts/core: only the chart types and components registered here are
-// bundled, and this module is loaded lazily by the pages that draw a chart.
-import { BarChart, PieChart } from "echarts/charts";
+// bundled, and this module is loaded lazily by the pages that draw a chart. One instance per
+// chart for its whole life: a refresh sets the new option on it (no re-init), so a wall
+// screen refreshing for hours keeps a flat heap.
+import { BarChart, FunnelChart, LineChart, PieChart } from "echarts/charts";
 import { GridComponent, LegendComponent, TooltipComponent } from "echarts/components";
 import * as echarts from "echarts/core";
 import { CanvasRenderer } from "echarts/renderers";
 import { useEffect, useRef } from "react";
 
-echarts.use([BarChart, PieChart, GridComponent, LegendComponent, TooltipComponent, CanvasRenderer]);
+echarts.use([BarChart, FunnelChart, LineChart, PieChart, GridComponent, LegendComponent, TooltipComponent, CanvasRenderer]);
 
-export type ChartProps = { option: echarts.EChartsCoreOption; height?: number; label: string };
+export type ChartProps = { option: echarts.EChartsCoreOption; height?: number; label: string; theme?: "dark" };
 
-export default function Chart({ option, height = 280, label }: ChartProps) {
+export default function Chart({ option, height = 280, label, theme }: ChartProps) {
   const element = useRef<HTMLDivElement>(null);
+  const chart = useRef<echarts.ECharts | null>(null);
   useEffect(() => {
     if (!element.current) return undefined;
-    const chart = echarts.init(element.current);
-    chart.setOption(option);
-    const resize = () => chart.resize();
+    const instance = echarts.init(element.current, theme);
+    chart.current = instance;
+    const resize = () => instance.resize();
     window.addEventListener("resize", resize);
     return () => {
       window.removeEventListener("resize", resize);
-      chart.dispose();
+      instance.dispose();
+      chart.current = null;
     };
-  }, [option]);
+  }, [theme]);
+  useEffect(() => {
+    chart.current?.setOption(option, { notMerge: true });
+  }, [option, theme]);
   return <div ref={element} role="img" aria-label={label} style={{ width: "100%", height }} />;
 }

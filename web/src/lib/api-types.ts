@@ -447,7 +447,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Quote */
+        /**
+         * Quote
+         * @description The price range over the feasible pools; for an enterprise, also what each of its
+         *     active voucher grants would pay and what it would pay itself, pool by pool.
+         */
         post: operations["quote_v1_jobs_quote_post"];
         delete?: never;
         options?: never;
@@ -2228,6 +2232,22 @@ export interface components {
             /** State */
             state: string;
         };
+        /** GrantSubsidyPublic */
+        GrantSubsidyPublic: {
+            /** Grant Id */
+            grant_id: string;
+            /**
+             * Note
+             * @description why a grant pays less than its ratio, or nothing
+             */
+            note: string;
+            /** Program Id */
+            program_id: string;
+            /** Program Name */
+            program_name: string;
+            /** Subsidy Fen */
+            subsidy_fen: number;
+        };
         /** HTTPValidationError */
         HTTPValidationError: {
             /** Detail */
@@ -3015,6 +3035,20 @@ export interface components {
             /** Vendor */
             vendor: string;
         };
+        /** PoolSubsidyPublic */
+        PoolSubsidyPublic: {
+            /**
+             * Amount Fen
+             * @description the order at the job's maximum run time
+             */
+            amount_fen: number;
+            /** Enterprise Pays Fen */
+            enterprise_pays_fen: number;
+            /** Grants */
+            grants: components["schemas"]["GrantSubsidyPublic"][];
+            /** Pool Id */
+            pool_id: string;
+        };
         /** PoolUpdate */
         PoolUpdate: {
             /** Cards Per Node */
@@ -3250,6 +3284,11 @@ export interface components {
             min_fen: number;
             /** Reasons */
             reasons: string[];
+            /**
+             * Vouchers
+             * @description an enterprise's active grants applied to each feasible pool; empty without
+             */
+            vouchers?: components["schemas"]["PoolSubsidyPublic"][];
         };
         /** Reason */
         Reason: {

@@ -96,7 +96,7 @@ def backfill_nodes(
     end_s: float,
 ) -> NodeCards:
     """Nodes for a job that must not delay the reservation; () if it would."""
-    nodes = scratch.nodes(index)
+    nodes = scratch.usable(index, spec)
     if reservation is None or index != reservation.pool or end_s <= reservation.start_s:
         return allocate_nodes(nodes, spec)
     taken = allocate_nodes(np.minimum(nodes, reservation.extra), spec)
@@ -118,9 +118,10 @@ def backfill_share(
     if milli is None:
         return None
     nodes, shared = scratch.nodes(index), scratch.shared(index)
+    fits = scratch.host_ok(index, spec)
     if reservation is None or index != reservation.pool or end_s <= reservation.start_s:
-        return allocate_share(nodes, shared, milli)
-    share = allocate_share(nodes, shared, milli, room=reservation.extra)
+        return allocate_share(nodes, shared, milli, nodes_ok=fits)
+    share = allocate_share(nodes, shared, milli, room=reservation.extra, nodes_ok=fits)
     if share is not None and (share.node, share.card) not in shared:
         reservation.extra[share.node] -= 1
     return share

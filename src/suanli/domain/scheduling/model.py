@@ -20,6 +20,14 @@ import numpy.typing as npt
 from suanli.domain.accelerators import Accelerator
 from suanli.domain.jobs import JobSpec
 from suanli.domain.pools import Pool
+from suanli.domain.scheduling.host import (
+    NO_ASK,
+    HostAsk,
+    HostFree,
+    give_host,
+    host_capacity,
+    take_host,
+)
 from suanli.domain.scheduling.matrix import PoolMatrix, pool_matrix
 from suanli.domain.scheduling.running import EndEntry, RunningIndex, VictimEntry
 from suanli.errors import InvalidInput
@@ -91,6 +99,11 @@ class Placement:
     preempts: tuple[str, ...] = ()  # running job ids to stop first
     expected_runtime_s: float | None = None  # the policy's estimate on this pool
     share: CardShare | None = None  # a fractional job: its share; node_cards is then ()
+    host: HostAsk = NO_ASK  # host CPU cores and memory taken on each of its nodes
+
+    @property
+    def nodes(self) -> tuple[int, ...]:
+        return placed_nodes(self.node_cards, self.share)
 
     @property
     def cards(self) -> int:
@@ -122,6 +135,11 @@ class ClusterState:
         )
         self.shared: dict[int, SharedCards] = {}  # by pool index; only pools with shares
         self.share_max = np.zeros(len(self.pools), dtype=np.int64)  # roomiest shared card
+        self.host: dict[int, HostFree] = {}  # by pool index; only pools declaring host figures
+        for index, view in enumerate(self.pools):
+            capacity = host_capacity(view.pool)
+            if capacity is not None:
+                self.host[index] = capacity
         self._running_source: object = None
         self._running = RunningIndex(self.matrix.index)
 
@@ -137,6 +155,7 @@ class ClusterState:
         copied = ClusterState(self.pools, free, running, dict(self.usage_by_owner), weights)
         copied.shared = {index: dict(cards) for index, cards in self.shared.items()}
         copied.share_max = self.share_max.copy()
+        copied.host = {index: host.copy() for index, host in self.host.items()}
         return copied
 
     def pool_index(self, pool_id: str) -> int:
@@ -156,9 +175,17 @@ class ClusterState:
     def apply(self, placement: Placement) -> None:
         """Takes the placement's cards; refuses to over-allocate any node (invariant 9)."""
         index = self.pool_index(placement.pool_id)
+        host = self.host.get(index)
+        if host is not None:  # checked first, so a refused placement changes nothing
+            take_host(host.copy(), placement.nodes, placement.host, placement.pool_id)
         if placement.share is not None:
             self._take_share(index, placement.share)
-            return
+        else:
+            self._take_cards(index, placement)
+        if host is not None:
+            take_host(host, placement.nodes, placement.host, placement.pool_id)
+
+    def _take_cards(self, index: int, placement: Placement) -> None:
         nodes = self.node_free[index]
         for node_index, cards in placement.node_cards:
             if cards <= 0 or not 0 <= node_index < nodes.size or nodes[node_index] < cards:
@@ -176,10 +203,9 @@ class ClusterState:
         pool_id: str,
         node_cards: Sequence[tuple[int, int]],
         share: CardShare | None = None,
+        host: HostAsk = NO_ASK,
     ) -> None:
         index = self.pool_index(pool_id)
-        if share is not None:
-            self._give_share(index, share)
         nodes = self.node_free[index]
         capacity = self.pools[index].pool.cards_per_node
         for node_index, cards in node_cards:
@@ -196,6 +222,11 @@ class ClusterState:
                     ),
                     field="release",
                 )
+        if share is not None:
+            self._give_share(index, share)
+        if index in self.host:
+            held_on = placed_nodes(tuple(node_cards), share)
+            give_host(self.host[index], held_on, host, self.pools[index].pool)
         self._shift(index, node_cards, +1)
 
     def _shift(self, index: int, node_cards: Iterable[tuple[int, int]], sign: int) -> None:
@@ -297,6 +328,17 @@ def _node_array(free: Sequence[int] | None, view: PoolView) -> IntArray:
             field="free",
         )
     return nodes
+
+
+def placed_nodes(
+    node_cards: tuple[tuple[int, int], ...], share: CardShare | None
+) -> tuple[int, ...]:
+    """The nodes a placement occupies."""
+    return (share.node,) if share is not None else tuple(node for node, _ in node_cards)
+
+
+def host_ask(spec: JobSpec) -> HostAsk:
+    return (spec.cpus, float(spec.host_memory_gib))
 
 
 def take_share(shared: SharedCards, node_free: IntArray, pool: Pool, share: CardShare) -> bool:

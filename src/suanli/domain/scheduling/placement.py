@@ -13,6 +13,15 @@ import numpy as np
 
 from suanli.domain.jobs import JobSpec
 from suanli.domain.scheduling.feasibility import is_feasible
+from suanli.domain.scheduling.host import (
+    NO_ASK,
+    BoolArray,
+    HostAsk,
+    HostFree,
+    give_host,
+    host_fits,
+    take_host,
+)
 from suanli.domain.scheduling.matrix import IntArray
 from suanli.domain.scheduling.model import (
     CardShare,
@@ -22,6 +31,8 @@ from suanli.domain.scheduling.model import (
     QueuedJob,
     SharedCards,
     give_share,
+    host_ask,
+    placed_nodes,
     take_share,
 )
 
@@ -46,16 +57,27 @@ def allocate_nodes(free_per_node: Sequence[int] | IntArray, spec: JobSpec) -> No
 
 
 def allocate_share(
-    free_per_node: IntArray, shared: SharedCards, milli: int, room: IntArray | None = None
+    free_per_node: IntArray,
+    shared: SharedCards,
+    milli: int,
+    room: IntArray | None = None,
+    nodes_ok: BoolArray | None = None,
 ) -> CardShare | None:
     """Best fit on the card: the shared card with the least free milli that still fits (the
     lowest node and label on ties); else a fully free card on the fullest node that has one.
-    `room` (per node, optional) caps the fully free cards that may be opened."""
-    fitting = [(free, key) for key, free in shared.items() if free >= milli]
+    `room` (per node, optional) caps the fully free cards that may be opened; `nodes_ok`
+    (optional) names the nodes with room for the job's host CPU and memory."""
+    fitting = [
+        (free, key)
+        for key, free in shared.items()
+        if free >= milli and (nodes_ok is None or nodes_ok[key[0]])
+    ]
     if fitting:
         _, (node, card) = min(fitting)
         return CardShare(node, card, milli)
     free = free_per_node if room is None else np.minimum(free_per_node, room)
+    if nodes_ok is not None:
+        free = np.where(nodes_ok, free, 0)
     if free.size == 0:
         return None
     node = int(np.argmin(np.where(free >= 1, free, _NO_FIT)))
@@ -82,6 +104,7 @@ class Scratch:
         self._copied = False
         self._nodes: dict[int, IntArray] = {}
         self._shared: dict[int, SharedCards] = {}
+        self._host: dict[int, HostFree] = {}
         self.ends: dict[int, list[tuple[float, NodeCards]]] = {}  # placed this round, by pool
         self.preempted: set[str] = set()
 
@@ -90,20 +113,54 @@ class Scratch:
         nodes = self._nodes.get(index)
         return self.state.node_free[index] if nodes is None else nodes
 
+    def host_ok(self, index: int, spec: JobSpec) -> BoolArray | None:
+        """Per node: room for the job's host CPU and memory now; None when nothing limits."""
+        host = self._host.get(index, self.state.host.get(index))
+        return host_fits(host, host_ask(spec))
+
+    def usable(self, index: int, spec: JobSpec) -> IntArray:
+        """Free cards per node, zero where the job's host CPU or memory would not fit."""
+        nodes, fits = self.nodes(index), self.host_ok(index, spec)
+        return nodes if fits is None else np.where(fits, nodes, 0)
+
+    def _take_host(self, index: int, nodes: tuple[int, ...], ask: HostAsk, take: bool) -> None:
+        if index not in self.state.host or ask == NO_ASK:
+            return
+        host = self._host.get(index)
+        if host is None:
+            host = self._host[index] = self.state.host[index].copy()
+        if take:
+            take_host(host, nodes, ask, self.state.matrix.pool_ids[index])
+        else:
+            give_host(host, nodes, ask, self.state.pools[index].pool)
+
     def shared(self, index: int) -> SharedCards:
         """The pool's shared cards as this round sees them (do not write)."""
         shared = self._shared.get(index)
         return self.state.shared.get(index, {}) if shared is None else shared
 
     def take(
-        self, index: int, node_cards: NodeCards, end_s: float, share: CardShare | None = None
+        self,
+        index: int,
+        node_cards: NodeCards,
+        end_s: float,
+        share: CardShare | None = None,
+        host: HostAsk = NO_ASK,
     ) -> None:
+        self._take_host(index, placed_nodes(node_cards, share), host, take=True)
         if share is not None:
             self._share(index, share, take=True)
         self._shift(index, node_cards, -1)
         self.ends.setdefault(index, []).append((end_s, node_cards))
 
-    def give(self, index: int, node_cards: NodeCards, share: CardShare | None = None) -> None:
+    def give(
+        self,
+        index: int,
+        node_cards: NodeCards,
+        share: CardShare | None = None,
+        host: HostAsk = NO_ASK,
+    ) -> None:
+        self._take_host(index, placed_nodes(node_cards, share), host, take=False)
         if share is not None:
             self._share(index, share, take=False)
         self._shift(index, node_cards, +1)
@@ -147,16 +204,22 @@ def try_place(state: ClusterState, job: QueuedJob, view: PoolView) -> Placement 
     if not view.available or not is_feasible(job.spec, view):
         return None
     index = state.pool_index(view.pool.id)
+    ask = host_ask(job.spec)
+    fits = host_fits(state.host.get(index), ask)
     if job.spec.card_milli is not None:
         shared = state.shared.get(index, {})
-        share = allocate_share(state.node_free[index], shared, job.spec.card_milli)
-        return None if share is None else Placement(job.id, view.pool.id, (), share=share)
+        milli = job.spec.card_milli
+        share = allocate_share(state.node_free[index], shared, milli, nodes_ok=fits)
+        if share is None:
+            return None
+        return Placement(job.id, view.pool.id, (), share=share, host=ask)
     if int(state.free_cards[index]) < job.spec.cards:
         return None
-    node_cards = allocate_nodes(state.node_free[index], job.spec)
+    free = state.node_free[index] if fits is None else np.where(fits, state.node_free[index], 0)
+    node_cards = allocate_nodes(free, job.spec)
     if not node_cards:
         return None
-    return Placement(job_id=job.id, pool_id=view.pool.id, node_cards=node_cards)
+    return Placement(job_id=job.id, pool_id=view.pool.id, node_cards=node_cards, host=ask)
 
 
 class ScalarCheapestPolicy:

@@ -9,7 +9,10 @@ queue order and the objective that ranks pools:
 - fifo-backfill: the same order and pool choice with EASY backfill (the second baseline);
 - cheapest / fastest / balanced: priority then arrival order, ranked by cost, by expected
   runtime, or by cost^w × time^(1-w); a job's own objective (cost, time, deadline) wins;
-- fair: weighted max-min over decayed usage within each priority level, ranked by time.
+- fair: weighted max-min over decayed usage within each priority level, ranked by time;
+- shortest-first: shortest expected runtime first within a priority level, ranked by time;
+- earliest-finish: shortest first, each job to the pool where it should finish first (it
+  waits for a busy fast pool when that beats starting now on a slow one).
 
 All but the baseline use EASY backfill and may preempt lower-priority preemptible jobs.
 A round examines at most `queue_scan_max` jobs (like Slurm's bf_max_job_test) and tries at
@@ -29,6 +32,7 @@ from suanli.domain.scheduling.backfill import (
     Reservation,
     backfill_nodes,
     backfill_share,
+    earliest_start,
     reserve,
 )
 from suanli.domain.scheduling.fairness import FAIR_HORIZON_S, fair_order
@@ -40,6 +44,7 @@ from suanli.domain.scheduling.model import (
     Placement,
     Policy,
     QueuedJob,
+    host_ask,
 )
 from suanli.domain.scheduling.objectives import Candidates, Goal
 from suanli.domain.scheduling.performance import PerformanceModel
@@ -169,12 +174,14 @@ class Round:
         for victim_id in placement.preempts:
             victim = self.state.running_jobs()[victim_id]
             victim_index = self.state.pool_index(victim.pool_id)
-            self.scratch.give(victim_index, victim.node_cards, victim.share)
+            ask = host_ask(victim.spec)
+            self.scratch.give(victim_index, victim.node_cards, victim.share, ask)
             self.scratch.preempted.add(victim_id)
         if placement.preempts:
             self.full.clear()  # capacity grew: earlier "no room" answers are stale
         runtime = placement.expected_runtime_s or 0.0
-        self.scratch.take(index, placement.node_cards, self.now_s + runtime, placement.share)
+        end_s = self.now_s + runtime
+        self.scratch.take(index, placement.node_cards, end_s, placement.share, placement.host)
 
 
 class RoundPolicy:
@@ -283,15 +290,18 @@ class RoundPolicy:
     ) -> Placement | None:
         end_s = round_.now_s + runtime_s
         pool_id = round_.state.matrix.pool_ids[index]
+        ask = host_ask(job.spec)
         if job.spec.fractional:
             share = backfill_share(round_.scratch, round_.reservation, index, job.spec, end_s)
             if share is None:
                 return None
-            return Placement(job.id, pool_id, (), expected_runtime_s=runtime_s, share=share)
+            return Placement(
+                job.id, pool_id, (), expected_runtime_s=runtime_s, share=share, host=ask
+            )
         taken = backfill_nodes(round_.scratch, round_.reservation, index, job.spec, end_s)
         if not taken:
             return None
-        return Placement(job.id, pool_id, taken, expected_runtime_s=runtime_s)
+        return Placement(job.id, pool_id, taken, expected_runtime_s=runtime_s, host=ask)
 
     def preempt(self, round_: Round, job: QueuedJob) -> Placement | None:
         if round_.preemption_attempts >= PREEMPTION_ATTEMPTS_MAX:
@@ -330,6 +340,7 @@ def _evicting(
         preempts=tuple(victim.id for victim in eviction.victims),
         expected_runtime_s=float(candidates.runtime_s[position]),
         share=share,
+        host=host_ask(job.spec),
     )
 
 
@@ -392,6 +403,63 @@ class BalancedPolicy(RoundPolicy):
     objective = objectives.BALANCED
 
 
+class ShortestFirstPolicy(RoundPolicy):
+    """Shortest expected job first within a priority level (SJF, which minimises mean JCT on a
+    single machine), each job to its fastest pool, EASY backfill behind the first job that
+    cannot start. Estimates come from the performance model, as for `fastest`."""
+
+    name = "shortest-first"
+    objective = objectives.TIME
+
+    def order(self, state: ClusterState, jobs: list[QueuedJob]) -> list[QueuedJob]:
+        return sorted(
+            jobs,
+            key=lambda job: (
+                -job.spec.priority,
+                job.expected_reference_runtime_s,
+                job.submitted_at_s,
+                job.id,
+            ),
+        )
+
+
+class EarliestFinishPolicy(ShortestFirstPolicy):
+    """Shortest first, and each job to the pool where it is expected to *finish* first: when
+    its fastest pool is busy, it waits for it if the earliest start there (from the running
+    jobs' expected ends) plus the runtime there beats starting now on a slower pool. Without
+    this a heterogeneity-aware policy still sends jobs to a chip 7× slower merely because it is
+    free (Gavel's K80s)."""
+
+    name = "earliest-finish"
+
+    def start_now(self, round_: Round, job: QueuedJob) -> Placement | None:
+        if self._worth_waiting(round_, job):
+            return None
+        return super().start_now(round_, job)
+
+    def _worth_waiting(self, round_: Round, job: QueuedJob) -> bool:
+        matrix = round_.state.matrix
+        goal = self.goal(job, round_.now_s)
+        feasible = np.flatnonzero(static_mask(job.spec, matrix) & matrix.available)
+        everywhere = round_.priced(job, feasible, goal)
+        if everywhere.size == 0:
+            return False
+        fastest = int(np.argmin(everywhere.runtime_s))
+        best_pool = int(everywhere.pools[fastest])
+        free = round_.free_mask(job)
+        if free[best_pool]:
+            return False
+        room = np.flatnonzero(free)
+        now = round_.priced(job, room, goal) if room.size else None
+        if now is None or now.size == 0:
+            return False
+        finish_now_s = round_.now_s + float(now.runtime_s.min())
+        slot = earliest_start(round_.scratch, best_pool, job.spec, round_.now_s)
+        if slot is None:
+            return False
+        return slot.start_s + float(everywhere.runtime_s[fastest]) < finish_now_s
+
+
 class FairPolicy(RoundPolicy):
     """Weighted max-min fair share over decayed usage; each job to its fastest pool."""
 
@@ -415,6 +483,8 @@ _REGISTRY: dict[str, PolicyFactory] = {
         FastestPolicy,
         BalancedPolicy,
         FairPolicy,
+        ShortestFirstPolicy,
+        EarliestFinishPolicy,
     )
 }
 

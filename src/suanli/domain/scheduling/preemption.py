@@ -18,6 +18,7 @@ from suanli.domain.scheduling.placement import NodeCards, Scratch
 
 PREEMPTION_POOLS_MAX = 8  # pools examined per attempt
 VICTIMS_SCAN_MAX = 512  # victims considered per pool
+UNUSABLE_NODE = -(2**40)  # free cards of a node the job may not use: no eviction fills it
 
 Plan = tuple[int, int, tuple[RunningJob, ...]]  # (victims needed, node, victims)
 
@@ -42,8 +43,12 @@ def victims_in(scratch: Scratch, index: int, priority: int) -> list[RunningJob]:
 
 
 def evict_for(scratch: Scratch, spec: JobSpec, index: int) -> Eviction | None:
-    """The nodes that need the fewest victims to fit the job; all of them or none (gang)."""
+    """The nodes that need the fewest victims to fit the job; all of them or none (gang).
+    Only nodes with room for the job's host CPU and memory now are considered."""
+    fits = scratch.host_ok(index, spec)
     nodes = scratch.nodes(index)
+    if fits is not None:  # a node without host room can never fit, whatever is evicted
+        nodes = np.where(fits, nodes, UNUSABLE_NODE)
     need = spec.cards_per_node
     plans: list[Plan] = [(0, int(node), ()) for node in np.flatnonzero(nodes >= need)[: spec.nodes]]
     plans += _node_plans(nodes, need, victims_in(scratch, index, spec.priority))

@@ -1,0 +1,536 @@
+"""The provider, agency and operator consoles and the city dashboard in real Chromium, against
+a real `suanli serve` on PostgreSQL (and, for the provider's journey, a real one-node Slurm
+cluster): every page in both languages with axe-core, and each role's journey end to end."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from suanli.adapters.db.migrate import upgrade
+from suanli.domain.identity import credit_code_check_character
+from tests.conftest import require_component
+from tests.e2e.portal import (
+    LANGUAGES,
+    PASSWORD,
+    check_page,
+    chromium,
+    new_page,
+    require_browser,
+    screenshot,
+    serving,
+)
+from tests.helpers import build_city, fund, make_app, python_command
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.slurm]
+
+ROLE_PAGES = {
+    "provider": {
+        "provider-pools": "/console/provider/pools",
+        "provider-connections": "/console/provider/connections",
+        "provider-jobs": "/console/provider/jobs",
+        "provider-money": "/console/provider/money",
+    },
+    "agency": {
+        "agency-programs": "/console/agency/programs",
+        "agency-review": "/console/agency/review",
+        "agency-report": "/console/agency/report",
+        "agency-opportunities": "/console/agency/opportunities",
+        "agency-challenges": "/console/agency/challenges",
+    },
+    "operator": {
+        "operator-organisations": "/console/operator/organisations",
+        "operator-money": "/console/operator/money",
+        "operator-ledger": "/console/operator/ledger",
+    },
+}
+LOGINS = {"provider": "prov.wang", "agency": "agency.zhao", "operator": "op.chen"}
+WAIT_S_MAX = 90
+
+
+@dataclass
+class Consoles:
+    url: str
+    operator: str  # API tokens, for what the journeys do outside the consoles
+    provider: str
+    provider_id: str
+    enterprise: str
+    enterprise_id: str
+    agency: str
+    ascend_pool_id: str
+    slurm: Any  # tests.integration.clusters.SlurmCluster
+
+    def api(self, token: str | None, method: str, path: str, body: Any = None) -> Any:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        reply = httpx.request(method, self.url + path, json=body, headers=headers, timeout=30)
+        assert reply.status_code < 300, reply.text
+        return reply.json() if reply.content else None
+
+
+def _slurm_available() -> bool:
+    daemons = all(shutil.which(name, path="/usr/sbin:/usr/bin") for name in ("slurmctld", "slurmd"))
+    return daemons and Path("/etc/munge/munge.key").exists() and os.geteuid() == 0
+
+
+@pytest.fixture(scope="module")
+def consoles(
+    postgres_admin_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Consoles]:
+    require_browser()
+    require_component(_slurm_available(), "Slurm (slurmctld, slurmd, munge) as root")
+    from tests.integration.clusters import slurm_cluster
+
+    schema = f"web17_{secrets.token_hex(4)}"
+    engine = sa.create_engine(postgres_admin_url)
+    with engine.begin() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    url = f"{postgres_admin_url}?options=-csearch_path%3D{schema}"
+    upgrade(url)
+    tmp = tmp_path_factory.mktemp("consoles")
+    app = make_app(tmp, database_url=url)
+    try:
+        seeded = _seed(app)
+        with slurm_cluster(gpus=8, gres_type="h100") as slurm, serving(tmp / "data", url) as base:
+            yield Consoles(url=base, slurm=slurm, **seeded)
+    finally:
+        app.close()
+        with engine.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+
+
+def _seed(app: Any) -> dict[str, str]:
+    """The helpers' city, an Ascend pool of the provider (local: the operator lists it), and
+    a user with a password for the provider, the agency and the operator."""
+    city = build_city(app)
+    ascend = city.post(
+        city.operator,
+        "/v1/pools",
+        {
+            "name": "昇腾 910B 训练池",
+            "accelerator_model": "Ascend-910B",
+            "nodes": 1,
+            "cards_per_node": 8,
+            "region": "浙江/杭州/滨江",
+            "price_fen_per_card_hour": 360_000,
+            "provider_id": city.provider_id,
+        },
+    )
+    assert ascend.status_code == 201, ascend.text
+    for kind, token in (
+        ("provider", city.provider),
+        ("agency", city.agency),
+        ("operator", city.operator),
+    ):
+        org_id = city.get(token, "/v1/me").json()["org_id"]
+        user = {
+            "login": LOGINS[kind],
+            "display_name": LOGINS[kind],
+            "role": "admin",
+            "password": PASSWORD,
+            "org_id": org_id,
+        }
+        reply = city.post(city.operator, "/v1/users", user)
+        assert reply.status_code == 201, reply.text
+    fund(app, city.enterprise_id, 10_000_000)
+    return {
+        "operator": city.operator,
+        "provider": city.provider,
+        "provider_id": city.provider_id,
+        "enterprise": city.enterprise,
+        "enterprise_id": city.enterprise_id,
+        "agency": city.agency,
+        "ascend_pool_id": ascend.json()["id"],
+    }
+
+
+@pytest.fixture(scope="module")
+def browser(consoles: Consoles) -> Iterator[Any]:
+    with chromium() as launched:
+        yield launched
+
+
+def signed_in(browser: Any, consoles: Consoles, role: str, language: str) -> Any:
+    """A page whose context holds the role's session cookie (signed in through the API, as
+    the sign-in page does; part 1 tests the page itself)."""
+    page = new_page(browser, language)
+    reply = page.context.request.post(
+        consoles.url + "/v1/auth/login", data={"login": LOGINS[role], "password": PASSWORD}
+    )
+    assert reply.ok, reply.text()
+    return page
+
+
+def wait_until(done: Callable[[], bool], what: str, timeout_s: float = WAIT_S_MAX) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if done():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"{what} not within {timeout_s:g}s")
+
+
+def yuan_text(fen: int) -> str:
+    return f"¥{fen // 100:,}.{fen % 100:02d}"
+
+
+def choose(page: Any, field_id: str, text: str) -> None:
+    """Picks an Ant Design Select option by typing its text (the options are searchable)."""
+    field = page.locator(f"#{field_id}")
+    field.click()
+    if field.is_editable():
+        field.fill(text)
+    open_list = ".ant-select-dropdown:not(.ant-select-dropdown-hidden) .ant-select-item-option"
+    page.locator(open_list, has_text=text).first.click()
+
+
+# ---------------------------------------------------------------- every page, both languages
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_console_page_and_the_dashboard_speak_the_language_and_pass_axe(
+    consoles: Consoles, browser: Any, language: str
+) -> None:
+    for role, pages in ROLE_PAGES.items():
+        page = signed_in(browser, consoles, role, language)
+        for name, path in pages.items():
+            page.goto(consoles.url + path)
+            page.wait_for_selector("h2")
+            page.wait_for_load_state("networkidle")
+            check_page(page, name, language)
+            screenshot(page, name, language)
+        page.context.close()
+    page = new_page(browser, language)
+    page.goto(consoles.url + "/dashboard")
+    page.wait_for_selector('[data-testid="tile-cards"]')
+    page.wait_for_selector("div[role=img] canvas")
+    page.wait_for_load_state("networkidle")
+    check_page(page, "dashboard", language)
+    screenshot(page, "dashboard", language)
+    page.context.close()
+
+
+# ---------------------------------------------------------------- the provider's journey
+
+
+def test_a_provider_lists_a_pool_from_the_catalogue_and_sees_a_job_run_and_its_receivable_grow(
+    consoles: Consoles, browser: Any
+) -> None:
+    page = signed_in(browser, consoles, "provider", "zh-CN")
+    slurm = consoles.slurm
+    page.goto(consoles.url + "/console/provider/connections")
+    page.locator("#connection_name").fill("杭州 Slurm")
+    choose(page, "connection_kind", "Slurm")
+    page.locator("#connection_address").fill(str(slurm.conf))
+    for field, value in (
+        ("partition", slurm.partition),
+        ("gres_type", "h100"),
+        ("log_dir", str(slurm.log_dir)),
+        ("run_as", slurm.job_user),
+    ):
+        page.locator(f"#connection_{field}").fill(value)
+    page.locator("form[id=connection] button[type=submit]").click()
+    row = page.locator("tr", has_text="杭州 Slurm")
+    row.wait_for()
+    connection_id = row.get_attribute("data-row-key")
+    consoles.api(consoles.operator, "POST", f"/v1/connections/{connection_id}/approve", {})
+    page.locator(f'[data-testid="check-{connection_id}"]').click()
+    page.wait_for_selector(f'[data-testid="health-{connection_id}"]:has-text("正常")')
+
+    page.goto(consoles.url + "/console/provider/pools")
+    choose(page, "pool_accelerator_model", "H100-SXM")
+    page.locator("#pool_name").fill("H100 Slurm 池")
+    choose(page, "pool_backend", "slurm")
+    choose(page, "pool_connection_id", "杭州 Slurm")
+    page.locator("#pool_region").fill("浙江/杭州/余杭")
+    page.locator("#pool_price").fill("20.00")  # cheaper than the city's other H100 pool
+    page.locator("form[id=pool] button[type=submit]").click()
+    page.locator("tr", has_text="H100 Slurm 池").wait_for()
+    pools = consoles.api(consoles.provider, "GET", "/v1/pools?mine=true")["items"]
+    (pool,) = [p for p in pools if p["name"] == "H100 Slurm 池"]
+    assert (pool["backend"], pool["connection_id"]) == ("slurm", connection_id)
+
+    before = receivable_fen(consoles)
+    job = consoles.api(
+        consoles.enterprise,
+        "POST",
+        "/v1/jobs",
+        {
+            "name": "slurm-train",
+            "command": "echo trained; sleep 2",
+            "cards": 1,
+            "max_run_time_s": 120,
+            "accelerators": ["H100-SXM"],
+        },
+    )
+    page.goto(consoles.url + "/console/provider/jobs")
+    page.wait_for_selector(f'tr[data-row-key="{job["id"]}"]')
+    wait_until(
+        lambda: "成功" in page.inner_text(f'tr[data-row-key="{job["id"]}"]'),
+        "the job succeeded on screen",
+    )
+    assert consoles.api(consoles.provider, "GET", f"/v1/jobs/{job['id']}")["pool_id"] == pool["id"]
+    after = receivable_fen(consoles)
+    assert after > before
+    page.goto(consoles.url + "/console/provider/money")
+    page.wait_for_selector(f'[data-testid="receivable"]:has-text("{yuan_text(after)}")')
+    page.context.close()
+
+
+def receivable_fen(consoles: Consoles) -> int:
+    balances = consoles.api(
+        consoles.provider, "GET", f"/v1/wallets/{consoles.provider_id}/balances"
+    )
+    return sum(a["posted_fen"] for a in balances if a["kind"] == "provider_receivable")
+
+
+# ---------------------------------------------------------------- the agency's journey
+
+
+def test_an_agency_creates_a_two_tier_program_funds_it_approves_and_sees_the_report_change(
+    consoles: Consoles, browser: Any
+) -> None:
+    page = signed_in(browser, consoles, "agency", "en")
+    page.goto(consoles.url + "/console/agency/programs")
+    name = f"Wuhu compute vouchers {secrets.token_hex(2)}"
+    page.locator("#program_name").fill(name)
+    page.locator("#program_budget").fill("100000.00")
+    start, end = date.today() - timedelta(days=1), date.today() + timedelta(days=300)
+    page.locator("#program_period").click()
+    page.locator("#program_period").fill(start.isoformat())
+    page.keyboard.press("Enter")
+    page.locator(".ant-picker-range input").nth(1).fill(end.isoformat())
+    page.keyboard.press("Enter")
+    page.locator("#program_base_ratio_percent").fill("30")
+    page.locator("#program_cap_per_enterprise").fill("5000.00")
+    for index, (label, ratio) in enumerate((("SME", "50"), ("Domestic", "40"))):
+        page.get_by_test_id("add-tier").click()
+        page.locator(f"#program_tiers_{index}_label").fill(label)
+        page.locator(f"#program_tiers_{index}_ratio_percent").fill(ratio)
+    page.locator("#program_tiers_0_sme").check()
+    choose(page, "program_tiers_1_domestic", "Domestic")
+    page.locator("form[id=program] button[type=submit]").click()
+    row = page.locator("tr", has_text=name)
+    row.wait_for()
+    program_id = row.get_attribute("data-row-key")
+    program = consoles.api(consoles.agency, "GET", f"/v1/vouchers/programs/{program_id}")
+    assert [tier["label"] for tier in program["rules"]["tiers"]] == ["SME", "Domestic"]
+
+    page.get_by_test_id(f"fund-{program_id}").click()
+    page.locator("#fund_amount").fill("10000.00")
+    page.locator("#fund_external_reference").fill("Treasury 2026-017")
+    page.locator(".ant-modal-footer .ant-btn-primary").click()
+    wait_until(
+        lambda: (
+            consoles.api(consoles.agency, "GET", f"/v1/vouchers/programs/{program_id}/report")[
+                "totals"
+            ]["funded_fen"]
+            == 1_000_000
+        ),
+        "the funding",
+    )
+
+    facts = {
+        "is_sme": True,
+        "region": "浙江/杭州/余杭",
+        "founded_on": "2021-03-01",
+        "requested_fen": 200_000,
+    }
+    application = consoles.api(
+        consoles.enterprise, "POST", f"/v1/vouchers/programs/{program_id}/applications", facts
+    )
+    page.goto(consoles.url + "/console/agency/review")
+    page.get_by_test_id(f"approve-{application['id']}").click()
+    page.locator("#decision_quota").fill("1500.00")
+    page.locator(".ant-modal-footer .ant-btn-primary").click()
+    wait_until(
+        lambda: (
+            consoles.api(consoles.agency, "GET", f"/v1/vouchers/applications/{application['id']}")[
+                "state"
+            ]
+            == "approved"
+        ),
+        "the approval",
+    )
+
+    page.goto(consoles.url + "/console/agency/report")
+    _pick_program(page, name)
+    page.wait_for_selector('[data-testid="report-paid"]')
+    burn_label = page.locator("div[role=img]").first.get_attribute("aria-label") or ""
+    assert page.inner_text('[data-testid="report-paid"]').endswith("¥0.00")
+    job = consoles.api(
+        consoles.enterprise,
+        "POST",
+        "/v1/jobs",
+        {
+            "name": "subsidised",
+            "command": python_command("import time; time.sleep(1.5)"),
+            "cards": 1,
+            "max_run_time_s": 60,
+            "accelerators": ["Ascend-910B"],
+        },
+    )
+    wait_until(
+        lambda: (
+            consoles.api(consoles.enterprise, "GET", f"/v1/jobs/{job['id']}")["state"]
+            == "succeeded"
+        ),
+        "the subsidised job",
+    )
+    report = consoles.api(consoles.agency, "GET", f"/v1/vouchers/programs/{program_id}/report")
+    paid = report["totals"]["paid_fen"]
+    assert paid > 0
+    page.wait_for_selector(
+        f'[data-testid="report-paid"]:has-text("{yuan_text(paid)}")', timeout=30_000
+    )
+    wait_until(
+        lambda: (
+            (page.locator("div[role=img]").first.get_attribute("aria-label") or "") != burn_label
+        ),
+        "the chart",
+    )
+    assert yuan_text(paid) in (
+        page.locator("div[role=img]").first.get_attribute("aria-label") or ""
+    )
+    domestic = f"{report['domestic_share_bp'] / 100:.2f}%"
+    assert page.inner_text('[data-testid="report-domestic"]') == domestic
+    xlsx = page.context.request.get(
+        f"{consoles.url}/v1/vouchers/programs/{program_id}/report?format=xlsx"
+    )
+    assert xlsx.ok and xlsx.body()[:2] == b"PK"
+    page.context.close()
+
+
+def _pick_program(page: Any, name: str) -> None:
+    page.locator(".ant-page-header, h2").first.wait_for()
+    select = page.get_by_label("Program")
+    select.click()
+    page.locator(".ant-select-item-option", has_text=name).first.click()
+
+
+# ---------------------------------------------------------------- the operator's journey
+
+
+def test_the_operator_reviews_a_registration_and_pays_a_provider_out(
+    consoles: Consoles, browser: Any
+) -> None:
+    code = "91330100" + "".join(secrets.choice("0123456789") for _ in range(9))
+    registration = {
+        "name": f"芜湖算力 {secrets.token_hex(2)}",
+        "kind": "provider",
+        "region": "安徽/芜湖",
+        "credit_code": code + credit_code_check_character(code),
+        "contact": {"name": "周经理", "phone": "0553-0000000", "email": "ops@example.cn"},
+        "admin": {
+            "login": f"wuhu{secrets.token_hex(2)}",
+            "display_name": "周",
+            "password": PASSWORD,
+        },
+    }
+    registered = consoles.api(None, "POST", "/v1/registrations", registration)
+    org_id = registered["organisation"]["id"]
+    page = signed_in(browser, consoles, "operator", "zh-CN")
+    page.goto(consoles.url + "/console/operator/organisations")
+    page.get_by_test_id(f"approve-{org_id}").click()
+    wait_until(
+        lambda: (
+            consoles.api(consoles.operator, "GET", f"/v1/organisations/{org_id}")["state"]
+            == "active"
+        ),
+        "the approval",
+    )
+
+    before = receivable_fen(consoles)
+    assert before > 0, "the journeys above earned the provider money"
+    page.goto(consoles.url + "/console/operator/money")
+    choose(page, "payout_org_id", "prov-a")
+    page.wait_for_selector(f'[data-testid="receivable"]:has-text("{yuan_text(before)}")')
+    page.locator("#payout_amount").fill(f"{min(before, 100) / 100:.2f}")
+    page.locator("#payout_external_reference").fill(f"工行-{secrets.token_hex(3)}")
+    page.locator("form[id=payout] button[type=submit]").click()
+    wait_until(lambda: receivable_fen(consoles) == before - min(before, 100), "the payout")
+    page.wait_for_selector(
+        f'[data-testid="receivable"]:has-text("{yuan_text(before - min(before, 100))}")'
+    )
+
+    page.goto(consoles.url + "/console/operator/ledger")
+    page.get_by_test_id("run-check").click()
+    wait_until(
+        lambda: consoles.api(consoles.operator, "GET", "/v1/ledger/checks")["total"] >= 1, "a check"
+    )
+    checks = consoles.api(consoles.operator, "GET", "/v1/ledger/checks")
+    assert checks["items"][0]["ok"], checks["items"][0]["violations"]
+    page.wait_for_selector(".ant-alert-success", timeout=30_000)
+    page.context.close()
+
+
+# ---------------------------------------------------------------- the city dashboard
+
+
+def test_every_number_on_the_dashboard_equals_the_apis(consoles: Consoles, browser: Any) -> None:
+    page = new_page(browser, "en")
+    page.goto(consoles.url + "/dashboard")
+    page.wait_for_selector('[data-testid="tile-cards"]')
+    page.wait_for_selector("div[role=img] canvas")
+    shown = _dashboard_numbers(page)
+    board = httpx.get(consoles.url + "/v1/public/dashboard").json()
+    if shown["at"] != board["at"]:  # the server's 5 s cache turned between the two reads
+        page.wait_for_timeout(6_000)
+        shown, board = (
+            _dashboard_numbers(page),
+            httpx.get(consoles.url + "/v1/public/dashboard").json(),
+        )
+    assert shown["tiles"] == {
+        "cards": str(board["cards"]),
+        "busyCards": str(board["busy_cards"]),
+        "domesticShare": f"{board['domestic_share_bp'] / 100:.2f}%",
+        "jobsTotal": str(board["jobs_total"]),
+        "running": str(board["jobs_by_state"]["running"]),
+        "gmv": yuan_text(board["gmv_fen"]),
+        "vouchersPaid": yuan_text(board["vouchers_paid_fen"]),
+    }
+    labels = shown["labels"]
+    vendors = ", ".join(f"{v['vendor']} {v['cards']}/{v['busy_cards']}" for v in board["vendors"])
+    assert f"Cards by vendor: {vendors}" in labels
+    imported = board["cards"] - board["domestic_cards"]
+    assert f"Domestic share: Domestic {board['domestic_cards']}, Imported {imported}" in labels
+    last = board["utilisation"][-1]["utilisation_bp"] / 100
+    assert f"Utilisation: {last:.2f}%" in labels
+    jobs = [label for label in labels if label.startswith("Jobs by state: ")]
+    assert jobs and all(f" {count}" in jobs[0] for count in board["jobs_by_state"].values())
+    assert jobs[0].count(",") == len(board["jobs_by_state"]) - 1
+    funnel = [label for label in labels if label.startswith("Scenes pipeline: ")]
+    counts = [board["opportunities"], board["capabilities"], *board["pipeline"].values()]
+    assert funnel and [int(n) for n in re.findall(r" (\d+)(?:,|$)", funnel[0])] == counts
+    assert board["gmv_fen"] > 0 and board["jobs_by_state"]["succeeded"] >= 1
+    page.context.close()
+
+
+def _dashboard_numbers(page: Any) -> dict[str, Any]:
+    tiles = {
+        key: page.inner_text(f'[data-testid="tile-{key}"]')
+        for key in (
+            "cards",
+            "busyCards",
+            "domesticShare",
+            "jobsTotal",
+            "running",
+            "gmv",
+            "vouchersPaid",
+        )
+    }
+    labels = [page.locator("div[role=img]").nth(i).get_attribute("aria-label") for i in range(5)]
+    at = page.get_attribute('[data-testid="dashboard-at"]', "data-at")
+    return {"tiles": tiles, "labels": labels, "at": at}
