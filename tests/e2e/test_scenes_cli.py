@@ -223,6 +223,7 @@ def test_eval_with_folds_reports_held_out_mean_and_sd_per_ranker(demo_vector_cac
     args = ["eval", "-o", OPPORTUNITIES, "-c", CAPABILITIES, "-g", GOLD, "--folds", "5"]
     body = _json(_run([*args, "--json", "--cache", str(demo_vector_cache)]))
     assert (body["folds"], body["queries"], body["mode"]) == (5, 124, "fused")
+    assert body["calibration"] is None  # the shipped weights are not held out from this set
     rankers = cast(dict[str, dict[str, dict[str, float]]], body["rankers"])
     # no "shipped" row: the shipped weights were fitted on this very set, so nothing is held out
     assert set(rankers) == {"engine", "rrf", "bm25", "embedding"}

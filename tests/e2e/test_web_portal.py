@@ -321,3 +321,32 @@ def test_every_console_page_speaks_the_language_and_passes_axe(
         check_page(page, name, language)
         screenshot(page, f"console-{name}", language)
     page.context.close()
+
+
+def test_the_language_choice_persists_and_the_api_answers_in_it_with_no_token_stored(
+    portal: Seeded, browser: Any
+) -> None:
+    context = browser.new_context(locale="zh-CN")
+    page = context.new_page()
+    page.goto(portal.url + "/sign-in")
+    assert page.evaluate("document.documentElement.lang") == "zh-CN"
+    page.get_by_role("combobox").first.click()
+    page.locator(".ant-select-item-option", has_text="English").click()
+    page.reload()
+    page.wait_for_selector("#login")
+    assert page.evaluate("document.documentElement.lang") == "en"
+    page.fill("#login", "ent.li")
+    page.fill("#password", "not-the-password-1")
+    page.click("button[type=submit]")
+    refusal = page.locator("#password_help, #login_help, .ant-alert").first  # by its field
+    refusal.wait_for()
+    text = refusal.inner_text()
+    assert text.strip() and not any("\u4e00" <= ch <= "\u9fff" for ch in text), text
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/console/**")
+    stored = page.evaluate("() => Object.keys(window.localStorage)")
+    assert stored == ["suanli.language"]
+    cookie = next(c for c in context.cookies() if c["name"] == "suanli_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    context.close()

@@ -159,13 +159,22 @@ def line_public(line: StatementLine) -> StatementLinePublic:
 # Writes: each in its own unit of work, retried as a whole on serialization failure or deadlock
 
 
+class TopUpPublic(TransferPublic):
+    already_recorded: bool = Field(
+        description="true: this reference was recorded before; nothing was credited again"
+    )
+
+
 @router.post("/wallets/{org_id}/top-ups", status_code=201)
 def top_up(
-    org_id: str, body: TopUpCreate, caller: CurrentPrincipal, app: AppState
-) -> TransferPublic:
-    transfer = transact(
-        app.db,
-        lambda session: wallets.top_up(
+    org_id: str, body: TopUpCreate, caller: CurrentPrincipal, app: AppState, response: Response
+) -> TopUpPublic:
+    """Records money received; the same `external_reference` again answers 200 with
+    `already_recorded: true` and the first transfer, crediting nothing."""
+
+    def record(session: Session) -> tuple[Transfer, bool]:
+        already = wallets.top_up_recorded(session, body.external_reference)
+        transfer = wallets.top_up(
             session,
             app.clock,
             caller,
@@ -174,9 +183,13 @@ def top_up(
             external_reference=body.external_reference,
             currency=body.currency,
             memo=body.memo,
-        ),
-    )
-    return transfer_public(transfer)
+        )
+        return transfer, already
+
+    transfer, already = transact(app.db, record)
+    if already:
+        response.status_code = 200
+    return TopUpPublic(**transfer_public(transfer).model_dump(), already_recorded=already)
 
 
 @router.post("/payouts", status_code=201)

@@ -632,6 +632,12 @@ def matches(
         "mode": found.mode,
         "warning": found.warning,
         "embedded": found.embedded,
+        "index_status": {
+            "built": found.index.built,
+            "items": found.index.items,
+            "embedded": found.index.embedded,
+            "seconds": round(found.index.seconds, 3),
+        },
         "candidates": [
             {"id": c.id, "title": row.title, "org": row.org_name, "score": c.score, "why": c.why}
             for c, row in found.candidates

@@ -146,7 +146,11 @@ class ApiClient:
         }
         try:
             response = httpx.request(
-                method, self.base_url + path, headers=headers, timeout=HTTP_TIMEOUT_S, **kwargs
+                method,
+                self.base_url + path,
+                headers=headers,
+                timeout=kwargs.pop("timeout", HTTP_TIMEOUT_S),
+                **kwargs,
             )
         except httpx.HTTPError as error:
             fail(

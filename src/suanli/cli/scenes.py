@@ -27,7 +27,7 @@ from suanli.cli.common import (
     print_json,
     settings_from_env,
 )
-from suanli.cli.scenes_deals import challenges_app, pairs_app
+from suanli.cli.scenes_deals import challenges_app, matches_command, pairs_app
 from suanli.domain.scenes import MatchDirection
 from suanli.i18n import t
 from suanli.services import scenes_eval, scenes_files, scenes_train
@@ -38,6 +38,7 @@ app = typer.Typer(
     help="Scenario exchange: match and evaluate the two lists",
     no_args_is_help=True,
 )
+app.command("matches")(matches_command)
 app.add_typer(pairs_app, name="pairs")
 app.add_typer(challenges_app, name="challenges")
 WARNINGS_SHOWN_MAX = 20
@@ -223,6 +224,17 @@ def _eval_folds(
         print_json(report.as_json())
         return
     console.print(_folds_table(report))
+    for band in report.calibration or []:
+        console.print(
+            t(
+                f"校准（随包权重，每项前 10）：得分 {band['from']:.1f}–{band['to']:.1f}："
+                f"{band['candidates']:.0f} 个，平均得分 {band['mean_score']:.3f}，"
+                f"实际相关比例 {band['relevant_share']:.3f}",
+                f"calibration (shipped weights, top 10 each): score {band['from']:.1f}-"
+                f"{band['to']:.1f}: {band['candidates']:.0f} candidates, mean score "
+                f"{band['mean_score']:.3f}, relevant share {band['relevant_share']:.3f}",
+            )
+        )
 
 
 def _folds_table(report: FoldedReport) -> Table:

@@ -284,6 +284,16 @@ class EnterpriseFacts:
                 field="bad_credit_on",
             )
 
+    def require_past(self, today: date) -> None:
+        """Declared facts are past events: a founding or a record dated after `today` (the
+        Beijing date the application is made) is a typing mistake, refused naming the field."""
+        for name, day in (("founded_on", self.founded_on), ("bad_credit_on", self.bad_credit_on)):
+            if day is not None and day > today:
+                raise InvalidInput(
+                    msg(f"{name} {day} 晚于今天 {today}", f"{name} {day} is after today, {today}"),
+                    field=name,
+                )
+
 
 @dataclass(frozen=True)
 class Order:
@@ -611,17 +621,18 @@ def require_eligible(
         )
 
 
-def require_quota(program: Program, quota_fen: int) -> int:
-    """An approval's quota: positive and no larger than the per-enterprise cap."""
-    _require_fen(quota_fen, "quota_fen")
+def require_quota(program: Program, quota_fen: int, field: str = "quota_fen") -> int:
+    """An approval's quota (or an application's request, named by `field`): positive and no
+    larger than the per-enterprise cap."""
+    _require_fen(quota_fen, field)
     cap = program.rules.cap_per_enterprise_fen
     if quota_fen > cap:
         raise InvalidProgram(
             msg(
                 f"额度 {quota_fen} 分超过每家企业 {cap} 分的上限",
-                f"quota_fen {quota_fen} exceeds the cap of {cap} fen per enterprise",
+                f"{field} {quota_fen} exceeds the cap of {cap} fen per enterprise",
             ),
-            field="quota_fen",
+            field=field,
         )
     return quota_fen
 

@@ -12,13 +12,13 @@ from suanli.adapters.db.tables import JobRow, PoolRow, UsageRow
 from suanli.config import Settings
 from suanli.domain.accelerators import Precision
 from suanli.domain.divisions import canonical_region
-from suanli.domain.jobs import JobSpec, JobState, transition
+from suanli.domain.jobs import TERMINAL_STATES, JobSpec, JobState, transition
 from suanli.domain.money import price_milli_card_seconds
 from suanli.domain.pools import Region
 from suanli.domain.scheduling.feasibility import explain_unplaceable, feasible_pools
 from suanli.domain.scheduling.model import PoolView
 from suanli.errors import InvalidInput, NotFound, PermissionDenied, Unplaceable
-from suanli.i18n import msg
+from suanli.i18n import Msg, msg
 from suanli.services import settlement
 from suanli.services.common import Clock, Page, PageResult, Principal, audit, new_id, paginate
 from suanli.services.pools import pool_views
@@ -221,11 +221,18 @@ def get_usage(session: Session, caller: Principal, job_id: str) -> UsageRow:
     job = get_job(session, caller, job_id)
     usage = session.scalar(select(UsageRow).where(UsageRow.job_id == job.id))
     if usage is None:
-        raise NotFound(
-            msg(
-                f"作业 {job_id} 还没有用量（状态 `{job.state}`）",
-                f"job {job_id} has no usage yet (state {job.state})",
-            ),
-            field="job_id",
-        )
+        raise NotFound(_no_usage(job_id, job.state), field="job_id")
     return usage
+
+
+def _no_usage(job_id: str, state: str) -> Msg:
+    """'Yet' only while the job may still run: an ended job without a line never gets one."""
+    if JobState(state) in TERMINAL_STATES:
+        return msg(
+            f"作业 {job_id} 已结束({state})且没有用量记录: 未计费",
+            f"job {job_id} ended {state} and has no usage: nothing was billed",
+        )
+    return msg(
+        f"作业 {job_id} 还没有用量记录(状态 {state})，结束后才有",
+        f"job {job_id} has no usage yet (state {state}); it comes when the job ends",
+    )

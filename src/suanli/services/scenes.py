@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import tempfile
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -49,7 +50,14 @@ from suanli.domain.scenes import (
     SceneItem,
     resolve_industry,
 )
-from suanli.errors import Conflict, InvalidInput, LimitExceeded, NotFound, PermissionDenied
+from suanli.errors import (
+    Conflict,
+    InvalidInput,
+    LimitExceeded,
+    NotFound,
+    PermissionDenied,
+    SuanliError,
+)
 from suanli.i18n import msg, t
 from suanli.services import scenes_files
 from suanli.services.common import Clock, Page, PageResult, Principal, audit, new_id, paginate
@@ -367,17 +375,29 @@ def _load_upload(
             msg("文件名须以 .csv 或 .xlsx 结尾", "filename must end in .csv or .xlsx"),
             field="filename",
         )
+    shown_as = Path(filename).name
     with tempfile.TemporaryDirectory(prefix="suanli-import-") as folder:
         path = Path(folder) / f"{kind}{suffix}"
         path.write_bytes(data)
-        result = scenes_files.load_items(path, kind, skip_invalid=skip_invalid)
-    report = replace(result.report, path=Path(filename).name)
+        try:
+            result = scenes_files.load_items(
+                path, kind, skip_invalid=skip_invalid, shown_as=shown_as
+            )
+        except (InvalidInput, LimitExceeded) as error:
+            raise _without_path(error, str(path), shown_as) from None
+    report = replace(result.report, path=shown_as)
     if report.rows > IMPORT_ROWS_MAX:
         raise LimitExceeded(
             msg(f"每次最多导入 {IMPORT_ROWS_MAX} 行", f"at most {IMPORT_ROWS_MAX} rows per import"),
             field="rows",
         )
     return scenes_files.LoadResult(result.items, report, result.contacts)
+
+
+def _without_path(error: InvalidInput | LimitExceeded, path: str, shown_as: str) -> SuanliError:
+    """The same error with the server's temporary path replaced by the upload's name."""
+    message = error.message.replace(path, shown_as)
+    return type(error)(message, field=error.field, **error.details)
 
 
 def import_items(
@@ -512,6 +532,18 @@ class StoredMatch:
     warning: str | None
     candidates: tuple[tuple[Candidate, SceneRow], ...]
     embedded: int  # texts embedded by this request (0 when every vector was current)
+    index: IndexStatus
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    """What this request did to the other list's index: the first request (or one after the
+    list changed) builds it, embedding texts without a stored vector, and takes seconds."""
+
+    built: bool  # False: an index kept from an earlier request was reused
+    items: int  # open items indexed
+    embedded: int  # texts embedded while building
+    seconds: float
 
 
 def _cache_from_rows(model_name: str, rows: Sequence[SceneRow]) -> VectorCache:
@@ -570,19 +602,20 @@ def _open_fingerprint(session: Session, kind: ItemKind) -> str:
 
 def _candidate_index(
     session: Session, matcher: SceneMatcher, engine: MatchEngine, kind: ItemKind
-) -> tuple[IndexedList, int]:
+) -> tuple[IndexedList, IndexStatus]:
     """The open items of one list, indexed: reused when unchanged, else built from the
     database (embedding only texts without a current stored vector) and kept."""
+    started = time.monotonic()
     model_name = engine.embedder.name if engine.embedder is not None else None
     fingerprint = _open_fingerprint(session, kind)
     cached = matcher.cached_index(kind, model_name, fingerprint)
     if cached is not None:
-        return cached, 0
+        return cached, IndexStatus(False, len(cached.ids), 0, time.monotonic() - started)
     rows = _open_candidates(session, kind)
     index, embedded = _index_rows(engine, rows)
     if engine.embedder is not None or model_name is None:  # a model failure is not kept
         matcher.keep_index(kind, model_name, fingerprint, index)
-    return index, embedded
+    return index, IndexStatus(True, len(rows), embedded, time.monotonic() - started)
 
 
 def _index_rows(engine: MatchEngine, rows: Sequence[SceneRow]) -> tuple[IndexedList, int]:
@@ -605,7 +638,7 @@ def match_stored(
     query = get_row(session, kind, item_id)
     embedder, warning = matcher.embedder()
     engine = MatchEngine(embedder, warning=warning)
-    others, embedded = _candidate_index(session, matcher, engine, OTHER_KIND[kind])
+    others, status = _candidate_index(session, matcher, engine, OTHER_KIND[kind])
     asked, embedded_query = _index_rows(engine, [query])
     if kind == "opportunities":
         engine.use(asked, others)
@@ -616,7 +649,8 @@ def match_stored(
     chosen = found.candidates if found else ()
     by_id = _rows_by_id(session, OTHER_KIND[kind], [candidate.id for candidate in chosen])
     pairs = tuple((candidate, by_id[candidate.id]) for candidate in chosen)
-    return StoredMatch(item_id, engine.mode, engine.warning, pairs, embedded + embedded_query)
+    embedded = status.embedded + embedded_query
+    return StoredMatch(item_id, engine.mode, engine.warning, pairs, embedded, status)
 
 
 def _rows_by_id(session: Session, kind: ItemKind, ids: Sequence[str]) -> dict[str, SceneRow]:

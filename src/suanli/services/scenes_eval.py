@@ -7,6 +7,7 @@ the K held-out folds, so no reported number comes from queries the model was fit
 from __future__ import annotations
 
 import hashlib
+import itertools
 import random
 import statistics
 from collections.abc import Callable, Mapping, Sequence
@@ -146,6 +147,7 @@ class FoldedReport:
     mode: str
     rankers: dict[str, FoldedMetrics]
     warnings: tuple[str, ...]
+    calibration: list[dict[str, float]] | None = None  # shipped weights, when held out
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -154,7 +156,38 @@ class FoldedReport:
             "queries": self.queries,
             "mode": self.mode,
             "rankers": {name: found.summary() for name, found in self.rankers.items()},
+            "calibration": self.calibration,
         }
+
+
+CALIBRATION_BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+CALIBRATION_TOP_K = 10
+
+
+def calibration_bins(engine: MatchEngine, gold: Gold) -> list[dict[str, float]]:
+    """Over each need's top 10 (what a user sees): per score band, how many candidates, their
+    mean score and the share that is relevant. Calibrated means the last two agree."""
+    pairs = [
+        (candidate.score, gold[match.id].get(candidate.id, 0) >= 1)
+        for match in engine.match(
+            MatchDirection.O2C, top_k=CALIBRATION_TOP_K, query_ids=relevant_queries(gold)
+        )
+        for candidate in match.candidates
+    ]
+    bands = []
+    for low, high in itertools.pairwise(CALIBRATION_BINS):
+        inside = [(s, hit) for s, hit in pairs if low <= s < high or (high == 1.0 and s == 1.0)]
+        if inside:
+            bands.append(
+                {
+                    "from": low,
+                    "to": high,
+                    "candidates": len(inside),
+                    "mean_score": round(statistics.fmean(s for s, _ in inside), 3),
+                    "relevant_share": round(statistics.fmean(hit for _, hit in inside), 3),
+                }
+            )
+    return bands
 
 
 def evaluation_rankers(mode: str) -> dict[str, Ranker]:
@@ -211,9 +244,11 @@ def evaluate_folds(
         trainer=fold_trainer(seed),
     )
     engine.override = None
+    calibration = None
     if engine.models is not None and not trained_on(engine.models, gold_path):
         shipped = cross_validate(engine, gold, folds=folds, seed=seed, rankers={"shipped": "fused"})
         folded.update(shipped)
+        calibration = calibration_bins(engine, gold)
     return FoldedReport(
         folds,
         seed,
@@ -221,4 +256,5 @@ def evaluate_folds(
         engine.mode,
         folded,
         scenes_files.engine_warnings(engine, opportunities.report, capabilities.report),
+        calibration,
     )

@@ -500,11 +500,15 @@ def _failure(report: ValidationReport) -> InvalidInput:
     )
 
 
-def load_items(path: Path, kind: ItemKind, *, skip_invalid: bool = False) -> LoadResult[SceneItem]:
-    """The valid items and the report; raises if any row is invalid unless skip_invalid."""
+def load_items(
+    path: Path, kind: ItemKind, *, skip_invalid: bool = False, shown_as: str | None = None
+) -> LoadResult[SceneItem]:
+    """The valid items and the report; raises if any row is invalid unless skip_invalid.
+    `shown_as` names the file in the report and messages (an upload's own name, never the
+    server's temporary path)."""
     table = read_table(path)
     items, problems, contacts = _parse_rows(table, kind)
-    report = ValidationReport(str(path), kind, len(table.rows), tuple(problems))
+    report = ValidationReport(shown_as or str(path), kind, len(table.rows), tuple(problems))
     if report.errors and not skip_invalid:
         raise _failure(report)
     return LoadResult(tuple(items), report, contacts)

@@ -7,6 +7,7 @@ On SQLite one server owns the data folder (adapters/db/folder_lock.py) and alway
 
 from __future__ import annotations
 
+import signal
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -80,11 +81,23 @@ def scheduler_running(app: App) -> Iterator[threading.Event]:
         yield stop
 
 
+def _exit_cleanly_on_sigterm() -> None:
+    """uvicorn drains on SIGTERM, then re-raises it under the handler found at start: with the
+    default one the process would die there, before the lease is released. This one unwinds."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_system_exit)
+
+
+def _raise_system_exit(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
 def serve_forever(app: App, role: str = "all") -> None:
     """Blocks until Ctrl-C or SIGTERM. On SQLite, running local jobs stop with the server; on
     PostgreSQL they go on, and the next scheduler on this machine takes them over."""
     settings = app.settings
     app.role = check_role(role)
+    _exit_cleanly_on_sigterm()
     with ExitStack() as stack:
         stack.callback(app.close, stop_local_jobs=app.db.is_sqlite)
         if role != "api":

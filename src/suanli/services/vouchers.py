@@ -450,8 +450,9 @@ def apply(
         )
     program_row = _program_row(session, program_id)
     program = to_program(program_row)
+    facts.require_past(clock.now().astimezone(BEIJING).date())
+    require_quota(program, requested_fen, field="requested_fen")
     require_eligible(program, caller.org_id, facts, clock.now())
-    require_quota(program, requested_fen)
     open_states = ("pending", "approved")
     existing = select(VoucherApplicationRow.id).where(
         VoucherApplicationRow.program_id == program_id,

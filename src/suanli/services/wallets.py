@@ -181,6 +181,13 @@ def top_up(
     return transfer
 
 
+def top_up_recorded(session: Session, external_reference: str) -> bool:
+    """Whether a top-up with this bank reference is already in the ledger (a replay is not
+    an error, but the caller is told: nothing was credited a second time)."""
+    transfer_id = ledger.derived_transfer_id("topup", external_reference.strip())
+    return bool(ledger.repository(session).transfers([transfer_id]))
+
+
 def payout(
     session: Session,
     clock: Clock,

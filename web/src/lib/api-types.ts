@@ -1695,7 +1695,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Top Up */
+        /**
+         * Top Up
+         * @description Records money received; the same `external_reference` again answers 200 with
+         *     `already_recorded: true` and the first transfer, crediting nothing.
+         */
         post: operations["top_up_v1_wallets__org_id__top_ups_post"];
         delete?: never;
         options?: never;
@@ -3614,6 +3618,39 @@ export interface components {
              * @default
              */
             memo: string;
+        };
+        /** TopUpPublic */
+        TopUpPublic: {
+            /**
+             * Already Recorded
+             * @description true: this reference was recorded before; nothing was credited again
+             */
+            already_recorded: boolean;
+            /** Amount Fen */
+            amount_fen: number;
+            /** Code */
+            code: string;
+            /** Credit Account Id */
+            credit_account_id: string;
+            /** Currency */
+            currency: string;
+            /** Debit Account Id */
+            debit_account_id: string;
+            /** Flags */
+            flags: number;
+            /** Id */
+            id: string;
+            /** Memo */
+            memo: string;
+            /** Pending Id */
+            pending_id: string | null;
+            /** Reference */
+            reference: string;
+            /**
+             * Timestamp
+             * Format: date-time
+             */
+            timestamp: string;
         };
         /** TotalsPublic */
         TotalsPublic: {
@@ -7327,7 +7364,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["TransferPublic"];
+                    "application/json": components["schemas"]["TopUpPublic"];
                 };
             };
             /** @description Validation Error */
