@@ -510,6 +510,8 @@ def test_sigterm_finishes_the_answer_and_hands_the_lease_over_at_once(
     second = start_server(env, "scheduler", log)
     try:
         assert second.health() == {"status": "ok", "role": "scheduler", "leading": False}
+        tenants = httpx.get(f"{second.url}/v1/pools", timeout=5)  # not a scheduler's business
+        assert tenants.status_code == 404 and tenants.json()["error"] == "not_found"
         leader.process.send_signal(signal.SIGTERM)
         stopped_at = time.monotonic()
         assert leader.process.wait(timeout=25) == 0

@@ -15,7 +15,7 @@ from contextlib import ExitStack, contextmanager
 import uvicorn
 
 from suanli.adapters.db.folder_lock import lock_data_dir
-from suanli.api.app import create_api
+from suanli.api.app import create_api, create_ops_api
 from suanli.bootstrap import App
 from suanli.config import Settings
 from suanli.errors import InvalidInput
@@ -103,7 +103,7 @@ def serve_forever(app: App, role: str = "all") -> None:
         if role != "api":
             stack.enter_context(scheduler_running(app))
         uvicorn.run(
-            create_api(app),
+            create_ops_api(app) if role == "scheduler" else create_api(app),
             host=settings.api_host,
             port=settings.api_port,
             log_level="info",
