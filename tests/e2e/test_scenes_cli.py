@@ -132,7 +132,7 @@ def test_a_bad_row_fails_with_row_and_field_on_stderr_and_exit_code_2(tmp_path: 
     bad = _write_csv(tmp_path / "o.csv", [header, ["O1", "", "描述", "金融", "", "杭州市", "x"]])
     result = _run(["match", "-o", bad, "-c", CAPABILITIES, "--lexical-only", "--no-cache"])
     assert result.exit_code == 2
-    assert "第2行 title" in result.stderr and "[title]" in result.stderr
+    assert "第2行 `title`" in result.stderr and "[title]" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
 
 
@@ -142,7 +142,7 @@ def test_errors_are_in_english_when_asked(tmp_path: Path) -> None:
     bad = _write_csv(tmp_path / "o.csv", rows)
     result = _run(["match", "-o", bad, "-c", CAPABILITIES, "--lexical-only"], language="en")
     assert result.exit_code == 2
-    assert "row 3, id: duplicate id O1" in result.stderr
+    assert "row 3, `id`: duplicate id O1" in result.stderr
 
 
 def test_a_missing_file_and_a_bad_direction_exit_with_code_2() -> None:
@@ -163,7 +163,7 @@ def test_validate_prints_the_report_and_exits_2_on_errors(tmp_path: Path) -> Non
         (2, "title", "error"),
         (3, "industry", "warning"),
     ]
-    assert "第2行 title" in result.stderr
+    assert "第2行 `title`" in result.stderr
 
 
 def test_validate_passes_the_demo_capabilities() -> None:

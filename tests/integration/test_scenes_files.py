@@ -108,7 +108,7 @@ def test_an_empty_title_is_reported_with_row_and_field(tmp_path: Path) -> None:
     path = _write_csv(tmp_path / "o.csv", [ENGLISH, GOOD_ROW, ["O2", "", "d", "金融", "", "", ""]])
     error = _invalid(path)
     assert error.field == "title" and error.details["row"] == 3
-    assert "第3行 title" in error.message
+    assert "第3行 `title`" in error.message
 
 
 def test_duplicate_ids_are_reported_on_the_later_row(tmp_path: Path) -> None:

@@ -95,7 +95,7 @@ def pool_subsidy_public(item: vouchers.PoolSubsidy) -> PoolSubsidyPublic:
             program_id=line.program_id,
             program_name=line.program_name,
             subsidy_fen=line.subsidy_fen,
-            note=line.note,
+            note=str(line.note),  # in the reader's language
         )
         for line in item.lines
     ]

@@ -18,6 +18,7 @@ from suanli.api.types import Line, Text
 from suanli.domain.ledger import TEXT_LENGTH_MAX, Transfer, TransferCode
 from suanli.domain.text import check_instant
 from suanli.errors import InvalidInput, PermissionDenied
+from suanli.i18n import msg
 from suanli.services import ledger, wallets
 from suanli.services.common import Page, PageResult, Principal
 
@@ -214,7 +215,13 @@ def refund(
 ) -> list[TransferPublic]:
     """Reverses one transfer (wholly or `amount_fen` of it), or a job's whole settlement."""
     if (body.transfer_id is None) == (body.job_id is None):
-        raise InvalidInput("name exactly one of transfer_id and job_id", field="transfer_id")
+        raise InvalidInput(
+            msg(
+                "`transfer_id` 和 `job_id` 须且只能给一个",
+                "name exactly one of transfer_id and job_id",
+            ),
+            field="transfer_id",
+        )
     if body.job_id is not None:
         job_id = body.job_id
         done = transact(
@@ -296,7 +303,11 @@ def _require_aware(since: datetime | None, until: datetime | None) -> None:
     for name, moment in (("since", since), ("until", until)):
         if moment is not None and moment.tzinfo is None:
             raise InvalidInput(
-                f"{name} needs a time zone, e.g. 2025-07-01T00:00:00+08:00", field=name
+                msg(
+                    f"`{name}` 须带时区，如 2025-07-01T00:00:00+08:00",
+                    f"{name} needs a time zone, e.g. 2025-07-01T00:00:00+08:00",
+                ),
+                field=name,
             )
         if moment is not None:
             check_instant(moment, name)
@@ -419,4 +430,4 @@ def check_public(report: CheckReport) -> CheckPublic:
 
 def _require_operator(caller: Principal) -> None:
     if not caller.is_operator:
-        raise PermissionDenied("only the operator may do this")
+        raise PermissionDenied(msg("只有平台运营方可以这样做", "only the operator may do this"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from suanli.api.types import EnvName, EnvValue, Identifier, Line, Short, ShortKey, Text
 from suanli.domain.jobs import (
@@ -14,6 +14,7 @@ from suanli.domain.jobs import (
     CPUS_MAX,
     HOST_MEMORY_GIB_MAX,
     RUN_TIME_S_MAX,
+    reason_text,
 )
 from suanli.domain.pools import CPUS_PER_NODE_MAX, HOST_MEMORY_GIB_PER_NODE_MAX
 
@@ -184,6 +185,11 @@ class JobPublic(BaseModel):
     placed_at: datetime | None
     started_at: datetime | None
     finished_at: datetime | None
+
+    @field_validator("reason", mode="before")
+    @classmethod
+    def _in_the_readers_language(cls, value: str | None) -> str:
+        return reason_text(value)
 
 
 class UsagePublic(BaseModel):

@@ -6,12 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import httpx
 import typer
 
 from suanli.adapters.db.database import Database
 from suanli.cli.common import (
-    HTTP_TIMEOUT_S,
     ApiClient,
     ApiUrlOption,
     JsonOption,
@@ -264,18 +262,9 @@ def monthly(
 ) -> None:
     """The monthly statement: one line per job, with a subsidy column; CSV or printable HTML."""
     client = ApiClient(api_url, token)
-    try:
-        response = httpx.get(
-            f"{client.base_url}/v1/statements/{org}/{month}",
-            params={"format": output_format},
-            headers={"Authorization": f"Bearer {client.token}"},
-            timeout=HTTP_TIMEOUT_S,
-        )
-    except httpx.HTTPError as error:
-        fail(str(error), 7)
-    if response.status_code >= 400:
-        client.request("GET", f"/v1/statements/{org}/{month}")  # reports the typed error
-        fail(response.text)
+    response = client.send(
+        "GET", f"/v1/statements/{org}/{month}", params={"format": output_format}
+    )  # a refusal is reported, typed, by send
     if output is None:
         print(response.text, end="")
         return

@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -17,7 +16,6 @@ from rich.table import Table
 
 from suanli.adapters.matching.engine import TOP_K_MAX
 from suanli.cli.common import (
-    HTTP_TIMEOUT_S,
     ApiClient,
     ApiUrlOption,
     JsonOption,
@@ -354,13 +352,16 @@ def validate_command(
         raise typer.Exit(2)
 
 
+KIND_NAMES_ZH = {"opportunities": "需求", "capabilities": "能力"}
+
+
 def _kind(kind: str) -> ItemKind:
     if kind in ("opportunities", "opportunity", "o"):
         return "opportunities"
     if kind in ("capabilities", "capability", "c"):
         return "capabilities"
     raise typer.BadParameter(
-        t("应为 opportunities 或 capabilities", "opportunities or capabilities")
+        t("应为 `opportunities` 或 `capabilities`", "opportunities or capabilities")
     )
 
 
@@ -415,14 +416,23 @@ def import_command(
     if json_output:
         print_json(result)
         return
+    noun = KIND_NAMES_ZH.get(kind, kind)
     console.print(
         t(
-            f"已导入 {result['created']} 条新{kind}，更新 {result['updated']} 条",
+            f"已导入 {result['created']} 条新{noun}，更新 {result['updated']} 条",
             f"imported {result['created']} new and updated {result['updated']} {kind}",
         )
     )
     problems = result["report"]["problems"]
-    _print_warnings([f"row {p['row']}, {p['field']}: {p['problem']}" for p in problems])
+    _print_warnings(
+        [
+            t(
+                f"第{p['row']}行 `{p['field']}`：{p['problem']}",
+                f"row {p['row']}, `{p['field']}`: {p['problem']}",
+            )
+            for p in problems
+        ]
+    )
 
 
 @app.command("export")
@@ -442,13 +452,9 @@ def export_command(
         fail(t("导出文件须为 .csv 或 .xlsx", "export to .csv or .xlsx"), 2)
     client = ApiClient(api_url, token)
     params = {"format": fmt, "industry": industry, "status": status, "batch": batch}
-    response = httpx.get(
-        f"{client.base_url}/v1/scenes/export/{_kind(kind)}",
+    content = client.download(
+        f"/v1/scenes/export/{_kind(kind)}",
         params={key: value for key, value in params.items() if value is not None},
-        headers={"Authorization": f"Bearer {client.token}"},
-        timeout=HTTP_TIMEOUT_S,
-    )
-    if response.status_code >= 400:
-        fail(f"HTTP {response.status_code}: {response.text}", 2)
-    path.write_bytes(response.content)
+    )  # a refusal is reported, typed, by send
+    path.write_bytes(content)
     console.print(t(f"已导出到 {path}", f"exported to {path}"))

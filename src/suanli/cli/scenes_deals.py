@@ -47,7 +47,7 @@ def matches_command(
 ) -> None:
     """The best open items of the other list for a stored item, each with score and reasons."""
     if kind not in ("opportunities", "capabilities"):
-        fail(t("应为 opportunities 或 capabilities", "kind: opportunities or capabilities"))
+        fail(t("应为 `opportunities` 或 `capabilities`", "kind: opportunities or capabilities"))
     path = f"{API}/{kind}/{item_id}/matches"
     client = ApiClient(api_url, token)
     waiting = t(
@@ -111,7 +111,7 @@ def pairs_stage(
 ) -> None:
     """Moves a pair one stage forward, or closes it."""
     if stage not in STAGES:
-        fail(t(f"stage 只能是 {', '.join(STAGES)}", f"stage must be one of {', '.join(STAGES)}"))
+        fail(t(f"`stage` 只能是 {'、'.join(STAGES)}", f"stage must be one of {', '.join(STAGES)}"))
     path = f"{API}/pairs/{pair_id}/stage"
     _print_pair(ApiClient(api_url, token).request("POST", path, json={"stage": stage}), json_output)
 

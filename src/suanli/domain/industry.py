@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from suanli.errors import InvalidInput
+from suanli.i18n import msg
 
 SAME_CODE = 1.0  # same division (or both the same section-level label)
 SAME_SECTION = 0.5  # same 门类, different 大类: neighbours, a weaker signal
@@ -41,7 +42,9 @@ class IndustryTaxonomy:
             if _SECTION.match(code):
                 section = code
             elif not _DIVISION.match(code) or not section:
-                raise InvalidInput(f"bad industry code {code!r}", field="code")
+                raise InvalidInput(
+                    msg(f"行业代码 {code!r} 无效", f"bad industry code {code!r}"), field="code"
+                )
             self.classes[code] = IndustryClass(code, name, name_en, section)
         self._lookup: dict[str, str] = {}
         for item in self.classes.values():
@@ -49,7 +52,13 @@ class IndustryTaxonomy:
                 self._lookup.setdefault(_key(label), item.code)
         for label, code in aliases.items():
             if code not in self.classes:
-                raise InvalidInput(f"alias {label!r} names unknown code {code!r}", field="code")
+                raise InvalidInput(
+                    msg(
+                        f"别名 {label!r} 指向未知代码 {code!r}",
+                        f"alias {label!r} names unknown code {code!r}",
+                    ),
+                    field="code",
+                )
             self._lookup[_key(label)] = code
 
     def code_of(self, label: str) -> str | None:

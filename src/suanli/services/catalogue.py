@@ -15,6 +15,7 @@ from suanli.adapters.db.tables import JobRow, OrganisationRow, PoolRow
 from suanli.domain.accelerators import CATALOG, get_accelerator
 from suanli.domain.jobs import JobState
 from suanli.errors import InvalidInput
+from suanli.i18n import msg
 from suanli.services.common import Page, PageResult
 from suanli.services.pools import allocated_cards
 
@@ -86,7 +87,13 @@ def _product_query(
         "newest": (PoolRow.created_at.desc(), PoolRow.id),
     }
     if filters.sort not in order:
-        raise InvalidInput(f"sort must be one of {', '.join(SORTS)}", field="sort")
+        raise InvalidInput(
+            msg(
+                f"`sort` 须为以下之一：{'、'.join(SORTS)}",
+                f"sort must be one of {', '.join(SORTS)}",
+            ),
+            field="sort",
+        )
     return query.order_by(*order[filters.sort])
 
 
@@ -105,7 +112,10 @@ def _conditions(
         conditions.append(PoolRow.price_fen_per_card_hour <= filters.price_max_fen)
     if filters.ids:
         if len(filters.ids) > COMPARE_MAX:
-            raise InvalidInput(f"compare at most {COMPARE_MAX} products", field="ids")
+            raise InvalidInput(
+                msg(f"最多比较 {COMPARE_MAX} 个产品", f"compare at most {COMPARE_MAX} products"),
+                field="ids",
+            )
         conditions.append(PoolRow.id.in_(filters.ids))
     if filters.free_cards_min:
         conditions.append(_free_at_least(session, filters.free_cards_min, held))

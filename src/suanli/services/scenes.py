@@ -74,6 +74,7 @@ MODELS: dict[str, type[SceneOpportunityRow] | type[SceneCapabilityRow]] = {
     "opportunities": SceneOpportunityRow,
     "capabilities": SceneCapabilityRow,
 }
+_KIND_ZH = {"opportunities": "需求", "capabilities": "能力"}
 PUBLISHERS: dict[str, tuple[str, ...]] = {
     "opportunities": ("agency", "enterprise"),
     "capabilities": ("enterprise",),
@@ -88,7 +89,13 @@ OTHER_KIND: dict[str, ItemKind] = {
 
 def require_kind(kind: str) -> ItemKind:
     if kind not in MODELS:
-        raise InvalidInput("kind must be opportunities or capabilities", field="kind")
+        raise InvalidInput(
+            msg(
+                "类型须为 `opportunities` 或 `capabilities`",
+                "kind must be opportunities or capabilities",
+            ),
+            field="kind",
+        )
     return "opportunities" if kind == "opportunities" else "capabilities"
 
 
@@ -165,7 +172,12 @@ def require_publisher(caller: Principal, kind: ItemKind) -> None:
     allowed = PUBLISHERS[kind]
     if not caller.is_operator and caller.org_kind not in allowed:
         raise PermissionDenied(
-            f"{kind} are published by {' or '.join(allowed)} organisations", field="kind"
+            msg(
+                f"{_KIND_ZH.get(kind, kind)}只能由 "
+                f"{' 或 '.join(f'`{org}`' for org in allowed)} 类机构发布",
+                f"{kind} are published by {' or '.join(allowed)} organisations",
+            ),
+            field="kind",
         )
 
 
@@ -177,7 +189,10 @@ def _find(session: Session, kind: ItemKind, item_id: str) -> SceneRow | None:
 def get_row(session: Session, kind: ItemKind, item_id: str) -> SceneRow:
     row = _find(session, kind, item_id)
     if row is None or row.deleted:
-        raise NotFound(f"no {SINGULAR[kind]} {item_id!r}", field="id")
+        raise NotFound(
+            msg(f"没有{_KIND_ZH.get(kind, kind)} {item_id!r}", f"no {SINGULAR[kind]} {item_id!r}"),
+            field="id",
+        )
     return row
 
 
@@ -185,7 +200,10 @@ def owned_row(session: Session, caller: Principal, kind: ItemKind, item_id: str)
     """The row the caller may write; another tenant's row is NotFound."""
     row = get_row(session, kind, item_id)
     if not caller.is_operator and row.org_id != caller.org_id:
-        raise NotFound(f"no {SINGULAR[kind]} {item_id!r}", field="id")
+        raise NotFound(
+            msg(f"没有{_KIND_ZH.get(kind, kind)} {item_id!r}", f"no {SINGULAR[kind]} {item_id!r}"),
+            field="id",
+        )
     return row
 
 
@@ -198,9 +216,14 @@ def _owner_org(session: Session, caller: Principal, org_id: str | None) -> str:
     if org_id is None or org_id == caller.org_id:
         return caller.org_id
     if not caller.is_operator:
-        raise PermissionDenied("only the operator publishes for another organisation")
+        raise PermissionDenied(
+            msg(
+                "只有平台运营方可以代其他机构发布",
+                "only the operator publishes for another organisation",
+            )
+        )
     if session.get(OrganisationRow, org_id) is None:
-        raise NotFound(f"no organisation {org_id!r}", field="org_id")
+        raise NotFound(msg(f"没有机构 {org_id!r}", f"no organisation {org_id!r}"), field="org_id")
     return org_id
 
 
@@ -222,7 +245,13 @@ def create_item(
     data = {"id": f"{ID_PREFIXES[kind]}-{new_id('x')[2:]}", **values}
     item = build_item(kind, data)
     if _find(session, kind, item.id) is not None:
-        raise Conflict(f"{SINGULAR[kind]} {item.id!r} already exists", field="id")
+        raise Conflict(
+            msg(
+                f"{_KIND_ZH.get(kind, kind)} {item.id!r} 已存在",
+                f"{SINGULAR[kind]} {item.id!r} already exists",
+            ),
+            field="id",
+        )
     row = _new_row(kind, item.id, owner, caller, clock)
     _write_item(row, item)
     row.contact = _require_contact(contact)
@@ -248,7 +277,13 @@ def _new_row(kind: ItemKind, item_id: str, owner: str, caller: Principal, clock:
 
 def _require_contact(contact: str) -> str:
     if len(contact) > CONTACT_CHARS_MAX:
-        raise InvalidInput(f"contact is longer than {CONTACT_CHARS_MAX}", field="contact")
+        raise InvalidInput(
+            msg(
+                f"联系方式超过 {CONTACT_CHARS_MAX} 个字符",
+                f"contact is longer than {CONTACT_CHARS_MAX}",
+            ),
+            field="contact",
+        )
     return contact.strip()
 
 
@@ -328,12 +363,18 @@ def _load_upload(
     """Validates an upload with the file importer's rules (same messages, rows, fields)."""
     if len(data) > IMPORT_BYTES_MAX:
         raise LimitExceeded(
-            f"upload is {len(data)} bytes, over the {IMPORT_BYTES_MAX}-byte (5 MiB) limit",
+            msg(
+                f"上传文件有 {len(data)} 字节，超过 {IMPORT_BYTES_MAX} 字节（5 MiB）的上限",
+                f"upload is {len(data)} bytes, over the {IMPORT_BYTES_MAX}-byte (5 MiB) limit",
+            ),
             field="file",
         )
     suffix = Path(filename).suffix.lower()
     if suffix not in scenes_files.SUFFIXES:
-        raise InvalidInput("filename must end in .csv or .xlsx", field="filename")
+        raise InvalidInput(
+            msg("文件名须以 .csv 或 .xlsx 结尾", "filename must end in .csv or .xlsx"),
+            field="filename",
+        )
     shown_as = Path(filename).name
     with tempfile.TemporaryDirectory(prefix="suanli-import-") as folder:
         path = Path(folder) / f"{kind}{suffix}"
@@ -346,7 +387,10 @@ def _load_upload(
             raise _without_path(error, str(path), shown_as) from None
     report = replace(result.report, path=shown_as)
     if report.rows > IMPORT_ROWS_MAX:
-        raise LimitExceeded(f"at most {IMPORT_ROWS_MAX} rows per import", field="rows")
+        raise LimitExceeded(
+            msg(f"每次最多导入 {IMPORT_ROWS_MAX} 行", f"at most {IMPORT_ROWS_MAX} rows per import"),
+            field="rows",
+        )
     return scenes_files.LoadResult(result.items, report, result.contacts)
 
 
@@ -380,7 +424,13 @@ def import_items(
             item = replace(item, batch=batch)
         row = _find(session, kind, item.id)
         if row is not None and row.org_id != owner:
-            raise Conflict(f"id {item.id!r} belongs to another organisation", field="id")
+            raise Conflict(
+                msg(
+                    f"编号 {item.id!r} 属于另一家机构",
+                    f"id {item.id!r} belongs to another organisation",
+                ),
+                field="id",
+            )
         if row is None:
             row = _new_row(kind, item.id, owner, caller, clock)
             session.add(row)
@@ -419,10 +469,18 @@ def export_items(
 ) -> bytes:
     """The filtered list as CSV (UTF-8 with BOM) or XLSX, in the import's English headers."""
     if fmt not in ("csv", "xlsx"):
-        raise InvalidInput("format must be csv or xlsx", field="format")
+        raise InvalidInput(
+            msg("格式须为 CSV 或 XLSX", "format must be csv or xlsx"), field="format"
+        )
     rows = list(session.scalars(_filtered(kind, filters).limit(EXPORT_ROWS_MAX + 1)))
     if len(rows) > EXPORT_ROWS_MAX:
-        raise LimitExceeded(f"at most {EXPORT_ROWS_MAX} rows per export; filter", field="rows")
+        raise LimitExceeded(
+            msg(
+                f"每次最多导出 {EXPORT_ROWS_MAX} 行，请加筛选条件",
+                f"at most {EXPORT_ROWS_MAX} rows per export; filter",
+            ),
+            field="rows",
+        )
     with tempfile.TemporaryDirectory(prefix="suanli-export-") as folder:
         path = Path(folder) / f"{kind}.{fmt}"
         scenes_files.write_items(path, [to_item(row) for row in rows])
@@ -573,7 +631,10 @@ def match_stored(
 ) -> StoredMatch:
     """The top_k open items of the other list for one stored item, best first, explained."""
     if not 1 <= top_k <= TOP_K_MAX:
-        raise InvalidInput(f"top must be between 1 and {TOP_K_MAX}", field="top")
+        raise InvalidInput(
+            msg(f"`top` 须在 1 至 {TOP_K_MAX} 之间", f"top must be between 1 and {TOP_K_MAX}"),
+            field="top",
+        )
     query = get_row(session, kind, item_id)
     embedder, warning = matcher.embedder()
     engine = MatchEngine(embedder, warning=warning)

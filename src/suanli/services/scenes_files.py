@@ -136,8 +136,8 @@ class Problem:
 
     def line(self) -> str:
         return t(
-            f"第{self.row}行 {self.field}：{self.message}",
-            f"row {self.row}, {self.field}: {self.message}",
+            f"第{self.row}行 `{self.field}`：{self.message}",
+            f"row {self.row}, `{self.field}`: {self.message}",
         )
 
 
@@ -361,7 +361,7 @@ def _common_fields(values: dict[str, str], row: int, problems: list[Problem]) ->
 
 def _unknown_industry(label: str) -> str:
     if not label.strip():
-        return t("行业为空，已记为 其他", "industry is empty, recorded as 其他")
+        return t("行业为空，已记为 其他", "industry is empty, recorded as '其他' (other)")
     return t(
         f"行业“{label}”不在行业分类（GB/T 4754）中，按原文保留，不参与行业匹配",
         f"industry {label!r} is not in the taxonomy (GB/T 4754): kept as written, "

@@ -41,7 +41,7 @@ from suanli.adapters.matching.tokenizer import tokenize
 from suanli.domain.industry import SAME_CODE, SAME_SECTION
 from suanli.domain.scenes import MatchDirection
 from suanli.errors import InvalidInput, LimitExceeded, NotFound
-from suanli.i18n import t
+from suanli.i18n import msg, t
 
 Ranker = Literal["fused", "rrf", "lexical", "semantic"]
 Mode = Literal["fused", "lexical-only"]
@@ -104,12 +104,20 @@ class IndexedList:
 
     def __init__(self, items: Sequence[Matchable]) -> None:
         if len(items) > ITEMS_PER_SIDE_MAX:
-            raise LimitExceeded(f"at most {ITEMS_PER_SIDE_MAX} items per list", field="items")
+            raise LimitExceeded(
+                msg(
+                    f"每个列表最多 {ITEMS_PER_SIDE_MAX} 项",
+                    f"at most {ITEMS_PER_SIDE_MAX} items per list",
+                ),
+                field="items",
+            )
         self.items = list(items)
         self.ids = [item.id for item in items]
         self.position = {item_id: index for index, item_id in enumerate(self.ids)}
         if len(self.position) != len(self.ids):
-            raise InvalidInput("item ids must be unique within a list", field="id")
+            raise InvalidInput(
+                msg("同一列表内的编号不能重复", "item ids must be unique within a list"), field="id"
+            )
         self.tokens = [tokenize(lexical_text(item)) for item in items]
         self.bm25 = Bm25Index(self.tokens)
         # field-wise indexes: title against title, need against technique, text against tags
@@ -242,7 +250,9 @@ class MatchEngine:
 
     def _sides_for(self, direction: MatchDirection) -> tuple[IndexedList, IndexedList]:
         if not self._sides:
-            raise InvalidInput("index the lists before matching", field="index")
+            raise InvalidInput(
+                msg("请先为列表建立索引再匹配", "index the lists before matching"), field="index"
+            )
         if direction is MatchDirection.O2C:
             return self._sides["opportunities"], self._sides["capabilities"]
         return self._sides["capabilities"], self._sides["opportunities"]
@@ -258,9 +268,17 @@ class MatchEngine:
         """For each query item (all by default), its top_k candidates (all if None)."""
         queries, candidates = self._sides_for(direction)
         if ranker == "semantic" and self.embedder is None:
-            raise InvalidInput("semantic ranking needs an embedder", field="ranker")
+            raise InvalidInput(
+                msg("语义排序需要向量模型", "semantic ranking needs an embedder"), field="ranker"
+            )
         if top_k is not None and not 1 <= top_k <= TOP_K_MAX:
-            raise InvalidInput(f"top_k must be between 1 and {TOP_K_MAX}", field="top_k")
+            raise InvalidInput(
+                msg(
+                    f"`top_k` 须在 1 至 {TOP_K_MAX} 之间",
+                    f"top_k must be between 1 and {TOP_K_MAX}",
+                ),
+                field="top_k",
+            )
         count = len(candidates.ids) if top_k is None else min(top_k, len(candidates.ids))
         selected = queries.ids if query_ids is None else list(query_ids)
         return [self._match_one(queries, candidates, qid, count, ranker) for qid in selected]
@@ -292,7 +310,9 @@ class MatchEngine:
     def _position(queries: IndexedList, query_id: str) -> int:
         query = queries.position.get(query_id)
         if query is None:
-            raise NotFound(f"no item with id {query_id!r}", field="id")
+            raise NotFound(
+                msg(f"没有编号为 {query_id!r} 的条目", f"no item with id {query_id!r}"), field="id"
+            )
         return query
 
     def signals(self, queries: IndexedList, candidates: IndexedList, query: int) -> PairSignals:

@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from suanli.errors import InvalidInput
+from suanli.i18n import msg
 
 FloatArray = npt.NDArray[np.float64]
 SEMANTIC_FEATURES = ("semantic", "semantic_z", "semantic_gap", "semantic_rank")
@@ -98,7 +99,10 @@ def feature_matrix(signals: PairSignals, names: tuple[str, ...]) -> FloatArray:
         columns["semantic_rank"] = reciprocal_rank(semantic, positive_only=False)
     missing = [name for name in names if name not in columns]
     if missing:
-        raise InvalidInput(f"features unavailable: {', '.join(missing)}", field="features")
+        raise InvalidInput(
+            msg(f"缺少特征：{'、'.join(missing)}", f"features unavailable: {', '.join(missing)}"),
+            field="features",
+        )
     if not len(signals.bm25):
         return np.zeros((0, len(names)))
     return np.column_stack([columns[name] for name in names])
@@ -140,7 +144,9 @@ class LinearRanker:
         unknown = set(names) - set(ALL_FEATURES)
         sizes = {len(names), len(data["mean"]), len(data["scale"]), len(data["weights"])}
         if unknown or len(sizes) != 1 or any(float(s) <= 0 for s in data["scale"]):
-            raise InvalidInput("ranker file is inconsistent", field="ranker")
+            raise InvalidInput(
+                msg("排序模型文件前后不一致", "ranker file is inconsistent"), field="ranker"
+            )
         return cls(
             names,
             tuple(float(v) for v in data["mean"]),
@@ -252,7 +258,13 @@ def train_ranker(
             differences.append(standardised[better] - standardised[worse])
             weights.append(np.asarray(weight))
     if not differences:
-        raise InvalidInput("no query has both relevant and irrelevant candidates", field="gold")
+        raise InvalidInput(
+            msg(
+                "没有哪个查询同时有相关和不相关的候选",
+                "no query has both relevant and irrelevant candidates",
+            ),
+            field="gold",
+        )
     x, pair_weight = np.vstack(differences), np.concatenate(weights)
     pair_weight = pair_weight / pair_weight.sum()
     w = np.zeros(x.shape[1])
