@@ -27,10 +27,21 @@ export class ApiError extends Error {
 
 const WRITES = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
+/** A write sent before the page's first /v1/auth/me answered (a fast click after a reload)
+ * would carry no CSRF token and be refused: ask for the token first. */
+async function csrfForWrite(): Promise<string | null> {
+  if (csrfToken) return csrfToken;
+  const response = await fetch("/v1/auth/me", { credentials: "same-origin" });
+  if (response.ok) rememberCsrf(((await response.json()) as { csrf_token?: string | null }).csrf_token);
+  return csrfToken;
+}
+
 const headersMiddleware: Middleware = {
-  onRequest({ request }) {
+  async onRequest({ request }) {
     request.headers.set("Accept-Language", currentLanguage());
-    if (csrfToken && WRITES.has(request.method)) request.headers.set("X-CSRF-Token", csrfToken);
+    if (!WRITES.has(request.method)) return request;
+    const token = await csrfForWrite();
+    if (token) request.headers.set("X-CSRF-Token", token);
     return request;
   },
 };
