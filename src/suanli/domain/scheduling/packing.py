@@ -571,8 +571,6 @@ def suanli_choice(
     (and cards) that tie on it, the one left fullest in CPU and cards (best fit), instead of the
     lowest index. No request seen yet: best fit alone."""
     recent = context.recent
-    if recent is not None:
-        recent.observe(pod)
     typical = recent.typical() if recent is not None else context.typical
     if typical is None:
         return by_score(best_fit_scores)(nodes, pod, candidates, context)
@@ -612,9 +610,9 @@ def choose(
     """The policy's node and cards for the pod, or None when no node can take it now."""
     if policy not in PACKING_POLICIES:
         raise InvalidInput(f"unknown packing policy {policy!r}", field="policy")
+    if context.recent is not None:
+        context.recent.observe(pod)  # placed or not, the request is part of the workload
     candidates = feasible_nodes(nodes, pod)
-    if policy == "suanli" and context.recent is not None and not candidates.size:
-        context.recent.observe(pod)
     if not candidates.size:
         return None
     return PACKING_POLICIES[policy](nodes, pod, candidates, context)
