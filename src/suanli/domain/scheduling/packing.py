@@ -566,12 +566,14 @@ class RecentRequests:
 def suanli_choice(
     nodes: PackingNodes, pod: PodRequest, candidates: IntArray, context: PackingContext
 ) -> Choice:
-    """suanli's own (docs/scheduling.md): FGD's fragmentation gradient, measured against the
-    requests seen so far rather than a target list, on FGD's integer score; among the nodes
-    (and cards) that tie on it, the one left fullest in CPU and cards (best fit), instead of the
-    lowest index. No request seen yet: best fit alone."""
-    recent = context.recent
-    typical = recent.typical() if recent is not None else context.typical
+    """suanli's own (docs/scheduling.md): FGD's fragmentation gradient on FGD's integer score,
+    measured against the target distribution when the caller has one (as FGD) and else against
+    the requests seen so far (the live service); among the nodes (and cards) that tie on it,
+    the one left fullest in CPU and cards (best fit) instead of the lowest index. Neither
+    distribution yet: best fit alone."""
+    typical = context.typical
+    if typical is None and context.recent is not None:
+        typical = context.recent.typical()
     if typical is None:
         return by_score(best_fit_scores)(nodes, pod, candidates, context)
     candidates = distinct_states(nodes, candidates)
