@@ -15,6 +15,7 @@ command -v jq >/dev/null 2>&1 || need+=(jq)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 # docs/deploy's nginx example is checked with `nginx -t` (tests/integration/test_deploy_files.py).
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)  # verifies docs/deploy's units
 # The web portal's browser tests drive Debian's Chromium; Chinese pages need a CJK font.
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -d /usr/share/fonts/opentype/noto ] || need+=(fonts-noto-cjk)

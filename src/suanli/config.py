@@ -19,6 +19,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from suanli.i18n import msg
+
 POLICY_NAMES = ("fifo-first-fit", "cheapest", "fastest", "balanced", "fair")
 
 
@@ -66,7 +68,12 @@ class Settings(BaseSettings):
     @classmethod
     def _known_policy(cls, value: str) -> str:
         if value not in POLICY_NAMES:
-            raise ValueError(f"unknown policy {value!r}; choose one of {', '.join(POLICY_NAMES)}")
+            choices = ", ".join(POLICY_NAMES)
+            wording = msg(
+                f"未知调度策略 {value!r}；可选：{choices}",
+                f"unknown policy {value!r}; choose one of {choices}",
+            )
+            raise ValueError(str(wording))  # pydantic keeps text only: worded when loaded
         return value
 
     @classmethod

@@ -47,12 +47,20 @@ class SuanliError(Exception):
     def message(self) -> str:
         return render(self.text)
 
+    @property
+    def text_zh(self) -> str:
+        return render(self.text, "zh-CN")
+
+    @property
+    def text_en(self) -> str:
+        return render(self.text, "en")
+
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"error": self.code, "message": self.message}
         if self.field is not None:
             body["field"] = self.field
         if self.details:
-            body["details"] = self.details
+            body["details"] = {key: _rendered(value) for key, value in self.details.items()}
         return body
 
 
@@ -225,3 +233,12 @@ def exit_code_for_response(status: int, code: object) -> int:
     if status in (502, 503, 504):
         return BackendError.exit_code
     return EXIT_CODE_BY_STATUS.get(status, SuanliError.exit_code)
+
+
+def _rendered(value: Any) -> Any:
+    """Details may carry bilingual texts (one reason per requirement): shown in one language."""
+    if isinstance(value, Msg):
+        return value.render()
+    if isinstance(value, list | tuple):
+        return [_rendered(item) for item in value]
+    return value

@@ -8,6 +8,7 @@ service speaks the language of the request that reads it.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -90,3 +91,31 @@ def parse_accept_language(header: str | None) -> str | None:
         if language is not None and quality > 0:
             ranked.append((-quality, position, language))
     return min(ranked)[2] if ranked else None
+
+
+# Texts kept in the database (a job's failure reason, a voucher note) are stored in both
+# languages, so each reader sees their own; plain text from before is shown as it is.
+_STORED_START = '{"zh": '
+
+
+def stored(text: str | Msg, chars_max: int | None = None) -> str:
+    """The column value of a text: a bilingual `Msg` as JSON, each side cut to `chars_max`."""
+    if not isinstance(text, Msg):
+        return text[:chars_max] if chars_max else text
+    zh, en = (text.zh[:chars_max], text.en[:chars_max]) if chars_max else (text.zh, text.en)
+    return json.dumps({"zh": zh, "en": en}, ensure_ascii=False)
+
+
+def from_stored(value: str) -> str | Msg:
+    if value.startswith(_STORED_START):
+        try:
+            data = json.loads(value)
+            return Msg(str(data["zh"]), str(data["en"]))
+        except (ValueError, KeyError, TypeError):
+            return value
+    return value
+
+
+def render_stored(value: str | None, language: str | None = None) -> str:
+    """A stored text in the reader's language."""
+    return render(from_stored(value or ""), language)

@@ -188,3 +188,23 @@ class Seeded:
     agency: str
     ascend_pool_id: str
     h100_pool_id: str
+    program_id: str
+
+    def api(self, token: str, method: str, path: str, body: Any = None) -> Any:
+        reply = httpx.request(
+            method,
+            self.url + path,
+            json=body,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        assert reply.status_code < 300, reply.text
+        return reply.json()
+
+
+def sign_in(page: Any, url: str, login: str) -> None:
+    page.goto(url + "/sign-in")
+    page.fill("#login", login)
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/console/**")

@@ -111,9 +111,11 @@ def test_a_job_that_does_not_fit_now_queues_and_runs_when_cards_free(city: City)
 
 def test_a_job_no_pool_could_ever_fit_is_refused_with_reasons(city: City) -> None:
     spec = dict(JOB, precision="bf16", min_memory_gib=141)
-    reply = city.post(city.enterprise, "/v1/jobs", spec)
+    reply = city.post(city.enterprise, "/v1/jobs", spec, headers={"Accept-Language": "en"})
     assert reply.status_code == 422
     assert reply.json()["details"]["reasons"] == ["no pool offers >= 141 GiB per card"]
+    chinese = city.post(city.enterprise, "/v1/jobs", spec).json()["details"]["reasons"]
+    assert chinese == ["没有资源池能提供每卡显存不少于 141 GiB"]
     assert city.get(city.enterprise, "/v1/jobs").json()["total"] == 0  # nothing written
 
 

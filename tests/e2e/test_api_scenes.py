@@ -211,7 +211,7 @@ def test_bad_rows_import_nothing_and_name_row_and_field(
     assert city.get(city.enterprise, "/v1/scenes/capabilities").json()["total"] == 0
 
 
-def test_unknown_industry_is_filed_under_other_with_a_warning(city: City) -> None:
+def test_an_unknown_industry_is_kept_as_written_with_a_warning(city: City) -> None:
     reply = import_csv(
         city, city.enterprise, "capabilities", rows_text("A1,标题,描述,火星采矿,,,单位")
     )
@@ -219,11 +219,14 @@ def test_unknown_industry_is_filed_under_other_with_a_warning(city: City) -> Non
     problem = reply.json()["report"]["problems"][0]
     assert (problem["row"], problem["field"], problem["severity"]) == (2, "industry", "warning")
     item = city.get(city.enterprise, "/v1/scenes/capabilities/A1").json()
-    assert item["industry"] == "其他"
+    assert item["industry"] == "火星采矿"
     created = city.post(
-        city.enterprise, "/v1/scenes/capabilities", {"title": "x", "industry": "火星采矿"}
+        city.enterprise, "/v1/scenes/capabilities", {"title": "x", "industry": "养老"}
     )
-    assert created.status_code == 422 and created.json()["field"] == "industry"
+    assert created.status_code == 201, created.text
+    assert created.json()["industry"] == "养老"
+    listed = city.get(city.enterprise, "/v1/scenes/capabilities?industry=火星采矿").json()
+    assert [row["id"] for row in listed["items"]] == ["A1"]
 
 
 def test_oversize_upload_is_refused_naming_the_file(city: City) -> None:

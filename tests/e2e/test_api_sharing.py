@@ -64,7 +64,7 @@ def test_a_pool_that_is_not_shareable_refuses_shares_with_the_reason(city: City)
         f"/v1/pools/{city.pool_id}", json={"shareable": False}, headers=city.headers(city.operator)
     )
     assert patched.status_code == 200 and patched.json()["shareable"] is False
-    reply = city.post(city.enterprise, "/v1/jobs", SHARE)
+    reply = city.post(city.enterprise, "/v1/jobs", SHARE, headers={"Accept-Language": "en"})
     assert reply.status_code == 422
     assert reply.json()["field"] == "spec"
     assert "shareable: false take whole-card jobs only" in reply.json()["message"]
@@ -120,9 +120,11 @@ def test_a_pool_declares_host_cpus_and_memory_and_jobs_asking_more_are_refused(
     assert pool.status_code == 201, pool.text
     assert (pool.json()["cpus_per_node"], pool.json()["shareable"]) == (8, False)
     wants = dict(SHARE, card_milli=None, accelerators=["L40S"], cpus=16, host_memory_gib=32)
-    reply = city.post(city.enterprise, "/v1/jobs", wants)
+    reply = city.post(city.enterprise, "/v1/jobs", wants, headers={"Accept-Language": "en"})
     assert reply.status_code == 422
     assert "16 CPU cores and 32 GiB host memory per node" in reply.json()["message"]
+    chinese = city.post(city.enterprise, "/v1/jobs", wants).json()["message"]
+    assert "每节点 16 个 CPU 核、32 GiB 主机内存" in chinese
     assert city.post(city.enterprise, "/v1/jobs", dict(wants, cpus=8)).status_code == 201
     bad = city.post(city.operator, "/v1/pools", dict(body, name="x", cpus_per_node=0))
     assert (bad.status_code, bad.json()["field"]) == (422, "cpus_per_node")

@@ -186,3 +186,32 @@ def test_scenes_import_and_export_through_the_cli(server: dict[str, str], tmp_pa
     bad.write_text("id,title,description,industry,tags,region,org\nX-1,,d,金融,a,浙江,o\n", "utf-8")
     refused = cli(as_agency, "scenes", "import", "opportunities", str(bad), check=False)
     assert refused.returncode != 0 and "title" in refused.stderr + refused.stdout
+
+
+def test_cli_shares_of_a_card_and_pools_that_refuse_them(server: dict[str, str]) -> None:
+    provider = json.loads(
+        cli(server, "orgs", "create", "--name", "p", "--kind", "provider", "--json").stdout
+    )
+    enterprise = json.loads(
+        cli(server, "orgs", "create", "--name", "e", "--kind", "enterprise", "--json").stdout
+    )
+    created = cli(
+        server,
+        *("pools", "create", "--name", "train", "--accelerator", "L40S", "--nodes", "1"),
+        *("--cards-per-node", "4", "--region", "浙江/杭州", "--price-fen", "720"),
+        *("--provider-id", provider["organisation"]["id"], "--no-shareable"),
+        *("--cpus-per-node", "32", "--host-memory-gib-per-node", "256", "--json"),
+    )
+    assert created.stdout.startswith("{"), created.stdout[:300]
+    pool = json.loads(created.stdout)
+    assert (pool["shareable"], pool["cpus_per_node"]) == (False, 32)
+    _fund(server, enterprise["organisation"]["id"])
+    as_enterprise = {**server, "SUANLI_TOKEN": enterprise["token"]}
+    share = ("jobs", "submit", "--name", "s", "--command", "true", "--card-milli")
+    bad = cli(as_enterprise, *share, "0", check=False)
+    assert bad.returncode == 2 and "card_milli" in bad.stderr and "Traceback" not in bad.stderr
+    refused = cli(as_enterprise, *share, "250", check=False)
+    assert refused.returncode == 2 and "shareable: false" in refused.stderr
+    cli(server, "pools", "update", pool["id"], "--shareable")
+    quote = json.loads(cli(as_enterprise, "jobs", "quote", "--card-milli", "250", "--json").stdout)
+    assert quote["min_fen"] == 180  # a quarter of ¥7.20 per card-hour for the default hour

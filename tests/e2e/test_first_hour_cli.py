@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from tests.e2e.test_api_scenes import HEADER, city, import_csv  # noqa: F401 (fixture)
 from tests.e2e.test_cli_against_server import cli, server  # noqa: F401 (fixture)
 from tests.helpers import City
@@ -315,3 +317,107 @@ def test_the_chinese_budget_header_is_read_as_yuan(city: City) -> None:  # noqa:
     assert imported.json()["report"]["problems"] == []  # no "unknown column" warning
     stored = city.get(city.agency, "/v1/scenes/opportunities/OPP-Y1").json()
     assert stored["extra"]["budget_fen"] == 120_000
+
+
+def _market(server: dict[str, str]) -> tuple[dict[str, str], str]:  # noqa: F811
+    """A provider with a 1-card pool and a funded enterprise; its environment and org id."""
+    provider, enterprise = _org(server, "provider", "p"), _org(server, "enterprise", "e")
+    cli(
+        server, "pools", "create", "--name", "one", "--accelerator", "L40S", "--nodes", "1",
+        "--cards-per-node", "1", "--region", "浙江/杭州", "--price-fen", "720",
+        "--provider-id", provider["organisation"]["id"],
+    )  # fmt: skip
+    org_id = enterprise["organisation"]["id"]
+    cli(server, "ledger", "topup", "--org", org_id, "--amount-fen", "100000", "--reference", "T-1")
+    return {**server, "SUANLI_TOKEN": enterprise["token"]}, org_id
+
+
+def test_following_a_failed_job_prints_its_end_and_exits_8(server: dict[str, str]) -> None:  # noqa: F811
+    as_enterprise, _ = _market(server)
+    submit = ("jobs", "submit", "--name", "bad", "--max-run-time-s", "60", "--json")
+    failing = json.loads(cli(as_enterprise, *submit, "--command", "echo trying; exit 3").stdout)
+    followed = cli(as_enterprise, "jobs", "logs", failing["id"], "--follow", check=False)
+    assert followed.returncode == 8, followed.stderr
+    assert "trying" in followed.stdout
+    assert (
+        f"job {failing['id']} ended: failed" in followed.stderr and "exit code 3" in followed.stderr
+    )
+
+    blocker = json.loads(cli(as_enterprise, *submit, "--command", "sleep 20").stdout)
+    queued = json.loads(cli(as_enterprise, *submit, "--command", "true").stdout)
+    cli(as_enterprise, "jobs", "cancel", queued["id"])
+    cancelled = cli(as_enterprise, "jobs", "logs", queued["id"], "--follow", check=False)
+    assert cancelled.returncode == 8 and "cancelled" in cancelled.stderr
+    usage = cli(as_enterprise, "jobs", "usage", queued["id"], check=False)
+    assert usage.returncode == 4 and "no usage" in usage.stderr and "yet" not in usage.stderr
+    running = cli(as_enterprise, "jobs", "usage", blocker["id"], check=False)
+    assert running.returncode == 4 and "no usage yet" in running.stderr
+    cli(as_enterprise, "jobs", "cancel", blocker["id"])
+
+
+def test_a_reused_top_up_reference_is_said_to_be_recorded_already(
+    server: dict[str, str],  # noqa: F811
+) -> None:
+    _, org_id = _market(server)
+    again = ("ledger", "topup", "--org", org_id, "--amount-fen", "100000", "--reference", "T-1")
+    replayed = cli(server, *again)
+    assert "already recorded" in replayed.stdout
+    answer = httpx.post(
+        f"{server['SUANLI_API_URL']}/v1/wallets/{org_id}/top-ups",
+        json={"amount_fen": 100000, "external_reference": "T-1"},
+        headers={"Authorization": f"Bearer {server['SUANLI_TOKEN']}"},
+    )
+    assert (answer.status_code, answer.json()["already_recorded"]) == (200, True)
+    balances = json.loads(cli(server, "ledger", "balance", "--org", org_id, "--json").stdout)
+    assert sum(a["posted_fen"] for a in balances if a["kind"] == "enterprise_wallet") == 100000
+    fresh = cli(
+        server, "ledger", "topup", "--org", org_id, "--amount-fen", "1", "--reference", "T-2"
+    )
+    assert "already" not in fresh.stdout
+
+
+def test_ledger_check_takes_a_token_like_its_siblings(server: dict[str, str]) -> None:  # noqa: F811
+    through_api = {**server, "SUANLI_DATA_DIR": "/nonexistent-so-only-the-api-can-answer"}
+    checked = cli(through_api, "ledger", "check", "--token", server["SUANLI_TOKEN"], "--json")
+    assert json.loads(checked.stdout)["ok"] is True
+    enterprise = _org(server, "enterprise", "x")
+    refused = cli(server, "ledger", "check", "--token", enterprise["token"], check=False)
+    assert refused.returncode == 3, refused.stderr
+
+
+def test_voucher_application_dates_and_amounts_name_their_field(city: City) -> None:  # noqa: F811
+    from tests.e2e.test_api_vouchers import hangzhou
+
+    program = city.post(city.agency, "/v1/vouchers/programs", hangzhou()).json()
+    path = f"/v1/vouchers/programs/{program['id']}/applications"
+    facts = {"is_sme": True, "region": "浙江/杭州/余杭", "founded_on": "2021-03-01"}
+    negative = city.post(city.enterprise, path, {**facts, "requested_fen": -5})
+    assert (negative.status_code, negative.json()["field"]) == (422, "requested_fen")
+    future = city.post(
+        city.enterprise, path, {**facts, "founded_on": "2099-03-01", "requested_fen": 5}
+    )
+    assert (future.status_code, future.json()["field"]) == (422, "founded_on"), future.text
+
+
+def test_an_import_error_names_the_upload_not_a_server_path(city: City) -> None:  # noqa: F811
+    bad = HEADER + "OPP-X,,描述,智能制造,质检,浙江,某单位\n"
+    refused = import_csv(city, city.agency, "opportunities", bad)
+    assert refused.status_code == 422
+    message = refused.json()["message"]
+    assert (
+        "opportunities.csv" in message and "/tmp" not in message and "suanli-import" not in message
+    )
+
+
+def test_a_stored_match_says_whether_it_built_the_index_and_how_long_it_took(
+    city: City,  # noqa: F811
+) -> None:
+    from tests.e2e.test_api_scenes import first_rows
+
+    import_csv(city, city.agency, "opportunities", first_rows("opportunities", 3))
+    import_csv(city, city.enterprise, "capabilities", first_rows("capabilities", 12))
+    first = city.get(city.agency, "/v1/scenes/opportunities/OPP-001/matches").json()
+    again = city.get(city.agency, "/v1/scenes/opportunities/OPP-001/matches").json()
+    assert first["index_status"]["built"] is True and first["index_status"]["items"] == 12
+    assert first["index_status"]["seconds"] >= 0
+    assert again["index_status"]["built"] is False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -9,7 +10,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +23,7 @@ import pytest
 from sqlalchemy import select
 
 from suanli.adapters.db.tables import JobRow
+from tests.conftest import require_component
 from tests.helpers import City, build_city, fund, make_app, python_command
 
 STARTUP_TIMEOUT_S = 30.0
@@ -334,3 +338,185 @@ def peak_cards_per_node(jobs: Any) -> int:
         held[key] = held.get(key, 0) + delta
         peak = max(peak, held[key])
     return peak
+
+
+# -- PostgreSQL restarts under load ------------------------------------------------------
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+LOAD_SECONDS_MAX = 60.0
+SUBMITS_MAX = 400
+
+
+@dataclass
+class PrivatePostgres:
+    """A throwaway cluster of this test's own (never the shared one), restartable at will."""
+
+    directory: Path
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def ctl(self, *args: str) -> None:
+        subprocess.run(
+            [
+                "runuser",
+                "-u",
+                "postgres",
+                "--",
+                str(PG_BIN / "pg_ctl"),
+                "-D",
+                str(self.directory),
+                *args,
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+
+    def restart(self) -> None:
+        self.ctl("-m", "fast", "-w", "stop")
+        time.sleep(1.0)  # down for a moment, as a real restart is
+        self.start()
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self.ctl("-o", options, "-l", str(self.directory / "log"), "-w", "start")
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PrivatePostgres]:
+    usable = os.geteuid() == 0 and (PG_BIN / "initdb").exists() and shutil.which("runuser")
+    require_component(bool(usable), f"PostgreSQL binaries in {PG_BIN} and root (for runuser)")
+    directory = Path(tempfile.mkdtemp(prefix="suanli-pg-"))
+    shutil.chown(directory, "postgres", "postgres")
+    subprocess.run(
+        [
+            "runuser",
+            "-u",
+            "postgres",
+            "--",
+            str(PG_BIN / "initdb"),
+            "-D",
+            str(directory),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    server = PrivatePostgres(directory, free_port())
+    server.start()
+    yield server
+    with contextlib.suppress(subprocess.SubprocessError):
+        server.ctl("-m", "immediate", "stop")
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def submit_until_accepted(client: httpx.Client, url: str, token: str, statuses: list[int]) -> str:
+    """One job, retried with its Idempotency-Key while the answer is 503 or no answer."""
+    key = str(uuid.uuid4())
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": key}
+    body = {"name": "steady", "command": "echo ok", "cards": 1, "max_run_time_s": 60}
+    deadline = time.monotonic() + LOAD_SECONDS_MAX
+    while time.monotonic() < deadline:
+        try:
+            reply = client.post(f"{url}/v1/jobs", json=body, headers=headers)
+        except httpx.TransportError:
+            time.sleep(0.1)
+            continue
+        statuses.append(reply.status_code)
+        if reply.status_code == 503:
+            assert reply.headers["Retry-After"].isdigit()
+            assert reply.json()["error"] == "database_unavailable"
+            time.sleep(0.2)
+            continue
+        if reply.status_code == 409 and reply.json()["error"] == "idempotency_in_progress":
+            time.sleep(float(reply.headers["Retry-After"]))  # its first try is being released
+            continue
+        assert reply.status_code == 201, reply.text
+        return str(reply.json()["id"])
+    raise AssertionError("a submit was never accepted")
+
+
+def test_a_postgresql_restart_under_load_answers_503_never_500_and_loses_no_job(
+    tmp_path: Path, private_postgres: PrivatePostgres
+) -> None:
+    app = make_app(tmp_path, private_postgres.url)
+    city = build_city(app)
+    fund(app, city.enterprise_id, amount_fen=1_000_000_000)
+    env = {
+        **os.environ,
+        "SUANLI_DATA_DIR": str(tmp_path / "data"),
+        "SUANLI_DATABASE_URL": private_postgres.url,
+        "SUANLI_LANGUAGE": "en",
+        "SUANLI_SCHEDULER_INTERVAL_S": "0.2",
+        "SUANLI_LEASE_TTL_S": "3",
+        "SUANLI_LEASE_RENEW_S": "0.5",
+    }
+    server = start_server(env, "all", tmp_path / "server.log")
+    statuses: list[int] = []
+    accepted: list[str] = []
+    # The restart runs beside the load, so requests keep arriving while the database is down.
+    restart = threading.Thread(target=private_postgres.restart)
+    try:
+        with httpx.Client(timeout=30) as client:
+            started = time.monotonic()
+            while len(accepted) < SUBMITS_MAX and time.monotonic() - started < LOAD_SECONDS_MAX:
+                accepted.append(
+                    submit_until_accepted(client, server.url, city.enterprise, statuses)
+                )
+                reads = client.get(f"{server.url}/v1/jobs", headers=city.headers(city.enterprise))
+                statuses.append(reads.status_code)
+                if len(accepted) == 20:
+                    restart.start()
+                if len(accepted) >= 60 and not restart.is_alive():
+                    break
+        restart.join(timeout=120)
+        restarted = not restart.is_alive()
+        assert restarted
+        assert 503 in statuses, "the restart was not seen by any request"
+        assert all(code < 500 or code == 503 for code in statuses), sorted(set(statuses))
+        app.db.engine.dispose()  # its pooled connections died with the restart
+        jobs = wait_until_all_finished(city, accepted)
+        assert {job["state"] for job in jobs.values()} == {"succeeded"}
+        assert len(set(accepted)) == len(accepted)
+    finally:
+        server.stop()
+        app.close()
+    check = subprocess.run(
+        [sys.executable, "-m", "suanli.cli.main", "ledger", "check"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_sigterm_finishes_the_answer_and_hands_the_lease_over_at_once(
+    replica_env: dict[str, Any],
+) -> None:
+    """A clean stop releases the lease: the standby leads long before the lease would expire."""
+    env = {**replica_env["env"], "SUANLI_LEASE_TTL_S": "30"}
+    log = replica_env["log"]
+    first = start_server(env, "scheduler", log)
+    leader = wait_for_leader([first], 10)
+    second = start_server(env, "scheduler", log)
+    try:
+        assert second.health() == {"status": "ok", "role": "scheduler", "leading": False}
+        tenants = httpx.get(f"{second.url}/v1/pools", timeout=5)  # not a scheduler's business
+        assert tenants.status_code == 404 and tenants.json()["error"] == "not_found"
+        leader.process.send_signal(signal.SIGTERM)
+        stopped_at = time.monotonic()
+        assert leader.process.wait(timeout=25) == 0
+        wait_for_leader([second], 10)
+        assert time.monotonic() - stopped_at < 10  # not the 30 s a dead leader's lease lasts
+    finally:
+        first.stop()
+        second.stop()

@@ -52,7 +52,7 @@ def _app() -> typer.Typer:
 
 
 def _packing(*args: str) -> Result:
-    return CliRunner().invoke(_app(), ["simulate", "packing", *args])
+    return CliRunner(env={"SUANLI_LANGUAGE": "en"}).invoke(_app(), ["simulate", "packing", *args])
 
 
 def test_json_has_exactly_the_documented_shape(traces: Path) -> None:
@@ -116,5 +116,7 @@ def test_unknown_names_are_refused(traces: Path) -> None:
 
 
 def test_simulate_without_a_subcommand_still_needs_fleet_and_workload() -> None:
-    result = CliRunner().invoke(_app(), ["simulate", "--fleet", "synthetic:5"])
+    result = CliRunner(env={"SUANLI_LANGUAGE": "en"}).invoke(
+        _app(), ["simulate", "--fleet", "synthetic:5"]
+    )
     assert result.exit_code == 2

@@ -14,7 +14,6 @@ import pytest
 from suanli.adapters.matching import MatchEngine, VectorCache, load_default_embedder
 from suanli.adapters.matching.embedding import FloatMatrix, embed_with_cache
 from suanli.domain.scenes import (
-    INDUSTRY_OTHER,
     Capability,
     DeploymentMode,
     MatchDirection,
@@ -109,7 +108,7 @@ def test_an_empty_title_is_reported_with_row_and_field(tmp_path: Path) -> None:
     path = _write_csv(tmp_path / "o.csv", [ENGLISH, GOOD_ROW, ["O2", "", "d", "金融", "", "", ""]])
     error = _invalid(path)
     assert error.field == "title" and error.details["row"] == 3
-    assert "第3行 title" in error.message
+    assert "第3行 `title`" in error.message
 
 
 def test_duplicate_ids_are_reported_on_the_later_row(tmp_path: Path) -> None:
@@ -119,12 +118,20 @@ def test_duplicate_ids_are_reported_on_the_later_row(tmp_path: Path) -> None:
     assert "第2行" in error.message
 
 
-def test_an_unknown_industry_is_filed_under_other_with_a_warning(tmp_path: Path) -> None:
+def test_an_unknown_industry_is_kept_as_written_with_a_warning(tmp_path: Path) -> None:
     path = _write_csv(tmp_path / "o.csv", [ENGLISH, [*GOOD_ROW[:3], "火星采矿", *GOOD_ROW[4:]]])
     result = load_opportunities(path)
-    assert result.items[0].industry == INDUSTRY_OTHER
+    assert result.items[0].industry == "火星采矿"
     [warning] = result.report.warnings
     assert (warning.row, warning.field) == (2, "industry") and "火星采矿" in warning.message
+
+
+def test_a_taxonomy_label_outside_the_platform_list_is_kept_without_a_warning(
+    tmp_path: Path,
+) -> None:
+    path = _write_csv(tmp_path / "o.csv", [ENGLISH, [*GOOD_ROW[:3], "汽车制造业", *GOOD_ROW[4:]]])
+    result = load_opportunities(path)
+    assert result.items[0].industry == "汽车制造业" and not result.report.warnings
 
 
 def test_a_file_over_the_size_limit_is_refused(

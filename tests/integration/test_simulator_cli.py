@@ -28,7 +28,7 @@ def _app() -> typer.Typer:
 
 def _simulate(*args: str) -> Result:
     base = ["simulate", "--fleet", "synthetic:20", "--workload", "synthetic:150", "--seed", "3"]
-    return CliRunner().invoke(_app(), [*base, *args])
+    return CliRunner(env={"SUANLI_LANGUAGE": "en"}).invoke(_app(), [*base, *args])
 
 
 def test_simulate_json_has_exactly_the_documented_shape() -> None:
@@ -76,7 +76,7 @@ def test_target_load_and_time_scale_together_exit_2() -> None:
 def test_a_bad_trace_row_exits_2_naming_the_line(tmp_path: Path) -> None:
     nodes = tmp_path / "nodes.csv"
     nodes.write_text("sn,cpu_milli,memory_mib,gpu,model\nn0,1,1,8,V100\nn1,1,1,lots,V100\n")
-    result = CliRunner().invoke(
+    result = CliRunner(env={"SUANLI_LANGUAGE": "en"}).invoke(
         _app(), ["simulate", "--fleet", str(nodes), "--workload", "synthetic:10"]
     )
     assert result.exit_code == 2
@@ -86,7 +86,7 @@ def test_a_bad_trace_row_exits_2_naming_the_line(tmp_path: Path) -> None:
 def test_an_empty_fleet_exits_2(tmp_path: Path) -> None:
     nodes = tmp_path / "nodes.csv"
     nodes.write_text("sn,cpu_milli,memory_mib,gpu,model\nn0,1,1,0,\n")
-    result = CliRunner().invoke(
+    result = CliRunner(env={"SUANLI_LANGUAGE": "en"}).invoke(
         _app(), ["simulate", "--fleet", str(nodes), "--workload", "synthetic:10"]
     )
     assert result.exit_code == 2
@@ -94,7 +94,7 @@ def test_an_empty_fleet_exits_2(tmp_path: Path) -> None:
 
 
 def test_bench_scheduler_json_has_the_documented_keys() -> None:
-    result = CliRunner().invoke(
+    result = CliRunner(env={"SUANLI_LANGUAGE": "en"}).invoke(
         _app(), ["bench", "scheduler", "--pools", "50", "--jobs", "200", "--json"]
     )
     assert result.exit_code == 0, result.output
@@ -107,5 +107,7 @@ def test_bench_scheduler_json_has_the_documented_keys() -> None:
 
 
 def test_bench_scheduler_refuses_a_fraction_outside_0_to_1() -> None:
-    result = CliRunner().invoke(_app(), ["bench", "scheduler", "--fractional", "1.5"])
+    result = CliRunner(env={"SUANLI_LANGUAGE": "en"}).invoke(
+        _app(), ["bench", "scheduler", "--fractional", "1.5"]
+    )
     assert result.exit_code == 2 and "fractional must be in [0, 1]" in result.output

@@ -15,7 +15,7 @@ ALLOWED: dict[str, set[str]] = {
     "domain": {"errors", "i18n"},
     "errors": {"i18n"},
     "i18n": set(),
-    "config": set(),
+    "config": {"i18n"},
     "simulation": {"domain", "errors", "i18n"},
     "adapters": {"domain", "errors", "i18n", "config"},
     "services": {"adapters", "domain", "errors", "i18n", "config"},

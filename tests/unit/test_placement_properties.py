@@ -85,7 +85,7 @@ def test_an_impossible_job_gets_one_reason_per_unmet_requirement() -> None:
     h100 = next(a for a in CATALOG if a.model == "H100-SXM")
     view = PoolView(Pool("p", "o", "n", "H100-SXM", 1, 8, Region("浙江", "杭州"), 100), h100)
     spec = JobSpec(name="j", command="true", cards=16, cards_per_node=8, min_memory_gib=141)
-    reasons = explain_unplaceable(spec, [view])
+    reasons = [reason.en for reason in explain_unplaceable(spec, [view])]
     assert reasons == [
         "no pool offers >= 141 GiB per card",
         "no pool offers 2 node(s) × 8 cards per node",
@@ -100,4 +100,5 @@ def test_requirements_met_separately_but_not_together_are_named_together() -> No
         PoolView(Pool("b", "o", "b", "T4", 1, 8, Region("贵州"), 100), t4),
     ]
     spec = JobSpec(name="j", command="true", precision=Precision.BF16, region=Region("贵州"))
-    assert explain_unplaceable(spec, views) == ["no pool offers BF16 with region 贵州"]
+    reasons = explain_unplaceable(spec, views)
+    assert [reason.en for reason in reasons] == ["no pool offers BF16 precision with region 贵州"]

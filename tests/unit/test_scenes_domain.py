@@ -86,8 +86,13 @@ def test_known_industry_labels_resolve_to_the_canonical_name(label: str, expecte
     assert resolve_industry(label) == (expected, True)
 
 
-@pytest.mark.parametrize("label", ["火星采矿", "", "  "])
-def test_unknown_industries_fall_back_to_other_and_say_so(label: str) -> None:
+@pytest.mark.parametrize(("label", "kept"), [("火星采矿", "火星采矿"), (" 养老 ", "养老")])
+def test_labels_outside_the_platform_vocabulary_are_kept_as_written(label: str, kept: str) -> None:
+    assert resolve_industry(label) == (kept, False)
+
+
+@pytest.mark.parametrize("label", ["", "  "])
+def test_an_empty_industry_is_recorded_as_other(label: str) -> None:
     assert resolve_industry(label) == (INDUSTRY_OTHER, False)
 
 

@@ -39,7 +39,7 @@ def test_the_trainer_never_sees_the_fold_it_is_scored_on() -> None:
         seen.append(set(training))
 
     found = cross_validate(
-        engine, GOLD, folds=3, seed=1, rankers={"engine": "fused"}, trainer=trainer
+        engine, GOLD, folds=3, seed=1, rankers={"engine": "rrf"}, trainer=trainer
     )
     assert len(seen) == 3 and all(len(training) == 2 for training in seen)
     assert set.union(*seen) == set(GOLD) and not set.intersection(*seen)

@@ -216,7 +216,7 @@ def test_shanghai_corpus_bought_from_a_related_party_gets_nothing() -> None:
     corpus = order(10_000 * YUAN, category=Category.CORPUS, related=True)
     (line,) = redeem(corpus, [grant(SH_CORPUS)]).lines
     assert (line.subsidy_fen, line.refusal) == (0, Refusal.RELATED_PARTY)
-    assert "related parties" in line.note
+    assert "related parties" in line.note.en and "关联方" in line.note.zh
 
 
 def test_a_smart_voucher_covers_compute_model_and_corpus() -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet, InvalidToken
 
 from suanli.errors import SuanliError
+from suanli.i18n import msg
 
 KEY_ENV = "SUANLI_SECRET_KEY"
 KEY_FILE_NAME = "secret.key"
@@ -36,7 +37,10 @@ class SecretBox:
             self._fernet = Fernet(key)
         except (ValueError, TypeError) as error:
             raise SecretKeyError(
-                f"the secret key is not a Fernet key (urlsafe base64 of 32 bytes): {error}"
+                msg(
+                    f"密钥不是 Fernet 密钥（32 字节的 URL 安全 Base64）：“{error}”",
+                    f"the secret key is not a Fernet key (urlsafe base64 of 32 bytes): {error}",
+                )
             ) from error
 
     def __repr__(self) -> str:
@@ -45,7 +49,12 @@ class SecretBox:
     def seal(self, values: Mapping[str, str]) -> str:
         plain = json.dumps(dict(values), sort_keys=True).encode()
         if len(plain) > SECRET_BYTES_MAX:
-            raise SecretKeyError(f"secret data over {SECRET_BYTES_MAX} bytes")
+            raise SecretKeyError(
+                msg(
+                    f"机密数据超过 {SECRET_BYTES_MAX} 字节",
+                    f"secret data over {SECRET_BYTES_MAX} bytes",
+                )
+            )
         return self._fernet.encrypt(plain).decode("ascii")
 
     def open(self, token: str) -> dict[str, str]:
@@ -54,7 +63,10 @@ class SecretBox:
         except InvalidToken as error:
             # Wrong key (a new data dir, or SUANLI_SECRET_KEY changed) or tampered data.
             raise SecretKeyError(
-                "stored credentials cannot be decrypted with this secret key"
+                msg(
+                    "无法用这个密钥解密已存的凭据",
+                    "stored credentials cannot be decrypted with this secret key",
+                )
             ) from error
         values = json.loads(plain)
         return {str(key): str(value) for key, value in values.items()}
@@ -75,7 +87,7 @@ def _key_file(path: Path) -> bytes:
     _require_private(path)
     key = path.read_bytes().strip()
     if not key:
-        raise SecretKeyError(f"the secret key file {path} is empty")
+        raise SecretKeyError(msg(f"密钥文件 {path} 为空", f"the secret key file {path} is empty"))
     return key
 
 
@@ -101,5 +113,8 @@ def _require_private(path: Path) -> None:
     mode = path.stat().st_mode & 0o777
     if mode & 0o077:
         raise SecretKeyError(
-            f"the secret key file {path} has mode {mode:o}; it must be 600 (chmod 600 {path})"
+            msg(
+                f"密钥文件 {path} 的权限是 {mode:o}，须为 600（`chmod 600 {path}`）",
+                f"the secret key file {path} has mode {mode:o}; it must be 600 (chmod 600 {path})",
+            )
         )

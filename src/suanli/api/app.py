@@ -68,3 +68,18 @@ def create_api(app: App) -> FastAPI:
         api.include_router(module.router)
     install_web(api)  # last: its history fallback answers only what no route above claims
     return api
+
+
+def create_ops_api(app: App) -> FastAPI:
+    """What a `serve --role scheduler` process answers: /healthz and /metrics (its role and
+    whether it leads), nothing tenants use; they go to the API replicas."""
+    api = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, title="suanli scheduler")
+    api.state.suanli = app
+    api.state.unaudited_writes = []
+    install_error_handlers(api)
+    api.add_api_route("/healthz", routes_core.healthz, methods=["GET"], tags=["ops"])
+    api.include_router(metrics.router)
+    api.add_middleware(RequestGuard)
+    api.add_middleware(RequestContextMiddleware)
+    api.add_middleware(DatabaseOutageMiddleware)
+    return api

@@ -79,7 +79,9 @@ def validation_body(errors: list[dict[str, Any]]) -> dict[str, Any]:
     first = problems[0] if problems else {"field": "body", "message": t("请求无效", "invalid")}
     return {
         "error": "invalid_input",
-        "message": f"{first['field']}: {first['message']}",
+        "message": t(
+            f"`{first['field']}`：{first['message']}", f"{first['field']}: {first['message']}"
+        ),
         "field": first["field"],
         "details": {"problems": problems},
     }

@@ -147,7 +147,7 @@ def _bad_character(field: str, char: str) -> InvalidInput:
     where = describe(char)
     return InvalidInput(
         msg(
-            f"{field} 含有不允许的字符 {where}（控制字符、代理项和非字符都不允许）",
+            f"`{field}` 含有不允许的字符 {where}（控制字符、代理项和非字符都不允许）",
             f"{field} holds a character that is not allowed, {where} "
             "(no control characters, surrogates or non-characters)",
         ),

@@ -19,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -31,6 +33,7 @@ from starlette.responses import JSONResponse, Response
 
 from suanli.adapters.db.database import Database
 from suanli.adapters.db.tables import IdempotencyRow
+from suanli.api.db_outage import is_database_outage
 from suanli.errors import Conflict, IdempotencyConflict, InvalidInput, SuanliError
 from suanli.i18n import msg
 
@@ -40,6 +43,10 @@ RESPONSE_BYTES_MAX = 1024 * 1024  # larger responses are not stored (and so not 
 IN_PROGRESS_WAIT_S = 15.0  # a duplicate waits this long for the first request's result
 IN_PROGRESS_POLL_S = 0.05
 CLAIM_LEASE_S = 300.0  # a claim older than this was left by a process that died
+# A claim whose request failed while the database was away is released once it is back, so
+# the client's retry with the same key goes through (rather than waiting out the lease).
+RELEASE_RETRY_S = 60.0
+RELEASE_RETRY_EVERY_S = 0.5
 CLAIMED = "claimed"
 DONE = "done"
 
@@ -75,7 +82,7 @@ class IdempotencyMiddleware(BaseHTTPMiddleware):
         try:
             response = await call_next(request)
         except BaseException:
-            await run_in_threadpool(_release, db, claim)
+            await run_in_threadpool(_release_when_possible, db, claim)
             raise
         return await _finish(db, claim, response)
 
@@ -221,6 +228,28 @@ def _release(db: Database, claim: Claim) -> None:
                 IdempotencyRow.state == CLAIMED,
             )
         )
+
+
+def _release_when_possible(db: Database, claim: Claim) -> None:
+    """Releases now, or, when the database is away, from a thread that retries for a while."""
+    try:
+        _release(db, claim)
+    except Exception as error:
+        if not is_database_outage(error):
+            raise
+        threading.Thread(target=_keep_releasing, args=(db, claim), daemon=True).start()
+
+
+def _keep_releasing(db: Database, claim: Claim) -> None:
+    deadline = time.monotonic() + RELEASE_RETRY_S
+    while time.monotonic() < deadline:
+        time.sleep(RELEASE_RETRY_EVERY_S)
+        try:
+            _release(db, claim)
+            return
+        except Exception as error:
+            if not is_database_outage(error):
+                return
 
 
 def _replay(stored: IdempotencyRow) -> Response:

@@ -15,6 +15,7 @@ from suanli.adapters.db.tables import JobRow, PoolRow
 from suanli.api.deps import AppState, CurrentPrincipal
 from suanli.domain.jobs import JobState
 from suanli.errors import PermissionDenied
+from suanli.i18n import msg
 from suanli.services.orphans import orphan_counts
 
 router = APIRouter()
@@ -94,7 +95,12 @@ def _pool_cards(pools: list[PoolRow], active: list[JobRow]) -> Iterator[GaugeMet
 @router.get("/metrics", tags=["ops"])
 def metrics(app: AppState, caller: CurrentPrincipal) -> Response:
     if not caller.is_operator:
-        raise PermissionDenied("metrics are for the operator's monitoring (use its token)")
+        raise PermissionDenied(
+            msg(
+                "监控指标仅供平台运营方使用（请用运营方令牌）",
+                "metrics are for the operator's monitoring (use its token)",
+            )
+        )
     registry = CollectorRegistry()
     registry.register(PlatformCollector(app.db))
     registry.register(RoleCollector(app.role, app.leading()))

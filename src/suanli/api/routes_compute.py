@@ -10,19 +10,21 @@ from suanli.adapters.backends.base import LOG_OFFSET_MAX
 from suanli.adapters.db.tables import PoolRow
 from suanli.api.deps import AppState, CurrentPrincipal, DbSession, PageParams
 from suanli.api.schemas import (
+    GrantSubsidyPublic,
     JobPublic,
     JobSpecIn,
     LogPublic,
     PageOf,
     PoolCreate,
     PoolPublic,
+    PoolSubsidyPublic,
     PoolUpdate,
     QuotePublic,
     UsagePublic,
 )
 from suanli.domain.accelerators import get_accelerator
 from suanli.domain.jobs import TERMINAL_STATES, JobState
-from suanli.services import jobs, pools
+from suanli.services import jobs, pools, vouchers
 from suanli.services.common import Principal
 
 router = APIRouter(prefix="/v1")
@@ -70,9 +72,39 @@ def delete_pool(
 
 
 @router.post("/jobs/quote", tags=["jobs"])
-def quote(body: JobSpecIn, _caller: CurrentPrincipal, session: DbSession) -> QuotePublic:
-    result = jobs.quote(session, jobs.requested_spec(body.model_dump()))
-    return QuotePublic(**result.__dict__)
+def quote(
+    body: JobSpecIn, caller: CurrentPrincipal, session: DbSession, app: AppState
+) -> QuotePublic:
+    """The price range over the feasible pools; for an enterprise, also what each of its
+    active voucher grants would pay and what it would pay itself, pool by pool."""
+    spec = jobs.requested_spec(body.model_dump())
+    result = jobs.quote(session, spec)
+    subsidies = []
+    if caller.org_kind == "enterprise" and result.feasible_pools:
+        found = vouchers.voucher_quote(
+            session, caller.org_id, jobs.spec_to_dict(spec), app.clock.now()
+        )
+        subsidies = [pool_subsidy_public(item) for item in found]
+    return QuotePublic(**result.__dict__, vouchers=subsidies)
+
+
+def pool_subsidy_public(item: vouchers.PoolSubsidy) -> PoolSubsidyPublic:
+    grants = [
+        GrantSubsidyPublic(
+            grant_id=line.grant_id,
+            program_id=line.program_id,
+            program_name=line.program_name,
+            subsidy_fen=line.subsidy_fen,
+            note=str(line.note),  # in the reader's language
+        )
+        for line in item.lines
+    ]
+    return PoolSubsidyPublic(
+        pool_id=item.pool_id,
+        amount_fen=item.amount_fen,
+        enterprise_pays_fen=item.enterprise_fen,
+        grants=grants,
+    )
 
 
 @router.post("/jobs", status_code=201, tags=["jobs"])

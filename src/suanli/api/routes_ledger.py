@@ -18,6 +18,7 @@ from suanli.api.types import Line, Text
 from suanli.domain.ledger import TEXT_LENGTH_MAX, Transfer, TransferCode
 from suanli.domain.text import check_instant
 from suanli.errors import InvalidInput, PermissionDenied
+from suanli.i18n import msg
 from suanli.services import ledger, wallets
 from suanli.services.common import Page, PageResult, Principal
 
@@ -158,13 +159,22 @@ def line_public(line: StatementLine) -> StatementLinePublic:
 # Writes: each in its own unit of work, retried as a whole on serialization failure or deadlock
 
 
+class TopUpPublic(TransferPublic):
+    already_recorded: bool = Field(
+        description="true: this reference was recorded before; nothing was credited again"
+    )
+
+
 @router.post("/wallets/{org_id}/top-ups", status_code=201)
 def top_up(
-    org_id: str, body: TopUpCreate, caller: CurrentPrincipal, app: AppState
-) -> TransferPublic:
-    transfer = transact(
-        app.db,
-        lambda session: wallets.top_up(
+    org_id: str, body: TopUpCreate, caller: CurrentPrincipal, app: AppState, response: Response
+) -> TopUpPublic:
+    """Records money received; the same `external_reference` again answers 200 with
+    `already_recorded: true` and the first transfer, crediting nothing."""
+
+    def record(session: Session) -> tuple[Transfer, bool]:
+        already = wallets.top_up_recorded(session, body.external_reference)
+        transfer = wallets.top_up(
             session,
             app.clock,
             caller,
@@ -173,9 +183,13 @@ def top_up(
             external_reference=body.external_reference,
             currency=body.currency,
             memo=body.memo,
-        ),
-    )
-    return transfer_public(transfer)
+        )
+        return transfer, already
+
+    transfer, already = transact(app.db, record)
+    if already:
+        response.status_code = 200
+    return TopUpPublic(**transfer_public(transfer).model_dump(), already_recorded=already)
 
 
 @router.post("/payouts", status_code=201)
@@ -201,7 +215,13 @@ def refund(
 ) -> list[TransferPublic]:
     """Reverses one transfer (wholly or `amount_fen` of it), or a job's whole settlement."""
     if (body.transfer_id is None) == (body.job_id is None):
-        raise InvalidInput("name exactly one of transfer_id and job_id", field="transfer_id")
+        raise InvalidInput(
+            msg(
+                "`transfer_id` 和 `job_id` 须且只能给一个",
+                "name exactly one of transfer_id and job_id",
+            ),
+            field="transfer_id",
+        )
     if body.job_id is not None:
         job_id = body.job_id
         done = transact(
@@ -283,7 +303,11 @@ def _require_aware(since: datetime | None, until: datetime | None) -> None:
     for name, moment in (("since", since), ("until", until)):
         if moment is not None and moment.tzinfo is None:
             raise InvalidInput(
-                f"{name} needs a time zone, e.g. 2025-07-01T00:00:00+08:00", field=name
+                msg(
+                    f"`{name}` 须带时区，如 2025-07-01T00:00:00+08:00",
+                    f"{name} needs a time zone, e.g. 2025-07-01T00:00:00+08:00",
+                ),
+                field=name,
             )
         if moment is not None:
             check_instant(moment, name)
@@ -406,4 +430,4 @@ def check_public(report: CheckReport) -> CheckPublic:
 
 def _require_operator(caller: Principal) -> None:
     if not caller.is_operator:
-        raise PermissionDenied("only the operator may do this")
+        raise PermissionDenied(msg("只有平台运营方可以这样做", "only the operator may do this"))

@@ -25,6 +25,7 @@ from suanli.api.schemas import Strict
 from suanli.api.types import CalendarDate, Line, Text
 from suanli.domain.scenes import PIPELINE_STAGE_LABELS, PipelineStage
 from suanli.errors import InvalidInput
+from suanli.i18n import msg
 from suanli.services import scenes, scenes_deals
 from suanli.services.common import PageResult, Principal
 from suanli.services.scenes import ItemFilters, SceneMatcher, SceneRow
@@ -279,13 +280,22 @@ def matcher_of(request: Request) -> SceneMatcher:
 
 def _upload_bytes(body: ImportCreate) -> bytes:
     if (body.content is None) == (body.content_base64 is None):
-        raise InvalidInput("give exactly one of content or content_base64", field="content")
+        raise InvalidInput(
+            msg(
+                "`content` 和 `content_base64` 须且只能给一个",
+                "give exactly one of content or content_base64",
+            ),
+            field="content",
+        )
     if body.content is not None:
         return body.content.encode("utf-8")
     try:
         return base64.b64decode(body.content_base64 or "", validate=True)
     except (binascii.Error, ValueError):
-        raise InvalidInput("content_base64 is not valid base64", field="content_base64") from None
+        raise InvalidInput(
+            msg("`content_base64` 不是有效的 Base64", "content_base64 is not valid base64"),
+            field="content_base64",
+        ) from None
 
 
 @router.post("/import", status_code=201)
@@ -371,7 +381,9 @@ def _stage(text: str) -> PipelineStage:
         return PipelineStage(text)
     except ValueError:
         choices = ", ".join(stage.value for stage in PipelineStage)
-        raise InvalidInput(f"stage must be one of {choices}", field="stage") from None
+        raise InvalidInput(
+            msg(f"阶段须为以下之一：{choices}", f"stage must be one of {choices}"), field="stage"
+        ) from None
 
 
 @router.get("/pairs/{pair_id}")
@@ -575,7 +587,9 @@ def update_item(
     changes = body.model_dump(exclude_unset=True)
     if None in changes.values():
         field = next(name for name, value in changes.items() if value is None)
-        raise InvalidInput(f"{field} cannot be set to null", field=field)
+        raise InvalidInput(
+            msg(f"`{field}` 不能设为空值", f"{field} cannot be set to null"), field=field
+        )
     row = transact(
         app.db,
         lambda session: scenes.update_item(
@@ -618,6 +632,12 @@ def matches(
         "mode": found.mode,
         "warning": found.warning,
         "embedded": found.embedded,
+        "index_status": {
+            "built": found.index.built,
+            "items": found.index.items,
+            "embedded": found.index.embedded,
+            "seconds": round(found.index.seconds, 3),
+        },
         "candidates": [
             {"id": c.id, "title": row.title, "org": row.org_name, "score": c.score, "why": c.why}
             for c, row in found.candidates

@@ -37,6 +37,7 @@ from suanli.domain.vouchers import (
     ratio_text,
 )
 from suanli.errors import InvalidInput
+from suanli.i18n import msg
 from suanli.services import vouchers
 from suanli.services.common import PageResult
 
@@ -183,10 +184,17 @@ def moment(text: str, field: str) -> datetime:
             return datetime(day.year, day.month, day.day, tzinfo=BEIJING)
         parsed = datetime.fromisoformat(text)
     except ValueError:
-        raise InvalidInput(f"{field} must be a date or an ISO time", field=field) from None
+        raise InvalidInput(
+            msg(f"`{field}` 须为日期或 ISO 时间", f"{field} must be a date or an ISO time"),
+            field=field,
+        ) from None
     if parsed.tzinfo is None:
         raise InvalidInput(
-            f"{field} needs a time zone, e.g. 2025-01-01T00:00:00+08:00", field=field
+            msg(
+                f"`{field}` 须带时区，如 2025-01-01T00:00:00+08:00",
+                f"{field} needs a time zone, e.g. 2025-01-01T00:00:00+08:00",
+            ),
+            field=field,
         )
     return check_instant(parsed, field)
 

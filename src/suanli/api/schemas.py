@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from suanli.api.types import EnvName, EnvValue, Identifier, Line, Short, ShortKey, Text
 from suanli.domain.jobs import (
@@ -14,6 +14,7 @@ from suanli.domain.jobs import (
     CPUS_MAX,
     HOST_MEMORY_GIB_MAX,
     RUN_TIME_S_MAX,
+    reason_text,
 )
 from suanli.domain.pools import CPUS_PER_NODE_MAX, HOST_MEMORY_GIB_PER_NODE_MAX
 
@@ -185,6 +186,11 @@ class JobPublic(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
 
+    @field_validator("reason", mode="before")
+    @classmethod
+    def _in_the_readers_language(cls, value: str | None) -> str:
+        return reason_text(value)
+
 
 class UsagePublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
@@ -202,11 +208,30 @@ class UsagePublic(BaseModel):
     source: str
 
 
+class GrantSubsidyPublic(BaseModel):
+    grant_id: str
+    program_id: str
+    program_name: str
+    subsidy_fen: int
+    note: str = Field(description="why a grant pays less than its ratio, or nothing")
+
+
+class PoolSubsidyPublic(BaseModel):
+    pool_id: str
+    amount_fen: int = Field(description="the order at the job's maximum run time")
+    enterprise_pays_fen: int
+    grants: list[GrantSubsidyPublic]
+
+
 class QuotePublic(BaseModel):
     feasible_pools: list[dict[str, Any]]
     min_fen: int
     max_fen: int
     reasons: list[str]
+    vouchers: list[PoolSubsidyPublic] = Field(
+        default_factory=list,
+        description="an enterprise's active grants applied to each feasible pool; empty without",
+    )
 
 
 class PageOf(BaseModel, Generic[T]):

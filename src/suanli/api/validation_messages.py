@@ -3,10 +3,12 @@ this table words the ones a request can meet in Chinese, from the error's type a
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from suanli.i18n import current_language
 
+CJK = re.compile(r"[\u4e00-\u9fff]")
 ZH_BY_TYPE = {
     "missing": "缺少此字段",
     "extra_forbidden": "不认识的字段",
@@ -22,7 +24,7 @@ ZH_BY_TYPE = {
     "float_parsing": "应为数字",
     "finite_number": "应为有限的数字",
     "bool_type": "应为布尔值",
-    "bool_parsing": "应为布尔值（true 或 false）",
+    "bool_parsing": "应为布尔值（`true` 或 `false`）",
     "greater_than": "应大于 {gt}",
     "greater_than_equal": "应大于或等于 {ge}",
     "less_than": "应小于 {lt}",
@@ -63,6 +65,66 @@ ZH_BY_TYPE = {
     "set_type": "应为集合",
     "frozen_set_type": "应为集合",
     "tuple_type": "应为列表",
+    "no_such_attribute": "没有属性 {attribute}",
+    "needs_python_object": "须为 Python 对象",
+    "recursion_loop": "数据有循环引用",
+    "recursion_depth_exceeded": "数据嵌套过深",
+    "frozen_field": "此字段不能修改",
+    "frozen_instance": "此对象不能修改",
+    "invalid_key": "键应为字符串",
+    "get_attribute_error": "读取属性出错",
+    "dataclass_type": "应为对象",
+    "dataclass_exact_type": "应为对象",
+    "named_tuple_type": "应为列表",
+    "default_factory_not_called": "其他字段有误，无法计算默认值",
+    "iterable_type": "应为列表",
+    "iteration_error": "读取列表时出错",
+    "string_not_ascii": "只能包含 ASCII 字符",
+    "frozen_dict_type": "应为对象",
+    "ordered_dict_type": "应为对象",
+    "counter_type": "应为对象",
+    "mapping_type": "应为对象",
+    "deque_type": "应为列表",
+    "set_item_not_hashable": "集合中的项须可哈希",
+    "int_parsing_size": "整数太大，无法解析",
+    "bytes_too_short": "至少 {min_length} 字节",
+    "bytes_too_long": "最多 {max_length} 字节",
+    "bytes_invalid_encoding": "不是有效的 {encoding} 编码",
+    "assertion_error": "值无效",
+    "missing_sentinel_error": "值无效",
+    "ellipsis_error": "值无效",
+    "date_past": "应为过去的日期",
+    "date_future": "应为将来的日期",
+    "time_type": "应为时刻（HH:MM:SS）",
+    "time_parsing": "应为时刻（HH:MM:SS）",
+    "datetime_object_invalid": "时间无效",
+    "datetime_past": "应为过去的时间",
+    "datetime_future": "应为将来的时间",
+    "timezone_naive": "不应带时区",
+    "timezone_offset": "时区偏移应为 {tz_expected} 秒",
+    "time_delta_type": "应为时长",
+    "time_delta_parsing": "应为时长",
+    "is_subclass_of": "类型不对",
+    "callable_type": "类型不对",
+    "union_tag_not_found": "缺少类型标签 {discriminator}",
+    "arguments_type": "参数应为列表或对象",
+    "missing_argument": "缺少必需的参数",
+    "unexpected_keyword_argument": "不认识的参数",
+    "missing_keyword_only_argument": "缺少必需的参数",
+    "unexpected_positional_argument": "多余的参数",
+    "missing_positional_only_argument": "缺少必需的参数",
+    "multiple_argument_values": "参数给了多次",
+    "url_type": "应为网址",
+    "url_syntax_violation": "网址格式无效",
+    "url_too_long": "网址最多 {max_length} 个字符",
+    "url_scheme": "网址协议应为 {expected_schemes}",
+    "uuid_type": "应为 UUID",
+    "uuid_version": "应为第 {expected_version} 版 UUID",
+    "decimal_whole_digits": "整数部分最多 {whole_digits} 位",
+    "fraction_type": "应为分数",
+    "fraction_parsing": "应为分数",
+    "complex_type": "应为复数",
+    "complex_str_parsing": "应为复数",
 }
 
 
@@ -70,8 +132,10 @@ def problem_message(item: dict[str, Any]) -> str:
     """The message of one validation problem in the current language."""
     if current_language() == "en":
         return str(item.get("msg", "invalid value"))
-    template = ZH_BY_TYPE.get(str(item.get("type")), "值无效")
     context = {key: _shown(value) for key, value in (item.get("ctx") or {}).items()}
+    if item.get("type") == "value_error" and CJK.search(context.get("error", "")):
+        return context["error"]  # a validator's own bilingual message, already rendered
+    template = ZH_BY_TYPE.get(str(item.get("type")), "值无效")
     try:
         return template.format(**context)
     except (KeyError, IndexError):

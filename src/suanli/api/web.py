@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from suanli.api.errors import http_error_body
-from suanli.i18n import t
+from suanli.i18n import current_language, t
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "web_static"
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -87,13 +87,13 @@ def not_built_page() -> HTMLResponse:
     """What `/` says before `make web` has run: how to build the portal, in one language."""
     title = t("门户尚未构建", "The web portal is not built")
     how = t(
-        "在源码目录运行 make web（需要 Node.js 20 与 npm），然后重新启动 suanli serve。",
+        "在源码目录运行 `make web`（需要 Node.js 20 与 npm），然后重新启动 `suanli serve`。",
         "Run make web in the source folder (needs Node.js 20 and npm), then restart suanli serve.",
     )
     api = t(
         "API 照常可用：/v1/...，文档见 /openapi.json。", "The API works: /v1/..., /openapi.json."
     )
-    lang = t("zh-CN", "en")
+    lang = current_language()
     body = (
         f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8"><title>{title}</title>'
         f"</head><body><main><h1>{title}</h1><p>{how}</p><p>{api}</p></main></body></html>"

@@ -12,6 +12,7 @@ from suanli.cli import (
     bench_scenes,
     bench_scheduler,
     bench_vouchers,
+    bench_web,
 )
 
 app = typer.Typer(help="Benchmarks", no_args_is_help=True)
@@ -23,5 +24,6 @@ for _module in (
     bench_cli,
     bench_api,
     bench_dashboard,
+    bench_web,
 ):
     _module.register(app)

@@ -32,6 +32,7 @@ import sqlalchemy as sa
 import typer
 
 from suanli.cli.common import JsonOption, console, print_json
+from suanli.i18n import t
 
 JOBS_DEFAULT = 100_000
 POOLS_DEFAULT = 1_000
@@ -136,7 +137,8 @@ def _schema(admin_url: str) -> Iterator[str]:
 
     if not admin_url.startswith("postgresql"):
         raise typer.BadParameter(
-            "the dashboard goal is for PostgreSQL", param_hint="--database-url"
+            t("仪表盘目标只适用于 PostgreSQL", "the dashboard goal is for PostgreSQL"),
+            param_hint="--database-url",
         )
     schema = f"bench_dashboard_{secrets.token_hex(4)}"
     engine = sa.create_engine(admin_url)

@@ -7,9 +7,11 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from suanli.domain.scheduling.policies import get_policy
 from suanli.errors import SuanliError
+from suanli.i18n import t
 from suanli.simulation.bench import FRACTIONAL_DEFAULT, run_bench
 
 
@@ -33,7 +35,8 @@ def scheduler(
         get_policy(policy)
         figures = run_bench(pools, jobs, policy, seed, fractional)
     except SuanliError as error:
-        err.print(f"[red]error:[/red] {error.message}", highlight=False, soft_wrap=True)
+        label = t("错误", "error")
+        err.print(f"[red]{label}:[/red] {escape(error.message)}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=error.exit_code) from None
     if as_json:
         typer.echo(json.dumps(figures.as_dict(), indent=2))

@@ -14,6 +14,7 @@ from suanli.cli.common import (
     JsonOption,
     TokenOption,
     console,
+    err_console,
     fail,
     parse_pairs,
     print_json,
@@ -27,6 +28,7 @@ pools_app = typer.Typer(help="Compute pools", no_args_is_help=True)
 jobs_app = typer.Typer(help="Jobs", no_args_is_help=True)
 FOLLOW_POLL_S = 1.0
 FOLLOW_MAX_S = 24 * 3600
+JOB_DID_NOT_SUCCEED_EXIT = 8  # `jobs logs --follow`: the job ended failed, timed out, lost, ...
 
 
 @orgs_app.command("create")
@@ -522,14 +524,39 @@ def jobs_logs(
     api_url: str | None = ApiUrlOption,
     token: str | None = TokenOption,
 ) -> None:
-    """Prints a job's output; --follow keeps going until it finishes."""
+    """Prints a job's output; --follow keeps going until it finishes, then prints its final
+    state and exits 8 unless it succeeded."""
     client = ApiClient(api_url, token)
     offset, deadline = 0, time.monotonic() + FOLLOW_MAX_S
     while True:
         chunk = client.request("GET", f"/v1/jobs/{job_id}/logs", params={"offset": offset})
         print(chunk["text"], end="", flush=True)
         offset = chunk["next_offset"]
-        if not follow or (chunk["finished"] and not chunk["text"]) or time.monotonic() > deadline:
+        if not follow:
             return
+        if chunk["finished"] and not chunk["text"]:
+            break
+        if time.monotonic() > deadline:
+            fail(t("跟随超时，作业仍未结束", "stopped following: the job is still running"), 7)
         if not chunk["text"]:
             time.sleep(FOLLOW_POLL_S)
+    _end_with_final_state(client.request("GET", f"/v1/jobs/{job_id}"))
+
+
+def _end_with_final_state(job: dict[str, Any]) -> None:
+    """One line on stderr (stdout stays the job's own output); exit 8 unless it succeeded."""
+    state = job_state(job["state"])
+    detail = "; ".join(
+        part
+        for part in (
+            job.get("reason") or "",
+            t(f"退出码 {job['exit_code']}", f"exit code {job['exit_code']}")
+            if job.get("exit_code") is not None
+            else "",
+        )
+        if part
+    )
+    line = t(f"作业 {job['id']} 已结束: {state}", f"job {job['id']} ended: {state}")
+    err_console.print(line + (f" ({detail})" if detail else ""), highlight=False, soft_wrap=True)
+    if job["state"] != "succeeded":
+        raise typer.Exit(JOB_DID_NOT_SUCCEED_EXIT)

@@ -20,7 +20,7 @@ from rich.markup import escape
 from suanli.api.validation_messages import problem_message
 from suanli.config import Settings, load_settings
 from suanli.errors import SuanliError, exit_code_for_response
-from suanli.i18n import t
+from suanli.i18n import current_language, t
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -51,8 +51,11 @@ def handle_errors(function: Callable[P, R]) -> Callable[P, R]:
         except SuanliError as error:
             where = f" [{error.field}]" if error.field else ""
             fail(f"{error.message}{where}", error.exit_code)
-        except (ValueError, OSError) as error:
-            fail(str(error), 2)
+        except OSError as error:
+            where = error.filename or ""
+            fail(t(f"无法访问 {where}：“{error.strerror}”", f"{error.strerror}: {where}"), 2)
+        except ValueError as error:  # a library's own wording, quoted in Chinese mode
+            fail(t(f"值无效：“{error}”", str(error)), 2)
 
     return wrapper
 
@@ -89,6 +92,11 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
 
 
+def language_header() -> dict[str, str]:
+    """The server answers in the CLI's language (SUANLI_LANGUAGE, else zh-CN)."""
+    return {"Accept-Language": current_language()}
+
+
 class ApiClient:
     """A small httpx client for the CLI commands that talk to a running `suanli serve`.
 
@@ -107,7 +115,7 @@ class ApiClient:
         if not (self.token or self.session or anonymous):
             fail(
                 t(
-                    "需要登录: 运行 suanli login，或使用 --token / SUANLI_TOKEN",
+                    "需要登录：运行 `suanli login`，或使用 --token / SUANLI_TOKEN",
                     "sign in first: suanli login, or --token / SUANLI_TOKEN",
                 ),
                 3,
@@ -131,15 +139,23 @@ class ApiClient:
         return self.send("GET", path, **kwargs).content
 
     def send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = {**self._auth_headers(method), **kwargs.pop("headers", {})}
+        headers = {
+            **self._auth_headers(method),
+            **language_header(),
+            **kwargs.pop("headers", {}),
+        }
         try:
             response = httpx.request(
-                method, self.base_url + path, headers=headers, timeout=HTTP_TIMEOUT_S, **kwargs
+                method,
+                self.base_url + path,
+                headers=headers,
+                timeout=kwargs.pop("timeout", HTTP_TIMEOUT_S),
+                **kwargs,
             )
         except httpx.HTTPError as error:
             fail(
                 t(
-                    f"无法连接 API {self.base_url}: {error}",
+                    f"无法连接 API {self.base_url}：“{error}”",
                     f"cannot reach the API at {self.base_url}: {error}",
                 ),
                 7,
@@ -189,7 +205,7 @@ def load_credentials() -> dict[str, Any] | None:
     if status.st_mode & 0o077 or status.st_uid != os.getuid():
         fail(
             t(
-                f"凭据文件 {path} 可被他人读取，已拒绝使用；请 chmod 600 或重新登录",
+                f"凭据文件 {path} 可被他人读取，已拒绝使用；请执行 `chmod 600` 或重新登录",
                 f"the credential file {path} is readable by others; chmod 600 it or sign in again",
             ),
             3,
@@ -218,7 +234,7 @@ def _fail_from_response(response: httpx.Response) -> NoReturn:
         message, field, code = response.text, None, None
     where = f" [{field}]" if field else ""
     exit_code = exit_code_for_response(response.status_code, code)
-    fail(f"HTTP {response.status_code}: {message}{where}", exit_code)
+    fail(f"HTTP {response.status_code}：{message}{where}", exit_code)
 
 
 def parse_pairs(values: list[str] | None, option: str) -> dict[str, str]:

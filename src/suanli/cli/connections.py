@@ -187,10 +187,14 @@ def _show(result: dict[str, Any], json_output: bool) -> None:
         print_json(result)
         return
     state = (
-        "[green]healthy[/]" if result["healthy"] else f"[red]unhealthy[/] {result['last_error']}"
+        f"[green]{t('正常', 'healthy')}[/]"
+        if result["healthy"]
+        else f"[red]{t('异常', 'unhealthy')}[/] {result['last_error']}"
     )
     console.print(f"{result['id']}  {result['name']} ({result['kind']} {result['address']})")
-    console.print(f"  {state}; free cards: {_cards(result)}")
+    console.print(
+        t(f"  {state}；空闲卡：{_cards(result)}", f"  {state}; free cards: {_cards(result)}")
+    )
     review = result.get("review_state", "approved")
     if review != "approved":
         console.print(

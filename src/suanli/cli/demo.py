@@ -58,7 +58,12 @@ def _ray_head(wanted: bool) -> Iterator[str | None]:
 
     console.print(t("启动本地 Ray 集群 (127.0.0.1)...", "starting a local Ray head (127.0.0.1)..."))
     with ray_head(resources=demo.RAY_RESOURCES) as head:
-        console.print(f"  Ray dashboard / Jobs API: {head.address}")
+        console.print(
+            t(
+                f"  Ray 仪表盘 / 作业 API：{head.address}",
+                f"  Ray dashboard / Jobs API: {head.address}",
+            )
+        )
         try:
             yield head.address
         finally:
@@ -196,8 +201,8 @@ def _print_tokens(city: demo.DemoCity, api_url: str, data_dir: Path) -> None:
         console.print(f"  {label}: {token}", highlight=False, soft_wrap=True)
     console.print(
         t(
-            f"用法: export SUANLI_API_URL={api_url} SUANLI_DATA_DIR={data_dir} "
-            "SUANLI_TOKEN=<上面的令牌>，然后如 suanli scenes pairs list",
+            f"用法：`export SUANLI_API_URL={api_url} SUANLI_DATA_DIR={data_dir} "
+            "SUANLI_TOKEN=<上面的令牌>`，然后如 `suanli scenes pairs list`",
             f"use: export SUANLI_API_URL={api_url} SUANLI_DATA_DIR={data_dir} "
             "SUANLI_TOKEN=<a token above>, then e.g. suanli scenes pairs list",
         ),

@@ -13,6 +13,10 @@ from typer.core import TyperGroup
 from suanli.i18n import current_language
 
 COMMAND_HELP_ZH: dict[str, str] = {
+    "scenes train": "拟合学习型融合(两种模式)，在留出折上校准，并写出权重。",
+    "bench web": "门户网站: 首页 JS 体积、API p95、渲染时间。",
+    "scenes matches": "为已存条目找出另一张清单中最匹配的开放条目，附得分与理由。",
+    "ledger check": "由转账记录重建每个余额并检查每条不变式；--token 时通过运行中的服务器检查。",
     "bench api": "多个副本共用一个数据库时的 API 吞吐与延迟。",
     "scenes pairs show": "显示一个配对: 阶段、双方同意情况，公开后的联系方式。",
     "scenes challenges fund": "为主管机构记录收到的奖金资金(运营方)。",
@@ -21,7 +25,7 @@ COMMAND_HELP_ZH: dict[str, str] = {
     "simulate packing": "FGD 装箱协议: 在阿里 2023 节点与 Pod 列表上比较各装箱策略的 GPU 分配率。",
     "login": "登录并保存会话(或 --token)供后续命令使用，仅本人可读。",
     "logout": "结束服务器上保存的会话并删除凭据文件。",
-    "serve": "在一个进程中运行 API、调度循环和本地后端。",
+    "serve": "运行 API、调度循环和本地后端(见 --role)。",
     "demo": "创建全新的演示城市，实时运行其作业，打印摘要，然后提供 API 服务。",
     "bench ledger": "账本转账吞吐(无竞争与热点账户)，与普通 INSERT+COMMIT 对比。",
     "bench scheduler": "调度决策吞吐与延迟。",
@@ -29,7 +33,6 @@ COMMAND_HELP_ZH: dict[str, str] = {
     "bench scenes": "演示集匹配质量、建索引时间与每秒文本数、建索引后的查询延迟。",
     "bench dashboard": "城市大屏: 十万作业下的接口延迟、首屏时间，以及定时刷新时页面 JS 堆是否平稳。",
     "bench cli": "命令行启动时间: suanli --help 与子命令 --help，对比 python -c pass。",
-    "ledger check": "由转账记录重建每个余额并检查每条不变式。",
     "ledger expire": "使所有超时的预留失效(调度循环也会调用)。",
     "ledger topup": "为企业记录到账资金(运营方)。同一参考号只记一次。",
     "ledger payout": "从应收款向服务商付款(运营方)。",
@@ -117,6 +120,11 @@ COMMAND_HELP_ZH: dict[str, str] = {
     "audit verify": "重新计算整条链；发现被修改、删除或移动的记录时退出码为 6 并指出第一条。",
 }
 OPTION_HELP_ZH: dict[str, str] = {
+    "the FIRST gold set only; never the held-out one": "只用第一套标注集；从不使用留出集",
+    "weights file to write (JSON)": "要写入的权重文件(JSON)",
+    "a stored item's id": "已存条目的编号",
+    "check through a running server's API, as the operator": "通过运行中服务器的 API 检查(运营方)",
+    "API base URL (with --token)": "API 地址(配合 --token)",
     "all: API and scheduler; api: API only (any number of replicas); scheduler: the scheduling loop, one leader elected among such processes (PostgreSQL)": "all: API 与调度；api: 仅 API(可多个副本)；scheduler: 调度循环，多个此类进程中选出一个主(PostgreSQL)",
     "share of jobs asking for part of one card (card_milli)": "只申请一张卡的一部分(card_milli)的作业占比",
     "K-fold: fit on K-1 folds of the queries, report the held-out fold (mean, sd)": "K 折: 在 K-1 折查询上拟合，报告留出折的结果(均值、标准差)",
@@ -160,6 +168,7 @@ OPTION_HELP_ZH: dict[str, str] = {
     "keep this API token instead": "改为保存此 API 令牌",
     "API base URL": "API 地址",
     "data directory": "数据目录",
+    "all: API and scheduler; api: API only (any number of replicas); scheduler: the scheduling loop, one leader elected among such processes (PostgreSQL); it answers /healthz and /metrics only": "all: API 与调度; api: 仅 API(副本数不限); scheduler: 调度循环，在这类进程中选出一个主节点(PostgreSQL)，只应答 /healthz 和 /metrics",
     "serve the API afterwards": "之后提供 API 服务",
     "print the summary as JSON (last line)": "以 JSON 打印摘要(最后一行)",
     "also start a local Ray head and run some jobs on it": "同时启动本地 Ray 头节点并在其上运行部分作业",

@@ -23,6 +23,7 @@ from suanli.cli.common import (
     console,
     fail,
     forget_credentials,
+    language_header,
     print_json,
     save_credentials,
     settings_from_env,
@@ -96,9 +97,11 @@ def _post_login(base: str, name: str, password: str, totp: str | None) -> httpx.
     if totp:
         body["totp"] = totp
     try:
-        return httpx.post(f"{base}/v1/auth/login", json=body, timeout=HTTP_TIMEOUT_S)
+        return httpx.post(
+            f"{base}/v1/auth/login", json=body, headers=language_header(), timeout=HTTP_TIMEOUT_S
+        )
     except httpx.HTTPError as error:
-        fail(t(f"无法连接 API {base}: {error}", f"cannot reach the API at {base}: {error}"), 7)
+        fail(t(f"无法连接 API {base}：“{error}”", f"cannot reach the API at {base}: {error}"), 7)
 
 
 def logout() -> None:
@@ -600,7 +603,14 @@ def audit_verify(
             )
         return
     problem = report["problem"]
-    fail(f"{problem['message']} (seq {problem['seq']}, {problem['kind']})", 6)
+    seq, kind = problem["seq"], problem["kind"]
+    fail(
+        t(
+            f"{problem['message']}（序号 {seq}，`{kind}`）",
+            f"{problem['message']} (seq {seq}, {kind})",
+        ),
+        6,
+    )
 
 
 def build_orgs_app() -> typer.Typer:

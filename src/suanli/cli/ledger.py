@@ -6,12 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import httpx
 import typer
 
 from suanli.adapters.db.database import Database
 from suanli.cli.common import (
-    HTTP_TIMEOUT_S,
     ApiClient,
     ApiUrlOption,
     JsonOption,
@@ -51,39 +49,55 @@ def check(
     json_output: bool = JsonOption,
     data_dir: Path | None = DataDirOption,
     database_url: str | None = DatabaseUrlOption,
+    token: str | None = typer.Option(
+        None, "--token", help="check through a running server's API, as the operator"
+    ),
+    api_url: str | None = typer.Option(None, "--api-url", help="API base URL (with --token)"),
 ) -> None:
     """Rebuilds every balance from the transfers and checks every invariant.
 
+    On the database itself, or with --token through a running server (GET /v1/ledger/check).
     Exits 6, naming the account, on any violation."""
+    if token or api_url:
+        result = ApiClient(api_url, token).request("GET", "/v1/ledger/check")
+    else:
+        result = _check_locally(data_dir, database_url)
+    if json_output:
+        print_json(result)
+    else:
+        _print_check(result)
+    if not result["ok"]:
+        raise typer.Exit(LedgerError.exit_code)
+
+
+def _check_locally(data_dir: Path | None, database_url: str | None) -> dict[str, Any]:
     db = _database(data_dir, database_url)
     try:
         report = ledger.run_check(db)
     finally:
         db.dispose()
-    if json_output:
-        print_json(
-            {
-                "ok": report.ok,
-                "accounts_checked": report.accounts_checked,
-                "transfers_checked": report.transfers_checked,
-                "holds_checked": report.holds_checked,
-                "violations": [v.__dict__ for v in report.violations],
-            }
-        )
-    else:
-        _print_check(report.ok, report.accounts_checked, report.transfers_checked, report)
-    if not report.ok:
-        raise typer.Exit(LedgerError.exit_code)
+    return {
+        "ok": report.ok,
+        "accounts_checked": report.accounts_checked,
+        "transfers_checked": report.transfers_checked,
+        "holds_checked": report.holds_checked,
+        "violations": [v.__dict__ for v in report.violations],
+    }
 
 
-def _print_check(ok: bool, accounts: int, transfers: int, report: Any) -> None:
-    counts = f"{accounts} accounts, {transfers} transfers, {report.holds_checked} holds"
-    if ok:
+def _print_check(result: dict[str, Any]) -> None:
+    accounts, transfers = result["accounts_checked"], result["transfers_checked"]
+    holds = result["holds_checked"]
+    counts = t(
+        f"{accounts} 个账户, {transfers} 笔转账, {holds} 笔冻结",
+        f"{accounts} accounts, {transfers} transfers, {holds} holds",
+    )
+    if result["ok"]:
         console.print(t(f"账本一致: {counts}", f"ledger consistent: {counts}"))
         return
-    for violation in report.violations[:VIOLATIONS_PRINTED_MAX]:
+    for violation in result["violations"][:VIOLATIONS_PRINTED_MAX]:
         err_console.print(
-            f"[red]{violation.subject_id}[/red]: {violation.rule}: {violation.detail}",
+            f"[red]{violation['subject_id']}[/red]: {violation['rule']}: {violation['detail']}",
             highlight=False,
         )
     err_console.print(t(f"账本不一致 ({counts})", f"ledger INCONSISTENT ({counts})"))
@@ -122,6 +136,14 @@ def topup(
         "memo": memo,
     }
     result = ApiClient(api_url, token).request("POST", f"/v1/wallets/{org}/top-ups", json=body)
+    if result.get("already_recorded") and not json_output:
+        console.print(
+            t(
+                f"参考号 {reference} 已记录过，未再次入账:",
+                f"reference {reference} was already recorded; nothing credited again:",
+            ),
+            highlight=False,
+        )
     _print_transfer(result, json_output)
 
 
@@ -240,18 +262,9 @@ def monthly(
 ) -> None:
     """The monthly statement: one line per job, with a subsidy column; CSV or printable HTML."""
     client = ApiClient(api_url, token)
-    try:
-        response = httpx.get(
-            f"{client.base_url}/v1/statements/{org}/{month}",
-            params={"format": output_format},
-            headers={"Authorization": f"Bearer {client.token}"},
-            timeout=HTTP_TIMEOUT_S,
-        )
-    except httpx.HTTPError as error:
-        fail(str(error), 7)
-    if response.status_code >= 400:
-        client.request("GET", f"/v1/statements/{org}/{month}")  # reports the typed error
-        fail(response.text)
+    response = client.send(
+        "GET", f"/v1/statements/{org}/{month}", params={"format": output_format}
+    )  # a refusal is reported, typed, by send
     if output is None:
         print(response.text, end="")
         return

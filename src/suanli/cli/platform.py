@@ -148,7 +148,8 @@ def serve(
         "--role",
         envvar="SUANLI_ROLE",
         help="all: API and scheduler; api: API only (any number of replicas); scheduler: "
-        "the scheduling loop, one leader elected among such processes (PostgreSQL)",
+        "the scheduling loop, one leader elected among such processes (PostgreSQL); it "
+        "answers /healthz and /metrics only",
     ),
 ) -> None:
     """Runs the API, the scheduling loop and the local backend (see --role)."""

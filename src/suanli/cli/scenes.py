@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -17,7 +16,6 @@ from rich.table import Table
 
 from suanli.adapters.matching.engine import TOP_K_MAX
 from suanli.cli.common import (
-    HTTP_TIMEOUT_S,
     ApiClient,
     ApiUrlOption,
     JsonOption,
@@ -29,10 +27,10 @@ from suanli.cli.common import (
     print_json,
     settings_from_env,
 )
-from suanli.cli.scenes_deals import challenges_app, pairs_app
+from suanli.cli.scenes_deals import challenges_app, matches_command, pairs_app
 from suanli.domain.scenes import MatchDirection
 from suanli.i18n import t
-from suanli.services import scenes_eval, scenes_files
+from suanli.services import scenes_eval, scenes_files, scenes_train
 from suanli.services.scenes_eval import FoldedReport
 from suanli.services.scenes_files import EvaluationReport, ItemKind, MatchRun, ValidationReport
 
@@ -40,6 +38,7 @@ app = typer.Typer(
     help="Scenario exchange: match and evaluate the two lists",
     no_args_is_help=True,
 )
+app.command("matches")(matches_command)
 app.add_typer(pairs_app, name="pairs")
 app.add_typer(challenges_app, name="challenges")
 WARNINGS_SHOWN_MAX = 20
@@ -225,6 +224,17 @@ def _eval_folds(
         print_json(report.as_json())
         return
     console.print(_folds_table(report))
+    for band in report.calibration or []:
+        console.print(
+            t(
+                f"校准（随包权重，每项前 10）：得分 {band['from']:.1f}–{band['to']:.1f}："
+                f"{band['candidates']:.0f} 个，平均得分 {band['mean_score']:.3f}，"
+                f"实际相关比例 {band['relevant_share']:.3f}",
+                f"calibration (shipped weights, top 10 each): score {band['from']:.1f}-"
+                f"{band['to']:.1f}: {band['candidates']:.0f} candidates, mean score "
+                f"{band['mean_score']:.3f}, relevant share {band['relevant_share']:.3f}",
+            )
+        )
 
 
 def _folds_table(report: FoldedReport) -> Table:
@@ -240,7 +250,7 @@ def _folds_table(report: FoldedReport) -> Table:
     for name, folded in report.rankers.items():
         summary = folded.summary()
         cells = [f"{summary[m]['mean']:.4f} ± {summary[m]['sd']:.4f}" for m in summary]
-        table.add_row(_RANKER_LABELS.get(name, name), *cells)
+        table.add_row(_ranker_label(name), *cells)
     table.caption = t(
         f"查询数：{report.queries}；随机种子：{report.seed}",
         f"queries: {report.queries}; seed: {report.seed}",
@@ -248,11 +258,15 @@ def _folds_table(report: FoldedReport) -> Table:
     return table
 
 
-_RANKER_LABELS = {
-    "engine": t("融合引擎", "fused engine"),
-    "bm25": t("仅 BM25", "BM25 only"),
-    "embedding": t("仅语义向量", "embedding only"),
-}
+def _ranker_label(name: str) -> str:
+    labels = {
+        "engine": t("融合引擎（学习排序，折内训练）", "fused engine (learned, fitted in-fold)"),
+        "rrf": t("倒数排名融合（旧）", "reciprocal-rank fusion (before)"),
+        "bm25": t("仅 BM25", "BM25 only"),
+        "embedding": t("仅语义向量", "embedding only"),
+        "shipped": t("随包权重（仅用演示集训练）", "shipped weights (trained on demo set only)"),
+    }
+    return labels.get(name, name)
 
 
 def _eval_table(report: EvaluationReport) -> Table:
@@ -278,6 +292,46 @@ def _eval_table(report: EvaluationReport) -> Table:
     return table
 
 
+@app.command("train")
+@handle_errors
+def train_command(
+    opportunities: Path = OpportunitiesOption,
+    capabilities: Path = CapabilitiesOption,
+    gold: Path = typer.Option(
+        ..., "--gold", "-g", help="the FIRST gold set only; never the held-out one"
+    ),
+    out: Path = typer.Option(..., "--out", help="weights file to write (JSON)"),
+    folds: int = typer.Option(5, "--folds", min=scenes_eval.FOLDS_MIN, max=scenes_eval.FOLDS_MAX),
+    seed: int = typer.Option(scenes_eval.SEED_DEFAULT, "--seed"),
+    cache: Path | None = CacheOption,
+    no_cache: bool = NoCacheOption,
+) -> None:
+    """Fit the learned fusion (both modes), calibrate it on held-out folds, write the weights."""
+    command = (
+        f"suanli scenes train -o {opportunities} -c {capabilities} -g {gold}"
+        f" --folds {folds} --seed {seed} --out {out}"
+    )
+    with err_console.status(t("训练中…", "training…")):
+        models = scenes_train.train_files(
+            opportunities,
+            capabilities,
+            gold,
+            folds=folds,
+            seed=seed,
+            cache_path=_cache_path(cache, no_cache),
+            command=command,
+        )
+    scenes_train.write_models(models, out)
+    print_json(
+        {
+            "out": str(out),
+            "info": models.info,
+            "fused": models.fused.info,
+            "lexical_only": models.lexical_only.info,
+        }
+    )
+
+
 @app.command("validate")
 @handle_errors
 def validate_command(
@@ -298,13 +352,16 @@ def validate_command(
         raise typer.Exit(2)
 
 
+KIND_NAMES_ZH = {"opportunities": "需求", "capabilities": "能力"}
+
+
 def _kind(kind: str) -> ItemKind:
     if kind in ("opportunities", "opportunity", "o"):
         return "opportunities"
     if kind in ("capabilities", "capability", "c"):
         return "capabilities"
     raise typer.BadParameter(
-        t("应为 opportunities 或 capabilities", "opportunities or capabilities")
+        t("应为 `opportunities` 或 `capabilities`", "opportunities or capabilities")
     )
 
 
@@ -359,14 +416,23 @@ def import_command(
     if json_output:
         print_json(result)
         return
+    noun = KIND_NAMES_ZH.get(kind, kind)
     console.print(
         t(
-            f"已导入 {result['created']} 条新{kind}，更新 {result['updated']} 条",
+            f"已导入 {result['created']} 条新{noun}，更新 {result['updated']} 条",
             f"imported {result['created']} new and updated {result['updated']} {kind}",
         )
     )
     problems = result["report"]["problems"]
-    _print_warnings([f"row {p['row']}, {p['field']}: {p['problem']}" for p in problems])
+    _print_warnings(
+        [
+            t(
+                f"第{p['row']}行 `{p['field']}`：{p['problem']}",
+                f"row {p['row']}, `{p['field']}`: {p['problem']}",
+            )
+            for p in problems
+        ]
+    )
 
 
 @app.command("export")
@@ -386,13 +452,9 @@ def export_command(
         fail(t("导出文件须为 .csv 或 .xlsx", "export to .csv or .xlsx"), 2)
     client = ApiClient(api_url, token)
     params = {"format": fmt, "industry": industry, "status": status, "batch": batch}
-    response = httpx.get(
-        f"{client.base_url}/v1/scenes/export/{_kind(kind)}",
+    content = client.download(
+        f"/v1/scenes/export/{_kind(kind)}",
         params={key: value for key, value in params.items() if value is not None},
-        headers={"Authorization": f"Bearer {client.token}"},
-        timeout=HTTP_TIMEOUT_S,
-    )
-    if response.status_code >= 400:
-        fail(f"HTTP {response.status_code}: {response.text}", 2)
-    path.write_bytes(response.content)
+    )  # a refusal is reported, typed, by send
+    path.write_bytes(content)
     console.print(t(f"已导出到 {path}", f"exported to {path}"))

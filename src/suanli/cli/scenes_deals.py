@@ -13,6 +13,7 @@ from suanli.cli.common import (
     JsonOption,
     TokenOption,
     console,
+    err_console,
     fail,
     print_json,
 )
@@ -28,6 +29,55 @@ challenges_app = typer.Typer(
 API = "/v1/scenes"
 STAGES = ("interested", "negotiating", "signed", "delivered", "closed")
 PAGE_LIMIT_MAX = 500
+
+
+# ---------------------------------------------------------------- stored matches
+
+MATCH_TIMEOUT_S = 600.0  # the first request embeds the whole other list (tens of seconds)
+TOP_MAX = 50
+
+
+def matches_command(
+    kind: str = typer.Argument(..., help="opportunities | capabilities"),
+    item_id: str = typer.Argument(..., help="a stored item's id"),
+    top: int = typer.Option(10, "--top", min=1, max=TOP_MAX, help="candidates per item"),
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """The best open items of the other list for a stored item, each with score and reasons."""
+    if kind not in ("opportunities", "capabilities"):
+        fail(t("应为 `opportunities` 或 `capabilities`", "kind: opportunities or capabilities"))
+    path = f"{API}/{kind}/{item_id}/matches"
+    client = ApiClient(api_url, token)
+    waiting = t(
+        "匹配中(首次请求要为另一张清单建立索引，可能需要几十秒)…",
+        "matching (the first request indexes the other list; it can take tens of seconds)…",
+    )
+    with err_console.status(waiting):
+        found = client.request("GET", path, params={"top": top}, timeout=MATCH_TIMEOUT_S)
+    if json_output:
+        print_json(found)
+        return
+    err_console.print(_index_line(found["index_status"]), highlight=False)
+    columns = (
+        Column(t("候选", "candidate"), is_id=True),
+        Column(t("得分", "score")),
+        Column(t("名称", "title"), fold=True),
+        Column(t("理由", "why"), fold=True),
+    )
+    rows = [(c["id"], f"{c['score']:.3f}", c["title"], c["why"]) for c in found["candidates"]]
+    print_table(columns, rows, f"{item_id} ({found['mode']})")
+
+
+def _index_line(status: dict[str, Any]) -> str:
+    items, embedded, seconds = status["items"], status["embedded"], status["seconds"]
+    if status["built"]:
+        return t(
+            f"索引: 本次新建，{items} 条，新嵌入 {embedded} 条，用时 {seconds:.1f} 秒",
+            f"index: built now, {items} items, {embedded} embedded, {seconds:.1f} s",
+        )
+    return t(f"索引: 复用，{items} 条", f"index: reused, {items} items")
 
 
 # ---------------------------------------------------------------- pairs (对接)
@@ -61,7 +111,7 @@ def pairs_stage(
 ) -> None:
     """Moves a pair one stage forward, or closes it."""
     if stage not in STAGES:
-        fail(t(f"stage 只能是 {', '.join(STAGES)}", f"stage must be one of {', '.join(STAGES)}"))
+        fail(t(f"`stage` 只能是 {'、'.join(STAGES)}", f"stage must be one of {', '.join(STAGES)}"))
     path = f"{API}/pairs/{pair_id}/stage"
     _print_pair(ApiClient(api_url, token).request("POST", path, json={"stage": stage}), json_output)
 

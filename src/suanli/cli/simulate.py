@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -83,7 +84,7 @@ def simulate(
     if fleet is None or workload is None:
         err.print(
             t(
-                "错误: 需要 --fleet 和 --workload (或子命令 packing)",
+                "错误：需要 --fleet 和 --workload（或子命令 `packing`）",
                 "error: --fleet and --workload are required (or the packing subcommand)",
             ),
             highlight=False,
@@ -105,7 +106,8 @@ def simulate(
             comparison = run_simulation(request, _progress_factory(bar))
         written = write_plots(comparison.results, plot) if plot is not None else []
     except SuanliError as error:
-        err.print(f"[red]error:[/red] {error.message}", highlight=False, soft_wrap=True)
+        label = t("错误", "error")
+        err.print(f"[red]{label}:[/red] {escape(error.message)}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=error.exit_code) from None
     if as_json:
         policies = {
@@ -117,7 +119,7 @@ def simulate(
         return
     _render(out, comparison)
     for path in written:
-        out.print(f"plot: {path}")
+        out.print(t(f"图表：{path}", f"plot: {path}"))
 
 
 def _progress(console: Console) -> Progress:
@@ -142,15 +144,25 @@ def _progress_factory(bar: Progress) -> ProgressFactory:
 
 def _render(console: Console, comparison: Comparison) -> None:
     fleet, workload = comparison.fleet, comparison.workload
-    console.print(
-        f"fleet {fleet.source}: {len(fleet.pools)} pools, {fleet.cards} cards"
-        f"{_counts(fleet.skipped)}",
-        highlight=False,
+    pools, cards, jobs = len(fleet.pools), fleet.cards, len(workload.jobs)
+    skipped, adjusted = (
+        _counts(fleet.skipped),
+        _counts(workload.skipped) + _counts(workload.adjusted),
     )
     console.print(
-        f"workload {workload.source}: {len(workload.jobs)} jobs{_counts(workload.skipped)}"
-        f"{_counts(workload.adjusted)}; offered load {comparison.offered_load:.2f} "
-        f"(arrivals × {comparison.arrival_factor:.6g})",
+        t(
+            f"集群 {fleet.source}：{pools} 个资源池，{cards} 张卡{skipped}",
+            f"fleet {fleet.source}: {pools} pools, {cards} cards{skipped}",
+        ),
+        highlight=False,
+    )
+    load, factor = f"{comparison.offered_load:.2f}", f"{comparison.arrival_factor:.6g}"
+    console.print(
+        t(
+            f"负载 {workload.source}：{jobs} 个作业{adjusted}；提供负载 {load}（到达 × {factor}）",
+            f"workload {workload.source}: {jobs} jobs{adjusted}; offered load {load} "
+            f"(arrivals × {factor})",
+        ),
         highlight=False,
     )
     console.print(_table(comparison))
@@ -161,19 +173,50 @@ def _render(console: Console, comparison: Comparison) -> None:
 def _floor_line(comparison: Comparison) -> str:
     """The avg JCT no policy can beat, and as a share of the baseline's where it ran."""
     floor = comparison.floor
-    line = (
-        f"floor: avg JCT ≥ {_duration(floor.avg_jct_s)} under any policy "
-        f"(each of {floor.jobs} jobs alone on its fastest fitting pool)"
+    least, jobs = _duration(floor.avg_jct_s), floor.jobs
+    line = t(
+        f"下限：任何策略的平均 JCT ≥ {least}（{jobs} 个作业各自独占最快的合适资源池）",
+        f"floor: avg JCT ≥ {least} under any policy "
+        f"(each of {jobs} jobs alone on its fastest fitting pool)",
     )
     baseline = comparison.metrics.get(BASELINE)
     if baseline is not None and baseline.avg_jct_s > 0:
-        line += f"; {floor.avg_jct_s / baseline.avg_jct_s:.2f} × fifo-first-fit"
+        line += t("；", "; ") + f"{floor.avg_jct_s / baseline.avg_jct_s:.2f} × fifo-first-fit"
     return line
 
 
 def _counts(counts: dict[str, int]) -> str:
-    shown = ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in counts.items() if value)
-    return f" ({shown})" if shown else ""
+    shown = t("，", ", ").join(
+        f"{t(COUNT_NAMES_ZH.get(key, key), key.replace('_', ' '))} {value}"
+        for key, value in counts.items()
+        if value
+    )
+    return t(f"（{shown}）", f" ({shown})") if shown else ""
+
+
+TABLE_HEADERS = (
+    ("策略", "policy"),
+    ("平均 JCT", "avg JCT"),
+    ("× FIFO", "× FIFO"),
+    ("× 下限", "× floor"),
+    ("p95 JCT", "p95 JCT"),
+    ("p99 JCT", "p99 JCT"),
+    ("平均等待", "avg wait"),
+    ("p95 等待", "p95 wait"),
+    ("总时长", "makespan"),
+    ("利用率", "util"),
+    ("完成", "done"),
+    ("无法放置", "unplaceable"),
+    ("费用", "cost"),
+    ("Jain 指数", "Jain"),
+    ("决策/秒", "decisions/s"),
+)
+COUNT_NAMES_ZH = {
+    "cpu_only_nodes": "仅 CPU 节点",
+    "cpu_only_pods": "仅 CPU 作业",
+    "never_ran_pods": "未运行过的作业",
+    "shared_gpu_rounded_up": "共享 GPU 向上取整",
+}
 
 
 def _ratios(comparison: Comparison, name: str) -> dict[str, float | None]:
@@ -193,12 +236,8 @@ def _ratio_text(value: float | None) -> str:
 
 def _table(comparison: Comparison) -> Table:
     table = Table(title=t("调度策略对比", "Scheduling policies"))
-    for header in ("policy", "avg JCT", "× FIFO", "× floor", "p95 JCT", "p99 JCT"):
-        table.add_column(header, justify="right")
-    for header in ("avg wait", "p95 wait", "makespan", "util", "done", "unplaceable"):
-        table.add_column(header, justify="right")
-    for header in ("cost", "Jain", "decisions/s"):
-        table.add_column(header, justify="right")
+    for zh, en in TABLE_HEADERS:
+        table.add_column(t(zh, en), justify="right")
     for name, m in comparison.metrics.items():
         ratios = _ratios(comparison, name)
         table.add_row(

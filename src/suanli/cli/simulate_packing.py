@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -57,20 +58,27 @@ def simulate_packing(
         curves = _run(nodes, pods, names, seed_list, err)
         written = write_packing_plot(curves, pods.name, plot) if plot is not None else None
     except SuanliError as error:
-        err.print(f"[red]error:[/red] {error.message}", highlight=False, soft_wrap=True)
+        label = t("错误", "error")
+        err.print(f"[red]{label}:[/red] {escape(error.message)}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=error.exit_code) from None
     if as_json:
         body = {"pod_list": pods.name, "policies": {c.policy: c.as_dict() for c in curves}}
         typer.echo(json.dumps(body, indent=2))
         return
+    pod_count, node_count, gpus = len(pods.pods), len(nodes.cards), int(nodes.cards.sum())
+    seeds = f"{seed_list[0]}..{seed_list[-1]} ({len(seed_list)})"
     out.print(
-        f"pod list {pods.name}: {len(pods.pods)} pods; {len(nodes.cards)} nodes, "
-        f"{int(nodes.cards.sum())} GPUs; seeds {seed_list[0]}..{seed_list[-1]} ({len(seed_list)})",
+        t(
+            f"作业列表 {pods.name}：{pod_count} 个作业；{node_count} 个节点，{gpus} 张 GPU；"
+            f"种子 {seeds}",
+            f"pod list {pods.name}: {pod_count} pods; {node_count} nodes, {gpus} GPUs; "
+            f"seeds {seeds}",
+        ),
         highlight=False,
     )
     out.print(_table(curves))
     if written is not None:
-        out.print(f"plot: {written}")
+        out.print(t(f"图表：{written}", f"plot: {written}"))
 
 
 def _run(
@@ -104,7 +112,7 @@ def _advance(bar: Progress, task: TaskID) -> packing.Progress:
 
 def _table(curves: list[packing.PolicyCurve]) -> Table:
     table = Table(title=t("GPU 分配率 (%), 种子均值", "GPU allocation ratio (%), mean over seeds"))
-    table.add_column("policy")
+    table.add_column(t("策略", "policy"))
     for point in packing.REPORT_POINTS:
         table.add_column(f"{point}%", justify="right")
     table.add_column("sd@100", justify="right")

@@ -6,11 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import httpx
 import typer
 
 from suanli.cli.common import (
-    HTTP_TIMEOUT_S,
     ApiClient,
     ApiUrlOption,
     JsonOption,
@@ -346,8 +344,8 @@ def report(
         _print_report(client.request("GET", path))
         return
     if output_format == "xlsx" and output is None:
-        fail(t("xlsx 需要 --output 文件", "xlsx needs --output FILE"))
-    content = _download(client, path, {"format": output_format, "section": section})
+        fail(t("XLSX 格式需要 --output 文件", "xlsx needs --output FILE"))
+    content = client.download(path, params={"format": output_format, "section": section})
     if output is None:
         print(content.decode("utf-8"), end="")
         return
@@ -385,21 +383,6 @@ SUBSIDY_SECTIONS = (
     ("by_provider", "按服务商补贴", "subsidy by provider"),
     ("by_vendor", "按芯片厂商补贴", "subsidy by vendor"),
 )
-
-
-def _download(client: ApiClient, path: str, params: dict[str, str]) -> bytes:
-    try:
-        response = httpx.get(
-            client.base_url + path,
-            params=params,
-            headers={"Authorization": f"Bearer {client.token}"},
-            timeout=HTTP_TIMEOUT_S,
-        )
-    except httpx.HTTPError as error:
-        fail(str(error), 7)
-    if response.status_code >= 400:
-        client.request("GET", path, params=params)  # reports the typed error and exits
-    return response.content
 
 
 @app.command("expire")

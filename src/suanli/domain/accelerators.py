@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from suanli.errors import UnknownAccelerator
+from suanli.i18n import msg
 
 CATALOG_VERSION = "2026.11.1"
 
@@ -490,7 +491,11 @@ def get_accelerator(model: str) -> Accelerator:
     if found is None:
         known = ", ".join(a.model for a in CATALOG)
         raise UnknownAccelerator(
-            f"unknown accelerator {model!r}; known models: {known}", field="accelerator"
+            msg(
+                f"未知加速卡型号 {model!r}；已知型号：{known}",
+                f"unknown accelerator {model!r}; known models: {known}",
+            ),
+            field="accelerator",
         )
     return found
 

@@ -16,6 +16,14 @@ from suanli.i18n import Msg, msg
 
 ORG_KINDS = ("operator", "provider", "enterprise", "agency")
 ROLES = ("admin", "member", "finance", "viewer")
+# Chinese names of the codes, for messages (the codes themselves stay in the API).
+ORG_KIND_NAMES_ZH = {
+    "operator": "平台运营方",
+    "provider": "算力提供方",
+    "enterprise": "企业",
+    "agency": "主管部门",
+}
+ROLE_NAMES_ZH = {"admin": "管理员", "member": "成员", "finance": "财务", "viewer": "只读成员"}
 SELF_REGISTERING_KINDS = ("enterprise", "provider")  # agencies are created by the operator
 TOTP_KINDS = ("operator", "agency")  # who may turn on a second factor
 ORG_STATES = ("pending", "active", "rejected", "suspended")
@@ -80,13 +88,13 @@ def check_scopes(scopes: Iterable[str], role: str) -> frozenset[str]:
         )
     if not chosen & set(ACCESS_SCOPES):
         raise InvalidInput(
-            msg("权限范围须包含 read 或 write", "scopes must include read or write"),
+            msg("权限范围须包含 `read` 或 `write`", "scopes must include read or write"),
             field="scopes",
         )
     if "write" in chosen and role in READ_ONLY_ROLES:
         raise InvalidInput(
             msg(
-                f"角色 {role} 只能读，令牌不能有 write 权限",
+                f"角色 {role} 只能读，令牌不能有 `write` 权限",
                 f"the role {role} only reads: its tokens cannot have the write scope",
             ),
             field="scopes",

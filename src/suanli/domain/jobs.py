@@ -17,7 +17,7 @@ from suanli.domain.accelerators import Precision
 from suanli.domain.pools import CARDS_PER_NODE_MAX, Region
 from suanli.domain.text import clean_line, clean_text
 from suanli.errors import InvalidInput, InvalidTransition
-from suanli.i18n import msg
+from suanli.i18n import msg, render, render_stored
 
 NAME_LENGTH_MAX = 120
 COMMAND_LENGTH_MAX = 8_000
@@ -79,7 +79,10 @@ def transition(current: JobState, target: JobState) -> JobState:
     """Returns `target` if the move is legal, else raises InvalidTransition."""
     if not can_transition(current, target):
         raise InvalidTransition(
-            f"a job cannot go from {current.value} to {target.value}",
+            msg(
+                f"作业不能从 `{current.value}` 变为 `{target.value}`",
+                f"a job cannot go from {current.value} to {target.value}",
+            ),
             field="state",
             current=current.value,
             target=target.value,
@@ -126,20 +129,44 @@ class JobSpec:
             object.__setattr__(self, "cards_per_node", min(self.cards, CARDS_PER_NODE_MAX))
         _require_int(self.cards_per_node, 1, CARDS_PER_NODE_MAX, "cards_per_node")
         if self.cards % self.cards_per_node != 0:
-            raise InvalidInput("cards must be a multiple of cards_per_node", field="cards")
+            raise InvalidInput(
+                msg(
+                    "`cards` 须为 `cards_per_node` 的整数倍",
+                    "cards must be a multiple of cards_per_node",
+                ),
+                field="cards",
+            )
         if not 0 <= self.min_memory_gib <= 10_000:
-            raise InvalidInput("min_memory_gib must be in [0, 10000]", field="min_memory_gib")
+            raise InvalidInput(
+                msg(
+                    "`min_memory_gib` 须在 0 至 10000 之间", "min_memory_gib must be in [0, 10000]"
+                ),
+                field="min_memory_gib",
+            )
         _require_int(self.max_run_time_s, 1, RUN_TIME_S_MAX, "max_run_time_s")
         _require_int(self.priority, *PRIORITY_RANGE, "priority")
         if self.objective not in OBJECTIVES:
-            raise InvalidInput(f"objective must be one of {OBJECTIVES}", field="objective")
+            raise InvalidInput(
+                msg(
+                    f"`objective` 须为以下之一：{'、'.join(OBJECTIVES)}",
+                    f"objective must be one of {OBJECTIVES}",
+                ),
+                field="objective",
+            )
         _require_int(self.cpus, 0, CPUS_MAX, "cpus")
         memory = self.host_memory_gib
         if isinstance(memory, bool) or not isinstance(memory, int | float):
-            raise InvalidInput("host_memory_gib must be a number", field="host_memory_gib")
+            raise InvalidInput(
+                msg("`host_memory_gib` 须为数字", "host_memory_gib must be a number"),
+                field="host_memory_gib",
+            )
         if not 0 <= memory <= HOST_MEMORY_GIB_MAX:
             raise InvalidInput(
-                f"host_memory_gib must be in [0, {HOST_MEMORY_GIB_MAX}]", field="host_memory_gib"
+                msg(
+                    f"`host_memory_gib` 须在 0 至 {HOST_MEMORY_GIB_MAX} 之间",
+                    f"host_memory_gib must be in [0, {HOST_MEMORY_GIB_MAX}]",
+                ),
+                field="host_memory_gib",
             )
 
     def _check_share(self) -> None:
@@ -150,7 +177,7 @@ class JobSpec:
         if self.cards != 1:
             raise InvalidInput(
                 msg(
-                    "card_milli 只能用于 1 张卡的作业：多卡作业的每张卡都是整卡",
+                    "`card_milli` 只能用于 1 张卡的作业：多卡作业的每张卡都是整卡",
                     "card_milli asks for part of one card: a job of several cards uses "
                     "whole cards only",
                 ),
@@ -183,10 +210,10 @@ def stored_milli_cards(spec: Mapping[str, Any]) -> int:
 def require_env(env: object) -> None:
     """At most ENV_ENTRIES_MAX variables, each a valid name with a clean value."""
     if not isinstance(env, dict):
-        raise InvalidInput(msg("env 应为对象", "env must be an object"), field="env")
+        raise InvalidInput(msg("`env` 应为对象", "env must be an object"), field="env")
     if len(env) > ENV_ENTRIES_MAX:
         raise InvalidInput(
-            msg(f"env 最多 {ENV_ENTRIES_MAX} 项", f"env holds at most {ENV_ENTRIES_MAX} entries"),
+            msg(f"`env` 最多 {ENV_ENTRIES_MAX} 项", f"env holds at most {ENV_ENTRIES_MAX} entries"),
             field="env",
         )
     for key, value in env.items():
@@ -222,11 +249,40 @@ def require_env_entry(key: object, value: object) -> None:
 
 def _require_text(value: object, length_max: int, field_name: str) -> None:
     if not isinstance(value, str) or not value.strip():
-        raise InvalidInput(f"{field_name} must be a non-empty string", field=field_name)
+        raise InvalidInput(
+            msg(f"`{field_name}` 须为非空字符串", f"{field_name} must be a non-empty string"),
+            field=field_name,
+        )
     if len(value) > length_max:
-        raise InvalidInput(f"{field_name} is longer than {length_max} characters", field=field_name)
+        raise InvalidInput(
+            msg(
+                f"`{field_name}` 超过 {length_max} 个字符",
+                f"{field_name} is longer than {length_max} characters",
+            ),
+            field=field_name,
+        )
 
 
 def _require_int(value: object, low: int, high: int, field_name: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InvalidInput(f"{field_name} must be an integer in [{low}, {high}]", field=field_name)
+        raise InvalidInput(
+            msg(
+                f"`{field_name}` 须为 {low} 至 {high} 之间的整数",
+                f"{field_name} must be an integer in [{low}, {high}]",
+            ),
+            field=field_name,
+        )
+
+
+# A job's reason is stored in both languages (see i18n.stored); two are markers the runtime
+# reads back, kept as codes and worded here.
+REASON_MARKERS = {
+    "cancel requested": msg("已请求取消", "cancel requested"),
+    "timed out": msg("运行超时", "timed out"),
+}
+
+
+def reason_text(stored_reason: str | None) -> str:
+    """A job's stored reason in the reader's language."""
+    marker = REASON_MARKERS.get(stored_reason or "")
+    return render(marker) if marker is not None else render_stored(stored_reason)

@@ -31,6 +31,7 @@ from enum import IntEnum, IntFlag, StrEnum
 
 from suanli.domain.money import FEN_MAX
 from suanli.errors import IdempotencyConflict, LedgerError
+from suanli.i18n import Msg, msg
 
 LEDGER_CNY = 156  # ISO 4217 numeric code: one ledger per currency, as in TigerBeetle
 CURRENCY_BY_LEDGER: Mapping[int, str] = {LEDGER_CNY: "CNY"}
@@ -71,7 +72,11 @@ class UnknownAccount(LedgerError):
     code = "unknown_account"
 
     def __init__(self, account_id: str) -> None:
-        super().__init__(f"no account {account_id!r}", field="account_id", account_id=account_id)
+        super().__init__(
+            msg(f"没有账户 {account_id!r}", f"no account {account_id!r}"),
+            field="account_id",
+            account_id=account_id,
+        )
         self.account_id = account_id
 
 
@@ -81,7 +86,11 @@ class UnknownHold(LedgerError):
     code = "unknown_hold"
 
     def __init__(self, pending_id: str) -> None:
-        super().__init__(f"no hold {pending_id!r}", field="pending_id", pending_id=pending_id)
+        super().__init__(
+            msg(f"没有冻结 {pending_id!r}", f"no hold {pending_id!r}"),
+            field="pending_id",
+            pending_id=pending_id,
+        )
         self.pending_id = pending_id
 
 
@@ -96,7 +105,7 @@ class BalanceLimitExceeded(LedgerError):
 
     code = "balance_limit_exceeded"
 
-    def __init__(self, message: str, *, account_id: str, **details: object) -> None:
+    def __init__(self, message: str | Msg, *, account_id: str, **details: object) -> None:
         super().__init__(message, field="amount_fen", account_id=account_id, **details)
         self.account_id = account_id
 
@@ -108,7 +117,10 @@ class InsufficientFunds(BalanceLimitExceeded):
 
     def __init__(self, account_id: str, missing_fen: int) -> None:
         super().__init__(
-            f"insufficient funds in {account_id}: {missing_fen} fen missing",
+            msg(
+                f"账户 {account_id} 余额不足，还差 {missing_fen} 分",
+                f"insufficient funds in {account_id}: {missing_fen} fen missing",
+            ),
             account_id=account_id,
             missing_fen=missing_fen,
         )
@@ -122,7 +134,10 @@ class CreditLimitExceeded(BalanceLimitExceeded):
 
     def __init__(self, account_id: str, excess_fen: int) -> None:
         super().__init__(
-            f"credits of {account_id} would exceed its debits by {excess_fen} fen",
+            msg(
+                f"账户 {account_id} 的贷方将超过借方 {excess_fen} 分",
+                f"credits of {account_id} would exceed its debits by {excess_fen} fen",
+            ),
             account_id=account_id,
             excess_fen=excess_fen,
         )
@@ -155,7 +170,7 @@ class LedgerInvariantBroken(LedgerError):
 
     code = "ledger_invariant_broken"
 
-    def __init__(self, message: str, subject_id: str) -> None:
+    def __init__(self, message: str | Msg, subject_id: str) -> None:
         super().__init__(message, subject_id=subject_id)
         self.subject_id = subject_id
 
@@ -251,8 +266,12 @@ def ledger_for_currency(currency: str) -> int:
     for ledger, code in CURRENCY_BY_LEDGER.items():
         if code == currency.upper():
             return ledger
+    held = sorted(CURRENCY_BY_LEDGER.values())
     raise CurrencyMismatch(
-        f"currency {currency!r} is not held here; use one of {sorted(CURRENCY_BY_LEDGER.values())}",
+        msg(
+            f"这里不收 {currency!r} 币种；请用以下之一：{'、'.join(held)}",
+            f"currency {currency!r} is not held here; use one of {', '.join(held)}",
+        ),
         field="currency",
     )
 
@@ -326,9 +345,14 @@ class Account:
             | AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS
         )
         if self.flags & both == both:
-            raise InvalidTransfer("an account cannot carry both limit flags", field="flags")
+            raise InvalidTransfer(
+                msg("账户不能同时带两种余额限制标志", "an account cannot carry both limit flags"),
+                field="flags",
+            )
         if self.ledger not in CURRENCY_BY_LEDGER:
-            raise CurrencyMismatch(f"unknown ledger {self.ledger}", field="ledger")
+            raise CurrencyMismatch(
+                msg(f"未知账本 {self.ledger}", f"unknown ledger {self.ledger}"), field="ledger"
+            )
 
 
 @dataclass(frozen=True)
@@ -434,17 +458,35 @@ def require_amount(
 ) -> int:
     """Returns a valid transfer amount or raises InvalidAmount / AmountOverflow."""
     if isinstance(amount_fen, bool) or not isinstance(amount_fen, int):
-        raise InvalidAmount(f"{field} must be an integer number of fen", field=field)
+        raise InvalidAmount(
+            msg(f"`{field}` 须为整数（单位：分）", f"{field} must be an integer number of fen"),
+            field=field,
+        )
     if amount_fen < 0 or (amount_fen == 0 and not allow_zero):
-        raise InvalidAmount(f"{field} must be {'>= 0' if allow_zero else '> 0'} fen", field=field)
+        raise InvalidAmount(
+            msg(
+                f"`{field}` 须{'不小于 0' if allow_zero else '大于 0'} 分",
+                f"{field} must be {'>= 0' if allow_zero else '> 0'} fen",
+            ),
+            field=field,
+        )
     if amount_fen > TRANSFER_FEN_MAX:
-        raise AmountOverflow(f"{field} exceeds {TRANSFER_FEN_MAX} fen", field=field)
+        raise AmountOverflow(
+            msg(f"`{field}` 超过 {TRANSFER_FEN_MAX} 分", f"{field} exceeds {TRANSFER_FEN_MAX} fen"),
+            field=field,
+        )
     return amount_fen
 
 
 def require_id(value: object, field: str) -> str:
     if not isinstance(value, str) or not value or len(value) > ID_LENGTH_MAX:
-        raise InvalidTransfer(f"{field} must be 1..{ID_LENGTH_MAX} characters", field=field)
+        raise InvalidTransfer(
+            msg(
+                f"`{field}` 须为 1..{ID_LENGTH_MAX} 个字符",
+                f"{field} must be 1..{ID_LENGTH_MAX} characters",
+            ),
+            field=field,
+        )
     return value
 
 
@@ -452,35 +494,73 @@ def _require_request_shape(request: TransferRequest) -> None:
     require_id(request.id, "id")
     if request.flags not in _CLIENT_FLAG_CHOICES:
         raise InvalidTransfer(
-            "flags must be one of: none, pending, post_pending, void_pending", field="flags"
+            msg(
+                "`flags` 须为以下之一：`none`、`pending`、`post_pending`、`void_pending`",
+                "flags must be one of: none, pending, post_pending, void_pending",
+            ),
+            field="flags",
         )
     if not isinstance(request.timeout_s, int) or not 0 <= request.timeout_s <= TIMEOUT_S_MAX:
-        raise InvalidTransfer(f"timeout_s must be in [0, {TIMEOUT_S_MAX}]", field="timeout_s")
+        raise InvalidTransfer(
+            msg(
+                f"`timeout_s` 须在 0 至 {TIMEOUT_S_MAX} 之间",
+                f"timeout_s must be in [0, {TIMEOUT_S_MAX}]",
+            ),
+            field="timeout_s",
+        )
     if request.timeout_s and not request.flags & TransferFlags.PENDING:
-        raise InvalidTransfer("only a pending transfer has a timeout", field="timeout_s")
+        raise InvalidTransfer(
+            msg("只有冻结（`pending`）转账才有超时", "only a pending transfer has a timeout"),
+            field="timeout_s",
+        )
     if len(request.reference) > TEXT_LENGTH_MAX or len(request.memo) > TEXT_LENGTH_MAX:
-        raise InvalidTransfer(f"reference and memo are at most {TEXT_LENGTH_MAX} characters")
+        raise InvalidTransfer(
+            msg(
+                f"`reference` 和 `memo` 最多 {TEXT_LENGTH_MAX} 个字符",
+                f"reference and memo are at most {TEXT_LENGTH_MAX} characters",
+            )
+        )
     if request.ledger not in CURRENCY_BY_LEDGER:
-        raise CurrencyMismatch(f"unknown ledger {request.ledger}", field="ledger")
+        raise CurrencyMismatch(
+            msg(f"未知账本 {request.ledger}", f"unknown ledger {request.ledger}"), field="ledger"
+        )
     if request.ends_hold:
         require_id(request.pending_id, "pending_id")
         require_amount(request.amount_fen, allow_zero=request.flags is TransferFlags.VOID_PENDING)
         return
     if request.pending_id is not None:
-        raise InvalidTransfer("only a post or a void names a pending_id", field="pending_id")
+        raise InvalidTransfer(
+            msg(
+                "只有入账或撤销冻结时才能给 `pending_id`",
+                "only a post or a void names a pending_id",
+            ),
+            field="pending_id",
+        )
     require_amount(request.amount_fen)
     require_id(request.debit_account_id, "debit_account_id")
     require_id(request.credit_account_id, "credit_account_id")
     if request.debit_account_id == request.credit_account_id:
-        raise InvalidTransfer("debit and credit accounts must differ", field="credit_account_id")
+        raise InvalidTransfer(
+            msg("借方账户和贷方账户不能相同", "debit and credit accounts must differ"),
+            field="credit_account_id",
+        )
 
 
 def require_batch_shape(requests: Sequence[TransferRequest]) -> None:
     """A batch holds 1..BATCH_SIZE_MAX well-formed requests with distinct ids."""
     if not 1 <= len(requests) <= BATCH_SIZE_MAX:
-        raise InvalidTransfer(f"a batch holds 1..{BATCH_SIZE_MAX} transfers", field="transfers")
+        raise InvalidTransfer(
+            msg(
+                f"一批须含 1..{BATCH_SIZE_MAX} 笔转账",
+                f"a batch holds 1..{BATCH_SIZE_MAX} transfers",
+            ),
+            field="transfers",
+        )
     if len({request.id for request in requests}) != len(requests):
-        raise InvalidTransfer("transfer ids within a batch must be distinct", field="id")
+        raise InvalidTransfer(
+            msg("同一批内的转账编号不能重复", "transfer ids within a batch must be distinct"),
+            field="id",
+        )
     for request in requests:
         _require_request_shape(request)
 
@@ -501,9 +581,17 @@ def accounts_named(requests: Iterable[TransferRequest], holds: Iterable[Hold]) -
 def check_limits(account: Account, balance: Balance) -> None:
     """Raises when `balance` breaks a flag of `account` or a total passes its maximum."""
     if min(balance.totals()) < 0:
-        raise LedgerInvariantBroken(f"a total of {account.id} would go negative", account.id)
+        raise LedgerInvariantBroken(
+            msg(f"账户 {account.id} 的余额将为负数", f"a total of {account.id} would go negative"),
+            account.id,
+        )
     if max(balance.totals()) > BALANCE_FEN_MAX:
-        raise AmountOverflow(f"a total of {account.id} would exceed {BALANCE_FEN_MAX} fen")
+        raise AmountOverflow(
+            msg(
+                f"账户 {account.id} 的余额将超过 {BALANCE_FEN_MAX} 分",
+                f"a total of {account.id} would exceed {BALANCE_FEN_MAX} fen",
+            )
+        )
     if account.flags & AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS:
         missing = balance.debits_pending + balance.debits_posted - balance.credits_posted
         if missing > 0:
@@ -539,7 +627,10 @@ class _Planner:
             raise UnknownAccount(account_id)
         if account.ledger != ledger:
             raise CurrencyMismatch(
-                f"account {account_id} is on ledger {account.ledger}, the transfer on {ledger}",
+                msg(
+                    f"账户 {account_id} 属于账本 {account.ledger}，而转账属于账本 {ledger}",
+                    f"account {account_id} is on ledger {account.ledger}, the transfer on {ledger}",
+                ),
                 field="ledger",
                 account_id=account_id,
             )
@@ -603,7 +694,13 @@ class _Planner:
         if hold.state is not HoldState.PENDING:
             raise HoldAlreadyEnded(hold.id, hold.state.value)
         if hold.ledger != request.ledger:
-            raise CurrencyMismatch(f"hold {hold.id} is on ledger {hold.ledger}", field="ledger")
+            raise CurrencyMismatch(
+                msg(
+                    f"冻结 {hold.id} 属于账本 {hold.ledger}",
+                    f"hold {hold.id} is on ledger {hold.ledger}",
+                ),
+                field="ledger",
+            )
         if request.flags & TransferFlags.EXPIRE_PENDING:
             return hold
         if hold.expired_at(self.now):
@@ -613,7 +710,10 @@ class _Planner:
             (request.credit_account_id, hold.credit_account_id, "credit_account_id"),
         ):
             if given is not None and given != held:
-                raise InvalidTransfer(f"{field} differs from the hold's", field=field)
+                raise InvalidTransfer(
+                    msg(f"`{field}` 与冻结时的不同", f"{field} differs from the hold's"),
+                    field=field,
+                )
         return hold
 
     def _record(self, request: TransferRequest, debit_id: str, credit_id: str, amount: int) -> None:
@@ -686,7 +786,7 @@ def alone_deltas(request: TransferRequest) -> tuple[Balance, Balance]:
 def _named(value: str | None, field: str) -> str:
     """Narrows an id that shape validation already required; raises rather than asserts."""
     if value is None:
-        raise InvalidTransfer(f"{field} is required", field=field)
+        raise InvalidTransfer(msg(f"缺少 `{field}`", f"{field} is required"), field=field)
     return value
 
 
@@ -694,11 +794,17 @@ def _ending_amount(request: TransferRequest, hold: Hold) -> int:
     """What an ending posts: the requested amount for a post, nothing for a void or expiry."""
     if not request.flags & TransferFlags.POST_PENDING:
         if request.amount_fen not in (0, hold.amount_fen):
-            raise InvalidAmount("a void's amount is 0 or the hold's amount", field="amount_fen")
+            raise InvalidAmount(
+                msg("撤销冻结的金额须为 0 或冻结金额", "a void's amount is 0 or the hold's amount"),
+                field="amount_fen",
+            )
         return 0
     if request.amount_fen > hold.amount_fen:
         raise PostExceedsHold(
-            f"post of {request.amount_fen} fen exceeds hold {hold.id} of {hold.amount_fen} fen",
+            msg(
+                f"入账 {request.amount_fen} 分，超过冻结 {hold.id} 的 {hold.amount_fen} 分",
+                f"post of {request.amount_fen} fen exceeds hold {hold.id} of {hold.amount_fen} fen",
+            ),
             field="amount_fen",
             pending_id=hold.id,
             hold_fen=hold.amount_fen,
@@ -748,7 +854,12 @@ def plan_expiry(holds: Sequence[Hold], accounts: Mapping[str, Account], now: dat
     """Expires the given pending holds whose timeout has passed (the sweep's batch)."""
     due = [hold for hold in holds if hold.state is HoldState.PENDING and hold.expired_at(now)]
     if not due or len(due) > BATCH_SIZE_MAX:
-        raise InvalidTransfer(f"an expiry batch holds 1..{BATCH_SIZE_MAX} due holds")
+        raise InvalidTransfer(
+            msg(
+                f"一批到期处理须含 1..{BATCH_SIZE_MAX} 笔到期冻结",
+                f"an expiry batch holds 1..{BATCH_SIZE_MAX} due holds",
+            )
+        )
     planner = _Planner(accounts, {hold.id: hold for hold in due}, now)
     for hold in due:
         planner.apply(expiry_request(hold))
@@ -773,7 +884,10 @@ def resolve_replay(
         first = stored.get(request.id)
         if first is None or not request.matches(first):
             raise IdempotencyConflict(
-                f"transfer id {request.id!r} was used before with different content",
+                msg(
+                    f"转账编号 {request.id!r} 已用于内容不同的转账",
+                    f"transfer id {request.id!r} was used before with different content",
+                ),
                 field="id",
                 transfer_id=request.id,
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 
 from suanli.errors import InvalidInput
+from suanli.i18n import msg
 
 SECONDS_PER_HOUR = 3600
 MILLI_PER_CARD = 1000  # shares of a card are metered in milli-card-seconds
@@ -14,11 +15,25 @@ FEN_MAX = 10**15  # 10 trillion yuan: beyond any city budget; bigger means a bug
 def require_fen(amount_fen: object, *, field: str = "amount_fen", allow_zero: bool = False) -> int:
     """Returns `amount_fen` if it is a valid integer amount, else raises InvalidInput."""
     if isinstance(amount_fen, bool) or not isinstance(amount_fen, int):
-        raise InvalidInput(f"{field} must be an integer number of fen", field=field)
+        raise InvalidInput(
+            msg(f"`{field}` 须为整数（单位：分）", f"{field} must be an integer number of fen"),
+            field=field,
+        )
     if amount_fen < 0 or (amount_fen == 0 and not allow_zero):
-        raise InvalidInput(f"{field} must be {'>= 0' if allow_zero else '> 0'} fen", field=field)
+        raise InvalidInput(
+            msg(
+                f"`{field}` 须{'不小于 0' if allow_zero else '大于 0'} 分",
+                f"{field} must be {'>= 0' if allow_zero else '> 0'} fen",
+            ),
+            field=field,
+        )
     if amount_fen > FEN_MAX:
-        raise InvalidInput(f"{field} exceeds the maximum of {FEN_MAX} fen", field=field)
+        raise InvalidInput(
+            msg(
+                f"`{field}` 超过上限 {FEN_MAX} 分", f"{field} exceeds the maximum of {FEN_MAX} fen"
+            ),
+            field=field,
+        )
     return amount_fen
 
 

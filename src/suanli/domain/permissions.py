@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from suanli.domain.identity import AREAS, ORG_KINDS, ROLES
+from suanli.domain.identity import AREAS, ORG_KIND_NAMES_ZH, ORG_KINDS, ROLE_NAMES_ZH, ROLES
 from suanli.errors import OrganisationNotActive, PermissionDenied
 from suanli.i18n import Msg, msg
 
@@ -211,15 +211,18 @@ def authorize(rule: Rule, caller: Caller) -> None:
         raise OrganisationNotActive(_not_active(caller.org_state), field="organisation")
     if caller.org_kind not in rule.kinds:
         wanted = " / ".join(sorted(rule.kinds))
+        wanted_zh = "或".join(ORG_KIND_NAMES_ZH.get(kind, kind) for kind in sorted(rule.kinds))
         raise PermissionDenied(
-            msg(f"这需要以下类型的机构: {wanted}", f"this needs an organisation of kind {wanted}"),
+            msg(f"只有{wanted_zh}可以这样做", f"this needs an organisation of kind {wanted}"),
             field="organisation",
         )
     if caller.role not in rule.roles:
         wanted = " / ".join(role for role in ROLES if role in rule.roles)
+        wanted_zh = "或".join(ROLE_NAMES_ZH[role] for role in ROLES if role in rule.roles)
+        role_zh = ROLE_NAMES_ZH.get(caller.role, caller.role)
         raise PermissionDenied(
             msg(
-                f"角色 {caller.role} 不能做这件事（需要 {wanted}）",
+                f"{role_zh}角色不能做这件事（需要{wanted_zh}角色）",
                 f"the role {caller.role} may not do this (it needs {wanted})",
             ),
             field="role",
@@ -231,11 +234,11 @@ def authorize(rule: Rule, caller: Caller) -> None:
 def _check_scopes(rule: Rule, scopes: frozenset[str]) -> None:
     if rule.write and "write" not in scopes:
         raise PermissionDenied(
-            msg("这个令牌没有 write 权限", "this token lacks the write scope"), field="scopes"
+            msg("这个令牌没有 `write` 权限", "this token lacks the write scope"), field="scopes"
         )
     if not (scopes & {"read", "write"}):
         raise PermissionDenied(
-            msg("这个令牌没有 read 权限", "this token lacks the read scope"), field="scopes"
+            msg("这个令牌没有 `read` 权限", "this token lacks the read scope"), field="scopes"
         )
     areas = scopes & set(AREAS)
     if not areas or rule.area == GENERAL:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from suanli.domain.money import require_fen
 from suanli.errors import InvalidInput
+from suanli.i18n import msg
 
 NODES_MAX = 100_000
 CPUS_PER_NODE_MAX = 4096
@@ -38,7 +39,13 @@ class Region:
         """Parses 'province/city/district' (later parts optional)."""
         parts = [part.strip() for part in text.split("/")] if text else []
         if not parts or not parts[0] or len(parts) > 3:
-            raise InvalidInput("region must look like 'province[/city[/district]]'", field="region")
+            raise InvalidInput(
+                msg(
+                    "地区格式须为 省[/市[/区]]，如 浙江/杭州/余杭",
+                    "region must look like 'province[/city[/district]]'",
+                ),
+                field="region",
+            )
         return cls(*parts)
 
 
@@ -74,7 +81,10 @@ class Pool:
             or not 0 < memory <= HOST_MEMORY_GIB_PER_NODE_MAX
         ):
             raise InvalidInput(
-                f"host_memory_gib_per_node must be in (0, {HOST_MEMORY_GIB_PER_NODE_MAX}]",
+                msg(
+                    f"`host_memory_gib_per_node` 须大于 0、不超过 {HOST_MEMORY_GIB_PER_NODE_MAX}",
+                    f"host_memory_gib_per_node must be in (0, {HOST_MEMORY_GIB_PER_NODE_MAX}]",
+                ),
                 field="host_memory_gib_per_node",
             )
         _require_range(self.nodes, 1, NODES_MAX, "nodes")
@@ -84,7 +94,13 @@ class Pool:
             self.price_fen_per_card_hour, 0, PRICE_FEN_PER_CARD_HOUR_MAX, "price_fen_per_card_hour"
         )
         if self.backend not in BACKEND_KINDS:
-            raise InvalidInput(f"backend must be one of {BACKEND_KINDS}", field="backend")
+            raise InvalidInput(
+                msg(
+                    f"`backend` 须为以下之一：{'、'.join(BACKEND_KINDS)}",
+                    f"backend must be one of {BACKEND_KINDS}",
+                ),
+                field="backend",
+            )
 
     @property
     def cards(self) -> int:
@@ -93,4 +109,10 @@ class Pool:
 
 def _require_range(value: object, low: int, high: int, field_name: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InvalidInput(f"{field_name} must be an integer in [{low}, {high}]", field=field_name)
+        raise InvalidInput(
+            msg(
+                f"`{field_name}` 须为 {low} 至 {high} 之间的整数",
+                f"{field_name} must be an integer in [{low}, {high}]",
+            ),
+            field=field_name,
+        )

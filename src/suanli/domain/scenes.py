@@ -18,11 +18,13 @@ from typing import TypeVar
 from suanli.domain.money import require_fen
 from suanli.domain.text import check_date, clean_text
 from suanli.errors import InvalidInput, InvalidTransition
+from suanli.i18n import msg
 
 ID_CHARS_MAX = 64
 TITLE_CHARS_MAX = 200
 DESCRIPTION_CHARS_MAX = 5_000
 TEXT_FIELD_CHARS_MAX = 200  # region, org, one tag, one accelerator name
+INDUSTRY_CHARS_MAX = 40  # an industry label as written (the stored column's width)
 TAGS_MAX = 32
 ACCELERATORS_MAX = 32
 # Separators seen in real lists: ASCII and full-width semicolons and commas, and 顿号.
@@ -67,12 +69,14 @@ _INDUSTRY_LOOKUP: Mapping[str, str] = {
 
 
 def resolve_industry(label: str) -> tuple[str, bool]:
-    """(canonical name, known). Unknown or empty labels map to 其他 with known=False,
-    so callers can warn instead of silently reclassifying."""
-    canonical = _INDUSTRY_LOOKUP.get(label.strip().casefold())
-    if canonical is None:
-        return INDUSTRY_OTHER, False
-    return canonical, True
+    """(name to store, in the platform vocabulary). A platform label or alias gives its
+    canonical name; any other label is kept as written (trimmed), never coerced to 其他, so
+    the open taxonomy (domain.industry) can still place it; an empty label gives 其他."""
+    cleaned = label.strip()
+    canonical = _INDUSTRY_LOOKUP.get(cleaned.casefold())
+    if canonical is not None:
+        return canonical, True
+    return (cleaned or INDUSTRY_OTHER), False
 
 
 def industry_english(name: str) -> str:
@@ -138,7 +142,13 @@ def _parse_label(text: str, enum: type[E], labels: Mapping[E, str], name: str) -
         if cleaned.casefold() == member.value or cleaned == labels[member]:
             return member
     choices = ", ".join(f"{member.value}/{labels[member]}" for member in enum)
-    raise InvalidInput(f"{name}: unknown value {cleaned!r}; choose one of {choices}", field=name)
+    raise InvalidInput(
+        msg(
+            f"`{name}`：未知取值 {cleaned!r}；可选：{choices}",
+            f"{name}: unknown value {cleaned!r}; choose one of {choices}",
+        ),
+        field=name,
+    )
 
 
 def parse_status(text: str) -> ItemStatus:
@@ -159,20 +169,30 @@ def parse_deployment_modes(text: str) -> tuple[DeploymentMode, ...]:
 def _require_text(value: str, name: str, chars_max: int, *, required: bool) -> None:
     clean_text(value, name)  # the shared character rule: no NUL, controls or surrogates
     if required and not value.strip():
-        raise InvalidInput(f"{name} must not be empty", field=name)
+        raise InvalidInput(msg(f"`{name}` 不能为空", f"{name} must not be empty"), field=name)
     if len(value) > chars_max:
-        raise InvalidInput(f"{name} is longer than {chars_max} characters", field=name)
+        raise InvalidInput(
+            msg(
+                f"`{name}` 超过 {chars_max} 个字符", f"{name} is longer than {chars_max} characters"
+            ),
+            field=name,
+        )
 
 
 def _require_id(value: str) -> None:
     _require_text(value, "id", ID_CHARS_MAX, required=True)
     if _ID_FORBIDDEN.search(value):
-        raise InvalidInput("id must not contain spaces or control characters", field="id")
+        raise InvalidInput(
+            msg("编号不能含空格或控制字符", "id must not contain spaces or control characters"),
+            field="id",
+        )
 
 
 def _require_list(values: tuple[str, ...], name: str, count_max: int) -> None:
     if len(values) > count_max:
-        raise InvalidInput(f"{name}: at most {count_max} entries", field=name)
+        raise InvalidInput(
+            msg(f"`{name}` 最多 {count_max} 项", f"{name}: at most {count_max} entries"), field=name
+        )
     for value in values:
         _require_text(value, name, TEXT_FIELD_CHARS_MAX, required=True)
 
@@ -195,14 +215,22 @@ class SceneItem:
         _require_id(self.id)
         _require_text(self.title, "title", TITLE_CHARS_MAX, required=True)
         _require_text(self.description, "description", DESCRIPTION_CHARS_MAX, required=False)
-        canonical, known = resolve_industry(self.industry)
-        if not known or canonical != self.industry:
-            raise InvalidInput(f"industry {self.industry!r} is not canonical", field="industry")
+        _require_text(self.industry, "industry", INDUSTRY_CHARS_MAX, required=True)
+        if resolve_industry(self.industry)[0] != self.industry:
+            raise InvalidInput(
+                msg(
+                    f"行业 {self.industry!r} 不是标准行业名",
+                    f"industry {self.industry!r} is not canonical",
+                ),
+                field="industry",
+            )
         _require_list(self.tags, "tags", TAGS_MAX)
         _require_text(self.region, "region", TEXT_FIELD_CHARS_MAX, required=False)
         _require_text(self.org, "org", TEXT_FIELD_CHARS_MAX, required=False)
         if self.batch is not None and not 1 <= self.batch <= 10_000:
-            raise InvalidInput("batch must be between 1 and 10000", field="batch")
+            raise InvalidInput(
+                msg("批次须在 1 至 10000 之间", "batch must be between 1 and 10000"), field="batch"
+            )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -269,7 +297,10 @@ def require_pipeline_transition(current: PipelineStage, target: PipelineStage) -
     if target not in PIPELINE_TRANSITIONS[current]:
         allowed = ", ".join(sorted(PIPELINE_TRANSITIONS[current])) or "none"
         raise InvalidTransition(
-            f"pipeline cannot move from {current} to {target}; allowed: {allowed}",
+            msg(
+                f"撮合流程不能从 `{current}` 进入 `{target}`；可进入：{allowed}",
+                f"pipeline cannot move from {current} to {target}; allowed: {allowed}",
+            ),
             field="stage",
             current=current.value,
             target=target.value,
@@ -279,7 +310,7 @@ def require_pipeline_transition(current: PipelineStage, target: PipelineStage) -
 
 def _require_aware(moment: datetime, name: str) -> None:
     if moment.tzinfo is None or moment.utcoffset() is None:
-        raise InvalidInput(f"{name} must carry a time zone", field=name)
+        raise InvalidInput(msg(f"`{name}` 须带时区", f"{name} must carry a time zone"), field=name)
 
 
 @dataclass(frozen=True)
@@ -319,7 +350,13 @@ class Pairing:
         """The pair after a legal move, with the change recorded; raises otherwise."""
         require_pipeline_transition(self.stage, target)
         if self.history and at < self.history[-1].at:
-            raise InvalidInput("a stage change cannot predate the previous one", field="at")
+            raise InvalidInput(
+                msg(
+                    "阶段变更时间不能早于上一次变更",
+                    "a stage change cannot predate the previous one",
+                ),
+                field="at",
+            )
         change = StageChange(self.stage, target, actor_id, at)
         return replace(self, stage=target, history=(*self.history, change))
 
@@ -354,7 +391,10 @@ def require_challenge_transition(current: ChallengeState, target: ChallengeState
     """Returns `target` if the move is legal, else raises InvalidTransition."""
     if target not in CHALLENGE_TRANSITIONS[current]:
         raise InvalidTransition(
-            f"challenge cannot move from {current} to {target}",
+            msg(
+                f"揭榜任务不能从 `{current}` 变为 `{target}`",
+                f"challenge cannot move from {current} to {target}",
+            ),
             field="state",
             current=current.value,
             target=target.value,
@@ -388,11 +428,20 @@ class Challenge:
         check_date(self.deadline, "deadline")
         require_fen(self.reward_fen, field="reward_fen")
         if not self.criteria:
-            raise InvalidInput("a challenge needs at least one criterion", field="criteria")
+            raise InvalidInput(
+                msg("揭榜任务至少需要一个评审指标", "a challenge needs at least one criterion"),
+                field="criteria",
+            )
         if any(c.weight_percent <= 0 for c in self.criteria):
-            raise InvalidInput("criterion weights must be positive", field="criteria")
+            raise InvalidInput(
+                msg("评审指标的权重须为正数", "criterion weights must be positive"),
+                field="criteria",
+            )
         if sum(c.weight_percent for c in self.criteria) != 100:
-            raise InvalidInput("criterion weights must sum to 100", field="criteria")
+            raise InvalidInput(
+                msg("评审指标的权重之和须为 100", "criterion weights must sum to 100"),
+                field="criteria",
+            )
 
     def moved_to(self, target: ChallengeState) -> Challenge:
         return replace(self, state=require_challenge_transition(self.state, target))

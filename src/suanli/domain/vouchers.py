@@ -30,6 +30,7 @@ from typing import Any
 from suanli.domain.calendar import BEIJING, beijing_date, shown
 from suanli.domain.money import FEN_MAX
 from suanli.errors import Conflict, InvalidInput, LedgerError
+from suanli.i18n import Msg, msg
 
 RATIO_BP_MAX = 10_000  # 100%
 RATIO_DECIMALS_MAX = 4  # a ratio is exact in basis points: 0.1234 at most
@@ -79,8 +80,12 @@ class BudgetShort(LedgerError):
 
     def __init__(self, program_id: str, quota_fen: int, unallocated_fen: int) -> None:
         super().__init__(
-            f"program {program_id} has {unallocated_fen} fen funded and unallocated; "
-            f"a quota of {quota_fen} fen does not fit (fund the program or grant less)",
+            msg(
+                f"补贴计划 {program_id} 已注资且未分配的只有 {unallocated_fen} 分，"
+                f"放不下 {quota_fen} 分的额度（请先注资或少批一些）",
+                f"program {program_id} has {unallocated_fen} fen funded and unallocated; "
+                f"a quota of {quota_fen} fen does not fit (fund the program or grant less)",
+            ),
             field="quota_fen",
             program_id=program_id,
             unallocated_fen=unallocated_fen,
@@ -97,14 +102,28 @@ def parse_ratio(value: str | int | Decimal, field: str) -> int:
         exact = Decimal(str(value).strip())
     except InvalidOperation:
         raise InvalidProgram(
-            f"{field} must be a number from 0 to 1, e.g. 0.3", field=field
+            msg(
+                f"`{field}` 须为 0 至 1 之间的数，如 0.3",
+                f"{field} must be a number from 0 to 1, e.g. 0.3",
+            ),
+            field=field,
         ) from None
     if not exact.is_finite() or not Decimal(0) <= exact <= Decimal(1):
-        raise InvalidProgram(f"{field} must be between 0 and 1 (got {value})", field=field)
+        raise InvalidProgram(
+            msg(
+                f"`{field}` 须在 0 至 1 之间（收到 {value}）",
+                f"{field} must be between 0 and 1 (got {value})",
+            ),
+            field=field,
+        )
     scaled = exact * RATIO_BP_MAX
     if scaled != scaled.to_integral_value():
         raise InvalidProgram(
-            f"{field} has at most {RATIO_DECIMALS_MAX} decimals (whole basis points)", field=field
+            msg(
+                f"`{field}` 最多 {RATIO_DECIMALS_MAX} 位小数（整数个基点）",
+                f"{field} has at most {RATIO_DECIMALS_MAX} decimals (whole basis points)",
+            ),
+            field=field,
         )
     return int(scaled)
 
@@ -127,9 +146,13 @@ def share_of(amount_fen: int, ratio_bp: int) -> int:
 
 def _require_ratio_bp(ratio_bp: int, field: str) -> int:
     if isinstance(ratio_bp, bool) or not isinstance(ratio_bp, int):
-        raise InvalidProgram(f"{field} must be whole basis points", field=field)
+        raise InvalidProgram(
+            msg(f"`{field}` 须为整数个基点", f"{field} must be whole basis points"), field=field
+        )
     if not 0 <= ratio_bp <= RATIO_BP_MAX:
-        raise InvalidProgram(f"{field} must be between 0 and 1", field=field)
+        raise InvalidProgram(
+            msg(f"`{field}` 须在 0 至 1 之间", f"{field} must be between 0 and 1"), field=field
+        )
     return ratio_bp
 
 
@@ -137,9 +160,18 @@ def _require_fen(amount_fen: object, field: str, *, allow_none: bool = False) ->
     if amount_fen is None and allow_none:
         return
     if isinstance(amount_fen, bool) or not isinstance(amount_fen, int):
-        raise InvalidProgram(f"{field} must be an integer number of fen", field=field)
+        raise InvalidProgram(
+            msg(f"`{field}` 须为整数（单位：分）", f"{field} must be an integer number of fen"),
+            field=field,
+        )
     if not 0 < amount_fen <= FEN_MAX:
-        raise InvalidProgram(f"{field} must be between 1 and {FEN_MAX} fen", field=field)
+        raise InvalidProgram(
+            msg(
+                f"`{field}` 须在 1 至 {FEN_MAX} 分之间",
+                f"{field} must be between 1 and {FEN_MAX} fen",
+            ),
+            field=field,
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -186,25 +218,32 @@ class Refusal(StrEnum):
     NOTHING_TO_PAY = "nothing_to_pay"
 
     @property
-    def message(self) -> str:
+    def text(self) -> Msg:
         return REFUSAL_MESSAGES[self]
 
+    @property
+    def message(self) -> str:
+        """In the reader's language: refusals are stored as codes and worded when read."""
+        return str(REFUSAL_MESSAGES[self])
 
-REFUSAL_MESSAGES: Mapping[Refusal, str] = {
-    Refusal.CATEGORY_NOT_COVERED: "券种不覆盖此类采购 the program does not cover this purchase",
-    Refusal.OUTSIDE_VALIDITY: "不在有效期内 outside the program's validity period",
-    Refusal.PROVIDER_NOT_ELIGIBLE: "服务商不在范围内 the provider is not eligible",
-    Refusal.RELATED_PARTY: "关联方交易不补贴 no subsidy between related parties",
-    Refusal.ENTERPRISE_REGION: "注册地不符 registered outside the program's region",
-    Refusal.NOT_SME: "仅限中小企业 only for SMEs",
-    Refusal.BLACKLISTED: "列入黑名单 the enterprise is blacklisted",
-    Refusal.BAD_CREDIT: "近年有不良信用记录 a bad-credit record within the look-back",
-    Refusal.ALREADY_CLAIMED: "同一合同只能申领一次 one claim per contract",
-    Refusal.STACKING_DISALLOWED: "不可与其他补贴叠加 no other subsidy on the same contract",
-    Refusal.COMBINED_RATIO_REACHED: "叠加比例已达上限 the combined ratio cap is reached",
-    Refusal.GRANT_EXHAUSTED: "额度已用完 the grant is used up",
-    Refusal.ZERO_RATIO: "补贴比例为零 the applicable ratio is zero",
-    Refusal.NOTHING_TO_PAY: "无应付金额 nothing to pay",
+
+REFUSAL_MESSAGES: Mapping[Refusal, Msg] = {
+    Refusal.CATEGORY_NOT_COVERED: msg(
+        "券种不覆盖此类采购", "the program does not cover this purchase"
+    ),
+    Refusal.OUTSIDE_VALIDITY: msg("不在有效期内", "outside the program's validity period"),
+    Refusal.PROVIDER_NOT_ELIGIBLE: msg("服务商不在范围内", "the provider is not eligible"),
+    Refusal.RELATED_PARTY: msg("关联方交易不补贴", "no subsidy between related parties"),
+    Refusal.ENTERPRISE_REGION: msg("注册地不符", "registered outside the program's region"),
+    Refusal.NOT_SME: msg("仅限中小企业", "only for SMEs"),
+    Refusal.BLACKLISTED: msg("列入黑名单", "the enterprise is blacklisted"),
+    Refusal.BAD_CREDIT: msg("近年有不良信用记录", "a bad-credit record within the look-back"),
+    Refusal.ALREADY_CLAIMED: msg("同一合同只能申领一次", "one claim per contract"),
+    Refusal.STACKING_DISALLOWED: msg("不可与其他补贴叠加", "no other subsidy on the same contract"),
+    Refusal.COMBINED_RATIO_REACHED: msg("叠加比例已达上限", "the combined ratio cap is reached"),
+    Refusal.GRANT_EXHAUSTED: msg("额度已用完", "the grant is used up"),
+    Refusal.ZERO_RATIO: msg("补贴比例为零", "the applicable ratio is zero"),
+    Refusal.NOTHING_TO_PAY: msg("无应付金额", "nothing to pay"),
 }
 
 
@@ -233,11 +272,27 @@ class EnterpriseFacts:
     def __post_init__(self) -> None:
         if not self.region.strip() or len(self.region) > REGION_LENGTH_MAX:
             raise InvalidInput(
-                f"region must be 1..{REGION_LENGTH_MAX} characters, e.g. 浙江/杭州/余杭",
+                msg(
+                    f"地区须为 1..{REGION_LENGTH_MAX} 个字符，如 浙江/杭州/余杭",
+                    f"region must be 1..{REGION_LENGTH_MAX} characters, e.g. '浙江/杭州/余杭'",
+                ),
                 field="region",
             )
         if self.bad_credit_on is not None and self.bad_credit_on < self.founded_on:
-            raise InvalidInput("bad_credit_on precedes founded_on", field="bad_credit_on")
+            raise InvalidInput(
+                msg("`bad_credit_on` 早于 `founded_on`", "bad_credit_on precedes founded_on"),
+                field="bad_credit_on",
+            )
+
+    def require_past(self, today: date) -> None:
+        """Declared facts are past events: a founding or a record dated after `today` (the
+        Beijing date the application is made) is a typing mistake, refused naming the field."""
+        for name, day in (("founded_on", self.founded_on), ("bad_credit_on", self.bad_credit_on)):
+            if day is not None and day > today:
+                raise InvalidInput(
+                    msg(f"{name} {day} 晚于今天 {today}", f"{name} {day} is after today, {today}"),
+                    field=name,
+                )
 
 
 @dataclass(frozen=True)
@@ -299,10 +354,17 @@ class RatioTier:
         age = self.startup_age_max_years
         if age is not None and not 1 <= age <= STARTUP_YEARS_MAX:
             raise InvalidProgram(
-                f"startup_age_max_years must be 1..{STARTUP_YEARS_MAX}", field="tiers"
+                msg(
+                    f"`startup_age_max_years` 须为 1..{STARTUP_YEARS_MAX}",
+                    f"startup_age_max_years must be 1..{STARTUP_YEARS_MAX}",
+                ),
+                field="tiers",
             )
         if len(self.label) > NAME_LENGTH_MAX:
-            raise InvalidProgram("a tier label is at most 200 characters", field="tiers")
+            raise InvalidProgram(
+                msg("档位名称最多 200 个字符", "a tier label is at most 200 characters"),
+                field="tiers",
+            )
 
     def matches(self, facts: EnterpriseFacts, order: Order) -> bool:
         if self.sme is not None and facts.is_sme != self.sme:
@@ -341,16 +403,25 @@ class Rules:
         _require_fen(self.cap_per_enterprise_fen, "cap_per_enterprise_fen")
         _require_fen(self.cap_per_order_fen, "cap_per_order_fen", allow_none=True)
         if len(self.tiers) > TIERS_MAX:
-            raise InvalidProgram(f"at most {TIERS_MAX} ratio tiers", field="tiers")
+            raise InvalidProgram(
+                msg(f"最多 {TIERS_MAX} 个比例档位", f"at most {TIERS_MAX} ratio tiers"),
+                field="tiers",
+            )
         self._check_scope()
         lookback = self.bad_credit_lookback_years
         if lookback is not None and not 1 <= lookback <= LOOKBACK_YEARS_MAX:
             raise InvalidProgram(
-                f"bad_credit_lookback_years must be 1..{LOOKBACK_YEARS_MAX}",
+                msg(
+                    f"`bad_credit_lookback_years` 须为 1..{LOOKBACK_YEARS_MAX}",
+                    f"bad_credit_lookback_years must be 1..{LOOKBACK_YEARS_MAX}",
+                ),
                 field="bad_credit_lookback_years",
             )
         if not -1000 <= self.stack_order <= 1000:
-            raise InvalidProgram("stack_order must be -1000..1000", field="stack_order")
+            raise InvalidProgram(
+                msg("`stack_order` 须在 -1000 至 1000 之间", "stack_order must be -1000..1000"),
+                field="stack_order",
+            )
 
     def _check_scope(self) -> None:
         for name in ("provider_ids", "provider_regions", "enterprise_regions", "blacklist"):
@@ -359,12 +430,22 @@ class Rules:
                 not item.strip() or len(item) > REGION_LENGTH_MAX for item in items
             ):
                 raise InvalidProgram(
-                    f"{name}: at most {SCOPE_ITEMS_MAX} non-empty entries", field=name
+                    msg(
+                        f"`{name}` 最多 {SCOPE_ITEMS_MAX} 个非空项",
+                        f"{name}: at most {SCOPE_ITEMS_MAX} non-empty entries",
+                    ),
+                    field=name,
                 )
         if self.provider_scope is ProviderScope.LIST and not self.provider_ids:
-            raise InvalidProgram("a provider list needs provider_ids", field="provider_ids")
+            raise InvalidProgram(
+                msg("按提供方名单限定时需要 `provider_ids`", "a provider list needs provider_ids"),
+                field="provider_ids",
+            )
         if self.provider_scope is ProviderScope.REGION and not self.provider_regions:
-            raise InvalidProgram("a region scope needs provider_regions", field="provider_regions")
+            raise InvalidProgram(
+                msg("按地区限定时需要 `provider_regions`", "a region scope needs provider_regions"),
+                field="provider_regions",
+            )
 
     def ratio_for(self, facts: EnterpriseFacts, order: Order) -> tuple[int, str]:
         """The ratio (bp) and the name of the tier that sets it."""
@@ -420,27 +501,48 @@ class Program:
 
     def __post_init__(self) -> None:
         if not self.name.strip() or len(self.name) > NAME_LENGTH_MAX:
-            raise InvalidProgram(f"name must be 1..{NAME_LENGTH_MAX} characters", field="name")
+            raise InvalidProgram(
+                msg(
+                    f"名称须为 1..{NAME_LENGTH_MAX} 个字符",
+                    f"name must be 1..{NAME_LENGTH_MAX} characters",
+                ),
+                field="name",
+            )
         _require_fen(self.budget_fen, "budget_fen")
         if self.valid_from.tzinfo is None or self.valid_until.tzinfo is None:
-            raise InvalidProgram("validity needs time zones", field="valid_from")
+            raise InvalidProgram(
+                msg("有效期须带时区", "validity needs time zones"), field="valid_from"
+            )
         if self.valid_until <= self.valid_from:
-            raise InvalidProgram("valid_until must be after valid_from", field="valid_until")
+            raise InvalidProgram(
+                msg("`valid_until` 须晚于 `valid_from`", "valid_until must be after valid_from"),
+                field="valid_until",
+            )
         if self.valid_until - self.valid_from > timedelta(days=VALIDITY_DAYS_MAX):
             raise InvalidProgram(
-                f"a program lasts at most {VALIDITY_DAYS_MAX} days (an annual budget)",
+                msg(
+                    f"补贴计划最长 {VALIDITY_DAYS_MAX} 天（按年度预算）",
+                    f"a program lasts at most {VALIDITY_DAYS_MAX} days (an annual budget)",
+                ),
                 field="valid_until",
             )
         cap = self.rules.cap_per_enterprise_fen
         if cap > self.budget_fen:
             raise InvalidProgram(
-                f"cap_per_enterprise_fen {cap} exceeds the budget of {self.budget_fen} fen",
+                msg(
+                    f"每家企业上限 {cap} 分超过预算 {self.budget_fen} 分",
+                    f"cap_per_enterprise_fen {cap} exceeds the budget of {self.budget_fen} fen",
+                ),
                 field="cap_per_enterprise_fen",
             )
         per_order = self.rules.cap_per_order_fen
         if per_order is not None and per_order > cap:
             raise InvalidProgram(
-                "cap_per_order_fen exceeds cap_per_enterprise_fen", field="cap_per_order_fen"
+                msg(
+                    "`cap_per_order_fen` 超过 `cap_per_enterprise_fen`",
+                    "cap_per_order_fen exceeds cap_per_enterprise_fen",
+                ),
+                field="cap_per_order_fen",
             )
 
     def valid_at(self, moment: datetime) -> bool:
@@ -464,10 +566,15 @@ def require_no_stacking_conflict(program: Program, others: Iterable[Program]) ->
     for other in others:
         if program.stacking_conflict(other):
             raise StackingConflict(
-                f"program {other.name!r} ({other.id}) covers the same purchases from "
-                f"{beijing_date(other.valid_from)} to {beijing_date(other.valid_until)}, "
-                "and stacking is "
-                "disallowed; choose non-overlapping dates or allow stacking on both",
+                msg(
+                    f"补贴计划 {other.name!r}（{other.id}）在 {beijing_date(other.valid_from)} 至 "
+                    f"{beijing_date(other.valid_until)} 覆盖相同的采购，且不允许叠加；"
+                    "请选不重叠的日期，或让两者都允许叠加",
+                    f"program {other.name!r} ({other.id}) covers the same purchases from "
+                    f"{beijing_date(other.valid_from)} to {beijing_date(other.valid_until)}, "
+                    "and stacking is "
+                    "disallowed; choose non-overlapping dates or allow stacking on both",
+                ),
                 field="valid_from",
                 program_id=other.id,
             )
@@ -497,24 +604,35 @@ def require_eligible(
     """An application: the program must be open and the enterprise eligible."""
     if program.ended_at(at):
         raise ProgramClosed(
-            f"program {program.name!r} ended on {shown(program.valid_until)}",
+            msg(
+                f"补贴计划 {program.name!r} 已于 {shown(program.valid_until)} 结束",
+                f"program {program.name!r} ended on {shown(program.valid_until)}",
+            ),
             field="program_id",
         )
     refusals = eligibility_refusals(
         program.rules, enterprise_id, facts, at.astimezone(BEIJING).date()
     )
     if refusals:
-        reasons = [refusal.message for refusal in refusals]
-        raise NotEligible("; ".join(reasons), field="facts", reasons=[r.value for r in refusals])
+        raise NotEligible(
+            msg("；".join(r.text.zh for r in refusals), "; ".join(r.text.en for r in refusals)),
+            field="facts",
+            reasons=[r.value for r in refusals],
+        )
 
 
-def require_quota(program: Program, quota_fen: int) -> int:
-    """An approval's quota: positive and no larger than the per-enterprise cap."""
-    _require_fen(quota_fen, "quota_fen")
+def require_quota(program: Program, quota_fen: int, field: str = "quota_fen") -> int:
+    """An approval's quota (or an application's request, named by `field`): positive and no
+    larger than the per-enterprise cap."""
+    _require_fen(quota_fen, field)
     cap = program.rules.cap_per_enterprise_fen
     if quota_fen > cap:
         raise InvalidProgram(
-            f"quota_fen {quota_fen} exceeds the cap of {cap} fen per enterprise", field="quota_fen"
+            msg(
+                f"额度 {quota_fen} 分超过每家企业 {cap} 分的上限",
+                f"{field} {quota_fen} exceeds the cap of {cap} fen per enterprise",
+            ),
+            field=field,
         )
     return quota_fen
 
@@ -548,13 +666,18 @@ class SubsidyLine:
     refusal: Refusal | None = None
 
     @property
-    def note(self) -> str:
+    def note(self) -> Msg:
+        """For statements, in both languages (stored so, and shown in the reader's)."""
+        name = self.program_name
         if self.refusal is not None:
-            return f"{self.program_name}: {self.refusal.message}"
-        text = f"{self.program_name} {percent_text(self.ratio_bp)} ({self.tier})"
+            return msg(f"{name}：{self.refusal.text.zh}", f"{name}: {self.refusal.text.en}")
+        tier = _tier_text(self.tier)
+        zh = f"{name} {percent_text(self.ratio_bp)}（{tier.zh}）"
+        en = f"{name} {percent_text(self.ratio_bp)} ({tier.en})"
         if self.limit is not None and self.limit is not Limit.RATIO:
-            text += f", limited by {self.limit.value}"
-        return text
+            limit = LIMIT_TEXTS[self.limit]
+            zh, en = f"{zh}，受{limit.zh}限制", f"{en}, limited by {limit.en}"
+        return msg(zh, en)
 
     @property
     def outcome(self) -> str:
@@ -562,6 +685,23 @@ class SubsidyLine:
         if self.refusal is not None:
             return self.refusal.value
         return (self.limit or Limit.RATIO).value
+
+
+LIMIT_TEXTS: Mapping[Limit, Msg] = {
+    Limit.RATIO: msg("补贴比例", "ratio"),
+    Limit.ORDER_CAP: msg("单笔上限", "order_cap"),
+    Limit.GRANT_REMAINING: msg("剩余额度", "grant_remaining"),
+    Limit.COMBINED_RATIO: msg("叠加比例上限", "combined_ratio"),
+}
+
+
+def _tier_text(tier: str) -> Msg:
+    """The built-in tier names in both languages; an agency's own label as it wrote it."""
+    if tier == "base":
+        return msg("基础档", "base")
+    if tier.startswith("tier "):
+        return msg(f"档位 {tier.removeprefix('tier ')}", tier)
+    return Msg(tier, tier)
 
 
 @dataclass(frozen=True)
@@ -581,9 +721,11 @@ class Redemption:
         return next((line for line in self.lines if line.grant_id == grant_id), None)
 
     @property
-    def note(self) -> str:
-        paid = [line.note for line in self.lines if line.subsidy_fen > 0]
-        return "; ".join(paid or [line.note for line in self.lines])
+    def note(self) -> Msg:
+        notes = [line.note for line in self.lines if line.subsidy_fen > 0] or [
+            line.note for line in self.lines
+        ]
+        return msg("；".join(n.zh for n in notes), "; ".join(n.en for n in notes))
 
 
 def stacking_order(grants: Iterable[GrantState]) -> list[GrantState]:
@@ -628,7 +770,11 @@ def redeem(order: Order, grants: Sequence[GrantState]) -> Redemption:
     grant remaining, room under the combined-ratio cap), or nothing with a reason."""
     if len(grants) > STACKED_PROGRAMS_MAX:
         raise InvalidInput(
-            f"an order considers at most {STACKED_PROGRAMS_MAX} grants", field="grants"
+            msg(
+                f"一笔订单最多叠加 {STACKED_PROGRAMS_MAX} 份发放额度",
+                f"an order considers at most {STACKED_PROGRAMS_MAX} grants",
+            ),
+            field="grants",
         )
     stack = _Stack()
     for grant in stacking_order(grants):
@@ -689,7 +835,10 @@ def plan_hold(orders: Sequence[Order], grants: Sequence[GrantState]) -> HoldPlan
     """The wallet holds the largest enterprise share over the candidates; each grant reserves
     its largest subsidy. Whatever pool runs the job, both holds then cover the settlement."""
     if not orders:
-        raise InvalidInput("a hold needs at least one candidate order", field="orders")
+        raise InvalidInput(
+            msg("冻结至少需要一笔候选订单", "a hold needs at least one candidate order"),
+            field="orders",
+        )
     redemptions = tuple(redeem(order, grants) for order in orders)
     wallet = max(r.enterprise_fen for r in redemptions)
     reserve = {
@@ -718,7 +867,9 @@ def settlement_split(charge_fen: int, redemption: Redemption, wallet_hold_fen: i
     hold + subsidy (the provider bears the difference, as it does without vouchers)."""
     subsidy = redemption.subsidy_fen
     if subsidy > charge_fen:
-        raise InvalidInput("a subsidy cannot exceed the charge", field="subsidy_fen")
+        raise InvalidInput(
+            msg("补贴不能超过费用", "a subsidy cannot exceed the charge"), field="subsidy_fen"
+        )
     enterprise = min(charge_fen - subsidy, wallet_hold_fen)
     grants = {line.grant_id: line.subsidy_fen for line in redemption.lines}
     return Split(enterprise + subsidy, enterprise, grants)

@@ -56,7 +56,9 @@ def visible(caller: Principal) -> Select[Any]:
 def _filtered(caller: Principal, filters: AuditFilters) -> Select[Any]:
     query = visible(caller)
     if filters.since and filters.until and filters.since >= filters.until:
-        raise InvalidInput(msg("since 须早于 until", "since must be before until"), field="since")
+        raise InvalidInput(
+            msg("`since` 须早于 `until`", "since must be before until"), field="since"
+        )
     conditions = (
         (filters.actor_id, lambda v: AuditRow.actor_id == v),
         (filters.org_id, lambda v: or_(AuditRow.org_id == v, AuditRow.about_org_id == v)),

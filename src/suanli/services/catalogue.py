@@ -8,13 +8,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, not_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, not_, select
 from sqlalchemy.orm import Session
 
 from suanli.adapters.db.tables import JobRow, OrganisationRow, PoolRow
 from suanli.domain.accelerators import CATALOG, get_accelerator
 from suanli.domain.jobs import JobState
 from suanli.errors import InvalidInput
+from suanli.i18n import msg
 from suanli.services.common import Page, PageResult
 from suanli.services.pools import allocated_cards
 
@@ -43,10 +44,13 @@ class Product:
 
 
 def list_products(session: Session, filters: PoolFilters, page: Page) -> PageResult[Product]:
-    held = _held_cards_now(session)
-    query = _product_query(filters, held)
+    # The city-wide holdings only when filtering on them; otherwise those of the page's pools.
+    held = _held_cards_now(session) if filters.free_cards_min else {}
+    query = _product_query(session, filters, held)
     total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
     rows: list[Any] = list(session.execute(query.offset(page.offset).limit(page.limit)).all())
+    if not filters.free_cards_min:
+        held = allocated_cards(session, [pool.id for pool, _ in rows])
     items = [
         Product(pool, name, max(0, pool.nodes * pool.cards_per_node - held.get(pool.id, 0)))
         for pool, name in rows
@@ -63,7 +67,9 @@ def _held_cards_now(session: Session) -> dict[str, int]:
     return allocated_cards(session, sorted({pool_id for pool_id in pool_ids if pool_id}))
 
 
-def _product_query(filters: PoolFilters, held: dict[str, int]) -> Select[PoolRow, str]:
+def _product_query(
+    session: Session, filters: PoolFilters, held: dict[str, int]
+) -> Select[PoolRow, str]:
     cards = PoolRow.nodes * PoolRow.cards_per_node
     query = (
         select(PoolRow, OrganisationRow.name)
@@ -71,7 +77,7 @@ def _product_query(filters: PoolFilters, held: dict[str, int]) -> Select[PoolRow
         .where(PoolRow.deleted.is_(False), PoolRow.available.is_(True))
         .where(OrganisationRow.state == "active")
     )
-    for condition in _conditions(filters, held):
+    for condition in _conditions(session, filters, held):
         query = query.where(condition)
     order = {
         "price": (PoolRow.price_fen_per_card_hour, PoolRow.id),
@@ -81,11 +87,19 @@ def _product_query(filters: PoolFilters, held: dict[str, int]) -> Select[PoolRow
         "newest": (PoolRow.created_at.desc(), PoolRow.id),
     }
     if filters.sort not in order:
-        raise InvalidInput(f"sort must be one of {', '.join(SORTS)}", field="sort")
+        raise InvalidInput(
+            msg(
+                f"`sort` 须为以下之一：{'、'.join(SORTS)}",
+                f"sort must be one of {', '.join(SORTS)}",
+            ),
+            field="sort",
+        )
     return query.order_by(*order[filters.sort])
 
 
-def _conditions(filters: PoolFilters, held: dict[str, int]) -> list[ColumnElement[bool]]:
+def _conditions(
+    session: Session, filters: PoolFilters, held: dict[str, int]
+) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     models = _models_for(filters)
     if models is not None:
@@ -98,10 +112,13 @@ def _conditions(filters: PoolFilters, held: dict[str, int]) -> list[ColumnElemen
         conditions.append(PoolRow.price_fen_per_card_hour <= filters.price_max_fen)
     if filters.ids:
         if len(filters.ids) > COMPARE_MAX:
-            raise InvalidInput(f"compare at most {COMPARE_MAX} products", field="ids")
+            raise InvalidInput(
+                msg(f"最多比较 {COMPARE_MAX} 个产品", f"compare at most {COMPARE_MAX} products"),
+                field="ids",
+            )
         conditions.append(PoolRow.id.in_(filters.ids))
     if filters.free_cards_min:
-        conditions.append(_free_at_least(filters.free_cards_min, held))
+        conditions.append(_free_at_least(session, filters.free_cards_min, held))
     return conditions
 
 
@@ -122,18 +139,16 @@ def _models_for(filters: PoolFilters) -> set[str] | None:
     }
 
 
-def _free_at_least(cards_min: int, held: dict[str, int]) -> ColumnElement[bool]:
-    """Free cards = all cards - held: pools holding none compare in SQL; the few that hold
-    some are listed by id with their own count."""
+def _free_at_least(session: Session, cards_min: int, held: dict[str, int]) -> ColumnElement[bool]:
+    """Free cards = all cards - held. The few pools holding cards that fall short because of
+    what they hold are excluded by id; the rest compare their size in SQL (one condition per
+    row, not one per busy pool)."""
     cards = PoolRow.nodes * PoolRow.cards_per_node
-    untouched = and_(not_(PoolRow.id.in_(sorted(held))), cards >= cards_min) if held else None
-    busy = [
-        and_(PoolRow.id == pool_id, cards - held_cards >= cards_min)
-        for pool_id, held_cards in held.items()
-    ]
-    if untouched is None:
+    totals = session.execute(select(PoolRow.id, cards).where(PoolRow.id.in_(sorted(held))))
+    short = sorted(pool_id for pool_id, total in totals if total - held[pool_id] < cards_min)
+    if not short:
         return cards >= cards_min
-    return or_(untouched, *busy) if busy else untouched
+    return and_(cards >= cards_min, not_(PoolRow.id.in_(short)))
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,10 @@ from sqlalchemy.orm import Session
 from suanli.adapters.db.audit_log import QueuedEntry, queue_entry
 from suanli.domain.audit_chain import summary
 from suanli.domain.calendar import BEIJING
+from suanli.domain.identity import ORG_KIND_NAMES_ZH
 from suanli.domain.permissions import Caller
 from suanli.errors import InvalidInput, PermissionDenied
+from suanli.i18n import msg
 
 T = TypeVar("T")
 PAGE_SIZE_DEFAULT = 50
@@ -71,7 +73,13 @@ class Principal:
 
     def require_kind(self, *kinds: str) -> None:
         if self.org_kind not in kinds and not self.is_operator:
-            raise PermissionDenied(f"this needs an organisation of kind {' or '.join(kinds)}")
+            names_zh = "或".join(ORG_KIND_NAMES_ZH.get(kind, kind) for kind in kinds)
+            raise PermissionDenied(
+                msg(
+                    f"只有{names_zh}可以这样做",
+                    f"this needs an organisation of kind {' or '.join(kinds)}",
+                )
+            )
 
 
 @dataclass(frozen=True)
@@ -81,9 +89,15 @@ class Page:
 
     def __post_init__(self) -> None:
         if self.offset < 0:
-            raise InvalidInput("offset must be >= 0", field="offset")
+            raise InvalidInput(msg("`offset` 不能为负数", "offset must be >= 0"), field="offset")
         if not 1 <= self.limit <= PAGE_SIZE_MAX:
-            raise InvalidInput(f"limit must be in [1, {PAGE_SIZE_MAX}]", field="limit")
+            raise InvalidInput(
+                msg(
+                    f"`limit` 须在 1 至 {PAGE_SIZE_MAX} 之间",
+                    f"limit must be in [1, {PAGE_SIZE_MAX}]",
+                ),
+                field="limit",
+            )
 
 
 @dataclass(frozen=True)

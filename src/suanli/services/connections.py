@@ -113,19 +113,37 @@ def prepare_connection(
 def _owner_for_create(session: Session, caller: Principal, provider_id: object) -> str:
     if caller.org_kind == "provider":
         if provider_id not in (None, caller.org_id):
-            raise PermissionDenied("a provider connects its own clusters only")
+            raise PermissionDenied(
+                msg("提供方只能接入自己的集群", "a provider connects its own clusters only")
+            )
         return caller.org_id
     if not caller.is_operator:
-        raise PermissionDenied("only providers (or the operator) connect clusters")
+        raise PermissionDenied(
+            msg(
+                "只有算力提供方（或平台运营方）可以接入集群",
+                "only providers (or the operator) connect clusters",
+            )
+        )
     owner = session.get(OrganisationRow, str(provider_id)) if provider_id else None
     if owner is None or owner.kind != "provider":
-        raise InvalidInput("provider_id must name a provider organisation", field="provider_id")
+        raise InvalidInput(
+            msg(
+                "`provider_id` 须为算力提供方机构", "provider_id must name a provider organisation"
+            ),
+            field="provider_id",
+        )
     return owner.id
 
 
 def _name(value: object) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > NAME_CHARS_MAX:
-        raise InvalidInput(f"name must be 1..{NAME_CHARS_MAX} characters", field="name")
+        raise InvalidInput(
+            msg(
+                f"名称须为 1..{NAME_CHARS_MAX} 个字符",
+                f"name must be 1..{NAME_CHARS_MAX} characters",
+            ),
+            field="name",
+        )
     return value.strip()
 
 
@@ -138,7 +156,10 @@ def _require_unique_name(session: Session, provider_id: str, name: str) -> None:
         )
     )
     if existing is not None:
-        raise Conflict(f"a cluster connection named {name!r} exists", field="name")
+        raise Conflict(
+            msg(f"已有名为 {name!r} 的集群接入", f"a cluster connection named {name!r} exists"),
+            field="name",
+        )
 
 
 def _require_unclaimed_cluster(session: Session, key: str) -> None:
@@ -185,7 +206,10 @@ def _catalog_model(name: str, field: str) -> str:
         return get_accelerator(name).model
     except UnknownAccelerator as error:
         raise InvalidInput(
-            f"{error.message} (pools name catalog models; say which one the cluster has)",
+            msg(
+                f"{error.message}（资源池须使用目录中的型号，请说明集群的卡是哪一种）",
+                f"{error.message} (pools name catalog models; say which one the cluster has)",
+            ),
             field=field,
         ) from error
 
@@ -198,7 +222,10 @@ def _require_local_paths(record: ConnectionRecord) -> None:
         _require_slurm_conf(Path(record.address))
     if not Path(str(record.options["log_dir"])).is_dir():
         raise InvalidInput(
-            f"log_dir {record.options['log_dir']!r} is not a directory on the suanli host",
+            msg(
+                f"`log_dir` {record.options['log_dir']!r} 不是 suanli 主机上的目录",
+                f"log_dir {record.options['log_dir']!r} is not a directory on the suanli host",
+            ),
             field="options.log_dir",
         )
 
@@ -209,13 +236,21 @@ def _require_slurm_conf(path: Path) -> None:
     named = path.is_absolute() and path.name == SLURM_CONF_NAME
     if not named or path.resolve().name != SLURM_CONF_NAME:
         raise InvalidInput(
-            f"address must be the absolute path of a file named {SLURM_CONF_NAME} "
-            "on the suanli host (or empty for the system default)",
+            msg(
+                f"地址须为 suanli 主机上名为 {SLURM_CONF_NAME} 的文件的绝对路径"
+                "（留空则用系统默认）",
+                f"address must be the absolute path of a file named {SLURM_CONF_NAME} "
+                "on the suanli host (or empty for the system default)",
+            ),
             field="address",
         )
     if not path.is_file():
         raise InvalidInput(
-            f"no {SLURM_CONF_NAME} at {str(path)!r} on the suanli host", field="address"
+            msg(
+                f"suanli 主机上 {str(path)!r} 处没有 {SLURM_CONF_NAME}",
+                f"no {SLURM_CONF_NAME} at {str(path)!r} on the suanli host",
+            ),
+            field="address",
         )
 
 
@@ -227,11 +262,17 @@ def verify_cluster(backend: Backend, record: ConnectionRecord) -> dict[str, int]
         raise creation_error(error, record) from error
     health = backend.health()
     if not health.ok:
-        raise BackendError(f"the cluster is not healthy: {health.message}", field="address")
+        raise BackendError(
+            msg(f"集群状态异常：{health.message}", f"the cluster is not healthy: {health.message}"),
+            field="address",
+        )
     if not capacity:
         raise InvalidInput(
-            "the cluster offers no accelerator cards (Ray: declare them as the custom "
-            "resource accelerator_type:<model>)",
+            msg(
+                "集群没有提供加速卡（Ray 集群须把卡声明为自定义资源 accelerator_type:<型号>）",
+                "the cluster offers no accelerator cards (Ray: declare them as the custom "
+                "resource accelerator_type:<model>)",
+            ),
             field="address",
         )
     _require_mapped_models_offered(record, capacity)
@@ -241,9 +282,12 @@ def verify_cluster(backend: Backend, record: ConnectionRecord) -> dict[str, int]
 def creation_error(error: BackendError, record: ConnectionRecord) -> SuanliError:
     """What the provider must fix: the cluster answered no (422) or did not answer (502)."""
     if isinstance(error, BackendUnavailable):
+        where_zh, where_en = record.address or "默认地址", record.address or "the default"
         return BackendError(
-            f"cannot reach the {record.kind} cluster at {record.address or 'the default'}: "
-            f"{error.message}",
+            msg(
+                f"无法连接 {where_zh} 的 {record.kind} 集群：{error.text_zh}",
+                f"cannot reach the {record.kind} cluster at {where_en}: {error.text_en}",
+            ),
             field="address",
         )
     fields = {
@@ -261,8 +305,12 @@ def _require_mapped_models_offered(record: ConnectionRecord, capacity: Mapping[s
     missing = sorted(model for model in names if model not in capacity)
     if missing:
         raise InvalidInput(
-            f"the Ray cluster has no resource for {', '.join(missing)} "
-            f"(it offers {', '.join(sorted(capacity))})",
+            msg(
+                f"Ray 集群没有 {'、'.join(missing)} 的资源"
+                f"（它提供：{'、'.join(sorted(capacity))}）",
+                f"the Ray cluster has no resource for {', '.join(missing)} "
+                f"(it offers {', '.join(sorted(capacity))})",
+            ),
             field="options.accelerator_names",
         )
 
@@ -410,7 +458,10 @@ def get_connection(session: Session, caller: Principal, connection_id: str) -> C
     caller.require_kind("provider")
     row = session.get(ClusterConnectionRow, connection_id)
     if row is None or row.deleted or not (caller.is_operator or row.provider_id == caller.org_id):
-        raise NotFound(f"cluster connection {connection_id} not found", field="connection_id")
+        raise NotFound(
+            msg(f"没有集群接入 {connection_id}", f"cluster connection {connection_id} not found"),
+            field="connection_id",
+        )
     return row
 
 
@@ -446,8 +497,12 @@ def _require_no_active_jobs(session: Session, pool_ids: list[str], connection_id
     )
     if active is not None:
         raise Conflict(
-            f"cluster connection {connection_id} has pools with active jobs (e.g. {active}); "
-            "wait for them to finish or cancel them",
+            msg(
+                f"集群接入 {connection_id} 的资源池还有进行中的作业（如 {active}），"
+                "请等其结束或先取消",
+                f"cluster connection {connection_id} has pools with active jobs (e.g. {active}); "
+                "wait for them to finish or cancel them",
+            ),
             field="connection_id",
         )
 
@@ -461,11 +516,18 @@ def require_pool_connection(
     row = session.get(ClusterConnectionRow, connection_id)
     if row is None or row.deleted or row.provider_id != provider_id:
         raise InvalidInput(
-            f"no cluster connection {connection_id} for this provider", field="connection_id"
+            msg(
+                f"该提供方没有集群接入 {connection_id}",
+                f"no cluster connection {connection_id} for this provider",
+            ),
+            field="connection_id",
         )
     if row.kind != backend_kind:
         raise InvalidInput(
-            f"connection {connection_id} is a {row.kind} cluster, not {backend_kind}",
+            msg(
+                f"集群接入 {connection_id} 的类型是 `{row.kind}`，不是 `{backend_kind}`",
+                f"connection {connection_id} is a {row.kind} cluster, not {backend_kind}",
+            ),
             field="backend",
         )
     if row.review_state != "approved":
@@ -481,9 +543,13 @@ def require_pool_connection(
     if model not in (row.capacity or {}):
         offered = ", ".join(sorted(row.capacity or {})) or "nothing readable yet"
         raise InvalidInput(
-            f"the cluster of connection {connection_id} has no {model} cards (it offers "
-            f"{offered}); Ray: map the model with options.accelerator_names, Slurm: "
-            "options.accelerator_model",
+            msg(
+                f"集群接入 {connection_id} 的集群没有 {model} 卡（它提供：{offered}）；"
+                "Ray 用 options.accelerator_names 映射型号，Slurm 用 options.accelerator_model",
+                f"the cluster of connection {connection_id} has no {model} cards (it offers "
+                f"{offered}); Ray: map the model with options.accelerator_names, Slurm: "
+                "options.accelerator_model",
+            ),
             field="accelerator_model",
         )
     return row
@@ -622,7 +688,12 @@ def backend_factory(db: Database, data_dir: Path | None = None) -> ConnectionFac
                 )
             ).one_or_none()
         if row is None or row.deleted:
-            raise BackendUnavailable(f"cluster connection {connection_id} no longer exists")
+            raise BackendUnavailable(
+                msg(
+                    f"集群接入 {connection_id} 已不存在",
+                    f"cluster connection {connection_id} no longer exists",
+                )
+            )
         try:
             sealed = row.credentials
             box = load_secret_box(data_dir or _key_dir(db)) if sealed else None
@@ -633,7 +704,10 @@ def backend_factory(db: Database, data_dir: Path | None = None) -> ConnectionFac
             )
         except SuanliError as error:  # a lost key or bad stored options: the pool cannot run
             raise BackendUnavailable(
-                f"cluster connection {connection_id} cannot be used: {error.message}"
+                msg(
+                    f"集群接入 {connection_id} 无法使用：{error.message}",
+                    f"cluster connection {connection_id} cannot be used: {error.message}",
+                )
             ) from error
 
     return build
@@ -649,4 +723,6 @@ def _key_dir(db: Database) -> Path:
     try:
         return load_settings().data_dir
     except ValueError as error:
-        raise BackendUnavailable(f"cannot locate the secret key: {error}") from error
+        raise BackendUnavailable(
+            msg(f"找不到密钥：{error}", f"cannot locate the secret key: {error}")
+        ) from error

@@ -31,6 +31,7 @@ from suanli.domain.jobs import JobState
 from suanli.domain.ledger import AccountKind, TransferCode
 from suanli.domain.scenes import PipelineStage
 from suanli.errors import InvalidInput
+from suanli.i18n import msg
 from suanli.services import ledger
 
 BASIS_POINTS = 10_000
@@ -95,7 +96,13 @@ class Dashboard:
 
 def window_hours(value: int) -> int:
     if not 1 <= value <= WINDOW_HOURS_MAX:
-        raise InvalidInput(f"hours must be in [1, {WINDOW_HOURS_MAX}]", field="hours")
+        raise InvalidInput(
+            msg(
+                f"`hours` 须在 1 至 {WINDOW_HOURS_MAX} 之间",
+                f"hours must be in [1, {WINDOW_HOURS_MAX}]",
+            ),
+            field="hours",
+        )
     return value
 
 

@@ -12,12 +12,13 @@ from suanli.adapters.db.tables import JobRow, PoolRow, UsageRow
 from suanli.config import Settings
 from suanli.domain.accelerators import Precision
 from suanli.domain.divisions import canonical_region
-from suanli.domain.jobs import JobSpec, JobState, transition
+from suanli.domain.jobs import TERMINAL_STATES, JobSpec, JobState, transition
 from suanli.domain.money import price_milli_card_seconds
 from suanli.domain.pools import Region
 from suanli.domain.scheduling.feasibility import explain_unplaceable, feasible_pools
 from suanli.domain.scheduling.model import PoolView
 from suanli.errors import InvalidInput, NotFound, PermissionDenied, Unplaceable
+from suanli.i18n import Msg, msg
 from suanli.services import settlement
 from suanli.services.common import Clock, Page, PageResult, Principal, audit, new_id, paginate
 from suanli.services.pools import pool_views
@@ -29,7 +30,13 @@ def spec_from_dict(data: dict[str, Any]) -> JobSpec:
     """Builds a JobSpec from JSON-like input; every problem names its field."""
     unknown = set(data) - SPEC_FIELDS
     if unknown:
-        raise InvalidInput(f"unknown job fields {sorted(unknown)}", field=sorted(unknown)[0])
+        raise InvalidInput(
+            msg(
+                f"作业不认识这些字段：{'、'.join(sorted(unknown))}",
+                f"unknown job fields {sorted(unknown)}",
+            ),
+            field=sorted(unknown)[0],
+        )
     values = dict(data)
     for key in ("software", "accelerators", "vendors"):
         values[key] = _str_tuple(values.get(key, ()), key)
@@ -39,7 +46,9 @@ def spec_from_dict(data: dict[str, Any]) -> JobSpec:
     try:
         return JobSpec(**values)
     except TypeError as error:
-        raise InvalidInput(f"bad job spec: {error}", field="spec") from error
+        raise InvalidInput(
+            msg(f"作业规格无效：{error}", f"bad job spec: {error}"), field="spec"
+        ) from error
 
 
 def requested_spec(data: dict[str, Any]) -> JobSpec:
@@ -64,7 +73,10 @@ def _str_tuple(value: object, field_name: str) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [part for part in value.split(",") if part.strip()]
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-        raise InvalidInput(f"{field_name} must be a list of strings", field=field_name)
+        raise InvalidInput(
+            msg(f"`{field_name}` 须为字符串列表", f"{field_name} must be a list of strings"),
+            field=field_name,
+        )
     return tuple(v.strip() for v in value)
 
 
@@ -75,7 +87,10 @@ def _precision(value: object) -> Precision | None:
         return Precision(str(value).lower())
     except ValueError:
         choices = ", ".join(p.value for p in Precision)
-        raise InvalidInput(f"precision must be one of {choices}", field="precision") from None
+        raise InvalidInput(
+            msg(f"精度须为以下之一：{choices}", f"precision must be one of {choices}"),
+            field="precision",
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -91,7 +106,7 @@ def quote(session: Session, spec: JobSpec) -> Quote:
     views = pool_views(session)
     feasible = feasible_pools(spec, views)
     if not feasible:
-        return Quote([], 0, 0, explain_unplaceable(spec, views))
+        return Quote([], 0, 0, [str(reason) for reason in explain_unplaceable(spec, views)])
     lines = [_quote_line(spec, view) for view in feasible]
     lines.sort(key=lambda line: (line["max_cost_fen"], line["pool_id"]))
     costs = [line["max_cost_fen"] for line in lines]
@@ -115,12 +130,16 @@ def submit_job(
 ) -> JobRow:
     """Refuses what no pool could ever run; holds the maximum cost; queues the job."""
     if caller.org_kind != "enterprise":
-        raise PermissionDenied("only enterprises submit jobs")
+        raise PermissionDenied(msg("只有企业可以提交作业", "only enterprises submit jobs"))
     views = pool_views(session)
     feasible = feasible_pools(spec, views)
     if not feasible:
         reasons = explain_unplaceable(spec, views)
-        raise Unplaceable("; ".join(reasons), field="spec", reasons=reasons)
+        raise Unplaceable(
+            msg("；".join(r.zh for r in reasons), "; ".join(r.en for r in reasons)),
+            field="spec",
+            reasons=reasons,
+        )
     job = JobRow(
         id=new_id("job"),
         owner_id=caller.org_id,
@@ -156,7 +175,7 @@ def get_job(session: Session, caller: Principal, job_id: str) -> JobRow:
     """Another tenant's job is indistinguishable from a missing one (404)."""
     row = session.scalar(_visible(caller).where(JobRow.id == job_id))
     if row is None:
-        raise NotFound(f"job {job_id} not found", field="job_id")
+        raise NotFound(msg(f"没有作业 {job_id}", f"job {job_id} not found"), field="job_id")
     return row
 
 
@@ -166,7 +185,9 @@ def list_jobs(
     query = _visible(caller).order_by(JobRow.submitted_at.desc(), JobRow.id)
     if state is not None:
         if state not in {s.value for s in JobState}:
-            raise InvalidInput(f"unknown state {state!r}", field="state")
+            raise InvalidInput(
+                msg(f"未知状态 {state!r}", f"unknown state {state!r}"), field="state"
+            )
         query = query.where(JobRow.state == state)
     return paginate(session, query, page)
 
@@ -177,7 +198,9 @@ def request_cancel(
     """Queued jobs cancel at once (hold voided); running ones are stopped by the runtime."""
     job = get_job(session, caller, job_id)
     if caller.org_kind == "provider":
-        raise PermissionDenied("providers cannot cancel their customers' jobs")
+        raise PermissionDenied(
+            msg("算力提供方不能取消客户的作业", "providers cannot cancel their customers' jobs")
+        )
     current = JobState(job.state)
     transition(current, JobState.CANCELLED)  # raises on terminal states
     if current in (JobState.PENDING, JobState.QUEUED):
@@ -198,5 +221,18 @@ def get_usage(session: Session, caller: Principal, job_id: str) -> UsageRow:
     job = get_job(session, caller, job_id)
     usage = session.scalar(select(UsageRow).where(UsageRow.job_id == job.id))
     if usage is None:
-        raise NotFound(f"job {job_id} has no usage yet (state {job.state})", field="job_id")
+        raise NotFound(_no_usage(job_id, job.state), field="job_id")
     return usage
+
+
+def _no_usage(job_id: str, state: str) -> Msg:
+    """'Yet' only while the job may still run: an ended job without a line never gets one."""
+    if JobState(state) in TERMINAL_STATES:
+        return msg(
+            f"作业 {job_id} 已结束({state})且没有用量记录: 未计费",
+            f"job {job_id} ended {state} and has no usage: nothing was billed",
+        )
+    return msg(
+        f"作业 {job_id} 还没有用量记录(状态 {state})，结束后才有",
+        f"job {job_id} has no usage yet (state {state}); it comes when the job ends",
+    )

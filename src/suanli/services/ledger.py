@@ -31,6 +31,7 @@ from suanli.domain.ledger import (
     account_id_for,
 )
 from suanli.errors import PermissionDenied
+from suanli.i18n import msg
 from suanli.services.common import (
     Clock,
     Page,
@@ -137,7 +138,9 @@ def record_check(db: Database, clock: Clock, caller: Principal) -> LedgerCheckRo
     """Runs the full check for the operator and records its outcome, so the console shows the
     ledger's status (the last check, and the ones before) without running it on every view."""
     if not caller.is_operator:
-        raise PermissionDenied("the ledger check is the operator's")
+        raise PermissionDenied(
+            msg("账本核对只由平台运营方进行", "the ledger check is the operator's")
+        )
     started_at = clock.now()
     report = run_check(db)
     row = LedgerCheckRow(
@@ -164,7 +167,9 @@ def record_check(db: Database, clock: Clock, caller: Principal) -> LedgerCheckRo
 def list_checks(session: Session, caller: Principal, page: Page) -> PageResult[LedgerCheckRow]:
     """Recorded checks, the newest first."""
     if not caller.is_operator:
-        raise PermissionDenied("the ledger check is the operator's")
+        raise PermissionDenied(
+            msg("账本核对只由平台运营方进行", "the ledger check is the operator's")
+        )
     query = select(LedgerCheckRow).order_by(
         LedgerCheckRow.started_at.desc(), LedgerCheckRow.id.desc()
     )

@@ -404,7 +404,9 @@ def _organisation(session: Session, org_id: str) -> OrganisationRow:
 def get_organisation(session: Session, caller: Principal, org_id: str) -> OrganisationRow:
     row = session.get(OrganisationRow, org_id)
     if row is None or (not caller.is_operator and row.id != caller.org_id):
-        raise NotFound(f"organisation {org_id} not found", field="org_id")
+        raise NotFound(
+            msg(f"没有机构 {org_id}", f"organisation {org_id} not found"), field="org_id"
+        )
     return row
 
 
@@ -424,14 +426,26 @@ def declare_relation(
 ) -> OrganisationRelationRow:
     """Declares a relationship (used by voucher rules: no subsidy between related parties)."""
     if kind not in RELATION_KINDS:
-        raise InvalidInput(f"kind must be one of {RELATION_KINDS}", field="kind")
+        raise InvalidInput(
+            msg(
+                f"关系类型须为以下之一：{'、'.join(RELATION_KINDS)}",
+                f"kind must be one of {RELATION_KINDS}",
+            ),
+            field="kind",
+        )
     if not caller.is_operator and caller.org_id != from_org:
-        raise PermissionDenied("an organisation may only declare its own relationships")
+        raise PermissionDenied(
+            msg("机构只能声明自己的关系", "an organisation may only declare its own relationships")
+        )
     if from_org == to_org:
-        raise InvalidInput("an organisation cannot relate to itself", field="to_org")
+        raise InvalidInput(
+            msg("机构不能与自己建立关系", "an organisation cannot relate to itself"), field="to_org"
+        )
     for org_id, field_name in ((from_org, "from_org"), (to_org, "to_org")):
         if session.get(OrganisationRow, org_id) is None:
-            raise NotFound(f"organisation {org_id} not found", field=field_name)
+            raise NotFound(
+                msg(f"没有机构 {org_id}", f"organisation {org_id} not found"), field=field_name
+            )
     row = OrganisationRelationRow(
         from_org_id=from_org, to_org_id=to_org, kind=kind, created_at=clock.now()
     )

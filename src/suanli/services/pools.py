@@ -14,6 +14,7 @@ from suanli.domain.jobs import TERMINAL_STATES, JobState
 from suanli.domain.pools import Pool, Region
 from suanli.domain.scheduling.model import PoolView
 from suanli.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from suanli.i18n import msg
 from suanli.services.common import Clock, Page, PageResult, Principal, audit, new_id, paginate
 from suanli.services.connections import require_pool_connection
 
@@ -94,20 +95,34 @@ def _region(fields: dict[str, Any], merged: dict[str, Any]) -> Region:
 
 def _name(value: object) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > 200:
-        raise InvalidInput("name must be 1..200 characters", field="name")
+        raise InvalidInput(
+            msg("名称须为 1..200 个字符", "name must be 1..200 characters"), field="name"
+        )
     return value.strip()
 
 
 def _owner_for_create(session: Session, caller: Principal, provider_id: str | None) -> str:
     if caller.org_kind == "provider":
         if provider_id not in (None, caller.org_id):
-            raise PermissionDenied("a provider lists pools for itself only")
+            raise PermissionDenied(
+                msg("提供方只能为自己登记资源池", "a provider lists pools for itself only")
+            )
         return caller.org_id
     if not caller.is_operator:
-        raise PermissionDenied("only providers (or the operator) list pools")
+        raise PermissionDenied(
+            msg(
+                "只有算力提供方（或平台运营方）可以登记资源池",
+                "only providers (or the operator) list pools",
+            )
+        )
     owner = session.get(OrganisationRow, provider_id) if provider_id else None
     if owner is None or owner.kind not in ("provider", "operator"):
-        raise InvalidInput("provider_id must name a provider organisation", field="provider_id")
+        raise InvalidInput(
+            msg(
+                "`provider_id` 须为算力提供方机构", "provider_id must name a provider organisation"
+            ),
+            field="provider_id",
+        )
     return owner.id
 
 
@@ -118,9 +133,20 @@ def create_pool(
     pool = _validated(fields)
     provider_id = _owner_for_create(session, caller, requested_provider)
     if pool.backend == "local" and not caller.is_operator:
-        raise PermissionDenied("local pools run arbitrary commands: only the operator creates them")
+        raise PermissionDenied(
+            msg(
+                "本机资源池可以运行任意命令，只有平台运营方可以创建",
+                "local pools run arbitrary commands: only the operator creates them",
+            )
+        )
     if pool.backend in ("ray", "slurm") and not fields.get("connection_id"):
-        raise InvalidInput("a ray or slurm pool needs a connection_id", field="connection_id")
+        raise InvalidInput(
+            msg(
+                "Ray 或 Slurm 资源池需要 `connection_id`",
+                "a ray or slurm pool needs a connection_id",
+            ),
+            field="connection_id",
+        )
     connection = None
     if pool.backend in ("ray", "slurm"):
         # Same provider, same kind, and the cluster really has this model (not the DB's job).
@@ -166,21 +192,27 @@ def _require_unique_name(
     )
     existing = session.scalar(query)
     if existing is not None and existing != pool_id:
-        raise Conflict(f"a pool named {name!r} exists for this provider", field="name")
+        raise Conflict(
+            msg(
+                f"该提供方已有名为 {name!r} 的资源池",
+                f"a pool named {name!r} exists for this provider",
+            ),
+            field="name",
+        )
 
 
 def get_pool(session: Session, caller: Principal, pool_id: str) -> PoolRow:
     """Anyone may read the public catalogue of pools; deleted pools are gone."""
     row = session.get(PoolRow, pool_id)
     if row is None or row.deleted:
-        raise NotFound(f"pool {pool_id} not found", field="pool_id")
+        raise NotFound(msg(f"没有资源池 {pool_id}", f"pool {pool_id} not found"), field="pool_id")
     return row
 
 
 def _owned_pool(session: Session, caller: Principal, pool_id: str) -> PoolRow:
     row = get_pool(session, caller, pool_id)
     if not caller.is_operator and row.provider_id != caller.org_id:
-        raise NotFound(f"pool {pool_id} not found", field="pool_id")
+        raise NotFound(msg(f"没有资源池 {pool_id}", f"pool {pool_id} not found"), field="pool_id")
     return row
 
 
@@ -229,7 +261,10 @@ def update_pool(
     row = _owned_pool(session, caller, pool_id)
     unknown = set(fields) - set(EDITABLE_FIELDS)
     if unknown:
-        raise InvalidInput(f"cannot update {sorted(unknown)}", field=sorted(unknown)[0])
+        raise InvalidInput(
+            msg(f"不能修改：{'、'.join(sorted(unknown))}", f"cannot update {sorted(unknown)}"),
+            field=sorted(unknown)[0],
+        )
     pool = _validated(fields, base=row)
     if pool.nodes * pool.cards_per_node < row.nodes * row.cards_per_node:
         _require_no_active_jobs(session, row.id, "shrink")
@@ -254,6 +289,9 @@ def delete_pool(session: Session, clock: Clock, caller: Principal, pool_id: str)
     audit(session, clock, caller, "pool.delete", row.id, about_org=row.provider_id, name=row.name)
 
 
+_VERB_ZH = {"shrink": "缩容", "delete": "删除"}
+
+
 def _require_no_active_jobs(session: Session, pool_id: str, verb: str) -> None:
     active = session.scalar(
         select(JobRow.id)
@@ -261,4 +299,10 @@ def _require_no_active_jobs(session: Session, pool_id: str, verb: str) -> None:
         .limit(1)
     )
     if active is not None:
-        raise Conflict(f"cannot {verb} a pool with active jobs (e.g. {active})", field="pool_id")
+        raise Conflict(
+            msg(
+                f"资源池还有进行中的作业（如 {active}），不能{_VERB_ZH.get(verb, verb)}",
+                f"cannot {verb} a pool with active jobs (e.g. {active})",
+            ),
+            field="pool_id",
+        )

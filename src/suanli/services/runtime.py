@@ -42,6 +42,7 @@ from suanli.domain.scheduling.model import (
 )
 from suanli.domain.scheduling.policies import get_policy
 from suanli.errors import BackendError, BackendUnavailable, InvalidInput, SuanliError
+from suanli.i18n import Msg, msg, stored
 from suanli.services import connections, ledger, orphans, settlement, vouchers
 from suanli.services.common import Clock, Principal
 from suanli.services.jobs import spec_from_dict
@@ -188,7 +189,9 @@ class Runtime:
             job.state = transition(JobState.PLACED, JobState.RUNNING).value
             job.started_at = status.started_at or self.clock.now()
         if status.state == BackendState.LOST:
-            self._handle_lost(session, job, "the backend no longer knows the job")
+            self._handle_lost(
+                session, job, msg("后端已不认识这个作业", "the backend no longer knows the job")
+            )
             return
         if status.state in BACKEND_TERMINAL:
             usage = backend.usage(job.backend_job_id or "")  # type: ignore[attr-defined]
@@ -215,12 +218,18 @@ class Runtime:
         job.lost_since = job.lost_since or now
         if (now - job.lost_since).total_seconds() < self.settings.backend_lost_grace_s:
             return
-        why = "the pool's cluster was unreachable past the grace period"
+        why = msg(
+            "资源池的集群超过宽限期仍无法连接",
+            "the pool's cluster was unreachable past the grace period",
+        )
         if orphans.record_orphan(session, job.id, pool.connection_id, job.backend_job_id, now):
-            why += "; its run there is cancelled when the cluster answers again"
+            why = msg(
+                f"{why.zh}；集群恢复应答后会取消它在那里的运行",
+                f"{why.en}; its run there is cancelled when the cluster answers again",
+            )
         self._handle_lost(session, job, why)
 
-    def _handle_lost(self, session: Session, job: JobRow, why: str) -> None:
+    def _handle_lost(self, session: Session, job: JobRow, why: Msg) -> None:
         """Never charge for unproven time; re-queue if it never started or may restart."""
         if job.reason in ("cancel requested", "timed out"):
             self._end_lost_unrestartable(session, job, why)  # its owner wants it over, not re-run
@@ -229,23 +238,38 @@ class Runtime:
         job.state = transition(JobState(job.state), JobState.LOST).value
         if restart:
             job.state = transition(JobState.LOST, JobState.QUEUED).value
-            job.reason = f"re-queued: {why}"
+            job.reason = stored(
+                msg(f"已重新排队：{why.zh}", f"re-queued: {why.en}"), REASON_CHARS_MAX
+            )
             job.pool_id, job.node_cards, job.backend_job_id = None, [], None
             job.card_share = None
             job.started_at, job.placed_at, job.lost_since = None, None, None
             job.version += 1
             return
         job.state = transition(JobState.LOST, JobState.FAILED).value
-        job.reason = f"lost by the provider, not charged: {why}"
+        job.reason = stored(
+            msg(
+                f"作业在提供方丢失，不收费：{why.zh}",
+                f"lost by the provider, not charged: {why.en}",
+            ),
+            REASON_CHARS_MAX,
+        )
         job.finished_at = self.clock.now()
         settlement.release_job_hold(session, self.settings, self.clock, job)
 
-    def _end_lost_unrestartable(self, session: Session, job: JobRow, why: str) -> None:
+    def _end_lost_unrestartable(self, session: Session, job: JobRow, why: Msg) -> None:
         target = JobState.CANCELLED if job.reason == "cancel requested" else JobState.TIMED_OUT
         if target == JobState.TIMED_OUT and job.state == JobState.PLACED.value:
             job.state = transition(JobState.PLACED, JobState.RUNNING).value
         job.state = transition(JobState(job.state), target).value
-        job.reason = f"{target.value}; its cluster was lost, so nothing was charged: {why}"
+        ended = "已取消" if target == JobState.CANCELLED else "已超时"
+        job.reason = stored(
+            msg(
+                f"{ended}；其集群已丢失，因此不收费：{why.zh}",
+                f"{target.value}; its cluster was lost, so nothing was charged: {why.en}",
+            ),
+            REASON_CHARS_MAX,
+        )
         job.finished_at = self.clock.now()
         settlement.release_job_hold(session, self.settings, self.clock, job)
 
@@ -281,14 +305,14 @@ class Runtime:
     def _fail_unlaunchable(self, job_id: str, error: Exception) -> None:
         """A launch that raised is rolled back; the job is then failed on its own, with the
         reason, and its hold released (nothing ran, nothing is charged)."""
-        why = error.message if isinstance(error, SuanliError) else f"{type(error).__name__}"
+        why = _why(error)
         try:
             with self._unit() as session:
                 job = session.get(JobRow, job_id)
                 if job is None or job.state != JobState.QUEUED.value:
                     return
                 job.state = transition(JobState.QUEUED, JobState.PLACED).value
-                self._end_failed_launch(session, job, why[:REASON_CHARS_MAX])
+                self._end_failed_launch(session, job, why)
         except NotLeader:
             raise
         except Exception:
@@ -339,17 +363,17 @@ class Runtime:
             job.backend_job_id = backend.submit(request)
         except BackendUnavailable as error:
             _note_silent(silent, pool)
-            self._submit_unreachable(session, job, pool, str(error))
+            self._submit_unreachable(session, job, pool, _why(error))
             return False
         except InvalidInput as error:  # the job itself cannot be launched: no retry helps
-            self._end_failed_launch(session, job, error.message)
+            self._end_failed_launch(session, job, _why(error))
             return False
         except BackendError as error:
-            self._submit_failed(session, job, str(error))
+            self._submit_failed(session, job, _why(error))
             return False
         return True
 
-    def _submit_unreachable(self, session: Session, job: JobRow, pool: PoolRow, why: str) -> None:
+    def _submit_unreachable(self, session: Session, job: JobRow, pool: PoolRow, why: Msg) -> None:
         """The cluster, not the job, is at fault: stop placing on the pool until the next poll
         finds it healthy, and put the job back without spending one of its attempts. The submit
         may have reached the cluster all the same: what it started there is looked up then."""
@@ -360,23 +384,44 @@ class Runtime:
         job.card_share = None
         job.attempts = max(0, job.attempts - 1)
         job.version += 1
-        job.reason = f"re-queued: the pool's cluster is unreachable: {why}"
+        job.reason = stored(
+            msg(
+                f"已重新排队：资源池的集群无法连接：{why.zh}",
+                f"re-queued: the pool's cluster is unreachable: {why.en}",
+            ),
+            REASON_CHARS_MAX,
+        )
 
-    def _submit_failed(self, session: Session, job: JobRow, why: str) -> None:
+    def _submit_failed(self, session: Session, job: JobRow, why: Msg) -> None:
         if job.attempts < SUBMIT_ATTEMPTS_MAX:
             job.state = transition(JobState.PLACED, JobState.QUEUED).value
             job.pool_id, job.node_cards, job.card_share = None, [], None
             job.version += 1
-            job.reason = f"submit failed, will retry: {why}"
+            job.reason = stored(
+                msg(f"提交失败，将重试：{why.zh}", f"submit failed, will retry: {why.en}"),
+                REASON_CHARS_MAX,
+            )
             return
         job.state = transition(JobState.PLACED, JobState.FAILED).value
-        job.reason = f"the provider's backend refused the job, not charged: {why}"
+        job.reason = stored(
+            msg(
+                f"提供方的后端拒绝了作业，不收费：{why.zh}",
+                f"the provider's backend refused the job, not charged: {why.en}",
+            ),
+            REASON_CHARS_MAX,
+        )
         job.finished_at = self.clock.now()
         settlement.release_job_hold(session, self.settings, self.clock, job)
 
-    def _end_failed_launch(self, session: Session, job: JobRow, why: str) -> None:
+    def _end_failed_launch(self, session: Session, job: JobRow, why: Msg) -> None:
         job.state = transition(JobState(job.state), JobState.FAILED).value
-        job.reason = f"the job could not be launched, not charged: {why}"
+        job.reason = stored(
+            msg(
+                f"作业无法启动，不收费：{why.zh}",
+                f"the job could not be launched, not charged: {why.en}",
+            ),
+            REASON_CHARS_MAX,
+        )
         job.pool_id, job.node_cards, job.card_share = None, [], None
         job.finished_at = self.clock.now()
         settlement.release_job_hold(session, self.settings, self.clock, job)
@@ -415,7 +460,12 @@ def _note_silent(silent: set[str], pool: PoolRow) -> None:
 
 def assert_pool(pool: PoolRow | None, job: JobRow) -> PoolRow:
     if pool is None:
-        raise BackendError(f"job {job.id} points at a missing pool {job.pool_id}")
+        raise BackendError(
+            msg(
+                f"作业 {job.id} 指向的资源池 {job.pool_id} 不存在",
+                f"job {job.id} points at a missing pool {job.pool_id}",
+            )
+        )
     return pool
 
 
@@ -550,6 +600,15 @@ def _running(
         node_cards=node_cards,
         share=share,
     )
+
+
+def _why(error: Exception) -> Msg:
+    """An error's wording in both languages, to store with the job (an unexpected error is
+    named by its type only: its text may hold anything)."""
+    if isinstance(error, SuanliError):
+        text = error.text
+        return text if isinstance(text, Msg) else Msg(text, text)
+    return Msg(type(error).__name__, type(error).__name__)
 
 
 def share_to_dict(share: CardShare | None) -> dict[str, int] | None:

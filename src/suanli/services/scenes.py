@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import tempfile
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -49,7 +50,14 @@ from suanli.domain.scenes import (
     SceneItem,
     resolve_industry,
 )
-from suanli.errors import Conflict, InvalidInput, LimitExceeded, NotFound, PermissionDenied
+from suanli.errors import (
+    Conflict,
+    InvalidInput,
+    LimitExceeded,
+    NotFound,
+    PermissionDenied,
+    SuanliError,
+)
 from suanli.i18n import msg, t
 from suanli.services import scenes_files
 from suanli.services.common import Clock, Page, PageResult, Principal, audit, new_id, paginate
@@ -66,6 +74,7 @@ MODELS: dict[str, type[SceneOpportunityRow] | type[SceneCapabilityRow]] = {
     "opportunities": SceneOpportunityRow,
     "capabilities": SceneCapabilityRow,
 }
+_KIND_ZH = {"opportunities": "需求", "capabilities": "能力"}
 PUBLISHERS: dict[str, tuple[str, ...]] = {
     "opportunities": ("agency", "enterprise"),
     "capabilities": ("enterprise",),
@@ -80,7 +89,13 @@ OTHER_KIND: dict[str, ItemKind] = {
 
 def require_kind(kind: str) -> ItemKind:
     if kind not in MODELS:
-        raise InvalidInput("kind must be opportunities or capabilities", field="kind")
+        raise InvalidInput(
+            msg(
+                "类型须为 `opportunities` 或 `capabilities`",
+                "kind must be opportunities or capabilities",
+            ),
+            field="kind",
+        )
     return "opportunities" if kind == "opportunities" else "capabilities"
 
 
@@ -132,14 +147,11 @@ def _write_item(row: SceneRow, item: SceneItem) -> None:
 
 
 def build_item(kind: ItemKind, values: dict[str, Any]) -> SceneItem:
-    """A domain item from API values; an unknown industry is refused here (422, field
-    industry), unlike file import, which files it under 其他 with a warning."""
+    """A domain item from API values; a platform alias becomes its canonical industry name,
+    any other label is kept as written (the open taxonomy places it, or it gives no signal)."""
     data = dict(values)
     if "industry" in data:
-        canonical, known = resolve_industry(str(data["industry"]))
-        if not known:
-            raise InvalidInput(f"unknown industry {data['industry']!r}", field="industry")
-        data["industry"] = canonical
+        data["industry"] = resolve_industry(str(data["industry"]))[0]
     for name in ("tags", "accelerators", "deployment_modes"):
         if name in data:
             data[name] = tuple(data[name])
@@ -160,7 +172,12 @@ def require_publisher(caller: Principal, kind: ItemKind) -> None:
     allowed = PUBLISHERS[kind]
     if not caller.is_operator and caller.org_kind not in allowed:
         raise PermissionDenied(
-            f"{kind} are published by {' or '.join(allowed)} organisations", field="kind"
+            msg(
+                f"{_KIND_ZH.get(kind, kind)}只能由 "
+                f"{' 或 '.join(f'`{org}`' for org in allowed)} 类机构发布",
+                f"{kind} are published by {' or '.join(allowed)} organisations",
+            ),
+            field="kind",
         )
 
 
@@ -172,7 +189,10 @@ def _find(session: Session, kind: ItemKind, item_id: str) -> SceneRow | None:
 def get_row(session: Session, kind: ItemKind, item_id: str) -> SceneRow:
     row = _find(session, kind, item_id)
     if row is None or row.deleted:
-        raise NotFound(f"no {SINGULAR[kind]} {item_id!r}", field="id")
+        raise NotFound(
+            msg(f"没有{_KIND_ZH.get(kind, kind)} {item_id!r}", f"no {SINGULAR[kind]} {item_id!r}"),
+            field="id",
+        )
     return row
 
 
@@ -180,7 +200,10 @@ def owned_row(session: Session, caller: Principal, kind: ItemKind, item_id: str)
     """The row the caller may write; another tenant's row is NotFound."""
     row = get_row(session, kind, item_id)
     if not caller.is_operator and row.org_id != caller.org_id:
-        raise NotFound(f"no {SINGULAR[kind]} {item_id!r}", field="id")
+        raise NotFound(
+            msg(f"没有{_KIND_ZH.get(kind, kind)} {item_id!r}", f"no {SINGULAR[kind]} {item_id!r}"),
+            field="id",
+        )
     return row
 
 
@@ -193,9 +216,14 @@ def _owner_org(session: Session, caller: Principal, org_id: str | None) -> str:
     if org_id is None or org_id == caller.org_id:
         return caller.org_id
     if not caller.is_operator:
-        raise PermissionDenied("only the operator publishes for another organisation")
+        raise PermissionDenied(
+            msg(
+                "只有平台运营方可以代其他机构发布",
+                "only the operator publishes for another organisation",
+            )
+        )
     if session.get(OrganisationRow, org_id) is None:
-        raise NotFound(f"no organisation {org_id!r}", field="org_id")
+        raise NotFound(msg(f"没有机构 {org_id!r}", f"no organisation {org_id!r}"), field="org_id")
     return org_id
 
 
@@ -217,7 +245,13 @@ def create_item(
     data = {"id": f"{ID_PREFIXES[kind]}-{new_id('x')[2:]}", **values}
     item = build_item(kind, data)
     if _find(session, kind, item.id) is not None:
-        raise Conflict(f"{SINGULAR[kind]} {item.id!r} already exists", field="id")
+        raise Conflict(
+            msg(
+                f"{_KIND_ZH.get(kind, kind)} {item.id!r} 已存在",
+                f"{SINGULAR[kind]} {item.id!r} already exists",
+            ),
+            field="id",
+        )
     row = _new_row(kind, item.id, owner, caller, clock)
     _write_item(row, item)
     row.contact = _require_contact(contact)
@@ -243,7 +277,13 @@ def _new_row(kind: ItemKind, item_id: str, owner: str, caller: Principal, clock:
 
 def _require_contact(contact: str) -> str:
     if len(contact) > CONTACT_CHARS_MAX:
-        raise InvalidInput(f"contact is longer than {CONTACT_CHARS_MAX}", field="contact")
+        raise InvalidInput(
+            msg(
+                f"联系方式超过 {CONTACT_CHARS_MAX} 个字符",
+                f"contact is longer than {CONTACT_CHARS_MAX}",
+            ),
+            field="contact",
+        )
     return contact.strip()
 
 
@@ -290,10 +330,7 @@ def _filtered(kind: ItemKind, filters: ItemFilters) -> Select[Any]:
     model = MODELS[kind]
     query = select(model).where(model.deleted.is_(False)).order_by(model.id)
     if filters.industry is not None:
-        canonical, known = resolve_industry(filters.industry)
-        if not known:
-            raise InvalidInput(f"unknown industry {filters.industry!r}", field="industry")
-        query = query.where(model.industry == canonical)
+        query = query.where(model.industry == resolve_industry(filters.industry)[0])
     if filters.status is not None:
         query = query.where(model.status == ItemStatus(filters.status).value)
     if filters.batch is not None:
@@ -326,20 +363,41 @@ def _load_upload(
     """Validates an upload with the file importer's rules (same messages, rows, fields)."""
     if len(data) > IMPORT_BYTES_MAX:
         raise LimitExceeded(
-            f"upload is {len(data)} bytes, over the {IMPORT_BYTES_MAX}-byte (5 MiB) limit",
+            msg(
+                f"上传文件有 {len(data)} 字节，超过 {IMPORT_BYTES_MAX} 字节（5 MiB）的上限",
+                f"upload is {len(data)} bytes, over the {IMPORT_BYTES_MAX}-byte (5 MiB) limit",
+            ),
             field="file",
         )
     suffix = Path(filename).suffix.lower()
     if suffix not in scenes_files.SUFFIXES:
-        raise InvalidInput("filename must end in .csv or .xlsx", field="filename")
+        raise InvalidInput(
+            msg("文件名须以 .csv 或 .xlsx 结尾", "filename must end in .csv or .xlsx"),
+            field="filename",
+        )
+    shown_as = Path(filename).name
     with tempfile.TemporaryDirectory(prefix="suanli-import-") as folder:
         path = Path(folder) / f"{kind}{suffix}"
         path.write_bytes(data)
-        result = scenes_files.load_items(path, kind, skip_invalid=skip_invalid)
-    report = replace(result.report, path=Path(filename).name)
+        try:
+            result = scenes_files.load_items(
+                path, kind, skip_invalid=skip_invalid, shown_as=shown_as
+            )
+        except (InvalidInput, LimitExceeded) as error:
+            raise _without_path(error, str(path), shown_as) from None
+    report = replace(result.report, path=shown_as)
     if report.rows > IMPORT_ROWS_MAX:
-        raise LimitExceeded(f"at most {IMPORT_ROWS_MAX} rows per import", field="rows")
+        raise LimitExceeded(
+            msg(f"每次最多导入 {IMPORT_ROWS_MAX} 行", f"at most {IMPORT_ROWS_MAX} rows per import"),
+            field="rows",
+        )
     return scenes_files.LoadResult(result.items, report, result.contacts)
+
+
+def _without_path(error: InvalidInput | LimitExceeded, path: str, shown_as: str) -> SuanliError:
+    """The same error with the server's temporary path replaced by the upload's name."""
+    message = error.message.replace(path, shown_as)
+    return type(error)(message, field=error.field, **error.details)
 
 
 def import_items(
@@ -366,7 +424,13 @@ def import_items(
             item = replace(item, batch=batch)
         row = _find(session, kind, item.id)
         if row is not None and row.org_id != owner:
-            raise Conflict(f"id {item.id!r} belongs to another organisation", field="id")
+            raise Conflict(
+                msg(
+                    f"编号 {item.id!r} 属于另一家机构",
+                    f"id {item.id!r} belongs to another organisation",
+                ),
+                field="id",
+            )
         if row is None:
             row = _new_row(kind, item.id, owner, caller, clock)
             session.add(row)
@@ -405,10 +469,18 @@ def export_items(
 ) -> bytes:
     """The filtered list as CSV (UTF-8 with BOM) or XLSX, in the import's English headers."""
     if fmt not in ("csv", "xlsx"):
-        raise InvalidInput("format must be csv or xlsx", field="format")
+        raise InvalidInput(
+            msg("格式须为 CSV 或 XLSX", "format must be csv or xlsx"), field="format"
+        )
     rows = list(session.scalars(_filtered(kind, filters).limit(EXPORT_ROWS_MAX + 1)))
     if len(rows) > EXPORT_ROWS_MAX:
-        raise LimitExceeded(f"at most {EXPORT_ROWS_MAX} rows per export; filter", field="rows")
+        raise LimitExceeded(
+            msg(
+                f"每次最多导出 {EXPORT_ROWS_MAX} 行，请加筛选条件",
+                f"at most {EXPORT_ROWS_MAX} rows per export; filter",
+            ),
+            field="rows",
+        )
     with tempfile.TemporaryDirectory(prefix="suanli-export-") as folder:
         path = Path(folder) / f"{kind}.{fmt}"
         scenes_files.write_items(path, [to_item(row) for row in rows])
@@ -460,6 +532,18 @@ class StoredMatch:
     warning: str | None
     candidates: tuple[tuple[Candidate, SceneRow], ...]
     embedded: int  # texts embedded by this request (0 when every vector was current)
+    index: IndexStatus
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    """What this request did to the other list's index: the first request (or one after the
+    list changed) builds it, embedding texts without a stored vector, and takes seconds."""
+
+    built: bool  # False: an index kept from an earlier request was reused
+    items: int  # open items indexed
+    embedded: int  # texts embedded while building
+    seconds: float
 
 
 def _cache_from_rows(model_name: str, rows: Sequence[SceneRow]) -> VectorCache:
@@ -518,19 +602,20 @@ def _open_fingerprint(session: Session, kind: ItemKind) -> str:
 
 def _candidate_index(
     session: Session, matcher: SceneMatcher, engine: MatchEngine, kind: ItemKind
-) -> tuple[IndexedList, int]:
+) -> tuple[IndexedList, IndexStatus]:
     """The open items of one list, indexed: reused when unchanged, else built from the
     database (embedding only texts without a current stored vector) and kept."""
+    started = time.monotonic()
     model_name = engine.embedder.name if engine.embedder is not None else None
     fingerprint = _open_fingerprint(session, kind)
     cached = matcher.cached_index(kind, model_name, fingerprint)
     if cached is not None:
-        return cached, 0
+        return cached, IndexStatus(False, len(cached.ids), 0, time.monotonic() - started)
     rows = _open_candidates(session, kind)
     index, embedded = _index_rows(engine, rows)
     if engine.embedder is not None or model_name is None:  # a model failure is not kept
         matcher.keep_index(kind, model_name, fingerprint, index)
-    return index, embedded
+    return index, IndexStatus(True, len(rows), embedded, time.monotonic() - started)
 
 
 def _index_rows(engine: MatchEngine, rows: Sequence[SceneRow]) -> tuple[IndexedList, int]:
@@ -546,11 +631,14 @@ def match_stored(
 ) -> StoredMatch:
     """The top_k open items of the other list for one stored item, best first, explained."""
     if not 1 <= top_k <= TOP_K_MAX:
-        raise InvalidInput(f"top must be between 1 and {TOP_K_MAX}", field="top")
+        raise InvalidInput(
+            msg(f"`top` 须在 1 至 {TOP_K_MAX} 之间", f"top must be between 1 and {TOP_K_MAX}"),
+            field="top",
+        )
     query = get_row(session, kind, item_id)
     embedder, warning = matcher.embedder()
     engine = MatchEngine(embedder, warning=warning)
-    others, embedded = _candidate_index(session, matcher, engine, OTHER_KIND[kind])
+    others, status = _candidate_index(session, matcher, engine, OTHER_KIND[kind])
     asked, embedded_query = _index_rows(engine, [query])
     if kind == "opportunities":
         engine.use(asked, others)
@@ -561,7 +649,8 @@ def match_stored(
     chosen = found.candidates if found else ()
     by_id = _rows_by_id(session, OTHER_KIND[kind], [candidate.id for candidate in chosen])
     pairs = tuple((candidate, by_id[candidate.id]) for candidate in chosen)
-    return StoredMatch(item_id, engine.mode, engine.warning, pairs, embedded + embedded_query)
+    embedded = status.embedded + embedded_query
+    return StoredMatch(item_id, engine.mode, engine.warning, pairs, embedded, status)
 
 
 def _rows_by_id(session: Session, kind: ItemKind, ids: Sequence[str]) -> dict[str, SceneRow]:

@@ -54,6 +54,7 @@ from suanli.domain.scenes import (
     require_pipeline_transition,
 )
 from suanli.errors import Conflict, InvalidInput, InvalidTransition, NotFound, PermissionDenied
+from suanli.i18n import msg
 from suanli.services import ledger
 from suanli.services.common import Clock, Page, PageResult, Principal, audit, new_id, paginate
 from suanli.services.scenes import get_row
@@ -102,7 +103,9 @@ def _view(session: Session, pair: ScenePairRow) -> PairView:
     opportunity = session.get(SceneOpportunityRow, pair.opportunity_id)
     capability = session.get(SceneCapabilityRow, pair.capability_id)
     if opportunity is None or capability is None:  # foreign keys make this unreachable
-        raise NotFound(f"pair {pair.id} lost an item", field="id")
+        raise NotFound(
+            msg(f"配对 {pair.id} 的一方条目已不存在", f"pair {pair.id} lost an item"), field="id"
+        )
     events = session.scalars(
         select(ScenePairEventRow)
         .where(ScenePairEventRow.pair_id == pair.id)
@@ -115,10 +118,10 @@ def get_pair(session: Session, caller: Principal, pair_id: str) -> PairView:
     """Visible to the two parties and the operator; anyone else gets NotFound."""
     pair = session.get(ScenePairRow, pair_id)
     if pair is None:
-        raise NotFound(f"no pair {pair_id!r}", field="id")
+        raise NotFound(msg(f"没有配对 {pair_id!r}", f"no pair {pair_id!r}"), field="id")
     view = _view(session, pair)
     if not caller.is_operator and not _sides(caller, view.opportunity, view.capability):
-        raise NotFound(f"no pair {pair_id!r}", field="id")
+        raise NotFound(msg(f"没有配对 {pair_id!r}", f"no pair {pair_id!r}"), field="id")
     return view
 
 
@@ -151,12 +154,20 @@ def recommend_pair(
     opportunity = cast(SceneOpportunityRow, get_row(session, "opportunities", opportunity_id))
     capability = cast(SceneCapabilityRow, get_row(session, "capabilities", capability_id))
     if not caller.is_operator and not _sides(caller, opportunity, capability):
-        raise PermissionDenied("only the operator or an owner of either side recommends a pair")
+        raise PermissionDenied(
+            msg(
+                "只有平台运营方或任一方的所有者可以推荐配对",
+                "only the operator or an owner of either side recommends a pair",
+            )
+        )
     exists = select(ScenePairRow.id).where(
         ScenePairRow.opportunity_id == opportunity_id, ScenePairRow.capability_id == capability_id
     )
     if session.scalar(exists) is not None:
-        raise Conflict("this pair is already in the pipeline", field="capability_id")
+        raise Conflict(
+            msg("这个配对已在撮合流程中", "this pair is already in the pipeline"),
+            field="capability_id",
+        )
     now = clock.now()
     pair = ScenePairRow(
         id=new_id("pair"),
@@ -185,7 +196,10 @@ def move_pair(
     require_pipeline_transition(PipelineStage(pair.stage), target)
     if target in STAGES_NEEDING_CONSENT and not view.contacts_revealed:
         raise InvalidTransition(
-            f"moving to {target} needs both sides' consent to share contacts",
+            msg(
+                f"进入 `{target}` 阶段需要双方都同意交换联系方式",
+                f"moving to {target} needs both sides' consent to share contacts",
+            ),
             field="stage",
             current=pair.stage,
             target=target.value,
@@ -202,7 +216,12 @@ def consent(session: Session, clock: Clock, caller: Principal, pair_id: str) -> 
     view = get_pair(session, caller, pair_id)
     sides = _sides(caller, view.opportunity, view.capability)
     if not sides:
-        raise PermissionDenied("only the two parties consent to share their contacts")
+        raise PermissionDenied(
+            msg(
+                "只有配对双方可以同意交换联系方式",
+                "only the two parties consent to share their contacts",
+            )
+        )
     now = clock.now()
     if "opportunity" in sides and view.pair.opportunity_consent_at is None:
         view.pair.opportunity_consent_at = now
@@ -243,7 +262,9 @@ def list_pairs(
 def stage_counts(session: Session, caller: Principal) -> dict[str, int]:
     """Pairs per stage, every stage listed (zeros included); the operator's view."""
     if not caller.is_operator:
-        raise PermissionDenied("pipeline statistics are for the operator")
+        raise PermissionDenied(
+            msg("撮合流程统计仅供平台运营方查看", "pipeline statistics are for the operator")
+        )
     counts = Counter(session.scalars(select(ScenePairRow.stage)))
     return {stage.value: counts.get(stage.value, 0) for stage in PipelineStage}
 
@@ -263,12 +284,19 @@ def top_up_agency(
     agency's wallet. `wallets.top_up` serves enterprises only; the reference makes a replay
     one transfer. Returns the transfer id."""
     if not caller.is_operator:
-        raise PermissionDenied("the operator records agency top-ups")
+        raise PermissionDenied(
+            msg("由平台运营方登记主管部门的充值", "the operator records agency top-ups")
+        )
     org = session.get(OrganisationRow, agency_id)
     if org is None or org.kind != "agency":
-        raise NotFound(f"no agency {agency_id!r}", field="agency_id")
+        raise NotFound(
+            msg(f"没有主管部门 {agency_id!r}", f"no agency {agency_id!r}"), field="agency_id"
+        )
     if not external_reference.strip():
-        raise InvalidInput("external_reference must not be empty", field="external_reference")
+        raise InvalidInput(
+            msg("`external_reference` 不能为空", "external_reference must not be empty"),
+            field="external_reference",
+        )
     request = TransferRequest(
         id=ledger.derived_transfer_id("agency-topup", agency_id, external_reference),
         amount_fen=require_amount(amount_fen),
@@ -294,14 +322,21 @@ def hold_transfer_id(challenge_id: str) -> str:
 def _require_agency(caller: Principal) -> None:
     """Only an agency posts: the reward comes out of its own wallet (the operator has none)."""
     if caller.org_kind != "agency":
-        raise PermissionDenied("challenges are posted by agencies")
+        raise PermissionDenied(
+            msg("揭榜挂帅任务由主管部门发布", "challenges are posted by agencies")
+        )
 
 
 def _criteria(raw: list[dict[str, Any]]) -> tuple[Criterion, ...]:
     criteria = tuple(Criterion(str(c["name"]), int(c["weight_percent"])) for c in raw)
     names = [c.name for c in criteria]
     if len(set(names)) != len(names) or not all(name.strip() for name in names):
-        raise InvalidInput("criterion names must be non-empty and distinct", field="criteria")
+        raise InvalidInput(
+            msg(
+                "评审指标名称不能为空，也不能重复", "criterion names must be non-empty and distinct"
+            ),
+            field="criteria",
+        )
     return criteria
 
 
@@ -313,7 +348,13 @@ def post_challenge(
     _require_agency(caller)
     opportunity = get_row(session, "opportunities", str(values["opportunity_id"]))
     if opportunity.org_id != caller.org_id:
-        raise NotFound(f"no opportunity {opportunity.id!r} of yours", field="opportunity_id")
+        raise NotFound(
+            msg(
+                f"你没有编号为 {opportunity.id!r} 的需求",
+                f"no opportunity {opportunity.id!r} of yours",
+            ),
+            field="opportunity_id",
+        )
     challenge_id = new_id("chl")
     challenge = Challenge(
         id=challenge_id,
@@ -324,7 +365,9 @@ def post_challenge(
         criteria=_criteria(values["criteria"]),
     ).moved_to(ChallengeState.OPEN)
     if challenge.deadline <= beijing_date(clock.now()):
-        raise InvalidInput("deadline must be after today", field="deadline")
+        raise InvalidInput(
+            msg("截止日期须晚于今天", "deadline must be after today"), field="deadline"
+        )
     row = SceneChallengeRow(
         id=challenge_id,
         opportunity_id=opportunity.id,
@@ -372,7 +415,9 @@ def get_challenge(session: Session, challenge_id: str) -> SceneChallengeRow:
     """Challenges are public (enterprises must find them to apply)."""
     row = session.get(SceneChallengeRow, challenge_id)
     if row is None:
-        raise NotFound(f"no challenge {challenge_id!r}", field="id")
+        raise NotFound(
+            msg(f"没有揭榜任务 {challenge_id!r}", f"no challenge {challenge_id!r}"), field="id"
+        )
     return row
 
 
@@ -393,18 +438,40 @@ def apply(
 ) -> SceneProposalRow:
     """An enterprise's proposal, while the challenge is open and not past its deadline."""
     if caller.org_kind != "enterprise":
-        raise PermissionDenied("enterprises apply to challenges")
+        raise PermissionDenied(msg("只有企业可以揭榜", "enterprises apply to challenges"))
     row = get_challenge(session, challenge_id)
     if row.state != ChallengeState.OPEN.value or beijing_date(clock.now()) > row.deadline:
-        raise Conflict("the challenge is not open for proposals", field="state", state=row.state)
+        raise Conflict(
+            msg("这个揭榜任务当前不接受方案", "the challenge is not open for proposals"),
+            field="state",
+            state=row.state,
+        )
     if not summary.strip() or len(summary) > PROPOSAL_CHARS_MAX:
-        raise InvalidInput(f"summary: 1..{PROPOSAL_CHARS_MAX} characters", field="summary")
+        raise InvalidInput(
+            msg(
+                f"方案摘要须为 1..{PROPOSAL_CHARS_MAX} 个字符",
+                f"summary: 1..{PROPOSAL_CHARS_MAX} characters",
+            ),
+            field="summary",
+        )
     if capability_id is not None:
         capability = get_row(session, "capabilities", capability_id)
         if capability.org_id != caller.org_id:
-            raise NotFound(f"no capability {capability_id!r} of yours", field="capability_id")
+            raise NotFound(
+                msg(
+                    f"你没有编号为 {capability_id!r} 的能力",
+                    f"no capability {capability_id!r} of yours",
+                ),
+                field="capability_id",
+            )
     if session.scalar(_proposal_of(challenge_id, caller.org_id)) is not None:
-        raise Conflict("one proposal per enterprise per challenge", field="challenge_id")
+        raise Conflict(
+            msg(
+                "每家企业对每个揭榜任务只能提交一份方案",
+                "one proposal per enterprise per challenge",
+            ),
+            field="challenge_id",
+        )
     proposal = SceneProposalRow(
         id=new_id("prop"),
         challenge_id=challenge_id,
@@ -457,13 +524,24 @@ def _proposal_view(session: Session, proposal: SceneProposalRow) -> ProposalView
 
 def _require_reviewer(caller: Principal, row: SceneChallengeRow) -> None:
     if not (caller.is_operator or caller.org_id == row.agency_id):
-        raise PermissionDenied("reviewers are the operator and the posting agency")
+        raise PermissionDenied(
+            msg(
+                "评审人只能是平台运营方和发布任务的主管部门",
+                "reviewers are the operator and the posting agency",
+            )
+        )
 
 
 def _proposal(session: Session, row: SceneChallengeRow, proposal_id: str) -> SceneProposalRow:
     proposal = session.get(SceneProposalRow, proposal_id)
     if proposal is None or proposal.challenge_id != row.id:
-        raise NotFound(f"no proposal {proposal_id!r} on this challenge", field="proposal_id")
+        raise NotFound(
+            msg(
+                f"这个揭榜任务没有方案 {proposal_id!r}",
+                f"no proposal {proposal_id!r} on this challenge",
+            ),
+            field="proposal_id",
+        )
     return proposal
 
 
@@ -471,10 +549,22 @@ def weighted_total_centi(criteria: list[dict[str, Any]], scores: dict[str, int])
     """sum(score × weight%) over the criteria; every criterion scored 0..100, no extras."""
     names = {str(c["name"]) for c in criteria}
     if set(scores) != names:
-        raise InvalidInput(f"scores must cover exactly: {', '.join(sorted(names))}", field="scores")
+        raise InvalidInput(
+            msg(
+                f"评分须恰好覆盖这些指标：{'、'.join(sorted(names))}",
+                f"scores must cover exactly: {', '.join(sorted(names))}",
+            ),
+            field="scores",
+        )
     for name, score in scores.items():
         if not 0 <= score <= SCORE_MAX:
-            raise InvalidInput(f"score for {name} must be 0..{SCORE_MAX}", field="scores")
+            raise InvalidInput(
+                msg(
+                    f"`{name}` 的评分须为 0..{SCORE_MAX}",
+                    f"score for {name} must be 0..{SCORE_MAX}",
+                ),
+                field="scores",
+            )
     return sum(scores[str(c["name"])] * int(c["weight_percent"]) for c in criteria)
 
 
@@ -495,15 +585,29 @@ def review(
             ChallengeState.OPEN, ChallengeState.REVIEWING
         ).value
     if row.state != ChallengeState.REVIEWING.value:
-        raise Conflict(f"a {row.state} challenge takes no reviews", field="state")
+        raise Conflict(
+            msg(
+                f"状态为 `{row.state}` 的揭榜任务不接受评审",
+                f"a {row.state} challenge takes no reviews",
+            ),
+            field="state",
+        )
     proposal = _proposal(session, row, proposal_id)
     if len(comment) > COMMENT_CHARS_MAX:
-        raise InvalidInput(f"comment is longer than {COMMENT_CHARS_MAX}", field="comment")
+        raise InvalidInput(
+            msg(
+                f"评语超过 {COMMENT_CHARS_MAX} 个字符",
+                f"comment is longer than {COMMENT_CHARS_MAX}",
+            ),
+            field="comment",
+        )
     taken = select(SceneReviewRow.id).where(
         SceneReviewRow.proposal_id == proposal.id, SceneReviewRow.reviewer_id == caller.user_id
     )
     if session.scalar(taken) is not None:
-        raise Conflict("you already reviewed this proposal", field="proposal_id")
+        raise Conflict(
+            msg("你已评审过这份方案", "you already reviewed this proposal"), field="proposal_id"
+        )
     entry = SceneReviewRow(
         proposal_id=proposal.id,
         reviewer_id=caller.user_id,
@@ -529,11 +633,19 @@ def award(
     to the winner's wallet, in one ledger batch."""
     row = get_challenge(session, challenge_id)
     if caller.org_id != row.agency_id:
-        raise PermissionDenied("only the posting agency awards its challenge")
+        raise PermissionDenied(
+            msg(
+                "只有发布任务的主管部门可以确定中标方案",
+                "only the posting agency awards its challenge",
+            )
+        )
     require_challenge_transition(ChallengeState(row.state), ChallengeState.AWARDED)
     proposal = _proposal(session, row, proposal_id)
     if _proposal_view(session, proposal).reviews == 0:
-        raise Conflict("award a proposal only after it was reviewed", field="proposal_id")
+        raise Conflict(
+            msg("方案须先经评审才能中标", "award a proposal only after it was reviewed"),
+            field="proposal_id",
+        )
     winner = ledger.ensure_account(
         session, clock, AccountSpec(AccountKind.ENTERPRISE_WALLET, proposal.enterprise_id)
     )
@@ -573,7 +685,9 @@ def cancel(
     """The agency (or the operator) cancels; the reward hold is voided, nothing is paid."""
     row = get_challenge(session, challenge_id)
     if not (caller.is_operator or caller.org_id == row.agency_id):
-        raise NotFound(f"no challenge {challenge_id!r}", field="id")
+        raise NotFound(
+            msg(f"没有揭榜任务 {challenge_id!r}", f"no challenge {challenge_id!r}"), field="id"
+        )
     require_challenge_transition(ChallengeState(row.state), ChallengeState.CANCELLED)
     void = TransferRequest(
         id=f"challenge:{row.id}:void",

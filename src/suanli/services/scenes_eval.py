@@ -6,6 +6,8 @@ the K held-out folds, so no reported number comes from queries the model was fit
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import random
 import statistics
 from collections.abc import Callable, Mapping, Sequence
@@ -15,6 +17,12 @@ from typing import Any
 
 from suanli.adapters.matching import MatchEngine, Ranker, RankingMetrics, evaluate_rankings
 from suanli.adapters.matching.embedding import ProgressCallback
+from suanli.adapters.matching.learned import (
+    LinearRanker,
+    RankerModels,
+    TrainingQuery,
+    train_ranker,
+)
 from suanli.domain.scenes import MatchDirection
 from suanli.errors import InvalidInput
 from suanli.i18n import t
@@ -76,6 +84,31 @@ class FoldedMetrics:
         }
 
 
+def relevant_queries(gold: Gold) -> list[str]:
+    return sorted(q for q, grades in gold.items() if any(g >= 1 for g in grades.values()))
+
+
+def training_queries(engine: MatchEngine, gold: Gold) -> list[TrainingQuery]:
+    return [
+        engine.training_query(MatchDirection.O2C, query, dict(gold[query]))
+        for query in relevant_queries(gold)
+    ]
+
+
+def fit(engine: MatchEngine, gold: Gold, seed: int = SEED_DEFAULT) -> LinearRanker:
+    """The ranker fitted on every query of `gold` (uncalibrated: a=1, b=0)."""
+    return train_ranker(training_queries(engine, gold), engine.feature_names, seed)
+
+
+def fold_trainer(seed: int) -> Trainer:
+    """A cross_validate trainer: fits on the training folds and makes the engine use it."""
+
+    def trainer(engine: MatchEngine, training: Gold) -> None:
+        engine.override = fit(engine, training, seed)
+
+    return trainer
+
+
 def _held_out_metrics(
     engine: MatchEngine, gold: Gold, fold: Sequence[str], ranker: Ranker
 ) -> RankingMetrics:
@@ -114,6 +147,7 @@ class FoldedReport:
     mode: str
     rankers: dict[str, FoldedMetrics]
     warnings: tuple[str, ...]
+    calibration: list[dict[str, float]] | None = None  # shipped weights, when held out
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -122,15 +156,56 @@ class FoldedReport:
             "queries": self.queries,
             "mode": self.mode,
             "rankers": {name: found.summary() for name, found in self.rankers.items()},
+            "calibration": self.calibration,
         }
 
 
+CALIBRATION_BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+CALIBRATION_TOP_K = 10
+
+
+def calibration_bins(engine: MatchEngine, gold: Gold) -> list[dict[str, float]]:
+    """Over each need's top 10 (what a user sees): per score band, how many candidates, their
+    mean score and the share that is relevant. Calibrated means the last two agree."""
+    pairs = [
+        (candidate.score, gold[match.id].get(candidate.id, 0) >= 1)
+        for match in engine.match(
+            MatchDirection.O2C, top_k=CALIBRATION_TOP_K, query_ids=relevant_queries(gold)
+        )
+        for candidate in match.candidates
+    ]
+    bands = []
+    for low, high in itertools.pairwise(CALIBRATION_BINS):
+        inside = [(s, hit) for s, hit in pairs if low <= s < high or (high == 1.0 and s == 1.0)]
+        if inside:
+            bands.append(
+                {
+                    "from": low,
+                    "to": high,
+                    "candidates": len(inside),
+                    "mean_score": round(statistics.fmean(s for s, _ in inside), 3),
+                    "relevant_share": round(statistics.fmean(hit for _, hit in inside), 3),
+                }
+            )
+    return bands
+
+
 def evaluation_rankers(mode: str) -> dict[str, Ranker]:
-    """Report name -> ranker; the embedding baseline only when a model is loaded."""
-    rankers: dict[str, Ranker] = {"engine": "fused", "bm25": "lexical"}
+    """Report name -> ranker: the learned engine (refitted in each fold), the earlier
+    reciprocal-rank fusion, and the single signals (embedding only with a model)."""
+    rankers: dict[str, Ranker] = {"engine": "fused", "rrf": "rrf", "bm25": "lexical"}
     if mode == "fused":
         rankers["embedding"] = "semantic"
     return rankers
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def trained_on(models: RankerModels | None, gold_path: Path) -> bool:
+    """Whether `gold_path` is the set the shipped weights were fitted on (by content)."""
+    return models is not None and models.info.get("gold_sha256") == file_sha256(gold_path)
 
 
 def evaluate_folds(
@@ -145,7 +220,9 @@ def evaluate_folds(
     lexical_only: bool = False,
     progress: ProgressCallback | None = None,
 ) -> FoldedReport:
-    """`suanli scenes eval --folds K`: held-out-fold metrics, mean and sd, per ranker."""
+    """`suanli scenes eval --folds K`: held-out-fold metrics, mean and sd, per ranker. The
+    shipped weights are also scored, on the same folds, unless this gold set is the one they
+    were fitted on (then no fold of it is held out from them)."""
     opportunities = scenes_files.load_opportunities(opportunities_path, skip_invalid=skip_invalid)
     capabilities = scenes_files.load_capabilities(capabilities_path, skip_invalid=skip_invalid)
     gold = scenes_files.load_gold(
@@ -159,14 +236,25 @@ def evaluate_folds(
         progress=progress,
     )
     folded = cross_validate(
-        engine, gold, folds=folds, seed=seed, rankers=evaluation_rankers(engine.mode)
+        engine,
+        gold,
+        folds=folds,
+        seed=seed,
+        rankers=evaluation_rankers(engine.mode),
+        trainer=fold_trainer(seed),
     )
-    queries = sum(1 for grades in gold.values() if any(g >= 1 for g in grades.values()))
+    engine.override = None
+    calibration = None
+    if engine.models is not None and not trained_on(engine.models, gold_path):
+        shipped = cross_validate(engine, gold, folds=folds, seed=seed, rankers={"shipped": "fused"})
+        folded.update(shipped)
+        calibration = calibration_bins(engine, gold)
     return FoldedReport(
         folds,
         seed,
-        queries,
+        len(relevant_queries(gold)),
         engine.mode,
         folded,
         scenes_files.engine_warnings(engine, opportunities.report, capabilities.report),
+        calibration,
     )

@@ -5,8 +5,9 @@ Choices, so users and reviewers know what to expect:
 - Headers in English (`id,title,description,industry,tags,region,org`) or Chinese
   (`编号,名称,描述,行业,标签,地区,单位`), per column; optional columns may follow.
 - Problems name the spreadsheet row: the header is row 1, the first item row 2.
-- An unknown industry is a warning, not an error: the item is filed under 其他 and still
-  matched on its text; the report says which label was replaced.
+- Industry labels are kept as written (platform aliases become the platform name). A label
+  that neither the platform vocabulary nor GB/T 4754 knows is a warning, not an error: the
+  item is matched on its text, with no industry signal.
 - Encoding: UTF-8 with or without BOM. A file that is not UTF-8 but decodes as GBK/GB18030
   with a recognisable header (what Excel on Chinese Windows saves) is decoded, with a
   warning; anything else is refused, saying so.
@@ -37,6 +38,7 @@ from suanli.adapters.matching import (
     load_default_embedder,
 )
 from suanli.adapters.matching.embedding import ProgressCallback
+from suanli.adapters.matching.industry import load_taxonomy
 from suanli.domain.money import require_fen
 from suanli.domain.scenes import (
     DEPLOYMENT_LABELS,
@@ -134,8 +136,8 @@ class Problem:
 
     def line(self) -> str:
         return t(
-            f"第{self.row}行 {self.field}：{self.message}",
-            f"row {self.row}, {self.field}: {self.message}",
+            f"第{self.row}行 `{self.field}`：{self.message}",
+            f"row {self.row}, `{self.field}`: {self.message}",
         )
 
 
@@ -336,21 +338,11 @@ def _cells(mapping: dict[str, int], cells: list[str]) -> dict[str, str]:
 
 
 def _common_fields(values: dict[str, str], row: int, problems: list[Problem]) -> dict[str, Any]:
-    """The SceneItem fields; an unknown industry becomes 其他 with a warning."""
+    """The SceneItem fields; an industry label nothing knows is kept as written, with a
+    warning that it gives no industry signal."""
     industry, known = resolve_industry(values["industry"])
-    if not known:
-        label = values["industry"] or t("（空）", "(empty)")
-        problems.append(
-            Problem(
-                row,
-                "industry",
-                t(
-                    f"未知行业“{label}”，已归入 其他",
-                    f"unknown industry {label!r}, filed under 其他",
-                ),
-                "warning",
-            )
-        )
+    if not known and load_taxonomy().code_of(industry) is None:
+        problems.append(Problem(row, "industry", _unknown_industry(values["industry"]), "warning"))
     fields: dict[str, Any] = {
         "id": values["id"],
         "title": values["title"],
@@ -365,6 +357,16 @@ def _common_fields(values: dict[str, str], row: int, problems: list[Problem]) ->
     if values.get("status"):
         fields["status"] = parse_status(values["status"])
     return fields
+
+
+def _unknown_industry(label: str) -> str:
+    if not label.strip():
+        return t("行业为空，已记为 其他", "industry is empty, recorded as '其他' (other)")
+    return t(
+        f"行业“{label}”不在行业分类（GB/T 4754）中，按原文保留，不参与行业匹配",
+        f"industry {label!r} is not in the taxonomy (GB/T 4754): kept as written, "
+        "no industry signal",
+    )
 
 
 _CHINESE_DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九十")}
@@ -498,11 +500,15 @@ def _failure(report: ValidationReport) -> InvalidInput:
     )
 
 
-def load_items(path: Path, kind: ItemKind, *, skip_invalid: bool = False) -> LoadResult[SceneItem]:
-    """The valid items and the report; raises if any row is invalid unless skip_invalid."""
+def load_items(
+    path: Path, kind: ItemKind, *, skip_invalid: bool = False, shown_as: str | None = None
+) -> LoadResult[SceneItem]:
+    """The valid items and the report; raises if any row is invalid unless skip_invalid.
+    `shown_as` names the file in the report and messages (an upload's own name, never the
+    server's temporary path)."""
     table = read_table(path)
     items, problems, contacts = _parse_rows(table, kind)
-    report = ValidationReport(str(path), kind, len(table.rows), tuple(problems))
+    report = ValidationReport(shown_as or str(path), kind, len(table.rows), tuple(problems))
     if report.errors and not skip_invalid:
         raise _failure(report)
     return LoadResult(tuple(items), report, contacts)
@@ -588,7 +594,7 @@ class MatchRun:
     direction: MatchDirection
     matches: tuple[Match, ...]
     mode: str
-    warnings: tuple[str, ...]  # model fallback, encoding, industries filed under 其他
+    warnings: tuple[str, ...]  # model fallback, encoding, industries nothing knows
 
     def as_json(self) -> dict[str, Any]:
         """Exactly {"matches": [{"id", "candidates": [{"id", "score", "why"}]}]}."""

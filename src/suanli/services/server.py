@@ -7,6 +7,7 @@ On SQLite one server owns the data folder (adapters/db/folder_lock.py) and alway
 
 from __future__ import annotations
 
+import signal
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -14,7 +15,7 @@ from contextlib import ExitStack, contextmanager
 import uvicorn
 
 from suanli.adapters.db.folder_lock import lock_data_dir
-from suanli.api.app import create_api
+from suanli.api.app import create_api, create_ops_api
 from suanli.bootstrap import App
 from suanli.config import Settings
 from suanli.errors import InvalidInput
@@ -80,17 +81,29 @@ def scheduler_running(app: App) -> Iterator[threading.Event]:
         yield stop
 
 
+def _exit_cleanly_on_sigterm() -> None:
+    """uvicorn drains on SIGTERM, then re-raises it under the handler found at start: with the
+    default one the process would die there, before the lease is released. This one unwinds."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_system_exit)
+
+
+def _raise_system_exit(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
 def serve_forever(app: App, role: str = "all") -> None:
     """Blocks until Ctrl-C or SIGTERM. On SQLite, running local jobs stop with the server; on
     PostgreSQL they go on, and the next scheduler on this machine takes them over."""
     settings = app.settings
     app.role = check_role(role)
+    _exit_cleanly_on_sigterm()
     with ExitStack() as stack:
         stack.callback(app.close, stop_local_jobs=app.db.is_sqlite)
         if role != "api":
             stack.enter_context(scheduler_running(app))
         uvicorn.run(
-            create_api(app),
+            create_ops_api(app) if role == "scheduler" else create_api(app),
             host=settings.api_host,
             port=settings.api_port,
             log_level="info",

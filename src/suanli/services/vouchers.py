@@ -71,6 +71,7 @@ from suanli.domain.vouchers import (
     settlement_split,
 )
 from suanli.errors import Conflict, InvalidInput, LimitExceeded, NotFound, PermissionDenied
+from suanli.i18n import Msg, msg, render_stored, stored, t
 from suanli.services import ledger
 from suanli.services.common import Clock, Page, PageResult, Principal, audit, new_id, paginate
 from suanli.services.organisations import are_related
@@ -85,7 +86,7 @@ NOTE_QUERY_CHUNK = 1_000  # job ids per IN (...) when a statement asks for notes
 REPORT_TRANSFERS_MAX = 10_000_000  # a program's ledger rows one report reads (streamed)
 REPORT_GROUPS_MAX = 100_000  # enterprise × provider × accelerator combinations
 REFUSED_LISTED_MAX = 500
-NO_GRANT_NOTE = "无适用算力券 no voucher grant"
+NO_GRANT_NOTE = msg("无适用算力券", "no voucher grant")
 POSTED_FLAGS = (int(TransferFlags.NONE), int(TransferFlags.POST_PENDING))
 
 
@@ -135,7 +136,13 @@ def facts_of(application: VoucherApplicationRow) -> EnterpriseFacts:
 def _text(value: str, field_name: str, length_max: int, *, required: bool = True) -> str:
     cleaned = value.strip()
     if (required and not cleaned) or len(cleaned) > length_max:
-        raise InvalidInput(f"{field_name} must be 1..{length_max} characters", field=field_name)
+        raise InvalidInput(
+            msg(
+                f"`{field_name}` 须为 1..{length_max} 个字符",
+                f"{field_name} must be 1..{length_max} characters",
+            ),
+            field=field_name,
+        )
     return cleaned
 
 
@@ -143,27 +150,34 @@ def _text(value: str, field_name: str, length_max: int, *, required: bool = True
 # Access
 
 
-def _require_agency(caller: Principal, what: str) -> None:
+def _require_agency(caller: Principal, what: Msg) -> None:
     if caller.org_kind != "agency":
-        raise PermissionDenied(f"only an agency {what}")
+        raise PermissionDenied(msg(f"只有主管部门可以{what.zh}", f"only an agency {what.en}"))
 
 
 def _program_row(session: Session, program_id: str) -> VoucherProgramRow:
     row = session.get(VoucherProgramRow, program_id)
     if row is None or row.deleted:
-        raise NotFound(f"program {program_id} not found", field="program_id")
+        raise NotFound(
+            msg(f"没有补贴计划 {program_id}", f"program {program_id} not found"), field="program_id"
+        )
     return row
 
 
 def _owned_program(
-    session: Session, caller: Principal, program_id: str, what: str, *, operator_too: bool = False
+    session: Session, caller: Principal, program_id: str, what: Msg, *, operator_too: bool = False
 ) -> VoucherProgramRow:
     """The program, if the caller's agency owns it (or, where allowed, the caller operates)."""
     if not (operator_too and caller.is_operator):
         _require_agency(caller, what)
     row = _program_row(session, program_id)
     if not caller.is_operator and row.agency_id != caller.org_id:
-        raise PermissionDenied(f"only the agency that owns program {program_id} {what}")
+        raise PermissionDenied(
+            msg(
+                f"只有补贴计划 {program_id} 所属的主管部门可以{what.zh}",
+                f"only the agency that owns program {program_id} {what.en}",
+            )
+        )
     return row
 
 
@@ -184,7 +198,7 @@ def create_program(
     rules: Rules,
 ) -> VoucherProgramRow:
     """An agency's program; refused if it overlaps another where either forbids stacking."""
-    _require_agency(caller, "creates voucher programs")
+    _require_agency(caller, msg("创建补贴计划", "creates voucher programs"))
     program = Program(
         id=new_id("vpr"),
         agency_id=caller.org_id,
@@ -200,7 +214,13 @@ def create_program(
         VoucherProgramRow.agency_id == caller.org_id, VoucherProgramRow.name == program.name
     )
     if session.scalar(taken) is not None:
-        raise Conflict(f"you already have a program named {program.name!r}", field="name")
+        raise Conflict(
+            msg(
+                f"你已有名为 {program.name!r} 的补贴计划",
+                f"you already have a program named {program.name!r}",
+            ),
+            field="name",
+        )
     row = _program_to_row(program, clock.now())
     session.add(row)
     session.flush()
@@ -214,7 +234,10 @@ def _category(value: str) -> Category:
         return Category(value)
     except ValueError:
         choices = ", ".join(c.value for c in Category)
-        raise InvalidProgram(f"category must be one of {choices}", field="category") from None
+        raise InvalidProgram(
+            msg(f"类别须为以下之一：{choices}", f"category must be one of {choices}"),
+            field="category",
+        ) from None
 
 
 def _program_to_row(program: Program, now: datetime) -> VoucherProgramRow:
@@ -276,7 +299,7 @@ def update_program(
     blacklist: Sequence[str] | None = None,
 ) -> VoucherProgramRow:
     """Renames a program or replaces its blacklist; money rules stay as announced."""
-    row = _owned_program(session, caller, program_id, "edits this program")
+    row = _owned_program(session, caller, program_id, msg("修改这个补贴计划", "edits this program"))
     program = to_program(row)
     new_rules = program.rules
     if blacklist is not None:
@@ -306,11 +329,17 @@ def update_program(
 
 def delete_program(session: Session, clock: Clock, caller: Principal, program_id: str) -> None:
     """Only a program that no money has touched may go; afterwards, let it expire instead."""
-    row = _owned_program(session, caller, program_id, "deletes this program")
+    row = _owned_program(
+        session, caller, program_id, msg("删除这个补贴计划", "deletes this program")
+    )
     budget = ledger.repository(session).accounts([budget_spec(row).id]).get(budget_spec(row).id)
     if budget is not None and any(budget.balance.totals()):
         raise Conflict(
-            "money has moved through this program; it cannot be deleted", field="program_id"
+            msg(
+                "这个补贴计划已有资金往来，不能删除",
+                "money has moved through this program; it cannot be deleted",
+            ),
+            field="program_id",
         )
     row.deleted = True
     session.flush()
@@ -328,7 +357,13 @@ def fund_program(
 ) -> Transfer:
     """Records budget received from the agency's treasury: external -> program budget. The same
     reference twice is one funding; all funding together never exceeds the declared budget."""
-    row = _owned_program(session, caller, program_id, "funds this program", operator_too=True)
+    row = _owned_program(
+        session,
+        caller,
+        program_id,
+        msg("为这个补贴计划注资", "funds this program"),
+        operator_too=True,
+    )
     reference = _text(external_reference, "external_reference", TEXT_LENGTH_MAX)
     request = TransferRequest(
         id=ledger.derived_transfer_id("vfund", row.id, reference),
@@ -345,8 +380,11 @@ def fund_program(
     funded = _funded_fen(session, budget_spec(row).id)
     if not replay and funded + amount_fen > row.budget_fen:
         raise InvalidProgram(
-            f"funding would reach {funded + amount_fen} fen, above the budget of "
-            f"{row.budget_fen} fen",
+            msg(
+                f"注资后将达 {funded + amount_fen} 分，超过预算 {row.budget_fen} 分",
+                f"funding would reach {funded + amount_fen} fen, above the budget of "
+                f"{row.budget_fen} fen",
+            ),
             field="amount_fen",
         )
     (transfer,) = ledger.submit(session, clock, [request])
@@ -407,11 +445,14 @@ def apply(
     """An enterprise applies, declaring its facts; refused at once if the program has ended or
     its rules exclude the enterprise (with every reason)."""
     if caller.org_kind != "enterprise":
-        raise PermissionDenied("only an enterprise applies for vouchers")
+        raise PermissionDenied(
+            msg("只有企业可以申请算力券", "only an enterprise applies for vouchers")
+        )
     program_row = _program_row(session, program_id)
     program = to_program(program_row)
+    facts.require_past(clock.now().astimezone(BEIJING).date())
+    require_quota(program, requested_fen, field="requested_fen")
     require_eligible(program, caller.org_id, facts, clock.now())
-    require_quota(program, requested_fen)
     open_states = ("pending", "approved")
     existing = select(VoucherApplicationRow.id).where(
         VoucherApplicationRow.program_id == program_id,
@@ -419,7 +460,13 @@ def apply(
         VoucherApplicationRow.state.in_(open_states),
     )
     if session.scalar(existing) is not None:
-        raise Conflict("you already have an open application to this program", field="program_id")
+        raise Conflict(
+            msg(
+                "你在这个补贴计划中已有待审核的申请",
+                "you already have an open application to this program",
+            ),
+            field="program_id",
+        )
     row = _application_row(program_id, caller.org_id, facts, requested_fen, note, clock.now())
     session.add(row)
     session.flush()
@@ -478,7 +525,13 @@ def list_applications(
         query = query.where(VoucherApplicationRow.program_id == program_id)
     if state is not None:
         if state not in ("pending", "approved", "rejected"):
-            raise InvalidInput("state is pending, approved or rejected", field="state")
+            raise InvalidInput(
+                msg(
+                    "状态须为 `pending`、`approved` 或 `rejected`",
+                    "state is pending, approved or rejected",
+                ),
+                field="state",
+            )
         query = query.where(VoucherApplicationRow.state == state)
     order = (VoucherApplicationRow.created_at, VoucherApplicationRow.id)
     return paginate(session, query.order_by(*order), page)
@@ -490,7 +543,10 @@ def get_application(
     query = _visible_applications(session, caller).where(VoucherApplicationRow.id == application_id)
     row = session.scalar(query)
     if row is None:
-        raise NotFound(f"application {application_id} not found", field="application_id")
+        raise NotFound(
+            msg(f"没有申请 {application_id}", f"application {application_id} not found"),
+            field="application_id",
+        )
     return row
 
 
@@ -498,16 +554,28 @@ def _pending_for_decision(
     session: Session, caller: Principal, application_id: str
 ) -> tuple[VoucherApplicationRow, VoucherProgramRow]:
     """The owning agency only: neither the operator nor another agency grants public money."""
-    _require_agency(caller, "decides voucher applications")
+    _require_agency(caller, msg("审批算力券申请", "decides voucher applications"))
     application = session.get(VoucherApplicationRow, application_id, with_for_update=True)
     if application is None:
-        raise NotFound(f"application {application_id} not found", field="application_id")
+        raise NotFound(
+            msg(f"没有申请 {application_id}", f"application {application_id} not found"),
+            field="application_id",
+        )
     program = _program_row(session, application.program_id)
     if program.agency_id != caller.org_id:
-        raise PermissionDenied("only the agency that owns the program decides its applications")
+        raise PermissionDenied(
+            msg(
+                "只有补贴计划所属的主管部门可以审批申请",
+                "only the agency that owns the program decides its applications",
+            )
+        )
     if application.state != "pending":
         raise Conflict(
-            f"application {application_id} is already {application.state}", field="state"
+            msg(
+                f"申请 {application_id} 已是 `{application.state}` 状态",
+                f"application {application_id} is already {application.state}",
+            ),
+            field="state",
         )
     return application, program
 
@@ -520,7 +588,10 @@ def approve(
     program = to_program(program_row)
     now = clock.now()
     if program.ended_at(now):
-        raise ProgramClosed(f"program {program.id} has ended", field="application_id")
+        raise ProgramClosed(
+            msg(f"补贴计划 {program.id} 已结束", f"program {program.id} has ended"),
+            field="application_id",
+        )
     refusals = eligibility_refusals(
         program.rules,
         application.enterprise_id,
@@ -529,7 +600,10 @@ def approve(
     )
     if refusals:
         raise InvalidInput(
-            "the enterprise is no longer eligible: " + "; ".join(r.message for r in refusals),
+            msg(
+                "企业已不符合条件：" + "；".join(r.text.zh for r in refusals),
+                "the enterprise is no longer eligible: " + "; ".join(r.text.en for r in refusals),
+            ),
             field="application_id",
             reasons=[r.value for r in refusals],
         )
@@ -584,7 +658,11 @@ def _open_grant(
     )
     if session.scalar(held) is not None:
         raise Conflict(
-            "this enterprise already holds a grant in this program", field="application_id"
+            msg(
+                "这家企业在这个补贴计划中已获发放",
+                "this enterprise already holds a grant in this program",
+            ),
+            field="application_id",
         )
     grant = VoucherGrantRow(
         id=new_id("vgr"),
@@ -745,6 +823,49 @@ def plan_job_hold(session: Session, job: JobRow) -> JobVoucherHold | None:
     return JobVoucherHold(plan_hold(orders, states), active, spend)
 
 
+@dataclass(frozen=True)
+class PoolSubsidy:
+    """What one feasible pool's order would cost the enterprise with its grants applied."""
+
+    pool_id: str
+    amount_fen: int
+    enterprise_fen: int
+    lines: tuple[SubsidyLine, ...]
+
+
+def voucher_quote(
+    session: Session, enterprise_id: str, spec: dict[str, Any], at: datetime
+) -> list[PoolSubsidy]:
+    """Per feasible pool, each active grant's expected subsidy and what the enterprise pays,
+    at the job's maximum run time: what submitting now would hold (read without locks)."""
+    active = _active_grants(session, enterprise_id, at)
+    if not active:
+        return []
+    draft = JobRow(owner_id=enterprise_id, spec=spec, submitted_at=at)
+    orders = _candidate_orders(session, draft, yearly_spend_fen(session, enterprise_id, at))
+    balances = ledger.repository(session).accounts(a.grant.account_id for a in active)
+    states = [
+        GrantState(
+            a.program, a.grant.id, a.facts, balances[a.grant.account_id].balance.available_fen
+        )
+        for a in active
+    ]
+    pool_ids = _feasible_pool_ids(session, spec)
+    quotes = []
+    for pool_id, order in zip(pool_ids, orders, strict=True):
+        redemption = redeem(order, states)
+        quotes.append(
+            PoolSubsidy(pool_id, order.amount_fen, redemption.enterprise_fen, redemption.lines)
+        )
+    return quotes
+
+
+def _feasible_pool_ids(session: Session, spec: dict[str, Any]) -> list[str]:
+    from suanli.services.jobs import spec_from_dict
+
+    return [view.pool.id for view in feasible_pools(spec_from_dict(spec), pool_views(session))]
+
+
 def _candidate_orders(session: Session, job: JobRow, spend_fen: int) -> list[Order]:
     """One order per feasible pool, priced at the job's maximum run time there."""
     from suanli.services.jobs import spec_from_dict  # jobs imports settlement, which imports us
@@ -809,7 +930,7 @@ def record_holds(session: Session, clock: Clock, job: JobRow, hold: JobVoucherHo
                 wanted_fen=best.wanted_fen if best else 0,
                 subsidy_fen=0,
                 outcome=best.outcome if best else "",
-                note=best.note if best else "",
+                note=stored(best.note, REASON_LENGTH_MAX) if best else "",
                 created_at=clock.now(),
             )
         )
@@ -856,7 +977,7 @@ def split_for_settlement(
                 line.wanted_fen,
                 line.subsidy_fen,
             )
-            row.outcome, row.note = line.outcome, line.note[:REASON_LENGTH_MAX]
+            row.outcome, row.note = line.outcome, stored(line.note, REASON_LENGTH_MAX)
         row.state, row.settled_at = "settled", now
     session.flush()
     return split
@@ -905,7 +1026,10 @@ def _states(session: Session, rows: Sequence[VoucherRedemptionRow]) -> list[Gran
     states = []
     for row in rows:
         if row.grant_id not in found:
-            raise NotFound(f"grant {row.grant_id} vanished", field="grant_id")
+            raise NotFound(
+                msg(f"发放记录 {row.grant_id} 已不存在", f"grant {row.grant_id} vanished"),
+                field="grant_id",
+            )
         program, application = found[row.grant_id]
         states.append(
             GrantState(to_program(program), row.grant_id, facts_of(application), row.held_fen)
@@ -983,11 +1107,14 @@ def subsidy_notes(session: Session, job_ids: Sequence[str]) -> dict[str, str]:
         ).where(VoucherRedemptionRow.job_id.in_(chunk))
         for job_id, state, subsidy, note in session.execute(query):
             # A released reservation's note is what was expected, not what happened.
-            notes[job_id].append(note if state == "settled" else Refusal.NOTHING_TO_PAY.message)
+            shown = render_stored(note)
+            notes[job_id].append(shown if state == "settled" else Refusal.NOTHING_TO_PAY.message)
             if subsidy > 0:
-                paid[job_id].append(note)
+                paid[job_id].append(shown)
     return {
-        job_id: "; ".join(paid.get(job_id) or sorted(set(notes.get(job_id, [NO_GRANT_NOTE]))))
+        job_id: t("；", "; ").join(
+            paid.get(job_id) or sorted(set(notes.get(job_id, [str(NO_GRANT_NOTE)])))
+        )
         for job_id in job_ids
     }
 
@@ -1008,7 +1135,12 @@ def expire_grants(session: Session, clock: Clock, caller: Principal) -> ExpiryRe
     Reservations of jobs still running stay until they settle; the next sweep reclaims what
     they leave, as it does a subsidy a refund returns later."""
     if not (caller.is_operator or caller.org_kind == "agency"):
-        raise PermissionDenied("only an agency or the operator expires grants")
+        raise PermissionDenied(
+            msg(
+                "只有主管部门或平台运营方可以让发放额度到期",
+                "only an agency or the operator expires grants",
+            )
+        )
     now = clock.now()
     expired = reclaimed = 0
     for grant, program in _due_grants(session, caller, now):
@@ -1136,7 +1268,11 @@ def program_report(session: Session, caller: Principal, program_id: str) -> Prog
     """The owning agency's (or the operator's) view of a program, every figure from the ledger
     except the refusals, which are non-events and come from the redemption decisions."""
     row = _owned_program(
-        session, caller, program_id, "reads this program's report", operator_too=True
+        session,
+        caller,
+        program_id,
+        msg("查看这个补贴计划的报表", "reads this program's report"),
+        operator_too=True,
     )
     by_enterprise, by_provider, by_vendor = _subsidy_breakdowns(session, row.id)
     total = sum(item.subsidy_fen for item in by_vendor)
@@ -1188,7 +1324,12 @@ def _burn_down(session: Session, program: VoucherProgramRow) -> list[BurnDownDay
     running = _Running(budget_id, set(session.scalars(ids)))
     for count, (debit, credit, amount, at) in enumerate(_stream(session, query), start=1):
         if count > REPORT_TRANSFERS_MAX:
-            raise LimitExceeded(f"a report reads at most {REPORT_TRANSFERS_MAX} transfers")
+            raise LimitExceeded(
+                msg(
+                    f"一份报表最多读取 {REPORT_TRANSFERS_MAX} 笔转账",
+                    f"a report reads at most {REPORT_TRANSFERS_MAX} transfers",
+                )
+            )
         day = at.astimezone(BEIJING).date()
         same_day = bool(days) and days[-1].day == day
         if not same_day:
@@ -1369,7 +1510,9 @@ def _refusals(session: Session, program_id: str) -> tuple[list[RefusedReason], l
         .limit(REFUSED_LISTED_MAX)
     )
     orders = [
-        RefusedOrder(r.job_id, r.enterprise_id, r.outcome, r.wanted_fen, r.note, r.settled_at)
+        RefusedOrder(
+            r.job_id, r.enterprise_id, r.outcome, r.wanted_fen, render_stored(r.note), r.settled_at
+        )
         for r in session.scalars(latest)
     ]
     return reasons, orders
@@ -1420,7 +1563,13 @@ def report_rows(report: ProgramReport, section: str) -> list[list[Any]]:
     if section == "refused":
         header = ["outcome", "orders", "wanted_fen"]
         return [header] + [[r.outcome, r.orders, r.wanted_fen] for r in report.refused]
-    raise InvalidInput(f"section must be one of {', '.join(REPORT_SECTIONS)}", field="section")
+    raise InvalidInput(
+        msg(
+            f"报表部分须为以下之一：{'、'.join(REPORT_SECTIONS)}",
+            f"section must be one of {', '.join(REPORT_SECTIONS)}",
+        ),
+        field="section",
+    )
 
 
 def report_csv(report: ProgramReport, section: str) -> str:

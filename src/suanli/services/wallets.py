@@ -42,6 +42,7 @@ from suanli.domain.ledger import (
 from suanli.domain.money import SECONDS_PER_HOUR, format_yuan
 from suanli.domain.text import check_date
 from suanli.errors import InvalidInput, NotFound, PermissionDenied
+from suanli.i18n import Msg, msg
 from suanli.services import ledger, vouchers
 from suanli.services.common import Clock, Page, PageResult, Principal, audit, new_id
 
@@ -108,23 +109,31 @@ def empty_wallet(org_id: str) -> AccountView:
 # Access
 
 
-def _require_operator(caller: Principal, what: str) -> None:
+def _require_operator(caller: Principal, what: Msg) -> None:
     if not caller.is_operator:
-        raise PermissionDenied(f"only the operator {what}")
+        raise PermissionDenied(msg(f"只有平台运营方可以{what.zh}", f"only the operator {what.en}"))
 
 
 def _require_org(session: Session, caller: Principal, org_id: str) -> OrganisationRow:
     """The organisation, if the caller may see its money (itself, or the operator)."""
     org = session.get(OrganisationRow, org_id)
     if org is None or (not caller.is_operator and caller.org_id != org_id):
-        raise NotFound(f"organisation {org_id} not found", field="org_id")
+        raise NotFound(
+            msg(f"没有机构 {org_id}", f"organisation {org_id} not found"), field="org_id"
+        )
     return org
 
 
 def _require_text(value: str, field: str, *, required: bool = True) -> str:
     cleaned = value.strip()
     if (required and not cleaned) or len(cleaned) > TEXT_LENGTH_MAX:
-        raise InvalidInput(f"{field} must be 1..{TEXT_LENGTH_MAX} characters", field=field)
+        raise InvalidInput(
+            msg(
+                f"`{field}` 须为 1..{TEXT_LENGTH_MAX} 个字符",
+                f"{field} must be 1..{TEXT_LENGTH_MAX} characters",
+            ),
+            field=field,
+        )
     return cleaned
 
 
@@ -145,10 +154,13 @@ def top_up(
 ) -> Transfer:
     """Records money received for an enterprise (bank transfer, payment gateway): external ->
     wallet. The external reference identifies the payment, so recording it twice is a replay."""
-    _require_operator(caller, "records top-ups")
+    _require_operator(caller, msg("登记充值", "records top-ups"))
     org = _require_org(session, caller, org_id)
     if org.kind != "enterprise":
-        raise InvalidInput("only an enterprise has a wallet to top up", field="org_id")
+        raise InvalidInput(
+            msg("只有企业有可充值的钱包", "only an enterprise has a wallet to top up"),
+            field="org_id",
+        )
     reference = _require_text(external_reference, "external_reference")
     request = TransferRequest(
         id=ledger.derived_transfer_id("topup", reference),
@@ -169,6 +181,13 @@ def top_up(
     return transfer
 
 
+def top_up_recorded(session: Session, external_reference: str) -> bool:
+    """Whether a top-up with this bank reference is already in the ledger (a replay is not
+    an error, but the caller is told: nothing was credited a second time)."""
+    transfer_id = ledger.derived_transfer_id("topup", external_reference.strip())
+    return bool(ledger.repository(session).transfers([transfer_id]))
+
+
 def payout(
     session: Session,
     clock: Clock,
@@ -180,10 +199,12 @@ def payout(
     currency: str = "CNY",
 ) -> Transfer:
     """Pays a provider what it is owed: receivable -> external (the bank transfer's reference)."""
-    _require_operator(caller, "pays providers out")
+    _require_operator(caller, msg("给算力提供方结算", "pays providers out"))
     org = _require_org(session, caller, provider_id)
     if org.kind != "provider":
-        raise InvalidInput("only a provider is paid out", field="provider_id")
+        raise InvalidInput(
+            msg("只有算力提供方可以结算提现", "only a provider is paid out"), field="provider_id"
+        )
     reference = _require_text(external_reference, "external_reference")
     request = TransferRequest(
         id=ledger.derived_transfer_id("payout", reference),
@@ -220,7 +241,7 @@ def refund(
 ) -> Transfer:
     """Reverses a posted transfer, wholly or in part, by a new transfer the other way
     (invariant 3: nothing is edited). Refunds of one transfer never exceed its amount."""
-    _require_operator(caller, "refunds")
+    _require_operator(caller, msg("退款", "refunds"))
     original = _refundable(session, transfer_id)
     # Lock both accounts before summing earlier refunds: concurrent refunds serialise here.
     ledger.repository(session).accounts(
@@ -230,7 +251,11 @@ def refund(
     amount = remaining if amount_fen is None else require_amount(amount_fen)
     if amount <= 0 or amount > remaining:
         raise InvalidTransfer(
-            f"at most {remaining} fen of {original.id} can still be refunded", field="amount_fen"
+            msg(
+                f"{original.id} 最多还能退 {remaining} 分",
+                f"at most {remaining} fen of {original.id} can still be refunded",
+            ),
+            field="amount_fen",
         )
     key = idempotency_key or ledger.derived_transfer_id("once", original.id, str(clock.now()))
     request = TransferRequest(
@@ -262,13 +287,16 @@ def refund_job(
     """Reverses a job's whole settlement in one batch: the provider's share and the fee go
     back to clearing, and clearing pays the wallet back and each voucher grant its subsidy.
     A job is refunded at most once."""
-    _require_operator(caller, "refunds")
+    _require_operator(caller, msg("退款", "refunds"))
     subsidy_parts = vouchers.refund_parts(session, job_id)
     settled_parts = ("capture", "provider", "fee", *subsidy_parts)
     settled = ledger.repository(session).transfers(f"job:{job_id}:{p}" for p in settled_parts)
     capture = settled.get(f"job:{job_id}:capture")
     if capture is None and not subsidy_parts:
-        raise NotFound(f"job {job_id} has no settlement to refund", field="job_id")
+        raise NotFound(
+            msg(f"作业 {job_id} 没有可退的结算", f"job {job_id} has no settlement to refund"),
+            field="job_id",
+        )
     note = _require_text(reason, "reason")
     repository = ledger.repository(session)
     # Lock every account first, so a concurrent transfer-by-transfer refund cannot interleave.
@@ -277,7 +305,10 @@ def refund_job(
     replayed = repository.transfers(f"job:{job_id}:refund:{part}" for part in settled_parts)
     if not replayed and any(_refunded_fen(session, t.id) for t in settled.values()):
         raise InvalidTransfer(
-            "part of this job was refunded already; refund the rest transfer by transfer",
+            msg(
+                "这个作业已部分退款，其余部分请逐笔退",
+                "part of this job was refunded already; refund the rest transfer by transfer",
+            ),
             field="job_id",
         )
     batch = [
@@ -327,15 +358,24 @@ class HasDatabase(Protocol):
 def _refundable(session: Session, transfer_id: str) -> Transfer:
     found = ledger.repository(session).transfers([transfer_id]).get(transfer_id)
     if found is None:
-        raise NotFound(f"transfer {transfer_id} not found", field="transfer_id")
+        raise NotFound(
+            msg(f"没有转账 {transfer_id}", f"transfer {transfer_id} not found"), field="transfer_id"
+        )
     if found.flags & TransferFlags.PENDING or found.flags & (
         ENDING_FLAGS & ~TransferFlags.POST_PENDING
     ):
         raise InvalidTransfer(
-            "only posted money can be refunded; void a hold instead", field="transfer_id"
+            msg(
+                "只有已入账的款项可以退款；冻结款项请撤销冻结",
+                "only posted money can be refunded; void a hold instead",
+            ),
+            field="transfer_id",
         )
     if found.code == TransferCode.REFUND:
-        raise InvalidTransfer("a refund is not refunded; make a new transfer", field="transfer_id")
+        raise InvalidTransfer(
+            msg("退款不能再退，请另做一笔转账", "a refund is not refunded; make a new transfer"),
+            field="transfer_id",
+        )
     return found
 
 
@@ -360,7 +400,7 @@ def balances(session: Session, caller: Principal, org_id: str) -> list[AccountVi
 
 
 def platform_balances(session: Session, caller: Principal) -> list[AccountView]:
-    _require_operator(caller, "sees the platform's accounts")
+    _require_operator(caller, msg("查看平台的账户", "sees the platform's accounts"))
     ids = [ledger.EXTERNAL_ACCOUNT_ID, ledger.CLEARING_ACCOUNT_ID, ledger.REVENUE_ACCOUNT_ID]
     found = ledger.repository(session).accounts(ids)
     return [account_view(found[i]) for i in ids if i in found]
@@ -377,9 +417,13 @@ def statement(
     """The account's transfers in [since, until), oldest first, one page at a time."""
     account = ledger.repository(session).accounts([account_id]).get(account_id)
     if account is None or not (caller.is_operator or account.owner_id == caller.org_id):
-        raise NotFound(f"account {account_id} not found", field="account_id")
+        raise NotFound(
+            msg(f"没有账户 {account_id}", f"account {account_id} not found"), field="account_id"
+        )
     if since is not None and until is not None and since >= until:
-        raise InvalidInput("since must be before until", field="since")
+        raise InvalidInput(
+            msg("`since` 须早于 `until`", "since must be before until"), field="since"
+        )
     lines, total = statement_page(
         session.connection(), account_id, since, until, page.offset, page.limit
     )
@@ -465,7 +509,9 @@ def month_bounds(month: str) -> tuple[datetime, datetime]:
     try:
         start = datetime.strptime(month, "%Y-%m").replace(tzinfo=CHINA_STANDARD_TIME)
     except ValueError as error:
-        raise InvalidInput("month must look like 2025-07", field="month") from error
+        raise InvalidInput(
+            msg("月份格式须为 2025-07", "month must look like 2025-07"), field="month"
+        ) from error
     check_date(start.date(), "month")
     end = start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
     return start, end
@@ -476,7 +522,13 @@ def monthly_statement(
 ) -> MonthlyStatement:
     org = _require_org(session, caller, org_id)
     if org.kind not in ("enterprise", "provider"):
-        raise InvalidInput("monthly statements are for enterprises and providers", field="org_id")
+        raise InvalidInput(
+            msg(
+                "月度对账单只提供给企业和算力提供方",
+                "monthly statements are for enterprises and providers",
+            ),
+            field="org_id",
+        )
     start, end = month_bounds(month)
     account_id = main_account_id(session, caller, org_id)
     return MonthlyStatement(

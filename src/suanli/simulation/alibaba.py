@@ -33,6 +33,7 @@ from suanli.domain.jobs import CARDS_MAX, RUN_TIME_S_MAX, JobSpec
 from suanli.domain.pools import CARDS_PER_NODE_MAX, NODES_MAX, Pool, Region
 from suanli.domain.scheduling.model import PoolView, QueuedJob
 from suanli.errors import InvalidInput, UnknownAccelerator
+from suanli.i18n import Msg, msg
 from suanli.simulation.pricing import illustrative_price_fen
 from suanli.simulation.workload import Fleet, Workload
 
@@ -57,7 +58,12 @@ def load_fleet(path: Path) -> Fleet:
         model = row["model"].strip()
         if cards == 0 or not model:
             if cards or model:
-                raise _bad(path, line, "gpu", f"model {model!r} with {cards} GPUs")
+                raise _bad(
+                    path,
+                    line,
+                    "gpu",
+                    msg(f"型号 {model!r} 有 {cards} 张 GPU", f"model {model!r} with {cards} GPUs"),
+                )
             skipped["cpu_only_nodes"] += 1
             continue
         counts[(model, cards)] = counts.get((model, cards), 0) + 1
@@ -76,7 +82,13 @@ def _pool_view(
         model, trace_model(model, path)
     )
     if nodes > NODES_MAX:
-        raise InvalidInput(f"{path.name}: more than {NODES_MAX} nodes of {model}", field="nodes")
+        raise InvalidInput(
+            msg(
+                f"{path.name}：{model} 的节点超过 {NODES_MAX} 个",
+                f"{path.name}: more than {NODES_MAX} nodes of {model}",
+            ),
+            field="nodes",
+        )
     pool = Pool(
         id=f"{PROVIDER_ID}-{model.lower()}-x{cards}",
         provider_id=PROVIDER_ID,
@@ -101,7 +113,9 @@ def trace_model(name: str, path: Path) -> Accelerator:
     try:
         return get_accelerator(name)
     except UnknownAccelerator as error:
-        raise InvalidInput(f"{path.name}: {error.message}", field="model") from error
+        raise InvalidInput(
+            msg(f"{path.name}：{error.message}", f"{path.name}: {error.message}"), field="model"
+        ) from error
 
 
 def load_workload(path: Path) -> Workload:
@@ -111,7 +125,15 @@ def load_workload(path: Path) -> Workload:
     seen: set[str] = set()
     for line, row in _rows(path, POD_COLUMNS + POD_TIME_COLUMNS):
         if row["name"].strip() in seen:
-            raise _bad(path, line, "name", f"repeats an earlier pod ({row['name'].strip()})")
+            raise _bad(
+                path,
+                line,
+                "name",
+                msg(
+                    f"与前面的作业重名（{row['name'].strip()}）",
+                    f"repeats an earlier pod ({row['name'].strip()})",
+                ),
+            )
         seen.add(row["name"].strip())
         job = _pod_job(row, line, path, skipped, adjusted)
         if job is not None:
@@ -125,7 +147,7 @@ def _pod_job(
 ) -> QueuedJob | None:
     name = row["name"].strip()
     if not name:
-        raise _bad(path, line, "name", "is empty")
+        raise _bad(path, line, "name", msg("为空", "is empty"))
     cards = _int(row, "num_gpu", line, path, 0, CARDS_MAX)
     milli = _int(row, "gpu_milli", line, path, 0, 1000)
     created_s = _time(row, "creation_time", line, path)
@@ -139,7 +161,13 @@ def _pod_job(
     scheduled_s = _time(row, "scheduled_time", line, path)
     if deleted_s < scheduled_s or scheduled_s < created_s:
         raise _bad(
-            path, line, "deletion_time", "times must satisfy creation <= scheduled <= deletion"
+            path,
+            line,
+            "deletion_time",
+            msg(
+                "时间须满足 创建 <= 调度 <= 删除",
+                "times must satisfy creation <= scheduled <= deletion",
+            ),
         )
     adjusted["shared_gpu_rounded_up"] += int(0 < milli < 1000)
     runtime_s = max(1.0, deleted_s - scheduled_s)
@@ -161,12 +189,28 @@ def _pod_spec(
 ) -> JobSpec:
     qos = row["qos"].strip()
     if qos not in PRIORITY_BY_QOS:
-        raise _bad(path, line, "qos", f"must be one of {', '.join(PRIORITY_BY_QOS)}")
+        raise _bad(
+            path,
+            line,
+            "qos",
+            msg(
+                f"须为以下之一：{'、'.join(PRIORITY_BY_QOS)}",
+                f"must be one of {', '.join(PRIORITY_BY_QOS)}",
+            ),
+        )
     wanted = tuple(
         dict.fromkeys(part.strip() for part in row["gpu_spec"].split("|") if part.strip())
     )
     if cards > CARDS_PER_NODE_MAX:
-        raise _bad(path, line, "num_gpu", f"a pod fits on one node: at most {CARDS_PER_NODE_MAX}")
+        raise _bad(
+            path,
+            line,
+            "num_gpu",
+            msg(
+                f"一个作业须放进一个节点：最多 {CARDS_PER_NODE_MAX}",
+                f"a pod fits on one node: at most {CARDS_PER_NODE_MAX}",
+            ),
+        )
     return JobSpec(
         name=name,
         command="trace replay",
@@ -184,19 +228,34 @@ def _rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str
     try:
         handle = path.open(newline="", encoding="utf-8")
     except OSError as error:
-        raise InvalidInput(f"cannot read {path}: {error.strerror}", field="path") from error
+        raise InvalidInput(
+            msg(f"无法读取 {path}：“{error.strerror}”", f"cannot read {path}: {error.strerror}"),
+            field="path",
+        ) from error
     with handle:
         reader = csv.DictReader(handle)
         missing = [column for column in required if column not in (reader.fieldnames or ())]
         if missing:
             raise InvalidInput(
-                f"{path.name} line 1: missing column(s) {', '.join(missing)}", field="header"
+                msg(
+                    f"{path.name} 第1行：缺少列 {'、'.join(missing)}",
+                    f"{path.name} line 1: missing column(s) {', '.join(missing)}",
+                ),
+                field="header",
             )
         for count, row in enumerate(reader, start=1):
             if count > ROWS_MAX:
-                raise InvalidInput(f"{path.name}: more than {ROWS_MAX} rows", field="rows")
+                raise InvalidInput(
+                    msg(
+                        f"{path.name}：超过 {ROWS_MAX} 行",
+                        f"{path.name}: more than {ROWS_MAX} rows",
+                    ),
+                    field="rows",
+                )
             if None in row or any(row.get(column) is None for column in required):
-                raise _bad(path, reader.line_num, "row", "has the wrong number of fields")
+                raise _bad(
+                    path, reader.line_num, "row", msg("列数不对", "has the wrong number of fields")
+                )
             yield reader.line_num, row
 
 
@@ -205,9 +264,19 @@ def _int(row: dict[str, str], column: str, line: int, path: Path, low: int, high
     try:
         value = int(text)
     except ValueError:
-        raise _bad(path, line, column, f"must be an integer, got {text!r}") from None
+        raise _bad(
+            path, line, column, msg(f"须为整数，收到 {text!r}", f"must be an integer, got {text!r}")
+        ) from None
     if not low <= value <= high:
-        raise _bad(path, line, column, f"must be in [{low}, {high}], got {value}")
+        raise _bad(
+            path,
+            line,
+            column,
+            msg(
+                f"须在 {low} 至 {high} 之间，收到 {value}",
+                f"must be in [{low}, {high}], got {value}",
+            ),
+        )
     return value
 
 
@@ -216,11 +285,28 @@ def _time(row: dict[str, str], column: str, line: int, path: Path) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise _bad(path, line, column, f"must be a number of seconds, got {text!r}") from None
+        raise _bad(
+            path,
+            line,
+            column,
+            msg(f"须为秒数，收到 {text!r}", f"must be a number of seconds, got {text!r}"),
+        ) from None
     if not math.isfinite(value) or value < 0:
-        raise _bad(path, line, column, f"must be a non-negative number, got {text!r}")
+        raise _bad(
+            path,
+            line,
+            column,
+            msg(f"须为非负数，收到 {text!r}", f"must be a non-negative number, got {text!r}"),
+        )
     return value
 
 
-def _bad(path: Path, line: int, column: str, problem: str) -> InvalidInput:
-    return InvalidInput(f"{path.name} line {line}: {column} {problem}", field=column, line=line)
+def _bad(path: Path, line: int, column: str, problem: Msg) -> InvalidInput:
+    return InvalidInput(
+        msg(
+            f"{path.name} 第{line}行：`{column}` {problem.zh}",
+            f"{path.name} line {line}: {column} {problem.en}",
+        ),
+        field=column,
+        line=line,
+    )

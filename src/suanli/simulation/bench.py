@@ -30,6 +30,7 @@ from suanli.domain.scheduling.model import (
 from suanli.domain.scheduling.placement import ScalarCheapestPolicy
 from suanli.domain.scheduling.policies import QUEUE_SCAN_MAX, get_policy
 from suanli.errors import InvalidInput
+from suanli.i18n import msg
 from suanli.simulation.synthetic import synthetic_fleet, synthetic_workload
 
 CHURN_BUSY_FRACTION = 0.7
@@ -76,10 +77,16 @@ def run_bench(
 ) -> BenchFigures:
     if not 1 <= pools <= POOLS_MAX or not 1 <= jobs <= JOBS_MAX:
         raise InvalidInput(
-            f"pools must be in [1, {POOLS_MAX}], jobs in [1, {JOBS_MAX}]", field="pools"
+            msg(
+                f"资源池数须在 1 至 {POOLS_MAX} 之间，作业数须在 1 至 {JOBS_MAX} 之间",
+                f"pools must be in [1, {POOLS_MAX}], jobs in [1, {JOBS_MAX}]",
+            ),
+            field="pools",
         )
     if not 0 <= fractional <= 1:
-        raise InvalidInput("fractional must be in [0, 1]", field="fractional")
+        raise InvalidInput(
+            msg("`fractional` 须在 0 至 1 之间", "fractional must be in [0, 1]"), field="fractional"
+        )
     fleet = synthetic_fleet(pools, seed)
     whole_queue = synthetic_workload(jobs, seed).jobs
     queue = with_shares(whole_queue, fractional, seed)

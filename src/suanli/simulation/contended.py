@@ -32,6 +32,7 @@ from suanli.domain.jobs import CARDS_MAX, RUN_TIME_S_MAX, JobSpec
 from suanli.domain.pools import NODES_MAX, Pool, Region
 from suanli.domain.scheduling.model import PoolView, QueuedJob
 from suanli.errors import InvalidInput
+from suanli.i18n import Msg, msg
 from suanli.simulation.pricing import illustrative_price_fen
 from suanli.simulation.workload import Fleet, Workload
 
@@ -62,7 +63,10 @@ def node_shape(cards: int) -> tuple[int, int]:
 def _pool(model: str, nodes: int, tag: str) -> PoolView:
     accelerator = get_accelerator(model)
     if not 1 <= nodes <= NODES_MAX:
-        raise InvalidInput(f"a pool has 1..{NODES_MAX} nodes", field="fleet")
+        raise InvalidInput(
+            msg(f"一个资源池有 1..{NODES_MAX} 个节点", f"a pool has 1..{NODES_MAX} nodes"),
+            field="fleet",
+        )
     pool = Pool(
         id=f"{tag}-{model.lower()}",
         provider_id=tag,
@@ -86,7 +90,10 @@ def philly_fleet() -> Fleet:
 def gavel_fleet(cards_per_type: int) -> Fleet:
     if not CARDS_PER_NODE <= cards_per_type <= GAVEL_CARDS_MAX:
         raise InvalidInput(
-            f"gavel:N takes N in [{CARDS_PER_NODE}, {GAVEL_CARDS_MAX}] cards per type",
+            msg(
+                f"gavel:N 中 N 须为每种卡 {CARDS_PER_NODE} 至 {GAVEL_CARDS_MAX} 张",
+                f"gavel:N takes N in [{CARDS_PER_NODE}, {GAVEL_CARDS_MAX}] cards per type",
+            ),
             field="fleet",
         )
     nodes = math.ceil(cards_per_type / CARDS_PER_NODE)
@@ -101,7 +108,7 @@ def load_philly(path: Path) -> Workload:
     rows = _read_rows(path)
     parsed = [_philly_row(path, line, row) for line, row in rows]
     if not parsed:
-        raise InvalidInput(f"{path.name}: no jobs", field="workload")
+        raise InvalidInput(msg(f"{path.name}：没有作业", f"{path.name}: no jobs"), field="workload")
     start = min(submitted for submitted, _, _, _ in parsed)
     jobs = [
         _job(
@@ -123,20 +130,31 @@ def _read_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        raise InvalidInput(f"cannot read {path}: {error}", field="workload") from error
+        raise InvalidInput(
+            msg(f"无法读取 {path}：“{error}”", f"cannot read {path}: {error}"), field="workload"
+        ) from error
     reader = csv.DictReader(text.splitlines())
     needed = ("timestamp", "duration", "num_gpus", "cluster")
     missing = [c for c in needed if c not in (reader.fieldnames or ())]
     if missing:
         raise InvalidInput(
-            f"{path.name} line 1: missing column(s) {', '.join(missing)}", field="header"
+            msg(
+                f"{path.name} 第1行：缺少列 {'、'.join(missing)}",
+                f"{path.name} line 1: missing column(s) {', '.join(missing)}",
+            ),
+            field="header",
         )
     rows = []
     for line_count, row in enumerate(reader, start=1):
         if line_count > ROWS_MAX:
-            raise InvalidInput(f"{path.name}: more than {ROWS_MAX} rows", field="rows")
+            raise InvalidInput(
+                msg(f"{path.name}：超过 {ROWS_MAX} 行", f"{path.name}: more than {ROWS_MAX} rows"),
+                field="rows",
+            )
         if None in row or any(row.get(c) is None for c in needed):
-            raise _bad(path, reader.line_num, "row", "has the wrong number of fields")
+            raise _bad(
+                path, reader.line_num, "row", msg("列数不对", "has the wrong number of fields")
+            )
         rows.append((reader.line_num, row))
     return rows
 
@@ -145,14 +163,24 @@ def _philly_row(path: Path, line: int, row: dict[str, str]) -> tuple[datetime, f
     try:
         submitted = datetime.strptime(row["timestamp"].strip(), "%Y-%m-%d %H:%M:%S")
     except ValueError:
-        raise _bad(path, line, "timestamp", "must be YYYY-MM-DD HH:MM:SS") from None
+        raise _bad(
+            path,
+            line,
+            "timestamp",
+            msg("格式须为 YYYY-MM-DD HH:MM:SS", "must be YYYY-MM-DD HH:MM:SS"),
+        ) from None
     duration_s = _number(path, line, "duration", row["duration"])
     cards = _number(path, line, "num_gpus", row["num_gpus"])
     if cards != int(cards) or not 1 <= cards <= CARDS_MAX:
-        raise _bad(path, line, "num_gpus", f"must be a whole number in [1, {CARDS_MAX}]")
+        raise _bad(
+            path,
+            line,
+            "num_gpus",
+            msg(f"须为 1 至 {CARDS_MAX} 之间的整数", f"must be a whole number in [1, {CARDS_MAX}]"),
+        )
     owner = row["cluster"].strip()
     if not owner:
-        raise _bad(path, line, "cluster", "is empty")
+        raise _bad(path, line, "cluster", msg("为空", "is empty"))
     return submitted, duration_s, int(cards), f"vc-{owner}"
 
 
@@ -165,7 +193,11 @@ def load_gavel_throughputs(path: Path) -> dict[str, dict[int, dict[str, float]]]
         raw: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise InvalidInput(
-            f"cannot read Gavel throughputs {path}: {error}", field="path"
+            msg(
+                f"无法读取 Gavel 吞吐量文件 {path}：“{error}”",
+                f"cannot read Gavel throughputs {path}: {error}",
+            ),
+            field="path",
         ) from error
     table: dict[str, dict[int, dict[str, float]]] = {}
     for worker, model in GAVEL_WORKERS.items():
@@ -176,7 +208,10 @@ def load_gavel_throughputs(path: Path) -> dict[str, dict[int, dict[str, float]]]
                     entry["null"]
                 )
     if not table:
-        raise InvalidInput(f"{path} holds no isolated throughputs", field="path")
+        raise InvalidInput(
+            msg(f"{path} 中没有单独运行的吞吐量数据", f"{path} holds no isolated throughputs"),
+            field="path",
+        )
     return table
 
 
@@ -196,11 +231,18 @@ def gavel_measured(table: dict[str, dict[int, dict[str, float]]]) -> dict[str, d
 
 def load_gavel_traces(folder: Path, throughputs: Path) -> Workload:
     if not folder.is_dir():
-        raise InvalidInput(f"no Gavel trace folder {folder}", field="workload")
+        raise InvalidInput(
+            msg(f"没有 Gavel 轨迹目录 {folder}", f"no Gavel trace folder {folder}"),
+            field="workload",
+        )
     files = sorted(folder.glob("*.trace"))
     if not files or len(files) > TRACE_FILES_MAX:
         raise InvalidInput(
-            f"{folder}: expected 1..{TRACE_FILES_MAX} .trace files", field="workload"
+            msg(
+                f"{folder}：应有 1..{TRACE_FILES_MAX} 个 .trace 文件",
+                f"{folder}: expected 1..{TRACE_FILES_MAX} .trace files",
+            ),
+            field="workload",
         )
     table = load_gavel_throughputs(throughputs)
     jobs = [job for path in files for job in _gavel_file(path, table)]
@@ -212,33 +254,63 @@ def _gavel_file(path: Path, table: dict[str, dict[int, dict[str, float]]]) -> li
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as error:
-        raise InvalidInput(f"cannot read {path}: {error}", field="workload") from error
+        raise InvalidInput(
+            msg(f"无法读取 {path}：“{error}”", f"cannot read {path}: {error}"), field="workload"
+        ) from error
     if len(lines) > ROWS_MAX:
-        raise InvalidInput(f"{path.name}: more than {ROWS_MAX} lines", field="rows")
+        raise InvalidInput(
+            msg(f"{path.name}：超过 {ROWS_MAX} 行", f"{path.name}: more than {ROWS_MAX} lines"),
+            field="rows",
+        )
     jobs = []
     for line, text in enumerate(lines, start=1):
         if not text.strip():
             continue
         fields = text.split("\t")
         if len(fields) < 7:
-            raise _bad(path, line, "row", f"has {len(fields)} tab-separated fields, expected 7")
+            raise _bad(
+                path,
+                line,
+                "row",
+                msg(
+                    f"有 {len(fields)} 个制表符分隔的字段，应为 7 个",
+                    f"has {len(fields)} tab-separated fields, expected 7",
+                ),
+            )
         job_type = fields[0].strip()
         steps = _number(path, line, "total_steps (field 5)", fields[-3])
         arrival_s = _number(path, line, "arrival_time (field 6)", fields[-2])
         factor = _number(path, line, "scale_factor (field 7)", fields[-1])
         if factor != int(factor) or not 1 <= factor <= CARDS_MAX:
             raise _bad(
-                path, line, "scale_factor (field 7)", f"must be a whole number in [1, {CARDS_MAX}]"
+                path,
+                line,
+                "scale_factor (field 7)",
+                msg(
+                    f"须为 1 至 {CARDS_MAX} 之间的整数",
+                    f"must be a whole number in [1, {CARDS_MAX}]",
+                ),
             )
         by_factor = table.get(job_type)
         if not by_factor:
             raise _bad(
-                path, line, "job_type (field 1)", f"{job_type!r} is not in the throughput matrix"
+                path,
+                line,
+                "job_type (field 1)",
+                msg(
+                    f"{job_type!r} 不在吞吐量矩阵中",
+                    f"{job_type!r} is not in the throughput matrix",
+                ),
             )
         measured = max((f for f in by_factor if f <= factor), default=min(by_factor))
         speed = by_factor[measured].get(GAVEL_REFERENCE)
         if not speed:
-            raise _bad(path, line, "job_type (field 1)", f"{job_type!r} has no V100 throughput")
+            raise _bad(
+                path,
+                line,
+                "job_type (field 1)",
+                msg(f"{job_type!r} 没有 V100 吞吐量", f"{job_type!r} has no V100 throughput"),
+            )
         runtime_s = steps / (speed * factor / measured)
         jobs.append(
             _job(
@@ -290,13 +362,31 @@ def _number(path: Path, line: int, column: str, text: str) -> float:
     try:
         value = float(text.strip())
     except ValueError:
-        raise _bad(path, line, column, f"must be a number, got {text.strip()!r}") from None
+        raise _bad(
+            path,
+            line,
+            column,
+            msg(f"须为数字，收到 {text.strip()!r}", f"must be a number, got {text.strip()!r}"),
+        ) from None
     if not math.isfinite(value) or value < 0:
-        raise _bad(path, line, column, f"must be a non-negative number, got {text.strip()!r}")
+        raise _bad(
+            path,
+            line,
+            column,
+            msg(
+                f"须为非负数，收到 {text.strip()!r}",
+                f"must be a non-negative number, got {text.strip()!r}",
+            ),
+        )
     return value
 
 
-def _bad(path: Path, line: int, column: str, problem: str) -> InvalidInput:
+def _bad(path: Path, line: int, column: str, problem: Msg) -> InvalidInput:
     return InvalidInput(
-        f"{path.name} line {line}: column {column} {problem}", field=column, line=line
+        msg(
+            f"{path.name} 第{line}行：列 `{column}` {problem.zh}",
+            f"{path.name} line {line}: column {column} {problem.en}",
+        ),
+        field=column,
+        line=line,
     )

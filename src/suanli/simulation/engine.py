@@ -32,6 +32,7 @@ from suanli.domain.scheduling.model import (
 from suanli.domain.scheduling.performance import PerformanceModel
 from suanli.domain.scheduling.policies import ARRIVAL_ORDER, QUEUE_SCAN_MAX, Round
 from suanli.errors import LimitExceeded
+from suanli.i18n import msg
 from suanli.simulation.workload import Fleet, Workload
 
 EVENTS_MAX = 50_000_000
@@ -127,7 +128,10 @@ class Replay:
             self._sample(now_s)
             if progress is not None and event % PROGRESS_EVERY_EVENTS == 0:
                 progress(self.settled)
-        raise LimitExceeded(f"the replay passed {EVENTS_MAX} events", field="events")
+        raise LimitExceeded(
+            msg(f"回放超过了 {EVENTS_MAX} 个事件", f"the replay passed {EVENTS_MAX} events"),
+            field="events",
+        )
 
     def _next_time(self) -> float | None:
         times = [self.ends[0][0]] if self.ends else []

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from suanli.errors import InvalidInput
+from suanli.i18n import msg
 
 WORKER_MODELS = {"k80": "K80", "p100": "P100", "v100": "V100"}
 CLASS_BY_JOB_TYPE = {
@@ -30,7 +31,11 @@ def load_throughputs(path: Path) -> dict[str, dict[str, float]]:
         raw: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as error:
         raise InvalidInput(
-            f"cannot read Gavel throughputs {path}: {error}", field="path"
+            msg(
+                f"无法读取 Gavel 吞吐量文件 {path}：“{error}”",
+                f"cannot read Gavel throughputs {path}: {error}",
+            ),
+            field="path",
         ) from error
     table: dict[str, dict[str, float]] = {}
     for worker, model in WORKER_MODELS.items():
@@ -39,7 +44,10 @@ def load_throughputs(path: Path) -> dict[str, dict[str, float]]:
             if scale_factor == 1 and isinstance(entry, dict) and entry.get("null"):
                 table.setdefault(job_type, {})[model] = float(entry["null"])
     if not table:
-        raise InvalidInput(f"{path} holds no isolated throughputs", field="path")
+        raise InvalidInput(
+            msg(f"{path} 中没有单独运行的吞吐量数据", f"{path} holds no isolated throughputs"),
+            field="path",
+        )
     return table
 
 

@@ -36,6 +36,7 @@ from suanli.domain.scheduling.packing import (
     typical_pods,
 )
 from suanli.errors import InvalidInput
+from suanli.i18n import Msg, msg
 
 NODE_LIST = "openb_node_list_gpu_node.csv"
 POD_LIST = "openb_pod_list_{name}.csv"
@@ -110,13 +111,20 @@ def load_nodes(path: Path) -> PackingNodes:
         if gpus == 0:
             continue  # CPU-only nodes take no part in the protocol
         if not name:
-            raise _bad(path, line, "model", f"is empty for a node with {gpus} GPUs")
+            raise _bad(
+                path,
+                line,
+                "model",
+                msg(f"为空，而节点有 {gpus} 张 GPU", f"is empty for a node with {gpus} GPUs"),
+            )
         model.append(models.setdefault(name, len(models)))
         cards.append(gpus)
         cpu.append(_int(row, "cpu_milli", line, path, 0, CPU_MILLI_MAX))
         memory.append(_int(row, "memory_mib", line, path, 0, MEMORY_MIB_MAX))
     if not cards:
-        raise InvalidInput(f"{path.name}: no GPU nodes", field="nodes")
+        raise InvalidInput(
+            msg(f"{path.name}：没有 GPU 节点", f"{path.name}: no GPU nodes"), field="nodes"
+        )
     return PackingNodes.build(tuple(models), model, cards, cpu, memory)
 
 
@@ -128,9 +136,19 @@ def load_pods(path: Path, nodes: PackingNodes) -> PodList:
         cards = _int(row, "num_gpu", line, path, 0, 8)
         milli = _int(row, "gpu_milli", line, path, 0, MILLI)
         if cards and milli == 0:
-            raise _bad(path, line, "gpu_milli", "must be at least 1 for a pod with GPUs")
+            raise _bad(
+                path,
+                line,
+                "gpu_milli",
+                msg("用 GPU 的作业至少为 1", "must be at least 1 for a pod with GPUs"),
+            )
         if cards > 1 and milli != MILLI:
-            raise _bad(path, line, "gpu_milli", "must be 1000 for a pod with several GPUs")
+            raise _bad(
+                path,
+                line,
+                "gpu_milli",
+                msg("多 GPU 的作业须为 1000", "must be 1000 for a pod with several GPUs"),
+            )
         wanted = [part.strip() for part in (row.get("gpu_spec") or "").split("|") if part.strip()]
         pods.append(
             PodRequest(
@@ -142,7 +160,7 @@ def load_pods(path: Path, nodes: PackingNodes) -> PodList:
             )
         )
     if not pods:
-        raise InvalidInput(f"{path.name}: no pods", field="pod_list")
+        raise InvalidInput(msg(f"{path.name}：没有作业", f"{path.name}: no pods"), field="pod_list")
     return PodList(name=path.stem.removeprefix("openb_pod_list_"), pods=tuple(pods))
 
 
@@ -150,11 +168,15 @@ def pod_list_path(name_or_path: str, traces_dir: Path | None) -> Path:
     path = Path(name_or_path)
     if path.suffix == ".csv" or "/" in name_or_path:
         if not path.is_file():
-            raise InvalidInput(f"no pod list {path}", field="pod_list")
+            raise InvalidInput(msg(f"没有作业列表 {path}", f"no pod list {path}"), field="pod_list")
         return path
     if traces_dir is None:
         raise InvalidInput(
-            "cannot find shared/traces/alibaba-gpu-v2023; set SUANLI_TRACES_DIR", field="pod_list"
+            msg(
+                "找不到 shared/traces/alibaba-gpu-v2023；请设置 SUANLI_TRACES_DIR",
+                "cannot find shared/traces/alibaba-gpu-v2023; set SUANLI_TRACES_DIR",
+            ),
+            field="pod_list",
         )
     path = traces_dir / TRACE_DIR / POD_LIST.format(name=name_or_path)
     if not path.is_file():
@@ -163,7 +185,11 @@ def pod_list_path(name_or_path: str, traces_dir: Path | None) -> Path:
             for p in (traces_dir / TRACE_DIR).glob("openb_pod_list_*.csv")
         )
         raise InvalidInput(
-            f"no pod list {name_or_path!r}; known: {', '.join(known)}", field="pod_list"
+            msg(
+                f"没有作业列表 {name_or_path!r}；已知：{'、'.join(known)}",
+                f"no pod list {name_or_path!r}; known: {', '.join(known)}",
+            ),
+            field="pod_list",
         )
     return path
 
@@ -171,7 +197,14 @@ def pod_list_path(name_or_path: str, traces_dir: Path | None) -> Path:
 def node_list_path(traces_dir: Path | None) -> Path:
     if traces_dir is None or not (traces_dir / TRACE_DIR / NODE_LIST).is_file():
         raise InvalidInput(
-            "cannot find shared/traces/alibaba-gpu-v2023/" + NODE_LIST + "; set SUANLI_TRACES_DIR",
+            msg(
+                "找不到 shared/traces/alibaba-gpu-v2023/"
+                + NODE_LIST
+                + "；请设置 SUANLI_TRACES_DIR",
+                "cannot find shared/traces/alibaba-gpu-v2023/"
+                + NODE_LIST
+                + "; set SUANLI_TRACES_DIR",
+            ),
             field="nodes",
         )
     return traces_dir / TRACE_DIR / NODE_LIST
@@ -283,8 +316,12 @@ def parse_policies(text: str | None) -> tuple[str, ...]:
     unknown = [name for name in names if name not in PACKING_POLICIES]
     if unknown or not names:
         raise InvalidInput(
-            f"unknown packing policy {', '.join(map(repr, unknown)) or repr(text)}; "
-            f"known: {', '.join(PACKING_POLICIES)}",
+            msg(
+                f"未知装箱策略 {', '.join(map(repr, unknown)) or repr(text)}；"
+                f"已知：{'、'.join(PACKING_POLICIES)}",
+                f"unknown packing policy {', '.join(map(repr, unknown)) or repr(text)}; "
+                f"known: {', '.join(PACKING_POLICIES)}",
+            ),
             field="policies",
         )
     return names
@@ -301,9 +338,20 @@ def parse_seeds(text: str | None) -> tuple[int, ...]:
         else:
             seeds = tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError:
-        raise InvalidInput(f"--seeds {text!r}: expected A..B or A,B,C", field="seeds") from None
+        raise InvalidInput(
+            msg(
+                f"--seeds {text!r}：应为 A..B 或 A,B,C", f"--seeds {text!r}: expected A..B or A,B,C"
+            ),
+            field="seeds",
+        ) from None
     if not 1 <= len(seeds) <= SEEDS_MAX or min(seeds) < 0:
-        raise InvalidInput(f"--seeds: 1 to {SEEDS_MAX} non-negative seeds", field="seeds")
+        raise InvalidInput(
+            msg(
+                f"--seeds：须为 1 至 {SEEDS_MAX} 个非负种子",
+                f"--seeds: 1 to {SEEDS_MAX} non-negative seeds",
+            ),
+            field="seeds",
+        )
     return seeds
 
 
@@ -321,18 +369,29 @@ def _rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        raise InvalidInput(f"cannot read {path}: {error}", field="path") from error
+        raise InvalidInput(
+            msg(f"无法读取 {path}：“{error}”", f"cannot read {path}: {error}"), field="path"
+        ) from error
     reader = csv.DictReader(text.splitlines())
     missing = [column for column in required if column not in (reader.fieldnames or ())]
     if missing:
         raise InvalidInput(
-            f"{path.name} line 1: missing column(s) {', '.join(missing)}", field="header"
+            msg(
+                f"{path.name} 第1行：缺少列 {'、'.join(missing)}",
+                f"{path.name} line 1: missing column(s) {', '.join(missing)}",
+            ),
+            field="header",
         )
     for count, row in enumerate(reader, start=1):
         if count > ROWS_MAX:
-            raise InvalidInput(f"{path.name}: more than {ROWS_MAX} rows", field="rows")
+            raise InvalidInput(
+                msg(f"{path.name}：超过 {ROWS_MAX} 行", f"{path.name}: more than {ROWS_MAX} rows"),
+                field="rows",
+            )
         if None in row or any(row.get(column) is None for column in required):
-            raise _bad(path, reader.line_num, "row", "has the wrong number of fields")
+            raise _bad(
+                path, reader.line_num, "row", msg("列数不对", "has the wrong number of fields")
+            )
         yield reader.line_num, row
 
 
@@ -341,13 +400,28 @@ def _int(row: dict[str, str], column: str, line: int, path: Path, low: int, high
     try:
         value = int(text)
     except ValueError:
-        raise _bad(path, line, column, f"must be an integer, got {text!r}") from None
+        raise _bad(
+            path, line, column, msg(f"须为整数，收到 {text!r}", f"must be an integer, got {text!r}")
+        ) from None
     if not low <= value <= high:
-        raise _bad(path, line, column, f"must be in [{low}, {high}], got {value}")
+        raise _bad(
+            path,
+            line,
+            column,
+            msg(
+                f"须在 {low} 至 {high} 之间，收到 {value}",
+                f"must be in [{low}, {high}], got {value}",
+            ),
+        )
     return value
 
 
-def _bad(path: Path, line: int, column: str, problem: str) -> InvalidInput:
+def _bad(path: Path, line: int, column: str, problem: Msg) -> InvalidInput:
     return InvalidInput(
-        f"{path.name} line {line}: column {column} {problem}", field=column, line=line
+        msg(
+            f"{path.name} 第{line}行：列 `{column}` {problem.zh}",
+            f"{path.name} line {line}: column {column} {problem.en}",
+        ),
+        field=column,
+        line=line,
     )

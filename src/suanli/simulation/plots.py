@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from suanli.errors import InvalidInput
+from suanli.i18n import msg
 from suanli.simulation.engine import SimulationResult, thinned
 from suanli.simulation.packing import PolicyCurve
 
@@ -22,7 +23,13 @@ def write_plots(results: Mapping[str, SimulationResult], folder: Path) -> list[P
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise InvalidInput(f"cannot create {folder}: {error.strerror}", field="plot") from error
+        raise InvalidInput(
+            msg(
+                f"无法创建 {folder}：“{error.strerror}”",
+                f"cannot create {folder}: {error.strerror}",
+            ),
+            field="plot",
+        ) from error
     return [_utilization(results, folder / UTILIZATION_PNG), _jct(results, folder / JCT_PNG)]
 
 
@@ -86,7 +93,11 @@ def write_packing_plot(curves: Sequence[PolicyCurve], pod_list: str, path: Path)
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise InvalidInput(
-            f"cannot create {path.parent}: {error.strerror}", field="plot"
+            msg(
+                f"无法创建 {path.parent}：“{error.strerror}”",
+                f"cannot create {path.parent}: {error.strerror}",
+            ),
+            field="plot",
         ) from error
     figure, axes = plt.subplots(figsize=(8, 5))
     for curve in curves:
@@ -106,7 +117,10 @@ def write_packing_plot(curves: Sequence[PolicyCurve], pod_list: str, path: Path)
     try:
         figure.savefig(path, dpi=120)
     except OSError as error:
-        raise InvalidInput(f"cannot write {path}: {error.strerror}", field="plot") from error
+        raise InvalidInput(
+            msg(f"无法写入 {path}：“{error.strerror}”", f"cannot write {path}: {error.strerror}"),
+            field="plot",
+        ) from error
     finally:
         plt.close(figure)
     return path

@@ -13,6 +13,7 @@ from pathlib import Path
 from suanli.domain.scheduling.performance import PerformanceModel
 from suanli.domain.scheduling.policies import get_policy, policy_names
 from suanli.errors import InvalidInput
+from suanli.i18n import msg
 from suanli.simulation.engine import Progress, SimulationResult, simulate
 from suanli.simulation.floor import JctFloor, jct_floor
 from suanli.simulation.gavel import load_throughputs, measured_by_class
@@ -60,11 +61,17 @@ class Comparison:
 def parse_policies(policy: str | None, compare: str | None) -> tuple[str, ...]:
     """--policy P or --compare p1,p2 (not both); neither means every policy."""
     if policy and compare:
-        raise InvalidInput("give --policy or --compare, not both", field="policy")
+        raise InvalidInput(
+            msg("--policy 和 --compare 只能给一个", "give --policy or --compare, not both"),
+            field="policy",
+        )
     names = [policy] if policy else [n.strip() for n in (compare or "").split(",") if n.strip()]
     names = names or list(policy_names())
     if len(names) > POLICIES_MAX:
-        raise InvalidInput(f"at most {POLICIES_MAX} policies per run", field="compare")
+        raise InvalidInput(
+            msg(f"每次最多比较 {POLICIES_MAX} 个策略", f"at most {POLICIES_MAX} policies per run"),
+            field="compare",
+        )
     for name in names:
         get_policy(name)  # raises InvalidInput naming the known policies
     return tuple(dict.fromkeys(names))
@@ -73,12 +80,24 @@ def parse_policies(policy: str | None, compare: str | None) -> tuple[str, ...]:
 def prepare(request: SimulationRequest) -> tuple[Fleet, Workload, float]:
     """The fleet and the workload with arrivals rescaled; the factor applied to arrivals."""
     if request.target_load is not None and request.time_scale is not None:
-        raise InvalidInput("give --target-load or --time-scale, not both", field="target_load")
+        raise InvalidInput(
+            msg(
+                "--target-load 和 --time-scale 只能给一个",
+                "give --target-load or --time-scale, not both",
+            ),
+            field="target_load",
+        )
     fleet = load_fleet_named(request.fleet, request.traces_dir, request.seed).require_nonempty()
     workload = load_workload_named(request.workload, request.traces_dir, request.seed)
     workload = workload.limited(request.limit_jobs)
     if not workload.jobs:
-        raise InvalidInput(f"the workload {workload.source} has no GPU jobs", field="workload")
+        raise InvalidInput(
+            msg(
+                f"负载 {workload.source} 中没有 GPU 作业",
+                f"the workload {workload.source} has no GPU jobs",
+            ),
+            field="workload",
+        )
     target = request.target_load
     if (
         target is None

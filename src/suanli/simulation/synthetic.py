@@ -28,6 +28,7 @@ from suanli.domain.pools import Pool, Region
 from suanli.domain.scheduling.model import PoolView, QueuedJob
 from suanli.domain.scheduling.performance import DEFAULT_JOB_CLASS, JOB_CLASSES
 from suanli.errors import InvalidInput
+from suanli.i18n import msg
 from suanli.simulation.pricing import illustrative_price_fen
 from suanli.simulation.workload import Fleet, Workload
 
@@ -53,7 +54,13 @@ MEMORY_GIB_BY_CLASS = {"llm-train-bf16": 40.0, "llm-infer-fp16": 24.0}
 
 def synthetic_fleet(pools: int, seed: int = 0) -> Fleet:
     if not 1 <= pools <= POOLS_MAX:
-        raise InvalidInput(f"synthetic fleet size must be in [1, {POOLS_MAX}]", field="fleet")
+        raise InvalidInput(
+            msg(
+                f"合成集群规模须在 1 至 {POOLS_MAX} 之间",
+                f"synthetic fleet size must be in [1, {POOLS_MAX}]",
+            ),
+            field="fleet",
+        )
     rng = np.random.default_rng(seed)
     models = [a for a in CATALOG if a.memory_bandwidth_gbs is not None]
     chosen = rng.integers(0, len(models), pools)
@@ -82,7 +89,13 @@ def synthetic_fleet(pools: int, seed: int = 0) -> Fleet:
 
 def synthetic_workload(jobs: int, seed: int = 0) -> Workload:
     if not 1 <= jobs <= JOBS_MAX:
-        raise InvalidInput(f"synthetic workload size must be in [1, {JOBS_MAX}]", field="workload")
+        raise InvalidInput(
+            msg(
+                f"合成负载规模须在 1 至 {JOBS_MAX} 之间",
+                f"synthetic workload size must be in [1, {JOBS_MAX}]",
+            ),
+            field="workload",
+        )
     rng = np.random.default_rng(seed)
     arrivals = np.cumsum(rng.exponential(MEAN_INTERARRIVAL_S, jobs))
     runtimes = gavel_runtimes_s(rng, jobs)

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from suanli.errors import InvalidInput
+from suanli.i18n import msg
 from suanli.simulation import alibaba, contended
 from suanli.simulation.synthetic import synthetic_fleet, synthetic_workload
 from suanli.simulation.workload import Fleet, Workload
@@ -88,13 +89,18 @@ def _size(name: str, field: str) -> int:
         return int(text.replace("_", ""))
     except ValueError:
         raise InvalidInput(
-            f"{name!r}: expected synthetic:N with N a whole number", field=field
+            msg(
+                f"{name!r}：应为 synthetic:N，N 为整数",
+                f"{name!r}: expected synthetic:N with N a whole number",
+            ),
+            field=field,
         ) from None
 
 
-_NO_TRACES = (
+_NO_TRACES = msg(
+    "在工作目录及其上级中找不到 shared/traces；请把 SUANLI_TRACES_DIR 设为轨迹目录",
     "cannot find shared/traces above the working directory; "
-    "set SUANLI_TRACES_DIR to the traces folder"
+    "set SUANLI_TRACES_DIR to the traces folder",
 )
 
 
@@ -103,7 +109,7 @@ def _trace_file(traces_dir: Path | None, filename: str, folder: str = ALIBABA_20
         raise InvalidInput(_NO_TRACES, field="traces_dir")
     path = traces_dir / folder / filename
     if not path.is_file():
-        raise InvalidInput(f"no trace file {path}", field="workload")
+        raise InvalidInput(msg(f"没有轨迹文件 {path}", f"no trace file {path}"), field="workload")
     return path
 
 
@@ -111,7 +117,10 @@ def _csv_path(name: str, field: str) -> Path:
     path = Path(name)
     if not path.is_file():
         raise InvalidInput(
-            f"{field} {name!r} is neither {ALIBABA_2023!r}, synthetic:N, nor a CSV file",
+            msg(
+                f"`{field}` {name!r} 既不是 {ALIBABA_2023!r}，也不是 synthetic:N 或 CSV 文件",
+                f"{field} {name!r} is neither {ALIBABA_2023!r}, synthetic:N, nor a CSV file",
+            ),
             field=field,
         )
     return path

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 
 from suanli.domain.scheduling.model import PoolView, QueuedJob
 from suanli.errors import InvalidInput
+from suanli.i18n import msg
 
 TARGET_LOAD_MAX = 100.0  # beyond this the replay is a batch dump, not a load level
 TIME_SCALE_MIN = 1e-9
@@ -25,7 +26,13 @@ class Fleet:
 
     def require_nonempty(self) -> Fleet:
         if not self.pools or self.cards == 0:
-            raise InvalidInput(f"the fleet {self.source} has no GPU pools", field="fleet")
+            raise InvalidInput(
+                msg(
+                    f"集群 {self.source} 没有 GPU 资源池",
+                    f"the fleet {self.source} has no GPU pools",
+                ),
+                field="fleet",
+            )
         return self
 
 
@@ -49,7 +56,9 @@ class Workload:
         if jobs_max is None:
             return self
         if jobs_max < 1:
-            raise InvalidInput("--limit-jobs must be at least 1", field="limit_jobs")
+            raise InvalidInput(
+                msg("--limit-jobs 至少为 1", "--limit-jobs must be at least 1"), field="limit_jobs"
+            )
         return replace(self, jobs=self.jobs[:jobs_max])
 
 
@@ -73,15 +82,22 @@ def compression_for_load(workload: Workload, fleet_cards: int, target_load: floa
     """
     if not math.isfinite(target_load) or not 0 < target_load <= TARGET_LOAD_MAX:
         raise InvalidInput(
-            f"target load must be a number in (0, {TARGET_LOAD_MAX:g}], got {target_load:g}",
+            msg(
+                f"目标负载须为 0 至 {TARGET_LOAD_MAX:g} 之间的数（不含 0），收到 {target_load:g}",
+                f"target load must be a number in (0, {TARGET_LOAD_MAX:g}], got {target_load:g}",
+            ),
             field="target_load",
         )
     span_s = workload.arrival_span_s()
     if fleet_cards <= 0:
-        raise InvalidInput("the fleet has no cards", field="fleet")
+        raise InvalidInput(msg("集群没有卡", "the fleet has no cards"), field="fleet")
     if span_s <= 0 or len(workload.jobs) < 2:
         raise InvalidInput(
-            "cannot reach a target load: the workload's arrivals span no time", field="target_load"
+            msg(
+                "无法达到目标负载：负载的到达时间跨度为零",
+                "cannot reach a target load: the workload's arrivals span no time",
+            ),
+            field="target_load",
         )
     return workload.offered_card_s() / (target_load * fleet_cards * span_s)
 
@@ -96,6 +112,10 @@ def offered_load(workload: Workload, fleet_cards: int) -> float:
 def check_time_scale(time_scale: float) -> float:
     if not math.isfinite(time_scale) or not TIME_SCALE_MIN <= time_scale <= TIME_SCALE_MAX:
         raise InvalidInput(
-            f"time scale must be in [{TIME_SCALE_MIN:g}, {TIME_SCALE_MAX:g}]", field="time_scale"
+            msg(
+                f"时间缩放须在 {TIME_SCALE_MIN:g} 至 {TIME_SCALE_MAX:g} 之间",
+                f"time scale must be in [{TIME_SCALE_MIN:g}, {TIME_SCALE_MAX:g}]",
+            ),
+            field="time_scale",
         )
     return time_scale

@@ -189,13 +189,16 @@ def test_explain_unplaceable_names_each_requirement_no_pool_meets() -> None:
     views = [view("a", "T4"), view("b", "V100")]
     spec = JobSpec(name="j", command="c", min_memory_gib=80, region=Region("Shanghai"))
     reasons = explain_unplaceable(spec, views)
-    assert any("80 GiB" in reason for reason in reasons)
-    assert any("Shanghai" in reason for reason in reasons)
+    assert any("80 GiB" in reason.en and "80 GiB" in reason.zh for reason in reasons)
+    assert any("Shanghai" in reason.en and "Shanghai" in reason.zh for reason in reasons)
 
 
 def test_explain_unplaceable_reports_a_combination_no_single_pool_offers() -> None:
     views = [view("a", "H100", region=Region("Shanghai")), view("b", "T4")]
     spec = JobSpec(name="j", command="c", min_memory_gib=80, region=Region("Zhejiang"))
-    assert explain_unplaceable(spec, views) == [
+    assert [reason.en for reason in explain_unplaceable(spec, views)] == [
         "no pool offers >= 80 GiB per card with region Zhejiang"
+    ]
+    assert [reason.zh for reason in explain_unplaceable(spec, views)] == [
+        "没有资源池能提供每卡显存不少于 80 GiB，且地区 Zhejiang"
     ]

@@ -49,7 +49,7 @@ def test_a_share_is_refused_by_a_pool_that_is_not_shareable() -> None:
     assert is_feasible(JobSpec(name="w", command="c"), closed)
     state = ClusterState.empty((closed,))
     assert static_mask(_share(500), state.matrix).tolist() == [False]
-    reasons = explain_unplaceable(_share(500), [closed])
+    reasons = [reason.en for reason in explain_unplaceable(_share(500), [closed])]
     assert reasons == [
         "no pool offers a share of a card (500/1000 card; pools marked shareable: false "
         "take whole-card jobs only)"

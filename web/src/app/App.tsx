@@ -10,6 +10,8 @@ import { router } from "./router";
 const THEME = {
   token: {
     colorPrimary: "#1456d8",
+    colorLink: "#1456d8",
+    colorLinkHover: "#0b3ea8",
     colorTextSecondary: "rgba(0, 0, 0, 0.68)",
     colorTextTertiary: "rgba(0, 0, 0, 0.62)",
     colorTextDescription: "rgba(0, 0, 0, 0.62)",

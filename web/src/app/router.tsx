@@ -2,6 +2,7 @@
 // only the shell and itself, and ECharts only where a chart is drawn.
 import { createBrowserRouter } from "react-router-dom";
 import { PortalLayout } from "./PortalLayout";
+import { RequireSignIn } from "./RequireSignIn";
 
 function page(load: () => Promise<{ default: React.ComponentType }>) {
   return async () => ({ Component: (await load()).default });
@@ -19,6 +20,19 @@ export const router = createBrowserRouter([
       { path: "programs", lazy: page(() => import("../features/public/ProgramsPage")) },
       { path: "scenes", lazy: page(() => import("../features/public/ScenesPage")) },
       { path: "sign-in", lazy: page(() => import("../features/auth/SignInPage")) },
+      {
+        path: "console",
+        element: <RequireSignIn />,
+        children: [
+          { path: "home", lazy: page(() => import("../features/home/HomePage")) },
+          { path: "submit", lazy: page(() => import("../features/compute/SubmitPage")) },
+          { path: "jobs", lazy: page(() => import("../features/compute/JobsPage")) },
+          { path: "jobs/:jobId", lazy: page(() => import("../features/compute/JobPage")) },
+          { path: "wallet", lazy: page(() => import("../features/money/WalletPage")) },
+          { path: "vouchers", lazy: page(() => import("../features/vouchers/VouchersPage")) },
+          { path: "scenes", lazy: page(() => import("../features/scenes/ScenesConsolePage")) },
+        ],
+      },
       { path: "console/provider/connections", lazy: page(() => import("../features/provider/ConnectionsPage")) },
       { path: "console/provider/pools", lazy: page(() => import("../features/provider/PoolsPage")) },
       { path: "console/provider/jobs", lazy: page(() => import("../features/provider/JobsPage")) },

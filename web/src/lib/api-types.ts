@@ -447,7 +447,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Quote */
+        /**
+         * Quote
+         * @description The price range over the feasible pools; for an enterprise, also what each of its
+         *     active voucher grants would pay and what it would pay itself, pool by pool.
+         */
         post: operations["quote_v1_jobs_quote_post"];
         delete?: never;
         options?: never;
@@ -1691,7 +1695,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Top Up */
+        /**
+         * Top Up
+         * @description Records money received; the same `external_reference` again answers 200 with
+         *     `already_recorded: true` and the first transfer, crediting nothing.
+         */
         post: operations["top_up_v1_wallets__org_id__top_ups_post"];
         delete?: never;
         options?: never;
@@ -2227,6 +2235,22 @@ export interface components {
             reserved_fen: number;
             /** State */
             state: string;
+        };
+        /** GrantSubsidyPublic */
+        GrantSubsidyPublic: {
+            /** Grant Id */
+            grant_id: string;
+            /**
+             * Note
+             * @description why a grant pays less than its ratio, or nothing
+             */
+            note: string;
+            /** Program Id */
+            program_id: string;
+            /** Program Name */
+            program_name: string;
+            /** Subsidy Fen */
+            subsidy_fen: number;
         };
         /** HTTPValidationError */
         HTTPValidationError: {
@@ -3015,6 +3039,20 @@ export interface components {
             /** Vendor */
             vendor: string;
         };
+        /** PoolSubsidyPublic */
+        PoolSubsidyPublic: {
+            /**
+             * Amount Fen
+             * @description the order at the job's maximum run time
+             */
+            amount_fen: number;
+            /** Enterprise Pays Fen */
+            enterprise_pays_fen: number;
+            /** Grants */
+            grants: components["schemas"]["GrantSubsidyPublic"][];
+            /** Pool Id */
+            pool_id: string;
+        };
         /** PoolUpdate */
         PoolUpdate: {
             /** Cards Per Node */
@@ -3250,6 +3288,11 @@ export interface components {
             min_fen: number;
             /** Reasons */
             reasons: string[];
+            /**
+             * Vouchers
+             * @description an enterprise's active grants applied to each feasible pool; empty without
+             */
+            vouchers?: components["schemas"]["PoolSubsidyPublic"][];
         };
         /** Reason */
         Reason: {
@@ -3575,6 +3618,39 @@ export interface components {
              * @default
              */
             memo: string;
+        };
+        /** TopUpPublic */
+        TopUpPublic: {
+            /**
+             * Already Recorded
+             * @description true: this reference was recorded before; nothing was credited again
+             */
+            already_recorded: boolean;
+            /** Amount Fen */
+            amount_fen: number;
+            /** Code */
+            code: string;
+            /** Credit Account Id */
+            credit_account_id: string;
+            /** Currency */
+            currency: string;
+            /** Debit Account Id */
+            debit_account_id: string;
+            /** Flags */
+            flags: number;
+            /** Id */
+            id: string;
+            /** Memo */
+            memo: string;
+            /** Pending Id */
+            pending_id: string | null;
+            /** Reference */
+            reference: string;
+            /**
+             * Timestamp
+             * Format: date-time
+             */
+            timestamp: string;
         };
         /** TotalsPublic */
         TotalsPublic: {
@@ -7288,7 +7364,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["TransferPublic"];
+                    "application/json": components["schemas"]["TopUpPublic"];
                 };
             };
             /** @description Validation Error */

@@ -54,3 +54,9 @@ export async function fetchText(url: string): Promise<string> {
   if (!response.ok) throw new ApiError(response.status, "http_error", response.statusText, null);
   return response.text();
 }
+
+/** A fresh Idempotency-Key, so a retried submit never runs twice. */
+export function newIdempotencyKey(): string {
+  if (window.crypto?.randomUUID) return window.crypto.randomUUID();
+  return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+}

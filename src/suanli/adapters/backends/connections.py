@@ -78,10 +78,20 @@ def validate(record: ConnectionRecord) -> None:
     if record.kind in LATER_KINDS:
         raise InvalidInput(LATER_KINDS[record.kind], field="kind")
     if record.kind not in CONNECTION_KINDS:
-        raise InvalidInput(f"kind must be one of {', '.join(CONNECTION_KINDS)}", field="kind")
+        raise InvalidInput(
+            msg(
+                f"类型须为以下之一：{'、'.join(CONNECTION_KINDS)}",
+                f"kind must be one of {', '.join(CONNECTION_KINDS)}",
+            ),
+            field="kind",
+        )
     if len(record.address) > ADDRESS_CHARS_MAX:
         raise InvalidInput(
-            f"address is longer than {ADDRESS_CHARS_MAX} characters", field="address"
+            msg(
+                f"地址超过 {ADDRESS_CHARS_MAX} 个字符",
+                f"address is longer than {ADDRESS_CHARS_MAX} characters",
+            ),
+            field="address",
         )
     allowed, secrets, required = _rules(record.kind)
     _require_known(record.options, allowed, "options")
@@ -89,11 +99,16 @@ def validate(record: ConnectionRecord) -> None:
     missing = [name for name in required if record.options.get(name) in (None, "")]
     if missing:
         raise InvalidInput(
-            f"missing option(s): {', '.join(missing)}", field=f"options.{missing[0]}"
+            msg(f"缺少选项：{'、'.join(missing)}", f"missing option(s): {', '.join(missing)}"),
+            field=f"options.{missing[0]}",
         )
     if record.kind == "ray" and not record.address.startswith(("http://", "https://")):
         raise InvalidInput(
-            "a Ray address is the dashboard URL, e.g. http://10.0.0.5:8265", field="address"
+            msg(
+                "Ray 地址须为其仪表盘的 URL，如 http://10.0.0.5:8265",
+                "a Ray address is the dashboard URL, e.g. http://10.0.0.5:8265",
+            ),
+            field="address",
         )
 
 
@@ -145,12 +160,18 @@ def _rules(kind: str) -> tuple[frozenset[str], frozenset[str], tuple[str, ...]]:
     return SLURM_OPTIONS, SLURM_CREDENTIALS, SLURM_REQUIRED
 
 
+_WHERE_ZH = {"options": "选项", "credentials": "凭据字段"}
+
+
 def _require_known(values: Mapping[str, Any], allowed: frozenset[str], where: str) -> None:
     unknown = sorted(set(values) - allowed)
     if unknown:
         accepted = ", ".join(sorted(allowed)) or "none"
         raise InvalidInput(
-            f"unknown {where} {', '.join(unknown)}; accepted: {accepted}",
+            msg(
+                f"不认识的{_WHERE_ZH.get(where, where)}：{'、'.join(unknown)}；可用：{accepted}",
+                f"unknown {where} {', '.join(unknown)}; accepted: {accepted}",
+            ),
             field=f"{where}.{unknown[0]}",
         )
 
@@ -161,14 +182,21 @@ def _string_map(value: object, name: str) -> dict[str, str]:
     if not isinstance(value, Mapping) or not all(
         isinstance(key, str) and isinstance(item, str) for key, item in value.items()
     ):
-        raise InvalidInput(f"{name} must map model names to names", field=f"options.{name}")
+        raise InvalidInput(
+            msg(f"`{name}` 须把型号名映射为名称", f"{name} must map model names to names"),
+            field=f"options.{name}",
+        )
     return dict(value)
 
 
 def _positive(value: object, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 600:
         raise InvalidInput(
-            f"{name} must be a number of seconds in (0, 600]", field=f"options.{name}"
+            msg(
+                f"`{name}` 须为 0 至 600 之间的秒数（不含 0）",
+                f"{name} must be a number of seconds in (0, 600]",
+            ),
+            field=f"options.{name}",
         )
     return float(value)
 
@@ -176,8 +204,12 @@ def _positive(value: object, name: str) -> float:
 def _shards(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1000:
         raise InvalidInput(
-            "shards_per_card must be an integer in [1, 1000] (the shard Count of each GPU in "
-            "the cluster's gres.conf)",
+            msg(
+                "`shards_per_card` 须为 1 至 1000 之间的整数"
+                "（集群 gres.conf 中每张 GPU 的 `shard Count`）",
+                "shards_per_card must be an integer in [1, 1000] (the shard Count of each GPU in "
+                "the cluster's gres.conf)",
+            ),
             field="options.shards_per_card",
         )
     return value
@@ -185,11 +217,16 @@ def _shards(value: object) -> int:
 
 def _flag(value: object, name: str) -> bool:
     if not isinstance(value, bool):
-        raise InvalidInput(f"{name} must be true or false", field=f"options.{name}")
+        raise InvalidInput(
+            msg(f"`{name}` 须为 `true` 或 `false`", f"{name} must be true or false"),
+            field=f"options.{name}",
+        )
     return value
 
 
 def _text(value: object, name: str) -> str | None:
     if value is not None and not isinstance(value, str):
-        raise InvalidInput(f"{name} must be a string", field=f"options.{name}")
+        raise InvalidInput(
+            msg(f"`{name}` 须为字符串", f"{name} must be a string"), field=f"options.{name}"
+        )
     return value or None

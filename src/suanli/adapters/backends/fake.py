@@ -15,6 +15,7 @@ from suanli.adapters.backends.base import (
     Usage,
 )
 from suanli.errors import BackendError, BackendUnavailable
+from suanli.i18n import msg
 
 
 @dataclass
@@ -41,14 +42,19 @@ class FakeBackend:
     def _require_reachable(self, method: str) -> None:
         self.calls[method] = self.calls.get(method, 0) + 1
         if not self.reachable:
-            raise BackendUnavailable("fake cluster is down")
+            raise BackendUnavailable(msg("模拟集群已停机", "fake cluster is down"))
 
     def submit(self, request: LaunchRequest) -> str:
         self._require_reachable("submit")
         backend_id = f"fake-{request.job_id}"
         self.jobs[backend_id] = _FakeJob(request)
         if self.lose_submit_replies:
-            raise BackendUnavailable("fake cluster took the job but its reply was lost")
+            raise BackendUnavailable(
+                msg(
+                    "模拟集群接受了作业，但回复丢失",
+                    "fake cluster took the job but its reply was lost",
+                )
+            )
         return backend_id
 
     def start(self, backend_id: str, at: datetime) -> None:
@@ -74,7 +80,12 @@ class FakeBackend:
     def cancel(self, backend_job_id: str) -> None:
         self._require_reachable("cancel")
         if self.refuse_cancel:
-            raise BackendError(f"fake cluster refuses to cancel {backend_job_id}")
+            raise BackendError(
+                msg(
+                    f"模拟集群拒绝取消 {backend_job_id}",
+                    f"fake cluster refuses to cancel {backend_job_id}",
+                )
+            )
         job = self.jobs.get(backend_job_id)
         if job is not None and job.state not in BACKEND_TERMINAL:  # as the real engines do
             job.state = BackendState.CANCELLED

@@ -296,10 +296,16 @@ class LocalBackend:
 
     def logs(self, backend_job_id: str, offset: int = 0) -> LogChunk:
         if "/" in backend_job_id or backend_job_id.startswith("."):
-            raise NotFound(f"no log for job {backend_job_id}", field="job_id")
+            raise NotFound(
+                msg(f"作业 {backend_job_id} 没有日志", f"no log for job {backend_job_id}"),
+                field="job_id",
+            )
         path = self._log_path(backend_job_id)
         if not path.is_file():
-            raise NotFound(f"no log for job {backend_job_id}", field="job_id")
+            raise NotFound(
+                msg(f"作业 {backend_job_id} 没有日志", f"no log for job {backend_job_id}"),
+                field="job_id",
+            )
         with path.open("rb") as handle:
             handle.seek(max(0, offset))
             data = handle.read(LOG_CHUNK_BYTES_MAX)

@@ -32,6 +32,7 @@ from suanli.adapters.backends.base import (
     cards_env,
 )
 from suanli.errors import BackendError, BackendUnavailable, InvalidInput, NotFound
+from suanli.i18n import msg
 
 RESOURCE_PREFIX = "accelerator_type:"
 TIMEOUT_S_DEFAULT = 10.0
@@ -84,11 +85,16 @@ class RayBackend:
     ) -> None:
         if not address.startswith(("http://", "https://")):
             raise InvalidInput(
-                f"Ray address must be the dashboard URL http(s)://host:port, got {address!r}",
+                msg(
+                    f"Ray 地址须为仪表盘 URL http(s)://host:port，收到 {address!r}",
+                    f"Ray address must be the dashboard URL http(s)://host:port, got {address!r}",
+                ),
                 field="address",
             )
         if timeout_s <= 0:
-            raise InvalidInput("timeout_s must be positive", field="timeout_s")
+            raise InvalidInput(
+                msg("`timeout_s` 须为正数", "timeout_s must be positive"), field="timeout_s"
+            )
         self.address = address.rstrip("/")
         self.timeout_s = timeout_s
         self.request_gpus = request_gpus  # also reserve Ray's GPU resource, for real GPU nodes
@@ -138,7 +144,10 @@ class RayBackend:
                 text = self._sdk().get_job_logs(backend_job_id)
             except RayHttpError as error:
                 if error.status_code == 404:
-                    raise NotFound(f"no log for job {backend_job_id}", field="job_id") from error
+                    raise NotFound(
+                        msg(f"作业 {backend_job_id} 没有日志", f"no log for job {backend_job_id}"),
+                        field="job_id",
+                    ) from error
                 raise
         return log_chunk(str(text).encode("utf-8"), offset)
 
@@ -285,7 +294,10 @@ class RayBackend:
             )
         except httpx.HTTPError as error:
             raise BackendUnavailable(
-                f"Ray cluster at {self.address} is unreachable: {error}"
+                msg(
+                    f"无法连接 {self.address} 的 Ray 集群：“{error}”",
+                    f"Ray cluster at {self.address} is unreachable: {error}",
+                )
             ) from error
 
     def _get_json(self, path: str, params: Mapping[str, str] | None = None) -> Any:
@@ -293,11 +305,21 @@ class RayBackend:
         if response.status_code in (401, 403):
             _raise_credentials(self.address, response.status_code)
         if response.status_code != 200:
-            raise BackendError(f"Ray dashboard {path} answered HTTP {response.status_code}")
+            raise BackendError(
+                msg(
+                    f"Ray 仪表盘 {path} 返回 HTTP {response.status_code}",
+                    f"Ray dashboard {path} answered HTTP {response.status_code}",
+                )
+            )
         try:
             return response.json()
         except ValueError as error:
-            raise BackendError(f"Ray dashboard {path} did not answer JSON") from error
+            raise BackendError(
+                msg(
+                    f"Ray 仪表盘 {path} 的回复不是 JSON",
+                    f"Ray dashboard {path} did not answer JSON",
+                )
+            ) from error
 
     def _node_totals(self) -> list[dict[str, Any]]:
         body = self._get_json("/api/v0/nodes", {"limit": str(NODES_MAX), "detail": "false"})
@@ -313,7 +335,9 @@ def job_status_from_info(info: Mapping[str, Any]) -> JobStatus:
     raw = str(info.get("status", ""))
     state = _STATES.get(raw)
     if state is None:
-        raise BackendError(f"Ray reported an unknown job status {raw!r}")
+        raise BackendError(
+            msg(f"Ray 报告了未知的作业状态 {raw!r}", f"Ray reported an unknown job status {raw!r}")
+        )
     exit_code = info.get("driver_exit_code")
     return JobStatus(
         state,
@@ -353,9 +377,19 @@ def alive_nodes(body: Mapping[str, Any]) -> list[dict[str, Any]]:
         listing = body["data"]["result"]
         nodes = listing["result"]
     except (KeyError, TypeError) as error:
-        raise BackendError("unexpected answer from Ray's state API /api/v0/nodes") from error
+        raise BackendError(
+            msg(
+                "Ray 状态接口 /api/v0/nodes 的回复无法识别",
+                "unexpected answer from Ray's state API /api/v0/nodes",
+            )
+        ) from error
     if int(listing.get("total", len(nodes))) > len(nodes):
-        raise BackendError(f"the Ray cluster has more than {NODES_MAX} nodes; not supported")
+        raise BackendError(
+            msg(
+                f"Ray 集群的节点超过 {NODES_MAX} 个，不支持",
+                f"the Ray cluster has more than {NODES_MAX} nodes; not supported",
+            )
+        )
     return [node for node in nodes if node.get("state") == "ALIVE"]
 
 
@@ -369,9 +403,13 @@ def usage_by_node(body: Mapping[str, Any]) -> dict[str, dict[str, list[float]]]:
         report = body["data"]["clusterStatus"]["loadMetricsReport"]
         by_node = report["usageByNode"]
     except (KeyError, TypeError) as error:
-        raise BackendError("the Ray cluster has not reported resource usage yet") from error
+        raise BackendError(
+            msg("Ray 集群尚未报告资源用量", "the Ray cluster has not reported resource usage yet")
+        ) from error
     if not isinstance(by_node, dict):
-        raise BackendError("the Ray cluster has not reported resource usage yet")
+        raise BackendError(
+            msg("Ray 集群尚未报告资源用量", "the Ray cluster has not reported resource usage yet")
+        )
     return by_node
 
 
@@ -404,14 +442,22 @@ def require_fits(nodes: list[dict[str, Any]], resource: str, cards: int, model: 
     if largest == 0:
         offered = sorted({name for node in nodes for name in _accelerator_names(node)})
         raise BackendError(
-            f"the Ray cluster has no {model!r} cards (no node offers resource {resource!r}); "
-            f"it offers: {', '.join(offered) or 'no accelerator_type resources'}",
+            msg(
+                f"Ray 集群没有 {model!r} 卡（没有节点提供资源 {resource!r}）；"
+                f"它提供：{'、'.join(offered) or '无 accelerator_type 资源'}",
+                f"the Ray cluster has no {model!r} cards (no node offers resource {resource!r}); "
+                f"it offers: {', '.join(offered) or 'no accelerator_type resources'}",
+            ),
             field="accelerator_model",
         )
     if cards > largest:
         raise BackendError(
-            f"the job asks for {cards} {model} cards but the largest Ray node has {largest}; "
-            "a Ray job's entrypoint resources must fit on one node",
+            msg(
+                f"作业要 {cards} 张 {model} 卡，但 Ray 最大的节点只有 {largest} 张；"
+                "Ray 作业入口的资源须放得进一个节点",
+                f"the job asks for {cards} {model} cards but the largest Ray node has {largest}; "
+                "a Ray job's entrypoint resources must fit on one node",
+            ),
             field="cards",
         )
 
@@ -479,20 +525,42 @@ def _details_to_dict(details: Any) -> dict[str, Any]:
     }
 
 
+ACTIONS_ZH = {
+    "read the job's logs": "读取作业日志",
+    "stop the job": "停止作业",
+    "list the cluster's jobs": "列出集群的作业",
+    "submit the job": "提交作业",
+    "read the job's status": "读取作业状态",
+}
+
+
 def translate_error(error: Exception, action: str) -> BackendError:
     status_code = _status_code(error)
+    doing = ACTIONS_ZH.get(action, action)
     if status_code in (401, 403):
         return BackendError(
-            f"the Ray cluster refused the credentials (HTTP {status_code}) to {action}",
+            msg(
+                f"Ray 集群拒绝了凭据（HTTP {status_code}），无法{doing}",
+                f"the Ray cluster refused the credentials (HTTP {status_code}) to {action}",
+            ),
             field="credentials",
         )
     if type(error).__name__ == "AuthenticationError":
         return BackendError(
-            f"the Ray cluster refused the credentials: {error}", field="credentials"
+            msg(
+                f"Ray 集群拒绝了凭据：“{error}”",
+                f"the Ray cluster refused the credentials: {error}",
+            ),
+            field="credentials",
         )
     if isinstance(error, OSError):  # requests' ConnectionError/Timeout, the SDK's ConnectionError
-        return BackendUnavailable(f"Ray cluster unreachable while trying to {action}: {error}")
-    return BackendError(f"Ray could not {action}: {error}")
+        return BackendUnavailable(
+            msg(
+                f"无法连接 Ray 集群，未能{doing}：“{error}”",
+                f"Ray cluster unreachable while trying to {action}: {error}",
+            )
+        )
+    return BackendError(msg(f"Ray 未能{doing}：“{error}”", f"Ray could not {action}: {error}"))
 
 
 def _status_code(error: Exception) -> int | None:
@@ -505,7 +573,10 @@ def _status_code(error: Exception) -> int | None:
 
 def _raise_credentials(address: str, status_code: int) -> NoReturn:
     raise BackendError(
-        f"the Ray cluster at {address} refused the credentials (HTTP {status_code})",
+        msg(
+            f"{address} 的 Ray 集群拒绝了凭据（HTTP {status_code}）",
+            f"the Ray cluster at {address} refused the credentials (HTTP {status_code})",
+        ),
         field="credentials",
     )
 
@@ -522,8 +593,12 @@ def _timed_client_class() -> Callable[..., Any]:
         from ray.job_submission import JobSubmissionClient
     except ImportError as error:
         raise BackendUnavailable(
-            "the Ray backend needs the 'ray' extra: pip install 'suanli[ray]' "
-            "(or pip install 'ray[default]')"
+            msg(
+                "Ray 后端需要安装 'ray' 扩展：`pip install 'suanli[ray]'`"
+                "（或 `pip install 'ray[default]'`）",
+                "the Ray backend needs the 'ray' extra: pip install 'suanli[ray]' "
+                "(or pip install 'ray[default]')",
+            )
         ) from error
 
     class TimedJobSubmissionClient(JobSubmissionClient):  # type: ignore[misc]

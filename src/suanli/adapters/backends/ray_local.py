@@ -25,6 +25,7 @@ import httpx
 import psutil
 
 from suanli.errors import BackendUnavailable
+from suanli.i18n import msg
 
 RAY_START_TIMEOUT_S = 60.0
 STOP_GRACE_S = 3.0
@@ -83,7 +84,10 @@ def ray_executable() -> Path:
     found = beside if beside.is_file() else shutil.which("ray")
     if found is None:
         raise BackendUnavailable(
-            "the `ray` command is missing: pip install 'suanli[ray]' (or 'ray[default]')"
+            msg(
+                "缺少 `ray` 命令：`pip install 'suanli[ray]'`（或 `'ray[default]'`）",
+                "the `ray` command is missing: pip install 'suanli[ray]' (or 'ray[default]')",
+            )
         )
     return Path(found)
 

@@ -7,6 +7,7 @@ from threading import Lock
 
 from suanli.adapters.backends.base import Backend
 from suanli.errors import BackendUnavailable
+from suanli.i18n import msg
 
 ConnectionFactory = Callable[[str], Backend]
 
@@ -22,7 +23,12 @@ class BackendRegistry:
         if backend_kind == "local":
             return self.local
         if connection_id is None or self._connection_factory is None:
-            raise BackendUnavailable(f"pool has backend {backend_kind!r} but no cluster connection")
+            raise BackendUnavailable(
+                msg(
+                    f"资源池的后端是 {backend_kind!r}，但没有集群接入",
+                    f"pool has backend {backend_kind!r} but no cluster connection",
+                )
+            )
         with self._lock:
             if connection_id not in self._by_connection:
                 self._by_connection[connection_id] = self._connection_factory(connection_id)

@@ -31,6 +31,7 @@ from suanli.adapters.backends.base import (
 )
 from suanli.domain.jobs import require_env_entry
 from suanli.errors import BackendError, BackendUnavailable, InvalidInput
+from suanli.i18n import msg
 
 SHARDS_PER_CARD_DEFAULT = 1000  # gres.conf `Name=shard Count=1000` per GPU: one per milli
 TIMEOUT_S_DEFAULT = 30.0  # Slurm clients retry an absent controller for ~2 × MessageTimeout
@@ -111,7 +112,9 @@ class SlurmBackend:
         _require_name(partition, "partition")
         _require_name(gres_type, "gres_type")
         if timeout_s <= 0:
-            raise InvalidInput("timeout_s must be positive", field="timeout_s")
+            raise InvalidInput(
+                msg("`timeout_s` 须为正数", "timeout_s must be positive"), field="timeout_s"
+            )
         self.partition = partition
         self.gres_type = gres_type
         self.gres_name = gres_name
@@ -172,7 +175,12 @@ class SlurmBackend:
         except FileNotFoundError:
             return LogChunk(text="", next_offset=max(0, offset))  # not started yet
         except OSError as error:
-            raise BackendError(f"cannot read the job's log {path}: {error}") from error
+            raise BackendError(
+                msg(
+                    f"无法读取作业日志 {path}：“{error}”",
+                    f"cannot read the job's log {path}: {error}",
+                )
+            ) from error
         text = data.decode("utf-8", errors="replace")
         return LogChunk(text=text, next_offset=max(0, offset) + len(data))
 
@@ -207,13 +215,20 @@ class SlurmBackend:
         if result.returncode != 0:
             if "not found" in (result.stdout + result.stderr).lower():
                 raise BackendError(
-                    f"Slurm partition {self.partition!r} does not exist", field="partition"
+                    msg(
+                        f"Slurm 分区 {self.partition!r} 不存在",
+                        f"Slurm partition {self.partition!r} does not exist",
+                    ),
+                    field="partition",
                 )
             raise classify_error(result.stderr, "read the partition")
         total = total_gres(self._nodes(), self.partition, self.gres_name, self.gres_type)
         if total == 0:
             raise BackendError(
-                f"no node of Slurm partition {self.partition!r} has GRES {self._gres()}",
+                msg(
+                    f"Slurm 分区 {self.partition!r} 没有节点带 GRES {self._gres()}",
+                    f"no node of Slurm partition {self.partition!r} has GRES {self._gres()}",
+                ),
                 field="accelerator_model",
             )
         self._partition_checked = True
@@ -227,22 +242,34 @@ class SlurmBackend:
     def _require_model(self, accelerator_model: str) -> None:
         if _normalized(accelerator_model) != _normalized(self.accelerator_model):
             raise BackendError(
-                f"this Slurm connection serves {self.accelerator_model!r} "
-                f"(GRES {self._gres()}), not {accelerator_model!r}",
+                msg(
+                    f"这个 Slurm 接入提供的是 {self.accelerator_model!r}"
+                    f"（GRES {self._gres()}），不是 {accelerator_model!r}",
+                    f"this Slurm connection serves {self.accelerator_model!r} "
+                    f"(GRES {self._gres()}), not {accelerator_model!r}",
+                ),
                 field="accelerator_model",
             )
 
     def _submit_error(self, stderr: str, request: LaunchRequest) -> BackendError:
         if _mentions(stderr, _NEVER_FITS):
             return BackendError(
-                f"Slurm partition {self.partition!r} can never give {request.cards} × "
-                f"{self._gres()} (sbatch: {_last_line(stderr)})",
+                msg(
+                    f"Slurm 分区 {self.partition!r} 永远给不出 {request.cards} × {self._gres()}"
+                    f"（sbatch：“{_last_line(stderr)}”）",
+                    f"Slurm partition {self.partition!r} can never give {request.cards} × "
+                    f"{self._gres()} (sbatch: {_last_line(stderr)})",
+                ),
                 field="cards",
             )
         if "invalid partition" in stderr.lower():
             self._partition_checked = False
             return BackendError(
-                f"Slurm partition {self.partition!r} does not exist", field="partition"
+                msg(
+                    f"Slurm 分区 {self.partition!r} 不存在",
+                    f"Slurm partition {self.partition!r} does not exist",
+                ),
+                field="partition",
             )
         return classify_error(stderr, "submit the job")
 
@@ -286,10 +313,18 @@ class SlurmBackend:
                 check=False,
             )
         except OSError as error:
-            raise BackendUnavailable(f"cannot run Slurm command {command[0]!r}: {error}") from error
+            raise BackendUnavailable(
+                msg(
+                    f"无法运行 Slurm 命令 {command[0]!r}：“{error}”",
+                    f"cannot run Slurm command {command[0]!r}: {error}",
+                )
+            ) from error
         except subprocess.TimeoutExpired as error:
             raise BackendUnavailable(
-                f"Slurm did not answer {args[0]} within {self.timeout_s:g}s"
+                msg(
+                    f"Slurm 在 {self.timeout_s:g} 秒内没有回应 {args[0]}",
+                    f"Slurm did not answer {args[0]} within {self.timeout_s:g}s",
+                )
             ) from error
 
     def _find_submitted(self, job_id: str) -> str | None:
@@ -348,7 +383,10 @@ class SlurmBackend:
         found = shutil.which(name, path=search)
         if found is None:
             raise BackendUnavailable(
-                f"Slurm command {name!r} not found: install the Slurm client (slurm-client)"
+                msg(
+                    f"找不到 Slurm 命令 {name!r}：请安装 Slurm 客户端（slurm-client）",
+                    f"Slurm command {name!r} not found: install the Slurm client (slurm-client)",
+                )
             )
         return found
 
@@ -360,7 +398,10 @@ def user_prefix(
     """The command prefix that runs `sbatch`/`scancel` as `run_as` (ends with the `--`)."""
     if run_as == "root" and not allow_root:
         raise InvalidInput(
-            "Slurm jobs would run as root; set run_as to a dedicated unprivileged user",
+            msg(
+                "Slurm 作业将以 root 运行；请把 `run_as` 设为专用的非特权用户",
+                "Slurm jobs would run as root; set run_as to a dedicated unprivileged user",
+            ),
             field="run_as",
         )
     _require_name(run_as, "run_as")
@@ -421,7 +462,12 @@ def parse_sbatch_id(stdout: str) -> str:
     first = stdout.strip().splitlines()[0] if stdout.strip() else ""
     job_id = first.split(";")[0].strip()
     if not job_id.isdigit():
-        raise BackendError(f"sbatch printed no job id: {stdout.strip()[:200]!r}")
+        raise BackendError(
+            msg(
+                f"sbatch 没有输出作业编号：{stdout.strip()[:200]!r}",
+                f"sbatch printed no job id: {stdout.strip()[:200]!r}",
+            )
+        )
     return job_id
 
 
@@ -498,7 +544,12 @@ def state_of(slurm_state: str) -> BackendState:
         return BackendState.CANCELLED
     if base in _FAILED:
         return BackendState.FAILED
-    raise BackendError(f"Slurm reported an unknown job state {slurm_state!r}")
+    raise BackendError(
+        msg(
+            f"Slurm 报告了未知的作业状态 {slurm_state!r}",
+            f"Slurm reported an unknown job state {slurm_state!r}",
+        )
+    )
 
 
 def exit_code_of(text: str) -> int | None:
@@ -635,16 +686,37 @@ def _in_partition(nodes: Sequence[Mapping[str, str]], partition: str) -> list[Ma
 def classify_error(stderr: str, action: str) -> BackendError:
     """An unreachable controller is BackendUnavailable; anything else a BackendError."""
     detail = _last_line(stderr) or "no error message"
+    doing = ACTIONS_ZH.get(action, action)
     if _mentions(stderr, _UNREACHABLE):
         return BackendUnavailable(
-            f"Slurm controller unreachable while trying to {action}: {detail}"
+            msg(
+                f"无法连接 Slurm 控制器，未能{doing}：“{detail}”",
+                f"Slurm controller unreachable while trying to {action}: {detail}",
+            )
         )
     if _mentions(stderr, _AUTH):
         return BackendError(
-            f"Slurm refused our credentials (munge) while trying to {action}: {detail}",
+            msg(
+                f"Slurm 拒绝了我们的 munge 凭据，未能{doing}：“{detail}”",
+                f"Slurm refused our credentials (munge) while trying to {action}: {detail}",
+            ),
             field="credentials",
         )
-    return BackendError(f"Slurm could not {action}: {detail}")
+    return BackendError(
+        msg(f"Slurm 未能{doing}：“{detail}”", f"Slurm could not {action}: {detail}")
+    )
+
+
+ACTIONS_ZH = {
+    "cancel the job": "取消作业",
+    "list the job's runs": "列出作业的运行",
+    "read accounting": "读取记账数据",
+    "read the Slurm configuration": "读取 Slurm 配置",
+    "read the job": "读取作业",
+    "read the nodes": "读取节点",
+    "read the partition": "读取分区",
+    "submit the job": "提交作业",
+}
 
 
 def _mentions(text: str, needles: Sequence[str]) -> bool:
@@ -663,7 +735,13 @@ def _normalized(model: str) -> str:
 
 def _require_name(value: str, field: str) -> None:
     if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,64}", value or ""):
-        raise InvalidInput(f"{field} must be 1-64 letters, digits, '_', '.' or '-'", field=field)
+        raise InvalidInput(
+            msg(
+                f"`{field}` 须为 1-64 个字母、数字、'_'、'.' 或 '-'",
+                f"{field} must be 1-64 letters, digits, '_', '.' or '-'",
+            ),
+            field=field,
+        )
 
 
 def _zone(name: str | None) -> tzinfo | None:
@@ -672,10 +750,18 @@ def _zone(name: str | None) -> tzinfo | None:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as error:
-        raise InvalidInput(f"unknown time zone {name!r}", field="timezone") from error
+        raise InvalidInput(
+            msg(f"未知时区 {name!r}", f"unknown time zone {name!r}"), field="timezone"
+        ) from error
 
 
 def _require_job_id(backend_job_id: str) -> None:
     # Slurm ids are digits (array tasks `12_3`); anything else never reaches a command line.
     if not re.fullmatch(r"\d+(_\d+)?", backend_job_id or ""):
-        raise BackendError(f"not a Slurm job id: {backend_job_id!r}", field="backend_job_id")
+        raise BackendError(
+            msg(
+                f"不是 Slurm 作业编号：{backend_job_id!r}",
+                f"not a Slurm job id: {backend_job_id!r}",
+            ),
+            field="backend_job_id",
+        )

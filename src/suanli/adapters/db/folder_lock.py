@@ -41,7 +41,7 @@ def lock_data_dir(data_dir: Path) -> FolderLock:
         os.close(fd)
         raise Conflict(
             msg(
-                f"数据目录 {data_dir.resolve()} 已被另一个 suanli serve 进程使用 (PID {holder})；"
+                f"数据目录 {data_dir.resolve()} 已被另一个 `suanli serve` 进程使用 (PID {holder})；"
                 "同一个 SQLite 数据目录只能运行一个服务。"
                 "请先停止它，或改用 PostgreSQL 运行多个副本",
                 f"the data folder {data_dir.resolve()} is in use by another suanli serve "

@@ -52,6 +52,7 @@ from suanli.domain.ledger import (
     resolve_replay,
     written_alone,
 )
+from suanli.i18n import msg
 
 T = TypeVar("T")
 RETRY_ATTEMPTS_MAX = 6
@@ -443,7 +444,9 @@ class LedgerRepository:
             cursor.close()
         if rows and rows[0][0] == 1:
             if rows[0][1] != 2 or rows[0][2] != int(bool(request.flags & TransferFlags.PENDING)):
-                raise LedgerInvariantBroken("a transfer was written only in part", request.id)
+                raise LedgerInvariantBroken(
+                    msg("一笔转账只写入了一部分", "a transfer was written only in part"), request.id
+                )
             return [written_alone(request, now)]
         locked = {row[3]: _account_tuple(row[3:]) for row in rows}
         return self._explain_refusal(request, locked, now)
@@ -461,7 +464,10 @@ class LedgerRepository:
             raise
         replay = resolve_replay([request], self.transfers([request.id]))
         if replay is None:
-            raise LedgerInvariantBroken("the database refused what the rules allow", request.id)
+            raise LedgerInvariantBroken(
+                msg("数据库拒绝了规则允许的操作", "the database refused what the rules allow"),
+                request.id,
+            )
         return replay
 
     def _replay_or_conflict(
@@ -469,11 +475,18 @@ class LedgerRepository:
     ) -> list[Transfer]:
         if inserted:  # some ids were new and some not: a different batch reusing ids
             raise IdempotencyConflict(
-                "a batch reused some transfer ids of an earlier batch", field="id"
+                msg(
+                    "这一批重复使用了之前一批的转账编号",
+                    "a batch reused some transfer ids of an earlier batch",
+                ),
+                field="id",
             )
         replay = resolve_replay(requests, self.transfers(r.id for r in requests))
         if replay is None:  # pragma: no cover - the insert saw them, so they exist
-            raise IdempotencyConflict("transfer ids collided but cannot be read", field="id")
+            raise IdempotencyConflict(
+                msg("转账编号冲突，但无法读取已有记录", "transfer ids collided but cannot be read"),
+                field="id",
+            )
         return replay
 
     def _insert_transfers(self, planned: Sequence[Transfer]) -> int:
@@ -533,7 +546,9 @@ class LedgerRepository:
         locked = self.accounts(accounts_named((), due), lock=True)
         plan = plan_expiry(due, locked, now)
         if self._insert_transfers(plan.transfers) != len(plan.transfers):
-            raise IdempotencyConflict("an expiry transfer id is already taken", field="id")
+            raise IdempotencyConflict(
+                msg("到期转账编号已被占用", "an expiry transfer id is already taken"), field="id"
+            )
         self._add_totals(plan.deltas)
         self._end_holds(plan.holds_ended)
         return plan.transfers
@@ -545,7 +560,12 @@ def _insert_for(dialect_name: str) -> Callable[..., Any]:
         return postgresql.insert
     if dialect_name == "sqlite":
         return sqlite.insert
-    raise LedgerError(f"the ledger runs on PostgreSQL or SQLite, not {dialect_name}")
+    raise LedgerError(
+        msg(
+            f"账本只能运行在 PostgreSQL 或 SQLite 上，不支持 {dialect_name}",
+            f"the ledger runs on PostgreSQL or SQLite, not {dialect_name}",
+        )
+    )
 
 
 # ---------------------------------------------------------------------------------------------

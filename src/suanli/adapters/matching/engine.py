@@ -1,5 +1,7 @@
-"""The matcher: both lists indexed once (BM25 + vectors), then ranked in either direction
-with reciprocal-rank fusion and an explanation per candidate.
+"""The matcher: both lists indexed once (BM25 per field + vectors), then ranked in either
+direction by the learned fusion (a linear ranker over per-pair features, calibrated: the
+score is the probability that the candidate is relevant), with an explanation per candidate.
+The earlier reciprocal-rank fusion stays available as the `rrf` ranker, for comparison.
 
 Without an embedder (model absent, or it failed) the engine still works on lexical matching
 plus the industry, tag and region signals; `mode` says "lexical-only" and `warning` says why.
@@ -23,15 +25,27 @@ from suanli.adapters.matching.embedding import (
     embed_with_cache,
 )
 from suanli.adapters.matching.fusion import FusionWeights, fuse, ranks, top_indices
+from suanli.adapters.matching.industry import load_taxonomy
+from suanli.adapters.matching.learned import (
+    ALL_FEATURES,
+    LEXICAL_FEATURES,
+    LinearRanker,
+    PairSignals,
+    RankerModels,
+    TrainingQuery,
+    feature_matrix,
+    shipped_models,
+)
 from suanli.adapters.matching.lexical import Bm25Index
 from suanli.adapters.matching.tokenizer import tokenize
-from suanli.domain.scenes import INDUSTRY_OTHER, MatchDirection
+from suanli.domain.industry import SAME_CODE, SAME_SECTION
+from suanli.domain.scenes import MatchDirection
 from suanli.errors import InvalidInput, LimitExceeded, NotFound
-from suanli.i18n import t
+from suanli.i18n import msg, t
 
-Ranker = Literal["fused", "lexical", "semantic"]
+Ranker = Literal["fused", "rrf", "lexical", "semantic"]
 Mode = Literal["fused", "lexical-only"]
-RANKERS: tuple[Ranker, ...] = ("fused", "lexical", "semantic")
+RANKERS: tuple[Ranker, ...] = ("fused", "rrf", "lexical", "semantic")
 ITEMS_PER_SIDE_MAX = 100_000
 TOP_K_MAX = 1_000
 WHY_TERMS_MAX = 5
@@ -58,7 +72,7 @@ class Matchable(Protocol):
 @dataclass(frozen=True)
 class Candidate:
     id: str
-    score: float  # fused score scaled to [0, 1]; for a baseline ranker, that ranker's score
+    score: float  # fused: calibrated probability of relevance; baselines: their own score
     why: str
 
 
@@ -90,22 +104,49 @@ class IndexedList:
 
     def __init__(self, items: Sequence[Matchable]) -> None:
         if len(items) > ITEMS_PER_SIDE_MAX:
-            raise LimitExceeded(f"at most {ITEMS_PER_SIDE_MAX} items per list", field="items")
+            raise LimitExceeded(
+                msg(
+                    f"每个列表最多 {ITEMS_PER_SIDE_MAX} 项",
+                    f"at most {ITEMS_PER_SIDE_MAX} items per list",
+                ),
+                field="items",
+            )
         self.items = list(items)
         self.ids = [item.id for item in items]
         self.position = {item_id: index for index, item_id in enumerate(self.ids)}
         if len(self.position) != len(self.ids):
-            raise InvalidInput("item ids must be unique within a list", field="id")
+            raise InvalidInput(
+                msg("同一列表内的编号不能重复", "item ids must be unique within a list"), field="id"
+            )
         self.tokens = [tokenize(lexical_text(item)) for item in items]
         self.bm25 = Bm25Index(self.tokens)
+        # field-wise indexes: title against title, need against technique, text against tags
+        self.title_tokens = [tokenize(item.title) for item in items]
+        self.description_tokens = [tokenize(item.description) for item in items]
+        self.title_bm25 = Bm25Index(self.title_tokens)
+        self.description_bm25 = Bm25Index(self.description_tokens)
+        self.tags_bm25 = Bm25Index([tokenize(" ".join(item.tags)) for item in items])
         self.tag_sets = [frozenset(tag.casefold() for tag in item.tags) for item in items]
-        self.industries = np.array([item.industry for item in items], dtype=np.str_)
+        taxonomy = load_taxonomy()
+        codes = [taxonomy.code_of(item.industry) for item in items]
+        self.industry_codes = np.array([code or "" for code in codes], dtype=np.str_)
+        self.industry_sections = np.array(
+            [taxonomy.section_of(code) if code else "" for code in codes], dtype=np.str_
+        )
         self.regions = np.array([region_key(item.region) for item in items], dtype=np.str_)
         self.vectors: FloatMatrix | None = None
         self._tag_postings: dict[str, list[int]] = {}
         for index, tags in enumerate(self.tag_sets):
             for tag in tags:
                 self._tag_postings.setdefault(tag, []).append(index)
+
+    def industry_proximity(self, code: str, section: str) -> npt.NDArray[np.float64]:
+        """Per item: 1 same code, 0.5 same section, 0 otherwise; 0 when either is unknown."""
+        if not code:
+            return np.zeros(len(self.items), dtype=np.float64)
+        same_code = self.industry_codes == code
+        same_section = self.industry_sections == section
+        return np.where(same_code, SAME_CODE, np.where(same_section, SAME_SECTION, 0.0))
 
     def tag_overlap(self, tags: frozenset[str]) -> npt.NDArray[np.float64]:
         overlap = np.zeros(len(self.items), dtype=np.float64)
@@ -128,17 +169,32 @@ class MatchEngine:
         *,
         cache: VectorCache | None = None,
         weights: FusionWeights | None = None,
+        models: RankerModels | None = None,
         warning: str | None = None,
     ) -> None:
         self.embedder = embedder
         self.cache = cache
         self.weights = weights or FusionWeights()
+        self.models = models if models is not None else shipped_models()  # None: not trained
+        self.override: LinearRanker | None = None  # set while cross-validating
         self.warning = warning
         self._sides: dict[str, IndexedList] = {}
 
     @property
     def mode(self) -> Mode:
         return "fused" if self.embedder is not None else "lexical-only"
+
+    @property
+    def ranker_model(self) -> LinearRanker | None:
+        """The learned ranker in use: an override (cross-validation), else the shipped one
+        for this mode; None before any was trained (the fused ranker is then RRF)."""
+        if self.override is not None:
+            return self.override
+        return self.models.for_mode(self.embedder is not None) if self.models else None
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return ALL_FEATURES if self.embedder is not None else LEXICAL_FEATURES
 
     def index(
         self,
@@ -194,7 +250,9 @@ class MatchEngine:
 
     def _sides_for(self, direction: MatchDirection) -> tuple[IndexedList, IndexedList]:
         if not self._sides:
-            raise InvalidInput("index the lists before matching", field="index")
+            raise InvalidInput(
+                msg("请先为列表建立索引再匹配", "index the lists before matching"), field="index"
+            )
         if direction is MatchDirection.O2C:
             return self._sides["opportunities"], self._sides["capabilities"]
         return self._sides["capabilities"], self._sides["opportunities"]
@@ -210,9 +268,17 @@ class MatchEngine:
         """For each query item (all by default), its top_k candidates (all if None)."""
         queries, candidates = self._sides_for(direction)
         if ranker == "semantic" and self.embedder is None:
-            raise InvalidInput("semantic ranking needs an embedder", field="ranker")
+            raise InvalidInput(
+                msg("语义排序需要向量模型", "semantic ranking needs an embedder"), field="ranker"
+            )
         if top_k is not None and not 1 <= top_k <= TOP_K_MAX:
-            raise InvalidInput(f"top_k must be between 1 and {TOP_K_MAX}", field="top_k")
+            raise InvalidInput(
+                msg(
+                    f"`top_k` 须在 1 至 {TOP_K_MAX} 之间",
+                    f"top_k must be between 1 and {TOP_K_MAX}",
+                ),
+                field="top_k",
+            )
         count = len(candidates.ids) if top_k is None else min(top_k, len(candidates.ids))
         selected = queries.ids if query_ids is None else list(query_ids)
         return [self._match_one(queries, candidates, qid, count, ranker) for qid in selected]
@@ -225,13 +291,10 @@ class MatchEngine:
         count: int,
         ranker: Ranker,
     ) -> Match:
-        query = queries.position.get(query_id)
-        if query is None:
-            raise NotFound(f"no item with id {query_id!r}", field="id")
-        lexical = candidates.bm25.scores(queries.tokens[query]).astype(np.float64)
-        semantic = self._semantic_scores(queries, candidates, query)
-        scores = self._ranker_scores(ranker, queries, candidates, query, lexical, semantic)
-        semantic_ranks = ranks(semantic) if semantic is not None else None
+        query = self._position(queries, query_id)
+        signals = self.signals(queries, candidates, query)
+        scores = self._ranker_scores(ranker, queries, candidates, query, signals)
+        semantic_ranks = ranks(signals.semantic) if signals.semantic is not None else None
         chosen = top_indices(scores, candidates.ids, count)
         explained = tuple(
             Candidate(
@@ -242,6 +305,53 @@ class MatchEngine:
             for index in chosen
         )
         return Match(query_id, explained)
+
+    @staticmethod
+    def _position(queries: IndexedList, query_id: str) -> int:
+        query = queries.position.get(query_id)
+        if query is None:
+            raise NotFound(
+                msg(f"没有编号为 {query_id!r} 的条目", f"no item with id {query_id!r}"), field="id"
+            )
+        return query
+
+    def signals(self, queries: IndexedList, candidates: IndexedList, query: int) -> PairSignals:
+        """Every raw signal of one query against all candidates."""
+        text = queries.tokens[query]
+        return PairSignals(
+            bm25=candidates.bm25.scores(text).astype(np.float64),
+            title_title=candidates.title_bm25.scores(queries.title_tokens[query]).astype(
+                np.float64
+            ),
+            need_technique=candidates.description_bm25.scores(
+                queries.description_tokens[query]
+            ).astype(np.float64),
+            text_tags=candidates.tags_bm25.scores(text).astype(np.float64),
+            tag_overlap=candidates.tag_overlap(queries.tag_sets[query]),
+            industry=candidates.industry_proximity(
+                str(queries.industry_codes[query]), str(queries.industry_sections[query])
+            ),
+            region_same=self._same_region(queries, candidates, query).astype(np.float64),
+            semantic=self._semantic_scores(queries, candidates, query),
+        )
+
+    @staticmethod
+    def _same_region(
+        queries: IndexedList, candidates: IndexedList, query: int
+    ) -> npt.NDArray[np.bool_]:
+        region = queries.regions[query]
+        return np.asarray((candidates.regions == region) & (region != ""), dtype=np.bool_)
+
+    def training_query(
+        self, direction: MatchDirection, query_id: str, grades: dict[str, int]
+    ) -> TrainingQuery:
+        """Features of one query over all candidates with their gold grades, for training.
+        The ranker's feature set follows the mode: with or without the semantic ones."""
+        queries, candidates = self._sides_for(direction)
+        query = self._position(queries, query_id)
+        matrix = feature_matrix(self.signals(queries, candidates, query), self.feature_names)
+        labels = np.array([grades.get(item_id, 0) for item_id in candidates.ids], dtype=np.int64)
+        return TrainingQuery(matrix, labels)
 
     def _semantic_scores(
         self, queries: IndexedList, candidates: IndexedList, query: int
@@ -256,22 +366,22 @@ class MatchEngine:
         queries: IndexedList,
         candidates: IndexedList,
         query: int,
-        lexical: npt.NDArray[np.float64],
-        semantic: npt.NDArray[np.float64] | None,
+        signals: PairSignals,
     ) -> npt.NDArray[np.float64]:
         if ranker == "lexical":
-            return lexical
-        if ranker == "semantic" and semantic is not None:
-            return semantic
-        industry = queries.industries[query]
-        region = queries.regions[query]
+            return signals.bm25
+        if ranker == "semantic" and signals.semantic is not None:
+            return signals.semantic
+        model = self.ranker_model
+        if ranker == "fused" and model is not None:
+            return model.probability(model.raw(feature_matrix(signals, model.features)))
         return fuse(
             self.weights,
-            lexical=lexical,
-            semantic=semantic,
-            tag_overlap=candidates.tag_overlap(queries.tag_sets[query]),
-            same_industry=(candidates.industries == industry) & (industry != INDUSTRY_OTHER),
-            same_region=(candidates.regions == region) & (region != ""),
+            lexical=signals.bm25,
+            semantic=signals.semantic,
+            tag_overlap=signals.tag_overlap,
+            same_industry=signals.industry >= SAME_CODE,
+            same_region=signals.region_same > 0,
         )
 
 
@@ -294,13 +404,35 @@ def _explain(
         t("标签重合：", "tag overlap: ") + (separator.join(tags) or none),
         _semantic_part(semantic_ranks, candidate),
     ]
-    industry = str(queries.industries[query])
-    if industry == candidates.industries[candidate] and industry != INDUSTRY_OTHER:
-        parts.append(t(f"同行业：{industry}", f"same industry: {industry}"))
+    industry = _industry_part(queries, query, candidates, candidate)
+    if industry:
+        parts.append(industry)
     region = str(queries.regions[query])
     if region and region == candidates.regions[candidate]:
         parts.append(t(f"同地区：{region}", f"same region: {region}"))
     return t("；", "; ").join(parts)
+
+
+def _industry_part(
+    queries: IndexedList, query: int, candidates: IndexedList, candidate: int
+) -> str:
+    """Same code ("same industry: C 制造业"), else same section, else nothing."""
+    taxonomy = load_taxonomy()
+    code, other = str(queries.industry_codes[query]), str(candidates.industry_codes[candidate])
+    if not code or not other:
+        return ""
+    if code == other:
+        return t(
+            f"同行业：{taxonomy.describe(code)}",
+            f"same industry: {taxonomy.describe(code, english=True)}",
+        )
+    section = str(queries.industry_sections[query])
+    if section == candidates.industry_sections[candidate]:
+        return t(
+            f"同门类：{taxonomy.describe(section)}",
+            f"same section: {taxonomy.describe(section, english=True)}",
+        )
+    return ""
 
 
 def _semantic_part(semantic_ranks: npt.NDArray[np.int64] | None, candidate: int) -> str:

@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from suanli.errors import InvalidInput
+from suanli.i18n import msg
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -39,7 +40,13 @@ class FusionWeights:
     def __post_init__(self) -> None:
         weights = (self.lexical, self.semantic, self.tags, self.industry, self.region)
         if any(weight < 0 for weight in weights) or self.rank_constant <= 0:
-            raise InvalidInput("fusion weights must be >= 0 and rank_constant > 0", field="weights")
+            raise InvalidInput(
+                msg(
+                    "融合权重须不小于 0，且 `rank_constant` 须大于 0",
+                    "fusion weights must be >= 0 and rank_constant > 0",
+                ),
+                field="weights",
+            )
 
     def best_score(self, *, semantic: bool) -> float:
         """The highest fused score possible: used to scale scores to [0, 1]."""

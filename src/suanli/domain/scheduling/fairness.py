@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from suanli.domain.scheduling.model import QueuedJob
 from suanli.errors import InvalidInput
+from suanli.i18n import msg
 
 USAGE_HALF_LIFE_S = 7 * 24 * 3600.0  # Slurm's default decay half-life
 FAIR_HORIZON_S = 3600.0  # usage a queued job is charged in the fair order, at most
@@ -30,7 +31,9 @@ class DecayedUsage:
 
     def __init__(self, half_life_s: float = USAGE_HALF_LIFE_S, start_s: float = 0.0) -> None:
         if not half_life_s > 0:
-            raise InvalidInput("half_life_s must be positive", field="half_life_s")
+            raise InvalidInput(
+                msg("`half_life_s` 须为正数", "half_life_s must be positive"), field="half_life_s"
+            )
         self.half_life_s = half_life_s
         self.start_s = start_s
         self.usage: dict[str, tuple[float, float]] = {}  # owner -> (value, as of time)
@@ -46,14 +49,22 @@ class DecayedUsage:
 
     def start(self, owner_id: str, cards: float, now_s: float) -> None:
         if owner_id not in self.usage and len(self.usage) >= OWNERS_MAX:
-            raise InvalidInput("too many owners to track", field="owner_id")
+            raise InvalidInput(
+                msg("需跟踪的所有者太多", "too many owners to track"), field="owner_id"
+            )
         self.usage[owner_id] = (self.value_at(owner_id, now_s), now_s)
         self.cards[owner_id] = self.cards.get(owner_id, 0) + cards
 
     def stop(self, owner_id: str, cards: float, now_s: float) -> None:
         left = self.cards.get(owner_id, 0) - cards
         if left < -CARDS_TOLERANCE:
-            raise InvalidInput(f"owner {owner_id} stops more cards than it runs", field="cards")
+            raise InvalidInput(
+                msg(
+                    f"所有者 {owner_id} 释放的卡多于其占用的卡",
+                    f"owner {owner_id} stops more cards than it runs",
+                ),
+                field="cards",
+            )
         self.usage[owner_id] = (self.value_at(owner_id, now_s), now_s)
         self.cards[owner_id] = max(0.0, left)
 

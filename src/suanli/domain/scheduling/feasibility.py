@@ -14,12 +14,13 @@ from suanli.domain.accelerators import matches
 from suanli.domain.jobs import JobSpec
 from suanli.domain.scheduling.matrix import BoolArray, IntArray, PoolMatrix
 from suanli.domain.scheduling.model import ClusterState, PoolView
+from suanli.i18n import Msg, msg
 
 
 @dataclass(frozen=True)
 class Requirement:
     name: str
-    describe: Callable[[JobSpec], str]
+    describe: Callable[[JobSpec], Msg]
     satisfied: Callable[[JobSpec, PoolView], bool]
 
 
@@ -57,6 +58,41 @@ def _shape_ok(spec: JobSpec, view: PoolView) -> bool:
     return view.pool.cards_per_node >= spec.cards_per_node and view.pool.nodes >= spec.nodes
 
 
+def _describe_model(spec: JobSpec) -> Msg:
+    names = "、".join(spec.accelerators)
+    return msg(f"型号为 {names} 的卡", f"a model among {', '.join(spec.accelerators)}")
+
+
+def _describe_vendor(spec: JobSpec) -> Msg:
+    names = "、".join(spec.vendors)
+    return msg(f"厂商为 {names} 的卡", f"a vendor among {', '.join(spec.vendors)}")
+
+
+def _describe_memory(spec: JobSpec) -> Msg:
+    gib = f"{spec.min_memory_gib:g}"
+    return msg(f"每卡显存不少于 {gib} GiB", f">= {gib} GiB per card")
+
+
+def _describe_precision(spec: JobSpec) -> Msg:
+    name = spec.precision.upper() if spec.precision else ""
+    return msg(f"支持 {name} 精度", f"{name} precision")
+
+
+def _describe_software(spec: JobSpec) -> Msg:
+    names = "、".join(spec.software)
+    return msg(f"软件栈 {names}", f"a software stack among {', '.join(spec.software)}")
+
+
+def _describe_region(spec: JobSpec) -> Msg:
+    label = spec.region.label() if spec.region else ""
+    return msg(f"地区 {label}", f"region {label}")
+
+
+def _describe_shape(spec: JobSpec) -> Msg:
+    nodes, cards = spec.nodes, spec.cards_per_node
+    return msg(f"{nodes} 个节点、每节点 {cards} 张卡", f"{nodes} node(s) × {cards} cards per node")
+
+
 def _sharing_ok(spec: JobSpec, view: PoolView) -> bool:
     return not spec.fractional or view.pool.shareable
 
@@ -69,33 +105,31 @@ def _host_ok(spec: JobSpec, view: PoolView) -> bool:
     )
 
 
-def _describe_sharing(spec: JobSpec) -> str:
-    return (
-        f"a share of a card ({spec.card_milli}/1000 card; pools marked shareable: false "
-        "take whole-card jobs only)"
+def _describe_sharing(spec: JobSpec) -> Msg:
+    share = f"{spec.card_milli}/1000"
+    return msg(
+        f"按份额使用一张卡（{share} 张卡；标为 `shareable: false` 的资源池只接整卡作业）",
+        f"a share of a card ({share} card; pools marked shareable: false "
+        "take whole-card jobs only)",
     )
 
 
-def _describe_host(spec: JobSpec) -> str:
-    return f"{spec.cpus} CPU cores and {spec.host_memory_gib:g} GiB host memory per node"
-
-
-def _describe_precision(spec: JobSpec) -> str:
-    return spec.precision.upper() if spec.precision else ""
+def _describe_host(spec: JobSpec) -> Msg:
+    cpus, memory = spec.cpus, f"{spec.host_memory_gib:g}"
+    return msg(
+        f"每节点 {cpus} 个 CPU 核、{memory} GiB 主机内存",
+        f"{cpus} CPU cores and {memory} GiB host memory per node",
+    )
 
 
 REQUIREMENTS: tuple[Requirement, ...] = (
-    Requirement("accelerator", lambda s: f"model in {list(s.accelerators)}", _model_ok),
-    Requirement("vendor", lambda s: f"vendor in {list(s.vendors)}", _vendor_ok),
-    Requirement("memory", lambda s: f">= {s.min_memory_gib:g} GiB per card", _memory_ok),
+    Requirement("accelerator", _describe_model, _model_ok),
+    Requirement("vendor", _describe_vendor, _vendor_ok),
+    Requirement("memory", _describe_memory, _memory_ok),
     Requirement("precision", _describe_precision, _precision_ok),
-    Requirement("software", lambda s: f"software stack in {list(s.software)}", _software_ok),
-    Requirement("region", lambda s: f"region {s.region.label() if s.region else ''}", _region_ok),
-    Requirement(
-        "shape",
-        lambda s: f"{s.nodes} node(s) × {s.cards_per_node} cards per node",
-        _shape_ok,
-    ),
+    Requirement("software", _describe_software, _software_ok),
+    Requirement("region", _describe_region, _region_ok),
+    Requirement("shape", _describe_shape, _shape_ok),
     Requirement("sharing", _describe_sharing, _sharing_ok),
     Requirement("host", _describe_host, _host_ok),
 )
@@ -114,18 +148,23 @@ def feasible_pools(spec: JobSpec, views: Sequence[PoolView]) -> list[PoolView]:
     return [view for view in views if is_feasible(spec, view)]
 
 
-def explain_unplaceable(spec: JobSpec, views: Sequence[PoolView]) -> list[str]:
+def explain_unplaceable(spec: JobSpec, views: Sequence[PoolView]) -> list[Msg]:
     """One reason per requirement no pool meets; else the combination no single pool meets."""
     active = [req for req in REQUIREMENTS if not all(req.satisfied(spec, v) for v in views)]
     reasons = [
-        f"no pool offers {req.describe(spec)}"
+        _no_pool_offers([req.describe(spec)])
         for req in active
         if not any(req.satisfied(spec, view) for view in views)
     ]
     if reasons or not views:
-        return reasons or ["no pools are listed"]
-    together = " with ".join(req.describe(spec) for req in active)
-    return [f"no pool offers {together}"]
+        return reasons or [msg("还没有登记任何资源池", "no pools are listed")]
+    return [_no_pool_offers([req.describe(spec) for req in active])]
+
+
+def _no_pool_offers(wanted: list[Msg]) -> Msg:
+    zh = "，且".join(item.zh for item in wanted)
+    en = " with ".join(item.en for item in wanted)
+    return msg(f"没有资源池能提供{zh}", f"no pool offers {en}")
 
 
 def static_mask(spec: JobSpec, matrix: PoolMatrix) -> BoolArray:

@@ -15,6 +15,7 @@ import numpy.typing as npt
 
 from suanli.domain.pools import Pool
 from suanli.errors import InvalidInput
+from suanli.i18n import msg
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -57,7 +58,11 @@ def take_host(host: HostFree, nodes: Iterable[int], ask: HostAsk, pool_id: str) 
         return
     if not all(0 <= node < fits.size and fits[node] for node in listed):
         raise InvalidInput(
-            f"placement over-allocates host CPU or memory of pool {pool_id}", field="placement"
+            msg(
+                f"放置方案超额分配了资源池 {pool_id} 的主机 CPU 或内存",
+                f"placement over-allocates host CPU or memory of pool {pool_id}",
+            ),
+            field="placement",
         )
     for node in listed:
         host.cpus[node] -= ask[0]

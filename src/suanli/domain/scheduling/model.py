@@ -31,6 +31,7 @@ from suanli.domain.scheduling.host import (
 from suanli.domain.scheduling.matrix import PoolMatrix, pool_matrix
 from suanli.domain.scheduling.running import EndEntry, RunningIndex, VictimEntry
 from suanli.errors import InvalidInput
+from suanli.i18n import msg
 
 IntArray = npt.NDArray[np.int64]
 MILLI_PER_CARD = 1000
@@ -160,7 +161,9 @@ class ClusterState:
     def pool_index(self, pool_id: str) -> int:
         index = self.matrix.index.get(pool_id)
         if index is None:
-            raise InvalidInput(f"unknown pool {pool_id!r}", field="pool_id")
+            raise InvalidInput(
+                msg(f"未知资源池 {pool_id!r}", f"unknown pool {pool_id!r}"), field="pool_id"
+            )
         return index
 
     def free_cards_of(self, pool_id: str) -> int:
@@ -187,7 +190,10 @@ class ClusterState:
         for node_index, cards in placement.node_cards:
             if cards <= 0 or not 0 <= node_index < nodes.size or nodes[node_index] < cards:
                 raise InvalidInput(
-                    f"placement over-allocates node {node_index} of pool {placement.pool_id}",
+                    msg(
+                        f"放置方案超额分配了资源池 {placement.pool_id} 的节点 {node_index}",
+                        f"placement over-allocates node {node_index} of pool {placement.pool_id}",
+                    ),
                     field="placement",
                 )
         self._shift(index, placement.node_cards, -1)
@@ -204,9 +210,18 @@ class ClusterState:
         capacity = self.pools[index].pool.cards_per_node
         for node_index, cards in node_cards:
             if cards <= 0 or not 0 <= node_index < nodes.size:
-                raise InvalidInput(f"release names a bad node {node_index}", field="release")
+                raise InvalidInput(
+                    msg(f"释放的节点 {node_index} 无效", f"release names a bad node {node_index}"),
+                    field="release",
+                )
             if nodes[node_index] + cards > capacity:
-                raise InvalidInput(f"release exceeds node {node_index} capacity", field="release")
+                raise InvalidInput(
+                    msg(
+                        f"释放的卡超过节点 {node_index} 的容量",
+                        f"release exceeds node {node_index} capacity",
+                    ),
+                    field="release",
+                )
         if share is not None:
             self._give_share(index, share)
         if index in self.host:
@@ -261,13 +276,18 @@ class ClusterState:
         """Records a started job (the caller applies its placement separately)."""
         running = self._running_index()
         if job.id in running.jobs:
-            raise InvalidInput(f"job {job.id!r} is already running", field="job_id")
+            raise InvalidInput(
+                msg(f"作业 {job.id!r} 已在运行", f"job {job.id!r} is already running"),
+                field="job_id",
+            )
         running.add(job)
 
     def remove_running(self, job_id: str) -> RunningJob:
         job = self._running_index().remove(job_id)
         if job is None:
-            raise InvalidInput(f"job {job_id!r} is not running", field="job_id")
+            raise InvalidInput(
+                msg(f"作业 {job_id!r} 未在运行", f"job {job_id!r} is not running"), field="job_id"
+            )
         return job
 
     def _running_index(self) -> RunningIndex:
@@ -283,12 +303,30 @@ class ClusterState:
 
 def _node_array(free: Sequence[int] | None, view: PoolView) -> IntArray:
     if free is None:
-        raise InvalidInput(f"no free-card list for pool {view.pool.id}", field="free_per_node")
+        raise InvalidInput(
+            msg(
+                f"资源池 {view.pool.id} 没有空闲卡列表",
+                f"no free-card list for pool {view.pool.id}",
+            ),
+            field="free_per_node",
+        )
     nodes = np.array(free, dtype=np.int64)
     if nodes.size != view.pool.nodes or (nodes.size and nodes.min() < 0):
-        raise InvalidInput(f"free-card list of pool {view.pool.id} is malformed", field="free")
+        raise InvalidInput(
+            msg(
+                f"资源池 {view.pool.id} 的空闲卡列表格式有误",
+                f"free-card list of pool {view.pool.id} is malformed",
+            ),
+            field="free",
+        )
     if nodes.size and nodes.max() > view.pool.cards_per_node:
-        raise InvalidInput(f"pool {view.pool.id} has more free cards than cards", field="free")
+        raise InvalidInput(
+            msg(
+                f"资源池 {view.pool.id} 的空闲卡多于总卡数",
+                f"pool {view.pool.id} has more free cards than cards",
+            ),
+            field="free",
+        )
     return nodes
 
 
@@ -308,20 +346,37 @@ def take_share(shared: SharedCards, node_free: IntArray, pool: Pool, share: Card
     that card from the node's free count). Raises on anything that would over-allocate."""
     key = (share.node, share.card)
     if not 0 < share.milli < MILLI_PER_CARD or not 0 <= share.card < pool.cards_per_node:
-        raise InvalidInput(f"bad card share {share} on pool {pool.id}", field="placement")
+        raise InvalidInput(
+            msg(
+                f"资源池 {pool.id} 上的卡份额 {share} 无效",
+                f"bad card share {share} on pool {pool.id}",
+            ),
+            field="placement",
+        )
     if not 0 <= share.node < node_free.size:
-        raise InvalidInput(f"share names a bad node {share.node}", field="placement")
+        raise InvalidInput(
+            msg(f"份额指向的节点 {share.node} 无效", f"share names a bad node {share.node}"),
+            field="placement",
+        )
     free = shared.get(key)
     opens = free is None
     if free is None:
         if node_free[share.node] < 1:
             raise InvalidInput(
-                f"placement over-allocates node {share.node} of pool {pool.id}", field="placement"
+                msg(
+                    f"放置方案超额分配了资源池 {pool.id} 的节点 {share.node}",
+                    f"placement over-allocates node {share.node} of pool {pool.id}",
+                ),
+                field="placement",
             )
         free = MILLI_PER_CARD
     if free < share.milli:
         raise InvalidInput(
-            f"placement over-allocates card {share.card} of node {share.node} of pool {pool.id}",
+            msg(
+                f"放置方案超额分配了资源池 {pool.id} 节点 {share.node} 的卡 {share.card}",
+                f"placement over-allocates card {share.card} of node {share.node} "
+                f"of pool {pool.id}",
+            ),
             field="placement",
         )
     shared[key] = free - share.milli
@@ -333,7 +388,12 @@ def give_share(shared: SharedCards, share: CardShare) -> bool:
     key = (share.node, share.card)
     free = shared.get(key)
     if free is None or free + share.milli > MILLI_PER_CARD:
-        raise InvalidInput(f"release names a share that is not held: {share}", field="release")
+        raise InvalidInput(
+            msg(
+                f"释放的份额并未被占用：{share}", f"release names a share that is not held: {share}"
+            ),
+            field="release",
+        )
     if free + share.milli == MILLI_PER_CARD:
         del shared[key]
         return True

@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from suanli.errors import InvalidInput
+from suanli.i18n import msg
 
 MILLI = 1000  # one whole card
 CARD_SLOTS = 8  # cards per node the table holds (the artifact's MaxNumGpuPerNode)
@@ -53,11 +54,20 @@ class PodRequest:
 
     def __post_init__(self) -> None:
         if self.cards < 0 or self.cards > CARD_SLOTS:
-            raise InvalidInput(f"cards must be in [0, {CARD_SLOTS}]", field="cards")
+            raise InvalidInput(
+                msg(f"`cards` 须在 0 至 {CARD_SLOTS} 之间", f"cards must be in [0, {CARD_SLOTS}]"),
+                field="cards",
+            )
         if self.cards and not 0 < self.card_milli <= MILLI:
-            raise InvalidInput(f"card_milli must be in [1, {MILLI}]", field="card_milli")
+            raise InvalidInput(
+                msg(f"`card_milli` 须在 1 至 {MILLI} 之间", f"card_milli must be in [1, {MILLI}]"),
+                field="card_milli",
+            )
         if self.cards > 1 and self.card_milli != MILLI:
-            raise InvalidInput("several cards are always whole cards", field="card_milli")
+            raise InvalidInput(
+                msg("多张卡的作业只能用整卡", "several cards are always whole cards"),
+                field="card_milli",
+            )
 
     @property
     def total_milli(self) -> int:
@@ -96,7 +106,10 @@ class PackingNodes:
     ) -> PackingNodes:
         card_counts = np.asarray(cards, np.int64)
         if card_counts.size and (card_counts.min() < 0 or card_counts.max() > CARD_SLOTS):
-            raise InvalidInput(f"a node has 0..{CARD_SLOTS} cards", field="cards")
+            raise InvalidInput(
+                msg(f"一个节点有 0..{CARD_SLOTS} 张卡", f"a node has 0..{CARD_SLOTS} cards"),
+                field="cards",
+            )
         slots = np.arange(CARD_SLOTS)
         card_left = np.where(slots[None, :] < card_counts[:, None], MILLI, 0).astype(np.int64)
         cpu = np.asarray(cpu_milli, np.int64)
@@ -160,11 +173,21 @@ def place(nodes: PackingNodes, choice: Choice, pod: PodRequest) -> None:
     """Takes the pod's resources on the chosen node and cards; refuses an over-allocation."""
     node, slots = choice.node, list(choice.slots)
     if len(slots) != pod.cards or len(set(slots)) != len(slots):
-        raise InvalidInput("a choice names one distinct card per card asked for", field="slots")
+        raise InvalidInput(
+            msg(
+                "每要一张卡，选择中须给出一张不同的卡",
+                "a choice names one distinct card per card asked for",
+            ),
+            field="slots",
+        )
     if nodes.cpu_left[node] < pod.cpu_milli or nodes.memory_left[node] < pod.memory_mib:
-        raise InvalidInput(f"node {node} lacks CPU or memory", field="node")
+        raise InvalidInput(
+            msg(f"节点 {node} 的 CPU 或内存不足", f"node {node} lacks CPU or memory"), field="node"
+        )
     if slots and (nodes.card_left[node, slots] < pod.card_milli).any():
-        raise InvalidInput(f"node {node} lacks card capacity", field="slots")
+        raise InvalidInput(
+            msg(f"节点 {node} 的卡容量不足", f"node {node} lacks card capacity"), field="slots"
+        )
     nodes.cpu_left[node] -= pod.cpu_milli
     nodes.memory_left[node] -= pod.memory_mib
     nodes.card_left[node, slots] -= pod.card_milli
@@ -287,7 +310,9 @@ def typical_pods(
     count identical specs, most frequent first, keep them until `share` is covered, weights
     renormalised)."""
     if not pods:
-        raise InvalidInput("typical pods need at least one pod", field="pods")
+        raise InvalidInput(
+            msg("典型作业至少需要一个作业", "typical pods need at least one pod"), field="pods"
+        )
     counts: dict[tuple[int, int, int, tuple[int, ...]], int] = {}
     for pod in pods:
         key = (
@@ -531,7 +556,10 @@ def fgd(
     nodes: PackingNodes, pod: PodRequest, candidates: IntArray, context: PackingContext
 ) -> Choice:
     if context.typical is None:
-        raise InvalidInput("fgd needs the target workload's typical pods", field="typical")
+        raise InvalidInput(
+            msg("FGD 策略需要目标负载的典型作业", "fgd needs the target workload's typical pods"),
+            field="typical",
+        )
     return fgd_choice(nodes, pod, candidates, context.typical)
 
 
@@ -611,7 +639,9 @@ def choose(
 ) -> Choice | None:
     """The policy's node and cards for the pod, or None when no node can take it now."""
     if policy not in PACKING_POLICIES:
-        raise InvalidInput(f"unknown packing policy {policy!r}", field="policy")
+        raise InvalidInput(
+            msg(f"未知装箱策略 {policy!r}", f"unknown packing policy {policy!r}"), field="policy"
+        )
     if context.recent is not None:
         context.recent.observe(pod)  # placed or not, the request is part of the workload
     candidates = feasible_nodes(nodes, pod)

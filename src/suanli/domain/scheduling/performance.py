@@ -18,6 +18,7 @@ import numpy as np
 from suanli.domain.accelerators import Accelerator, Precision, get_accelerator, normalize_model_name
 from suanli.domain.scheduling.matrix import FloatArray, PoolMatrix
 from suanli.errors import InvalidInput, UnknownAccelerator
+from suanli.i18n import msg
 
 DEFAULT_REFERENCE_MODEL = "V100"  # Gavel's and MLPerf's usual baseline; runtimes are quoted on it
 DEFAULT_JOB_CLASS = "generic"
@@ -66,7 +67,13 @@ def job_class_named(name: str) -> JobClass:
     found = JOB_CLASSES.get(name)
     if found is None:
         known = ", ".join(JOB_CLASSES)
-        raise InvalidInput(f"unknown job class {name!r}; known: {known}", field="job_class")
+        raise InvalidInput(
+            msg(
+                f"未知作业类别 {name!r}；已知：{known}",
+                f"unknown job class {name!r}; known: {known}",
+            ),
+            field="job_class",
+        )
     return found
 
 

@@ -51,6 +51,7 @@ from suanli.domain.scheduling.performance import PerformanceModel
 from suanli.domain.scheduling.placement import Scratch, new_card_label
 from suanli.domain.scheduling.preemption import Eviction, find_eviction
 from suanli.errors import InvalidInput
+from suanli.i18n import msg
 
 QUEUE_SCAN_MAX = 256  # jobs examined per round
 POOL_TRIES_MAX = 32  # pools tried per job when the best one cannot take a gang
@@ -70,9 +71,18 @@ class PolicyOptions:
 
     def __post_init__(self) -> None:
         if not 1 <= self.queue_scan_max <= 1_000_000:
-            raise InvalidInput("queue_scan_max must be in [1, 1000000]", field="queue_scan_max")
+            raise InvalidInput(
+                msg(
+                    "`queue_scan_max` 须在 1 至 1000000 之间",
+                    "queue_scan_max must be in [1, 1000000]",
+                ),
+                field="queue_scan_max",
+            )
         if not 0 <= self.cost_weight <= 1:
-            raise InvalidInput("cost_weight must be in [0, 1]", field="cost_weight")
+            raise InvalidInput(
+                msg("`cost_weight` 须在 0 至 1 之间", "cost_weight must be in [0, 1]"),
+                field="cost_weight",
+            )
 
 
 class Round:
@@ -492,6 +502,10 @@ def get_policy(
     factory = _REGISTRY.get(name)
     if factory is None:
         raise InvalidInput(
-            f"unknown policy {name!r}; choose one of {', '.join(_REGISTRY)}", field="policy"
+            msg(
+                f"未知调度策略 {name!r}；可选：{'、'.join(_REGISTRY)}",
+                f"unknown policy {name!r}; choose one of {', '.join(_REGISTRY)}",
+            ),
+            field="policy",
         )
     return factory(performance, options)

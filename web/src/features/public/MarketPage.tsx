@@ -55,6 +55,15 @@ export default function MarketPage() {
     { title: t("market.price"), dataIndex: "price_fen_per_card_hour", render: (fen: number) => <span data-testid="price">{yuan(fen)}</span> },
     { title: t("market.cards"), dataIndex: "cards" },
     { title: t("market.freeCards"), dataIndex: "free_cards" },
+    {
+      title: t("market.order"),
+      key: "order",
+      render: (_: unknown, p: Product) => (
+        <Button size="small" data-testid={`order-${p.id}`} onClick={() => navigate(`/console/submit?accelerator=${encodeURIComponent(p.accelerator_model)}`)}>
+          {t("market.order")}
+        </Button>
+      ),
+    },
   ];
   return (
     <>

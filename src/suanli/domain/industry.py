@@ -1,0 +1,94 @@
+"""An open industry taxonomy: GB/T 4754-2017 (国民经济行业分类) sections (门类, A-T) and
+divisions (大类, two digits), with the labels lists really use mapped onto them as aliases.
+
+Labels are kept as written on the items; this only says what a label means. A label that maps
+nowhere has no code, and then gives no industry signal at all: two unknown labels are not an
+agreement (they used to be, when both were filed under 其他). Pure: the shipped tables are read
+by an adapter and passed in.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from suanli.errors import InvalidInput
+from suanli.i18n import msg
+
+SAME_CODE = 1.0  # same division (or both the same section-level label)
+SAME_SECTION = 0.5  # same 门类, different 大类: neighbours, a weaker signal
+UNRELATED = 0.0
+_SECTION = re.compile(r"^[A-T]$")
+_DIVISION = re.compile(r"^\d{2}$")
+_PREFIXED_DIVISION = re.compile(r"^([A-T])(\d{2})$")
+
+
+@dataclass(frozen=True)
+class IndustryClass:
+    code: str  # "C" (section) or "36" (division)
+    name: str
+    name_en: str
+    section: str  # the section letter; a section's own letter for a section
+
+
+class IndustryTaxonomy:
+    """Codes, names and aliases; `code_of` a label, `proximity` of two codes."""
+
+    def __init__(self, classes: Iterable[tuple[str, str, str]], aliases: Mapping[str, str]) -> None:
+        self.classes: dict[str, IndustryClass] = {}
+        section = ""
+        for code, name, name_en in classes:
+            if _SECTION.match(code):
+                section = code
+            elif not _DIVISION.match(code) or not section:
+                raise InvalidInput(
+                    msg(f"行业代码 {code!r} 无效", f"bad industry code {code!r}"), field="code"
+                )
+            self.classes[code] = IndustryClass(code, name, name_en, section)
+        self._lookup: dict[str, str] = {}
+        for item in self.classes.values():
+            for label in (item.code, item.name, item.name_en):
+                self._lookup.setdefault(_key(label), item.code)
+        for label, code in aliases.items():
+            if code not in self.classes:
+                raise InvalidInput(
+                    msg(
+                        f"别名 {label!r} 指向未知代码 {code!r}",
+                        f"alias {label!r} names unknown code {code!r}",
+                    ),
+                    field="code",
+                )
+            self._lookup[_key(label)] = code
+
+    def code_of(self, label: str) -> str | None:
+        """The code a label means ("汽车制造业" -> "36", "C36" -> "36", "智能制造" -> "C"), or
+        None when it maps nowhere."""
+        key = _key(label)
+        prefixed = _PREFIXED_DIVISION.match(label.strip().upper())
+        if prefixed and prefixed.group(2) in self.classes:
+            key = prefixed.group(2)
+        return self._lookup.get(key)
+
+    def section_of(self, code: str) -> str:
+        return self.classes[code].section
+
+    def proximity(self, first: str | None, second: str | None) -> float:
+        """1 for the same code, 0.5 for the same section, 0 otherwise or if either is
+        unknown (None): agreement only counts when both sides are known."""
+        if first is None or second is None:
+            return UNRELATED
+        if first == second:
+            return SAME_CODE
+        if self.section_of(first) == self.section_of(second):
+            return SAME_SECTION
+        return UNRELATED
+
+    def describe(self, code: str, *, english: bool = False) -> str:
+        """ "C 制造业" / "C manufacturing", for explanations."""
+        item = self.classes[code]
+        return f"{code} {item.name_en if english else item.name}"
+
+
+def _key(label: str) -> str:
+    return label.strip().casefold()
