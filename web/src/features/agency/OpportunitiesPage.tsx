@@ -35,7 +35,6 @@ export default function OpportunitiesPage() {
     const body = { kind: "opportunities" as const, filename: file.name, skip_invalid: false, ...(await fileBody(file)) };
     const result = await submit(null, [], () => unwrap(api.POST("/v1/scenes/import", { body })), [["agency", "opportunities"]]);
     if (result) setReport(t("agency.opportunities.imported", { created: (result as { created?: number }).created ?? 0 }));
-    return false;
   };
   const edit = (item: Opportunity) => {
     form.setFieldsValue({ title: item.title, description: item.description, contact: item.contact ?? "", status: item.status });
@@ -53,7 +52,14 @@ export default function OpportunitiesPage() {
       <PageHeader
         title={t("agency.opportunities.title")}
         extra={
-          <Upload accept=".csv,.xlsx" showUploadList={false} beforeUpload={(file) => upload(file)}>
+          <Upload
+            accept=".csv,.xlsx"
+            showUploadList={false}
+            beforeUpload={(file) => {
+              void upload(file); // sent as JSON by the typed client, never by the uploader
+              return false;
+            }}
+          >
             <Button type="primary">{t("agency.opportunities.import")}</Button>
           </Upload>
         }

@@ -1,6 +1,6 @@
 // The program report: burn-down, subsidy by vendor with the domestic share, by enterprise,
 // refused orders by reason, every figure from the ledger; XLSX export of all sections.
-import { Card, Col, Descriptions, Empty, Row, Select, Space, Statistic } from "antd";
+import { Button, Card, Col, Descriptions, Empty, Row, Select, Space, Statistic } from "antd";
 import { useEffect, useMemo, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { LazyChart } from "../../components/LazyChart";
@@ -27,9 +27,9 @@ export default function ReportPage() {
             <Select aria-label={t("agency.report.program")} style={{ width: 260 }} value={programId} onChange={setProgramId}
               options={items.map((p) => ({ value: p.id, label: p.name }))} />
             {programId && (
-              <a href={`/v1/vouchers/programs/${encodeURIComponent(programId)}/report?format=xlsx`} download data-testid="xlsx">
+              <Button href={`/v1/vouchers/programs/${encodeURIComponent(programId)}/report?format=xlsx`} download data-testid="xlsx">
                 {t("agency.report.xlsx")}
-              </a>
+              </Button>
             )}
           </Space>
         }

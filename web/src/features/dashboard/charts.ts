@@ -9,8 +9,19 @@ export type WallChart = { key: string; title: string; label: string; option: Rec
 const AXIS = { axisLabel: { color: "#c9d4e5" }, axisLine: { lineStyle: { color: "#5b6b82" } } };
 const TRANSPARENT = { backgroundColor: "transparent" };
 
-export function dashboardCharts(data: Dashboard, t: TFunction): WallChart[] {
-  return [vendorChart(data, t), domesticChart(data, t), utilisationChart(data, t), jobsChart(data, t), pipelineChart(data, t)];
+export const CHART_BUILDERS = [vendorChart, domesticChart, utilisationChart, jobsChart, pipelineChart];
+
+/** The parts of the answer each chart reads, in CHART_BUILDERS' order: a chart is rebuilt
+ * (and ECharts given a new option) only when one of its parts changed. TanStack Query keeps
+ * an unchanged part's identity from one refresh to the next (structural sharing). */
+export function chartInputs(data: Dashboard): unknown[][] {
+  return [
+    [data.vendors],
+    [data.cards, data.domestic_cards],
+    [data.utilisation],
+    [data.jobs_by_state],
+    [data.pipeline, data.opportunities, data.capabilities],
+  ];
 }
 
 function listed(title: string, pairs: [string, string | number][]): string {

@@ -1,5 +1,5 @@
 // Ledger check status: the last recorded check first; running one rebuilds every balance.
-import { Alert, Button, Card, Descriptions, Table, Tag } from "antd";
+import { Alert, Badge, Button, Card, Descriptions, Table } from "antd";
 import { useTranslation } from "react-i18next";
 import { PageHeader } from "../../components/PageHeader";
 import { api, unwrap } from "../../lib/api";
@@ -44,7 +44,7 @@ export default function LedgerPage() {
         pagination={table.pagination}
         columns={[
           { title: t("operator.ledger.finished"), dataIndex: "finished_at", render: beijingTime },
-          { title: t("operator.ledger.result"), dataIndex: "ok", render: (ok: boolean) => <Tag color={ok ? "green" : "red"}>{ok ? t("operator.ledger.okShort") : t("operator.ledger.brokenShort")}</Tag> },
+          { title: t("operator.ledger.result"), dataIndex: "ok", render: (ok: boolean) => <Badge status={ok ? "success" : "error"} text={ok ? t("operator.ledger.okShort") : t("operator.ledger.brokenShort")} /> },
           { title: t("operator.ledger.accounts"), dataIndex: "accounts_checked" },
           { title: t("operator.ledger.transfers"), dataIndex: "transfers_checked" },
           { title: t("operator.ledger.holds"), dataIndex: "holds_checked" },

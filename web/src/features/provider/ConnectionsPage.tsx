@@ -1,6 +1,6 @@
 // Cluster connections: connect a Ray or Slurm cluster (the operator reviews it), and check
 // its health on demand.
-import { Button, Card, Form, Input, Select, Table, Tag, Tooltip } from "antd";
+import { Badge, Button, Card, Form, Input, Select, Table, Tag, Tooltip } from "antd";
 import { useTranslation } from "react-i18next";
 import { PageHeader } from "../../components/PageHeader";
 import { api, unwrap, type Schemas } from "../../lib/api";
@@ -69,9 +69,9 @@ export default function ConnectionsPage() {
             title: t("provider.connections.health"),
             render: (_, c) => (
               <Tooltip title={c.last_error || undefined}>
-                <Tag color={c.healthy ? "green" : "red"} data-testid={`health-${c.id}`}>
-                  {c.healthy ? t("provider.connections.healthy") : t("provider.connections.unhealthy")}
-                </Tag>
+                <span data-testid={`health-${c.id}`}>
+                  <Badge status={c.healthy ? "success" : "error"} text={c.healthy ? t("provider.connections.healthy") : t("provider.connections.unhealthy")} />
+                </span>
               </Tooltip>
             ),
           },

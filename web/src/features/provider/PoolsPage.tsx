@@ -94,7 +94,7 @@ export default function PoolsPage() {
         pagination={table.pagination}
         columns={[
           { title: t("provider.pools.name"), dataIndex: "name" },
-          { title: t("provider.pools.model"), dataIndex: "accelerator_model", render: (m: string, p) => <>{m} {p.domestic && <Tag color="red">{t("market.domestic")}</Tag>}</> },
+          { title: t("provider.pools.model"), dataIndex: "accelerator_model", render: (m: string, p) => <>{m} {p.domestic && <Tag>{t("market.domestic")}</Tag>}</> },
           { title: t("provider.pools.backend"), dataIndex: "backend" },
           { title: t("provider.pools.cards"), render: (_, p) => p.nodes * p.cards_per_node },
           { title: t("provider.pools.free"), dataIndex: "free_cards" },
