@@ -215,8 +215,27 @@ def test_a_demo_summary_has_no_python_reprs() -> None:
         "成功 10, 失败 1",
         "succeeded 10, failed 1",
     )
-    assert words({"local": 3, "ray": 2}) == "local 3, ray 2"
     assert words(None) == "—" and words([]) == "—"
+
+
+def test_codes_in_summaries_and_tables_are_worded_in_the_readers_language() -> None:
+    from suanli.cli.render import code_word, words
+    from suanli.i18n import using_language
+    from tests.language import mixed_lines
+
+    with using_language("zh-CN"):
+        by_backend = words({"local": 3, "ray": 2})
+        assert by_backend == "本地 3, Ray 2"
+        assert not mixed_lines(f"按后端运行的作业: {by_backend}")
+        assert [code_word(c) for c in ("enterprise", "admin", "suspended")] == [
+            "企业",
+            "管理员",
+            "已暂停",
+        ]
+    with using_language("en"):
+        assert words({"local": 3, "ray": 2}) == "local 3, Ray 2"
+        assert code_word("voucher_grant") == "voucher grant"
+    assert code_word("a-code-nobody-knows") == "a-code-nobody-knows"  # shown as the API wrote it
 
 
 # -- 10. the scenario exchange from the CLI ---------------------------------------------------

@@ -18,7 +18,7 @@ from suanli.cli.common import (
     parse_pairs,
     print_json,
 )
-from suanli.cli.render import Column, print_table, words
+from suanli.cli.render import Column, code_word, print_table, words
 from suanli.i18n import t
 
 app = typer.Typer(help="Cluster connections (Ray, Slurm)", no_args_is_help=True)
@@ -81,7 +81,7 @@ def list_(
     rows = [
         (
             item["id"],
-            item["kind"],
+            code_word(item["kind"]),
             words(item["healthy"]) + ("" if item["healthy"] else f" {item['last_error'][:60]}"),
             _cards(item),
             item["name"],

@@ -28,7 +28,7 @@ from suanli.cli.common import (
     save_credentials,
     settings_from_env,
 )
-from suanli.cli.render import Column, Field, print_record, print_table
+from suanli.cli.render import Column, Field, code_word, print_record, print_table
 from suanli.i18n import t
 
 users_app = typer.Typer(help="Users", no_args_is_help=True)
@@ -154,7 +154,13 @@ def users_list(
         Column(t("状态", "state")),
     )
     rows = [
-        (u["id"], u["login"], u["display_name"], u["role"], t("停用", "disabled") * u["disabled"])
+        (
+            u["id"],
+            u["login"],
+            u["display_name"],
+            code_word(u["role"]),
+            t("停用", "disabled") * u["disabled"],
+        )
         for u in page["items"]
     ]
     print_table(columns, rows)
@@ -265,7 +271,7 @@ USER_FIELDS = (
     Field("id", "编号", "id"),
     Field("login", "登录名", "login"),
     Field("display_name", "姓名", "name"),
-    Field("role", "角色", "role"),
+    Field("role", "角色", "role", code_word),
     Field("disabled", "已停用", "disabled"),
 )
 
@@ -478,9 +484,9 @@ def orgs_reinstate(
 ORG_FIELDS = (
     Field("id", "编号", "id"),
     Field("name", "名称", "name"),
-    Field("kind", "类型", "kind"),
+    Field("kind", "类型", "kind", code_word),
     Field("region", "地区", "region"),
-    Field("state", "状态", "state"),
+    Field("state", "状态", "state", code_word),
     Field("state_reason", "原因", "reason"),
 )
 

@@ -21,7 +21,7 @@ from suanli.cli.common import (
     print_json,
     settings_from_env,
 )
-from suanli.cli.render import Column, print_table
+from suanli.cli.render import Column, code_word, print_table
 from suanli.domain.money import format_yuan
 from suanli.errors import LedgerError
 from suanli.i18n import t
@@ -213,7 +213,7 @@ def balance(
             format_yuan(a["posted_fen"]),
             format_yuan(a["pending_fen"]),
             format_yuan(a["available_fen"]),
-            a["kind"],
+            code_word(a["kind"]),
         )
         for a in accounts
     ]

@@ -90,7 +90,8 @@ def words(value: Any) -> str:
     if isinstance(value, bool):
         return t("是", "yes") if value else t("否", "no")
     if isinstance(value, dict):
-        return ", ".join(f"{key} {words(item)}" for key, item in value.items()) or "—"
+        pairs = (f"{code_word(key)} {words(item)}" for key, item in value.items())
+        return ", ".join(pairs) or "—"
     if isinstance(value, list | tuple):
         return ", ".join(words(item) for item in value) or "—"
     return str(value)
@@ -108,6 +109,40 @@ JOB_STATES = {
     "lost": ("失联", "lost"),
     "rejected": ("已拒绝", "rejected"),
 }
+
+
+# The API's codes that a reader sees in tables and summaries, worded in each language; an
+# unknown code (a new one, or a product name such as Ray) is shown as the API wrote it.
+CODE_WORDS: dict[str, tuple[str, str]] = {
+    **JOB_STATES,
+    "local": ("本地", "local"),
+    "ray": ("Ray", "Ray"),
+    "slurm": ("Slurm", "Slurm"),
+    "operator": ("运营方", "operator"),
+    "agency": ("主管部门", "agency"),
+    "provider": ("算力供应方", "provider"),
+    "enterprise": ("企业", "enterprise"),
+    "admin": ("管理员", "admin"),
+    "member": ("成员", "member"),
+    "finance": ("财务", "finance"),
+    "viewer": ("只读", "viewer"),
+    "active": ("正常", "active"),
+    "suspended": ("已暂停", "suspended"),
+    "approved": ("已批准", "approved"),
+    "enterprise_wallet": ("企业钱包", "enterprise wallet"),
+    "provider_receivable": ("供应方应收", "provider receivable"),
+    "platform_revenue": ("平台收入", "platform revenue"),
+    "external_clearing": ("外部清算", "external clearing"),
+    "settlement_clearing": ("结算清算", "settlement clearing"),
+    "voucher_program_budget": ("券种预算", "voucher program budget"),
+    "voucher_grant": ("算力券额度", "voucher grant"),
+}
+
+
+def code_word(code: Any) -> str:
+    """An API code (a state, kind, role, backend) in the reader's language."""
+    zh, en = CODE_WORDS.get(str(code), (str(code), str(code)))
+    return t(zh, en)
 
 
 def job_state(state: Any) -> str:

@@ -594,14 +594,14 @@ class RecentRequests:
 def suanli_choice(
     nodes: PackingNodes, pod: PodRequest, candidates: IntArray, context: PackingContext
 ) -> Choice:
-    """suanli's own (docs/scheduling.md): FGD's fragmentation gradient, measured against the
-    requests seen so far rather than a target list, on FGD's integer score; among the nodes
-    (and cards) that tie on it, the one left fullest in CPU and cards (best fit), instead of the
-    lowest index. No request seen yet: best fit alone."""
-    recent = context.recent
-    if recent is not None:
-        recent.observe(pod)
-    typical = recent.typical() if recent is not None else context.typical
+    """suanli's own (docs/scheduling.md): FGD's fragmentation gradient on FGD's integer score,
+    measured against the target distribution when the caller has one (as FGD) and else against
+    the requests seen so far (the live service); among the nodes (and cards) that tie on it,
+    the one left fullest in CPU and cards (best fit) instead of the lowest index. Neither
+    distribution yet: best fit alone."""
+    typical = context.typical
+    if typical is None and context.recent is not None:
+        typical = context.recent.typical()
     if typical is None:
         return by_score(best_fit_scores)(nodes, pod, candidates, context)
     candidates = distinct_states(nodes, candidates)
@@ -642,9 +642,9 @@ def choose(
         raise InvalidInput(
             msg(f"未知装箱策略 {policy!r}", f"unknown packing policy {policy!r}"), field="policy"
         )
+    if context.recent is not None:
+        context.recent.observe(pod)  # placed or not, the request is part of the workload
     candidates = feasible_nodes(nodes, pod)
-    if policy == "suanli" and context.recent is not None and not candidates.size:
-        context.recent.observe(pod)
     if not candidates.size:
         return None
     return PACKING_POLICIES[policy](nodes, pod, candidates, context)
