@@ -146,7 +146,7 @@ def test_the_walk_through_from_program_to_statement_to_report(city: City) -> Non
     assert line["amount_fen"] == usage["amount_fen"]
     assert line["subsidy_fen"] == subsidy_fen
     assert line["payable_fen"] == usage["amount_fen"] - subsidy_fen
-    assert "杭州市算力券 2025 50% (SME)" in line["subsidy_note"]
+    assert "杭州市算力券 2025 50%（SME）" in line["subsidy_note"]
 
     after = city.get(city.enterprise, "/v1/vouchers/grants").json()["items"][0]
     assert (after["reserved_fen"], after["balance_fen"]) == (0, 100_000 - subsidy_fen)
@@ -205,7 +205,7 @@ def test_a_job_without_an_eligible_provider_pays_in_full_and_the_statement_says_
         "lines"
     ]
     assert line["subsidy_fen"] == 0
-    assert "provider is not eligible" in line["subsidy_note"]
+    assert "服务商不在范围内" in line["subsidy_note"]
     report = city.get(city.agency, f"/v1/vouchers/programs/{program['id']}/report").json()
     assert report["refused"][0]["outcome"] == "provider_not_eligible"
 

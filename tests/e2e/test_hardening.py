@@ -48,6 +48,13 @@ def run_until(city: City, token: str, job_id: str, states: set[str], timeout_s: 
     raise AssertionError(f"job {job_id} never reached {states}")
 
 
+def english_reason(city: City, job_id: str) -> str:
+    """The stored reason holds both languages; an English reader gets the English one."""
+    headers = {**city.headers(city.enterprise), "Accept-Language": "en"}
+    reason: str = city.client.get(f"/v1/jobs/{job_id}", headers=headers).json()["reason"]
+    return reason
+
+
 # -- 1. one bad job never stops the loop ---------------------------------------------------------
 @pytest.mark.parametrize(
     ("spec", "field"),
@@ -102,8 +109,8 @@ def test_a_stored_job_that_cannot_launch_fails_alone_and_other_tenants_jobs_run(
     done = run_until(city, city.other_enterprise, other["id"], {"succeeded"})
     assert done["state"] == "succeeded"
     failed = run_until(city, city.enterprise, bad, {"failed"})
-    assert "could not be launched" in failed["reason"], failed["reason"]
-    assert "U+0000" in failed["reason"]
+    assert "作业无法启动" in failed["reason"] and "U+0000" in failed["reason"], failed["reason"]
+    assert "could not be launched" in english_reason(city, bad)
 
 
 class Exploding:
@@ -133,7 +140,8 @@ def test_a_launch_that_raises_fails_that_job_and_the_round_goes_on(city: City) -
         for n, token in enumerate((city.other_enterprise, city.enterprise))
     ]
     failed = run_until(city, city.enterprise, bad, {"failed"})
-    assert "could not be launched" in failed["reason"] and failed["hold_fen"] >= 0
+    assert "作业无法启动" in failed["reason"] and failed["hold_fen"] >= 0
+    assert "could not be launched" in english_reason(city, bad)
     for job_id, token in zip(others, (city.other_enterprise, city.enterprise), strict=True):
         assert run_until(city, token, job_id, {"succeeded"})["state"] == "succeeded"
 
