@@ -82,7 +82,7 @@ def test_a_second_server_on_one_sqlite_folder_refuses_to_start(tmp_path: Path) -
             timeout=60,
         )
         assert chinese.returncode != 0
-        assert "已被另一个 suanli serve 进程使用" in chinese.stderr
+        assert "已被另一个 `suanli serve` 进程使用" in chinese.stderr
         assert first.poll() is None  # the first one goes on serving
     finally:
         first.terminate()
