@@ -29,6 +29,14 @@ from suanli.services.orphans import CANCEL_ATTEMPTS_MAX
 from tests.helpers import City, build_city, fund, make_app
 from tests.integration.clusters import RayHead, SlurmCluster, bearer_proxy, free_port
 
+
+@pytest.fixture(autouse=True)
+def english_messages(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests read the English wording of bilingual messages (the default is zh-CN;
+    both languages are checked for every operation in tests/e2e/test_api_language.py)."""
+    monkeypatch.setenv("SUANLI_LANGUAGE", "en")
+
+
 TOKEN = "ray-token-7f3c9e"  # what a provider gives suanli; must never leave it in clear
 
 

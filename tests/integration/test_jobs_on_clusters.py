@@ -23,6 +23,14 @@ from suanli.domain.money import price_card_seconds
 from tests.helpers import City, build_city, fund, make_app
 from tests.integration.clusters import RayHead, SlurmCluster
 
+
+@pytest.fixture(autouse=True)
+def english_messages(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests read the English wording of bilingual messages (the default is zh-CN;
+    both languages are checked for every operation in tests/e2e/test_api_language.py)."""
+    monkeypatch.setenv("SUANLI_LANGUAGE", "en")
+
+
 pytestmark = [pytest.mark.ray, pytest.mark.slurm]
 
 RAY_PRICE_FEN = 3000  # cheaper, so a job either engine could run goes to Ray first

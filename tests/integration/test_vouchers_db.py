@@ -28,6 +28,14 @@ from suanli.services.pools import create_pool
 from suanli.services.runtime import Runtime
 from tests.helpers import make_app
 
+
+@pytest.fixture(autouse=True)
+def english_messages(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests read the English wording of bilingual messages (the default is zh-CN;
+    both languages are checked for every operation in tests/e2e/test_api_language.py)."""
+    monkeypatch.setenv("SUANLI_LANGUAGE", "en")
+
+
 OPERATOR = Principal("op", "platform", "operator")
 PRICE = 360_000  # fen per card-hour: 100 fen per card-second
 HOUR_FEN = price_card_seconds(3600, PRICE)
