@@ -403,7 +403,8 @@ def _import_and_edit_opportunities(page: Any, consoles: Consoles) -> None:
         "buffer": "\n".join(lines[:3]).encode(),
     }
     page.locator("input[type=file]").set_input_files(upload)
-    page.wait_for_selector('[data-testid="import-report"]:has-text("2 imported")')
+    # An import may load the text model on a cold server: allow for a slow, busy machine.
+    page.wait_for_selector('[data-testid="import-report"]:has-text("2 imported")', timeout=60_000)
     page.locator("tr", has_text="OPP-001").get_by_role("button").click()
     page.locator("#opportunity_title").fill("Edited in the console")
     page.locator(".ant-modal-footer .ant-btn-primary").click()
