@@ -21,10 +21,8 @@ InvalidInput naming the file, the line and the column.
 
 from __future__ import annotations
 
-import csv
 import math
 import zlib
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -35,6 +33,7 @@ from suanli.domain.scheduling.model import PoolView, QueuedJob
 from suanli.errors import InvalidInput, UnknownAccelerator
 from suanli.i18n import Msg, msg
 from suanli.simulation.pricing import illustrative_price_fen
+from suanli.simulation.trace_csv import Row, int_cell, read_rows
 from suanli.simulation.workload import Fleet, Workload
 
 NODE_COLUMNS = ("sn", "gpu", "model")
@@ -224,60 +223,12 @@ def _pod_spec(
     )
 
 
-def _rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
-    try:
-        handle = path.open(newline="", encoding="utf-8")
-    except OSError as error:
-        raise InvalidInput(
-            msg(f"无法读取 {path}：“{error.strerror}”", f"cannot read {path}: {error.strerror}"),
-            field="path",
-        ) from error
-    with handle:
-        reader = csv.DictReader(handle)
-        missing = [column for column in required if column not in (reader.fieldnames or ())]
-        if missing:
-            raise InvalidInput(
-                msg(
-                    f"{path.name} 第1行：缺少列 {'、'.join(missing)}",
-                    f"{path.name} line 1: missing column(s) {', '.join(missing)}",
-                ),
-                field="header",
-            )
-        for count, row in enumerate(reader, start=1):
-            if count > ROWS_MAX:
-                raise InvalidInput(
-                    msg(
-                        f"{path.name}：超过 {ROWS_MAX} 行",
-                        f"{path.name}: more than {ROWS_MAX} rows",
-                    ),
-                    field="rows",
-                )
-            if None in row or any(row.get(column) is None for column in required):
-                raise _bad(
-                    path, reader.line_num, "row", msg("列数不对", "has the wrong number of fields")
-                )
-            yield reader.line_num, row
+def _rows(path: Path, required: tuple[str, ...]) -> list[Row]:
+    return read_rows(path, required, rows_max=ROWS_MAX, bad=_bad)
 
 
 def _int(row: dict[str, str], column: str, line: int, path: Path, low: int, high: int) -> int:
-    text = row[column].strip()
-    try:
-        value = int(text)
-    except ValueError:
-        raise _bad(
-            path, line, column, msg(f"须为整数，收到 {text!r}", f"must be an integer, got {text!r}")
-        ) from None
-    if not low <= value <= high:
-        raise _bad(
-            path,
-            line,
-            column,
-            msg(
-                f"须在 {low} 至 {high} 之间，收到 {value}",
-                f"must be in [{low}, {high}], got {value}",
-            ),
-        )
-    return value
+    return int_cell(row, column, line, path, (low, high), _bad)
 
 
 def _time(row: dict[str, str], column: str, line: int, path: Path) -> float:

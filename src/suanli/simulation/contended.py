@@ -20,7 +20,6 @@ fleet `gavel:N` has N cards each of K80, P100 and V100 in 8-card nodes.
 from __future__ import annotations
 
 import ast
-import csv
 import json
 import math
 from datetime import datetime
@@ -34,6 +33,7 @@ from suanli.domain.scheduling.model import PoolView, QueuedJob
 from suanli.errors import InvalidInput
 from suanli.i18n import Msg, msg
 from suanli.simulation.pricing import illustrative_price_fen
+from suanli.simulation.trace_csv import Row, read_rows
 from suanli.simulation.workload import Fleet, Workload
 
 PHILLY_DIR = "philly-sia"
@@ -104,6 +104,9 @@ def gavel_fleet(cards_per_type: int) -> Fleet:
 # ---- philly ---------------------------------------------------------------------------------
 
 
+PHILLY_COLUMNS = ("timestamp", "duration", "num_gpus", "cluster")
+
+
 def load_philly(path: Path) -> Workload:
     rows = _read_rows(path)
     parsed = [_philly_row(path, line, row) for line, row in rows]
@@ -126,37 +129,8 @@ def load_philly(path: Path) -> Workload:
     return Workload(jobs=tuple(jobs), source=str(path))
 
 
-def _read_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise InvalidInput(
-            msg(f"无法读取 {path}：“{error}”", f"cannot read {path}: {error}"), field="workload"
-        ) from error
-    reader = csv.DictReader(text.splitlines())
-    needed = ("timestamp", "duration", "num_gpus", "cluster")
-    missing = [c for c in needed if c not in (reader.fieldnames or ())]
-    if missing:
-        raise InvalidInput(
-            msg(
-                f"{path.name} 第1行：缺少列 {'、'.join(missing)}",
-                f"{path.name} line 1: missing column(s) {', '.join(missing)}",
-            ),
-            field="header",
-        )
-    rows = []
-    for line_count, row in enumerate(reader, start=1):
-        if line_count > ROWS_MAX:
-            raise InvalidInput(
-                msg(f"{path.name}：超过 {ROWS_MAX} 行", f"{path.name}: more than {ROWS_MAX} rows"),
-                field="rows",
-            )
-        if None in row or any(row.get(c) is None for c in needed):
-            raise _bad(
-                path, reader.line_num, "row", msg("列数不对", "has the wrong number of fields")
-            )
-        rows.append((reader.line_num, row))
-    return rows
+def _read_rows(path: Path) -> list[Row]:
+    return read_rows(path, PHILLY_COLUMNS, rows_max=ROWS_MAX, bad=_bad, field="workload")
 
 
 def _philly_row(path: Path, line: int, row: dict[str, str]) -> tuple[datetime, float, int, str]:
@@ -251,6 +225,15 @@ def load_gavel_traces(folder: Path, throughputs: Path) -> Workload:
 
 
 def _gavel_file(path: Path, table: dict[str, dict[int, dict[str, float]]]) -> list[QueuedJob]:
+    lines = _gavel_lines(path)
+    return [
+        _gavel_job(path, line, text, table)
+        for line, text in enumerate(lines, start=1)
+        if text.strip()
+    ]
+
+
+def _gavel_lines(path: Path) -> list[str]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as error:
@@ -262,68 +245,68 @@ def _gavel_file(path: Path, table: dict[str, dict[int, dict[str, float]]]) -> li
             msg(f"{path.name}：超过 {ROWS_MAX} 行", f"{path.name}: more than {ROWS_MAX} lines"),
             field="rows",
         )
-    jobs = []
-    for line, text in enumerate(lines, start=1):
-        if not text.strip():
-            continue
-        fields = text.split("\t")
-        if len(fields) < 7:
-            raise _bad(
-                path,
-                line,
-                "row",
-                msg(
-                    f"有 {len(fields)} 个制表符分隔的字段，应为 7 个",
-                    f"has {len(fields)} tab-separated fields, expected 7",
-                ),
-            )
-        job_type = fields[0].strip()
-        steps = _number(path, line, "total_steps (field 5)", fields[-3])
-        arrival_s = _number(path, line, "arrival_time (field 6)", fields[-2])
-        factor = _number(path, line, "scale_factor (field 7)", fields[-1])
-        if factor != int(factor) or not 1 <= factor <= CARDS_MAX:
-            raise _bad(
-                path,
-                line,
-                "scale_factor (field 7)",
-                msg(
-                    f"须为 1 至 {CARDS_MAX} 之间的整数",
-                    f"must be a whole number in [1, {CARDS_MAX}]",
-                ),
-            )
-        by_factor = table.get(job_type)
-        if not by_factor:
-            raise _bad(
-                path,
-                line,
-                "job_type (field 1)",
-                msg(
-                    f"{job_type!r} 不在吞吐量矩阵中",
-                    f"{job_type!r} is not in the throughput matrix",
-                ),
-            )
-        measured = max((f for f in by_factor if f <= factor), default=min(by_factor))
-        speed = by_factor[measured].get(GAVEL_REFERENCE)
-        if not speed:
-            raise _bad(
-                path,
-                line,
-                "job_type (field 1)",
-                msg(f"{job_type!r} 没有 V100 吞吐量", f"{job_type!r} has no V100 throughput"),
-            )
-        runtime_s = steps / (speed * factor / measured)
-        jobs.append(
-            _job(
-                f"{path.stem}-{line:05d}",
-                f"vc-{path.stem}",
-                arrival_s,
-                int(factor),
-                runtime_s,
-                gavel_class(job_type, measured),
-                GAVEL_REFERENCE,
-            )
+    return lines
+
+
+def _gavel_job(
+    path: Path, line: int, text: str, table: dict[str, dict[int, dict[str, float]]]
+) -> QueuedJob:
+    """One tab-separated Gavel line as a job, its runtime from the V100 throughput."""
+    fields = text.split("\t")
+    if len(fields) < 7:
+        raise _bad(
+            path,
+            line,
+            "row",
+            msg(
+                f"有 {len(fields)} 个制表符分隔的字段，应为 7 个",
+                f"has {len(fields)} tab-separated fields, expected 7",
+            ),
         )
-    return jobs
+    job_type = fields[0].strip()
+    steps = _number(path, line, "total_steps (field 5)", fields[-3])
+    arrival_s = _number(path, line, "arrival_time (field 6)", fields[-2])
+    factor = _number(path, line, "scale_factor (field 7)", fields[-1])
+    if factor != int(factor) or not 1 <= factor <= CARDS_MAX:
+        raise _bad(
+            path,
+            line,
+            "scale_factor (field 7)",
+            msg(
+                f"须为 1 至 {CARDS_MAX} 之间的整数",
+                f"must be a whole number in [1, {CARDS_MAX}]",
+            ),
+        )
+    by_factor = table.get(job_type)
+    if not by_factor:
+        raise _bad(
+            path,
+            line,
+            "job_type (field 1)",
+            msg(
+                f"{job_type!r} 不在吞吐量矩阵中",
+                f"{job_type!r} is not in the throughput matrix",
+            ),
+        )
+    measured = max((f for f in by_factor if f <= factor), default=min(by_factor))
+    speed = by_factor[measured].get(GAVEL_REFERENCE)
+    if not speed:
+        raise _bad(
+            path,
+            line,
+            "job_type (field 1)",
+            msg(f"{job_type!r} 没有 V100 吞吐量", f"{job_type!r} has no V100 throughput"),
+        )
+    runtime_s = steps / (speed * factor / measured)
+    return _job(
+        f"{path.stem}-{line:05d}",
+        f"vc-{path.stem}",
+        arrival_s,
+        int(factor),
+        runtime_s,
+        gavel_class(job_type, measured),
+        GAVEL_REFERENCE,
+    )
 
 
 # ---- shared ---------------------------------------------------------------------------------

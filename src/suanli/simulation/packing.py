@@ -16,9 +16,8 @@ Protocol, as the artifact runs it (github.com/hkust-adsl/kubernetes-scheduler-si
 
 from __future__ import annotations
 
-import csv
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +36,7 @@ from suanli.domain.scheduling.packing import (
 )
 from suanli.errors import InvalidInput
 from suanli.i18n import Msg, msg
+from suanli.simulation.trace_csv import Row, int_cell, read_rows
 
 NODE_LIST = "openb_node_list_gpu_node.csv"
 POD_LIST = "openb_pod_list_{name}.csv"
@@ -364,56 +364,12 @@ def _offset(progress: Progress | None, done: int) -> Progress | None:
 # ---- CSV ----------------------------------------------------------------------------------
 
 
-def _rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
-    """Rows with their line numbers; read whole before anything is built from them."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise InvalidInput(
-            msg(f"无法读取 {path}：“{error}”", f"cannot read {path}: {error}"), field="path"
-        ) from error
-    reader = csv.DictReader(text.splitlines())
-    missing = [column for column in required if column not in (reader.fieldnames or ())]
-    if missing:
-        raise InvalidInput(
-            msg(
-                f"{path.name} 第1行：缺少列 {'、'.join(missing)}",
-                f"{path.name} line 1: missing column(s) {', '.join(missing)}",
-            ),
-            field="header",
-        )
-    for count, row in enumerate(reader, start=1):
-        if count > ROWS_MAX:
-            raise InvalidInput(
-                msg(f"{path.name}：超过 {ROWS_MAX} 行", f"{path.name}: more than {ROWS_MAX} rows"),
-                field="rows",
-            )
-        if None in row or any(row.get(column) is None for column in required):
-            raise _bad(
-                path, reader.line_num, "row", msg("列数不对", "has the wrong number of fields")
-            )
-        yield reader.line_num, row
+def _rows(path: Path, required: tuple[str, ...]) -> list[Row]:
+    return read_rows(path, required, rows_max=ROWS_MAX, bad=_bad)
 
 
 def _int(row: dict[str, str], column: str, line: int, path: Path, low: int, high: int) -> int:
-    text = row[column].strip()
-    try:
-        value = int(text)
-    except ValueError:
-        raise _bad(
-            path, line, column, msg(f"须为整数，收到 {text!r}", f"must be an integer, got {text!r}")
-        ) from None
-    if not low <= value <= high:
-        raise _bad(
-            path,
-            line,
-            column,
-            msg(
-                f"须在 {low} 至 {high} 之间，收到 {value}",
-                f"must be in [{low}, {high}], got {value}",
-            ),
-        )
-    return value
+    return int_cell(row, column, line, path, (low, high), _bad)
 
 
 def _bad(path: Path, line: int, column: str, problem: Msg) -> InvalidInput:
