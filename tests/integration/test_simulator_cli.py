@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import typer
 from typer.testing import CliRunner, Result
 
@@ -35,7 +36,17 @@ def test_simulate_json_has_exactly_the_documented_shape() -> None:
     result = _simulate("--compare", "fifo-first-fit,fastest,fair", "--json")
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)
-    assert list(body) == ["policies", "floor"]
+    assert list(body) == [
+        "policies",
+        "floor",
+        "fleet",
+        "cards",
+        "offered_load",
+        "equivalent_load",
+        "load_by_tenth",
+    ]
+    assert body["offered_load"] > 0 and len(body["load_by_tenth"]) == 10
+    assert sum(body["load_by_tenth"]) == pytest.approx(10 * body["offered_load"], rel=1e-3)
     assert list(body["policies"]) == ["fifo-first-fit", "fastest", "fair"]
     assert set(body["floor"]) == {"avg_jct_s", "jobs"}
     for metrics in body["policies"].values():

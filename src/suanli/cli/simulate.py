@@ -56,7 +56,12 @@ def simulate(
     ctx: typer.Context,
     fleet: Annotated[
         str | None,
-        typer.Option(help="alibaba-2023, philly-sia, gavel:N, synthetic:N, or a node-list CSV"),
+        typer.Option(
+            help=(
+                "alibaba-2023, philly-sia, gavel:N, gavel:auto[@LOAD], synthetic:N, "
+                "or a node-list CSV"
+            )
+        ),
     ] = None,
     workload: Annotated[
         str | None,
@@ -115,11 +120,22 @@ def simulate(
             for name, metrics in comparison.metrics.items()
         }
         floor = comparison.floor.as_dict()
-        typer.echo(json.dumps({"policies": policies, "floor": floor}, indent=2))
+        body = {"policies": policies, "floor": floor, **_load_dict(comparison)}
+        typer.echo(json.dumps(body, indent=2))
         return
     _render(out, comparison)
     for path in written:
         out.print(t(f"图表：{path}", f"plot: {path}"))
+
+
+def _load_dict(comparison: Comparison) -> dict[str, object]:
+    return {
+        "fleet": comparison.fleet.source,
+        "cards": comparison.fleet.cards,
+        "offered_load": round(comparison.offered_load, 4),
+        "equivalent_load": round(comparison.equivalent_load, 4) or None,
+        "load_by_tenth": [round(load, 4) for load in comparison.load_by_tenth],
+    }
 
 
 def _progress(console: Console) -> Progress:
@@ -165,6 +181,16 @@ def _render(console: Console, comparison: Comparison) -> None:
         ),
         highlight=False,
     )
+    if comparison.equivalent_load > 0:
+        equivalent = f"{comparison.equivalent_load:.2f}"
+        console.print(
+            t(
+                f"折合为参考卡型的集群算力，提供负载为 {equivalent}（按各卡型对该负载的实测速度）",
+                f"offered load {equivalent} against the fleet counted in reference-chip "
+                "equivalents (each chip at its measured speed on this work)",
+            ),
+            highlight=False,
+        )
     console.print(_table(comparison))
     console.print(_tenths_table(comparison))
     console.print(_floor_line(comparison), highlight=False)
@@ -267,6 +293,9 @@ def _tenths_table(comparison: Comparison) -> Table:
     table.add_column("policy", justify="right")
     for tenth in range(1, 11):
         table.add_column(f"{tenth}/10", justify="right")
+    if comparison.load_by_tenth:
+        label = t("该十分位到达的提供负载", "offered load arriving")
+        table.add_row(label, *(f"{load:.2f}" for load in comparison.load_by_tenth))
     for name, m in comparison.metrics.items():
         table.add_row(name, *(_duration(wait) for wait in m.wait_by_tenth_s))
     return table

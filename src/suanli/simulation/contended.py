@@ -9,12 +9,21 @@ ceil(cards / 8) nodes with equal cards per node (12 → 2 × 6, 24 → 3 × 8): 
 The virtual cluster is the job's owner.
 
 `gavel-msr:<dir>`: Gavel's Philly-derived traces (one `.trace` file per virtual cluster), typed
-by Gavel's job types. Runtime on each chip = total steps ÷ that chip's measured throughput in
-`simulation_throughputs.json` at the job's scale factor (not the roofline): each (job type,
-scale factor) is its own job class whose measured K80/P100/V100 speeds the performance model
-uses. Scale factors the matrix lacks (12, 16, 24, 32, 64) take the largest measured one below
-and scale its throughput linearly (the chip ratios are those of the measured factor). The
-fleet `gavel:N` has N cards each of K80, P100 and V100 in 8-card nodes.
+by Gavel's job types. A line is `job_type, command, num_steps_arg, needs_data_dir, total_steps,
+arrival_time, scale_factor` (Gavel's own parser at the commit that wrote these files,
+stanford-futuredata/gavel 6fb30f9 `scheduler/utils.py` `parse_trace`). The generator wrote
+`total_steps = Philly duration (s) × V100 steps/s of the job type on ONE GPU` from the 2019
+`scheduler/oracle_throughputs.json` (keyed by job type only, no scale factor), whatever the
+job's scale factor, and its simulator advanced a job of any scale factor at that one-GPU rate
+(6fb30f9 `scheduler/scheduler.py` `_generate_job`, `_get_num_steps`). So a job's V100 runtime is
+`total_steps ÷ GAVEL_2019_V100_STEPS_PER_S[job type]`: the Philly duration, in whole seconds
+(checked on msr-seed0: 93 % of the jobs whose type runs > 10 steps/s give a whole number, 10 %
+would by chance). Dividing by the 2020 matrix's steps/s at the job's scale factor, as this
+loader once did, shrank multi-GPU jobs by their scaling and scrambled the rest: 33,305 instead
+of 72,575 V100 card-days on msr-seed0. The 2020 matrix (`simulation_throughputs.json`, at the
+largest measured scale factor ≤ the job's) gives only each chip's speed relative to the V100;
+a chip it measures at 0 steps/s (K80 on ResNet-50 batch 128, out of memory) cannot run the job.
+The fleet `gavel:N` has N cards each of K80, P100 and V100 in 8-card nodes.
 """
 
 from __future__ import annotations
@@ -50,6 +59,38 @@ REGION = Region("Beijing", "Beijing")
 ROWS_MAX = 1_000_000
 TRACE_FILES_MAX = 1_000
 GAVEL_CARDS_MAX = 100_000
+# V100 steps/s per job type that the msr traces were generated with: Gavel's 2019
+# scheduler/oracle_throughputs.json, "v100" -> type -> "null" (stanford-futuredata/gavel, added in
+# 413f5c4, unchanged at 6fb30f9 "Update Philly simulation traces"; MIT, (c) 2020 Stanford Future
+# Data Systems). Only these 26 constants are needed to decode total_steps into seconds.
+GAVEL_2019_V100_STEPS_PER_S = {
+    "ResNet-18 (batch size 16)": 77.31737353972872,
+    "ResNet-18 (batch size 32)": 65.80540708735272,
+    "ResNet-18 (batch size 64)": 48.88418054077558,
+    "ResNet-18 (batch size 128)": 30.287504836881368,
+    "ResNet-18 (batch size 256)": 16.98737109878475,
+    "ResNet-50 (batch size 16)": 17.37438936466519,
+    "ResNet-50 (batch size 32)": 9.920583420101398,
+    "ResNet-50 (batch size 64)": 5.4575999796347645,
+    "ResNet-50 (batch size 128)": 2.8459812117650305,
+    "Transformer (batch size 16)": 12.845652425203205,
+    "Transformer (batch size 32)": 12.475277737306772,
+    "Transformer (batch size 64)": 9.568023720783357,
+    "Transformer (batch size 128)": 5.771210833383417,
+    "Transformer (batch size 256)": 1.707029875260509,
+    "A3C": 8.233033211429207,
+    "LM (batch size 5)": 167.12285773375763,
+    "LM (batch size 10)": 143.3605131584025,
+    "LM (batch size 20)": 107.9508715706423,
+    "LM (batch size 40)": 71.72303675816012,
+    "LM (batch size 80)": 43.90361072741378,
+    "Recommendation (batch size 512)": 0.33148208257478157,
+    "Recommendation (batch size 1024)": 0.47997973329981225,
+    "Recommendation (batch size 2048)": 0.5675318418131742,
+    "Recommendation (batch size 4096)": 0.6244083613498694,
+    "Recommendation (batch size 8192)": 0.6023546957515021,
+    "CycleGAN": 4.918494739402234,
+}
 
 
 def node_shape(cards: int) -> tuple[int, int]:
@@ -194,12 +235,13 @@ def gavel_class(job_type: str, scale_factor: int) -> str:
 
 
 def gavel_measured(table: dict[str, dict[int, dict[str, float]]]) -> dict[str, dict[str, float]]:
-    """Per job class (type and measured scale factor): the chips' measured steps/s."""
+    """Per job class (type and measured scale factor): the chips' measured steps/s (a chip
+    measured at 0 is absent: it cannot run the class, and the job names the others)."""
     return {
         gavel_class(job_type, factor): dict(speeds)
         for job_type, by_factor in table.items()
         for factor, speeds in by_factor.items()
-        if set(speeds) == set(GAVEL_WORKERS.values())
+        if speeds.get(GAVEL_REFERENCE)
     }
 
 
@@ -251,7 +293,8 @@ def _gavel_lines(path: Path) -> list[str]:
 def _gavel_job(
     path: Path, line: int, text: str, table: dict[str, dict[int, dict[str, float]]]
 ) -> QueuedJob:
-    """One tab-separated Gavel line as a job, its runtime from the V100 throughput."""
+    """One tab-separated Gavel line as a job: its V100 runtime is the Philly duration the
+    generator encoded, its chip speeds the 2020 matrix's at the job's scale factor."""
     fields = text.split("\t")
     if len(fields) < 7:
         raise _bad(
@@ -278,7 +321,8 @@ def _gavel_job(
             ),
         )
     by_factor = table.get(job_type)
-    if not by_factor:
+    steps_per_s = GAVEL_2019_V100_STEPS_PER_S.get(job_type)
+    if not by_factor or steps_per_s is None:
         raise _bad(
             path,
             line,
@@ -288,24 +332,27 @@ def _gavel_job(
                 f"{job_type!r} is not in the throughput matrix",
             ),
         )
-    measured = max((f for f in by_factor if f <= factor), default=min(by_factor))
-    speed = by_factor[measured].get(GAVEL_REFERENCE)
-    if not speed:
+    measured = max(
+        (f for f, speeds in by_factor.items() if f <= factor and speeds.get(GAVEL_REFERENCE)),
+        default=None,
+    )
+    if measured is None:
         raise _bad(
             path,
             line,
             "job_type (field 1)",
             msg(f"{job_type!r} 没有 V100 吞吐量", f"{job_type!r} has no V100 throughput"),
         )
-    runtime_s = steps / (speed * factor / measured)
+    chips = tuple(model for model in GAVEL_WORKERS.values() if by_factor[measured].get(model))
     return _job(
         f"{path.stem}-{line:05d}",
         f"vc-{path.stem}",
         arrival_s,
         int(factor),
-        runtime_s,
+        steps / steps_per_s,  # the Philly duration on `factor` V100s
         gavel_class(job_type, measured),
         GAVEL_REFERENCE,
+        accelerators=chips if len(chips) < len(GAVEL_WORKERS) else (),
     )
 
 
@@ -320,6 +367,7 @@ def _job(
     runtime_s: float,
     job_class: str,
     reference: str,
+    accelerators: tuple[str, ...] = (),
 ) -> QueuedJob:
     _, per_node = node_shape(cards)
     runtime_s = max(1.0, runtime_s)
@@ -330,6 +378,7 @@ def _job(
         cards_per_node=per_node,
         max_run_time_s=min(RUN_TIME_S_MAX, math.ceil(runtime_s * 4)),
         job_class=job_class,
+        accelerators=accelerators,
     )
     return QueuedJob(
         id=job_id,

@@ -10,25 +10,37 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from suanli.domain.scheduling.performance import PerformanceModel
+from suanli.domain.scheduling.feasibility import is_feasible
+from suanli.domain.scheduling.performance import PerformanceModel, resolve_model
 from suanli.domain.scheduling.policies import get_policy, policy_names
 from suanli.errors import InvalidInput
 from suanli.i18n import msg
+from suanli.simulation.contended import CARDS_PER_NODE, GAVEL_WORKERS, gavel_fleet
 from suanli.simulation.engine import Progress, SimulationResult, simulate
 from suanli.simulation.floor import JctFloor, jct_floor
 from suanli.simulation.gavel import load_throughputs, measured_by_class
 from suanli.simulation.metrics import PolicyMetrics, summarize
-from suanli.simulation.traces import SYNTHETIC_PREFIX, load_fleet_named, load_workload_named
+from suanli.simulation.traces import (
+    GAVEL_FLEET_PREFIX,
+    SYNTHETIC_PREFIX,
+    load_fleet_named,
+    load_workload_named,
+)
 from suanli.simulation.workload import (
     Fleet,
     Workload,
+    cards_for_load,
     check_time_scale,
     compression_for_load,
+    load_by_tenth,
     offered_load,
     rescaled,
 )
 
 SYNTHETIC_DEFAULT_LOAD = 0.9  # synthetic arrivals have no natural clock; replay them at 0.9
+GAVEL_AUTO = GAVEL_FLEET_PREFIX + "auto"  # gavel:auto[@LOAD]: N sized to the workload
+GAVEL_AUTO_LOAD = 0.8  # the issue's sizing: offered load 0.8 at V100 speed
+EQUIVALENT_POOLS_MAX = 64  # beyond this (Alibaba's 1,213 nodes) the equivalent load is skipped
 POLICIES_MAX = 16
 
 ProgressFactory = Callable[[str, int], Progress]  # (policy name, jobs) -> callback
@@ -51,9 +63,11 @@ class SimulationRequest:
 class Comparison:
     fleet: Fleet
     workload: Workload
-    offered_load: float
+    offered_load: float  # at the reference chip's speed, every card counted as one
     arrival_factor: float
     floor: JctFloor  # the avg JCT no policy can beat on this fleet and workload
+    equivalent_load: float = 0.0  # against the fleet in reference-chip equivalents
+    load_by_tenth: tuple[float, ...] = ()  # offered load of the jobs arriving in each tenth
     results: dict[str, SimulationResult] = field(default_factory=dict)
     metrics: dict[str, PolicyMetrics] = field(default_factory=dict)
 
@@ -87,9 +101,13 @@ def prepare(request: SimulationRequest) -> tuple[Fleet, Workload, float]:
             ),
             field="target_load",
         )
-    fleet = load_fleet_named(request.fleet, request.traces_dir, request.seed).require_nonempty()
     workload = load_workload_named(request.workload, request.traces_dir, request.seed)
     workload = workload.limited(request.limit_jobs)
+    if request.fleet.startswith(GAVEL_AUTO):
+        fleet = _gavel_auto(request.fleet, workload)
+    else:
+        fleet = load_fleet_named(request.fleet, request.traces_dir, request.seed)
+    fleet = fleet.require_nonempty()
     if not workload.jobs:
         raise InvalidInput(
             msg(
@@ -112,6 +130,55 @@ def prepare(request: SimulationRequest) -> tuple[Fleet, Workload, float]:
     return fleet, rescaled(workload, factor), factor
 
 
+def _gavel_auto(name: str, workload: Workload) -> Fleet:
+    """gavel:auto[@LOAD]: equal K80/P100/V100 counts for an offered load of LOAD (0.8) at the
+    workload's reference speed, rounded up to whole 8-card nodes."""
+    text = name.removeprefix(GAVEL_AUTO).removeprefix("@") or str(GAVEL_AUTO_LOAD)
+    try:
+        target = float(text)
+    except ValueError:
+        raise InvalidInput(
+            msg(f"{name!r}：应为 gavel:auto@负载", f"{name!r}: expected gavel:auto@LOAD"),
+            field="fleet",
+        ) from None
+    if not workload.jobs:
+        raise InvalidInput(msg("负载中没有作业", "the workload has no jobs"), field="workload")
+    cards = cards_for_load(workload, target, len(GAVEL_WORKERS), CARDS_PER_NODE)
+    fleet = gavel_fleet(cards)
+    sized = f"{fleet.source} (gavel:{cards}, sized for offered load {target:g})"
+    return Fleet(pools=fleet.pools, source=sized, skipped=fleet.skipped)
+
+
+def equivalent_cards(fleet: Fleet, workload: Workload, performance: PerformanceModel) -> float:
+    """The fleet in cards of the workload's reference chip: each pool's cards × how much
+    reference work a card of it does per second, averaged over the work it could run
+    (Σ reference card-seconds ÷ Σ card-seconds on that pool's chip, over the jobs it fits).
+    0 (not computed) for fleets of more than EQUIVALENT_POOLS_MAX pools."""
+    if len(fleet.pools) > EQUIVALENT_POOLS_MAX:
+        return 0.0
+    total = 0.0
+    ratios: dict[tuple[str, str | None, str | None], float] = {}
+    for view in fleet.pools:
+        reference_s = pool_s = 0.0
+        for job in workload.jobs:
+            if not is_feasible(job.spec, view):
+                continue
+            key = (view.accelerator.model, job.spec.job_class, job.reference_model)
+            if key not in ratios:
+                reference = resolve_model(job.reference_model or view.accelerator.model)
+                ratios[key] = (
+                    performance.relative_speed(job.spec.job_class, view.accelerator, reference)
+                    if reference is not None
+                    else 1.0
+                )
+            work = job.spec.cards * job.expected_reference_runtime_s
+            reference_s += work
+            pool_s += work / ratios[key]
+        if pool_s > 0:
+            total += view.pool.cards * reference_s / pool_s
+    return total
+
+
 def performance_model(
     throughputs: Path | None, speeds: dict[str, dict[str, float]] | None = None
 ) -> PerformanceModel:
@@ -127,12 +194,15 @@ def run_simulation(
 ) -> Comparison:
     fleet, workload, factor = prepare(request)
     performance = performance_model(request.throughputs, workload.speeds)
+    equivalent = equivalent_cards(fleet, workload, performance)
     comparison = Comparison(
         fleet,
         workload,
         offered_load(workload, fleet.cards),
         factor,
         jct_floor(fleet, workload, performance),
+        equivalent_load=offered_load(workload, equivalent) if equivalent > 0 else 0.0,
+        load_by_tenth=load_by_tenth(workload, fleet.cards),
     )
     for name in request.policies:
         policy = get_policy(name, performance)

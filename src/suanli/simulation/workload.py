@@ -12,6 +12,7 @@ from suanli.i18n import msg
 TARGET_LOAD_MAX = 100.0  # beyond this the replay is a batch dump, not a load level
 TIME_SCALE_MIN = 1e-9
 TIME_SCALE_MAX = 1e9
+TENTHS = 10
 
 
 @dataclass(frozen=True)
@@ -102,11 +103,47 @@ def compression_for_load(workload: Workload, fleet_cards: int, target_load: floa
     return workload.offered_card_s() / (target_load * fleet_cards * span_s)
 
 
-def offered_load(workload: Workload, fleet_cards: int) -> float:
+def offered_load(workload: Workload, fleet_cards: float) -> float:
     span_s = workload.arrival_span_s()
     if span_s <= 0 or fleet_cards <= 0:
         return math.inf
     return workload.offered_card_s() / (fleet_cards * span_s)
+
+
+def load_by_tenth(workload: Workload, fleet_cards: int) -> tuple[float, ...]:
+    """Offered load of the jobs submitted in each tenth of the arrival span (their card-seconds
+    at reference speed ÷ fleet cards × a tenth): a trace whose work arrives in bursts shows
+    tenths far above its average, which a fleet sized to the average cannot keep up with."""
+    span_s = workload.arrival_span_s()
+    if span_s <= 0 or fleet_cards <= 0:
+        return ()
+    start = workload.jobs[0].submitted_at_s
+    work = [0.0] * TENTHS
+    for job in workload.jobs:
+        tenth = min(int((job.submitted_at_s - start) / span_s * TENTHS), TENTHS - 1)
+        work[tenth] += job.spec.cards * job.expected_reference_runtime_s
+    return tuple(w / (fleet_cards * span_s / TENTHS) for w in work)
+
+
+def cards_for_load(workload: Workload, target_load: float, card_types: int, step: int) -> int:
+    """Cards per type (a multiple of `step`) for a fleet of `card_types` equal-sized types whose
+    offered load at reference speed is at most `target_load`: every card counted at the
+    reference chip's speed, Σ cards × runtime ÷ (cards × arrival span)."""
+    if not math.isfinite(target_load) or not 0 < target_load <= TARGET_LOAD_MAX:
+        raise InvalidInput(
+            msg(
+                f"目标负载须为 0 至 {TARGET_LOAD_MAX:g} 之间的数（不含 0），收到 {target_load:g}",
+                f"target load must be a number in (0, {TARGET_LOAD_MAX:g}], got {target_load:g}",
+            ),
+            field="fleet",
+        )
+    span_s = workload.arrival_span_s()
+    if span_s <= 0:
+        raise InvalidInput(
+            msg("负载的到达时间跨度为零", "the workload's arrivals span no time"), field="fleet"
+        )
+    cards = workload.offered_card_s() / (target_load * card_types * span_s)
+    return max(step, math.ceil(cards / step) * step)
 
 
 def check_time_scale(time_scale: float) -> float:
