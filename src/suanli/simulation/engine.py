@@ -10,6 +10,7 @@ A preempted job loses its progress and re-queues with its original submission ti
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 import time
@@ -30,7 +31,13 @@ from suanli.domain.scheduling.model import (
     host_ask,
 )
 from suanli.domain.scheduling.performance import PerformanceModel
-from suanli.domain.scheduling.policies import ARRIVAL_ORDER, QUEUE_SCAN_MAX, Round
+from suanli.domain.scheduling.policies import (
+    ARRIVAL_ORDER,
+    QUEUE_SCAN_MAX,
+    SHORTEST_ORDER,
+    Round,
+    shortest_key,
+)
 from suanli.errors import LimitExceeded
 from suanli.i18n import msg
 from suanli.simulation.workload import Fleet, Workload
@@ -264,6 +271,7 @@ class JobQueue:
 
     def __init__(self, per_class: int = CLASS_WINDOW_MAX) -> None:
         self.per_class = per_class
+        self.shortest: dict[RequirementKey, list[_Keyed]] = {}  # per class, by shortest_key
         self.by_arrival: dict[str, QueuedJob] = {}
         self.classes: dict[RequirementKey, dict[int, dict[str, QueuedJob]]] = {}
         self.keys: dict[str, RequirementKey] = {}
@@ -275,10 +283,15 @@ class JobQueue:
         key = self.keys.setdefault(job.id, requirement_key(job.spec))
         self.by_arrival[job.id] = job
         self.classes.setdefault(key, {}).setdefault(job.spec.priority, {})[job.id] = job
+        bisect.insort(self.shortest.setdefault(key, []), (shortest_key(job), job), key=_first)
 
     def pop(self, job_id: str) -> QueuedJob:
         job = self.by_arrival.pop(job_id)
         key = self.keys[job_id]
+        ranked = self.shortest[key]
+        del ranked[bisect.bisect_left(ranked, shortest_key(job), key=_first)]
+        if not ranked:
+            del self.shortest[key]
         levels = self.classes[key]
         del levels[job.spec.priority][job_id]
         if not levels[job.spec.priority]:
@@ -290,9 +303,24 @@ class JobQueue:
     def window(self, order: str, limit: int) -> list[QueuedJob]:
         if order == ARRIVAL_ORDER:
             return list(islice(self.by_arrival.values(), limit))
+        if order == SHORTEST_ORDER:
+            return self._shortest_window(limit)
         heads = (islice(_by_priority(levels), self.per_class) for levels in self.classes.values())
         merged = heapq.merge(*heads, key=lambda job: (-job.spec.priority, job.submitted_at_s))
         return list(islice(merged, limit))
+
+    def _shortest_window(self, limit: int) -> list[QueuedJob]:
+        """The shortest queued jobs (highest priority first), at most `per_class` of any one
+        requirement class, as the priority window caps them."""
+        heads = (islice(ranked, self.per_class) for ranked in self.shortest.values())
+        return [job for _, job in islice(heapq.merge(*heads, key=_first), limit)]
+
+
+_Keyed = tuple[tuple[int, float, float, str], QueuedJob]
+
+
+def _first(entry: _Keyed) -> tuple[int, float, float, str]:
+    return entry[0]
 
 
 def _by_priority(levels: dict[int, dict[str, QueuedJob]]) -> Iterator[QueuedJob]:

@@ -8,8 +8,15 @@ from typing import Any
 import pytest
 
 from suanli.domain.scheduling.model import ClusterState, Placement, QueuedJob
-from suanli.domain.scheduling.policies import PolicyOptions, get_policy, policy_names
+from suanli.domain.scheduling.policies import (
+    ARRIVAL_ORDER,
+    SHORTEST_ORDER,
+    PolicyOptions,
+    get_policy,
+    policy_names,
+)
 from suanli.errors import InvalidInput
+from suanli.simulation.engine import JobQueue
 from tests.unit.scheduling.builders import chip, job, running, view
 
 # compute-bound for cv-train-fp32 (40 FLOP/byte × 2 TB/s = 80 TFLOPS > both compute roofs)
@@ -166,6 +173,35 @@ def test_shortest_first_starts_the_shortest_queued_job() -> None:
     ]
     assert _pools(get_policy("fastest").place(state, queue, 0.0)) == {"long": "pool"}
     assert _pools(get_policy("shortest-first").place(state, queue, 0.0)) == {"short": "pool"}
+
+
+def test_shortest_first_sees_a_short_job_behind_a_backlog_deeper_than_its_window() -> None:
+    # one free card, a window of 4, five old long jobs queued before one short one: the
+    # oldest-first window would never show the short job; the shortest window does
+    state = ClusterState.empty((view("pool", FAST, cards_per_node=8),))
+    running(state, "busy", "pool", ((0, 7),), end_s=100.0)
+    queue = [
+        job(f"old{i}", runtime_s=1000.0 + i, submitted_at_s=float(i), reference="Fast-A")
+        for i in range(5)
+    ]
+    queue.append(job("short", runtime_s=10.0, submitted_at_s=9.0, reference="Fast-A"))
+    options = PolicyOptions(queue_scan_max=4)
+    assert _pools(get_policy("shortest-first", None, options).place(state, queue, 0.0)) == {
+        "short": "pool"
+    }
+    assert _pools(get_policy("fastest", None, options).place(state, queue, 0.0)) == {"old0": "pool"}
+
+
+def test_the_simulators_shortest_window_caps_each_class_and_follows_pops() -> None:
+    jobs = [job(f"one{i}", runtime_s=float(i + 1), submitted_at_s=float(i)) for i in range(5)]
+    jobs.append(job("wide", cards=2, runtime_s=100.0, submitted_at_s=99.0))
+    queue = JobQueue(per_class=2)
+    for queued in reversed(jobs):
+        queue.add(queued)
+    assert [j.id for j in queue.window(SHORTEST_ORDER, 10)] == ["one0", "one1", "wide"]
+    queue.pop("one0")
+    assert [j.id for j in queue.window(SHORTEST_ORDER, 2)] == ["one1", "one2"]
+    assert [j.id for j in queue.window(ARRIVAL_ORDER, 1)] == ["wide"]  # admission order
 
 
 def test_earliest_finish_waits_for_a_fast_pool_that_frees_soon() -> None:

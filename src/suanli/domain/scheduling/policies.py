@@ -22,6 +22,7 @@ amount of Python, never O(queue × pools).
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -59,6 +60,13 @@ PREEMPTION_ATTEMPTS_MAX = 4  # jobs per round allowed to look for victims
 PREFERENCE_HEAD = 64  # preferred pools checked before the whole order
 ARRIVAL_ORDER = "arrival"
 PRIORITY_ORDER = "priority"
+SHORTEST_ORDER = "shortest"  # the window holds the shortest queued jobs, not the oldest
+
+
+def shortest_key(job: QueuedJob) -> tuple[int, float, float, str]:
+    """Shortest-first order within a priority level (ties by arrival): the key of the
+    `shortest` window in the live loop and the simulator alike."""
+    return (-job.spec.priority, job.expected_reference_runtime_s, job.submitted_at_s, job.id)
 
 
 @dataclass(frozen=True)
@@ -205,13 +213,21 @@ class RoundPolicy:
     ) -> list[Placement]:
         round_ = Round(state, self.performance, now_s)
         placements: list[Placement] = []
-        for job in self.order(state, list(queue[: self.options.queue_scan_max])):
+        for job in self.order(state, self.window(queue)):
             placement = self.decide(round_, job)
             if placement is not None:
                 placements.append(placement)
             elif self.strict and not round_.hopeless(job):
                 break
         return placements
+
+    def window(self, queue: Sequence[QueuedJob]) -> list[QueuedJob]:
+        """The jobs a round examines: the first `queue_scan_max` of the caller's queue (oldest
+        first), or the shortest ones for a policy whose `queue_order` is `shortest`."""
+        limit = self.options.queue_scan_max
+        if self.queue_order == SHORTEST_ORDER and len(queue) > limit:
+            return heapq.nsmallest(limit, queue, key=shortest_key)
+        return list(queue[:limit])
 
     def order(self, state: ClusterState, jobs: list[QueuedJob]) -> list[QueuedJob]:
         return sorted(jobs, key=lambda job: (-job.spec.priority, job.submitted_at_s, job.id))
@@ -406,21 +422,16 @@ class BalancedPolicy(RoundPolicy):
 class ShortestFirstPolicy(RoundPolicy):
     """Shortest expected job first within a priority level (SJF, which minimises mean JCT on a
     single machine), each job to its fastest pool, EASY backfill behind the first job that
-    cannot start. Estimates come from the performance model, as for `fastest`."""
+    cannot start. Estimates come from the performance model, as for `fastest`. Its window is
+    the shortest queued jobs (`queue_order = shortest`), so under a backlog deeper than the
+    window a short job is not hidden behind the oldest ones."""
 
     name = "shortest-first"
     objective = objectives.TIME
+    queue_order = SHORTEST_ORDER
 
     def order(self, state: ClusterState, jobs: list[QueuedJob]) -> list[QueuedJob]:
-        return sorted(
-            jobs,
-            key=lambda job: (
-                -job.spec.priority,
-                job.expected_reference_runtime_s,
-                job.submitted_at_s,
-                job.id,
-            ),
-        )
+        return sorted(jobs, key=shortest_key)
 
 
 class EarliestFinishPolicy(ShortestFirstPolicy):
