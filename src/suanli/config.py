@@ -22,6 +22,17 @@ from pydantic_settings import (
 from suanli.i18n import msg
 
 POLICY_NAMES = ("fifo-first-fit", "cheapest", "fastest", "balanced", "fair")
+# domain/scheduling/packing.PACKING_POLICIES (a unit test holds them equal; not imported here,
+# so that reading the settings does not load NumPy)
+PACKING_POLICY_NAMES = (
+    "random",
+    "dot-product",
+    "gpu-clustering",
+    "gpu-packing",
+    "best-fit",
+    "fgd",
+    "suanli",
+)
 
 
 class Settings(BaseSettings):
@@ -39,6 +50,10 @@ class Settings(BaseSettings):
     platform_fee_bp: int = Field(default=500, ge=0, le=5000, description="fee in basis points")
     scheduler_policy: str = "cheapest"
     scheduler_interval_s: float = Field(default=0.5, gt=0, le=60)
+    packing_policy: str = Field(
+        default="suanli",
+        description="which node and card of the chosen pool a job gets (docs/scheduling.md)",
+    )
     job_log_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     page_size_max: int = Field(default=500, ge=1, le=10_000)
     backend_lost_grace_s: float = Field(default=30.0, ge=0, le=3600)
@@ -74,6 +89,18 @@ class Settings(BaseSettings):
                 f"unknown policy {value!r}; choose one of {choices}",
             )
             raise ValueError(str(wording))  # pydantic keeps text only: worded when loaded
+        return value
+
+    @field_validator("packing_policy")
+    @classmethod
+    def _known_packing_policy(cls, value: str) -> str:
+        if value not in PACKING_POLICY_NAMES:
+            choices = ", ".join(PACKING_POLICY_NAMES)
+            wording = msg(
+                f"未知装箱策略 {value!r}；可选：{choices}",
+                f"unknown packing policy {value!r}; choose one of {choices}",
+            )
+            raise ValueError(str(wording))
         return value
 
     @classmethod

@@ -1,7 +1,9 @@
 """The live scheduling loop: sync running jobs with their backends, then place the queue.
 
-It calls the same domain policy the simulator replays (`get_policy(...).place`). Each step
-is a short unit of work, so the API keeps serving while the loop runs.
+It calls the same domain policy the simulator replays (`get_policy(...).place`), which picks
+the node and card within a pool with the packing policy `SUANLI_PACKING_POLICY` names,
+measuring fragmentation against the recent requests this loop keeps (`Runtime.requests`).
+Each step is a short unit of work, so the API keeps serving while the loop runs.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ from suanli.domain.scheduling.model import (
     QueuedJob,
     RunningJob,
 )
-from suanli.domain.scheduling.policies import get_policy
+from suanli.domain.scheduling.policies import PolicyOptions, get_policy
+from suanli.domain.scheduling.request_window import RequestWindow
 from suanli.errors import BackendError, BackendUnavailable, InvalidInput, SuanliError
 from suanli.i18n import Msg, msg, stored
 from suanli.services import connections, ledger, orphans, settlement, vouchers
@@ -78,6 +81,9 @@ class Runtime:
     leadership: Leadership | None = None
     _last_poll_at: datetime | None = field(default=None, init=False, repr=False)
     _last_housekeeping_at: datetime | None = field(default=None, init=False, repr=False)
+    # The recent requests (bounded) the packing policy measures fragmentation against; kept
+    # across ticks, shown each queued job once. A new leader starts learning afresh.
+    requests: RequestWindow = field(default_factory=RequestWindow, init=False, repr=False)
 
     def __post_init__(self) -> None:
         # Cluster credentials are decrypted with this deployment's key (<data_dir>/secret.key).
@@ -285,9 +291,10 @@ class Runtime:
             self._fail_unlaunchable(job_id, error)
         if not queue:
             return []
-        placements = get_policy(self.settings.scheduler_policy).place(
-            state, queue, self.clock.now().timestamp()
-        )
+        state.requests = self.requests
+        options = PolicyOptions(packing=self.settings.packing_policy)
+        policy = get_policy(self.settings.scheduler_policy, options=options)
+        placements = policy.place(state, queue, self.clock.now().timestamp())
         return [placement for placement in placements if self._launch_isolated(placement, silent)]
 
     def _launch_isolated(self, placement: Placement, silent: set[str]) -> bool:

@@ -16,6 +16,7 @@ from itertools import groupby, islice
 import numpy as np
 
 from suanli.domain.jobs import JobSpec
+from suanli.domain.scheduling.card_choice import Packing, cards_on_pool, packs, share_on_pool
 from suanli.domain.scheduling.feasibility import static_mask
 from suanli.domain.scheduling.matrix import IntArray
 from suanli.domain.scheduling.model import CardShare
@@ -94,12 +95,20 @@ def backfill_nodes(
     index: int,
     spec: JobSpec,
     end_s: float,
+    packing: Packing | None = None,
 ) -> NodeCards:
-    """Nodes for a job that must not delay the reservation; () if it would."""
-    nodes = scratch.usable(index, spec)
-    if reservation is None or index != reservation.pool or end_s <= reservation.start_s:
-        return allocate_nodes(nodes, spec)
-    taken = allocate_nodes(np.minimum(nodes, reservation.extra), spec)
+    """Nodes for a job that must not delay the reservation; () if it would. A one-node job
+    goes where the packing policy puts it (card_choice), a gang to the fullest nodes."""
+    free = reservation is None or index != reservation.pool or end_s <= reservation.start_s
+    room = None if free or reservation is None else reservation.extra
+    if packing is not None and packs(scratch.state.pools[index].pool, spec):
+        taken = cards_on_pool(scratch, index, spec, packing, room)
+    elif room is None:
+        return allocate_nodes(scratch.usable(index, spec), spec)
+    else:
+        taken = allocate_nodes(np.minimum(scratch.usable(index, spec), room), spec)
+    if room is None or reservation is None:
+        return taken
     for node, cards in taken:
         reservation.extra[node] -= cards
     return taken
@@ -111,17 +120,24 @@ def backfill_share(
     index: int,
     spec: JobSpec,
     end_s: float,
+    packing: Packing | None = None,
 ) -> CardShare | None:
     """A share of a card that does not delay the reservation: joining a shared card never
-    does; opening a fully free card may use only the reserved job's extra cards."""
+    does; opening a fully free card may use only the reserved job's extra cards. The node
+    and card are the packing policy's (card_choice), else best fit on the card."""
     milli = spec.card_milli
     if milli is None:
         return None
     nodes, shared = scratch.nodes(index), scratch.shared(index)
     fits = scratch.host_ok(index, spec)
-    if reservation is None or index != reservation.pool or end_s <= reservation.start_s:
-        return allocate_share(nodes, shared, milli, nodes_ok=fits)
-    share = allocate_share(nodes, shared, milli, room=reservation.extra, nodes_ok=fits)
+    free = reservation is None or index != reservation.pool or end_s <= reservation.start_s
+    room = None if free or reservation is None else reservation.extra
+    if packing is not None and packs(scratch.state.pools[index].pool, spec):
+        share = share_on_pool(scratch, index, spec, packing, room)
+    else:
+        share = allocate_share(nodes, shared, milli, room=room, nodes_ok=fits)
+    if room is None or reservation is None:
+        return share
     if share is not None and (share.node, share.card) not in shared:
         reservation.extra[share.node] -= 1
     return share

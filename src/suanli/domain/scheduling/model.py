@@ -29,6 +29,7 @@ from suanli.domain.scheduling.host import (
     take_host,
 )
 from suanli.domain.scheduling.matrix import PoolMatrix, pool_matrix
+from suanli.domain.scheduling.request_window import RequestWindow
 from suanli.domain.scheduling.running import EndEntry, RunningIndex, VictimEntry
 from suanli.errors import InvalidInput
 from suanli.i18n import msg
@@ -142,6 +143,9 @@ class ClusterState:
                 self.host[index] = capacity
         self._running_source: object = None
         self._running = RunningIndex(self.matrix.index)
+        # the recent requests the packing policy measures fragmentation against: state the
+        # caller keeps across rounds (the runtime replaces this one with its own)
+        self.requests = RequestWindow()
 
     @classmethod
     def empty(cls, pools: Sequence[PoolView]) -> ClusterState:
@@ -156,6 +160,7 @@ class ClusterState:
         copied.shared = {index: dict(cards) for index, cards in self.shared.items()}
         copied.share_max = self.share_max.copy()
         copied.host = {index: host.copy() for index, host in self.host.items()}
+        copied.requests = self.requests  # not capacity: the copy learns with the original
         return copied
 
     def pool_index(self, pool_id: str) -> int:

@@ -313,20 +313,35 @@ def typical_pods(
         raise InvalidInput(
             msg("典型作业至少需要一个作业", "typical pods need at least one pod"), field="pods"
         )
-    counts: dict[tuple[int, int, int, tuple[int, ...]], int] = {}
+    counts: dict[SpecKey, int] = {}
     for pod in pods:
-        key = (
-            pod.cpu_milli,
-            pod.card_milli if pod.cards else 0,
-            pod.cards,
-            tuple(sorted(pod.models)),
-        )
+        key = spec_key(pod)
         counts[key] = counts.get(key, 0) + 1
+    return typical_from_counts(counts, model_count, share)
+
+
+SpecKey = tuple[int, int, int, tuple[int, ...]]  # (CPU milli, card milli or 0, cards, models)
+
+
+def spec_key(pod: PodRequest) -> SpecKey:
+    return (pod.cpu_milli, pod.card_milli if pod.cards else 0, pod.cards, tuple(sorted(pod.models)))
+
+
+def typical_from_counts(
+    counts: dict[SpecKey, int], model_count: int, share: float = TYPICAL_SHARE
+) -> TypicalPods:
+    """`typical_pods` from the count of each spec (a window that keeps counts as it slides
+    needs no pass over its pods)."""
+    total = sum(counts.values())
+    if total <= 0:
+        raise InvalidInput(
+            msg("典型作业至少需要一个作业", "typical pods need at least one pod"), field="pods"
+        )
     ranked = sorted(counts.items(), key=lambda item: (item[1], item[0]), reverse=True)
-    kept: list[tuple[tuple[int, int, int, tuple[int, ...]], int]] = []
+    kept: list[tuple[SpecKey, int]] = []
     covered = 0
     for key, count in ranked[:TYPICAL_SPECS_MAX]:
-        if covered >= share * len(pods):
+        if covered >= share * total:
             break
         kept.append((key, count))
         covered += count
@@ -429,12 +444,14 @@ def fragmentation_deltas(
         return FragmentationDeltas(
             before, _share_after(pod, left, model, cpu_after, before_features, typical)
         )
-    taken = np.zeros_like(left)
-    if pod.cards:
-        # whole cards: the first free ones; which ones does not change the fragmentation
-        rank = np.cumsum(left == MILLI, axis=1)
-        taken = np.where((left == MILLI) & (rank <= pod.cards), MILLI, 0)
-    after = fragmentation(typical, model, cpu_after, card_features(left - taken, thresholds))
+    # whole cards: wholly free cards leave; each counted at every threshold (all are at most
+    # a card) and never below one, so the features shift without a second pass over the cards
+    after_features = CardFeatures(
+        count_at_least=before_features.count_at_least - pod.cards,
+        milli_below=before_features.milli_below,
+        total=before_features.total - pod.cards * MILLI,
+    )
+    after = fragmentation(typical, model, cpu_after, after_features)
     return FragmentationDeltas(before, after[:, None])
 
 
@@ -467,6 +484,7 @@ def _share_after(
     return after
 
 
+DISTINCT_BY_DICT_MAX = 64
 _EARLIER = np.tri(CARD_SLOTS, CARD_SLOTS, -1, dtype=bool)  # [s, t]: card t comes before card s
 
 
@@ -477,6 +495,13 @@ def distinct_states(nodes: PackingNodes, candidates: IntArray) -> IntArray:
     saves most of the work while many nodes are alike (idle nodes of one shape, early on)."""
     if candidates.size < 2:
         return candidates
+    if candidates.size <= DISTINCT_BY_DICT_MAX:  # a live pool's few nodes: a dict is faster
+        cards = np.sort(nodes.card_left[candidates], axis=1).tolist()
+        models, cpus = nodes.model[candidates].tolist(), nodes.cpu_left[candidates].tolist()
+        first_at: dict[tuple[int, int, tuple[int, ...]], int] = {}
+        for position, (model, cpu, left) in enumerate(zip(models, cpus, cards, strict=True)):
+            first_at.setdefault((model, cpu, tuple(left)), position)
+        return candidates[list(first_at.values())]  # in order: positions only grow
     keys = np.column_stack(
         (
             nodes.model[candidates],
@@ -496,7 +521,8 @@ def fgd_choice(
     candidates = distinct_states(nodes, candidates)
     deltas = fragmentation_deltas(nodes, pod, candidates, typical)
     reduction = deltas.reduction
-    scores = np.where(np.isnan(reduction), -1, sigmoid_score(np.nan_to_num(reduction)))
+    unusable = np.isnan(reduction)
+    scores = np.where(unusable, -1, sigmoid_score(np.where(unusable, 0.0, reduction)))
     slot_of = np.argmax(scores, axis=1)
     node_scores = scores[np.arange(len(candidates)), slot_of]
     position = int(np.argmax(node_scores))
@@ -606,7 +632,8 @@ def suanli_choice(
         return by_score(best_fit_scores)(nodes, pod, candidates, context)
     candidates = distinct_states(nodes, candidates)
     reduction = fragmentation_deltas(nodes, pod, candidates, typical).reduction
-    score = np.where(np.isnan(reduction), -1.0, sigmoid_score(np.nan_to_num(reduction)))
+    unusable = np.isnan(reduction)
+    score = np.where(unusable, -1.0, sigmoid_score(np.where(unusable, 0.0, reduction)))
     free_after = (
         nodes.card_left[candidates].sum(axis=1) - pod.total_milli
     ) / MAX_SPEC_GPU_MILLI + (nodes.cpu_left[candidates] - pod.cpu_milli) / MAX_SPEC_CPU_MILLI
@@ -623,6 +650,8 @@ def suanli_choice(
 
 TIE_BREAK_DIVISOR = 3.0
 
+BY_NODE_STATE = frozenset({"fgd", "suanli"})  # the policies that call `distinct_states`
+
 PACKING_POLICIES: dict[str, PackingPolicy] = {
     "random": random_choice,
     "dot-product": by_score(dot_product_scores),
@@ -635,16 +664,49 @@ PACKING_POLICIES: dict[str, PackingPolicy] = {
 
 
 def choose(
-    policy: str, nodes: PackingNodes, pod: PodRequest, context: PackingContext
+    policy: str,
+    nodes: PackingNodes,
+    pod: PodRequest,
+    context: PackingContext,
+    allowed: BoolArray | None = None,
 ) -> Choice | None:
-    """The policy's node and cards for the pod, or None when no node can take it now."""
-    if policy not in PACKING_POLICIES:
-        raise InvalidInput(
-            msg(f"未知装箱策略 {policy!r}", f"unknown packing policy {policy!r}"), field="policy"
-        )
+    """The policy's node and cards for the pod, or None when no node can take it now.
+    `allowed` (per node, optional) excludes nodes for reasons the table does not hold (the
+    live loop: host memory). `suanli simulate packing` and the live loop
+    (`card_choice.choose_on_pool`) both decide here."""
+    check_policy(policy)
     if context.recent is not None:
         context.recent.observe(pod)  # placed or not, the request is part of the workload
     candidates = feasible_nodes(nodes, pod)
+    if allowed is not None:
+        candidates = candidates[allowed[candidates]]
     if not candidates.size:
         return None
+    if policy in BY_NODE_STATE:
+        # these policies score a node by its state alone and break ties to the lowest node,
+        # then the lowest card: with one distinct state left, and for a fraction one distinct
+        # free milli among the cards that fit, their choice needs no scoring
+        candidates = distinct_states(nodes, candidates)
+        if candidates.size == 1:
+            node = int(candidates[0])
+            if not pod.shares_a_card:
+                return Choice(node, default_slots(nodes, node, pod))
+            left = nodes.card_left[node]
+            fitting = left[left >= pod.card_milli]
+            if fitting.min() == fitting.max():
+                return Choice(node, (int(np.argmax(left == fitting[0])),))
     return PACKING_POLICIES[policy](nodes, pod, candidates, context)
+
+
+def check_policy(policy: str) -> str:
+    """The name, if it is a packing policy; else InvalidInput naming the known ones."""
+    if policy not in PACKING_POLICIES:
+        known = ", ".join(PACKING_POLICIES)
+        raise InvalidInput(
+            msg(
+                f"未知装箱策略 {policy!r}；可选：{known}",
+                f"unknown packing policy {policy!r}; choose one of {known}",
+            ),
+            field="policy",
+        )
+    return policy

@@ -113,6 +113,11 @@ class Scratch:
         nodes = self._nodes.get(index)
         return self.state.node_free[index] if nodes is None else nodes
 
+    def host(self, index: int) -> HostFree | None:
+        """The pool's free host CPU and memory per node as this round sees them (do not
+        write); None when the pool declares neither."""
+        return self._host.get(index, self.state.host.get(index))
+
     def host_ok(self, index: int, spec: JobSpec) -> BoolArray | None:
         """Per node: room for the job's host CPU and memory now; None when nothing limits."""
         host = self._host.get(index, self.state.host.get(index))

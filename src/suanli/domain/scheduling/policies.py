@@ -36,6 +36,7 @@ from suanli.domain.scheduling.backfill import (
     earliest_start,
     reserve,
 )
+from suanli.domain.scheduling.card_choice import DEFAULT_PACKING_POLICY, Packing
 from suanli.domain.scheduling.fairness import FAIR_HORIZON_S, fair_order
 from suanli.domain.scheduling.feasibility import capacity_mask, has_room, static_mask
 from suanli.domain.scheduling.matrix import BoolArray, FloatArray, IntArray, RequirementKey
@@ -48,6 +49,7 @@ from suanli.domain.scheduling.model import (
     host_ask,
 )
 from suanli.domain.scheduling.objectives import Candidates, Goal
+from suanli.domain.scheduling.packing import check_policy
 from suanli.domain.scheduling.performance import PerformanceModel
 from suanli.domain.scheduling.placement import Scratch, new_card_label
 from suanli.domain.scheduling.preemption import Eviction, find_eviction
@@ -76,8 +78,10 @@ class PolicyOptions:
     queue_scan_max: int = QUEUE_SCAN_MAX
     cost_weight: float = 0.5  # balanced: 1 = cost only, 0 = time only
     fair_horizon_s: float = FAIR_HORIZON_S
+    packing: str = DEFAULT_PACKING_POLICY  # the node and card within the chosen pool
 
     def __post_init__(self) -> None:
+        check_policy(self.packing)
         if not 1 <= self.queue_scan_max <= 1_000_000:
             raise InvalidInput(
                 msg(
@@ -96,8 +100,15 @@ class PolicyOptions:
 class Round:
     """One call of `place`: the scratch state plus what the round has learnt so far."""
 
-    def __init__(self, state: ClusterState, performance: PerformanceModel, now_s: float) -> None:
+    def __init__(
+        self,
+        state: ClusterState,
+        performance: PerformanceModel,
+        now_s: float,
+        packing: str = DEFAULT_PACKING_POLICY,
+    ) -> None:
         self.state = state
+        self.packing = Packing(packing, state.requests)
         self.scratch = Scratch(state)
         self.performance = performance
         self.now_s = now_s
@@ -211,9 +222,12 @@ class RoundPolicy:
     def place(
         self, state: ClusterState, queue: Sequence[QueuedJob], now_s: float
     ) -> list[Placement]:
-        round_ = Round(state, self.performance, now_s)
+        round_ = Round(state, self.performance, now_s, self.options.packing)
         placements: list[Placement] = []
-        for job in self.order(state, self.window(queue)):
+        examined = self.window(queue)
+        for job in examined:  # placed or not, a request is part of the recent workload
+            state.requests.observe(job.id, job.spec)
+        for job in self.order(state, examined):
             placement = self.decide(round_, job)
             if placement is not None:
                 placements.append(placement)
@@ -308,13 +322,17 @@ class RoundPolicy:
         pool_id = round_.state.matrix.pool_ids[index]
         ask = host_ask(job.spec)
         if job.spec.fractional:
-            share = backfill_share(round_.scratch, round_.reservation, index, job.spec, end_s)
+            share = backfill_share(
+                round_.scratch, round_.reservation, index, job.spec, end_s, round_.packing
+            )
             if share is None:
                 return None
             return Placement(
                 job.id, pool_id, (), expected_runtime_s=runtime_s, share=share, host=ask
             )
-        taken = backfill_nodes(round_.scratch, round_.reservation, index, job.spec, end_s)
+        taken = backfill_nodes(
+            round_.scratch, round_.reservation, index, job.spec, end_s, round_.packing
+        )
         if not taken:
             return None
         return Placement(job.id, pool_id, taken, expected_runtime_s=runtime_s, host=ask)
