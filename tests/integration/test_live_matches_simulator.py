@@ -13,6 +13,7 @@ from suanli.adapters.backends.fake import FakeBackend
 from suanli.adapters.db.tables import JobRow, PoolRow
 from suanli.bootstrap import App, bootstrap
 from suanli.config import load_settings
+from suanli.domain.scheduling import packing
 from suanli.services import jobs as job_service
 from suanli.services.common import Principal
 from suanli.services.organisations import create_organisation, create_user_with_token
@@ -172,3 +173,119 @@ def test_live_loop_and_simulator_place_the_same_jobs_in_the_same_pools(
     app.close()
     assert len(live) == len(WORKLOAD)
     assert live == simulated
+
+
+# ---- the card within the pool: the live loop's choice is the packing policy's -------------
+
+# Shares (milli of one card) submitted in batches; the runtime is ticked after each batch, so
+# each batch is decided against the requests seen so far (4, then 8, then 16: the window
+# recomputes its distribution each time). FGD opens a fresh card for the second job (400
+# beside a 500 share would leave 100 milli no typical request can use); best fit joins it.
+SHARE_BATCHES = [
+    [500, 400, 100, 100],
+    [700, 600, 700, 400],
+    [700, 250, 400, 700, 200, 250, 200, 400],
+]
+SHARE_NODES, SHARE_CARDS = 3, 4
+SHARE_MODEL = "H100-SXM"
+
+
+def share_app(tmp_path: Path, packing: str) -> tuple[App, ManualClock, Principal]:
+    clock = ManualClock()
+    settings = load_settings(data_dir=tmp_path, scheduler_policy="cheapest", packing_policy=packing)
+    app = bootstrap(settings, clock=clock)
+    app.backends.register("fake-cluster", FakeBackend())
+    with app.db.session() as session:
+        provider = create_organisation(session, clock, name="p", kind="provider")
+        org = create_organisation(session, clock, name="e", kind="enterprise")
+        issued = create_user_with_token(session, clock, org_id=org.id, name="u")
+        session.add(
+            PoolRow(
+                id="pool-shared",
+                provider_id=provider.id,
+                name="shared",
+                accelerator_model=SHARE_MODEL,
+                nodes=SHARE_NODES,
+                cards_per_node=SHARE_CARDS,
+                region="浙江/杭州",
+                price_fen_per_card_hour=1000,
+                software={},
+                labels={},
+                backend="fake",
+                connection_id="fake-cluster",
+                created_at=START,
+            )
+        )
+    fund(app, org.id)
+    return app, clock, Principal(issued.user_id, org.id, "enterprise")
+
+
+def live_shares(tmp_path: Path, packing: str) -> list[tuple[int, int]]:
+    """(node, card) of each share, in submission order, as the live loop placed them."""
+    app, clock, owner = share_app(tmp_path, packing)
+    ids: list[str] = []
+    for batch in SHARE_BATCHES:
+        for milli in batch:
+            clock.at += timedelta(seconds=1)  # distinct submission times: a known queue order
+            spec = job_service.spec_from_dict(
+                {
+                    "name": f"s{len(ids)}",
+                    "command": "true",
+                    "cards": 1,
+                    "card_milli": milli,
+                    "max_run_time_s": 3600,
+                    "accelerators": [SHARE_MODEL],
+                }
+            )
+            with app.db.session() as session:
+                ids.append(job_service.submit_job(session, app.settings, clock, owner, spec).id)
+        placed = app.runtime.tick()
+        assert len(placed) == len(batch)
+    with app.db.session() as session:
+        rows = {row.id: row for row in session.scalars(select(JobRow))}
+        shares = [rows[job_id].card_share for job_id in ids]
+    app.close()
+    assert all(share is not None for share in shares)
+    return [(int(share["node"]), int(share["card"])) for share in shares if share is not None]
+
+
+def simulated_shares(packing_policy: str) -> list[tuple[int, int]]:
+    """The same shares through `packing.choose` on the table `suanli simulate packing` uses,
+    against the distribution of the requests submitted so far."""
+    nodes = packing.PackingNodes.build(
+        [SHARE_MODEL],
+        [0] * SHARE_NODES,
+        [SHARE_CARDS] * SHARE_NODES,
+        [packing.MAX_SPEC_CPU_MILLI] * SHARE_NODES,  # the pool declares no CPU: no limit
+        [0] * SHARE_NODES,
+    )
+    seen: list[packing.PodRequest] = []
+    chosen: list[tuple[int, int]] = []
+    for batch in SHARE_BATCHES:
+        # the jobs name the pool's model, so the distribution's specs carry it (model id 0)
+        seen += [packing.PodRequest(0, 0, 1, milli, frozenset({0})) for milli in batch]
+        context = packing.PackingContext(typical=packing.typical_pods(seen, 1))
+        for milli in batch:
+            pod = packing.PodRequest(0, 0, 1, milli)
+            choice = packing.choose(packing_policy, nodes, pod, context)
+            assert choice is not None
+            packing.place(nodes, choice, pod)
+            chosen.append((choice.node, choice.slots[0]))
+    return chosen
+
+
+@pytest.mark.parametrize("packing_policy", ["fgd", "suanli", "best-fit", "dot-product"])
+def test_live_loop_puts_shares_on_the_cards_the_packing_policy_picks(
+    tmp_path: Path, packing_policy: str
+) -> None:
+    live = live_shares(tmp_path, packing_policy)
+    assert live == simulated_shares(packing_policy)
+
+
+def test_the_configured_packing_policy_decides_the_card(tmp_path: Path) -> None:
+    """FGD and best fit part ways on this sequence, so the live choices show which one ran."""
+    fgd = live_shares(tmp_path / "fgd", "fgd")
+    best_fit = live_shares(tmp_path / "best-fit", "best-fit")
+    assert fgd[1] == (0, 1)  # a fresh card: 400 beside the 500 share would strand 100 milli
+    assert best_fit[1] == (0, 0)  # the fullest card that still fits
+    assert fgd != best_fit
