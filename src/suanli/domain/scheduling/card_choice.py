@@ -42,7 +42,8 @@ from suanli.domain.scheduling.request_window import RequestWindow
 
 DEFAULT_PACKING_POLICY = "suanli"
 NEEDS_DISTRIBUTION = frozenset({"fgd"})  # refuses to run without one (suanli falls back itself)
-FALLBACK_POLICY = "best-fit"  # for those, before the first request has been seen
+FALLBACK_POLICY = "best-fit"
+RANDOM = "random"  # for those, before the first request has been seen
 _SLOTS = np.arange(CARD_SLOTS)
 
 
@@ -153,7 +154,14 @@ def share_on_pool(
 def cards_on_pool(
     scratch: Scratch, index: int, spec: JobSpec, packing: Packing, room: IntArray | None = None
 ) -> NodeCards:
-    """The packing policy's node for a one-node whole-card job on the pool; () if none."""
+    """The packing policy's node for a one-node whole-card job on the pool; () if none. When
+    exactly one node can take it, that node is every policy's choice (the random one aside,
+    whose draw is its own), and the table is not built."""
+    if packing.policy != RANDOM:
+        usable = scratch.usable(index, spec)
+        fits = np.flatnonzero((usable if room is None else np.minimum(usable, room)) >= spec.cards)
+        if fits.size <= 1:
+            return ((int(fits[0]), spec.cards),) if fits.size else ()
     choice = _choose(scratch, index, spec, packing, room)
     if choice is None:
         return ()
