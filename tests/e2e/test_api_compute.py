@@ -253,8 +253,24 @@ def test_organisation_registration_is_operator_only_and_validated(city: City) ->
     assert city.get(city.enterprise, f"/v1/organisations/{city.provider_id}").status_code == 404
 
 
+def test_the_organisations_list_pages_on_the_server_and_filters_by_kind(city: City) -> None:
+    first = city.get(city.operator, "/v1/organisations", params={"limit": 2}).json()
+    assert (len(first["items"]), first["offset"], first["limit"]) == (2, 0, 2)
+    assert first["total"] >= 5  # the operator, two providers, two enterprises, an agency
+    rest = city.get(city.operator, "/v1/organisations", params={"offset": 2, "limit": 500})
+    ids = [org["id"] for org in first["items"] + rest.json()["items"]]
+    assert len(ids) == len(set(ids)) == first["total"]
+    providers = city.get(city.operator, "/v1/organisations", params={"kind": "provider"}).json()
+    assert providers["total"] >= 2 and {o["kind"] for o in providers["items"]} == {"provider"}
+    own = city.get(city.enterprise, "/v1/organisations").json()
+    assert [org["id"] for org in own["items"]] == [city.enterprise_id] and own["total"] == 1
+    too_many = city.get(city.operator, "/v1/organisations", params={"limit": 501})
+    assert too_many.status_code == 422 and too_many.json()["field"] == "limit"
+
+
 def test_relationships_are_declared_and_validated(city: City) -> None:
-    orgs = {o["name"]: o["id"] for o in city.get(city.operator, "/v1/organisations").json()}
+    listed = city.get(city.operator, "/v1/organisations").json()["items"]
+    orgs = {o["name"]: o["id"] for o in listed}
     body = {"from_org": orgs["ent-a"], "to_org": orgs["ent-b"], "kind": "parent_subsidiary"}
     assert city.post(city.enterprise, "/v1/organisations/relations", body).status_code == 201
     assert city.post(city.other_enterprise, "/v1/organisations/relations", body).status_code == 403

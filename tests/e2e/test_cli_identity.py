@@ -61,6 +61,11 @@ def test_the_cli_keeps_its_session_privately_and_verify_names_a_tampered_entry(
         "--admin-name", "x", "--password-stdin",
     )  # fmt: skip
     assert bad.returncode == 2 and "credit_code" in bad.stderr
+    operators = cli(server, "orgs", "list", "--kind", "operator", "--limit", "1", "--json")
+    page = json.loads(operators.stdout)
+    assert page["total"] == 1 and [org["kind"] for org in page["items"]] == ["operator"]
+    queue = json.loads(cli(server, "orgs", "review", "list", "--json").stdout)
+    assert queue == {"items": [], "total": 0, "offset": 0, "limit": 50}
     _tamper(Path(server["SUANLI_DATA_DIR"]) / "suanli.db", seq=2)
     broken = cli(server, "audit", "verify", check=False)
     assert broken.returncode == 6

@@ -418,7 +418,7 @@ def test_a_registration_waits_for_review_and_then_acts(world: World) -> None:
     assert waiting.status_code == 403 and waiting.json()["error"] == "organisation_not_active"
     assert client.get(f"/v1/organisations/{org['id']}").json()["state"] == "pending"
     queue = city.get(city.operator, "/v1/organisations", params={"state": "pending"}).json()
-    assert [row["id"] for row in queue] == [org["id"]]
+    assert [row["id"] for row in queue["items"]] == [org["id"]] and queue["total"] == 1
     approved = city.post(city.operator, f"/v1/organisations/{org['id']}/approve", None)
     assert approved.status_code == 200 and approved.json()["state"] == "active"
     assert client.get("/v1/jobs").status_code == 200

@@ -162,6 +162,38 @@ def test_a_pool_must_name_a_connection_of_its_own_provider(city: City) -> None:
     assert (unknown.status_code, unknown.json()["field"]) == (422, "connection_id")
 
 
+def test_the_operator_pages_through_the_connections_waiting_for_its_review(city: City) -> None:
+    now = datetime.now(UTC)
+    with city.app.db.session() as session:  # as if added through the API (no cluster needed)
+        for index, (owner, state) in enumerate(
+            [(city.provider_id, "pending"), (city.provider_id, "approved")]
+            + [(city.provider_id, "pending")] * 2
+        ):
+            session.add(
+                ClusterConnectionRow(
+                    id=f"conn_{index}", provider_id=owner, name=f"c{index}", kind="ray",
+                    address=f"http://c{index}.invalid", options={}, healthy=True, last_error="",
+                    capacity={}, created_at=now + timedelta(seconds=index), review_state=state,
+                    cluster_key=f"ray:c{index}.invalid:80",
+                )
+            )  # fmt: skip
+    first = city.get(city.operator, "/v1/connections?review_state=pending&limit=2").json()
+    assert (first["total"], [c["id"] for c in first["items"]]) == (3, ["conn_0", "conn_2"])
+    assert {c["provider_name"] for c in first["items"]} == {"prov-a"}
+    rest = city.get(city.operator, "/v1/connections?review_state=pending&offset=2").json()
+    assert [c["id"] for c in rest["items"]] == ["conn_3"]
+    assert city.get(city.operator, "/v1/connections").json()["total"] == 4
+    assert city.get(city.other_provider, "/v1/connections?review_state=pending").json() == {
+        "items": [], "total": 0, "offset": 0, "limit": 50,
+    }  # fmt: skip
+    wrong = city.get(city.operator, "/v1/connections?review_state=maybe")
+    assert (wrong.status_code, wrong.json()["field"]) == (422, "review_state")
+    rejected = city.post(city.operator, "/v1/connections/conn_0/reject", {"reason": "no"})
+    assert rejected.status_code == 200, rejected.text
+    after = city.get(city.operator, "/v1/connections?review_state=pending").json()
+    assert [c["id"] for c in after["items"]] == ["conn_2", "conn_3"]
+
+
 # -- the secret key ---------------------------------------------------------------------------
 def test_the_key_file_is_made_private_on_first_use_and_reused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch

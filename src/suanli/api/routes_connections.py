@@ -6,9 +6,9 @@ Credentials go in and never come out: every answer carries only `has_credentials
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from suanli.api.deps import AppState, CurrentPrincipal, DbSession, PageParams
@@ -48,6 +48,7 @@ class ConnectionReview(BaseModel):
 class ConnectionPublic(BaseModel):
     id: str
     provider_id: str
+    provider_name: str = Field(default="", description="in lists only")
     name: str
     kind: str
     address: str
@@ -86,10 +87,19 @@ def create_connection(
 
 @router.get("/connections")
 def list_connections(
-    caller: CurrentPrincipal, session: DbSession, page: PageParams
+    caller: CurrentPrincipal,
+    session: DbSession,
+    page: PageParams,
+    review_state: Annotated[str | None, Query(pattern="^(pending|approved|rejected)$")] = None,
 ) -> PageOf[ConnectionPublic]:
-    result = connections.list_connections(session, caller, page)
-    items = [ConnectionPublic(**connections.public_view(row)) for row in result.items]
+    """The provider's own; every provider's for the operator (`?review_state=pending`: the
+    connections waiting for its review)."""
+    result = connections.list_connections(session, caller, page, review_state)
+    names = connections.provider_names(session, result.items)
+    items = [
+        ConnectionPublic(**connections.public_view(row), provider_name=names[row.provider_id])
+        for row in result.items
+    ]
     return PageOf[ConnectionPublic](
         items=items, total=result.total, offset=page.offset, limit=page.limit
     )

@@ -7,11 +7,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from suanli.api.deps import AppState, CurrentPrincipal, DbSession
+from suanli.api.deps import AppState, CurrentPrincipal, DbSession, PageParams
 from suanli.api.schemas import (
     OrganisationCreate,
     OrganisationPublic,
     OrganisationRegistered,
+    PageOf,
     RelationCreate,
 )
 from suanli.domain.accelerators import CATALOG, CATALOG_VERSION
@@ -76,12 +77,19 @@ def register_organisation(
 def list_organisations(
     caller: CurrentPrincipal,
     session: DbSession,
+    page: PageParams,
     state: Annotated[str | None, Query(pattern="^(pending|active|rejected|suspended)$")] = None,
-) -> list[OrganisationPublic]:
-    """Every organisation for the operator (`?state=pending`: the review queue); one's own
-    for anyone else."""
-    rows = organisations.list_organisations(session, caller, state)
-    return [OrganisationPublic.model_validate(row) for row in rows]
+    kind: Annotated[str | None, Query(pattern="^(operator|provider|enterprise|agency)$")] = None,
+) -> PageOf[OrganisationPublic]:
+    """Every organisation for the operator, a page at a time (`?state=pending`: the review
+    queue; `?kind=provider`: one kind); one's own for anyone else."""
+    result = organisations.list_organisations(session, caller, page, state, kind)
+    return PageOf[OrganisationPublic](
+        items=[OrganisationPublic.model_validate(row) for row in result.items],
+        total=result.total,
+        offset=result.offset,
+        limit=result.limit,
+    )
 
 
 @router.get("/v1/organisations/{org_id}", tags=["organisations"])

@@ -70,10 +70,25 @@ def orgs_create(
 
 
 @orgs_app.command("list")
-def orgs_list(api_url: str | None = ApiUrlOption, token: str | None = TokenOption) -> None:
-    """Lists organisations you may see."""
-    for org in ApiClient(api_url, token).request("GET", "/v1/organisations"):
+def orgs_list(
+    kind: str | None = typer.Option(None, "--kind", help="provider | enterprise | agency"),
+    offset: int = typer.Option(0, "--offset", min=0),
+    limit: int = typer.Option(50, "--limit", min=1, max=500),
+    api_url: str | None = ApiUrlOption,
+    token: str | None = TokenOption,
+    json_output: bool = JsonOption,
+) -> None:
+    """Lists organisations you may see, a page at a time."""
+    params: dict[str, Any] = {"offset": offset, "limit": limit}
+    if kind:
+        params["kind"] = kind
+    page = ApiClient(api_url, token).request("GET", "/v1/organisations", params=params)
+    if json_output:
+        print_json(page)
+        return
+    for org in page["items"]:
         console.print(f"{org['id']}  {org['kind']:<10} {org['name']}")
+    console.print(f"{page['offset'] + len(page['items'])}/{page['total']}")
 
 
 @orgs_app.command("relate")

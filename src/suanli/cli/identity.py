@@ -413,16 +413,19 @@ def orgs_register(
 @review_app.command("list")
 def review_list(
     state: str = typer.Option("pending", "--state", help="pending | rejected | active"),
+    offset: int = typer.Option(0, "--offset", min=0),
+    limit: int = typer.Option(50, "--limit", min=1, max=500),
     api_url: str | None = ApiUrlOption,
     token: str | None = TokenOption,
     json_output: bool = JsonOption,
 ) -> None:
-    """The organisations waiting for review (operator)."""
-    rows = ApiClient(api_url, token).request("GET", "/v1/organisations", params={"state": state})
+    """The organisations waiting for review (operator), a page at a time, oldest first."""
+    params = {"state": state, "offset": offset, "limit": limit}
+    page = ApiClient(api_url, token).request("GET", "/v1/organisations", params=params)
     if json_output:
-        print_json(rows)
+        print_json(page)
         return
-    for org in rows:
+    for org in page["items"]:
         console.print(
             f"{org['id']}  {org['kind']:<10} {org['credit_code'] or '-'}  {org['name']}  "
             f"{org['contact_name']} {org['contact_phone']}"

@@ -439,9 +439,14 @@ def public_view(row: ClusterConnectionRow) -> dict[str, Any]:
     }
 
 
+REVIEW_STATES = ("pending", "approved", "rejected")
+
+
 def list_connections(
-    session: Session, caller: Principal, page: Page
+    session: Session, caller: Principal, page: Page, review_state: str | None = None
 ) -> PageResult[ClusterConnectionRow]:
+    """A provider's own connections; every provider's for the operator (`review_state=
+    "pending"`: its review queue, oldest first)."""
     caller.require_kind("provider")
     query = (
         select(ClusterConnectionRow)
@@ -450,7 +455,20 @@ def list_connections(
     )
     if not caller.is_operator:
         query = query.where(ClusterConnectionRow.provider_id == caller.org_id)
+    if review_state is not None:
+        query = query.where(ClusterConnectionRow.review_state == review_state)
     return paginate(session, query, page)
+
+
+def provider_names(session: Session, rows: list[ClusterConnectionRow]) -> dict[str, str]:
+    """The names of the providers owning `rows` (one page: bounded by the page size)."""
+    ids = {row.provider_id for row in rows}
+    if not ids:
+        return {}
+    found = session.execute(
+        select(OrganisationRow.id, OrganisationRow.name).where(OrganisationRow.id.in_(ids))
+    )
+    return {org_id: name for org_id, name in found}
 
 
 def get_connection(session: Session, caller: Principal, connection_id: str) -> ClusterConnectionRow:

@@ -28,7 +28,7 @@ from suanli.domain.identity import (
 from suanli.errors import Conflict, InvalidInput, InvalidTransition, NotFound, PermissionDenied
 from suanli.i18n import Msg, msg
 from suanli.services import auth
-from suanli.services.common import Clock, Principal, audit, new_id
+from suanli.services.common import Clock, Page, PageResult, Principal, audit, new_id, paginate
 from suanli.services.passwords import check_new_password, hash_password
 
 ORG_KINDS = ("operator", "provider", "enterprise", "agency")
@@ -411,14 +411,22 @@ def get_organisation(session: Session, caller: Principal, org_id: str) -> Organi
 
 
 def list_organisations(
-    session: Session, caller: Principal, state: str | None = None
-) -> list[OrganisationRow]:
+    session: Session,
+    caller: Principal,
+    page: Page,
+    state: str | None = None,
+    kind: str | None = None,
+) -> PageResult[OrganisationRow]:
+    """Every organisation for the operator, one page at a time, oldest first (the review
+    queue is `state="pending"`); one's own for anyone else."""
     query = select(OrganisationRow).order_by(OrganisationRow.created_at, OrganisationRow.id)
     if not caller.is_operator:
         query = query.where(OrganisationRow.id == caller.org_id)
     if state is not None:
         query = query.where(OrganisationRow.state == state)
-    return list(session.scalars(query))
+    if kind is not None:
+        query = query.where(OrganisationRow.kind == kind)
+    return paginate(session, query, page)
 
 
 def declare_relation(

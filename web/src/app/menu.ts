@@ -33,6 +33,7 @@ export const CONSOLE_MENUS: Record<string, MenuEntry[]> = {
   ],
   operator: [
     { path: "/console/operator/organisations", label: "nav.organisations" },
+    { path: "/console/operator/connections", label: "nav.connectionReview" },
     { path: "/console/operator/money", label: "nav.money" },
     { path: "/console/operator/ledger", label: "nav.ledger" },
     { path: "/dashboard", label: "nav.dashboard" },

@@ -43,6 +43,7 @@ export const router = createBrowserRouter([
       { path: "console/agency/opportunities", lazy: page(() => import("../features/agency/OpportunitiesPage")) },
       { path: "console/agency/challenges", lazy: page(() => import("../features/agency/ChallengesPage")) },
       { path: "console/operator/organisations", lazy: page(() => import("../features/operator/OrganisationsPage")) },
+      { path: "console/operator/connections", lazy: page(() => import("../features/operator/ConnectionsPage")) },
       { path: "console/operator/money", lazy: page(() => import("../features/operator/MoneyPage")) },
       { path: "console/operator/ledger", lazy: page(() => import("../features/operator/LedgerPage")) },
       { path: "*", lazy: page(() => import("../features/public/NotFoundPage")) },

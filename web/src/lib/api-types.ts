@@ -305,7 +305,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List Connections */
+        /**
+         * List Connections
+         * @description The provider's own; every provider's for the operator (`?review_state=pending`: the
+         *     connections waiting for its review).
+         */
         get: operations["list_connections_v1_connections_get"];
         put?: never;
         /**
@@ -648,8 +652,8 @@ export interface paths {
         };
         /**
          * List Organisations
-         * @description Every organisation for the operator (`?state=pending`: the review queue); one's own
-         *     for anyone else.
+         * @description Every organisation for the operator, a page at a time (`?state=pending`: the review
+         *     queue; `?kind=provider`: one kind); one's own for anyone else.
          */
         get: operations["list_organisations_v1_organisations_get"];
         put?: never;
@@ -2078,6 +2082,12 @@ export interface components {
             };
             /** Provider Id */
             provider_id: string;
+            /**
+             * Provider Name
+             * @description in lists only
+             * @default
+             */
+            provider_name: string;
             /** Review Reason */
             review_reason: string;
             /**
@@ -2761,6 +2771,17 @@ export interface components {
         PageOf_JobPublic_: {
             /** Items */
             items: components["schemas"]["JobPublic"][];
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+            /** Total */
+            total: number;
+        };
+        /** PageOf[OrganisationPublic] */
+        PageOf_OrganisationPublic_: {
+            /** Items */
+            items: components["schemas"]["OrganisationPublic"][];
             /** Limit */
             limit: number;
             /** Offset */
@@ -4335,6 +4356,7 @@ export interface operations {
     list_connections_v1_connections_get: {
         parameters: {
             query?: {
+                review_state?: string | null;
                 offset?: number;
                 limit?: number;
             };
@@ -4990,6 +5012,9 @@ export interface operations {
         parameters: {
             query?: {
                 state?: string | null;
+                kind?: string | null;
+                offset?: number;
+                limit?: number;
             };
             header?: never;
             path?: never;
@@ -5003,7 +5028,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["OrganisationPublic"][];
+                    "application/json": components["schemas"]["PageOf_OrganisationPublic_"];
                 };
             };
             /** @description Validation Error */

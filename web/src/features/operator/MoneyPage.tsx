@@ -7,14 +7,15 @@ import { PageHeader } from "../../components/PageHeader";
 import { api, unwrap } from "../../lib/api";
 import { fenFromYuan, yuan } from "../../lib/format";
 import { required, useSubmit, YuanInput } from "../consoles/shared";
-import { useOrganisations, usePlatformAccounts } from "./api";
+import { useActiveOrganisations, usePlatformAccounts } from "./api";
 
 type Movement = { org_id: string; amount: number; external_reference: string };
 type Refund = { job_id?: string; transfer_id?: string; amount?: number; reason: string };
 
 export default function OperatorMoneyPage() {
   const { t } = useTranslation();
-  const organisations = useOrganisations("active");
+  const enterprises = useActiveOrganisations("enterprise");
+  const providers = useActiveOrganisations("provider");
   const platform = usePlatformAccounts();
   const [topUp] = Form.useForm<Movement>();
   const [payout] = Form.useForm<Movement>();
@@ -26,8 +27,7 @@ export default function OperatorMoneyPage() {
     queryFn: () => unwrap(api.GET("/v1/wallets/{org_id}/balances", { params: { path: { org_id: provider ?? "" } } })),
     enabled: Boolean(provider),
   });
-  const options = (kind: string) =>
-    (organisations.data ?? []).filter((org) => org.kind === kind).map((org) => ({ value: org.id, label: org.name }));
+  const options = (page: typeof enterprises) => (page.data?.items ?? []).map((org) => ({ value: org.id, label: org.name }));
   const refresh = [["operator", "platform"], ["operator", "balances"]];
 
   const doTopUp = async (v: Movement) => {
@@ -55,7 +55,7 @@ export default function OperatorMoneyPage() {
           <Card title={t("operator.money.topUp")}>
             <Form form={topUp} layout="vertical" onFinish={doTopUp} name="top-up">
               <Form.Item name="org_id" label={t("operator.money.enterprise")} rules={required(t("consoles.required"))}>
-                <Select showSearch optionFilterProp="label" options={options("enterprise")} />
+                <Select showSearch optionFilterProp="label" options={options(enterprises)} />
               </Form.Item>
               <Form.Item name="amount" label={t("consoles.amount")} rules={required(t("consoles.required"))}>
                 <YuanInput />
@@ -71,7 +71,7 @@ export default function OperatorMoneyPage() {
           <Card title={t("operator.money.payout")}>
             <Form form={payout} layout="vertical" onFinish={doPayout} name="payout">
               <Form.Item name="org_id" label={t("operator.money.provider")} rules={required(t("consoles.required"))}>
-                <Select showSearch optionFilterProp="label" options={options("provider")} />
+                <Select showSearch optionFilterProp="label" options={options(providers)} />
               </Form.Item>
               {provider && (
                 <p data-testid="receivable">

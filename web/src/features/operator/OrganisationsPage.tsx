@@ -1,21 +1,21 @@
 // Organisations: the operator creates one (its first admin's token is shown once) and reviews
-// self-registrations (approve, or reject with a reason).
+// self-registrations (approve, or reject with a reason). The table pages on the server.
 import { Alert, Button, Card, Form, Input, Modal, Select, Space, Table, Tag, Typography } from "antd";
 import { useState } from "react";
 import { useTranslation } from "react-i18next";
 import { PageHeader } from "../../components/PageHeader";
 import { api, unwrap } from "../../lib/api";
-import { required, useSubmit } from "../consoles/shared";
-import { useOrganisations, type Organisation } from "./api";
+import { required, useServerTable, useSubmit } from "../consoles/shared";
+import { fetchOrganisations, type Organisation, type OrganisationState } from "./api";
 
 const KINDS = ["provider", "enterprise", "agency"] as const;
-const STATES = ["pending", "active", "rejected", "suspended"] as const;
+const STATES: OrganisationState[] = ["pending", "active", "rejected", "suspended"];
 type CreateForm = { name: string; kind: (typeof KINDS)[number]; region?: string; credit_code?: string; login?: string; password?: string };
 
 export default function OrganisationsPage() {
   const { t } = useTranslation();
-  const [state, setState] = useState<(typeof STATES)[number] | undefined>("pending");
-  const organisations = useOrganisations(state);
+  const [state, setState] = useState<OrganisationState | undefined>("pending");
+  const table = useServerTable<Organisation>(["operator", "organisations", state ?? "all"], (offset, limit) => fetchOrganisations(state, offset, limit));
   const [form] = Form.useForm<CreateForm>();
   const [token, setToken] = useState<string | null>(null);
   const [rejecting, setRejecting] = useState<Organisation | null>(null);
@@ -80,16 +80,19 @@ export default function OrganisationsPage() {
           allowClear
           style={{ width: 180 }}
           value={state}
-          onChange={setState}
+          onChange={(value) => {
+            setState(value);
+            table.reset();
+          }}
           placeholder={t("operator.organisations.allStates")}
           options={STATES.map((value) => ({ value, label: t(`consoles.orgState.${value}`) }))}
         />
       </Space>
       <Table<Organisation>
         rowKey="id"
-        loading={organisations.isFetching}
-        dataSource={organisations.data ?? []}
-        pagination={{ pageSize: 20 }}
+        loading={table.query.isFetching}
+        dataSource={table.rows}
+        pagination={table.pagination}
         columns={[
           { title: t("operator.organisations.name"), dataIndex: "name" },
           { title: t("operator.organisations.kind"), dataIndex: "kind", render: (kind: string) => t(`consoles.kind.${kind}`) },
