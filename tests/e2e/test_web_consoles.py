@@ -11,7 +11,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -52,11 +52,17 @@ ROLE_PAGES = {
     },
     "operator": {
         "operator-organisations": "/console/operator/organisations",
+        "operator-connections": "/console/operator/connections",
         "operator-money": "/console/operator/money",
         "operator-ledger": "/console/operator/ledger",
     },
 }
-LOGINS = {"provider": "prov.wang", "agency": "agency.zhao", "operator": "op.chen"}
+LOGINS = {
+    "provider": "prov.wang",
+    "agency": "agency.zhao",
+    "operator": "op.chen",
+    "enterprise": "ent.qian",
+}
 WAIT_S_MAX = 90
 SCENES = Path(__file__).parents[2] / "src" / "suanli" / "data" / "scenes"
 
@@ -64,6 +70,7 @@ SCENES = Path(__file__).parents[2] / "src" / "suanli" / "data" / "scenes"
 @dataclass
 class Consoles:
     url: str
+    database_url: str
     operator: str  # API tokens, for what the journeys do outside the consoles
     provider: str
     provider_id: str
@@ -104,7 +111,7 @@ def consoles(
     try:
         seeded = _seed(app)
         with slurm_cluster(gpus=8, gres_type="h100") as slurm, serving(tmp / "data", url) as base:
-            yield Consoles(url=base, slurm=slurm, **seeded)
+            yield Consoles(url=base, database_url=url, slurm=slurm, **seeded)
     finally:
         app.close()
         with engine.begin() as connection:
@@ -134,6 +141,7 @@ def _seed(app: Any) -> dict[str, str]:
         ("provider", city.provider),
         ("agency", city.agency),
         ("operator", city.operator),
+        ("enterprise", city.enterprise),
     ):
         org_id = city.get(token, "/v1/me").json()["org_id"]
         user = {
@@ -478,6 +486,211 @@ def test_the_operator_reviews_a_registration_and_pays_a_provider_out(
     assert checks["items"][0]["ok"], checks["items"][0]["violations"]
     page.wait_for_selector(".ant-alert-success", timeout=30_000)
     page.context.close()
+
+
+# ---------------------------------------------------------------- the operator's connection review
+
+
+def test_the_operator_pages_through_pending_connections_approves_one_and_rejects_one(
+    consoles: Consoles, browser: Any
+) -> None:
+    names = [f"待审集群 {secrets.token_hex(2)}-{index}" for index in range(3)]
+    ids = _pending_connections(consoles, names)
+    page = signed_in(browser, consoles, "operator", "zh-CN")
+    page.goto(consoles.url + "/console/operator/connections")
+    for connection_id in ids:
+        page.wait_for_selector(f'tr[data-row-key="{connection_id}"]')
+    shown = page.inner_text(".ant-pagination-total-text")
+    pending = consoles.api(consoles.operator, "GET", "/v1/connections?review_state=pending")
+    assert shown == f"共 {pending['total']} 条"
+    assert "prov-a" in page.inner_text(f'tr[data-row-key="{ids[0]}"]')
+
+    page.get_by_test_id(f"reject-{ids[1]}").click()
+    reason = page.locator("#connection-review_reason")
+    reason.fill("   ")  # passes the form's own check; the server refuses it, naming `reason`
+    page.locator(".ant-modal-footer .ant-btn-primary").click()
+    refusal = page.locator(
+        ".ant-form-item:has(#connection-review_reason) .ant-form-item-explain-error"
+    )
+    refusal.wait_for()
+    assert "驳回须写明原因" in refusal.inner_text()
+    reason.fill("集群不在供应商名下")
+    page.locator(".ant-modal-footer .ant-btn-primary").click()
+    page.wait_for_selector(f'tr[data-row-key="{ids[1]}"]', state="detached")
+
+    page.get_by_test_id(f"approve-{ids[0]}").click()
+    page.locator(".ant-modal-footer .ant-btn-primary").click()
+    page.wait_for_selector(f'tr[data-row-key="{ids[0]}"]', state="detached")
+    assert page.locator(f'tr[data-row-key="{ids[2]}"]').is_visible()  # still waiting
+
+    def state(connection_id: str) -> tuple[str, str]:
+        row = consoles.api(consoles.operator, "GET", f"/v1/connections/{connection_id}")
+        return row["review_state"], row["review_reason"]
+
+    assert state(ids[0]) == ("approved", "")
+    assert state(ids[1]) == ("rejected", "集群不在供应商名下")
+    assert state(ids[2]) == ("pending", "")
+    page.get_by_label("审核状态").click()
+    page.locator(".ant-select-item-option", has_text="已驳回").click()
+    page.wait_for_selector(f'[data-testid="state-{ids[1]}"]:has-text("集群不在供应商名下")')
+    page.context.close()
+
+
+def _pending_connections(consoles: Consoles, names: list[str]) -> list[str]:
+    """Connections as a provider's `POST /v1/connections` leaves them after the cluster check,
+    written directly: this module has one real cluster, and a cluster is claimed only once.
+    Their addresses are closed local ports, so the poller's reads fail fast on 127.0.0.1."""
+    from sqlalchemy.orm import Session
+
+    from suanli.adapters.db.tables_connections import ClusterConnectionRow
+
+    ids = [f"conn_review{secrets.token_hex(3)}{index}" for index in range(len(names))]
+    engine = sa.create_engine(consoles.database_url)
+    try:
+        with Session(engine) as session, session.begin():
+            for index, (connection_id, name) in enumerate(zip(ids, names, strict=True)):
+                port = 1 + index  # below 1024 and unused: refused at once
+                session.add(
+                    ClusterConnectionRow(
+                        id=connection_id, provider_id=consoles.provider_id, name=name,
+                        kind="ray", address=f"http://127.0.0.1:{port}", options={},
+                        healthy=True, last_error="", capacity={"H100-SXM": 8},
+                        created_at=datetime.now(UTC) + timedelta(seconds=index),
+                        review_state="pending", cluster_key=f"ray:review-{connection_id}",
+                    )
+                )  # fmt: skip
+    finally:
+        engine.dispose()
+    return ids
+
+
+# ---------------------------------------------------------------- challenges (揭榜挂帅)
+
+
+def test_an_agency_posts_a_challenge_an_enterprise_answers_and_the_agency_awards_it(
+    consoles: Consoles, browser: Any
+) -> None:
+    agency_id = consoles.api(consoles.agency, "GET", "/v1/me")["org_id"]
+    top_up = {"amount_fen": 500_000, "external_reference": f"拨付-{secrets.token_hex(3)}"}
+    consoles.api(consoles.operator, "POST", f"/v1/scenes/agencies/{agency_id}/top-ups", top_up)
+    opportunity = f"OPP-W{secrets.token_hex(2)}"
+    consoles.api(
+        consoles.agency,
+        "POST",
+        "/v1/scenes/opportunities",
+        {"id": opportunity, "title": "铸件表面缺陷在线检测", "industry": "智能制造"},
+    )
+    goal = f"Weld film grading at 95% accuracy {secrets.token_hex(2)}"
+    agency = signed_in(browser, consoles, "agency", "en")
+    agency.goto(consoles.url + "/console/agency/challenges")
+    agency.locator("#challenge_opportunity_id").fill(opportunity)
+    agency.locator("#challenge_reward").fill("1200.00")
+    agency.locator("#challenge_deadline").click()
+    agency.locator("#challenge_deadline").fill((date.today() + timedelta(days=30)).isoformat())
+    agency.keyboard.press("Enter")
+    agency.locator("#challenge_goal").fill(goal)
+    agency.locator("form[id=challenge] button[type=submit]").click()
+    row = agency.locator("tr", has_text=goal)
+    row.wait_for()
+    challenge_id = row.get_attribute("data-row-key")
+    assert row.get_by_test_id("challenge-state").inner_text() == "Open"
+    path = f"/v1/scenes/challenges/{challenge_id}"
+    posted = consoles.api(consoles.agency, "GET", path)
+    assert (posted["reward_fen"], posted["opportunity_id"]) == (120_000, opportunity)
+
+    enterprise = signed_in(browser, consoles, "enterprise", "zh-CN")
+    enterprise.goto(consoles.url + "/console/scenes")
+    enterprise.get_by_role("tab", name="揭榜挂帅").click()
+    enterprise.get_by_test_id(f"propose-{challenge_id}").click()
+    enterprise.locator(".ant-modal textarea").fill("射线底片深度学习评级，已在两家船厂试用")
+    enterprise.locator(".ant-modal-footer .ant-btn-primary").click()
+    enterprise.locator(".ant-modal").wait_for(state="hidden")
+    (proposal,) = consoles.api(consoles.agency, "GET", path + "/proposals")["items"]
+    assert proposal["enterprise_id"] == consoles.enterprise_id
+    enterprise.context.close()
+
+    before = _wallet_fen(consoles, consoles.enterprise, consoles.enterprise_id)
+    agency.get_by_test_id(f"proposals-{challenge_id}").click()
+    agency.get_by_label("Technical approach").fill("88")
+    agency.get_by_test_id(f"review-{proposal['id']}").click()
+    agency.wait_for_selector(f'.ant-modal tr[data-row-key="{proposal["id"]}"]:has-text("88.00")')
+    agency.get_by_test_id(f"award-{proposal['id']}").click()
+    wait_until(
+        lambda: consoles.api(consoles.agency, "GET", path)["state"] == "awarded", "the award"
+    )
+    awarded = consoles.api(consoles.agency, "GET", path)
+    assert awarded["winner_proposal_id"] == proposal["id"]
+    after = _wallet_fen(consoles, consoles.enterprise, consoles.enterprise_id)
+    assert after == before + 120_000  # the reward, paid from the agency's hold
+    agency.keyboard.press("Escape")
+    agency.wait_for_selector(f'tr[data-row-key="{challenge_id}"] :text("Awarded")')
+    agency.context.close()
+
+
+def _wallet_fen(consoles: Consoles, token: str, org_id: str) -> int:
+    balances = consoles.api(token, "GET", f"/v1/wallets/{org_id}/balances")
+    return sum(a["posted_fen"] for a in balances if a["kind"] == "enterprise_wallet")
+
+
+# ---------------------------------------------------------------- the operator's refund
+
+
+def test_the_operator_refunds_a_settled_job_and_the_wallet_gets_its_payment_back(
+    consoles: Consoles, browser: Any
+) -> None:
+    job = consoles.api(
+        consoles.enterprise,
+        "POST",
+        "/v1/jobs",
+        {
+            "name": "to-refund",
+            "command": python_command("import time; time.sleep(2)"),  # long enough to be charged
+            "cards": 1,
+            "max_run_time_s": 60,
+            "accelerators": ["Ascend-910B"],
+        },
+    )
+    wait_until(
+        lambda: (
+            consoles.api(consoles.enterprise, "GET", f"/v1/jobs/{job['id']}")["state"]
+            == "succeeded"
+        ),
+        "the job",
+    )
+    paid_fen = _statement_lines(consoles)[f"job:{job['id']}:capture"]["amount_fen"]
+    assert paid_fen > 0
+    before = _wallet_fen(consoles, consoles.operator, consoles.enterprise_id)
+
+    page = signed_in(browser, consoles, "operator", "en")
+    page.goto(consoles.url + "/console/operator/money")
+    page.locator("#refund_job_id").fill("job_never_ran")
+    page.locator("#refund_reason").fill("Charged twice")
+    page.locator("form[id=refund] button[type=submit]").click()
+    refusal = page.locator(".ant-form-item:has(#refund_job_id) .ant-form-item-explain-error")
+    refusal.wait_for()  # the server's 404 names `job_id`: its message shows under the field
+    assert "job_never_ran" in refusal.inner_text()
+    page.locator("#refund_job_id").fill(job["id"])
+    with page.expect_response("**/v1/refunds") as answered:
+        page.locator("form[id=refund] button[type=submit]").click()
+    assert answered.value.status == 201, answered.value.text()
+    wait_until(
+        lambda: (
+            _wallet_fen(consoles, consoles.operator, consoles.enterprise_id) == before + paid_fen
+        ),
+        "the refund",
+    )
+    refunded = _statement_lines(consoles)[f"job:{job['id']}:refund:capture"]
+    assert (refunded["amount_fen"], refunded["memo"]) == (paid_fen, "Charged twice")
+    assert page.locator("#refund_job_id").input_value() == ""  # the form is cleared
+    page.context.close()
+
+
+def _statement_lines(consoles: Consoles) -> dict[str, Any]:
+    """The enterprise's wallet statement by transfer id (a small city: one page holds it)."""
+    path = f"/v1/wallets/{consoles.enterprise_id}/statement?limit=500"
+    page = consoles.api(consoles.operator, "GET", path)
+    assert page["total"] <= page["limit"]
+    return {line["id"]: line for line in page["items"]}
 
 
 # ---------------------------------------------------------------- the city dashboard

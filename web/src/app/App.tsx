@@ -16,6 +16,7 @@ const THEME = {
     colorTextTertiary: "rgba(0, 0, 0, 0.62)",
     colorTextDescription: "rgba(0, 0, 0, 0.62)",
     colorTextPlaceholder: "rgba(0, 0, 0, 0.58)",
+    colorError: "#cf1322", // danger buttons and field errors: 5.6:1 on white (the default is 3.3:1)
   },
 };
 

@@ -80,11 +80,11 @@ export default function ChallengesPage() {
           { title: t("agency.challenges.goal"), dataIndex: "goal" },
           { title: t("agency.challenges.reward"), dataIndex: "reward_fen", render: yuan },
           { title: t("agency.challenges.deadline"), dataIndex: "deadline" },
-          { title: t("agency.challenges.state"), dataIndex: "state", render: (s: string) => <Tag>{s}</Tag> },
-          { title: t("consoles.actions"), render: (_, c) => <Button size="small" onClick={() => setOpen(c)}>{t("agency.challenges.proposals")}</Button> },
+          { title: t("agency.challenges.state"), dataIndex: "state", render: (s: string) => <Tag data-testid="challenge-state">{t(`agency.challenges.states.${s}`)}</Tag> },
+          { title: t("consoles.actions"), render: (_, c) => <Button size="small" data-testid={`proposals-${c.id}`} onClick={() => setOpen(c)}>{t("agency.challenges.proposals")}</Button> },
         ]}
       />
-      {open && <Proposals challenge={open} onClose={() => setOpen(null)} />}
+      {open && <Proposals challenge={table.rows.find((c) => c.id === open.id) ?? open} onClose={() => setOpen(null)} />}
     </>
   );
 }
@@ -98,8 +98,9 @@ function Proposals({ challenge, onClose }: { challenge: Challenge; onClose: () =
     queryFn: async () => (await unwrap(api.GET("/v1/scenes/challenges/{challenge_id}/proposals", { params: { path } }))) as unknown as { items: Proposal[] },
   });
   const [scores, setScores] = useState<Record<string, number>>({});
+  const deciding = challenge.state === "open" || challenge.state === "reviewing"; // reviews and the award
   const review = (proposal: Proposal) =>
-    submit(null, [], () => unwrap(api.POST("/v1/scenes/challenges/{challenge_id}/reviews", { params: { path }, body: { proposal_id: proposal.id, scores, comment: "" } })), [["agency", "proposals"]]);
+    submit(null, [], () => unwrap(api.POST("/v1/scenes/challenges/{challenge_id}/reviews", { params: { path }, body: { proposal_id: proposal.id, scores, comment: "" } })), [["agency"]]);
   const award = (proposal: Proposal) =>
     submit(null, [], () => unwrap(api.POST("/v1/scenes/challenges/{challenge_id}/award", { params: { path }, body: { proposal_id: proposal.id } })), [["agency"]]);
   return (
@@ -121,8 +122,8 @@ function Proposals({ challenge, onClose }: { challenge: Challenge; onClose: () =
             title: t("consoles.actions"),
             render: (_, p) => (
               <Space>
-                <Button size="small" onClick={() => void review(p)}>{t("agency.challenges.review")}</Button>
-                <Button size="small" type="primary" disabled={challenge.state !== "open"} onClick={() => void award(p)}>{t("agency.challenges.award")}</Button>
+                <Button size="small" data-testid={`review-${p.id}`} disabled={!deciding} onClick={() => void review(p)}>{t("agency.challenges.review")}</Button>
+                <Button size="small" type="primary" data-testid={`award-${p.id}`} disabled={!deciding || p.score === null} onClick={() => void award(p)}>{t("agency.challenges.award")}</Button>
               </Space>
             ),
           },

@@ -62,7 +62,7 @@ export default function ConnectionsReviewPage() {
           { title: t("operator.connections.provider"), dataIndex: "provider_name" },
           { title: t("provider.connections.name"), dataIndex: "name" },
           { title: t("provider.connections.kind"), dataIndex: "kind", render: (kind: string) => <Tag>{kind === "slurm" ? "Slurm" : kind === "ray" ? "Ray" : kind}</Tag> },
-          { title: t("provider.connections.address"), dataIndex: "address", render: (address: string) => <Typography.Text code>{address}</Typography.Text> },
+          { title: t("provider.connections.address"), dataIndex: "address", render: (address: string) => <span style={{ wordBreak: "break-all" }}>{address}</span> },
           { title: t("operator.connections.options"), dataIndex: "options", render: (options: Record<string, unknown>) => Object.entries(options).map(([key, value]) => `${key}=${String(value)}`).join(" · ") },
           { title: t("operator.connections.capacity"), dataIndex: "capacity", render: (capacity: Record<string, number>) => Object.entries(capacity).map(([model, cards]) => `${model} × ${cards}`).join(" · ") || "—" },
           {

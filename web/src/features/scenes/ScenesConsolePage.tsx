@@ -170,8 +170,8 @@ function Challenges({ orgId }: { orgId?: string }) {
     <>
       <Table<Challenge> rowKey="id" dataSource={challenges.data?.items ?? []} pagination={false} columns={[
         { title: t("scenesConsole.itemTitle"), key: "title", render: (_: unknown, c: Challenge) => c.title ?? c.opportunity_id },
-        { title: t("vouchers.state"), dataIndex: "state" },
-        { title: "", key: "p", render: (_: unknown, c: Challenge) => <Button onClick={() => setTarget(c)}>{t("scenesConsole.propose")}</Button> },
+        { title: t("vouchers.state"), dataIndex: "state", render: (s?: string) => (s ? t(`agency.challenges.states.${s}`) : "") },
+        { title: "", key: "p", render: (_: unknown, c: Challenge) => <Button data-testid={`propose-${c.id}`} disabled={c.state !== "open"} onClick={() => setTarget(c)}>{t("scenesConsole.propose")}</Button> },
       ]} />
       {target && (
         <Modal open title={t("scenesConsole.propose")} onCancel={() => setTarget(null)} onOk={() => form.submit()} okText={t("common.submit")} cancelText={t("common.cancel")}>
