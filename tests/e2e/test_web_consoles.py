@@ -571,8 +571,18 @@ def test_an_agency_posts_a_challenge_an_enterprise_answers_and_the_agency_awards
     consoles: Consoles, browser: Any
 ) -> None:
     agency_id = consoles.api(consoles.agency, "GET", "/v1/me")["org_id"]
-    top_up = {"amount_fen": 500_000, "external_reference": f"拨付-{secrets.token_hex(3)}"}
-    consoles.api(consoles.operator, "POST", f"/v1/scenes/agencies/{agency_id}/top-ups", top_up)
+    funded = _wallet_fen(consoles, consoles.agency, agency_id)
+    operator = signed_in(browser, consoles, "operator", "zh-CN")
+    operator.goto(consoles.url + "/console/operator/money")
+    choose(operator, "top-up_org_id", "agency")  # the agency's wallet pays challenge rewards
+    operator.locator("#top-up_amount").fill("5000.00")
+    operator.locator("#top-up_external_reference").fill(f"财政拨付-{secrets.token_hex(3)}")
+    operator.locator("form[id=top-up] button[type=submit]").click()
+    wait_until(
+        lambda: _wallet_fen(consoles, consoles.agency, agency_id) == funded + 500_000,
+        "the agency's top-up",
+    )
+    operator.context.close()
     opportunity = f"OPP-W{secrets.token_hex(2)}"
     consoles.api(
         consoles.agency,

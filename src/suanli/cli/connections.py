@@ -58,14 +58,20 @@ def add(
 
 @app.command("list")
 def list_(
+    review_state: str | None = typer.Option(
+        None, "--review-state", help="pending | approved | rejected"
+    ),
     offset: int = typer.Option(0, "--offset", min=0),
     limit: int = typer.Option(50, "--limit", min=1, max=500),
     api_url: str | None = ApiUrlOption,
     token: str | None = TokenOption,
     json_output: bool = JsonOption,
 ) -> None:
-    """Lists your cluster connections with their health and free cards."""
-    params = {"offset": offset, "limit": limit}
+    """Lists your cluster connections with their health and free cards (the operator: every
+    provider's; `--review-state pending` is its review queue)."""
+    params: dict[str, Any] = {"offset": offset, "limit": limit}
+    if review_state:
+        params["review_state"] = review_state
     page = ApiClient(api_url, token).request("GET", "/v1/connections", params=params)
     if json_output:
         print_json(page)

@@ -1,5 +1,5 @@
-// Money: top up an enterprise's wallet, pay a provider out from its receivable, refund a
-// job or a transfer. Each names the bank reference that makes a replay one transfer.
+// Money: top up an enterprise's wallet (or an agency's, for 揭榜挂帅 rewards), pay a provider
+// out from its receivable, refund a job or a transfer. Each names the bank reference that makes a replay one transfer.
 import { Card, Col, Descriptions, Form, Input, Row, Select, Button } from "antd";
 import { useQuery } from "@tanstack/react-query";
 import { useTranslation } from "react-i18next";
@@ -15,6 +15,7 @@ type Refund = { job_id?: string; transfer_id?: string; amount?: number; reason: 
 export default function OperatorMoneyPage() {
   const { t } = useTranslation();
   const enterprises = useActiveOrganisations("enterprise");
+  const agencies = useActiveOrganisations("agency");
   const providers = useActiveOrganisations("provider");
   const platform = usePlatformAccounts();
   const [topUp] = Form.useForm<Movement>();
@@ -31,8 +32,12 @@ export default function OperatorMoneyPage() {
   const refresh = [["operator", "platform"], ["operator", "balances"]];
 
   const doTopUp = async (v: Movement) => {
-    const body = { amount_fen: fenFromYuan(v.amount), external_reference: v.external_reference, currency: "CNY", memo: "" };
-    const done = await submit(topUp, [["amount", "amount_fen"], "external_reference", ["org_id", "org_id"]], () => unwrap(api.POST("/v1/wallets/{org_id}/top-ups", { params: { path: { org_id: v.org_id } }, body })), refresh);
+    const amount_fen = fenFromYuan(v.amount);
+    const toAgency = (agencies.data?.items ?? []).some((org) => org.id === v.org_id);
+    const call = toAgency
+      ? () => unwrap(api.POST("/v1/scenes/agencies/{agency_id}/top-ups", { params: { path: { agency_id: v.org_id } }, body: { amount_fen, external_reference: v.external_reference } }))
+      : () => unwrap(api.POST("/v1/wallets/{org_id}/top-ups", { params: { path: { org_id: v.org_id } }, body: { amount_fen, external_reference: v.external_reference, currency: "CNY", memo: "" } }));
+    const done = await submit(topUp, [["amount", "amount_fen"], "external_reference", ["org_id", "org_id"], ["org_id", "agency_id"]], call, refresh);
     if (done) topUp.resetFields();
   };
   const doPayout = async (v: Movement) => {
@@ -54,8 +59,15 @@ export default function OperatorMoneyPage() {
         <Col xs={24} lg={8}>
           <Card title={t("operator.money.topUp")}>
             <Form form={topUp} layout="vertical" onFinish={doTopUp} name="top-up">
-              <Form.Item name="org_id" label={t("operator.money.enterprise")} rules={required(t("consoles.required"))}>
-                <Select showSearch optionFilterProp="label" options={options(enterprises)} />
+              <Form.Item name="org_id" label={t("operator.money.payer")} rules={required(t("consoles.required"))}>
+                <Select
+                  showSearch
+                  optionFilterProp="label"
+                  options={[
+                    { label: t("consoles.kind.enterprise"), options: options(enterprises) },
+                    { label: t("consoles.kind.agency"), options: options(agencies) },
+                  ]}
+                />
               </Form.Item>
               <Form.Item name="amount" label={t("consoles.amount")} rules={required(t("consoles.required"))}>
                 <YuanInput />
