@@ -153,7 +153,8 @@ function Pairs() {
 
 function Challenges({ orgId }: { orgId?: string }) {
   const { t } = useTranslation();
-  const challenges = useQuery({ queryKey: ["challenges"], queryFn: async () => (await unwrap(api.GET("/v1/scenes/challenges", { params: { query: { limit: 50 } } }))) as { items: Challenge[] } });
+  const [offset, setOffset] = useState(0);
+  const challenges = useQuery({ queryKey: ["challenges", offset], queryFn: async () => (await unwrap(api.GET("/v1/scenes/challenges", { params: { query: { offset, limit: 20 } } }))) as { items: Challenge[]; total: number } });
   const mine = useMyCapabilities(orgId);
   const [target, setTarget] = useState<Challenge | null>(null);
   const [form] = Form.useForm<{ summary: string; capability_id?: string }>();
@@ -168,7 +169,7 @@ function Challenges({ orgId }: { orgId?: string }) {
   }
   return (
     <>
-      <Table<Challenge> rowKey="id" dataSource={challenges.data?.items ?? []} pagination={false} columns={[
+      <Table<Challenge> rowKey="id" dataSource={challenges.data?.items ?? []} pagination={{ current: offset / 20 + 1, pageSize: 20, total: challenges.data?.total ?? 0, showSizeChanger: false, onChange: (n) => setOffset((n - 1) * 20) }} columns={[
         { title: t("scenesConsole.itemTitle"), key: "title", render: (_: unknown, c: Challenge) => c.title ?? c.opportunity_id },
         { title: t("vouchers.state"), dataIndex: "state", render: (s?: string) => (s ? t(`agency.challenges.states.${s}`) : "") },
         { title: "", key: "p", render: (_: unknown, c: Challenge) => <Button data-testid={`propose-${c.id}`} disabled={c.state !== "open"} onClick={() => setTarget(c)}>{t("scenesConsole.propose")}</Button> },
