@@ -253,7 +253,6 @@ OPTION_HELP_ZH: dict[str, str] = {
     "enterprise | provider": "enterprise | provider",
     "province/city/district": "省/市/区",
     "pending | rejected | active": "pending | rejected | active",
-    "pending | approved | rejected": "pending | approved | rejected",
     "catalog model, e.g. H100-SXM": "目录中的型号，如 H100-SXM",
     "fen per card-hour": "每卡时价格(分)",
     "STACK=VERSION, repeatable": "STACK=VERSION，可重复",
