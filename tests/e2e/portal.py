@@ -63,8 +63,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(data_dir: Path, database_url: str) -> Iterator[str]:
-    """`suanli serve` as a user runs it, on the given database; yields its URL."""
+def serving(
+    data_dir: Path, database_url: str, settings: dict[str, str] | None = None
+) -> Iterator[str]:
+    """`suanli serve` as a user runs it, on the given database (and any `SUANLI_*` settings
+    given); yields its URL."""
     port = free_port()
     env = {
         **os.environ,
@@ -72,6 +75,7 @@ def serving(data_dir: Path, database_url: str) -> Iterator[str]:
         "SUANLI_DATABASE_URL": database_url,
         "SUANLI_API_PORT": str(port),
         "SUANLI_SCHEDULER_INTERVAL_S": "0.2",
+        **(settings or {}),
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "suanli.cli.main", "serve"],

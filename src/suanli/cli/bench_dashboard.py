@@ -6,9 +6,15 @@ loop: the seeded jobs must stay as seeded), and measures, bounded in count and t
 - the API: `GET /v1/public/dashboard` latency with its cache off, beside `/healthz` (the
   same-run baseline);
 - Chromium: the dashboard's first paint and the time until every tile and chart is drawn;
-- Chromium: the tab's JS heap (after a forced garbage collection) sampled while the page
-  refreshes every 5 s for `--minutes`; flat means the last samples are no higher than the
-  first ones by more than the noise.
+- Chromium: the tab's JS heap while the page refreshes every `--refresh-ms` (5 s, the page's
+  own interval, unless asked) for `--minutes`, in two tabs side by side: Chromium as shipped,
+  and Chromium with V8's compilers off (`--js-flags=--jitless`), whose heap holds the page's
+  own objects and no compiled code. Each sample follows a forced garbage collection (CDP
+  `HeapProfiler.collectGarbage`; the least of three readings, so that a refresh in flight
+  does not count), `HEAP_SAMPLES_PER_MINUTE` a minute. The samples of the
+  first `--warm-up-minutes` are shown but left out of the verdict; over the rest, a tab's
+  heap is flat when the least-squares slope is at most `FLAT_SLOPE_MB_PER_MIN` and max - min
+  at most `FLAT_SPREAD_MB` (see `flatness`).
 The schema is dropped afterwards. Figures are printed, never asserted.
 """
 
@@ -38,7 +44,16 @@ JOBS_DEFAULT = 100_000
 POOLS_DEFAULT = 1_000
 API_CALLS = 20
 PAINT_RUNS = 3
-HEAP_SAMPLE_S = 30
+HEAP_SAMPLES_PER_MINUTE = 4
+HEAP_READINGS = 3  # a sample is the least of these post-GC readings
+HEAP_READING_GAP_MS = 400
+FLAT_SLOPE_MB_PER_MIN = 0.05  # 0.5 MB over 10 minutes, 3 MB over an hour
+FLAT_SPREAD_MB = 1.0  # max - min after the warm-up: the collector's noise is about ±0.3 MB
+REFRESH_MS_DEFAULT = 5_000  # web/src/features/dashboard/api.ts REFRESH_MS
+REFRESH_MS_MIN = 200  # the page's own bounds on ?refresh_ms=
+REFRESH_MS_MAX = 10_000
+WARM_UP_MINUTES_DEFAULT = 2.0
+JITLESS = "--js-flags=--jitless"
 MINUTES_MAX = 30
 INSERT_BATCH = 5_000
 CHROMIUM = "/usr/bin/chromium"
@@ -56,6 +71,51 @@ MODELS = ("H100-SXM", "A100-80GB", "Ascend-910B", "Ascend-910", "MLU370-X8", "Ku
 
 
 @dataclass
+class Flatness:
+    """A tab's post-GC heap after the warm-up: slope (MB a minute) and max - min (MB)."""
+
+    samples: int
+    slope_mb_per_min: float
+    spread_mb: float
+    flat: bool
+
+
+def flatness(
+    minutes: list[float],
+    heap_mb: list[float],
+    slope_max: float = FLAT_SLOPE_MB_PER_MIN,
+    spread_max: float = FLAT_SPREAD_MB,
+) -> Flatness:
+    """Least-squares slope and max - min of (minute, MB) samples; flat when both are within
+    their thresholds. Fewer than three samples are never called flat."""
+    count = len(heap_mb)
+    if count < 3:
+        return Flatness(count, 0.0, 0.0, False)
+    mean_t, mean_h = statistics.fmean(minutes), statistics.fmean(heap_mb)
+    spread_t = sum((m - mean_t) ** 2 for m in minutes)
+    slope = (
+        sum((m - mean_t) * (h - mean_h) for m, h in zip(minutes, heap_mb, strict=True)) / spread_t
+        if spread_t
+        else 0.0
+    )
+    spread = max(heap_mb) - min(heap_mb)
+    return Flatness(
+        count, round(slope, 4), round(spread, 2), slope <= slope_max and spread <= spread_max
+    )
+
+
+@dataclass
+class HeapRun:
+    """One tab's heap over the run: the minute and MB of each sample (after a forced GC)."""
+
+    tab: str  # "jit": Chromium as shipped; "jitless": V8's compilers off, the page's objects
+    minutes: list[float] = field(default_factory=list)
+    heap_mb: list[float] = field(default_factory=list)
+    refreshes: int = 0
+    verdict: Flatness | None = None
+
+
+@dataclass
 class DashboardBench:
     jobs: int
     pools: int
@@ -67,8 +127,12 @@ class DashboardBench:
     first_paint_ms: list[float]
     drawn_ms: list[float]
     heap_minutes: float
-    heap_samples_mb: list[float] = field(default_factory=list)
-    heap_growth_mb: float = 0.0
+    refresh_ms: int
+    warm_up_minutes: float
+    samples_per_minute: int
+    flat_slope_mb_per_min: float
+    flat_spread_mb: float
+    heap: list[HeapRun] = field(default_factory=list)
 
 
 def register(app: typer.Typer) -> None:
@@ -82,6 +146,20 @@ def dashboard(
     jobs: int = typer.Option(JOBS_DEFAULT, "--jobs", min=1, max=1_000_000),
     pools: int = typer.Option(POOLS_DEFAULT, "--pools", min=1, max=100_000),
     minutes: float = typer.Option(10.0, "--minutes", min=0.0, max=MINUTES_MAX),
+    refresh_ms: int = typer.Option(
+        REFRESH_MS_DEFAULT,
+        "--refresh-ms",
+        min=REFRESH_MS_MIN,
+        max=REFRESH_MS_MAX,
+        help="the page's refresh interval during the heap run (?refresh_ms=)",
+    ),
+    warm_up_minutes: float = typer.Option(
+        WARM_UP_MINUTES_DEFAULT,
+        "--warm-up-minutes",
+        min=0.0,
+        max=MINUTES_MAX,
+        help="heap samples this early are shown but left out of the verdict",
+    ),
     json_output: bool = JsonOption,
 ) -> None:
     """Seeds, serves, measures; prints the figures."""
@@ -92,7 +170,7 @@ def dashboard(
         with _serving(url) as base:
             api = _api_latency(base)
             paint = _paint(base)
-            heap = _heap(base, minutes)
+            heap = _heap(base, minutes, refresh_ms, warm_up_minutes)
     result = DashboardBench(
         jobs=jobs,
         pools=pools,
@@ -104,8 +182,12 @@ def dashboard(
         first_paint_ms=paint[0],
         drawn_ms=paint[1],
         heap_minutes=minutes,
-        heap_samples_mb=heap,
-        heap_growth_mb=round(max(heap[-2:]) - min(heap[:2]), 2) if len(heap) >= 2 else 0.0,
+        refresh_ms=refresh_ms,
+        warm_up_minutes=warm_up_minutes,
+        samples_per_minute=HEAP_SAMPLES_PER_MINUTE,
+        flat_slope_mb_per_min=FLAT_SLOPE_MB_PER_MIN,
+        flat_spread_mb=FLAT_SPREAD_MB,
+        heap=heap,
     )
     if json_output:
         print_json(asdict(result))
@@ -123,9 +205,20 @@ def _print(result: DashboardBench) -> None:
     console.print(f"first paint (ms): {result.first_paint_ms}")
     console.print(f"every tile and chart drawn (ms): {result.drawn_ms} (goal ≤ 2000)")
     console.print(
-        f"JS heap over {result.heap_minutes} min (MB, after GC): {result.heap_samples_mb}; "
-        f"growth {result.heap_growth_mb} MB"
+        f"JS heap over {result.heap_minutes} min of {result.refresh_ms} ms refreshes, "
+        f"{result.samples_per_minute} samples a minute after a forced GC; flat means a slope "
+        f"≤ {result.flat_slope_mb_per_min} MB/min and max - min ≤ {result.flat_spread_mb} MB "
+        f"after the first {result.warm_up_minutes} min"
     )
+    for run in result.heap:
+        verdict = run.verdict
+        console.print(f"  {run.tab}: {run.refreshes} refreshes; MB {run.heap_mb}")
+        if verdict is not None:
+            console.print(
+                f"  {run.tab}: {verdict.samples} samples after the warm-up, slope "
+                f"{verdict.slope_mb_per_min} MB/min, max - min {verdict.spread_mb} MB: "
+                f"{'flat' if verdict.flat else 'NOT flat'}"
+            )
 
 
 # ---------------------------------------------------------------- the database
@@ -353,20 +446,70 @@ def _paint(base: str) -> tuple[list[float], list[float]]:
     return firsts, drawn
 
 
-def _heap(base: str, minutes: float) -> list[float]:
-    samples: list[float] = []
+def _heap(base: str, minutes: float, refresh_ms: int, warm_up_minutes: float) -> list[HeapRun]:
+    """Two tabs refreshing side by side (as shipped; jitless), sampled after forced GCs."""
     if minutes <= 0:
-        return samples
-    with _browser() as browser:
-        page = browser.new_context(viewport={"width": 1920, "height": 1080}).new_page()
-        page.goto(base + "/dashboard")
-        page.wait_for_function(DRAWN, timeout=30_000)
-        cdp = page.context.new_cdp_session(page)
-        deadline = time.monotonic() + minutes * 60
-        while True:
-            cdp.send("HeapProfiler.collectGarbage")
-            used = cdp.send("Runtime.getHeapUsage")["usedSize"]
-            samples.append(round(used / 1_000_000, 2))
-            if time.monotonic() >= deadline:
-                return samples
-            page.wait_for_timeout(min(HEAP_SAMPLE_S, max(1, deadline - time.monotonic())) * 1000)
+        return []
+    from playwright.sync_api import sync_playwright
+
+    runs = [HeapRun("jit"), HeapRun("jitless")]
+    with sync_playwright() as playwright:
+        browsers = [
+            playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS),
+            playwright.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, JITLESS]),
+        ]
+        try:
+            tabs = [
+                _refreshing_tab(browser, base, refresh_ms, run)
+                for browser, run in zip(browsers, runs, strict=True)
+            ]
+            started = time.monotonic()
+            deadline = started + minutes * 60
+            step_s = 60 / HEAP_SAMPLES_PER_MINUTE
+            while True:
+                at = (time.monotonic() - started) / 60
+                for (page, cdp), run in zip(tabs, runs, strict=True):
+                    run.minutes.append(round(at, 2))
+                    run.heap_mb.append(settled_heap_mb(page, cdp))
+                now = time.monotonic()
+                if now >= deadline:
+                    break
+                tabs[0][0].wait_for_timeout(min(step_s, max(1.0, deadline - now)) * 1000)
+        finally:
+            for browser in browsers:
+                browser.close()
+    for run in runs:
+        kept = [i for i, at in enumerate(run.minutes) if at >= warm_up_minutes]
+        run.verdict = flatness([run.minutes[i] for i in kept], [run.heap_mb[i] for i in kept])
+    return runs
+
+
+def _refreshing_tab(browser: Any, base: str, refresh_ms: int, run: HeapRun) -> tuple[Any, Any]:
+    page = browser.new_context(viewport={"width": 1920, "height": 1080}).new_page()
+
+    def answered(response: Any) -> None:
+        if "/v1/public/dashboard" in response.url:
+            run.refreshes += 1
+
+    page.on("response", answered)
+    page.goto(f"{base}/dashboard?refresh_ms={refresh_ms}")
+    page.wait_for_function(DRAWN, timeout=60_000)
+    return page, page.context.new_cdp_session(page)
+
+
+def post_gc_heap_mb(cdp: Any) -> float:
+    """The tab's used JS heap in MB (10^6 bytes) right after a forced full collection."""
+    cdp.send("HeapProfiler.collectGarbage")
+    return round(float(cdp.send("Runtime.getHeapUsage")["usedSize"]) / 1_000_000, 3)
+
+
+def settled_heap_mb(page: Any, cdp: Any) -> float:
+    """The least of `HEAP_READINGS` post-GC readings `HEAP_READING_GAP_MS` apart: a refresh in
+    flight holds its answer and React's work for a moment (up to about 0.8 MB), a leak holds
+    its objects for good."""
+    readings = []
+    for reading in range(HEAP_READINGS):
+        if reading:
+            page.wait_for_timeout(HEAP_READING_GAP_MS)
+        readings.append(post_gc_heap_mb(cdp))
+    return min(readings)

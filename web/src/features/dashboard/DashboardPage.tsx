@@ -1,13 +1,17 @@
 // The city dashboard (城市大屏): full screen, charts only (no map), refreshed every 5 s from
 // GET /v1/public/dashboard. Each chart's accessible label carries its numbers, so a screen
 // reader (and the browser test) reads exactly what the API answered.
+// Nothing here accumulates across refreshes: each answer replaces the last one (the
+// utilisation series is the server's 24 buckets, never appended to), each chart keeps one
+// ECharts instance, and the one interval is TanStack Query's, so the tab's heap stays flat
+// (tests/e2e/test_dashboard_heap.py, `suanli bench dashboard`).
 import { Alert, Button, ConfigProvider, Radio, Spin, theme } from "antd";
 import { memo, useMemo, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { Link } from "react-router-dom";
 import { LazyChart } from "../../components/LazyChart";
 import { beijingTime, yuan } from "../../lib/format";
-import { useDashboard, type Dashboard } from "./api";
+import { refreshMs, useDashboard, type Dashboard } from "./api";
 import { CHART_BUILDERS, chartInputs } from "./charts";
 import "./dashboard.css";
 
@@ -15,6 +19,7 @@ import "./dashboard.css";
 void import("../../components/Chart");
 
 const WINDOWS = [24, 72, 168];
+const WALL_THEME = { algorithm: theme.darkAlgorithm, token: { colorPrimary: "#4c8dff" } };
 
 export function shareText(bp: number): string {
   return `${(bp / 100).toFixed(2)}%`;
@@ -23,9 +28,10 @@ export function shareText(bp: number): string {
 export default function DashboardPage() {
   const { t } = useTranslation();
   const [hours, setHours] = useState(24);
-  const board = useDashboard(hours);
+  const [interval] = useState(() => refreshMs(window.location.search));
+  const board = useDashboard(hours, interval);
   return (
-    <ConfigProvider theme={{ algorithm: theme.darkAlgorithm, token: { colorPrimary: "#4c8dff" } }}>
+    <ConfigProvider theme={WALL_THEME}>
       <main className="wall" aria-labelledby="wall-title">
         <header className="wall-header">
           <h1 id="wall-title">{t("dashboard.title")}</h1>

@@ -1,0 +1,147 @@
+"""The city dashboard does not grow the tab's memory as it refreshes (issue 17): a real
+`suanli serve` on PostgreSQL with its answer cache off, so each refresh brings new figures
+(the seeded running jobs move the utilisation every second), and the page in Debian's
+Chromium refreshing every 200 ms (`?refresh_ms=200`) instead of every 5 s, so this test runs
+as many refreshes as several minutes on a wall screen. After a warm-up, between two
+heap snapshots taken right after forced garbage collections:
+- the JS objects and arrays, and the DOM's nodes and event listeners, must not grow by one
+  per two refreshes: a page keeping each answer, or a chart option, or a listener per
+  refresh adds several per refresh (a node or a listener may come and go: an overlay);
+- the used heap must not rise by more than the collector's noise.
+
+Chromium runs with V8's compilers off (`--js-flags=--jitless`): its heap then holds the
+page's objects and their bytecode only. With the compilers on, the heap also grows by the
+machine code of functions as they get hot, which stops once they all are (about 2 MB);
+`suanli bench dashboard` measures both tabs side by side."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import statistics
+import time
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from suanli.adapters.db.migrate import upgrade
+from suanli.cli.bench_dashboard import DRAWN, JITLESS, _seed, post_gc_heap_mb
+from tests.e2e.portal import CHROMIUM, CHROMIUM_ARGS, require_browser, serving
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+REFRESH_MS = 200
+WARM_UP_S = 6  # the first refreshes load code and fill caches (fonts, ECharts' themes)
+MEASURE_S = 16
+SAMPLE_EVERY_S = 2
+REFRESHES_MIN = 30  # while measured: far fewer means the page stopped refreshing
+REFRESHES_PER_OBJECT = 2  # objects, nodes, listeners may not grow by one per this many
+JS_OBJECTS = ("object", "array")  # heap snapshot node types (closures: ±40 of noise)
+HEAP_GROWTH_MAX_MB = 0.4  # median of the last samples over the first; the noise is ±0.2 MB
+EDGE = 3  # samples in each median
+
+
+@pytest.fixture(scope="module")
+def board_url(tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str) -> Iterator[str]:
+    require_browser()
+    schema = f"t_heap_{secrets.token_hex(4)}"
+    engine = sa.create_engine(postgres_admin_url)
+    with engine.begin() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in postgres_admin_url else "?"
+    url = f"{postgres_admin_url}{separator}options=-csearch_path%3D{schema}"
+    try:
+        upgrade(url)
+        _seed(url, jobs=1_000, pools=10)  # 10 running jobs, settled usage over the week
+        # no answer cache: every refresh is new; no scheduling tick during the test (the
+        # first comes after 60 s), so the seeded running jobs stay running
+        settings = {"SUANLI_DASHBOARD_CACHE_S": "0", "SUANLI_SCHEDULER_INTERVAL_S": "60"}
+        with serving(tmp_path_factory.mktemp("heap"), url, settings) as served:
+            yield served
+    finally:
+        with engine.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+
+
+@pytest.fixture
+def tab(board_url: str) -> Iterator[tuple[Any, Any, list[str]]]:
+    from playwright.sync_api import sync_playwright
+
+    answers: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, JITLESS]
+        )
+        try:
+            page = browser.new_context(viewport={"width": 1920, "height": 1080}).new_page()
+
+            def answered(response: Any) -> None:
+                if "/v1/public/dashboard" in response.url and response.status == 200:
+                    answers.append(response.url)
+
+            page.on("response", answered)
+            page.goto(f"{board_url}/dashboard?refresh_ms={REFRESH_MS}")
+            page.wait_for_function(DRAWN, timeout=30_000)
+            yield page, page.context.new_cdp_session(page), answers
+        finally:
+            browser.close()
+
+
+def test_the_dashboard_keeps_nothing_from_one_refresh_to_the_next(
+    tab: tuple[Any, Any, list[str]],
+) -> None:
+    page, cdp, answers = tab
+    page.wait_for_timeout(WARM_UP_S * 1000)
+    refreshed_before = len(answers)
+    first_at = page.get_attribute('[data-testid="dashboard-at"]', "data-at")
+    before_dom, before_objects = dom_counters(cdp), js_objects(cdp)
+    samples: list[float] = []
+    deadline = time.monotonic() + MEASURE_S
+    while time.monotonic() < deadline:
+        samples.append(post_gc_heap_mb(cdp))
+        page.wait_for_timeout(SAMPLE_EVERY_S * 1000)
+    samples.append(post_gc_heap_mb(cdp))
+    after_dom, after_objects = dom_counters(cdp), js_objects(cdp)
+    refreshes = len(answers) - refreshed_before
+
+    assert refreshes >= REFRESHES_MIN, f"only {refreshes} refreshes in {MEASURE_S} s"
+    assert page.get_attribute('[data-testid="dashboard-at"]', "data-at") != first_at
+    grown = {kind: after_objects[kind] - before_objects[kind] for kind in JS_OBJECTS}
+    assert sum(grown.values()) * REFRESHES_PER_OBJECT < refreshes, (
+        f"{refreshes} refreshes left {grown} more JS objects"
+    )
+    for counter in ("nodes", "jsEventListeners"):  # a node or a listener comes and goes
+        grown_dom = after_dom[counter] - before_dom[counter]
+        assert grown_dom * REFRESHES_PER_OBJECT < refreshes, (counter, before_dom, after_dom)
+    growth = statistics.median(samples[-EDGE:]) - statistics.median(samples[:EDGE])
+    assert growth <= HEAP_GROWTH_MAX_MB, (
+        f"the heap grew {growth:.2f} MB over {refreshes} refreshes: {samples}"
+    )
+
+
+def dom_counters(cdp: Any) -> dict[str, int]:
+    cdp.send("HeapProfiler.collectGarbage")
+    return dict(cdp.send("Memory.getDOMCounters"))
+
+
+def js_objects(cdp: Any) -> Counter[str]:
+    """Nodes per type in a heap snapshot (taking one collects the garbage first)."""
+    chunks: list[str] = []
+
+    def chunk(event: dict[str, str]) -> None:
+        chunks.append(event["chunk"])
+
+    cdp.on("HeapProfiler.addHeapSnapshotChunk", chunk)
+    try:
+        cdp.send("HeapProfiler.takeHeapSnapshot", {"reportProgress": False})
+    finally:
+        cdp.remove_listener("HeapProfiler.addHeapSnapshotChunk", chunk)
+    snapshot = json.loads("".join(chunks))
+    meta = snapshot["snapshot"]["meta"]
+    width, kind = len(meta["node_fields"]), meta["node_fields"].index("type")
+    names, nodes = meta["node_types"][0], snapshot["nodes"]
+    return Counter(names[nodes[i + kind]] for i in range(0, len(nodes), width))
