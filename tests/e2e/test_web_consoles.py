@@ -452,7 +452,11 @@ def test_the_operator_reviews_a_registration_and_pays_a_provider_out(
     registered = consoles.api(None, "POST", "/v1/registrations", registration)
     org_id = registered["organisation"]["id"]
     page = signed_in(browser, consoles, "operator", "zh-CN")
-    page.goto(consoles.url + "/console/operator/organisations")
+    with page.expect_response("**/v1/organisations?*") as listed:
+        page.goto(consoles.url + "/console/operator/organisations")
+    assert "state=pending" in listed.value.url and "limit=20" in listed.value.url  # server-paged
+    queue = consoles.api(consoles.operator, "GET", "/v1/organisations?state=pending")
+    page.wait_for_selector(f'.ant-pagination-total-text:has-text("共 {queue["total"]} 条")')
     page.get_by_test_id(f"approve-{org_id}").click()
     wait_until(
         lambda: (
