@@ -311,9 +311,13 @@ class JobQueue:
 
     def _shortest_window(self, limit: int) -> list[QueuedJob]:
         """The shortest queued jobs (highest priority first), at most `per_class` of any one
-        requirement class, as the priority window caps them."""
+        requirement class, as the priority window caps them, and the longest-queued job."""
         heads = (islice(ranked, self.per_class) for ranked in self.shortest.values())
-        return [job for _, job in islice(heapq.merge(*heads, key=_first), limit)]
+        window = [job for _, job in islice(heapq.merge(*heads, key=_first), limit)]
+        oldest = next(iter(self.by_arrival.values()), None)  # kept in view, as the policy does
+        if oldest is None or any(job is oldest for job in window):
+            return window
+        return [oldest, *window[: limit - 1]]
 
 
 _Keyed = tuple[tuple[int, float, float, str], QueuedJob]

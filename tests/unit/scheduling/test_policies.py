@@ -48,6 +48,7 @@ def test_policy_names_are_exactly_the_six_documented_ones() -> None:
         "balanced",
         "fair",
         "shortest-first",
+        "shortest-backfill",
         "earliest-finish",
     )
 
@@ -192,16 +193,48 @@ def test_shortest_first_sees_a_short_job_behind_a_backlog_deeper_than_its_window
     assert _pools(get_policy("fastest", None, options).place(state, queue, 0.0)) == {"old0": "pool"}
 
 
+def test_shortest_backfill_reserves_for_the_oldest_job_and_never_delays_it() -> None:
+    # 8 cards, 4 busy until t=100; the old job needs all 8, the short one 4 for 500 s
+    state = ClusterState.empty((view("pool", FAST, cards_per_node=8),))
+    running(state, "busy", "pool", ((0, 4),), end_s=100.0)
+    queue = [
+        job("old", cards=8, runtime_s=1000.0, submitted_at_s=0.0, reference="Fast-A"),
+        job("short", cards=4, runtime_s=500.0, submitted_at_s=1.0, reference="Fast-A"),
+    ]
+    # shortest-first starts the short job and pushes the old one's start from 100 s to 500 s
+    assert _pools(get_policy("shortest-first").place(state, queue, 0.0)) == {"short": "pool"}
+    assert get_policy("shortest-backfill").place(state, queue, 0.0) == []
+    # a short job that ends before the reservation still backfills
+    quick = job("quick", cards=4, runtime_s=50.0, submitted_at_s=2.0, reference="Fast-A")
+    placed = get_policy("shortest-backfill").place(state, [*queue, quick], 0.0)
+    assert _pools(placed) == {"quick": "pool"}
+
+
+def test_the_shortest_window_keeps_the_oldest_job_in_view() -> None:
+    state = ClusterState.empty((view("pool", FAST, cards_per_node=8),))
+    running(state, "busy", "pool", ((0, 8),), end_s=100.0)
+    queue = [job("old", runtime_s=9000.0, submitted_at_s=0.0)]
+    queue += [job(f"s{i}", runtime_s=float(i + 1), submitted_at_s=1.0) for i in range(5)]
+    window = get_policy("shortest-backfill", None, PolicyOptions(queue_scan_max=3)).window(queue)
+    assert [j.id for j in window] == ["old", "s0", "s1"]
+    engine_queue = JobQueue()
+    for queued in queue:
+        engine_queue.add(queued)
+    assert [j.id for j in engine_queue.window(SHORTEST_ORDER, 3)] == ["old", "s0", "s1"]
+
+
 def test_the_simulators_shortest_window_caps_each_class_and_follows_pops() -> None:
     jobs = [job(f"one{i}", runtime_s=float(i + 1), submitted_at_s=float(i)) for i in range(5)]
     jobs.append(job("wide", cards=2, runtime_s=100.0, submitted_at_s=99.0))
     queue = JobQueue(per_class=2)
     for queued in reversed(jobs):
         queue.add(queued)
+    # the longest-queued job ("wide", added first) stays in view
     assert [j.id for j in queue.window(SHORTEST_ORDER, 10)] == ["one0", "one1", "wide"]
-    queue.pop("one0")
-    assert [j.id for j in queue.window(SHORTEST_ORDER, 2)] == ["one1", "one2"]
-    assert [j.id for j in queue.window(ARRIVAL_ORDER, 1)] == ["wide"]  # admission order
+    queue.pop("wide")
+    queue.pop("one0")  # now one4 (admitted next) is the longest-queued
+    assert [j.id for j in queue.window(SHORTEST_ORDER, 2)] == ["one4", "one1"]
+    assert [j.id for j in queue.window(ARRIVAL_ORDER, 1)] == ["one4"]  # admission order
 
 
 def test_earliest_finish_waits_for_a_fast_pool_that_frees_soon() -> None:

@@ -11,6 +11,8 @@ queue order and the objective that ranks pools:
   runtime, or by cost^w × time^(1-w); a job's own objective (cost, time, deadline) wins;
 - fair: weighted max-min over decayed usage within each priority level, ranked by time;
 - shortest-first: shortest expected runtime first within a priority level, ranked by time;
+- shortest-backfill: the longest-waiting job first (it holds the EASY reservation), then the
+  rest shortest first, ranked by time (SJF backfilling, no starvation);
 - earliest-finish: shortest first, each job to the pool where it should finish first (it
   waits for a busy fast pool when that beats starting now on a slow one).
 
@@ -240,7 +242,11 @@ class RoundPolicy:
         first), or the shortest ones for a policy whose `queue_order` is `shortest`."""
         limit = self.options.queue_scan_max
         if self.queue_order == SHORTEST_ORDER and len(queue) > limit:
-            return heapq.nsmallest(limit, queue, key=shortest_key)
+            # the caller's first (oldest) job stays in view: `shortest-backfill` reserves for it
+            shortest = heapq.nsmallest(limit, queue, key=shortest_key)
+            if any(job is queue[0] for job in shortest):
+                return shortest
+            return [queue[0], *shortest[: limit - 1]]
         return list(queue[:limit])
 
     def order(self, state: ClusterState, jobs: list[QueuedJob]) -> list[QueuedJob]:
@@ -452,6 +458,24 @@ class ShortestFirstPolicy(RoundPolicy):
         return sorted(jobs, key=shortest_key)
 
 
+class ShortestBackfillPolicy(ShortestFirstPolicy):
+    """SJF backfilling behind a first-come reservation (SJBF; Tsafrir, Etsion and Feitelson,
+    IEEE TPDS 2007): the longest-waiting job goes first and, if it cannot start, holds the
+    EASY reservation; every other job follows shortest first, each to its fastest pool, and
+    starts only where it does not delay that reservation. Plain shortest-first gives the
+    reservation to the shortest job that cannot start, so a long job can wait for ever behind
+    a stream of shorter ones; here every job, once the oldest, gets a start time."""
+
+    name = "shortest-backfill"
+
+    def order(self, state: ClusterState, jobs: list[QueuedJob]) -> list[QueuedJob]:
+        if not jobs:
+            return jobs
+        oldest = min(jobs, key=lambda job: (-job.spec.priority, job.submitted_at_s, job.id))
+        rest = sorted((job for job in jobs if job is not oldest), key=shortest_key)
+        return [oldest, *rest]
+
+
 class EarliestFinishPolicy(ShortestFirstPolicy):
     """Shortest first, and each job to the pool where it is expected to *finish* first: when
     its fastest pool is busy, it waits for it if the earliest start there (from the running
@@ -513,6 +537,7 @@ _REGISTRY: dict[str, PolicyFactory] = {
         BalancedPolicy,
         FairPolicy,
         ShortestFirstPolicy,
+        ShortestBackfillPolicy,
         EarliestFinishPolicy,
     )
 }
