@@ -12,6 +12,7 @@ from suanli.domain.scheduling.policies import (
     ARRIVAL_ORDER,
     SHORTEST_ORDER,
     PolicyOptions,
+    ShortestBackfillPolicy,
     get_policy,
     policy_names,
 )
@@ -215,7 +216,7 @@ def test_the_shortest_window_keeps_the_oldest_job_in_view() -> None:
     running(state, "busy", "pool", ((0, 8),), end_s=100.0)
     queue = [job("old", runtime_s=9000.0, submitted_at_s=0.0)]
     queue += [job(f"s{i}", runtime_s=float(i + 1), submitted_at_s=1.0) for i in range(5)]
-    window = get_policy("shortest-backfill", None, PolicyOptions(queue_scan_max=3)).window(queue)
+    window = ShortestBackfillPolicy(None, PolicyOptions(queue_scan_max=3)).window(queue)
     assert [j.id for j in window] == ["old", "s0", "s1"]
     engine_queue = JobQueue()
     for queued in queue:
