@@ -122,3 +122,14 @@ def test_bench_scheduler_refuses_a_fraction_outside_0_to_1() -> None:
         _app(), ["bench", "scheduler", "--fractional", "1.5"]
     )
     assert result.exit_code == 2 and "fractional must be in [0, 1]" in result.output
+
+
+def test_bench_scheduler_measures_the_packing_policy_it_is_given() -> None:
+    runner = CliRunner(env={"SUANLI_LANGUAGE": "en"})
+    args = ["bench", "scheduler", "--pools", "50", "--jobs", "200", "--json"]
+    result = runner.invoke(_app(), [*args, "--packing", "fgd"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["packing"] == "fgd"
+    assert json.loads(runner.invoke(_app(), args).stdout)["packing"] == "suanli"
+    refused = runner.invoke(_app(), [*args, "--packing", "tetris"])
+    assert refused.exit_code == 2 and "unknown packing policy 'tetris'" in refused.output

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from suanli.domain.scheduling.card_choice import DEFAULT_PACKING_POLICY
 from suanli.domain.scheduling.policies import get_policy
 from suanli.errors import SuanliError
 from suanli.i18n import t
@@ -28,12 +29,15 @@ def scheduler(
     fractional: Annotated[
         float, typer.Option(help="share of jobs asking for part of one card (card_milli)")
     ] = FRACTIONAL_DEFAULT,
+    packing: Annotated[
+        str, typer.Option(help="packing policy: the node and card within the chosen pool")
+    ] = DEFAULT_PACKING_POLICY,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON only")] = False,
 ) -> None:
     out, err = Console(), Console(stderr=True)
     try:
         get_policy(policy)
-        figures = run_bench(pools, jobs, policy, seed, fractional)
+        figures = run_bench(pools, jobs, policy, seed, fractional, packing)
     except SuanliError as error:
         label = t("错误", "error")
         err.print(f"[red]{label}:[/red] {escape(error.message)}", highlight=False, soft_wrap=True)
@@ -42,7 +46,8 @@ def scheduler(
         typer.echo(json.dumps(figures.as_dict(), indent=2))
         return
     out.print(
-        f"{figures.policy} on {figures.pools:,} pools, {figures.jobs:,} jobs:\n"
+        f"{figures.policy} (packing {figures.packing}) on {figures.pools:,} pools,"
+        f" {figures.jobs:,} jobs:\n"
         f"  single-job decisions  {figures.decisions_per_s:>12,.0f} /s"
         f"   p50 {figures.p50_decision_ms:.3f} ms   p99 {figures.p99_decision_ms:.3f} ms\n"
         f"  by CPU time           {figures.cpu_decisions_per_s:>12,.0f} /s"

@@ -20,6 +20,7 @@ from itertools import islice
 
 import numpy as np
 
+from suanli.domain.scheduling.card_choice import DEFAULT_PACKING_POLICY
 from suanli.domain.scheduling.model import (
     MILLI_PER_CARD,
     ClusterState,
@@ -28,7 +29,7 @@ from suanli.domain.scheduling.model import (
     QueuedJob,
 )
 from suanli.domain.scheduling.placement import ScalarCheapestPolicy
-from suanli.domain.scheduling.policies import QUEUE_SCAN_MAX, get_policy
+from suanli.domain.scheduling.policies import QUEUE_SCAN_MAX, PolicyOptions, get_policy
 from suanli.errors import InvalidInput
 from suanli.i18n import msg
 from suanli.simulation.synthetic import synthetic_fleet, synthetic_workload
@@ -63,6 +64,7 @@ class BenchFigures:
     p99_cpu_decision_ms: float = 0.0  # by process CPU time, which other processes cannot skew
     whole_card_cpu_decisions_per_s: float = 0.0  # the same jobs all whole: same-run baseline
     sharing_speed_ratio: float = 0.0  # CPU decisions/s with shares ÷ the whole-card baseline
+    packing: str = DEFAULT_PACKING_POLICY  # the node and card within the chosen pool
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -74,6 +76,7 @@ def run_bench(
     policy_name: str,
     seed: int = 0,
     fractional: float = FRACTIONAL_DEFAULT,
+    packing: str = DEFAULT_PACKING_POLICY,
 ) -> BenchFigures:
     if not 1 <= pools <= POOLS_MAX or not 1 <= jobs <= JOBS_MAX:
         raise InvalidInput(
@@ -90,7 +93,7 @@ def run_bench(
     fleet = synthetic_fleet(pools, seed)
     whole_queue = synthetic_workload(jobs, seed).jobs
     queue = with_shares(whole_queue, fractional, seed)
-    policy = get_policy(policy_name)
+    policy = get_policy(policy_name, options=PolicyOptions(packing=packing))
     _, whole_cpu_s = timed_decisions(ClusterState.empty(fleet.pools), whole_queue, policy)
     latencies_s, cpu_s = timed_decisions(ClusterState.empty(fleet.pools), queue, policy)
     placed, rounds_s = timed_rounds(ClusterState.empty(fleet.pools), queue, policy)
@@ -122,6 +125,7 @@ def run_bench(
         p99_cpu_decision_ms=round(float(np.percentile(cpu_s, 99)) * 1000, 4),
         whole_card_cpu_decisions_per_s=round(len(queue) / float(whole_cpu_s.sum()), 1),
         sharing_speed_ratio=round(float(whole_cpu_s.sum()) / float(cpu_s.sum()), 3),
+        packing=packing,
     )
 
 
