@@ -19,7 +19,7 @@ from suanli.domain.scheduling.model import CardShare, ClusterState, Placement
 from suanli.domain.scheduling.packing import MILLI, PACKING_POLICIES
 from suanli.domain.scheduling.placement import Scratch
 from suanli.domain.scheduling.policies import PolicyOptions, get_policy
-from suanli.domain.scheduling.request_window import RequestWindow
+from suanli.domain.scheduling.request_window import JOB_MODELS_MAX, RequestWindow
 from suanli.errors import InvalidInput
 from tests.unit.scheduling.builders import job, view
 
@@ -125,3 +125,14 @@ def test_a_round_shows_the_window_each_examined_job_and_packs_with_it() -> None:
     placed = policy.place(state, queue, 0.0)
     assert len(state.requests) == 3 and len(placed) == 3
     assert all(p.share is not None for p in placed)
+
+
+def test_the_window_learns_a_bounded_number_of_model_names_from_jobs() -> None:
+    window = RequestWindow()
+    for number in range(JOB_MODELS_MAX + 10):
+        spec = JobSpec(name="j", command="c", accelerators=(f"made-up-{number}",))
+        window.observe(f"j{number}", spec)
+    assert len(window.models) == JOB_MODELS_MAX
+    assert window.model_id("H100") == JOB_MODELS_MAX  # a pool's model is always learnt
+    late = JobSpec(name="j", command="c", accelerators=("made-up-999",))
+    assert window.spec_key(late) == (0, MILLI, 1, ())

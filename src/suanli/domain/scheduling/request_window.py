@@ -32,6 +32,10 @@ SEEN_IDS_MAX = 4 * WINDOW_REQUESTS  # job ids remembered so a job counts once
 # grows with the distinct sizes asked for, and every share in the Alibaba 2023 pod lists is
 # already a multiple of 10 milli, so on real requests the rounding changes nothing.
 MILLI_GRID = 10
+# Model names a job may list are free text: the window learns at most this many from jobs (a
+# pool's model is always learnt), so a tenant cannot grow it without bound; names past it are
+# left out of the job's spec, as if it had not listed them.
+JOB_MODELS_MAX = 256
 
 
 class RequestWindow:
@@ -59,6 +63,12 @@ class RequestWindow:
     def model_id(self, name: str) -> int:
         """The id of an accelerator model, registered on first use."""
         return self._models.setdefault(name, len(self._models))
+
+    def _job_model(self, name: str) -> int | None:
+        found = self._models.get(name)
+        if found is None and len(self._models) < JOB_MODELS_MAX:
+            found = self.model_id(name)
+        return found
 
     def observe(self, job_id: str, spec: JobSpec) -> None:
         """Counts the job's request once; a job of more than CARD_SLOTS cards per node cannot
@@ -90,7 +100,8 @@ class RequestWindow:
             cards, milli = spec.cards_per_node, MILLI
         if cards > CARD_SLOTS:
             return None
-        models = tuple(sorted({self.model_id(name) for name in spec.accelerators}))
+        known = (self._job_model(name) for name in spec.accelerators)
+        models = tuple(sorted({model for model in known if model is not None}))
         return (spec.cpus * MILLI, milli, cards, models)
 
     def __len__(self) -> int:
