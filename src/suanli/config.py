@@ -52,7 +52,11 @@ class Settings(BaseSettings):
     scheduler_interval_s: float = Field(default=0.5, gt=0, le=60)
     packing_policy: str = Field(
         default="suanli",
-        description="which node and card of the chosen pool a job gets (docs/scheduling.md)",
+        description="which node and card of the chosen pool a share gets (docs/scheduling.md)",
+    )
+    packing_whole_cards: bool = Field(
+        default=False,
+        description="one-node whole-card jobs are placed by the packing policy too (else best fit)",
     )
     job_log_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     page_size_max: int = Field(default=500, ge=1, le=10_000)

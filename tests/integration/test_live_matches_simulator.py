@@ -51,9 +51,14 @@ class ManualClock:
         return self.at
 
 
-def live_app(tmp_path: Path, policy: str) -> tuple[App, ManualClock, FakeBackend, list[Principal]]:
+def live_app(
+    tmp_path: Path, policy: str, whole_cards: bool = False
+) -> tuple[App, ManualClock, FakeBackend, list[Principal]]:
     clock = ManualClock()
-    app = bootstrap(load_settings(data_dir=tmp_path, scheduler_policy=policy), clock=clock)
+    settings = load_settings(
+        data_dir=tmp_path, scheduler_policy=policy, packing_whole_cards=whole_cards
+    )
+    app = bootstrap(settings, clock=clock)
     fake = FakeBackend()
     app.backends.register("fake-cluster", fake)
     owners = []
@@ -147,14 +152,16 @@ def start_new(
     app.runtime.sync_active_jobs()
 
 
-def run_simulated(app: App, policy: str) -> dict:
+def run_simulated(app: App, policy: str, whole_cards: bool = False) -> dict:
     with app.db.session() as session:
         fleet = Fleet(pools=tuple(pool_views(session)), source="live")
         rows = list(session.scalars(select(JobRow)))
     queued = sorted((queued_job(row) for row in rows), key=lambda j: (j.submitted_at_s, j.id))
-    from suanli.domain.scheduling.policies import get_policy
+    from suanli.domain.scheduling.policies import PolicyOptions, get_policy
 
-    result = simulate(fleet, Workload(jobs=tuple(queued), source="live"), get_policy(policy))
+    options = PolicyOptions(packing_whole_cards=whole_cards)
+    workload = Workload(jobs=tuple(queued), source="live")
+    result = simulate(fleet, workload, get_policy(policy, options=options))
     by_id = {row.id: row.name for row in rows}
     return {
         by_id[job_id]: (outcome.pool_id, round(outcome.started_at_s - START.timestamp(), 6))
@@ -170,6 +177,19 @@ def test_live_loop_and_simulator_place_the_same_jobs_in_the_same_pools(
     app, clock, fake, owners = live_app(tmp_path, policy)
     live = run_live(app, clock, fake, owners)
     simulated = run_simulated(app, policy)
+    app.close()
+    assert len(live) == len(WORKLOAD)
+    assert live == simulated
+
+
+@pytest.mark.parametrize("policy", ["cheapest", "fastest"])
+def test_with_whole_cards_packed_too_the_live_loop_and_simulator_still_agree(
+    tmp_path: Path, policy: str
+) -> None:
+    """SUANLI_PACKING_WHOLE_CARDS: one-node whole-card jobs go through the packing policy."""
+    app, clock, fake, owners = live_app(tmp_path, policy, whole_cards=True)
+    live = run_live(app, clock, fake, owners)
+    simulated = run_simulated(app, policy, whole_cards=True)
     app.close()
     assert len(live) == len(WORKLOAD)
     assert live == simulated

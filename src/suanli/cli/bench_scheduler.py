@@ -32,12 +32,15 @@ def scheduler(
     packing: Annotated[
         str, typer.Option(help="packing policy: the node and card within the chosen pool")
     ] = DEFAULT_PACKING_POLICY,
+    packing_whole_cards: Annotated[
+        bool, typer.Option(help="pack one-node whole-card jobs too (else best fit)")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON only")] = False,
 ) -> None:
     out, err = Console(), Console(stderr=True)
     try:
         get_policy(policy)
-        figures = run_bench(pools, jobs, policy, seed, fractional, packing)
+        figures = run_bench(pools, jobs, policy, seed, fractional, packing, packing_whole_cards)
     except SuanliError as error:
         label = t("错误", "error")
         err.print(f"[red]{label}:[/red] {escape(error.message)}", highlight=False, soft_wrap=True)
@@ -46,7 +49,8 @@ def scheduler(
         typer.echo(json.dumps(figures.as_dict(), indent=2))
         return
     out.print(
-        f"{figures.policy} (packing {figures.packing}) on {figures.pools:,} pools,"
+        f"{figures.policy} (packing {figures.packing}"
+        f"{', whole cards too' if figures.packing_whole_cards else ''}) on {figures.pools:,} pools,"
         f" {figures.jobs:,} jobs:\n"
         f"  single-job decisions  {figures.decisions_per_s:>12,.0f} /s"
         f"   p50 {figures.p50_decision_ms:.3f} ms   p99 {figures.p99_decision_ms:.3f} ms\n"

@@ -292,7 +292,10 @@ class Runtime:
         if not queue:
             return []
         state.requests = self.requests
-        options = PolicyOptions(packing=self.settings.packing_policy)
+        options = PolicyOptions(
+            packing=self.settings.packing_policy,
+            packing_whole_cards=self.settings.packing_whole_cards,
+        )
         policy = get_policy(self.settings.scheduler_policy, options=options)
         placements = policy.place(state, queue, self.clock.now().timestamp())
         return [placement for placement in placements if self._launch_isolated(placement, silent)]

@@ -65,6 +65,7 @@ class BenchFigures:
     whole_card_cpu_decisions_per_s: float = 0.0  # the same jobs all whole: same-run baseline
     sharing_speed_ratio: float = 0.0  # CPU decisions/s with shares ÷ the whole-card baseline
     packing: str = DEFAULT_PACKING_POLICY  # the node and card within the chosen pool
+    packing_whole_cards: bool = False  # one-node whole-card jobs packed too
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -77,6 +78,7 @@ def run_bench(
     seed: int = 0,
     fractional: float = FRACTIONAL_DEFAULT,
     packing: str = DEFAULT_PACKING_POLICY,
+    packing_whole_cards: bool = False,
 ) -> BenchFigures:
     if not 1 <= pools <= POOLS_MAX or not 1 <= jobs <= JOBS_MAX:
         raise InvalidInput(
@@ -93,7 +95,8 @@ def run_bench(
     fleet = synthetic_fleet(pools, seed)
     whole_queue = synthetic_workload(jobs, seed).jobs
     queue = with_shares(whole_queue, fractional, seed)
-    policy = get_policy(policy_name, options=PolicyOptions(packing=packing))
+    options = PolicyOptions(packing=packing, packing_whole_cards=packing_whole_cards)
+    policy = get_policy(policy_name, options=options)
     _, whole_cpu_s = timed_decisions(ClusterState.empty(fleet.pools), whole_queue, policy)
     latencies_s, cpu_s = timed_decisions(ClusterState.empty(fleet.pools), queue, policy)
     placed, rounds_s = timed_rounds(ClusterState.empty(fleet.pools), queue, policy)
@@ -126,6 +129,7 @@ def run_bench(
         whole_card_cpu_decisions_per_s=round(len(queue) / float(whole_cpu_s.sum()), 1),
         sharing_speed_ratio=round(float(whole_cpu_s.sum()) / float(cpu_s.sum()), 3),
         packing=packing,
+        packing_whole_cards=packing_whole_cards,
     )
 
 

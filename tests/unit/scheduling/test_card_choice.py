@@ -34,6 +34,7 @@ def test_the_setting_knows_every_packing_policy_and_defaults_to_the_domains() ->
     assert tuple(PACKING_POLICIES) == PACKING_POLICY_NAMES
     assert load_settings().packing_policy == DEFAULT_PACKING_POLICY == "suanli"
     assert load_settings(packing_policy="fgd").packing_policy == "fgd"
+    assert not load_settings().packing_whole_cards
     with pytest.raises(ValidationError, match="'tetris'"):
         load_settings(packing_policy="tetris")
     with pytest.raises(InvalidInput):
@@ -113,9 +114,10 @@ def test_a_share_goes_where_the_packing_policy_puts_it() -> None:
 def test_gangs_and_wide_nodes_keep_best_fit() -> None:
     narrow = view("n", "H100", nodes=2, cards_per_node=8).pool
     wide = view("w", "H100", nodes=2, cards_per_node=16).pool
-    assert packs(narrow, _spec(500)) and packs(narrow, _spec(cards=4))
-    assert not packs(narrow, _spec(cards=16, per_node=8))  # a gang of two nodes
-    assert not packs(wide, _spec(500))
+    assert packs(narrow, _spec(500)) and not packs(narrow, _spec(cards=4))
+    assert packs(narrow, _spec(cards=4), whole_cards=True)
+    assert not packs(narrow, _spec(cards=16, per_node=8), whole_cards=True)  # a gang
+    assert not packs(wide, _spec(500), whole_cards=True)
 
 
 def test_a_round_shows_the_window_each_examined_job_and_packs_with_it() -> None:
@@ -136,3 +138,24 @@ def test_the_window_learns_a_bounded_number_of_model_names_from_jobs() -> None:
     assert window.model_id("H100") == JOB_MODELS_MAX  # a pool's model is always learnt
     late = JobSpec(name="j", command="c", accelerators=("made-up-999",))
     assert window.spec_key(late) == (0, MILLI, 1, ())
+
+
+@pytest.mark.parametrize(
+    ("packing", "whole_cards", "node"),
+    [
+        ("fgd", True, 0),  # leaves both nodes two free cards for the 2-card requests
+        ("fgd", False, 1),  # best fit (allocate_nodes): the fullest node that fits
+        ("best-fit", True, 1),
+    ],
+)
+def test_a_whole_card_job_is_packed_when_whole_cards_are_switched_on(
+    packing: str, whole_cards: bool, node: int
+) -> None:
+    state = ClusterState.empty((view("p", "H100", nodes=2, cards_per_node=4),))
+    state.apply(Placement("w1", "p", ((0, 1),)))  # node 0: 3 free
+    state.apply(Placement("w2", "p", ((1, 2),)))  # node 1: 2 free
+    for number in range(6):  # the recent requests ask for two whole cards
+        state.requests.observe(f"r{number}", _spec(cards=2))
+    options = PolicyOptions(packing=packing, packing_whole_cards=whole_cards)
+    placed = get_policy("cheapest", options=options).place(state, [job("j", cards=1)], 0.0)
+    assert [p.node_cards for p in placed] == [((node, 1),)]

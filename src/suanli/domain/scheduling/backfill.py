@@ -101,7 +101,7 @@ def backfill_nodes(
     goes where the packing policy puts it (card_choice), a gang to the fullest nodes."""
     free = reservation is None or index != reservation.pool or end_s <= reservation.start_s
     room = None if free or reservation is None else reservation.extra
-    if packing is not None and packs(scratch.state.pools[index].pool, spec):
+    if packing is not None and packs(scratch.state.pools[index].pool, spec, packing.whole_cards):
         taken = cards_on_pool(scratch, index, spec, packing, room)
     elif room is None:
         return allocate_nodes(scratch.usable(index, spec), spec)

@@ -49,17 +49,21 @@ _SLOTS = np.arange(CARD_SLOTS)
 
 @dataclass(frozen=True)
 class Packing:
-    """What a round packs with: the policy's name and the recent requests."""
+    """What a round packs with: the policy's name, the recent requests, and whether one-node
+    whole-card jobs are packed too (else best fit, `allocate_nodes`)."""
 
     policy: str
     window: RequestWindow
+    whole_cards: bool = False
 
 
-def packs(pool: Pool, spec: JobSpec) -> bool:
-    """Whether the packing policy places this job on this pool (else best fit)."""
+def packs(pool: Pool, spec: JobSpec, whole_cards: bool = False) -> bool:
+    """Whether the packing policy places this job on this pool (else best fit): a share
+    always, a one-node whole-card job when `whole_cards`; never a gang or a pool wider than
+    the table."""
     if pool.cards_per_node > CARD_SLOTS:
         return False
-    return spec.fractional or spec.nodes == 1
+    return spec.fractional or (whole_cards and spec.nodes == 1)
 
 
 def pool_table(

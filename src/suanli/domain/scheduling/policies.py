@@ -81,6 +81,7 @@ class PolicyOptions:
     cost_weight: float = 0.5  # balanced: 1 = cost only, 0 = time only
     fair_horizon_s: float = FAIR_HORIZON_S
     packing: str = DEFAULT_PACKING_POLICY  # the node and card within the chosen pool
+    packing_whole_cards: bool = False  # one-node whole-card jobs packed too (else best fit)
 
     def __post_init__(self) -> None:
         check_policy(self.packing)
@@ -108,9 +109,10 @@ class Round:
         performance: PerformanceModel,
         now_s: float,
         packing: str = DEFAULT_PACKING_POLICY,
+        packing_whole_cards: bool = False,
     ) -> None:
         self.state = state
-        self.packing = Packing(packing, state.requests)
+        self.packing = Packing(packing, state.requests, packing_whole_cards)
         self.scratch = Scratch(state)
         self.performance = performance
         self.now_s = now_s
@@ -224,7 +226,8 @@ class RoundPolicy:
     def place(
         self, state: ClusterState, queue: Sequence[QueuedJob], now_s: float
     ) -> list[Placement]:
-        round_ = Round(state, self.performance, now_s, self.options.packing)
+        options = self.options
+        round_ = Round(state, self.performance, now_s, options.packing, options.packing_whole_cards)
         placements: list[Placement] = []
         examined = self.window(queue)
         for job in examined:  # placed or not, a request is part of the recent workload
