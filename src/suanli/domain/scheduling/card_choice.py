@@ -12,8 +12,10 @@ label, and the node's fully free cards fill its lowest other slots, so a choice 
 without a lookup (a fully free slot chosen for a share becomes that share's new label).
 Under a backfill reservation only the reservation's spare cards are offered as fully free.
 
-Not packed (best fit as before, `placement.allocate_*`): gangs of several nodes, and pools
-with more than `CARD_SLOTS` cards per node (the table's width, the FGD artifact's).
+Not packed (best fit as before, `placement.allocate_*`): one-node whole-card jobs unless
+`Packing.whole_cards` (`SUANLI_PACKING_WHOLE_CARDS`; off: an FGD decision costs about twice
+a whole legacy decision), gangs of several nodes, and pools with more than `CARD_SLOTS` cards
+per node (the table's width, the FGD artifact's).
 """
 
 from __future__ import annotations
