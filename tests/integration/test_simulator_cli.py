@@ -133,3 +133,13 @@ def test_bench_scheduler_measures_the_packing_policy_it_is_given() -> None:
     assert json.loads(runner.invoke(_app(), args).stdout)["packing"] == "suanli"
     refused = runner.invoke(_app(), [*args, "--packing", "tetris"])
     assert refused.exit_code == 2 and "unknown packing policy 'tetris'" in refused.output
+
+
+def test_simulate_takes_the_packing_policy_and_refuses_an_unknown_one() -> None:
+    runner = CliRunner(env={"SUANLI_LANGUAGE": "en"})
+    args = ["simulate", "--fleet", "synthetic:20", "--workload", "synthetic:200", "--json"]
+    packed = runner.invoke(_app(), [*args, "--packing", "fgd", "--packing-whole-cards"])
+    assert packed.exit_code == 0, packed.output
+    assert json.loads(packed.stdout)
+    refused = runner.invoke(_app(), [*args, "--packing", "tetris"])
+    assert refused.exit_code == 2 and "unknown packing policy 'tetris'" in refused.output

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from suanli.cli import simulate_packing
 from suanli.domain.money import format_yuan
+from suanli.domain.scheduling.card_choice import DEFAULT_PACKING_POLICY
 from suanli.errors import SuanliError
 from suanli.i18n import t
 from suanli.simulation.engine import Progress as ProgressCallback
@@ -82,6 +83,12 @@ def simulate(
     throughputs: Annotated[
         Path | None, typer.Option(help="Gavel simulation_throughputs.json: measured speeds")
     ] = None,
+    packing: Annotated[
+        str, typer.Option(help="packing policy: the node and card of a share within its pool")
+    ] = DEFAULT_PACKING_POLICY,
+    packing_whole_cards: Annotated[
+        bool, typer.Option(help="pack one-node whole-card jobs too (else best fit)")
+    ] = False,
 ) -> None:
     if ctx.invoked_subcommand is not None:
         return
@@ -105,6 +112,8 @@ def simulate(
             seed=seed,
             limit_jobs=limit_jobs,
             throughputs=throughputs,
+            packing=packing,
+            packing_whole_cards=packing_whole_cards,
             traces_dir=find_traces_dir(os.environ.get(TRACES_DIR_ENV), default_starts()),
         )
         with _progress(err) as bar:

@@ -10,9 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from suanli.domain.scheduling.card_choice import DEFAULT_PACKING_POLICY
 from suanli.domain.scheduling.feasibility import is_feasible
+from suanli.domain.scheduling.packing import check_policy
 from suanli.domain.scheduling.performance import PerformanceModel, resolve_model
-from suanli.domain.scheduling.policies import get_policy, policy_names
+from suanli.domain.scheduling.policies import PolicyOptions, get_policy, policy_names
 from suanli.errors import InvalidInput
 from suanli.i18n import msg
 from suanli.simulation.contended import CARDS_PER_NODE, GAVEL_WORKERS, gavel_fleet
@@ -57,6 +59,11 @@ class SimulationRequest:
     limit_jobs: int | None = None
     throughputs: Path | None = None  # Gavel's JSON: measured speeds override the roofline
     traces_dir: Path | None = None
+    packing: str = DEFAULT_PACKING_POLICY  # the node and card of a share within its pool
+    packing_whole_cards: bool = False  # one-node whole-card jobs packed too
+
+    def __post_init__(self) -> None:
+        check_policy(self.packing)  # before any trace is read
 
 
 @dataclass
@@ -205,7 +212,10 @@ def run_simulation(
         load_by_tenth=load_by_tenth(workload, fleet.cards),
     )
     for name in request.policies:
-        policy = get_policy(name, performance)
+        options = PolicyOptions(
+            packing=request.packing, packing_whole_cards=request.packing_whole_cards
+        )
+        policy = get_policy(name, performance, options)
         callback = progress(name, len(workload.jobs)) if progress else None
         result = simulate(fleet, workload, policy, performance, progress=callback)
         comparison.results[name] = result
