@@ -19,8 +19,9 @@ from suanli.adapters.matching import (
     tokenize,
 )
 from suanli.adapters.matching.embedding import FloatMatrix
-from suanli.adapters.matching.engine import lexical_text
+from suanli.adapters.matching.engine import hubness, lexical_text
 from suanli.adapters.matching.fusion import fuse, ranks, reciprocal_rank, top_indices
+from suanli.adapters.matching.learned import PairSignals, feature_matrix
 from suanli.adapters.matching.lexical import Bm25Index
 from suanli.adapters.matching.metrics import ndcg_at, recall_at
 from suanli.adapters.matching.metrics import reciprocal_rank as rr
@@ -322,3 +323,47 @@ def test_metrics_on_a_known_ranking() -> None:
 def test_the_engine_scores_perfectly_on_the_toy_gold() -> None:
     ranked = _ids(_engine(CharacterEmbedder()), MatchDirection.O2C, ranker="rrf")
     assert evaluate_rankings(ranked, GOLD).mrr == 1.0
+
+
+def test_hubness_is_the_mean_of_the_nearest_cosines_and_zero_against_nothing() -> None:
+    vectors = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    others = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]], dtype=np.float32)
+    found = hubness(vectors, others)  # k = 10 is cut to the 3 others: the mean of all three
+    assert found == pytest.approx([(1.0 + 0.6 + 0.0) / 3, (0.0 + 0.8 + 1.0) / 3])
+    assert hubness(vectors, others[:0]).tolist() == [0.0, 0.0]
+
+
+def test_a_candidate_close_to_every_query_loses_to_a_closer_specific_one_under_csls() -> None:
+    semantic = np.array([0.90, 0.89])  # candidate 0 is a hub: near every query of the list
+    zeros = np.zeros(2)
+    signals = PairSignals(
+        bm25=zeros,
+        title_title=zeros,
+        need_technique=zeros,
+        text_tags=zeros,
+        tag_overlap=zeros,
+        industry=zeros,
+        region_same=zeros,
+        semantic=semantic,
+        hubness=np.array([0.90, 0.80]),
+    )
+    names = ("semantic", "csls", "csls_rank")
+    matrix = feature_matrix(signals, names)
+    assert matrix[0, 0] > matrix[1, 0]  # plain cosine prefers the hub
+    assert matrix[1, 1] > matrix[0, 1] and matrix[1, 2] > matrix[0, 2]  # CSLS does not
+
+
+def test_one_query_matched_against_a_kept_index_has_the_features_of_a_full_index() -> None:
+    """The API path indexes only the asked item on its side; naming the whole list it came
+    from keeps the candidates' hubness, so every feature equals that of a full index."""
+    embedder = CharacterEmbedder()
+    expected = _engine(embedder).training_query(MatchDirection.O2C, "O1", {}).matrix
+    engine = MatchEngine(embedder)
+    asked = engine.index_list(OPPORTUNITIES[:1])
+    needs, capabilities = engine.index_list(OPPORTUNITIES), engine.index_list(CAPABILITIES)
+    engine.use(asked, capabilities, {"opportunities": needs})
+    found = engine.training_query(MatchDirection.O2C, "O1", {}).matrix
+    assert np.allclose(found, expected)
+    engine.use(asked, capabilities)  # without it, hubness is against the one query: differs
+    alone = engine.training_query(MatchDirection.O2C, "O1", {}).matrix
+    assert not np.allclose(alone, expected)

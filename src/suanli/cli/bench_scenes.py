@@ -7,7 +7,10 @@ match real list items. Embedding dominates indexing and is CPU-bound: about 0.1 
 item (~60 tokens), so ~20 texts/s with both cores of a 2-core machine free: 10,000 items took
 460 s (22.0 texts/s) on an idle one. On a busy machine it is proportionally slower (8.3
 texts/s, 20 minutes, measured at load average 5). `--quick` (1,000 items) or a smaller
-`--items` keeps a run short. Figures are printed, never asserted.
+`--items` keeps a run short. `--reuse-vectors` keeps the synthetic items' vectors on disk
+(keyed by the hash of model and text, like the demo cache), so a rerun embeds nothing and only
+the query latency is measured afresh; indexing then reports how many texts it really embedded.
+Figures are printed, never asserted.
 """
 
 from __future__ import annotations
@@ -159,12 +162,21 @@ def synthetic_capabilities(demo: Sequence[Capability], count: int) -> list[Capab
     return items
 
 
+CHECKPOINT_TEXTS = 1_000  # with --reuse-vectors, the cache file is written this often
+
+
 def measure_indexing(
-    engine: MatchEngine, opportunities: Sequence[Opportunity], items: Sequence[Capability]
+    engine: MatchEngine,
+    opportunities: Sequence[Opportunity],
+    items: Sequence[Capability],
+    checkpoint: Callable[[], None] | None = None,
 ) -> IndexTiming:
-    """Wall time of one index() call; embedding time from the first to the last batch."""
+    """Wall time of one index() call; embedding time from the first to the last batch.
+    `checkpoint` (saving the vectors so far) runs every CHECKPOINT_TEXTS embedded texts, so
+    an interrupted run on a busy machine keeps what it embedded."""
     marks: list[float] = []
     texts = [0]
+    saved = [0]
     with _bar() as bar:
         show = _progress_into(bar, t(f"索引 {len(items)} 项", f"indexing {len(items)} items"))
 
@@ -172,6 +184,9 @@ def measure_indexing(
             marks.append(time.perf_counter())
             texts[0] = total
             show(done, total)
+            if checkpoint is not None and done - saved[0] >= CHECKPOINT_TEXTS:
+                checkpoint()
+                saved[0] = done
 
         start = time.perf_counter()
         engine.index(opportunities, items, progress)
@@ -265,7 +280,12 @@ def summarise(
     }
 
 
-def run_benchmark(items: int, queries: int, cache_path: Path | None) -> dict[str, Any]:
+SYNTHETIC_CACHE_FILE = Path("cache") / "bench-scene-vectors.npz"
+
+
+def run_benchmark(
+    items: int, queries: int, cache_path: Path | None, synthetic_cache_path: Path | None = None
+) -> dict[str, Any]:
     embedder, warning = load_default_embedder()
     if warning:
         err_console.print(f"[yellow]{t('警告', 'warning')}:[/yellow] {warning}")
@@ -273,9 +293,26 @@ def run_benchmark(items: int, queries: int, cache_path: Path | None) -> dict[str
     demo = _demo_dir()
     opportunities = load_opportunities(demo / "opportunities.csv").items
     synthetic = synthetic_capabilities(load_capabilities(demo / "capabilities.csv").items, items)
-    # a fresh in-memory cache: every synthetic text is really embedded and timed
-    engine = MatchEngine(embedder, cache=VectorCache(embedder.name) if embedder else None)
-    timing = measure_indexing(engine, opportunities, synthetic)
+    # by default a fresh in-memory cache: every synthetic text is really embedded and timed;
+    # with a cache file, only the texts it lacks are embedded (and the file is kept)
+    cache = None
+    if embedder is not None:
+        cache = (
+            VectorCache.load(synthetic_cache_path, embedder.name)
+            if synthetic_cache_path is not None
+            else VectorCache(embedder.name)
+        )
+    engine = MatchEngine(embedder, cache=cache)
+    save = None
+    if cache is not None and synthetic_cache_path is not None:
+        kept, path = cache, synthetic_cache_path
+
+        def save() -> None:
+            kept.save(path)
+
+    timing = measure_indexing(engine, opportunities, synthetic, save)
+    if save is not None:
+        save()
     latency = measure_latency(engine, opportunities, queries)
     result = summarise(engine.mode, quality, timing, latency)
     with err_console.status(t("经 API 路径匹配已存储的清单…", "matching stored lists (API path)…")):
@@ -296,12 +333,19 @@ def register(app: typer.Typer) -> None:
         queries: int = typer.Option(QUERIES_DEFAULT, "--queries", min=1, max=QUERIES_MAX),
         quick: bool = typer.Option(False, "--quick", help=f"{ITEMS_QUICK} items, about a minute"),
         no_cache: bool = typer.Option(False, "--no-cache", help="embed the demo set afresh"),
+        reuse_vectors: bool = typer.Option(
+            False,
+            "--reuse-vectors",
+            help="keep the synthetic items' vectors in <data_dir>/cache and reuse them",
+        ),
         json_output: bool = JsonOption,
     ) -> None:
         """Demo-set quality, indexing time and texts/s, query latency after indexing."""
         count = ITEMS_QUICK if quick else items
-        cache_path = None if no_cache else settings_from_env().data_dir / CACHE_FILE
-        result = run_benchmark(count, queries, cache_path)
+        data_dir = settings_from_env().data_dir
+        cache_path = None if no_cache else data_dir / CACHE_FILE
+        synthetic_cache = data_dir / SYNTHETIC_CACHE_FILE if reuse_vectors else None
+        result = run_benchmark(count, queries, cache_path, synthetic_cache)
         if json_output:
             print_json(result)
             return

@@ -640,10 +640,17 @@ def match_stored(
     engine = MatchEngine(embedder, warning=warning)
     others, status = _candidate_index(session, matcher, engine, OTHER_KIND[kind])
     asked, embedded_query = _index_rows(engine, [query])
+    # the candidates' hubness is measured against the open items of the query's own list
+    # (indexed and kept like the other list), not against the one query
+    references: dict[str, IndexedList] = {}
+    if engine.embedder is not None and others.ids:
+        own, own_status = _candidate_index(session, matcher, engine, kind)
+        references[kind] = own
+        embedded_query += own_status.embedded
     if kind == "opportunities":
-        engine.use(asked, others)
+        engine.use(asked, others, references)
     else:
-        engine.use(others, asked)
+        engine.use(others, asked, references)
     direction = MatchDirection.O2C if kind == "opportunities" else MatchDirection.C2O
     found = engine.match(direction, top_k=top_k, query_ids=[item_id])[0] if others.ids else None
     chosen = found.candidates if found else ()

@@ -10,7 +10,9 @@ plus the industry, tag and region signals; `mode` says "lexical-only" and `warni
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import threading
+import weakref
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -49,6 +51,8 @@ RANKERS: tuple[Ranker, ...] = ("fused", "rrf", "lexical", "semantic")
 ITEMS_PER_SIDE_MAX = 100_000
 TOP_K_MAX = 1_000
 WHY_TERMS_MAX = 5
+HUB_NEIGHBOURS = 10  # CSLS's usual k: a candidate's hubness is its mean cosine with this many
+HUB_CHUNK_ROWS = 1_024  # rows of similarities held at once while computing hubness
 _CITY = re.compile(r"^(.+?[市州盟])")
 
 
@@ -135,6 +139,8 @@ class IndexedList:
         )
         self.regions = np.array([region_key(item.region) for item in items], dtype=np.str_)
         self.vectors: FloatMatrix | None = None
+        self._hub_lock = threading.Lock()
+        self._hub: tuple[weakref.ref[IndexedList], npt.NDArray[np.float64]] | None = None
         self._tag_postings: dict[str, list[int]] = {}
         for index, tags in enumerate(self.tag_sets):
             for tag in tags:
@@ -148,11 +154,38 @@ class IndexedList:
         same_section = self.industry_sections == section
         return np.where(same_code, SAME_CODE, np.where(same_section, SAME_SECTION, 0.0))
 
+    def hubness_against(self, other: IndexedList) -> npt.NDArray[np.float64] | None:
+        """Per item: mean cosine with its HUB_NEIGHBOURS nearest items of `other` (the list
+        its queries come from); None without vectors. Kept for the last `other` seen, so a
+        reused index pays for it once per version of the other list."""
+        if self.vectors is None or other.vectors is None:
+            return None
+        with self._hub_lock:
+            if self._hub is not None and self._hub[0]() is other:
+                return self._hub[1]
+            value = hubness(self.vectors, other.vectors)
+            self._hub = (weakref.ref(other), value)
+            return value
+
     def tag_overlap(self, tags: frozenset[str]) -> npt.NDArray[np.float64]:
         overlap = np.zeros(len(self.items), dtype=np.float64)
         for tag in tags:
             overlap[self._tag_postings.get(tag, [])] += 1.0
         return overlap
+
+
+def hubness(vectors: FloatMatrix, others: FloatMatrix) -> npt.NDArray[np.float64]:
+    """Per row of `vectors`: the mean of its HUB_NEIGHBOURS largest cosines with `others`
+    (0 when `others` is empty), computed in chunks so 10,000 x 10,000 stays small."""
+    found = np.zeros(len(vectors), dtype=np.float64)
+    if not len(others) or not len(vectors):
+        return found
+    k = min(HUB_NEIGHBOURS, len(others))
+    for start in range(0, len(vectors), HUB_CHUNK_ROWS):
+        similarities = vectors[start : start + HUB_CHUNK_ROWS] @ others.T
+        nearest = np.partition(similarities, len(others) - k, axis=1)[:, len(others) - k :]
+        found[start : start + len(similarities)] = nearest.mean(axis=1)
+    return found
 
 
 def _normalised(vectors: FloatMatrix) -> FloatMatrix:
@@ -179,6 +212,9 @@ class MatchEngine:
         self.override: LinearRanker | None = None  # set while cross-validating
         self.warning = warning
         self._sides: dict[str, IndexedList] = {}
+        # for each side, the list its items are matched from (their hubness is measured
+        # against it): the other side, unless `use` names the whole list a query came from
+        self._hub_references: dict[str, IndexedList] = {}
 
     @property
     def mode(self) -> Mode:
@@ -207,6 +243,7 @@ class MatchEngine:
             "opportunities": IndexedList(opportunities),
             "capabilities": IndexedList(capabilities),
         }
+        self._hub_references = {}
         if self.embedder is not None:
             self._embed_sides(self.embedder, list(self._sides.values()), self.cache, progress)
 
@@ -219,9 +256,17 @@ class MatchEngine:
             self._embed_sides(self.embedder, [side], cache, None)
         return side
 
-    def use(self, opportunities: IndexedList, capabilities: IndexedList) -> None:
-        """Match over lists indexed earlier with this engine's embedder."""
+    def use(
+        self,
+        opportunities: IndexedList,
+        capabilities: IndexedList,
+        hub_references: Mapping[str, IndexedList] | None = None,
+    ) -> None:
+        """Match over lists indexed earlier with this engine's embedder. When one side holds
+        only the query, `hub_references` names the whole list it came from (by side name),
+        so the other side's hubness is measured against that list, not one item."""
         self._sides = {"opportunities": opportunities, "capabilities": capabilities}
+        self._hub_references = dict(hub_references or {})
 
     def _embed_sides(
         self,
@@ -247,6 +292,12 @@ class MatchEngine:
             f"语义模型运行失败（{error}），仅使用词法匹配",
             f"semantic model failed ({error}); using lexical matching only",
         )
+
+    def _hub_reference(self, queries: IndexedList) -> IndexedList:
+        for name, side in self._sides.items():
+            if side is queries:
+                return self._hub_references.get(name, queries)
+        return queries
 
     def _sides_for(self, direction: MatchDirection) -> tuple[IndexedList, IndexedList]:
         if not self._sides:
@@ -318,6 +369,7 @@ class MatchEngine:
     def signals(self, queries: IndexedList, candidates: IndexedList, query: int) -> PairSignals:
         """Every raw signal of one query against all candidates."""
         text = queries.tokens[query]
+        semantic = self._semantic_scores(queries, candidates, query)
         return PairSignals(
             bm25=candidates.bm25.scores(text).astype(np.float64),
             title_title=candidates.title_bm25.scores(queries.title_tokens[query]).astype(
@@ -332,7 +384,10 @@ class MatchEngine:
                 str(queries.industry_codes[query]), str(queries.industry_sections[query])
             ),
             region_same=self._same_region(queries, candidates, query).astype(np.float64),
-            semantic=self._semantic_scores(queries, candidates, query),
+            semantic=semantic,
+            hubness=None
+            if semantic is None
+            else candidates.hubness_against(self._hub_reference(queries)),
         )
 
     @staticmethod
@@ -358,7 +413,10 @@ class MatchEngine:
     ) -> npt.NDArray[np.float64] | None:
         if queries.vectors is None or candidates.vectors is None or self.embedder is None:
             return None
-        return (candidates.vectors @ queries.vectors[query]).astype(np.float64)
+        # einsum, not `@`: a matrix-vector product goes to multi-threaded BLAS, whose threads
+        # spin after each call; on a shared 2-core machine that tripled a query's CPU time
+        scores = np.einsum("ij,j->i", candidates.vectors, queries.vectors[query])
+        return scores.astype(np.float64)
 
     def _ranker_scores(
         self,
