@@ -21,15 +21,15 @@ import hashlib
 import json
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from suanli.adapters.db.database import Database
 from suanli.adapters.db.tables import IdempotencyRow
@@ -64,27 +64,105 @@ class Claim:
     fingerprint: str
 
 
-class IdempotencyMiddleware(BaseHTTPMiddleware):
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+class IdempotencyMiddleware:
+    """Pure ASGI: a request without a key passes straight through (a BaseHTTPMiddleware ran a
+    task group and two memory streams around every request, keyed or not)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in WRITE_METHODS:
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
         key = request.headers.get("idempotency-key")
-        if request.method not in WRITE_METHODS or key is None:
-            return await call_next(request)
+        if key is None:
+            await self.app(scope, receive, send)
+            return
         if not key.strip() or len(key) > KEY_LENGTH_MAX:
-            return _error(_bad_key())
+            await _error(_bad_key())(scope, receive, send)
+            return
         db: Database = request.app.state.suanli.db
-        scope = await run_in_threadpool(caller_scope, request, db)
-        if scope is None:  # not authenticated: the route answers 401, nothing to remember
-            return await call_next(request)
-        claim = Claim(key, scope, await _fingerprint(request))
+        caller = await _caller_scope(request, db)
+        body = await request.body()
+        replay = _replaying(body, receive)
+        if caller is None:  # not authenticated: the route answers 401, nothing to remember
+            await self.app(scope, replay, send)
+            return
+        claim = Claim(key, caller, _fingerprint(request, body))
         earlier = await _claim_or_wait(db, claim)
         if earlier is not None:
-            return earlier
+            await earlier(scope, receive, send)
+            return
+        captured = _Captured()
         try:
-            response = await call_next(request)
+            await self.app(scope, replay, captured.send)
         except BaseException:
             await run_in_threadpool(_release_when_possible, db, claim)
             raise
-        return await _finish(db, claim, response)
+        await _finish(db, claim, captured)
+        await captured.forward(send)
+
+
+@dataclass
+class _Captured:
+    """The route's answer, held until the key's result is stored."""
+
+    start: Message | None = None
+    chunks: list[bytes] = field(default_factory=list)
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.start = message
+        elif message["type"] == "http.response.body":
+            self.chunks.append(bytes(message.get("body", b"")))
+
+    @property
+    def status_code(self) -> int:
+        return int(self.start["status"]) if self.start else 500
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(self.chunks)
+
+    def header(self, name: bytes) -> str:
+        for key, value in (self.start or {}).get("headers", []):
+            if key.lower() == name:
+                return bytes(value).decode("latin-1")
+        return ""
+
+    async def forward(self, send: Send) -> None:
+        if self.start is None:
+            return
+        await send(self.start)
+        await send({"type": "http.response.body", "body": self.body, "more_body": False})
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
+
+
+async def _caller_scope(request: Request, db: Database) -> str | None:
+    from suanli.api.deps import cached_principal  # late: deps imports the services
+
+    principal = cached_principal(request)
+    if principal is not None:
+        return _scope_of(principal.user_id)
+    return await run_in_threadpool(caller_scope, request, db)
+
+
+def _scope_of(user_id: str) -> str:
+    return f"user:{user_id}"[:40]
 
 
 def caller_scope(request: Request, db: Database) -> str | None:
@@ -95,11 +173,10 @@ def caller_scope(request: Request, db: Database) -> str | None:
         principal = principal_from_request(request, db)
     except SuanliError:  # no credential, a dead one, or a refused CSRF token: the route answers
         return None
-    return f"user:{principal.user_id}"[:40]
+    return _scope_of(principal.user_id)
 
 
-async def _fingerprint(request: Request) -> str:
-    body = await request.body()
+def _fingerprint(request: Request, body: bytes) -> str:
     digest = hashlib.sha256()
     for part in (request.method, request.url.path, request.url.query):
         digest.update(part.encode() + b"\0")
@@ -180,20 +257,17 @@ def _lookup(db: Database, claim: Claim) -> IdempotencyRow | None:
         )
 
 
-async def _finish(db: Database, claim: Claim, response: Response) -> Response:
-    chunks = [chunk async for chunk in response.body_iterator]  # type: ignore[attr-defined]
-    body = b"".join(c if isinstance(c, bytes) else str(c).encode() for c in chunks)
+async def _finish(db: Database, claim: Claim, response: _Captured) -> None:
+    body = response.body
     if _is_final(response, body):
         await run_in_threadpool(_complete, db, claim, response.status_code, body)
     else:
         await run_in_threadpool(_release, db, claim)
-    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
-    return Response(body, status_code=response.status_code, headers=headers)
 
 
-def _is_final(response: Response, body: bytes) -> bool:
+def _is_final(response: _Captured, body: bytes) -> bool:
     """Stored: what committed something, and refusals of the request's own shape."""
-    is_json = response.headers.get("content-type", "").startswith("application/json")
+    is_json = response.header(b"content-type").startswith("application/json")
     if not is_json or len(body) > RESPONSE_BYTES_MAX:
         return False
     if 200 <= response.status_code < 300:

@@ -5,11 +5,17 @@ reads, statement reads), with `GET /healthz` in the same run as the baseline.
 It starts its own servers on 127.0.0.1, works in a schema (PostgreSQL) or file (SQLite) of its
 own, dropped afterwards, and checks the ledger at the end. No scheduler runs: submitted jobs
 stay queued, so the figures are the API's alone.
+
+The box is shared and noisy, so each run also gives figures that do not depend on how busy it
+is: first a few seconds of `GET /healthz` alone (the same clients, the same replicas: what
+the HTTP stack by itself can do now), then, for the mix, the CPU seconds each request cost in
+the replicas, in this client, and in the PostgreSQL backends that served the replicas.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -26,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
+import sqlalchemy as sa
 import typer
 
 from suanli.adapters.db.database import Database
@@ -42,6 +50,7 @@ REPLICAS_MAX = 8
 CLIENTS_MAX = 256
 SECONDS_MAX = 600
 REQUESTS_MAX = 500_000
+BASELINE_S_MAX = 5.0  # the healthz-only phase: a quarter of the run, at most this
 ENTERPRISES = 8
 STARTUP_TIMEOUT_S = 60.0
 REQUEST_TIMEOUT_S = 30.0
@@ -89,24 +98,38 @@ def api(
     json_output: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Prints per-operation rate, p50/p99 and errors, and their ratio to GET /healthz."""
-    with scratch_database(database_url) as url, tempfile.TemporaryDirectory() as data_dir:
+    load_before = os.getloadavg()[0]
+    with scratch_database(database_url) as scratch, tempfile.TemporaryDirectory() as data_dir:
+        url = _named(scratch)
         db = Database(url)
         try:
             with db.session() as session:
                 operator = bootstrap_operator(session, SystemClock(), name="bench").token
-            with replicas_running(url, Path(data_dir), replicas) as urls:
-                target = prepare(urls, operator, db)
-                samples = asyncio.run(drive(target, clients, seconds))
+            with replicas_running(url, Path(data_dir), replicas) as running:
+                target = prepare(running.urls, operator, db)
+                baseline_s = min(BASELINE_S_MAX, seconds / 4)
+                healthz_only = asyncio.run(drive(target, clients, baseline_s, {"healthz": 1}))
+                meter = CpuMeter(running.pids, db)
+                samples = asyncio.run(drive(target, clients, seconds, MIX))
+                cpu = meter.read(len(samples))
             report = ledger.run_check(db)
         finally:
             db.dispose()
     figures = summarise(samples, seconds)
+    baseline_per_s = round(len(healthz_only) / baseline_s, 1)
     result = {
         "replicas": replicas,
         "clients": clients,
         "seconds": seconds,
         "engine": "sqlite" if url.startswith("sqlite") else "postgresql",
+        "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        "healthz_only_per_s": baseline_per_s,
         "ops": [asdict(f) for f in figures],
+        "per_s_vs_healthz_only": {
+            f.op: round(f.per_s / baseline_per_s, 3) if baseline_per_s else 0.0 for f in figures
+        },
+        "requests_per_s": round(len(samples) / seconds, 1),
+        "cpu_ms_per_request": cpu,
         "errors": sum(f.errors for f in figures),
         "ledger_ok": report.ok,
     }
@@ -124,8 +147,75 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _named(url: str) -> str:
+    """PostgreSQL: the replicas' connections carry a name of this run, so that the CPU of the
+    backends serving them can be found (pg_stat_activity.application_name)."""
+    if url.startswith("sqlite"):
+        return url
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}application_name={APPLICATION_NAME}"
+
+
+APPLICATION_NAME = f"suanli-bench-{os.getpid()}"
+
+
+@dataclass
+class Running:
+    urls: list[str]
+    pids: list[int]
+
+
+class CpuMeter:
+    """CPU seconds spent from now to `read`: in the replicas, in this process (the clients),
+    and in the PostgreSQL backends of this run (readable when they run on this machine)."""
+
+    def __init__(self, replica_pids: list[int], db: Database) -> None:
+        self.replicas = [psutil.Process(pid) for pid in replica_pids]
+        self.db = db
+        self.client_started = time.process_time()
+        self.replicas_started = _cpu_s(self.replicas)
+        self.backends_started = self._backends()
+
+    def _backends(self) -> dict[int, float]:
+        if self.db.is_sqlite:
+            return {}
+        with self.db.engine.connect() as connection:
+            pids = connection.execute(
+                sa.text("SELECT pid FROM pg_stat_activity WHERE application_name = :name"),
+                {"name": APPLICATION_NAME},
+            ).scalars()
+            found = {}
+            for pid in pids:
+                with contextlib.suppress(psutil.Error):
+                    found[int(pid)] = _cpu_s([psutil.Process(int(pid))])
+            return found
+
+    def read(self, requests: int) -> dict[str, float | None]:
+        replicas = _cpu_s(self.replicas) - self.replicas_started
+        client = time.process_time() - self.client_started
+        backends = self._backends()
+        postgres = sum(
+            spent - self.backends_started.get(pid, 0.0) for pid, spent in backends.items()
+        )
+        per = 1000 / max(requests, 1)
+        return {
+            "replicas": round(replicas * per, 3),
+            "client": round(client * per, 3),
+            "postgres": round(postgres * per, 3) if backends else None,
+        }
+
+
+def _cpu_s(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
+
+
 @contextmanager
-def replicas_running(url: str, data_dir: Path, count: int) -> Iterator[list[str]]:
+def replicas_running(url: str, data_dir: Path, count: int) -> Iterator[Running]:
     env = {**os.environ, "SUANLI_DATABASE_URL": url, "SUANLI_DATA_DIR": str(data_dir)}
     env["SUANLI_LANGUAGE"] = "en"
     processes: list[subprocess.Popen[bytes]] = []
@@ -145,7 +235,7 @@ def replicas_running(url: str, data_dir: Path, count: int) -> Iterator[list[str]
             urls.append(f"http://127.0.0.1:{port}")
         for process, base in zip(processes, urls, strict=True):
             _wait_healthy(process, base)
-        yield urls
+        yield Running(urls, [process.pid for process in processes])
     finally:
         for process in processes:
             process.terminate()
@@ -216,13 +306,15 @@ def _created(client: httpx.Client, path: str, headers: dict[str, str], body: Any
     return reply.json()
 
 
-async def drive(target: Target, clients: int, seconds: float) -> list[tuple[str, float, bool]]:
+async def drive(
+    target: Target, clients: int, seconds: float, mix: dict[str, int]
+) -> list[tuple[str, float, bool]]:
     samples: list[tuple[str, float, bool]] = []
     deadline = time.monotonic() + seconds
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S, limits=limits) as client:
         await asyncio.gather(
-            *(_client(client, target, index, deadline, samples) for index in range(clients))
+            *(_client(client, target, index, deadline, samples, mix) for index in range(clients))
         )
     return samples
 
@@ -233,9 +325,10 @@ async def _client(
     index: int,
     deadline: float,
     samples: list[tuple[str, float, bool]],
+    mix: dict[str, int],
 ) -> None:
     chooser = random.Random(index)
-    ops, weights = list(MIX), list(MIX.values())
+    ops, weights = list(mix), list(mix.values())
     org_id, token = target.tokens[index % len(target.tokens)]
     headers = {"Authorization": f"Bearer {token}"}
     turn = index
@@ -309,19 +402,38 @@ def _percentile(ordered: list[float], fraction: float) -> float:
 
 
 def _print(result: dict[str, Any], figures: list[OpFigures]) -> None:
+    load = result["load_average"]
     print(
         t(
             f"{result['replicas']} 个副本, {result['clients']} 个客户端, {result['seconds']} 秒"
-            f" ({result['engine']})",
+            f" ({result['engine']}), 负载 {load[0]} → {load[1]}",
             f"{result['replicas']} replicas, {result['clients']} clients, {result['seconds']} s"
-            f" ({result['engine']})",
+            f" ({result['engine']}), load average {load[0]} → {load[1]}",
         )
     )
+    print(
+        t(
+            f"  基线: 单独 GET /healthz {result['healthz_only_per_s']}/s",
+            f"  baseline: GET /healthz alone {result['healthz_only_per_s']}/s",
+        )
+    )
+    ratios = result["per_s_vs_healthz_only"]
     for f in figures:
         print(
             f"  {f.op:<11} {f.per_s:>8.1f}/s  p50 {f.p50_ms:>7.1f} ms  p99 {f.p99_ms:>7.1f} ms"
-            f"  errors {f.errors}  ×{f.p50_vs_healthz} healthz"
+            f"  errors {f.errors}  ×{f.p50_vs_healthz} healthz p50"
+            f"  ×{ratios[f.op]} healthz-alone rate"
         )
+    cpu = result["cpu_ms_per_request"]
+    postgres = "-" if cpu["postgres"] is None else cpu["postgres"]
+    print(
+        t(
+            f"  每个请求的 CPU 毫秒: 副本 {cpu['replicas']}, 客户端 {cpu['client']},"
+            f" PostgreSQL {postgres}",
+            f"  CPU ms per request: replicas {cpu['replicas']}, client {cpu['client']},"
+            f" PostgreSQL {postgres}",
+        )
+    )
     ok = (
         t("账本一致", "ledger consistent") if result["ledger_ok"] else t("账本不一致", "LEDGER BAD")
     )

@@ -312,6 +312,11 @@ def _clear_throttle(session: Session, key: str) -> None:
 
 
 def authenticate_token(session: Session, clock: Clock, token: str) -> Principal:
+    return verify_token(session, clock, token)[0]
+
+
+def verify_token(session: Session, clock: Clock, token: str) -> tuple[Principal, datetime]:
+    """The token's caller and when the token expires (services/token_cache.py keeps both)."""
     found = session.execute(
         select(ApiTokenRow, UserRow, OrganisationRow)
         .join(UserRow, UserRow.id == ApiTokenRow.user_id)
@@ -337,7 +342,7 @@ def authenticate_token(session: Session, clock: Clock, token: str) -> Principal:
     _require_usable(user, org)
     if row.last_used_at is None or (now - row.last_used_at).total_seconds() > TOUCH_INTERVAL_S:
         row.last_used_at = now
-    return _principal(user, org, f"token:{row.id}", frozenset(row.scopes))
+    return _principal(user, org, f"token:{row.id}", frozenset(row.scopes)), row.expires_at
 
 
 def authenticate_session(
