@@ -149,12 +149,15 @@ def submit_job(
         state=JobState.PENDING.value,
         submitted_at=clock.now(),
     )
+    max_price = max(view.pool.price_fen_per_card_hour for view in feasible)
+    hold = settlement.plan_job_hold(session, job, max_price)
+    # Queued with its hold in one insert; the hold itself moves last, since it locks the
+    # clearing account that every submit shares (until the commit). All or nothing as before.
+    job.hold_fen = hold.wallet_fen
+    job.state = transition(JobState.PENDING, JobState.QUEUED).value
     session.add(job)
     session.flush()
-    max_price = max(view.pool.price_fen_per_card_hour for view in feasible)
-    job.hold_fen = settlement.hold_for_job(session, settings, clock, job, max_price)
-    job.state = transition(JobState.PENDING, JobState.QUEUED).value
-    session.flush()
+    settlement.apply_job_hold(session, clock, job, hold)
     audit(
         session, clock, caller, "job.submit", job.id, name=job.name, cards=spec.cards,
         card_milli=spec.card_milli, max_run_time_s=spec.max_run_time_s, hold_fen=job.hold_fen,

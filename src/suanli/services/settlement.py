@@ -17,6 +17,8 @@ wallet's hold, and the settlement batch posts both before the split.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy.orm import Session
 
 from suanli.adapters.db.ledger_repo import AccountSpec
@@ -46,21 +48,24 @@ def max_cost_fen(job: JobRow, max_price_fen_per_card_hour: int) -> int:
     return price_milli_card_seconds(milli_card_seconds, max_price_fen_per_card_hour)
 
 
-def hold_for_job(
-    session: Session,
-    settings: Settings,
-    clock: Clock,
-    job: JobRow,
-    max_price_fen_per_card_hour: int,
-) -> int:
-    """Holds the job's maximum cost, less the subsidy its vouchers expect (reserved on the
-    grants in the same batch), on its owner's wallet; returns the amount held on the wallet."""
+@dataclass(frozen=True)
+class JobHold:
+    """What `hold_for_job` will move, worked out before anything is locked."""
+
+    wallet_id: str
+    wallet_fen: int
+    batch: list[TransferRequest]
+    voucher_hold: vouchers.JobVoucherHold | None
+
+
+def plan_job_hold(session: Session, job: JobRow, max_price_fen_per_card_hour: int) -> JobHold:
+    """Reads only: the job's maximum cost, less the subsidy its vouchers expect."""
     amount = max_cost_fen(job, max_price_fen_per_card_hour)
+    wallet = ledger.wallet_id(job.owner_id)
     if amount == 0:  # a free pool: nothing to hold, nothing to settle
-        return 0
+        return JobHold(wallet, 0, [], None)
     voucher_hold = vouchers.plan_job_hold(session, job)
     wallet_fen = amount if voucher_hold is None else voucher_hold.wallet_fen
-    wallet = ledger.wallet_id(job.owner_id)
     batch = []
     if wallet_fen > 0:
         batch.append(
@@ -76,16 +81,36 @@ def hold_for_job(
         )
     if voucher_hold is not None:
         batch += vouchers.hold_requests(job, voucher_hold)
+    return JobHold(wallet, wallet_fen, batch, voucher_hold)
+
+
+def apply_job_hold(session: Session, clock: Clock, job: JobRow, hold: JobHold) -> None:
+    """Moves the planned hold. The hold's credit side is the one clearing account that every
+    submit shares, locked until the commit: callers do this last (profiled: submits queued
+    on that lock while the rest of their transaction ran under it)."""
     try:
-        if batch:
-            ledger.submit(session, clock, batch)
+        if hold.batch:
+            ledger.submit(session, clock, hold.batch)
     except UnknownAccount as error:
-        if error.account_id != wallet:
+        if error.account_id != hold.wallet_id:
             raise
-        raise InsufficientFunds(wallet, wallet_fen) from error  # never topped up: all missing
-    if voucher_hold is not None:
-        vouchers.record_holds(session, clock, job, voucher_hold)
-    return wallet_fen
+        raise InsufficientFunds(hold.wallet_id, hold.wallet_fen) from error  # never topped up
+    if hold.voucher_hold is not None:
+        vouchers.record_holds(session, clock, job, hold.voucher_hold)
+
+
+def hold_for_job(
+    session: Session,
+    settings: Settings,
+    clock: Clock,
+    job: JobRow,
+    max_price_fen_per_card_hour: int,
+) -> int:
+    """Holds the job's maximum cost, less the subsidy its vouchers expect (reserved on the
+    grants in the same batch), on its owner's wallet; returns the amount held on the wallet."""
+    hold = plan_job_hold(session, job, max_price_fen_per_card_hour)
+    apply_job_hold(session, clock, job, hold)
+    return hold.wallet_fen
 
 
 def settle_job(
