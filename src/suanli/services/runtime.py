@@ -89,12 +89,17 @@ class Runtime:
         # Cluster credentials are decrypted with this deployment's key (<data_dir>/secret.key).
         connections.remember_key_dir(self.db, self.settings.data_dir)
 
+    @property
+    def _fenced_db(self) -> Database:
+        """The database as the loop writes to it: each unit of work checks the lease first."""
+        if self.leadership is None:
+            return self.db
+        return self.db.fenced(self.leadership.fence)
+
     @contextmanager
     def _unit(self) -> Iterator[Session]:
         """A unit of work of the loop, fenced by the lease when there is one."""
-        with self.db.session() as session:
-            if self.leadership is not None:
-                self.leadership.fence(session)
+        with self._fenced_db.session() as session:
             yield session
 
     def leading(self) -> bool:
@@ -118,12 +123,15 @@ class Runtime:
         if last is not None and (now - last).total_seconds() < self.housekeeping_interval_s:
             return
         self._last_housekeeping_at = now
+        fenced = self._fenced_db  # each batch's transaction checks the lease
         try:
-            ledger.expire_holds(self.db, self.clock)
+            ledger.expire_holds(fenced, self.clock)
             transact(
-                self.db,
+                fenced,
                 lambda session: vouchers.expire_grants(session, self.clock, RUNTIME_PRINCIPAL),
             )
+        except NotLeader:
+            raise
         except Exception:  # housekeeping must not stop the scheduling loop
             log.exception("housekeeping (hold expiry, grant expiry) failed")
 
@@ -135,9 +143,12 @@ class Runtime:
         if last is not None and (now - last).total_seconds() < self.connection_poll_interval_s:
             return
         self._last_poll_at = now
+        fenced = self._fenced_db  # a deposed leader records no reading and cancels no run
         try:
-            connections.poll_connections(self.db, self.backends, self.clock)
-            orphans.reap_orphans(self.db, self.backends, self.clock)
+            connections.poll_connections(fenced, self.backends, self.clock)
+            orphans.reap_orphans(fenced, self.backends, self.clock)
+        except NotLeader:
+            raise
         except Exception:  # a poll failure must not stop the scheduling loop
             log.exception("cluster connection poll failed")
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import copy
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,17 @@ class Database:
         self.url = url
         self.engine = _make_engine(url, echo)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._fence: Callable[[Session], None] | None = None
         audit_log.install(self._sessions)  # audit entries join the chain when a session commits
+
+    def fenced(self, check: Callable[[Session], None]) -> Database:
+        """The same database, whose every unit of work first runs `check` in its own
+        transaction: the scheduler leader's lease fence (services/leadership.py), so that
+        services written against a plain Database (hold expiry, grant expiry, cluster polls)
+        write only while the lease is still this process's, write by write."""
+        view = copy.copy(self)
+        view._fence = check
+        return view
 
     @property
     def is_sqlite(self) -> bool:
@@ -38,6 +49,8 @@ class Database:
         """A unit of work: commits on success, rolls back on any exception."""
         session = self._sessions()
         try:
+            if self._fence is not None:
+                self._fence(session)
             yield session
             session.commit()
         except BaseException:
