@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
@@ -520,3 +521,114 @@ def test_sigterm_finishes_the_answer_and_hands_the_lease_over_at_once(
     finally:
         first.stop()
         second.stop()
+
+
+# -- a network cut between the leader and PostgreSQL --------------------------------------
+class PausableProxy:
+    """A TCP relay on 127.0.0.1 in front of PostgreSQL for one server: `cut()` stops every
+    byte both ways without closing anything (as a partition does: the peers see silence,
+    not a reset) and `heal()` lets what was held go on, as TCP retransmission would."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.flowing = threading.Event()
+        self.flowing.set()
+        self.stopped = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.2)
+        self.port = int(self.listener.getsockname()[1])
+        self.sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            self.sockets += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        while not self.stopped.is_set():
+            try:
+                data = source.recv(65536)
+            except OSError:
+                return
+            while not self.flowing.wait(0.2):  # cut: hold the bytes, send nothing
+                if self.stopped.is_set():
+                    return
+            if not data:
+                with contextlib.suppress(OSError):
+                    sink.shutdown(socket.SHUT_WR)
+                return
+            try:
+                sink.sendall(data)
+            except OSError:
+                return
+
+    def cut(self) -> None:
+        self.flowing.clear()
+
+    def heal(self) -> None:
+        self.flowing.set()
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.flowing.set()
+        self.listener.close()
+        for sock in self.sockets:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+
+def through(url: str, proxy: PausableProxy) -> str:
+    """The same database URL, reached through the proxy."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}"))
+
+
+def test_a_network_cut_leader_is_replaced_within_10s_and_runs_nothing_after(
+    replica_env: dict[str, Any], marker_dir: Path
+) -> None:
+    """The leader's link to PostgreSQL goes silent (no reset, no error): a standby leads
+    within 10 s, and when the link comes back the old leader finds a newer epoch and writes
+    nothing; every job runs exactly once."""
+    env, city, log = replica_env["env"], replica_env["city"], replica_env["log"]
+    parts = urlsplit(env["SUANLI_DATABASE_URL"])
+    proxy = PausableProxy((parts.hostname or "127.0.0.1", parts.port or 5432))
+    cut_off = start_server(
+        {**env, "SUANLI_DATABASE_URL": through(env["SUANLI_DATABASE_URL"], proxy)}, "all", log
+    )
+    servers = [cut_off]
+    try:
+        assert wait_for_leader([cut_off], TAKEOVER_MAX_S) is cut_off
+        standby = start_server(env, "all", log)
+        servers.append(standby)
+        bodies = [marker_job(marker_dir, index) for index in range(24)]
+        ids = submit_all([standby], city.enterprise, bodies[:12])
+        wait_until_some_finished(city, ids, at_least=4)
+        proxy.cut()
+        cut_at = time.monotonic()
+        assert wait_for_leader([standby], TAKEOVER_MAX_S + 5) is standby
+        assert time.monotonic() - cut_at < TAKEOVER_MAX_S
+        assert cut_off.health() == {"status": "ok", "role": "all", "leading": False}
+        ids += submit_all([standby], city.enterprise, bodies[12:])
+        proxy.heal()  # what the old leader had in flight reaches the database now
+        jobs = wait_until_all_finished(city, ids)
+        time.sleep(1.0)  # the old leader's next rounds, had it kept going
+        assert cut_off.health() == {"status": "ok", "role": "all", "leading": False}
+        assert standby.health() == {"status": "ok", "role": "all", "leading": True}
+    finally:
+        for server in servers:
+            server.stop()
+        proxy.close()
+    unsuccessful = {k: v["why"] for k, v in jobs.items() if v["state"] != "succeeded"}
+    assert not unsuccessful, (unsuccessful, complaints(log))
+    runs = {job_id: len(list(marker_dir.glob(f"{job_id}.*"))) for job_id in ids}
+    assert sorted(set(runs.values())) == [1], {k: v for k, v in runs.items() if v != 1}
+    assert peak_cards_per_node(jobs.values()) <= CARDS_PER_NODE

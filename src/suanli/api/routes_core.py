@@ -22,7 +22,7 @@ router = APIRouter()
 
 
 @router.get("/healthz", tags=["ops"])
-def healthz(app: AppState) -> dict[str, Any]:
+async def healthz(app: AppState) -> dict[str, Any]:
     """Up, with this process's role and whether it leads the scheduler (for load balancers
     and for finding the leader among replicas)."""
     return {"status": "ok", "role": app.role, "leading": app.leading()}

@@ -44,8 +44,14 @@ RELEASE = text(
     "UPDATE scheduler_leases SET expires_at_s = 0 "
     "WHERE name = :name AND holder = :me AND epoch = :epoch"
 )
+# A transaction that holds the lease row locked (any fenced write, a renewal) is ended by the
+# database once its client has been silent for a lease time: a leader cut off from the network
+# in the middle of one would otherwise keep the row locked until TCP gives up (hours), and no
+# standby could take the lease. One round trip with the fence itself.
+BOUND_IDLE = "SELECT set_config('idle_in_transaction_session_timeout', :idle_ms, true)"
 FENCE = text(
-    "UPDATE scheduler_leases SET holder = holder "
+    f"WITH bounded AS ({BOUND_IDLE}) "
+    "UPDATE scheduler_leases SET holder = holder FROM bounded "
     "WHERE name = :name AND holder = :me AND epoch = :epoch"
 )
 
@@ -86,6 +92,7 @@ class Leadership:
 
     def _acquire(self, started: float) -> None:
         with self.db.engine.begin() as connection:
+            connection.execute(text(BOUND_IDLE), {"idle_ms": self._idle_ms})
             connection.execute(ENSURE_ROW, {"name": SCHEDULER_LEASE})
             epoch = connection.execute(
                 ACQUIRE, {"me": self.holder, "ttl": self.ttl_s, "name": SCHEDULER_LEASE}
@@ -97,6 +104,7 @@ class Leadership:
 
     def _renew(self, started: float) -> None:
         with self.db.engine.begin() as connection:
+            connection.execute(text(BOUND_IDLE), {"idle_ms": self._idle_ms})
             renewed = connection.execute(RENEW, self._params(ttl=self.ttl_s)).rowcount
         with self._lock:
             if renewed == 1:
@@ -121,12 +129,16 @@ class Leadership:
         """In the caller's transaction: the lease is still ours, or NotLeader (roll back)."""
         if self.epoch is None:
             raise NotLeader("not leading")
-        if session.execute(FENCE, self._params()).rowcount != 1:  # type: ignore[attr-defined]
+        if session.execute(FENCE, self._params(idle_ms=self._idle_ms)).rowcount != 1:  # type: ignore[attr-defined]
             with self._lock:
                 self.epoch = None
             raise NotLeader("the scheduler lease moved to another process")
 
-    def _params(self, **extra: float) -> dict[str, object]:
+    @property
+    def _idle_ms(self) -> str:
+        return str(max(1000, int(self.ttl_s * 1000)))
+
+    def _params(self, **extra: float | str) -> dict[str, object]:
         return {"name": SCHEDULER_LEASE, "me": self.holder, "epoch": self.epoch, **extra}
 
     def run(self, stop: threading.Event) -> None:
