@@ -632,3 +632,114 @@ def test_a_network_cut_leader_is_replaced_within_10s_and_runs_nothing_after(
     runs = {job_id: len(list(marker_dir.glob(f"{job_id}.*"))) for job_id in ids}
     assert sorted(set(runs.values())) == [1], {k: v for k, v in runs.items() if v != 1}
     assert peak_cards_per_node(jobs.values()) <= CARDS_PER_NODE
+
+
+# -- a rolling restart under load ----------------------------------------------------------
+ROLLING_SUBMITS_MAX = 150
+ROLLING_CLIENTS = 2
+
+
+@dataclass
+class Load:
+    """Clients behind a load balancer's retry: a submit keeps its Idempotency-Key and moves
+    to the next replica when one refuses the connection or closes it unanswered."""
+
+    servers: list[Server]
+    token: str
+    stop: threading.Event
+    statuses: list[int]
+    accepted: dict[str, str]  # Idempotency-Key -> job id
+    lock: threading.Lock
+
+    def run(self, seed: int) -> None:
+        turn = seed
+        with httpx.Client(timeout=30) as client:
+            while not self.stop.is_set() and len(self.accepted) < ROLLING_SUBMITS_MAX:
+                key = str(uuid.uuid4())
+                job_id = self._submit(client, key, turn)
+                turn += 1
+                if job_id is not None:
+                    with self.lock:
+                        self.accepted[key] = job_id
+                self._read(client, turn)
+                time.sleep(0.1)
+
+    def _submit(self, client: httpx.Client, key: str, turn: int) -> str | None:
+        body = {"name": "rolling", "command": "echo ok", "cards": 1, "max_run_time_s": 60}
+        headers = {"Authorization": f"Bearer {self.token}", "Idempotency-Key": key}
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            server = self.servers[turn % len(self.servers)]
+            turn += 1
+            try:
+                reply = client.post(f"{server.url}/v1/jobs", json=body, headers=headers)
+            except httpx.TransportError:
+                time.sleep(0.05)
+                continue  # no answer: the same key on the next replica
+            self.statuses.append(reply.status_code)
+            if reply.status_code == 201:
+                return str(reply.json()["id"])
+            if reply.status_code in (409, 503):
+                time.sleep(float(reply.headers.get("Retry-After", "1")))
+                continue
+            raise AssertionError(f"{reply.status_code}: {reply.text}")
+        raise AssertionError("a submit was never accepted")
+
+    def _read(self, client: httpx.Client, turn: int) -> None:
+        server = self.servers[turn % len(self.servers)]
+        try:
+            reply = client.get(
+                f"{server.url}/v1/jobs", headers={"Authorization": f"Bearer {self.token}"}
+            )
+        except httpx.TransportError:
+            return
+        self.statuses.append(reply.status_code)
+
+
+def test_a_rolling_restart_under_load_loses_no_accepted_request(
+    replica_env: dict[str, Any],
+) -> None:
+    """SIGTERM each replica in turn (the leader among them) while clients submit and read,
+    and start it again: every answer is 2xx, 4xx or 503, every accepted job exists once and
+    finishes, and the ledger checks."""
+    env, city, log = replica_env["env"], replica_env["city"], replica_env["log"]
+    servers = [start_server(env, role, log) for role in ("all", "all", "api")]
+    load = Load(servers, city.enterprise, threading.Event(), [], {}, threading.Lock())
+    clients = [
+        threading.Thread(target=load.run, args=(seed,), daemon=True)
+        for seed in range(ROLLING_CLIENTS)
+    ]
+    try:
+        for client in clients:
+            client.start()
+        for index in range(len(servers)):
+            time.sleep(1.0)
+            old = servers[index]
+            old.process.send_signal(signal.SIGTERM)
+            assert old.process.wait(timeout=30) == 0  # drained and exited cleanly
+            servers[index] = start_server(env, old.role, log)
+        wait_for_leader(servers, TAKEOVER_MAX_S)
+        time.sleep(1.0)
+        load.stop.set()
+        for client in clients:
+            client.join(timeout=90)
+        assert not any(client.is_alive() for client in clients)
+        assert load.accepted, "no submit went through"
+        assert all(code < 500 or code == 503 for code in load.statuses), sorted(set(load.statuses))
+        ids = list(load.accepted.values())
+        assert len(set(ids)) == len(ids)  # a retried key never made a second job
+        jobs = wait_until_all_finished(city, ids)
+        assert set(jobs) == set(ids)
+        assert {job["state"] for job in jobs.values()} == {"succeeded"}, complaints(log)
+    finally:
+        load.stop.set()
+        for server in servers:
+            server.stop()
+    check = subprocess.run(
+        [sys.executable, "-m", "suanli.cli.main", "ledger", "check"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
