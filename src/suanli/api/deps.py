@@ -10,7 +10,7 @@ rule for every caller, checked before the route runs.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -57,9 +57,16 @@ def app_of(request: Request) -> App:
     return app
 
 
-def get_session(app: Annotated[App, Depends(get_app)]) -> Iterator[Session]:
-    with app.db.session() as session:
+async def get_session(app: Annotated[App, Depends(get_app)]) -> AsyncIterator[Session]:
+    """Opened on the event loop (no I/O yet); ended in one trip to the thread pool, where a
+    plain generator dependency took two (its start and its end)."""
+    session = app.db.open_session()
+    try:
         yield session
+    except BaseException:
+        await run_in_threadpool(app.db.finish, session, commit=False)
+        raise
+    await run_in_threadpool(app.db.finish, session, commit=True)
 
 
 def bearer_token(request: Request) -> str | None:

@@ -52,7 +52,23 @@ class Database:
             if self._fence is not None:
                 self._fence(session)
             yield session
-            session.commit()
+        except BaseException:
+            self.finish(session, commit=False)
+            raise
+        self.finish(session, commit=True)
+
+    def open_session(self) -> Session:
+        """A unit of work for a caller that ends it with `finish` (the API's request session,
+        opened on the event loop: it does no I/O until its first statement). Never fenced."""
+        return self._sessions()
+
+    def finish(self, session: Session, *, commit: bool) -> None:
+        """Commits (or rolls back) and closes; a failed commit rolls back."""
+        try:
+            if commit:
+                session.commit()
+            else:
+                session.rollback()
         except BaseException:
             session.rollback()
             raise
