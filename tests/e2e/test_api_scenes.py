@@ -185,6 +185,45 @@ def test_cancelled_challenge_voids_the_hold(city: City) -> None:
     assert city.post(city.agency, "/v1/scenes/challenges", body).status_code == 201
 
 
+def test_challenges_list_newest_first_and_proposals_page_on_the_server(city: City) -> None:
+    fund_agency(city, org_id(city, city.agency), 30_000)
+    import_csv(city, city.agency, "opportunities", first_rows("opportunities", 3))
+    posted = []
+    for number in (1, 2, 3):
+        body = {
+            "opportunity_id": f"OPP-00{number}",
+            "goal": f"目标{number}",
+            "reward_fen": 10_000,
+            "deadline": (date.today() + timedelta(days=10)).isoformat(),
+            "criteria": [{"name": "效果", "weight_percent": 100}],
+        }
+        reply = city.post(city.agency, "/v1/scenes/challenges", body)
+        assert reply.status_code == 201, reply.text
+        posted.append(reply.json()["id"])
+    first = city.get(city.enterprise, "/v1/scenes/challenges", params={"limit": 2}).json()
+    assert [c["id"] for c in first["items"]] == [posted[2], posted[1]]  # the newest first
+    assert (first["total"], first["offset"], first["limit"]) == (3, 0, 2)
+    last = city.get(city.enterprise, "/v1/scenes/challenges", params={"offset": 2}).json()
+    assert [c["id"] for c in last["items"]] == [posted[0]]
+
+    path = f"/v1/scenes/challenges/{posted[2]}/proposals"
+    ours = city.post(city.enterprise, path, {"summary": "先到的方案"}).json()["id"]
+    theirs = city.post(city.other_enterprise, path, {"summary": "后到的方案"}).json()["id"]
+    one = city.get(city.agency, path, params={"limit": 1}).json()
+    assert ([p["id"] for p in one["items"]], one["total"], one["limit"]) == ([ours], 2, 1)
+    two = city.get(city.agency, path, params={"offset": 1, "limit": 1}).json()
+    assert [p["id"] for p in two["items"]] == [theirs]  # in the order they came in
+    beyond = city.get(city.agency, path, params={"offset": 5}).json()
+    assert (beyond["items"], beyond["total"], beyond["offset"]) == ([], 2, 5)
+    for params, field in (
+        ({"limit": 0}, "limit"),
+        ({"limit": 501}, "limit"),
+        ({"offset": -1}, "offset"),
+    ):
+        refused = city.get(city.agency, path, params=params)
+        assert refused.status_code == 422 and refused.json()["field"] == field, refused.text
+
+
 def rows_text(*rows: str) -> str:
     return HEADER + "".join(row + "\n" for row in rows)
 

@@ -290,6 +290,12 @@ def test_pairs_and_challenges_run_from_the_cli(server: dict[str, str], tmp_path:
         cli(as_enterprise, "scenes", "challenges", "propose", challenge["id"],
             "--summary", "深度学习评级", "--json").stdout
     )  # fmt: skip
+    listed = cli(as_agency, "scenes", "challenges", "proposals", challenge["id"], "--limit", "1")
+    assert proposal["id"] in listed.stdout and "1-1" in listed.stdout  # which rows of the total
+    page = json.loads(
+        cli(as_agency, "scenes", "challenges", "list", "--limit", "1", "--json").stdout
+    )
+    assert [c["id"] for c in page["items"]] == [challenge["id"]] and page["limit"] == 1  # newest
     cli(server, "scenes", "challenges", "review", challenge["id"], "--proposal", proposal["id"],
         "--score", "技术方案=90", "--score", "落地能力=80")  # fmt: skip
     awarded = cli(as_agency, "scenes", "challenges", "award", challenge["id"],

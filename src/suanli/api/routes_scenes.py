@@ -457,6 +457,7 @@ def list_challenges(
     page: PageParams,
     state: Annotated[str | None, Query(pattern="^(open|reviewing|awarded|cancelled)$")] = None,
 ) -> dict[str, Any]:
+    """A page of the challenges, newest first."""
     with app.db.session() as session:
         return _page(scenes_deals.list_challenges(session, page, state), challenge_public)
 
@@ -481,10 +482,13 @@ def apply(
 
 
 @router.get("/challenges/{challenge_id}/proposals")
-def list_proposals(challenge_id: str, caller: CurrentPrincipal, app: AppState) -> dict[str, Any]:
+def list_proposals(
+    challenge_id: str, caller: CurrentPrincipal, app: AppState, page: PageParams
+) -> dict[str, Any]:
+    """A page of the proposals, in the order they came in, with their review scores."""
     with app.db.session() as session:
-        views = scenes_deals.list_proposals(session, caller, challenge_id)
-        return {"items": [proposal_public(view) for view in views]}
+        result = scenes_deals.list_proposals(session, caller, challenge_id, page)
+        return _page(result, proposal_public)
 
 
 @router.post("/challenges/{challenge_id}/reviews", status_code=201)

@@ -366,12 +366,14 @@ def challenges_list(
     state: str | None = typer.Option(
         None, "--state", help="open | reviewing | awarded | cancelled"
     ),
+    offset: int = typer.Option(0, "--offset", min=0),
+    limit: int = typer.Option(50, "--limit", min=1, max=PAGE_LIMIT_MAX),
     api_url: str | None = ApiUrlOption,
     token: str | None = TokenOption,
     json_output: bool = JsonOption,
 ) -> None:
-    """Every challenge with its state, a page of up to 500."""
-    params: dict[str, Any] = {"limit": PAGE_LIMIT_MAX}
+    """The challenges with their state, a page at a time, newest first."""
+    params: dict[str, Any] = {"offset": offset, "limit": limit}
     if state:
         params["state"] = state
     page = ApiClient(api_url, token).request("GET", f"{API}/challenges", params=params)
@@ -389,19 +391,22 @@ def challenges_list(
         (c["id"], c["state"], yuan(c["reward_fen"]), str(c["deadline"]), c["goal"])
         for c in page["items"]
     ]
-    print_table(columns, rows)
+    print_table(columns, rows, _page_title(t("揭榜任务", "Challenges"), page))
 
 
 @challenges_app.command("proposals")
 def challenges_proposals(
     challenge_id: str,
+    offset: int = typer.Option(0, "--offset", min=0),
+    limit: int = typer.Option(50, "--limit", min=1, max=PAGE_LIMIT_MAX),
     api_url: str | None = ApiUrlOption,
     token: str | None = TokenOption,
     json_output: bool = JsonOption,
 ) -> None:
-    """The proposals to a challenge with their review scores."""
+    """The proposals to a challenge with their review scores, a page at a time."""
     path = f"{API}/challenges/{challenge_id}/proposals"
-    answer = ApiClient(api_url, token).request("GET", path)
+    params = {"offset": offset, "limit": limit}
+    answer = ApiClient(api_url, token).request("GET", path, params=params)
     if json_output:
         print_json(answer)
         return
@@ -412,7 +417,15 @@ def challenges_proposals(
         Column(t("方案", "summary"), fold=True),
     )
     rows = [(p["id"], p["enterprise_id"], words(p["score"]), p["summary"]) for p in answer["items"]]
-    print_table(columns, rows)
+    print_table(columns, rows, _page_title(t("方案", "Proposals"), answer))
+
+
+def _page_title(name: str, page: dict[str, Any]) -> str:
+    """`Proposals 1-20 of 45`: which rows of the whole list this page shows."""
+    first, last, total = page["offset"] + 1, page["offset"] + len(page["items"]), page["total"]
+    if not page["items"]:
+        return t(f"{name} (共 {total}，本页无)", f"{name} (none on this page of {total})")
+    return t(f"{name} 第 {first}-{last} 条，共 {total} 条", f"{name} {first}-{last} of {total}")
 
 
 CHALLENGE_FIELDS = (

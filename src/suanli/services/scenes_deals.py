@@ -233,7 +233,7 @@ def consent(session: Session, clock: Clock, caller: Principal, pair_id: str) -> 
 
 
 def _visible_pairs(caller: Principal) -> Select[Any]:
-    query = select(ScenePairRow).order_by(ScenePairRow.created_at, ScenePairRow.id)
+    query = select(ScenePairRow).order_by(ScenePairRow.created_at.desc(), ScenePairRow.id.desc())
     if caller.is_operator:
         return query
     return (
@@ -251,6 +251,7 @@ def _visible_pairs(caller: Principal) -> Select[Any]:
 def list_pairs(
     session: Session, caller: Principal, page: Page, stage: PipelineStage | None = None
 ) -> PageResult[PairView]:
+    """Newest first, so a pair just recommended is on the first page."""
     query = _visible_pairs(caller)
     if stage is not None:
         query = query.where(ScenePairRow.stage == stage.value)
@@ -422,7 +423,10 @@ def get_challenge(session: Session, challenge_id: str) -> SceneChallengeRow:
 
 
 def list_challenges(session: Session, page: Page, state: str | None = None) -> PageResult[Any]:
-    query = select(SceneChallengeRow).order_by(SceneChallengeRow.created_at)
+    """Newest first, so a challenge just posted is on the first page."""
+    query = select(SceneChallengeRow).order_by(
+        SceneChallengeRow.created_at.desc(), SceneChallengeRow.id.desc()
+    )
     if state is not None:
         query = query.where(SceneChallengeRow.state == ChallengeState(state).value)
     return paginate(session, query, page)
@@ -503,13 +507,19 @@ class ProposalView:
     score: float | None  # mean weighted score (0..100) of its reviews
 
 
-def list_proposals(session: Session, caller: Principal, challenge_id: str) -> list[ProposalView]:
-    """All proposals for the agency and the operator; an enterprise sees its own."""
+def list_proposals(
+    session: Session, caller: Principal, challenge_id: str, page: Page
+) -> PageResult[ProposalView]:
+    """A page of the proposals, in the order they came in: all of them for the agency and the
+    operator; an enterprise sees its own."""
     row = get_challenge(session, challenge_id)
     query = select(SceneProposalRow).where(SceneProposalRow.challenge_id == challenge_id)
     if not (caller.is_operator or caller.org_id == row.agency_id):
         query = query.where(SceneProposalRow.enterprise_id == caller.org_id)
-    return [_proposal_view(session, p) for p in session.scalars(query.order_by("created_at"))]
+    query = query.order_by(SceneProposalRow.created_at, SceneProposalRow.id)
+    result = paginate(session, query, page)
+    views = [_proposal_view(session, proposal) for proposal in result.items]
+    return PageResult(views, result.total, result.offset, result.limit)
 
 
 def _proposal_view(session: Session, proposal: SceneProposalRow) -> ProposalView:

@@ -1013,7 +1013,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List Challenges */
+        /**
+         * List Challenges
+         * @description A page of the challenges, newest first.
+         */
         get: operations["list_challenges_v1_scenes_challenges_get"];
         put?: never;
         /**
@@ -1088,7 +1091,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List Proposals */
+        /**
+         * List Proposals
+         * @description A page of the proposals, in the order they came in, with their review scores.
+         */
         get: operations["list_proposals_v1_scenes_challenges__challenge_id__proposals_get"];
         put?: never;
         /** Apply */
@@ -5940,7 +5946,10 @@ export interface operations {
     };
     list_proposals_v1_scenes_challenges__challenge_id__proposals_get: {
         parameters: {
-            query?: never;
+            query?: {
+                offset?: number;
+                limit?: number;
+            };
             header?: never;
             path: {
                 challenge_id: string;

@@ -2,7 +2,6 @@
 // proposals against the criteria, award one (the reward is paid).
 import { Button, Card, DatePicker, Form, Input, InputNumber, Modal, Space, Table, Tag } from "antd";
 import type { Dayjs } from "dayjs";
-import { useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { useTranslation } from "react-i18next";
 import { PageHeader } from "../../components/PageHeader";
@@ -93,10 +92,9 @@ function Proposals({ challenge, onClose }: { challenge: Challenge; onClose: () =
   const { t } = useTranslation();
   const submit = useSubmit();
   const path = { challenge_id: challenge.id };
-  const proposals = useQuery({
-    queryKey: ["agency", "proposals", challenge.id],
-    queryFn: async () => (await unwrap(api.GET("/v1/scenes/challenges/{challenge_id}/proposals", { params: { path } }))) as unknown as { items: Proposal[] },
-  });
+  const proposals = useServerTable<Proposal>(["agency", "proposals", challenge.id], async (offset, limit) =>
+    (await unwrap(api.GET("/v1/scenes/challenges/{challenge_id}/proposals", { params: { path, query: { offset, limit } } }))) as unknown as Paged<Proposal>,
+  );
   const [scores, setScores] = useState<Record<string, number>>({});
   const deciding = challenge.state === "open" || challenge.state === "reviewing"; // reviews and the award
   const review = (proposal: Proposal) =>
@@ -112,8 +110,9 @@ function Proposals({ challenge, onClose }: { challenge: Challenge; onClose: () =
       </Space>
       <Table<Proposal>
         rowKey="id"
-        dataSource={proposals.data?.items ?? []}
-        pagination={false}
+        loading={proposals.query.isFetching}
+        dataSource={proposals.rows}
+        pagination={proposals.pagination}
         columns={[
           { title: t("agency.review.enterprise"), dataIndex: "enterprise_id" },
           { title: t("agency.challenges.summary"), dataIndex: "summary" },

@@ -25,6 +25,8 @@ export default function OpportunitiesPage() {
   const orgId = me.data?.org_id;
   const table = useServerTable<Opportunity>(["agency", "opportunities", orgId], async (offset, limit) =>
     (await unwrap(api.GET("/v1/scenes/{kind}", { params: { path: { kind: "opportunities" }, query: { org_id: orgId, offset, limit } } }))) as unknown as Paged<Opportunity>,
+    undefined,
+    Boolean(orgId),
   );
   const submit = useSubmit();
   const [editing, setEditing] = useState<Opportunity | null>(null);

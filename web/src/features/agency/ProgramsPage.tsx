@@ -5,9 +5,10 @@ import { useState } from "react";
 import { useTranslation } from "react-i18next";
 import { PageHeader } from "../../components/PageHeader";
 import { api, unwrap } from "../../lib/api";
+import { useMe } from "../../lib/auth";
 import { beijingTime, fenFromYuan, yuan } from "../../lib/format";
-import { required, useSubmit, YuanInput, type FieldName } from "../consoles/shared";
-import { useMyPrograms, type Program } from "./api";
+import { required, useServerTable, useSubmit, YuanInput, type FieldName } from "../consoles/shared";
+import { fetchMyPrograms, type Program } from "./api";
 
 type Tier = { label?: string; ratio_percent: number; sme?: boolean; domestic?: "any" | "yes" | "no" };
 type ProgramForm = {
@@ -36,7 +37,8 @@ function tierBody(tier: Tier) {
 
 export default function AgencyProgramsPage() {
   const { t } = useTranslation();
-  const programs = useMyPrograms();
+  const agency = useMe().data?.org_id;
+  const programs = useServerTable<Program>(["agency", "programs", "table", agency], (offset, limit) => fetchMyPrograms(agency, offset, limit), undefined, Boolean(agency));
   const [form] = Form.useForm<ProgramForm>();
   const [funding, setFunding] = useState<Program | null>(null);
   const [fund] = Form.useForm<{ amount: number; external_reference: string }>();
@@ -129,9 +131,9 @@ export default function AgencyProgramsPage() {
       </Card>
       <Table<Program>
         rowKey="id"
-        loading={programs.isFetching}
-        dataSource={programs.data?.items ?? []}
-        pagination={{ pageSize: 20 }}
+        loading={programs.query.isFetching}
+        dataSource={programs.rows}
+        pagination={programs.pagination}
         columns={[
           { title: t("agency.programs.name"), dataIndex: "name" },
           { title: t("agency.programs.budget"), dataIndex: "budget_fen", render: yuan },

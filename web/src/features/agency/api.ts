@@ -19,12 +19,20 @@ export type Report = {
   refused: { outcome: string; orders: number; wanted_fen: number }[];
 };
 
+/** The most programs the report's picker lists (the API's page limit). */
+const PICKER_PROGRAMS_MAX = 500;
+
+export function fetchMyPrograms(agency: string | undefined, offset: number, limit: number) {
+  return unwrap(api.GET("/v1/vouchers/programs", { params: { query: { agency_id: agency, offset, limit } } }));
+}
+
+/** One page of the agency's programs, for the report's picker. */
 export function useMyPrograms() {
   const me = useMe();
   const agency = me.data?.org_id;
   return useQuery({
-    queryKey: ["agency", "programs", agency],
-    queryFn: () => unwrap(api.GET("/v1/vouchers/programs", { params: { query: { agency_id: agency, limit: 500 } } })),
+    queryKey: ["agency", "programs", "picker", agency],
+    queryFn: () => fetchMyPrograms(agency, 0, PICKER_PROGRAMS_MAX),
     enabled: Boolean(agency),
   });
 }

@@ -28,14 +28,16 @@ export const PAGE_SIZE = 20;
 
 export type Paged<T> = { items: T[]; total: number; offset: number; limit: number };
 
-/** A table paged on the server: the query runs with the current offset and limit. */
-export function useServerTable<T>(key: QueryKey, fetchPage: (offset: number, limit: number) => Promise<Paged<T>>, refetchMs?: number) {
+/** A table paged on the server: the query runs with the current offset and limit (not
+ * before `enabled`, e.g. until the signed-in user's organisation is known). */
+export function useServerTable<T>(key: QueryKey, fetchPage: (offset: number, limit: number) => Promise<Paged<T>>, refetchMs?: number, enabled = true) {
   const [page, setPage] = useState({ offset: 0, limit: PAGE_SIZE });
   const query = useQuery({
     queryKey: [...key, page.offset, page.limit],
     queryFn: () => fetchPage(page.offset, page.limit),
     placeholderData: keepPreviousData,
     refetchInterval: refetchMs,
+    enabled,
   });
   const { t } = useTranslation();
   const pagination: TablePaginationConfig = {

@@ -8,6 +8,7 @@ import { PageHeader } from "../../components/PageHeader";
 import { api, unwrap } from "../../lib/api";
 import { useMe } from "../../lib/auth";
 import { errorText, showServerError } from "../../lib/forms";
+import { useServerTable, type Paged } from "../consoles/shared";
 
 type Item = { id: string; title: string; org: string; industry: string; region: string; status: string; description: string };
 type Candidate = { id: string; title: string; org: string; score: number; why: string };
@@ -15,11 +16,18 @@ type Pair = { id: string; opportunity: { title: string }; capability: { title: s
 type Challenge = { id: string; title?: string; state?: string; opportunity_id?: string; reward_fen?: number };
 const NEXT_STAGES = ["interested", "negotiating", "signed", "delivered", "closed"];
 const UPLOAD_BYTES_MAX = 5 * 1024 * 1024;
+/** The most capabilities a picker lists (the API's page limit). */
+const PICKER_CAPABILITIES_MAX = 500;
 
-function useMyCapabilities(orgId: string | undefined) {
+function fetchMyCapabilities(orgId: string | undefined, offset: number, limit: number) {
+  return unwrap(api.GET("/v1/scenes/{kind}", { params: { path: { kind: "capabilities" }, query: { org_id: orgId, offset, limit } } })) as unknown as Promise<Paged<Item>>;
+}
+
+/** One page of the enterprise's capabilities, for the pickers (match, propose). */
+function useCapabilityPicker(orgId: string | undefined) {
   return useQuery({
-    queryKey: ["scenes", "capabilities", orgId],
-    queryFn: async () => (await unwrap(api.GET("/v1/scenes/{kind}", { params: { path: { kind: "capabilities" }, query: { org_id: orgId, limit: 100 } } }))) as { items: Item[]; total: number },
+    queryKey: ["scenes", "capabilities", "picker", orgId],
+    queryFn: () => fetchMyCapabilities(orgId, 0, PICKER_CAPABILITIES_MAX),
     enabled: Boolean(orgId),
   });
 }
@@ -28,7 +36,7 @@ function Capabilities({ orgId }: { orgId?: string }) {
   const { t } = useTranslation();
   const [form] = Form.useForm();
   const client = useQueryClient();
-  const mine = useMyCapabilities(orgId);
+  const mine = useServerTable<Item>(["scenes", "capabilities", "table", orgId], (offset, limit) => fetchMyCapabilities(orgId, offset, limit), undefined, Boolean(orgId));
   const [message, setMessage] = useState<string | null>(null);
   const create = useMutation({
     mutationFn: (values: { title: string; industry: string; description?: string; region?: string }) =>
@@ -73,7 +81,7 @@ function Capabilities({ orgId }: { orgId?: string }) {
           </Upload>
         </Form>
       </Card>
-      <Table<Item> rowKey="id" dataSource={mine.data?.items ?? []} pagination={false} columns={[
+      <Table<Item> rowKey="id" loading={mine.query.isFetching} dataSource={mine.rows} pagination={mine.pagination} columns={[
         { title: t("scenesConsole.itemTitle"), dataIndex: "title" },
         { title: t("scenesConsole.industry"), dataIndex: "industry" },
         { title: t("market.region"), dataIndex: "region" },
@@ -84,20 +92,19 @@ function Capabilities({ orgId }: { orgId?: string }) {
 }
 
 function Opportunities() {
-  const [offset, setOffset] = useState(0);
-  const items = useQuery({
-    queryKey: ["scenes", "opportunities", offset],
-    queryFn: async () => (await unwrap(api.GET("/v1/scenes/{kind}", { params: { path: { kind: "opportunities" }, query: { status: "open", offset, limit: 20 } } }))) as { items: Item[]; total: number },
-  });
+  const items = useServerTable<Item>(["scenes", "opportunities"], async (offset, limit) =>
+    (await unwrap(api.GET("/v1/scenes/{kind}", { params: { path: { kind: "opportunities" }, query: { status: "open", offset, limit } } }))) as unknown as Paged<Item>,
+  );
+  const { current, pageSize, total, showTotal, onChange } = items.pagination; // a List's pager, not a Table's
   return (
-    <List dataSource={items.data?.items ?? []} pagination={{ current: offset / 20 + 1, pageSize: 20, total: items.data?.total ?? 0, onChange: (n) => setOffset((n - 1) * 20) }}
+    <List loading={items.query.isFetching} dataSource={items.rows} pagination={{ current, pageSize, total, showTotal, onChange }}
       renderItem={(item) => <List.Item><List.Item.Meta title={item.title} description={`${item.org} · ${item.industry} · ${item.region}`} /></List.Item>} />
   );
 }
 
 function Matches({ orgId }: { orgId?: string }) {
   const { t } = useTranslation();
-  const mine = useMyCapabilities(orgId);
+  const mine = useCapabilityPicker(orgId);
   const [capability, setCapability] = useState<string>();
   const client = useQueryClient();
   const matches = useQuery({
@@ -126,7 +133,9 @@ function Matches({ orgId }: { orgId?: string }) {
 function Pairs() {
   const { t } = useTranslation();
   const client = useQueryClient();
-  const pairs = useQuery({ queryKey: ["pairs"], queryFn: async () => (await unwrap(api.GET("/v1/scenes/pairs", { params: { query: { limit: 100 } } }))) as { items: Pair[] } });
+  const pairs = useServerTable<Pair>(["pairs"], async (offset, limit) =>
+    (await unwrap(api.GET("/v1/scenes/pairs", { params: { query: { offset, limit } } }))) as unknown as Paged<Pair>,
+  );
   const refresh = () => client.invalidateQueries({ queryKey: ["pairs"] });
   const move = useMutation({ mutationFn: ({ id, stage }: { id: string; stage: string }) => unwrap(api.POST("/v1/scenes/pairs/{pair_id}/stage", { params: { path: { pair_id: id } }, body: { stage } })), onSuccess: refresh });
   const consent = useMutation({ mutationFn: (id: string) => unwrap(api.POST("/v1/scenes/pairs/{pair_id}/consent", { params: { path: { pair_id: id } } })), onSuccess: refresh });
@@ -134,7 +143,7 @@ function Pairs() {
   return (
     <>
       {failure && <Alert type="error" title={errorText(failure)} />}
-      <Table<Pair> rowKey="id" dataSource={pairs.data?.items ?? []} pagination={false} columns={[
+      <Table<Pair> rowKey="id" loading={pairs.query.isFetching} dataSource={pairs.rows} pagination={pairs.pagination} columns={[
         { title: t("scenes.opportunities"), key: "o", render: (_: unknown, p: Pair) => p.opportunity.title },
         { title: t("scenes.capabilities"), key: "c", render: (_: unknown, p: Pair) => p.capability.title },
         { title: t("scenesConsole.stage"), dataIndex: "stage_label" },
@@ -153,9 +162,10 @@ function Pairs() {
 
 function Challenges({ orgId }: { orgId?: string }) {
   const { t } = useTranslation();
-  const [offset, setOffset] = useState(0);
-  const challenges = useQuery({ queryKey: ["challenges", offset], queryFn: async () => (await unwrap(api.GET("/v1/scenes/challenges", { params: { query: { offset, limit: 20 } } }))) as { items: Challenge[]; total: number } });
-  const mine = useMyCapabilities(orgId);
+  const challenges = useServerTable<Challenge>(["challenges"], async (offset, limit) =>
+    (await unwrap(api.GET("/v1/scenes/challenges", { params: { query: { offset, limit } } }))) as unknown as Paged<Challenge>,
+  );
+  const mine = useCapabilityPicker(orgId);
   const [target, setTarget] = useState<Challenge | null>(null);
   const [form] = Form.useForm<{ summary: string; capability_id?: string }>();
   const propose = useMutation({ mutationFn: (values: { summary: string; capability_id?: string }) => unwrap(api.POST("/v1/scenes/challenges/{challenge_id}/proposals", { params: { path: { challenge_id: target!.id } }, body: { summary: values.summary, capability_id: values.capability_id ?? null } })) });
@@ -169,7 +179,7 @@ function Challenges({ orgId }: { orgId?: string }) {
   }
   return (
     <>
-      <Table<Challenge> rowKey="id" dataSource={challenges.data?.items ?? []} pagination={{ current: offset / 20 + 1, pageSize: 20, total: challenges.data?.total ?? 0, showSizeChanger: false, onChange: (n) => setOffset((n - 1) * 20) }} columns={[
+      <Table<Challenge> rowKey="id" loading={challenges.query.isFetching} dataSource={challenges.rows} pagination={challenges.pagination} columns={[
         { title: t("scenesConsole.itemTitle"), key: "title", render: (_: unknown, c: Challenge) => c.title ?? c.opportunity_id },
         { title: t("vouchers.state"), dataIndex: "state", render: (s?: string) => (s ? t(`agency.challenges.states.${s}`) : "") },
         { title: "", key: "p", render: (_: unknown, c: Challenge) => <Button data-testid={`propose-${c.id}`} disabled={c.state !== "open"} onClick={() => setTarget(c)}>{t("scenesConsole.propose")}</Button> },

@@ -1,5 +1,5 @@
 // Vouchers for an enterprise: apply to an open program, follow applications, see grants.
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { Alert, Button, Checkbox, DatePicker, Form, Input, InputNumber, Modal, Table, Tabs, Tag } from "antd";
 import type { Dayjs } from "dayjs";
 import { useState } from "react";
@@ -8,12 +8,12 @@ import { PageHeader } from "../../components/PageHeader";
 import { api, ApiError, unwrap, type Schemas } from "../../lib/api";
 import { errorText, showServerError } from "../../lib/forms";
 import { beijingTime, fenFromYuan, yuan } from "../../lib/format";
+import { useServerTable } from "../consoles/shared";
 
 type Program = Schemas["ProgramPublic"];
 type Application = Schemas["ApplicationPublic"];
 type Grant = Schemas["GrantPublic"];
 type ApplyForm = { is_sme: boolean; region: string; founded_on: Dayjs; requested_yuan: number; note?: string };
-const PAGE_SIZE = 20;
 
 function ApplyDialog({ program, onClose }: { program: Program; onClose: () => void }) {
   const { t } = useTranslation();
@@ -58,14 +58,16 @@ function ApplyDialog({ program, onClose }: { program: Program; onClose: () => vo
 function Programs() {
   const { t } = useTranslation();
   const [chosen, setChosen] = useState<Program | null>(null);
-  const programs = useQuery({ queryKey: ["programs", "open"], queryFn: () => unwrap(api.GET("/v1/vouchers/programs", { params: { query: { open_only: true, limit: 100 } } })) });
+  const programs = useServerTable<Program>(["programs", "open"], (offset, limit) =>
+    unwrap(api.GET("/v1/vouchers/programs", { params: { query: { open_only: true, offset, limit } } })),
+  );
   return (
     <>
       <Table<Program>
         rowKey="id"
-        loading={programs.isLoading}
-        dataSource={programs.data?.items ?? []}
-        pagination={false}
+        loading={programs.query.isLoading}
+        dataSource={programs.rows}
+        pagination={programs.pagination}
         columns={[
           { title: t("vouchers.program"), dataIndex: "name" },
           { title: t("programs.budget"), dataIndex: "budget_fen", render: (fen: number) => yuan(fen) },
@@ -80,16 +82,13 @@ function Programs() {
 
 function Applications() {
   const { t } = useTranslation();
-  const [offset, setOffset] = useState(0);
-  const applications = useQuery({
-    queryKey: ["applications", offset],
-    queryFn: () => unwrap(api.GET("/v1/vouchers/applications", { params: { query: { offset, limit: PAGE_SIZE } } })),
-    refetchInterval: 5000,
-  });
+  const applications = useServerTable<Application>(["applications"], (offset, limit) =>
+    unwrap(api.GET("/v1/vouchers/applications", { params: { query: { offset, limit } } })), 5000,
+  );
   return (
     <Table<Application>
       rowKey="id"
-      dataSource={applications.data?.items ?? []}
+      dataSource={applications.rows}
       columns={[
         { title: t("vouchers.program"), dataIndex: "program_id" },
         { title: t("vouchers.state"), dataIndex: "state", render: (state: string) => <Tag data-testid="application-state">{t(`vouchers.states.${state}`)}</Tag> },
@@ -98,19 +97,21 @@ function Applications() {
         { title: t("vouchers.reason"), dataIndex: "reason" },
         { title: t("vouchers.appliedAt"), dataIndex: "created_at", render: (at: string) => beijingTime(at) },
       ]}
-      pagination={{ current: offset / PAGE_SIZE + 1, pageSize: PAGE_SIZE, total: applications.data?.total ?? 0, onChange: (n) => setOffset((n - 1) * PAGE_SIZE) }}
+      pagination={applications.pagination}
     />
   );
 }
 
 function Grants() {
   const { t } = useTranslation();
-  const grants = useQuery({ queryKey: ["grants"], queryFn: () => unwrap(api.GET("/v1/vouchers/grants", { params: { query: { limit: 100 } } })), refetchInterval: 5000 });
+  const grants = useServerTable<Grant>(["grants"], (offset, limit) =>
+    unwrap(api.GET("/v1/vouchers/grants", { params: { query: { offset, limit } } })), 5000,
+  );
   return (
     <Table<Grant>
       rowKey="id"
-      dataSource={grants.data?.items ?? []}
-      pagination={false}
+      dataSource={grants.rows}
+      pagination={grants.pagination}
       columns={[
         { title: t("vouchers.program"), dataIndex: "program_name" },
         { title: t("vouchers.quota"), dataIndex: "quota_fen", render: (fen: number) => <span data-testid="grant-quota">{yuan(fen)}</span> },
