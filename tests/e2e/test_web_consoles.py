@@ -624,7 +624,10 @@ def test_an_agency_posts_a_challenge_an_enterprise_answers_and_the_agency_awards
     enterprise.context.close()
 
     before = _wallet_fen(consoles, consoles.enterprise, consoles.enterprise_id)
-    agency.get_by_test_id(f"proposals-{challenge_id}").click()
+    with agency.expect_response("**/proposals?*") as listed:
+        agency.get_by_test_id(f"proposals-{challenge_id}").click()
+    assert "offset=0" in listed.value.url and "limit=20" in listed.value.url  # server-paged
+    agency.wait_for_selector('.ant-modal .ant-pagination-total-text:has-text("1 in all")')
     agency.get_by_label("Technical approach").fill("88")
     agency.get_by_test_id(f"review-{proposal['id']}").click()
     agency.wait_for_selector(f'.ant-modal tr[data-row-key="{proposal["id"]}"]:has-text("88.00")')

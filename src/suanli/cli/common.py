@@ -31,6 +31,17 @@ err_console = Console(stderr=True)
 ApiUrlOption = typer.Option(None, "--api-url", envvar="SUANLI_API_URL", help="API base URL")
 TokenOption = typer.Option(None, "--token", envvar="SUANLI_TOKEN", help="bearer token")
 JsonOption = typer.Option(False, "--json", help="print JSON")
+PAGE_LIMIT_MAX = 500  # the API's PAGE_SIZE_MAX
+OffsetOption = typer.Option(0, "--offset", min=0, help="rows to skip")
+LimitOption = typer.Option(50, "--limit", min=1, max=PAGE_LIMIT_MAX, help="rows on the page")
+
+
+def page_footer(page: dict[str, Any]) -> str:
+    """Which rows of the whole list a page shows: `1-50 of 120`."""
+    first, last, total = page["offset"] + 1, page["offset"] + len(page["items"]), page["total"]
+    if not page["items"]:
+        return t(f"本页无(共 {total} 条)", f"none on this page ({total} in all)")
+    return t(f"第 {first}-{last} 条，共 {total} 条", f"{first}-{last} of {total}")
 
 
 def fail(message: str, exit_code: int = 2) -> NoReturn:

@@ -19,11 +19,14 @@ from suanli.cli.common import (
     ApiClient,
     ApiUrlOption,
     JsonOption,
+    LimitOption,
+    OffsetOption,
     TokenOption,
     console,
     fail,
     forget_credentials,
     language_header,
+    page_footer,
     print_json,
     save_credentials,
     settings_from_env,
@@ -136,12 +139,16 @@ def users_me(
 @users_app.command("list")
 def users_list(
     org_id: str | None = typer.Option(None, "--org", help="operator: another organisation"),
+    offset: int = OffsetOption,
+    limit: int = LimitOption,
     api_url: str | None = ApiUrlOption,
     token: str | None = TokenOption,
     json_output: bool = JsonOption,
 ) -> None:
-    """Lists your organisation's users (admins)."""
-    params = {"org_id": org_id, "limit": 500} if org_id else {"limit": 500}
+    """Lists your organisation's users (admins), a page at a time."""
+    params: dict[str, Any] = {"offset": offset, "limit": limit}
+    if org_id:
+        params["org_id"] = org_id
     page = ApiClient(api_url, token).request("GET", "/v1/users", params=params)
     if json_output:
         print_json(page)
@@ -163,7 +170,7 @@ def users_list(
         )
         for u in page["items"]
     ]
-    print_table(columns, rows)
+    print_table(columns, rows, page_footer(page))
 
 
 @users_app.command("create")
@@ -326,12 +333,15 @@ def tokens_create(
 @tokens_app.command("list")
 def tokens_list(
     user_id: str | None = typer.Option(None, "--user", help="admins: a user of yours"),
+    offset: int = OffsetOption,
+    limit: int = LimitOption,
     api_url: str | None = ApiUrlOption,
     token: str | None = TokenOption,
     json_output: bool = JsonOption,
 ) -> None:
-    """Lists your tokens (never the tokens themselves): scopes, expiry, last use."""
-    params: dict[str, Any] = {"limit": 500}
+    """Lists your tokens (never the tokens themselves): scopes, expiry, last use; a page at a
+    time."""
+    params: dict[str, Any] = {"offset": offset, "limit": limit}
     if user_id:
         params["user_id"] = user_id
     page = ApiClient(api_url, token).request("GET", "/v1/tokens", params=params)
@@ -359,7 +369,7 @@ def tokens_list(
         )
         for row in page["items"]
     ]
-    print_table(columns, rows)
+    print_table(columns, rows, page_footer(page))
 
 
 @tokens_app.command("revoke")

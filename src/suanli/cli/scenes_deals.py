@@ -11,10 +11,13 @@ from suanli.cli.common import (
     ApiClient,
     ApiUrlOption,
     JsonOption,
+    LimitOption,
+    OffsetOption,
     TokenOption,
     console,
     err_console,
     fail,
+    page_footer,
     print_json,
 )
 from suanli.cli.render import Column, Field, print_record, print_table, words, yuan
@@ -28,7 +31,6 @@ challenges_app = typer.Typer(
 )
 API = "/v1/scenes"
 STAGES = ("interested", "negotiating", "signed", "delivered", "closed")
-PAGE_LIMIT_MAX = 500
 
 
 # ---------------------------------------------------------------- stored matches
@@ -142,8 +144,8 @@ def pairs_show(
 @pairs_app.command("list")
 def pairs_list(
     stage: str | None = typer.Option(None, "--stage", help="recommended, interested, ..."),
-    offset: int = typer.Option(0, "--offset", min=0),
-    limit: int = typer.Option(50, "--limit", min=1, max=PAGE_LIMIT_MAX),
+    offset: int = OffsetOption,
+    limit: int = LimitOption,
     api_url: str | None = ApiUrlOption,
     token: str | None = TokenOption,
     json_output: bool = JsonOption,
@@ -366,8 +368,8 @@ def challenges_list(
     state: str | None = typer.Option(
         None, "--state", help="open | reviewing | awarded | cancelled"
     ),
-    offset: int = typer.Option(0, "--offset", min=0),
-    limit: int = typer.Option(50, "--limit", min=1, max=PAGE_LIMIT_MAX),
+    offset: int = OffsetOption,
+    limit: int = LimitOption,
     api_url: str | None = ApiUrlOption,
     token: str | None = TokenOption,
     json_output: bool = JsonOption,
@@ -391,14 +393,14 @@ def challenges_list(
         (c["id"], c["state"], yuan(c["reward_fen"]), str(c["deadline"]), c["goal"])
         for c in page["items"]
     ]
-    print_table(columns, rows, _page_title(t("揭榜任务", "Challenges"), page))
+    print_table(columns, rows, f"{t('揭榜任务', 'Challenges')} {page_footer(page)}")
 
 
 @challenges_app.command("proposals")
 def challenges_proposals(
     challenge_id: str,
-    offset: int = typer.Option(0, "--offset", min=0),
-    limit: int = typer.Option(50, "--limit", min=1, max=PAGE_LIMIT_MAX),
+    offset: int = OffsetOption,
+    limit: int = LimitOption,
     api_url: str | None = ApiUrlOption,
     token: str | None = TokenOption,
     json_output: bool = JsonOption,
@@ -417,15 +419,7 @@ def challenges_proposals(
         Column(t("方案", "summary"), fold=True),
     )
     rows = [(p["id"], p["enterprise_id"], words(p["score"]), p["summary"]) for p in answer["items"]]
-    print_table(columns, rows, _page_title(t("方案", "Proposals"), answer))
-
-
-def _page_title(name: str, page: dict[str, Any]) -> str:
-    """`Proposals 1-20 of 45`: which rows of the whole list this page shows."""
-    first, last, total = page["offset"] + 1, page["offset"] + len(page["items"]), page["total"]
-    if not page["items"]:
-        return t(f"{name} (共 {total}，本页无)", f"{name} (none on this page of {total})")
-    return t(f"{name} 第 {first}-{last} 条，共 {total} 条", f"{name} {first}-{last} of {total}")
+    print_table(columns, rows, f"{t('方案', 'Proposals')} {page_footer(answer)}")
 
 
 CHALLENGE_FIELDS = (

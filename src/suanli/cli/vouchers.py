@@ -12,9 +12,12 @@ from suanli.cli.common import (
     ApiClient,
     ApiUrlOption,
     JsonOption,
+    LimitOption,
+    OffsetOption,
     TokenOption,
     console,
     fail,
+    page_footer,
     print_json,
 )
 from suanli.cli.render import Column, print_table, words
@@ -115,12 +118,14 @@ def create(
 @programs_app.command("list")
 def list_programs(
     open_only: bool = typer.Option(False, "--open", help="only programs open now"),
+    offset: int = OffsetOption,
+    limit: int = LimitOption,
     api_url: str | None = ApiUrlOption,
     token: str | None = TokenOption,
     json_output: bool = JsonOption,
 ) -> None:
-    """Every program (they are public), oldest first."""
-    params = {"open_only": open_only, "limit": 500}
+    """The programs (they are public), a page at a time, oldest first."""
+    params = {"open_only": open_only, "offset": offset, "limit": limit}
     page = ApiClient(api_url, token).request("GET", "/v1/vouchers/programs", params=params)
     if json_output:
         print_json(page)
@@ -146,7 +151,7 @@ def list_programs(
         )
         for p in page["items"]
     ]
-    print_table(columns, rows, t("算力券", "Voucher programs"))
+    print_table(columns, rows, f"{t('算力券', 'Voucher programs')} {page_footer(page)}")
 
 
 @programs_app.command("show")
@@ -232,12 +237,15 @@ def apply(
 def applications(
     program: str | None = typer.Option(None, "--program"),
     state: str | None = typer.Option(None, "--state", help="pending | approved | rejected"),
+    offset: int = OffsetOption,
+    limit: int = LimitOption,
     api_url: str | None = ApiUrlOption,
     token: str | None = TokenOption,
     json_output: bool = JsonOption,
 ) -> None:
-    """Applications you may see: your own, or those to your agency's programs."""
-    params = {"program_id": program, "state": state, "limit": 500}
+    """Applications you may see (your own, or those to your agency's programs), a page at a
+    time."""
+    params = {"program_id": program, "state": state, "offset": offset, "limit": limit}
     query = {key: value for key, value in params.items() if value is not None}
     page = ApiClient(api_url, token).request("GET", "/v1/vouchers/applications", params=query)
     if json_output:
@@ -245,6 +253,7 @@ def applications(
         return
     for item in page["items"]:
         _print_application(item, False)
+    console.print(page_footer(page), highlight=False)
 
 
 def _print_application(item: dict[str, Any], json_output: bool) -> None:
@@ -289,18 +298,24 @@ def reject(
 @app.command("grants")
 def grants(
     program: str | None = typer.Option(None, "--program"),
+    offset: int = OffsetOption,
+    limit: int = LimitOption,
     api_url: str | None = ApiUrlOption,
     token: str | None = TokenOption,
     json_output: bool = JsonOption,
 ) -> None:
-    """Grants with their balance, what running jobs reserve, and what is available."""
-    query = {"program_id": program, "limit": 500} if program else {"limit": 500}
+    """Grants with their balance, what running jobs reserve, and what is available, a page at
+    a time."""
+    query: dict[str, Any] = {"offset": offset, "limit": limit}
+    if program:
+        query["program_id"] = program
     page = ApiClient(api_url, token).request("GET", "/v1/vouchers/grants", params=query)
     if json_output:
         print_json(page)
         return
     for grant in page["items"]:
         _print_grant(grant, False)
+    console.print(page_footer(page), highlight=False)
 
 
 def _print_grant(grant: dict[str, Any], json_output: bool) -> None:
