@@ -224,6 +224,21 @@ def test_challenges_list_newest_first_and_proposals_page_on_the_server(city: Cit
         assert refused.status_code == 422 and refused.json()["field"] == field, refused.text
 
 
+def test_pairs_list_newest_first_a_page_at_a_time(city: City) -> None:
+    import_csv(city, city.agency, "opportunities", first_rows("opportunities", 2))
+    import_csv(city, city.enterprise, "capabilities", first_rows("capabilities", 2))
+    made = []
+    for number in (1, 2):
+        body = {"opportunity_id": f"OPP-00{number}", "capability_id": f"CAP-00{number}"}
+        reply = city.post(city.agency, "/v1/scenes/pairs", body)
+        assert reply.status_code == 201, reply.text
+        made.append(reply.json()["id"])
+    page = city.get(city.enterprise, "/v1/scenes/pairs", params={"limit": 1}).json()
+    assert ([p["id"] for p in page["items"]], page["total"]) == ([made[1]], 2)  # just made
+    rest = city.get(city.enterprise, "/v1/scenes/pairs", params={"offset": 1}).json()
+    assert [p["id"] for p in rest["items"]] == [made[0]]
+
+
 def rows_text(*rows: str) -> str:
     return HEADER + "".join(row + "\n" for row in rows)
 
