@@ -117,6 +117,29 @@ def test_suanli_learns_the_distribution_from_recent_requests() -> None:
     assert choose("suanli", nodes, pod(milli=300), context) == Choice(1, (0,))
 
 
+def test_suanli_breaks_fgd_ties_towards_the_node_left_fullest() -> None:
+    # only one-card requests are typical: a one-card pod changes no node's fragmentation, so
+    # FGD's integer score ties (50) and FGD takes the lowest index; suanli the fuller node
+    nodes = fleet((0, 8, 96_000), (0, 8, 96_000))
+    for slot in range(6):
+        place(nodes, Choice(1, (slot,)), pod(cpu=0))
+    typical = typical_pods([pod()] * 10, model_count=1)
+    assert node_of("fgd", nodes, pod(), PackingContext(typical=typical)) == 0
+    assert node_of("suanli", nodes, pod(), PackingContext(typical=typical)) == 1
+
+
+def test_suanli_puts_a_share_on_the_tightest_card_of_a_node_when_the_score_ties() -> None:
+    # typical requests: whole cards only, so a share on a card already below 1000 changes no
+    # fragmentation; FGD takes the first such card, suanli the tightest
+    nodes = fleet((0, 3, 64_000))
+    take(nodes, 0, 0, 100)  # card 0: 900 free
+    take(nodes, 0, 1, 500)  # card 1: 500 free
+    typical = typical_pods([pod()] * 10, model_count=1)
+    share = pod(milli=300)
+    assert choose("fgd", nodes, share, PackingContext(typical=typical)) == Choice(0, (0,))
+    assert choose("suanli", nodes, share, PackingContext(typical=typical)) == Choice(0, (1,))
+
+
 def test_random_picks_only_feasible_nodes_and_repeats_per_seed() -> None:
     nodes = fleet((0, 1, 64_000), (0, 2, 64_000), (1, 8, 64_000), models=("A", "B"))
     request = pod(cards=2, models=frozenset({0}))

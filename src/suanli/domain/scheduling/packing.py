@@ -622,8 +622,11 @@ def suanli_choice(
 ) -> Choice:
     """suanli's own (docs/scheduling.md): FGD's fragmentation gradient on FGD's integer score,
     measured against the target distribution when the caller has one (as FGD) and else against
-    the requests seen so far (the live service); among the nodes (and cards) that tie on it,
-    the one left fullest in CPU and cards (best fit) instead of the lowest index. Neither
+    the requests seen so far (the live service), traded against best fit: each node loses
+    `FIT_WEIGHT` points per unit of what it keeps free after placing (free cards ÷ 8 + free
+    cores ÷ 128), so a node left much fuller may win by a point of FGD score, not only on a
+    tie. For a fraction, a hundredth of a point per card of milli the chosen card keeps free,
+    so the tightest of a node's tied cards wins. Then the lowest node index. Neither
     distribution yet: best fit alone."""
     typical = context.typical
     if typical is None and context.recent is not None:
@@ -631,15 +634,7 @@ def suanli_choice(
     if typical is None:
         return by_score(best_fit_scores)(nodes, pod, candidates, context)
     candidates = distinct_states(nodes, candidates)
-    reduction = fragmentation_deltas(nodes, pod, candidates, typical).reduction
-    unusable = np.isnan(reduction)
-    score = np.where(unusable, -1.0, sigmoid_score(np.where(unusable, 0.0, reduction)))
-    free_after = (
-        nodes.card_left[candidates].sum(axis=1) - pod.total_milli
-    ) / MAX_SPEC_GPU_MILLI + (nodes.cpu_left[candidates] - pod.cpu_milli) / MAX_SPEC_CPU_MILLI
-    # both terms are < 1.5 (a node has at most 8 cards and 192 cores), so a third of their sum
-    # stays below one score point: it only orders nodes that tie on the integer score
-    score = score - (free_after / TIE_BREAK_DIVISOR)[:, None]
+    score = suanli_scores(nodes, pod, candidates, typical)
     slot_of = np.argmax(score, axis=1)
     position = int(np.argmax(score[np.arange(len(candidates)), slot_of]))
     node = int(candidates[position])
@@ -648,7 +643,25 @@ def suanli_choice(
     return Choice(node, default_slots(nodes, node, pod))
 
 
-TIE_BREAK_DIVISOR = 3.0
+def suanli_scores(
+    nodes: PackingNodes, pod: PodRequest, candidates: IntArray, typical: TypicalPods
+) -> FloatArray:
+    """(C, CARD_SLOTS) for a fraction (-inf where the card cannot take it), else (C, 1)."""
+    reduction = fragmentation_deltas(nodes, pod, candidates, typical).reduction
+    unusable = np.isnan(reduction)
+    score = sigmoid_score(np.where(unusable, 0.0, reduction)).astype(np.float64)
+    free_after = (
+        nodes.card_left[candidates].sum(axis=1) - pod.total_milli
+    ) / MAX_SPEC_GPU_MILLI + (nodes.cpu_left[candidates] - pod.cpu_milli) / MAX_SPEC_CPU_MILLI
+    score -= FIT_WEIGHT * free_after[:, None]
+    if pod.shares_a_card:
+        card_after = (nodes.card_left[candidates] - pod.card_milli) / MILLI
+        score -= CARD_FIT_WEIGHT * card_after
+    return np.where(unusable, -np.inf, score)
+
+
+FIT_WEIGHT = 1.0  # FGD score points per unit of free cards ÷ 8 + free cores ÷ 128 left
+CARD_FIT_WEIGHT = 0.01  # points per whole card left free on the chosen card (< any other term)
 
 BY_NODE_STATE = frozenset({"fgd", "suanli"})  # the policies that call `distinct_states`
 
