@@ -16,6 +16,7 @@ from suanli.domain.scheduling.packing import (
     choose,
     feasible_nodes,
     fragmentation_deltas,
+    model_pressure,
     place,
     typical_pods,
 )
@@ -126,6 +127,32 @@ def test_suanli_breaks_fgd_ties_towards_the_node_left_fullest() -> None:
     typical = typical_pods([pod()] * 10, model_count=1)
     assert node_of("fgd", nodes, pod(), PackingContext(typical=typical)) == 0
     assert node_of("suanli", nodes, pod(), PackingContext(typical=typical)) == 1
+
+
+def test_model_pressure_is_the_pinned_share_of_a_models_capacity() -> None:
+    # two models of equal capacity; half the requests' milli is pinned to model 1: it alone
+    # would claim all of model 1 at the fleet's average load (pressure 1), model 0 nothing
+    nodes = fleet((0, 4, 64_000), (1, 4, 64_000), models=("A", "B"))
+    pods = [pod()] * 5 + [pod(models=frozenset({1}))] * 5
+    assert model_pressure(nodes, typical_pods(pods, model_count=2)) == pytest.approx([0.0, 1.0])
+    # all requests pinned to models 0 or 1, spread by capacity (4000 milli each of 16,000):
+    # each gets 1/8 of a pod's milli per 4000 against 1/16,000 on average, pressure 2
+    three = fleet((0, 4, 64_000), (1, 4, 64_000), (2, 8, 64_000), models=("A", "B", "C"))
+    pinned = typical_pods([pod(models=frozenset({0, 1}))] * 4, model_count=3)
+    assert model_pressure(three, pinned) == pytest.approx([2.0, 2.0, 0.0])
+    unpinned = model_pressure(nodes, typical_pods([pod()] * 3, model_count=2))
+    assert unpinned == pytest.approx([0.0, 0.0])
+
+
+def test_suanli_leaves_the_model_pinned_requests_need_to_them() -> None:
+    # two idle 4-card nodes, model B first. The pinned requests (8 cards of B) fit on
+    # neither, so a one-card request changes fragmentation alike on both and best fit ties:
+    # FGD takes node 0 (B), suanli the model nobody is pinned to
+    nodes = fleet((1, 4, 64_000), (0, 4, 64_000), models=("A", "B"))
+    pods = [pod()] * 5 + [pod(cards=8, models=frozenset({1}))] * 5
+    context = PackingContext(typical=typical_pods(pods, model_count=2))
+    assert node_of("fgd", nodes, pod(), context) == 0
+    assert node_of("suanli", nodes, pod(), context) == 1
 
 
 def test_suanli_puts_a_share_on_the_tightest_card_of_a_node_when_the_score_ties() -> None:

@@ -625,9 +625,11 @@ def suanli_choice(
     the requests seen so far (the live service), traded against best fit: each node loses
     `FIT_WEIGHT` points per unit of what it keeps free after placing (free cards ÷ 8 + free
     cores ÷ 128), so a node left much fuller may win by a point of FGD score, not only on a
-    tie. For a fraction, a hundredth of a point per card of milli the chosen card keeps free,
-    so the tightest of a node's tied cards wins. Then the lowest node index. Neither
-    distribution yet: best fit alone."""
+    tie. A request for cards also loses `PRESSURE_WEIGHT` points per unit of `model_pressure`
+    of the node's model, so it leaves the models that pinned requests need to them. For a
+    fraction, a hundredth of a point per card of milli the chosen card keeps free, so the
+    tightest of a node's tied cards wins. Then the lowest node index. Neither distribution
+    yet: best fit alone."""
     typical = context.typical
     if typical is None and context.recent is not None:
         typical = context.recent.typical()
@@ -654,14 +656,42 @@ def suanli_scores(
         nodes.card_left[candidates].sum(axis=1) - pod.total_milli
     ) / MAX_SPEC_GPU_MILLI + (nodes.cpu_left[candidates] - pod.cpu_milli) / MAX_SPEC_CPU_MILLI
     score -= FIT_WEIGHT * free_after[:, None]
+    if pod.cards:
+        pressure = model_pressure(nodes, typical)
+        score -= PRESSURE_WEIGHT * pressure[nodes.model[candidates]][:, None]
     if pod.shares_a_card:
         card_after = (nodes.card_left[candidates] - pod.card_milli) / MILLI
         score -= CARD_FIT_WEIGHT * card_after
     return np.where(unusable, -np.inf, score)
 
 
+def model_pressure(nodes: PackingNodes, typical: TypicalPods) -> FloatArray:
+    """Per model: the milli-card that the distribution's model-constrained requests expect of
+    it (each spread over its allowed models by capacity) per milli-card of its capacity,
+    relative to the whole distribution's milli per milli-card of the fleet. 0 for a model no
+    request is pinned to (every model, when none is); 1 for a model whose capacity the pinned
+    requests alone claim at the fleet's average load. Depends only on the distribution and
+    the fleet's shape, not on what is placed."""
+    model_count = len(nodes.models)
+    capacity = np.bincount(nodes.model, weights=nodes.cards * MILLI, minlength=model_count)
+    accessible = typical.accessible[:model_count]  # (models, specs)
+    pinned = ~accessible.all(axis=0) & (typical.cards > 0)
+    milli = typical.weight * typical.cards * typical.card_milli
+    if not pinned.any() or capacity.sum() <= 0 or milli.sum() <= 0:
+        return np.zeros(model_count)
+    allowed_capacity = (accessible * capacity[:, None]).sum(axis=0)  # (specs,)
+    share = np.where(
+        accessible & pinned & (allowed_capacity > 0),
+        capacity[:, None] / np.maximum(allowed_capacity, 1.0),
+        0.0,
+    )
+    pinned_load = (share @ milli) / np.maximum(capacity, 1.0)
+    return np.asarray(pinned_load / (milli.sum() / capacity.sum()), np.float64)
+
+
 FIT_WEIGHT = 1.0  # FGD score points per unit of free cards ÷ 8 + free cores ÷ 128 left
 CARD_FIT_WEIGHT = 0.01  # points per whole card left free on the chosen card (< any other term)
+PRESSURE_WEIGHT = 3.0  # points per unit of model pressure, for requests that take cards
 
 BY_NODE_STATE = frozenset({"fgd", "suanli"})  # the policies that call `distinct_states`
 
