@@ -301,6 +301,7 @@ class TypicalPods:
     accessible: BoolArray  # (models, specs): may the spec run on a node of this model?
     thresholds: IntArray  # the distinct card_milli of the specs that ask for cards
     threshold_index: IntArray  # per spec, its card_milli's index in thresholds
+    pinned: bool = False  # does a spec that takes cards run on some models only?
 
 
 def typical_pods(
@@ -361,14 +362,16 @@ def _typical(
     if not thresholds.size:
         thresholds = np.array([MILLI], np.int64)
     index = np.minimum(np.searchsorted(thresholds, np.maximum(card_milli, 1)), len(thresholds) - 1)
+    cards = np.array([key[2] for key, _ in kept], np.int64)
     return TypicalPods(
         cpu_milli=np.array([key[0] for key, _ in kept], np.int64),
         card_milli=card_milli,
-        cards=np.array([key[2] for key, _ in kept], np.int64),
+        cards=cards,
         weight=np.array([count / total for _, count in kept], np.float64),
         accessible=accessible,
         thresholds=thresholds,
         threshold_index=index,
+        pinned=bool((~accessible.all(axis=0) & (cards > 0)).any()),
     )
 
 
@@ -656,9 +659,10 @@ def suanli_scores(
         nodes.card_left[candidates].sum(axis=1) - pod.total_milli
     ) / MAX_SPEC_GPU_MILLI + (nodes.cpu_left[candidates] - pod.cpu_milli) / MAX_SPEC_CPU_MILLI
     score -= FIT_WEIGHT * free_after[:, None]
-    if pod.cards:
-        pressure = model_pressure(nodes, typical)
-        score -= PRESSURE_WEIGHT * pressure[nodes.model[candidates]][:, None]
+    models = nodes.model[candidates]
+    # no pinned spec: every model's pressure is 0; one model (a live pool): a constant shift
+    if pod.cards and typical.pinned and models.min() != models.max():
+        score -= PRESSURE_WEIGHT * model_pressure(nodes, typical)[models][:, None]
     if pod.shares_a_card:
         card_after = (nodes.card_left[candidates] - pod.card_milli) / MILLI
         score -= CARD_FIT_WEIGHT * card_after
@@ -691,7 +695,7 @@ def model_pressure(nodes: PackingNodes, typical: TypicalPods) -> FloatArray:
 
 FIT_WEIGHT = 1.0  # FGD score points per unit of free cards ÷ 8 + free cores ÷ 128 left
 CARD_FIT_WEIGHT = 0.01  # points per whole card left free on the chosen card (< any other term)
-PRESSURE_WEIGHT = 3.0  # points per unit of model pressure, for requests that take cards
+PRESSURE_WEIGHT = 6.0  # points per unit of model pressure, for requests that take cards
 
 BY_NODE_STATE = frozenset({"fgd", "suanli"})  # the policies that call `distinct_states`
 
