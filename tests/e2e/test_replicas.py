@@ -596,12 +596,6 @@ def through(url: str, proxy: PausableProxy) -> str:
     return urlunsplit(parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}"))
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open (issue 19): the cut-off leader's open transaction keeps the lease row locked "
-    "and PostgreSQL does not end it after the lease time, though the fence sets "
-    "idle_in_transaction_session_timeout for it; the standby's takeover then waits on that lock",
-)
 def test_a_network_cut_leader_is_replaced_within_10s_and_runs_nothing_after(
     replica_env: dict[str, Any], marker_dir: Path
 ) -> None:

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from suanli.adapters.db.database import Database
@@ -49,6 +50,16 @@ RELEASE = text(
 # in the middle of one would otherwise keep the row locked until TCP gives up (hours), and no
 # standby could take the lease. One round trip with the fence itself.
 BOUND_IDLE = "SELECT set_config('idle_in_transaction_session_timeout', :idle_ms, true)"
+ACQUIRE_LOCK_WAIT_MS = 1000
+# Only once the lease has expired: the holder has not renewed for a lease time, so it no
+# longer acts; what is left of it is a transaction that keeps the row locked.
+END_STALE_HOLDER = text(
+    "SELECT pg_terminate_backend(l.pid) FROM scheduler_leases s "
+    "JOIN pg_locks l ON l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock' "
+    "AND l.transactionid::text = s.xmax::text "
+    f"WHERE s.name = :name AND s.expires_at_s < {NOW_S} AND s.xmax::text <> '0' "
+    "AND l.pid <> pg_backend_pid()"
+)
 FENCE = text(
     f"WITH bounded AS ({BOUND_IDLE}) "
     "UPDATE scheduler_leases SET holder = holder FROM bounded "
@@ -91,16 +102,30 @@ class Leadership:
             log.warning("scheduler lease: %s", type(error).__name__)
 
     def _acquire(self, started: float) -> None:
-        with self.db.engine.begin() as connection:
-            connection.execute(text(BOUND_IDLE), {"idle_ms": self._idle_ms})
-            connection.execute(ENSURE_ROW, {"name": SCHEDULER_LEASE})
-            epoch = connection.execute(
-                ACQUIRE, {"me": self.holder, "ttl": self.ttl_s, "name": SCHEDULER_LEASE}
-            ).scalar()
+        try:
+            with self.db.engine.begin() as connection:
+                connection.execute(text(BOUND_IDLE), {"idle_ms": self._idle_ms})
+                connection.execute(text(f"SET LOCAL lock_timeout = {ACQUIRE_LOCK_WAIT_MS}"))
+                connection.execute(ENSURE_ROW, {"name": SCHEDULER_LEASE})
+                epoch = connection.execute(
+                    ACQUIRE, {"me": self.holder, "ttl": self.ttl_s, "name": SCHEDULER_LEASE}
+                ).scalar()
+        except OperationalError:
+            self._end_stale_holder()  # the next step takes the lease
+            raise
         if epoch is not None:
             with self._lock:
                 self.epoch, self._valid_until = int(epoch), started + self.ttl_s
             log.info("leading the scheduler (epoch %s) as %s", epoch, self.holder)
+
+    def _end_stale_holder(self) -> None:
+        """The lease has expired, yet a transaction still holds its row locked: a leader cut
+        off from the database in the middle of one (the database has not noticed; TCP may
+        take hours). Its backend is ended, which rolls that transaction back."""
+        with self.db.engine.begin() as connection:
+            ended = connection.execute(END_STALE_HOLDER, {"name": SCHEDULER_LEASE}).all()
+        if ended:
+            log.warning("ended the expired leader's database session(s): %s", ended)
 
     def _renew(self, started: float) -> None:
         with self.db.engine.begin() as connection:
