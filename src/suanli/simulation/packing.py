@@ -8,6 +8,8 @@ Protocol, as the artifact runs it (github.com/hkust-adsl/kubernetes-scheduler-si
 - pods: the pod list shuffled with the seed, then, while the requested milli-card total stays
   within 130 % of capacity, pods drawn uniformly with replacement from the list are appended
   (tuneUpPods; a list already above 130 % loses random pods instead, tuneDownPods);
+- nodes: named in a random order per seed (syncClusterResourceList), so the scheduler's tie
+  rule (smallest name) picks a random node among equals, not the node list's first;
 - every pod is placed once, in order; nothing departs; a pod no node can take stays unplaced;
 - allocation ratio = allocated ÷ total milli-card, read against arrived (requested so far,
   placed or not) ÷ capacity, rounded to whole percent and averaged per percent (the
@@ -233,6 +235,20 @@ def arrival_order(pods: Sequence[PodRequest], capacity_milli: int, seed: int) ->
     return order
 
 
+NODE_ORDER_STREAM = 1  # the seed's second random stream (the first draws the arrivals)
+
+
+def seed_nodes(nodes: PackingNodes, seed: int) -> tuple[PackingNodes, np.ndarray]:
+    """The fleet in the order the seed's run names it. The artifact prefixes every node's
+    name with a random `%04d-` before creating it (simulator.go:476-485,
+    syncClusterResourceList: `rand.Perm`), and the scheduler gives a tie to the smallest
+    name, so ties fall on a random node of the fleet, not on the list's first (the node
+    list is sorted by model: ties to the first row pile CPU-only pods onto the same few
+    nodes). Returns the reordered copy and, per position, the node's row in the list."""
+    order = np.random.default_rng((seed, NODE_ORDER_STREAM)).permutation(len(nodes.cards))
+    return nodes.reordered(order), order
+
+
 def run_seed(
     nodes: PackingNodes,
     pods: Sequence[PodRequest],
@@ -241,7 +257,7 @@ def run_seed(
     progress: Progress | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Places the seed's arrivals once each; returns arrived and allocated milli after each."""
-    state = nodes.copy()
+    state, _ = seed_nodes(nodes, seed)
     order = arrival_order(pods, state.milli_capacity, seed)
     context = PackingContext(
         typical=typical_pods(pods, len(state.models)),

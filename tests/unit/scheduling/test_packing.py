@@ -21,7 +21,7 @@ from suanli.domain.scheduling.packing import (
     typical_pods,
 )
 from suanli.errors import InvalidInput
-from suanli.simulation.packing import alloc_at_points, arrival_order, run_seed
+from suanli.simulation.packing import alloc_at_points, arrival_order, run_seed, seed_nodes
 
 
 def fleet(*nodes: tuple[int, int, int], models: tuple[str, ...] = ("A",)) -> PackingNodes:
@@ -218,6 +218,26 @@ def test_arrivals_keep_every_pod_and_resample_up_to_130_percent() -> None:
     assert 1.3 * capacity - MILLI < requested <= 1.3 * capacity
     assert order == arrival_order(pods, capacity, seed=42)
     assert order != arrival_order(pods, capacity, seed=43)
+
+
+def test_each_seed_names_the_nodes_in_a_random_order_so_ties_fall_on_a_random_node() -> None:
+    """The artifact prefixes node names with a random `%04d-` (simulator.go:476-485) and ties
+    go to the smallest name: a request every node scores alike (a CPU-only pod under GPU
+    packing) lands on a random node of the list per seed, not always on its first row."""
+    nodes = fleet(*[(0, 2, 16_000)] * 8, (0, 8, 96_000), (0, 8, 96_000))
+    cpu_only = pod(cpu=4000, cards=0)
+    landed = set()
+    for seed in range(42, 52):
+        named, rows = seed_nodes(nodes, seed)
+        assert sorted(rows.tolist()) == list(range(10))
+        assert (named.cpu_left == nodes.cpu_left[rows]).all()
+        assert (named.card_left == nodes.card_left[rows]).all()
+        landed.add(int(rows[node_of("gpu-packing", named, cpu_only, PackingContext())]))
+        again, same_rows = seed_nodes(nodes, seed)
+        assert (same_rows == rows).all()
+        place(again, Choice(0, ()), cpu_only)  # a reordered copy: the list is untouched
+        assert nodes.cpu_left[rows[0]] == named.cpu_left[0]
+    assert len(landed) > 3
 
 
 def test_a_list_above_130_percent_loses_random_pods() -> None:

@@ -136,6 +136,20 @@ class PackingNodes:
             tags=self.tags.copy(),
         )
 
+    def reordered(self, order: IntArray) -> PackingNodes:
+        """A copy whose node i is this table's node `order[i]` (the tie rule, lowest index,
+        then follows the new order)."""
+        return PackingNodes(
+            models=self.models,
+            model=self.model[order],
+            cards=self.cards[order],
+            cpu_capacity=self.cpu_capacity[order],
+            cpu_left=self.cpu_left[order],
+            memory_left=self.memory_left[order],
+            card_left=self.card_left[order],
+            tags=self.tags[order],
+        )
+
     @property
     def milli_capacity(self) -> int:
         return int(self.cards.sum()) * MILLI
