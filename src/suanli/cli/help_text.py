@@ -281,6 +281,14 @@ OPTION_HELP_ZH: dict[str, str] = {
     "a head kept earlier, SEQ:HASH, that must still be in the chain": "此前保存的链头 SEQ:HASH，必须仍在链中",
     "Show this message and exit.": "显示本帮助并退出。",
     "runs per command": "每条命令运行次数",
+    "rows to skip": "跳过的行数",
+    "rows on the page": "本页的行数",
+    "heap samples this early are shown but left out of the verdict": "这段时间内的堆采样照常显示，但不计入结论",
+    "keep the synthetic items' vectors in <data_dir>/cache and reuse them": "把合成条目的向量保存在 <data_dir>/cache 中并重复使用",
+    "pack one-node whole-card jobs too (else best fit)": "单节点整卡作业也按装箱策略放置(否则用最佳适配)",
+    "packing policy: the node and card of a share within its pool": "装箱策略: 在资源池内为分卡作业选节点和卡",
+    "packing policy: the node and card within the chosen pool": "装箱策略: 在选定资源池内选节点和卡",
+    "the page's refresh interval during the heap run (?refresh_ms=)": "测堆期间页面的刷新间隔(?refresh_ms=)",
 }
 
 
