@@ -92,10 +92,11 @@ async def _checked_body(scope: Scope, receive: Receive, headers: dict[bytes, byt
     body = b"".join(chunks)
     if b"json" in headers.get(b"content-type", b""):
         _check_json_strings(body)
-    return _replay(body, receive)
+    return replay_body(body, receive)
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay_body(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that hands the app the body already read, then the client's later messages."""
     sent = False
 
     async def replay() -> Message:

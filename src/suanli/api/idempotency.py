@@ -36,6 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from suanli.adapters.db.database import Database
 from suanli.adapters.db.tables import IdempotencyRow
 from suanli.api.db_outage import is_database_outage
+from suanli.api.guards import replay_body
 from suanli.errors import Conflict, IdempotencyConflict, InvalidInput, SuanliError
 from suanli.i18n import msg
 
@@ -88,7 +89,7 @@ class IdempotencyMiddleware:
         db: Database = request.app.state.suanli.db
         caller = await _caller_scope(request, db)
         body = await request.body()
-        replay = _replaying(body, receive)
+        replay = replay_body(body, receive)
         if caller is None:  # not authenticated: the route answers 401, nothing to remember
             await self.app(scope, replay, send)
             return
@@ -139,19 +140,6 @@ class _Captured:
             return
         await send(self.start)
         await send({"type": "http.response.body", "body": self.body, "more_body": False})
-
-
-def _replaying(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if sent:
-            return await receive()
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return replay
 
 
 async def _caller_scope(request: Request, db: Database) -> str | None:
