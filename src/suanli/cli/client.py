@@ -12,6 +12,8 @@ from suanli.cli.common import (
     ApiClient,
     ApiUrlOption,
     JsonOption,
+    LimitOption,
+    OffsetOption,
     TokenOption,
     console,
     err_console,
@@ -72,8 +74,8 @@ def orgs_create(
 @orgs_app.command("list")
 def orgs_list(
     kind: str | None = typer.Option(None, "--kind", help="provider | enterprise | agency"),
-    offset: int = typer.Option(0, "--offset", min=0),
-    limit: int = typer.Option(50, "--limit", min=1, max=500),
+    offset: int = OffsetOption,
+    limit: int = LimitOption,
     api_url: str | None = ApiUrlOption,
     token: str | None = TokenOption,
     json_output: bool = JsonOption,
@@ -186,8 +188,8 @@ def _print_pool(pool: dict[str, Any], json_output: bool) -> None:
 @pools_app.command("list")
 def pools_list(
     mine: bool = typer.Option(False, "--mine"),
-    offset: int = typer.Option(0, "--offset", min=0),
-    limit: int = typer.Option(50, "--limit", min=1, max=500),
+    offset: int = OffsetOption,
+    limit: int = LimitOption,
     api_url: str | None = ApiUrlOption,
     token: str | None = TokenOption,
     json_output: bool = JsonOption,
@@ -424,8 +426,8 @@ def jobs_quote(
 @jobs_app.command("list")
 def jobs_list(
     state: str | None = typer.Option(None, "--state"),
-    offset: int = typer.Option(0, "--offset", min=0),
-    limit: int = typer.Option(50, "--limit", min=1, max=500),
+    offset: int = OffsetOption,
+    limit: int = LimitOption,
     api_url: str | None = ApiUrlOption,
     token: str | None = TokenOption,
     json_output: bool = JsonOption,

@@ -12,6 +12,8 @@ from suanli.cli.common import (
     ApiClient,
     ApiUrlOption,
     JsonOption,
+    LimitOption,
+    OffsetOption,
     TokenOption,
     console,
     fail,
@@ -61,8 +63,8 @@ def list_(
     review_state: str | None = typer.Option(
         None, "--review-state", help="pending | approved | rejected"
     ),
-    offset: int = typer.Option(0, "--offset", min=0),
-    limit: int = typer.Option(50, "--limit", min=1, max=500),
+    offset: int = OffsetOption,
+    limit: int = LimitOption,
     api_url: str | None = ApiUrlOption,
     token: str | None = TokenOption,
     json_output: bool = JsonOption,

@@ -423,8 +423,8 @@ def orgs_register(
 @review_app.command("list")
 def review_list(
     state: str = typer.Option("pending", "--state", help="pending | rejected | active"),
-    offset: int = typer.Option(0, "--offset", min=0),
-    limit: int = typer.Option(50, "--limit", min=1, max=500),
+    offset: int = OffsetOption,
+    limit: int = LimitOption,
     api_url: str | None = ApiUrlOption,
     token: str | None = TokenOption,
     json_output: bool = JsonOption,
@@ -536,8 +536,8 @@ def audit_list(
     action: str | None = ActionOpt,
     since: str | None = SinceOpt,
     until: str | None = UntilOpt,
-    offset: int = typer.Option(0, "--offset", min=0),
-    limit: int = typer.Option(50, "--limit", min=1, max=500),
+    offset: int = OffsetOption,
+    limit: int = LimitOption,
     api_url: str | None = ApiUrlOption,
     token: str | None = TokenOption,
     json_output: bool = JsonOption,
