@@ -39,6 +39,9 @@ def test_the_migrated_schema_matches_the_models(database_url: str) -> None:
 
 
 def test_the_newest_migrations_downgrade_and_upgrade_again(database_url: str) -> None:
+    downgrade(database_url, "0012_replicas")  # 0013: the job list indexes
+    indexes = repr(schema_differences(database_url))
+    assert "ix_jobs_owner_submitted" in indexes and "ix_jobs_state_submitted" in indexes
     downgrade(database_url, "0010_identity")  # 0017: recorded ledger checks, usage index
     consoles = repr(schema_differences(database_url))
     assert "ledger_checks" in consoles and "ix_usage_records_ended" in consoles

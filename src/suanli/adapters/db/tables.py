@@ -173,7 +173,13 @@ class JobRow(Base):
     version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # a fractional job's share of a card: {"node", "card", "milli"}; None for whole cards
     card_share: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
-    __table_args__ = (Index("ix_jobs_owner_state", "owner_id", "state"),)
+    __table_args__ = (
+        Index("ix_jobs_owner_state", "owner_id", "state"),
+        # an enterprise's jobs list, newest first, pages without sorting all its jobs
+        Index("ix_jobs_owner_submitted", "owner_id", "submitted_at"),
+        # the scheduler's queue scan: queued jobs, oldest first, up to QUEUE_SCAN_MAX
+        Index("ix_jobs_state_submitted", "state", "submitted_at"),
+    )
 
 
 def _whole_card_milli_seconds(context: Any) -> int:
