@@ -213,6 +213,9 @@ def test_challenges_list_newest_first_and_proposals_page_on_the_server(city: Cit
     assert ([p["id"] for p in one["items"]], one["total"], one["limit"]) == ([ours], 2, 1)
     two = city.get(city.agency, path, params={"offset": 1, "limit": 1}).json()
     assert [p["id"] for p in two["items"]] == [theirs]  # in the order they came in
+    mine = city.get(city.enterprise, path).json()  # an enterprise sees its own only
+    assert ([p["id"] for p in mine["items"]], mine["total"]) == ([ours], 1)
+    assert city.get(city.provider, path).status_code == 403
     beyond = city.get(city.agency, path, params={"offset": 5}).json()
     assert (beyond["items"], beyond["total"], beyond["offset"]) == ([], 2, 5)
     for params, field in (

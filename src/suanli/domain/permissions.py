@@ -182,7 +182,10 @@ RULES: dict[str, Rule] = {
     "GET /v1/scenes/challenges": read("scenes"),
     "GET /v1/scenes/challenges/{challenge_id}": read("scenes"),
     "POST /v1/scenes/challenges/{challenge_id}/proposals": write("scenes", _kinds("enterprise")),
-    "GET /v1/scenes/challenges/{challenge_id}/proposals": read("scenes", AGENCY_OR_OPERATOR),
+    # an enterprise reads its own proposals only (scenes_deals.list_proposals filters them)
+    "GET /v1/scenes/challenges/{challenge_id}/proposals": read(
+        "scenes", _kinds("operator", "agency", "enterprise")
+    ),
     "POST /v1/scenes/challenges/{challenge_id}/reviews": write("scenes", AGENCY_OR_OPERATOR),
     "POST /v1/scenes/challenges/{challenge_id}/award": write("scenes", _kinds("agency")),
     "POST /v1/scenes/challenges/{challenge_id}/cancel": write("scenes", AGENCY_OR_OPERATOR),
