@@ -39,6 +39,7 @@ def test_simulate_json_has_exactly_the_documented_shape() -> None:
     assert list(body) == [
         "policies",
         "floor",
+        "bound",
         "fleet",
         "cards",
         "offered_load",
@@ -49,10 +50,23 @@ def test_simulate_json_has_exactly_the_documented_shape() -> None:
     assert sum(body["load_by_tenth"]) == pytest.approx(10 * body["offered_load"], rel=1e-3)
     assert list(body["policies"]) == ["fifo-first-fit", "fastest", "fair"]
     assert set(body["floor"]) == {"avg_jct_s", "jobs"}
+    bound = body["bound"]
+    assert list(bound) == [
+        "avg_jct_s",
+        "runtime_avg_s",
+        "srpt_avg_s",
+        "priced_avg_s",
+        "capacity_cards",
+        "jobs",
+    ]
+    assert bound["runtime_avg_s"] == pytest.approx(body["floor"]["avg_jct_s"], rel=1e-6)
+    assert bound["avg_jct_s"] == max(
+        bound["runtime_avg_s"], bound["srpt_avg_s"], bound["priced_avg_s"]
+    )
     for metrics in body["policies"].values():
         assert tuple(metrics) == (*METRIC_KEYS, "x_fifo", "x_floor")
         assert metrics["x_floor"] >= 1 and len(metrics["wait_by_tenth_s"]) == 10
-        assert metrics["avg_jct_s"] >= body["floor"]["avg_jct_s"]
+        assert metrics["avg_jct_s"] >= bound["avg_jct_s"] >= body["floor"]["avg_jct_s"]
         assert isinstance(metrics["cost_fen"], int)
         assert isinstance(metrics["completed"], int) and isinstance(metrics["unplaceable"], int)
 
@@ -62,6 +76,7 @@ def test_simulate_prints_a_table_and_writes_plots(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "balanced" in result.stdout
     assert "floor: avg JCT ≥" in result.stdout
+    assert "bound: avg JCT ≥" in result.stdout and "under any schedule" in result.stdout
     assert (tmp_path / "plots" / "utilization.png").stat().st_size > 0
     assert (tmp_path / "plots" / "jct.png").stat().st_size > 0
 

@@ -128,8 +128,8 @@ def simulate(
             name: {**metrics.as_dict(), **_ratios(comparison, name)}
             for name, metrics in comparison.metrics.items()
         }
-        floor = comparison.floor.as_dict()
-        body = {"policies": policies, "floor": floor, **_load_dict(comparison)}
+        floor, bound = comparison.floor.as_dict(), comparison.bound.as_dict()
+        body = {"policies": policies, "floor": floor, "bound": bound, **_load_dict(comparison)}
         typer.echo(json.dumps(body, indent=2))
         return
     _render(out, comparison)
@@ -203,6 +203,7 @@ def _render(console: Console, comparison: Comparison) -> None:
     console.print(_table(comparison))
     console.print(_tenths_table(comparison))
     console.print(_floor_line(comparison), highlight=False)
+    console.print(_bound_line(comparison), highlight=False)
 
 
 def _floor_line(comparison: Comparison) -> str:
@@ -218,6 +219,20 @@ def _floor_line(comparison: Comparison) -> str:
     if baseline is not None and baseline.avg_jct_s > 0:
         line += t("；", "; ") + f"{floor.avg_jct_s / baseline.avg_jct_s:.2f} × fifo-first-fit"
     return line
+
+
+def _bound_line(comparison: Comparison) -> str:
+    """The avg JCT no schedule can beat once the jobs share the fleet, and × the floor."""
+    bound, floor = comparison.bound, comparison.floor.avg_jct_s
+    least, capacity = _duration(bound.avg_jct_s), f"{bound.capacity_cards:,.0f}"
+    times = f"{bound.avg_jct_s / floor:.2f}" if floor > 0 else "—"
+    return t(
+        f"共享下界：即便可抢占、可迁移，任何调度的平均 JCT ≥ {least}（{times} × 下限；"
+        f"集群至多相当于 {capacity} 张各作业最快的卡）",
+        f"bound: avg JCT ≥ {least} under any schedule, even preemptive and migrating "
+        f"({times} × floor; the fleet does at most the work of {capacity} cards of each job's "
+        "fastest chip)",
+    )
 
 
 def _counts(counts: dict[str, int]) -> str:

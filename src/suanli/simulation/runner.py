@@ -17,6 +17,7 @@ from suanli.domain.scheduling.performance import PerformanceModel, resolve_model
 from suanli.domain.scheduling.policies import PolicyOptions, get_policy, policy_names
 from suanli.errors import InvalidInput
 from suanli.i18n import msg
+from suanli.simulation.bound import JctBound, jct_bound
 from suanli.simulation.contended import CARDS_PER_NODE, GAVEL_WORKERS, gavel_fleet
 from suanli.simulation.engine import Progress, SimulationResult, simulate
 from suanli.simulation.floor import JctFloor, jct_floor
@@ -72,7 +73,8 @@ class Comparison:
     workload: Workload
     offered_load: float  # at the reference chip's speed, every card counted as one
     arrival_factor: float
-    floor: JctFloor  # the avg JCT no policy can beat on this fleet and workload
+    floor: JctFloor  # each job alone on its fastest pool: no policy's avg JCT is lower
+    bound: JctBound  # the floor with the jobs sharing the fleet: no schedule's avg JCT is lower
     equivalent_load: float = 0.0  # against the fleet in reference-chip equivalents
     load_by_tenth: tuple[float, ...] = ()  # offered load of the jobs arriving in each tenth
     results: dict[str, SimulationResult] = field(default_factory=dict)
@@ -208,6 +210,7 @@ def run_simulation(
         offered_load(workload, fleet.cards),
         factor,
         jct_floor(fleet, workload, performance),
+        jct_bound(fleet, workload, performance),
         equivalent_load=offered_load(workload, equivalent) if equivalent > 0 else 0.0,
         load_by_tenth=load_by_tenth(workload, fleet.cards),
     )
