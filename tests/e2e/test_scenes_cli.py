@@ -9,7 +9,7 @@ import json
 from collections.abc import Sequence
 from importlib.resources import files
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -231,6 +231,14 @@ def test_eval_with_folds_reports_held_out_mean_and_sd_per_ranker(demo_vector_cac
         assert set(summary) == METRIC_KEYS
         assert all(set(figure) == {"mean", "sd"} for figure in summary.values())
         assert 0.0 < summary["ndcg@10"]["sd"] < 0.2
+    versus = cast(dict[str, Any], body["versus_best_single"])
+    assert versus["signal"] == "embedding"  # the better single signal on this set
+    assert versus["wins"] + versus["ties"] + versus["losses"] == 124
+    assert len(versus["fold_margins"]) == 5
+    engine, embedding = rankers["engine"]["ndcg@10"], rankers["embedding"]["ndcg@10"]
+    assert versus["margin"] == pytest.approx(engine["mean"] - embedding["mean"], abs=2e-4)
+    losses = [row["engine"] - row["signal"] for row in versus["worst_losses"]]
+    assert losses == sorted(losses) and all(loss < 0 for loss in losses)
 
 
 def test_eval_refuses_a_single_fold() -> None:

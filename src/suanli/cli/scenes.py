@@ -251,11 +251,30 @@ def _folds_table(report: FoldedReport) -> Table:
         summary = folded.summary()
         cells = [f"{summary[m]['mean']:.4f} ± {summary[m]['sd']:.4f}" for m in summary]
         table.add_row(_ranker_label(name), *cells)
-    table.caption = t(
+    caption = t(
         f"查询数：{report.queries}；随机种子：{report.seed}",
         f"queries: {report.queries}; seed: {report.seed}",
     )
+    versus = report.versus
+    if versus is not None:
+        caption += "\n" + _versus_line(versus)
+    table.caption = caption
     return table
+
+
+def _versus_line(versus: scenes_eval.Versus) -> str:
+    """Margin over the best single signal, per fold, and the queries won, tied and lost."""
+    folds = " ".join(f"{value:+.3f}" for value in versus.fold_margins)
+    worst = "、".join(q for q, *_ in versus.worst[:5])
+    worst_en = ", ".join(q for q, *_ in versus.worst[:5])
+    signal = _ranker_label(versus.signal)
+    return t(
+        f"融合引擎 − 最佳单一信号（{signal}）：nDCG@10 {versus.margin:+.4f}（各折 {folds}）；"
+        f"逐查询胜 {versus.wins}、平 {versus.ties}、负 {versus.losses}；输得最多：{worst or '无'}",
+        f"fused engine − best single signal ({signal}): nDCG@10 {versus.margin:+.4f} (per fold "
+        f"{folds}); queries won {versus.wins}, tied {versus.ties}, lost {versus.losses}; "
+        f"largest losses: {worst_en or 'none'}",
+    )
 
 
 def _ranker_label(name: str) -> str:

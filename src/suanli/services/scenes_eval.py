@@ -11,7 +11,7 @@ import itertools
 import random
 import statistics
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from suanli.adapters.matching.learned import (
     TrainingQuery,
     train_ranker,
 )
+from suanli.adapters.matching.metrics import ndcg_at
 from suanli.domain.scenes import MatchDirection
 from suanli.errors import InvalidInput
 from suanli.i18n import t
@@ -63,9 +64,11 @@ def assign_folds(query_ids: Sequence[str], folds: int, seed: int) -> list[list[s
 
 @dataclass(frozen=True)
 class FoldedMetrics:
-    """One ranker's metrics on each held-out fold."""
+    """One ranker's metrics on each held-out fold, and each held-out query's nDCG@10 with the
+    index of the fold it was held out in."""
 
     folds: tuple[RankingMetrics, ...]
+    per_query: Mapping[str, tuple[int, float]] = field(default_factory=dict)
 
     def summary(self) -> dict[str, dict[str, float]]:
         """{metric: {"mean", "sd"}}; sd is the sample standard deviation over folds."""
@@ -111,10 +114,13 @@ def fold_trainer(seed: int) -> Trainer:
 
 def _held_out_metrics(
     engine: MatchEngine, gold: Gold, fold: Sequence[str], ranker: Ranker
-) -> RankingMetrics:
+) -> tuple[RankingMetrics, dict[str, float]]:
+    """The fold's metrics, and each of its queries' nDCG@10."""
     matches = engine.match(MatchDirection.O2C, top_k=None, query_ids=sorted(fold), ranker=ranker)
+    rankings = {m.id: [c.id for c in m.candidates] for m in matches}
     fold_gold = {query: gold[query] for query in fold}
-    return evaluate_rankings({m.id: [c.id for c in m.candidates] for m in matches}, fold_gold)
+    per_query = {query: ndcg_at(rankings[query], gold[query], 10) for query in fold}
+    return evaluate_rankings(rankings, fold_gold), per_query
 
 
 def cross_validate(
@@ -130,13 +136,92 @@ def cross_validate(
     queries = [q for q, grades in gold.items() if any(g >= 1 for g in grades.values())]
     groups = assign_folds(queries, folds, seed)
     per_ranker: dict[str, list[RankingMetrics]] = {name: [] for name in rankers}
-    for held_out in groups:
+    per_query: dict[str, dict[str, tuple[int, float]]] = {name: {} for name in rankers}
+    for index, held_out in enumerate(groups):
         if trainer is not None:
             excluded = set(held_out)
             trainer(engine, {q: grades for q, grades in gold.items() if q not in excluded})
         for name, ranker in rankers.items():
-            per_ranker[name].append(_held_out_metrics(engine, gold, held_out, ranker))
-    return {name: FoldedMetrics(tuple(found)) for name, found in per_ranker.items()}
+            metrics, by_query = _held_out_metrics(engine, gold, held_out, ranker)
+            per_ranker[name].append(metrics)
+            per_query[name].update((query, (index, value)) for query, value in by_query.items())
+    return {
+        name: FoldedMetrics(tuple(found), per_query[name]) for name, found in per_ranker.items()
+    }
+
+
+SINGLE_SIGNALS = ("embedding", "bm25")  # report names of the one-signal rankers
+LOSSES_LISTED = 10
+TIE_TOLERANCE = 1e-9
+
+
+@dataclass(frozen=True)
+class Versus:
+    """The fused engine against the best single signal (the one-signal ranker with the highest
+    mean held-out nDCG@10), query by query on the same held-out folds."""
+
+    signal: str
+    margin: float  # engine's mean nDCG@10 minus the signal's, over the K folds
+    fold_margins: tuple[float, ...]
+    wins: int
+    ties: int
+    losses: int
+    # (query, fold, engine's nDCG@10, signal's nDCG@10), the largest losses first
+    worst: tuple[tuple[str, int, float, float], ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "signal": self.signal,
+            "margin": round(self.margin, 4),
+            "fold_margins": [round(value, 4) for value in self.fold_margins],
+            "wins": self.wins,
+            "ties": self.ties,
+            "losses": self.losses,
+            "worst_losses": [
+                {"query": q, "fold": fold, "engine": round(mine, 4), "signal": round(theirs, 4)}
+                for q, fold, mine, theirs in self.worst
+            ],
+        }
+
+
+def versus_best_single(rankers: Mapping[str, FoldedMetrics]) -> Versus | None:
+    """Where the fused engine wins and loses against its best single signal; None when the
+    report has no engine row or no single signal."""
+    engine = rankers.get("engine")
+    singles = [name for name in SINGLE_SIGNALS if name in rankers]
+    if engine is None or not singles:
+        return None
+    best = max(singles, key=lambda name: statistics.fmean(_ndcg(rankers[name])))
+    signal = rankers[best]
+    fold_margins = tuple(
+        mine - theirs for mine, theirs in zip(_ndcg(engine), _ndcg(signal), strict=True)
+    )
+    differences = {
+        query: (fold, value, signal.per_query[query][1])
+        for query, (fold, value) in engine.per_query.items()
+    }
+    losing = sorted(
+        (
+            (query, fold, mine, theirs)
+            for query, (fold, mine, theirs) in differences.items()
+            if mine < theirs - TIE_TOLERANCE
+        ),
+        key=lambda row: (row[2] - row[3], row[0]),
+    )
+    wins = sum(mine > theirs + TIE_TOLERANCE for _, mine, theirs in differences.values())
+    return Versus(
+        best,
+        statistics.fmean(fold_margins),
+        fold_margins,
+        wins,
+        len(differences) - wins - len(losing),
+        len(losing),
+        tuple(losing[:LOSSES_LISTED]),
+    )
+
+
+def _ndcg(found: FoldedMetrics) -> list[float]:
+    return [metrics.ndcg_at_10 for metrics in found.folds]
 
 
 @dataclass(frozen=True)
@@ -149,13 +234,19 @@ class FoldedReport:
     warnings: tuple[str, ...]
     calibration: list[dict[str, float]] | None = None  # shipped weights, when held out
 
+    @property
+    def versus(self) -> Versus | None:
+        return versus_best_single(self.rankers)
+
     def as_json(self) -> dict[str, Any]:
+        versus = self.versus
         return {
             "folds": self.folds,
             "seed": self.seed,
             "queries": self.queries,
             "mode": self.mode,
             "rankers": {name: found.summary() for name, found in self.rankers.items()},
+            "versus_best_single": versus.as_json() if versus is not None else None,
             "calibration": self.calibration,
         }
 
