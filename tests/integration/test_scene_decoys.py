@@ -23,6 +23,7 @@ SETS = {"demo": DEMO, "heldout": DEMO / "heldout"}
 # change that fixes one (or breaks another) has to update this line and say so.
 KNOWN_MISSES = {"heldout": {("HO-020", "HC-18")}, "demo": set()}
 Gold = dict[str, dict[str, int]]
+WEIGHTS_ACROSS_MACHINES = 0.025
 
 
 @pytest.fixture(scope="module")
@@ -131,12 +132,16 @@ def test_the_shipped_weights_are_what_the_recorded_command_produces(
         seed=shipped.info["seed"],
         cache_path=vector_cache,
     )
-    for mine, theirs in (
-        (retrained.fused, shipped.fused),
-        (retrained.lexical_only, shipped.lexical_only),
+    # Lexical-only features are exact on any machine. The quantised model's vectors differ in
+    # their last digits from one CPU to another (the shipped weights were fitted on another
+    # machine), which moved a fused weight by up to 0.014 (2026-12-06); fitting on the same
+    # set less a fifth of its queries moves one by 0.04 to 0.10, so 0.025 still tells them apart.
+    for mine, theirs, tolerance in (
+        (retrained.fused, shipped.fused, WEIGHTS_ACROSS_MACHINES),
+        (retrained.lexical_only, shipped.lexical_only, 1e-5),
     ):
         assert mine.features == theirs.features
-        assert mine.weights == pytest.approx(theirs.weights, abs=1e-5)
+        assert mine.weights == pytest.approx(theirs.weights, abs=tolerance)
         assert (mine.platt_a, mine.platt_b) == pytest.approx(
-            (theirs.platt_a, theirs.platt_b), abs=1e-4
+            (theirs.platt_a, theirs.platt_b), abs=max(tolerance, 1e-4)
         )
