@@ -31,7 +31,7 @@ import numpy as np
 
 from suanli.domain.scheduling import objectives
 from suanli.domain.scheduling.feasibility import static_mask
-from suanli.domain.scheduling.matrix import FloatArray
+from suanli.domain.scheduling.matrix import FloatArray, IntArray
 from suanli.domain.scheduling.model import ClusterState, QueuedJob
 from suanli.domain.scheduling.objectives import Goal
 from suanli.domain.scheduling.performance import PerformanceModel
@@ -73,7 +73,15 @@ class _Runnable:
     arrival_s: FloatArray  # a_j
     width: FloatArray  # w_j, cards (a share counts as its fraction of a card)
     runtime_s: FloatArray  # r_j, on the fastest feasible pool within budget
-    capacity_cards: float  # C
+    group: IntArray  # jobs of one group have the same speed on every pool
+    speed: FloatArray  # groups × pools: σ = r_j ÷ j's runtime there, 0 where j may not run
+    cards: FloatArray  # per pool
+
+    @property
+    def capacity_cards(self) -> float:
+        """C = Σ_k cards_k × s_k, s_k the best σ of any group on pool k."""
+        best = self.speed.max(axis=0) if self.speed.size else np.zeros(self.cards.size)
+        return float((self.cards * best).sum())
 
 
 def jct_bound(
@@ -83,15 +91,14 @@ def jct_bound(
     iterations: int = PRICE_ITERATIONS,
 ) -> JctBound:
     runnable = _runnable(fleet, workload, performance)
-    n = runnable.runtime_s.size
-    if n == 0 or runnable.capacity_cards <= 0:
-        return JctBound(0.0, 0.0, 0.0, 0.0, runnable.capacity_cards, n)
+    n, capacity = runnable.runtime_s.size, runnable.capacity_cards
+    if n == 0 or capacity <= 0:
+        return JctBound(0.0, 0.0, 0.0, 0.0, capacity, n)
     arrival, width, runtime = runnable.arrival_s, runnable.width, runnable.runtime_s
-    capacity = runnable.capacity_cards
     runtime_avg = float(runtime.mean())
     srpt = srpt_completions(arrival, width * runtime / capacity)  # p_j = v_j ÷ C
     srpt_avg = float((srpt - arrival).mean())
-    priced_avg = priced_total(arrival, width, runtime, capacity, iterations) / n
+    priced_avg = priced_total(runnable, iterations) / n
     best = max(runtime_avg, srpt_avg, priced_avg)
     return JctBound(best, runtime_avg, srpt_avg, priced_avg, capacity, n)
 
@@ -126,65 +133,114 @@ def srpt_completions(arrival: FloatArray, processing: FloatArray) -> FloatArray:
     return completion
 
 
-def priced_total(
-    arrival: FloatArray,
-    width: FloatArray,
-    runtime: FloatArray,
-    capacity: float,
-    iterations: int = PRICE_ITERATIONS,
-) -> float:
-    """A lower bound on Σ (C_j − a_j) from the Lagrangian relaxation of the capacity C, at the
-    best price μ found by `iterations` projected subgradient steps (0 steps: the floor)."""
-    keep = runtime > 0  # a zero-length job adds 0 to Σ JCT and uses no capacity
-    arrival, width, runtime = arrival[keep], width[keep], runtime[keep]
-    if arrival.size == 0:
+def priced_total(runnable: _Runnable, iterations: int = PRICE_ITERATIONS) -> float:
+    """A lower bound on Σ (C_j − a_j) from the Lagrangian relaxation of every pool's cards, at
+    the best prices found by projected subgradient steps (0 steps: the floor): first with
+    one price per piece of time, each pool's in proportion to its best speed s_k (the
+    fleet as C cards), then with each pool's price free."""
+    keep = runnable.runtime_s > 0  # a zero-length job adds 0 to Σ JCT and uses no capacity
+    if not keep.any():
         return 0.0
-    origin = float(arrival.min())
-    arrival = arrival - origin  # times ≥ 0, so every cost below is ≥ 0
-    volume = width * runtime
-    horizon = float(arrival.max() + volume.sum() / capacity) + 1.0
+    arrival = runnable.arrival_s[keep]
+    arrival = arrival - float(arrival.min())  # times ≥ 0, so every cost below is ≥ 0
+    jobs = _Jobs(arrival, runnable.width[keep], runnable.runtime_s[keep], runnable.group[keep])
+    volume = jobs.width * jobs.runtime
+    horizon = float(arrival.max() + volume.sum() / runnable.capacity_cards) + 1.0
     edges = np.linspace(0.0, horizon, PRICE_PIECES + 1)
-    lengths = np.diff(edges)
-    price = np.zeros(PRICE_PIECES)
-    best, gradient = _dual(arrival, width, runtime, capacity, edges, price)
-    best_price = price
-    step = FIRST_STEP_SHARE * horizon / float(volume.mean())
-    failures = 0
-    for _ in range(iterations):
-        overuse = gradient / (capacity * lengths)  # > 0 where the relaxed jobs overfill C
-        norm = float(np.sqrt((overuse**2).sum()))
-        if norm == 0:
-            break
-        price = np.maximum(0.0, best_price + step * overuse / norm)
-        value, candidate_gradient = _dual(arrival, width, runtime, capacity, edges, price)
-        if value > best:
-            best, best_price, gradient = value, price, candidate_gradient
-            step, failures = step * STEP_GROW, 0
-        else:
-            step, failures = step * STEP_SHRINK, failures + 1
-            if failures >= FAILURES_MAX:
+    dual = _Dual(jobs, runnable.speed, runnable.cards, edges)
+    first_step = FIRST_STEP_SHARE * horizon / float(volume.mean())
+    best = runnable.speed.max(axis=0)
+    tied = np.zeros((best.size, PRICE_PIECES))
+    value, prices = dual.ascend(tied, first_step, iterations, tied_to=best)
+    value, prices = dual.ascend(prices, first_step, iterations, tied_to=None)
+    return value - float(arrival.sum())
+
+
+@dataclass(frozen=True)
+class _Jobs:
+    arrival: FloatArray
+    width: FloatArray
+    runtime: FloatArray
+    group: IntArray
+
+
+class _Dual:
+    """The Lagrangian dual at card prices μ (pools × pieces of time): a lower bound on Σ C_j.
+
+    Job j pays π_j(t) = min over the pools k it may use of μ_k(t) ÷ σ_jk per unit of its
+    volume (a unit of volume takes 1 ÷ σ_jk card-seconds there), so for any useful-work rates
+    Σ_j π_j ρ_j ≤ Σ_k μ_k × (cards of k in use) ≤ Σ_k μ_k cards_k, and
+    Σ_j M_j ≥ Σ_j g_j(π_j) − Σ_k cards_k ∫ μ_k. See docs/scheduling.md."""
+
+    def __init__(self, jobs: _Jobs, speed: FloatArray, cards: FloatArray, edges: FloatArray):
+        self.jobs, self.cards, self.edges = jobs, cards, edges
+        self.lengths = np.diff(edges)
+        self.usable = speed > 0  # groups × pools
+        self.inverse = np.where(self.usable, 1.0 / np.where(self.usable, speed, 1.0), 0.0)
+
+    def value(self, prices: FloatArray) -> tuple[float, FloatArray]:
+        """(the bound on Σ C_j, card-seconds the minimisers use per pool and piece − cards ×
+        the piece's length: a subgradient)."""
+        per_group = np.where(  # groups × pools × pieces; a pool the group may not use: ∞
+            self.usable[:, :, None], prices[None, :, :] * self.inverse[:, :, None], np.inf
+        )
+        cheapest = per_group.argmin(axis=1)  # groups × pieces
+        group_price = np.take_along_axis(per_group, cheapest[:, None, :], axis=1)[:, 0, :]
+        jobs, groups = self.jobs, self.inverse.shape[0]
+        total, volume_used = 0.0, np.zeros((groups, self.lengths.size))
+        for lo in range(0, jobs.arrival.size, CHUNK_JOBS):
+            part = slice(lo, lo + CHUNK_JOBS)
+            group = jobs.group[part]
+            value, used = _knapsacks(
+                jobs.arrival[part],
+                jobs.width[part],
+                jobs.runtime[part],
+                self.edges,
+                group_price[group],
+            )
+            total += value
+            np.add.at(volume_used, group, used)
+        card_s = np.zeros_like(prices)
+        pieces = np.arange(self.lengths.size)
+        for g in range(groups):
+            inverse = self.inverse[g, cheapest[g]]
+            np.add.at(
+                card_s,
+                (cheapest[g], pieces),
+                np.where(volume_used[g] > 0, volume_used[g] * inverse, 0.0),
+            )
+        capacity = self.cards[:, None] * self.lengths[None, :]
+        total += float(jobs.runtime.sum()) / 2 - float((prices * capacity).sum())
+        return total, card_s - capacity
+
+    def ascend(
+        self, prices: FloatArray, step: float, iterations: int, tied_to: FloatArray | None
+    ) -> tuple[float, FloatArray]:
+        """Projected subgradient steps from `prices`, the best (value, prices) seen. With
+        `tied_to` (s_k), every pool's price stays s_k × one price per piece."""
+        capacity = self.cards[:, None] * self.lengths[None, :]
+        best, gradient = self.value(prices)
+        failures = 0
+        for _ in range(iterations):
+            if tied_to is not None:
+                overuse = (tied_to[:, None] * gradient).sum(axis=0)
+                overuse = overuse / (tied_to @ capacity)
+                direction = tied_to[:, None] * overuse[None, :]
+            else:
+                direction = gradient / np.where(capacity > 0, capacity, np.inf)
+            norm = float(np.sqrt((direction**2).sum()))
+            if norm == 0:
                 break
-    return best - float(arrival.sum())
-
-
-def _dual(
-    arrival: FloatArray,
-    width: FloatArray,
-    runtime: FloatArray,
-    capacity: float,
-    edges: FloatArray,
-    price: FloatArray,
-) -> tuple[float, FloatArray]:
-    """(a lower bound on Σ C_j at this price, Σ_j w_j × time each job spends in each piece)."""
-    lengths = np.diff(edges)
-    total, used = 0.0, np.zeros(lengths.size)
-    for lo in range(0, arrival.size, CHUNK_JOBS):
-        part = slice(lo, lo + CHUNK_JOBS)
-        value, load = _knapsacks(arrival[part], width[part], runtime[part], edges, price)
-        total += value
-        used += load
-    total += float(runtime.sum()) / 2 - capacity * float((price * lengths).sum())
-    return total, used - capacity * lengths
+            candidate = np.maximum(0.0, prices + step * direction / norm)
+            value, candidate_gradient = self.value(candidate)
+            if value > best:
+                best, prices, gradient = value, candidate, candidate_gradient
+                step, failures = step * STEP_GROW, 0
+            else:
+                step, failures = step * STEP_SHRINK, failures + 1
+                if failures >= FAILURES_MAX:
+                    break
+        return best, prices
 
 
 def _knapsacks(
@@ -192,7 +248,7 @@ def _knapsacks(
     width: FloatArray,
     runtime: FloatArray,
     edges: FloatArray,
-    price: FloatArray,
+    price: FloatArray,  # jobs × pieces: each job's price per unit volume
 ) -> tuple[float, FloatArray]:
     """Σ_j of a lower bound on min ∫ (t ÷ v_j + μ(t)) ρ_j(t) dt over 0 ≤ ρ_j ≤ w_j, ρ_j = 0
     before a_j, ∫ ρ_j = v_j; and Σ_j w_j × the time the minimiser spends in each piece.
@@ -205,7 +261,7 @@ def _knapsacks(
     volume = width * runtime
     start = np.maximum(edges[None, :-1], arrival[:, None])  # where each piece opens for j
     room = np.maximum(edges[None, 1:] - start, 0.0)
-    lifted = volume[:, None] * price[None, :]  # v_j μ in each piece
+    lifted = volume[:, None] * price  # v_j μ in each piece
     tail_start = np.maximum(edges[-1], arrival)  # the unpriced remainder [end, ∞)
 
     def lengths(phi: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -213,7 +269,7 @@ def _knapsacks(
         return inside, np.maximum(phi - tail_start, 0.0)
 
     low = arrival.copy()  # nothing taken yet
-    high = arrival + runtime + volume * float(price.max(initial=0.0)) + 1.0  # ≥ r_j taken
+    high = arrival + runtime + volume * price.max(axis=1, initial=0.0) + 1.0  # ≥ r_j taken
     for _ in range(BISECTION_STEPS):
         middle = (low + high) / 2
         inside, tail = lengths(middle)
@@ -223,42 +279,49 @@ def _knapsacks(
     inside, tail = lengths(low)
     missing = np.maximum(runtime - inside.sum(axis=1) - tail, 0.0)
     time_cost = (inside * (start + inside / 2)).sum(axis=1) + tail * (tail_start + tail / 2)
-    priced = width * (inside * price[None, :]).sum(axis=1)
+    priced = width * (inside * price).sum(axis=1)
     value = time_cost / runtime + priced + missing * low / runtime
-    return float(value.sum()), (width[:, None] * inside).sum(axis=0)
+    return float(value.sum()), width[:, None] * inside
 
 
 def _runnable(fleet: Fleet, workload: Workload, performance: PerformanceModel) -> _Runnable:
-    """Each runnable job's arrival, width and fastest runtime, and the capacity C."""
+    """Each runnable job's arrival, width, fastest runtime and speed group, each group's σ."""
     state = ClusterState.empty(fleet.require_nonempty().pools)
     round_ = Round(state, performance, 0.0)
-    speed = np.zeros(len(fleet.pools))  # s_k
-    by_key: dict[tuple[object, ...], float | None] = {}  # smallest runtime factor
+    groups: dict[tuple[object, ...], tuple[int, float] | None] = {}  # -> (group, factor)
+    speeds: list[FloatArray] = []
     arrival: list[float] = []
     width: list[float] = []
     runtime: list[float] = []
+    group: list[int] = []
     for job in workload.jobs:
-        best_s = _fastest(round_, job, by_key, speed)
-        if best_s is None:
+        found = _fastest(round_, job, groups, speeds)
+        if found is None:
             continue
         arrival.append(job.submitted_at_s)
         width.append(job.spec.milli_cards / MILLI_PER_CARD)
-        runtime.append(best_s)
-    cards = np.array([view.pool.cards for view in fleet.pools], dtype=np.float64)
+        runtime.append(found[0])
+        group.append(found[1])
+    pools = len(fleet.pools)
     return _Runnable(
         np.array(arrival, dtype=np.float64),
         np.array(width, dtype=np.float64),
         np.array(runtime, dtype=np.float64),
-        float((cards * speed).sum()),
+        np.array(group, dtype=np.int64),
+        np.array(speeds, dtype=np.float64).reshape(len(speeds), pools),
+        np.array([view.pool.cards for view in fleet.pools], dtype=np.float64),
     )
 
 
 def _fastest(
-    round_: Round, job: QueuedJob, by_key: dict[tuple[object, ...], float | None], speed: FloatArray
-) -> float | None:
-    """The job's fastest runtime (None if no pool can run it); raises `speed[k]` to the share
-    of that runtime the job gets done per second on pool k. Without a budget both depend only
-    on the requirements, class and reference model: computed once per such triple."""
+    round_: Round,
+    job: QueuedJob,
+    groups: dict[tuple[object, ...], tuple[int, float] | None],
+    speeds: list[FloatArray],
+) -> tuple[float, int] | None:
+    """(the job's fastest runtime, its speed group); None if no pool can run it. Without a
+    budget both depend only on the requirements, class and reference model (one group per
+    such triple); a job with a budget is a group of its own."""
     matrix = round_.state.matrix
     if job.spec.budget_fen is not None:
         pools = np.flatnonzero(static_mask(job.spec, matrix))
@@ -266,15 +329,25 @@ def _fastest(
         if not candidates.size:
             return None
         best_s = float(candidates.runtime_s.min())
-        if best_s > 0:
-            np.maximum.at(speed, candidates.pools, best_s / candidates.runtime_s)
-        return best_s
+        speed = np.zeros(matrix.size)
+        runtimes = candidates.runtime_s
+        speed[candidates.pools] = np.where(
+            runtimes > 0, best_s / np.where(runtimes > 0, runtimes, 1.0), 1.0
+        )
+        speeds.append(speed)
+        return best_s, len(speeds) - 1
     key = (matrix.key_of(job.spec), job.spec.job_class, job.reference_model)
-    if key not in by_key:
+    if key not in groups:
         pools = np.flatnonzero(static_mask(job.spec, matrix))
-        factors = round_.factors(job)[pools]
-        by_key[key] = float(factors.min()) if pools.size else None
+        groups[key] = None
         if pools.size:
-            np.maximum.at(speed, pools, factors.min() / factors)
-    factor = by_key[key]
-    return None if factor is None else job.expected_reference_runtime_s * factor
+            factors = round_.factors(job)[pools]
+            speed = np.zeros(matrix.size)
+            speed[pools] = factors.min() / factors
+            speeds.append(speed)
+            groups[key] = (len(speeds) - 1, float(factors.min()))
+    found = groups[key]
+    if found is None:
+        return None
+    index, factor = found
+    return job.expected_reference_runtime_s * factor, index
