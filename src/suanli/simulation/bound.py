@@ -12,11 +12,12 @@ its fastest feasible pool within budget, volume v_j = w_j × r_j), in any schedu
 - (SRPT) on one preemptive machine of rate C, shortest remaining volume first minimises
   Σ C_j, and any schedule's useful work is a schedule of that machine;
 - (priced) with ρ_j(t) ≤ w_j job j's rate of useful work, M_j = ∫ t ρ_j dt ÷ v_j ≤ C_j − r_j ÷ 2,
-  and for any price μ(t) ≥ 0 per unit of volume,
-  Σ M_j ≥ Σ_j min over ρ_j of ∫ (t ÷ v_j + μ(t)) ρ_j dt − C ∫ μ(t) dt  (Lagrangian relaxation
-  of the capacity; each job's minimum is a fractional knapsack over time, solved exactly).
-  μ is piecewise constant and improved by projected subgradient steps; every μ gives a valid
-  bound, the best one is kept. μ = 0 gives the floor exactly.
+  and for any card prices μ_k(t) ≥ 0 per pool, job j paying π_j(t) = min_k μ_k(t) ÷ σ_jk per
+  unit of volume (σ_jk = r_j ÷ its runtime on k), Σ_j M_j ≥ Σ_j g_j − Σ_k cards_k ∫ μ_k dt,
+  g_j = min over ρ of ∫ (t ÷ v_j + π_j(t)) ρ dt: the Lagrangian relaxation of every pool's
+  card limit; each g_j is a fractional knapsack over time, solved from below. The prices are
+  piecewise constant and improved by projected subgradient steps; every choice gives a valid
+  bound, the best one is kept. Prices 0 give the floor exactly.
 
 The bound is the largest of the three; all are valid, so their maximum is. Work lost to
 preemption only adds, so it holds for every policy the replay runs.
@@ -40,12 +41,14 @@ from suanli.simulation.workload import Fleet, Workload
 
 MILLI_PER_CARD = 1000.0
 PRICE_PIECES = 150  # μ is constant on this many equal pieces of [first arrival, horizon)
-PRICE_ITERATIONS = 40  # subgradient steps on μ (each: one pass over jobs × pieces)
+PRICE_ITERATIONS = (
+    100  # subgradient steps on the prices per phase (each: one pass over jobs × pieces)
+)
 BISECTION_STEPS = 32  # per job threshold of its knapsack over time
 CHUNK_JOBS = 4096  # jobs per vectorised block (memory: CHUNK_JOBS × PRICE_PIECES floats)
 STEP_GROW, STEP_SHRINK = 1.5, 0.5
 FIRST_STEP_SHARE = 0.01  # first step: this share of span ÷ mean volume (μ's natural unit)
-FAILURES_MAX = 10  # consecutive steps without a better bound (the step shrank 1,024×): stop
+FAILURES_MAX = 12  # consecutive steps without a better bound (the step shrank 4,096×): stop
 
 
 @dataclass(frozen=True)

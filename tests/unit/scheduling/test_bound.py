@@ -66,6 +66,29 @@ def test_the_priced_bound_sees_the_width_cap_srpt_misses() -> None:
     assert bound.avg_jct_s == bound.priced_avg_s
 
 
+def test_per_pool_prices_see_which_chip_each_class_needs() -> None:
+    # one Fast-A card and one Slow-B card; two cv jobs (1 h on Fast-A, 3 h on Slow-B) and two
+    # recsys jobs (1 h on Fast-A, 0.8 h on Slow-B) at 0. The best schedule runs the cv jobs
+    # one after the other on Fast-A and the recsys jobs on Slow-B: 1 + 2 + 0.8 + 1.6 = 5.4 h,
+    # avg 1.35 h. Counting both cards at their best speed on any job (C = 2), the relaxation's
+    # optimum is 1.30 h (recsys at full width on [0, 0.8], cv on [0.8, 1.8]); SRPT says
+    # 1.075 h. Pricing each pool on its own, the bound goes past 1.30 h towards 1.35 h.
+    fleet = Fleet(
+        (view("fast", FAST, cards_per_node=1), view("slow", SLOW, cards_per_node=1)), "test"
+    )
+    jobs = (
+        _train("cv-1"),
+        _train("cv-2"),
+        _train("recsys-1", job_class="recsys"),
+        _train("recsys-2", job_class="recsys"),
+    )
+    bound = jct_bound(fleet, Workload(jobs, "test"), PerformanceModel())
+    assert bound.capacity_cards == pytest.approx(2.0)
+    assert bound.runtime_avg_s == pytest.approx(0.9 * HOUR)
+    assert bound.srpt_avg_s == pytest.approx(1.075 * HOUR)
+    assert 1.31 * HOUR < bound.avg_jct_s <= 1.35 * HOUR
+
+
 def test_without_price_steps_the_priced_bound_is_the_floor() -> None:
     jobs = (
         _train("a", runtime_s=10.0),
