@@ -241,6 +241,19 @@ def test_eval_with_folds_reports_held_out_mean_and_sd_per_ranker(demo_vector_cac
     assert losses == sorted(losses) and all(loss < 0 for loss in losses)
 
 
+def test_eval_with_folds_lexical_only_compares_the_engine_with_bm25_and_says_so() -> None:
+    args = ["eval", "-o", OPPORTUNITIES, "-c", CAPABILITIES, "-g", GOLD, "--folds", "3"]
+    body = _json(_run([*args, "--lexical-only", "--no-cache", "--json"]))
+    versus = cast(dict[str, Any], body["versus_best_single"])
+    assert versus["signal"] == "bm25"  # the only single signal without the model
+    assert versus["wins"] + versus["ties"] + versus["losses"] == 124
+    shown = _run([*args, "--lexical-only", "--no-cache"], language="en")
+    assert shown.exit_code == 0, shown.stderr
+    flat = " ".join(shown.stdout.split())
+    assert "best single signal (BM25 only)" in flat
+    assert f"queries won {versus['wins']}, tied {versus['ties']}" in flat
+
+
 def test_eval_refuses_a_single_fold() -> None:
     args = ["eval", "-o", OPPORTUNITIES, "-c", CAPABILITIES, "-g", GOLD, "--folds", "1"]
     result = _run([*args, "--lexical-only", "--no-cache"])
