@@ -107,6 +107,33 @@ def test_a_slower_pool_counts_at_its_best_speed_on_any_job() -> None:
     assert bound.avg_jct_s == pytest.approx(HOUR)
 
 
+def test_a_budget_keeps_a_job_to_the_pools_it_can_afford() -> None:
+    # fast: 1,000 fen/h, slow: 100 fen/h, one card each. Two thrifty cv jobs (budget 500 fen:
+    # 3 h on slow costs 300, 1 h on fast 1,000) may only use slow, so they queue there: 3 h
+    # and 6 h, whatever the fleet's fast card does. A job without a budget takes fast: 1 h.
+    fleet = Fleet(
+        (
+            view("fast", FAST, cards_per_node=1, price=1000),
+            view("slow", SLOW, cards_per_node=1, price=100),
+        ),
+        "test",
+    )
+    jobs = (
+        _train("thrifty-1", runtime_s=HOUR, budget_fen=500),
+        _train("thrifty-2", runtime_s=HOUR, budget_fen=500),
+        _train("free"),
+    )
+    workload = Workload(jobs, "test")
+    performance = PerformanceModel()
+    bound = jct_bound(fleet, workload, performance)
+    assert bound.runtime_avg_s == pytest.approx((3 + 3 + 1) / 3 * HOUR)
+    assert (3 + 3 + 1) / 3 * HOUR < bound.avg_jct_s <= (3 + 6 + 1) / 3 * HOUR + 1e-6
+    for policy in policy_names():
+        metrics = summarize(simulate(fleet, workload, get_policy(policy, performance), performance))
+        assert metrics.completed == 3
+        assert bound.avg_jct_s <= metrics.avg_jct_s + 1e-6, policy
+
+
 def test_jobs_no_pool_can_run_are_left_out_as_the_floor_leaves_them() -> None:
     workload = Workload((_train("a"), _train("too-big", cards=64)), "test")
     bound = jct_bound(_one_pool(8), workload, PerformanceModel())
