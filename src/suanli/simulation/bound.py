@@ -72,7 +72,7 @@ class JctBound:
 
 
 @dataclass(frozen=True)
-class _Runnable:
+class Runnable:
     arrival_s: FloatArray  # a_j
     width: FloatArray  # w_j, cards (a share counts as its fraction of a card)
     runtime_s: FloatArray  # r_j, on the fastest feasible pool within budget
@@ -93,7 +93,12 @@ def jct_bound(
     performance: PerformanceModel,
     iterations: int = PRICE_ITERATIONS,
 ) -> JctBound:
-    runnable = _runnable(fleet, workload, performance)
+    return bound_of(_runnable(fleet, workload, performance), iterations)
+
+
+def bound_of(runnable: Runnable, iterations: int = PRICE_ITERATIONS) -> JctBound:
+    """The bound for jobs given directly by arrival, width, fastest runtime and speed per pool
+    (`jct_bound` derives them from a fleet, workload and performance model)."""
     n, capacity = runnable.runtime_s.size, runnable.capacity_cards
     if n == 0 or capacity <= 0:
         return JctBound(0.0, 0.0, 0.0, 0.0, capacity, n)
@@ -136,7 +141,7 @@ def srpt_completions(arrival: FloatArray, processing: FloatArray) -> FloatArray:
     return completion
 
 
-def priced_total(runnable: _Runnable, iterations: int = PRICE_ITERATIONS) -> float:
+def priced_total(runnable: Runnable, iterations: int = PRICE_ITERATIONS) -> float:
     """A lower bound on Σ (C_j − a_j) from the Lagrangian relaxation of every pool's cards, at
     the best prices found by projected subgradient steps (0 steps: the floor): first with
     one price per piece of time, each pool's in proportion to its best speed s_k (the
@@ -287,7 +292,7 @@ def _knapsacks(
     return float(value.sum()), width[:, None] * inside
 
 
-def _runnable(fleet: Fleet, workload: Workload, performance: PerformanceModel) -> _Runnable:
+def _runnable(fleet: Fleet, workload: Workload, performance: PerformanceModel) -> Runnable:
     """Each runnable job's arrival, width, fastest runtime and speed group, each group's σ."""
     state = ClusterState.empty(fleet.require_nonempty().pools)
     round_ = Round(state, performance, 0.0)
@@ -306,7 +311,7 @@ def _runnable(fleet: Fleet, workload: Workload, performance: PerformanceModel) -
         runtime.append(found[0])
         group.append(found[1])
     pools = len(fleet.pools)
-    return _Runnable(
+    return Runnable(
         np.array(arrival, dtype=np.float64),
         np.array(width, dtype=np.float64),
         np.array(runtime, dtype=np.float64),
