@@ -73,7 +73,7 @@ export default function SubmitPage() {
                 <Select mode="tags" tokenSeparators={[","]} />
               </Form.Item>
               <Form.Item name="region" label={t("submit.region")}>
-                <Input placeholder="浙江/杭州" />
+                <Input placeholder={t("common.regionPlaceholder")} />
               </Form.Item>
               <Button type="primary" htmlType="submit" loading={submit.isPending} disabled={!quote.data?.feasible_pools.length}>
                 {t("submit.submit")}

@@ -72,7 +72,7 @@ function Capabilities({ orgId }: { orgId?: string }) {
       <Card title={t("scenesConsole.add")}>
         <Form form={form} layout="inline" onFinish={onFinish} style={{ rowGap: 12 }}>
           <Form.Item name="title" label={t("scenesConsole.itemTitle")} rules={[{ required: true, message: t("scenesConsole.titleRequired") }]}><Input style={{ width: 260 }} /></Form.Item>
-          <Form.Item name="industry" label={t("scenesConsole.industry")} rules={[{ required: true, message: t("scenesConsole.industryRequired") }]}><Input placeholder="智能制造" /></Form.Item>
+          <Form.Item name="industry" label={t("scenesConsole.industry")} rules={[{ required: true, message: t("scenesConsole.industryRequired") }]}><Input placeholder={t("scenesConsole.industryPlaceholder")} /></Form.Item>
           <Form.Item name="region" label={t("market.region")}><Input /></Form.Item>
           <Form.Item name="description" label={t("scenesConsole.description")}><Input style={{ width: 320 }} /></Form.Item>
           <Button type="primary" htmlType="submit" loading={create.isPending}>{t("common.save")}</Button>

@@ -46,7 +46,7 @@ function ApplyDialog({ program, onClose }: { program: Program; onClose: () => vo
       {failure && <Alert type="error" title={failure} role="alert" />}
       <Form form={form} layout="vertical" onFinish={onFinish} initialValues={{ is_sme: true }}>
         <Form.Item name="is_sme" valuePropName="checked"><Checkbox>{t("vouchers.isSme")}</Checkbox></Form.Item>
-        <Form.Item name="region" label={t("vouchers.region")} rules={[{ required: true, message: t("vouchers.regionRequired") }]}><Input placeholder="浙江/杭州/余杭" /></Form.Item>
+        <Form.Item name="region" label={t("vouchers.region")} rules={[{ required: true, message: t("vouchers.regionRequired") }]}><Input placeholder={t("common.regionDistrictPlaceholder")} /></Form.Item>
         <Form.Item name="founded_on" label={t("vouchers.foundedOn")} rules={[{ required: true, message: t("vouchers.foundedOnRequired") }]}><DatePicker style={{ width: "100%" }} /></Form.Item>
         <Form.Item name="requested_yuan" label={t("vouchers.requested")} rules={[{ required: true, message: t("vouchers.requestedRequired") }]}><InputNumber min={0.01} precision={2} prefix="¥" style={{ width: "100%" }} /></Form.Item>
         <Form.Item name="note" label={t("vouchers.note")}><Input.TextArea rows={2} maxLength={500} /></Form.Item>
