@@ -7,12 +7,17 @@ heap snapshots taken right after forced garbage collections:
 - the JS objects and arrays, and the DOM's nodes and event listeners, must not grow by one
   per two refreshes: a page keeping each answer, or a chart option, or a listener per
   refresh adds several per refresh (a node or a listener may come and go: an overlay);
-- the used heap must not rise by more than the collector's noise.
+- the used heap must not rise by more than the collector's noise;
+- a refresh runs no more code than its new figures need: each chart gets a new ECharts option
+  only when what it draws changed in the answers (the seeded figures do not change, but for
+  the utilisation line's last point), and the wall's charts do not animate (one canvas clear
+  per option given, not a second of animation frames each).
 
 Chromium runs with V8's compilers off (`--js-flags=--jitless`): its heap then holds the
 page's objects and their bytecode only. With the compilers on, the heap also grows by the
 machine code of functions as they get hot, which stops once they all are (about 2 MB);
-`suanli bench dashboard` measures both tabs side by side."""
+`suanli bench dashboard` measures both tabs side by side; running less code per refresh is
+what keeps that growth small."""
 
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ import statistics
 import time
 from collections import Counter
 from collections.abc import Iterator
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -42,6 +48,19 @@ REFRESHES_PER_OBJECT = 2  # objects, nodes, listeners may not grow by one per th
 JS_OBJECTS = ("object", "array")  # heap snapshot node types (closures: ±40 of noise)
 HEAP_GROWTH_MAX_MB = 0.4  # median of the last samples over the first; the noise is ±0.2 MB
 EDGE = 3  # samples in each median
+CLEARS_PER_OPTION_MAX = 3  # canvas clears per option given; an animated option gives dozens
+# Counts the charts' canvas clears (a zrender frame that draws clears its canvas first).
+COUNT_CLEARS = """
+window.__canvasClears = 0;
+const clearRect = CanvasRenderingContext2D.prototype.clearRect;
+CanvasRenderingContext2D.prototype.clearRect = function (...args) {
+  window.__canvasClears += 1;
+  return clearRect.apply(this, args);
+};
+"""
+OPTIONS_GIVEN = (
+    "() => Array.from(document.querySelectorAll('div[role=img]'), (e) => Number(e.dataset.updates))"
+)
 
 
 @pytest.fixture(scope="module")
@@ -68,20 +87,21 @@ def board_url(tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str)
 
 
 @pytest.fixture
-def tab(board_url: str) -> Iterator[tuple[Any, Any, list[str]]]:
+def tab(board_url: str) -> Iterator[tuple[Any, Any, list[Any]]]:
     from playwright.sync_api import sync_playwright
 
-    answers: list[str] = []
+    answers: list[Any] = []  # the answers' responses, read after the measurement
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, JITLESS]
         )
         try:
             page = browser.new_context(viewport={"width": 1920, "height": 1080}).new_page()
+            page.add_init_script(COUNT_CLEARS)
 
             def answered(response: Any) -> None:
                 if "/v1/public/dashboard" in response.url and response.status == 200:
-                    answers.append(response.url)
+                    answers.append(response)
 
             page.on("response", answered)
             page.goto(f"{board_url}/dashboard?refresh_ms={REFRESH_MS}")
@@ -92,11 +112,12 @@ def tab(board_url: str) -> Iterator[tuple[Any, Any, list[str]]]:
 
 
 def test_the_dashboard_keeps_nothing_from_one_refresh_to_the_next(
-    tab: tuple[Any, Any, list[str]],
+    tab: tuple[Any, Any, list[Any]],
 ) -> None:
     page, cdp, answers = tab
     page.wait_for_timeout(WARM_UP_S * 1000)
     refreshed_before = len(answers)
+    options_before = page.evaluate(OPTIONS_GIVEN)
     first_at = page.get_attribute('[data-testid="dashboard-at"]', "data-at")
     before_dom, before_objects = dom_counters(cdp), js_objects(cdp)
     samples: list[float] = []
@@ -105,8 +126,11 @@ def test_the_dashboard_keeps_nothing_from_one_refresh_to_the_next(
         samples.append(post_gc_heap_mb(cdp))
         page.wait_for_timeout(SAMPLE_EVERY_S * 1000)
     samples.append(post_gc_heap_mb(cdp))
+    options_after, clears = page.evaluate(OPTIONS_GIVEN), page.evaluate("window.__canvasClears")
     after_dom, after_objects = dom_counters(cdp), js_objects(cdp)
     refreshes = len(answers) - refreshed_before
+    # the answer drawn when the window opened may be the one before the last received
+    changed = drawn_changes([reply.json() for reply in answers[max(0, refreshed_before - 2) :]])
 
     assert refreshes >= REFRESHES_MIN, f"only {refreshes} refreshes in {MEASURE_S} s"
     assert page.get_attribute('[data-testid="dashboard-at"]', "data-at") != first_at
@@ -121,6 +145,30 @@ def test_the_dashboard_keeps_nothing_from_one_refresh_to_the_next(
     assert growth <= HEAP_GROWTH_MAX_MB, (
         f"the heap grew {growth:.2f} MB over {refreshes} refreshes: {samples}"
     )
+    given = [after - before for before, after in zip(options_before, options_after, strict=True)]
+    assert all(new <= change for new, change in zip(given, changed, strict=True)), (
+        f"over {refreshes} refreshes the charts got {given} new options; what they draw "
+        f"changed {changed} times"
+    )
+    assert clears <= CLEARS_PER_OPTION_MAX * sum(options_after), (
+        f"{clears} canvas clears for {sum(options_after)} options: the charts animate"
+    )
+
+
+def drawn_changes(answers: list[dict[str, Any]]) -> list[int]:
+    """How many times what each chart draws changed from one answer to the next, in the
+    page's order (web/src/features/dashboard/charts.ts): cards by vendor, the domestic share,
+    utilisation (each bucket's start and tenths of a percentage point, rounded half up as
+    Math.round does), jobs by state, the scenes pipeline."""
+
+    def drawn(board: dict[str, Any]) -> list[Any]:
+        points = [(b["start"], (b["utilisation_bp"] + 5) // 10) for b in board["utilisation"]]
+        funnel = (board["opportunities"], board["capabilities"], board["pipeline"])
+        domestic = (board["cards"], board["domestic_cards"])
+        return [board["vendors"], domestic, points, board["jobs_by_state"], funnel]
+
+    parts = [drawn(board) for board in answers]
+    return [sum(before[i] != after[i] for before, after in pairwise(parts)) for i in range(5)]
 
 
 def dom_counters(cdp: Any) -> dict[str, int]:

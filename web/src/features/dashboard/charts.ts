@@ -1,7 +1,6 @@
 // The dashboard's charts, built from the API's answer alone. Each chart reads only its part of
-// the answer (`part`, a plain value that TanStack Query keeps identical from one refresh to
-// the next while it is equal), and its option comes with a label that states its numbers (the
-// chart's accessible name). A wall screen refreshing every few seconds does not animate: with
+// the answer (`part`: the feed in ./api.ts re-renders the chart only when that part changed),
+// and its option comes with a label that states its numbers (the chart's accessible name). A wall screen refreshing every few seconds does not animate: with
 // ECharts' animation on, each new option ran about a second of animation frames per chart.
 import type { TFunction } from "i18next";
 import { beijingTime } from "../../lib/format";
@@ -9,15 +8,8 @@ import type { Dashboard } from "./api";
 
 export type WallChart = { title: string; label: string; option: Record<string, unknown> };
 /** A chart of the wall: the part of the answer it shows, and its title, label and option built
- * from that part. `drawn`, where the label states more than the chart draws, is the piece of
- * the part the option depends on (by default the whole part): the option is rebuilt, and
- * ECharts redraws, only when that piece changed. */
-export type WallChartSpec<P> = {
-  key: string;
-  part: (data: Dashboard) => P;
-  drawn?: (part: P) => unknown;
-  build: (part: P, t: TFunction) => WallChart;
-};
+ * from that part. */
+export type WallChartSpec<P> = { key: string; part: (data: Dashboard) => P; build: (part: P, t: TFunction) => WallChart };
 
 const AXIS = { axisLabel: { color: "#c9d4e5" }, axisLine: { lineStyle: { color: "#5b6b82" } } };
 const WALL = { backgroundColor: "transparent", animation: false };
@@ -83,31 +75,25 @@ const domesticChart: WallChartSpec<[number, number]> = {
   },
 };
 
-/** What the line draws: each bucket's start and utilisation in tenths of a percentage point
- * (a fifth of a pixel on the 260-px chart), and what its label states: the last bucket's
- * basis points. The last bucket's card-seconds move every second while jobs run, and its
- * basis points about as often; the line is redrawn only when a point moves a tenth. */
-type Utilisation = { points: [string, number][]; lastBp: number };
-
-const utilisationChart: WallChartSpec<Utilisation> = {
+/** What the line draws and its label states: each bucket's start and utilisation in tenths of
+ * a percentage point (half a pixel is 0.25 points on the 260-px chart). The last bucket's
+ * card-seconds move every second while jobs run; the chart changes when a tenth does. */
+const utilisationChart: WallChartSpec<[string, number][]> = {
   key: "utilisation",
-  part: (data) => ({
-    points: data.utilisation.map((b): [string, number] => [b.start, Math.round(b.utilisation_bp / 10)]),
-    lastBp: data.utilisation[data.utilisation.length - 1]?.utilisation_bp ?? 0,
-  }),
-  drawn: (part) => part.points,
-  build(part, t) {
+  part: (data) => data.utilisation.map((b): [string, number] => [b.start, Math.round(b.utilisation_bp / 10)]),
+  build(points, t) {
     const title = t("dashboard.utilisation");
+    const last = points[points.length - 1];
     return {
       title,
-      label: `${title}: ${(part.lastBp / 100).toFixed(2)}%`,
+      label: `${title}: ${((last?.[1] ?? 0) / 10).toFixed(1)}%`,
       option: {
         ...WALL,
         tooltip: { trigger: "axis", valueFormatter: (v: number) => `${v.toFixed(1)}%` },
         grid: { left: 48, right: 16, top: 24, bottom: 32 },
-        xAxis: { type: "category", data: part.points.map(([start]) => beijingTime(start).slice(5, 16)), ...AXIS },
+        xAxis: { type: "category", data: points.map(([start]) => beijingTime(start).slice(5, 16)), ...AXIS },
         yAxis: { type: "value", max: (range: { max: number }) => Math.max(100, Math.ceil(range.max)), ...AXIS },
-        series: [{ type: "line", smooth: true, areaStyle: { opacity: 0.25 }, data: part.points.map(([, tenths]) => tenths / 10), showSymbol: false }],
+        series: [{ type: "line", smooth: true, areaStyle: { opacity: 0.25 }, data: points.map(([, tenths]) => tenths / 10), showSymbol: false }],
       },
     };
   },
