@@ -10,11 +10,9 @@ import { useEffect, useRef } from "react";
 
 echarts.use([BarChart, FunnelChart, LineChart, PieChart, GridComponent, LegendComponent, TooltipComponent, CanvasRenderer]);
 
-/** `merge`: a new option updates the chart in place (same components and series, new data:
- * the dashboard's refreshes) instead of replacing it whole (the default). */
-export type ChartProps = { option: echarts.EChartsCoreOption; height?: number; label: string; theme?: "dark"; merge?: boolean };
+export type ChartProps = { option: echarts.EChartsCoreOption; height?: number; label: string; theme?: "dark" };
 
-export default function Chart({ option, height = 280, label, theme, merge = false }: ChartProps) {
+export default function Chart({ option, height = 280, label, theme }: ChartProps) {
   const element = useRef<HTMLDivElement>(null);
   const chart = useRef<echarts.ECharts | null>(null);
   useEffect(() => {
@@ -32,10 +30,10 @@ export default function Chart({ option, height = 280, label, theme, merge = fals
   const updates = useRef(0);
   useEffect(() => {
     if (!chart.current || !element.current) return;
-    chart.current.setOption(option, { notMerge: !merge });
+    chart.current.setOption(option, { notMerge: true });
     // how many options this instance was given: the dashboard's heap test reads it to check
     // that a refresh with unchanged figures gives ECharts nothing to do
     element.current.dataset.updates = String(++updates.current);
-  }, [option, theme, merge]);
+  }, [option, theme]);
   return <div ref={element} role="img" aria-label={label} style={{ width: "100%", height }} />;
 }

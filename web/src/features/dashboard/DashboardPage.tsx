@@ -141,7 +141,7 @@ const WallPanel = memo(function WallPanel({ spec, feed }: { spec: WallChartSpec<
   return (
     <div className="wall-panel">
       <h2>{chart.title}</h2>
-      <LazyChart option={chart.option} label={chart.label} height={260} theme="dark" merge />
+      <LazyChart option={chart.option} label={chart.label} height={260} theme="dark" />
     </div>
   );
 });

@@ -36,7 +36,9 @@ export class DashboardFeed {
   private readonly statusListeners = new Set<Listener>();
   private readonly answerListeners = new Set<(data: Dashboard) => void>();
   private timer: number | undefined;
-  private abort = new AbortController();
+  private running = false;
+  // one per request: a fetch given a long-lived signal leaves an object on it per request
+  private abort: AbortController | undefined;
 
   /** `previous`: the last answer of the window shown before, kept until this one answers. */
   constructor(
@@ -48,12 +50,13 @@ export class DashboardFeed {
   }
 
   start(): void {
-    this.abort = new AbortController();
-    void this.read(this.abort.signal);
+    this.running = true;
+    void this.read();
   }
 
   stop(): void {
-    this.abort.abort();
+    this.running = false;
+    this.abort?.abort();
     window.clearTimeout(this.timer);
   }
 
@@ -97,20 +100,21 @@ export class DashboardFeed {
     return held;
   }
 
-  private async read(signal: AbortSignal): Promise<void> {
+  private async read(): Promise<void> {
+    const abort = (this.abort = new AbortController());
     try {
       const reply = await fetch(`/v1/public/dashboard?hours=${this.hours}`, {
         headers: { "Accept-Language": currentLanguage() },
-        signal,
+        signal: abort.signal,
       });
       const body = await reply.json();
       if (!reply.ok) throw new ApiError(reply.status, body.error ?? "http_error", body.message ?? reply.statusText, body.field ?? null);
-      if (!signal.aborted) this.accept(body as Dashboard);
+      if (!abort.signal.aborted) this.accept(body as Dashboard);
     } catch (error) {
-      if (signal.aborted) return;
+      if (abort.signal.aborted) return;
       this.fail(String(error));
     }
-    if (!signal.aborted) this.timer = window.setTimeout(() => void this.read(signal), this.intervalMs);
+    if (this.running && !abort.signal.aborted) this.timer = window.setTimeout(() => void this.read(), this.intervalMs);
   }
 
   private accept(data: Dashboard): void {
