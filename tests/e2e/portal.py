@@ -148,14 +148,21 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> Iterator[str]:
 RAW_KEY = re.compile(r"\b[a-z][A-Za-z]+\.[a-z][A-Za-z-]*(?:\.[A-Za-z-]+)*\b")
 
 
+HAN_PLACEHOLDERS = """() => Array.from(document.querySelectorAll("[placeholder]"), (e) =>
+    e.getAttribute("placeholder")).filter((hint) => /[\\u4e00-\\u9fff]/.test(hint))"""
+
+
 def check_page(page: Any, name: str, language: str) -> None:
-    """No raw i18n key on screen, the document in the chosen language, and no serious or
-    critical axe-core violation."""
+    """No raw i18n key on screen, the document in the chosen language (on English pages, no
+    Chinese placeholder either), and no serious or critical axe-core violation."""
     text = page.inner_text("body")
     known = set().union(*locale_keys().values())
     raw = sorted({found for found in RAW_KEY.findall(text) if found in known})
     assert not raw, f"{name} ({language}) shows untranslated keys: {raw}"
     assert page.evaluate("document.documentElement.lang") == language
+    if language == "en":  # a hint in an input is the page's text too: one language a page
+        mixed = page.evaluate(HAN_PLACEHOLDERS)
+        assert not mixed, f"{name} (en) shows Chinese placeholders: {mixed}"
     page.mouse.move(0, 899)  # no hover state under the last click while axe measures colours
     page.wait_for_timeout(400)
     # Through the debugging protocol: the page's CSP (rightly) refuses an injected script tag.
