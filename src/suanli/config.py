@@ -82,6 +82,12 @@ class Settings(BaseSettings):
     dashboard_cache_s: float = Field(
         default=5.0, ge=0, le=60, description="the public city dashboard is re-read this often"
     )
+    dashboard_utilisation_step_s: int = Field(
+        default=60,
+        ge=1,
+        le=3600,
+        description="the dashboard's utilisation series is read to a whole multiple of this",
+    )
 
     @field_validator("scheduler_policy")
     @classmethod

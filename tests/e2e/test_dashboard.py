@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from suanli.services.dashboard import DashboardCache
+from suanli.services.dashboard import DashboardCache, utilisation_as_of
 from suanli.services.scenes import lexical_only_matcher
 from tests.e2e.test_api_scenes import first_rows, import_csv
 from tests.e2e.test_api_vouchers import ascend_pool, granted, open_program, run_until_done
@@ -154,18 +154,20 @@ def check_scenes(city: City, board: dict[str, Any]) -> None:
 def check_utilisation(city: City, board: dict[str, Any], finished: str, running: str) -> None:
     buckets = board["utilisation"]
     assert len(buckets) == 24 and board["hours"] == 24
+    # the series is read to the last whole minute before the answer's instant
+    as_of = utilisation_as_of(datetime.fromisoformat(board["at"]))
+    assert as_of.second == 0 and timedelta(0) <= datetime.fromisoformat(board["at"]) - as_of
     usage = city.get(city.operator, f"/v1/jobs/{finished}/usage").json()
-    started = datetime.fromisoformat(usage["started_at"])
-    ended = datetime.fromisoformat(usage["ended_at"])
+    started = min(datetime.fromisoformat(usage["started_at"]), as_of)
+    ended = min(datetime.fromisoformat(usage["ended_at"]), as_of)
     finished_card_s = usage["cards"] * (ended - started).total_seconds()
     job = city.get(city.operator, f"/v1/jobs/{running}").json()
-    running_card_s = (
-        datetime.fromisoformat(board["at"]) - datetime.fromisoformat(job["started_at"])
-    ).total_seconds()
+    running_card_s = max(0.0, (as_of - datetime.fromisoformat(job["started_at"])).total_seconds())
     used = sum(bucket["used_card_seconds"] for bucket in buckets)
     assert abs(used - (finished_card_s + running_card_s)) <= 2 * len(buckets)  # whole seconds
     last = buckets[-1]
-    assert last["capacity_card_seconds"] <= board["cards"] * 3600
+    last_start = datetime.fromisoformat(last["start"])
+    assert last["capacity_card_seconds"] == board["cards"] * (as_of - last_start).total_seconds()
     assert last["utilisation_bp"] == last["used_card_seconds"] * 10_000 // max(
         1, last["capacity_card_seconds"]
     )
@@ -210,3 +212,12 @@ def test_the_cache_keeps_a_window_for_its_time_to_live_only() -> None:
     assert cache.get(48, build) == 2, "another window is another entry"
     now[0] += 0.2
     assert cache.get(24, build) == 3
+
+
+def test_the_utilisation_series_moves_once_a_minute() -> None:
+    """Refreshes within one minute read the same instant, so the chart is not redrawn."""
+    first = utilisation_as_of(datetime(2026, 12, 6, 12, 34, 0, tzinfo=UTC))
+    later = utilisation_as_of(datetime(2026, 12, 6, 12, 34, 59, 999_000, tzinfo=UTC))
+    assert first == later == datetime(2026, 12, 6, 12, 34, tzinfo=UTC)
+    next_minute = utilisation_as_of(datetime(2026, 12, 6, 12, 35, 0, 1, tzinfo=UTC))
+    assert next_minute - first == timedelta(minutes=1)

@@ -83,7 +83,12 @@ def board_url(tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str)
         _seed(url, jobs=1_000, pools=10)  # 10 running jobs, settled usage over the week
         # no answer cache: every refresh is new; no scheduling tick during the test (the
         # first comes after 60 s), so the seeded running jobs stay running
-        settings = {"SUANLI_DASHBOARD_CACHE_S": "0", "SUANLI_SCHEDULER_INTERVAL_S": "60"}
+        settings = {
+            "SUANLI_DASHBOARD_CACHE_S": "0",
+            # the utilisation read to the second (not the minute), so its line is redrawn
+            "SUANLI_DASHBOARD_UTILISATION_STEP_S": "1",
+            "SUANLI_SCHEDULER_INTERVAL_S": "60",
+        }
         with serving(tmp_path_factory.mktemp("heap"), url, settings) as served:
             yield served
     finally:

@@ -64,7 +64,8 @@ def city_dashboard(
 
     def build() -> dashboard.Dashboard:
         with app.db.session() as session:
-            return dashboard.dashboard(session, app.clock.now(), hours)
+            step_s = app.settings.dashboard_utilisation_step_s
+            return dashboard.dashboard(session, app.clock.now(), hours, step_s)
 
     return dashboard_public(cache.get(hours, build), hours)
 

@@ -36,6 +36,10 @@ from suanli.services import ledger
 
 BASIS_POINTS = 10_000
 UTILISATION_BUCKETS = 24
+# The series is read as of the last whole minute (SUANLI_DASHBOARD_UTILISATION_STEP_S): its
+# partial last bucket then moves once a minute, not on every 5 s refresh, so a wall screen
+# redraws that chart only when a minute has passed (a city's utilisation needs no finer grain).
+UTILISATION_STEP_S = 60
 WINDOW_HOURS_DEFAULT = 24
 WINDOW_HOURS_MAX = 24 * 7
 ACTIVE_JOBS_READ_MAX = 200_000  # placed or running jobs read for busy cards (each holds a card)
@@ -106,7 +110,12 @@ def window_hours(value: int) -> int:
     return value
 
 
-def dashboard(session: Session, now: datetime, hours: int = WINDOW_HOURS_DEFAULT) -> Dashboard:
+def dashboard(
+    session: Session,
+    now: datetime,
+    hours: int = WINDOW_HOURS_DEFAULT,
+    step_s: int = UTILISATION_STEP_S,
+) -> Dashboard:
     """Reads every figure in the caller's one transaction (one snapshot on PostgreSQL's
     REPEATABLE READ; on the default READ COMMITTED, figures are each current when read)."""
     hours = window_hours(hours)
@@ -115,7 +124,7 @@ def dashboard(session: Session, now: datetime, hours: int = WINDOW_HOURS_DEFAULT
     return Dashboard(
         at=now,
         vendors=vendors,
-        utilisation=utilisation(session, now, hours, capacity),
+        utilisation=utilisation(session, utilisation_as_of(now, step_s), hours, capacity),
         jobs_by_state=jobs_by_state(session),
         gmv_fen=gmv_fen(session),
         vouchers_paid_fen=vouchers_paid_fen(session),
@@ -176,7 +185,8 @@ def utilisation(
 ) -> list[UtilisationBucket]:
     """Card-seconds used per bucket of the window (finished runs from their usage lines,
     running jobs up to now) over the cards listed now. Buckets align to whole multiples of
-    their length, so a refreshing screen shows the same buckets; the last one is partial."""
+    their length, so a refreshing screen shows the same buckets; the last one is partial, up
+    to `now` (the dashboard passes `utilisation_as_of(now)`)."""
     bucket_s = hours * 3600 // UTILISATION_BUCKETS
     now_s = now.timestamp()
     end_s = math.ceil(now_s / bucket_s) * bucket_s
@@ -196,6 +206,12 @@ def utilisation(
     ]
 
 
+def utilisation_as_of(now: datetime, step_s: int = UTILISATION_STEP_S) -> datetime:
+    """The instant the series is read to: `now` rounded down to a whole multiple of `step_s`."""
+    epoch_s = now.timestamp()
+    return _instant(epoch_s - epoch_s % step_s)
+
+
 def _instant(epoch_s: float) -> datetime:
     return datetime.fromtimestamp(epoch_s, UTC)
 
@@ -213,7 +229,10 @@ def _finished_card_seconds(
     ended = _epoch(dialect, UsageRow.ended_at)
     sums = [
         func.coalesce(
-            func.sum(UsageRow.cards * _sql_overlap(dialect, started, ended, s, bucket_s)), 0
+            func.sum(
+                UsageRow.cards * _sql_overlap(dialect, started, ended, s, min(bucket_s, now_s - s))
+            ),
+            0,
         )
         for s in starts
     ]
@@ -233,7 +252,11 @@ def _epoch(dialect: str, column: Any) -> ColumnElement[Any]:
 
 
 def _sql_overlap(
-    dialect: str, started: ColumnElement[Any], ended: ColumnElement[Any], start: int, length: int
+    dialect: str,
+    started: ColumnElement[Any],
+    ended: ColumnElement[Any],
+    start: int,
+    length: float,
 ) -> ColumnElement[Any]:
     greatest, least = (
         (func.greatest, func.least) if dialect == "postgresql" else (func.max, func.min)
