@@ -155,16 +155,30 @@ def test_suanli_leaves_the_model_pinned_requests_need_to_them() -> None:
     assert node_of("suanli", nodes, pod(), context) == 1
 
 
-def test_suanli_puts_a_share_on_the_tightest_card_of_a_node_when_the_score_ties() -> None:
-    # typical requests: whole cards only, so a share on a card already below 1000 changes no
-    # fragmentation; FGD takes the first such card, suanli the tightest
+def test_suanli_places_a_share_where_fgd_does_not_on_the_fullest_tied_node() -> None:
+    # typical requests: whole cards only, so a share costs one whole card's worth of
+    # fragmentation on either idle-carded node and FGD's score ties: FGD, and suanli for a
+    # share, take the lowest node; best fit (suanli's rule for whole cards) would take node 1
+    nodes = fleet((0, 8, 96_000), (0, 8, 96_000))
+    for slot in range(6):
+        place(nodes, Choice(1, (slot,)), pod(cpu=0))
+    typical = typical_pods([pod()] * 10, model_count=1)
+    share = pod(milli=300)
+    assert choose("fgd", nodes, share, PackingContext(typical=typical)) == Choice(0, (0,))
+    assert choose("suanli", nodes, share, PackingContext(typical=typical)) == Choice(0, (0,))
+    assert node_of("suanli", nodes, pod(), PackingContext(typical=typical)) == 1
+
+
+def test_suanli_puts_a_share_on_fgds_card_of_a_node_when_the_score_ties() -> None:
+    # a share on a card already below 1000 changes no fragmentation against whole-card
+    # requests: FGD and suanli take the first such card, not the tightest
     nodes = fleet((0, 3, 64_000))
     take(nodes, 0, 0, 100)  # card 0: 900 free
     take(nodes, 0, 1, 500)  # card 1: 500 free
     typical = typical_pods([pod()] * 10, model_count=1)
     share = pod(milli=300)
     assert choose("fgd", nodes, share, PackingContext(typical=typical)) == Choice(0, (0,))
-    assert choose("suanli", nodes, share, PackingContext(typical=typical)) == Choice(0, (1,))
+    assert choose("suanli", nodes, share, PackingContext(typical=typical)) == Choice(0, (0,))
 
 
 def test_random_picks_only_feasible_nodes_and_repeats_per_seed() -> None:

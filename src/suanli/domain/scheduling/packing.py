@@ -639,14 +639,15 @@ def suanli_choice(
 ) -> Choice:
     """suanli's own (docs/scheduling.md): FGD's fragmentation gradient on FGD's integer score,
     measured against the target distribution when the caller has one (as FGD) and else against
-    the requests seen so far (the live service), traded against best fit: each node loses
-    `FIT_WEIGHT` points per unit of what it keeps free after placing (free cards ÷ 8 + free
-    cores ÷ 128), so a node left much fuller may win by a point of FGD score, not only on a
-    tie. A request for cards also loses `PRESSURE_WEIGHT` points per unit of `model_pressure`
-    of the node's model, so it leaves the models that pinned requests need to them. For a
-    fraction, a hundredth of a point per card of milli the chosen card keeps free, so the
-    tightest of a node's tied cards wins. Then the lowest node index. Neither distribution
-    yet: best fit alone."""
+    the requests seen so far (the live service). A request for whole cards or for CPU only
+    trades it against best fit: each node loses `FIT_WEIGHT` points per unit of what it keeps
+    free after placing (free cards ÷ 8 + free cores ÷ 128), so a node left much fuller may win
+    by a point of FGD score, not only on a tie. A fraction of a card does not: it takes FGD's
+    node and card (ties to the lowest node, then the lowest card), because packing shares onto
+    the fullest of the tied nodes strands the cards that whole-card requests need later. A
+    request for cards also loses `PRESSURE_WEIGHT` points per unit of `model_pressure` of the
+    node's model, so it leaves the models that pinned requests need to them. Neither
+    distribution yet: best fit alone."""
     typical = context.typical
     if typical is None and context.recent is not None:
         typical = context.recent.typical()
@@ -669,17 +670,15 @@ def suanli_scores(
     reduction = fragmentation_deltas(nodes, pod, candidates, typical).reduction
     unusable = np.isnan(reduction)
     score = sigmoid_score(np.where(unusable, 0.0, reduction)).astype(np.float64)
-    free_after = (
-        nodes.card_left[candidates].sum(axis=1) - pod.total_milli
-    ) / MAX_SPEC_GPU_MILLI + (nodes.cpu_left[candidates] - pod.cpu_milli) / MAX_SPEC_CPU_MILLI
-    score -= FIT_WEIGHT * free_after[:, None]
+    if not pod.shares_a_card:  # a fraction: FGD's score alone (docs/scheduling.md)
+        free_after = (
+            nodes.card_left[candidates].sum(axis=1) - pod.total_milli
+        ) / MAX_SPEC_GPU_MILLI + (nodes.cpu_left[candidates] - pod.cpu_milli) / MAX_SPEC_CPU_MILLI
+        score -= FIT_WEIGHT * free_after[:, None]
     models = nodes.model[candidates]
     # no pinned spec: every model's pressure is 0; one model (a live pool): a constant shift
     if pod.cards and typical.pinned and models.min() != models.max():
         score -= PRESSURE_WEIGHT * model_pressure(nodes, typical)[models][:, None]
-    if pod.shares_a_card:
-        card_after = (nodes.card_left[candidates] - pod.card_milli) / MILLI
-        score -= CARD_FIT_WEIGHT * card_after
     return np.where(unusable, -np.inf, score)
 
 
@@ -707,8 +706,8 @@ def model_pressure(nodes: PackingNodes, typical: TypicalPods) -> FloatArray:
     return np.asarray(pinned_load / (milli.sum() / capacity.sum()), np.float64)
 
 
-FIT_WEIGHT = 1.0  # FGD score points per unit of free cards ÷ 8 + free cores ÷ 128 left
-CARD_FIT_WEIGHT = 0.01  # points per whole card left free on the chosen card (< any other term)
+FIT_WEIGHT = 1.0  # FGD score points per unit of free cards ÷ 8 + free cores ÷ 128 left (not
+# for a fraction of a card)
 PRESSURE_WEIGHT = 6.0  # points per unit of model pressure, for requests that take cards
 
 BY_NODE_STATE = frozenset({"fgd", "suanli"})  # the policies that call `distinct_states`
