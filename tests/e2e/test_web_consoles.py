@@ -20,6 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from suanli.adapters.db.migrate import upgrade
+from suanli.cli.bench_dashboard import DRAWN
 from suanli.domain.identity import credit_code_check_character
 from tests.conftest import require_component
 from tests.e2e.portal import (
@@ -717,7 +718,7 @@ def test_every_number_on_the_dashboard_equals_the_apis(consoles: Consoles, brows
     page = new_page(browser, "en")
     page.goto(consoles.url + "/dashboard")
     page.wait_for_selector('[data-testid="tile-cards"]')
-    page.wait_for_selector("div[role=img] canvas")
+    page.wait_for_function(DRAWN)  # the four ECharts canvases and the utilisation line's SVG
     shown = _dashboard_numbers(page)
     board = httpx.get(consoles.url + "/v1/public/dashboard").json()
     if shown["at"] != board["at"]:  # the server's 5 s cache turned between the two reads
@@ -790,7 +791,7 @@ def test_every_console_page_and_the_dashboard_speak_the_language_and_pass_axe(
     page = new_page(browser, language)
     page.goto(consoles.url + "/dashboard")
     page.wait_for_selector('[data-testid="tile-cards"]')
-    page.wait_for_selector("div[role=img] canvas")
+    page.wait_for_function(DRAWN)  # the four ECharts canvases and the utilisation line's SVG
     page.wait_for_load_state("networkidle")
     check_page(page, "dashboard", language)
     screenshot(page, "dashboard", language)

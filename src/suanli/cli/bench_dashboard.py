@@ -427,7 +427,11 @@ def _browser() -> Iterator[Any]:
             browser.close()
 
 
-DRAWN = "() => document.querySelectorAll('div[role=img] canvas').length >= 5"
+# the wall's five charts drawn: four ECharts canvases and the utilisation line's SVG
+DRAWN = (
+    "() => { const charts = document.querySelectorAll('div[role=img]');"
+    " return charts.length >= 5 && [...charts].every((c) => c.querySelector('canvas, svg')); }"
+)
 PAINT = "() => performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? -1"
 
 

@@ -2,8 +2,8 @@
 // GET /v1/public/dashboard. Each chart's accessible label carries its numbers, so a screen
 // reader (and the browser test) reads exactly what the API answered.
 // Nothing here accumulates across refreshes: each answer replaces the last one (the
-// utilisation series is the server's 24 buckets, never appended to), each chart keeps one
-// ECharts instance, and the one interval is TanStack Query's, so the tab's heap stays flat
+// utilisation series is the server's 24 buckets, never appended to), each ECharts chart keeps
+// one ECharts instance (the utilisation line, redrawn all day, is SVG: ./UtilisationLine.tsx), and the one interval is TanStack Query's, so the tab's heap stays flat
 // (tests/e2e/test_dashboard_heap.py, `suanli bench dashboard`).
 // A refresh also runs as little code as it can (./api.ts): the page, its header and its antd
 // controls do not re-render on an answer, the clock's text is written into its element; a
@@ -18,6 +18,7 @@ import { LazyChart } from "../../components/LazyChart";
 import { beijingTime, yuan } from "../../lib/format";
 import { refreshMs, useDashboardFeed, useDashboardPart, type Dashboard, type DashboardFeed } from "./api";
 import { WALL_CHARTS, type WallChartSpec } from "./charts";
+import { UtilisationLine } from "./UtilisationLine";
 import "./dashboard.css";
 
 // Fetch the chart library while the first answer is on its way, not after it arrives.
@@ -131,7 +132,7 @@ function Tiles({ feed }: { feed: DashboardFeed }) {
   );
 }
 
-/** One chart: re-renders, and gives ECharts a new option, only when its part of the answer (or
+/** One chart: re-renders, and gives ECharts a new option (or the SVG line new points), only when its part of the answer (or
  * the language) changed. */
 const WallPanel = memo(function WallPanel({ spec, feed }: { spec: WallChartSpec<unknown>; feed: DashboardFeed }) {
   const { t, i18n } = useTranslation();
@@ -141,7 +142,11 @@ const WallPanel = memo(function WallPanel({ spec, feed }: { spec: WallChartSpec<
   return (
     <div className="wall-panel">
       <h2>{chart.title}</h2>
-      <LazyChart option={chart.option} label={chart.label} height={260} theme="dark" />
+      {chart.line ? (
+        <UtilisationLine points={chart.line} label={chart.label} />
+      ) : (
+        <LazyChart option={chart.option ?? {}} label={chart.label} height={260} theme="dark" />
+      )}
     </div>
   );
 });

@@ -1,12 +1,13 @@
 // The dashboard's charts, built from the API's answer alone. Each chart reads only its part of
 // the answer (`part`: the feed in ./api.ts re-renders the chart only when that part changed),
-// and its option comes with a label that states its numbers (the chart's accessible name). A wall screen refreshing every few seconds does not animate: with
+// and its option (or its line's points) comes with a label that states its numbers (the chart's accessible name). A wall screen refreshing every few seconds does not animate: with
 // ECharts' animation on, each new option ran about a second of animation frames per chart.
 import type { TFunction } from "i18next";
-import { beijingTime } from "../../lib/format";
 import type { Dashboard } from "./api";
+import type { LinePoint } from "./UtilisationLine";
 
-export type WallChart = { title: string; label: string; option: Record<string, unknown> };
+/** An ECharts option, or (the utilisation line) the points of an SVG line. */
+export type WallChart = { title: string; label: string; option?: Record<string, unknown>; line?: LinePoint[] };
 /** A chart of the wall: the part of the answer it shows, and its title, label and option built
  * from that part. */
 export type WallChartSpec<P> = { key: string; part: (data: Dashboard) => P; build: (part: P, t: TFunction) => WallChart };
@@ -77,25 +78,15 @@ const domesticChart: WallChartSpec<[number, number]> = {
 
 /** What the line draws and its label states: each bucket's start and utilisation in tenths of
  * a percentage point (half a pixel is 0.25 points on the 260-px chart). The last bucket's
- * card-seconds move every second while jobs run; the chart changes when a tenth does. */
-const utilisationChart: WallChartSpec<[string, number][]> = {
+ * card-seconds move every second while jobs run; the chart changes when a tenth does. Drawn by
+ * ./UtilisationLine.tsx (SVG), not ECharts: it is the chart a wall redraws all day. */
+const utilisationChart: WallChartSpec<LinePoint[]> = {
   key: "utilisation",
-  part: (data) => data.utilisation.map((b): [string, number] => [b.start, Math.round(b.utilisation_bp / 10)]),
+  part: (data) => data.utilisation.map((b): LinePoint => [b.start, Math.round(b.utilisation_bp / 10)]),
   build(points, t) {
     const title = t("dashboard.utilisation");
     const last = points[points.length - 1];
-    return {
-      title,
-      label: `${title}: ${((last?.[1] ?? 0) / 10).toFixed(1)}%`,
-      option: {
-        ...WALL,
-        tooltip: { trigger: "axis", valueFormatter: (v: number) => `${v.toFixed(1)}%` },
-        grid: { left: 48, right: 16, top: 24, bottom: 32 },
-        xAxis: { type: "category", data: points.map(([start]) => beijingTime(start).slice(5, 16)), ...AXIS },
-        yAxis: { type: "value", max: (range: { max: number }) => Math.max(100, Math.ceil(range.max)), ...AXIS },
-        series: [{ type: "line", smooth: true, areaStyle: { opacity: 0.25 }, data: points.map(([, tenths]) => tenths / 10), showSymbol: false }],
-      },
-    };
+    return { title, label: `${title}: ${((last?.[1] ?? 0) / 10).toFixed(1)}%`, line: points };
   },
 };
 
