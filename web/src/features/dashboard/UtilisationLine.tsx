@@ -9,7 +9,7 @@ import { beijingTime } from "../../lib/format";
 /** Each bucket's start and its utilisation in tenths of a percentage point. */
 export type LinePoint = [string, number];
 
-const WIDTH = 460;
+const WIDTH = 420; // about a wall panel's width, so 12 units of text are about 12 px
 const HEIGHT = 260;
 const LEFT = 44;
 const RIGHT = 12;
@@ -45,7 +45,7 @@ export const UtilisationLine = memo(function UtilisationLine({ points, label }: 
   const ticks = [0, 0.25, 0.5, 0.75, 1].map((share) => Math.round(top * share));
   return (
     <div ref={element} role="img" aria-label={label} className="wall-line">
-      <svg viewBox={`0 0 ${WIDTH} ${HEIGHT}`} width="100%" height={HEIGHT} aria-hidden="true">
+      <svg viewBox={`0 0 ${WIDTH} ${HEIGHT}`} width="100%" height={HEIGHT} display="block" aria-hidden="true">
         {ticks.map((tick) => (
           <g key={tick}>
             <line x1={LEFT} x2={WIDTH - RIGHT} y1={y(tick)} y2={y(tick)} stroke={tick ? GRID : AXIS} />
