@@ -3,8 +3,9 @@
 // reader (and the browser test) reads exactly what the API answered.
 // Nothing here accumulates across refreshes: each answer replaces the last one (the
 // utilisation series is the server's 24 buckets, never appended to), each ECharts chart keeps
-// one ECharts instance (the utilisation line, redrawn all day, is SVG: ./UtilisationLine.tsx), and the one interval is TanStack Query's, so the tab's heap stays flat
-// (tests/e2e/test_dashboard_heap.py, `suanli bench dashboard`).
+// one instance (the utilisation line, the chart redrawn all day, is SVG drawn by React:
+// ./UtilisationLine.tsx), and the one timer is the feed's (./api.ts), so the tab's heap stays
+// flat (tests/e2e/test_dashboard_heap.py, `suanli bench dashboard`).
 // A refresh also runs as little code as it can (./api.ts): the page, its header and its antd
 // controls do not re-render on an answer, the clock's text is written into its element; a
 // tile row or a chart re-renders, and ECharts gets a new option, only when its own figures
