@@ -16,7 +16,9 @@ from suanli.adapters.matching.learned import (
     LinearRanker,
     RankerModels,
     TrainingQuery,
+    TwoStageRanker,
     fit_platt,
+    model_from_json,
     reciprocal_rank,
     relative,
     shipped_model_path,
@@ -91,6 +93,25 @@ def test_the_shipped_weights_were_fitted_on_the_first_gold_set_only() -> None:
     assert trained_on(models, DEMO / "gold.csv")
     assert not trained_on(models, DEMO / "heldout" / "gold.csv")
     assert models.info["gold_sha256"] != file_sha256(DEMO / "heldout" / "gold.csv")
-    assert models.fused.features == ALL_FEATURES
+    assert isinstance(models.fused, TwoStageRanker)
+    assert models.fused.first.features == models.fused.second.features == ALL_FEATURES
     assert shipped_model_path().is_file()
-    assert all(weight >= 0 for weight in (*models.fused.weights, *models.lexical_only.weights))
+    stages = (models.fused.first, models.fused.second, models.lexical_only)
+    assert all(weight >= 0 for stage in stages for weight in stage.weights)
+
+
+def test_a_two_stage_ranker_round_trips_through_its_file_and_refuses_mismatched_stages() -> None:
+    models = shipped_models()
+    assert models is not None and isinstance(models.fused, TwoStageRanker)
+    again = RankerModels.from_json(json.loads(json.dumps(models.as_json())))
+    assert isinstance(again.fused, TwoStageRanker)
+    assert again.fused.first.weights == pytest.approx(models.fused.first.weights, abs=1e-6)
+    assert again.fused.second.platt_a == pytest.approx(models.fused.second.platt_a, abs=1e-6)
+    assert again.fused.first.weights != again.fused.second.weights
+    data = models.as_json()["fused"]
+    first = data["first_stage"]
+    mismatched = data | {
+        "first_stage": first | {k: first[k][:-1] for k in ("features", "mean", "scale", "weights")}
+    }
+    with pytest.raises(InvalidInput):
+        model_from_json(mismatched)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import replace
 from itertools import pairwise
 
 import numpy as np
@@ -21,7 +22,13 @@ from suanli.adapters.matching import (
 from suanli.adapters.matching.embedding import FloatMatrix
 from suanli.adapters.matching.engine import hubness, lexical_text
 from suanli.adapters.matching.fusion import fuse, ranks, reciprocal_rank, top_indices
-from suanli.adapters.matching.learned import PairSignals, feature_matrix
+from suanli.adapters.matching.learned import (
+    ROCCHIO_ALPHA,
+    PairSignals,
+    TwoStageRanker,
+    feature_matrix,
+    shipped_models,
+)
 from suanli.adapters.matching.lexical import Bm25Index
 from suanli.adapters.matching.metrics import ndcg_at, recall_at
 from suanli.adapters.matching.metrics import reciprocal_rank as rr
@@ -367,3 +374,36 @@ def test_one_query_matched_against_a_kept_index_has_the_features_of_a_full_index
     engine.use(asked, capabilities)  # without it, hubness is against the one query: differs
     alone = engine.training_query(MatchDirection.O2C, "O1", {}).matrix
     assert not np.allclose(alone, expected)
+
+
+@pytest.mark.parametrize("need", ["O1", "O2", "O3"])
+def test_the_fused_ranker_scores_with_its_second_stage_on_feedback_from_the_first(
+    need: str,
+) -> None:
+    """The shipped fused ranker has two stages, and matching uses both: the first stage's top
+    candidate moves the need's vector (Rocchio), and the second stage's calibrated scores on
+    the recomputed features are what a caller gets. Skipping either stage changes the scores."""
+    models = shipped_models()
+    assert models is not None and isinstance(models.fused, TwoStageRanker)
+    fused = models.fused
+    engine = MatchEngine(CharacterEmbedder(), models=models)  # type: ignore[arg-type]
+    needs, capabilities = engine.index_list(OPPORTUNITIES), engine.index_list(CAPABILITIES)
+    engine.use(needs, capabilities)
+    [match] = engine.match(MatchDirection.O2C, top_k=None, query_ids=[need])
+    scores = {candidate.id: candidate.score for candidate in match.candidates}
+    found = np.array([scores[capability] for capability in capabilities.ids])
+
+    assert needs.vectors is not None and capabilities.vectors is not None
+    query = needs.position[need]
+    signals = engine.signals(needs, capabilities, query)
+    plain = feature_matrix(signals, fused.features)
+    top = int(np.argmax(fused.first.raw(plain)))
+    moved = needs.vectors[query] + ROCCHIO_ALPHA * capabilities.vectors[top]
+    moved = moved / np.linalg.norm(moved)
+    feedback = replace(signals, semantic=(capabilities.vectors @ moved).astype(np.float64))
+    expected = fused.second.probability(fused.second.raw(feature_matrix(feedback, fused.features)))
+    assert found == pytest.approx(expected, abs=1e-4)
+    second_only = fused.second.probability(fused.second.raw(plain))
+    first_only = fused.second.probability(fused.first.raw(plain))
+    for bypassed in (second_only, first_only):
+        assert np.abs(found - bypassed).max() > 1e-3

@@ -18,9 +18,11 @@ from typing import Any
 from suanli.adapters.matching import MatchEngine, Ranker, RankingMetrics, evaluate_rankings
 from suanli.adapters.matching.embedding import ProgressCallback
 from suanli.adapters.matching.learned import (
+    FusedModel,
     LinearRanker,
     RankerModels,
     TrainingQuery,
+    TwoStageRanker,
     train_ranker,
 )
 from suanli.adapters.matching.metrics import ndcg_at
@@ -91,16 +93,25 @@ def relevant_queries(gold: Gold) -> list[str]:
     return sorted(q for q, grades in gold.items() if any(g >= 1 for g in grades.values()))
 
 
-def training_queries(engine: MatchEngine, gold: Gold) -> list[TrainingQuery]:
+def training_queries(
+    engine: MatchEngine, gold: Gold, first_stage: LinearRanker | None = None
+) -> list[TrainingQuery]:
     return [
-        engine.training_query(MatchDirection.O2C, query, dict(gold[query]))
+        engine.training_query(MatchDirection.O2C, query, dict(gold[query]), first_stage)
         for query in relevant_queries(gold)
     ]
 
 
-def fit(engine: MatchEngine, gold: Gold, seed: int = SEED_DEFAULT) -> LinearRanker:
-    """The ranker fitted on every query of `gold` (uncalibrated: a=1, b=0)."""
-    return train_ranker(training_queries(engine, gold), engine.feature_names, seed)
+def fit(engine: MatchEngine, gold: Gold, seed: int = SEED_DEFAULT) -> FusedModel:
+    """The ranker fitted on every query of `gold` (uncalibrated: a=1, b=0). With the
+    embedding model, two stages, both fitted on `gold` only: the first on the engine's
+    features, the second on the features recomputed by Rocchio feedback from the first's top
+    candidate (`MatchEngine.feedback_signals`). Lexical-only: one stage."""
+    first = train_ranker(training_queries(engine, gold), engine.feature_names, seed)
+    if engine.mode != "fused":
+        return first
+    second = train_ranker(training_queries(engine, gold, first), engine.feature_names, seed)
+    return TwoStageRanker(first, second)
 
 
 def fold_trainer(seed: int) -> Trainer:

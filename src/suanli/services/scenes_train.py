@@ -10,14 +10,21 @@ Only the first (demo) gold set is meant to be used here; the second set stays he
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from suanli.adapters.matching import MatchEngine, Ranker
-from suanli.adapters.matching.learned import LinearRanker, RankerModels, fit_platt
+from suanli.adapters.matching.learned import (
+    FusedModel,
+    LinearRanker,
+    RankerModels,
+    calibrated,
+    fit_platt,
+    with_info,
+)
+from suanli.domain.scenes import MatchDirection
 from suanli.services import scenes_files
 from suanli.services.scenes_eval import (
     SEED_DEFAULT,
@@ -37,21 +44,22 @@ TRAIN_FOLDS_DEFAULT = 5
 def _out_of_fold_scores(
     engine: MatchEngine, gold: Gold, folds: int, seed: int
 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-    """Raw scores and relevance of every (held-out query, candidate) pair."""
+    """Raw scores (of the last stage) and relevance of every (held-out query, candidate)
+    pair, each scored by the model fitted without its fold, through the engine's own path."""
     scores, relevant = [], []
     by_query = dict(zip(relevant_queries(gold), training_queries(engine, gold), strict=True))
     for held_out in assign_folds(list(by_query), folds, seed):
         excluded = set(held_out)
         model = fit(engine, {q: g for q, g in gold.items() if q not in excluded}, seed)
         for query in held_out:
-            scores.append(model.raw(by_query[query].matrix))
+            scores.append(engine.raw_scores(MatchDirection.O2C, query, model))
             relevant.append(by_query[query].grades >= 1)
     return np.concatenate(scores), np.concatenate(relevant)
 
 
 def train_mode(
     engine: MatchEngine, gold: Gold, *, folds: int, seed: int
-) -> tuple[LinearRanker, dict[str, Any]]:
+) -> tuple[FusedModel, dict[str, Any]]:
     """Cross-validated figures, out-of-fold Platt calibration, final fit on all queries."""
     rankers: dict[str, Ranker] = {"learned": "fused", "rrf": "rrf", "bm25": "lexical"}
     if engine.mode == "fused":
@@ -62,7 +70,7 @@ def train_mode(
     raw, relevant = _out_of_fold_scores(engine, gold, folds, seed)
     a, b = fit_platt(raw, relevant)
     engine.override = None
-    model = replace(fit(engine, gold, seed), platt_a=a, platt_b=b)
+    model = calibrated(fit(engine, gold, seed), a, b)
     summary = {name: found.summary()["ndcg@10"] for name, found in folded.items()}
     return model, {"cv_ndcg@10": summary}
 
@@ -83,7 +91,7 @@ def train_files(
     gold = scenes_files.load_gold(
         gold_path, {o.id for o in opportunities}, {c.id for c in capabilities}
     )
-    trained: dict[str, tuple[LinearRanker, dict[str, Any]]] = {}
+    trained: dict[str, tuple[FusedModel, dict[str, Any]]] = {}
     for name, lexical_only in (("fused", False), ("lexical_only", True)):
         engine = scenes_files.indexed_engine(
             opportunities,
@@ -95,7 +103,7 @@ def train_files(
         if name == "fused" and engine.mode != "fused":
             raise RuntimeError("training the fused model needs the embedding model")
         model, figures = train_mode(engine, gold, folds=folds, seed=seed)
-        trained[name] = (replace(model, info=figures), figures)
+        trained[name] = (with_info(model, figures), figures)
     info = {
         "trained_on": gold_path.name,
         "gold_sha256": file_sha256(gold_path),
@@ -104,7 +112,9 @@ def train_files(
         "seed": seed,
         "command": command,
     }
-    return RankerModels(trained["fused"][0], trained["lexical_only"][0], info)
+    lexical_model = trained["lexical_only"][0]
+    assert isinstance(lexical_model, LinearRanker)  # one stage: no vector to move
+    return RankerModels(trained["fused"][0], lexical_model, info)
 
 
 def write_models(models: RankerModels, path: Path) -> None:

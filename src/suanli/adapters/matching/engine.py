@@ -13,7 +13,7 @@ import re
 import threading
 import weakref
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
 import numpy as np
@@ -31,10 +31,13 @@ from suanli.adapters.matching.industry import load_taxonomy
 from suanli.adapters.matching.learned import (
     ALL_FEATURES,
     LEXICAL_FEATURES,
+    ROCCHIO_ALPHA,
+    FusedModel,
     LinearRanker,
     PairSignals,
     RankerModels,
     TrainingQuery,
+    TwoStageRanker,
     feature_matrix,
     shipped_models,
 )
@@ -209,7 +212,7 @@ class MatchEngine:
         self.cache = cache
         self.weights = weights or FusionWeights()
         self.models = models if models is not None else shipped_models()  # None: not trained
-        self.override: LinearRanker | None = None  # set while cross-validating
+        self.override: FusedModel | None = None  # set while cross-validating
         self.warning = warning
         self._sides: dict[str, IndexedList] = {}
         # for each side, the list its items are matched from (their hubness is measured
@@ -221,7 +224,7 @@ class MatchEngine:
         return "fused" if self.embedder is not None else "lexical-only"
 
     @property
-    def ranker_model(self) -> LinearRanker | None:
+    def ranker_model(self) -> FusedModel | None:
         """The learned ranker in use: an override (cross-validation), else the shipped one
         for this mode; None before any was trained (the fused ranker is then RRF)."""
         if self.override is not None:
@@ -398,15 +401,76 @@ class MatchEngine:
         return np.asarray((candidates.regions == region) & (region != ""), dtype=np.bool_)
 
     def training_query(
-        self, direction: MatchDirection, query_id: str, grades: dict[str, int]
+        self,
+        direction: MatchDirection,
+        query_id: str,
+        grades: dict[str, int],
+        first_stage: LinearRanker | None = None,
     ) -> TrainingQuery:
         """Features of one query over all candidates with their gold grades, for training.
-        The ranker's feature set follows the mode: with or without the semantic ones."""
+        The ranker's feature set follows the mode: with or without the semantic ones. With
+        `first_stage`, the features a second stage ranks on (`feedback_signals`)."""
         queries, candidates = self._sides_for(direction)
         query = self._position(queries, query_id)
-        matrix = feature_matrix(self.signals(queries, candidates, query), self.feature_names)
+        signals = self.signals(queries, candidates, query)
+        if first_stage is not None:
+            signals = self.feedback_signals(first_stage, queries, candidates, query, signals)
+        matrix = feature_matrix(signals, self.feature_names)
         labels = np.array([grades.get(item_id, 0) for item_id in candidates.ids], dtype=np.int64)
         return TrainingQuery(matrix, labels)
+
+    def feedback_signals(
+        self,
+        first_stage: LinearRanker,
+        queries: IndexedList,
+        candidates: IndexedList,
+        query: int,
+        signals: PairSignals,
+    ) -> PairSignals:
+        """The signals with the cosine taken from the query's vector moved towards its best
+        candidate by `first_stage` (Rocchio from the top 1: v + ROCCHIO_ALPHA x c, then
+        re-normalised); CSLS follows, the candidates' hubness unchanged."""
+        if (
+            signals.semantic is None
+            or queries.vectors is None
+            or candidates.vectors is None
+            or not len(candidates.ids)
+        ):
+            return signals
+        first = first_stage.raw(feature_matrix(signals, first_stage.features))
+        top = int(np.argmax(first))
+        moved = queries.vectors[query].astype(np.float64) + ROCCHIO_ALPHA * candidates.vectors[
+            top
+        ].astype(np.float64)
+        norm = float(np.linalg.norm(moved))
+        direction = (moved / norm if norm > 0 else moved).astype(candidates.vectors.dtype)
+        # einsum, as in _semantic_scores (no BLAS threads)
+        semantic = np.einsum("ij,j->i", candidates.vectors, direction).astype(np.float64)
+        return replace(signals, semantic=semantic)
+
+    def learned_raw(
+        self,
+        model: FusedModel,
+        queries: IndexedList,
+        candidates: IndexedList,
+        query: int,
+        signals: PairSignals,
+    ) -> npt.NDArray[np.float64]:
+        """The learned ranker's uncalibrated scores: with two stages, the second stage's on
+        the feedback signals of the first. The one path for matching, eval and training."""
+        if isinstance(model, TwoStageRanker):
+            signals = self.feedback_signals(model.first, queries, candidates, query, signals)
+            model = model.second
+        return model.raw(feature_matrix(signals, model.features))
+
+    def raw_scores(
+        self, direction: MatchDirection, query_id: str, model: FusedModel
+    ) -> npt.NDArray[np.float64]:
+        """`model`'s uncalibrated scores of one query over all candidates (for calibration)."""
+        queries, candidates = self._sides_for(direction)
+        query = self._position(queries, query_id)
+        signals = self.signals(queries, candidates, query)
+        return self.learned_raw(model, queries, candidates, query, signals)
 
     def _semantic_scores(
         self, queries: IndexedList, candidates: IndexedList, query: int
@@ -432,7 +496,8 @@ class MatchEngine:
             return signals.semantic
         model = self.ranker_model
         if ranker == "fused" and model is not None:
-            return model.probability(model.raw(feature_matrix(signals, model.features)))
+            raw = self.learned_raw(model, queries, candidates, query, signals)
+            return model.probability(raw)
         return fuse(
             self.weights,
             lexical=signals.bm25,

@@ -10,7 +10,7 @@ deterministic for a given seed.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
@@ -54,6 +54,9 @@ STEPS = 400
 LEARNING_RATE = 0.5
 MODEL_FILE = "ranker.json"
 RANK_CONSTANT = 10.0
+# Rocchio feedback of the fused ranker's second stage: the need's vector plus this much of its
+# first candidate's (by the first stage), re-normalised (issue 20, scripts/scenes_feedback.py)
+ROCCHIO_ALPHA = 0.5
 # CSLS (Conneau et al. 2018): 2·cos(q, c) - r_q - r_c ranks a query's candidates like
 # cos(q, c) - r_c / 2, r_c being the candidate's mean cosine with its 10 nearest queries
 CSLS_HUB_WEIGHT = 0.5
@@ -186,14 +189,75 @@ class LinearRanker:
 
 
 @dataclass(frozen=True)
-class RankerModels:
-    """The shipped pair: with the embedding model, and lexical-only (no model loaded)."""
+class TwoStageRanker:
+    """The fused ranker with the embedding model. The first stage ranks on the engine's
+    features and picks each need's top candidate; the need's vector is moved towards that
+    candidate's (Rocchio from the top 1, ROCCHIO_ALPHA), the cosine and CSLS features are
+    recomputed from it, and the second stage ranks on them. Both stages share the feature
+    names; the probability is the second stage's (its Platt calibration)."""
 
-    fused: LinearRanker
+    first: LinearRanker
+    second: LinearRanker
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        return self.second.features
+
+    @property
+    def info(self) -> dict[str, Any]:
+        return self.second.info
+
+    def probability(self, raw: FloatArray) -> FloatArray:
+        return self.second.probability(raw)
+
+    def calibrated(self, a: float, b: float) -> TwoStageRanker:
+        return replace(self, second=replace(self.second, platt_a=a, platt_b=b))
+
+    def with_info(self, info: dict[str, Any]) -> TwoStageRanker:
+        return replace(self, second=replace(self.second, info=info))
+
+    def as_json(self) -> dict[str, Any]:
+        return {**self.second.as_json(), "first_stage": self.first.as_json()}
+
+
+# a learned ranker as the engine uses it: one stage (lexical-only) or two (with the embedding)
+FusedModel = LinearRanker | TwoStageRanker
+
+
+def model_from_json(data: dict[str, Any]) -> FusedModel:
+    if "first_stage" not in data:
+        return LinearRanker.from_json(data)
+    first = LinearRanker.from_json(data["first_stage"])
+    second = LinearRanker.from_json(data)
+    if first.features != second.features:
+        raise InvalidInput(
+            msg("排序模型两阶段的特征不一致", "the ranker's two stages differ in features"),
+            field="ranker",
+        )
+    return TwoStageRanker(first, second)
+
+
+def calibrated(model: FusedModel, a: float, b: float) -> FusedModel:
+    """The model with Platt parameters a, b (on the second stage when there are two)."""
+    if isinstance(model, TwoStageRanker):
+        return model.calibrated(a, b)
+    return replace(model, platt_a=a, platt_b=b)
+
+
+def with_info(model: FusedModel, info: dict[str, Any]) -> FusedModel:
+    return model.with_info(info) if isinstance(model, TwoStageRanker) else replace(model, info=info)
+
+
+@dataclass(frozen=True)
+class RankerModels:
+    """The shipped pair: with the embedding model (two stages), and lexical-only (no model
+    loaded, one stage: there is no vector to move)."""
+
+    fused: FusedModel
     lexical_only: LinearRanker
     info: dict[str, Any] = field(default_factory=dict, compare=False)
 
-    def for_mode(self, semantic: bool) -> LinearRanker:
+    def for_mode(self, semantic: bool) -> FusedModel:
         return self.fused if semantic else self.lexical_only
 
     def as_json(self) -> dict[str, Any]:
@@ -206,7 +270,7 @@ class RankerModels:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RankerModels:
         return cls(
-            LinearRanker.from_json(data["fused"]),
+            model_from_json(data["fused"]),
             LinearRanker.from_json(data["lexical_only"]),
             dict(data.get("info", {})),
         )
