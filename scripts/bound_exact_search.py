@@ -13,10 +13,8 @@ The seeds above start past the test's own (small 0-149, fleet 0-39).
 from __future__ import annotations
 
 import argparse
-import math
 import time
 
-import numpy as np
 from tests.unit.scheduling.test_bound_exact import (
     HOUR,
     Instance,
@@ -35,21 +33,8 @@ from suanli.simulation.bound import jct_bound
 def big_instance(seed: int) -> Instance:
     """3-5 jobs of ½-3 cards arriving at 0-2 on 1-3 pools of 1-3 cards; 1-3 slots per pool
     where allowed (probability 0.7)."""
-    rng = np.random.default_rng(seed)
-    cards = tuple(float(rng.integers(1, 4)) for _ in range(int(rng.integers(1, 4))))
-    arrival, width, runtime = [], [], []
-    for _ in range(int(rng.integers(3, 6))):
-        w = min(float(rng.choice([0.5, 1.0, 1.0, 2.0, 3.0])), max(cards))
-        row = [math.inf]
-        while min(row) == math.inf:
-            row = [
-                float(rng.integers(1, 4)) if cards[k] >= w and rng.random() < 0.7 else math.inf
-                for k in range(len(cards))
-            ]
-        arrival.append(float(rng.integers(0, 3)))
-        width.append(w)
-        runtime.append(tuple(row))
-    return tuple(arrival), tuple(width), tuple(runtime), cards
+    widths = (0.5, 1.0, 1.0, 2.0, 3.0)
+    return _random_instance(seed, (1, 4), (3, 6), widths, (1, 4), (0, 3), 0.7)
 
 
 def main() -> None:

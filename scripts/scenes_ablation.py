@@ -152,18 +152,7 @@ def _pairs_by(column: int, hard: int, extra: int) -> Pairs:
         chosen = negatives[order[:hard]]
         rest = np.setdiff1d(negatives, chosen)
         pool = np.concatenate([chosen, rng.choice(rest, min(extra, len(rest)), replace=False)])
-        better, worse, weight = [], [], []
-        for i in relevant:
-            for j in pool:
-                better.append(int(i))
-                worse.append(int(j))
-                weight.append(float(2 ** grades[i] - 1))
-            for j in relevant:
-                if grades[i] > grades[j]:
-                    better.append(int(i))
-                    worse.append(int(j))
-                    weight.append(float(2 ** grades[i] - 2 ** grades[j]))
-        return better, worse, weight
+        return learned.graded_pairs(grades, relevant, pool)
 
     return pairs
 

@@ -117,22 +117,33 @@ def _safely_below(total: float, optimum: float) -> bool:
 Instance = tuple[tuple[float, ...], tuple[float, ...], Runtimes, tuple[float, ...]]
 
 
-def _random_instance(seed: int) -> Instance:
+def _random_instance(
+    seed: int,
+    pools: tuple[int, int] = (1, 3),
+    jobs: tuple[int, int] = (2, 5),
+    widths: tuple[float, ...] = (0.5, 1.0, 1.0, 1.0, 2.0),
+    slots: tuple[int, int] = (1, 5),
+    arrivals: tuple[int, int] = (0, 4),
+    allowed: float = 0.8,
+) -> Instance:
     """2-4 jobs (widths ½, 1 or 2 cards; integer arrivals 0-3) on 1-2 pools of 1-3 cards;
     each job may run on a pool with room for it with probability 0.8, taking 1-4 slots there
-    (at least one pool each)."""
+    (at least one pool each). The ranges (numpy's half-open `integers`) can be widened, as
+    scripts/bound_exact_search.py does for its larger instances."""
     rng = np.random.default_rng(seed)
-    cards = tuple(float(rng.integers(1, 4)) for _ in range(int(rng.integers(1, 3))))
+    cards = tuple(float(rng.integers(1, 4)) for _ in range(int(rng.integers(*pools))))
     arrival, width, runtime = [], [], []
-    for _ in range(int(rng.integers(2, 5))):
-        w = min(float(rng.choice([0.5, 1.0, 1.0, 1.0, 2.0])), max(cards))
+    for _ in range(int(rng.integers(*jobs))):
+        w = min(float(rng.choice(widths)), max(cards))
         row: list[float] = [math.inf]
         while min(row) == math.inf:
             row = [
-                float(rng.integers(1, 5)) if cards[k] >= w and rng.random() < 0.8 else math.inf
+                float(rng.integers(*slots))
+                if cards[k] >= w and rng.random() < allowed
+                else math.inf
                 for k in range(len(cards))
             ]
-        arrival.append(float(rng.integers(0, 4)))
+        arrival.append(float(rng.integers(*arrivals)))
         width.append(w)
         runtime.append(tuple(row))
     return tuple(arrival), tuple(width), tuple(runtime), cards

@@ -316,7 +316,14 @@ def _pairs(
     hard = negatives[np.argsort(-likeness, kind="stable")[:HARD_NEGATIVES]]
     rest = np.setdiff1d(negatives, hard)
     extra = rng.choice(rest, size=min(RANDOM_NEGATIVES, len(rest)), replace=False)
-    worse_pool = np.concatenate([hard, extra])
+    return graded_pairs(grades, relevant, np.concatenate([hard, extra]))
+
+
+def graded_pairs(
+    grades: npt.NDArray[np.int64], relevant: npt.NDArray[np.intp], worse_pool: npt.NDArray[np.intp]
+) -> tuple[list[int], list[int], list[float]]:
+    """Each relevant candidate against each of `worse_pool` (weight: its gain 2^g - 1) and
+    against every less relevant one (weight: the difference of gains)."""
     better, worse, weight = [], [], []
     for i in relevant:
         gain = float(2 ** grades[i] - 1)
