@@ -17,12 +17,33 @@ from typing import Any
 import numpy as np
 import pytest
 
+from suanli.domain.jobs import JobSpec
+from suanli.domain.scheduling import backfill, card_choice, packing
 from suanli.domain.scheduling.feasibility import has_room
-from suanli.domain.scheduling.matrix import IntArray
+from suanli.domain.scheduling.matrix import BoolArray, FloatArray, IntArray
 from suanli.domain.scheduling.model import ClusterState, Placement, PoolView, QueuedJob
+from suanli.domain.scheduling.packing import (
+    CARD_SLOTS,
+    MILLI,
+    CardFeatures,
+    Choice,
+    FragmentationDeltas,
+    PackingContext,
+    PackingNodes,
+    PodRequest,
+    SpecKey,
+    TypicalPods,
+    card_features,
+    feasible_nodes,
+    fragmentation,
+    fragmentation_deltas,
+    model_mask,
+    typical_pods,
+)
 from suanli.domain.scheduling.performance import PerformanceModel
-from suanli.domain.scheduling.placement import Scratch
+from suanli.domain.scheduling.placement import NodeCards, Scratch
 from suanli.domain.scheduling.policies import PolicyOptions, Round, RoundPolicy, get_policy
+from suanli.domain.scheduling.request_window import MILLI_GRID, RequestWindow
 from suanli.simulation.bench import timed_decisions, timed_rounds, with_shares
 from suanli.simulation.synthetic import synthetic_fleet, synthetic_workload
 
@@ -58,9 +79,118 @@ def reference_decide(
     return placement
 
 
+def reference_allocate_nodes(free_per_node: Sequence[int] | IntArray, spec: JobSpec) -> NodeCards:
+    """Best fit with NumPy at any size: the fullest nodes that fit, lowest first on ties."""
+    free = np.asarray(free_per_node, dtype=np.int64)
+    need = spec.cards_per_node
+    candidates = np.flatnonzero(free >= need)
+    if candidates.size < spec.nodes:
+        return ()
+    fullest = candidates[np.argsort(free[candidates], kind="stable")[: spec.nodes]]
+    return tuple((int(node), need) for node in np.sort(fullest))
+
+
+def reference_feasible_nodes(nodes: PackingNodes, pod: PodRequest) -> IntArray:
+    ok = (nodes.cpu_left >= pod.cpu_milli) & (nodes.memory_left >= pod.memory_mib)
+    if pod.cards:
+        ok &= model_mask(nodes, pod)
+        if pod.shares_a_card:
+            ok &= (nodes.card_left >= pod.card_milli).any(axis=1)
+        else:
+            ok &= (nodes.card_left == MILLI).sum(axis=1) >= pod.cards
+    return np.flatnonzero(ok)
+
+
+def reference_distinct_states(nodes: PackingNodes, candidates: IntArray) -> IntArray:
+    """The first candidate of each (model, CPU left, sorted free milli), by `np.unique`."""
+    if candidates.size < 2:
+        return candidates
+    keys = np.column_stack(
+        (
+            nodes.model[candidates],
+            nodes.cpu_left[candidates],
+            np.sort(nodes.card_left[candidates], axis=1),
+        )
+    )
+    _, first = np.unique(keys, axis=0, return_index=True)
+    return candidates[np.sort(first)]
+
+
+def reference_choose(
+    policy: str,
+    nodes: PackingNodes,
+    pod: PodRequest,
+    context: PackingContext,
+    allowed: BoolArray | None = None,
+) -> Choice | None:
+    """`packing.choose` with its lone-state shortcut in NumPy."""
+    candidates = packing.feasible_nodes(nodes, pod)
+    if allowed is not None:
+        candidates = candidates[allowed[candidates]]
+    if not candidates.size:
+        return None
+    if policy in packing.BY_NODE_STATE:
+        candidates = packing.distinct_states(nodes, candidates)
+        if candidates.size == 1:
+            node = int(candidates[0])
+            if not pod.shares_a_card:
+                return Choice(node, packing.default_slots(nodes, node, pod))
+            left = nodes.card_left[node]
+            fitting = left[left >= pod.card_milli]
+            if fitting.min() == fitting.max():
+                return Choice(node, (int(np.argmax(left == fitting[0])),))
+    return packing.PACKING_POLICIES[policy](nodes, pod, candidates, context)
+
+
+def reference_fragmentation_deltas(
+    nodes: PackingNodes, pod: PodRequest, candidates: IntArray, typical: TypicalPods
+) -> FragmentationDeltas:
+    if pod.shares_a_card:
+        return FragmentationDeltas(*reference_share_deltas(nodes, pod, candidates, typical))
+    return SHIPPED_FRAGMENTATION_DELTAS(nodes, pod, candidates, typical)
+
+
+SHIPPED_FRAGMENTATION_DELTAS = packing.fragmentation_deltas
+
+
+def reference_pool_table(
+    scratch: Scratch, index: int, window: RequestWindow, room: IntArray | None = None
+) -> PackingNodes:
+    """The table as first written: fully free slots by a comparison, not a lookup."""
+    table = SHIPPED_POOL_TABLE(scratch, index, window, room)
+    if not scratch.shared(index):
+        free = scratch.nodes(index)
+        opened = free if room is None else np.minimum(free, room)
+        table.card_left = np.where(np.arange(CARD_SLOTS)[None, :] < opened[:, None], MILLI, 0)
+    return table
+
+
+SHIPPED_POOL_TABLE = card_choice.pool_table
+
+
+def reference_spec_key(self: RequestWindow, spec: JobSpec) -> SpecKey | None:
+    if spec.fractional:
+        milli = -(-int(spec.card_milli or MILLI) // MILLI_GRID) * MILLI_GRID
+        cards, milli = 1, min(milli, MILLI)
+    else:
+        cards, milli = spec.cards_per_node, MILLI
+    if cards > CARD_SLOTS:
+        return None
+    known = (self._job_model(name) for name in spec.accelerators)
+    models = tuple(sorted({model for model in known if model is not None}))
+    return (spec.cpus * MILLI, milli, cards, models)
+
+
 REFERENCES: tuple[tuple[object, str, Callable[..., Any]], ...] = (
     (Round, "first_with_room", reference_first_with_room),
     (RoundPolicy, "decide", reference_decide),
+    (backfill, "allocate_nodes", reference_allocate_nodes),
+    (packing, "feasible_nodes", reference_feasible_nodes),
+    (packing, "distinct_states", reference_distinct_states),
+    (card_choice, "choose", reference_choose),
+    (packing, "fragmentation_deltas", reference_fragmentation_deltas),
+    (card_choice, "pool_table", reference_pool_table),
+    (RequestWindow, "spec_key", reference_spec_key),
 )
 
 
@@ -132,16 +262,16 @@ SETUPS = [
 ]
 
 
-@pytest.mark.parametrize(("name", "packing", "whole_cards", "rounds", "seed"), SETUPS)
+@pytest.mark.parametrize(("name", "packing_name", "whole_cards", "rounds", "seed"), SETUPS)
 def test_the_fast_paths_place_every_job_where_the_references_do(
     monkeypatch: pytest.MonkeyPatch,
     name: str,
-    packing: str,
+    packing_name: str,
     whole_cards: bool,
     rounds: bool,
     seed: int,
 ) -> None:
-    options = PolicyOptions(packing=packing, packing_whole_cards=whole_cards)
+    options = PolicyOptions(packing=packing_name, packing_whole_cards=whole_cards)
     fast = _decisions(name, options, rounds, seed)
     calls: dict[str, int] = {}
     with monkeypatch.context() as patched:
@@ -150,7 +280,11 @@ def test_the_fast_paths_place_every_job_where_the_references_do(
         slow = _decisions(name, options, rounds, seed)
     assert len(fast) > 1_000 and any(decision[3] is not None for decision in fast)
     assert fast == slow
-    assert set(calls) == {attribute for _, attribute, _ in REFERENCES}
+    by_state = {"distinct_states", "fragmentation_deltas"}  # suanli's and FGD's alone
+    expected = {attribute for _, attribute, _ in REFERENCES}
+    assert set(calls) == (
+        expected if packing_name in packing.BY_NODE_STATE else expected - by_state
+    )
 
 
 def _counted(calls: dict[str, int], name: str, function: Callable[..., Any]) -> Callable[..., Any]:
@@ -177,3 +311,79 @@ def test_first_with_room_finds_the_first_pool_at_any_depth(seed: int) -> None:
         order = rng.permutation(len(pools))[: rng.integers(1, len(pools))]
         job = jobs[trial % len(jobs)]
         assert round_.first_with_room(job, order) == reference_first_with_room(round_, job, order)
+
+
+def reference_share_deltas(
+    nodes: PackingNodes, pod: PodRequest, candidates: IntArray, typical: TypicalPods
+) -> tuple[FloatArray, FloatArray]:
+    """Fragmentation before, and after the share lands on each card (NaN where it cannot, or
+    where an earlier card has the same free milli): the features after are the ones before,
+    shifted for the one card that changes, and each block goes through `fragmentation`."""
+    left = nodes.card_left[candidates]
+    model, cpu = nodes.model[candidates], nodes.cpu_left[candidates]
+    before_features = card_features(left, typical.thresholds)
+    before = fragmentation(typical, model, cpu, before_features)
+    earlier = np.tri(CARD_SLOTS, CARD_SLOTS, -1, dtype=bool)
+    earlier_same = (left[:, :, None] == left[:, None, :]) & earlier
+    rows, cols = np.nonzero((left >= pod.card_milli) & ~earlier_same.any(axis=2))
+    old = left[rows, cols]
+    new = old - pod.card_milli
+    old_at_least = old[:, None] >= typical.thresholds
+    new_at_least = new[:, None] >= typical.thresholds
+    features = CardFeatures(
+        count_at_least=before_features.count_at_least[rows] - old_at_least + new_at_least,
+        milli_below=before_features.milli_below[rows]
+        - np.where(old_at_least, 0, old[:, None])
+        + np.where(new_at_least, 0, new[:, None]),
+        total=before_features.total[rows] - pod.card_milli,
+    )
+    after = np.full(left.shape, np.nan)
+    after[rows, cols] = fragmentation(typical, model[rows], cpu[rows] - pod.cpu_milli, features)
+    return before, after
+
+
+def _random_table(rng: np.random.Generator, models: int) -> PackingNodes:
+    count = int(rng.integers(1, 40))
+    cards = rng.integers(0, CARD_SLOTS + 1, count)
+    nodes = PackingNodes.build(
+        [f"m{model}" for model in range(models)],
+        rng.integers(0, models, count).tolist(),
+        cards.tolist(),
+        rng.integers(0, 64_000, count).tolist(),
+        [0] * count,
+    )
+    step = int(rng.choice([1, 50, 100]))
+    partial = rng.integers(0, MILLI + 1, (count, CARD_SLOTS)) // step * step
+    whole = rng.random((count, CARD_SLOTS)) < 0.5
+    nodes.card_left = np.where(cards[:, None] > _SLOT_NUMBERS, np.where(whole, MILLI, partial), 0)
+    return nodes
+
+
+_SLOT_NUMBERS = np.arange(CARD_SLOTS)[None, :]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_share_deltas_equal_the_reference_to_the_last_bit(seed: int) -> None:
+    """Random tables (up to 40 nodes, several models, shares of any size, CPU limits) and
+    distributions: every float before and after, NaN for NaN, and the policies' choices."""
+    rng = np.random.default_rng(seed)
+    compared = 0
+    for _ in range(300):
+        models = int(rng.integers(1, 4))
+        nodes = _random_table(rng, models)
+        asks = [
+            PodRequest(int(rng.integers(0, 16_000)), 0, 1, int(rng.integers(1, MILLI)))
+            for _ in range(int(rng.integers(1, 150)))
+        ]
+        asks += [PodRequest(0, 0, int(cards), MILLI) for cards in rng.integers(0, 9, 10)]
+        typical = typical_pods(asks, models)
+        pod = PodRequest(int(rng.integers(0, 16_000)), 0, 1, int(rng.integers(1, MILLI)))
+        candidates = feasible_nodes(nodes, pod)
+        if not candidates.size:
+            continue
+        deltas = fragmentation_deltas(nodes, pod, candidates, typical)
+        before, after = reference_share_deltas(nodes, pod, candidates, typical)
+        assert np.array_equal(deltas.before, before)
+        assert np.array_equal(deltas.after, after, equal_nan=True)
+        compared += 1
+    assert compared > 200

@@ -47,6 +47,8 @@ NEEDS_DISTRIBUTION = frozenset({"fgd"})  # refuses to run without one (suanli fa
 FALLBACK_POLICY = "best-fit"
 RANDOM = "random"  # for those, before the first request has been seen
 _SLOTS = np.arange(CARD_SLOTS)
+# row k: a node whose k fully free cards fill its first k slots (a table row without shares)
+_OPEN_ROWS = np.where(_SLOTS[None, :] < np.arange(CARD_SLOTS + 1)[:, None], MILLI, 0)
 
 
 @dataclass(frozen=True)
@@ -78,8 +80,8 @@ def pool_table(
     count = free.size
     tags = np.zeros((count, CARD_SLOTS + 1), np.int64)
     shared = scratch.shared(index)
-    if not shared:  # no shares: a node's fully free cards are its first slots
-        card_left = np.where(_SLOTS[None, :] < opened[:, None], MILLI, 0)
+    if not shared:  # no shares: a node's fully free cards are its first slots (a lookup)
+        card_left = _OPEN_ROWS[np.minimum(np.maximum(opened, 0), CARD_SLOTS)]
     else:
         card_left = np.zeros((count, CARD_SLOTS), np.int64)
         other = np.repeat((pool.cards_per_node > _SLOTS)[None, :], count, axis=0)

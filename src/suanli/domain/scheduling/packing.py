@@ -175,12 +175,13 @@ def feasible_nodes(nodes: PackingNodes, pod: PodRequest) -> IntArray:
     """Indices of the nodes that can take the pod now (CPU, memory, model, cards)."""
     ok = (nodes.cpu_left >= pod.cpu_milli) & (nodes.memory_left >= pod.memory_mib)
     if pod.cards:
-        ok &= model_mask(nodes, pod)
-        if pod.shares_a_card:
-            ok &= (nodes.card_left >= pod.card_milli).any(axis=1)
+        if pod.models:  # none named: any model (a mask of ones would cost a call or two)
+            ok &= model_mask(nodes, pod)
+        if pod.shares_a_card:  # some card fits: the roomiest does (one reduction, no temporary)
+            ok &= nodes.card_left.max(axis=1) >= pod.card_milli
         else:
             ok &= (nodes.card_left == MILLI).sum(axis=1) >= pod.cards
-    return np.flatnonzero(ok)
+    return ok.nonzero()[0]
 
 
 def place(nodes: PackingNodes, choice: Choice, pod: PodRequest) -> None:
@@ -415,6 +416,14 @@ def fragmentation(
     spec, all free milli if the node cannot host it (CPU, model or cards), else only the milli
     on cards too small for it; CPU-only specs count all free milli. Weighted by frequency.
     All arrays are per candidate state (C,)."""
+    amount = fragmented_milli(typical, model, cpu_left, features)
+    return np.asarray(amount @ typical.weight, np.float64)
+
+
+def fragmented_milli(
+    typical: TypicalPods, model: IntArray, cpu_left: IntArray, features: CardFeatures
+) -> IntArray:
+    """`fragmentation` before its weighting: (C, specs) free milli each spec cannot use."""
     index = typical.threshold_index
     counts = features.count_at_least[..., index]  # (..., T)
     below = features.milli_below[..., index]
@@ -425,8 +434,7 @@ def fragmentation(
         & (counts >= typical.cards)
         & (typical.card_milli > 0)
     )
-    amount = np.where(satisfied, below, features.total[..., None])
-    return np.asarray(amount @ typical.weight, np.float64)
+    return np.where(satisfied, below, features.total[..., None])
 
 
 def sigmoid_score(delta: FloatArray) -> IntArray:
@@ -454,13 +462,11 @@ def fragmentation_deltas(
     left = nodes.card_left[candidates]
     model = nodes.model[candidates]
     cpu = nodes.cpu_left[candidates]
+    if pod.shares_a_card:
+        return _share_deltas(pod, left, model, cpu, typical)
     before_features = card_features(left, thresholds)
     before = fragmentation(typical, model, cpu, before_features)
     cpu_after = cpu - pod.cpu_milli
-    if pod.shares_a_card:
-        return FragmentationDeltas(
-            before, _share_after(pod, left, model, cpu_after, before_features, typical)
-        )
     # whole cards: wholly free cards leave; each counted at every threshold (all are at most
     # a card) and never below one, so the features shift without a second pass over the cards
     after_features = CardFeatures(
@@ -472,33 +478,29 @@ def fragmentation_deltas(
     return FragmentationDeltas(before, after[:, None])
 
 
-def _share_after(
-    pod: PodRequest,
-    left: IntArray,
-    model: IntArray,
-    cpu_after: IntArray,
-    before: CardFeatures,
-    typical: TypicalPods,
-) -> FloatArray:
-    """Fragmentation after the fraction lands on card s of candidate c, (C, CARD_SLOTS); NaN
-    where the card cannot take it, and on a card whose free milli equals an earlier card's on
-    the same node (same outcome: the earlier card is the one chosen)."""
+def _share_deltas(
+    pod: PodRequest, left: IntArray, model: IntArray, cpu: IntArray, typical: TypicalPods
+) -> FragmentationDeltas:
+    """Fragmentation before, per candidate, and after the fraction lands on card s of
+    candidate c, (C, CARD_SLOTS): NaN where the card cannot take it, and on a card whose free
+    milli equals an earlier card's on the same node (same outcome: the earlier card is the
+    one chosen). The rows after are the candidates' rows with that card lowered; one pass
+    over the stacked rows counts both (integers: the same counts as a pass each, in half the
+    NumPy calls), and each block keeps its own matrix product, so every float is as before."""
     earlier_same = (left[:, :, None] == left[:, None, :]) & _EARLIER
     rows, cols = np.nonzero((left >= pod.card_milli) & ~earlier_same.any(axis=2))
-    old = left[rows, cols]
-    new = old - pod.card_milli
-    thresholds = typical.thresholds
-    old_at_least, new_at_least = old[:, None] >= thresholds, new[:, None] >= thresholds
-    features = CardFeatures(
-        count_at_least=before.count_at_least[rows] - old_at_least + new_at_least,
-        milli_below=before.milli_below[rows]
-        - np.where(old_at_least, 0, old[:, None])
-        + np.where(new_at_least, 0, new[:, None]),
-        total=before.total[rows] - pod.card_milli,
+    lowered = left[rows]
+    lowered[np.arange(rows.size), cols] -= pod.card_milli
+    amounts = fragmented_milli(
+        typical,
+        np.concatenate((model, model[rows])),
+        np.concatenate((cpu, cpu[rows] - pod.cpu_milli)),
+        card_features(np.concatenate((left, lowered)), typical.thresholds),
     )
+    count = left.shape[0]
     after = np.full(left.shape, np.nan)
-    after[rows, cols] = fragmentation(typical, model[rows], cpu_after[rows], features)
-    return after
+    after[rows, cols] = np.asarray(amounts[count:] @ typical.weight, np.float64)
+    return FragmentationDeltas(np.asarray(amounts[:count] @ typical.weight, np.float64), after)
 
 
 DISTINCT_BY_DICT_MAX = 64
@@ -513,11 +515,15 @@ def distinct_states(nodes: PackingNodes, candidates: IntArray) -> IntArray:
     if candidates.size < 2:
         return candidates
     if candidates.size <= DISTINCT_BY_DICT_MAX:  # a live pool's few nodes: a dict is faster
-        cards = np.sort(nodes.card_left[candidates], axis=1).tolist()
+        sorted_cards = nodes.card_left[candidates]  # a copy (fancy index): sorted in place
+        sorted_cards.sort(axis=1)
+        cards = sorted_cards.tolist()
         models, cpus = nodes.model[candidates].tolist(), nodes.cpu_left[candidates].tolist()
         first_at: dict[tuple[int, int, tuple[int, ...]], int] = {}
         for position, (model, cpu, left) in enumerate(zip(models, cpus, cards, strict=True)):
             first_at.setdefault((model, cpu, tuple(left)), position)
+        if len(first_at) == candidates.size:  # all distinct (always so on a second call)
+            return candidates
         return candidates[list(first_at.values())]  # in order: positions only grow
     keys = np.column_stack(
         (
@@ -751,10 +757,10 @@ def choose(
             node = int(candidates[0])
             if not pod.shares_a_card:
                 return Choice(node, default_slots(nodes, node, pod))
-            left = nodes.card_left[node]
-            fitting = left[left >= pod.card_milli]
-            if fitting.min() == fitting.max():
-                return Choice(node, (int(np.argmax(left == fitting[0])),))
+            left = nodes.card_left[node].tolist()  # eight numbers: plain Python is quicker
+            fitting = [milli for milli in left if milli >= pod.card_milli]
+            if min(fitting) == max(fitting):
+                return Choice(node, (left.index(fitting[0]),))
     return PACKING_POLICIES[policy](nodes, pod, candidates, context)
 
 

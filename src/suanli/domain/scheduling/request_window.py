@@ -100,9 +100,13 @@ class RequestWindow:
             cards, milli = spec.cards_per_node, MILLI
         if cards > CARD_SLOTS:
             return None
-        known = (self._job_model(name) for name in spec.accelerators)
-        models = tuple(sorted({model for model in known if model is not None}))
-        return (spec.cpus * MILLI, milli, cards, models)
+        return (spec.cpus * MILLI, milli, cards, self._job_models(spec.accelerators))
+
+    def _job_models(self, names: tuple[str, ...]) -> tuple[int, ...]:
+        if not names:  # most jobs name no model: skip building the set (every job comes here)
+            return ()
+        known = (self._job_model(name) for name in names)
+        return tuple(sorted({model for model in known if model is not None}))
 
     def __len__(self) -> int:
         return len(self._keys)
