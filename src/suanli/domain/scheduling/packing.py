@@ -32,7 +32,6 @@ MAX_SPEC_GPU_MILLI = 8_000  # and for cards (gpushareutils.MaxSpecGpu)
 MAX_SCORE = 100  # Kubernetes framework.MaxNodeScore
 TYPICAL_SHARE = 0.95  # typical pods: the most frequent specs covering 95 % of pods
 TYPICAL_SPECS_MAX = 1_000
-LOOKAHEAD_SPECS_MAX = 64  # specs the look-ahead of `suanli-fgd` samples at most
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
