@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -76,6 +78,38 @@ def test_a_run_whose_starter_died_before_recording_it_is_adopted_not_restarted(
     successor.submit(request("job_b", marker_dir, attempt=2, sleep_s=0))  # a new placement runs
     assert wait_final(successor, "job_b") == BackendState.FAILED
     assert runs(marker_dir, "job_b") == 2
+
+
+class LateStarterRace(LocalBackend):
+    """The successor of a starter that died before recording its run, timed so that the
+    starter's wrapper claims the attempt after the successor looked for a claim and before
+    the successor's own wrapper tries: the race a loaded machine opens."""
+
+    def __init__(self, jobs_dir: Path, original: LaunchRequest) -> None:
+        super().__init__(jobs_dir)
+        self.original = original
+
+    def _start(self, *args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+        LocalBackend(self.jobs_dir).submit(self.original)
+        os.unlink(self.jobs_dir / f"{self.original.job_id}{RUN_RECORD_SUFFIX}")
+        claim = self.work_root / self.original.job_id / f".suanli-run-{self.original.attempt}"
+        deadline = time.monotonic() + 10
+        while not (claim / "pid").is_file() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return super()._start(*args, **kwargs)
+
+
+def test_a_successor_that_loses_the_claim_race_adopts_the_run_that_won(
+    tmp_path: Path, marker_dir: Path
+) -> None:
+    original = request("job_e", marker_dir, sleep_s=1.0)
+    successor = LateStarterRace(tmp_path / "jobs", original)
+    successor.submit(request("job_e", marker_dir))  # its own wrapper finds the claim taken
+    assert wait_final(successor, "job_e") == BackendState.FAILED
+    status = successor.status("job_e")
+    assert status.exit_code == 3  # the command's own exit, not the lost claim's 75
+    assert runs(marker_dir, "job_e") == 1
+    assert successor.usage("job_e") is not None
 
 
 def test_a_run_cancelled_by_another_process_ends_cancelled(

@@ -89,6 +89,7 @@ class _LocalJob:
     workdir: Path
     uid: int | None
     started_at: datetime
+    attempt: int = 0
     ended_at: datetime | None = None
     cancelled: bool = False
     reclaimed: bool = False
@@ -119,7 +120,9 @@ class LocalBackend:
         known = self._read_record(request.job_id)
         if request.attempt > 0 and known is not None and known.get("attempt") == request.attempt:
             return request.job_id  # this attempt already runs (or ran) here: never twice
-        if request.attempt > 0 and self._adopt_claimed(request):
+        if request.attempt > 0 and self._adopt_claimed(
+            request.job_id, request.attempt, request.cards
+        ):
             return request.job_id  # its starter died before recording it: the run goes on
         uid = self._next_uid() if self.isolates_users else None
         workdir = self._prepare_workdir(request.job_id, uid)
@@ -131,7 +134,7 @@ class LocalBackend:
         started = datetime.now(UTC)
         with self._lock:
             self._jobs[request.job_id] = _LocalJob(
-                process, request.cards, log_path, workdir, uid, started
+                process, request.cards, log_path, workdir, uid, started, request.attempt
             )
         record: dict[str, object] = {
             "attempt": request.attempt,
@@ -146,11 +149,11 @@ class LocalBackend:
         self._write_record(request.job_id, record)
         return request.job_id
 
-    def _adopt_claimed(self, request: LaunchRequest) -> bool:
+    def _adopt_claimed(self, job_id: str, attempt: int, cards: int) -> bool:
         """Records a run of this attempt that a wrapper claimed but no record names (the
         server that started it died first); False when the attempt was never started."""
-        workdir = self.work_root / request.job_id
-        claim = workdir / CLAIM_DIR.format(tag=request.attempt)
+        workdir = self.work_root / job_id
+        claim = workdir / CLAIM_DIR.format(tag=attempt)
         if not claim.is_dir():
             return False
         pid = _claimed_pid(claim)
@@ -161,16 +164,16 @@ class LocalBackend:
             )
         owner = workdir.stat().st_uid
         record: dict[str, object] = {
-            "attempt": request.attempt,
-            "tag": str(request.attempt),
+            "attempt": attempt,
+            "tag": str(attempt),
             "pid": pid,
             "pid_start": _process_start(pid),
-            "cards": request.cards,
+            "cards": cards,
             "uid": owner if self.isolates_users else None,
             "workdir": str(workdir),
             "started_at": datetime.fromtimestamp(claim.stat().st_mtime, UTC).isoformat(),
         }
-        self._write_record(request.job_id, record)
+        self._write_record(job_id, record)
         return True
 
     def _record_path(self, job_id: str) -> Path:
@@ -249,11 +252,26 @@ class LocalBackend:
         code = job.process.poll()
         if code is None:
             return JobStatus(BackendState.RUNNING, started_at=job.started_at)
+        if code == CLAIM_EXIT and self._lost_claim(backend_job_id, job):
+            return self._adopted_status(backend_job_id)
         if job.ended_at is None:
             job.ended_at = datetime.now(UTC)
         self._reclaim(job)
         state = _final_state(code, job.cancelled)
         return JobStatus(state, exit_code=code, started_at=job.started_at, ended_at=job.ended_at)
+
+    def _lost_claim(self, job_id: str, job: _LocalJob) -> bool:
+        """Our wrapper found the attempt already claimed and ran nothing: a starter that had
+        not yet claimed it when we looked won the race. Adopts that run instead (a command
+        that itself exits 75 leaves an exit file, and its wrapper holds the claim)."""
+        if job.attempt <= 0 or _exit_status(job.workdir, job.attempt) is not None:
+            return False
+        claim = job.workdir / CLAIM_DIR.format(tag=job.attempt)
+        if not claim.is_dir() or _claimed_pid(claim) in (None, job.process.pid):
+            return False
+        with self._lock:
+            self._jobs.pop(job_id, None)
+        return self._adopt_claimed(job_id, job.attempt, job.cards)
 
     def _adopted_status(self, job_id: str) -> JobStatus:
         """A run this process did not start (or started before a restart), from its record."""
