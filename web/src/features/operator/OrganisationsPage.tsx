@@ -55,7 +55,7 @@ export default function OrganisationsPage() {
             <Select style={{ width: 140 }} options={KINDS.map((kind) => ({ value: kind, label: t(`consoles.kind.${kind}`) }))} />
           </Form.Item>
           <Form.Item name="region" label={t("operator.organisations.region")}>
-            <Input style={{ width: 160 }} placeholder={t("common.regionPlaceholder")} />
+            <Input style={{ width: 210 }} placeholder={t("common.regionPlaceholder")} />
           </Form.Item>
           <Form.Item name="credit_code" label={t("operator.organisations.creditCode")}>
             <Input style={{ width: 200 }} />

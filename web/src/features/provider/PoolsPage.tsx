@@ -76,7 +76,7 @@ export default function PoolsPage() {
               <InputNumber min={1} max={64} />
             </Form.Item>
             <Form.Item name="region" label={t("provider.pools.region")} rules={required(t("consoles.required"))}>
-              <Input style={{ width: 180 }} placeholder={t("common.regionDistrictPlaceholder")} />
+              <Input style={{ width: 260 }} placeholder={t("common.regionDistrictPlaceholder")} />
             </Form.Item>
             <Form.Item name="price" label={t("provider.pools.price")} rules={required(t("consoles.required"))}>
               <YuanInput />
