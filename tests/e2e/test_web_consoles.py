@@ -795,4 +795,23 @@ def test_every_console_page_and_the_dashboard_speak_the_language_and_pass_axe(
     page.wait_for_load_state("networkidle")
     check_page(page, "dashboard", language)
     screenshot(page, "dashboard", language)
+    # the utilisation line's readout: a bucket's Beijing time and value, in the page's language
+    line, readout = page.locator("div[role=img]").nth(2), page.get_by_test_id("utilisation-readout")
+    beijing = "北京时间" if language == "zh-CN" else "Beijing time"
+    line.focus()  # the keyboard's way in: the last bucket, the one the label states
+    assert beijing in readout.inner_text()
+    assert readout.inner_text().endswith(line.get_attribute("aria-label").rsplit(" ", 1)[-1])
+    first = line.locator("svg text").nth(5).text_content()  # after the 5 ticks, the first time
+    box = line.bounding_box()
+    line.blur()
+    page.mouse.move(box["x"] + 1, box["y"] + box["height"] / 2)  # the pointer's: the first
+    page.wait_for_function(
+        "([hint, first]) => document.querySelector(hint).textContent.includes(first)",
+        arg=['[data-testid="utilisation-readout"]', first],
+    )
+    page.mouse.move(0, 899)
+    page.wait_for_function(
+        "(hint) => !document.querySelector(hint).textContent",
+        arg='[data-testid="utilisation-readout"]',
+    )
     page.context.close()

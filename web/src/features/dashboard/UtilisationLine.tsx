@@ -128,7 +128,7 @@ export const UtilisationLine = memo(function UtilisationLine({ points, label }: 
           {shown !== null && <Readout x={x(shown)} y={y(points[shown][1] / 10)} text={readout} />}
         </svg>
       </div>
-      <div role="status" className="wall-line-readout">
+      <div role="status" className="wall-line-readout" data-testid="utilisation-readout">
         {readout}
       </div>
     </div>
@@ -137,9 +137,9 @@ export const UtilisationLine = memo(function UtilisationLine({ points, label }: 
 
 /** A guide at the bucket, a dot on the line and the words in a box, kept inside the plot. */
 function Readout({ x, y, text }: { x: number; y: number; text: string }) {
-  // about 7 units a Latin character and 12 a Chinese one at 12 units of text
+  // about 6.5 units a Latin character and 12 a Chinese one at 12 units of text
   let width = 12;
-  for (const char of text) width += char.charCodeAt(0) > 0x2e7f ? 12 : 7;
+  for (const char of text) width += char.charCodeAt(0) > 0x2e7f ? 12 : 6.5;
   const left = Math.min(WIDTH - RIGHT - width, Math.max(LEFT, x - width / 2));
   const top = y - READOUT_H - 10 < TOP ? y + 10 : y - READOUT_H - 10;
   return (
