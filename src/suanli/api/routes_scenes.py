@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, Field, StrictInt
+from pydantic import Field, StrictInt
 
 from suanli.adapters.db.ledger_repo import transact
 from suanli.adapters.db.tables_scenes import (
@@ -21,7 +21,27 @@ from suanli.adapters.db.tables_scenes import (
 )
 from suanli.adapters.matching.engine import TOP_K_MAX
 from suanli.api.deps import AppState, CurrentPrincipal, PageParams
-from suanli.api.schemas import Strict
+from suanli.api.schemas import PageOf, Strict
+from suanli.api.schemas_scenes import (
+    AgencyTopUpPublic,
+    CandidatePublic,
+    ChallengePublic,
+    CriterionPublic,
+    ImportProblemPublic,
+    ImportPublic,
+    ImportReportPublic,
+    IndexStatusPublic,
+    ItemPublic,
+    ItemRef,
+    MatchesPublic,
+    PairConsents,
+    PairContacts,
+    PairEventPublic,
+    PairPublic,
+    PipelineStatsPublic,
+    ProposalPublic,
+    ReviewPublic,
+)
 from suanli.api.types import CalendarDate, Line, Text
 from suanli.domain.scenes import PIPELINE_STAGE_LABELS, PipelineStage
 from suanli.errors import InvalidInput
@@ -29,6 +49,8 @@ from suanli.i18n import msg
 from suanli.services import scenes, scenes_deals
 from suanli.services.common import PageResult, Principal
 from suanli.services.scenes import ItemFilters, SceneMatcher, SceneRow
+
+M = TypeVar("M")
 
 router = APIRouter(prefix="/v1/scenes", tags=["scenes"])
 
@@ -84,25 +106,6 @@ class ItemUpdate(Strict):
     deadline: CalendarDate | None = None
     maturity: Line | None = Field(default=None, pattern="^(prototype|pilot|production)$")
     accelerators: list[Text200] | None = Field(default=None, max_length=32)
-
-
-class ItemPublic(BaseModel):
-    id: str
-    kind: str
-    org_id: str
-    org: str
-    title: str
-    description: str
-    industry: str
-    tags: list[str]
-    region: str
-    batch: int | None
-    status: str
-    contact: str | None = Field(description="only for the owner and the operator")
-    has_vector: bool
-    extra: dict[str, Any]
-    created_at: datetime
-    updated_at: datetime
 
 
 class ImportCreate(Strict):
@@ -196,74 +199,76 @@ def item_public(row: SceneRow, caller: Principal) -> ItemPublic:
     )
 
 
-def _page(result: PageResult[Any], convert: Any) -> dict[str, Any]:
+def _page(result: PageResult[Any], convert: Callable[[Any], M]) -> PageOf[M]:
     items = [convert(item) for item in result.items]
-    return {"items": items, "total": result.total, "offset": result.offset, "limit": result.limit}
+    return PageOf[M](items=items, total=result.total, offset=result.offset, limit=result.limit)
 
 
-def pair_public(view: scenes_deals.PairView) -> dict[str, Any]:
+def pair_public(view: scenes_deals.PairView) -> PairPublic:
     pair = view.pair
-    return {
-        "id": pair.id,
-        "opportunity": {"id": view.opportunity.id, "title": view.opportunity.title},
-        "capability": {"id": view.capability.id, "title": view.capability.title},
-        "stage": pair.stage,
-        "stage_label": PIPELINE_STAGE_LABELS[PipelineStage(pair.stage)],
-        "score": pair.score,
-        "why": pair.why,
-        "consents": {
-            "opportunity": pair.opportunity_consent_at,
-            "capability": pair.capability_consent_at,
-        },
-        "contacts": view.contacts(),
-        "history": [
-            {"from": e.from_stage, "to": e.to_stage, "actor_id": e.actor_id, "at": e.at}
+    contacts = view.contacts()
+    return PairPublic(
+        id=pair.id,
+        opportunity=ItemRef(id=view.opportunity.id, title=view.opportunity.title),
+        capability=ItemRef(id=view.capability.id, title=view.capability.title),
+        stage=pair.stage,
+        stage_label=PIPELINE_STAGE_LABELS[PipelineStage(pair.stage)],
+        score=pair.score,
+        why=pair.why,
+        consents=PairConsents(
+            opportunity=pair.opportunity_consent_at, capability=pair.capability_consent_at
+        ),
+        contacts=PairContacts(**contacts) if contacts is not None else None,
+        history=[
+            PairEventPublic.model_validate(
+                {"from": e.from_stage, "to": e.to_stage, "actor_id": e.actor_id, "at": e.at}
+            )
             for e in view.history
         ],
-    }
+    )
 
 
-def challenge_public(row: SceneChallengeRow) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "opportunity_id": row.opportunity_id,
-        "agency_id": row.agency_id,
-        "goal": row.goal,
-        "reward_fen": row.reward_fen,
-        "deadline": row.deadline,
-        "criteria": row.criteria,
-        "state": row.state,
-        "hold_transfer_id": row.hold_transfer_id,
-        "winner_proposal_id": row.winner_proposal_id,
-        "created_at": row.created_at,
-        "decided_at": row.decided_at,
-    }
+def challenge_public(row: SceneChallengeRow) -> ChallengePublic:
+    return ChallengePublic(
+        id=row.id,
+        opportunity_id=row.opportunity_id,
+        agency_id=row.agency_id,
+        goal=row.goal,
+        reward_fen=row.reward_fen,
+        deadline=row.deadline,
+        criteria=[CriterionPublic.model_validate(c) for c in row.criteria],
+        state=row.state,
+        hold_transfer_id=row.hold_transfer_id,
+        winner_proposal_id=row.winner_proposal_id,
+        created_at=row.created_at,
+        decided_at=row.decided_at,
+    )
 
 
-def proposal_public(view: scenes_deals.ProposalView) -> dict[str, Any]:
+def proposal_public(view: scenes_deals.ProposalView) -> ProposalPublic:
     proposal: SceneProposalRow = view.proposal
-    return {
-        "id": proposal.id,
-        "challenge_id": proposal.challenge_id,
-        "enterprise_id": proposal.enterprise_id,
-        "capability_id": proposal.capability_id,
-        "summary": proposal.summary,
-        "reviews": view.reviews,
-        "score": view.score,
-        "created_at": proposal.created_at,
-    }
+    return ProposalPublic(
+        id=proposal.id,
+        challenge_id=proposal.challenge_id,
+        enterprise_id=proposal.enterprise_id,
+        capability_id=proposal.capability_id,
+        summary=proposal.summary,
+        reviews=view.reviews,
+        score=view.score,
+        created_at=proposal.created_at,
+    )
 
 
-def review_public(row: SceneReviewRow) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "proposal_id": row.proposal_id,
-        "reviewer_id": row.reviewer_id,
-        "scores": row.scores,
-        "score": row.total_centi / 100,
-        "comment": row.comment,
-        "created_at": row.created_at,
-    }
+def review_public(row: SceneReviewRow) -> ReviewPublic:
+    return ReviewPublic(
+        id=row.id,
+        proposal_id=row.proposal_id,
+        reviewer_id=row.reviewer_id,
+        scores=row.scores,
+        score=row.total_centi / 100,
+        comment=row.comment,
+        created_at=row.created_at,
+    )
 
 
 def matcher_of(request: Request) -> SceneMatcher:
@@ -299,7 +304,7 @@ def _upload_bytes(body: ImportCreate) -> bytes:
 
 
 @router.post("/import", status_code=201)
-def import_items(body: ImportCreate, caller: CurrentPrincipal, app: AppState) -> dict[str, Any]:
+def import_items(body: ImportCreate, caller: CurrentPrincipal, app: AppState) -> ImportPublic:
     """All or nothing unless skip_invalid; the report lists every row, field and problem."""
     upload = (body.filename, _upload_bytes(body))
     result = transact(
@@ -315,13 +320,26 @@ def import_items(body: ImportCreate, caller: CurrentPrincipal, app: AppState) ->
             org_id=body.org_id,
         ),
     )
-    return {
-        "kind": result.kind,
-        "created": len(result.created),
-        "updated": len(result.updated),
-        "ids": [*result.created, *result.updated],
-        "report": result.report.as_dict(),
-    }
+    report = result.report
+    return ImportPublic(
+        kind=result.kind,
+        created=len(result.created),
+        updated=len(result.updated),
+        ids=[*result.created, *result.updated],
+        report=ImportReportPublic(
+            path=report.path,
+            kind=report.kind,
+            rows=report.rows,
+            errors=len(report.errors),
+            warnings=len(report.warnings),
+            problems=[
+                ImportProblemPublic(
+                    row=p.row, field=p.field, severity=p.severity, problem=p.message
+                )
+                for p in report.problems
+            ],
+        ),
+    )
 
 
 @router.get("/export/{kind}", response_model=None)
@@ -348,7 +366,7 @@ def export_items(
 
 
 @router.post("/pairs", status_code=201)
-def recommend_pair(body: PairCreate, caller: CurrentPrincipal, app: AppState) -> dict[str, Any]:
+def recommend_pair(body: PairCreate, caller: CurrentPrincipal, app: AppState) -> PairPublic:
     view = transact(
         app.db,
         lambda session: scenes_deals.recommend_pair(
@@ -370,7 +388,7 @@ def list_pairs(
     app: AppState,
     page: PageParams,
     stage: Annotated[str | None, Query(max_length=20)] = None,
-) -> dict[str, Any]:
+) -> PageOf[PairPublic]:
     wanted = _stage(stage) if stage is not None else None
     with app.db.session() as session:
         return _page(scenes_deals.list_pairs(session, caller, page, wanted), pair_public)
@@ -387,15 +405,13 @@ def _stage(text: str) -> PipelineStage:
 
 
 @router.get("/pairs/{pair_id}")
-def get_pair(pair_id: str, caller: CurrentPrincipal, app: AppState) -> dict[str, Any]:
+def get_pair(pair_id: str, caller: CurrentPrincipal, app: AppState) -> PairPublic:
     with app.db.session() as session:
         return pair_public(scenes_deals.get_pair(session, caller, pair_id))
 
 
 @router.post("/pairs/{pair_id}/stage")
-def move_pair(
-    pair_id: str, body: PairMove, caller: CurrentPrincipal, app: AppState
-) -> dict[str, Any]:
+def move_pair(pair_id: str, body: PairMove, caller: CurrentPrincipal, app: AppState) -> PairPublic:
     view = transact(
         app.db,
         lambda session: scenes_deals.move_pair(
@@ -406,7 +422,7 @@ def move_pair(
 
 
 @router.post("/pairs/{pair_id}/consent")
-def consent(pair_id: str, caller: CurrentPrincipal, app: AppState) -> dict[str, Any]:
+def consent(pair_id: str, caller: CurrentPrincipal, app: AppState) -> PairPublic:
     view = transact(
         app.db, lambda session: scenes_deals.consent(session, app.clock, caller, pair_id)
     )
@@ -414,11 +430,11 @@ def consent(pair_id: str, caller: CurrentPrincipal, app: AppState) -> dict[str, 
 
 
 @router.get("/pipeline/stats")
-def pipeline_stats(caller: CurrentPrincipal, app: AppState) -> dict[str, Any]:
+def pipeline_stats(caller: CurrentPrincipal, app: AppState) -> PipelineStatsPublic:
     with app.db.session() as session:
         counts = scenes_deals.stage_counts(session, caller)
     labels = {stage.value: label for stage, label in PIPELINE_STAGE_LABELS.items()}
-    return {"stages": counts, "labels": labels, "total": sum(counts.values())}
+    return PipelineStatsPublic(stages=counts, labels=labels, total=sum(counts.values()))
 
 
 # ---------------------------------------------------------------- 揭榜挂帅 challenges
@@ -427,7 +443,7 @@ def pipeline_stats(caller: CurrentPrincipal, app: AppState) -> dict[str, Any]:
 @router.post("/agencies/{agency_id}/top-ups", status_code=201)
 def top_up_agency(
     agency_id: str, body: AgencyTopUp, caller: CurrentPrincipal, app: AppState
-) -> dict[str, Any]:
+) -> AgencyTopUpPublic:
     """The operator records an agency's payment into the wallet challenge rewards come from."""
     transfer_id = transact(
         app.db,
@@ -435,13 +451,15 @@ def top_up_agency(
             session, app.clock, caller, agency_id, body.amount_fen, body.external_reference
         ),
     )
-    return {"transfer_id": transfer_id, "agency_id": agency_id, "amount_fen": body.amount_fen}
+    return AgencyTopUpPublic(
+        transfer_id=transfer_id, agency_id=agency_id, amount_fen=body.amount_fen
+    )
 
 
 @router.post("/challenges", status_code=201)
 def post_challenge(
     body: ChallengeCreate, caller: CurrentPrincipal, app: AppState
-) -> dict[str, Any]:
+) -> ChallengePublic:
     """An agency posts; the reward is held on its wallet in the same transaction."""
     values = body.model_dump()
     row = transact(
@@ -456,14 +474,14 @@ def list_challenges(
     app: AppState,
     page: PageParams,
     state: Annotated[str | None, Query(pattern="^(open|reviewing|awarded|cancelled)$")] = None,
-) -> dict[str, Any]:
+) -> PageOf[ChallengePublic]:
     """A page of the challenges, newest first."""
     with app.db.session() as session:
         return _page(scenes_deals.list_challenges(session, page, state), challenge_public)
 
 
 @router.get("/challenges/{challenge_id}")
-def get_challenge(challenge_id: str, caller: CurrentPrincipal, app: AppState) -> dict[str, Any]:
+def get_challenge(challenge_id: str, caller: CurrentPrincipal, app: AppState) -> ChallengePublic:
     with app.db.session() as session:
         return challenge_public(scenes_deals.get_challenge(session, challenge_id))
 
@@ -471,7 +489,7 @@ def get_challenge(challenge_id: str, caller: CurrentPrincipal, app: AppState) ->
 @router.post("/challenges/{challenge_id}/proposals", status_code=201)
 def apply(
     challenge_id: str, body: ProposalCreate, caller: CurrentPrincipal, app: AppState
-) -> dict[str, Any]:
+) -> ProposalPublic:
     proposal = transact(
         app.db,
         lambda session: scenes_deals.apply(
@@ -484,7 +502,7 @@ def apply(
 @router.get("/challenges/{challenge_id}/proposals")
 def list_proposals(
     challenge_id: str, caller: CurrentPrincipal, app: AppState, page: PageParams
-) -> dict[str, Any]:
+) -> PageOf[ProposalPublic]:
     """A page of the proposals, in the order they came in, with their review scores."""
     with app.db.session() as session:
         result = scenes_deals.list_proposals(session, caller, challenge_id, page)
@@ -494,7 +512,7 @@ def list_proposals(
 @router.post("/challenges/{challenge_id}/reviews", status_code=201)
 def review(
     challenge_id: str, body: ReviewCreate, caller: CurrentPrincipal, app: AppState
-) -> dict[str, Any]:
+) -> ReviewPublic:
     row = transact(
         app.db,
         lambda session: scenes_deals.review(
@@ -507,7 +525,7 @@ def review(
 @router.post("/challenges/{challenge_id}/award")
 def award(
     challenge_id: str, body: AwardCreate, caller: CurrentPrincipal, app: AppState
-) -> dict[str, Any]:
+) -> ChallengePublic:
     """Posts the hold and pays the winner's wallet in one ledger batch."""
     row = transact(
         app.db,
@@ -519,7 +537,7 @@ def award(
 
 
 @router.post("/challenges/{challenge_id}/cancel")
-def cancel(challenge_id: str, caller: CurrentPrincipal, app: AppState) -> dict[str, Any]:
+def cancel(challenge_id: str, caller: CurrentPrincipal, app: AppState) -> ChallengePublic:
     row = transact(
         app.db, lambda session: scenes_deals.cancel(session, app.clock, caller, challenge_id)
     )
@@ -557,7 +575,7 @@ def create_capability(
 
 def _list(
     app: AppState, caller: Principal, kind: scenes.ItemKind, page: Any, filters: ItemFilters
-) -> dict[str, Any]:
+) -> PageOf[ItemPublic]:
     with app.db.session() as session:
         result = scenes.list_items(session, kind, page, filters)
         return _page(result, lambda row: item_public(row, caller))
@@ -573,7 +591,7 @@ def list_items(
     status: Annotated[str | None, Query(pattern="^(open|matched|closed)$")] = None,
     batch: Annotated[int | None, Query(ge=1, le=10_000)] = None,
     org_id: Annotated[str | None, Query(max_length=40)] = None,
-) -> dict[str, Any]:
+) -> PageOf[ItemPublic]:
     filters = ItemFilters(industry=industry, status=status, batch=batch, org_id=org_id)
     return _list(app, caller, scenes.require_kind(kind), page, filters)
 
@@ -622,7 +640,7 @@ def matches(
     caller: CurrentPrincipal,
     app: AppState,
     top: Annotated[int, Query(ge=1, le=TOP_K_MAX)] = 10,
-) -> dict[str, Any]:
+) -> MatchesPublic:
     """The best open items of the other list, each with a score and an explanation."""
     matcher = matcher_of(request)
     found = transact(
@@ -631,19 +649,19 @@ def matches(
             session, matcher, scenes.require_kind(kind), item_id, top
         ),
     )
-    return {
-        "id": found.id,
-        "mode": found.mode,
-        "warning": found.warning,
-        "embedded": found.embedded,
-        "index_status": {
-            "built": found.index.built,
-            "items": found.index.items,
-            "embedded": found.index.embedded,
-            "seconds": round(found.index.seconds, 3),
-        },
-        "candidates": [
-            {"id": c.id, "title": row.title, "org": row.org_name, "score": c.score, "why": c.why}
+    return MatchesPublic(
+        id=found.id,
+        mode=found.mode,
+        warning=found.warning,
+        embedded=found.embedded,
+        index_status=IndexStatusPublic(
+            built=found.index.built,
+            items=found.index.items,
+            embedded=found.index.embedded,
+            seconds=round(found.index.seconds, 3),
+        ),
+        candidates=[
+            CandidatePublic(id=c.id, title=row.title, org=row.org_name, score=c.score, why=c.why)
             for c, row in found.candidates
         ],
-    }
+    )

@@ -1758,6 +1758,15 @@ export interface components {
              */
             external_reference: string;
         };
+        /** AgencyTopUpPublic */
+        AgencyTopUpPublic: {
+            /** Agency Id */
+            agency_id: string;
+            /** Amount Fen */
+            amount_fen: number;
+            /** Transfer Id */
+            transfer_id: string;
+        };
         /** ApplicationCreate */
         ApplicationCreate: {
             /**
@@ -1894,6 +1903,19 @@ export interface components {
             /** Proposal Id */
             proposal_id: string;
         };
+        /** CandidatePublic */
+        CandidatePublic: {
+            /** Id */
+            id: string;
+            /** Org */
+            org: string;
+            /** Score */
+            score: number;
+            /** Title */
+            title: string;
+            /** Why */
+            why: string;
+        };
         /** CapabilityCreate */
         CapabilityCreate: {
             /** Accelerators */
@@ -1996,6 +2018,39 @@ export interface components {
             opportunity_id: string;
             /** Reward Fen */
             reward_fen: number;
+        };
+        /** ChallengePublic */
+        ChallengePublic: {
+            /** Agency Id */
+            agency_id: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Criteria */
+            criteria: components["schemas"]["CriterionPublic"][];
+            /**
+             * Deadline
+             * Format: date
+             */
+            deadline: string;
+            /** Decided At */
+            decided_at: string | null;
+            /** Goal */
+            goal: string;
+            /** Hold Transfer Id */
+            hold_transfer_id: string;
+            /** Id */
+            id: string;
+            /** Opportunity Id */
+            opportunity_id: string;
+            /** Reward Fen */
+            reward_fen: number;
+            /** State */
+            state: string;
+            /** Winner Proposal Id */
+            winner_proposal_id: string | null;
         };
         /** CheckPublic */
         CheckPublic: {
@@ -2128,6 +2183,13 @@ export interface components {
         };
         /** CriterionCreate */
         CriterionCreate: {
+            /** Name */
+            name: string;
+            /** Weight Percent */
+            weight_percent: number;
+        };
+        /** CriterionPublic */
+        CriterionPublic: {
             /** Name */
             name: string;
             /** Weight Percent */
@@ -2311,6 +2373,76 @@ export interface components {
              */
             skip_invalid: boolean;
         };
+        /** ImportProblemPublic */
+        ImportProblemPublic: {
+            /** Field */
+            field: string;
+            /** Problem */
+            problem: string;
+            /**
+             * Row
+             * @description spreadsheet row, 1 = the header
+             */
+            row: number;
+            /**
+             * Severity
+             * @description error | warning
+             */
+            severity: string;
+        };
+        /** ImportPublic */
+        ImportPublic: {
+            /**
+             * Created
+             * @description how many items were created
+             */
+            created: number;
+            /**
+             * Ids
+             * @description the created ids, then the updated ones
+             */
+            ids: string[];
+            /** Kind */
+            kind: string;
+            report: components["schemas"]["ImportReportPublic"];
+            /**
+             * Updated
+             * @description how many items were updated
+             */
+            updated: number;
+        };
+        /** ImportReportPublic */
+        ImportReportPublic: {
+            /** Errors */
+            errors: number;
+            /** Kind */
+            kind: string;
+            /** Path */
+            path: string;
+            /** Problems */
+            problems: components["schemas"]["ImportProblemPublic"][];
+            /**
+             * Rows
+             * @description item rows read, blank rows excluded
+             */
+            rows: number;
+            /** Warnings */
+            warnings: number;
+        };
+        /** IndexStatusPublic */
+        IndexStatusPublic: {
+            /**
+             * Built
+             * @description false: an index kept from an earlier request was reused
+             */
+            built: boolean;
+            /** Embedded */
+            embedded: number;
+            /** Items */
+            items: number;
+            /** Seconds */
+            seconds: number;
+        };
         /** ItemPublic */
         ItemPublic: {
             /** Batch */
@@ -2356,6 +2488,13 @@ export interface components {
              * Format: date-time
              */
             updated_at: string;
+        };
+        /** ItemRef */
+        ItemRef: {
+            /** Id */
+            id: string;
+            /** Title */
+            title: string;
         };
         /** ItemUpdate */
         ItemUpdate: {
@@ -2541,6 +2680,23 @@ export interface components {
              * @description when TOTP is on
              */
             totp?: string | null;
+        };
+        /** MatchesPublic */
+        MatchesPublic: {
+            /** Candidates */
+            candidates: components["schemas"]["CandidatePublic"][];
+            /** Embedded */
+            embedded: number;
+            /** Id */
+            id: string;
+            index_status: components["schemas"]["IndexStatusPublic"];
+            /**
+             * Mode
+             * @description fused | lexical-only
+             */
+            mode: string;
+            /** Warning */
+            warning: string | null;
         };
         /** MePublic */
         MePublic: {
@@ -2751,6 +2907,17 @@ export interface components {
             /** Total */
             total: number;
         };
+        /** PageOf[ChallengePublic] */
+        PageOf_ChallengePublic_: {
+            /** Items */
+            items: components["schemas"]["ChallengePublic"][];
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+            /** Total */
+            total: number;
+        };
         /** PageOf[ConnectionPublic] */
         PageOf_ConnectionPublic_: {
             /** Items */
@@ -2773,6 +2940,17 @@ export interface components {
             /** Total */
             total: number;
         };
+        /** PageOf[ItemPublic] */
+        PageOf_ItemPublic_: {
+            /** Items */
+            items: components["schemas"]["ItemPublic"][];
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+            /** Total */
+            total: number;
+        };
         /** PageOf[JobPublic] */
         PageOf_JobPublic_: {
             /** Items */
@@ -2788,6 +2966,17 @@ export interface components {
         PageOf_OrganisationPublic_: {
             /** Items */
             items: components["schemas"]["OrganisationPublic"][];
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+            /** Total */
+            total: number;
+        };
+        /** PageOf[PairPublic] */
+        PageOf_PairPublic_: {
+            /** Items */
+            items: components["schemas"]["PairPublic"][];
             /** Limit */
             limit: number;
             /** Offset */
@@ -2832,6 +3021,17 @@ export interface components {
         PageOf_ProgramPublic_: {
             /** Items */
             items: components["schemas"]["ProgramPublic"][];
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+            /** Total */
+            total: number;
+        };
+        /** PageOf[ProposalPublic] */
+        PageOf_ProposalPublic_: {
+            /** Items */
+            items: components["schemas"]["ProposalPublic"][];
             /** Limit */
             limit: number;
             /** Offset */
@@ -2894,6 +3094,20 @@ export interface components {
             /** Total */
             total: number;
         };
+        /** PairConsents */
+        PairConsents: {
+            /** Capability */
+            capability: string | null;
+            /** Opportunity */
+            opportunity: string | null;
+        };
+        /** PairContacts */
+        PairContacts: {
+            /** Capability */
+            capability: string;
+            /** Opportunity */
+            opportunity: string;
+        };
         /** PairCreate */
         PairCreate: {
             /** Capability Id */
@@ -2908,6 +3122,23 @@ export interface components {
              */
             why: string;
         };
+        /** PairEventPublic */
+        PairEventPublic: {
+            /** Actor Id */
+            actor_id: string;
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /**
+             * From
+             * @description null: the pair was created
+             */
+            from: string | null;
+            /** To */
+            to: string;
+        };
         /** PairMove */
         PairMove: {
             /**
@@ -2915,6 +3146,26 @@ export interface components {
              * @example interested
              */
             stage: string;
+        };
+        /** PairPublic */
+        PairPublic: {
+            capability: components["schemas"]["ItemRef"];
+            consents: components["schemas"]["PairConsents"];
+            /** @description once both sides have consented */
+            contacts: components["schemas"]["PairContacts"] | null;
+            /** History */
+            history: components["schemas"]["PairEventPublic"][];
+            /** Id */
+            id: string;
+            opportunity: components["schemas"]["ItemRef"];
+            /** Score */
+            score: number | null;
+            /** Stage */
+            stage: string;
+            /** Stage Label */
+            stage_label: string;
+            /** Why */
+            why: string;
         };
         /** PasswordChange */
         PasswordChange: {
@@ -2944,6 +3195,22 @@ export interface components {
             external_reference: string;
             /** Provider Id */
             provider_id: string;
+        };
+        /** PipelineStatsPublic */
+        PipelineStatsPublic: {
+            /** Labels */
+            labels: {
+                [key: string]: string;
+            };
+            /**
+             * Stages
+             * @description pairs per stage, every stage listed
+             */
+            stages: {
+                [key: string]: number;
+            };
+            /** Total */
+            total: number;
         };
         /** PoolCreate */
         PoolCreate: {
@@ -3303,6 +3570,34 @@ export interface components {
             /** Summary */
             summary: string;
         };
+        /** ProposalPublic */
+        ProposalPublic: {
+            /** Capability Id */
+            capability_id: string | null;
+            /** Challenge Id */
+            challenge_id: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Enterprise Id */
+            enterprise_id: string;
+            /** Id */
+            id: string;
+            /**
+             * Reviews
+             * @description how many reviews it has
+             */
+            reviews: number;
+            /**
+             * Score
+             * @description mean weighted score of its reviews (0..100)
+             */
+            score: number | null;
+            /** Summary */
+            summary: string;
+        };
         /** QuotePublic */
         QuotePublic: {
             /** Feasible Pools */
@@ -3426,6 +3721,28 @@ export interface components {
             comment: string;
             /** Proposal Id */
             proposal_id: string;
+            /** Scores */
+            scores: {
+                [key: string]: number;
+            };
+        };
+        /** ReviewPublic */
+        ReviewPublic: {
+            /** Comment */
+            comment: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Id */
+            id: number;
+            /** Proposal Id */
+            proposal_id: string;
+            /** Reviewer Id */
+            reviewer_id: string;
+            /** Score */
+            score: number;
             /** Scores */
             scores: {
                 [key: string]: number;
@@ -5722,9 +6039,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["AgencyTopUpPublic"];
                 };
             };
             /** @description Validation Error */
@@ -5790,9 +6105,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["PageOf_ChallengePublic_"];
                 };
             };
             /** @description Validation Error */
@@ -5825,9 +6138,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ChallengePublic"];
                 };
             };
             /** @description Validation Error */
@@ -5858,9 +6169,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ChallengePublic"];
                 };
             };
             /** @description Validation Error */
@@ -5895,9 +6204,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ChallengePublic"];
                 };
             };
             /** @description Validation Error */
@@ -5928,9 +6235,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ChallengePublic"];
                 };
             };
             /** @description Validation Error */
@@ -5964,9 +6269,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["PageOf_ProposalPublic_"];
                 };
             };
             /** @description Validation Error */
@@ -6001,9 +6304,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ProposalPublic"];
                 };
             };
             /** @description Validation Error */
@@ -6038,9 +6339,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ReviewPublic"];
                 };
             };
             /** @description Validation Error */
@@ -6109,9 +6408,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ImportPublic"];
                 };
             };
             /** @description Validation Error */
@@ -6177,9 +6474,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["PageOf_PairPublic_"];
                 };
             };
             /** @description Validation Error */
@@ -6212,9 +6507,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["PairPublic"];
                 };
             };
             /** @description Validation Error */
@@ -6245,9 +6538,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["PairPublic"];
                 };
             };
             /** @description Validation Error */
@@ -6278,9 +6569,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["PairPublic"];
                 };
             };
             /** @description Validation Error */
@@ -6315,9 +6604,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["PairPublic"];
                 };
             };
             /** @description Validation Error */
@@ -6346,9 +6633,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["PipelineStatsPublic"];
                 };
             };
         };
@@ -6377,9 +6662,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["PageOf_ItemPublic_"];
                 };
             };
             /** @description Validation Error */
@@ -6511,9 +6794,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["MatchesPublic"];
                 };
             };
             /** @description Validation Error */

@@ -34,7 +34,7 @@ export default function OperatorMoneyPage() {
   const doTopUp = async (v: Movement) => {
     const amount_fen = fenFromYuan(v.amount);
     const toAgency = (agencies.data?.items ?? []).some((org) => org.id === v.org_id);
-    const call = toAgency
+    const call: () => Promise<unknown> = toAgency
       ? () => unwrap(api.POST("/v1/scenes/agencies/{agency_id}/top-ups", { params: { path: { agency_id: v.org_id } }, body: { amount_fen, external_reference: v.external_reference } }))
       : () => unwrap(api.POST("/v1/wallets/{org_id}/top-ups", { params: { path: { org_id: v.org_id } }, body: { amount_fen, external_reference: v.external_reference, currency: "CNY", memo: "" } }));
     const done = await submit(topUp, [["amount", "amount_fen"], "external_reference", ["org_id", "org_id"], ["org_id", "agency_id"]], call, refresh);

@@ -59,8 +59,8 @@ function Capabilities({ orgId }: { orgId?: string }) {
     let binary = "";
     bytes.forEach((byte) => { binary += String.fromCharCode(byte); });
     try {
-      const result = (await unwrap(api.POST("/v1/scenes/import", { body: { kind: "capabilities", filename: file.name, content_base64: btoa(binary) } as never }))) as { created?: string[]; updated?: string[] };
-      setMessage(t("scenesConsole.imported", { created: result.created?.length ?? 0, updated: result.updated?.length ?? 0 }));
+      const result = (await unwrap(api.POST("/v1/scenes/import", { body: { kind: "capabilities", filename: file.name, content_base64: btoa(binary) } as never })));
+      setMessage(t("scenesConsole.imported", { created: result.created, updated: result.updated }));
       await client.invalidateQueries({ queryKey: ["scenes"] });
     } catch (error) {
       setMessage(errorText(error));
