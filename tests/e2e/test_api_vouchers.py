@@ -257,9 +257,9 @@ def test_overlapping_validity_where_stacking_is_disallowed_is_a_conflict(city: C
         city.agency, "/v1/vouchers/programs", hangzhou(name="语料券", category="corpus")
     )
     assert corpus.status_code == 201  # other purchases: no overlap either
-    assert [p["name"] for p in programs(city)] == ["北京算力券", "明年", "语料券"]
+    assert [p["name"] for p in programs(city)] == ["语料券", "明年", "北京算力券"]  # newest first
     open_now = city.get(city.enterprise, "/v1/vouchers/programs", params={"open_only": True})
-    assert [p["name"] for p in open_now.json()["items"]] == ["北京算力券", "语料券"]
+    assert [p["name"] for p in open_now.json()["items"]] == ["语料券", "北京算力券"]
 
 
 def test_applying_to_an_expired_program_is_refused(city: City) -> None:

@@ -326,7 +326,7 @@ def list_programs(
     agency_id: str | None = None,
     open_only: bool = False,
 ) -> PageOf[ProgramPublic]:
-    """Every program (public policy), oldest first; `open_only` keeps those open now."""
+    """Every program (public policy), newest first; `open_only` keeps those open now."""
     open_at = app.clock.now() if open_only else None
     result = vouchers.list_programs(session, page, agency_id=agency_id, open_at=open_at)
     return PageOf[ProgramPublic](**_page(result, program_public))

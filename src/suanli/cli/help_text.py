@@ -49,7 +49,7 @@ COMMAND_HELP_ZH: dict[str, str] = {
     "vouchers expire": "把已结束券种中未用的券额退回券种(主管机构或运营方)。",
     "vouchers programs": "券种与预算(主管机构)",
     "vouchers programs create": "创建券种(主管机构)。规则即数据，见 docs/vouchers.md。",
-    "vouchers programs list": "所有券种(公开)，从早到晚。",
+    "vouchers programs list": "所有券种(公开)，最新的在前。",
     "vouchers programs show": "券种的规则及账本合计(已拨付、已承诺、已支付、剩余)。",
     "vouchers programs fund": "记录券种收到的预算(其主管机构或运营方)。",
     "scenes match": "为每一项从另一张清单中找出最佳候选，附得分与理由。",

@@ -124,7 +124,7 @@ def list_programs(
     token: str | None = TokenOption,
     json_output: bool = JsonOption,
 ) -> None:
-    """The programs (they are public), a page at a time, oldest first."""
+    """The programs (they are public), a page at a time, newest first."""
     params = {"open_only": open_only, "offset": offset, "limit": limit}
     page = ApiClient(api_url, token).request("GET", "/v1/vouchers/programs", params=params)
     if json_output:

@@ -272,7 +272,8 @@ def _overlapping(session: Session, program: Program) -> list[Program]:
 def list_programs(
     session: Session, page: Page, *, agency_id: str | None = None, open_at: datetime | None = None
 ) -> PageResult[VoucherProgramRow]:
-    """Programs are public policy: every organisation may list them (to apply, or to audit)."""
+    """Programs are public policy: every organisation may list them (to apply, or to audit).
+    Newest first, like challenges, pairs and jobs: what an agency just created is on page one."""
     query = select(VoucherProgramRow).where(VoucherProgramRow.deleted.is_(False))
     if agency_id is not None:
         query = query.where(VoucherProgramRow.agency_id == agency_id)
@@ -280,9 +281,8 @@ def list_programs(
         query = query.where(
             VoucherProgramRow.valid_from <= open_at, VoucherProgramRow.valid_until > open_at
         )
-    return paginate(
-        session, query.order_by(VoucherProgramRow.created_at, VoucherProgramRow.id), page
-    )
+    newest_first = (VoucherProgramRow.created_at.desc(), VoucherProgramRow.id.desc())
+    return paginate(session, query.order_by(*newest_first), page)
 
 
 def get_program(session: Session, program_id: str) -> VoucherProgramRow:

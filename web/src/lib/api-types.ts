@@ -1571,7 +1571,7 @@ export interface paths {
         };
         /**
          * List Programs
-         * @description Every program (public policy), oldest first; `open_only` keeps those open now.
+         * @description Every program (public policy), newest first; `open_only` keeps those open now.
          */
         get: operations["list_programs_v1_vouchers_programs_get"];
         put?: never;
