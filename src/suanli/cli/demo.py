@@ -20,7 +20,7 @@ from suanli.cli.common import (
     print_json,
     settings_from_env,
 )
-from suanli.cli.render import job_counts, words
+from suanli.cli.render import job_counts, job_state, words
 from suanli.domain.jobs import TERMINAL_STATES, JobState
 from suanli.domain.money import format_yuan
 from suanli.i18n import t
@@ -143,7 +143,7 @@ def _table(rows: list[demo.DemoJobLine]) -> Table:
     for zh, en in TABLE_COLUMNS:
         table.add_column(t(zh, en))
     for row in rows:
-        state = f"[{STATE_COLOURS.get(row.state, 'white')}]{row.state}[/]"
+        state = f"[{STATE_COLOURS.get(row.state, 'white')}]{job_state(row.state)}[/]"
         billed = "" if row.billed_fen is None else format_yuan(row.billed_fen)
         table.add_row(row.name, state, row.pool, str(row.cards), format_yuan(row.hold_fen), billed)
     return table
