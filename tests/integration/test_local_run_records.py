@@ -90,13 +90,17 @@ class LateStarterRace(LocalBackend):
         self.original = original
 
     def _start(self, *args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+        self._start_original()
+        return super()._start(*args, **kwargs)
+
+    def _start_original(self: Any) -> None:
+        """The dead starter's run lands now: started, claimed, and its record lost."""
         LocalBackend(self.jobs_dir).submit(self.original)
         os.unlink(self.jobs_dir / f"{self.original.job_id}{RUN_RECORD_SUFFIX}")
         claim = self.work_root / self.original.job_id / f".suanli-run-{self.original.attempt}"
         deadline = time.monotonic() + 10
         while not (claim / "pid").is_file() and time.monotonic() < deadline:
             time.sleep(0.01)
-        return super()._start(*args, **kwargs)
 
 
 def test_a_successor_that_loses_the_claim_race_adopts_the_run_that_won(
@@ -110,6 +114,31 @@ def test_a_successor_that_loses_the_claim_race_adopts_the_run_that_won(
     assert status.exit_code == 3  # the command's own exit, not the lost claim's 75
     assert runs(marker_dir, "job_e") == 1
     assert successor.usage("job_e") is not None
+
+
+class StarterClaimsFirst(LocalBackend):
+    """As above, but the dead starter's wrapper claims the attempt before the successor
+    prepares the job's folder (after the successor looked for a claim)."""
+
+    def __init__(self, jobs_dir: Path, original: LaunchRequest) -> None:
+        super().__init__(jobs_dir)
+        self.original = original
+
+    def _prepare_workdir(self, job_id: str) -> tuple[Path, int | None]:
+        LateStarterRace._start_original(self)
+        return super()._prepare_workdir(job_id)
+
+
+def test_a_successor_never_takes_the_folder_from_a_run_that_claimed_it(
+    tmp_path: Path, marker_dir: Path
+) -> None:
+    # With a user per job, the run that won keeps its folder: it writes its exit status
+    original = request("job_f", marker_dir, sleep_s=0.5)
+    successor = StarterClaimsFirst(tmp_path / "jobs", original)
+    successor.submit(request("job_f", marker_dir))
+    assert wait_final(successor, "job_f") == BackendState.FAILED
+    assert successor.status("job_f").exit_code == 3
+    assert runs(marker_dir, "job_f") == 1
 
 
 def test_a_run_cancelled_by_another_process_ends_cancelled(

@@ -124,8 +124,7 @@ class LocalBackend:
             request.job_id, request.attempt, request.cards
         ):
             return request.job_id  # its starter died before recording it: the run goes on
-        uid = self._next_uid() if self.isolates_users else None
-        workdir = self._prepare_workdir(request.job_id, uid)
+        workdir, uid = self._prepare_workdir(request.job_id)
         env = job_environment(request, workdir, self.python_bin_dir)
         log_path = self._log_path(request.job_id)
         # The attempt names the run's claim; without one, every start is a run of its own.
@@ -196,19 +195,30 @@ class LocalBackend:
             json.dump(record, handle)
         os.replace(partial, path)  # readers see the old record or the new one, never half
 
+    def _job_uid(self, workdir: Path) -> int:
+        """A job folder still owned by a job uid keeps it: a run of the job may be starting
+        in it (a starter that died before recording the run), and a new owner would take the
+        folder from under that run. An ended run's folder is handed back to the service, so
+        the next attempt then gets a fresh uid."""
+        owner = workdir.stat().st_uid
+        in_range = JOB_UID_BASE <= owner < JOB_UID_BASE + JOB_UID_SPAN
+        return owner if in_range else self._next_uid()
+
     def _next_uid(self) -> int:
         with self._lock:
             return JOB_UID_BASE + next(self._uids) % JOB_UID_SPAN
 
-    def _prepare_workdir(self, job_id: str, uid: int | None) -> Path:
-        """The job's own 0700 working directory (owned by its uid when it has one)."""
+    def _prepare_workdir(self, job_id: str) -> tuple[Path, int | None]:
+        """The job's own 0700 working directory and the uid its run gets (with a user per
+        job; the folder is owned by it)."""
         self.jobs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         workdir = self.work_root / job_id
         workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(workdir, 0o700)
+        uid = self._job_uid(workdir) if self.isolates_users else None
         if uid is not None:
             os.chown(workdir, uid, uid)
-        return workdir
+        return workdir, uid
 
     def _log_path(self, job_id: str) -> Path:
         return self.jobs_dir / f"{job_id}.log"
