@@ -9,8 +9,6 @@ from suanli.api.openapi_dump import openapi_document
 
 # A file download, not JSON.
 NOT_JSON = {("get", "/v1/scenes/export/{kind}")}
-# Fields typed as free-form on purpose: an item's kind-specific columns.
-FREE_FORM = {"ItemPublic.extra"}
 
 
 def resolve(document: dict[str, Any], schema: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
@@ -49,8 +47,7 @@ def untyped(
     problems: list[str] = []
     properties: dict[str, Any] = schema.get("properties", {})
     for field, inner in properties.items():
-        if f"{where}.{field}" not in FREE_FORM:
-            problems += untyped(document, inner, f"{where}.{field}", seen)
+        problems += untyped(document, inner, f"{where}.{field}", seen)
     extra = schema.get("additionalProperties")
     if isinstance(extra, dict):
         problems += untyped(document, extra, f"{where}.*", seen)
@@ -96,3 +93,21 @@ def test_the_check_catches_an_untyped_body() -> None:
     assert untyped(document, anything, "body", set()) == ["body"]
     page = {"type": "object", "properties": {"items": {"type": "array", "items": {}}}}
     assert untyped(document, page, "body", set()) == ["body.items[]"]
+
+
+def test_an_items_extra_is_one_of_the_two_kinds_columns() -> None:
+    """`extra` names each kind's columns; an object of anything (`dict[str, Any]`) fails."""
+    document = openapi_document()
+    extra = document["components"]["schemas"]["ItemPublic"]["properties"]["extra"]
+    assert untyped(document, extra, "ItemPublic.extra", set()) == []
+    options = {}
+    for option in extra["anyOf"]:
+        name, schema = resolve(document, option)
+        options[name] = sorted(schema["properties"])
+        assert schema["additionalProperties"] is False
+    assert options == {
+        "OpportunityExtra": ["budget_fen", "deadline"],
+        "CapabilityExtra": ["accelerators", "deployment_modes", "maturity"],
+    }
+    free_form = {"type": "object", "additionalProperties": True, "title": "Extra"}
+    assert untyped(document, free_form, "ItemPublic.extra", set()) == ["ItemPublic.extra"]

@@ -25,6 +25,7 @@ from suanli.api.schemas import PageOf, Strict
 from suanli.api.schemas_scenes import (
     AgencyTopUpPublic,
     CandidatePublic,
+    CapabilityExtra,
     ChallengePublic,
     CriterionPublic,
     ImportProblemPublic,
@@ -34,6 +35,7 @@ from suanli.api.schemas_scenes import (
     ItemPublic,
     ItemRef,
     MatchesPublic,
+    OpportunityExtra,
     PairConsents,
     PairContacts,
     PairEventPublic,
@@ -168,16 +170,19 @@ class AwardCreate(Strict):
 
 
 def item_public(row: SceneRow, caller: Principal) -> ItemPublic:
-    extra: dict[str, Any]
+    extra: OpportunityExtra | CapabilityExtra
     if isinstance(row, SceneOpportunityRow):
-        kind, extra = "opportunities", {"budget_fen": row.budget_fen, "deadline": row.deadline}
+        kind = "opportunities"
+        extra = OpportunityExtra(budget_fen=row.budget_fen, deadline=row.deadline)
     else:
         kind = "capabilities"
-        extra = {
-            "maturity": row.maturity,
-            "deployment_modes": row.deployment_modes,
-            "accelerators": row.accelerators,
-        }
+        extra = CapabilityExtra.model_validate(
+            {
+                "maturity": row.maturity,
+                "deployment_modes": row.deployment_modes,
+                "accelerators": row.accelerators,
+            }
+        )
     current = row.vector is not None and row.vector_text_sha256 == row.text_sha256
     return ItemPublic(
         id=row.id,

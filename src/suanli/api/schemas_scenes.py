@@ -4,9 +4,29 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from suanli.domain.scenes import DeploymentMode, Maturity
+
+
+class OpportunityExtra(BaseModel):
+    """The columns only an opportunity (需求) has."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    budget_fen: int | None = Field(description="the budget it offers, in fen; null: not stated")
+    deadline: date | None = Field(description="when it must be solved by; null: not stated")
+
+
+class CapabilityExtra(BaseModel):
+    """The columns only a capability (能力) has."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    maturity: Maturity | None = Field(description="null: not stated")
+    deployment_modes: list[DeploymentMode]
+    accelerators: list[str] = Field(description="chips it supports, domestic adaptations included")
 
 
 class ItemPublic(BaseModel):
@@ -23,7 +43,10 @@ class ItemPublic(BaseModel):
     status: str
     contact: str | None = Field(description="only for the owner and the operator")
     has_vector: bool
-    extra: dict[str, Any]
+    extra: OpportunityExtra | CapabilityExtra = Field(
+        description="the kind's own columns: OpportunityExtra for opportunities, "
+        "CapabilityExtra for capabilities"
+    )
     created_at: datetime
     updated_at: datetime
 

@@ -1980,6 +1980,21 @@ export interface components {
              */
             title: string;
         };
+        /**
+         * CapabilityExtra
+         * @description The columns only a capability (能力) has.
+         */
+        CapabilityExtra: {
+            /**
+             * Accelerators
+             * @description chips it supports, domestic adaptations included
+             */
+            accelerators: string[];
+            /** Deployment Modes */
+            deployment_modes: components["schemas"]["DeploymentMode"][];
+            /** @description null: not stated */
+            maturity: components["schemas"]["Maturity"] | null;
+        };
         /** CapacityPublic */
         CapacityPublic: {
             /** Capacity */
@@ -2235,6 +2250,11 @@ export interface components {
             /** Vouchers Paid Fen */
             vouchers_paid_fen: number;
         };
+        /**
+         * DeploymentMode
+         * @enum {string}
+         */
+        DeploymentMode: "on_premise" | "cloud" | "edge" | "hybrid";
         /** ExpiredPublic */
         ExpiredPublic: {
             /** Expired */
@@ -2459,10 +2479,11 @@ export interface components {
             created_at: string;
             /** Description */
             description: string;
-            /** Extra */
-            extra: {
-                [key: string]: unknown;
-            };
+            /**
+             * Extra
+             * @description the kind's own columns: OpportunityExtra for opportunities, CapabilityExtra for capabilities
+             */
+            extra: components["schemas"]["OpportunityExtra"] | components["schemas"]["CapabilityExtra"];
             /** Has Vector */
             has_vector: boolean;
             /** Id */
@@ -2698,6 +2719,11 @@ export interface components {
             /** Warning */
             warning: string | null;
         };
+        /**
+         * Maturity
+         * @enum {string}
+         */
+        Maturity: "prototype" | "pilot" | "production";
         /** MePublic */
         MePublic: {
             /**
@@ -2785,6 +2811,22 @@ export interface components {
              * @example 铝合金压铸件表面缺陷在线检测
              */
             title: string;
+        };
+        /**
+         * OpportunityExtra
+         * @description The columns only an opportunity (需求) has.
+         */
+        OpportunityExtra: {
+            /**
+             * Budget Fen
+             * @description the budget it offers, in fen; null: not stated
+             */
+            budget_fen: number | null;
+            /**
+             * Deadline
+             * @description when it must be solved by; null: not stated
+             */
+            deadline: string | null;
         };
         /** OrganisationCreate */
         OrganisationCreate: {
