@@ -12,10 +12,12 @@ from suanli.domain.jobs import (
     CARD_MILLI_WHOLE,
     CARDS_MAX,
     CPUS_MAX,
+    DEADLINE_S_MAX,
     HOST_MEMORY_GIB_MAX,
     RUN_TIME_S_MAX,
     reason_text,
 )
+from suanli.domain.money import FEN_MAX
 from suanli.domain.pools import CPUS_PER_NODE_MAX, HOST_MEMORY_GIB_PER_NODE_MAX
 
 T = TypeVar("T")
@@ -148,8 +150,8 @@ class JobSpecIn(Strict):
     preemptible: bool = False
     restartable: bool = False
     job_class: Line | None = Field(default=None, max_length=60)
-    deadline_s: int | None = Field(default=None, ge=1)
-    budget_fen: int | None = Field(default=None, ge=0)
+    deadline_s: int | None = Field(default=None, ge=1, le=DEADLINE_S_MAX)
+    budget_fen: int | None = Field(default=None, ge=0, le=FEN_MAX)
     env: dict[EnvName, EnvValue] = Field(
         default_factory=dict,
         max_length=50,

@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from suanli.domain.accelerators import Precision
+from suanli.domain.money import require_fen
 from suanli.domain.pools import CARDS_PER_NODE_MAX, Region
 from suanli.domain.text import clean_line, clean_text
 from suanli.errors import InvalidInput, InvalidTransition
@@ -26,6 +27,9 @@ CARD_MILLI_WHOLE = 1000  # a card is 1000 milli-cards; card_milli 1000 is one wh
 CPUS_MAX = 4096
 HOST_MEMORY_GIB_MAX = 65_536
 RUN_TIME_S_MAX = 30 * 24 * 3600
+# A deadline ten years out is no deadline; a bigger number overflows the policies' float
+# arithmetic (submitted_at_s + deadline_s) and would stop every tenant's round.
+DEADLINE_S_MAX = 10 * 366 * 24 * 3600
 PRIORITY_RANGE = (0, 100)
 OBJECTIVES = ("default", "cost", "time", "deadline")
 ENV_ENTRIES_MAX = 50
@@ -153,6 +157,10 @@ class JobSpec:
                 ),
                 field="objective",
             )
+        if self.deadline_s is not None:
+            _require_int(self.deadline_s, 1, DEADLINE_S_MAX, "deadline_s")
+        if self.budget_fen is not None:  # compared with float costs: bounded like any amount
+            require_fen(self.budget_fen, field="budget_fen", allow_zero=True)
         _require_int(self.cpus, 0, CPUS_MAX, "cpus")
         memory = self.host_memory_gib
         if isinstance(memory, bool) or not isinstance(memory, int | float):

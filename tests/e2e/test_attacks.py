@@ -1,0 +1,54 @@
+"""What the red team found (issue 22): each class of bug with the test that proves it gone.
+Attacks that found nothing are listed in the commit messages, not repeated here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_hardening import _smuggle_queued_job, job_spec, run_until
+from tests.helpers import City, build_city, fund, make_app
+
+
+@pytest.fixture
+def city(tmp_path: Path, database_url: str) -> Iterator[City]:
+    app = make_app(tmp_path, database_url)
+    built = build_city(app)
+    fund(app, built.enterprise_id, 10_000_000)
+    yield built
+    app.close()
+
+
+# -- numbers too big for the scheduler's floats ---------------------------------------------------
+ABSURD = [
+    pytest.param("deadline_s", 10**400, id="deadline-1e400"),
+    pytest.param("deadline_s", 2**63, id="deadline-2^63"),
+    pytest.param("budget_fen", 10**400, id="budget-1e400"),
+    pytest.param("budget_fen", 2**63, id="budget-2^63"),
+]
+
+
+@pytest.mark.parametrize(("field", "value"), ABSURD)
+@pytest.mark.parametrize("path", ["/v1/jobs", "/v1/jobs/quote"])
+def test_an_absurd_deadline_or_budget_is_refused_naming_the_field(
+    city: City, path: str, field: str, value: int
+) -> None:
+    body = job_spec(objective="deadline", **{field: value})
+    reply = city.post(city.enterprise, path, body)
+    assert reply.status_code == 422, reply.text
+    assert reply.json()["field"] == field, reply.text
+
+
+@pytest.mark.parametrize(("field", "value"), ABSURD)
+def test_a_stored_job_with_an_absurd_deadline_or_budget_never_stops_the_round(
+    city: City, field: str, value: int
+) -> None:
+    """Before: `submitted_at_s + deadline_s` and `cost <= budget_fen` raised OverflowError in
+    the policy, the whole tick failed, and no tenant's job was ever placed again."""
+    bad = _smuggle_queued_job(city, {"objective": "deadline", field: value})
+    healthy = city.post(city.enterprise, "/v1/jobs", job_spec(name="healthy")).json()
+    done = run_until(city, city.enterprise, healthy["id"], {"succeeded"})
+    assert done["state"] == "succeeded"
+    assert city.get(city.enterprise, f"/v1/jobs/{bad}").json()["state"] != "running"
