@@ -1,13 +1,17 @@
-"""What the red team found (issue 22): each class of bug with the test that proves it gone.
-Attacks that found nothing are listed in the commit messages, not repeated here."""
+"""What a red team found attacking the running API: each class of bug with the test that
+proves it gone."""
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from suanli.domain.calendar import BEIJING
 from tests.e2e.test_hardening import _smuggle_queued_job, job_spec, run_until
 from tests.helpers import City, build_city, fund, make_app
 
@@ -52,3 +56,23 @@ def test_a_stored_job_with_an_absurd_deadline_or_budget_never_stops_the_round(
     done = run_until(city, city.enterprise, healthy["id"], {"succeeded"})
     assert done["state"] == "succeeded"
     assert city.get(city.enterprise, f"/v1/jobs/{bad}").json()["state"] != "running"
+
+
+# -- formula injection in exports ------------------------------------------------------------------
+FORMULA = '=HYPERLINK("http://evil.example","pay")'
+
+
+def test_the_monthly_statement_csv_never_hands_a_spreadsheet_a_formula(city: City) -> None:
+    job = city.post(city.enterprise, "/v1/jobs", job_spec(name=FORMULA)).json()
+    run_until(city, city.enterprise, job["id"], {"succeeded"})
+    month = datetime.now(BEIJING).strftime("%Y-%m")
+    path = f"/v1/statements/{city.enterprise_id}/{month}"
+    reply = city.get(city.enterprise, path, params={"format": "csv"})
+    assert reply.status_code == 200, reply.text
+    rows = list(csv.reader(io.StringIO(reply.text)))
+    names = [row[1] for row in rows[1:]]
+    assert names == ["'" + FORMULA], rows  # shown as text; the apostrophe is hidden
+    cells = [cell for row in rows for cell in row]
+    assert not [cell for cell in cells if cell.startswith(("=", "+", "@"))], rows
+    # the JSON statement keeps the name as the tenant wrote it
+    assert city.get(city.enterprise, path).json()["lines"][0]["job_name"] == FORMULA

@@ -45,6 +45,7 @@ from suanli.errors import InvalidInput, NotFound, PermissionDenied
 from suanli.i18n import Msg, msg
 from suanli.services import ledger, vouchers
 from suanli.services.common import Clock, Page, PageResult, Principal, audit, new_id
+from suanli.services.spreadsheets import csv_safe
 
 CHINA_STANDARD_TIME = BEIJING  # statements follow Beijing months
 MONTHLY_LINES_MAX = 100_000  # one organisation's jobs in a month; beyond this, split the export
@@ -669,24 +670,31 @@ def statement_csv(statement: MonthlyStatement) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for line in statement.lines:
-        writer.writerow(
-            (
-                line.job_id,
-                line.job_name,
-                line.settled_at.astimezone(CHINA_STANDARD_TIME).isoformat(timespec="seconds"),
-                line.pool,
-                line.accelerator,
-                line.cards,
-                line.card_hours,
-                line.unit_price_fen_per_card_hour,
-                line.amount_fen,
-                line.subsidy_fen,
-                line.subsidy_note,
-                line.fee_fen,
-                line.payable_fen,
-            )
-        )
+        writer.writerow(_csv_cells(line))
     return out.getvalue()
+
+
+def _csv_cells(line: MonthlyLine) -> list[object]:
+    """Text as text: a job name such as `=HYPERLINK(...)` must not run as a formula when the
+    enterprise's finance team opens the file (numbers stay numbers)."""
+    return [
+        csv_safe(cell) if isinstance(cell, str) else cell
+        for cell in (
+            line.job_id,
+            line.job_name,
+            line.settled_at.astimezone(CHINA_STANDARD_TIME).isoformat(timespec="seconds"),
+            line.pool,
+            line.accelerator,
+            line.cards,
+            line.card_hours,
+            line.unit_price_fen_per_card_hour,
+            line.amount_fen,
+            line.subsidy_fen,
+            line.subsidy_note,
+            line.fee_fen,
+            line.payable_fen,
+        )
+    ]
 
 
 def statement_html(statement: MonthlyStatement) -> str:
