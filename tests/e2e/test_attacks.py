@@ -76,3 +76,27 @@ def test_the_monthly_statement_csv_never_hands_a_spreadsheet_a_formula(city: Cit
     assert not [cell for cell in cells if cell.startswith(("=", "+", "@"))], rows
     # the JSON statement keeps the name as the tenant wrote it
     assert city.get(city.enterprise, path).json()["lines"][0]["job_name"] == FORMULA
+
+
+# -- bodies JSON cannot parse ----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(b'{"name": "\xff\xfe", "command": "x"}', id="not-utf8"),
+        pytest.param(b"[" * 100_000 + b"]" * 100_000, id="nested-100k"),
+        pytest.param(
+            b'{"name": "j", "command": "x", "cards": ' + b"9" * 5_000 + b"}", id="5k-digits"
+        ),
+    ],
+)
+def test_a_body_json_cannot_parse_is_refused_naming_the_body(city: City, raw: bytes) -> None:
+    """Before: 400 `http_error`, "HTTP error 400", field `request`: nothing said what was wrong."""
+    headers = {**city.headers(city.enterprise), "Content-Type": "application/json"}
+    for language, words in (("zh-CN", "JSON"), ("en", "JSON")):
+        reply = city.client.post(
+            "/v1/jobs", content=raw, headers={**headers, "Accept-Language": language}
+        )
+        assert reply.status_code == 422, reply.text
+        body = reply.json()
+        assert (body["error"], body["field"]) == ("invalid_input", "body"), body
+        assert words in body["message"], body

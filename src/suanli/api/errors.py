@@ -63,8 +63,21 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        if error.status_code == 400 and error.detail == UNPARSABLE_BODY:
+            return JSONResponse(status_code=422, content=validation_body([UNPARSABLE_PROBLEM]))
         body = http_error_body(request, error.status_code)
         return JSONResponse(status_code=error.status_code, content=body, headers=error.headers)
+
+
+# FastAPI answers 400 with this detail when decoding the body raised anything but a JSON
+# syntax error: bytes that are not UTF-8, nesting deeper than the parser's recursion, an
+# integer longer than Python converts. To the caller it is the same mistake as bad syntax.
+UNPARSABLE_BODY = "There was an error parsing the body"
+UNPARSABLE_PROBLEM: dict[str, Any] = {
+    "type": "json_invalid",
+    "loc": ("body",),
+    "msg": "JSON decode error",
+}
 
 
 def error_headers(error: SuanliError) -> dict[str, str] | None:
