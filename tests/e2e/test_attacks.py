@@ -8,10 +8,12 @@ import io
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from suanli.domain.calendar import BEIJING
+from tests.e2e.test_api_vouchers import hangzhou
 from tests.e2e.test_hardening import _smuggle_queued_job, job_spec, run_until
 from tests.helpers import City, build_city, fund, make_app
 
@@ -100,3 +102,40 @@ def test_a_body_json_cannot_parse_is_refused_naming_the_body(city: City, raw: by
         body = reply.json()
         assert (body["error"], body["field"]) == ("invalid_input", "body"), body
         assert words in body["message"], body
+
+
+# -- text that displays as something else ----------------------------------------------------------
+SPOOFS = {
+    "override": "invoice\u202egpj.exe",  # RIGHT-TO-LEFT OVERRIDE: shows "invoiceexe.jpg"
+    "embedding": "a\u202bb",
+    "isolate": "\u2066admin\u2069",
+}
+
+
+@pytest.mark.parametrize("bad", list(SPOOFS.values()), ids=list(SPOOFS))
+def test_bidirectional_controls_are_refused_naming_the_field(city: City, bad: str) -> None:
+    """Before: accepted and stored. An override reverses what follows it wherever the name is
+    shown (portal, CLI, CSV, audit log), so one tenant's name or command reads as another
+    (CVE-2021-42574, "Trojan Source")."""
+    cases: list[tuple[str, str, dict[str, Any], str]] = [
+        (city.operator, "/v1/organisations", {"name": bad, "kind": "enterprise"}, "name"),
+        (city.enterprise, "/v1/jobs", job_spec(name=bad), "name"),
+        (city.enterprise, "/v1/jobs", job_spec(command=f"echo {bad}"), "command"),
+        (city.agency, "/v1/vouchers/programs", hangzhou(name=bad), "name"),
+        (city.agency, "/v1/scenes/opportunities", {"title": bad, "industry": "制造"}, "title"),
+    ]
+    for token, path, body, field in cases:
+        reply = city.post(token, path, body)
+        assert reply.status_code == 422, (path, reply.text)
+        assert reply.json()["field"] == field, (path, reply.json())
+    reply = city.get(city.enterprise, "/v1/jobs", params={"name": bad})
+    assert reply.status_code == 422, reply.text
+    assert city.get(city.enterprise, "/v1/jobs").json()["total"] == 0  # nothing half-written
+
+
+def test_text_in_any_script_and_emoji_still_pass(city: City) -> None:
+    names = ["مرحبا\u200f", "👩\u200d💻 团队", "שלום abc", "杭州\u200b算力"]
+    for name in names:
+        reply = city.post(city.enterprise, "/v1/jobs", job_spec(name=name))
+        assert reply.status_code == 201, reply.text
+        assert reply.json()["name"] == name

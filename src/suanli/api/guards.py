@@ -148,9 +148,10 @@ def _bad_character(field: str, char: str) -> InvalidInput:
     where = describe(char)
     return InvalidInput(
         msg(
-            f"`{field}` 含有不允许的字符 {where}（控制字符、代理项和非字符都不允许）",
+            f"`{field}` 含有不允许的字符 {where}"
+            "（控制字符、双向文字控制符、代理项和非字符都不允许）",
             f"{field} holds a character that is not allowed, {where} "
-            "(no control characters, surrogates or non-characters)",
+            "(no control characters, bidirectional controls, surrogates or non-characters)",
         ),
         field=field,
     )

@@ -52,7 +52,7 @@ ZH_BY_TYPE = {
     "decimal_type": "应为数字",
     "decimal_max_places": "小数最多 {decimal_places} 位",
     "decimal_max_digits": "最多 {max_digits} 位数字",
-    "text_character": "含有不允许的字符 {char}（控制字符、代理项和非字符都不允许）",
+    "text_character": "含有不允许的字符 {char}（控制字符、双向文字控制符、代理项和非字符都不允许）",
     "value_error": "值无效",
     "date_range": "须在 {low} 至 {high} 之间",
     "env_reserved": "SUANLI_ 开头的变量由平台设置: {name}",

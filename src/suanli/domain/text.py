@@ -22,14 +22,21 @@ DATE_MIN = date(1900, 1, 1)
 DATE_MAX = date(2199, 12, 31)
 
 
+# Bidirectional embeddings, overrides and isolates (LRE RLE PDF LRO RLO, LRI RLI FSI PDI)
+# reorder what follows them wherever the text is shown, so a name or a command reads as
+# something else in the portal, a terminal or a spreadsheet ("Trojan Source", CVE-2021-42574).
+# The marks LRM, RLM and ALM stay allowed: they only hint, and right-to-left text needs them.
+BIDI_CONTROLS = frozenset(map(chr, [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]))
+
+
 def first_bad_character(value: str, allowed: frozenset[str] = frozenset()) -> str | None:
-    """The first character that is a control (other than `allowed`), a surrogate, or a
-    non-character; None if there is none."""
+    """The first character that is a control (other than `allowed`), a bidirectional
+    control, a surrogate, or a non-character; None if there is none."""
     for char in value:
         if char in allowed:
             continue
         category = unicodedata.category(char)
-        if category in ("Cc", "Cs") or _is_noncharacter(char):
+        if category in ("Cc", "Cs") or char in BIDI_CONTROLS or _is_noncharacter(char):
             return char
     return None
 
@@ -72,9 +79,9 @@ def _refuse_bad(value: str, field: str, allowed: frozenset[str]) -> None:
         )
     raise InvalidInput(
         msg(
-            f"{field} 含有不允许的字符 {where}（控制字符、代理项和非字符都不允许）",
+            f"{field} 含有不允许的字符 {where}（控制字符、双向文字控制符、代理项和非字符都不允许）",
             f"{field} holds a character that is not allowed, {where} "
-            "(no control characters, surrogates or non-characters)",
+            "(no control characters, bidirectional controls, surrogates or non-characters)",
         ),
         field=field,
     )
