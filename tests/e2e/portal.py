@@ -152,9 +152,17 @@ HAN_PLACEHOLDERS = """() => Array.from(document.querySelectorAll("[placeholder]"
     e.getAttribute("placeholder")).filter((hint) => /[\\u4e00-\\u9fff]/.test(hint))"""
 
 
+# The menus' labels that their item cuts off (antd ends them with a CSS ellipsis: the text is
+# whole in the DOM, so only its width gives it away). Hidden items (offsetParent null) aside.
+CUT_MENU_LABELS = """() => Array.from(document.querySelectorAll(".ant-menu-title-content"))
+    .filter((e) => e.offsetParent !== null && e.scrollWidth > e.clientWidth)
+    .map((e) => e.textContent)"""
+
+
 def check_page(page: Any, name: str, language: str) -> None:
     """No raw i18n key on screen, the document in the chosen language (on English pages, no
-    Chinese placeholder either), and no serious or critical axe-core violation."""
+    Chinese placeholder either), no menu label cut off, and no serious or critical axe-core
+    violation."""
     text = page.inner_text("body")
     known = set().union(*locale_keys().values())
     raw = sorted({found for found in RAW_KEY.findall(text) if found in known})
@@ -163,6 +171,8 @@ def check_page(page: Any, name: str, language: str) -> None:
     if language == "en":  # a hint in an input is the page's text too: one language a page
         mixed = page.evaluate(HAN_PLACEHOLDERS)
         assert not mixed, f"{name} (en) shows Chinese placeholders: {mixed}"
+    cut = page.evaluate(CUT_MENU_LABELS)
+    assert not cut, f"{name} ({language}) cuts off menu labels: {cut}"
     page.mouse.move(0, 899)  # no hover state under the last click while axe measures colours
     page.wait_for_timeout(400)
     # Through the debugging protocol: the page's CSP (rightly) refuses an injected script tag.
@@ -175,6 +185,74 @@ def check_page(page: Any, name: str, language: str) -> None:
         if v["impact"] in ("serious", "critical")
     ]
     assert not bad, f"{name} ({language}) has accessibility violations: {bad}"
+
+
+# Records what each canvas 2D context draws, as ECharts draws it (the recorder only watches:
+# every call goes on to the browser's own): each text with its inked box, and each filled
+# path's box, in the canvas's CSS pixels. A full redraw starts with clearRect, which empties
+# the record, so it holds the last frame. Read with drawn_on().
+CANVAS_RECORDER = """(() => {
+  const proto = CanvasRenderingContext2D.prototype;
+  const log = (ctx) => (ctx.canvas.__drawn ??= { texts: [], shapes: [], path: [] });
+  const at = (ctx, x, y) => {
+    const point = ctx.getTransform().transformPoint(new DOMPoint(x, y));
+    const scale = ctx.canvas.width / (ctx.canvas.clientWidth || ctx.canvas.width);
+    return [point.x / scale, point.y / scale];
+  };
+  const box = (points) => {
+    const xs = points.map((p) => p[0]), ys = points.map((p) => p[1]);
+    return { left: Math.min(...xs), right: Math.max(...xs), top: Math.min(...ys),
+      bottom: Math.max(...ys) };
+  };
+  const watch = (name, record) => {
+    const own = proto[name];
+    proto[name] = function (...args) { record(this, ...args); return own.apply(this, args); };
+  };
+  watch("clearRect", (ctx) => { const drawn = log(ctx); drawn.texts = []; drawn.shapes = []; });
+  watch("fillText", (ctx, text, x, y) => {
+    const m = ctx.measureText(text);
+    const [l, r] = [x - m.actualBoundingBoxLeft, x + m.actualBoundingBoxRight];
+    const [t, b] = [y - m.actualBoundingBoxAscent, y + m.actualBoundingBoxDescent];
+    const corners = [[l, t], [r, t], [l, b], [r, b]].map(([cx, cy]) => at(ctx, cx, cy));
+    log(ctx).texts.push({ text: String(text), ...box(corners) });
+  });
+  watch("beginPath", (ctx) => { log(ctx).path = []; });
+  watch("moveTo", (ctx, x, y) => { log(ctx).path.push(at(ctx, x, y)); });
+  watch("lineTo", (ctx, x, y) => { log(ctx).path.push(at(ctx, x, y)); });
+  watch("fill", (ctx) => {
+    const drawn = log(ctx);
+    if (drawn.path.length) drawn.shapes.push(box(drawn.path));
+  });
+})()"""
+
+_DRAWN_ON = """(chart) => new Promise((done) => requestAnimationFrame(() =>
+  requestAnimationFrame(() => {
+  const canvas = chart.querySelector("canvas");
+  const drawn = canvas.__drawn ?? { texts: [], shapes: [] };
+  done({ width: canvas.clientWidth, height: canvas.clientHeight, texts: drawn.texts,
+    shapes: drawn.shapes });
+})))"""
+
+
+def drawn_on(chart: Any) -> dict[str, Any]:
+    """What CANVAS_RECORDER saw drawn on the chart's (a locator's) canvas in its last frame,
+    read two animation frames on (after a pending redraw): its size, its texts and its
+    filled shapes, each with left, right, top and bottom."""
+    return dict(chart.evaluate(_DRAWN_ON))
+
+
+def texts_cut_or_outside(drawn: dict[str, Any]) -> list[str]:
+    """The texts drawn cut off with an ellipsis (ECharts' is "...", the typographic one "…"),
+    or reaching past the canvas's edges (half a pixel of antialiasing allowed)."""
+    width, height = drawn["width"], drawn["height"]
+    return [
+        f"{text['text']!r} at {[round(text[k]) for k in ('left', 'top', 'right', 'bottom')]}"
+        for text in drawn["texts"]
+        if text["text"].endswith(("…", "..."))
+        or min(text["left"], text["top"]) < -0.5
+        or text["right"] > width + 0.5
+        or text["bottom"] > height + 0.5
+    ]
 
 
 @cache

@@ -4,6 +4,7 @@ cluster): every page in both languages with axe-core, and each role's journey en
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -24,14 +25,18 @@ from suanli.cli.bench_dashboard import DRAWN
 from suanli.domain.identity import credit_code_check_character
 from tests.conftest import require_component
 from tests.e2e.portal import (
+    CANVAS_RECORDER,
     LANGUAGES,
+    LOCALES,
     PASSWORD,
     check_page,
     chromium,
+    drawn_on,
     new_page,
     require_browser,
     screenshot,
     serving,
+    texts_cut_or_outside,
 )
 from tests.helpers import build_city, fund, make_app, python_command
 
@@ -769,6 +774,80 @@ def _dashboard_numbers(page: Any) -> dict[str, Any]:
     labels = [page.locator("div[role=img]").nth(i).get_attribute("aria-label") for i in range(5)]
     at = page.get_attribute('[data-testid="dashboard-at"]', "data-at")
     return {"tiles": tiles, "labels": labels, "at": at}
+
+
+# The shapes the two crowded charts are drawn in. The donut: the domestic share of the cards
+# (at half, its labels stand level with the ring's widest point, where they have least room).
+# The scenes funnel: its counts top to bottom, as a share of the widest (a full top over an
+# empty rest is the funnel in which the top label sat on the funnel's edge).
+WALL_SHAPES = (
+    (0.5, lambda steps: [3] + [0] * (steps - 1)),
+    (0.0, lambda steps: list(range(steps, 0, -1))),
+    (0.04, lambda steps: [0] * (steps - 1) + [4]),
+    (0.96, lambda steps: [2] * steps),
+    (1.0, lambda steps: [0] * steps),
+)
+FUNNEL_GAP_PX = 8  # the least room between the scenes funnel and any of its labels
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_no_dashboard_chart_label_is_cut_off_whatever_the_figures(
+    consoles: Consoles, browser: Any, language: str
+) -> None:
+    """Every text ECharts draws is whole (no ellipsis) and inside its canvas, the donut's
+    two names are drawn whole at each split, and the funnel's labels stand clear of the
+    funnel. The shapes are set by rewriting the server's answer in the page (its domestic
+    cards and share, and the funnel's counts; the rest is what the server said): the city
+    holds one set of figures, and the labels must fit at any."""
+    words = json.loads((LOCALES / f"{language}.json").read_text())["dashboard"]
+    shape: dict[str, Any] = {}
+
+    def answer(route: Any) -> None:
+        board = route.fetch().json()
+        domestic = board["domestic_cards"] = round(board["cards"] * shape["domestic"])
+        board["domestic_share_bp"] = round(10_000 * domestic / max(board["cards"], 1))
+        counts = shape["funnel"](2 + len(board["pipeline"]))
+        board["opportunities"], board["capabilities"] = counts[:2]
+        board["pipeline"] = dict(zip(board["pipeline"], counts[2:], strict=True))
+        route.fulfill(json=board)
+
+    page = new_page(browser, language)
+    page.context.add_init_script(CANVAS_RECORDER)
+    page.route("**/v1/public/dashboard?*", answer)
+    charts = page.locator("div[role=img]")
+    for split, funnel in WALL_SHAPES:
+        shape.update(domestic=split, funnel=funnel)
+        page.goto(consoles.url + "/dashboard")
+        page.wait_for_function(DRAWN)
+        cards = int(page.inner_text('[data-testid="tile-cards"]'))
+        domestic = round(cards * split)
+        stated = f"{words['domestic']} {domestic}, {words['imported']} {cards - domestic}"
+        page.wait_for_function(
+            "([chart, stated]) => document.querySelectorAll('div[role=img]')[chart]"
+            ".getAttribute('aria-label').endsWith(stated)",
+            arg=[1, stated],
+        )
+        for index in (0, 1, 3, 4):  # the ECharts canvases (2 is the SVG utilisation line)
+            bad = texts_cut_or_outside(drawn_on(charts.nth(index)))
+            assert not bad, f"chart {index} ({language}, {split:.0%} domestic) cuts: {bad}"
+        donut = [text["text"] for text in drawn_on(charts.nth(1))["texts"]]
+        for name in (words["domestic"], words["imported"]):  # in the legend and at its slice
+            assert donut.count(name) == 2, f"{name!r} at {split:.0%}: drawn {donut}"
+        _assert_funnel_labels_clear(drawn_on(charts.nth(4)), language)
+    page.context.close()
+
+
+def _assert_funnel_labels_clear(drawn: dict[str, Any], language: str) -> None:
+    """Every label of the scenes funnel starts at least FUNNEL_GAP_PX right of the funnel's
+    widest point (its filled layers' right edges), so none touches it."""
+    assert drawn["shapes"] and drawn["texts"], drawn
+    funnel_right = max(shape["right"] for shape in drawn["shapes"])
+    touching = [
+        f"{text['text']!r} at {text['left']:.0f} (funnel to {funnel_right:.0f})"
+        for text in drawn["texts"]
+        if text["left"] < funnel_right + FUNNEL_GAP_PX
+    ]
+    assert not touching, f"funnel labels touch the funnel ({language}): {touching}"
 
 
 # ---------------------------------------------------------------- every page, both languages

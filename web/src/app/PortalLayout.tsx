@@ -7,6 +7,11 @@ import { chooseLanguage, type Language } from "../lib/i18n";
 import { CONSOLE_MENUS, consoleHome, PUBLIC_MENU } from "./menu";
 
 const { Header, Content, Sider, Footer } = Layout;
+// Wide enough for the longest console menu label whole, in either language ("Top-ups, payouts,
+// refunds", about 161 px at 14 px, plus the item's 48 px of padding and margin): at 200 px,
+// antd cut "Receivables and payouts" to "Receivables and pay…". The e2e page check fails on
+// any menu label cut off.
+const SIDER_WIDTH = 232;
 
 export function PortalLayout() {
   const { t, i18n } = useTranslation();
@@ -55,7 +60,7 @@ export function PortalLayout() {
       </Header>
       <Layout>
         {inConsole && consoleMenu.length > 0 && (
-          <Sider width={200} theme="light" breakpoint="lg" collapsedWidth={0}>
+          <Sider width={SIDER_WIDTH} theme="light" breakpoint="lg" collapsedWidth={0}>
             <nav aria-label={t("nav.console")}>
               <Menu
                 mode="inline"

@@ -63,7 +63,12 @@ const domesticChart: WallChartSpec<[number, number]> = {
         series: [
           {
             type: "pie",
-            radius: ["45%", "70%"],
+            // A ring small enough that a label beside it, level with its widest point (each
+            // slice at a 50/50 split), still has room for "Imported" before the chart's edge;
+            // ECharts cut it to "Dome..." when the ring reached 70%.
+            center: ["50%", "46%"],
+            radius: ["34%", "54%"],
+            labelLine: { length: 12, length2: 10 },
             label: { color: "#e6edf7", formatter: "{b}\n{d}%" },
             data: [
               { name: t("dashboard.domestic"), value: domestic },
@@ -133,9 +138,13 @@ const pipelineChart: WallChartSpec<Pipeline> = {
           {
             type: "funnel",
             sort: "none",
-            left: "10%",
-            width: "80%",
-            label: { color: "#e6edf7", formatter: "{b}: {c}" },
+            left: "4%",
+            width: "46%",
+            label: { color: "#e6edf7", formatter: "{b}: {c}", position: "right" },
+            // The labels stand in one column right of the funnel's widest point, each joined
+            // to its layer by its line: beside its own layer, a label sat on the edge of a
+            // wider layer above or below it (the top one when the layers under it were empty).
+            labelLayout: { x: "56%", align: "left" },
             data: steps.map(([name, value]) => ({ name, value })),
           },
         ],
