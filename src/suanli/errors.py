@@ -24,7 +24,8 @@ SuanliError                       500 / exit 1
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, Self
 
 from suanli.i18n import Msg, render
 
@@ -37,11 +38,27 @@ class SuanliError(Exception):
     exit_code = 1
     code = "internal"
 
-    def __init__(self, message: str | Msg, *, field: str | None = None, **details: Any) -> None:
+    def __init__(
+        self,
+        message: str | Msg,
+        *,
+        field: str | None = None,
+        cause: str | Msg | None = None,
+        **details: Any,
+    ) -> None:
         super().__init__(render(message, "en"))
         self.text = message
         self.field = field
+        self.cause = cause  # what went wrong beneath, for a caller that words its own context
         self.details = details
+
+    @classmethod
+    def caused_by(
+        cls, context: Msg, cause: BaseException | str | Msg, *, field: str | None = None
+    ) -> Self:
+        """`context: cause`, keeping the cause apart so a caller can restate it once."""
+        reason = cause_of(cause)
+        return cls(because(context, reason), field=field, cause=reason)
 
     @property
     def message(self) -> str:
@@ -242,3 +259,50 @@ def _rendered(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_rendered(item) for item in value]
     return value
+
+
+# -- causes ---------------------------------------------------------------------------------------
+# Every message that quotes what went wrong beneath it is built here, so the cause is said once:
+# a wrapper quotes the inner error's cause, not its whole message (which already says where).
+
+
+def because(context: Msg, cause: str | Msg) -> Msg:
+    """`context: cause` in each language; a foreign (library) text is quoted in Chinese."""
+    if isinstance(cause, Msg):
+        return Msg(f"{context.zh}：{cause.zh}", f"{context.en}: {cause.en}")
+    if not cause.strip():
+        return context
+    return Msg(f"{context.zh}：“{cause}”", f"{context.en}: {cause}")
+
+
+def cause_of(cause: BaseException | str | Msg) -> str | Msg:
+    """The reason beneath: a SuanliError's own cause (else its message); for a library's
+    exception the innermost operating-system error of its chain (refused, timed out), which
+    the wrappers around it (httpx, requests, urllib3, Ray's SDK) only restate; else its text."""
+    if isinstance(cause, str | Msg):
+        return cause
+    if isinstance(cause, SuanliError):
+        return cause.cause if cause.cause is not None else cause.text
+    found = str(cause)
+    for inner in _chain(cause):
+        if isinstance(inner, OSError) and str(inner):
+            found = _os_text(inner)
+    return found
+
+
+def _os_text(error: OSError) -> str:
+    """'[Errno 111] Connection refused', without the file name the context already gives."""
+    if error.errno is not None and error.strerror:
+        return f"[Errno {error.errno}] {error.strerror}"
+    return str(error)
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    """`error`, then what it was raised from or during, innermost last (as a traceback shows)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        implicit = None if current.__suppress_context__ else current.__context__
+        current = current.__cause__ or implicit

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -100,6 +101,50 @@ def test_an_unreachable_ray_address_is_a_502_naming_the_address_and_nothing_is_s
     assert reply.status_code == 502, reply.text
     assert reply.json()["field"] == "address" and "cannot reach" in reply.json()["message"]
     assert TOKEN not in reply.text
+    assert connection_rows(city) == []
+
+
+@pytest.mark.parametrize("language", ["en", "zh-CN"])
+def test_an_unreachable_cluster_is_named_once_with_its_cause_once(
+    city: City, tmp_path: Path, language: str
+) -> None:
+    """A closed port on this machine: the refusal says where and why, each once (before:
+    'cannot reach the ray cluster at X: Ray cluster at X is unreachable: [Errno 111] ...')."""
+    port = free_port()
+    ray = f"http://127.0.0.1:{port}"
+    reply = city.post(
+        city.provider, "/v1/connections", {"name": "c", "kind": "ray", "address": ray},
+        headers={"Accept-Language": language},
+    )  # fmt: skip
+    assert reply.status_code == 502, reply.text
+    message = reply.json()["message"]
+    assert message.count(ray) == 1 and message.count("Connection refused") == 1, message
+    words = ("无法连接", "集群") if language == "zh-CN" else ("reach", "cluster")
+    assert all(message.count(word) == 1 for word in words), message
+    assert "unreachable" not in message, message
+    assert connection_rows(city) == []
+
+
+@pytest.mark.skipif(shutil.which("scontrol") is None, reason="Slurm's client commands missing")
+@pytest.mark.parametrize("language", ["en", "zh-CN"])
+def test_an_unreachable_slurm_controller_is_named_once_with_its_cause_once(
+    city: City, tmp_path: Path, language: str
+) -> None:
+    """A slurm.conf whose controller port is closed: Slurm's own line says it could not
+    contact the controller, and nothing around it says so again."""
+    conf = tmp_path / "slurm.conf"
+    conf.write_text(
+        f"ClusterName=closed\nSlurmctldHost=localhost\nSlurmctldPort={free_port()}\n"
+        "NodeName=n1 CPUs=1 State=UNKNOWN\nPartitionName=debug Nodes=n1\n"
+    )
+    body = {"name": "c", "kind": "slurm", "address": str(conf), "options": slurm_options(tmp_path)}
+    reply = city.post(city.provider, "/v1/connections", body, {"Accept-Language": language})
+    assert reply.status_code == 502, reply.text
+    message = reply.json()["message"]
+    assert message.count(str(conf)) == 1, message
+    said = message.replace(str(conf), "<conf>").lower()  # the test's folder names "unreachable"
+    assert said.count("contact slurm controller") == 1, message
+    assert "unreachable" not in said and said.count("无法连接") <= 1, message
     assert connection_rows(city) == []
 
 

@@ -283,11 +283,12 @@ def creation_error(error: BackendError, record: ConnectionRecord) -> SuanliError
     """What the provider must fix: the cluster answered no (422) or did not answer (502)."""
     if isinstance(error, BackendUnavailable):
         where_zh, where_en = record.address or "默认地址", record.address or "the default"
-        return BackendError(
+        return BackendError.caused_by(
             msg(
-                f"无法连接 {where_zh} 的 {record.kind} 集群：{error.text_zh}",
-                f"cannot reach the {record.kind} cluster at {where_en}: {error.text_en}",
+                f"无法连接 {where_zh} 的 {record.kind} 集群",
+                f"cannot reach the {record.kind} cluster at {where_en}",
             ),
+            error,  # its cause only: its own message says again that the cluster is unreachable
             field="address",
         )
     fields = {

@@ -44,7 +44,14 @@ from suanli.domain.scheduling.model import (
 )
 from suanli.domain.scheduling.policies import PolicyOptions, get_policy
 from suanli.domain.scheduling.request_window import RequestWindow
-from suanli.errors import BackendError, BackendUnavailable, InvalidInput, SuanliError
+from suanli.errors import (
+    BackendError,
+    BackendUnavailable,
+    InvalidInput,
+    SuanliError,
+    because,
+    cause_of,
+)
 from suanli.i18n import Msg, msg, stored
 from suanli.services import connections, ledger, orphans, settlement, vouchers
 from suanli.services.common import Clock, Principal
@@ -384,7 +391,7 @@ class Runtime:
             job.backend_job_id = backend.submit(request)
         except BackendUnavailable as error:
             _note_silent(silent, pool)
-            self._submit_unreachable(session, job, pool, _why(error))
+            self._submit_unreachable(session, job, pool, error)
             return False
         except InvalidInput as error:  # the job itself cannot be launched: no retry helps
             self._end_failed_launch(session, job, _why(error))
@@ -394,7 +401,9 @@ class Runtime:
             return False
         return True
 
-    def _submit_unreachable(self, session: Session, job: JobRow, pool: PoolRow, why: Msg) -> None:
+    def _submit_unreachable(
+        self, session: Session, job: JobRow, pool: PoolRow, error: BackendUnavailable
+    ) -> None:
         """The cluster, not the job, is at fault: stop placing on the pool until the next poll
         finds it healthy, and put the job back without spending one of its attempts. The submit
         may have reached the cluster all the same: what it started there is looked up then."""
@@ -405,13 +414,10 @@ class Runtime:
         job.card_share = None
         job.attempts = max(0, job.attempts - 1)
         job.version += 1
-        job.reason = stored(
-            msg(
-                f"已重新排队：资源池的集群无法连接：{why.zh}",
-                f"re-queued: the pool's cluster is unreachable: {why.en}",
-            ),
-            REASON_CHARS_MAX,
+        requeued = msg(
+            "已重新排队：资源池的集群无法连接", "re-queued: the pool's cluster is unreachable"
         )
+        job.reason = stored(because(requeued, cause_of(error)), REASON_CHARS_MAX)
 
     def _submit_failed(self, session: Session, job: JobRow, why: Msg) -> None:
         if job.attempts < SUBMIT_ATTEMPTS_MAX:

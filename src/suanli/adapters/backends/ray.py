@@ -293,11 +293,12 @@ class RayBackend:
                 verify=self._verify_tls,
             )
         except httpx.HTTPError as error:
-            raise BackendUnavailable(
+            raise BackendUnavailable.caused_by(
                 msg(
-                    f"无法连接 {self.address} 的 Ray 集群：“{error}”",
-                    f"Ray cluster at {self.address} is unreachable: {error}",
-                )
+                    f"无法连接 {self.address} 的 Ray 集群",
+                    f"Ray cluster at {self.address} is unreachable",
+                ),
+                error,
             ) from error
 
     def _get_json(self, path: str, params: Mapping[str, str] | None = None) -> Any:
@@ -546,21 +547,20 @@ def translate_error(error: Exception, action: str) -> BackendError:
             field="credentials",
         )
     if type(error).__name__ == "AuthenticationError":
-        return BackendError(
-            msg(
-                f"Ray 集群拒绝了凭据：“{error}”",
-                f"the Ray cluster refused the credentials: {error}",
-            ),
+        return BackendError.caused_by(
+            msg("Ray 集群拒绝了凭据", "the Ray cluster refused the credentials"),
+            error,
             field="credentials",
         )
     if isinstance(error, OSError):  # requests' ConnectionError/Timeout, the SDK's ConnectionError
-        return BackendUnavailable(
+        return BackendUnavailable.caused_by(
             msg(
-                f"无法连接 Ray 集群，未能{doing}：“{error}”",
-                f"Ray cluster unreachable while trying to {action}: {error}",
-            )
+                f"无法连接 Ray 集群，未能{doing}",
+                f"Ray cluster unreachable while trying to {action}",
+            ),
+            error,
         )
-    return BackendError(msg(f"Ray 未能{doing}：“{error}”", f"Ray could not {action}: {error}"))
+    return BackendError.caused_by(msg(f"Ray 未能{doing}", f"Ray could not {action}"), error)
 
 
 def _status_code(error: Exception) -> int | None:

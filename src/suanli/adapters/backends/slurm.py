@@ -175,11 +175,8 @@ class SlurmBackend:
         except FileNotFoundError:
             return LogChunk(text="", next_offset=max(0, offset))  # not started yet
         except OSError as error:
-            raise BackendError(
-                msg(
-                    f"无法读取作业日志 {path}：“{error}”",
-                    f"cannot read the job's log {path}: {error}",
-                )
+            raise BackendError.caused_by(
+                msg(f"无法读取作业日志 {path}", f"cannot read the job's log {path}"), error
             ) from error
         text = data.decode("utf-8", errors="replace")
         return LogChunk(text=text, next_offset=max(0, offset) + len(data))
@@ -313,11 +310,12 @@ class SlurmBackend:
                 check=False,
             )
         except OSError as error:
-            raise BackendUnavailable(
+            raise BackendUnavailable.caused_by(
                 msg(
-                    f"无法运行 Slurm 命令 {command[0]!r}：“{error}”",
-                    f"cannot run Slurm command {command[0]!r}: {error}",
-                )
+                    f"无法运行 Slurm 命令 {command[0]!r}",
+                    f"cannot run Slurm command {command[0]!r}",
+                ),
+                error,
             ) from error
         except subprocess.TimeoutExpired as error:
             raise BackendUnavailable(
@@ -688,23 +686,23 @@ def classify_error(stderr: str, action: str) -> BackendError:
     detail = _last_line(stderr) or "no error message"
     doing = ACTIONS_ZH.get(action, action)
     if _mentions(stderr, _UNREACHABLE):
-        return BackendUnavailable(
+        return BackendUnavailable.caused_by(
             msg(
-                f"无法连接 Slurm 控制器，未能{doing}：“{detail}”",
-                f"Slurm controller unreachable while trying to {action}: {detail}",
-            )
+                f"无法连接 Slurm 控制器，未能{doing}",
+                f"Slurm controller unreachable while trying to {action}",
+            ),
+            detail,
         )
     if _mentions(stderr, _AUTH):
-        return BackendError(
+        return BackendError.caused_by(
             msg(
-                f"Slurm 拒绝了我们的 munge 凭据，未能{doing}：“{detail}”",
-                f"Slurm refused our credentials (munge) while trying to {action}: {detail}",
+                f"Slurm 拒绝了我们的 munge 凭据，未能{doing}",
+                f"Slurm refused our credentials (munge) while trying to {action}",
             ),
+            detail,
             field="credentials",
         )
-    return BackendError(
-        msg(f"Slurm 未能{doing}：“{detail}”", f"Slurm could not {action}: {detail}")
-    )
+    return BackendError.caused_by(msg(f"Slurm 未能{doing}", f"Slurm could not {action}"), detail)
 
 
 ACTIONS_ZH = {
