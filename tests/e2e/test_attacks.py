@@ -3,8 +3,10 @@ proves it gone."""
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
+import zipfile
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -139,3 +141,58 @@ def test_text_in_any_script_and_emoji_still_pass(city: City) -> None:
         reply = city.post(city.enterprise, "/v1/jobs", job_spec(name=name))
         assert reply.status_code == 201, reply.text
         assert reply.json()["name"] == name
+
+
+# -- spreadsheets that unpack into far more work than their size -----------------------------------
+def _xlsx(far_row: int, far_column: int, padding: int = 0) -> bytes:
+    """Two real items, a blank cell at (far_row, far_column), and `padding` spaces of XML
+    whitespace in the sheet: a few kilobytes on the wire either way."""
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.append(["id", "title", "description", "industry", "tags", "region", "org"])
+    sheet.append(["C1", "缺陷检测", "视觉", "制造", "", "杭州市", "某厂"])
+    sheet.append(["C2", "质检", "视觉", "制造", "", "杭州市", "某厂"])
+    sheet.cell(row=far_row, column=far_column, value=" ")  # blank once stripped: no item
+    out = io.BytesIO()
+    workbook.save(out)
+    if not padding:
+        return out.getvalue()
+    source = zipfile.ZipFile(io.BytesIO(out.getvalue()))
+    padded = io.BytesIO()
+    with zipfile.ZipFile(padded, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            data = source.read(info.filename)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                data = data.replace(b"<sheetData>", b"<sheetData>" + b" " * padding)
+            target.writestr(info.filename, data)
+    return padded.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("far_row", "far_column", "padding", "field"),
+    [
+        # each blank row up to the last is read, each padded to the widest row
+        pytest.param(2_000, 16_000, 0, "columns", id="wide-and-tall"),
+        pytest.param(1_048_576, 3, 0, "rows", id="last-row"),
+        pytest.param(3, 3, 300 * 1024 * 1024, "file", id="unpacks-to-300MiB"),
+    ],
+)
+def test_a_spreadsheet_that_unpacks_into_too_much_work_is_refused(
+    city: City, far_row: int, far_column: int, padding: int, field: str
+) -> None:
+    """Before: a 5 KB file with one cell at (2000, 16000) took 7 s of a worker (inside the
+    import's database transaction) and was accepted; one at XFD1048576 would take an hour."""
+    data = _xlsx(far_row, far_column, padding)
+    assert len(data) < 2 * 1024 * 1024
+    body = {
+        "kind": "capabilities",
+        "filename": "list.xlsx",
+        "content_base64": base64.b64encode(data).decode(),
+    }
+    reply = city.post(city.enterprise, "/v1/scenes/import", body)
+    assert reply.status_code in (413, 422), reply.text
+    assert reply.json()["field"] == field, reply.text
+    assert city.get(city.enterprise, "/v1/scenes/capabilities").json()["total"] == 0

@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -60,6 +61,12 @@ from suanli.services.spreadsheets import append_text_row, csv_safe, csv_unescape
 
 FILE_BYTES_MAX = 20 * 1024 * 1024  # 20 MiB: a few thousand items with long descriptions
 ROWS_MAX = 20_000  # item rows per file; Chengdu's whole 城市机会清单 is about 3,000
+# An XLSX is a zip: a few kilobytes can name cell XFD1048576, and the reader then walks every
+# blank row up to it, each padded to the widest one (an hour of a worker inside the import's
+# transaction), or unpack to gigabytes. These bound the work, blank rows and cells included.
+LINES_MAX = 5 * ROWS_MAX  # spreadsheet rows read, blank ones too
+COLUMNS_MAX = 100  # the lists have about 15; unknown columns are ignored, not read for ever
+XLSX_UNPACKED_BYTES_MAX = 200 * 1024 * 1024  # ten times the largest file: XML packs ~5-10x
 PROBLEMS_IN_MESSAGE_MAX = 5  # the error message lists the first few; the report lists all
 SUFFIXES = (".csv", ".xlsx")
 
@@ -231,8 +238,18 @@ def _bounded(source: Iterator[list[str]]) -> tuple[list[str], list[tuple[int, li
         raise InvalidInput(
             t("文件为空：第1行应为表头", "empty file: row 1 must be the header"), field="header"
         )
+    _require_columns(1, header)
     rows: list[tuple[int, list[str]]] = []
     for number, cells in enumerate(source, start=2):
+        if number > LINES_MAX:
+            raise LimitExceeded(
+                t(
+                    f"第{number}行：文件超过 {LINES_MAX} 行（空行也算）",
+                    f"row {number}: the file has more than {LINES_MAX} rows, blank ones included",
+                ),
+                field="rows",
+            )
+        _require_columns(number, cells)
         if not any(cell.strip() for cell in cells):
             continue
         if len(rows) == ROWS_MAX:
@@ -245,6 +262,38 @@ def _bounded(source: Iterator[list[str]]) -> tuple[list[str], list[tuple[int, li
             )
         rows.append((number, cells))
     return header, rows
+
+
+def _require_dimensions(rows: int, columns: int) -> None:
+    """The sheet's own claim of its size, refused before reading a row (the reading is
+    bounded anyway: a sheet may claim less than it holds)."""
+    if rows > LINES_MAX:
+        raise LimitExceeded(
+            t(
+                f"工作表有 {rows} 行，超过 {LINES_MAX} 行的上限（空行也算）",
+                f"the sheet has {rows} rows, more than {LINES_MAX}, blank ones included",
+            ),
+            field="rows",
+        )
+    if columns > COLUMNS_MAX:
+        raise LimitExceeded(
+            t(
+                f"工作表有 {columns} 列，超过 {COLUMNS_MAX} 列的上限",
+                f"the sheet has {columns} columns, more than {COLUMNS_MAX}",
+            ),
+            field="columns",
+        )
+
+
+def _require_columns(number: int, cells: list[str]) -> None:
+    if any(cell.strip() for cell in cells[COLUMNS_MAX:]):
+        raise LimitExceeded(
+            t(
+                f"第{number}行：超过 {COLUMNS_MAX} 列的上限",
+                f"row {number}: more than {COLUMNS_MAX} columns",
+            ),
+            field="columns",
+        )
 
 
 def _decode(data: bytes) -> tuple[str, tuple[Problem, ...]]:
@@ -280,16 +329,36 @@ def _xlsx_rows(path: Path) -> Iterator[list[str]]:
     from openpyxl import load_workbook  # imported here: only XLSX users pay for it
 
     try:
+        _require_unpacked_size(path)
         workbook = load_workbook(path, read_only=True, data_only=True)
+    except LimitExceeded:
+        raise
     except Exception as error:  # openpyxl raises many types for a damaged or fake file
         raise InvalidInput(
             t(f"无法读取 XLSX：{error}", f"cannot read XLSX: {error}"), field="file"
         ) from None
     try:
-        for values in workbook.worksheets[0].iter_rows(values_only=True):
+        sheet = workbook.worksheets[0]
+        _require_dimensions(sheet.max_row or 0, sheet.max_column or 0)
+        for values in sheet.iter_rows(max_col=COLUMNS_MAX + 1, values_only=True):
             yield [_cell_text(value) for value in values]
     finally:
         workbook.close()
+
+
+def _require_unpacked_size(path: Path) -> None:
+    """Sizes from the zip's directory; a member that lies about its size fails its CRC."""
+    with zipfile.ZipFile(path) as archive:
+        unpacked = sum(info.file_size for info in archive.infolist())
+    if unpacked > XLSX_UNPACKED_BYTES_MAX:
+        raise LimitExceeded(
+            t(
+                f"文件 {path.name} 解压后 {unpacked} 字节，超过上限 {XLSX_UNPACKED_BYTES_MAX} 字节",
+                f"file {path.name} unpacks to {unpacked} bytes, over the "
+                f"{XLSX_UNPACKED_BYTES_MAX}-byte limit",
+            ),
+            field="file",
+        )
 
 
 def _cell_text(value: object) -> str:
