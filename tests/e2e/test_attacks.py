@@ -196,3 +196,13 @@ def test_a_spreadsheet_that_unpacks_into_too_much_work_is_refused(
     assert reply.status_code in (413, 422), reply.text
     assert reply.json()["field"] == field, reply.text
     assert city.get(city.enterprise, "/v1/scenes/capabilities").json()["total"] == 0
+
+
+# -- a month in another spelling -------------------------------------------------------------------
+@pytest.mark.parametrize("month", ["2026-1", "2026-001", " 2026-01", "2026-01 ", "２０２６-０１"])
+def test_a_month_not_spelled_yyyy_mm_is_refused(city: City, month: str) -> None:
+    """Before: strptime took `2026-1` for January, and the statement echoed the odd spelling
+    in its body and its download's file name."""
+    reply = city.get(city.enterprise, f"/v1/statements/{city.enterprise_id}/{month}")
+    assert reply.status_code == 422, reply.text
+    assert reply.json()["field"] == "month", reply.text

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -48,6 +49,7 @@ from suanli.services.common import Clock, Page, PageResult, Principal, audit, ne
 from suanli.services.spreadsheets import csv_safe
 
 CHINA_STANDARD_TIME = BEIJING  # statements follow Beijing months
+MONTH_PATTERN = re.compile(r"[0-9]{4}-[0-9]{2}")  # ASCII digits: no other spelling of a month
 MONTHLY_LINES_MAX = 100_000  # one organisation's jobs in a month; beyond this, split the export
 SUBSIDY_CODES = (int(TransferCode.VOUCHER_REDEMPTION),)
 CSV_COLUMNS = (
@@ -508,6 +510,8 @@ class MonthlyStatement:
 def month_bounds(month: str) -> tuple[datetime, datetime]:
     """[start, end) of a YYYY-MM month in Beijing time, as aware datetimes."""
     try:
+        if not MONTH_PATTERN.fullmatch(month):  # strptime alone takes 2026-1 for January
+            raise ValueError(month)
         start = datetime.strptime(month, "%Y-%m").replace(tzinfo=CHINA_STANDARD_TIME)
     except ValueError as error:
         raise InvalidInput(
