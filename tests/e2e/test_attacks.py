@@ -206,3 +206,28 @@ def test_a_month_not_spelled_yyyy_mm_is_refused(city: City, month: str) -> None:
     reply = city.get(city.enterprise, f"/v1/statements/{city.enterprise_id}/{month}")
     assert reply.status_code == 422, reply.text
     assert reply.json()["field"] == "month", reply.text
+
+
+# -- a bank reference reused for different money --------------------------------------------------
+def test_a_reference_reused_for_different_money_is_refused_naming_the_reference(
+    city: City,
+) -> None:
+    """Before: 409 naming `id` with the internal transfer id (`topup:…`), a field the caller
+    never sent; the caller could not tell which of its values collided."""
+    program = city.post(city.agency, "/v1/vouchers/programs", hangzhou()).json()["id"]
+    agency_id = city.get(city.agency, "/v1/me").json()["org_id"]
+    writes = [
+        (city.operator, f"/v1/wallets/{city.enterprise_id}/top-ups"),
+        (city.agency, f"/v1/vouchers/programs/{program}/funding"),
+        (city.operator, f"/v1/scenes/agencies/{agency_id}/top-ups"),
+    ]
+    for token, path in writes:
+        first = city.post(token, path, {"amount_fen": 500, "external_reference": "BANK-7"})
+        assert first.status_code == 201, first.text
+        again = city.post(token, path, {"amount_fen": 500, "external_reference": "BANK-7"})
+        assert again.status_code in (200, 201), again.text  # a replay, not an error
+        other = city.post(token, path, {"amount_fen": 900, "external_reference": "BANK-7"})
+        assert other.status_code == 409, other.text
+        body = other.json()
+        assert (body["error"], body["field"]) == ("idempotency_conflict", "external_reference")
+        assert "BANK-7" in body["message"] and ":" not in body["message"].split("BANK-7")[0]

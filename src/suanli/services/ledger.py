@@ -30,7 +30,7 @@ from suanli.domain.ledger import (
     TransferRequest,
     account_id_for,
 )
-from suanli.errors import PermissionDenied
+from suanli.errors import IdempotencyConflict, PermissionDenied
 from suanli.i18n import msg
 from suanli.services.common import (
     Clock,
@@ -77,6 +77,25 @@ def ensure_account(session: Session, clock: Clock, spec: AccountSpec) -> Account
 def submit(session: Session, clock: Clock, requests: Sequence[TransferRequest]) -> list[Transfer]:
     """Applies a linked batch inside the caller's unit of work (all or nothing)."""
     return repository(session).submit(list(requests), clock.now())
+
+
+def submit_referenced(session: Session, clock: Clock, request: TransferRequest) -> Transfer:
+    """One transfer whose id derives from the caller's external reference (a bank transfer's):
+    the same reference again is a replay; for different money it is refused naming the
+    reference the caller sent, not the transfer id derived from it."""
+    try:
+        (transfer,) = submit(session, clock, [request])
+    except IdempotencyConflict:
+        reference = request.reference
+        raise IdempotencyConflict(
+            msg(
+                f"`external_reference` {reference} 已用于另一笔金额或账户不同的转账",
+                f"external_reference {reference} was already used for a different transfer "
+                "(another amount or account)",
+            ),
+            field="external_reference",
+        ) from None
+    return transfer
 
 
 def expire_holds(db: Database, clock: Clock, caller: Principal | None = None) -> int:

@@ -308,7 +308,7 @@ def top_up_agency(
         memo="揭榜挂帅 reward funds",
     )
     ledger.ensure_account(session, clock, AccountSpec(AccountKind.ENTERPRISE_WALLET, agency_id))
-    (transfer,) = ledger.submit(session, clock, [request])
+    transfer = ledger.submit_referenced(session, clock, request)
     audit(
         session, clock, caller, "scenes.agency.top_up", transfer.id, about_org=agency_id,
         amount_fen=amount_fen,

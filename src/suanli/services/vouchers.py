@@ -387,7 +387,7 @@ def fund_program(
             ),
             field="amount_fen",
         )
-    (transfer,) = ledger.submit(session, clock, [request])
+    transfer = ledger.submit_referenced(session, clock, request)
     audit(
         session, clock, caller, "voucher.program_fund", row.id, about_org=row.agency_id,
         amount_fen=amount_fen,

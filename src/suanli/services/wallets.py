@@ -176,7 +176,7 @@ def top_up(
         memo=_require_text(memo, "memo", required=False),
     )
     ledger.ensure_account(session, clock, AccountSpec(AccountKind.ENTERPRISE_WALLET, org_id))
-    (transfer,) = ledger.submit(session, clock, [request])
+    transfer = ledger.submit_referenced(session, clock, request)
     audit(
         session, clock, caller, "wallet.top_up", transfer.id, about_org=org_id,
         org_id=org_id, amount_fen=amount_fen,
@@ -218,7 +218,7 @@ def payout(
         ledger=ledger_for_currency(currency),
         reference=reference,
     )
-    (transfer,) = ledger.submit(session, clock, [request])
+    transfer = ledger.submit_referenced(session, clock, request)
     audit(
         session,
         clock,
