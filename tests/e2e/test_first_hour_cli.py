@@ -69,6 +69,45 @@ def test_suanli_help_imports_no_server_database_or_benchmark_module() -> None:
     assert json.loads(done.stdout) == [], done.stdout
 
 
+# Areas whose help needs none of HEAVY_MODULES: the client commands (they import httpx and
+# the settings when they run) and the local ones (the database and services when they run).
+LIGHT_HELP_AREAS = (
+    "jobs",
+    "pools",
+    "orgs",
+    "users",
+    "tokens",
+    "audit",
+    "login",
+    "logout",
+    "vouchers",
+    "connections",
+    "serve",
+    "db",
+    "admin",
+    "catalog",
+)
+EACH_HELP_THEN_LIST_MODULES = f"""
+import contextlib, io, json, sys
+from suanli.cli.main import app
+heavy = {{}}
+for area in {LIGHT_HELP_AREAS!r}:
+    with contextlib.redirect_stdout(io.StringIO()):
+        try:
+            app([area, "--help"])
+        except SystemExit:
+            pass
+    heavy[area] = sorted(m for m in sys.modules if m in {HEAVY_MODULES!r})
+print(json.dumps(heavy))
+"""
+
+
+def test_the_help_of_a_client_or_local_command_imports_no_http_database_or_server_module() -> None:
+    done = run_python(EACH_HELP_THEN_LIST_MODULES)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {area: [] for area in LIGHT_HELP_AREAS}, done.stdout
+
+
 def test_a_command_imports_its_area_when_it_runs() -> None:
     done = run_python(
         HELP_THEN_LIST_MODULES.replace('["--help"]', '["ledger", "--help"]'), language="en"

@@ -1,4 +1,9 @@
-"""What every CLI command shares: settings, typed-error handling, and the API client."""
+"""What every CLI command shares: settings, typed-error handling, and the API client.
+
+httpx, the settings (pydantic-settings) and pydantic's errors are imported where a command first
+needs them, not here: `suanli jobs --help` and every other client command's help then start
+without them (`tests/e2e/test_first_hour_cli.py` checks which modules a help imports).
+"""
 
 from __future__ import annotations
 
@@ -9,18 +14,20 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar
 
-import httpx
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
-from suanli.api.validation_messages import problem_message
-from suanli.config import Settings, load_settings
 from suanli.errors import SuanliError, exit_code_for_response
 from suanli.i18n import current_language, t
+
+if TYPE_CHECKING:
+    import httpx
+    from pydantic import ValidationError
+
+    from suanli.config import Settings
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -72,6 +79,10 @@ def handle_errors(function: Callable[P, R]) -> Callable[P, R]:
 
 
 def settings_from_env(**overrides: Any) -> Settings:
+    from pydantic import ValidationError
+
+    from suanli.config import load_settings
+
     try:
         return load_settings(**overrides)
     except ValidationError as error:
@@ -92,6 +103,8 @@ def describe_settings_error(error: ValidationError) -> str:
 
 
 def setting_problem(name: str, problem: Any) -> str:
+    from suanli.api.validation_messages import problem_message
+
     if name == "SUANLI_LANGUAGE":
         return t("只能是 zh-CN 或 en", "must be zh-CN or en")
     if problem.get("type") == "extra_forbidden":
@@ -150,6 +163,8 @@ class ApiClient:
         return self.send("GET", path, **kwargs).content
 
     def send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        import httpx
+
         headers = {
             **self._auth_headers(method),
             **language_header(),

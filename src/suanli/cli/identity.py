@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import typer
 
 from suanli.cli.common import (
@@ -33,6 +32,9 @@ from suanli.cli.common import (
 )
 from suanli.cli.render import Column, Field, code_word, print_record, print_table
 from suanli.i18n import t
+
+if TYPE_CHECKING:
+    import httpx
 
 users_app = typer.Typer(help="Users", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens", no_args_is_help=True)
@@ -96,6 +98,8 @@ def login(
 
 
 def _post_login(base: str, name: str, password: str, totp: str | None) -> httpx.Response:
+    import httpx  # here, not at the top: the other commands' help starts without it
+
     body: dict[str, Any] = {"login": name, "password": password}
     if totp:
         body["totp"] = totp

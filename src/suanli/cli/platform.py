@@ -1,4 +1,8 @@
-"""Commands that run on this machine against the database: db, admin, catalog, serve."""
+"""Commands that run on this machine against the database: db, admin, catalog, serve.
+
+The database, bootstrap and service modules (SQLAlchemy, Alembic, NumPy, FastAPI...) are
+imported inside the commands that use them, so `--help` and `catalog` start without them.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,10 @@ from pathlib import Path
 
 import typer
 
-from suanli.adapters.db.migrate import upgrade
-from suanli.bootstrap import bootstrap
 from suanli.cli.common import JsonOption, console, handle_errors, print_json, settings_from_env
 from suanli.cli.render import Column, print_table
 from suanli.domain.accelerators import CATALOG, CATALOG_VERSION, Precision
 from suanli.i18n import t
-from suanli.services.accounts import set_password_locally
-from suanli.services.organisations import bootstrap_operator
 
 db_app = typer.Typer(help="Database", no_args_is_help=True)
 admin_app = typer.Typer(help="Administration", no_args_is_help=True)
@@ -27,6 +27,8 @@ DataDirOption = typer.Option(None, "--data-dir", envvar="SUANLI_DATA_DIR", help=
 @handle_errors
 def db_upgrade(data_dir: Path | None = DataDirOption) -> None:
     """Runs the migrations to the newest schema (SQLite or PostgreSQL)."""
+    from suanli.adapters.db.migrate import upgrade
+
     settings = settings_from_env(data_dir=data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.resolved_database_url)
@@ -46,6 +48,9 @@ def admin_bootstrap(
 ) -> None:
     """Creates the operator organisation and its first admin, and prints that admin's API
     token (shown once); with --password-stdin the admin can also sign in (suanli login)."""
+    from suanli.bootstrap import bootstrap
+    from suanli.services.organisations import bootstrap_operator
+
     password = sys.stdin.readline().rstrip("\n") if password_stdin else None
     app = bootstrap(settings_from_env(data_dir=data_dir))
     try:
@@ -80,6 +85,9 @@ def admin_set_password(
 ) -> None:
     """On the platform's own machine: sets a user's password (a locked-out operator admin);
     the user's sessions end."""
+    from suanli.bootstrap import bootstrap
+    from suanli.services.accounts import set_password_locally
+
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
@@ -153,6 +161,7 @@ def serve(
     ),
 ) -> None:
     """Runs the API, the scheduling loop and the local backend (see --role)."""
+    from suanli.bootstrap import bootstrap
     from suanli.services.server import check_role, serve_forever, single_server_lock
 
     check_role(role)
