@@ -207,7 +207,8 @@ def replace_fleet(request: SimulationRequest, fleet: str) -> SimulationRequest:
 
 
 def _run_json(args: list[str]) -> dict[str, Any]:
-    result = CliRunner().invoke(_app(), ["simulate", *args, "--json"])
+    # --no-bound: the bound is checked in test_simulator_cli.py; here it would only cost time
+    result = CliRunner().invoke(_app(), ["simulate", *args, "--json", "--no-bound"])
     assert result.exit_code == 0, result.output
     body: dict[str, Any] = json.loads(result.stdout)
     return body
@@ -252,6 +253,7 @@ def _app() -> typer.Typer:
 
 def test_a_bounded_philly_run_prints_floor_ratios_and_tenths(traces: Path) -> None:
     args = ["simulate", "--fleet", "philly-sia", "--workload", "philly-sia", "--limit-jobs", "20"]
+    args.append("--no-bound")  # checked in test_simulator_cli.py
     result = CliRunner().invoke(
         _app(), [*args, "--compare", "fifo-first-fit,fifo-backfill,fastest"]
     )
@@ -266,6 +268,7 @@ def test_a_bounded_philly_run_prints_floor_ratios_and_tenths(traces: Path) -> No
 
 def test_a_gavel_run_completes_every_job(traces: Path) -> None:
     args = ["simulate", "--fleet", "gavel:16", "--workload", "gavel-msr", "--json"]
+    args.append("--no-bound")  # checked in test_simulator_cli.py
     result = CliRunner().invoke(_app(), [*args, "--compare", "fifo-first-fit,fastest"])
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)

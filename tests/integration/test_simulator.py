@@ -192,8 +192,10 @@ def test_the_real_alibaba_trace_replays_under_every_policy() -> None:
         target_load=0.9,
         limit_jobs=500,
         traces_dir=_trace_dir(),
+        bound=False,  # checked in test_simulator_cli.py; here it would only cost time
     )
     comparison = run_simulation(request)
+    assert comparison.bound is None
     assert len(comparison.fleet.pools) == 12 and comparison.fleet.cards == 6212
     for metrics in comparison.metrics.values():
         assert metrics.completed + metrics.unplaceable == 500

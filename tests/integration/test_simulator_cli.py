@@ -71,6 +71,21 @@ def test_simulate_json_has_exactly_the_documented_shape() -> None:
         assert isinstance(metrics["completed"], int) and isinstance(metrics["unplaceable"], int)
 
 
+def test_no_bound_leaves_the_bound_out_and_changes_nothing_else() -> None:
+    args = ("--compare", "fifo-first-fit,fastest", "--json")
+    bounded, unbounded = _simulate(*args), _simulate(*args, "--no-bound")
+    assert unbounded.exit_code == 0, unbounded.output
+    with_bound, without = json.loads(bounded.stdout), json.loads(unbounded.stdout)
+    assert with_bound["bound"] is not None and without["bound"] is None
+    for body in (with_bound, without):  # the replay's own speed differs from run to run
+        for metrics in body["policies"].values():
+            del metrics["decisions_per_s"]
+    assert {**without, "bound": with_bound["bound"]} == with_bound
+    table = _simulate("--policy", "fastest", "--no-bound")
+    assert table.exit_code == 0, table.output
+    assert "floor: avg JCT ≥" in table.stdout and "bound:" not in table.stdout
+
+
 def test_simulate_prints_a_table_and_writes_plots(tmp_path: Path) -> None:
     result = _simulate("--policy", "balanced", "--plot", str(tmp_path / "plots"))
     assert result.exit_code == 0, result.output
@@ -153,6 +168,7 @@ def test_bench_scheduler_measures_the_packing_policy_it_is_given() -> None:
 def test_simulate_takes_the_packing_policy_and_refuses_an_unknown_one() -> None:
     runner = CliRunner(env={"SUANLI_LANGUAGE": "en"})
     args = ["simulate", "--fleet", "synthetic:20", "--workload", "synthetic:200", "--json"]
+    args.append("--no-bound")  # the bound is checked above; here it would only cost time
     packed = runner.invoke(_app(), [*args, "--packing", "fgd", "--packing-whole-cards"])
     assert packed.exit_code == 0, packed.output
     assert json.loads(packed.stdout)

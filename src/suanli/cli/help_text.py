@@ -158,6 +158,7 @@ OPTION_HELP_ZH: dict[str, str] = {
     "seed for synthetic fleets and workloads": "合成机群与负载的随机种子",
     "replay only the first N jobs": "只回放前 N 个作业",
     "Gavel simulation_throughputs.json: measured speeds": "Gavel simulation_throughputs.json: 实测速度",
+    "compute the avg-JCT lower bound (on large workloads it takes longer than the replay)": "计算平均 JCT 的共享下界(大负载上它比回放本身更耗时)",
     "one of the 17 lists (default, gpushare40, ...) or a CSV path": "17 个清单之一 (default、gpushare40 等) 或 CSV 路径",
     "p1,p2,... (default: all)": "p1,p2,... (默认: 全部)",
     "A..B or A,B,C": "A..B 或 A,B,C",

@@ -19,6 +19,7 @@ from suanli.domain.money import format_yuan
 from suanli.domain.scheduling.card_choice import DEFAULT_PACKING_POLICY
 from suanli.errors import SuanliError
 from suanli.i18n import t
+from suanli.simulation.bound import JctBound
 from suanli.simulation.engine import Progress as ProgressCallback
 from suanli.simulation.plots import write_plots
 from suanli.simulation.runner import (
@@ -33,6 +34,7 @@ from suanli.simulation.traces import default_starts, find_traces_dir
 TRACES_DIR_ENV = "SUANLI_TRACES_DIR"
 WIDE_COLUMNS = 200  # piped output: wide enough for the whole table
 BASELINE = "fifo-first-fit"
+BOUND_HELP = "compute the avg-JCT lower bound (on large workloads it takes longer than the replay)"
 WORKLOAD_HELP = (
     "alibaba-2023[:variant], philly-sia, gavel-msr[:DIR], synthetic:N, or a pod-list CSV"
 )
@@ -89,6 +91,7 @@ def simulate(
     packing_whole_cards: Annotated[
         bool, typer.Option(help="pack one-node whole-card jobs too (else best fit)")
     ] = False,
+    bound: Annotated[bool, typer.Option(help=BOUND_HELP)] = True,
 ) -> None:
     if ctx.invoked_subcommand is not None:
         return
@@ -114,6 +117,7 @@ def simulate(
             throughputs=throughputs,
             packing=packing,
             packing_whole_cards=packing_whole_cards,
+            bound=bound,
             traces_dir=find_traces_dir(os.environ.get(TRACES_DIR_ENV), default_starts()),
         )
         with _progress(err) as bar:
@@ -128,8 +132,9 @@ def simulate(
             name: {**metrics.as_dict(), **_ratios(comparison, name)}
             for name, metrics in comparison.metrics.items()
         }
-        floor, bound = comparison.floor.as_dict(), comparison.bound.as_dict()
-        body = {"policies": policies, "floor": floor, "bound": bound, **_load_dict(comparison)}
+        floor = comparison.floor.as_dict()
+        shared = comparison.bound.as_dict() if comparison.bound else None
+        body = {"policies": policies, "floor": floor, "bound": shared, **_load_dict(comparison)}
         typer.echo(json.dumps(body, indent=2))
         return
     _render(out, comparison)
@@ -203,7 +208,8 @@ def _render(console: Console, comparison: Comparison) -> None:
     console.print(_table(comparison))
     console.print(_tenths_table(comparison))
     console.print(_floor_line(comparison), highlight=False)
-    console.print(_bound_line(comparison), highlight=False)
+    if comparison.bound is not None:
+        console.print(_bound_line(comparison.bound, comparison.floor.avg_jct_s), highlight=False)
 
 
 def _floor_line(comparison: Comparison) -> str:
@@ -221,9 +227,8 @@ def _floor_line(comparison: Comparison) -> str:
     return line
 
 
-def _bound_line(comparison: Comparison) -> str:
+def _bound_line(bound: JctBound, floor: float) -> str:
     """The avg JCT no schedule can beat once the jobs share the fleet, and × the floor."""
-    bound, floor = comparison.bound, comparison.floor.avg_jct_s
     least, capacity = _duration(bound.avg_jct_s), f"{bound.capacity_cards:,.0f}"
     times = f"{bound.avg_jct_s / floor:.2f}" if floor > 0 else "—"
     return t(

@@ -62,6 +62,7 @@ class SimulationRequest:
     traces_dir: Path | None = None
     packing: str = DEFAULT_PACKING_POLICY  # the node and card of a share within its pool
     packing_whole_cards: bool = False  # one-node whole-card jobs packed too
+    bound: bool = True  # the avg-JCT bound: often dearer than the replay on large workloads
 
     def __post_init__(self) -> None:
         check_policy(self.packing)  # before any trace is read
@@ -74,7 +75,9 @@ class Comparison:
     offered_load: float  # at the reference chip's speed, every card counted as one
     arrival_factor: float
     floor: JctFloor  # each job alone on its fastest pool: no policy's avg JCT is lower
-    bound: JctBound  # the floor with the jobs sharing the fleet: no schedule's avg JCT is lower
+    # the floor with the jobs sharing the fleet: no schedule's avg JCT is lower; None when
+    # the request asked for no bound
+    bound: JctBound | None
     equivalent_load: float = 0.0  # against the fleet in reference-chip equivalents
     load_by_tenth: tuple[float, ...] = ()  # offered load of the jobs arriving in each tenth
     results: dict[str, SimulationResult] = field(default_factory=dict)
@@ -210,7 +213,7 @@ def run_simulation(
         offered_load(workload, fleet.cards),
         factor,
         jct_floor(fleet, workload, performance),
-        jct_bound(fleet, workload, performance),
+        jct_bound(fleet, workload, performance) if request.bound else None,
         equivalent_load=offered_load(workload, equivalent) if equivalent > 0 else 0.0,
         load_by_tenth=load_by_tenth(workload, fleet.cards),
     )
