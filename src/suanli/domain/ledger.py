@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import IntEnum, IntFlag, StrEnum
+from typing import Any
 
 from suanli.domain.money import FEN_MAX
 from suanli.errors import IdempotencyConflict, LedgerError
@@ -105,7 +106,7 @@ class BalanceLimitExceeded(LedgerError):
 
     code = "balance_limit_exceeded"
 
-    def __init__(self, message: str | Msg, *, account_id: str, **details: object) -> None:
+    def __init__(self, message: str | Msg, *, account_id: str, **details: Any) -> None:
         super().__init__(message, field="amount_fen", account_id=account_id, **details)
         self.account_id = account_id
 
