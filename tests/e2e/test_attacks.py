@@ -13,10 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
+from suanli.adapters.db.migrate import upgrade
 from suanli.domain.calendar import BEIJING
 from tests.e2e.test_api_vouchers import hangzhou
-from tests.e2e.test_hardening import _smuggle_queued_job, job_spec, run_until
+from tests.e2e.test_hardening import (
+    CONCURRENT,
+    _concurrently,
+    _smuggle_queued_job,
+    job_spec,
+    run_until,
+)
 from tests.helpers import City, build_city, fund, make_app
 
 
@@ -231,3 +239,27 @@ def test_a_reference_reused_for_different_money_is_refused_naming_the_reference(
         body = other.json()
         assert (body["error"], body["field"]) == ("idempotency_conflict", "external_reference")
         assert "BANK-7" in body["message"] and ":" not in body["message"].split("BANK-7")[0]
+
+
+def test_concurrent_top_ups_of_one_reference_credit_once_and_say_so_once(
+    tmp_path: Path, postgres_schema_url: str
+) -> None:
+    """Before: eight concurrent top-ups of one bank reference credited once, but several
+    answered 201 with `already_recorded: false` (the check ran before any lock), so the
+    operator's own books would count the money several times."""
+    upgrade(postgres_schema_url)
+    app = make_app(tmp_path, postgres_schema_url)
+    city = build_city(app)
+    path = f"/v1/wallets/{city.enterprise_id}/top-ups"
+
+    def send() -> Any:
+        client = TestClient(city.client.app)
+        body = {"amount_fen": 700, "external_reference": "ICBC-RACE"}
+        return client.post(path, json=body, headers=city.headers(city.operator))
+
+    replies = _concurrently(send)
+    answers = sorted((r.status_code, r.json()["already_recorded"]) for r in replies)
+    assert answers == [(200, True)] * (CONCURRENT - 1) + [(201, False)], answers
+    balance = city.get(city.operator, f"/v1/wallets/{city.enterprise_id}/balances").json()
+    assert balance[0]["posted_fen"] == 700
+    app.close()

@@ -173,8 +173,7 @@ def top_up(
     `already_recorded: true` and the first transfer, crediting nothing."""
 
     def record(session: Session) -> tuple[Transfer, bool]:
-        already = wallets.top_up_recorded(session, body.external_reference)
-        transfer = wallets.top_up(
+        return wallets.top_up_or_replay(
             session,
             app.clock,
             caller,
@@ -184,7 +183,6 @@ def top_up(
             currency=body.currency,
             memo=body.memo,
         )
-        return transfer, already
 
     transfer, already = transact(app.db, record)
     if already:

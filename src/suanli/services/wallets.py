@@ -157,6 +157,27 @@ def top_up(
 ) -> Transfer:
     """Records money received for an enterprise (bank transfer, payment gateway): external ->
     wallet. The external reference identifies the payment, so recording it twice is a replay."""
+    transfer, _replayed = top_up_or_replay(
+        session, clock, caller, org_id=org_id, amount_fen=amount_fen,
+        external_reference=external_reference, currency=currency, memo=memo,
+    )  # fmt: skip
+    return transfer
+
+
+def top_up_or_replay(
+    session: Session,
+    clock: Clock,
+    caller: Principal,
+    *,
+    org_id: str,
+    amount_fen: int,
+    external_reference: str,
+    currency: str = "CNY",
+    memo: str = "",
+) -> tuple[Transfer, bool]:
+    """`top_up`, and whether the reference was already in the ledger (nothing credited again).
+    That is read under the wallet's row lock: concurrent duplicates queue there, and each
+    after the first sees the first one's transfer, so exactly one is told it credited."""
     _require_operator(caller, msg("登记充值", "records top-ups"))
     org = _require_org(session, caller, org_id)
     if org.kind != "enterprise":
@@ -176,19 +197,15 @@ def top_up(
         memo=_require_text(memo, "memo", required=False),
     )
     ledger.ensure_account(session, clock, AccountSpec(AccountKind.ENTERPRISE_WALLET, org_id))
+    repository = ledger.repository(session)
+    repository.accounts([ledger.wallet_id(org_id)], lock=True)
+    replayed = bool(repository.transfers([request.id]))
     transfer = ledger.submit_referenced(session, clock, request)
     audit(
         session, clock, caller, "wallet.top_up", transfer.id, about_org=org_id,
         org_id=org_id, amount_fen=amount_fen,
     )  # fmt: skip
-    return transfer
-
-
-def top_up_recorded(session: Session, external_reference: str) -> bool:
-    """Whether a top-up with this bank reference is already in the ledger (a replay is not
-    an error, but the caller is told: nothing was credited a second time)."""
-    transfer_id = ledger.derived_transfer_id("topup", external_reference.strip())
-    return bool(ledger.repository(session).transfers([transfer_id]))
+    return transfer, replayed
 
 
 def payout(
