@@ -263,3 +263,28 @@ def test_concurrent_top_ups_of_one_reference_credit_once_and_say_so_once(
     balance = city.get(city.operator, f"/v1/wallets/{city.enterprise_id}/balances").json()
     assert balance[0]["posted_fen"] == 700
     app.close()
+
+
+# -- a long string reported as a list --------------------------------------------------------------
+def test_a_string_too_long_is_counted_in_characters_in_both_languages(city: City) -> None:
+    """Before: an optional string field (`Line | None`, 42 of them) or a map's string value
+    over its limit was refused as "Value should have at most 64 items" / "最多 64 项":
+    pydantic checks the length on the union and reports it as a collection's."""
+    pool = {
+        "name": "p",
+        "accelerator_model": "H100-SXM",
+        "nodes": 1,
+        "cards_per_node": 1,
+        "region": "浙江/杭州",
+        "price_fen_per_card_hour": 1,
+        "provider_id": city.provider_id,
+        "software": {"CUDA": "1" * 300},
+    }
+    for language, unit in (("zh-CN", "64 个字符"), ("en", "64 characters")):
+        headers = {**city.headers(city.operator), "Accept-Language": language}
+        reply = city.client.get("/v1/audit", params={"org_id": "a" * 100}, headers=headers)
+        assert reply.status_code == 422 and reply.json()["field"] == "org_id", reply.text
+        assert unit in reply.json()["message"], reply.text
+        reply = city.client.post("/v1/pools", json=pool, headers=headers)
+        assert reply.status_code == 422 and reply.json()["field"] == "software.CUDA", reply.text
+        assert unit.replace("64", "200") in reply.json()["message"], reply.text

@@ -130,6 +130,7 @@ ZH_BY_TYPE = {
 
 def problem_message(item: dict[str, Any]) -> str:
     """The message of one validation problem in the current language."""
+    item = _as_string_problem(item)
     if current_language() == "en":
         return str(item.get("msg", "invalid value"))
     context = {key: _shown(value) for key, value in (item.get("ctx") or {}).items()}
@@ -140,6 +141,19 @@ def problem_message(item: dict[str, Any]) -> str:
         return template.format(**context)
     except (KeyError, IndexError):
         return template.split("{", 1)[0].rstrip(" :：") or "值无效"
+
+
+def _as_string_problem(item: dict[str, Any]) -> dict[str, Any]:
+    """pydantic checks `max_length` of an optional string (`Line | None`) on the union and
+    reports it as a collection's `too_long` ("at most 64 items"); a string counts characters."""
+    if item.get("type") != "too_long" or not isinstance(item.get("input"), str):
+        return item
+    limit = (item.get("ctx") or {}).get("max_length")
+    return {
+        **item,
+        "type": "string_too_long",
+        "msg": f"String should have at most {limit} characters",
+    }
 
 
 def _shown(value: Any) -> str:
