@@ -38,18 +38,12 @@ class SuanliError(Exception):
     exit_code = 1
     code = "internal"
 
-    def __init__(
-        self,
-        message: str | Msg,
-        *,
-        field: str | None = None,
-        cause: str | Msg | None = None,
-        **details: Any,
-    ) -> None:
+    def __init__(self, message: str | Msg, *, field: str | None = None, **details: Any) -> None:
         super().__init__(render(message, "en"))
         self.text = message
         self.field = field
-        self.cause = cause  # what went wrong beneath, for a caller that words its own context
+        # What went wrong beneath (set by caused_by), for a caller that words its own context.
+        self.cause: str | Msg | None = None
         self.details = details
 
     @classmethod
@@ -58,7 +52,9 @@ class SuanliError(Exception):
     ) -> Self:
         """`context: cause`, keeping the cause apart so a caller can restate it once."""
         reason = cause_of(cause)
-        return cls(because(context, reason), field=field, cause=reason)
+        error = cls(because(context, reason), field=field)
+        error.cause = reason
+        return error
 
     @property
     def message(self) -> str:
