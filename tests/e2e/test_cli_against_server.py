@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -215,3 +216,38 @@ def test_cli_shares_of_a_card_and_pools_that_refuse_them(server: dict[str, str])
     cli(server, "pools", "update", pool["id"], "--shareable")
     quote = json.loads(cli(as_enterprise, "jobs", "quote", "--card-milli", "250", "--json").stdout)
     assert quote["min_fen"] == 180  # a quarter of ¥7.20 per card-hour for the default hour
+
+
+def test_a_connections_health_error_reads_in_each_cli_users_language(
+    server: dict[str, str],
+) -> None:
+    """The server checks a cluster at a closed port in English (its SUANLI_LANGUAGE); a
+    Chinese CLI user reads that error in Chinese, an English one in English."""
+    from suanli.adapters.db.database import Database
+    from suanli.adapters.db.tables_connections import ClusterConnectionRow
+
+    me = httpx.get(
+        f"{server['SUANLI_API_URL']}/v1/me",
+        headers={"Authorization": f"Bearer {server['SUANLI_TOKEN']}"},
+    ).json()
+    address = f"http://127.0.0.1:{free_port()}"
+    database = Database(f"sqlite:///{server['SUANLI_DATA_DIR']}/suanli.db")
+    with database.session() as session:  # as if added and approved through the API
+        session.add(
+            ClusterConnectionRow(
+                id="conn_closed", provider_id=str(me.get("org_id") or me["organisation"]["id"]),
+                name="closed", kind="ray", address=address, options={}, healthy=True,
+                last_error="", capacity={}, created_at=datetime.now(UTC),
+                review_state="approved", cluster_key=f"ray:{address}",
+            )
+        )  # fmt: skip
+    database.dispose()
+    assert cli(server, "connections", "check", "conn_closed", check=False).returncode == 7
+    wide = {**server, "COLUMNS": "300"}  # one line per field, whatever the address's length
+    shown = {
+        language: cli({**wide, "SUANLI_LANGUAGE": language}, "connections", "show", "conn_closed")
+        for language in ("zh-CN", "en")
+    }
+    assert f"无法连接 {address} 的 Ray 集群" in shown["zh-CN"].stdout, shown["zh-CN"].stdout
+    assert "unreachable" not in shown["zh-CN"].stdout
+    assert f"Ray cluster at {address} is unreachable" in shown["en"].stdout, shown["en"].stdout

@@ -148,6 +148,41 @@ def test_an_unreachable_slurm_controller_is_named_once_with_its_cause_once(
     assert connection_rows(city) == []
 
 
+def test_a_stored_health_error_is_read_in_the_readers_language(city: City) -> None:
+    """The check runs in one language (the poll: the server's), its readers speak either:
+    the error is kept in both and shown in each reader's (before: in the checker's only)."""
+    address = f"http://127.0.0.1:{free_port()}"  # a closed port: the check fails for real
+    with city.app.db.session() as session:  # as if added and approved through the API
+        session.add(
+            ClusterConnectionRow(
+                id="conn_closed", provider_id=city.provider_id, name="closed", kind="ray",
+                address=address, options={}, healthy=True, last_error="", capacity={},
+                created_at=datetime.now(UTC), review_state="approved",
+                cluster_key=f"ray:{address}",
+            )
+        )  # fmt: skip
+    path = "/v1/connections/conn_closed"
+    checked = city.post(city.provider, f"{path}/check", {}, {"Accept-Language": "en"})
+    assert checked.status_code == 200 and checked.json()["healthy"] is False, checked.text
+    read = {
+        language: city.client.get(
+            path, headers={**city.headers(city.provider), "Accept-Language": language}
+        ).json()["last_error"]
+        for language in ("zh-CN", "en")
+    }
+    refused = "[Errno 111] Connection refused"
+    assert read["en"] == f"Ray cluster at {address} is unreachable: {refused}", read
+    assert read["zh-CN"] == f"无法连接 {address} 的 Ray 集群：“{refused}”", read
+    operator = {**city.headers(city.operator), "Accept-Language": "zh"}
+    listed = city.client.get("/v1/connections", headers=operator)
+    assert listed.json()["items"][0]["last_error"] == read["zh-CN"]  # lists render it too
+    with city.app.db.session() as session:  # a row from before keeps its one text
+        row = session.get(ClusterConnectionRow, "conn_closed")
+        assert row is not None
+        row.last_error = "down since Tuesday"
+    assert city.get(city.provider, path).json()["last_error"] == "down since Tuesday"
+
+
 def test_slurm_paths_on_the_suanli_host_are_checked_before_asking_slurm(
     city: City, tmp_path: Path
 ) -> None:

@@ -13,6 +13,7 @@ import pytest
 from suanli.adapters.backends.base import BackendState, JobStatus, LaunchRequest
 from suanli.adapters.backends.ray import RayBackend
 from suanli.errors import BackendError, BackendUnavailable
+from suanli.i18n import render
 from tests.integration.clusters import RayHead, bearer_proxy, free_port, ray_head
 
 pytestmark = pytest.mark.ray
@@ -197,7 +198,9 @@ def test_a_token_guarded_jobs_api_takes_the_right_token_and_names_a_wrong_one(
 ) -> None:
     with bearer_proxy(ray_cluster.address, token="right") as guarded:
         wrong = RayBackend(guarded, token="wrong", accelerator_names={MODEL: "H100"})
-        assert wrong.health().ok is False and "credentials" in wrong.health().message
+        health = wrong.health()
+        assert health.ok is False and "credentials" in render(health.message, "en")
+        assert "凭据" in render(health.message, "zh-CN")
         with pytest.raises(BackendError) as refused:
             wrong.status("suanli-anything")
         assert refused.value.field == "credentials"

@@ -39,7 +39,7 @@ from suanli.errors import (
     SuanliError,
     UnknownAccelerator,
 )
-from suanli.i18n import msg
+from suanli.i18n import Msg, msg, render, render_stored, stored
 from suanli.services.common import Clock, Page, PageResult, Principal, audit, new_id, paginate
 
 log = logging.getLogger(__name__)
@@ -262,9 +262,8 @@ def verify_cluster(backend: Backend, record: ConnectionRecord) -> dict[str, int]
         raise creation_error(error, record) from error
     health = backend.health()
     if not health.ok:
-        raise BackendError(
-            msg(f"集群状态异常：{health.message}", f"the cluster is not healthy: {health.message}"),
-            field="address",
+        raise BackendError.caused_by(
+            msg("集群状态异常", "the cluster is not healthy"), health.message, field="address"
         )
     if not capacity:
         raise InvalidInput(
@@ -432,7 +431,7 @@ def public_view(row: ClusterConnectionRow) -> dict[str, Any]:
         "has_credentials": row.credentials is not None,
         "healthy": row.healthy,
         "last_checked_at": row.last_checked_at,
-        "last_error": row.last_error,
+        "last_error": render_stored(row.last_error),  # in the reader's language
         "capacity": dict(row.capacity or {}),
         "created_at": row.created_at,
         "review_state": row.review_state,
@@ -580,7 +579,7 @@ class ClusterReading:
     connection_id: str
     healthy: bool
     capacity: dict[str, int] | None  # None: not readable this time (keep the last figures)
-    error: str = ""
+    error: str | Msg = ""  # stored in both languages (i18n.stored), rendered when read
 
 
 def read_cluster(connection_id: str, backend: Backend) -> ClusterReading:
@@ -592,7 +591,7 @@ def read_cluster(connection_id: str, backend: Backend) -> ClusterReading:
         capacity = backend.capacity()
     except BackendError as error:
         reachable = not isinstance(error, BackendUnavailable) and error.field != "credentials"
-        return ClusterReading(connection_id, reachable, None, error.message)
+        return ClusterReading(connection_id, reachable, None, error.text)
     return ClusterReading(connection_id, True, dict(capacity))
 
 
@@ -627,7 +626,7 @@ def _read_all(registry: BackendRegistry, targets: list[tuple[str, str]]) -> list
         try:
             backend = registry.for_pool(kind, connection_id)
         except SuanliError as error:  # e.g. the stored credentials no longer decrypt
-            return ClusterReading(connection_id, False, None, error.message)
+            return ClusterReading(connection_id, False, None, error.text)
         return read_cluster(connection_id, backend)
 
     workers = min(CHECK_WORKERS_MAX, len(targets))
@@ -640,10 +639,10 @@ def record_reading(session: Session, clock: Clock, reading: ClusterReading) -> N
     if row is None or row.deleted:
         return
     if row.healthy and not reading.healthy:
-        log.warning("cluster connection %s unreachable: %s", row.id, reading.error)
+        log.warning("cluster connection %s unreachable: %s", row.id, render(reading.error, "en"))
     row.healthy = reading.healthy
     row.last_checked_at = clock.now()
-    row.last_error = reading.error[:ERROR_CHARS_MAX]
+    row.last_error = stored(reading.error, ERROR_CHARS_MAX)
     if reading.capacity is not None:
         row.capacity = _canonical_capacity(reading.capacity, row.options or {})
     offered = row.capacity or {}

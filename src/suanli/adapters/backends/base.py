@@ -12,6 +12,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
+from suanli.i18n import Msg
+
 LOG_CHUNK_BYTES_MAX = 256 * 1024
 LOG_OFFSET_MAX = 2**40  # 1 TiB: past any job's log, and within what every filesystem can seek
 
@@ -91,7 +93,7 @@ class Usage:
 @dataclass(frozen=True)
 class Health:
     ok: bool
-    message: str = ""
+    message: str | Msg = ""  # stored with a connection when not ok: in both languages
 
 
 class Backend(Protocol):

@@ -108,4 +108,5 @@ class FakeBackend:
         return dict(self.free_cards)
 
     def health(self) -> Health:
-        return Health(ok=self.reachable, message="" if self.reachable else "down")
+        down = msg("模拟集群已停机", "fake cluster is down")
+        return Health(ok=self.reachable, message="" if self.reachable else down)

@@ -391,7 +391,7 @@ class LocalBackend:
         return {}  # the local machine has no accelerators of its own; pools declare them
 
     def health(self) -> Health:
-        return Health(ok=True, message="local subprocesses")
+        return Health(ok=True, message=msg("本机子进程", "local subprocesses"))
 
     def shutdown(self) -> None:
         """Stops this process's runs; they are not recorded as cancelled (nobody asked), so a

@@ -191,17 +191,29 @@ class RayBackend:
 
     def health(self) -> Health:
         if importlib.util.find_spec("ray") is None:
-            return Health(ok=False, message="the Ray backend needs the 'ray' extra installed")
+            return Health(
+                ok=False,
+                message=msg(
+                    "Ray 后端需要安装 'ray' 扩展", "the Ray backend needs the 'ray' extra installed"
+                ),
+            )
         try:
             response = self._get("/api/gcs_healthz")
         except BackendUnavailable as error:
-            return Health(ok=False, message=error.message)
-        if response.status_code in (401, 403):
-            message = f"the Ray cluster refused the credentials (HTTP {response.status_code})"
+            return Health(ok=False, message=error.text)
+        status = response.status_code
+        if status in (401, 403):
+            message = msg(
+                f"Ray 集群拒绝了凭据（HTTP {status}）",
+                f"the Ray cluster refused the credentials (HTTP {status})",
+            )
             return Health(ok=False, message=message)
-        if response.status_code != 200:
-            return Health(ok=False, message=f"Ray GCS unhealthy: HTTP {response.status_code}")
-        return Health(ok=True, message=f"Ray cluster at {self.address}")
+        if status != 200:
+            message = msg(f"Ray GCS 状态异常：HTTP {status}", f"Ray GCS unhealthy: HTTP {status}")
+            return Health(ok=False, message=message)
+        return Health(
+            ok=True, message=msg(f"{self.address} 的 Ray 集群", f"Ray cluster at {self.address}")
+        )
 
     # -- names -------------------------------------------------------------------------------
     def resource_name(self, accelerator_model: str) -> str:

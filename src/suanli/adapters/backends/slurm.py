@@ -200,8 +200,14 @@ class SlurmBackend:
         try:
             self.check(force=True)
         except BackendError as error:
-            return Health(ok=False, message=error.message)
-        return Health(ok=True, message=f"Slurm partition {self.partition} with {self._gres()}")
+            return Health(ok=False, message=error.text)
+        return Health(
+            ok=True,
+            message=msg(
+                f"Slurm 分区 {self.partition}，GRES {self._gres()}",
+                f"Slurm partition {self.partition} with {self._gres()}",
+            ),
+        )
 
     # -- checks ------------------------------------------------------------------------------
     def check(self, *, force: bool = False) -> None:
