@@ -14,6 +14,10 @@ Protocol, as the artifact runs it (github.com/hkust-adsl/kubernetes-scheduler-si
 - allocation ratio = allocated ÷ total milli-card, read against arrived (requested so far,
   placed or not) ÷ capacity, rounded to whole percent and averaged per percent (the
   artifact's merge_alloc_discrete.py); seeds 42..51.
+
+`suanli` also gets a look-ahead for shares (`domain/scheduling/share_values.py`), measured
+by `pilot_share_values`: one more run of this protocol with a seed of its own (PILOT_SEED),
+before the measured seeds, under `suanli` without it.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from suanli.domain.scheduling.packing import (
     place,
     typical_pods,
 )
+from suanli.domain.scheduling.share_values import ShareValues, estimate_share_values
 from suanli.errors import InvalidInput
 from suanli.i18n import Msg, msg
 from suanli.simulation.trace_csv import Row, int_cell, read_rows
@@ -255,15 +260,12 @@ def run_seed(
     policy: str,
     seed: int,
     progress: Progress | None = None,
+    share_values: ShareValues | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Places the seed's arrivals once each; returns arrived and allocated milli after each."""
     state, _ = seed_nodes(nodes, seed)
     order = arrival_order(pods, state.milli_capacity, seed)
-    context = PackingContext(
-        typical=typical_pods(pods, len(state.models)),
-        rng=np.random.default_rng(seed),
-        recent=RecentRequests(len(state.models)),
-    )
+    context = _context(pods, state, seed, share_values)
     arrived = np.empty(len(order), np.int64)
     allocated = np.empty(len(order), np.int64)
     requested = used = 0
@@ -278,6 +280,51 @@ def run_seed(
         if progress is not None and step % 256 == 0:
             progress(step)
     return arrived, allocated
+
+
+def _context(
+    pods: Sequence[PodRequest], state: PackingNodes, seed: int, values: ShareValues | None
+) -> PackingContext:
+    return PackingContext(
+        typical=typical_pods(pods, len(state.models)),
+        rng=np.random.default_rng(seed),
+        recent=RecentRequests(len(state.models)),
+        share_values=values,
+    )
+
+
+PILOT_SEED = 1001  # the pilot's arrivals: a seed of its own, outside every measured one
+PILOT_POLICY = "suanli"  # the policy the pilot's values are measured under (without them)
+
+
+def pilot_share_values(
+    nodes: PackingNodes, pods: Sequence[PodRequest], seed: int = PILOT_SEED
+) -> ShareValues:
+    """The look-ahead `suanli` packs shares with (`share_values.py`): the protocol run once
+    on the same fleet and pod list with arrivals of its own seed, placed by `suanli` without
+    the look-ahead, up to 100 % arrived; for each share placed, its card's free milli right
+    after and at that end."""
+    state, _ = seed_nodes(nodes, seed)
+    order = arrival_order(pods, state.milli_capacity, seed)
+    context = _context(pods, state, seed, None)
+    placed: list[tuple[int, int, int]] = []  # node, card, free milli right after
+    requested = 0
+    for index in order:
+        pod = pods[index]
+        requested += pod.total_milli
+        if requested > state.milli_capacity:
+            break
+        choice = choose(PILOT_POLICY, state, pod, context)
+        if choice is None:
+            continue
+        place(state, choice, pod)
+        if pod.shares_a_card:
+            node, card = choice.node, choice.slots[0]
+            placed.append((node, card, int(state.card_left[node, card])))
+    if not placed:
+        return estimate_share_values(np.zeros(0, np.int64), np.zeros(0, np.int64))
+    where = np.array(placed, np.int64)
+    return estimate_share_values(where[:, 2], state.card_left[where[:, 0], where[:, 1]])
 
 
 def alloc_at_points(
@@ -307,9 +354,10 @@ def run_policy(
     progress: Progress | None = None,
 ) -> PolicyCurve:
     per_seed: dict[int, list[float]] = {point: [] for point in CURVE_POINTS}
+    values = pilot_share_values(nodes, pods) if policy == PILOT_POLICY else None
     done = 0
     for seed in seeds:
-        arrived, allocated = run_seed(nodes, pods, policy, seed, _offset(progress, done))
+        arrived, allocated = run_seed(nodes, pods, policy, seed, _offset(progress, done), values)
         done += len(arrived)
         for point, value in alloc_at_points(arrived, allocated, nodes.milli_capacity).items():
             per_seed[point].append(value)

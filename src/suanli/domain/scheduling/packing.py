@@ -17,13 +17,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from suanli.errors import InvalidInput
 from suanli.i18n import msg
+
+if TYPE_CHECKING:  # share_values imports this module's constants
+    from suanli.domain.scheduling.share_values import ShareValues
 
 MILLI = 1000  # one whole card
 CARD_SLOTS = 8  # cards per node the table holds (the artifact's MaxNumGpuPerNode)
@@ -560,11 +563,13 @@ def fgd_choice(
 @dataclass
 class PackingContext:
     """What a packing policy may consult besides the nodes: the target distribution (FGD),
-    the recent requests (suanli's own) and a random generator (random)."""
+    the recent requests (suanli's own), a random generator (random) and, for suanli's own,
+    the expected waste of each free level of a card (`share_values`, from a pilot run)."""
 
     typical: TypicalPods | None = None
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
     recent: RecentRequests | None = None
+    share_values: ShareValues | None = None
 
 
 class PackingPolicy(Protocol):
@@ -651,7 +656,9 @@ def suanli_choice(
     node and card (ties to the lowest node, then the lowest card), because packing shares onto
     the fullest of the tied nodes strands the cards that whole-card requests need later. A
     request for cards also loses `PRESSURE_WEIGHT` points per unit of `model_pressure` of the
-    node's model, so it leaves the models that pinned requests need to them. Neither
+    node's model, so it leaves the models that pinned requests need to them. With
+    `share_values` (a pilot run's look-ahead, `share_values.py`), a fraction also loses
+    `VALUE_WEIGHT` points per 100 milli its card is expected to waste more at the end. Neither
     distribution yet: best fit alone."""
     typical = context.typical
     if typical is None and context.recent is not None:
@@ -659,7 +666,7 @@ def suanli_choice(
     if typical is None:
         return by_score(best_fit_scores)(nodes, pod, candidates, context)
     candidates = distinct_states(nodes, candidates)
-    score = suanli_scores(nodes, pod, candidates, typical)
+    score = suanli_scores(nodes, pod, candidates, typical, context.share_values)
     slot_of = np.argmax(score, axis=1)
     position = int(np.argmax(score[np.arange(len(candidates)), slot_of]))
     node = int(candidates[position])
@@ -669,17 +676,24 @@ def suanli_choice(
 
 
 def suanli_scores(
-    nodes: PackingNodes, pod: PodRequest, candidates: IntArray, typical: TypicalPods
+    nodes: PackingNodes,
+    pod: PodRequest,
+    candidates: IntArray,
+    typical: TypicalPods,
+    share_values: ShareValues | None = None,
 ) -> FloatArray:
     """(C, CARD_SLOTS) for a fraction (-inf where the card cannot take it), else (C, 1)."""
     reduction = fragmentation_deltas(nodes, pod, candidates, typical).reduction
     unusable = np.isnan(reduction)
     score = sigmoid_score(np.where(unusable, 0.0, reduction)).astype(np.float64)
-    if not pod.shares_a_card:  # a fraction: FGD's score alone (docs/scheduling.md)
+    if not pod.shares_a_card:  # a fraction: FGD's score, and the look-ahead if given
         free_after = (
             nodes.card_left[candidates].sum(axis=1) - pod.total_milli
         ) / MAX_SPEC_GPU_MILLI + (nodes.cpu_left[candidates] - pod.cpu_milli) / MAX_SPEC_CPU_MILLI
         score -= FIT_WEIGHT * free_after[:, None]
+    elif share_values is not None:
+        waste = share_values.cost(nodes.card_left[candidates], pod.card_milli)
+        score -= VALUE_WEIGHT * waste / VALUE_MILLI
     models = nodes.model[candidates]
     # no pinned spec: every model's pressure is 0; one model (a live pool): a constant shift
     if pod.cards and typical.pinned and models.min() != models.max():
@@ -714,6 +728,8 @@ def model_pressure(nodes: PackingNodes, typical: TypicalPods) -> FloatArray:
 FIT_WEIGHT = 1.0  # FGD score points per unit of free cards ÷ 8 + free cores ÷ 128 left (not
 # for a fraction of a card)
 PRESSURE_WEIGHT = 6.0  # points per unit of model pressure, for requests that take cards
+VALUE_WEIGHT = 10.0  # points per VALUE_MILLI of expected final waste a share adds to its card
+VALUE_MILLI = 100
 
 BY_NODE_STATE = frozenset({"fgd", "suanli"})  # the policies that call `distinct_states`
 
