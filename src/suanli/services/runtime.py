@@ -34,6 +34,7 @@ from suanli.config import Settings
 from suanli.domain.jobs import CARD_MILLI_WHOLE, JobState, stored_milli_cards, transition
 from suanli.domain.money import price_milli_card_seconds
 from suanli.domain.scheduling.fairness import USAGE_HALF_LIFE_S, decayed_usage_from_lines
+from suanli.domain.scheduling.feasibility import explain_unplaceable, feasible_pools
 from suanli.domain.scheduling.host import NO_ASK
 from suanli.domain.scheduling.model import (
     CardShare,
@@ -42,13 +43,15 @@ from suanli.domain.scheduling.model import (
     QueuedJob,
     RunningJob,
 )
-from suanli.domain.scheduling.policies import PolicyOptions, get_policy
+from suanli.domain.scheduling.performance import PerformanceModel
+from suanli.domain.scheduling.policies import PolicyOptions, Round, get_policy
 from suanli.domain.scheduling.request_window import RequestWindow
 from suanli.errors import (
     BackendError,
     BackendUnavailable,
     InvalidInput,
     SuanliError,
+    Unplaceable,
     because,
     cause_of,
 )
@@ -307,9 +310,10 @@ class Runtime:
             state, queue = cluster_snapshot(session, self.clock.now(), unreadable)
         for job_id, error in unreadable:
             self._fail_unlaunchable(job_id, error)
+        state.requests = self.requests
+        queue = self._without_hopeless(state, queue)
         if not queue:
             return []
-        state.requests = self.requests
         options = PolicyOptions(
             packing=self.settings.packing_policy,
             packing_whole_cards=self.settings.packing_whole_cards,
@@ -317,6 +321,27 @@ class Runtime:
         policy = get_policy(self.settings.scheduler_policy, options=options)
         placements = policy.place(state, queue, self.clock.now().timestamp())
         return [placement for placement in placements if self._launch_isolated(placement, silent)]
+
+    def _without_hopeless(self, state: ClusterState, queue: list[QueuedJob]) -> list[QueuedJob]:
+        """Fails, with its reason, each queued job no pool could ever take, even empty: its
+        pools were deleted or changed, or its budget is under the cost on every pool that
+        fits (the simulator rejects such a job on arrival). Left queued, a few hundred of them
+        would fill every round's window (the oldest `queue_scan_max` jobs) and hide every
+        later job of every tenant."""
+        round_ = Round(state, PerformanceModel(), self.clock.now().timestamp())
+        kept: list[QueuedJob] = []
+        for job in queue:
+            try:
+                hopeless = round_.hopeless(job)
+            except Exception as error:  # its own fault, or a bug: never the whole round's
+                log.exception("queued job %s could not be checked", job.id)
+                self._fail_unlaunchable(job.id, error)
+                continue
+            if hopeless:
+                self._fail_unlaunchable(job.id, _why_hopeless(job, state))
+            else:
+                kept.append(job)
+        return kept
 
     def _launch_isolated(self, placement: Placement, silent: set[str]) -> bool:
         """One job's launch: whatever goes wrong with it stays with it, and the round goes on
@@ -626,6 +651,22 @@ def _running(
         expected_end_s=started + spec.max_run_time_s,
         node_cards=node_cards,
         share=share,
+    )
+
+
+def _why_hopeless(job: QueuedJob, state: ClusterState) -> InvalidInput:
+    """Why no pool can ever take the job: the requirements no pool meets, else its budget."""
+    if not feasible_pools(job.spec, state.pools):
+        reasons = explain_unplaceable(job.spec, state.pools)
+        why = msg("；".join(r.zh for r in reasons), "; ".join(r.en for r in reasons))
+        return Unplaceable(why, field="spec", reasons=reasons)
+    budget = job.spec.budget_fen
+    return InvalidInput(
+        msg(
+            f"预算 `budget_fen`（{budget} 分）低于每个可用资源池的预计费用",
+            f"budget_fen ({budget} fen) is under the expected cost on every pool that fits",
+        ),
+        field="budget_fen",
     )
 
 

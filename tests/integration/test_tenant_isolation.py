@@ -1,0 +1,66 @@
+"""One tenant's jobs never stop another tenant's work (invariant 11), attacked through the real
+API, the real scheduling loop and the real local backend."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from suanli.domain.scheduling.policies import QUEUE_SCAN_MAX
+from tests.e2e.test_hardening import _org_of, english_reason, job_spec, run_until
+from tests.helpers import City, build_city, fund, make_app
+
+# More than a round examines: jobs beyond them are not looked at in that round.
+FLOOD = QUEUE_SCAN_MAX + 4
+
+
+@pytest.fixture
+def city(tmp_path: Path, database_url: str) -> Iterator[City]:
+    app = make_app(tmp_path, database_url)
+    built = build_city(app)
+    fund(app, built.enterprise_id, 10_000_000)
+    fund(app, _org_of(built, built.other_enterprise), 10_000_000)
+    yield built
+    app.close()
+
+
+def _submit(city: City, token: str, **spec: object) -> str:
+    reply = city.post(token, "/v1/jobs", job_spec(**{"command": "true", **spec}))
+    assert reply.status_code == 201, reply.text
+    return str(reply.json()["id"])
+
+
+def test_jobs_no_pool_can_ever_take_fail_instead_of_filling_every_round(city: City) -> None:
+    """Before: a job whose budget is under every price (budget_fen 0) was accepted and stayed
+    queued for ever. A round examines the oldest QUEUE_SCAN_MAX queued jobs, so a few hundred
+    of them (holding 1 fen each) hid every later job of every tenant: nothing was placed again."""
+    hopeless = [_submit(city, city.enterprise, name=f"h{n}", max_run_time_s=1, budget_fen=0)
+                for n in range(FLOOD)]  # fmt: skip
+    victim = _submit(city, city.other_enterprise, name="victim")
+    done = run_until(city, city.other_enterprise, victim, {"succeeded", "failed"})
+    assert done["state"] == "succeeded", done
+    for job_id in (hopeless[0], hopeless[-1]):
+        job = city.get(city.enterprise, f"/v1/jobs/{job_id}").json()
+        assert job["state"] == "failed", job
+        assert "budget_fen" in english_reason(city, job_id), job
+        assert "不收费" in job["reason"], job
+    usage = city.get(city.enterprise, f"/v1/jobs/{hopeless[0]}/usage")
+    assert usage.status_code == 404, usage.text  # nothing ran, nothing was billed
+
+
+def test_a_queued_job_whose_only_pool_is_deleted_fails_with_its_reason(city: City) -> None:
+    """Before: it stayed queued for ever (and, a few hundred of them, hid everyone's jobs)."""
+    body = {"name": "a100", "accelerator_model": "A100-SXM4-80GB", "nodes": 1,
+            "cards_per_node": 8, "region": "浙江/杭州/余杭", "price_fen_per_card_hour": 1000,
+            "provider_id": city.provider_id}  # fmt: skip
+    pool = city.post(city.operator, "/v1/pools", body)
+    assert pool.status_code == 201, pool.text
+    orphan = _submit(city, city.enterprise, name="a100-only", accelerators=["A100-SXM4-80GB"])
+    gone = city.client.delete(f"/v1/pools/{pool.json()['id']}", headers=city.headers(city.provider))
+    assert gone.status_code == 204, gone.text
+    healthy = _submit(city, city.other_enterprise, name="healthy")
+    assert run_until(city, city.other_enterprise, healthy, {"succeeded"})["state"] == "succeeded"
+    failed = run_until(city, city.enterprise, orphan, {"failed"})
+    assert "A100" in english_reason(city, orphan), failed
