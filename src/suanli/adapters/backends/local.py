@@ -266,6 +266,7 @@ class LocalBackend:
             return self._adopted_status(backend_job_id)
         if job.ended_at is None:
             job.ended_at = datetime.now(UTC)
+            _end_leftovers(job.process.pid, job.uid)
         self._reclaim(job)
         state = _final_state(code, job.cancelled)
         return JobStatus(state, exit_code=code, started_at=job.started_at, ended_at=job.ended_at)
@@ -293,6 +294,7 @@ class LocalBackend:
             return JobStatus(BackendState.RUNNING, started_at=started)
         ended = self._ended_at(job_id, record)
         if record.get("uid") is not None and not record.get("reclaimed"):
+            _end_leftovers(None, int(str(record["uid"])))
             _reclaim_folder(Path(str(record["workdir"])))
             record["reclaimed"] = True
             self._write_record(job_id, record)
@@ -460,6 +462,24 @@ def _terminate_group(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=KILL_GRACE_S)
     except ProcessLookupError:
         pass
+
+
+def _end_leftovers(group: int | None, uid: int | None) -> None:
+    """Kills what an ended run left behind (`cmd &`, a daemon): it would go on holding the
+    card, released to the next tenant, unbilled and past its time limit. The run's process
+    group (its wrapper led it; the group outlives its leader while members remain), and, with
+    a user per job, every process of the run's user, which a `setsid` child cannot leave."""
+    if group is not None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(group, signal.SIGKILL)
+    if uid is None or not JOB_UID_BASE <= uid < JOB_UID_BASE + JOB_UID_SPAN:
+        return  # never a real account's processes
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):  # gone meanwhile, or not ours to end
+            if entry.stat().st_uid == uid:
+                os.kill(int(entry.name), signal.SIGKILL)
 
 
 def _reclaim_folder(workdir: Path) -> None:
