@@ -14,6 +14,7 @@ import pytest
 from suanli.domain.scheduling.policies import QUEUE_SCAN_MAX
 from tests.e2e.test_hardening import (
     _org_of,
+    _smuggle_queued_job,
     english_reason,
     job_spec,
     run_until,
@@ -110,3 +111,22 @@ def test_processes_a_job_leaves_behind_end_with_it(
     for pid in left:  # never leave them running, whatever the verdict
         os.kill(pid, signal.SIGKILL)
     assert left == [], f"{leave!r} left {left} running after the job ended"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("job_class", ["llm-train-bf16"]), ("job_class", {"a": 1}), ("job_class", "x" * 10_000),
+     ("preemptible", ["yes"]), ("restartable", {"a": 1})],
+)  # fmt: skip
+def test_a_stored_spec_of_the_wrong_type_fails_alone_and_the_round_goes_on(
+    city: City, field: str, value: object
+) -> None:
+    """Before: JobSpec checked neither job_class's type nor the flags', so a stored job with
+    job_class ["…"] read fine, then the policy hashed it into a cache key, raised TypeError,
+    and no tenant's job was placed again while it stayed queued."""
+    bad = _smuggle_queued_job(city, {field: value})
+    healthy = _submit(city, city.other_enterprise, name="healthy")
+    done = run_until(city, city.other_enterprise, healthy, {"succeeded", "failed"})
+    assert done["state"] == "succeeded", done
+    failed = run_until(city, city.enterprise, bad, {"failed"})
+    assert field in english_reason(city, bad), failed

@@ -14,6 +14,7 @@ from suanli.domain.jobs import (
     CPUS_MAX,
     DEADLINE_S_MAX,
     HOST_MEMORY_GIB_MAX,
+    JOB_CLASS_LENGTH_MAX,
     RUN_TIME_S_MAX,
     reason_text,
 )
@@ -149,7 +150,7 @@ class JobSpecIn(Strict):
     objective: Line = Field(default="default", pattern="^(default|cost|time|deadline)$")
     preemptible: bool = False
     restartable: bool = False
-    job_class: Line | None = Field(default=None, max_length=60)
+    job_class: Line | None = Field(default=None, max_length=JOB_CLASS_LENGTH_MAX)
     deadline_s: int | None = Field(default=None, ge=1, le=DEADLINE_S_MAX)
     budget_fen: int | None = Field(default=None, ge=0, le=FEN_MAX)
     env: dict[EnvName, EnvValue] = Field(

@@ -31,6 +31,7 @@ RUN_TIME_S_MAX = 30 * 24 * 3600
 # arithmetic (submitted_at_s + deadline_s) and would stop every tenant's round.
 DEADLINE_S_MAX = 10 * 366 * 24 * 3600
 PRIORITY_RANGE = (0, 100)
+JOB_CLASS_LENGTH_MAX = 60
 OBJECTIVES = ("default", "cost", "time", "deadline")
 ENV_ENTRIES_MAX = 50
 ENV_VALUE_LENGTH_MAX = 4_000
@@ -147,6 +148,7 @@ class JobSpec:
                 ),
                 field="min_memory_gib",
             )
+        self._check_types()
         _require_int(self.max_run_time_s, 1, RUN_TIME_S_MAX, "max_run_time_s")
         _require_int(self.priority, *PRIORITY_RANGE, "priority")
         if self.objective not in OBJECTIVES:
@@ -176,6 +178,29 @@ class JobSpec:
                 ),
                 field="host_memory_gib",
             )
+
+    def _check_types(self) -> None:
+        """What the API's model already ensures, checked again for a stored spec: the policies
+        hash job_class into cache keys, so a list there stopped every tenant's round."""
+        job_class = self.job_class
+        if job_class is not None and (
+            not isinstance(job_class, str) or len(job_class) > JOB_CLASS_LENGTH_MAX
+        ):
+            raise InvalidInput(
+                msg(
+                    f"`job_class` 须为最多 {JOB_CLASS_LENGTH_MAX} 个字符的字符串",
+                    f"job_class must be a string of at most {JOB_CLASS_LENGTH_MAX} characters",
+                ),
+                field="job_class",
+            )
+        if job_class is not None:
+            clean_line(job_class, "job_class")
+        for flag in ("preemptible", "restartable"):
+            if not isinstance(getattr(self, flag), bool):
+                raise InvalidInput(
+                    msg(f"`{flag}` 须为 true 或 false", f"{flag} must be true or false"),
+                    field=flag,
+                )
 
     def _check_share(self) -> None:
         """card_milli asks for part of one card; 1000 is that whole card (stored as None)."""
