@@ -130,3 +130,22 @@ def test_a_stored_spec_of_the_wrong_type_fails_alone_and_the_round_goes_on(
     assert done["state"] == "succeeded", done
     failed = run_until(city, city.enterprise, bad, {"failed"})
     assert field in english_reason(city, bad), failed
+
+
+def test_a_job_that_ignores_sigterm_past_its_limit_ends_with_all_its_processes(
+    city: City, database_url: str
+) -> None:
+    """Before: the time limit's SIGTERM ended the wrapper only; a command that ignores
+    SIGTERM ran on, unbilled, after its job was recorded timed out."""
+    if "postgres" in database_url:
+        pytest.skip("the backend, not the database, is under test")
+    seconds = f"9100.{os.getpid()}"
+    command = f"trap '' TERM; sleep {seconds}"
+    job = _submit(city, city.enterprise, name="stubborn", command=command, max_run_time_s=1)
+    done = run_until(city, city.enterprise, job, {"timed_out", "failed", "succeeded"})
+    assert done["state"] == "timed_out", done
+    time.sleep(0.5)
+    left = _processes_running(f"sleep {seconds}")
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert left == [], f"the timed-out job left {left} running"
