@@ -149,3 +149,22 @@ def test_a_job_that_ignores_sigterm_past_its_limit_ends_with_all_its_processes(
     for pid in left:
         os.kill(pid, signal.SIGKILL)
     assert left == [], f"the timed-out job left {left} running"
+
+
+def test_one_tenants_backlog_of_waiting_jobs_cannot_hide_another_tenants_job(
+    city: City,
+) -> None:
+    """Before: a round examines QUEUE_SCAN_MAX queued jobs, the oldest; one tenant's backlog
+    of that many jobs that must wait (whole-pool jobs behind a running one: 8 fen held each)
+    hid another tenant's one-card job that could start at once beside them, under every
+    policy, `fair` included, for as long as the backlog lasted."""
+    running = _submit(city, city.enterprise, name="long", command="sleep 30", cards=4,
+                      max_run_time_s=3600)  # fmt: skip
+    assert run_until(city, city.enterprise, running, {"running"})["state"] == "running"
+    for n in range(FLOOD):
+        _submit(city, city.enterprise, name=f"wait-{n}", cards=8, max_run_time_s=1)
+    victim = _submit(city, city.other_enterprise, name="victim", max_run_time_s=60)
+    done = run_until(city, city.other_enterprise, victim, {"succeeded", "failed"})
+    assert done["state"] == "succeeded", done
+    city.client.post(f"/v1/jobs/{running}/cancel", headers=city.headers(city.enterprise))
+    run_until(city, city.enterprise, running, {"cancelled"})

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from itertools import zip_longest
 from typing import Any
 
 from sqlalchemy import select, update
@@ -44,7 +45,13 @@ from suanli.domain.scheduling.model import (
     RunningJob,
 )
 from suanli.domain.scheduling.performance import PerformanceModel
-from suanli.domain.scheduling.policies import PolicyOptions, Round, get_policy
+from suanli.domain.scheduling.policies import (
+    SHORTEST_ORDER,
+    PolicyOptions,
+    Round,
+    get_policy,
+    shortest_key,
+)
 from suanli.domain.scheduling.request_window import RequestWindow
 from suanli.errors import (
     BackendError,
@@ -319,6 +326,8 @@ class Runtime:
             packing_whole_cards=self.settings.packing_whole_cards,
         )
         policy = get_policy(self.settings.scheduler_policy, options=options)
+        shortest = getattr(policy, "queue_order", None) == SHORTEST_ORDER
+        queue = owners_in_turn(queue, options.queue_scan_max, shortest)
         placements = policy.place(state, queue, self.clock.now().timestamp())
         return [placement for placement in placements if self._launch_isolated(placement, silent)]
 
@@ -592,6 +601,32 @@ def cluster_snapshot(
     notes = unreadable if unreadable is not None else []
     queue = [item for job in queued if (item := _queued_or_none(job, notes)) is not None]
     return state, queue
+
+
+def owners_in_turn(queue: list[QueuedJob], limit: int, shortest: bool) -> list[QueuedJob]:
+    """The `limit` jobs a round examines, taken from each enterprise in turn (each in its own
+    order: arrival, or shortest first for a policy whose window is the shortest jobs), the
+    oldest job always among them, returned in arrival order as the policy reads its queue. A
+    round sees only its window, so one tenant's backlog of waiting jobs would otherwise fill
+    it and hide every other tenant's jobs, even ones that could start at once."""
+    if len(queue) <= limit:
+        return queue
+    by_owner: dict[str, list[QueuedJob]] = {}
+    for job in queue:
+        by_owner.setdefault(job.owner_id, []).append(job)
+    if shortest:
+        for jobs in by_owner.values():
+            jobs.sort(key=shortest_key)
+    picked = {queue[0].id: queue[0]}
+    for turn in zip_longest(*by_owner.values()):
+        for job in turn:
+            if len(picked) >= limit:
+                break
+            if job is not None:
+                picked.setdefault(job.id, job)
+        if len(picked) >= limit:
+            break
+    return sorted(picked.values(), key=lambda job: (job.submitted_at_s, job.id))
 
 
 def _queued_or_none(job: JobRow, unreadable: list[tuple[str, Exception]]) -> QueuedJob | None:
