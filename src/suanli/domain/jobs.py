@@ -198,7 +198,7 @@ class JobSpec:
         for flag in ("preemptible", "restartable"):
             if not isinstance(getattr(self, flag), bool):
                 raise InvalidInput(
-                    msg(f"`{flag}` 须为 true 或 false", f"{flag} must be true or false"),
+                    msg(f"`{flag}` 须为布尔值", f"{flag} must be true or false"),
                     field=flag,
                 )
 
