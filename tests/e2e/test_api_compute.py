@@ -5,8 +5,11 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
 
 from tests.helpers import City, build_city, fund, make_app, python_command
 
@@ -291,6 +294,40 @@ def test_an_idempotency_key_replays_the_first_result_and_refuses_a_different_bod
     assert city.get(city.enterprise, "/v1/jobs").json()["total"] == 1
     different = city.post(city.enterprise, "/v1/jobs", dict(JOB, name="other"), headers=headers)
     assert different.status_code == 409 and different.json()["error"] == "idempotency_conflict"
+
+
+def test_a_result_whose_storing_meets_a_database_outage_is_answered_and_replayed_later(
+    city: City,
+) -> None:
+    # The database goes away just after the submit committed, when the key's result is
+    # stored (fault injected at the driver boundary, once). The job exists, so the answer is
+    # its 201, and once the database is back the key replays it: never a second job, never a
+    # key held until its lease runs out (before: 503, then 409 for five minutes).
+    failed: list[str] = []
+
+    def outage_once(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if not failed and statement.lstrip().upper().startswith("UPDATE IDEMPOTENCY_KEYS"):
+            failed.append(statement)
+            raise OperationalError(statement, None, ConnectionError("server closed the connection"))
+
+    engine = city.app.db.engine
+    event.listen(engine, "before_cursor_execute", outage_once)
+    headers = {"Idempotency-Key": "k-outage"}
+    try:
+        first = city.post(city.enterprise, "/v1/jobs", JOB, headers=headers)
+    finally:
+        event.remove(engine, "before_cursor_execute", outage_once)
+    assert failed, "the fault was never injected"
+    assert first.status_code == 201, first.text
+    deadline = time.monotonic() + 10
+    again = city.post(city.enterprise, "/v1/jobs", JOB, headers=headers)
+    while again.status_code == 409 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        again = city.post(city.enterprise, "/v1/jobs", JOB, headers=headers)
+    assert again.status_code == 201, again.text
+    assert again.headers.get("Idempotent-Replay") == "true"
+    assert again.json()["id"] == first.json()["id"]
+    assert city.get(city.enterprise, "/v1/jobs").json()["total"] == 1
 
 
 def test_metrics_report_jobs_queue_and_allocated_cards(city: City) -> None:

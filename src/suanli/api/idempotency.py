@@ -12,6 +12,9 @@
   cured the cause runs again instead of replaying the refusal forever.
 - The same key with a different request (method, path, query or body) is a 409.
 - A claim left by a process that died mid-request expires after CLAIM_LEASE_S.
+- When the database goes away between the work's commit and the storing of its result, the
+  result is answered as it is and stored once the database is back (and a release likewise
+  happens later), so a retry with the key replays the work instead of waiting out the lease.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -50,6 +53,9 @@ CLAIM_LEASE_S = 300.0  # a claim older than this was left by a process that died
 # the client's retry with the same key goes through (rather than waiting out the lease).
 RELEASE_RETRY_S = 60.0
 RELEASE_RETRY_EVERY_S = 0.5
+# A result whose storing failed that way is stored once the database is back, for as long as
+# the claim would hold the key (after that the key could run the work again).
+COMPLETE_RETRY_S = CLAIM_LEASE_S - 10.0
 CLAIMED = "claimed"
 DONE = "done"
 
@@ -263,9 +269,9 @@ def _lookup(db: Database, claim: Claim) -> IdempotencyRow | None:
 async def _finish(db: Database, claim: Claim, response: _Captured) -> None:
     body = response.body
     if _is_final(response, body):
-        await run_in_threadpool(_complete, db, claim, response.status_code, body)
+        await run_in_threadpool(_complete_when_possible, db, claim, response.status_code, body)
     else:
-        await run_in_threadpool(_release, db, claim)
+        await run_in_threadpool(_release_when_possible, db, claim)
 
 
 def _is_final(response: _Captured, body: bytes) -> bool:
@@ -309,20 +315,33 @@ def _release(db: Database, claim: Claim) -> None:
 
 def _release_when_possible(db: Database, claim: Claim) -> None:
     """Releases now, or, when the database is away, from a thread that retries for a while."""
+    _now_or_later(lambda: _release(db, claim), RELEASE_RETRY_S)
+
+
+def _complete_when_possible(db: Database, claim: Claim, status_code: int, body: bytes) -> None:
+    """Stores the result now, or, when the database went away after the work committed, from
+    a thread that retries until the claim's lease would end: the work is done, so the answer
+    goes out as it is, and the key must come to replay it, never run it again. (Raising here
+    left the claim held: every retry with the key answered 409 until the lease ran out, and
+    then ran the work a second time.)"""
+    _now_or_later(lambda: _complete(db, claim, status_code, body), COMPLETE_RETRY_S)
+
+
+def _now_or_later(write: Callable[[], None], retry_s: float) -> None:
     try:
-        _release(db, claim)
+        write()
     except Exception as error:
         if not is_database_outage(error):
             raise
-        threading.Thread(target=_keep_releasing, args=(db, claim), daemon=True).start()
+        threading.Thread(target=_keep_trying, args=(write, retry_s), daemon=True).start()
 
 
-def _keep_releasing(db: Database, claim: Claim) -> None:
-    deadline = time.monotonic() + RELEASE_RETRY_S
+def _keep_trying(write: Callable[[], None], retry_s: float) -> None:
+    deadline = time.monotonic() + retry_s
     while time.monotonic() < deadline:
         time.sleep(RELEASE_RETRY_EVERY_S)
         try:
-            _release(db, claim)
+            write()
             return
         except Exception as error:
             if not is_database_outage(error):
