@@ -7,7 +7,6 @@ import base64
 import csv
 import io
 import zipfile
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,17 +24,8 @@ from tests.e2e.test_hardening import (
     job_spec,
     run_until,
 )
-from tests.helpers import City, build_city, fund, make_app
-
-
-@pytest.fixture
-def city(tmp_path: Path, database_url: str) -> Iterator[City]:
-    app = make_app(tmp_path, database_url)
-    built = build_city(app)
-    fund(app, built.enterprise_id, 10_000_000)
-    yield built
-    app.close()
-
+from tests.e2e.test_hardening import city as city  # the same funded city, on both databases
+from tests.helpers import City, build_city, make_app
 
 # -- numbers too big for the scheduler's floats ---------------------------------------------------
 ABSURD = [
