@@ -122,6 +122,28 @@ def test_a_job_no_pool_could_ever_fit_is_refused_with_reasons(city: City) -> Non
     assert city.get(city.enterprise, "/v1/jobs").json()["total"] == 0  # nothing written
 
 
+def test_a_zero_budget_is_refused_unless_a_free_pool_fits(city: City) -> None:
+    """Before: budget_fen 0 was accepted and queued; no priced pool can run a job for 0 fen,
+    so the loop failed it later. A free pool can: there it is accepted and runs."""
+    spec = dict(JOB, budget_fen=0)
+    refused = city.post(city.enterprise, "/v1/jobs", spec, headers={"Accept-Language": "en"})
+    assert (refused.status_code, refused.json()["field"]) == (422, "budget_fen"), refused.text
+    assert "at least 1 fen" in refused.json()["message"]
+    chinese = city.post(city.enterprise, "/v1/jobs", spec).json()
+    assert "至少为 1 分" in chinese["message"], chinese
+    assert city.get(city.enterprise, "/v1/jobs").json()["total"] == 0  # nothing written
+    for budget in ({"budget_fen": 1}, {}):  # a positive budget, or none, is taken as before
+        assert city.post(city.enterprise, "/v1/jobs", {**JOB, **budget}).status_code == 201
+    free = {"name": "free", "accelerator_model": "A100-SXM4-80GB", "nodes": 1,
+            "cards_per_node": 8, "region": "浙江/杭州/余杭", "price_fen_per_card_hour": 0,
+            "provider_id": city.provider_id}  # fmt: skip
+    assert city.post(city.operator, "/v1/pools", free).status_code == 201
+    on_free = city.post(city.enterprise, "/v1/jobs", spec)
+    assert on_free.status_code == 201, on_free.text
+    done = run_until_done(city, on_free.json()["id"], city.enterprise)
+    assert done["state"] == "succeeded", done
+
+
 def test_quote_gives_the_price_range_over_feasible_pools(city: City) -> None:
     reply = city.post(city.enterprise, "/v1/jobs/quote", dict(JOB, max_run_time_s=1800))
     assert reply.status_code == 200

@@ -42,10 +42,11 @@ def _submit(city: City, token: str, **spec: object) -> str:
 
 
 def test_jobs_no_pool_can_ever_take_fail_instead_of_filling_every_round(city: City) -> None:
-    """Before: a job whose budget is under every price (budget_fen 0) was accepted and stayed
-    queued for ever. A round examines the oldest QUEUE_SCAN_MAX queued jobs, so a few hundred
-    of them (holding 1 fen each) hid every later job of every tenant: nothing was placed again."""
-    hopeless = [_submit(city, city.enterprise, name=f"h{n}", max_run_time_s=1, budget_fen=0)
+    """Before: a job whose budget is under every price (1 fen for a minute) was accepted and
+    stayed queued for ever. A round examines the oldest QUEUE_SCAN_MAX queued jobs, so a few
+    hundred of them hid every later job of every tenant: nothing was placed again. (A budget of
+    0 fen is refused at submit where no free pool fits: test_api_compute.py.)"""
+    hopeless = [_submit(city, city.enterprise, name=f"h{n}", max_run_time_s=60, budget_fen=1)
                 for n in range(FLOOD)]  # fmt: skip
     victim = _submit(city, city.other_enterprise, name="victim")
     done = run_until(city, city.other_enterprise, victim, {"succeeded", "failed"})

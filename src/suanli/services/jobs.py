@@ -140,6 +140,7 @@ def submit_job(
             field="spec",
             reasons=reasons,
         )
+    _refuse_a_zero_budget_without_a_free_pool(spec, feasible)
     job = JobRow(
         id=new_id("job"),
         owner_id=caller.org_id,
@@ -163,6 +164,23 @@ def submit_job(
         card_milli=spec.card_milli, max_run_time_s=spec.max_run_time_s, hold_fen=job.hold_fen,
     )  # fmt: skip
     return job
+
+
+def _refuse_a_zero_budget_without_a_free_pool(spec: JobSpec, feasible: list[PoolView]) -> None:
+    """A budget of 0 fen fits only a pool priced at 0: on any other pool every run costs more
+    than nothing. Without a free pool that fits, such a job could never run; it is refused
+    here instead of queued (and failed later by the loop). Any positive budget may fit."""
+    if spec.budget_fen != 0 or any(view.pool.price_fen_per_card_hour == 0 for view in feasible):
+        return
+    raise InvalidInput(
+        msg(
+            "`budget_fen` 为 0 分时只有免费资源池能运行，而没有符合要求的免费资源池；"
+            "预算须至少为 1 分，或不设预算",
+            "budget_fen 0 fits only a free pool, and no free pool meets the job's requirements; "
+            "give a budget of at least 1 fen, or none",
+        ),
+        field="budget_fen",
+    )
 
 
 def _visible(caller: Principal) -> Any:
