@@ -412,6 +412,35 @@ def test_statement_bounds_at_the_calendars_ends_are_refused(
     assert reply.json()["field"] == name
 
 
+@pytest.mark.parametrize(
+    ("path", "low", "high", "wrong_way"),
+    [("/v1/public/pools", "price_min_fen", "price_max_fen", (2000, 1000)),
+     ("/v1/wallets/{org}/statement", "since", "until",
+      ("2025-07-02T00:00:00+08:00", "2025-07-01T00:00:00+08:00")),
+     ("/v1/audit", "since", "until", ("2025-07-01T00:00:00Z", "2025-07-01T00:00:00Z"))],
+)  # fmt: skip
+def test_a_range_filter_the_wrong_way_round_is_refused_naming_its_lower_bound(
+    city: City, path: str, low: str, high: str, wrong_way: tuple[object, object]
+) -> None:
+    """Before: price_min_fen above price_max_fen answered 200 with an empty page, which reads
+    as "no pool in that range". Every range filter now goes through one check."""
+    url = path.format(org=city.enterprise_id)
+    params = {low: wrong_way[0], high: wrong_way[1]}
+    in_english = {**city.headers(city.enterprise), "Accept-Language": "en"}
+    english = city.client.get(url, params=params, headers=in_english)
+    assert (english.status_code, english.json()["field"]) == (422, low), english.text
+    assert english.json()["message"].startswith(low), english.text
+    chinese = city.get(city.enterprise, url, params=params).json()["message"]
+    assert f"`{low}`" in chinese and ("不能大于" in chinese or "须早于" in chinese), chinese
+
+
+def test_a_price_range_of_one_value_finds_the_pools_at_that_price(city: City) -> None:
+    params = {"price_min_fen": 3600, "price_max_fen": 3600}
+    found = city.client.get("/v1/public/pools", params=params)
+    assert found.status_code == 200, found.text
+    assert [item["id"] for item in found.json()["items"]] == [city.pool_id]
+
+
 def test_a_founding_date_past_the_calendar_range_is_refused(city: City) -> None:
     program = city.post(city.agency, "/v1/vouchers/programs", hangzhou()).json()["id"]
     body = {"is_sme": True, "region": "浙江/杭州", "founded_on": "9999-01-01", "requested_fen": 1}

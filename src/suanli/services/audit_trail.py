@@ -21,9 +21,9 @@ from sqlalchemy.orm import Session
 from suanli.adapters.db.audit_log import entry_of
 from suanli.adapters.db.tables import AuditHeadRow, AuditRow
 from suanli.domain.audit_chain import GENESIS_HASH, ChainProblem, verify_chain
-from suanli.errors import InvalidInput, LimitExceeded
+from suanli.errors import LimitExceeded
 from suanli.i18n import msg
-from suanli.services.common import Page, PageResult, Principal, paginate
+from suanli.services.common import Page, PageResult, Principal, paginate, require_ordered_range
 from suanli.services.spreadsheets import append_text_row, csv_safe
 
 EXPORT_ROWS_MAX = 100_000
@@ -55,10 +55,7 @@ def visible(caller: Principal) -> Select[Any]:
 
 def _filtered(caller: Principal, filters: AuditFilters) -> Select[Any]:
     query = visible(caller)
-    if filters.since and filters.until and filters.since >= filters.until:
-        raise InvalidInput(
-            msg("`since` 须早于 `until`", "since must be before until"), field="since"
-        )
+    require_ordered_range(filters.since, filters.until, "since", "until", half_open=True)
     conditions = (
         (filters.actor_id, lambda v: AuditRow.actor_id == v),
         (filters.org_id, lambda v: or_(AuditRow.org_id == v, AuditRow.about_org_id == v)),

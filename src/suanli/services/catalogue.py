@@ -16,7 +16,7 @@ from suanli.domain.accelerators import CATALOG, get_accelerator
 from suanli.domain.jobs import JobState
 from suanli.errors import InvalidInput
 from suanli.i18n import msg
-from suanli.services.common import Page, PageResult
+from suanli.services.common import Page, PageResult, require_ordered_range
 from suanli.services.pools import allocated_cards
 
 COMPARE_MAX = 4
@@ -34,6 +34,10 @@ class PoolFilters:
     free_cards_min: int | None = None
     ids: tuple[str, ...] = field(default=())
     sort: str = "price"
+
+    def __post_init__(self) -> None:
+        low, high = self.price_min_fen, self.price_max_fen
+        require_ordered_range(low, high, "price_min_fen", "price_max_fen", half_open=False)
 
 
 @dataclass(frozen=True)

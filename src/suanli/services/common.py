@@ -82,6 +82,34 @@ class Principal:
             )
 
 
+Bound = TypeVar("Bound", int, datetime)
+
+
+def require_ordered_range(
+    low: Bound | None, high: Bound | None, low_field: str, high_field: str, *, half_open: bool
+) -> None:
+    """A range filter given the wrong way round matches nothing: it is refused (422, naming
+    the lower bound) rather than answered with an empty page a caller would take as the truth.
+    An inclusive range [low, high] may be one value; a half-open [low, high) may not."""
+    if low is None or high is None or low < high or (low == high and not half_open):
+        return
+    if half_open:
+        wording = msg(
+            f"`{low_field}` 须早于 `{high_field}`", f"{low_field} must be before {high_field}"
+        )
+    else:
+        wording = msg(
+            f"`{low_field}` 不能大于 `{high_field}`",
+            f"{low_field} must not be greater than {high_field}",
+        )
+    given = {name: _json_value(value) for name, value in ((low_field, low), (high_field, high))}
+    raise InvalidInput(wording, field=low_field, **given)
+
+
+def _json_value(value: int | datetime) -> int | str:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
 @dataclass(frozen=True)
 class Page:
     offset: int = 0

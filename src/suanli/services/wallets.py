@@ -45,7 +45,15 @@ from suanli.domain.text import check_date
 from suanli.errors import InvalidInput, NotFound, PermissionDenied
 from suanli.i18n import Msg, msg
 from suanli.services import ledger, vouchers
-from suanli.services.common import Clock, Page, PageResult, Principal, audit, new_id
+from suanli.services.common import (
+    Clock,
+    Page,
+    PageResult,
+    Principal,
+    audit,
+    new_id,
+    require_ordered_range,
+)
 from suanli.services.spreadsheets import csv_safe
 
 CHINA_STANDARD_TIME = BEIJING  # statements follow Beijing months
@@ -440,10 +448,7 @@ def statement(
         raise NotFound(
             msg(f"没有账户 {account_id}", f"account {account_id} not found"), field="account_id"
         )
-    if since is not None and until is not None and since >= until:
-        raise InvalidInput(
-            msg("`since` 须早于 `until`", "since must be before until"), field="since"
-        )
+    require_ordered_range(since, until, "since", "until", half_open=True)
     lines, total = statement_page(
         session.connection(), account_id, since, until, page.offset, page.limit
     )
