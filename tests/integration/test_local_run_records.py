@@ -3,6 +3,7 @@ a failover or a restart) reads, meters and cancels them, and never starts an att
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from suanli.adapters.backends import local
 from suanli.adapters.backends.base import BackendState, LaunchRequest
 from suanli.adapters.backends.local import RUN_RECORD_SUFFIX, LocalBackend
 
@@ -149,3 +151,33 @@ def test_a_run_cancelled_by_another_process_ends_cancelled(
     successor.cancel("job_c")
     assert wait_final(successor, "job_c") == BackendState.CANCELLED
     assert successor.live_runs("job_c") == []
+
+
+def test_a_run_cancelled_by_another_process_is_killed_when_it_outlives_sigterm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: a cancel of a run this process did not start sent SIGTERM only, every time it
+    was asked; a run whose leader outlives SIGTERM (here: stopped by its own command, which
+    ignores SIGTERM) ran on for ever. Now a cancel asked again past the grace sends SIGKILL."""
+    monkeypatch.setattr(local, "KILL_GRACE_S", 0.5)
+    command = "trap '' TERM; kill -STOP $PPID; sleep 30"
+    LocalBackend(tmp_path / "jobs").submit(
+        LaunchRequest("job_k", command, 1, "H100-SXM", 60, attempt=1)
+    )
+    record = json.loads((tmp_path / "jobs" / f"job_k{RUN_RECORD_SUFFIX}").read_text())
+    wait_stopped(int(record["pid"]))
+    successor = LocalBackend(tmp_path / "jobs")
+    successor.cancel("job_k")
+    time.sleep(0.2)
+    assert successor.status("job_k").state == BackendState.RUNNING  # it outlived SIGTERM
+    time.sleep(0.5)
+    successor.cancel("job_k")  # the loop asks again each round until the run ends
+    assert wait_final(successor, "job_k") == BackendState.CANCELLED
+    assert successor.live_runs("job_k") == []
+
+
+def wait_stopped(pid: int) -> None:
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "T":
+        assert time.monotonic() < deadline, f"process {pid} never stopped"
+        time.sleep(0.05)

@@ -6,12 +6,15 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
+from suanli.adapters.backends.local import KILL_GRACE_S
 from suanli.domain.scheduling.policies import QUEUE_SCAN_MAX
+from suanli.services.ledger import run_check
 from tests.e2e.test_hardening import (
     _org_of,
     _smuggle_queued_job,
@@ -150,6 +153,67 @@ def test_a_job_that_ignores_sigterm_past_its_limit_ends_with_all_its_processes(
     for pid in left:
         os.kill(pid, signal.SIGKILL)
     assert left == [], f"the timed-out job left {left} running"
+
+
+def test_a_cancel_never_holds_the_loop_for_other_tenants_and_meters_to_the_stop(
+    city: City, database_url: str
+) -> None:
+    """Before: the local backend's cancel waited in the loop's round for the run to stop, up
+    to KILL_GRACE_S after SIGTERM and again after SIGKILL. A run whose leader outlives SIGTERM
+    (the command ignores it and stops its wrapper) held every round that cancelled it about
+    3 s, and no other tenant's job was placed meanwhile. Now the round signals and goes on;
+    the run is killed at the first look past the grace and metered up to that stop."""
+    if "postgres" in database_url:
+        pytest.skip("the backend, not the database, is under test")
+    seconds = f"9200.{os.getpid()}"
+    command = f"trap '' TERM; kill -STOP $PPID; sleep {seconds}"
+    stubborn = _submit(city, city.enterprise, name="stubborn", command=command,
+                       max_run_time_s=600)  # fmt: skip
+    assert run_until(city, city.enterprise, stubborn, {"running"})["state"] == "running"
+    _wait_for(lambda: bool(_processes_running(f"sleep {seconds}")), "the stubborn run's sleep")
+    cancelled = city.client.post(
+        f"/v1/jobs/{stubborn}/cancel", headers=city.headers(city.enterprise)
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    asked_at = time.monotonic()
+    victim = _submit(city, city.other_enterprise, name="victim", max_run_time_s=60)
+    placed = city.app.runtime.tick()  # the round that asks the backend to stop the run
+    took_s = time.monotonic() - asked_at
+    assert victim in [placement.job_id for placement in placed], placed
+    assert took_s < KILL_GRACE_S / 2, f"the round waited {took_s:.1f} s on the cancel"
+    assert city.get(city.enterprise, f"/v1/jobs/{stubborn}").json()["state"] == "running"
+    done = run_until(city, city.enterprise, stubborn, {"cancelled", "failed", "succeeded"})
+    assert done["state"] == "cancelled", done
+    left = _processes_running(f"sleep {seconds}")
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert left == [], f"the cancelled job left {left} running"
+    _assert_metered_to_the_stop_and_charged_once(city, stubborn)
+
+
+def _wait_for(ready: Callable[[], bool], what: str, timeout_s: float = 10) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not ready():
+        assert time.monotonic() < deadline, f"{what} never came"
+        time.sleep(0.05)
+
+
+def _assert_metered_to_the_stop_and_charged_once(city: City, job_id: str) -> None:
+    """The run ran at least KILL_GRACE_S past the cancel (it outlived SIGTERM): that time is
+    metered, the hold captures exactly the metered amount, and every balance rebuilds."""
+    usage = city.get(city.enterprise, f"/v1/jobs/{job_id}/usage")
+    assert usage.status_code == 200, usage.text
+    line = usage.json()
+    assert line["card_seconds"] >= int(KILL_GRACE_S), line
+    assert line["amount_fen"] == line["card_seconds"], line  # 3600 fen per card-hour
+    with city.app.db.session() as session:
+        hold = session.execute(
+            sa.text("SELECT state, posted_fen FROM ledger_holds WHERE id = :id"),
+            {"id": f"job:{job_id}:hold"},
+        ).one()
+    assert (hold.state, hold.posted_fen) == ("posted", line["amount_fen"]), hold
+    report = run_check(city.app.db)
+    assert report.ok, report.violations
 
 
 def test_one_tenants_backlog_of_waiting_jobs_cannot_hide_another_tenants_job(

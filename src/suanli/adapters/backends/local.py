@@ -59,6 +59,8 @@ from suanli.errors import BackendError, InvalidInput, NotFound
 from suanli.i18n import msg
 
 log = logging.getLogger(__name__)
+# A cancelled run gets SIGTERM, then SIGKILL at the first look (cancel or status) this long
+# after: the caller, the scheduling loop, never waits for a run to stop.
 KILL_GRACE_S = 3.0
 RECLAIM_ENTRIES_MAX = 200_000  # files handed back per ended job; the folder itself always is
 JOB_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -92,6 +94,7 @@ class _LocalJob:
     attempt: int = 0
     ended_at: datetime | None = None
     cancelled: bool = False
+    kill_at: float | None = None  # time.monotonic() past which a cancelled run gets SIGKILL
     reclaimed: bool = False
 
 
@@ -261,6 +264,7 @@ class LocalBackend:
             return self._adopted_status(backend_job_id)
         code = job.process.poll()
         if code is None:
+            _kill_if_overdue(job)
             return JobStatus(BackendState.RUNNING, started_at=job.started_at)
         if code == CLAIM_EXIT and self._lost_claim(backend_job_id, job):
             return self._adopted_status(backend_job_id)
@@ -348,23 +352,31 @@ class LocalBackend:
             return
         if job.process.poll() is not None:
             return
+        if job.cancelled:  # asked again (the loop does, each round, until it ends)
+            _kill_if_overdue(job)
+            return
         job.cancelled = True
+        job.kill_at = time.monotonic() + KILL_GRACE_S
         self._note_cancelled(backend_job_id)
-        _terminate_group(job.process)
+        _signal_group(job.process.pid, signal.SIGTERM)
 
     def _note_cancelled(self, job_id: str) -> None:
         record = self._read_record(job_id)
         if record is not None:
             record["cancelled"] = True
+            record["kill_at"] = time.time() + KILL_GRACE_S
             self._write_record(job_id, record)
 
     def _cancel_adopted(self, job_id: str) -> None:
         record = self._read_record(job_id)
         if record is None or not _alive(record):
             return
-        self._note_cancelled(job_id)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(int(str(record["pid"])), signal.SIGTERM)
+        group = int(str(record["pid"]))
+        if not record.get("cancelled"):
+            self._note_cancelled(job_id)
+            _signal_group(group, signal.SIGTERM)
+        elif time.time() >= float(str(record.get("kill_at") or 0)):
+            _signal_group(group, signal.SIGKILL)
 
     def live_runs(self, job_id: str) -> list[str]:
         job = self._jobs.get(job_id)  # a local run's id is the job's id
@@ -453,7 +465,21 @@ def _final_state(exit_code: int, cancelled: bool) -> BackendState:
     return BackendState.SUCCEEDED if exit_code == 0 else BackendState.FAILED
 
 
+def _signal_group(group: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, sig)
+
+
+def _kill_if_overdue(job: _LocalJob) -> None:
+    """A cancelled run still alive past its grace (its leader outlived SIGTERM) is killed;
+    the next status() then finds it ended and sweeps what it left behind."""
+    if job.kill_at is not None and time.monotonic() >= job.kill_at:
+        job.kill_at = None  # once: SIGKILL cannot be ignored
+        _signal_group(job.process.pid, signal.SIGKILL)
+
+
 def _terminate_group(process: subprocess.Popen[bytes]) -> None:
+    """Stops a run and waits for it (at most twice KILL_GRACE_S): for shutdown only."""
     try:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=KILL_GRACE_S)
