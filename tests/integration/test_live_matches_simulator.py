@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -14,6 +15,8 @@ from suanli.adapters.db.tables import JobRow, PoolRow
 from suanli.bootstrap import App, bootstrap
 from suanli.config import load_settings
 from suanli.domain.scheduling import packing
+from suanli.domain.scheduling.model import Placement
+from suanli.domain.scheduling.policies import QUEUE_SCAN_MAX
 from suanli.services import jobs as job_service
 from suanli.services.common import Principal
 from suanli.services.organisations import create_organisation, create_user_with_token
@@ -193,6 +196,66 @@ def test_with_whole_cards_packed_too_the_live_loop_and_simulator_still_agree(
     app.close()
     assert len(live) == len(WORKLOAD)
     assert live == simulated
+
+
+# ---- past the window: both examine the same jobs however long the queue ------------------
+
+# Tenant 0's backlog: more 16-card jobs than a round examines, in BACKLOG_CLASSES requirement
+# classes (min_memory_gib), waiting behind tenant 2's 16-card job on the only pool that fits.
+BACKLOG = QUEUE_SCAN_MAX + 44
+BACKLOG_CLASSES = 10
+BACKLOG_RUN_S, OTHERS_RUN_S = 100, 200
+OTHERS = [(1, "b0"), (1, "b1"), (2, "c0"), (2, "c1")]  # (owner index, name): one card each
+
+
+def submit_named(app: App, clock: ManualClock, owner: Principal, name: str, **spec: Any) -> str:
+    body = {"name": name, "command": "true", "accelerators": ["H100-SXM"], **spec}
+    with app.db.session() as session:
+        job_spec = job_service.spec_from_dict(body)
+        return job_service.submit_job(session, app.settings, clock, owner, job_spec).id
+
+
+def placed_at_once(app: App) -> set[str]:
+    """The names of the jobs the live loop places now (re-ticked, as the simulator re-runs
+    a round within one instant)."""
+    placed: list[Placement] = []
+    for _ in range(5):
+        tick = app.runtime.tick()
+        if not tick:
+            break
+        placed += tick
+    ids = [placement.job_id for placement in placed]
+    with app.db.session() as session:
+        return set(session.scalars(select(JobRow.name).where(JobRow.id.in_(ids))))
+
+
+@pytest.mark.parametrize("policy", ["cheapest", "fair"])
+def test_past_the_window_the_live_loop_and_simulator_examine_the_same_jobs(
+    tmp_path: Path, policy: str
+) -> None:
+    """Before: past QUEUE_SCAN_MAX queued jobs the live loop took each enterprise in turn,
+    while the simulator took up to 32 jobs of each requirement class by priority: tenant 0's
+    backlog in 10 classes filled the simulator's window, so the other tenants' one-card jobs,
+    placed at once by the live loop, waited in the replay."""
+    app, clock, fake, owners = live_app(tmp_path, policy)
+    submit_named(app, clock, owners[2], "blocker", cards=16, cards_per_node=8,
+                 max_run_time_s=1000)  # fmt: skip
+    assert placed_at_once(app) == {"blocker"}
+    start_new(app, clock, fake, 0.0, {}, {})
+    clock.at = START + timedelta(seconds=1)
+    for n in range(BACKLOG):
+        submit_named(app, clock, owners[0], f"a{n}", cards=16, cards_per_node=8,
+                     max_run_time_s=BACKLOG_RUN_S,
+                     min_memory_gib=1 + n % BACKLOG_CLASSES)  # fmt: skip
+    assert placed_at_once(app) == set()
+    clock.at = START + timedelta(seconds=2)  # after the backlog: the oldest are tenant 0's
+    for owner, name in OTHERS:
+        submit_named(app, clock, owners[owner], name, cards=1, max_run_time_s=OTHERS_RUN_S)
+    live = placed_at_once(app)
+    simulated = run_simulated(app, policy)
+    app.close()
+    assert live == {name for name, (_, at_s) in simulated.items() if at_s == 2.0}
+    assert live == {name for _, name in OTHERS}  # the backlog hid none of them
 
 
 # ---- the card within the pool: the live loop's choice is the packing policy's -------------

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from itertools import zip_longest
 from typing import Any
 
 from sqlalchemy import select, update
@@ -45,14 +44,9 @@ from suanli.domain.scheduling.model import (
     RunningJob,
 )
 from suanli.domain.scheduling.performance import PerformanceModel
-from suanli.domain.scheduling.policies import (
-    SHORTEST_ORDER,
-    PolicyOptions,
-    Round,
-    get_policy,
-    shortest_key,
-)
+from suanli.domain.scheduling.policies import PRIORITY_ORDER, PolicyOptions, Round, get_policy
 from suanli.domain.scheduling.request_window import RequestWindow
+from suanli.domain.scheduling.window import QUEUE_READ_MAX, round_window
 from suanli.errors import (
     BackendError,
     BackendUnavailable,
@@ -71,7 +65,6 @@ from suanli.services.pools import pool_views
 
 log = logging.getLogger(__name__)
 ACTIVE_STATES = (JobState.PLACED.value, JobState.RUNNING.value)
-QUEUE_SCAN_MAX = 5_000
 USAGE_WINDOW_S = 4 * USAGE_HALF_LIFE_S  # older runs weigh under 1/16: ignored
 USAGE_LINES_MAX = 100_000  # jobs considered per tick; the rest wait for the next one
 SUBMIT_ATTEMPTS_MAX = 3
@@ -326,8 +319,8 @@ class Runtime:
             packing_whole_cards=self.settings.packing_whole_cards,
         )
         policy = get_policy(self.settings.scheduler_policy, options=options)
-        shortest = getattr(policy, "queue_order", None) == SHORTEST_ORDER
-        queue = owners_in_turn(queue, options.queue_scan_max, shortest)
+        order = str(getattr(policy, "queue_order", PRIORITY_ORDER))
+        queue = round_window(queue, options.queue_scan_max, order)  # as the simulator's
         placements = policy.place(state, queue, self.clock.now().timestamp())
         return [placement for placement in placements if self._launch_isolated(placement, silent)]
 
@@ -596,37 +589,11 @@ def cluster_snapshot(
         select(JobRow)
         .where(JobRow.state == JobState.QUEUED.value)
         .order_by(JobRow.submitted_at, JobRow.id)
-        .limit(QUEUE_SCAN_MAX)
+        .limit(QUEUE_READ_MAX)
     )
     notes = unreadable if unreadable is not None else []
     queue = [item for job in queued if (item := _queued_or_none(job, notes)) is not None]
     return state, queue
-
-
-def owners_in_turn(queue: list[QueuedJob], limit: int, shortest: bool) -> list[QueuedJob]:
-    """The `limit` jobs a round examines, taken from each enterprise in turn (each in its own
-    order: arrival, or shortest first for a policy whose window is the shortest jobs), the
-    oldest job always among them, returned in arrival order as the policy reads its queue. A
-    round sees only its window, so one tenant's backlog of waiting jobs would otherwise fill
-    it and hide every other tenant's jobs, even ones that could start at once."""
-    if len(queue) <= limit:
-        return queue
-    by_owner: dict[str, list[QueuedJob]] = {}
-    for job in queue:
-        by_owner.setdefault(job.owner_id, []).append(job)
-    if shortest:
-        for jobs in by_owner.values():
-            jobs.sort(key=shortest_key)
-    picked = {queue[0].id: queue[0]}
-    for turn in zip_longest(*by_owner.values()):
-        for job in turn:
-            if len(picked) >= limit:
-                break
-            if job is not None:
-                picked.setdefault(job.id, job)
-        if len(picked) >= limit:
-            break
-    return sorted(picked.values(), key=lambda job: (job.submitted_at_s, job.id))
 
 
 def _queued_or_none(job: JobRow, unreadable: list[tuple[str, Exception]]) -> QueuedJob | None:

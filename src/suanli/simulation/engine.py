@@ -16,12 +16,11 @@ import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import takewhile
 
 from suanli.domain.money import MILLI_PER_CARD, price_milli_card_seconds
 from suanli.domain.scheduling.fairness import USAGE_HALF_LIFE_S, DecayedUsage
 from suanli.domain.scheduling.feasibility import never_placeable
-from suanli.domain.scheduling.matrix import RequirementKey, requirement_key
 from suanli.domain.scheduling.model import (
     ClusterState,
     Placement,
@@ -32,12 +31,12 @@ from suanli.domain.scheduling.model import (
 )
 from suanli.domain.scheduling.performance import PerformanceModel
 from suanli.domain.scheduling.policies import (
-    ARRIVAL_ORDER,
     QUEUE_SCAN_MAX,
     SHORTEST_ORDER,
     Round,
     shortest_key,
 )
+from suanli.domain.scheduling.window import QUEUE_READ_MAX, arrival_key, owners_in_turn
 from suanli.errors import LimitExceeded
 from suanli.i18n import msg
 from suanli.simulation.workload import Fleet, Workload
@@ -46,7 +45,6 @@ EVENTS_MAX = 50_000_000
 TIMELINE_POINTS_MAX = 4_000  # utilisation samples kept for plots (evenly thinned)
 DECISIONS_KEPT_MAX = 100_000
 ROUNDS_PER_INSTANT_MAX = 1_000  # rounds at one instant (a bound; each must place a job)
-CLASS_WINDOW_MAX = 32  # jobs of one requirement class per window
 PROGRESS_EVERY_EVENTS = (
     512  # progress callbacks are throttled: a bar redraw costs more than an event
 )
@@ -262,76 +260,78 @@ def _over_budget(replay: Replay, job: QueuedJob) -> bool:
 
 
 class JobQueue:
-    """Queued jobs by arrival, and by requirement class then priority level.
+    """Queued jobs in arrival order, and each enterprise's in arrival and in shortest-first
+    order, so a round's window (`window.round_window`'s choice, made by `owners_in_turn`) is
+    read off without sorting the queue each round."""
 
-    A priority-order window takes at most `per_class` jobs of any one requirement class: jobs
-    with identical requirements and size cannot start if the first of them cannot, so a
-    crowd of one blocked class must not fill the window and hide jobs that could run.
-    """
-
-    def __init__(self, per_class: int = CLASS_WINDOW_MAX) -> None:
-        self.per_class = per_class
-        self.shortest: dict[RequirementKey, list[_Keyed]] = {}  # per class, by shortest_key
-        self.by_arrival: dict[str, QueuedJob] = {}
-        self.classes: dict[RequirementKey, dict[int, dict[str, QueuedJob]]] = {}
-        self.keys: dict[str, RequirementKey] = {}
+    def __init__(self) -> None:
+        self.arrival: list[_Arrived] = []  # by arrival_key
+        self.jobs: dict[str, QueuedJob] = {}
+        self.owners: dict[str, _OwnerQueue] = {}
 
     def __len__(self) -> int:
-        return len(self.by_arrival)
+        return len(self.arrival)
 
     def add(self, job: QueuedJob) -> None:
-        key = self.keys.setdefault(job.id, requirement_key(job.spec))
-        self.by_arrival[job.id] = job
-        self.classes.setdefault(key, {}).setdefault(job.spec.priority, {})[job.id] = job
-        bisect.insort(self.shortest.setdefault(key, []), (shortest_key(job), job), key=_first)
+        bisect.insort(self.arrival, (arrival_key(job), job), key=_first)
+        self.jobs[job.id] = job
+        owner = self.owners.setdefault(job.owner_id, _OwnerQueue([], []))
+        bisect.insort(owner.arrival, (arrival_key(job), job), key=_first)
+        bisect.insort(owner.shortest, (shortest_key(job), job), key=_first)
 
     def pop(self, job_id: str) -> QueuedJob:
-        job = self.by_arrival.pop(job_id)
-        key = self.keys[job_id]
-        ranked = self.shortest[key]
-        del ranked[bisect.bisect_left(ranked, shortest_key(job), key=_first)]
-        if not ranked:
-            del self.shortest[key]
-        levels = self.classes[key]
-        del levels[job.spec.priority][job_id]
-        if not levels[job.spec.priority]:
-            del levels[job.spec.priority]
-            if not levels:
-                del self.classes[key]
+        job = self.jobs.pop(job_id)
+        _remove(self.arrival, arrival_key(job))
+        owner = self.owners[job.owner_id]
+        _remove(owner.arrival, arrival_key(job))
+        _remove(owner.shortest, shortest_key(job))
+        if not owner.arrival:
+            del self.owners[job.owner_id]
         return job
 
     def window(self, order: str, limit: int) -> list[QueuedJob]:
-        if order == ARRIVAL_ORDER:
-            return list(islice(self.by_arrival.values(), limit))
+        """The live loop's window over the same queue: `round_window(oldest QUEUE_READ_MAX
+        jobs, limit, order)`, with each enterprise's jobs read off its sorted lists."""
+        if len(self.arrival) <= limit:
+            return [job for _, job in self.arrival]
+        last = self.arrival[min(len(self.arrival), QUEUE_READ_MAX) - 1][0]
+        owners = sorted(
+            (owner for owner in self.owners.values() if owner.arrival[0][0] <= last),
+            key=lambda owner: owner.arrival[0][0],
+        )
         if order == SHORTEST_ORDER:
-            return self._shortest_window(limit)
-        heads = (islice(_by_priority(levels), self.per_class) for levels in self.classes.values())
-        merged = heapq.merge(*heads, key=lambda job: (-job.spec.priority, job.submitted_at_s))
-        return list(islice(merged, limit))
-
-    def _shortest_window(self, limit: int) -> list[QueuedJob]:
-        """The shortest queued jobs (highest priority first), at most `per_class` of any one
-        requirement class, as the priority window caps them, and the longest-queued job."""
-        heads = (islice(ranked, self.per_class) for ranked in self.shortest.values())
-        window = [job for _, job in islice(heapq.merge(*heads, key=_first), limit)]
-        oldest = next(iter(self.by_arrival.values()), None)  # kept in view, as the policy does
-        if oldest is None or any(job is oldest for job in window):
-            return window
-        return [oldest, *window[: limit - 1]]
+            by_owner = [_shortest_read(owner, last) for owner in owners]
+        else:
+            by_owner = [_arrival_read(owner, last) for owner in owners]
+        return owners_in_turn(self.arrival[0][1], by_owner, limit)
 
 
+_Arrived = tuple[tuple[float, str], QueuedJob]
 _Keyed = tuple[tuple[int, float, float, str], QueuedJob]
 
 
-def _first(entry: _Keyed) -> tuple[int, float, float, str]:
+@dataclass
+class _OwnerQueue:
+    arrival: list[_Arrived]  # by arrival_key
+    shortest: list[_Keyed]  # by shortest_key
+
+
+def _first(entry: _Arrived | _Keyed) -> tuple[object, ...]:
     return entry[0]
 
 
-def _by_priority(levels: dict[int, dict[str, QueuedJob]]) -> Iterator[QueuedJob]:
-    """One class's jobs, highest priority first, each level in admission order (a preempted
-    job re-enters at its level's end; the policy re-sorts its window by submission time)."""
-    for priority in sorted(levels, reverse=True):
-        yield from levels[priority].values()
+def _remove(ranked: list[_Arrived] | list[_Keyed], key: tuple[object, ...]) -> None:
+    del ranked[bisect.bisect_left(ranked, key, key=_first)]  # type: ignore[arg-type]
+
+
+def _arrival_read(owner: _OwnerQueue, last: tuple[float, str]) -> Iterator[QueuedJob]:
+    """The enterprise's jobs among the oldest QUEUE_READ_MAX, oldest first."""
+    return (job for _, job in takewhile(lambda entry: entry[0] <= last, owner.arrival))
+
+
+def _shortest_read(owner: _OwnerQueue, last: tuple[float, str]) -> Iterator[QueuedJob]:
+    """The enterprise's jobs among the oldest QUEUE_READ_MAX, shortest first."""
+    return (job for _, job in owner.shortest if arrival_key(job) <= last)
 
 
 def simulate(

@@ -9,7 +9,6 @@ import pytest
 
 from suanli.domain.scheduling.model import ClusterState, Placement, QueuedJob
 from suanli.domain.scheduling.policies import (
-    ARRIVAL_ORDER,
     SHORTEST_ORDER,
     PolicyOptions,
     ShortestBackfillPolicy,
@@ -222,20 +221,6 @@ def test_the_shortest_window_keeps_the_oldest_job_in_view() -> None:
     for queued in queue:
         engine_queue.add(queued)
     assert [j.id for j in engine_queue.window(SHORTEST_ORDER, 3)] == ["old", "s0", "s1"]
-
-
-def test_the_simulators_shortest_window_caps_each_class_and_follows_pops() -> None:
-    jobs = [job(f"one{i}", runtime_s=float(i + 1), submitted_at_s=float(i)) for i in range(5)]
-    jobs.append(job("wide", cards=2, runtime_s=100.0, submitted_at_s=99.0))
-    queue = JobQueue(per_class=2)
-    for queued in reversed(jobs):
-        queue.add(queued)
-    # the longest-queued job ("wide", added first) stays in view
-    assert [j.id for j in queue.window(SHORTEST_ORDER, 10)] == ["one0", "one1", "wide"]
-    queue.pop("wide")
-    queue.pop("one0")  # now one4 (admitted next) is the longest-queued
-    assert [j.id for j in queue.window(SHORTEST_ORDER, 2)] == ["one4", "one1"]
-    assert [j.id for j in queue.window(ARRIVAL_ORDER, 1)] == ["one4"]  # admission order
 
 
 def test_earliest_finish_waits_for_a_fast_pool_that_frees_soon() -> None:

@@ -177,7 +177,8 @@ class JobRow(Base):
         Index("ix_jobs_owner_state", "owner_id", "state"),
         # an enterprise's jobs list, newest first, pages without sorting all its jobs
         Index("ix_jobs_owner_submitted", "owner_id", "submitted_at"),
-        # the scheduler's queue scan: queued jobs, oldest first, up to QUEUE_SCAN_MAX
+        # the scheduler's queue scan: queued jobs, oldest first, up to QUEUE_READ_MAX
+        # (domain/scheduling/window.py)
         Index("ix_jobs_state_submitted", "state", "submitted_at"),
     )
 
