@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import stat
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +15,24 @@ from suanli.api.app import create_api
 from suanli.bootstrap import App, bootstrap
 from suanli.config import load_settings
 from suanli.services.organisations import bootstrap_operator
+
+TEMP_BASES = ("/tmp", "/var/tmp", "/dev/shm")  # short paths: Ray's sockets live under them
+
+
+def world_traversable(path: Path) -> bool:
+    """True when every uid can reach `path`: it and each folder above it grant o+x."""
+    return all(folder.stat().st_mode & stat.S_IXOTH for folder in (path, *path.parents))
+
+
+def shared_temp_dir(prefix: str) -> Path:
+    """A new folder open to every uid (as root each local or Slurm job runs as a user of its
+    own). Some machines make /tmp 0700, so the first base every uid can reach is used."""
+    for base in (tempfile.gettempdir(), *TEMP_BASES):
+        if os.path.isdir(base) and world_traversable(Path(base)):
+            path = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+            path.chmod(0o777)
+            return path
+    raise RuntimeError(f"no temporary folder every user can reach among {TEMP_BASES}")
 
 
 def make_app(tmp_path: Path, database_url: str | None = None, **settings: Any) -> App:

@@ -25,7 +25,7 @@ from sqlalchemy import select
 
 from suanli.adapters.db.tables import JobRow
 from tests.conftest import require_component
-from tests.helpers import City, build_city, fund, make_app, python_command
+from tests.helpers import City, build_city, fund, make_app, python_command, shared_temp_dir
 
 STARTUP_TIMEOUT_S = 30.0
 
@@ -165,8 +165,7 @@ def wait_for_leader(servers: list[Server], timeout_s: float) -> Server:
 @pytest.fixture
 def marker_dir() -> Iterator[Path]:
     """Open to every uid: as root, each local job runs as a user of its own."""
-    path = Path(tempfile.mkdtemp(prefix="suanli-markers-"))
-    path.chmod(0o777)
+    path = shared_temp_dir("suanli-markers-")
     yield path
     shutil.rmtree(path, ignore_errors=True)
 

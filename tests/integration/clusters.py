@@ -30,10 +30,10 @@ from suanli.adapters.backends.ray_local import (
     free_port,
     kill_tree,
     ray_head,
-    short_temp_dir,
     stop_tree,
     wait_until,
 )
+from tests.helpers import shared_temp_dir
 
 __all__ = [
     "JOB_USER",
@@ -309,7 +309,7 @@ def slurm_cluster(
     tmp_dir: Path | None = None, gpus: int = 8, gres_type: str = "h100"
 ) -> Iterator[SlurmCluster]:
     """A running one-node Slurm cluster with `gpus` fake GPUs of GRES type `gres_type`."""
-    root = tmp_dir or short_temp_dir("suanli-slurm-")
+    root = tmp_dir or shared_temp_dir("suanli-slurm-")
     ensure_job_user()
     cluster = SlurmCluster(root, gpus, gres_type)
     try:

@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,12 +17,12 @@ import pytest
 from suanli.adapters.backends import local
 from suanli.adapters.backends.base import BackendState, LaunchRequest
 from suanli.adapters.backends.local import RUN_RECORD_SUFFIX, LocalBackend
+from tests.helpers import shared_temp_dir
 
 
 @pytest.fixture
 def marker_dir() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="suanli-runs-"))
-    path.chmod(0o777)  # as root each run is a user of its own
+    path = shared_temp_dir("suanli-runs-")
     yield path
     shutil.rmtree(path, ignore_errors=True)
 
