@@ -59,6 +59,12 @@ class Settings(BaseSettings):
         description="one-node whole-card jobs are placed by the packing policy too (else best fit)",
     )
     job_log_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    max_queued_jobs_per_enterprise: int = Field(
+        default=1000,
+        ge=1,
+        le=1_000_000,
+        description="a submit past this many of the enterprise's jobs waiting in the queue: 429",
+    )
     page_size_max: int = Field(default=500, ge=1, le=10_000)
     backend_lost_grace_s: float = Field(default=30.0, ge=0, le=3600)
     node_name: str = Field(

@@ -12,6 +12,7 @@ SuanliError                       500 / exit 1
 │   ├── OrganisationNotActive     (pending review, rejected, or suspended)
 │   └── CsrfRefused               (a cookie-authenticated write without its CSRF token)
 ├── TooManyAttempts               429 / exit 3   (carries retry_after_s: the Retry-After header)
+├── QueueFull                     429 / exit 3   (an enterprise's queued jobs are at their limit)
 ├── NotFound                      404 / exit 4   (also for other tenants' objects)
 ├── Conflict                      409 / exit 5
 │   ├── IdempotencyConflict
@@ -161,6 +162,14 @@ class TooManyAttempts(SuanliError):
     def __init__(self, message: str | Msg, *, retry_after_s: int, field: str | None = None) -> None:
         super().__init__(message, field=field, retry_after_s=retry_after_s)
         self.retry_after_s = retry_after_s
+
+
+class QueueFull(SuanliError):
+    """An enterprise already has as many queued jobs as one may (`details`: limit, queued)."""
+
+    http_status = 429
+    exit_code = 3
+    code = "queued_jobs_limit"
 
 
 class NotFound(SuanliError):

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from fastapi.testclient import TestClient
 
 from suanli.adapters.backends.local import KILL_GRACE_S
 from suanli.domain.scheduling.policies import QUEUE_SCAN_MAX
@@ -233,3 +236,72 @@ def test_one_tenants_backlog_of_waiting_jobs_cannot_hide_another_tenants_job(
     assert done["state"] == "succeeded", done
     city.client.post(f"/v1/jobs/{running}/cancel", headers=city.headers(city.enterprise))
     run_until(city, city.enterprise, running, {"cancelled"})
+
+
+@pytest.fixture
+def capped_city(tmp_path: Path, database_url: str) -> Iterator[City]:
+    """A city where an enterprise may have QUEUE_CAP jobs queued at once."""
+    app = make_app(tmp_path, database_url, max_queued_jobs_per_enterprise=QUEUE_CAP)
+    built = build_city(app)
+    fund(app, built.enterprise_id, 10_000_000)
+    fund(app, _org_of(built, built.other_enterprise), 10_000_000)
+    yield built
+    app.close()
+
+
+QUEUE_CAP = 5
+
+
+def _queued(city: City, token: str) -> int:
+    return int(city.get(token, "/v1/jobs", params={"state": "queued"}).json()["total"])
+
+
+def test_an_enterprise_at_its_queued_jobs_limit_is_refused_and_others_are_not(
+    capped_city: City,
+) -> None:
+    """Before: one enterprise could queue any number of jobs."""
+    city = capped_city
+    first = [_submit(city, city.enterprise, name=f"q{n}") for n in range(QUEUE_CAP)]
+    in_english = {**city.headers(city.enterprise), "Accept-Language": "en"}
+    refused = city.client.post("/v1/jobs", json=job_spec(name="over"), headers=in_english)
+    assert refused.status_code == 429, refused.text
+    body = refused.json()
+    assert body["error"] == "queued_jobs_limit", body
+    assert body["details"] == {"limit": QUEUE_CAP, "queued": QUEUE_CAP}, body
+    assert f"limit of {QUEUE_CAP}" in body["message"], body
+    chinese = city.post(city.enterprise, "/v1/jobs", job_spec(name="over")).json()["message"]
+    assert f"上限 {QUEUE_CAP} 个" in chinese, chinese
+    assert _queued(city, city.enterprise) == QUEUE_CAP  # nothing written, no hold taken
+    _submit(city, city.other_enterprise, name="other")  # a limit per enterprise
+    cancel = city.client.post(f"/v1/jobs/{first[0]}/cancel", headers=city.headers(city.enterprise))
+    assert cancel.status_code == 200, cancel.text
+    _submit(city, city.enterprise, name="room-again")
+
+
+@pytest.mark.parametrize("pool", ["priced", "free"])
+def test_concurrent_submits_never_queue_past_the_limit(capped_city: City, pool: str) -> None:
+    """Sixteen submits at once of one enterprise, with room for five: five are queued and the
+    rest refused, on PostgreSQL too (each submit counts under a lock on the organisation). A
+    job on a free pool holds no money, so no lock of the hold orders those submits: without
+    the organisation's lock, more than five were queued there. On a priced pool, the two
+    locks taken in the wrong kind once deadlocked (FOR UPDATE against the job's foreign key)."""
+    city = capped_city
+    spec = job_spec(command="true")
+    if pool == "free":
+        free = {"name": "free", "accelerator_model": "A100-SXM4-80GB", "nodes": 1,
+                "cards_per_node": 8, "region": "浙江/杭州/余杭", "price_fen_per_card_hour": 0,
+                "provider_id": city.provider_id}  # fmt: skip
+        assert city.post(city.operator, "/v1/pools", free).status_code == 201
+        spec["accelerators"] = ["A100-SXM4-80GB"]
+    barrier = threading.Barrier(16)
+
+    def send(n: int) -> int:
+        client = TestClient(city.client.app)
+        barrier.wait(timeout=30)
+        body = {**spec, "name": f"race-{n}"}
+        return client.post("/v1/jobs", json=body, headers=city.headers(city.enterprise)).status_code
+
+    with ThreadPoolExecutor(16) as threads:
+        codes = sorted(threads.map(send, range(16)))
+    assert codes == [201] * QUEUE_CAP + [429] * (16 - QUEUE_CAP), codes
+    assert _queued(city, city.enterprise) == QUEUE_CAP

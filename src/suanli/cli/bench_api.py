@@ -50,6 +50,7 @@ REPLICAS_MAX = 8
 CLIENTS_MAX = 256
 SECONDS_MAX = 600
 REQUESTS_MAX = 500_000
+QUEUED_JOBS_MAX = REQUESTS_MAX  # more than a run can submit
 BASELINE_S_MAX = 5.0  # the healthz-only phase: a quarter of the run, at most this
 ENTERPRISES = 8
 STARTUP_TIMEOUT_S = 60.0
@@ -218,6 +219,9 @@ def _cpu_s(processes: list[psutil.Process]) -> float:
 def replicas_running(url: str, data_dir: Path, count: int) -> Iterator[Running]:
     env = {**os.environ, "SUANLI_DATABASE_URL": url, "SUANLI_DATA_DIR": str(data_dir)}
     env["SUANLI_LANGUAGE"] = "en"
+    # API-only replicas start no job, so every submit stays queued: past the per-enterprise
+    # limit on queued jobs the bench would time refusals instead of submits.
+    env["SUANLI_MAX_QUEUED_JOBS_PER_ENTERPRISE"] = str(QUEUED_JOBS_MAX)
     processes: list[subprocess.Popen[bytes]] = []
     urls: list[str] = []
     try:

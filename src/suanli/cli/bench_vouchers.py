@@ -87,7 +87,9 @@ class StormResult:
 
 
 def _settings(url: str) -> Settings:
-    return load_settings(database_url=url)
+    # Its orders are settled without a run, so each stays queued: the per-enterprise limit on
+    # queued jobs would refuse the storm's later orders.
+    return load_settings(database_url=url, max_queued_jobs_per_enterprise=SETTLEMENTS_MAX)
 
 
 def build_city(url: str, settlements: int) -> City:

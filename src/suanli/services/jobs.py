@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from suanli.adapters.db.tables import JobRow, PoolRow, UsageRow
+from suanli.adapters.db.tables import JobRow, OrganisationRow, PoolRow, UsageRow
 from suanli.config import Settings
 from suanli.domain.accelerators import Precision
 from suanli.domain.divisions import canonical_region
@@ -17,7 +17,7 @@ from suanli.domain.money import price_milli_card_seconds
 from suanli.domain.pools import Region
 from suanli.domain.scheduling.feasibility import explain_unplaceable, feasible_pools
 from suanli.domain.scheduling.model import PoolView
-from suanli.errors import InvalidInput, NotFound, PermissionDenied, Unplaceable
+from suanli.errors import InvalidInput, NotFound, PermissionDenied, QueueFull, Unplaceable
 from suanli.i18n import Msg, msg
 from suanli.services import settlement
 from suanli.services.common import Clock, Page, PageResult, Principal, audit, new_id, paginate
@@ -131,6 +131,8 @@ def submit_job(
     """Refuses what no pool could ever run; holds the maximum cost; queues the job."""
     if caller.org_kind != "enterprise":
         raise PermissionDenied(msg("只有企业可以提交作业", "only enterprises submit jobs"))
+    limit = settings.max_queued_jobs_per_enterprise
+    _require_room_in_the_queue(session, limit, caller.org_id, including_this_job=False)
     views = pool_views(session)
     feasible = feasible_pools(spec, views)
     if not feasible:
@@ -159,11 +161,48 @@ def submit_job(
     session.add(job)
     session.flush()
     settlement.apply_job_hold(session, clock, job, hold)
+    _require_room_in_the_queue(session, limit, caller.org_id, including_this_job=True)
     audit(
         session, clock, caller, "job.submit", job.id, name=job.name, cards=spec.cards,
         card_milli=spec.card_milli, max_run_time_s=spec.max_run_time_s, hold_fen=job.hold_fen,
     )  # fmt: skip
     return job
+
+
+def _require_room_in_the_queue(
+    session: Session, limit: int, owner_id: str, *, including_this_job: bool
+) -> None:
+    """At most `limit` of an enterprise's jobs wait in the queue at once. Checked twice: first
+    unlocked, before any work, so a full queue is refused without taking the locks every
+    submit shares; then, with this submit's job written, under a lock on the organisation's
+    row held to the commit, which is the check that binds: two submits of one enterprise
+    count one after the other (on PostgreSQL, under READ COMMITTED, the later one's count
+    sees the earlier one's committed job; SQLite's single writer serialises them anyway).
+    It is taken after the hold, whose clearing-account lock already orders every submit that
+    holds money, so it adds little wait of its own; other tenants never wait on it."""
+    if including_this_job:
+        lock = select(OrganisationRow.id).where(OrganisationRow.id == owner_id)
+        # FOR NO KEY UPDATE: a plain FOR UPDATE waits on the key-share lock that inserting a
+        # job (its owner's foreign key) takes, and two submits deadlocked on it and the hold.
+        session.execute(lock.with_for_update(key_share=True))
+    waiting = (
+        select(func.count())
+        .select_from(JobRow)
+        .where(JobRow.owner_id == owner_id, JobRow.state == JobState.QUEUED.value)
+    )
+    queued = (session.scalar(waiting) or 0) - (1 if including_this_job else 0)
+    if queued < limit:
+        return
+    raise QueueFull(
+        msg(
+            f"本企业排队中的作业已有 {queued} 个，达到上限 {limit} 个；"
+            "请等待作业开始运行，或取消一些排队的作业",
+            f"this enterprise has {queued} queued jobs, at the limit of {limit}; "
+            "wait for some to start, or cancel some",
+        ),
+        limit=limit,
+        queued=queued,
+    )
 
 
 def _refuse_a_zero_budget_without_a_free_pool(spec: JobSpec, feasible: list[PoolView]) -> None:
