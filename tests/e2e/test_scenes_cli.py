@@ -13,12 +13,11 @@ from typing import Any, cast
 
 import numpy as np
 import pytest
-import typer
 from typer.testing import CliRunner, Result
 
 from suanli.adapters.matching import MatchEngine, VectorCache, load_default_embedder
 from suanli.adapters.matching.embedding import FloatMatrix
-from suanli.cli import bench_scenes
+from suanli.cli import bench, bench_scenes
 from suanli.cli.scenes import app
 from suanli.services.scenes_files import load_capabilities, load_opportunities
 from tests.conftest import require_component
@@ -194,9 +193,8 @@ class HashEmbedder:
 def test_bench_scenes_reports_quality_indexing_and_latency(monkeypatch: pytest.MonkeyPatch) -> None:
     embedder = HashEmbedder()
     monkeypatch.setattr(bench_scenes, "load_default_embedder", lambda: (embedder, None))
-    bench = typer.Typer()
-    bench_scenes.register(bench)
-    result = CliRunner().invoke(bench, ["--items", "150", "--queries", "5", "--no-cache", "--json"])
+    args = ["scenes", "--items", "150", "--queries", "5", "--no-cache", "--json"]
+    result = CliRunner().invoke(bench.app, args)
     body = _json(result)
     assert set(body) == {"mode", "demo", "indexing", "query", "stored"}
     indexing, query, stored = body["indexing"], body["query"], body["stored"]

@@ -9,7 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner, Result
 
-from suanli.cli import bench_scheduler, simulate
+from suanli.cli import bench, simulate
 from suanli.simulation.metrics import METRIC_KEYS
 
 
@@ -21,9 +21,7 @@ def _app() -> typer.Typer:
         """A root with a callback, so commands are invoked by name as in `suanli`."""
 
     simulate.register(root)
-    bench = typer.Typer()
-    bench_scheduler.register(bench)
-    root.add_typer(bench, name="bench")
+    root.add_typer(bench.app, name="bench")
     return root
 
 

@@ -19,7 +19,6 @@ from suanli.adapters.db.tables_scenes import (
     SceneProposalRow,
     SceneReviewRow,
 )
-from suanli.adapters.matching.engine import TOP_K_MAX
 from suanli.api.deps import AppState, CurrentPrincipal, PageParams
 from suanli.api.schemas import PageOf, Strict
 from suanli.api.schemas_scenes import (
@@ -45,7 +44,7 @@ from suanli.api.schemas_scenes import (
     ReviewPublic,
 )
 from suanli.api.types import CalendarDate, Line, Text
-from suanli.domain.scenes import PIPELINE_STAGE_LABELS, PipelineStage
+from suanli.domain.scenes import PIPELINE_STAGE_LABELS, TOP_K_MAX, PipelineStage
 from suanli.errors import InvalidInput
 from suanli.i18n import msg
 from suanli.services import scenes, scenes_deals

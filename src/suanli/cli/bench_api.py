@@ -34,21 +34,16 @@ from typing import Any
 import httpx
 import psutil
 import sqlalchemy as sa
-import typer
 
 from suanli.adapters.db.database import Database
 from suanli.cli.bench_ledger import scratch_database
-from suanli.cli.common import fail, handle_errors
+from suanli.cli.common import fail
 from suanli.i18n import t
 from suanli.services import ledger
 from suanli.services.common import Clock, SystemClock
 from suanli.services.organisations import bootstrap_operator
 from suanli.services.wallets import demo_top_up
 
-DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-REPLICAS_MAX = 8
-CLIENTS_MAX = 256
-SECONDS_MAX = 600
 REQUESTS_MAX = 500_000
 QUEUED_JOBS_MAX = REQUESTS_MAX  # more than a run can submit
 BASELINE_S_MAX = 5.0  # the healthz-only phase: a quarter of the run, at most this
@@ -86,19 +81,11 @@ class OpFigures:
     p50_vs_healthz: float
 
 
-def register(app: typer.Typer) -> None:
-    app.command("api", help="API throughput and latency with several replicas on one database")(api)
-
-
-@handle_errors
-def api(
-    database_url: str = typer.Option(DEFAULT_DATABASE_URL, "--database-url"),
-    replicas: int = typer.Option(2, "--replicas", min=1, max=REPLICAS_MAX),
-    clients: int = typer.Option(32, "--clients", min=1, max=CLIENTS_MAX),
-    seconds: float = typer.Option(20.0, "--seconds", min=1.0, max=SECONDS_MAX),
-    json_output: bool = typer.Option(False, "--json", help="print JSON"),
+def run_command(
+    database_url: str, replicas: int, clients: int, seconds: float, json_output: bool
 ) -> None:
-    """Prints per-operation rate, p50/p99 and errors, and their ratio to GET /healthz."""
+    """`suanli bench api` (its options are in cli/bench.py): prints per-operation rate, p50/p99
+    and errors, and their ratio to GET /healthz."""
     load_before = os.getloadavg()[0]
     with scratch_database(database_url) as scratch, tempfile.TemporaryDirectory() as data_dir:
         url = _named(scratch)

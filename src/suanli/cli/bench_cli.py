@@ -13,11 +13,8 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 
-import typer
-
 from suanli.i18n import t
 
-REPEAT_MAX = 50
 CASE_TIMEOUT_S = 30.0
 BASELINE = ("python -c pass", [sys.executable, "-c", "pass"])
 CASES = (
@@ -35,17 +32,8 @@ class StartupFigures:
     ratio_to_baseline: float
 
 
-def register(app: typer.Typer) -> None:
-    """Adds the CLI start-up benchmark to the bench group."""
-    app.command("cli", help="Start-up time of suanli --help and sub-commands vs python -c pass")(
-        cli
-    )
-
-
-def cli(
-    repeat: int = typer.Option(10, "--repeat", min=1, max=REPEAT_MAX, help="runs per command"),
-    json_output: bool = typer.Option(False, "--json", help="print JSON"),
-) -> None:
+def run_command(repeat: int, json_output: bool) -> None:
+    """`suanli bench cli` (its options are in cli/bench.py)."""
     commands = [BASELINE] + [(name, _suanli(args)) for name, args in CASES]
     samples: dict[str, list[float]] = {name: [] for name, _ in commands}
     for _ in range(repeat):

@@ -37,11 +37,9 @@ import httpx
 import sqlalchemy as sa
 import typer
 
-from suanli.cli.common import JsonOption, console, print_json
+from suanli.cli.common import console, print_json
 from suanli.i18n import t
 
-JOBS_DEFAULT = 100_000
-POOLS_DEFAULT = 1_000
 API_CALLS = 20
 PAINT_RUNS = 3
 HEAP_SAMPLES_PER_MINUTE = 4
@@ -49,12 +47,7 @@ HEAP_READINGS = 3  # a sample is the least of these post-GC readings
 HEAP_READING_GAP_MS = 400
 FLAT_SLOPE_MB_PER_MIN = 0.05  # 0.5 MB over 10 minutes, 3 MB over an hour
 FLAT_SPREAD_MB = 1.0  # max - min after the warm-up: the collector's noise is about ±0.3 MB
-REFRESH_MS_DEFAULT = 5_000  # web/src/features/dashboard/api.ts REFRESH_MS
-REFRESH_MS_MIN = 200  # the page's own bounds on ?refresh_ms=
-REFRESH_MS_MAX = 10_000
-WARM_UP_MINUTES_DEFAULT = 2.0
 JITLESS = "--js-flags=--jitless"
-MINUTES_MAX = 30
 INSERT_BATCH = 5_000
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -135,34 +128,17 @@ class DashboardBench:
     heap: list[HeapRun] = field(default_factory=list)
 
 
-def register(app: typer.Typer) -> None:
-    app.command("dashboard", help="City dashboard: API latency, first paint, heap over time")(
-        dashboard
-    )
-
-
-def dashboard(
-    database_url: str = typer.Option(..., "--database-url", help="PostgreSQL URL"),
-    jobs: int = typer.Option(JOBS_DEFAULT, "--jobs", min=1, max=1_000_000),
-    pools: int = typer.Option(POOLS_DEFAULT, "--pools", min=1, max=100_000),
-    minutes: float = typer.Option(10.0, "--minutes", min=0.0, max=MINUTES_MAX),
-    refresh_ms: int = typer.Option(
-        REFRESH_MS_DEFAULT,
-        "--refresh-ms",
-        min=REFRESH_MS_MIN,
-        max=REFRESH_MS_MAX,
-        help="the page's refresh interval during the heap run (?refresh_ms=)",
-    ),
-    warm_up_minutes: float = typer.Option(
-        WARM_UP_MINUTES_DEFAULT,
-        "--warm-up-minutes",
-        min=0.0,
-        max=MINUTES_MAX,
-        help="heap samples this early are shown but left out of the verdict",
-    ),
-    json_output: bool = JsonOption,
+def run_command(
+    database_url: str,
+    jobs: int,
+    pools: int,
+    minutes: float,
+    refresh_ms: int,
+    warm_up_minutes: float,
+    json_output: bool,
 ) -> None:
-    """Seeds, serves, measures; prints the figures."""
+    """`suanli bench dashboard` (its options are in cli/bench.py): seeds, serves, measures;
+    prints the figures."""
     with _schema(database_url) as url:
         started = time.monotonic()
         _seed(url, jobs, pools)

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-import typer
 from rich.table import Table
 
 from suanli.adapters.db.ledger_repo import (
@@ -32,12 +31,10 @@ from suanli.adapters.db.ledger_repo import (
     with_retry,
 )
 from suanli.adapters.db.migrate import upgrade
-from suanli.cli.common import JsonOption, console, fail, handle_errors, print_json
+from suanli.cli.common import console, fail, print_json
 from suanli.domain.ledger import AccountKind, TransferCode, TransferRequest
 from suanli.i18n import t
 
-WORKERS_MAX = 64
-SECONDS_MAX = 600
 OPERATIONS_PER_WORKER_MAX = 2_000_000  # a bound on every loop, whatever the clock says
 HOT_ACCOUNTS = 2
 ROUNDS = 3  # baseline, uncontended and hot steps alternate this many times
@@ -324,27 +321,15 @@ def _check(url: str) -> list[str]:
     return [f"{v.subject_id}: {v.rule}: {v.detail}" for v in report.violations]
 
 
-def register(app: typer.Typer) -> None:
-    """Adds the ledger benchmark command to the bench group."""
-
-    @app.command("ledger")
-    @handle_errors
-    def bench_ledger(
-        database_url: str = typer.Option(..., "--database-url", help="PostgreSQL or SQLite URL"),
-        workers: int = typer.Option(8, "--workers", min=1, max=WORKERS_MAX),
-        seconds: float = typer.Option(5.0, "--seconds", min=0.5, max=SECONDS_MAX),
-        json_output: bool = JsonOption,
-    ) -> None:
-        """Ledger transfers/s (uncontended and hot accounts) vs plain INSERT+COMMIT tx/s."""
-        result = run_benchmark(database_url, workers, seconds)
-        if json_output:
-            print_json(asdict(result))
-        else:
-            _print_result(result)
-        if not result.invariants_ok:
-            fail(
-                t("账本不变量被破坏", "ledger invariants broken") + f": {result.violations[:5]}", 6
-            )
+def run_command(database_url: str, workers: int, seconds: float, json_output: bool) -> None:
+    """`suanli bench ledger` (its options are in cli/bench.py)."""
+    result = run_benchmark(database_url, workers, seconds)
+    if json_output:
+        print_json(asdict(result))
+    else:
+        _print_result(result)
+    if not result.invariants_ok:
+        fail(t("账本不变量被破坏", "ledger invariants broken") + f": {result.violations[:5]}", 6)
 
 
 def _print_result(result: BenchResult) -> None:

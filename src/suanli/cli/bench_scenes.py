@@ -25,7 +25,6 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -38,10 +37,8 @@ from suanli.adapters.matching import (
 from suanli.adapters.matching.embedding import Embedder
 from suanli.cli.bench_scenes_stored import measure_stored, summarise_stored
 from suanli.cli.common import (
-    JsonOption,
     console,
     err_console,
-    handle_errors,
     print_json,
     settings_from_env,
 )
@@ -55,11 +52,6 @@ from suanli.services.scenes_files import (
     load_opportunities,
 )
 
-ITEMS_DEFAULT = 10_000
-ITEMS_QUICK = 1_000
-ITEMS_MAX = 100_000
-QUERIES_DEFAULT = 200
-QUERIES_MAX = 10_000
 NEW_TEXT_SAMPLES_MAX = 50  # embedding a never-seen query text, timed this many times at most
 TOP_K = 10
 SEED = 20_250_701  # synthetic data is the same on every run
@@ -321,35 +313,18 @@ def run_benchmark(
     return result
 
 
-def register(app: typer.Typer) -> None:
-    """Adds the scenes benchmark command to the bench group."""
-
-    @app.command("scenes")
-    @handle_errors
-    def bench_scenes(
-        items: int = typer.Option(
-            ITEMS_DEFAULT, "--items", min=100, max=ITEMS_MAX, help="synthetic items"
-        ),
-        queries: int = typer.Option(QUERIES_DEFAULT, "--queries", min=1, max=QUERIES_MAX),
-        quick: bool = typer.Option(False, "--quick", help=f"{ITEMS_QUICK} items, about a minute"),
-        no_cache: bool = typer.Option(False, "--no-cache", help="embed the demo set afresh"),
-        reuse_vectors: bool = typer.Option(
-            False,
-            "--reuse-vectors",
-            help="keep the synthetic items' vectors in <data_dir>/cache and reuse them",
-        ),
-        json_output: bool = JsonOption,
-    ) -> None:
-        """Demo-set quality, indexing time and texts/s, query latency after indexing."""
-        count = ITEMS_QUICK if quick else items
-        data_dir = settings_from_env().data_dir
-        cache_path = None if no_cache else data_dir / CACHE_FILE
-        synthetic_cache = data_dir / SYNTHETIC_CACHE_FILE if reuse_vectors else None
-        result = run_benchmark(count, queries, cache_path, synthetic_cache)
-        if json_output:
-            print_json(result)
-            return
-        console.print(_result_table(result))
+def run_command(
+    items: int, queries: int, no_cache: bool, reuse_vectors: bool, json_output: bool
+) -> None:
+    """`suanli bench scenes` (its options are in cli/bench.py)."""
+    data_dir = settings_from_env().data_dir
+    cache_path = None if no_cache else data_dir / CACHE_FILE
+    synthetic_cache = data_dir / SYNTHETIC_CACHE_FILE if reuse_vectors else None
+    result = run_benchmark(items, queries, cache_path, synthetic_cache)
+    if json_output:
+        print_json(result)
+        return
+    console.print(_result_table(result))
 
 
 def _goal(met: bool) -> str:

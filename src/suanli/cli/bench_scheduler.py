@@ -3,40 +3,28 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from suanli.domain.scheduling.card_choice import DEFAULT_PACKING_POLICY
 from suanli.domain.scheduling.policies import get_policy
 from suanli.errors import SuanliError
 from suanli.i18n import t
-from suanli.simulation.bench import FRACTIONAL_DEFAULT, run_bench
+from suanli.simulation.bench import run_bench
 
 
-def register(app: typer.Typer) -> None:
-    """Adds the scheduler benchmark command to the bench group."""
-    app.command("scheduler", help="Placement decisions/s and latency")(scheduler)
-
-
-def scheduler(
-    pools: Annotated[int, typer.Option(help="synthetic pools in the fleet")] = 5_000,
-    jobs: Annotated[int, typer.Option(help="queued jobs to decide")] = 20_000,
-    policy: Annotated[str, typer.Option(help="policy to measure")] = "fastest",
-    seed: Annotated[int, typer.Option(help="seed of the synthetic fleet and jobs")] = 0,
-    fractional: Annotated[
-        float, typer.Option(help="share of jobs asking for part of one card (card_milli)")
-    ] = FRACTIONAL_DEFAULT,
-    packing: Annotated[
-        str, typer.Option(help="packing policy: the node and card within the chosen pool")
-    ] = DEFAULT_PACKING_POLICY,
-    packing_whole_cards: Annotated[
-        bool, typer.Option(help="pack one-node whole-card jobs too (else best fit)")
-    ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON only")] = False,
+def run_command(
+    pools: int,
+    jobs: int,
+    policy: str,
+    seed: int,
+    fractional: float,
+    packing: str,
+    packing_whole_cards: bool,
+    as_json: bool,
 ) -> None:
+    """`suanli bench scheduler` (its options are in cli/bench.py)."""
     out, err = Console(), Console(stderr=True)
     try:
         get_policy(policy)

@@ -16,7 +16,6 @@ from datetime import date, datetime, timedelta
 from multiprocessing.synchronize import Barrier
 from typing import Any
 
-import typer
 from rich.table import Table
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -25,8 +24,9 @@ from suanli.adapters.db.database import Database
 from suanli.adapters.db.ledger_repo import transact, transfers
 from suanli.adapters.db.tables import JobRow, UsageRow
 from suanli.adapters.db.tables_vouchers import VoucherGrantRow, VoucherProgramRow
+from suanli.cli.bench import SETTLEMENTS_MAX
 from suanli.cli.bench_ledger import scratch_database
-from suanli.cli.common import JsonOption, console, fail, handle_errors, print_json
+from suanli.cli.common import console, fail, print_json
 from suanli.config import Settings, load_settings
 from suanli.domain.jobs import JobSpec
 from suanli.domain.ledger import TransferCode, TransferFlags
@@ -38,9 +38,6 @@ from suanli.services.common import Principal, SystemClock
 from suanli.services.organisations import create_organisation
 from suanli.services.pools import create_pool
 
-DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-SETTLEMENTS_MAX = 100_000
-WORKERS_MAX = 64
 ENTERPRISES_MAX = 50
 WORKER_START_TIMEOUT_S = 120.0
 STORM_TIMEOUT_S = 600.0
@@ -357,31 +354,19 @@ def run_benchmark(url: str, settlements: int, workers: int) -> StormResult:
     )
 
 
-def register(app: typer.Typer) -> None:
-    """Adds the vouchers benchmark command to the bench group."""
-
-    @app.command("vouchers")
-    @handle_errors
-    def bench_vouchers(
-        database_url: str = typer.Option(
-            DEFAULT_DATABASE_URL, "--database-url", help="PostgreSQL (default: local test db)"
-        ),
-        settlements: int = typer.Option(400, "--settlements", min=1, max=SETTLEMENTS_MAX),
-        workers: int = typer.Option(8, "--workers", min=1, max=WORKERS_MAX),
-        json_output: bool = JsonOption,
-    ) -> None:
-        """Concurrent settlements against a program whose budget covers only some of them."""
-        result = run_benchmark(database_url, settlements, workers)
-        if json_output:
-            print_json(asdict(result))
-        else:
-            _print_result(result)
-        if result.overspent or not result.ledger_ok:
-            fail(
-                t("预算被超支或账本不一致", "overspent or ledger broken")
-                + f": {result.violations[:5]}",
-                6,
-            )
+def run_command(database_url: str, settlements: int, workers: int, json_output: bool) -> None:
+    """`suanli bench vouchers` (its options are in cli/bench.py)."""
+    result = run_benchmark(database_url, settlements, workers)
+    if json_output:
+        print_json(asdict(result))
+    else:
+        _print_result(result)
+    if result.overspent or not result.ledger_ok:
+        fail(
+            t("预算被超支或账本不一致", "overspent or ledger broken")
+            + f": {result.violations[:5]}",
+            6,
+        )
 
 
 def _print_result(result: StormResult) -> None:

@@ -24,10 +24,8 @@ import sqlalchemy as sa
 import typer
 
 from suanli.cli.bench_dashboard import _browser, _schema, _seed, _serving
-from suanli.cli.common import JsonOption, console, print_json
+from suanli.cli.common import console, print_json
 
-JOBS_DEFAULT = 100_000
-POOLS_DEFAULT = 10_000
 API_CALLS = 40
 RENDER_RUNS = 3
 BENCH_LOGIN = "bench.web"
@@ -58,19 +56,9 @@ class WebBench:
     jobs_render_ms: list[float]
 
 
-def register(app: typer.Typer) -> None:
-    app.command("web", help="Web portal: first-page JS size, API p95, render time")(web)
-
-
-def web(
-    database_url: str = typer.Option(
-        "postgresql+psycopg://postgres@127.0.0.1:5432/postgres", "--database-url"
-    ),
-    jobs: int = typer.Option(JOBS_DEFAULT, "--jobs", min=1, max=1_000_000),
-    pools: int = typer.Option(POOLS_DEFAULT, "--pools", min=1, max=100_000),
-    json_output: bool = JsonOption,
-) -> None:
-    """Seeds, serves, measures; prints the figures."""
+def run_command(database_url: str, jobs: int, pools: int, json_output: bool) -> None:
+    """`suanli bench web` (its options are in cli/bench.py): seeds, serves, measures; prints
+    the figures."""
     _require_portal()
     with _schema(database_url) as url:
         started = time.monotonic()

@@ -1,4 +1,8 @@
-"""`suanli demo`: a fresh fictional city whose market runs live, then (optionally) serves it."""
+"""`suanli demo`: a fresh fictional city whose market runs live, then (optionally) serves it.
+
+The bootstrap and the demo service (the database, the scheduler, NumPy) are imported where they
+run, so `suanli demo --help` starts without them.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.live import Live
 from rich.table import Table
 
-from suanli.bootstrap import App, bootstrap
 from suanli.cli.common import (
     console,
     err_console,
@@ -24,7 +27,10 @@ from suanli.cli.render import job_counts, job_state, words
 from suanli.domain.jobs import TERMINAL_STATES, JobState
 from suanli.domain.money import format_yuan
 from suanli.i18n import t
-from suanli.services import demo
+
+if TYPE_CHECKING:
+    from suanli.bootstrap import App
+    from suanli.services import demo
 
 DEMO_TIMEOUT_S = 180.0
 TICK_S = 0.25
@@ -40,6 +46,9 @@ def demo_command(
     ),
 ) -> None:
     """Creates a fresh demo city, runs its jobs live, prints a summary, then serves the API."""
+    from suanli.bootstrap import bootstrap
+    from suanli.services import demo
+
     settings = settings_from_env(data_dir=data_dir)
     demo_dir = settings.data_dir / "demo"
     demo.reset_data_dir(demo_dir)
@@ -55,6 +64,7 @@ def _ray_head(wanted: bool) -> Iterator[str | None]:
         yield None
         return
     from suanli.adapters.backends.ray_local import ray_head
+    from suanli.services import demo
 
     console.print(t("启动本地 Ray 集群 (127.0.0.1)...", "starting a local Ray head (127.0.0.1)..."))
     with ray_head(resources=demo.RAY_RESOURCES) as head:
@@ -72,6 +82,8 @@ def _ray_head(wanted: bool) -> Iterator[str | None]:
 
 
 def _run_demo(app: App, ray_address: str | None, *, serve: bool, json_output: bool) -> None:
+    from suanli.services import demo
+
     try:
         city = demo.build_city(app)
         jobs = demo.JOBS
@@ -116,6 +128,8 @@ STATE_COLOURS = {"succeeded": "green", "running": "cyan", "queued": "yellow", "f
 
 
 def _run_live(app: App, city: demo.DemoCity) -> None:
+    from suanli.services import demo
+
     deadline = time.monotonic() + DEMO_TIMEOUT_S
     finished = False
     initial = _table(demo.job_rows(app, city.job_ids))

@@ -1,14 +1,17 @@
 """`suanli ledger ...`: `check` and `expire` work on the database directly (the operator, on the
-server); top-up, balance, statement, payout, refund and monthly talk to a running API."""
+server); top-up, balance, statement, payout, refund and monthly talk to a running API.
+
+The database and the ledger service are imported inside `check` and `expire`, so `--help` and
+the API commands start without SQLAlchemy.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from suanli.adapters.db.database import Database
 from suanli.cli.common import (
     ApiClient,
     ApiUrlOption,
@@ -27,9 +30,9 @@ from suanli.cli.render import Column, code_word, print_table
 from suanli.domain.money import format_yuan
 from suanli.errors import LedgerError
 from suanli.i18n import t
-from suanli.services import ledger
-from suanli.services.common import SystemClock
-from suanli.services.organisations import CLI
+
+if TYPE_CHECKING:
+    from suanli.adapters.db.database import Database
 
 app = typer.Typer(help="Ledger and wallets", no_args_is_help=True)
 
@@ -41,6 +44,8 @@ VIOLATIONS_PRINTED_MAX = 50
 
 
 def _database(data_dir: Path | None, database_url: str | None) -> Database:
+    from suanli.adapters.db.database import Database
+
     settings = settings_from_env(data_dir=data_dir, database_url=database_url)
     return Database(settings.resolved_database_url)
 
@@ -73,6 +78,8 @@ def check(
 
 
 def _check_locally(data_dir: Path | None, database_url: str | None) -> dict[str, Any]:
+    from suanli.services import ledger
+
     db = _database(data_dir, database_url)
     try:
         report = ledger.run_check(db)
@@ -111,6 +118,10 @@ def expire(
     data_dir: Path | None = DataDirOption, database_url: str | None = DatabaseUrlOption
 ) -> None:
     """Expires every hold whose timeout has passed (the scheduler loop may call this too)."""
+    from suanli.services import ledger
+    from suanli.services.common import SystemClock
+    from suanli.services.organisations import CLI
+
     db = _database(data_dir, database_url)
     try:
         count = ledger.expire_holds(db, SystemClock(), CLI)

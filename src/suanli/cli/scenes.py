@@ -1,6 +1,7 @@
 """`suanli scenes ...`: match and evaluate the two lists straight from CSV/XLSX files,
 validate a file before importing it, and import or export lists on a running server.
-Thin: parse options, call one service, render."""
+Thin: parse options, call one service, render. The services (NumPy, the matching engine) are
+imported inside the commands that call them, so `--help` starts without them."""
 
 from __future__ import annotations
 
@@ -8,13 +9,13 @@ import base64
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from suanli.adapters.matching.engine import TOP_K_MAX
 from suanli.cli.common import (
     ApiClient,
     ApiUrlOption,
@@ -28,11 +29,13 @@ from suanli.cli.common import (
     settings_from_env,
 )
 from suanli.cli.scenes_deals import challenges_app, matches_command, pairs_app
-from suanli.domain.scenes import MatchDirection
+from suanli.domain.scenes import FOLDS_MAX, FOLDS_MIN, SEED_DEFAULT, TOP_K_MAX, MatchDirection
 from suanli.i18n import t
-from suanli.services import scenes_eval, scenes_files, scenes_train
-from suanli.services.scenes_eval import FoldedReport
-from suanli.services.scenes_files import EvaluationReport, ItemKind, MatchRun, ValidationReport
+
+if TYPE_CHECKING:
+    from suanli.services import scenes_eval
+    from suanli.services.scenes_eval import FoldedReport
+    from suanli.services.scenes_files import EvaluationReport, ItemKind, MatchRun, ValidationReport
 
 app = typer.Typer(
     help="Scenario exchange: match and evaluate the two lists",
@@ -106,6 +109,8 @@ def match_command(
     lexical_only: bool = LexicalOnlyOption,
 ) -> None:
     """For each item, the best candidates from the other list, with score and reasons."""
+    from suanli.services import scenes_files
+
     with _embedding_progress() as progress:
         run = scenes_files.match_files(
             opportunities,
@@ -159,13 +164,15 @@ def eval_command(
     folds: int | None = typer.Option(
         None,
         "--folds",
-        min=scenes_eval.FOLDS_MIN,
-        max=scenes_eval.FOLDS_MAX,
+        min=FOLDS_MIN,
+        max=FOLDS_MAX,
         help="K-fold: fit on K-1 folds of the queries, report the held-out fold (mean, sd)",
     ),
-    seed: int = typer.Option(scenes_eval.SEED_DEFAULT, "--seed", help="fold assignment seed"),
+    seed: int = typer.Option(SEED_DEFAULT, "--seed", help="fold assignment seed"),
 ) -> None:
     """nDCG@10, Recall@5/10 and MRR of the engine, BM25-only and embedding-only, in one run."""
+    from suanli.services import scenes_files
+
     if folds is not None:
         _eval_folds(
             opportunities,
@@ -207,6 +214,8 @@ def _eval_folds(
     cache_path: Path | None,
     lexical_only: bool,
 ) -> None:
+    from suanli.services import scenes_eval
+
     with _embedding_progress() as progress:
         report = scenes_eval.evaluate_folds(
             opportunities,
@@ -238,6 +247,8 @@ def _eval_folds(
 
 
 def _folds_table(report: FoldedReport) -> Table:
+    from suanli.services.scenes_eval import METRIC_NAMES
+
     table = Table(
         title=t(
             f"{report.folds} 折交叉验证，留出折上的均值 ± 标准差（模式：{report.mode}）",
@@ -245,7 +256,7 @@ def _folds_table(report: FoldedReport) -> Table:
         )
     )
     table.add_column(t("方法", "ranker"))
-    for header in scenes_eval.METRIC_NAMES:
+    for header in METRIC_NAMES:
         table.add_column(header, justify="right")
     for name, folded in report.rankers.items():
         summary = folded.summary()
@@ -320,12 +331,14 @@ def train_command(
         ..., "--gold", "-g", help="the FIRST gold set only; never the held-out one"
     ),
     out: Path = typer.Option(..., "--out", help="weights file to write (JSON)"),
-    folds: int = typer.Option(5, "--folds", min=scenes_eval.FOLDS_MIN, max=scenes_eval.FOLDS_MAX),
-    seed: int = typer.Option(scenes_eval.SEED_DEFAULT, "--seed"),
+    folds: int = typer.Option(5, "--folds", min=FOLDS_MIN, max=FOLDS_MAX),
+    seed: int = typer.Option(SEED_DEFAULT, "--seed"),
     cache: Path | None = CacheOption,
     no_cache: bool = NoCacheOption,
 ) -> None:
     """Fit the learned fusion (both modes), calibrate it on held-out folds, write the weights."""
+    from suanli.services import scenes_train
+
     command = (
         f"suanli scenes train -o {opportunities} -c {capabilities} -g {gold}"
         f" --folds {folds} --seed {seed} --out {out}"
@@ -359,6 +372,8 @@ def validate_command(
     json_output: bool = JsonOption,
 ) -> None:
     """The validation report of one list file; exit code 2 if any row is invalid."""
+    from suanli.services import scenes_files
+
     report = scenes_files.validate_file(path, _kind(kind))
     if json_output:
         print_json(report.as_dict())

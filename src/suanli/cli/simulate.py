@@ -1,4 +1,6 @@
-"""`suanli simulate`: trace-driven replay through the live policy code."""
+"""`suanli simulate`: trace-driven replay through the live policy code.
+
+The simulator (NumPy) is imported when a replay runs, so `--help` starts without it."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -16,20 +18,14 @@ from rich.table import Table
 
 from suanli.cli import simulate_packing
 from suanli.domain.money import format_yuan
-from suanli.domain.scheduling.card_choice import DEFAULT_PACKING_POLICY
+from suanli.domain.scheduling import DEFAULT_PACKING_POLICY
 from suanli.errors import SuanliError
 from suanli.i18n import t
-from suanli.simulation.bound import JctBound
-from suanli.simulation.engine import Progress as ProgressCallback
-from suanli.simulation.plots import write_plots
-from suanli.simulation.runner import (
-    Comparison,
-    ProgressFactory,
-    SimulationRequest,
-    parse_policies,
-    run_simulation,
-)
-from suanli.simulation.traces import default_starts, find_traces_dir
+
+if TYPE_CHECKING:
+    from suanli.simulation.bound import JctBound
+    from suanli.simulation.engine import Progress as ProgressCallback
+    from suanli.simulation.runner import Comparison, ProgressFactory
 
 TRACES_DIR_ENV = "SUANLI_TRACES_DIR"
 WIDE_COLUMNS = 200  # piped output: wide enough for the whole table
@@ -94,7 +90,11 @@ def simulate(
     bound: Annotated[bool, typer.Option(help=BOUND_HELP)] = True,
 ) -> None:
     if ctx.invoked_subcommand is not None:
-        return
+        return  # this callback runs before `simulate packing` too, even for its --help
+    from suanli.simulation.plots import write_plots
+    from suanli.simulation.runner import SimulationRequest, parse_policies, run_simulation
+    from suanli.simulation.traces import default_starts, find_traces_dir
+
     out, err = Console(width=None if sys.stdout.isatty() else WIDE_COLUMNS), Console(stderr=True)
     if fleet is None or workload is None:
         err.print(

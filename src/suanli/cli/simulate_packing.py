@@ -6,7 +6,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -23,11 +23,12 @@ from rich.table import Table
 
 from suanli.errors import SuanliError
 from suanli.i18n import t
-from suanli.simulation import packing
-from suanli.simulation.plots import write_packing_plot
-from suanli.simulation.traces import default_starts, find_traces_dir
+
+if TYPE_CHECKING:
+    from suanli.simulation import packing
 
 TRACES_DIR_ENV = "SUANLI_TRACES_DIR"
+DEFAULT_POD_LIST = "default"  # openb_pod_list_default.csv
 WIDE_COLUMNS = 160
 
 
@@ -40,7 +41,7 @@ def register(group: typer.Typer) -> None:
 def simulate_packing(
     pod_list: Annotated[
         str, typer.Option(help="one of the 17 lists (default, gpushare40, ...) or a CSV path")
-    ] = packing.DEFAULT_POD_LIST,
+    ] = DEFAULT_POD_LIST,
     policies: Annotated[str | None, typer.Option(help="p1,p2,... (default: all)")] = None,
     seeds: Annotated[str, typer.Option(help="A..B or A,B,C")] = "42..51",
     as_json: Annotated[bool, typer.Option("--json", help="print JSON only")] = False,
@@ -48,6 +49,10 @@ def simulate_packing(
         Path | None, typer.Option(help="write the allocation curve to this PNG")
     ] = None,
 ) -> None:
+    from suanli.simulation import packing
+    from suanli.simulation.plots import write_packing_plot
+    from suanli.simulation.traces import default_starts, find_traces_dir
+
     out, err = Console(width=None if sys.stdout.isatty() else WIDE_COLUMNS), Console(stderr=True)
     try:
         names = packing.parse_policies(policies)
@@ -88,6 +93,8 @@ def _run(
     seeds: tuple[int, ...],
     console: Console,
 ) -> list[packing.PolicyCurve]:
+    from suanli.simulation import packing
+
     bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -111,16 +118,18 @@ def _advance(bar: Progress, task: TaskID) -> packing.Progress:
 
 
 def _table(curves: list[packing.PolicyCurve]) -> Table:
+    from suanli.simulation.packing import REPORT_POINTS
+
     table = Table(title=t("GPU 分配率 (%), 种子均值", "GPU allocation ratio (%), mean over seeds"))
     table.add_column(t("策略", "policy"))
-    for point in packing.REPORT_POINTS:
+    for point in REPORT_POINTS:
         table.add_column(f"{point}%", justify="right")
     table.add_column("sd@100", justify="right")
     table.add_column(t("100% 时未分配 GPU", "idle GPUs @100"), justify="right")
     for curve in curves:
         table.add_row(
             curve.policy,
-            *(f"{100 * curve.mean(point):.2f}" for point in packing.REPORT_POINTS),
+            *(f"{100 * curve.mean(point):.2f}" for point in REPORT_POINTS),
             f"{100 * curve.sd(100):.2f}",
             f"{curve.unallocated_cards_at_100:.0f}",
         )

@@ -27,6 +27,12 @@ TEXT_FIELD_CHARS_MAX = 200  # region, org, one tag, one accelerator name
 INDUSTRY_CHARS_MAX = 40  # an industry label as written (the stored column's width)
 TAGS_MAX = 32
 ACCELERATORS_MAX = 32
+# Matching and its evaluation: the engine, the API and the CLI's options share these (here, so
+# the CLI's help needs no engine).
+TOP_K_MAX = 1_000  # candidates one match may return per item
+FOLDS_MIN = 2  # cross-validation folds of an evaluation
+FOLDS_MAX = 20
+SEED_DEFAULT = 20_261_206  # which queries fall in which fold
 # Separators seen in real lists: ASCII and full-width semicolons and commas, and 顿号.
 TAG_SEPARATORS = re.compile(r"[;；、,，]")
 _ID_FORBIDDEN = re.compile(r"[\s\x00-\x1f\x7f]")

@@ -39,8 +39,9 @@ from suanli.adapters.matching import (
     VectorCache,
     load_default_embedder,
 )
-from suanli.adapters.matching.engine import TOP_K_MAX, semantic_text
+from suanli.adapters.matching.engine import semantic_text
 from suanli.domain.scenes import (
+    TOP_K_MAX,
     Capability,
     DeploymentMode,
     ItemStatus,

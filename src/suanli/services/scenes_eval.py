@@ -26,14 +26,11 @@ from suanli.adapters.matching.learned import (
     train_ranker,
 )
 from suanli.adapters.matching.metrics import ndcg_at
-from suanli.domain.scenes import MatchDirection
+from suanli.domain.scenes import FOLDS_MAX, FOLDS_MIN, SEED_DEFAULT, MatchDirection
 from suanli.errors import InvalidInput
 from suanli.i18n import t
 from suanli.services import scenes_files
 
-FOLDS_MIN = 2
-FOLDS_MAX = 20
-SEED_DEFAULT = 20_261_206
 Gold = Mapping[str, Mapping[str, int]]
 # Fits the engine's learned ranker on the training queries' gold (None: nothing to fit).
 Trainer = Callable[[MatchEngine, Gold], None]

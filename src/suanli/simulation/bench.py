@@ -20,7 +20,7 @@ from itertools import islice
 
 import numpy as np
 
-from suanli.domain.scheduling.card_choice import DEFAULT_PACKING_POLICY
+from suanli.domain.scheduling import DEFAULT_PACKING_POLICY
 from suanli.domain.scheduling.model import (
     MILLI_PER_CARD,
     ClusterState,
@@ -32,6 +32,7 @@ from suanli.domain.scheduling.placement import ScalarCheapestPolicy
 from suanli.domain.scheduling.policies import QUEUE_SCAN_MAX, PolicyOptions, get_policy
 from suanli.errors import InvalidInput
 from suanli.i18n import msg
+from suanli.simulation import FRACTIONAL_DEFAULT
 from suanli.simulation.synthetic import synthetic_fleet, synthetic_workload
 
 CHURN_BUSY_FRACTION = 0.7
@@ -39,7 +40,6 @@ SCALAR_SAMPLE_MAX = 100  # the scalar baseline is slow; time it on a sample of t
 POOLS_MAX = 200_000
 JOBS_MAX = 1_000_000
 ROUNDS_MAX = 10_000_000
-FRACTIONAL_DEFAULT = 1 / 3  # the share of jobs asking for part of a card (issue 18's goal)
 
 
 @dataclass(frozen=True)

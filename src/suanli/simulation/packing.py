@@ -48,7 +48,6 @@ from suanli.simulation.trace_csv import Row, int_cell, read_rows
 NODE_LIST = "openb_node_list_gpu_node.csv"
 POD_LIST = "openb_pod_list_{name}.csv"
 TRACE_DIR = "alibaba-gpu-v2023"
-DEFAULT_POD_LIST = "default"
 ARRIVED_MAX = 1.3  # the artifact's -tune 1.3
 REPORT_POINTS = (50, 70, 80, 90, 95, 100, 110, 120, 130)  # arrived, % of capacity
 CURVE_POINTS = tuple(range(1, 131))  # every percent, for the plot

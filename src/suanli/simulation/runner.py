@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from suanli.domain.scheduling.card_choice import DEFAULT_PACKING_POLICY
+from suanli.domain.scheduling import DEFAULT_PACKING_POLICY
 from suanli.domain.scheduling.feasibility import is_feasible
 from suanli.domain.scheduling.packing import check_policy
 from suanli.domain.scheduling.performance import PerformanceModel, resolve_model

@@ -8,8 +8,8 @@ from pydantic import ValidationError
 
 from suanli.config import PACKING_POLICY_NAMES, load_settings
 from suanli.domain.jobs import JobSpec
+from suanli.domain.scheduling import DEFAULT_PACKING_POLICY
 from suanli.domain.scheduling.card_choice import (
-    DEFAULT_PACKING_POLICY,
     Packing,
     packs,
     pool_table,

@@ -44,7 +44,7 @@ from suanli.adapters.matching.learned import (
 from suanli.adapters.matching.lexical import Bm25Index
 from suanli.adapters.matching.tokenizer import tokenize
 from suanli.domain.industry import SAME_CODE, SAME_SECTION
-from suanli.domain.scenes import MatchDirection
+from suanli.domain.scenes import TOP_K_MAX, MatchDirection
 from suanli.errors import InvalidInput, LimitExceeded, NotFound
 from suanli.i18n import msg, t
 
@@ -52,7 +52,6 @@ Ranker = Literal["fused", "rrf", "lexical", "semantic"]
 Mode = Literal["fused", "lexical-only"]
 RANKERS: tuple[Ranker, ...] = ("fused", "rrf", "lexical", "semantic")
 ITEMS_PER_SIDE_MAX = 100_000
-TOP_K_MAX = 1_000
 WHY_TERMS_MAX = 5
 HUB_NEIGHBOURS = 10  # CSLS's usual k: a candidate's hubness is its mean cosine with this many
 HUB_CHUNK_ROWS = 1_024  # rows of similarities held at once while computing hubness

@@ -42,7 +42,6 @@ from suanli.domain.scheduling.packing import (
 from suanli.domain.scheduling.placement import NodeCards, Scratch
 from suanli.domain.scheduling.request_window import RequestWindow
 
-DEFAULT_PACKING_POLICY = "suanli"
 NEEDS_DISTRIBUTION = frozenset({"fgd"})  # refuses to run without one (suanli falls back itself)
 FALLBACK_POLICY = "best-fit"
 RANDOM = "random"  # for those, before the first request has been seen

@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from suanli.domain.jobs import JobSpec
-from suanli.domain.scheduling import objectives
+from suanli.domain.scheduling import DEFAULT_PACKING_POLICY, objectives
 from suanli.domain.scheduling.backfill import (
     Reservation,
     backfill_nodes,
@@ -39,7 +39,7 @@ from suanli.domain.scheduling.backfill import (
     earliest_start,
     reserve,
 )
-from suanli.domain.scheduling.card_choice import DEFAULT_PACKING_POLICY, Packing
+from suanli.domain.scheduling.card_choice import Packing
 from suanli.domain.scheduling.fairness import FAIR_HORIZON_S, fair_order
 from suanli.domain.scheduling.feasibility import capacity_mask, static_mask
 from suanli.domain.scheduling.matrix import BoolArray, FloatArray, IntArray, RequirementKey
