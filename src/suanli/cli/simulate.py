@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -25,7 +27,7 @@ from suanli.i18n import t
 if TYPE_CHECKING:
     from suanli.simulation.bound import JctBound
     from suanli.simulation.engine import Progress as ProgressCallback
-    from suanli.simulation.runner import Comparison, ProgressFactory
+    from suanli.simulation.runner import Comparison, ProgressFactory, SimulationRequest
 
 TRACES_DIR_ENV = "SUANLI_TRACES_DIR"
 WIDE_COLUMNS = 200  # piped output: wide enough for the whole table
@@ -51,61 +53,62 @@ def build_app() -> typer.Typer:
     return group
 
 
+FleetOption = Annotated[
+    str | None,
+    typer.Option(
+        help="alibaba-2023, philly-sia, gavel:N, gavel:auto[@LOAD], synthetic:N, or a node-list CSV"
+    ),
+]
+WorkloadOption = Annotated[str | None, typer.Option(help=WORKLOAD_HELP)]
+TargetLoadOption = Annotated[
+    float | None, typer.Option(help="compress arrivals to this offered load (0-100]")
+]
+TimeScaleOption = Annotated[
+    float | None, typer.Option(help="multiply arrival times by K (K < 1 compresses)")
+]
+PolicyOption = Annotated[str | None, typer.Option(help="one policy")]
+CompareOption = Annotated[str | None, typer.Option(help="policies to compare, p1,p2,...")]
+JsonOnlyOption = Annotated[bool, typer.Option("--json", help="print JSON only")]
+PlotOption = Annotated[Path | None, typer.Option(help="write PNG plots into this folder")]
+SeedOption = Annotated[int, typer.Option(help="seed for synthetic fleets and workloads")]
+LimitJobsOption = Annotated[int | None, typer.Option(help="replay only the first N jobs")]
+ThroughputsOption = Annotated[
+    Path | None, typer.Option(help="Gavel simulation_throughputs.json: measured speeds")
+]
+PackingOption = Annotated[
+    str, typer.Option(help="packing policy: the node and card of a share within its pool")
+]
+PackingWholeCardsOption = Annotated[
+    bool, typer.Option(help="pack one-node whole-card jobs too (else best fit)")
+]
+BoundOption = Annotated[bool, typer.Option(help=BOUND_HELP)]
+
+
 def simulate(
     ctx: typer.Context,
-    fleet: Annotated[
-        str | None,
-        typer.Option(
-            help=(
-                "alibaba-2023, philly-sia, gavel:N, gavel:auto[@LOAD], synthetic:N, "
-                "or a node-list CSV"
-            )
-        ),
-    ] = None,
-    workload: Annotated[
-        str | None,
-        typer.Option(help=WORKLOAD_HELP),
-    ] = None,
-    target_load: Annotated[
-        float | None, typer.Option(help="compress arrivals to this offered load (0-100]")
-    ] = None,
-    time_scale: Annotated[
-        float | None, typer.Option(help="multiply arrival times by K (K < 1 compresses)")
-    ] = None,
-    policy: Annotated[str | None, typer.Option(help="one policy")] = None,
-    compare: Annotated[str | None, typer.Option(help="policies to compare, p1,p2,...")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON only")] = False,
-    plot: Annotated[Path | None, typer.Option(help="write PNG plots into this folder")] = None,
-    seed: Annotated[int, typer.Option(help="seed for synthetic fleets and workloads")] = 0,
-    limit_jobs: Annotated[int | None, typer.Option(help="replay only the first N jobs")] = None,
-    throughputs: Annotated[
-        Path | None, typer.Option(help="Gavel simulation_throughputs.json: measured speeds")
-    ] = None,
-    packing: Annotated[
-        str, typer.Option(help="packing policy: the node and card of a share within its pool")
-    ] = DEFAULT_PACKING_POLICY,
-    packing_whole_cards: Annotated[
-        bool, typer.Option(help="pack one-node whole-card jobs too (else best fit)")
-    ] = False,
-    bound: Annotated[bool, typer.Option(help=BOUND_HELP)] = True,
+    fleet: FleetOption = None,
+    workload: WorkloadOption = None,
+    target_load: TargetLoadOption = None,
+    time_scale: TimeScaleOption = None,
+    policy: PolicyOption = None,
+    compare: CompareOption = None,
+    as_json: JsonOnlyOption = False,
+    plot: PlotOption = None,
+    seed: SeedOption = 0,
+    limit_jobs: LimitJobsOption = None,
+    throughputs: ThroughputsOption = None,
+    packing: PackingOption = DEFAULT_PACKING_POLICY,
+    packing_whole_cards: PackingWholeCardsOption = False,
+    bound: BoundOption = True,
 ) -> None:
     if ctx.invoked_subcommand is not None:
         return  # this callback runs before `simulate packing` too, even for its --help
-    from suanli.simulation.plots import write_plots
-    from suanli.simulation.runner import SimulationRequest, parse_policies, run_simulation
-    from suanli.simulation.traces import default_starts, find_traces_dir
+    from suanli.simulation.runner import SimulationRequest, parse_policies
 
     out, err = Console(width=None if sys.stdout.isatty() else WIDE_COLUMNS), Console(stderr=True)
     if fleet is None or workload is None:
-        err.print(
-            t(
-                "错误：需要 --fleet 和 --workload（或子命令 `packing`）",
-                "error: --fleet and --workload are required (or the packing subcommand)",
-            ),
-            highlight=False,
-        )
-        raise typer.Exit(code=2)
-    try:
+        _fail_without_fleet_and_workload(err)
+    with _suanli_error_exits(err):
         request = SimulationRequest(
             fleet=fleet,
             workload=workload,
@@ -118,28 +121,66 @@ def simulate(
             packing=packing,
             packing_whole_cards=packing_whole_cards,
             bound=bound,
-            traces_dir=find_traces_dir(os.environ.get(TRACES_DIR_ENV), default_starts()),
+            traces_dir=_traces_dir(),
         )
-        with _progress(err) as bar:
-            comparison = run_simulation(request, _progress_factory(bar))
-        written = write_plots(comparison.results, plot) if plot is not None else []
-    except SuanliError as error:
-        label = t("错误", "error")
-        err.print(f"[red]{label}:[/red] {escape(error.message)}", highlight=False, soft_wrap=True)
-        raise typer.Exit(code=error.exit_code) from None
+        comparison, written = _replay(request, plot, err)
     if as_json:
-        policies = {
-            name: {**metrics.as_dict(), **_ratios(comparison, name)}
-            for name, metrics in comparison.metrics.items()
-        }
-        floor = comparison.floor.as_dict()
-        shared = comparison.bound.as_dict() if comparison.bound else None
-        body = {"policies": policies, "floor": floor, "bound": shared, **_load_dict(comparison)}
-        typer.echo(json.dumps(body, indent=2))
+        typer.echo(json.dumps(_json_body(comparison), indent=2))
         return
     _render(out, comparison)
     for path in written:
         out.print(t(f"图表：{path}", f"plot: {path}"))
+
+
+def _fail_without_fleet_and_workload(err: Console) -> NoReturn:
+    err.print(
+        t(
+            "错误：需要 --fleet 和 --workload（或子命令 `packing`）",
+            "error: --fleet and --workload are required (or the packing subcommand)",
+        ),
+        highlight=False,
+    )
+    raise typer.Exit(code=2)
+
+
+@contextmanager
+def _suanli_error_exits(err: Console) -> Iterator[None]:
+    """A typed error becomes its message on stderr and its exit code, never a traceback."""
+    try:
+        yield
+    except SuanliError as error:
+        label = t("错误", "error")
+        err.print(f"[red]{label}:[/red] {escape(error.message)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=error.exit_code) from None
+
+
+def _traces_dir() -> Path | None:
+    from suanli.simulation.traces import default_starts, find_traces_dir
+
+    return find_traces_dir(os.environ.get(TRACES_DIR_ENV), default_starts())
+
+
+def _replay(
+    request: SimulationRequest, plot: Path | None, err: Console
+) -> tuple[Comparison, list[Path]]:
+    """Runs every policy with a progress bar on stderr; writes the plots when asked."""
+    from suanli.simulation.plots import write_plots
+    from suanli.simulation.runner import run_simulation
+
+    with _progress(err) as bar:
+        comparison = run_simulation(request, _progress_factory(bar))
+    written = write_plots(comparison.results, plot) if plot is not None else []
+    return comparison, written
+
+
+def _json_body(comparison: Comparison) -> dict[str, object]:
+    policies = {
+        name: {**metrics.as_dict(), **_ratios(comparison, name)}
+        for name, metrics in comparison.metrics.items()
+    }
+    floor = comparison.floor.as_dict()
+    shared = comparison.bound.as_dict() if comparison.bound else None
+    return {"policies": policies, "floor": floor, "bound": shared, **_load_dict(comparison)}
 
 
 def _load_dict(comparison: Comparison) -> dict[str, object]:
