@@ -220,6 +220,8 @@ def _run_json(args: list[str]) -> dict[str, Any]:
         (2, "total_steps (field 5)", "ResNet-50 (batch size 64)\tcmd\t-n\t1\tmany\t1.0\t1"),
         (2, "job_type (field 1)", "Unknown (batch size 1)\tcmd\t-n\t1\t10\t1.0\t1"),
         (2, "row", "ResNet-50 (batch size 64)\t10\t1.0"),
+        (2, "scale_factor (field 7)", "ResNet-50 (batch size 64)\tcmd\t-n\t1\t10\t1.0\t1.5"),
+        (2, "scale_factor (field 7)", "ResNet-50 (batch size 64)\tcmd\t-n\t1\t10\t1.0\t0"),
     ],
 )
 def test_a_malformed_gavel_line_names_file_line_and_column(

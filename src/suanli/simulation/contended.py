@@ -295,6 +295,35 @@ def _gavel_job(
 ) -> QueuedJob:
     """One tab-separated Gavel line as a job: its V100 runtime is the Philly duration the
     generator encoded, its chip speeds the 2020 matrix's at the job's scale factor."""
+    job_type, steps, arrival_s, factor = _gavel_fields(path, line, text)
+    by_factor = table.get(job_type)
+    steps_per_s = GAVEL_2019_V100_STEPS_PER_S.get(job_type)
+    if not by_factor or steps_per_s is None:
+        raise _bad(
+            path,
+            line,
+            "job_type (field 1)",
+            msg(
+                f"{job_type!r} 不在吞吐量矩阵中",
+                f"{job_type!r} is not in the throughput matrix",
+            ),
+        )
+    measured = _measured_scale(path, line, job_type, by_factor, factor)
+    chips = tuple(model for model in GAVEL_WORKERS.values() if by_factor[measured].get(model))
+    return _job(
+        f"{path.stem}-{line:05d}",
+        f"vc-{path.stem}",
+        arrival_s,
+        factor,
+        steps / steps_per_s,  # the Philly duration on `factor` V100s
+        gavel_class(job_type, measured),
+        GAVEL_REFERENCE,
+        accelerators=chips if len(chips) < len(GAVEL_WORKERS) else (),
+    )
+
+
+def _gavel_fields(path: Path, line: int, text: str) -> tuple[str, float, float, int]:
+    """A Gavel line's job type, total steps, arrival time and scale factor (its card count)."""
     fields = text.split("\t")
     if len(fields) < 7:
         raise _bad(
@@ -306,7 +335,6 @@ def _gavel_job(
                 f"has {len(fields)} tab-separated fields, expected 7",
             ),
         )
-    job_type = fields[0].strip()
     steps = _number(path, line, "total_steps (field 5)", fields[-3])
     arrival_s = _number(path, line, "arrival_time (field 6)", fields[-2])
     factor = _number(path, line, "scale_factor (field 7)", fields[-1])
@@ -320,18 +348,13 @@ def _gavel_job(
                 f"must be a whole number in [1, {CARDS_MAX}]",
             ),
         )
-    by_factor = table.get(job_type)
-    steps_per_s = GAVEL_2019_V100_STEPS_PER_S.get(job_type)
-    if not by_factor or steps_per_s is None:
-        raise _bad(
-            path,
-            line,
-            "job_type (field 1)",
-            msg(
-                f"{job_type!r} 不在吞吐量矩阵中",
-                f"{job_type!r} is not in the throughput matrix",
-            ),
-        )
+    return fields[0].strip(), steps, arrival_s, int(factor)
+
+
+def _measured_scale(
+    path: Path, line: int, job_type: str, by_factor: dict[int, dict[str, float]], factor: int
+) -> int:
+    """The largest scale factor up to the job's whose V100 throughput the matrix measured."""
     measured = max(
         (f for f, speeds in by_factor.items() if f <= factor and speeds.get(GAVEL_REFERENCE)),
         default=None,
@@ -343,17 +366,7 @@ def _gavel_job(
             "job_type (field 1)",
             msg(f"{job_type!r} 没有 V100 吞吐量", f"{job_type!r} has no V100 throughput"),
         )
-    chips = tuple(model for model in GAVEL_WORKERS.values() if by_factor[measured].get(model))
-    return _job(
-        f"{path.stem}-{line:05d}",
-        f"vc-{path.stem}",
-        arrival_s,
-        int(factor),
-        steps / steps_per_s,  # the Philly duration on `factor` V100s
-        gavel_class(job_type, measured),
-        GAVEL_REFERENCE,
-        accelerators=chips if len(chips) < len(GAVEL_WORKERS) else (),
-    )
+    return measured
 
 
 # ---- shared ---------------------------------------------------------------------------------
