@@ -15,7 +15,7 @@ from typing import Any
 
 from suanli.domain.accelerators import Precision
 from suanli.domain.money import require_fen
-from suanli.domain.pools import CARDS_PER_NODE_MAX, Region
+from suanli.domain.pools import CARDS_PER_NODE_MAX, Region, require_int
 from suanli.domain.text import clean_line, clean_text
 from suanli.errors import InvalidInput, InvalidTransition
 from suanli.i18n import msg, render, render_stored
@@ -128,11 +128,11 @@ class JobSpec:
         _require_text(self.command, COMMAND_LENGTH_MAX, "command")
         clean_text(self.command, "command")
         require_env(self.env)
-        _require_int(self.cards, 1, CARDS_MAX, "cards")
+        require_int(self.cards, 1, CARDS_MAX, "cards")
         self._check_share()
         if self.cards_per_node == 0 and isinstance(self.cards, int):
             object.__setattr__(self, "cards_per_node", min(self.cards, CARDS_PER_NODE_MAX))
-        _require_int(self.cards_per_node, 1, CARDS_PER_NODE_MAX, "cards_per_node")
+        require_int(self.cards_per_node, 1, CARDS_PER_NODE_MAX, "cards_per_node")
         if self.cards % self.cards_per_node != 0:
             raise InvalidInput(
                 msg(
@@ -149,8 +149,8 @@ class JobSpec:
                 field="min_memory_gib",
             )
         self._check_types()
-        _require_int(self.max_run_time_s, 1, RUN_TIME_S_MAX, "max_run_time_s")
-        _require_int(self.priority, *PRIORITY_RANGE, "priority")
+        require_int(self.max_run_time_s, 1, RUN_TIME_S_MAX, "max_run_time_s")
+        require_int(self.priority, *PRIORITY_RANGE, "priority")
         if self.objective not in OBJECTIVES:
             raise InvalidInput(
                 msg(
@@ -160,10 +160,10 @@ class JobSpec:
                 field="objective",
             )
         if self.deadline_s is not None:
-            _require_int(self.deadline_s, 1, DEADLINE_S_MAX, "deadline_s")
+            require_int(self.deadline_s, 1, DEADLINE_S_MAX, "deadline_s")
         if self.budget_fen is not None:  # compared with float costs: bounded like any amount
             require_fen(self.budget_fen, field="budget_fen", allow_zero=True)
-        _require_int(self.cpus, 0, CPUS_MAX, "cpus")
+        require_int(self.cpus, 0, CPUS_MAX, "cpus")
         memory = self.host_memory_gib
         if isinstance(memory, bool) or not isinstance(memory, int | float):
             raise InvalidInput(
@@ -206,7 +206,7 @@ class JobSpec:
         """card_milli asks for part of one card; 1000 is that whole card (stored as None)."""
         if self.card_milli is None:
             return
-        _require_int(self.card_milli, 1, CARD_MILLI_WHOLE, "card_milli")
+        require_int(self.card_milli, 1, CARD_MILLI_WHOLE, "card_milli")
         if self.cards != 1:
             raise InvalidInput(
                 msg(
@@ -291,17 +291,6 @@ def _require_text(value: object, length_max: int, field_name: str) -> None:
             msg(
                 f"`{field_name}` 超过 {length_max} 个字符",
                 f"{field_name} is longer than {length_max} characters",
-            ),
-            field=field_name,
-        )
-
-
-def _require_int(value: object, low: int, high: int, field_name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InvalidInput(
-            msg(
-                f"`{field_name}` 须为 {low} 至 {high} 之间的整数",
-                f"{field_name} must be an integer in [{low}, {high}]",
             ),
             field=field_name,
         )

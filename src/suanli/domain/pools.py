@@ -73,7 +73,7 @@ class Pool:
 
     def __post_init__(self) -> None:
         if self.cpus_per_node is not None:
-            _require_range(self.cpus_per_node, 1, CPUS_PER_NODE_MAX, "cpus_per_node")
+            require_int(self.cpus_per_node, 1, CPUS_PER_NODE_MAX, "cpus_per_node")
         memory = self.host_memory_gib_per_node
         if memory is not None and (
             isinstance(memory, bool)
@@ -87,10 +87,10 @@ class Pool:
                 ),
                 field="host_memory_gib_per_node",
             )
-        _require_range(self.nodes, 1, NODES_MAX, "nodes")
-        _require_range(self.cards_per_node, 1, CARDS_PER_NODE_MAX, "cards_per_node")
+        require_int(self.nodes, 1, NODES_MAX, "nodes")
+        require_int(self.cards_per_node, 1, CARDS_PER_NODE_MAX, "cards_per_node")
         require_fen(self.price_fen_per_card_hour, field="price_fen_per_card_hour", allow_zero=True)
-        _require_range(
+        require_int(
             self.price_fen_per_card_hour, 0, PRICE_FEN_PER_CARD_HOUR_MAX, "price_fen_per_card_hour"
         )
         if self.backend not in BACKEND_KINDS:
@@ -107,7 +107,8 @@ class Pool:
         return self.nodes * self.cards_per_node
 
 
-def _require_range(value: object, low: int, high: int, field_name: str) -> None:
+def require_int(value: object, low: int, high: int, field_name: str) -> None:
+    """Refuses anything but an int in [low, high] (a bool is not one), naming the field."""
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise InvalidInput(
             msg(
