@@ -40,9 +40,9 @@ from suanli.domain.jobs import CARDS_MAX, RUN_TIME_S_MAX, JobSpec
 from suanli.domain.pools import NODES_MAX, Pool, Region
 from suanli.domain.scheduling.model import PoolView, QueuedJob
 from suanli.errors import InvalidInput
-from suanli.i18n import Msg, msg
+from suanli.i18n import msg
 from suanli.simulation.pricing import illustrative_price_fen
-from suanli.simulation.trace_csv import Row, read_rows
+from suanli.simulation.trace_csv import Row, column_error, read_rows
 from suanli.simulation.workload import Fleet, Workload
 
 PHILLY_DIR = "philly-sia"
@@ -171,14 +171,14 @@ def load_philly(path: Path) -> Workload:
 
 
 def _read_rows(path: Path) -> list[Row]:
-    return read_rows(path, PHILLY_COLUMNS, rows_max=ROWS_MAX, bad=_bad, field="workload")
+    return read_rows(path, PHILLY_COLUMNS, rows_max=ROWS_MAX, bad=column_error, field="workload")
 
 
 def _philly_row(path: Path, line: int, row: dict[str, str]) -> tuple[datetime, float, int, str]:
     try:
         submitted = datetime.strptime(row["timestamp"].strip(), "%Y-%m-%d %H:%M:%S")
     except ValueError:
-        raise _bad(
+        raise column_error(
             path,
             line,
             "timestamp",
@@ -187,7 +187,7 @@ def _philly_row(path: Path, line: int, row: dict[str, str]) -> tuple[datetime, f
     duration_s = _number(path, line, "duration", row["duration"])
     cards = _number(path, line, "num_gpus", row["num_gpus"])
     if cards != int(cards) or not 1 <= cards <= CARDS_MAX:
-        raise _bad(
+        raise column_error(
             path,
             line,
             "num_gpus",
@@ -195,7 +195,7 @@ def _philly_row(path: Path, line: int, row: dict[str, str]) -> tuple[datetime, f
         )
     owner = row["cluster"].strip()
     if not owner:
-        raise _bad(path, line, "cluster", msg("为空", "is empty"))
+        raise column_error(path, line, "cluster", msg("为空", "is empty"))
     return submitted, duration_s, int(cards), f"vc-{owner}"
 
 
@@ -299,7 +299,7 @@ def _gavel_job(
     by_factor = table.get(job_type)
     steps_per_s = GAVEL_2019_V100_STEPS_PER_S.get(job_type)
     if not by_factor or steps_per_s is None:
-        raise _bad(
+        raise column_error(
             path,
             line,
             "job_type (field 1)",
@@ -326,7 +326,7 @@ def _gavel_fields(path: Path, line: int, text: str) -> tuple[str, float, float, 
     """A Gavel line's job type, total steps, arrival time and scale factor (its card count)."""
     fields = text.split("\t")
     if len(fields) < 7:
-        raise _bad(
+        raise column_error(
             path,
             line,
             "row",
@@ -339,7 +339,7 @@ def _gavel_fields(path: Path, line: int, text: str) -> tuple[str, float, float, 
     arrival_s = _number(path, line, "arrival_time (field 6)", fields[-2])
     factor = _number(path, line, "scale_factor (field 7)", fields[-1])
     if factor != int(factor) or not 1 <= factor <= CARDS_MAX:
-        raise _bad(
+        raise column_error(
             path,
             line,
             "scale_factor (field 7)",
@@ -360,7 +360,7 @@ def _measured_scale(
         default=None,
     )
     if measured is None:
-        raise _bad(
+        raise column_error(
             path,
             line,
             "job_type (field 1)",
@@ -407,14 +407,14 @@ def _number(path: Path, line: int, column: str, text: str) -> float:
     try:
         value = float(text.strip())
     except ValueError:
-        raise _bad(
+        raise column_error(
             path,
             line,
             column,
             msg(f"须为数字，收到 {text.strip()!r}", f"must be a number, got {text.strip()!r}"),
         ) from None
     if not math.isfinite(value) or value < 0:
-        raise _bad(
+        raise column_error(
             path,
             line,
             column,
@@ -424,14 +424,3 @@ def _number(path: Path, line: int, column: str, text: str) -> float:
             ),
         )
     return value
-
-
-def _bad(path: Path, line: int, column: str, problem: Msg) -> InvalidInput:
-    return InvalidInput(
-        msg(
-            f"{path.name} 第{line}行：列 `{column}` {problem.zh}",
-            f"{path.name} line {line}: column {column} {problem.en}",
-        ),
-        field=column,
-        line=line,
-    )

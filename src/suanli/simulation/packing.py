@@ -42,8 +42,8 @@ from suanli.domain.scheduling.packing import (
 )
 from suanli.domain.scheduling.share_values import ShareValues, estimate_share_values
 from suanli.errors import InvalidInput
-from suanli.i18n import Msg, msg
-from suanli.simulation.trace_csv import Row, int_cell, read_rows
+from suanli.i18n import msg
+from suanli.simulation.trace_csv import Row, column_error, int_cell, read_rows
 
 NODE_LIST = "openb_node_list_gpu_node.csv"
 POD_LIST = "openb_pod_list_{name}.csv"
@@ -117,7 +117,7 @@ def load_nodes(path: Path) -> PackingNodes:
         if gpus == 0:
             continue  # CPU-only nodes take no part in the protocol
         if not name:
-            raise _bad(
+            raise column_error(
                 path,
                 line,
                 "model",
@@ -142,14 +142,14 @@ def load_pods(path: Path, nodes: PackingNodes) -> PodList:
         cards = _int(row, "num_gpu", line, path, 0, 8)
         milli = _int(row, "gpu_milli", line, path, 0, MILLI)
         if cards and milli == 0:
-            raise _bad(
+            raise column_error(
                 path,
                 line,
                 "gpu_milli",
                 msg("用 GPU 的作业至少为 1", "must be at least 1 for a pod with GPUs"),
             )
         if cards > 1 and milli != MILLI:
-            raise _bad(
+            raise column_error(
                 path,
                 line,
                 "gpu_milli",
@@ -428,19 +428,8 @@ def _offset(progress: Progress | None, done: int) -> Progress | None:
 
 
 def _rows(path: Path, required: tuple[str, ...]) -> list[Row]:
-    return read_rows(path, required, rows_max=ROWS_MAX, bad=_bad)
+    return read_rows(path, required, rows_max=ROWS_MAX, bad=column_error)
 
 
 def _int(row: dict[str, str], column: str, line: int, path: Path, low: int, high: int) -> int:
-    return int_cell(row, column, line, path, (low, high), _bad)
-
-
-def _bad(path: Path, line: int, column: str, problem: Msg) -> InvalidInput:
-    return InvalidInput(
-        msg(
-            f"{path.name} 第{line}行：列 `{column}` {problem.zh}",
-            f"{path.name} line {line}: column {column} {problem.en}",
-        ),
-        field=column,
-        line=line,
-    )
+    return int_cell(row, column, line, path, (low, high), column_error)

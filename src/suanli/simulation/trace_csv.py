@@ -1,8 +1,10 @@
 """Reading a trace CSV for the simulator: every row with its line number, read whole before
 anything is built from it, or an error that names the file, the line and the column.
 
-Each loader words its own cell errors (`CellError`), so its messages stay as its users know
-them; the reading, the header check, the row limit and the integer check are shared here.
+Each loader passes the wording of its cell errors (`CellError`), so its messages stay as its
+users know them: `column_error` for the Philly, Gavel and packing lists, its own for the
+Alibaba 2023 trace; the reading, the header check, the row limit and the integer check are
+shared here.
 """
 
 from __future__ import annotations
@@ -16,6 +18,18 @@ from suanli.i18n import Msg, msg
 
 CellError = Callable[[Path, int, str, Msg], InvalidInput]
 Row = tuple[int, dict[str, str]]
+
+
+def column_error(path: Path, line: int, column: str, problem: Msg) -> InvalidInput:
+    """The usual cell error: `<file> line <n>: column <name> <problem>`, in both languages."""
+    return InvalidInput(
+        msg(
+            f"{path.name} 第{line}行：列 `{column}` {problem.zh}",
+            f"{path.name} line {line}: column {column} {problem.en}",
+        ),
+        field=column,
+        line=line,
+    )
 
 
 def read_rows(
