@@ -28,12 +28,9 @@ The fleet `gavel:N` has N cards each of K80, P100 and V100 in 8-card nodes.
 
 from __future__ import annotations
 
-import ast
-import json
 import math
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from suanli.domain.accelerators import get_accelerator
 from suanli.domain.jobs import CARDS_MAX, RUN_TIME_S_MAX, JobSpec
@@ -41,6 +38,7 @@ from suanli.domain.pools import NODES_MAX, Pool, Region
 from suanli.domain.scheduling.model import PoolView, QueuedJob
 from suanli.errors import InvalidInput
 from suanli.i18n import msg
+from suanli.simulation.gavel import WORKER_MODELS, load_isolated_throughputs
 from suanli.simulation.pricing import illustrative_price_fen
 from suanli.simulation.trace_csv import Row, column_error, read_rows
 from suanli.simulation.workload import Fleet, Workload
@@ -52,7 +50,6 @@ PHILLY_REFERENCE = "P100"
 GAVEL_DIR = "gavel"
 GAVEL_THROUGHPUTS = "simulation_throughputs.json"
 GAVEL_DEFAULT_TRACES = "msr-seed0"
-GAVEL_WORKERS = {"k80": "K80", "p100": "P100", "v100": "V100"}
 GAVEL_REFERENCE = "V100"
 CARDS_PER_NODE = 8
 REGION = Region("Beijing", "Beijing")
@@ -138,7 +135,7 @@ def gavel_fleet(cards_per_type: int) -> Fleet:
             field="fleet",
         )
     nodes = math.ceil(cards_per_type / CARDS_PER_NODE)
-    pools = tuple(_pool(model, nodes, "gavel") for model in GAVEL_WORKERS.values())
+    pools = tuple(_pool(model, nodes, "gavel") for model in WORKER_MODELS.values())
     return Fleet(pools=pools, source=f"gavel: {nodes} × 8 each of K80, P100, V100")
 
 
@@ -202,34 +199,6 @@ def _philly_row(path: Path, line: int, row: dict[str, str]) -> tuple[datetime, f
 # ---- gavel ----------------------------------------------------------------------------------
 
 
-def load_gavel_throughputs(path: Path) -> dict[str, dict[int, dict[str, float]]]:
-    """job type -> scale factor -> catalog model -> isolated steps/s."""
-    try:
-        raw: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InvalidInput(
-            msg(
-                f"无法读取 Gavel 吞吐量文件 {path}：“{error}”",
-                f"cannot read Gavel throughputs {path}: {error}",
-            ),
-            field="path",
-        ) from error
-    table: dict[str, dict[int, dict[str, float]]] = {}
-    for worker, model in GAVEL_WORKERS.items():
-        for key, entry in raw.get(worker, {}).items():
-            job_type, scale_factor = ast.literal_eval(key)
-            if isinstance(entry, dict) and entry.get("null"):
-                table.setdefault(job_type, {}).setdefault(int(scale_factor), {})[model] = float(
-                    entry["null"]
-                )
-    if not table:
-        raise InvalidInput(
-            msg(f"{path} 中没有单独运行的吞吐量数据", f"{path} holds no isolated throughputs"),
-            field="path",
-        )
-    return table
-
-
 def gavel_class(job_type: str, scale_factor: int) -> str:
     return f"gavel:{job_type}@{scale_factor}"
 
@@ -260,7 +229,7 @@ def load_gavel_traces(folder: Path, throughputs: Path) -> Workload:
             ),
             field="workload",
         )
-    table = load_gavel_throughputs(throughputs)
+    table = load_isolated_throughputs(throughputs)
     jobs = [job for path in files for job in _gavel_file(path, table)]
     jobs.sort(key=lambda job: (job.submitted_at_s, job.id))
     return Workload(jobs=tuple(jobs), source=str(folder), speeds=gavel_measured(table))
@@ -309,7 +278,7 @@ def _gavel_job(
             ),
         )
     measured = _measured_scale(path, line, job_type, by_factor, factor)
-    chips = tuple(model for model in GAVEL_WORKERS.values() if by_factor[measured].get(model))
+    chips = tuple(model for model in WORKER_MODELS.values() if by_factor[measured].get(model))
     return _job(
         f"{path.stem}-{line:05d}",
         f"vc-{path.stem}",
@@ -318,7 +287,7 @@ def _gavel_job(
         steps / steps_per_s,  # the Philly duration on `factor` V100s
         gavel_class(job_type, measured),
         GAVEL_REFERENCE,
-        accelerators=chips if len(chips) < len(GAVEL_WORKERS) else (),
+        accelerators=chips if len(chips) < len(WORKER_MODELS) else (),
     )
 
 

@@ -8,12 +8,13 @@ import ast
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from suanli.errors import InvalidInput
 from suanli.i18n import msg
 
 WORKER_MODELS = {"k80": "K80", "p100": "P100", "v100": "V100"}
+Table = TypeVar("Table", bound=dict[str, Any])
 CLASS_BY_JOB_TYPE = {
     "ResNet-18": "cv-train-fp32",
     "ResNet-50": "cv-train-fp32",
@@ -25,11 +26,12 @@ CLASS_BY_JOB_TYPE = {
 }
 
 
-def load_throughputs(path: Path) -> dict[str, dict[str, float]]:
-    """job type (e.g. 'ResNet-50 (batch size 64)') -> catalog model -> isolated steps/s."""
+def load_isolated_throughputs(path: Path) -> dict[str, dict[int, dict[str, float]]]:
+    """job type -> scale factor -> catalog model -> isolated steps/s (Gavel's "null" entries:
+    the job alone on the worker)."""
     try:
         raw: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise InvalidInput(
             msg(
                 f"无法读取 Gavel 吞吐量文件 {path}：“{error}”",
@@ -37,12 +39,24 @@ def load_throughputs(path: Path) -> dict[str, dict[str, float]]:
             ),
             field="path",
         ) from error
-    table: dict[str, dict[str, float]] = {}
+    table: dict[str, dict[int, dict[str, float]]] = {}
     for worker, model in WORKER_MODELS.items():
         for key, entry in raw.get(worker, {}).items():
             job_type, scale_factor = ast.literal_eval(key)
-            if scale_factor == 1 and isinstance(entry, dict) and entry.get("null"):
-                table.setdefault(job_type, {})[model] = float(entry["null"])
+            if isinstance(entry, dict) and entry.get("null"):
+                by_model = table.setdefault(job_type, {}).setdefault(int(scale_factor), {})
+                by_model[model] = float(entry["null"])
+    return _require_some(table, path)
+
+
+def load_throughputs(path: Path) -> dict[str, dict[str, float]]:
+    """job type (e.g. 'ResNet-50 (batch size 64)') -> catalog model -> isolated steps/s, at
+    scale factor 1."""
+    by_factor = load_isolated_throughputs(path)
+    return _require_some({job: by[1] for job, by in by_factor.items() if 1 in by}, path)
+
+
+def _require_some(table: Table, path: Path) -> Table:
     if not table:
         raise InvalidInput(
             msg(f"{path} 中没有单独运行的吞吐量数据", f"{path} holds no isolated throughputs"),

@@ -18,10 +18,10 @@ from suanli.domain.scheduling.policies import PolicyOptions, get_policy, policy_
 from suanli.errors import InvalidInput
 from suanli.i18n import msg
 from suanli.simulation.bound import JctBound, jct_bound
-from suanli.simulation.contended import CARDS_PER_NODE, GAVEL_WORKERS, gavel_fleet
+from suanli.simulation.contended import CARDS_PER_NODE, gavel_fleet
 from suanli.simulation.engine import Progress, SimulationResult, simulate
 from suanli.simulation.floor import JctFloor, jct_floor
-from suanli.simulation.gavel import load_throughputs, measured_by_class
+from suanli.simulation.gavel import WORKER_MODELS, load_throughputs, measured_by_class
 from suanli.simulation.metrics import PolicyMetrics, summarize
 from suanli.simulation.traces import (
     GAVEL_FLEET_PREFIX,
@@ -155,7 +155,7 @@ def _gavel_auto(name: str, workload: Workload) -> Fleet:
         ) from None
     if not workload.jobs:
         raise InvalidInput(msg("负载中没有作业", "the workload has no jobs"), field="workload")
-    cards = cards_for_load(workload, target, len(GAVEL_WORKERS), CARDS_PER_NODE)
+    cards = cards_for_load(workload, target, len(WORKER_MODELS), CARDS_PER_NODE)
     fleet = gavel_fleet(cards)
     sized = f"{fleet.source} (gavel:{cards}, sized for offered load {target:g})"
     return Fleet(pools=fleet.pools, source=sized, skipped=fleet.skipped)
