@@ -28,11 +28,11 @@ from pathlib import Path
 
 from suanli.domain.accelerators import Accelerator, get_accelerator
 from suanli.domain.jobs import CARDS_MAX, RUN_TIME_S_MAX, JobSpec
-from suanli.domain.pools import CARDS_PER_NODE_MAX, NODES_MAX, Pool, Region
+from suanli.domain.pools import CARDS_PER_NODE_MAX, NODES_MAX, Region
 from suanli.domain.scheduling.model import PoolView, QueuedJob
 from suanli.errors import InvalidInput, UnknownAccelerator
 from suanli.i18n import Msg, msg
-from suanli.simulation.pricing import illustrative_price_fen
+from suanli.simulation.pricing import priced_pool
 from suanli.simulation.trace_csv import Row, int_cell, read_rows
 from suanli.simulation.workload import Fleet, Workload
 
@@ -88,19 +88,15 @@ def _pool_view(
             ),
             field="nodes",
         )
-    pool = Pool(
-        id=f"{PROVIDER_ID}-{model.lower()}-x{cards}",
+    return priced_pool(
+        accelerator,
+        pool_id=f"{PROVIDER_ID}-{model.lower()}-x{cards}",
         provider_id=PROVIDER_ID,
         name=f"{model} × {cards} per node",
-        accelerator_model=accelerator.model,
         nodes=nodes,
         cards_per_node=cards,
         region=REGION,
-        price_fen_per_card_hour=illustrative_price_fen(accelerator),
-        vendor=accelerator.vendor,
-        memory_gib=accelerator.memory_gib,
     )
-    return PoolView(pool=pool, accelerator=accelerator)
 
 
 def trace_model(name: str, path: Path) -> Accelerator:

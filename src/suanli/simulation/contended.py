@@ -34,12 +34,12 @@ from pathlib import Path
 
 from suanli.domain.accelerators import get_accelerator
 from suanli.domain.jobs import CARDS_MAX, RUN_TIME_S_MAX, JobSpec
-from suanli.domain.pools import NODES_MAX, Pool, Region
+from suanli.domain.pools import NODES_MAX, Region
 from suanli.domain.scheduling.model import PoolView, QueuedJob
 from suanli.errors import InvalidInput
 from suanli.i18n import msg
 from suanli.simulation.gavel import WORKER_MODELS, load_isolated_throughputs
-from suanli.simulation.pricing import illustrative_price_fen
+from suanli.simulation.pricing import priced_pool
 from suanli.simulation.trace_csv import Row, column_error, read_rows
 from suanli.simulation.workload import Fleet, Workload
 
@@ -105,19 +105,15 @@ def _pool(model: str, nodes: int, tag: str) -> PoolView:
             msg(f"一个资源池有 1..{NODES_MAX} 个节点", f"a pool has 1..{NODES_MAX} nodes"),
             field="fleet",
         )
-    pool = Pool(
-        id=f"{tag}-{model.lower()}",
+    return priced_pool(
+        accelerator,
+        pool_id=f"{tag}-{model.lower()}",
         provider_id=tag,
         name=f"{model} × {CARDS_PER_NODE} per node",
-        accelerator_model=accelerator.model,
         nodes=nodes,
         cards_per_node=CARDS_PER_NODE,
         region=REGION,
-        price_fen_per_card_hour=illustrative_price_fen(accelerator),
-        vendor=accelerator.vendor,
-        memory_gib=accelerator.memory_gib,
     )
-    return PoolView(pool=pool, accelerator=accelerator)
 
 
 def philly_fleet() -> Fleet:

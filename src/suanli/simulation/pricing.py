@@ -8,6 +8,8 @@ so the list is in the market's order of magnitude. It is not a quote from any pr
 from __future__ import annotations
 
 from suanli.domain.accelerators import Accelerator
+from suanli.domain.pools import Pool, Region
+from suanli.domain.scheduling.model import PoolView
 
 BASE_FEN_PER_CARD_HOUR = 100
 FEN_PER_GBS = 0.8
@@ -19,3 +21,31 @@ def illustrative_price_fen(accelerator: Accelerator) -> int:
     if bandwidth_gbs is None:
         return UNKNOWN_BANDWIDTH_FEN_PER_CARD_HOUR
     return round(BASE_FEN_PER_CARD_HOUR + FEN_PER_GBS * bandwidth_gbs)
+
+
+def priced_pool(
+    accelerator: Accelerator,
+    *,
+    pool_id: str,
+    provider_id: str,
+    name: str,
+    nodes: int,
+    cards_per_node: int,
+    region: Region,
+    price_factor: float = 1.0,
+) -> PoolView:
+    """A simulated pool of `accelerator`: model, vendor and memory from its catalog entry, the
+    illustrative price times `price_factor` (a fleet whose prices vary), at least 1 fen."""
+    pool = Pool(
+        id=pool_id,
+        provider_id=provider_id,
+        name=name,
+        accelerator_model=accelerator.model,
+        nodes=nodes,
+        cards_per_node=cards_per_node,
+        region=region,
+        price_fen_per_card_hour=max(1, round(illustrative_price_fen(accelerator) * price_factor)),
+        vendor=accelerator.vendor,
+        memory_gib=accelerator.memory_gib,
+    )
+    return PoolView(pool=pool, accelerator=accelerator)

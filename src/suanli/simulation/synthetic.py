@@ -24,12 +24,12 @@ import numpy as np
 
 from suanli.domain.accelerators import CATALOG, Precision
 from suanli.domain.jobs import RUN_TIME_S_MAX, JobSpec
-from suanli.domain.pools import Pool, Region
-from suanli.domain.scheduling.model import PoolView, QueuedJob
+from suanli.domain.pools import Region
+from suanli.domain.scheduling.model import QueuedJob
 from suanli.domain.scheduling.performance import DEFAULT_JOB_CLASS, JOB_CLASSES
 from suanli.errors import InvalidInput
 from suanli.i18n import msg
-from suanli.simulation.pricing import illustrative_price_fen
+from suanli.simulation.pricing import priced_pool
 from suanli.simulation.workload import Fleet, Workload
 
 POOLS_MAX = 1_000_000
@@ -71,19 +71,17 @@ def synthetic_fleet(pools: int, seed: int = 0) -> Fleet:
     views = []
     for i in range(pools):
         accelerator = models[int(chosen[i])]
-        pool = Pool(
-            id=f"syn-{i:06d}",
+        view = priced_pool(
+            accelerator,
+            pool_id=f"syn-{i:06d}",
             provider_id=f"provider-{i % 200:03d}",
             name=f"{accelerator.model} pool {i}",
-            accelerator_model=accelerator.model,
             nodes=int(nodes[i]),
             cards_per_node=int(cards_per_node[i]),
             region=CITIES[int(cities[i])],
-            price_fen_per_card_hour=max(1, round(illustrative_price_fen(accelerator) * noise[i])),
-            vendor=accelerator.vendor,
-            memory_gib=accelerator.memory_gib,
+            price_factor=noise[i],
         )
-        views.append(PoolView(pool=pool, accelerator=accelerator))
+        views.append(view)
     return Fleet(pools=tuple(views), source=f"synthetic:{pools} (seed {seed})")
 
 
