@@ -6,11 +6,10 @@ import json
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
+from suanli.cli.common import fail
 from suanli.domain.scheduling.policies import get_policy
 from suanli.errors import SuanliError
-from suanli.i18n import t
 from suanli.simulation.bench import run_bench
 
 
@@ -25,14 +24,12 @@ def run_command(
     as_json: bool,
 ) -> None:
     """`suanli bench scheduler` (its options are in cli/bench.py)."""
-    out, err = Console(), Console(stderr=True)
+    out = Console()
     try:
         get_policy(policy)
         figures = run_bench(pools, jobs, policy, seed, fractional, packing, packing_whole_cards)
     except SuanliError as error:
-        label = t("错误", "error")
-        err.print(f"[red]{label}:[/red] {escape(error.message)}", highlight=False, soft_wrap=True)
-        raise typer.Exit(code=error.exit_code) from None
+        fail(error.message, error.exit_code)
     if as_json:
         typer.echo(json.dumps(figures.as_dict(), indent=2))
         return

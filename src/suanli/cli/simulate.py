@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from suanli.cli import simulate_packing
+from suanli.cli.common import fail
 from suanli.domain.money import format_yuan
 from suanli.domain.scheduling import DEFAULT_PACKING_POLICY
 from suanli.errors import SuanliError
@@ -108,7 +108,7 @@ def simulate(
     out, err = Console(width=None if sys.stdout.isatty() else WIDE_COLUMNS), Console(stderr=True)
     if fleet is None or workload is None:
         _fail_without_fleet_and_workload(err)
-    with _suanli_error_exits(err):
+    with _suanli_error_exits():
         request = SimulationRequest(
             fleet=fleet,
             workload=workload,
@@ -144,14 +144,12 @@ def _fail_without_fleet_and_workload(err: Console) -> NoReturn:
 
 
 @contextmanager
-def _suanli_error_exits(err: Console) -> Iterator[None]:
+def _suanli_error_exits() -> Iterator[None]:
     """A typed error becomes its message on stderr and its exit code, never a traceback."""
     try:
         yield
     except SuanliError as error:
-        label = t("错误", "error")
-        err.print(f"[red]{label}:[/red] {escape(error.message)}", highlight=False, soft_wrap=True)
-        raise typer.Exit(code=error.exit_code) from None
+        fail(error.message, error.exit_code)
 
 
 def _traces_dir() -> Path | None:

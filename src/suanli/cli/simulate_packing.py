@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -21,6 +20,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from suanli.cli.common import fail
 from suanli.errors import SuanliError
 from suanli.i18n import t
 
@@ -63,9 +63,7 @@ def simulate_packing(
         curves = _run(nodes, pods, names, seed_list, err)
         written = write_packing_plot(curves, pods.name, plot) if plot is not None else None
     except SuanliError as error:
-        label = t("错误", "error")
-        err.print(f"[red]{label}:[/red] {escape(error.message)}", highlight=False, soft_wrap=True)
-        raise typer.Exit(code=error.exit_code) from None
+        fail(error.message, error.exit_code)
     if as_json:
         body = {"pod_list": pods.name, "policies": {c.policy: c.as_dict() for c in curves}}
         typer.echo(json.dumps(body, indent=2))
