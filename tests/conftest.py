@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -63,8 +64,12 @@ def postgres_schema_url(postgres_admin_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def sqlite_url(tmp_path: object) -> str:
-    return f"sqlite:///{tmp_path}/suanli.db"  # type: ignore[str-bytes-safe]
+def sqlite_url(tmp_path: Path) -> str:
+    """A SQLite file already migrated to head (a copy: tests/helpers.seed_migrated_sqlite)."""
+    from tests.helpers import seed_migrated_sqlite
+
+    seed_migrated_sqlite(tmp_path / "suanli.db")
+    return f"sqlite:///{tmp_path}/suanli.db"
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import stat
 import tempfile
 from dataclasses import dataclass
@@ -11,6 +13,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from suanli.adapters.db.migrate import upgrade
 from suanli.api.app import create_api
 from suanli.bootstrap import App, bootstrap
 from suanli.config import load_settings
@@ -35,7 +38,29 @@ def shared_temp_dir(prefix: str) -> Path:
     raise RuntimeError(f"no temporary folder every user can reach among {TEMP_BASES}")
 
 
+_migrated_sqlite_template: list[Path] = []  # at most one: the file this process migrated
+
+
+def seed_migrated_sqlite(db_file: Path) -> None:
+    """Puts at db_file (when nothing is there yet) a copy of a SQLite database that this test
+    process migrated to head once, with the real migrations: they cost 3-4 s per fresh file on
+    a loaded disk (Alembic runs each DDL statement in its own fsynced commit), paid by hundreds
+    of tests. The copy is the same bytes the migrations write; bootstrap's upgrade on it is a
+    no-op that still checks the revision. tests/integration/test_migrations.py runs them."""
+    if db_file.exists():
+        return
+    if not _migrated_sqlite_template:
+        folder = Path(tempfile.mkdtemp(prefix="suanli-migrated-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        upgrade(f"sqlite:///{folder / 'template.db'}")
+        _migrated_sqlite_template.append(folder / "template.db")
+    db_file.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_migrated_sqlite_template[0], db_file)
+
+
 def make_app(tmp_path: Path, database_url: str | None = None, **settings: Any) -> App:
+    if database_url is None:
+        seed_migrated_sqlite(tmp_path / "data" / "suanli.db")
     return bootstrap(
         load_settings(data_dir=tmp_path / "data", database_url=database_url, **settings)
     )

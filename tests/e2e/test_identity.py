@@ -23,7 +23,7 @@ from suanli.api.deps import DbSession
 from suanli.bootstrap import App, bootstrap
 from suanli.config import load_settings
 from suanli.domain.identity import credit_code_check_character
-from tests.helpers import City, build_city, fund
+from tests.helpers import City, build_city, fund, seed_migrated_sqlite
 
 PASSWORD = "tea-kettle-river-42"
 OTHER_PASSWORD = "blue-ocean-harbour-7"
@@ -69,6 +69,7 @@ class World:
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
     clock = ManualClock()
+    seed_migrated_sqlite(tmp_path / "data" / "suanli.db")
     app = bootstrap(load_settings(data_dir=tmp_path / "data"), clock=clock)
     city = build_city(app)
     yield World(app, city, clock)

@@ -24,7 +24,7 @@ from suanli.services.pools import pool_views
 from suanli.services.runtime import queued_job
 from suanli.simulation.engine import simulate
 from suanli.simulation.workload import Fleet, Workload
-from tests.helpers import fund
+from tests.helpers import fund, seed_migrated_sqlite
 
 START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 # (arrival s, owner index, cards, cards per node, run time s, priority)
@@ -61,6 +61,7 @@ def live_app(
     settings = load_settings(
         data_dir=tmp_path, scheduler_policy=policy, packing_whole_cards=whole_cards
     )
+    seed_migrated_sqlite(tmp_path / "suanli.db")
     app = bootstrap(settings, clock=clock)
     fake = FakeBackend()
     app.backends.register("fake-cluster", fake)
@@ -276,6 +277,7 @@ SHARE_MODEL = "H100-SXM"
 def share_app(tmp_path: Path, packing: str) -> tuple[App, ManualClock, Principal]:
     clock = ManualClock()
     settings = load_settings(data_dir=tmp_path, scheduler_policy="cheapest", packing_policy=packing)
+    seed_migrated_sqlite(tmp_path / "suanli.db")
     app = bootstrap(settings, clock=clock)
     app.backends.register("fake-cluster", FakeBackend())
     with app.db.session() as session:
