@@ -58,7 +58,12 @@ class Settings(BaseSettings):
         default=False,
         description="one-node whole-card jobs are placed by the packing policy too (else best fit)",
     )
-    job_log_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    job_log_max_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=1024,
+        le=2**40,
+        description="a local job's log keeps this many bytes of its output; the rest is dropped",
+    )
     max_queued_jobs_per_enterprise: int = Field(
         default=1000,
         ge=1,

@@ -70,6 +70,24 @@ def test_a_job_runs_and_gets_a_priced_usage_line_and_a_log(city: City) -> None:
     assert usage["accelerator_model"] == "H100-SXM"
 
 
+def test_a_jobs_log_keeps_at_most_the_configured_bytes(tmp_path: Path) -> None:
+    """SUANLI_JOB_LOG_MAX_BYTES reaches the local backend. Before: it was read and never used,
+    and a job's stdout went straight to its log file, without a limit."""
+    app = make_app(tmp_path, job_log_max_bytes=2048)
+    try:
+        city = build_city(app)
+        fund(app, city.enterprise_id)
+        spec = dict(JOB, command="head -c 3000000 /dev/zero | tr '\\0' y; echo the-end")
+        job_id = city.post(city.enterprise, "/v1/jobs", spec).json()["id"]
+        assert run_until_done(city, job_id, city.enterprise)["state"] == "succeeded"
+        log = city.get(city.enterprise, f"/v1/jobs/{job_id}/logs").json()
+        assert log["text"].startswith("y" * 2048 + "\n[suanli]"), log["text"][:80]
+        assert "the-end" not in log["text"] and len(log["text"]) < 2048 + 300
+        assert log["finished"]
+    finally:
+        app.close()
+
+
 def test_the_job_sees_its_cards_and_accelerator(city: City) -> None:
     spec = dict(JOB, command="echo cards=$SUANLI_CARDS acc=$SUANLI_ACCELERATOR")
     job_id = city.post(city.enterprise, "/v1/jobs", spec).json()["id"]

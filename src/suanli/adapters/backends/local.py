@@ -41,7 +41,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from suanli.adapters.backends.base import (
@@ -81,6 +81,30 @@ WRAPPER = (
     ' mv ".suanli-exit-$2.tmp" ".suanli-exit-$2"; exit "$code"'
 )
 CLAIM_PID_WAIT_S = 2.0  # a wrapper writes its pid right after its claim
+LOG_MAX_BYTES_DEFAULT = 10 * 1024 * 1024  # Settings.job_log_max_bytes
+# `python -I -S -c LOG_COPIER LIMIT NOTE_ZH NOTE_EN`: its input is the run's output (a pipe),
+# its output the job's log. It keeps the first LIMIT bytes, each read written at once (a log
+# is followed live); at the first byte past them it writes the two notes (a line per
+# language) and then reads and drops the rest, so the job never blocks on a full pipe and
+# never fills the disk. A disk that is full already drops the rest too. Python, not `head -c`
+# (stdio holds its output back until it ends) nor `dd` (it counts a short read as a block).
+LOG_COPIER = """
+import os, sys
+left, notes = int(sys.argv[1]), "\\n" + "\\n".join(sys.argv[2:]) + "\\n"
+while data := os.read(0, 65536):
+    kept, dropped = data[:max(left, 0)], data[max(left, 0):]
+    left -= len(kept)
+    try:
+        while kept:
+            kept = kept[os.write(1, kept):]
+        if dropped and notes:
+            os.write(1, notes.encode())
+    except OSError:
+        left = 0
+    if dropped:
+        notes = ""
+"""
+LOG_DRAIN_S = 2.0  # an ended run's last output reaches its log within this
 
 
 @dataclass
@@ -96,13 +120,22 @@ class _LocalJob:
     cancelled: bool = False
     kill_at: float | None = None  # time.monotonic() past which a cancelled run gets SIGKILL
     reclaimed: bool = False
+    copier: subprocess.Popen[bytes] | None = None  # LOG_COPIER, writing the run's log
+    drain_by: float = 0.0  # time.monotonic() past which an ended run's copier is stopped
 
 
 class LocalBackend:
     kind = "local"
 
-    def __init__(self, jobs_dir: Path, *, isolate_users: bool | None = None) -> None:
+    def __init__(
+        self,
+        jobs_dir: Path,
+        *,
+        isolate_users: bool | None = None,
+        log_max_bytes: int = LOG_MAX_BYTES_DEFAULT,
+    ) -> None:
         self.jobs_dir = jobs_dir
+        self.log_max_bytes = log_max_bytes
         self.isolates_users = os.geteuid() == 0 if isolate_users is None else isolate_users
         if self.isolates_users and os.geteuid() != 0:
             raise InvalidInput(
@@ -115,6 +148,7 @@ class LocalBackend:
         if self.isolates_users:
             _lock_down(jobs_dir)
         self._jobs: dict[str, _LocalJob] = {}
+        self._copiers: dict[int, subprocess.Popen[bytes]] = {}  # by the wrapper's pid
         self._lock = threading.Lock()
         # A random start: a restarted service does not hand out the uids of the last run.
         self._uids = itertools.count(secrets.randbelow(JOB_UID_SPAN))
@@ -135,14 +169,18 @@ class LocalBackend:
         process = self._start(request.command, tag, workdir, log_path, env, uid)
         started = datetime.now(UTC)
         with self._lock:
+            copier = self._copiers.pop(process.pid, None)
             self._jobs[request.job_id] = _LocalJob(
-                process, request.cards, log_path, workdir, uid, started, request.attempt
-            )
+                process, request.cards, log_path, workdir, uid, started, request.attempt,
+                copier=copier,
+            )  # fmt: skip
         record: dict[str, object] = {
             "attempt": request.attempt,
             "tag": tag,
             "pid": process.pid,
             "pid_start": _process_start(process.pid),
+            "copier_pid": copier.pid if copier else None,
+            "copier_start": _process_start(copier.pid) if copier else None,
             "cards": request.cards,
             "uid": uid,
             "workdir": str(workdir),
@@ -235,12 +273,15 @@ class LocalBackend:
         env: dict[str, str],
         uid: int | None,
     ) -> subprocess.Popen[bytes]:
-        fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        """The run's wrapper, its output a pipe to a LOG_COPIER of this service's user in a
+        session of its own: the job cannot reach the log's descriptor (with a user per job),
+        and the copier outlives this process as the run does (its input ends with the run)."""
+        output, copier = self._start_copier(log_path)
         try:
-            return subprocess.Popen(
+            process = subprocess.Popen(
                 ["/bin/sh", "-c", WRAPPER, "suanli-job", command, tag],
                 cwd=workdir,
-                stdout=fd,
+                stdout=output,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 env=env,
@@ -256,7 +297,38 @@ class LocalBackend:
                 field="command",
             ) from error
         finally:
+            os.close(output)  # the copier's input ends when the run's copies close too
+        with self._lock:
+            self._copiers[process.pid] = copier
+        return process
+
+    def _start_copier(self, log_path: Path) -> tuple[int, subprocess.Popen[bytes]]:
+        """(the write end of the run's output pipe, its copier). The limit is what is left of
+        the log's: the runs of one job (its attempts) share one log and one limit."""
+        fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        read_end, write_end = os.pipe()
+        try:
+            left = max(0, self.log_max_bytes - os.fstat(fd).st_size)
+            zh, en = _log_cut_notes(self.log_max_bytes)
+            copier = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", LOG_COPIER, str(left), zh, en],
+                cwd=self.jobs_dir,
+                stdin=read_end,
+                stdout=fd,
+                stderr=subprocess.DEVNULL,
+                env={"PATH": JOB_PATH, "LANG": "C.UTF-8"},
+                start_new_session=True,  # outside the run's group: it drains what the run wrote
+            )
+        except OSError as error:
+            os.close(write_end)
+            raise BackendError(
+                msg(f"作业日志无法写入: {error}", f"could not write the job's log: {error}"),
+                field="command",
+            ) from error
+        finally:
+            os.close(read_end)
             os.close(fd)
+        return write_end, copier
 
     def status(self, backend_job_id: str) -> JobStatus:
         job = self._jobs.get(backend_job_id)
@@ -270,7 +342,10 @@ class LocalBackend:
             return self._adopted_status(backend_job_id)
         if job.ended_at is None:
             job.ended_at = datetime.now(UTC)
+            job.drain_by = time.monotonic() + LOG_DRAIN_S
             _end_leftovers(job.process.pid, job.uid)
+        if not _log_drained(job):
+            return JobStatus(BackendState.RUNNING, started_at=job.started_at)
         self._reclaim(job)
         state = _final_state(code, job.cancelled)
         return JobStatus(state, exit_code=code, started_at=job.started_at, ended_at=job.ended_at)
@@ -302,6 +377,8 @@ class LocalBackend:
             _reclaim_folder(Path(str(record["workdir"])))
             record["reclaimed"] = True
             self._write_record(job_id, record)
+        if _copier_alive(record) and datetime.now(UTC) < ended + timedelta(seconds=LOG_DRAIN_S):
+            return JobStatus(BackendState.RUNNING, started_at=started)  # its log is not whole
         code = _exit_status(Path(str(record["workdir"])), record.get("tag"))
         if record.get("cancelled"):
             return JobStatus(
@@ -459,6 +536,26 @@ def _lock_down(jobs_dir: Path) -> None:
         os.chmod(directory, 0o700)
 
 
+def _log_cut_notes(limit: int) -> tuple[str, str]:
+    return (
+        f"[suanli] 日志已达上限 {limit} 字节，此后的输出未保存",
+        f"[suanli] the log reached its limit of {limit} bytes; later output was not kept",
+    )
+
+
+def _log_drained(job: _LocalJob) -> bool:
+    """The ended run's copier wrote its last output, or was given LOG_DRAIN_S to: something
+    still holding the run's output (a process that left its group) cannot keep the run going."""
+    copier = job.copier
+    if copier is None or copier.poll() is not None:
+        return True
+    if time.monotonic() < job.drain_by:
+        return False
+    copier.kill()
+    copier.wait(timeout=KILL_GRACE_S)
+    return True
+
+
 def _final_state(exit_code: int, cancelled: bool) -> BackendState:
     if cancelled:
         return BackendState.CANCELLED
@@ -549,10 +646,20 @@ def _proc_stat(pid: int) -> list[str] | None:
 
 def _alive(record: dict[str, object]) -> bool:
     """The recorded run's process still runs: same pid, same start time, not a zombie."""
-    fields = _proc_stat(int(str(record["pid"])))
+    return _pid_alive(int(str(record["pid"])), record.get("pid_start"))
+
+
+def _copier_alive(record: dict[str, object]) -> bool:
+    """The recorded run's log copier still runs (a record written before copiers: no)."""
+    pid = record.get("copier_pid")
+    return pid is not None and _pid_alive(int(str(pid)), record.get("copier_start"))
+
+
+def _pid_alive(pid: int, start: object) -> bool:
+    fields = _proc_stat(pid)
     if fields is None or fields[0] in ("Z", "X"):
         return False
-    return record.get("pid_start") is None or int(fields[19]) == record["pid_start"]
+    return start is None or int(fields[19]) == start
 
 
 def _exit_status(workdir: Path, tag: object) -> int | None:
