@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -392,7 +391,7 @@ class PrivatePostgres:
 def private_postgres() -> Iterator[PrivatePostgres]:
     usable = os.geteuid() == 0 and (PG_BIN / "initdb").exists() and shutil.which("runuser")
     require_component(bool(usable), f"PostgreSQL binaries in {PG_BIN} and root (for runuser)")
-    directory = Path(tempfile.mkdtemp(prefix="suanli-pg-"))
+    directory = shared_temp_dir("suanli-pg-")  # postgres must reach it
     shutil.chown(directory, "postgres", "postgres")
     subprocess.run(
         [
