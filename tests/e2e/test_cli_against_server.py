@@ -15,6 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.helpers import seed_migrated_sqlite
+
 STARTUP_TIMEOUT_S = 30
 
 
@@ -39,6 +41,19 @@ def cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.Compl
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """`suanli serve` on a data folder whose database is already migrated (a copy, see
+    tests/helpers.seed_migrated_sqlite): `admin bootstrap` then only checks the revision."""
+    seed_migrated_sqlite(tmp_path / "data" / "suanli.db")
+    yield from _serve(tmp_path)
+
+
+@pytest.fixture
+def newcomer_server(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """`suanli serve` as a newcomer starts it: `admin bootstrap` migrates an empty folder."""
+    yield from _serve(tmp_path)
+
+
+def _serve(tmp_path: Path) -> Iterator[dict[str, str]]:
     port = free_port()
     env = {
         **os.environ,
@@ -70,7 +85,10 @@ def server(tmp_path: Path) -> Iterator[dict[str, str]]:
     process.wait(timeout=15)
 
 
-def test_a_newcomer_lists_a_pool_submits_follows_and_reads_usage(server: dict[str, str]) -> None:
+def test_a_newcomer_lists_a_pool_submits_follows_and_reads_usage(
+    newcomer_server: dict[str, str],
+) -> None:
+    server = newcomer_server
     provider = json.loads(
         cli(server, "orgs", "create", "--name", "p", "--kind", "provider", "--json").stdout
     )
