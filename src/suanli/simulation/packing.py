@@ -301,12 +301,14 @@ def pilot_share_values(
 ) -> ShareValues:
     """The look-ahead `suanli` packs shares with (`share_values.py`): the protocol run once
     on the same fleet and pod list with arrivals of its own seed, placed by `suanli` without
-    the look-ahead, up to 100 % arrived; for each share placed, its card's free milli right
-    after and at that end."""
+    the look-ahead, up to 100 % arrived; after each placement, the touched node's cards and
+    free CPU, and those cards' free milli at that end."""
     state, _ = seed_nodes(nodes, seed)
     order = arrival_order(pods, state.milli_capacity, seed)
     context = _context(pods, state, seed, None)
-    placed: list[tuple[int, int, int]] = []  # node, card, free milli right after
+    touched: list[int] = []
+    card_left: list[np.ndarray] = []
+    cpu_left: list[int] = []
     requested = 0
     for index in order:
         pod = pods[index]
@@ -317,13 +319,15 @@ def pilot_share_values(
         if choice is None:
             continue
         place(state, choice, pod)
-        if pod.shares_a_card:
-            node, card = choice.node, choice.slots[0]
-            placed.append((node, card, int(state.card_left[node, card])))
-    if not placed:
-        return estimate_share_values(np.zeros(0, np.int64), np.zeros(0, np.int64))
-    where = np.array(placed, np.int64)
-    return estimate_share_values(where[:, 2], state.card_left[where[:, 0], where[:, 1]])
+        touched.append(choice.node)
+        card_left.append(state.card_left[choice.node].copy())
+        cpu_left.append(int(state.cpu_left[choice.node]))
+    if not touched:
+        empty = np.zeros((0, state.card_left.shape[1]), np.int64)
+        return estimate_share_values(empty, np.zeros(0, np.int64), empty)
+    return estimate_share_values(
+        np.array(card_left, np.int64), np.array(cpu_left, np.int64), state.card_left[touched]
+    )
 
 
 def alloc_at_points(

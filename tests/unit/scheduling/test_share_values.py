@@ -16,7 +16,9 @@ from suanli.domain.scheduling.packing import (
     typical_pods,
 )
 from suanli.domain.scheduling.share_values import (
+    CPU_BUCKETS,
     LEVELS,
+    MIN_VISITS,
     ShareValues,
     estimate_share_values,
 )
@@ -25,27 +27,36 @@ from tests.unit.scheduling.test_packing import fleet, pod, take
 
 
 def never_filled() -> np.ndarray:
-    values = np.arange(LEVELS, dtype=np.float64) * 10
-    values[-1] = 0.0
+    """Every level keeps its free milli to the end, at any CPU; a wholly free card 0."""
+    values = np.repeat(np.arange(LEVELS, dtype=np.float64)[:, None] * 10, CPU_BUCKETS, axis=1)
+    values[-1, :] = 0.0
     return values
 
 
-def test_values_are_the_mean_final_free_milli_per_level_and_unseen_levels_are_never_filled() -> (
-    None
-):
-    values = estimate_share_values(np.array([530, 530, 190, 535]), np.array([60, 0, 190, 90]))
-    assert values.expected_idle[53] == pytest.approx(50.0)  # 60, 0 and 90 (535 is level 53)
-    assert values.expected_idle[19] == pytest.approx(190.0)
-    assert values.expected_idle[7] == pytest.approx(70.0)  # no share left a card at 70
-    assert values.expected_idle[LEVELS - 1] == 0.0  # a whole free card: a whole request's
+def test_values_are_the_mean_final_free_milli_per_level_and_cpu() -> None:
+    # one-card nodes; records at level 53 with 40 free cores (bucket 8), five of them; one at
+    # level 19 with 2 cores (bucket 0); none at level 7
+    card_left = np.array([[530], [530], [535], [530], [530], [190]])
+    cpu_left = np.array([40_000] * 5 + [2_000])
+    final = np.array([[60], [0], [90], [0], [0], [190]])
+    values = estimate_share_values(card_left, cpu_left, final).expected_idle
+    assert values[53, 8] == pytest.approx(30.0)  # 60, 0, 90, 0, 0 (535 is level 53)
+    assert values[53, 3] == pytest.approx(30.0)  # no record there: level 53's mean
+    assert values[19, 0] == pytest.approx(190.0)  # one record: under MIN_VISITS, level mean
+    assert MIN_VISITS > 1
+    assert (values[7, :] == 70.0).all()  # never recorded: never filled
+    assert (values[0, :] == 0.0).all()  # a full card wastes nothing
 
 
-def test_a_share_pays_the_change_in_its_cards_expected_final_waste() -> None:
-    expected = never_filled()
-    expected[53], expected[21], expected[68] = 60.0, 200.0, 40.0
+def test_a_share_pays_the_change_in_its_nodes_expected_final_waste() -> None:
+    expected = np.zeros((LEVELS, CPU_BUCKETS))
+    expected[53, 2], expected[53, 1], expected[21, 1], expected[68, 1] = 60.0, 300.0, 200.0, 40.0
     values = ShareValues(expected)
-    cost = values.cost(np.array([1000, 530, 350]), 320)
-    assert cost.tolist() == pytest.approx([40.0 - 0.0, 200.0 - 60.0, 30.0 - 350.0])
+    # cards [1000, 530] on 9 free cores (bucket 2); a 320-milli share with 2 cores leaves 7
+    # (bucket 1): every card of the node moves to bucket 1, the chosen one also drops a level
+    cost = values.cost(np.array([[1000, 530]]), np.array([9_000]), 320, 2_000)
+    before = 0.0 + 60.0
+    assert cost[0].tolist() == pytest.approx([40.0 + 300.0 - before, 0.0 + 200.0 - before])
 
 
 def test_the_look_ahead_moves_a_share_off_a_tail_that_a_later_share_would_fill() -> None:
@@ -58,7 +69,7 @@ def test_the_look_ahead_moves_a_share_off_a_tail_that_a_later_share_would_fill()
     share = pod(milli=320)
     assert choose("suanli", nodes, share, PackingContext(typical=typical)) == Choice(0, (0,))
     expected = never_filled()
-    expected[53], expected[68] = 0.0, 40.0
+    expected[53, :], expected[68, :] = 0.0, 40.0
     looking_ahead = PackingContext(typical=typical, share_values=ShareValues(expected))
     assert choose("suanli", nodes, share, looking_ahead) == Choice(1, (0,))
     # values that agree with FGD (the 530 tail is never filled) keep FGD's choice
@@ -66,18 +77,38 @@ def test_the_look_ahead_moves_a_share_off_a_tail_that_a_later_share_would_fill()
     assert choose("suanli", nodes, share, agreeing) == Choice(0, (0,))
 
 
+def test_the_look_ahead_keeps_the_cpu_a_nodes_tail_needs() -> None:
+    # both nodes: a whole card and a 190-milli tail. Node 0 has 6 cores free, node 1 has 40;
+    # the typical pods need 1 core, so FGD sees the nodes alike and takes the first. The
+    # values say a 190 tail is filled only while its node keeps 4 cores or more: a 3-core
+    # share on node 0 would strand it, on node 1 it costs nothing
+    nodes = fleet((0, 2, 6_000), (0, 2, 40_000))
+    take(nodes, 0, 1, 810)
+    take(nodes, 1, 1, 810)
+    typical = typical_pods([pod()] * 6 + [pod(milli=470)] * 3 + [pod(milli=160)], model_count=1)
+    share = pod(cpu=3_000, milli=470)
+    assert choose("suanli", nodes, share, PackingContext(typical=typical)) == Choice(0, (0,))
+    expected = np.zeros((LEVELS, CPU_BUCKETS))
+    expected[19, 0] = 190.0  # under 4 free cores a 190 tail is never filled
+    looking_ahead = PackingContext(typical=typical, share_values=ShareValues(expected))
+    assert choose("suanli", nodes, share, looking_ahead) == Choice(1, (0,))
+    expected[19, :] = 190.0  # the same waste at any CPU: nothing to choose by, FGD's node
+    cpu_blind = PackingContext(typical=typical, share_values=ShareValues(expected))
+    assert choose("suanli", nodes, share, cpu_blind) == Choice(0, (0,))
+
+
 def test_whole_card_requests_ignore_the_look_ahead() -> None:
     nodes = fleet((0, 2, 64_000), (0, 2, 64_000))
     place(nodes, Choice(1, (0,)), pod(cpu=0))
     typical = typical_pods([pod()] * 5 + [pod(milli=470)] * 5, model_count=1)
-    expected = np.full(LEVELS, 1e6)
+    expected = np.full((LEVELS, CPU_BUCKETS), 1e6)
     without = choose("suanli", nodes, pod(), PackingContext(typical=typical))
     with_values = PackingContext(typical=typical, share_values=ShareValues(expected))
     assert choose("suanli", nodes, pod(), with_values) == without
 
 
 def pilot_fleet_and_pods() -> tuple[protocol.PackingNodes, list[protocol.PodRequest]]:
-    nodes = fleet(*[(0, 8, 96_000)] * 6, *[(0, 4, 48_000)] * 4)
+    nodes = fleet(*[(0, 8, 40_000)] * 6, *[(0, 4, 20_000)] * 4)  # CPU binds at times
     pods = (
         [pod(cpu=4000)] * 20
         + [pod(cpu=2000, milli=470)] * 12
@@ -89,15 +120,16 @@ def pilot_fleet_and_pods() -> tuple[protocol.PackingNodes, list[protocol.PodRequ
     return nodes, pods
 
 
-def test_the_pilot_measures_levels_only_shares_reached_and_never_above_the_level() -> None:
+def test_the_pilot_measures_levels_it_reached_and_never_above_the_level() -> None:
     nodes, pods = pilot_fleet_and_pods()
     values = protocol.pilot_share_values(nodes, pods, seed=5)
     expected = values.expected_idle
-    levels = np.arange(LEVELS) * 10
+    levels = np.arange(LEVELS)[:, None] * 10
     assert (expected <= levels).all()  # nothing departs: a card only fills
-    assert expected[LEVELS - 1] == 0.0
     reached = expected < levels
-    assert reached[:-1].any()  # some tail was filled later in the pilot
+    assert reached[1:-1].any()  # some tail was filled later in the pilot
+    assert reached[-1].any()  # and some wholly free card
+    assert not (expected[1:] == expected[1:, :1]).all()  # the node's CPU made a difference
     again = protocol.pilot_share_values(nodes, pods, seed=5)
     assert np.array_equal(again.expected_idle, expected)  # a seed's pilot repeats
     assert nodes.card_left.min() == MILLI or nodes.card_left.max() == MILLI  # fleet untouched

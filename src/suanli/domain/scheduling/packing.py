@@ -692,12 +692,18 @@ def suanli_scores(
         ) / MAX_SPEC_GPU_MILLI + (nodes.cpu_left[candidates] - pod.cpu_milli) / MAX_SPEC_CPU_MILLI
         score -= FIT_WEIGHT * free_after[:, None]
     elif share_values is not None:
-        waste = share_values.cost(nodes.card_left[candidates], pod.card_milli)
+        waste = share_values.cost(
+            nodes.card_left[candidates], nodes.cpu_left[candidates], pod.card_milli, pod.cpu_milli
+        )
         score -= VALUE_WEIGHT * waste / VALUE_MILLI
     models = nodes.model[candidates]
     # no pinned spec: every model's pressure is 0; one model (a live pool): a constant shift
     if pod.cards and typical.pinned and models.min() != models.max():
-        score -= PRESSURE_WEIGHT * model_pressure(nodes, typical)[models][:, None]
+        # with the look-ahead a share's score moves by tens of points between nodes, so its
+        # pressure is weighed in the same units (docs/scheduling.md, round five)
+        looking_ahead = pod.shares_a_card and share_values is not None
+        weight = SHARE_PRESSURE_WEIGHT if looking_ahead else PRESSURE_WEIGHT
+        score -= weight * model_pressure(nodes, typical)[models][:, None]
     return np.where(unusable, -np.inf, score)
 
 
@@ -728,6 +734,7 @@ def model_pressure(nodes: PackingNodes, typical: TypicalPods) -> FloatArray:
 FIT_WEIGHT = 1.0  # FGD score points per unit of free cards ÷ 8 + free cores ÷ 128 left (not
 # for a fraction of a card)
 PRESSURE_WEIGHT = 6.0  # points per unit of model pressure, for requests that take cards
+SHARE_PRESSURE_WEIGHT = 120.0  # the same, for a share that looks ahead (`share_values`)
 VALUE_WEIGHT = 10.0  # points per VALUE_MILLI of expected final waste a share adds to its card
 VALUE_MILLI = 100
 
