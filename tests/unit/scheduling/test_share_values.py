@@ -9,9 +9,14 @@ import pytest
 
 from suanli.domain.scheduling.packing import (
     MILLI,
+    PRESSURE_WEIGHT,
+    SHARE_PRESSURE_WEIGHT,
+    VALUE_MILLI,
+    VALUE_WEIGHT,
     Choice,
     PackingContext,
     choose,
+    model_pressure,
     place,
     typical_pods,
 )
@@ -160,3 +165,21 @@ def test_the_protocol_gives_suanli_the_pilots_values_and_no_other_policy() -> No
     fgd_by_hand = protocol.run_seed(nodes, pods, "fgd", 42)
     ratio = protocol.alloc_at_points(*fgd_by_hand, nodes.milli_capacity)[100]
     assert fgd.alloc_at[100][0] == ratio
+
+
+def test_a_share_that_looks_ahead_weighs_model_pressure_in_the_look_aheads_units() -> None:
+    # node 0 is model A, which half the requests are pinned to (pressure 1); node 1 is model
+    # B with 6 cores free. The values say a 470-milli share on B, which leaves it under 4
+    # cores, strands its tail: 300 milli (30 points) worse than on A. At the whole-card
+    # weight (6 points of pressure) the share would take A's card from the pinned requests;
+    # at SHARE_PRESSURE_WEIGHT (120) it goes to B
+    nodes = fleet((0, 1, 64_000), (1, 1, 6_000), models=("A", "B"))
+    pods = [pod(milli=470)] * 5 + [pod(milli=470, models=frozenset({0}))] * 5
+    typical = typical_pods(pods, model_count=2)
+    assert model_pressure(nodes, typical) == pytest.approx([1.0, 0.0])
+    expected = np.zeros((LEVELS, CPU_BUCKETS))
+    expected[53, 0] = 300.0
+    context = PackingContext(typical=typical, share_values=ShareValues(expected))
+    share = pod(cpu=3_000, milli=470)
+    assert SHARE_PRESSURE_WEIGHT * 1.0 > VALUE_WEIGHT * 300 / VALUE_MILLI > PRESSURE_WEIGHT
+    assert choose("suanli", nodes, share, context) == Choice(1, (0,))
