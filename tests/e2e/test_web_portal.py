@@ -157,6 +157,34 @@ def test_a_visitor_compares_two_pools_and_sees_the_apis_prices(
     page.context.close()
 
 
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_price_range_the_wrong_way_round_shows_the_apis_refusal_on_the_market_page(
+    portal: Seeded, browser: Any, language: str
+) -> None:
+    refusal = httpx.get(
+        f"{portal.url}/v1/public/pools",
+        params={"price_min_fen": 3000, "price_max_fen": 1000},
+        headers={"Accept-Language": language},
+    )
+    assert refusal.status_code == 422 and refusal.json()["field"] == "price_min_fen"
+    message = refusal.json()["message"]
+    page = new_page(browser, language)
+    page.goto(portal.url + "/market")
+    page.wait_for_selector(f'tr[data-row-key="{portal.ascend_pool_id}"]')
+    page.locator("#price_min").fill("30")
+    page.locator("#price_max").fill("10")
+    page.locator("form button[type=submit]").click()
+    alert = page.get_by_test_id("market-error")
+    alert.wait_for()
+    assert alert.inner_text().strip() == message
+    marked = page.locator(".ant-form-item-has-error", has=page.locator("#price_min"))
+    assert marked.locator(".ant-form-item-explain-error").inner_text() == message
+    assert page.locator(".ant-form-item-has-error").count() == 1
+    check_page(page, "market-refused", language)
+    screenshot(page, "market-refused", language)
+    page.context.close()
+
+
 def test_the_catalogue_filters_on_the_server_and_hides_pool_internals(portal: Seeded) -> None:
     domestic = httpx.get(f"{portal.url}/v1/public/pools", params={"domestic": "true"}).json()
     assert [item["id"] for item in domestic["items"]] == [portal.ascend_pool_id]

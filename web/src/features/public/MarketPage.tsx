@@ -1,10 +1,12 @@
 // 算力超市: pools as products, filtered and paged on the server; pick 2 to 4 to compare.
-import { Button, Card, Form, InputNumber, Select, Space, Table, Tag, Typography } from "antd";
+import { Alert, Button, Card, Form, InputNumber, Select, Space, Table, Tag, Typography } from "antd";
 import { useState } from "react";
 import { useTranslation } from "react-i18next";
 import { useNavigate } from "react-router-dom";
 import { PageHeader } from "../../components/PageHeader";
+import { ApiError } from "../../lib/api";
 import { fenFromYuan, yuan } from "../../lib/format";
+import { errorText } from "../../lib/forms";
 import { type Product, type ProductFilters, useOverview, useProducts } from "./api";
 
 const PAGE_SIZE = 20;
@@ -20,6 +22,12 @@ type FilterForm = {
   free_cards_min?: number;
   sort?: ProductFilters["sort"];
 };
+
+/** The server's refusal of the filters, marked on the field it names (¥ here, fen on the wire). */
+function fieldRefusal(error: unknown, serverField: string) {
+  if (!(error instanceof ApiError) || error.field !== serverField) return {};
+  return { validateStatus: "error" as const, help: error.message };
+}
 
 function toFilters(form: FilterForm, offset: number): ProductFilters {
   return {
@@ -45,6 +53,7 @@ export default function MarketPage() {
   const [chosen, setChosen] = useState<string[]>([]);
   const overview = useOverview();
   const products = useProducts(toFilters(applied, offset));
+  const refused = products.isError ? products.error : null;
   const models = Object.keys(overview.data?.cards_by_model ?? {});
   const vendors = Object.keys(overview.data?.cards_by_vendor ?? {});
   const columns = [
@@ -89,10 +98,10 @@ export default function MarketPage() {
           <Form.Item name="region" label={t("market.region")}>
             <Select allowClear showSearch style={{ width: 150 }} options={regionOptions(products.data?.items ?? [])} />
           </Form.Item>
-          <Form.Item name="price_min" label={t("market.priceMin")}>
+          <Form.Item name="price_min" label={t("market.priceMin")} {...fieldRefusal(refused, "price_min_fen")}>
             <InputNumber min={0} step={1} precision={2} prefix="¥" />
           </Form.Item>
-          <Form.Item name="price_max" label={t("market.priceMax")}>
+          <Form.Item name="price_max" label={t("market.priceMax")} {...fieldRefusal(refused, "price_max_fen")}>
             <InputNumber min={0} step={1} precision={2} prefix="¥" />
           </Form.Item>
           <Form.Item name="free_cards_min" label={t("market.freeCardsMin")}>
@@ -107,6 +116,7 @@ export default function MarketPage() {
           </Space>
         </Form>
       </Card>
+      {refused && <Alert type="error" showIcon data-testid="market-error" title={errorText(refused)} style={{ marginBottom: 16 }} />}
       <Table<Product>
         rowKey="id"
         loading={products.isFetching}

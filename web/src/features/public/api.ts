@@ -1,6 +1,7 @@
 // The public storefront's queries (no sign-in): /v1/public/...
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
-import { api, unwrap, type Schemas } from "../../lib/api";
+import { useTranslation } from "react-i18next";
+import { api, ApiError, unwrap, type Schemas } from "../../lib/api";
 
 export type Product = Schemas["ProductPublic"];
 export type ProductFilters = {
@@ -20,11 +21,19 @@ export function useOverview() {
   return useQuery({ queryKey: ["public", "overview"], queryFn: () => unwrap(api.GET("/v1/public/overview")) });
 }
 
+/** A refusal (4xx) is the visitor's input: asking again cannot help, so it shows at once. */
+function retryUnlessRefused(failures: number, error: unknown): boolean {
+  return !(error instanceof ApiError && error.status < 500) && failures < 1;
+}
+
 export function useProducts(filters: ProductFilters) {
+  // The language is in the key so that a refusal's message follows a language switch.
+  const { i18n } = useTranslation();
   return useQuery({
-    queryKey: ["public", "pools", filters],
+    queryKey: ["public", "pools", filters, i18n.language],
     queryFn: () => unwrap(api.GET("/v1/public/pools", { params: { query: filters } })),
     placeholderData: keepPreviousData,
+    retry: retryUnlessRefused,
   });
 }
 
