@@ -7,12 +7,14 @@ import os
 import shutil
 import stat
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
 
+from suanli.adapters.backends.base import BackendState
 from suanli.adapters.db.migrate import upgrade
 from suanli.api.app import create_api
 from suanli.bootstrap import App, bootstrap
@@ -56,6 +58,17 @@ def seed_migrated_sqlite(db_file: Path) -> None:
         _migrated_sqlite_template.append(folder / "template.db")
     db_file.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(_migrated_sqlite_template[0], db_file)
+
+
+def wait_final(backend: Any, job_id: str, timeout_s: float = 30.0) -> BackendState:
+    """The run's state once it is no longer RUNNING (a backend's `status(job_id).state`)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        state = backend.status(job_id).state
+        if state != BackendState.RUNNING:
+            return state
+        time.sleep(0.05)
+    raise AssertionError("the run did not end")
 
 
 def make_app(tmp_path: Path, database_url: str | None = None, **settings: Any) -> App:

@@ -13,20 +13,11 @@ import pytest
 
 from suanli.adapters.backends.base import BackendState, LaunchRequest
 from suanli.adapters.backends.local import LOG_DRAIN_S, LocalBackend
+from tests.helpers import wait_final
 from tests.integration.test_tenant_isolation import _processes_running
 
 LIMIT = 4096
 WRITTEN = 8 * 1024 * 1024  # far past the limit, and past any pipe's buffer
-
-
-def _final(backend: LocalBackend, job_id: str) -> BackendState:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        state = backend.status(job_id).state
-        if state != BackendState.RUNNING:
-            return state
-        time.sleep(0.05)
-    raise AssertionError("the run did not end")
 
 
 def _users() -> list[bool]:
@@ -41,7 +32,7 @@ def test_output_past_the_limit_is_dropped_and_the_job_ends_as_it_would(
     backend = LocalBackend(tmp_path / "jobs", isolate_users=isolate_users, log_max_bytes=LIMIT)
     command = f"head -c {WRITTEN} /dev/zero | tr '\\0' x; echo; echo the-end; exit 7"
     backend.submit(LaunchRequest("job_big", command, 1, "H100-SXM", 60, attempt=1))
-    assert _final(backend, "job_big") == BackendState.FAILED
+    assert wait_final(backend, "job_big") == BackendState.FAILED
     assert backend.status("job_big").exit_code == 7  # ran to its end: never blocked, no SIGPIPE
     log = (tmp_path / "jobs" / "job_big.log").read_bytes()
     kept, _, note = log.partition(b"\n")
@@ -58,7 +49,7 @@ def test_output_within_the_limit_is_kept_whole_and_read_at_once(tmp_path: Path) 
     backend = LocalBackend(tmp_path / "jobs", log_max_bytes=LIMIT)
     command = "printf 'a%.0s' $(seq 1 4000); echo; echo last-line"
     backend.submit(LaunchRequest("job_small", command, 1, "H100-SXM", 60, attempt=1))
-    assert _final(backend, "job_small") == BackendState.SUCCEEDED
+    assert wait_final(backend, "job_small") == BackendState.SUCCEEDED
     text = backend.logs("job_small").text
     assert text == "a" * 4000 + "\nlast-line\n"
 
@@ -68,7 +59,7 @@ def test_the_attempts_of_a_job_share_one_limit(tmp_path: Path) -> None:
     for attempt in (1, 2):
         command = f"head -c {3 * LIMIT // 4} /dev/zero | tr '\\0' {attempt}"
         backend.submit(LaunchRequest("job_twice", command, 1, "H100-SXM", 60, attempt=attempt))
-        assert _final(backend, "job_twice") == BackendState.SUCCEEDED
+        assert wait_final(backend, "job_twice") == BackendState.SUCCEEDED
     log = (tmp_path / "jobs" / "job_twice.log").read_bytes()
     assert log.startswith(b"1" * (3 * LIMIT // 4) + b"2" * (LIMIT // 4) + b"\n[suanli]"), log[:80]
     assert len(log) < LIMIT + 300
@@ -87,7 +78,7 @@ def test_output_held_open_by_a_process_that_left_the_run_does_not_keep_it_going(
     backend.submit(LaunchRequest("job_leaver", command, 1, "H100-SXM", 60, attempt=1))
     try:
         began = time.monotonic()
-        assert _final(backend, "job_leaver") == BackendState.SUCCEEDED
+        assert wait_final(backend, "job_leaver") == BackendState.SUCCEEDED
         assert time.monotonic() - began < LOG_DRAIN_S + 3
         assert backend.logs("job_leaver").text == "started\n"
     finally:
@@ -106,4 +97,4 @@ def test_a_running_jobs_log_is_written_as_it_comes(tmp_path: Path) -> None:
         assert backend.logs("job_live").text == "early\n"
     finally:
         backend.cancel("job_live")
-        _final(backend, "job_live")
+        wait_final(backend, "job_live")

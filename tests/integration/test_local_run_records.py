@@ -17,7 +17,7 @@ import pytest
 from suanli.adapters.backends import local
 from suanli.adapters.backends.base import BackendState, LaunchRequest
 from suanli.adapters.backends.local import RUN_RECORD_SUFFIX, LocalBackend
-from tests.helpers import shared_temp_dir
+from tests.helpers import shared_temp_dir, wait_final
 
 
 @pytest.fixture
@@ -35,16 +35,6 @@ def request(job_id: str, marker: Path, attempt: int = 1, sleep_s: float = 0.5) -
 
 def runs(marker_dir: Path, job_id: str) -> int:
     return len(list(marker_dir.glob(f"{job_id}.*")))
-
-
-def wait_final(backend: LocalBackend, job_id: str) -> BackendState:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        state = backend.status(job_id).state
-        if state != BackendState.RUNNING:
-            return state
-        time.sleep(0.1)
-    raise AssertionError("the run did not end")
 
 
 def test_another_process_reads_a_run_it_did_not_start_and_never_starts_it_again(

@@ -55,17 +55,13 @@ class ShareValues:
 
     expected_idle: FloatArray  # (LEVELS, CPU_BUCKETS)
 
-    def node_idle(self, card_left: IntArray, cpu_left: IntArray) -> FloatArray:
-        """(C,): each node's expected final free milli, summed over its cards."""
-        buckets = cpu_bucket_of(cpu_left)[:, None]
-        return np.asarray(self.expected_idle[level_of(card_left), buckets].sum(axis=1))
-
     def cost(self, card_left: IntArray, cpu_left: IntArray, milli: int, cpu: int) -> FloatArray:
         """(C, cards): the change in the node's expected final free milli if a share of
         `milli` and `cpu` lands on that card (only meaningful where the card has room)."""
-        before = self.node_idle(card_left, cpu_left)
+        levels = level_of(card_left)
+        before = self.expected_idle[levels, cpu_bucket_of(cpu_left)[:, None]].sum(axis=1)
         buckets_after = cpu_bucket_of(cpu_left - cpu)[:, None]
-        cards_after = self.expected_idle[level_of(card_left), buckets_after]  # CPU moved
+        cards_after = self.expected_idle[levels, buckets_after]  # every card: the CPU moved
         landed = self.expected_idle[level_of(card_left - milli), buckets_after]
         after = cards_after.sum(axis=1)[:, None] - cards_after + landed
         return np.asarray(after - before[:, None], np.float64)
