@@ -19,7 +19,7 @@ import pytest
 
 from suanli.domain.jobs import JobSpec
 from suanli.domain.scheduling import backfill, card_choice, packing
-from suanli.domain.scheduling.feasibility import has_room
+from suanli.domain.scheduling.feasibility import has_room, static_mask
 from suanli.domain.scheduling.matrix import BoolArray, FloatArray, IntArray
 from suanli.domain.scheduling.model import ClusterState, Placement, PoolView, QueuedJob
 from suanli.domain.scheduling.packing import (
@@ -77,6 +77,18 @@ def reference_decide(
         return None
     round_.commit(placement, round_.state.pool_index(placement.pool_id))
     return placement
+
+
+def reference_earliest_start_s(self: Round, index: int, spec: JobSpec) -> float | None:
+    """The pool's ends replayed for every job that asks, nothing remembered."""
+    slot = backfill.earliest_start(self.scratch, index, spec, self.now_s)
+    return None if slot is None else slot.start_s
+
+
+def reference_feasible(self: Round, job: QueuedJob) -> IntArray:
+    """The feasible, available pools computed afresh for every job."""
+    matrix = self.state.matrix
+    return np.flatnonzero(static_mask(job.spec, matrix) & matrix.available)
 
 
 def reference_allocate_nodes(free_per_node: Sequence[int] | IntArray, spec: JobSpec) -> NodeCards:
@@ -191,7 +203,10 @@ REFERENCES: tuple[tuple[object, str, Callable[..., Any]], ...] = (
     (packing, "fragmentation_deltas", reference_fragmentation_deltas),
     (card_choice, "pool_table", reference_pool_table),
     (RequestWindow, "spec_key", reference_spec_key),
+    (Round, "earliest_start_s", reference_earliest_start_s),
+    (Round, "feasible", reference_feasible),
 )
+EARLIEST_FINISH_ONLY = {"earliest_start_s", "feasible"}  # what only that policy asks
 
 
 # ---- a fleet and a queue that reach every branch ------------------------------------------
@@ -258,6 +273,7 @@ SETUPS = [
     ("balanced", "fgd", False, True, 3),
     ("shortest-backfill", "suanli", True, True, 4),
     ("earliest-finish", "best-fit", False, False, 5),
+    ("earliest-finish", "suanli", False, True, 7),  # rounds: the remembered starts in play
     ("fifo-first-fit", "gpu-packing", True, True, 6),
 ]
 
@@ -282,6 +298,8 @@ def test_the_fast_paths_place_every_job_where_the_references_do(
     assert fast == slow
     by_state = {"distinct_states", "fragmentation_deltas"}  # suanli's and FGD's alone
     expected = {attribute for _, attribute, _ in REFERENCES}
+    if name != "earliest-finish":
+        expected -= EARLIEST_FINISH_ONLY
     assert set(calls) == (
         expected if packing_name in packing.BY_NODE_STATE else expected - by_state
     )

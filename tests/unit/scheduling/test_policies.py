@@ -22,6 +22,7 @@ from tests.unit.scheduling.builders import chip, job, running, view
 # compute-bound for cv-train-fp32 (40 FLOP/byte × 2 TB/s = 80 TFLOPS > both compute roofs)
 FAST = chip("Fast-A", fp32=30.0, bandwidth_gbs=2000.0)
 SLOW = chip("Slow-B", fp32=10.0, bandwidth_gbs=2000.0)
+CV = "cv-train-fp32"  # 3x faster on FAST
 MIDDLE = chip("Middle-C", fp32=20.0, bandwidth_gbs=2000.0)
 
 
@@ -31,7 +32,7 @@ def _fleet() -> ClusterState:
 
 
 def _train(job_id: str = "j", **fields: Any) -> QueuedJob:
-    fields.setdefault("job_class", "cv-train-fp32")
+    fields.setdefault("job_class", CV)
     return job(job_id, runtime_s=3 * 3600.0, reference="Slow-B", **fields)
 
 
@@ -235,6 +236,23 @@ def test_earliest_finish_waits_for_a_fast_pool_that_frees_soon() -> None:
     later = _fleet()
     running(later, "busy", "fast", ((0, 8),), end_s=5 * 3600.0)
     assert _pools(get_policy("earliest-finish").place(later, queue, 0.0)) == {"j": "slow"}
+
+
+def test_earliest_finish_sees_the_cards_an_earlier_job_of_the_round_took() -> None:
+    # a round remembers the fast chip's earliest start per job shape until it places a job:
+    # "first" would wait 10 minutes for the fast chip; "small" then takes its 4 free cards
+    # for 3 h, so "second" (first's shape) would wait until 3 h + 1 h there, later than its
+    # 3 h on the free slow chip, and starts now (no backfill: first's reservation would hold
+    # the fast chip's cards from "small")
+    state = ClusterState.empty((view("slow", SLOW), view("fast", FAST)))
+    running(state, "busy", "fast", ((0, 4),), end_s=600.0)
+    queue = [
+        _train("first", cards=8, priority=60),
+        job("small", cards=4, runtime_s=9 * 3600.0, reference="Slow-B", priority=55, job_class=CV),
+        _train("second", cards=8),
+    ]
+    policy = get_policy("earliest-finish", options=PolicyOptions(backfill=False))
+    assert _pools(policy.place(state, queue, 0.0)) == {"small": "fast", "second": "slow"}
 
 
 def test_backfill_uses_nodes_the_reserved_job_will_not_need() -> None:

@@ -121,11 +121,36 @@ class Round:
         self.reservation: Reservation | None = None
         self.preemption_attempts = 0
         self.no_victims: set[tuple[RequirementKey, int]] = set()  # (requirements, priority)
+        self.feasible_pools: dict[RequirementKey, IntArray] = {}  # per requirement set
+        self.start_times: dict[tuple[int, int, int], float | None] = {}  # see earliest_start_s
 
     def free_mask(self, job: QueuedJob) -> BoolArray:
         """The pools that could take the job now."""
         free, largest = self.scratch.free_cards, self.scratch.max_free
         return capacity_mask(job.spec, self.state.matrix, free, largest, self.scratch.share_max)
+
+    def feasible(self, job: QueuedJob) -> IntArray:
+        """The available pools that satisfy the job's requirements (fixed for the round)."""
+        matrix = self.state.matrix
+        key = matrix.key_of(job.spec)
+        pools = self.feasible_pools.get(key)
+        if pools is None:
+            pools = np.flatnonzero(static_mask(job.spec, matrix) & matrix.available)
+            pools.setflags(write=False)  # shared by the round's jobs of this requirement set
+            self.feasible_pools[key] = pools
+        return pools
+
+    def earliest_start_s(self, index: int, spec: JobSpec) -> float | None:
+        """`earliest_start(...).start_s` on the pool, or None. It reads only the scratch and
+        the job's shape (cards per node, nodes), so it is remembered per (pool, shape) until
+        the scratch changes (`commit`): a round of `earliest-finish` asks it of the same
+        fastest pool for most of its window, and the replay of the pool's ends was most of
+        that policy's cost."""
+        key = (index, spec.cards_per_node, spec.nodes)
+        if key not in self.start_times:
+            slot = earliest_start(self.scratch, index, spec, self.now_s)
+            self.start_times[key] = None if slot is None else slot.start_s
+        return self.start_times[key]
 
     def factors(self, job: QueuedJob) -> FloatArray:
         """Per pool: the job's runtime there ÷ its runtime on the reference accelerator."""
@@ -202,6 +227,7 @@ class Round:
         return self.priced(job, np.flatnonzero(mask), Goal(objectives.COST)).size == 0
 
     def commit(self, placement: Placement, index: int) -> None:
+        self.start_times.clear()  # the scratch changes below: remembered starts are stale
         for victim_id in placement.preempts:
             victim = self.state.running_jobs()[victim_id]
             victim_index = self.state.pool_index(victim.pool_id)
@@ -519,10 +545,8 @@ class EarliestFinishPolicy(ShortestFirstPolicy):
         return super().start_now(round_, job)
 
     def _worth_waiting(self, round_: Round, job: QueuedJob) -> bool:
-        matrix = round_.state.matrix
         goal = self.goal(job, round_.now_s)
-        feasible = np.flatnonzero(static_mask(job.spec, matrix) & matrix.available)
-        everywhere = round_.priced(job, feasible, goal)
+        everywhere = round_.priced(job, round_.feasible(job), goal)
         if everywhere.size == 0:
             return False
         fastest = int(np.argmin(everywhere.runtime_s))
@@ -535,10 +559,10 @@ class EarliestFinishPolicy(ShortestFirstPolicy):
         if now is None or now.size == 0:
             return False
         finish_now_s = round_.now_s + float(now.runtime_s.min())
-        slot = earliest_start(round_.scratch, best_pool, job.spec, round_.now_s)
-        if slot is None:
+        start_s = round_.earliest_start_s(best_pool, job.spec)
+        if start_s is None:
             return False
-        return slot.start_s + float(everywhere.runtime_s[fastest]) < finish_now_s
+        return start_s + float(everywhere.runtime_s[fastest]) < finish_now_s
 
 
 class FairPolicy(RoundPolicy):
