@@ -11,7 +11,7 @@ import typer
 from typer.testing import CliRunner, Result
 
 from suanli.cli import simulate
-from suanli.simulation.packing import REPORT_POINTS
+from suanli.simulation.packing import LOOK_AHEAD_FORMS, REPORT_POINTS, SELECTION_SEEDS
 
 NODES = "sn,cpu_milli,memory_mib,gpu,model\n" + "".join(
     f"node-{i:02d},{cpu},262144,{gpus},{model}\n"
@@ -64,11 +64,33 @@ def test_json_has_exactly_the_documented_shape(traces: Path) -> None:
     assert list(body) == ["pod_list", "policies"]
     assert body["pod_list"] == "small"
     assert list(body["policies"]) == ["best-fit", "fgd", "suanli"]
-    for entry in body["policies"].values():
-        assert list(entry) == ["alloc_at", "unallocated_gpus_at_100", "sd_at_100"]
+    for name, entry in body["policies"].items():
+        extra = ["look_ahead"] if name == "suanli" else []  # only suanli looks ahead
+        assert list(entry) == ["alloc_at", "unallocated_gpus_at_100", "sd_at_100", *extra]
         assert list(entry["alloc_at"]) == [str(point) for point in REPORT_POINTS]
         assert all(0 < value <= 100 for value in entry["alloc_at"].values())
         assert entry["sd_at_100"] >= 0 and entry["unallocated_gpus_at_100"] >= 0
+    look_ahead = body["policies"]["suanli"]["look_ahead"]
+    assert look_ahead["form"] in LOOK_AHEAD_FORMS
+    assert look_ahead["selection_seeds"] == list(SELECTION_SEEDS)
+    scores = look_ahead["alloc_at_100"]
+    assert list(scores) == list(LOOK_AHEAD_FORMS) and all(0 < a <= 100 for a in scores.values())
+    assert scores[look_ahead["form"]] == max(scores.values())
+
+
+@pytest.mark.parametrize(
+    ("language", "said"), [("en", "suanli look-ahead: "), ("zh-CN", "suanli 的前瞻：")]
+)
+def test_the_table_says_which_look_ahead_suanli_chose(
+    traces: Path, language: str, said: str
+) -> None:
+    runner = CliRunner(env={"SUANLI_LANGUAGE": language})
+    args = ["simulate", "packing", "--pod-list", "small", "--policies", "suanli", "--seeds", "1"]
+    result = runner.invoke(_app(), args)
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.stdout.splitlines() if said in line)
+    assert ("1002,1003,1004" in line) and ("%" in line)
+    assert ("node-cpu" in line) == (language == "en")  # no English words in the zh line
 
 
 def test_table_and_plot(traces: Path, tmp_path: Path) -> None:
@@ -105,6 +127,15 @@ def test_a_malformed_pod_line_names_file_line_and_column(
     result = _packing("--pod-list", "broken", "--seeds", "42")
     assert result.exit_code == 2
     assert f"openb_pod_list_broken.csv line {line}: column {column}" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_a_pod_list_without_gpu_pods_is_refused_before_any_run(traces: Path) -> None:
+    cpu_only = [line for line in PODS.splitlines() if line.split(",")[3] in ("num_gpu", "0")]
+    (traces / "openb_pod_list_cpuonly.csv").write_text("\n".join(cpu_only) + "\n")
+    result = _packing("--pod-list", "cpuonly", "--seeds", "42")
+    assert result.exit_code == 2, result.output
+    assert "openb_pod_list_cpuonly.csv: no pod asks for a GPU" in result.stderr
     assert "Traceback" not in result.output
 
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 TRACES_DIR_ENV = "SUANLI_TRACES_DIR"
 DEFAULT_POD_LIST = "default"  # openb_pod_list_default.csv
 WIDE_COLUMNS = 160
+FORM_ZH = {"node-cpu": "看节点 CPU", "card-level": "只看卡的余量"}  # packing.LOOK_AHEAD_FORMS
 
 
 def register(group: typer.Typer) -> None:
@@ -80,6 +81,9 @@ def simulate_packing(
         highlight=False,
     )
     out.print(_table(curves))
+    for curve in curves:
+        if curve.look_ahead is not None:
+            out.print(_look_ahead_line(curve.policy, curve.look_ahead), highlight=False)
     if written is not None:
         out.print(t(f"图表：{written}", f"plot: {written}"))
 
@@ -109,6 +113,22 @@ def _run(
             curves.append(packing.run_policy(nodes, pods.pods, name, seeds, _advance(bar, task)))
             bar.update(task, total=1, completed=1)
     return curves
+
+
+def _look_ahead_line(policy: str, look_ahead: packing.LookAhead) -> str:
+    from suanli.simulation.packing import SELECTION_SEEDS
+
+    seeds = ",".join(str(seed) for seed in SELECTION_SEEDS)
+    scores = ", ".join(f"{form} {100 * a:.2f}%" for form, a in look_ahead.alloc_at_100.items())
+    zh_scores = "，".join(
+        f"{FORM_ZH[form]} {100 * a:.2f}%" for form, a in look_ahead.alloc_at_100.items()
+    )
+    return t(
+        f"{policy} 的前瞻：{FORM_ZH[look_ahead.form]}（按种子 {seeds} 选出，"
+        f"100% 时分配率：{zh_scores}）",
+        f"{policy} look-ahead: {look_ahead.form} (chosen on seeds {seeds}, "
+        f"allocation at 100%: {scores})",
+    )
 
 
 def _advance(bar: Progress, task: TaskID) -> packing.Progress:

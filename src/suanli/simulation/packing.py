@@ -16,8 +16,9 @@ Protocol, as the artifact runs it (github.com/hkust-adsl/kubernetes-scheduler-si
   artifact's merge_alloc_discrete.py); seeds 42..51.
 
 `suanli` also gets a look-ahead for shares (`domain/scheduling/share_values.py`), measured
-by `pilot_share_values`: one more run of this protocol with a seed of its own (PILOT_SEED),
-before the measured seeds, under `suanli` without it.
+by `pilot_records`: one more run of this protocol with a seed of its own (PILOT_SEED),
+before the measured seeds, under `suanli` without it. Of the look-ahead's two forms,
+`choose_look_ahead` keeps the one that allocates more on the SELECTION_SEEDS' arrivals.
 """
 
 from __future__ import annotations
@@ -40,7 +41,11 @@ from suanli.domain.scheduling.packing import (
     place,
     typical_pods,
 )
-from suanli.domain.scheduling.share_values import ShareValues, estimate_share_values
+from suanli.domain.scheduling.share_values import (
+    ShareValues,
+    estimate_card_values,
+    estimate_share_values,
+)
 from suanli.errors import InvalidInput
 from suanli.i18n import msg
 from suanli.simulation.trace_csv import Row, column_error, int_cell, read_rows
@@ -77,6 +82,7 @@ class PolicyCurve:
     seeds: tuple[int, ...]
     alloc_at: dict[int, tuple[float, ...]]  # arrived percent -> one ratio per seed
     unallocated_cards_at_100: float  # mean over seeds, in whole cards
+    look_ahead: LookAhead | None = None  # `suanli`'s, and how it was chosen
 
     def mean(self, percent: int) -> float:
         values = _finite(self.alloc_at[percent])
@@ -92,7 +98,7 @@ class PolicyCurve:
             "alloc_at": {str(p): _json_number(100 * self.mean(p)) for p in REPORT_POINTS},
             "unallocated_gpus_at_100": _json_number(self.unallocated_cards_at_100, 1),
             "sd_at_100": _json_number(100 * self.sd(100)),
-        }
+        } | ({"look_ahead": self.look_ahead.as_dict()} if self.look_ahead is not None else {})
 
 
 def _finite(values: Sequence[float]) -> np.ndarray:
@@ -167,6 +173,12 @@ def load_pods(path: Path, nodes: PackingNodes) -> PodList:
         )
     if not pods:
         raise InvalidInput(msg(f"{path.name}：没有作业", f"{path.name}: no pods"), field="pod_list")
+    if not any(pod.cards for pod in pods):
+        # resampling counts GPU milli toward 130 %: with none it would draw PODS_MAX pods
+        raise InvalidInput(
+            msg(f"{path.name}：没有要 GPU 的作业", f"{path.name}: no pod asks for a GPU"),
+            field="pod_list",
+        )
     return PodList(name=path.stem.removeprefix("openb_pod_list_"), pods=tuple(pods))
 
 
@@ -260,10 +272,14 @@ def run_seed(
     seed: int,
     progress: Progress | None = None,
     share_values: ShareValues | None = None,
+    until_arrived: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Places the seed's arrivals once each; returns arrived and allocated milli after each."""
+    """Places the seed's arrivals once each (with `until_arrived`, only up to the first pod
+    past that fraction of capacity); returns arrived and allocated milli after each."""
     state, _ = seed_nodes(nodes, seed)
     order = arrival_order(pods, state.milli_capacity, seed)
+    if until_arrived is not None:
+        order = order[: _arrivals_until(pods, order, until_arrived * state.milli_capacity)]
     context = _context(pods, state, seed, share_values)
     arrived = np.empty(len(order), np.int64)
     allocated = np.empty(len(order), np.int64)
@@ -281,6 +297,12 @@ def run_seed(
     return arrived, allocated
 
 
+def _arrivals_until(pods: Sequence[PodRequest], order: Sequence[int], limit: float) -> int:
+    """How many of `order`'s pods arrive up to the first one past `limit` milli."""
+    requested = np.cumsum([pods[index].total_milli for index in order])
+    return min(int(np.searchsorted(requested, limit, side="right")) + 1, len(order))
+
+
 def _context(
     pods: Sequence[PodRequest], state: PackingNodes, seed: int, values: ShareValues | None
 ) -> PackingContext:
@@ -294,21 +316,59 @@ def _context(
 
 PILOT_SEED = 1001  # the pilot's arrivals: a seed of its own, outside every measured one
 PILOT_POLICY = "suanli"  # the policy the pilot's values are measured under (without them)
+SELECTION_SEEDS = (1002, 1003, 1004)  # arrivals the look-ahead's form is chosen on
+LOOK_AHEAD_FORMS = ("node-cpu", "card-level")  # the candidates, preferred first on a tie
+SELECTION_ARRIVED = 1.01  # a selection run stops here: past every pod read at 100 %
 
 
-def pilot_share_values(
+@dataclass(frozen=True)
+class PilotRecords:
+    """What the pilot saw. After each placement: the touched node's cards, its free CPU, and
+    those cards' free milli at the pilot's end (`estimate_share_values`, form "node-cpu").
+    After each share: its card's free milli then and at the end (`estimate_card_values`,
+    form "card-level", round four's)."""
+
+    card_left: np.ndarray  # (R, cards)
+    cpu_left: np.ndarray  # (R,)
+    final_left: np.ndarray  # (R, cards)
+    share_left: np.ndarray  # (S,)
+    share_final: np.ndarray  # (S,)
+
+    def values(self, form: str) -> ShareValues:
+        if form == "card-level":
+            return estimate_card_values(self.share_left, self.share_final)
+        return estimate_share_values(self.card_left, self.cpu_left, self.final_left)
+
+
+@dataclass(frozen=True)
+class LookAhead:
+    """The look-ahead `suanli` runs with, and the selection runs it was chosen by."""
+
+    form: str
+    values: ShareValues
+    alloc_at_100: dict[str, float]  # form -> mean allocation at 100 % over SELECTION_SEEDS
+    steps: int  # pods the selection runs placed (for the progress bar)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "form": self.form,
+            "selection_seeds": list(SELECTION_SEEDS),
+            "alloc_at_100": {f: _json_number(100 * a) for f, a in self.alloc_at_100.items()},
+        }
+
+
+def pilot_records(
     nodes: PackingNodes, pods: Sequence[PodRequest], seed: int = PILOT_SEED
-) -> ShareValues:
-    """The look-ahead `suanli` packs shares with (`share_values.py`): the protocol run once
-    on the same fleet and pod list with arrivals of its own seed, placed by `suanli` without
-    the look-ahead, up to 100 % arrived; after each placement, the touched node's cards and
-    free CPU, and those cards' free milli at that end."""
+) -> PilotRecords:
+    """The protocol run once on the same fleet and pod list with arrivals of its own seed,
+    placed by `suanli` without the look-ahead, up to 100 % arrived."""
     state, _ = seed_nodes(nodes, seed)
     order = arrival_order(pods, state.milli_capacity, seed)
     context = _context(pods, state, seed, None)
     touched: list[int] = []
     card_left: list[np.ndarray] = []
     cpu_left: list[int] = []
+    shared: list[tuple[int, int, int]] = []  # node, card, free milli right after
     requested = 0
     for index in order:
         pod = pods[index]
@@ -319,15 +379,53 @@ def pilot_share_values(
         if choice is None:
             continue
         place(state, choice, pod)
-        touched.append(choice.node)
-        card_left.append(state.card_left[choice.node].copy())
-        cpu_left.append(int(state.cpu_left[choice.node]))
-    if not touched:
-        empty = np.zeros((0, state.card_left.shape[1]), np.int64)
-        return estimate_share_values(empty, np.zeros(0, np.int64), empty)
-    return estimate_share_values(
-        np.array(card_left, np.int64), np.array(cpu_left, np.int64), state.card_left[touched]
+        node = choice.node
+        touched.append(node)
+        card_left.append(state.card_left[node].copy())
+        cpu_left.append(int(state.cpu_left[node]))
+        if pod.shares_a_card:
+            card = choice.slots[0]
+            shared.append((node, card, int(state.card_left[node, card])))
+    cards, where = state.card_left.shape[1], np.array(shared, np.int64).reshape(-1, 3)
+    return PilotRecords(
+        np.array(card_left, np.int64).reshape(-1, cards),
+        np.array(cpu_left, np.int64),
+        state.card_left[touched].reshape(-1, cards),
+        where[:, 2],
+        state.card_left[where[:, 0], where[:, 1]],
     )
+
+
+def pilot_share_values(
+    nodes: PackingNodes, pods: Sequence[PodRequest], seed: int = PILOT_SEED
+) -> ShareValues:
+    """The node-CPU look-ahead (`share_values.py`) from one pilot (its first form)."""
+    return pilot_records(nodes, pods, seed).values(LOOK_AHEAD_FORMS[0])
+
+
+def choose_look_ahead(
+    nodes: PackingNodes, pods: Sequence[PodRequest], progress: Progress | None = None
+) -> LookAhead:
+    """Which form of the look-ahead serves this pod list better, judged the protocol's way:
+    each form runs on the SELECTION_SEEDS' arrivals (never a measured seed's) and the one with
+    the higher mean allocation at 100 % arrived wins, the first form on a tie. Seeing the
+    node's CPU wins on most lists; on some share-heavy ones (gpushare60) the card's level
+    alone does better, and the pilot alone cannot tell which (docs/scheduling.md, "Round
+    six")."""
+    records = pilot_records(nodes, pods)
+    scores: dict[str, float] = {}
+    done = 0
+    for form in LOOK_AHEAD_FORMS:
+        values, ratios = records.values(form), []
+        for seed in SELECTION_SEEDS:
+            arrived, allocated = run_seed(
+                nodes, pods, PILOT_POLICY, seed, _offset(progress, done), values, SELECTION_ARRIVED
+            )
+            done += len(arrived)
+            ratios.append(alloc_at_points(arrived, allocated, nodes.milli_capacity, (100,))[100])
+        scores[form] = float(np.mean(ratios))
+    best = max(LOOK_AHEAD_FORMS, key=lambda form: scores[form])
+    return LookAhead(best, records.values(best), scores, done)
 
 
 def alloc_at_points(
@@ -357,8 +455,9 @@ def run_policy(
     progress: Progress | None = None,
 ) -> PolicyCurve:
     per_seed: dict[int, list[float]] = {point: [] for point in CURVE_POINTS}
-    values = pilot_share_values(nodes, pods) if policy == PILOT_POLICY else None
-    done = 0
+    look_ahead = choose_look_ahead(nodes, pods, progress) if policy == PILOT_POLICY else None
+    values = look_ahead.values if look_ahead is not None else None
+    done = look_ahead.steps if look_ahead is not None else 0
     for seed in seeds:
         arrived, allocated = run_seed(nodes, pods, policy, seed, _offset(progress, done), values)
         done += len(arrived)
@@ -373,6 +472,7 @@ def run_policy(
         / MILLI
         if _finite(per_seed[100]).size
         else math.nan,
+        look_ahead=look_ahead,
     )
 
 

@@ -8,7 +8,7 @@ ever filled also depends on its node's CPU: a 190-milli tail on a node with 2 co
 waits for a share that asks for under 2 cores, a rare one. `ShareValues` holds, per free
 level of a card (a 10-milli grid) and per bucket of its node's free CPU (4 cores wide), that
 expected final free milli, learnt from a pilot run of the policy itself on the target
-distribution (`simulation.packing.pilot_share_values`: the same fleet, arrivals drawn with a
+distribution (`simulation.packing.pilot_records`: the same fleet, arrivals drawn with a
 seed of their own, never the measured runs' arrivals).
 
 A share then pays for the change it causes in its node's expected waste
@@ -18,7 +18,12 @@ that would likely end at 60 milli free into one at 210 that only tiny shares can
 a share with many cores on a node drains the CPU its other tails need. This is one step of
 policy improvement (approximate dynamic programming): the values are those of the policy
 without them, and the policy acting on them is better than the one they were measured under.
-docs/scheduling.md, "Round four" and "Round five", has the evidence. Pure: no I/O.
+
+`estimate_card_values` gives round four's form: the card's level alone, from the cards shares
+landed on. Neither form is better on every workload (seeing the CPU wins on most lists, the
+level alone on some share-heavy ones), so the simulator tries both on seeds of its own and
+keeps the better (`simulation.packing.choose_look_ahead`). docs/scheduling.md, "Round four",
+"Round five" and "Round six", has the evidence. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -87,6 +92,21 @@ def estimate_share_values(
     expected = by_cell.reshape(LEVELS, CPU_BUCKETS)
     expected[0, :] = 0.0  # a full card (or a slot past the node's cards) wastes nothing
     return ShareValues(expected)
+
+
+def estimate_card_values(share_left: IntArray, final_left: IntArray) -> ShareValues:
+    """Round four's look-ahead, blind to the CPU: for each share the pilot placed, the free
+    milli of its card right after (`share_left`, (S,)) and at the end (`final_left`, (S,));
+    a level's value is the mean end of the cards shares left there (never recorded: never
+    filled), the same at every CPU bucket. A wholly free card is worth 0: it still takes whole
+    cards, so a share that opens one pays for the tail it starts, not for the card. Its cost
+    is then the chosen card's change alone, as in round four (the node's other cards keep
+    their value when the CPU moves)."""
+    levels = level_of(np.asarray(share_left, np.int64))
+    never_filled = np.arange(LEVELS, dtype=np.float64) * LEVEL_MILLI
+    by_level = _means(levels, np.asarray(final_left, np.float64), LEVELS, never_filled, 1)
+    by_level[0] = by_level[LEVELS - 1] = 0.0
+    return ShareValues(np.repeat(by_level[:, None], CPU_BUCKETS, axis=1))
 
 
 def _means(
