@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 TRACES_DIR_ENV = "SUANLI_TRACES_DIR"
 DEFAULT_POD_LIST = "default"  # openb_pod_list_default.csv
 WIDE_COLUMNS = 160
-FORM_ZH = {"node-cpu": "看节点 CPU", "card-level": "只看卡的余量"}  # packing.LOOK_AHEAD_FORMS
+FORM_ZH = {"node-cpu": "看节点 CPU", "card-level": "只看卡的余量"}  # packing.NODE_CPU, CARD_LEVEL
 
 
 def register(group: typer.Typer) -> None:

@@ -317,7 +317,8 @@ def _context(
 PILOT_SEED = 1001  # the pilot's arrivals: a seed of its own, outside every measured one
 PILOT_POLICY = "suanli"  # the policy the pilot's values are measured under (without them)
 SELECTION_SEEDS = (1002, 1003, 1004)  # arrivals the look-ahead's form is chosen on
-LOOK_AHEAD_FORMS = ("node-cpu", "card-level")  # the candidates, preferred first on a tie
+NODE_CPU, CARD_LEVEL = "node-cpu", "card-level"  # the look-ahead's forms (round five, four)
+LOOK_AHEAD_FORMS = (NODE_CPU, CARD_LEVEL)  # the candidates, preferred first on a tie
 SELECTION_ARRIVED = 1.01  # a selection run stops here: past every pod read at 100 %
 
 
@@ -335,7 +336,7 @@ class PilotRecords:
     share_final: np.ndarray  # (S,)
 
     def values(self, form: str) -> ShareValues:
-        if form == "card-level":
+        if form == CARD_LEVEL:
             return estimate_card_values(self.share_left, self.share_final)
         return estimate_share_values(self.card_left, self.cpu_left, self.final_left)
 
@@ -396,13 +397,6 @@ def pilot_records(
     )
 
 
-def pilot_share_values(
-    nodes: PackingNodes, pods: Sequence[PodRequest], seed: int = PILOT_SEED
-) -> ShareValues:
-    """The node-CPU look-ahead (`share_values.py`) from one pilot (its first form)."""
-    return pilot_records(nodes, pods, seed).values(LOOK_AHEAD_FORMS[0])
-
-
 def choose_look_ahead(
     nodes: PackingNodes, pods: Sequence[PodRequest], progress: Progress | None = None
 ) -> LookAhead:
@@ -413,19 +407,26 @@ def choose_look_ahead(
     alone does better, and the pilot alone cannot tell which (docs/scheduling.md, "Round
     six")."""
     records = pilot_records(nodes, pods)
+    values = {form: records.values(form) for form in LOOK_AHEAD_FORMS}
     scores: dict[str, float] = {}
     done = 0
     for form in LOOK_AHEAD_FORMS:
-        values, ratios = records.values(form), []
+        ratios = []
         for seed in SELECTION_SEEDS:
             arrived, allocated = run_seed(
-                nodes, pods, PILOT_POLICY, seed, _offset(progress, done), values, SELECTION_ARRIVED
+                nodes,
+                pods,
+                PILOT_POLICY,
+                seed,
+                _offset(progress, done),
+                values[form],
+                SELECTION_ARRIVED,
             )
             done += len(arrived)
             ratios.append(alloc_at_points(arrived, allocated, nodes.milli_capacity, (100,))[100])
         scores[form] = float(np.mean(ratios))
     best = max(LOOK_AHEAD_FORMS, key=lambda form: scores[form])
-    return LookAhead(best, records.values(best), scores, done)
+    return LookAhead(best, values[best], scores, done)
 
 
 def alloc_at_points(

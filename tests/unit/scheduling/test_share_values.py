@@ -143,7 +143,7 @@ def pilot_fleet_and_pods() -> tuple[protocol.PackingNodes, list[protocol.PodRequ
 
 def test_the_pilot_measures_levels_it_reached_and_never_above_the_level() -> None:
     nodes, pods = pilot_fleet_and_pods()
-    values = protocol.pilot_share_values(nodes, pods, seed=5)
+    values = protocol.pilot_records(nodes, pods, seed=5).values(protocol.NODE_CPU)
     expected = values.expected_idle
     levels = np.arange(LEVELS)[:, None] * 10
     assert (expected <= levels).all()  # nothing departs: a card only fills
@@ -151,7 +151,7 @@ def test_the_pilot_measures_levels_it_reached_and_never_above_the_level() -> Non
     assert reached[1:-1].any()  # some tail was filled later in the pilot
     assert reached[-1].any()  # and some wholly free card
     assert not (expected[1:] == expected[1:, :1]).all()  # the node's CPU made a difference
-    again = protocol.pilot_share_values(nodes, pods, seed=5)
+    again = protocol.pilot_records(nodes, pods, seed=5).values(protocol.NODE_CPU)
     assert np.array_equal(again.expected_idle, expected)  # a seed's pilot repeats
     assert nodes.card_left.min() == MILLI or nodes.card_left.max() == MILLI  # fleet untouched
     assert (nodes.card_left[nodes.card_left > 0] == MILLI).all()
@@ -237,7 +237,7 @@ def selection_fleet_and_pods(
     form: str,
 ) -> tuple[protocol.PackingNodes, list[protocol.PodRequest]]:
     """Two small cases found by a random search, one each way by 4-8 points at 100 %."""
-    if form == "node-cpu":
+    if form == protocol.NODE_CPU:
         nodes = fleet(*[(0, 8, 16_000)] * 6, *[(0, 4, 16_000)] * 4)
         kinds = [(1000, 1, 810, 8), (1000, 1, 190, 7), (1000, 0, 0, 6), (8000, 0, 0, 11)]
         kinds += [(2000, 2, 1000, 10), (2000, 0, 0, 9), (6000, 1, 530, 2)]
