@@ -84,6 +84,9 @@ class SimulationResult:
     placements: int = 0
     rounds: int = 0
     decisions: list[Decision] = field(default_factory=list)
+    # card-seconds free while a job waited in the queue: capacity the policy could not use
+    # (fragmentation, a gang waiting for whole nodes, a job holding out for a faster chip)
+    idle_while_queued_card_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,7 @@ class Replay:
         self.outcomes = {job.id: JobOutcome(job) for job in self.arrivals}
         self.result = SimulationResult(policy.name, fleet.cards, self.outcomes, [])
         self.settled = 0
+        self.last_sample = (self._start_s(), 0, False)  # (time, free cards, queue non-empty)
 
     def _start_s(self) -> float:
         return self.arrivals[0].submitted_at_s if self.arrivals else 0.0
@@ -244,7 +248,13 @@ class Replay:
         outcome.busy_card_s += held_milli / MILLI_PER_CARD * elapsed_s
 
     def _sample(self, now_s: float) -> None:
-        busy = self.result.fleet_cards - self.state.free_cards_total()
+        """Records the state the round left, which holds until the next event."""
+        since_s, free_before, queued_before = self.last_sample
+        if queued_before:
+            self.result.idle_while_queued_card_s += free_before * max(0.0, now_s - since_s)
+        free = self.state.free_cards_total()
+        self.last_sample = (now_s, free, len(self.queue) > 0)
+        busy = self.result.fleet_cards - free
         timeline = self.result.timeline
         if timeline and timeline[-1][0] == now_s:
             timeline[-1] = (now_s, busy)

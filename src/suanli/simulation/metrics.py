@@ -9,7 +9,11 @@
 - Jain's index across enterprises of each one's throughput ratio: Σ reference runtime of its
   completed jobs / Σ their JCT (1 = all served alike, 1/n = one served, the rest starved);
 - decisions/s = placements / seconds spent inside the policy;
-- wait by tenth = mean wait of the jobs submitted in each tenth of the arrival span.
+- wait by tenth = mean wait of the jobs submitted in each tenth of the arrival span;
+- lost capacity = card-seconds free while some job waited in the queue / (fleet cards ×
+  makespan): capacity the policy left idle although there was work (a gang waiting for whole
+  nodes, cards scattered over nodes, a job holding out for a faster chip). It is not all
+  recoverable: the waiting jobs may not fit the idle cards.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ METRIC_KEYS = (
     "p95_wait_s",
     "makespan_s",
     "utilization",
+    "lost_capacity",
     "completed",
     "unplaceable",
     "cost_fen",
@@ -49,6 +54,7 @@ class PolicyMetrics:
     p95_wait_s: float
     makespan_s: float
     utilization: float
+    lost_capacity: float  # free card-seconds while a job waited / (fleet cards × makespan)
     completed: int
     unplaceable: int
     cost_fen: int
@@ -78,6 +84,9 @@ def summarize(result: SimulationResult) -> PolicyMetrics:
         p95_wait_s=_p95(wait),
         makespan_s=round(max(0.0, makespan_s), 3),
         utilization=round(busy_card_s / capacity_card_s, 6) if capacity_card_s > 0 else 0.0,
+        lost_capacity=round(result.idle_while_queued_card_s / capacity_card_s, 6)
+        if capacity_card_s > 0
+        else 0.0,
         completed=len(done),
         unplaceable=sum(1 for o in result.outcomes.values() if o.unplaceable),
         cost_fen=int(sum(o.cost_fen for o in result.outcomes.values())),
