@@ -51,7 +51,11 @@ def bootstrap(
     if migrate:
         upgrade(url)
     db = Database(url)
-    local = LocalBackend(settings.jobs_dir, log_max_bytes=settings.job_log_max_bytes)
+    local = LocalBackend(
+        settings.jobs_dir,
+        log_max_bytes=settings.job_log_max_bytes,
+        file_max_bytes=settings.job_file_max_bytes,
+    )
     factory = connection_factory or _default_connection_factory(db, settings.data_dir)
     return App(settings, db, clock or SystemClock(), BackendRegistry(local, factory))
 

@@ -64,6 +64,12 @@ class Settings(BaseSettings):
         le=2**40,
         description="a local job's log keeps this many bytes of its output; the rest is dropped",
     )
+    job_file_max_bytes: int = Field(
+        default=4 * 1024**3,
+        ge=64 * 1024,
+        le=2**50,
+        description="a local job may write no file larger than this (the shell's ulimit -f)",
+    )
     max_queued_jobs_per_enterprise: int = Field(
         default=1000,
         ge=1,

@@ -69,15 +69,24 @@ JOB_UID_BASE = 2_000_000
 JOB_UID_SPAN = 1_000_000
 RUN_RECORD_SUFFIX = ".run.json"
 EXIT_FILE = ".suanli-exit-{tag}"
-# `sh -c WRAPPER suanli-job COMMAND TAG` (TAG: the attempt): claims the attempt (mkdir is
-# atomic) and notes its own pid there, runs the command, and leaves its exit status in the
-# job's folder, where a process that did not start the run can read it. A start of an attempt
-# already claimed runs nothing (exit 75); submit() adopts the claimed run instead.
+# `sh -c WRAPPER suanli-job COMMAND TAG BLOCKS NOTE_ZH NOTE_EN` (TAG: the attempt): caps
+# every file the run writes at BLOCKS × 512 bytes (`ulimit -f`, soft and hard, inherited by
+# every child), claims the attempt (mkdir is atomic) and notes its own pid there, runs the
+# command, and leaves its exit status in the job's folder, where a process that did not start
+# the run can read it. A process that writes past the cap is killed by SIGXFSZ, which the
+# shell reports as 153; the wrapper then adds the two notes (a line per language) to the log.
+# A start of an attempt already claimed runs nothing (exit 75); submit() adopts the claimed
+# run instead.
 CLAIM_DIR = ".suanli-run-{tag}"
 CLAIM_EXIT = 75
+FILE_LIMIT_EXIT = 128 + signal.SIGXFSZ  # 153: how sh reports a process SIGXFSZ killed
+FILE_MAX_BYTES_DEFAULT = 4 * 1024**3  # Settings.job_file_max_bytes
+ULIMIT_BLOCK_BYTES = 512  # the unit of `ulimit -f` in POSIX sh (dash, bash in POSIX mode)
 WRAPPER = (
-    'mkdir ".suanli-run-$2" 2>/dev/null || exit 75; echo "$$" > ".suanli-run-$2/pid";'
-    ' /bin/sh -c "$1"; code=$?; echo "$code" > ".suanli-exit-$2.tmp";'
+    'ulimit -f "$3" 2>/dev/null; mkdir ".suanli-run-$2" 2>/dev/null || exit 75;'
+    ' echo "$$" > ".suanli-run-$2/pid"; /bin/sh -c "$1"; code=$?;'
+    f' [ "$code" -eq {FILE_LIMIT_EXIT} ] && printf "\\n%s\\n%s\\n" "$4" "$5";'
+    ' echo "$code" > ".suanli-exit-$2.tmp";'
     ' mv ".suanli-exit-$2.tmp" ".suanli-exit-$2"; exit "$code"'
 )
 CLAIM_PID_WAIT_S = 2.0  # a wrapper writes its pid right after its claim
@@ -133,9 +142,11 @@ class LocalBackend:
         *,
         isolate_users: bool | None = None,
         log_max_bytes: int = LOG_MAX_BYTES_DEFAULT,
+        file_max_bytes: int = FILE_MAX_BYTES_DEFAULT,
     ) -> None:
         self.jobs_dir = jobs_dir
         self.log_max_bytes = log_max_bytes
+        self.file_max_bytes = file_max_bytes
         self.isolates_users = os.geteuid() == 0 if isolate_users is None else isolate_users
         if self.isolates_users and os.geteuid() != 0:
             raise InvalidInput(
@@ -279,7 +290,7 @@ class LocalBackend:
         output, copier = self._start_copier(log_path)
         try:
             process = subprocess.Popen(
-                ["/bin/sh", "-c", WRAPPER, "suanli-job", command, tag],
+                ["/bin/sh", "-c", WRAPPER, "suanli-job", command, tag, *self._file_limit()],
                 cwd=workdir,
                 stdout=output,
                 stderr=subprocess.STDOUT,
@@ -301,6 +312,18 @@ class LocalBackend:
         with self._lock:
             self._copiers[process.pid] = copier
         return process
+
+    def _file_limit(self) -> tuple[str, str, str]:
+        """The wrapper's BLOCKS, NOTE_ZH and NOTE_EN: the cap in `ulimit -f` blocks (rounded
+        down, so no file passes the setting) and what the log says when a run reaches it."""
+        blocks = max(1, self.file_max_bytes // ULIMIT_BLOCK_BYTES)
+        limit = blocks * ULIMIT_BLOCK_BYTES
+        return (
+            str(blocks),
+            f"[suanli] 退出码 {FILE_LIMIT_EXIT}：作业写入的文件超过了每个文件 {limit} 字节的上限",
+            f"[suanli] exit code {FILE_LIMIT_EXIT}: the job wrote a file past the limit of"
+            f" {limit} bytes per file",
+        )
 
     def _start_copier(self, log_path: Path) -> tuple[int, subprocess.Popen[bytes]]:
         """(the write end of the run's output pipe, its copier). The limit is what is left of
