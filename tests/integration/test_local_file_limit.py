@@ -4,7 +4,9 @@ that passes it is stopped, and the log says why in both languages."""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ import pytest
 from suanli.adapters.backends.base import BackendState, LaunchRequest
 from suanli.adapters.backends.local import FILE_LIMIT_EXIT, LocalBackend
 from suanli.config import Settings
+from suanli.errors import InvalidInput
 from tests.helpers import wait_final
 
 LIMIT = 256 * 1024  # a whole number of 512-byte blocks
@@ -69,3 +72,25 @@ def test_the_limit_rounds_down_to_whole_blocks_and_the_setting_is_bounded(tmp_pa
     assert blocks == "1" and "512 字节" in zh and "512 bytes" in en
     with pytest.raises(ValueError, match="job_file_max_bytes"):
         Settings(job_file_max_bytes=100)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a user per job needs root")
+@pytest.mark.parametrize("jobs_dir", ["/suanli-jobs-test", "/srv-suanli-test/jobs"])
+def test_a_data_directory_at_the_top_of_the_file_system_is_refused(jobs_dir: str) -> None:
+    """With a user per job the data directory becomes 0700: for `/` that closed the machine
+    to every other user (it happened to this project's own test machine)."""
+    before = os.stat("/").st_mode & 0o777
+    with pytest.raises(InvalidInput, match="top of the file system") as refused:
+        LocalBackend(Path(jobs_dir), isolate_users=True)
+    assert refused.value.field == "data_dir"
+    assert os.stat("/").st_mode & 0o777 == before
+    assert not Path(jobs_dir).exists()
+    digest = hashlib.sha256(str(Path(jobs_dir).resolve()).encode()).hexdigest()[:12]
+    assert not (Path(tempfile.gettempdir()) / f"suanli-work-{digest}").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a user per job needs root")
+def test_a_data_directory_two_levels_down_is_locked_down(tmp_path: Path) -> None:
+    backend = LocalBackend(tmp_path / "data" / "jobs", isolate_users=True)
+    assert backend.isolates_users
+    assert os.stat(tmp_path / "data").st_mode & 0o777 == 0o700

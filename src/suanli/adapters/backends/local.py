@@ -155,9 +155,9 @@ class LocalBackend:
             )
         # The service's own Python goes on a job's PATH only where the job's user can run it.
         self.python_bin_dir = shared_python_dir(self.isolates_users)
-        self.work_root = private_work_root(jobs_dir) if self.isolates_users else jobs_dir
         if self.isolates_users:
-            _lock_down(jobs_dir)
+            _lock_down(jobs_dir)  # first: it refuses a data directory at the top, before any mkdir
+        self.work_root = private_work_root(jobs_dir) if self.isolates_users else jobs_dir
         self._jobs: dict[str, _LocalJob] = {}
         self._copiers: dict[int, subprocess.Popen[bytes]] = {}  # by the wrapper's pid
         self._lock = threading.Lock()
@@ -551,9 +551,26 @@ def private_work_root(jobs_dir: Path) -> Path:
     return root
 
 
+LOCK_DOWN_DEPTH_MIN = 2  # `/srv/suanli` may become 0700; `/` or `/srv` never
+
+
 def _lock_down(jobs_dir: Path) -> None:
     """The data directory and the log directory open to this user only (0700): nothing in
-    them (database, secret key, logs) can be reached by a job's user, whatever its mode."""
+    them (database, secret key, logs) can be reached by a job's user, whatever its mode. A
+    data directory at the top of the file system (`/`, `/home`) is refused: closing it to
+    every other user would close the machine."""
+    data_dir = jobs_dir.resolve().parent
+    if len(data_dir.parts) - 1 < LOCK_DOWN_DEPTH_MIN:
+        raise InvalidInput(
+            msg(
+                f"数据目录 {data_dir} 位于文件系统顶层；每个作业使用独立用户时它会被设为仅本用户"
+                "可访问，请改用专属目录（如 /srv/suanli）",
+                f"the data directory {data_dir} is at the top of the file system; with a user"
+                " per job it is closed to every other user, so give it a folder of its own"
+                " (e.g. /srv/suanli)",
+            ),
+            field="data_dir",
+        )
     jobs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     for directory in (jobs_dir, jobs_dir.parent):
         os.chmod(directory, 0o700)
