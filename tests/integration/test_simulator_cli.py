@@ -172,3 +172,15 @@ def test_simulate_takes_the_packing_policy_and_refuses_an_unknown_one() -> None:
     assert json.loads(packed.stdout)
     refused = runner.invoke(_app(), [*args, "--packing", "tetris"])
     assert refused.exit_code == 2 and "unknown packing policy 'tetris'" in refused.output
+
+
+def test_the_zh_cn_tables_have_no_english_headers() -> None:
+    base = ["simulate", "--fleet", "synthetic:20", "--workload", "synthetic:150", "--seed", "3"]
+    env = {"SUANLI_LANGUAGE": "zh-CN", "COLUMNS": "260"}
+    result = CliRunner(env=env).invoke(_app(), [*base, "--policy", "fifo-first-fit", "--no-bound"])
+    assert result.exit_code == 0, result.output
+    headers = [line for line in result.stdout.splitlines() if line.startswith("┃")]
+    assert len(headers) == 2, result.stdout  # the policies table and the tenths table
+    for english in ("policy", "idle while queued", "util", "avg JCT"):
+        assert english not in "".join(headers), english
+    assert "排队时闲置" in headers[0] and "策略" in headers[1]

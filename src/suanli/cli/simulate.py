@@ -360,7 +360,7 @@ def _tenths_table(comparison: Comparison) -> Table:
     """Mean wait of the jobs submitted in each tenth of the arrival span: a queue that grows
     without bound shows as a rising row."""
     table = Table(title=t("按到达时间十分位的平均等待", "Mean wait per tenth of the run"))
-    table.add_column("policy", justify="right")
+    table.add_column(t("策略", "policy"), justify="right")
     for tenth in range(1, 11):
         table.add_column(f"{tenth}/10", justify="right")
     if comparison.load_by_tenth:
