@@ -4,6 +4,7 @@ that passes it is stopped, and the log says why in both languages."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
@@ -75,18 +76,24 @@ def test_the_limit_rounds_down_to_whole_blocks_and_the_setting_is_bounded(tmp_pa
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="a user per job needs root")
-@pytest.mark.parametrize("jobs_dir", ["/suanli-jobs-test", "/srv-suanli-test/jobs"])
-def test_a_data_directory_at_the_top_of_the_file_system_is_refused(jobs_dir: str) -> None:
+@pytest.mark.parametrize("data_dir", ["/", "/tmp", "/srv", "/var/lib", "/usr/local"])
+def test_a_system_data_directory_is_refused_and_left_as_it_was(data_dir: str) -> None:
     """With a user per job the data directory becomes 0700: for `/` that closed the machine
     to every other user (it happened to this project's own test machine)."""
-    before = os.stat("/").st_mode & 0o777
-    with pytest.raises(InvalidInput, match="top of the file system") as refused:
-        LocalBackend(Path(jobs_dir), isolate_users=True)
-    assert refused.value.field == "data_dir"
-    assert os.stat("/").st_mode & 0o777 == before
-    assert not Path(jobs_dir).exists()
-    digest = hashlib.sha256(str(Path(jobs_dir).resolve()).encode()).hexdigest()[:12]
-    assert not (Path(tempfile.gettempdir()) / f"suanli-work-{digest}").exists()
+    jobs_dir = Path(data_dir) / f"suanli-test-jobs-{os.getpid()}"
+    before = os.stat(data_dir).st_mode & 0o7777
+    try:
+        with pytest.raises(InvalidInput, match="system or shared directory") as refused:
+            LocalBackend(jobs_dir, isolate_users=True)
+        assert refused.value.field == "data_dir"
+        assert os.stat(data_dir).st_mode & 0o7777 == before
+        assert not jobs_dir.exists()
+        digest = hashlib.sha256(str(jobs_dir.resolve()).encode()).hexdigest()[:12]
+        assert not (Path(tempfile.gettempdir()) / f"suanli-work-{digest}").exists()
+    finally:  # a regression must not leave the machine broken for the tests after it
+        os.chmod(data_dir, before)
+        with contextlib.suppress(OSError):
+            jobs_dir.rmdir()
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="a user per job needs root")

@@ -551,21 +551,33 @@ def private_work_root(jobs_dir: Path) -> Path:
     return root
 
 
-LOCK_DOWN_DEPTH_MIN = 2  # `/srv/suanli` may become 0700; `/` or `/srv` never
+# Directories of the system or shared by other software: with a user per job the data
+# directory becomes 0700, and closing one of these to every other user would break the
+# machine. A data directory of its own (`/srv/suanli`, `/data`, `/var/lib/suanli`) is fine.
+SYSTEM_DIRECTORIES = frozenset(
+    Path(name)
+    for name in (
+        "/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32",
+        "/media", "/mnt", "/opt", "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp",
+        "/usr", "/usr/bin", "/usr/lib", "/usr/local", "/usr/share", "/var", "/var/cache",
+        "/var/lib", "/var/log", "/var/opt", "/var/run", "/var/spool", "/var/tmp", "/var/www",
+    )
+)  # fmt: skip
+KERNEL_TREES = ("/proc", "/sys", "/dev")  # nothing under these is a data directory
 
 
 def _lock_down(jobs_dir: Path) -> None:
     """The data directory and the log directory open to this user only (0700): nothing in
     them (database, secret key, logs) can be reached by a job's user, whatever its mode. A
-    data directory at the top of the file system (`/`, `/home`) is refused: closing it to
-    every other user would close the machine."""
+    data directory that is a system or shared directory (SYSTEM_DIRECTORIES) is refused
+    before anything is created or changed."""
     data_dir = jobs_dir.resolve().parent
-    if len(data_dir.parts) - 1 < LOCK_DOWN_DEPTH_MIN:
+    if data_dir in SYSTEM_DIRECTORIES or any(map(data_dir.is_relative_to, KERNEL_TREES)):
         raise InvalidInput(
             msg(
-                f"数据目录 {data_dir} 位于文件系统顶层；每个作业使用独立用户时它会被设为仅本用户"
+                f"数据目录 {data_dir} 是系统或共享目录；每个作业使用独立用户时它会被设为仅本用户"
                 "可访问，请改用专属目录（如 /srv/suanli）",
-                f"the data directory {data_dir} is at the top of the file system; with a user"
+                f"the data directory {data_dir} is a system or shared directory; with a user"
                 " per job it is closed to every other user, so give it a folder of its own"
                 " (e.g. /srv/suanli)",
             ),
