@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from suanli.adapters.backends.base import BackendState
@@ -22,6 +23,13 @@ from suanli.config import load_settings
 from suanli.services.organisations import bootstrap_operator
 
 TEMP_BASES = ("/tmp", "/var/tmp", "/dev/shm")  # short paths: Ray's sockets live under them
+
+
+def per_job_user_modes() -> Any:
+    """Parametrizes a local-backend test over `isolate_users`: both ways as root, where a user
+    per job is possible, and without one otherwise (ids `user-per-job=...`)."""
+    modes = [False, True] if os.geteuid() == 0 else [False]
+    return pytest.mark.parametrize("isolate_users", modes, ids=lambda flag: f"user-per-job={flag}")
 
 
 def world_traversable(path: Path) -> bool:

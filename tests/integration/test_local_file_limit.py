@@ -4,10 +4,6 @@ that passes it is stopped, and the log says why in both languages."""
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -15,17 +11,12 @@ import pytest
 from suanli.adapters.backends.base import BackendState, LaunchRequest
 from suanli.adapters.backends.local import FILE_LIMIT_EXIT, LocalBackend
 from suanli.config import Settings
-from suanli.errors import InvalidInput
-from tests.helpers import wait_final
+from tests.helpers import per_job_user_modes, wait_final
 
 LIMIT = 256 * 1024  # a whole number of 512-byte blocks
 
 
-def _users() -> list[bool]:
-    return [False, True] if os.geteuid() == 0 else [False]
-
-
-@pytest.mark.parametrize("isolate_users", _users(), ids=lambda flag: f"user-per-job={flag}")
+@per_job_user_modes()
 def test_a_file_past_the_limit_is_cut_and_its_writer_stopped(
     tmp_path: Path, isolate_users: bool
 ) -> None:
@@ -73,31 +64,3 @@ def test_the_limit_rounds_down_to_whole_blocks_and_the_setting_is_bounded(tmp_pa
     assert blocks == "1" and "512 字节" in zh and "512 bytes" in en
     with pytest.raises(ValueError, match="job_file_max_bytes"):
         Settings(job_file_max_bytes=100)
-
-
-@pytest.mark.skipif(os.geteuid() != 0, reason="a user per job needs root")
-@pytest.mark.parametrize("data_dir", ["/", "/tmp", "/srv", "/var/lib", "/usr/local"])
-def test_a_system_data_directory_is_refused_and_left_as_it_was(data_dir: str) -> None:
-    """With a user per job the data directory becomes 0700: for `/` that closed the machine
-    to every other user (it happened to this project's own test machine)."""
-    jobs_dir = Path(data_dir) / f"suanli-test-jobs-{os.getpid()}"
-    before = os.stat(data_dir).st_mode & 0o7777
-    try:
-        with pytest.raises(InvalidInput, match="system or shared directory") as refused:
-            LocalBackend(jobs_dir, isolate_users=True)
-        assert refused.value.field == "data_dir"
-        assert os.stat(data_dir).st_mode & 0o7777 == before
-        assert not jobs_dir.exists()
-        digest = hashlib.sha256(str(jobs_dir.resolve()).encode()).hexdigest()[:12]
-        assert not (Path(tempfile.gettempdir()) / f"suanli-work-{digest}").exists()
-    finally:  # a regression must not leave the machine broken for the tests after it
-        os.chmod(data_dir, before)
-        with contextlib.suppress(OSError):
-            jobs_dir.rmdir()
-
-
-@pytest.mark.skipif(os.geteuid() != 0, reason="a user per job needs root")
-def test_a_data_directory_two_levels_down_is_locked_down(tmp_path: Path) -> None:
-    backend = LocalBackend(tmp_path / "data" / "jobs", isolate_users=True)
-    assert backend.isolates_users
-    assert os.stat(tmp_path / "data").st_mode & 0o777 == 0o700

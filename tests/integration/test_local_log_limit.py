@@ -13,18 +13,14 @@ import pytest
 
 from suanli.adapters.backends.base import BackendState, LaunchRequest
 from suanli.adapters.backends.local import LOG_DRAIN_S, LocalBackend
-from tests.helpers import wait_final
+from tests.helpers import per_job_user_modes, wait_final
 from tests.integration.test_tenant_isolation import _processes_running
 
 LIMIT = 4096
 WRITTEN = 8 * 1024 * 1024  # far past the limit, and past any pipe's buffer
 
 
-def _users() -> list[bool]:
-    return [False, True] if os.geteuid() == 0 else [False]
-
-
-@pytest.mark.parametrize("isolate_users", _users(), ids=lambda flag: f"user-per-job={flag}")
+@per_job_user_modes()
 def test_output_past_the_limit_is_dropped_and_the_job_ends_as_it_would(
     tmp_path: Path, isolate_users: bool
 ) -> None:
