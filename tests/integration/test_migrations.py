@@ -39,6 +39,8 @@ def test_the_migrated_schema_matches_the_models(database_url: str) -> None:
 
 
 def test_the_newest_migrations_downgrade_and_upgrade_again(database_url: str) -> None:
+    downgrade(database_url, "0013_job_list_indexes")  # 0014: the price a job was placed at
+    assert "price_fen_per_card_hour" in repr(schema_differences(database_url))
     downgrade(database_url, "0012_replicas")  # 0013: the job list indexes
     indexes = repr(schema_differences(database_url))
     assert "ix_jobs_owner_submitted" in indexes and "ix_jobs_state_submitted" in indexes

@@ -184,6 +184,10 @@ class JobPublic(BaseModel):
     )
     exit_code: int | None
     hold_fen: int
+    price_fen_per_card_hour: int | None = Field(
+        default=None,
+        description="the pool's price when the job was placed: its usage is priced at this",
+    )
     submitted_at: datetime
     placed_at: datetime | None
     started_at: datetime | None

@@ -266,7 +266,9 @@ def update_pool(
             field=sorted(unknown)[0],
         )
     pool = _validated(fields, base=row)
-    if pool.nodes * pool.cards_per_node < row.nodes * row.cards_per_node:
+    if pool.nodes < row.nodes or pool.cards_per_node < row.cards_per_node:
+        # a running job's placement names node and card indices: any fewer nodes or fewer
+        # cards per node can leave it pointing past the pool (a reshape of equal total, too)
         _require_no_active_jobs(session, row.id, "shrink")
     _require_unique_name(session, row.provider_id, pool.name, row.id)
     before = {key: getattr(row, key) for key in fields}

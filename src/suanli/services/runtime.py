@@ -40,6 +40,7 @@ from suanli.domain.scheduling.model import (
     CardShare,
     ClusterState,
     Placement,
+    PoolView,
     QueuedJob,
     RunningJob,
 )
@@ -69,6 +70,11 @@ USAGE_WINDOW_S = 4 * USAGE_HALF_LIFE_S  # older runs weigh under 1/16: ignored
 USAGE_LINES_MAX = 100_000  # jobs considered per tick; the rest wait for the next one
 SUBMIT_ATTEMPTS_MAX = 3
 REASON_CHARS_MAX = 1_000
+_PRICE_ABOVE_HOLD = msg(
+    "资源池价格在提交后上调，冻结金额已不足以支付最长运行时间；请重新报价并提交",
+    "the pool's price rose after submission and the hold no longer covers the maximum run "
+    "time; quote and submit again",
+)
 # How often tick() checks every cluster connection's health and capacity (by the injected clock).
 CONNECTION_POLL_INTERVAL_S = 5.0
 # How often tick() expires ledger holds past their timeout and the grants of ended voucher
@@ -269,7 +275,7 @@ class Runtime:
                 msg(f"已重新排队：{why.zh}", f"re-queued: {why.en}"), REASON_CHARS_MAX
             )
             job.pool_id, job.node_cards, job.backend_job_id = None, [], None
-            job.card_share = None
+            job.card_share, job.price_fen_per_card_hour = None, None
             job.started_at, job.placed_at, job.lost_since = None, None, None
             job.version += 1
             return
@@ -388,6 +394,10 @@ class Runtime:
             job.pool_id, job.node_cards = pool.id, [list(nc) for nc in placement.node_cards]
             job.card_share = share_to_dict(placement.share)
             job.placed_at, job.attempts = self.clock.now(), job.attempts + 1
+            job.price_fen_per_card_hour = pool.price_fen_per_card_hour
+            if not settlement.hold_covers(session, job, pool.price_fen_per_card_hour):
+                self._end_failed_launch(session, job, _PRICE_ABOVE_HOLD)
+                return False
             return self._submit(session, job, pool, silent)
 
     def _at_home(self, pool: PoolRow) -> bool:
@@ -438,7 +448,7 @@ class Runtime:
         pool.available = False
         job.state = transition(JobState.PLACED, JobState.QUEUED).value
         job.pool_id, job.node_cards, job.placed_at = None, [], None
-        job.card_share = None
+        job.card_share, job.price_fen_per_card_hour = None, None
         job.attempts = max(0, job.attempts - 1)
         job.version += 1
         requeued = msg(
@@ -450,6 +460,7 @@ class Runtime:
         if job.attempts < SUBMIT_ATTEMPTS_MAX:
             job.state = transition(JobState.PLACED, JobState.QUEUED).value
             job.pool_id, job.node_cards, job.card_share = None, [], None
+            job.price_fen_per_card_hour = None
             job.version += 1
             job.reason = stored(
                 msg(f"提交失败，将重试：{why.zh}", f"submit failed, will retry: {why.en}"),
@@ -477,6 +488,7 @@ class Runtime:
             REASON_CHARS_MAX,
         )
         job.pool_id, job.node_cards, job.card_share = None, [], None
+        job.price_fen_per_card_hour = None
         job.finished_at = self.clock.now()
         settlement.release_job_hold(session, self.settings, self.clock, job)
 
@@ -536,6 +548,9 @@ def meter(session: Session, clock: Clock, job: JobRow, pool: PoolRow, usage: Usa
     per_card = _card_milli(job.spec) or CARD_MILLI_WHOLE
     cap = int(job.spec["max_run_time_s"]) * stored_milli_cards(job.spec)
     milli_card_seconds = min(usage.card_seconds * per_card, cap)
+    price = job.price_fen_per_card_hour
+    if price is None:  # placed before the price was recorded (revision 0014)
+        price = pool.price_fen_per_card_hour
     line = UsageRow(
         job_id=job.id,
         owner_id=job.owner_id,
@@ -548,8 +563,8 @@ def meter(session: Session, clock: Clock, job: JobRow, pool: PoolRow, usage: Usa
         card_seconds=milli_card_seconds // CARD_MILLI_WHOLE,
         card_milli=per_card,
         milli_card_seconds=milli_card_seconds,
-        price_fen_per_card_hour=pool.price_fen_per_card_hour,
-        amount_fen=price_milli_card_seconds(milli_card_seconds, pool.price_fen_per_card_hour),
+        price_fen_per_card_hour=price,
+        amount_fen=price_milli_card_seconds(milli_card_seconds, price),
         source=usage.source,
         created_at=clock.now(),
     )
@@ -562,27 +577,19 @@ def cluster_snapshot(
     session: Session, now: datetime, unreadable: list[tuple[str, Exception]] | None = None
 ) -> tuple[ClusterState, list[QueuedJob]]:
     """Builds the policy's inputs from the database: free cards per node and the queue. A
-    queued job whose stored spec no longer reads is left out, and noted in `unreadable`."""
-    state = ClusterState.empty(pool_views(session))
-    known = set(state.free_per_node)
-    running: list[RunningJob] = []
-    active = session.scalars(select(JobRow).where(JobRow.state.in_(ACTIVE_STATES)))
-    for job in active:
-        if job.pool_id not in known:
-            continue
-        node_cards = tuple((int(n), int(c)) for n, c in job.node_cards)
-        share = share_from_dict(job.card_share)
-        host = (int(job.spec.get("cpus") or 0), float(job.spec.get("host_memory_gib") or 0))
-        placement = Placement(job.id, job.pool_id, node_cards, share=share, host=host)
-        try:
-            state.apply(placement)
-        except InvalidInput:  # e.g. its provider lowered the pool's declared CPU or memory
-            log.warning("active job %s holds more host CPU or memory than is declared", job.id)
-            state.apply(replace(placement, host=NO_ASK))
-        try:
-            running.append(_running(job, node_cards, share, now))
-        except Exception:  # its cards stay taken; only its expected end is unknown
-            log.exception("active job %s has a spec that cannot be read", job.id)
+    queued job whose stored spec no longer reads is left out, and noted in `unreadable`. A
+    pool whose active jobs no longer fit its declared shape is closed for the round, so
+    one provider's inconsistent pool never stops the scheduling of every other pool."""
+    views = pool_views(session)
+    active = list(session.scalars(select(JobRow).where(JobRow.state.in_(ACTIVE_STATES))))
+    state, running, misfits = _occupied(views, active, now)
+    if misfits:
+        log.error("pools left out of this round, their jobs no longer fit them: %s", misfits)
+        # closed like an unreachable pool: nothing lands on it, yet the jobs that need it
+        # are not failed as hopeless (`_without_hopeless` counts unavailable pools)
+        closed = [replace(view, available=False) if view.pool.id in misfits else view
+                  for view in views]  # fmt: skip
+        state, running, _ = _occupied(closed, active, now)
     state.running = tuple(running)
     state.usage_by_owner = recent_usage(session, now, running)
     queued = session.scalars(
@@ -594,6 +601,57 @@ def cluster_snapshot(
     notes = unreadable if unreadable is not None else []
     queue = [item for job in queued if (item := _queued_or_none(job, notes)) is not None]
     return state, queue
+
+
+def _occupied(
+    views: list[PoolView], active: list[JobRow], now: datetime
+) -> tuple[ClusterState, list[RunningJob], list[str]]:
+    """The pools with their active jobs' cards taken; and the pools some job no longer fits
+    (its provider reshaped the pool under it), which the caller leaves out."""
+    state = ClusterState.empty(views)
+    known = set(state.free_per_node)
+    running: list[RunningJob] = []
+    misfits: list[str] = []
+    for job in active:
+        if job.pool_id not in known:
+            continue
+        node_cards = tuple((int(n), int(c)) for n, c in job.node_cards)
+        share = share_from_dict(job.card_share)
+        if not _take(state, job, node_cards, share):
+            misfits.append(job.pool_id)
+            known.discard(job.pool_id)
+            continue
+        try:
+            running.append(_running(job, node_cards, share, now))
+        except Exception:  # its cards stay taken; only its expected end is unknown
+            log.exception("active job %s has a spec that cannot be read", job.id)
+    return state, running, misfits
+
+
+def _take(
+    state: ClusterState,
+    job: JobRow,
+    node_cards: tuple[tuple[int, int], ...],
+    share: CardShare | None,
+) -> bool:
+    """Takes the job's cards (and host CPU and memory if they still fit); False if its cards
+    do not fit the pool as now declared."""
+    assert job.pool_id is not None
+    host = (int(job.spec.get("cpus") or 0), float(job.spec.get("host_memory_gib") or 0))
+    placement = Placement(job.id, job.pool_id, node_cards, share=share, host=host)
+    try:
+        state.apply(placement)
+        return True
+    except InvalidInput:
+        pass  # a refused placement takes nothing: try again without its host ask
+    try:
+        state.apply(replace(placement, host=NO_ASK))
+    except InvalidInput:
+        log.error("active job %s holds cards its pool %s no longer has", job.id, job.pool_id)
+        return False
+    # e.g. its provider lowered the pool's declared CPU or memory: its cards still count
+    log.warning("active job %s holds more host CPU or memory than is declared", job.id)
+    return True
 
 
 def _queued_or_none(job: JobRow, unreadable: list[tuple[str, Exception]]) -> QueuedJob | None:

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from suanli.adapters.db.ledger_repo import AccountSpec
 from suanli.adapters.db.tables import JobRow, UsageRow
+from suanli.adapters.db.tables_vouchers import VoucherRedemptionRow
 from suanli.config import Settings
 from suanli.domain.jobs import stored_milli_cards
 from suanli.domain.ledger import (
@@ -46,6 +47,18 @@ def max_cost_fen(job: JobRow, max_price_fen_per_card_hour: int) -> int:
     """The most the job can cost: max run time × milli-cards × the highest feasible price."""
     milli_card_seconds = int(job.spec["max_run_time_s"]) * stored_milli_cards(job.spec)
     return price_milli_card_seconds(milli_card_seconds, max_price_fen_per_card_hour)
+
+
+def _held_fen(job: JobRow, reserved: list[VoucherRedemptionRow]) -> int:
+    return job.hold_fen + sum(row.held_fen for row in reserved)
+
+
+def hold_covers(session: Session, job: JobRow, price_fen_per_card_hour: int) -> bool:
+    """Whether the job's holds (wallet and grants) cover its maximum cost at this price. The
+    hold was sized at submit by the highest price then; a pool whose price rose since, or a
+    dearer pool listed since, may not be covered, and a job must never run on credit."""
+    held = _held_fen(job, vouchers.reserved_for_job(session, job.id))
+    return max_cost_fen(job, price_fen_per_card_hour) <= held
 
 
 @dataclass(frozen=True)
@@ -121,7 +134,7 @@ def settle_job(
     With vouchers, the grants' share (pure domain math) is posted from their holds in the same
     atomic batch as the enterprise's share: the provider is paid in full or nothing moves."""
     reserved = vouchers.reserved_for_job(session, job.id)
-    held_fen = job.hold_fen + sum(row.held_fen for row in reserved)
+    held_fen = _held_fen(job, reserved)
     if held_fen <= 0:
         return
     charge_fen = min(usage.amount_fen, held_fen)

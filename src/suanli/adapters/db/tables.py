@@ -173,6 +173,9 @@ class JobRow(Base):
     version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # a fractional job's share of a card: {"node", "card", "milli"}; None for whole cards
     card_share: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # the pool's price when the job was placed: its usage is priced at this, whatever the
+    # provider sets later; None while queued
+    price_fen_per_card_hour: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     __table_args__ = (
         Index("ix_jobs_owner_state", "owner_id", "state"),
         # an enterprise's jobs list, newest first, pages without sorting all its jobs
