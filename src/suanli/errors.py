@@ -38,6 +38,8 @@ class SuanliError(Exception):
     http_status = 500
     exit_code = 1
     code = "internal"
+    # what to name as `field` when the raiser named none: every error body carries the key
+    default_field: str | None = None
 
     def __init__(self, message: str | Msg, *, field: str | None = None, **details: Any) -> None:
         super().__init__(render(message, "en"))
@@ -70,9 +72,8 @@ class SuanliError(Exception):
         return render(self.text, "en")
 
     def to_dict(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"error": self.code, "message": self.message}
-        if self.field is not None:
-            body["field"] = self.field
+        field = self.field if self.field is not None else self.default_field
+        body: dict[str, Any] = {"error": self.code, "message": self.message, "field": field}
         if self.details:
             body["details"] = {key: _rendered(value) for key, value in self.details.items()}
         return body
@@ -112,6 +113,7 @@ class NotAuthenticated(SuanliError):
     http_status = 401
     exit_code = 3
     code = "not_authenticated"
+    default_field = "Authorization"  # the header carrying the credential
 
 
 class CredentialExpired(NotAuthenticated):
@@ -138,6 +140,7 @@ class PermissionDenied(SuanliError):
     http_status = 403
     exit_code = 3
     code = "permission_denied"
+    default_field = "Authorization"  # the header carrying the credential
 
 
 class OrganisationNotActive(PermissionDenied):

@@ -278,3 +278,13 @@ def test_a_string_too_long_is_counted_in_characters_in_both_languages(city: City
         reply = city.client.post("/v1/pools", json=pool, headers=headers)
         assert reply.status_code == 422 and reply.json()["field"] == "software.CUDA", reply.text
         assert unit.replace("64", "200") in reply.json()["message"], reply.text
+
+
+def test_an_empty_optional_string_is_counted_in_characters_in_both_languages(city: City) -> None:
+    """The same for `min_length`: an empty name in a PATCH read "至少 1 项" / "at least 1 item"."""
+    path = f"/v1/pools/{city.pool_id}"
+    for language, unit in (("zh-CN", "至少 1 个字符"), ("en", "at least 1 character")):
+        headers = {**city.headers(city.operator), "Accept-Language": language}
+        reply = city.client.patch(path, json={"name": ""}, headers=headers)
+        assert reply.status_code == 422 and reply.json()["field"] == "name", reply.text
+        assert unit in reply.json()["message"] and "项" not in reply.json()["message"], reply.text

@@ -136,6 +136,10 @@ def test_a_newcomer_lists_a_pool_submits_follows_and_reads_usage(
     assert "hello" in logs and "bye" in logs
     usage = _wait_for_usage(as_enterprise, job["id"])
     assert usage["cards"] == 2 and usage["price_fen_per_card_hour"] == 720
+    readable = cli(as_enterprise, "jobs", "usage", job["id"]).stdout
+    assert "share of a card (milli)" in readable and "milli-card-seconds" in readable, readable
+    odd = cli(as_enterprise, "jobs", "show", "x?y", check=False)  # the id, not a query
+    assert odd.returncode == 4 and "x?y" in odd.stderr, odd.stderr
     curl = httpx.get(
         f"{server['SUANLI_API_URL']}/v1/jobs/{job['id']}",
         headers={"Authorization": f"Bearer {enterprise['token']}"},

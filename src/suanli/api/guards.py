@@ -51,7 +51,8 @@ def _with_content_language(send: Send, language: str) -> Send:
     async def wrapped(message: Message) -> None:
         if message["type"] == "http.response.start":
             headers = list(message.get("headers") or [])
-            headers.append((b"content-language", language.encode()))
+            if all(name.lower() != b"content-language" for name, _ in headers):  # a replay's own
+                headers.append((b"content-language", language.encode()))
             message = {**message, "headers": headers}
         await send(message)
 

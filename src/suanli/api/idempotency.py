@@ -41,7 +41,7 @@ from suanli.adapters.db.tables import IdempotencyRow
 from suanli.api.db_outage import is_database_outage
 from suanli.api.guards import replay_body
 from suanli.errors import Conflict, IdempotencyConflict, InvalidInput, SuanliError
-from suanli.i18n import msg
+from suanli.i18n import current_language, msg
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 KEY_LENGTH_MAX = 200
@@ -298,7 +298,12 @@ def _complete(db: Database, claim: Claim, status_code: int, body: bytes) -> None
         session.execute(
             update(IdempotencyRow)
             .where(IdempotencyRow.key == claim.key, IdempotencyRow.principal_id == claim.scope)
-            .values(state=DONE, status_code=status_code, response={"body": json.loads(body)})
+            .values(
+                state=DONE,
+                status_code=status_code,
+                # the language it was worded in: a replay says so, whatever the replayer asks
+                response={"body": json.loads(body), "language": current_language()},
+            )
         )
 
 
@@ -352,6 +357,9 @@ def _replay(stored: IdempotencyRow) -> Response:
     body = (stored.response or {}).get("body")
     response = JSONResponse(body, status_code=stored.status_code or 200)
     response.headers["Idempotent-Replay"] = "true"
+    language = (stored.response or {}).get("language")
+    if isinstance(language, str):
+        response.headers["Content-Language"] = language
     return response
 
 

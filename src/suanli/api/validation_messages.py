@@ -144,16 +144,23 @@ def problem_message(item: dict[str, Any]) -> str:
 
 
 def _as_string_problem(item: dict[str, Any]) -> dict[str, Any]:
-    """pydantic checks `max_length` of an optional string (`Line | None`) on the union and
-    reports it as a collection's `too_long` ("at most 64 items"); a string counts characters."""
-    if item.get("type") != "too_long" or not isinstance(item.get("input"), str):
+    """pydantic checks `min_length` / `max_length` of an optional string (`Line | None`) on
+    the union and reports a collection's `too_short` / `too_long` ("at least 1 item"); a
+    string counts characters."""
+    kind = item.get("type")
+    if kind not in ("too_short", "too_long") or not isinstance(item.get("input"), str):
         return item
-    limit = (item.get("ctx") or {}).get("max_length")
-    return {
-        **item,
-        "type": "string_too_long",
-        "msg": f"String should have at most {limit} characters",
-    }
+    context = item.get("ctx") or {}
+    if kind == "too_short":
+        limit = context.get("min_length")
+        return {**item, "type": "string_too_short", "msg": _characters("least", limit)}
+    limit = context.get("max_length")
+    return {**item, "type": "string_too_long", "msg": _characters("most", limit)}
+
+
+def _characters(bound: str, limit: object) -> str:
+    unit = "character" if limit == 1 else "characters"
+    return f"String should have at {bound} {limit} {unit}"
 
 
 def _shown(value: Any) -> str:

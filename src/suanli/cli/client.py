@@ -528,6 +528,8 @@ USAGE_FIELDS = (
     Field("started_at", "开始时间", "started"),
     Field("ended_at", "结束时间", "ended"),
     Field("card_seconds", "卡秒", "card-seconds"),
+    Field("card_milli", "每卡份额（千分之）", "share of a card (milli)"),
+    Field("milli_card_seconds", "计价的千分卡秒", "milli-card-seconds priced"),
     Field("price_fen_per_card_hour", "每卡时价格", "price per card-hour", yuan),
     Field("amount_fen", "金额", "amount", yuan),
     Field("source", "计时来源", "timed by"),

@@ -165,6 +165,7 @@ class ApiClient:
     def send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         import httpx
 
+        path = quoted_path(path)
         headers = {
             **self._auth_headers(method),
             **language_header(),
@@ -189,6 +190,19 @@ class ApiClient:
         if response.status_code >= 400:
             _fail_from_response(response)
         return response
+
+
+def quoted_path(path: str) -> str:
+    """The API path with each segment percent-encoded. Paths are built from what the user
+    typed (a job id, an organisation id): `jobs show '../pools'` must not fetch the pool list,
+    nor `x?y` turn into a query. Queries go in `params=`, never in the path."""
+    from urllib.parse import quote
+
+    segments = path.split("/")
+    for segment in segments[1:]:
+        if segment in (".", "..") or not segment:
+            fail(t(f"无效的标识 {segment!r}", f"invalid identifier {segment!r}"), 2)
+    return "/".join(quote(segment, safe="-._~:@!$&'()*+,;=") for segment in segments)
 
 
 # ---------------------------------------------------------------------------------------------

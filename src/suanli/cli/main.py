@@ -13,8 +13,10 @@ from typing import Any
 
 import typer
 import typer.main
+from rich.markup import escape
 from typer.core import TyperCommand, TyperGroup
 
+from suanli.cli.usage_errors import translate_help_option
 from suanli.i18n import t
 
 
@@ -55,6 +57,16 @@ AREAS = (
 )
 AREAS_BY_NAME = {area.name: area for area in AREAS}
 COMPLETION_OPTIONS = ("install_completion", "show_completion")  # the root offers them once
+COMPLETION_HELP = {
+    "install_completion": (
+        "为当前 shell 安装命令补全",
+        "Install completion for the current shell.",
+    ),
+    "show_completion": (
+        "显示当前 shell 的命令补全脚本，可复制或自定义安装",
+        "Show completion for the current shell, to copy it or customize the installation.",
+    ),
+}
 
 
 def load_area(area: Area) -> Any:
@@ -93,12 +105,22 @@ class LazyGroup(TyperGroup):
         area = AREAS_BY_NAME.get(cmd_name)
         return None if area is None else TyperCommand(area.name, help=area.help)
 
+    def get_params(self, ctx: Any) -> list[Any]:
+        params: list[Any] = super().get_params(ctx)
+        for param in params:  # Typer words its completion options in English only
+            wording = COMPLETION_HELP.get(str(param.name))
+            if wording is not None:
+                param.help = t(*wording)
+        return params
+
     def resolve_command(self, ctx: Any, args: list[str]) -> tuple[Any, Any, list[str]]:
         area = AREAS_BY_NAME.get(args[0]) if args else None
         if area is not None and area.name not in self.commands:
             self.commands[area.name] = load_area(area)
         return super().resolve_command(ctx, args)
 
+
+translate_help_option()
 
 app = typer.Typer(
     cls=LazyGroup,
@@ -115,7 +137,26 @@ def root() -> None:
 
 
 def run() -> None:
-    app()
+    """The console entry point. Click's usage errors are reworded in the CLI's language (see
+    usage_errors); every other outcome is what Typer does standalone."""
+    import sys
+
+    from suanli.cli.common import err_console
+    from suanli.cli.usage_errors import Abort, UsageError, describe, help_line
+
+    try:
+        code = app(standalone_mode=False)
+    except UsageError as error:
+        if type(error).__name__ == "NoArgsIsHelpError":  # the help was shown: nothing to add
+            sys.exit(error.exit_code)
+        label = t("错误", "error")
+        err_console.print(f"[red]{label}:[/red] {escape(describe(error))}", highlight=False)
+        err_console.print(help_line(error), highlight=False, soft_wrap=True)
+        sys.exit(error.exit_code)
+    except Abort:
+        err_console.print(t("已中止", "aborted"))
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -130,7 +130,9 @@ def submit_job(
 ) -> JobRow:
     """Refuses what no pool could ever run; holds the maximum cost; queues the job."""
     if caller.org_kind != "enterprise":
-        raise PermissionDenied(msg("只有企业可以提交作业", "only enterprises submit jobs"))
+        raise PermissionDenied(
+            msg("只有企业可以提交作业", "only enterprises submit jobs"), field="organisation"
+        )
     limit = settings.max_queued_jobs_per_enterprise
     _require_room_in_the_queue(session, limit, caller.org_id, including_this_job=False)
     views = pool_views(session)
@@ -259,7 +261,8 @@ def request_cancel(
     job = get_job(session, caller, job_id)
     if caller.org_kind == "provider":
         raise PermissionDenied(
-            msg("算力提供方不能取消客户的作业", "providers cannot cancel their customers' jobs")
+            msg("算力提供方不能取消客户的作业", "providers cannot cancel their customers' jobs"),
+            field="job_id",
         )
     current = JobState(job.state)
     transition(current, JobState.CANCELLED)  # raises on terminal states

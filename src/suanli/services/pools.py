@@ -105,7 +105,8 @@ def _owner_for_create(session: Session, caller: Principal, provider_id: str | No
     if caller.org_kind == "provider":
         if provider_id not in (None, caller.org_id):
             raise PermissionDenied(
-                msg("提供方只能为自己登记资源池", "a provider lists pools for itself only")
+                msg("提供方只能为自己登记资源池", "a provider lists pools for itself only"),
+                field="provider_id",
             )
         return caller.org_id
     if not caller.is_operator:
@@ -113,7 +114,8 @@ def _owner_for_create(session: Session, caller: Principal, provider_id: str | No
             msg(
                 "只有算力提供方（或平台运营方）可以登记资源池",
                 "only providers (or the operator) list pools",
-            )
+            ),
+            field="organisation",
         )
     owner = session.get(OrganisationRow, provider_id) if provider_id else None
     if owner is None or owner.kind not in ("provider", "operator"):
@@ -137,7 +139,8 @@ def create_pool(
             msg(
                 "本机资源池可以运行任意命令，只有平台运营方可以创建",
                 "local pools run arbitrary commands: only the operator creates them",
-            )
+            ),
+            field="backend",
         )
     if pool.backend in ("ray", "slurm") and not fields.get("connection_id"):
         raise InvalidInput(
