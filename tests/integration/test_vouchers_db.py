@@ -18,11 +18,19 @@ from suanli.adapters.db.tables import AuditRow, JobRow, UsageRow
 from suanli.adapters.db.tables_vouchers import VoucherGrantRow, VoucherRedemptionRow
 from suanli.bootstrap import App
 from suanli.domain.jobs import JobSpec
-from suanli.domain.ledger import TransferCode, TransferFlags, TransferRequest
+from suanli.domain.ledger import InvalidTransfer, TransferCode, TransferFlags, TransferRequest
 from suanli.domain.money import apply_basis_points, price_card_seconds
 from suanli.domain.vouchers import BEIJING, BudgetShort, EnterpriseFacts, RatioTier, Rules
 from suanli.errors import PermissionDenied
-from suanli.services import jobs, ledger, organisations, settlement, vouchers, wallets
+from suanli.services import (
+    dashboard,
+    jobs,
+    ledger,
+    organisations,
+    settlement,
+    vouchers,
+    wallets,
+)
 from suanli.services.common import Page, Principal
 from suanli.services.pools import create_pool
 from suanli.services.runtime import Runtime
@@ -298,6 +306,45 @@ def test_a_refund_returns_the_subsidy_to_the_grant_and_the_rest_to_the_wallet(
     result = report(world)
     assert result.totals.paid_fen == 0
     assert [e.subsidy_fen for e in result.by_enterprise] == [0]
+    check_ok(world)
+
+
+def test_a_refunded_funding_is_net_everywhere_and_never_reaches_the_grants(
+    world: World,
+) -> None:
+    """The treasury's clawback (a refund of a funding transfer) lowers funded in the totals,
+    the burn-down and the dashboard alike; it takes only unallocated budget, whatever the
+    grants hold or reserve."""
+    program_id = open_program(world)  # funded 100 hours
+    sme = world.enterprises[0]
+    grant_to(world, sme, 10 * HOUR_FEN)
+    settle(world, submit(world, sme), 3600)  # the SME's 50%: half an hour paid
+    running = submit(world, sme)  # reserves another half hour on the grant
+    funding_id = ledger.derived_transfer_id("vfund", program_id, "财政-1")
+    with world.session() as session:
+        wallets.refund(
+            session, world.clock, OPERATOR, transfer_id=funding_id, reason="clawback",
+            amount_fen=20 * HOUR_FEN,
+        )  # fmt: skip
+    totals = report(world).totals
+    assert (totals.funded_fen, totals.paid_fen) == (80 * HOUR_FEN, HOUR_FEN // 2)
+    assert totals.remaining_fen == 70 * HOUR_FEN and totals.committed_fen == 19 * HOUR_FEN // 2
+    last = report(world).burn_down[-1]
+    assert (last.funded_fen, last.paid_fen, last.remaining_fen) == (
+        totals.funded_fen,
+        totals.paid_fen,
+        totals.remaining_fen,
+    )
+    with world.session() as session:
+        assert dashboard.vouchers_paid_fen(session) == totals.paid_fen
+    with pytest.raises(InvalidTransfer) as refused, world.session() as session:
+        wallets.refund(
+            session, world.clock, OPERATOR, transfer_id=funding_id, reason="clawback",
+            amount_fen=70 * HOUR_FEN + 1,
+        )  # fmt: skip
+    assert refused.value.field == "amount_fen"
+    assert report(world).totals == totals  # nothing written
+    assert grant_view(world, sme).reserved_fen == running.hold_fen
     check_ok(world)
 
 

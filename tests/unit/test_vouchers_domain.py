@@ -405,6 +405,34 @@ def test_nothing_to_pay_and_a_zero_ratio_are_reasons_too() -> None:
     assert redeem(order(1_000), [grant(free)]).lines[0].refusal is Refusal.ZERO_RATIO
 
 
+def test_a_zero_subsidy_names_its_real_reason_not_the_first_zero_term() -> None:
+    half = program(replace(HANGZHOU, base_ratio_bp=5_000, tiers=()))
+    (line,) = redeem(order(1), [grant(half)]).lines  # 50% of 1 fen rounds down to 0
+    assert (line.subsidy_fen, line.refusal, line.limit) == (0, Refusal.BELOW_ONE_FEN, Limit.RATIO)
+    assert "1 分" in line.note.zh and "less than 1 fen" in line.note.en
+    (line,) = redeem(order(1), [grant(half, remaining_fen=0)]).lines  # used up, and 0 wanted
+    assert (line.refusal, line.limit) == (Refusal.GRANT_EXHAUSTED, Limit.GRANT_REMAINING)
+    assert "额度已用完" in line.note.zh and "zero" not in line.note.en
+    free = program(replace(HANGZHOU, base_ratio_bp=0, tiers=()))
+    (line,) = redeem(order(1), [grant(free, remaining_fen=0)]).lines
+    assert line.refusal is Refusal.ZERO_RATIO  # a zero ratio is the reason, whatever else
+
+
+def test_a_stacked_grant_past_the_combined_cap_says_so_even_on_a_tiny_order() -> None:
+    city = program(replace(HANGZHOU, base_ratio_bp=6_000, tiers=()))
+    district = program(replace(HANGZHOU, base_ratio_bp=1_000, tiers=(), stack_order=1), id="d")
+    lines = redeem(order(3), [grant(city), grant(district)]).lines  # 60% of 3 = 1: room 0
+    assert [(x.subsidy_fen, x.refusal) for x in lines] == [
+        (1, None),
+        (0, Refusal.COMBINED_RATIO_REACHED),
+    ]
+    roomy = program(replace(HANGZHOU, base_ratio_bp=1_000, tiers=(), max_combined_ratio_bp=10_000))
+    wide = program(replace(HANGZHOU, base_ratio_bp=5_000, tiers=(), max_combined_ratio_bp=10_000))
+    later = program(replace(roomy.rules, stack_order=1), id="later")
+    lines = redeem(order(3), [grant(wide), grant(later)]).lines  # 10% of 3 fen: below 1 fen
+    assert [(x.subsidy_fen, x.refusal) for x in lines] == [(1, None), (0, Refusal.BELOW_ONE_FEN)]
+
+
 def test_every_refusal_has_a_bilingual_message() -> None:
     for refusal in Refusal:
         assert refusal.message and any(ord(c) > 0x4E00 for c in refusal.message)

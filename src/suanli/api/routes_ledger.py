@@ -428,4 +428,6 @@ def check_public(report: CheckReport) -> CheckPublic:
 
 def _require_operator(caller: Principal) -> None:
     if not caller.is_operator:
-        raise PermissionDenied(msg("只有平台运营方可以这样做", "only the operator may do this"))
+        raise PermissionDenied(
+            msg("只有平台运营方可以这样做", "only the operator may do this"), field="organisation"
+        )

@@ -21,6 +21,7 @@ from suanli.api.deps import AppState, CurrentPrincipal, DbSession, PageParams
 from suanli.api.routes_ledger import TransferPublic, transfer_public
 from suanli.api.schemas import PageOf, Strict
 from suanli.api.types import CalendarDate, Line, Text
+from suanli.domain.calendar import in_beijing
 from suanli.domain.divisions import canonical_region
 from suanli.domain.ledger import TEXT_LENGTH_MAX
 from suanli.domain.text import check_date, check_instant
@@ -196,7 +197,8 @@ def moment(text: str, field: str) -> datetime:
             ),
             field=field,
         )
-    return check_instant(parsed, field)
+    # Shown as +08:00 from the start: the create answer must read as every later read does.
+    return in_beijing(check_instant(parsed, field))
 
 
 def rules_from(body: ProgramCreate) -> Rules:

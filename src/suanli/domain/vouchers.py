@@ -215,6 +215,7 @@ class Refusal(StrEnum):
     COMBINED_RATIO_REACHED = "combined_ratio_reached"
     GRANT_EXHAUSTED = "grant_exhausted"
     ZERO_RATIO = "zero_ratio"
+    BELOW_ONE_FEN = "below_one_fen"  # the share at a non-zero ratio rounds down to 0 fen
     NOTHING_TO_PAY = "nothing_to_pay"
 
     @property
@@ -243,6 +244,9 @@ REFUSAL_MESSAGES: Mapping[Refusal, Msg] = {
     Refusal.COMBINED_RATIO_REACHED: msg("叠加比例已达上限", "the combined ratio cap is reached"),
     Refusal.GRANT_EXHAUSTED: msg("额度已用完", "the grant is used up"),
     Refusal.ZERO_RATIO: msg("补贴比例为零", "the applicable ratio is zero"),
+    Refusal.BELOW_ONE_FEN: msg(
+        "按比例计算的补贴不足 1 分", "the subsidy at this ratio is less than 1 fen"
+    ),
     Refusal.NOTHING_TO_PAY: msg("无应付金额", "nothing to pay"),
 }
 
@@ -802,19 +806,26 @@ def _apply(order: Order, grant: GrantState, stack: _Stack) -> SubsidyLine:
         terms.append((rules.cap_per_order_fen, Limit.ORDER_CAP))
     subsidy, limit = min(terms, key=lambda term: term[0])  # ties keep the earlier term
     if subsidy == 0:
-        return replace(line, limit=limit, refusal=_zero_reason(limit))
+        capped = room == 0 and (stack.paid_fen > 0 or cap_bp == 0)  # others took the room
+        refusal, limit = _zero_reason(ratio_bp, grant.remaining_fen, capped=capped)
+        return replace(line, limit=limit, refusal=refusal)
     stack.paid_fen += subsidy
     stack.combined_cap_bp = cap_bp
     stack.exclusive = stack.exclusive or not rules.stacking_allowed
     return replace(line, subsidy_fen=subsidy, limit=limit)
 
 
-def _zero_reason(limit: Limit) -> Refusal:
-    if limit is Limit.GRANT_REMAINING:
-        return Refusal.GRANT_EXHAUSTED
-    if limit is Limit.COMBINED_RATIO:
-        return Refusal.COMBINED_RATIO_REACHED
-    return Refusal.ZERO_RATIO
+def _zero_reason(ratio_bp: int, remaining_fen: int, *, capped: bool) -> tuple[Refusal, Limit]:
+    """Why a grant pays 0, from the facts rather than from whichever zero term min() kept
+    first: several terms are often 0 at once (a 1-fen order on a used-up grant), and only the
+    one that truly explains it belongs on a statement."""
+    if ratio_bp == 0:
+        return Refusal.ZERO_RATIO, Limit.RATIO
+    if remaining_fen <= 0:
+        return Refusal.GRANT_EXHAUSTED, Limit.GRANT_REMAINING
+    if capped:
+        return Refusal.COMBINED_RATIO_REACHED, Limit.COMBINED_RATIO
+    return Refusal.BELOW_ONE_FEN, Limit.RATIO  # ratio × amount (or the cap's) rounds to 0
 
 
 # ---------------------------------------------------------------------------------------------

@@ -314,7 +314,16 @@ def vouchers_paid_fen(session: Session) -> int:
             )
         )
     )
-    return int(funded or 0) - int(held or 0)
+    budgets = select(LedgerAccountRow.id).where(
+        LedgerAccountRow.kind == AccountKind.VOUCHER_PROGRAM_BUDGET.value
+    )
+    clawed_back = session.scalar(  # refunded fundings: funded is net of them, as in the reports
+        select(func.coalesce(func.sum(LedgerTransferRow.amount_fen), 0)).where(
+            LedgerTransferRow.credit_account_id == ledger.EXTERNAL_ACCOUNT_ID,
+            LedgerTransferRow.debit_account_id.in_(budgets),
+        )
+    )
+    return int(funded or 0) - int(clawed_back or 0) - int(held or 0)
 
 
 def pipeline_stages(session: Session) -> dict[str, int]:

@@ -19,7 +19,7 @@ from datetime import date, datetime
 from typing import Any
 
 from openpyxl import Workbook
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from suanli.adapters.db.ledger_repo import AccountSpec, transfers
@@ -37,6 +37,7 @@ from suanli.domain.ledger import (
     Account,
     AccountKind,
     InsufficientFunds,
+    InvalidTransfer,
     Transfer,
     TransferCode,
     TransferFlags,
@@ -152,7 +153,9 @@ def _text(value: str, field_name: str, length_max: int, *, required: bool = True
 
 def _require_agency(caller: Principal, what: Msg) -> None:
     if caller.org_kind != "agency":
-        raise PermissionDenied(msg(f"只有主管部门可以{what.zh}", f"only an agency {what.en}"))
+        raise PermissionDenied(
+            msg(f"只有主管部门可以{what.zh}", f"only an agency {what.en}"), field="organisation"
+        )
 
 
 def _program_row(session: Session, program_id: str) -> VoucherProgramRow:
@@ -176,7 +179,8 @@ def _owned_program(
             msg(
                 f"只有补贴计划 {program_id} 所属的主管部门可以{what.zh}",
                 f"only the agency that owns program {program_id} {what.en}",
-            )
+            ),
+            field="program_id",
         )
     return row
 
@@ -210,8 +214,23 @@ def create_program(
         rules=rules,
     )
     require_no_stacking_conflict(program, _overlapping(session, program))
+    _require_name_free(session, program)
+    row = _program_to_row(program, clock.now())
+    session.add(row)
+    session.flush()
+    ledger.ensure_account(session, clock, budget_spec(row))
+    audit(session, clock, caller, "voucher.program_create", row.id, budget_fen=budget_fen)
+    return row
+
+
+def _require_name_free(session: Session, program: Program) -> None:
+    """One name per agency among its live programs (a deleted program frees its name, as a
+    pool does); `program` itself may keep its own. The same words for create and rename."""
     taken = select(VoucherProgramRow.id).where(
-        VoucherProgramRow.agency_id == caller.org_id, VoucherProgramRow.name == program.name
+        VoucherProgramRow.agency_id == program.agency_id,
+        VoucherProgramRow.name == program.name,
+        VoucherProgramRow.deleted.is_(False),
+        VoucherProgramRow.id != program.id,
     )
     if session.scalar(taken) is not None:
         raise Conflict(
@@ -221,12 +240,6 @@ def create_program(
             ),
             field="name",
         )
-    row = _program_to_row(program, clock.now())
-    session.add(row)
-    session.flush()
-    ledger.ensure_account(session, clock, budget_spec(row))
-    audit(session, clock, caller, "voucher.program_create", row.id, budget_fen=budget_fen)
-    return row
 
 
 def _category(value: str) -> Category:
@@ -314,6 +327,8 @@ def update_program(
         program.valid_until,
         new_rules,
     )
+    if updated.name != row.name:
+        _require_name_free(session, updated)
     row.name, row.rules = updated.name, updated.rules.to_dict()
     session.flush()
     audit(
@@ -396,11 +411,60 @@ def fund_program(
 
 
 def _funded_fen(session: Session, budget_account_id: str) -> int:
-    query = select(func.coalesce(func.sum(transfers.c.amount_fen), 0)).where(
-        transfers.c.credit_account_id == budget_account_id,
-        transfers.c.code == int(TransferCode.VOUCHER_FUNDING),
+    """What the treasury sent, net of what went back to it (a refunded funding): the figure the
+    report's totals, its burn-down and the budget cap all use, so they never disagree."""
+    external = ledger.EXTERNAL_ACCOUNT_ID
+    signed = case(
+        (transfers.c.credit_account_id == budget_account_id, transfers.c.amount_fen),
+        else_=-transfers.c.amount_fen,
+    )
+    query = select(func.coalesce(func.sum(signed), 0)).where(
+        transfers.c.flags.in_(POSTED_FLAGS),
+        or_(
+            and_(
+                transfers.c.debit_account_id == external,
+                transfers.c.credit_account_id == budget_account_id,
+            ),
+            and_(
+                transfers.c.debit_account_id == budget_account_id,
+                transfers.c.credit_account_id == external,
+            ),
+        ),
     )
     return int(session.execute(query).scalar_one())
+
+
+def require_refundable(session: Session, original: Transfer, amount_fen: int) -> None:
+    """What a refund (`POST /v1/refunds`) may do to a program's money. Refunding a funding is
+    the treasury's clawback: it takes back only the funded, unallocated budget, never what
+    approved grants hold (reserved by jobs or not). A grant, or a reclaim of unused grant
+    money, is an agency's decision, not a payment: no refund reverses it. The caller has
+    locked the transfer's accounts."""
+    if original.code in (TransferCode.VOUCHER_GRANT, TransferCode.VOUCHER_RETURN):
+        raise InvalidTransfer(
+            msg(
+                f"{original.id} 是补贴计划内部的额度划转（发放或收回），不能退款；"
+                "额度在计划结束后自动收回预算",
+                f"{original.id} moves quota inside a voucher program (a grant or a reclaim) "
+                "and is not refunded; unused quota returns to the budget when the program ends",
+            ),
+            field="transfer_id",
+        )
+    if original.code != TransferCode.VOUCHER_FUNDING:
+        return
+    budget = ledger.repository(session).account(original.credit_account_id)
+    unallocated = budget.balance.available_fen
+    if amount_fen > unallocated:
+        raise InvalidTransfer(
+            msg(
+                f"补贴计划 {budget.reference} 已注资且未分配的只有 {unallocated} 分，"
+                f"退不了 {amount_fen} 分：已批给企业的额度不能收回",
+                f"program {budget.reference} has {unallocated} fen funded and unallocated, "
+                f"so {amount_fen} fen cannot be refunded: approved grants keep their money",
+            ),
+            field="amount_fen",
+            unallocated_fen=unallocated,
+        )
 
 
 @dataclass(frozen=True)
@@ -446,7 +510,8 @@ def apply(
     its rules exclude the enterprise (with every reason)."""
     if caller.org_kind != "enterprise":
         raise PermissionDenied(
-            msg("只有企业可以申请算力券", "only an enterprise applies for vouchers")
+            msg("只有企业可以申请算力券", "only an enterprise applies for vouchers"),
+            field="organisation",
         )
     program_row = _program_row(session, program_id)
     program = to_program(program_row)
@@ -567,7 +632,8 @@ def _pending_for_decision(
             msg(
                 "只有补贴计划所属的主管部门可以审批申请",
                 "only the agency that owns the program decides its applications",
-            )
+            ),
+            field="application_id",
         )
     if application.state != "pending":
         raise Conflict(
@@ -1139,7 +1205,8 @@ def expire_grants(session: Session, clock: Clock, caller: Principal) -> ExpiryRe
             msg(
                 "只有主管部门或平台运营方可以让发放额度到期",
                 "only an agency or the operator expires grants",
-            )
+            ),
+            field="organisation",
         )
     now = clock.now()
     expired = reclaimed = 0

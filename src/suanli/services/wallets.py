@@ -122,7 +122,10 @@ def empty_wallet(org_id: str) -> AccountView:
 
 def _require_operator(caller: Principal, what: Msg) -> None:
     if not caller.is_operator:
-        raise PermissionDenied(msg(f"只有平台运营方可以{what.zh}", f"only the operator {what.en}"))
+        raise PermissionDenied(
+            msg(f"只有平台运营方可以{what.zh}", f"only the operator {what.en}"),
+            field="organisation",
+        )
 
 
 def _require_org(session: Session, caller: Principal, org_id: str) -> OrganisationRow:
@@ -285,6 +288,7 @@ def refund(
             ),
             field="amount_fen",
         )
+    vouchers.require_refundable(session, original, amount)
     key = idempotency_key or ledger.derived_transfer_id("once", original.id, str(clock.now()))
     request = TransferRequest(
         id=ledger.derived_transfer_id("refund", caller.org_id, key),

@@ -47,7 +47,15 @@ class VoucherProgramRow(Base):
         CheckConstraint(f"category IN ({CATEGORIES_SQL})", name="voucher_program_category"),
         CheckConstraint("budget_fen > 0", name="voucher_program_budget_positive"),
         CheckConstraint("valid_from < valid_until", name="voucher_program_validity"),
-        UniqueConstraint("agency_id", "name", name="uq_voucher_program_name"),
+        # Only among live programs: a deleted program's name may be used again.
+        Index(
+            "uq_voucher_program_name_live",
+            "agency_id",
+            "name",
+            unique=True,
+            postgresql_where=text("NOT deleted"),
+            sqlite_where=text("NOT deleted"),
+        ),
     )
 
 
