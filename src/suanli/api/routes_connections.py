@@ -28,7 +28,9 @@ class ConnectionCreate(BaseModel):
     address: Line = Field(
         default="",
         max_length=500,
-        description="Ray: the dashboard URL; Slurm: the cluster's slurm.conf on the suanli host",
+        description="Ray: the dashboard URL, http(s)://host[:port] only (no path, query or "
+        "user:password: a token goes in credentials); Slurm: the cluster's slurm.conf on the "
+        "suanli host",
         examples=["http://10.0.0.5:8265", "/etc/slurm/slurm.conf"],
     )
     options: dict[Line, Any] = Field(default_factory=dict, max_length=OPTIONS_MAX)

@@ -180,14 +180,62 @@ def _credentials(path: Path | None) -> dict[str, str]:
     # From a file, not a flag: a flag's value ends up in shell history and `ps`.
     if path is None:
         return {}
-    text = path.read_text(encoding="utf-8")[:CREDENTIALS_FILE_BYTES_MAX]
+    text = _credentials_text(path)
     try:
         values = json.loads(text)
     except ValueError as error:
-        fail(t(f"{path} 不是 JSON: {error}", f"{path} is not JSON: {error}"))
+        fail(
+            t(
+                f"--credentials-file {path} 不是 JSON：{error}",
+                f"--credentials-file {path} is not JSON: {error}",
+            )
+        )
     if not isinstance(values, dict):
-        fail(t(f"{path} 应为 JSON 对象", f"{path} must hold a JSON object"))
+        fail(
+            t(
+                f"--credentials-file {path} 应为 JSON 对象",
+                f"--credentials-file {path} must hold a JSON object",
+            )
+        )
     return {str(key): str(value) for key, value in values.items()}
+
+
+def _credentials_text(path: Path) -> str:
+    """The file's text, or a message naming the option and exit 2: a missing file, a folder,
+    one too big to be credentials or not UTF-8 is the user's to fix, never a traceback."""
+    try:
+        if not path.is_file():
+            fail(
+                t(
+                    f"--credentials-file {path} 不存在或不是文件",
+                    f"--credentials-file {path} does not exist or is not a file",
+                )
+            )
+        with path.open("rb") as handle:
+            data = handle.read(CREDENTIALS_FILE_BYTES_MAX + 1)
+    except OSError as error:
+        fail(
+            t(
+                f"无法读取 --credentials-file {path}：{error.strerror or error}",
+                f"cannot read --credentials-file {path}: {error.strerror or error}",
+            )
+        )
+    if len(data) > CREDENTIALS_FILE_BYTES_MAX:
+        fail(
+            t(
+                f"--credentials-file {path} 超过 {CREDENTIALS_FILE_BYTES_MAX} 字节",
+                f"--credentials-file {path} is over {CREDENTIALS_FILE_BYTES_MAX} bytes",
+            )
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        fail(
+            t(
+                f"--credentials-file {path} 不是 UTF-8 文本",
+                f"--credentials-file {path} is not UTF-8 text",
+            )
+        )
 
 
 def _show(result: dict[str, Any], json_output: bool) -> None:

@@ -7,6 +7,7 @@ holds the single write lock, and a slow cluster must never stall the rest of the
 
 from __future__ import annotations
 
+import json
 import logging
 import weakref
 from collections.abc import Iterable, Mapping
@@ -20,13 +21,19 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from suanli.adapters.backends.base import Backend
-from suanli.adapters.backends.cluster_identity import cluster_key
+from suanli.adapters.backends.cluster_identity import (
+    check_ray_address,
+    cluster_key,
+    shown,
+    split_netloc,
+    split_url,
+)
 from suanli.adapters.backends.connections import ConnectionRecord, build_backend
 from suanli.adapters.backends.registry import BackendRegistry, ConnectionFactory
 from suanli.adapters.db.database import Database
 from suanli.adapters.db.tables import JobRow, OrganisationRow, PoolRow
 from suanli.adapters.db.tables_connections import ClusterConnectionRow
-from suanli.adapters.secrets import SecretBox, load_secret_box
+from suanli.adapters.secrets import SECRET_BYTES_MAX, SecretBox, load_secret_box
 from suanli.domain.accelerators import get_accelerator
 from suanli.domain.jobs import TERMINAL_STATES
 from suanli.errors import (
@@ -48,10 +55,18 @@ POLL_CONNECTIONS_MAX = 1_000  # connections read per poll; more is a deployment 
 CHECK_WORKERS_MAX = 8  # clusters checked at once: one slow cluster must not delay the rest
 ERROR_CHARS_MAX = 1_000
 SLURM_CONF_NAME = "slurm.conf"
+KEY_CHARS_MAX = 60  # of an option's or a credential's name
+OPTION_CHARS_MAX = 4_096  # of an option's value, as JSON: a path, or a map of a few models
 # Options that run or trust things on the suanli host itself, never set through the API.
 HOST_OPTIONS = {
-    "allow_root": "jobs never run as root through the API (allow_root is for tests only)",
-    "bin_dir": "only the operator may point suanli at other Slurm client binaries",
+    "allow_root": msg(
+        "作业不会经由 API 以 root 身份运行（`allow_root` 仅供测试）",
+        "jobs never run as root through the API (allow_root is for tests only)",
+    ),
+    "bin_dir": msg(
+        "只有平台运营方可以让 suanli 使用别处的 Slurm 客户端程序（`bin_dir`）",
+        "only the operator may point suanli at other Slurm client binaries",
+    ),
 }
 
 
@@ -95,8 +110,9 @@ def prepare_connection(
     name = _name(fields.get("name"))
     _require_unique_name(session, provider_id, name)
     kind = str(fields.get("kind") or "")
-    options = _checked_options(kind, dict(fields.get("options") or {}), caller)
     credentials = {str(k): str(v) for k, v in (fields.get("credentials") or {}).items()}
+    _require_small(dict(fields.get("options") or {}), credentials)
+    options = _checked_options(kind, dict(fields.get("options") or {}), caller)
     record = ConnectionRecord(
         id=new_id("conn"),
         kind=kind,
@@ -104,6 +120,8 @@ def prepare_connection(
         options=options,
         credentials=credentials,
     )
+    if record.kind == "ray":
+        check_ray_address(record.address)
     _require_local_paths(record)
     key = cluster_key(record.kind, record.address, record.options)
     _require_unclaimed_cluster(session, key)
@@ -114,16 +132,11 @@ def _owner_for_create(session: Session, caller: Principal, provider_id: object) 
     if caller.org_kind == "provider":
         if provider_id not in (None, caller.org_id):
             raise PermissionDenied(
-                msg("提供方只能接入自己的集群", "a provider connects its own clusters only")
+                msg("提供方只能接入自己的集群", "a provider connects its own clusters only"),
+                field="provider_id",
             )
         return caller.org_id
-    if not caller.is_operator:
-        raise PermissionDenied(
-            msg(
-                "只有算力提供方（或平台运营方）可以接入集群",
-                "only providers (or the operator) connect clusters",
-            )
-        )
+    _require_provider_side(caller)
     owner = session.get(OrganisationRow, str(provider_id)) if provider_id else None
     if owner is None or owner.kind != "provider":
         raise InvalidInput(
@@ -183,6 +196,55 @@ def _require_unclaimed_cluster(session: Session, key: str) -> None:
         )
 
 
+def _require_provider_side(caller: Principal) -> None:
+    """Providers and the operator only; the refusal names who is asking (`organisation`)."""
+    if caller.org_kind != "provider" and not caller.is_operator:
+        raise PermissionDenied(
+            msg(
+                "只有算力提供方（或平台运营方）可以管理集群接入",
+                "only providers (or the operator) manage cluster connections",
+            ),
+            field="organisation",
+        )
+
+
+def _require_small(options: Mapping[str, Any], credentials: Mapping[str, str]) -> None:
+    """Sizes are checked before anything else reads the values, and long before any of them
+    is sent to a cluster: what cannot be stored is refused first, naming what is too big."""
+    _require_short_names(options, "options")
+    _require_short_names(credentials, "credentials")
+    for name, value in options.items():
+        if len(json.dumps(value, ensure_ascii=False)) > OPTION_CHARS_MAX:
+            raise InvalidInput(
+                msg(
+                    f"选项 `{name}` 的值超过 {OPTION_CHARS_MAX} 个字符（按 JSON 计）",
+                    f"option {name} is over {OPTION_CHARS_MAX} characters (as JSON)",
+                ),
+                field=f"options.{name}",
+            )
+    # Measured as SecretBox.seal measures it: whatever passes here can be sealed.
+    if len(json.dumps(dict(credentials), sort_keys=True).encode()) > SECRET_BYTES_MAX:
+        raise InvalidInput(
+            msg(
+                f"凭据合计超过 {SECRET_BYTES_MAX} 字节（按 JSON 计）",
+                f"credentials are over {SECRET_BYTES_MAX} bytes in all (as JSON)",
+            ),
+            field="credentials",
+        )
+
+
+def _require_short_names(values: Mapping[str, Any], where: str) -> None:
+    for name in values:
+        if len(name) > KEY_CHARS_MAX:
+            raise InvalidInput(
+                msg(
+                    f"`{where}` 的键最多 {KEY_CHARS_MAX} 个字符：{shown(name)!r}",
+                    f"{where} names are at most {KEY_CHARS_MAX} characters: {shown(name)!r}",
+                ),
+                field=where,
+            )
+
+
 def _checked_options(kind: str, options: dict[str, Any], caller: Principal) -> dict[str, Any]:
     """Refuses host-level options and puts accelerator names in their catalog spelling."""
     for option, why in HOST_OPTIONS.items():
@@ -203,7 +265,8 @@ def _checked_options(kind: str, options: dict[str, Any], caller: Principal) -> d
 
 def _catalog_model(name: str, field: str) -> str:
     try:
-        return get_accelerator(name).model
+        # no catalog name is that long: cut short, it fails the same and is echoed short
+        return get_accelerator(shown(name)).model
     except UnknownAccelerator as error:
         raise InvalidInput(
             msg(
@@ -223,8 +286,9 @@ def _require_local_paths(record: ConnectionRecord) -> None:
     if not Path(str(record.options["log_dir"])).is_dir():
         raise InvalidInput(
             msg(
-                f"`log_dir` {record.options['log_dir']!r} 不是 suanli 主机上的目录",
-                f"log_dir {record.options['log_dir']!r} is not a directory on the suanli host",
+                f"`log_dir` {shown(str(record.options['log_dir']))!r} 不是 suanli 主机上的目录",
+                f"log_dir {shown(str(record.options['log_dir']))!r} is not a directory on the "
+                "suanli host",
             ),
             field="options.log_dir",
         )
@@ -389,7 +453,8 @@ def review_connection(
     sold) or rejects it with a reason (its cluster is free to be claimed again)."""
     if not caller.is_operator:
         raise PermissionDenied(
-            msg("只有平台运营方审核集群接入", "only the operator reviews cluster connections")
+            msg("只有平台运营方审核集群接入", "only the operator reviews cluster connections"),
+            field="organisation",
         )
     row = get_connection(session, caller, connection_id)
     if row.review_state != "pending":
@@ -426,7 +491,7 @@ def public_view(row: ClusterConnectionRow) -> dict[str, Any]:
         "provider_id": row.provider_id,
         "name": row.name,
         "kind": row.kind,
-        "address": row.address,
+        "address": _without_password(row.address),
         "options": dict(row.options or {}),
         "has_credentials": row.credentials is not None,
         "healthy": row.healthy,
@@ -439,6 +504,14 @@ def public_view(row: ClusterConnectionRow) -> dict[str, Any]:
     }
 
 
+def _without_password(address: str) -> str:
+    """A password in a URL stored before such addresses were refused is never shown again."""
+    userinfo, _, _ = split_netloc(split_url(address).netloc)
+    if userinfo is None or ":" not in userinfo:
+        return address
+    return address.replace(f"{userinfo}@", f"{userinfo.partition(':')[0]}:***@", 1)
+
+
 REVIEW_STATES = ("pending", "approved", "rejected")
 
 
@@ -447,7 +520,7 @@ def list_connections(
 ) -> PageResult[ClusterConnectionRow]:
     """A provider's own connections; every provider's for the operator (`review_state=
     "pending"`: its review queue, oldest first)."""
-    caller.require_kind("provider")
+    _require_provider_side(caller)
     query = (
         select(ClusterConnectionRow)
         .where(ClusterConnectionRow.deleted.is_(False))
@@ -473,7 +546,7 @@ def provider_names(session: Session, rows: list[ClusterConnectionRow]) -> dict[s
 
 def get_connection(session: Session, caller: Principal, connection_id: str) -> ClusterConnectionRow:
     """Another provider's connection is indistinguishable from a missing one (404)."""
-    caller.require_kind("provider")
+    _require_provider_side(caller)
     row = session.get(ClusterConnectionRow, connection_id)
     if row is None or row.deleted or not (caller.is_operator or row.provider_id == caller.org_id):
         raise NotFound(

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from suanli.adapters.backends.base import Backend
+from suanli.adapters.backends.cluster_identity import shown
 from suanli.errors import InvalidInput
 from suanli.i18n import msg
 
@@ -161,16 +162,18 @@ def _rules(kind: str) -> tuple[frozenset[str], frozenset[str], tuple[str, ...]]:
 
 
 _WHERE_ZH = {"options": "选项", "credentials": "凭据字段"}
+UNKNOWN_NAMED_MAX = 5
 
 
 def _require_known(values: Mapping[str, Any], allowed: frozenset[str], where: str) -> None:
-    unknown = sorted(set(values) - allowed)
+    unknown = [shown(name) for name in sorted(set(values) - allowed)]  # echoed cut short
     if unknown:
         accepted = ", ".join(sorted(allowed)) or "none"
+        named = unknown[:UNKNOWN_NAMED_MAX] + (["…"] if len(unknown) > UNKNOWN_NAMED_MAX else [])
         raise InvalidInput(
             msg(
-                f"不认识的{_WHERE_ZH.get(where, where)}：{'、'.join(unknown)}；可用：{accepted}",
-                f"unknown {where} {', '.join(unknown)}; accepted: {accepted}",
+                f"不认识的{_WHERE_ZH.get(where, where)}：{'、'.join(named)}；可用：{accepted}",
+                f"unknown {where} {', '.join(named)}; accepted: {accepted}",
             ),
             field=f"{where}.{unknown[0]}",
         )
