@@ -288,3 +288,21 @@ def test_an_empty_optional_string_is_counted_in_characters_in_both_languages(cit
         reply = city.client.patch(path, json={"name": ""}, headers=headers)
         assert reply.status_code == 422 and reply.json()["field"] == "name", reply.text
         assert unit in reply.json()["message"] and "项" not in reply.json()["message"], reply.text
+
+
+def test_a_path_too_long_is_refused_without_echoing_it(city: City) -> None:
+    reply = city.get(city.enterprise, "/v1/jobs/" + "a" * 5_000)
+    assert (reply.status_code, reply.json()["field"]) == (422, "path"), reply.text
+    assert "aaaa" not in reply.text and len(reply.text) < 500
+    assert city.get(city.enterprise, "/v1/jobs/" + "a" * 900).status_code == 404
+
+
+def test_a_choice_list_reads_in_one_language(city: City) -> None:
+    from suanli.api.validation_messages import problem_message
+    from suanli.i18n import using_language
+
+    problem = {"type": "literal_error", "ctx": {"expected": "'admin', 'member' or 'viewer'"}}
+    with using_language("zh-CN"):
+        assert problem_message(problem) == "应为以下之一: 'admin'、'member'、'viewer'"
+    with using_language("en"):
+        assert problem_message({**problem, "msg": "Input should be 'admin'"}).startswith("Input")

@@ -594,3 +594,15 @@ def test_a_write_that_forgets_its_audit_entry_is_caught(world: World) -> None:
     assert TestClient(city.client.app).post("/v1/forgetful").status_code == 200
     kept = city.client.app.state.unaudited_writes  # type: ignore[attr-defined]
     assert kept == ["POST /v1/forgetful changed ['pools']"]
+
+
+def test_a_password_too_long_is_refused_naming_the_real_limit(world: World) -> None:
+    body = {"login": "long.pw", "display_name": "x", "role": "member", "password": "Aa1!" * 50}
+    headers = {**world.city.headers(world.city.enterprise), "Accept-Language": "en"}
+    reply = world.city.client.post("/v1/users", json=body, headers=headers)
+    assert (reply.status_code, reply.json()["field"]) == (422, "password"), reply.text
+    assert "128" in reply.json()["message"] and "129" not in reply.json()["message"]
+    past_any_bound = world.city.client.post(
+        "/v1/users", json={**body, "password": "a" * 2_000}, headers=headers
+    )
+    assert past_any_bound.status_code == 422 and "1024" in past_any_bound.json()["message"]

@@ -1,9 +1,10 @@
-"""A provider changes a pool while jobs are on it: its shape and its price (real SQLite, real
-local backend). One provider's change must neither stop the scheduling of other pools nor
-reprice a job already placed."""
+"""A provider changes a pool while jobs are on it, its shape and its price, and a job ends while a
+cancel is pending (real SQLite, real local backend). One provider's change must neither stop
+the scheduling of other pools nor reprice a job already placed."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -126,3 +127,17 @@ def test_a_job_whose_pool_got_dearer_than_its_hold_fails_at_launch_uncharged(
     assert wallet_fen(city) == before  # the hold was released in full
     cheaper = submit(city, dict(JOB))  # a new quote at the new price runs
     assert run_until_done(city, cheaper, city.enterprise)["state"] == "succeeded"
+
+
+def test_a_job_that_ends_on_its_own_after_a_cancel_request_does_not_read_cancelling(
+    city: City,
+) -> None:
+    job_id = submit(city, dict(JOB, command="true"))
+    city.app.runtime.schedule_queue()  # placed and launched, not yet synced
+    time.sleep(1.0)  # `true` has exited by now; the loop has not looked yet
+    assert city.post(city.enterprise, f"/v1/jobs/{job_id}/cancel", None).status_code == 200
+    job = run_until_done(city, job_id, city.enterprise)
+    assert job["state"] == "succeeded"
+    headers = {**city.headers(city.enterprise), "Accept-Language": "en"}
+    reason = city.client.get(f"/v1/jobs/{job_id}", headers=headers).json()["reason"]
+    assert reason == "cancel requested, but the job ended on its own first"

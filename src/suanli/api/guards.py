@@ -21,6 +21,9 @@ from suanli.i18n import msg, parse_accept_language, using_language
 BODY_BYTES_MAX = 32 * 1024 * 1024  # a 20 MiB spreadsheet, base64-encoded, plus its fields
 BODY_ALLOWED_CONTROLS = frozenset("\t\n\r")  # multi-line fields normalise CR themselves
 JSON_DEPTH_MAX = 32
+# the longest route with the longest ids is under 300 characters; a longer path is refused
+# before a route echoes part of it back (a 404 naming a 5,000-character "id")
+PATH_CHARS_MAX = 1_024
 
 
 class RequestGuard:
@@ -60,7 +63,16 @@ def _with_content_language(send: Send, language: str) -> Send:
 
 
 def _check_path_and_query(scope: Scope) -> None:
-    bad = first_bad_character(scope.get("path", ""))
+    path = scope.get("path", "")
+    if len(path) > PATH_CHARS_MAX:
+        raise InvalidInput(
+            msg(
+                f"请求路径过长：最多 {PATH_CHARS_MAX} 个字符",
+                f"the request path is too long: at most {PATH_CHARS_MAX} characters",
+            ),
+            field="path",
+        )
+    bad = first_bad_character(path)
     if bad is not None:
         raise _bad_character("path", bad)
     query = scope.get("query_string", b"").decode("utf-8", errors="surrogateescape")

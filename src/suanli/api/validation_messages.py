@@ -134,6 +134,8 @@ def problem_message(item: dict[str, Any]) -> str:
     if current_language() == "en":
         return str(item.get("msg", "invalid value"))
     context = {key: _shown(value) for key, value in (item.get("ctx") or {}).items()}
+    if "expected" in context:  # pydantic lists choices as "'a', 'b' or 'c'": English glue
+        context["expected"] = re.sub(r",\s*|\s+or\s+", "、", context["expected"])
     if item.get("type") == "value_error" and CJK.search(context.get("error", "")):
         return context["error"]  # a validator's own bilingual message, already rendered
     template = ZH_BY_TYPE.get(str(item.get("type")), "值无效")

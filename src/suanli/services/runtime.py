@@ -70,6 +70,9 @@ USAGE_WINDOW_S = 4 * USAGE_HALF_LIFE_S  # older runs weigh under 1/16: ignored
 USAGE_LINES_MAX = 100_000  # jobs considered per tick; the rest wait for the next one
 SUBMIT_ATTEMPTS_MAX = 3
 REASON_CHARS_MAX = 1_000
+_ENDED_BEFORE_CANCEL = msg(
+    "已请求取消，但作业在停止前已自行结束", "cancel requested, but the job ended on its own first"
+)
 _PRICE_ABOVE_HOLD = msg(
     "资源池价格在提交后上调，冻结金额已不足以支付最长运行时间；请重新报价并提交",
     "the pool's price rose after submission and the hold no longer covers the maximum run "
@@ -234,6 +237,8 @@ class Runtime:
         self, session: Session, job: JobRow, pool: PoolRow, status: JobStatus, usage: Usage | None
     ) -> None:
         target = _final_state(job, status)
+        if job.reason == "cancel requested" and target != JobState.CANCELLED:
+            job.reason = stored(_ENDED_BEFORE_CANCEL, REASON_CHARS_MAX)  # not "cancelling"
         if job.state == JobState.PLACED.value and target != JobState.CANCELLED:
             job.state = transition(JobState.PLACED, JobState.RUNNING).value
         job.state = transition(JobState(job.state), target).value
