@@ -697,3 +697,32 @@ def attempts(market: FakeMarket, job_ids: list[str]) -> list[int]:
     with market.city.app.db.session() as session:
         query = sa.text("SELECT attempts FROM jobs WHERE id = :id")
         return [int(session.execute(query, {"id": job_id}).scalar_one()) for job_id in job_ids]
+
+
+def test_the_periodic_poll_knocks_only_on_approved_clusters(city: City) -> None:
+    """A provider's address is checked when added and when named; until the operator approves
+    it, the loop's poll (every few seconds, forever) must not reach it."""
+    from suanli.services.connections import poll_connections
+
+    with city.app.db.session() as session:
+        for state in ("pending", "rejected", "approved"):
+            address = f"http://127.0.0.1:{free_port()}"
+            session.add(
+                ClusterConnectionRow(
+                    id=f"conn_{state}", provider_id=city.provider_id, name=state, kind="ray",
+                    address=address, options={}, healthy=True, last_error="", capacity={},
+                    created_at=datetime.now(UTC), review_state=state,
+                    cluster_key=f"ray:{address}",
+                )
+            )  # fmt: skip
+    app = city.app
+    polled = poll_connections(app.db, app.runtime.backends, app.clock)
+    assert [reading.connection_id for reading in polled] == ["conn_approved"]
+    named = poll_connections(app.db, app.runtime.backends, app.clock, ["conn_pending"])
+    assert [reading.connection_id for reading in named] == ["conn_pending"]  # a named check
+    with city.app.db.session() as session:
+        checked = {
+            row.id: row.last_checked_at is not None
+            for row in session.scalars(sa.select(ClusterConnectionRow))
+        }
+    assert checked == {"conn_pending": True, "conn_rejected": False, "conn_approved": True}

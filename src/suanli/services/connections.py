@@ -674,14 +674,19 @@ def poll_connections(
     clock: Clock,
     connection_ids: Iterable[str] | None = None,
 ) -> list[ClusterReading]:
-    """Checks every live connection (or those named), records health and capacity, and marks
-    each connection's pools available only while its cluster is healthy and has their model."""
+    """Checks every live approved connection (or those named), records health and capacity,
+    and marks each connection's pools available only while its cluster is healthy and has
+    their model. A connection not yet approved (or rejected) is checked when it is created and
+    when it is named, never by the periodic poll: until the operator has reviewed it, an
+    address a provider typed must not have the server knock on it every few seconds."""
     with db.session() as session:
         query = select(ClusterConnectionRow.id, ClusterConnectionRow.kind).where(
             ClusterConnectionRow.deleted.is_(False)
         )
         if connection_ids is not None:
             query = query.where(ClusterConnectionRow.id.in_(list(connection_ids)))
+        else:
+            query = query.where(ClusterConnectionRow.review_state == "approved")
         targets = [(id_, kind) for id_, kind in session.execute(query.limit(POLL_CONNECTIONS_MAX))]
     readings = _read_all(registry, targets)
     with db.session() as session:
