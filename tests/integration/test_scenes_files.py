@@ -209,6 +209,24 @@ def test_written_lists_read_back_identically(tmp_path: Path, suffix: str, langua
     assert load_capabilities(path).items == items
 
 
+LEADING = ["=1+1", "+86", "-x", "@SUM(A1)", "'quoted", "'=already", "''+twice", "\tpad", " sp "]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_text_starting_with_a_formula_lead_an_apostrophe_or_blank_reads_back_exactly(
+    tmp_path: Path, suffix: str
+) -> None:
+    items = [
+        Opportunity(
+            id=f"O{n}", title=text, description=f"{text}\n", region=text, org=text, tags=("t",)
+        )
+        for n, text in enumerate(LEADING)
+    ]
+    path = tmp_path / f"o{suffix}"
+    write_items(path, items)
+    assert load_opportunities(path).items == tuple(items)
+
+
 def test_unsupported_file_types_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "o.xls"
     path.write_bytes(b"\xd0\xcf\x11\xe0")

@@ -109,6 +109,28 @@ def test_ids_must_be_short_and_free_of_spaces(bad_id: str) -> None:
     assert caught.value.field == "id"
 
 
+@pytest.mark.parametrize(
+    "bad_id", ["a/b", "../../etc", "..", ".x", "-x", "_x", "a?b", "a#b", "a%2F", "a\\b", "a:b"]
+)
+def test_ids_hold_only_what_a_url_path_carries_as_one_segment(bad_id: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        Capability(id=bad_id, title="能力")
+    assert caught.value.field == "id"
+
+
+@pytest.mark.parametrize("good_id", ["OPP-001", "CAP_1.2", "成都-2024.001", "9", "x" * 64])
+def test_ids_of_letters_digits_dash_underscore_and_dot_are_valid(good_id: str) -> None:
+    assert Opportunity(id=good_id, title="需求").id == good_id
+
+
+def test_a_capability_names_each_deployment_mode_once() -> None:
+    cloud = DeploymentMode.CLOUD
+    with pytest.raises(InvalidInput) as caught:
+        Capability(id="C1", title="能力", deployment_modes=(cloud, DeploymentMode.EDGE, cloud))
+    assert caught.value.field == "deployment_modes"
+    assert parse_deployment_modes("cloud；公有云；edge") == (cloud, DeploymentMode.EDGE)
+
+
 def test_items_accept_only_canonical_industries() -> None:
     with pytest.raises(InvalidInput) as caught:
         Capability(id="C1", title="能力", industry="制造业")

@@ -35,7 +35,10 @@ FOLDS_MAX = 20
 SEED_DEFAULT = 20_261_206  # which queries fall in which fold
 # Separators seen in real lists: ASCII and full-width semicolons and commas, and 顿号.
 TAG_SEPARATORS = re.compile(r"[;；、,，]")
-_ID_FORBIDDEN = re.compile(r"[\s\x00-\x1f\x7f]")
+# An id travels in URL paths (/v1/scenes/opportunities/{id}): letters (any script), digits and
+# - _ . only, led by a letter or digit, so "a/b", "../x", "?" or "#" never make an item that no
+# GET, PATCH or DELETE can reach.
+_ID_PATTERN = re.compile(r"[^\W_][\w.-]*")
 E = TypeVar("E", bound=StrEnum)
 
 
@@ -166,9 +169,12 @@ def parse_maturity(text: str) -> Maturity:
 
 
 def parse_deployment_modes(text: str) -> tuple[DeploymentMode, ...]:
+    """A file's cell: repeats dropped after labels are read ("cloud；公有云" is one mode)."""
     modes = split_tags(text)
     return tuple(
-        _parse_label(m, DeploymentMode, DEPLOYMENT_LABELS, "deployment_modes") for m in modes
+        dict.fromkeys(
+            _parse_label(m, DeploymentMode, DEPLOYMENT_LABELS, "deployment_modes") for m in modes
+        )
     )
 
 
@@ -187,9 +193,13 @@ def _require_text(value: str, name: str, chars_max: int, *, required: bool) -> N
 
 def _require_id(value: str) -> None:
     _require_text(value, "id", ID_CHARS_MAX, required=True)
-    if _ID_FORBIDDEN.search(value):
+    if not _ID_PATTERN.fullmatch(value):
         raise InvalidInput(
-            msg("编号不能含空格或控制字符", "id must not contain spaces or control characters"),
+            msg(
+                f"编号 {value!r} 只能含字母、数字和 - _ .，且须以字母或数字开头",
+                f"id {value!r} may hold only letters, digits and - _ ., "
+                "starting with a letter or digit",
+            ),
             field="id",
         )
 
@@ -265,6 +275,11 @@ class Capability(SceneItem):
     def __post_init__(self) -> None:
         super().__post_init__()
         _require_list(self.accelerators, "accelerators", ACCELERATORS_MAX)
+        if len(set(self.deployment_modes)) != len(self.deployment_modes):
+            raise InvalidInput(
+                msg("`deployment_modes` 不能重复", "deployment_modes must not repeat a mode"),
+                field="deployment_modes",
+            )
 
 
 class PipelineStage(StrEnum):

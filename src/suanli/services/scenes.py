@@ -125,7 +125,8 @@ def to_item(row: SceneRow) -> SceneItem:
     return Capability(
         **common,
         maturity=Maturity(row.maturity) if row.maturity else None,
-        deployment_modes=tuple(DeploymentMode(mode) for mode in row.deployment_modes),
+        # dict.fromkeys: a row stored before repeats were refused still reads
+        deployment_modes=tuple(dict.fromkeys(DeploymentMode(m) for m in row.deployment_modes)),
         accelerators=tuple(row.accelerators),
     )
 
@@ -150,6 +151,8 @@ def _write_item(row: SceneRow, item: SceneItem) -> None:
 def build_item(kind: ItemKind, values: dict[str, Any]) -> SceneItem:
     """A domain item from API values; a platform alias becomes its canonical industry name,
     any other label is kept as written (the open taxonomy places it, or it gives no signal)."""
+    model = Opportunity if kind == "opportunities" else Capability
+    _refuse_other_kinds_fields(kind, model, values)
     data = dict(values)
     if "industry" in data:
         data["industry"] = resolve_industry(str(data["industry"]))[0]
@@ -162,8 +165,21 @@ def build_item(kind: ItemKind, values: dict[str, Any]) -> SceneItem:
         data["maturity"] = Maturity(data["maturity"])
     if "deployment_modes" in data:
         data["deployment_modes"] = tuple(DeploymentMode(m) for m in data["deployment_modes"])
-    model = Opportunity if kind == "opportunities" else Capability
     return model(**data)
+
+
+def _refuse_other_kinds_fields(
+    kind: ItemKind, model: type[SceneItem], values: dict[str, Any]
+) -> None:
+    """One PATCH body serves both kinds, so `maturity` may reach an opportunity or
+    `budget_fen` a capability: refused naming the field, never passed on to the model."""
+    known = {f.name for f in fields(model)}
+    for name in values:
+        if name not in known:
+            raise InvalidInput(
+                msg(f"{_KIND_ZH[kind]}没有 `{name}` 字段", f"{kind} have no field {name}"),
+                field=name,
+            )
 
 
 # ---------------------------------------------------------------- access
@@ -208,6 +224,11 @@ def owned_row(session: Session, caller: Principal, kind: ItemKind, item_id: str)
     return row
 
 
+def _about(caller: Principal, owner: str) -> str | None:
+    """The audit entry's other organisation: the owner, when the operator acts for it."""
+    return owner if owner != caller.org_id else None
+
+
 def can_see_contact(caller: Principal, row: SceneRow) -> bool:
     return caller.is_operator or row.org_id == caller.org_id
 
@@ -221,7 +242,8 @@ def _owner_org(session: Session, caller: Principal, org_id: str | None) -> str:
             msg(
                 "只有平台运营方可以代其他机构发布",
                 "only the operator publishes for another organisation",
-            )
+            ),
+            field="org_id",
         )
     if session.get(OrganisationRow, org_id) is None:
         raise NotFound(msg(f"没有机构 {org_id!r}", f"no organisation {org_id!r}"), field="org_id")
@@ -258,7 +280,7 @@ def create_item(
     row.contact = _require_contact(contact)
     session.add(row)
     session.flush()
-    audit(session, clock, caller, f"scenes.{kind}.create", item.id)
+    audit(session, clock, caller, f"scenes.{kind}.create", item.id, about_org=_about(caller, owner))
     return row
 
 
@@ -306,7 +328,10 @@ def update_item(
     if contact is not None:
         row.contact = _require_contact(contact)
     row.updated_at = clock.now()
-    audit(session, clock, caller, f"scenes.{kind}.update", item_id, fields=sorted(changes))
+    audit(
+        session, clock, caller, f"scenes.{kind}.update", item_id,
+        about_org=_about(caller, row.org_id), fields=sorted(changes),
+    )  # fmt: skip
     return row
 
 
@@ -316,7 +341,8 @@ def delete_item(
     """Soft delete: pairs and challenges keep pointing at the row; it leaves every list."""
     row = owned_row(session, caller, kind, item_id)
     row.deleted, row.status, row.updated_at = True, ItemStatus.CLOSED.value, clock.now()
-    audit(session, clock, caller, f"scenes.{kind}.delete", item_id)
+    about = _about(caller, row.org_id)
+    audit(session, clock, caller, f"scenes.{kind}.delete", item_id, about_org=about)
 
 
 @dataclass(frozen=True)
@@ -443,7 +469,10 @@ def import_items(
         if item.id in loaded.contacts:
             row.contact = _require_contact(loaded.contacts[item.id])
     session.flush()
-    audit(session, clock, caller, f"scenes.{kind}.import", kind, created=len(created))
+    audit(
+        session, clock, caller, f"scenes.{kind}.import", kind, about_org=_about(caller, owner),
+        created=len(created),
+    )  # fmt: skip
     return ImportResult(kind, tuple(created), tuple(updated), loaded.report)
 
 

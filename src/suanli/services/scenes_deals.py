@@ -158,7 +158,8 @@ def recommend_pair(
             msg(
                 "只有平台运营方或任一方的所有者可以推荐配对",
                 "only the operator or an owner of either side recommends a pair",
-            )
+            ),
+            field="organisation",
         )
     exists = select(ScenePairRow.id).where(
         ScenePairRow.opportunity_id == opportunity_id, ScenePairRow.capability_id == capability_id
@@ -183,7 +184,10 @@ def recommend_pair(
     session.add(pair)
     session.flush()
     _record(session, clock, caller, pair, None)
-    audit(session, clock, caller, "scenes.pair.recommend", pair.id)
+    audit(
+        session, clock, caller, "scenes.pair.recommend", pair.id,
+        about_org=_counterpart(caller, opportunity, capability),
+    )  # fmt: skip
     return _view(session, pair)
 
 
@@ -207,7 +211,10 @@ def move_pair(
     before, pair.stage, pair.updated_at = pair.stage, target.value, clock.now()
     _record(session, clock, caller, pair, before)
     session.flush()
-    audit(session, clock, caller, "scenes.pair.move", pair.id, to=target.value)
+    audit(
+        session, clock, caller, "scenes.pair.move", pair.id,
+        about_org=_counterpart(caller, view.opportunity, view.capability), to=target.value,
+    )  # fmt: skip
     return _view(session, pair)
 
 
@@ -220,7 +227,8 @@ def consent(session: Session, clock: Clock, caller: Principal, pair_id: str) -> 
             msg(
                 "只有配对双方可以同意交换联系方式",
                 "only the two parties consent to share their contacts",
-            )
+            ),
+            field="organisation",
         )
     now = clock.now()
     if "opportunity" in sides and view.pair.opportunity_consent_at is None:
@@ -228,8 +236,25 @@ def consent(session: Session, clock: Clock, caller: Principal, pair_id: str) -> 
     if "capability" in sides and view.pair.capability_consent_at is None:
         view.pair.capability_consent_at = now
     session.flush()
-    audit(session, clock, caller, "scenes.pair.consent", pair_id, sides=sorted(sides))
+    audit(
+        session, clock, caller, "scenes.pair.consent", pair_id,
+        about_org=_counterpart(caller, view.opportunity, view.capability), sides=sorted(sides),
+    )  # fmt: skip
     return _view(session, view.pair)
+
+
+def _counterpart(
+    caller: Principal, opportunity: SceneOpportunityRow, capability: SceneCapabilityRow
+) -> str | None:
+    """The audit entry's other organisation, so the other side of the pair reads it too: the
+    side the caller does not own; none when it owns both; when the operator acts, the
+    opportunity's owner (an entry names one organisation besides the actor's)."""
+    sides = _sides(caller, opportunity, capability)
+    if sides == {"opportunity"}:
+        return capability.org_id
+    if sides == {"capability"}:
+        return opportunity.org_id
+    return None if sides else opportunity.org_id
 
 
 def _visible_pairs(caller: Principal) -> Select[Any]:
@@ -264,7 +289,8 @@ def stage_counts(session: Session, caller: Principal) -> dict[str, int]:
     """Pairs per stage, every stage listed (zeros included); the operator's view."""
     if not caller.is_operator:
         raise PermissionDenied(
-            msg("撮合流程统计仅供平台运营方查看", "pipeline statistics are for the operator")
+            msg("撮合流程统计仅供平台运营方查看", "pipeline statistics are for the operator"),
+            field="organisation",
         )
     counts = Counter(session.scalars(select(ScenePairRow.stage)))
     return {stage.value: counts.get(stage.value, 0) for stage in PipelineStage}
@@ -286,7 +312,8 @@ def top_up_agency(
     one transfer. Returns the transfer id."""
     if not caller.is_operator:
         raise PermissionDenied(
-            msg("由平台运营方登记主管部门的充值", "the operator records agency top-ups")
+            msg("由平台运营方登记主管部门的充值", "the operator records agency top-ups"),
+            field="organisation",
         )
     org = session.get(OrganisationRow, agency_id)
     if org is None or org.kind != "agency":
@@ -324,7 +351,8 @@ def _require_agency(caller: Principal) -> None:
     """Only an agency posts: the reward comes out of its own wallet (the operator has none)."""
     if caller.org_kind != "agency":
         raise PermissionDenied(
-            msg("揭榜挂帅任务由主管部门发布", "challenges are posted by agencies")
+            msg("揭榜挂帅任务由主管部门发布", "challenges are posted by agencies"),
+            field="organisation",
         )
 
 
@@ -390,13 +418,22 @@ def post_challenge(
 
 
 def _hold_reward(session: Session, clock: Clock, row: SceneChallengeRow) -> None:
+    """Holds the reward; a short wallet names `reward_fen`, the field the agency asked for
+    (the ledger's own error names its `amount_fen`, which no challenge request has)."""
     wallet = ledger.wallet_id(row.agency_id)
     try:
         ledger.submit(session, clock, [_hold_request(row)])
     except UnknownAccount as error:
         if error.account_id != wallet:
             raise
-        raise InsufficientFunds(wallet, row.reward_fen) from error  # never topped up
+        short = InsufficientFunds(wallet, row.reward_fen)  # never topped up
+        short.field = "reward_fen"
+        raise short from error
+    except InsufficientFunds as error:
+        if error.account_id != wallet:
+            raise
+        error.field = "reward_fen"
+        raise
 
 
 def _hold_request(row: SceneChallengeRow) -> TransferRequest:
@@ -442,7 +479,9 @@ def apply(
 ) -> SceneProposalRow:
     """An enterprise's proposal, while the challenge is open and not past its deadline."""
     if caller.org_kind != "enterprise":
-        raise PermissionDenied(msg("只有企业可以揭榜", "enterprises apply to challenges"))
+        raise PermissionDenied(
+            msg("只有企业可以揭榜", "enterprises apply to challenges"), field="organisation"
+        )
     row = get_challenge(session, challenge_id)
     if row.state != ChallengeState.OPEN.value or beijing_date(clock.now()) > row.deadline:
         raise Conflict(
@@ -538,7 +577,8 @@ def _require_reviewer(caller: Principal, row: SceneChallengeRow) -> None:
             msg(
                 "评审人只能是平台运营方和发布任务的主管部门",
                 "reviewers are the operator and the posting agency",
-            )
+            ),
+            field="organisation",
         )
 
 
@@ -647,7 +687,8 @@ def award(
             msg(
                 "只有发布任务的主管部门可以确定中标方案",
                 "only the posting agency awards its challenge",
-            )
+            ),
+            field="organisation",
         )
     require_challenge_transition(ChallengeState(row.state), ChallengeState.AWARDED)
     proposal = _proposal(session, row, proposal_id)
@@ -662,7 +703,11 @@ def award(
     ledger.submit(session, clock, _award_requests(row, winner.id))
     row.state, row.winner_proposal_id = ChallengeState.AWARDED.value, proposal.id
     row.decided_at = clock.now()
-    audit(session, clock, caller, "scenes.challenge.award", row.id, proposal_id=proposal.id)
+    audit(
+        session, clock, caller, "scenes.challenge.award", row.id,
+        about_org=proposal.enterprise_id, proposal_id=proposal.id,
+        winner_org_id=proposal.enterprise_id, amount_fen=row.reward_fen,
+    )  # fmt: skip
     return row
 
 

@@ -5,9 +5,11 @@ Choices, so users and reviewers know what to expect:
 - Headers in English (`id,title,description,industry,tags,region,org`) or Chinese
   (`编号,名称,描述,行业,标签,地区,单位`), per column; optional columns may follow.
 - Problems name the spreadsheet row: the header is row 1, the first item row 2.
-- Industry labels are kept as written (platform aliases become the platform name). A label
-  that neither the platform vocabulary nor GB/T 4754 knows is a warning, not an error: the
-  item is matched on its text, with no industry signal.
+- Industry labels are kept as written (platform aliases become the platform name; an empty
+  one is recorded as 其他). A label that neither the platform vocabulary nor GB/T 4754 knows
+  is a warning, not an error: the item is matched on its text, with no industry signal.
+- Free text (title, description, region, org) is kept exactly as written, surrounding
+  whitespace included, so an export imports back unchanged; other cells are trimmed.
 - Encoding: UTF-8 with or without BOM. A file that is not UTF-8 but decodes as GBK/GB18030
   with a recognisable header (what Excel on Chinese Windows saves) is decoded, with a
   warning; anything else is refused, saying so.
@@ -24,7 +26,7 @@ import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 
@@ -40,7 +42,7 @@ from suanli.adapters.matching import (
 )
 from suanli.adapters.matching.embedding import ProgressCallback
 from suanli.adapters.matching.industry import load_taxonomy
-from suanli.domain.money import require_fen
+from suanli.domain.money import FEN_MAX, require_fen
 from suanli.domain.scenes import (
     DEPLOYMENT_LABELS,
     MATURITY_LABELS,
@@ -97,6 +99,7 @@ COLUMNS: Mapping[str, tuple[str, str, tuple[str, ...]]] = {
     "contact": ("contact", "联系人", ("联系方式", "联系人及电话")),
 }
 IMPORT_ONLY_COLUMNS = ("contact",)  # read on import; never exported (only the owner sees it)
+EXACT_COLUMNS = frozenset({"title", "description", "region", "org"})  # free text: not trimmed
 REQUIRED_COLUMNS = ("id", "title", "description", "industry", "tags", "region", "org")
 _OPPORTUNITY_EXTRA = ("budget_fen", "budget_yuan", "budget_wan_yuan", "deadline")
 _CAPABILITY_EXTRA = ("maturity", "deployment_modes", "accelerators")
@@ -184,8 +187,10 @@ class LoadResult(Generic[T]):
 @dataclass(frozen=True)
 class _Table:
     header: list[str]
-    rows: list[tuple[int, list[str]]]  # (spreadsheet row number, cells)
+    rows: list[tuple[int, list[str]]]  # (spreadsheet row number, cells as in the file)
     notes: tuple[Problem, ...]  # file-level warnings (encoding)
+    # Only CSV carries the apostrophe guard (see spreadsheets.csv_safe); XLSX cells are typed.
+    guarded: bool = False
 
 
 # ---------------------------------------------------------------- reading raw tables
@@ -221,14 +226,20 @@ def read_table(path: Path) -> _Table:
         return _Table(header, rows, ())
     text, notes = _decode(path.read_bytes())
     lines = csv.reader(io.StringIO(text, newline=""))
-    # Only CSV carries the apostrophe guard (see spreadsheets.csv_safe); XLSX cells are typed.
     try:
-        header, rows = _bounded([csv_unescaped(cell) for cell in line] for line in lines)
+        header, rows = _bounded(iter(lines))
     except csv.Error as error:  # a cell over csv's field limit, a stray quote in strict mode
         raise InvalidInput(
             t(f"CSV 格式无效: {error}", f"the CSV is not well formed: {error}"), field="content"
         ) from None
-    return _Table(header, rows, notes)
+    return _Table(header, rows, notes, guarded=True)
+
+
+def _cell_value(cell: str, guarded: bool, *, exact: bool) -> str:
+    """A cell's value: trimmed unless `exact`; then the CSV guard is taken off, after the
+    trim, so a guarded value keeps the tab or space it starts with."""
+    text = cell if exact else cell.strip()
+    return csv_unescaped(text) if guarded else text
 
 
 def _bounded(source: Iterator[list[str]]) -> tuple[list[str], list[tuple[int, list[str]]]]:
@@ -370,7 +381,7 @@ def _cell_text(value: object) -> str:
         return value.isoformat()
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    return str(value).strip()
+    return str(value)  # trimmed later, except free text (EXACT_COLUMNS)
 
 
 # ---------------------------------------------------------------- header and rows
@@ -402,8 +413,13 @@ def _map_header(header: list[str], kind: ItemKind) -> tuple[dict[str, int], list
     return mapping, problems
 
 
-def _cells(mapping: dict[str, int], cells: list[str]) -> dict[str, str]:
-    return {column: cells[i].strip() if i < len(cells) else "" for column, i in mapping.items()}
+def _cells(mapping: dict[str, int], cells: list[str], guarded: bool) -> dict[str, str]:
+    return {
+        column: _cell_value(cells[i], guarded, exact=column in EXACT_COLUMNS)
+        if i < len(cells)
+        else ""
+        for column, i in mapping.items()
+    }
 
 
 def _common_fields(values: dict[str, str], row: int, problems: list[Problem]) -> dict[str, Any]:
@@ -451,26 +467,51 @@ def _parse_batch(text: str) -> int:
     raise InvalidInput(t(f"批次无法识别：{text}", f"unrecognised batch: {text}"), field="batch")
 
 
+# budget column -> (fen per unit, decimals a whole number of fen allows)
+BUDGET_COLUMNS: Mapping[str, tuple[int, int]] = {
+    "budget_fen": (1, 0),
+    "budget_yuan": (100, 2),
+    "budget_wan_yuan": (1_000_000, 6),
+}
+
+
 def _parse_budget_fen(values: dict[str, str]) -> int | None:
     """budget_fen, budget_yuan or budget_wan_yuan, converted exactly to integer fen."""
-    for column, fen_per_unit in (
-        ("budget_fen", 1),
-        ("budget_yuan", 100),
-        ("budget_wan_yuan", 1_000_000),
-    ):
+    for column in BUDGET_COLUMNS:
         text = values.get(column, "").replace(",", "")
-        if not text:
-            continue
-        try:
-            amount = Decimal(text) * fen_per_unit
-        except InvalidOperation:
-            raise InvalidInput(
-                t(f"预算不是数字：{text}", f"budget is not a number: {text}"), field=column
-            ) from None
-        if amount != amount.to_integral_value():
-            raise InvalidInput(t("预算不能小于 1 分", "budget must be whole fen"), field=column)
-        return require_fen(int(amount), field=column, allow_zero=True)
+        if text:
+            return _budget_cell_fen(text, column)
     return None
+
+
+def _budget_cell_fen(text: str, column: str) -> int:
+    fen_per_unit, decimals = BUDGET_COLUMNS[column]
+    try:
+        number = Decimal(text)
+    except ArithmeticError:  # Decimal's InvalidOperation: not a number at all
+        raise InvalidInput(
+            t(f"预算不是数字：{text}", f"budget is not a number: {text}"), field=column
+        ) from None
+    if not number.is_finite():  # inf, -Infinity, nan: numbers to Decimal, never an amount
+        raise InvalidInput(
+            t(f"预算须为有限的数字：{text}", f"budget must be a finite number: {text}"),
+            field=column,
+        )
+    # Clamped first: require_fen refuses past FEN_MAX or below zero in its own words, and a
+    # bounded number keeps what follows exact (1e999999999 would overflow, 1e-999999999
+    # round to 0, 1e999999 make a million-digit integer).
+    number = max(min(number, Decimal(FEN_MAX + 1)), Decimal(-1))
+    if number != number.quantize(Decimal(1).scaleb(-decimals)):
+        rule_zh = f"最多 {decimals} 位小数" if decimals else "须为整数"
+        rule_en = f"at most {decimals} decimals" if decimals else "no decimals"
+        raise InvalidInput(
+            t(
+                f"预算须精确到分：{column} {rule_zh}（{text}）",
+                f"budget must be whole fen: {column} takes {rule_en} ({text})",
+            ),
+            field=column,
+        )
+    return require_fen(int(number * fen_per_unit), field=column, allow_zero=True)
 
 
 _DATE = re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?$")
@@ -537,7 +578,7 @@ def _parse_rows(
     contacts: dict[str, str] = {}
     first_row: dict[str, int] = {}
     for row, cells in table.rows:
-        values = _cells(mapping, cells)
+        values = _cells(mapping, cells, table.guarded)
         precheck = _precheck(values, row, first_row)
         if values["id"]:
             first_row.setdefault(values["id"], row)  # even a bad row claims its id
@@ -820,9 +861,7 @@ def load_gold(
         )
     gold: dict[str, dict[str, int]] = {}
     for row, cells in table.rows:
-        values = {
-            column: cells[i].strip() if i < len(cells) else "" for column, i in mapping.items()
-        }
+        values = _cells(mapping, cells, table.guarded)
         _check_gold_row(values, row, opportunity_ids, capability_ids, gold)
         gold.setdefault(values["opportunity_id"], {})[values["capability_id"]] = int(
             values["grade"]

@@ -35,9 +35,17 @@ def _storable(value: Any, illegal: re.Pattern[str]) -> Any:
 FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
 
 
+def _guarded(value: str) -> bool:
+    """Apostrophes (any number, none included) then a formula lead. A value that already
+    starts with apostrophes before a lead ("'=x") gets one more, so that taking one off on
+    import gives it back exactly; "'quoted" and every other text is written as it is."""
+    return value.lstrip("'").startswith(FORMULA_LEADS)
+
+
 def csv_safe(value: str) -> str:
-    return "'" + value if value.startswith(FORMULA_LEADS) else value
+    return "'" + value if _guarded(value) else value
 
 
 def csv_unescaped(value: str) -> str:
-    return value[1:] if value.startswith("'") and value[1:].startswith(FORMULA_LEADS) else value
+    """The inverse of csv_safe: csv_unescaped(csv_safe(v)) == v for every text v."""
+    return value[1:] if value.startswith("'") and _guarded(value[1:]) else value
