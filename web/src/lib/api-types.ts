@@ -2084,7 +2084,7 @@ export interface components {
         ConnectionCreate: {
             /**
              * Address
-             * @description Ray: the dashboard URL; Slurm: the cluster's slurm.conf on the suanli host
+             * @description Ray: the dashboard URL, http(s)://host[:port] only (no path, query or user:password: a token goes in credentials); Slurm: the cluster's slurm.conf on the suanli host
              * @default
              * @example http://10.0.0.5:8265
              * @example /etc/slurm/slurm.conf
@@ -2571,6 +2571,11 @@ export interface components {
             placed_at: string | null;
             /** Pool Id */
             pool_id: string | null;
+            /**
+             * Price Fen Per Card Hour
+             * @description the pool's price when the job was placed: its usage is priced at this
+             */
+            price_fen_per_card_hour?: number | null;
             /** Reason */
             reason: string;
             /** Spec */
