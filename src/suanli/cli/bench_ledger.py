@@ -23,6 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from rich.table import Table
+from sqlalchemy.engine import make_url
 
 from suanli.adapters.db.ledger_repo import (
     AccountSpec,
@@ -33,7 +34,8 @@ from suanli.adapters.db.ledger_repo import (
 from suanli.adapters.db.migrate import upgrade
 from suanli.cli.common import console, fail, print_json
 from suanli.domain.ledger import AccountKind, TransferCode, TransferRequest
-from suanli.i18n import t
+from suanli.errors import InvalidInput
+from suanli.i18n import Msg, msg, t
 
 OPERATIONS_PER_WORKER_MAX = 2_000_000  # a bound on every loop, whatever the clock says
 HOT_ACCOUNTS = 2
@@ -42,6 +44,7 @@ FUNDING_FEN = 10**12  # each source account starts rich: a benchmark measures sp
 WORKER_START_TIMEOUT_S = 120.0
 ERRORS_PER_WORKER_MAX = 100
 EXTERNAL = "cny:external_clearing"
+DATABASE_BACKENDS = ("postgresql", "sqlite")  # what scratch_database knows how to set up
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,50 @@ class BenchResult:
 # Its own schema
 
 
+def check_database_url(url: str) -> str:
+    """--database-url as the benchmarks take it: a PostgreSQL or SQLite URL whose driver is
+    installed, checked before anything is set up. Errors name --database-url and never show
+    a password."""
+    try:
+        parsed = make_url(url)
+    except sa.exc.ArgumentError:
+        raise _bad_url(
+            msg(
+                "不是数据库 URL（例如 postgresql+psycopg://用户@主机/库 或 sqlite:///bench.db）",
+                "is not a database URL (e.g. postgresql+psycopg://user@host/db or "
+                "sqlite:///bench.db)",
+            )
+        ) from None
+    shown = parsed.render_as_string(hide_password=True)
+    if parsed.get_backend_name() not in DATABASE_BACKENDS:
+        raise _bad_url(
+            msg(f"{shown}：只支持 PostgreSQL 和 SQLite", f"{shown}: only PostgreSQL and SQLite")
+        )
+    try:
+        parsed.get_dialect()
+    except sa.exc.NoSuchModuleError:
+        raise _bad_url(
+            msg(
+                f"{shown}：没有安装驱动 {parsed.drivername}",
+                f"{shown}: the driver {parsed.drivername} is not installed",
+            )
+        ) from None
+    return url
+
+
+def _bad_url(problem: Msg) -> InvalidInput:
+    return InvalidInput(
+        msg(f"数据库地址 --database-url 有误：{problem.zh}", f"--database-url: {problem.en}"),
+        field="database_url",
+    )
+
+
+def _unreachable(url: str, error: sa.exc.DBAPIError) -> InvalidInput:
+    shown = make_url(url).render_as_string(hide_password=True)
+    reason = (str(error.orig) or type(error.orig).__name__).splitlines()[0]
+    return _bad_url(msg(f"无法连接 {shown}：“{reason}”", f"cannot connect to {shown}: {reason}"))
+
+
 @contextmanager
 def scratch_database(url: str) -> Iterator[str]:
     """A throwaway schema (PostgreSQL) or file (SQLite), migrated to head; dropped afterwards."""
@@ -80,8 +127,12 @@ def scratch_database(url: str) -> Iterator[str]:
         return
     schema = f"bench_ledger_{secrets.token_hex(4)}"
     admin = sa.create_engine(url, poolclass=sa.NullPool)
-    with admin.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        with admin.begin() as connection:
+            connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    except sa.exc.DBAPIError as error:  # nothing was made: the URL is wrong or the server down
+        admin.dispose()
+        raise _unreachable(url, error) from error
     try:
         separator = "&" if "?" in url else "?"
         scratch = f"{url}{separator}options=-csearch_path%3D{schema}"
@@ -323,26 +374,43 @@ def _check(url: str) -> list[str]:
 
 def run_command(database_url: str, workers: int, seconds: float, json_output: bool) -> None:
     """`suanli bench ledger` (its options are in cli/bench.py)."""
-    result = run_benchmark(database_url, workers, seconds)
+    result = run_benchmark(check_database_url(database_url), workers, seconds)
     if json_output:
         print_json(asdict(result))
     else:
         _print_result(result)
     if not result.invariants_ok:
-        fail(t("账本不变量被破坏", "ledger invariants broken") + f": {result.violations[:5]}", 6)
+        broken = t("账本不变量被破坏：", "ledger invariants broken: ")
+        fail(broken + str(result.violations[:5]), 6)
 
 
 def _print_result(result: BenchResult) -> None:
     table = Table(
-        title=t("账本基准", "Ledger benchmark")
-        + f" ({result.workers} workers, {result.seconds:g} s)"
+        title=t(
+            f"账本基准（{result.workers} 个进程，{result.seconds:g} 秒）",
+            f"Ledger benchmark ({result.workers} workers, {result.seconds:g} s)",
+        )
     )
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    table.add_row("transfers/s (uncontended)", f"{result.transfers_per_s:,.1f}")
-    table.add_row("transfers/s (hot accounts)", f"{result.transfers_per_s_hot:,.1f}")
-    table.add_row("baseline INSERT+COMMIT tx/s", f"{result.baseline_tx_per_s:,.1f}")
-    table.add_row("ratio (uncontended / baseline)", f"{result.ratio:.3f}")
-    table.add_row("ratio (hot / baseline)", f"{result.ratio_hot:.3f}")
-    table.add_row("invariants ok", str(result.invariants_ok))
+    table.add_column(t("指标", "measure"))
+    table.add_column(t("数值", "value"), justify="right")
+    rows = (
+        (t("每秒转账（无争用）", "transfers/s (uncontended)"), f"{result.transfers_per_s:,.1f}"),
+        (
+            t("每秒转账（热点账户）", "transfers/s (hot accounts)"),
+            f"{result.transfers_per_s_hot:,.1f}",
+        ),
+        (
+            t("基线：每秒 INSERT+COMMIT 事务", "baseline INSERT+COMMIT tx/s"),
+            f"{result.baseline_tx_per_s:,.1f}",
+        ),
+        (t("比值（无争用 / 基线）", "ratio (uncontended / baseline)"), f"{result.ratio:.3f}"),
+        (t("比值（热点 / 基线）", "ratio (hot / baseline)"), f"{result.ratio_hot:.3f}"),
+        (t("不变量成立", "invariants ok"), yes_no(result.invariants_ok)),
+    )
+    for label, value in rows:
+        table.add_row(label, value)
     console.print(table)
+
+
+def yes_no(value: bool) -> str:
+    return t("是", "yes") if value else t("否", "no")

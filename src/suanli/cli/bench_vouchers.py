@@ -25,7 +25,7 @@ from suanli.adapters.db.ledger_repo import transact, transfers
 from suanli.adapters.db.tables import JobRow, UsageRow
 from suanli.adapters.db.tables_vouchers import VoucherGrantRow, VoucherProgramRow
 from suanli.cli.bench import SETTLEMENTS_MAX
-from suanli.cli.bench_ledger import scratch_database
+from suanli.cli.bench_ledger import check_database_url, scratch_database, yes_no
 from suanli.cli.common import console, fail, print_json
 from suanli.config import Settings, load_settings
 from suanli.domain.jobs import JobSpec
@@ -356,31 +356,48 @@ def run_benchmark(url: str, settlements: int, workers: int) -> StormResult:
 
 def run_command(database_url: str, settlements: int, workers: int, json_output: bool) -> None:
     """`suanli bench vouchers` (its options are in cli/bench.py)."""
-    result = run_benchmark(database_url, settlements, workers)
+    result = run_benchmark(check_database_url(database_url), settlements, workers)
     if json_output:
         print_json(asdict(result))
     else:
         _print_result(result)
     if result.overspent or not result.ledger_ok:
-        fail(
-            t("预算被超支或账本不一致", "overspent or ledger broken")
-            + f": {result.violations[:5]}",
-            6,
-        )
+        broken = t("预算被超支或账本不一致：", "overspent or ledger broken: ")
+        fail(broken + str(result.violations[:5]), 6)
+
+
+LABELS_ZH = {  # StormResult's fields as the zh-CN table names them (en: the field names)
+    "settlements": "结算笔数",
+    "budget_fen": "预算（分）",
+    "paid_fen": "已付补贴（分）",
+    "overspent": "超支",
+    "settlements_per_s": "每秒结算",
+    "subsidised": "获补贴",
+    "unsubsidised": "未获补贴",
+    "asked_fen": "申请补贴（分）",
+    "workers": "进程数",
+    "errors": "错误",
+    "ledger_ok": "账本一致",
+    "engine": "数据库",
+}
 
 
 def _print_result(result: StormResult) -> None:
     table = Table(
-        title=t("算力券结算风暴", "Voucher settlement storm") + f" ({result.workers} workers)"
+        title=t(
+            f"算力券结算风暴（{result.workers} 个进程）",
+            f"Voucher settlement storm ({result.workers} workers)",
+        )
     )
-    table.add_column("measure")
-    table.add_column("value", justify="right")
+    table.add_column(t("指标", "measure"))
+    table.add_column(t("数值", "value"), justify="right")
     for key, value in asdict(result).items():
         if key != "violations":
-            table.add_row(
-                key,
-                f"{value:,}"
-                if isinstance(value, int) and not isinstance(value, bool)
-                else str(value),
-            )
+            table.add_row(t(LABELS_ZH.get(key, key), key), _shown(value))
     console.print(table)
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, bool):
+        return yes_no(value)
+    return f"{value:,}" if isinstance(value, int | float) else str(value)

@@ -4,7 +4,6 @@ The simulator (NumPy) is imported when a replay runs, so `--help` starts without
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ from suanli.cli.common import fail
 from suanli.domain.money import format_yuan
 from suanli.domain.scheduling import DEFAULT_PACKING_POLICY
 from suanli.errors import SuanliError
-from suanli.i18n import t
+from suanli.i18n import render, t
 
 if TYPE_CHECKING:
     from suanli.simulation.bound import JctBound
@@ -32,6 +31,7 @@ if TYPE_CHECKING:
 TRACES_DIR_ENV = "SUANLI_TRACES_DIR"
 WIDE_COLUMNS = 200  # piped output: wide enough for the whole table
 BASELINE = "fifo-first-fit"
+ZH, EN = "zh-CN", "en"
 BOUND_HELP = "compute the avg-JCT lower bound (on large workloads it takes longer than the replay)"
 WORKLOAD_HELP = (
     "alibaba-2023[:variant], philly-sia, gavel-msr[:DIR], synthetic:N, or a pod-list CSV"
@@ -103,6 +103,8 @@ def simulate(
 ) -> None:
     if ctx.invoked_subcommand is not None:
         return  # this callback runs before `simulate packing` too, even for its --help
+    from suanli.simulation.metrics import json_text
+    from suanli.simulation.plots import check_plot_folder
     from suanli.simulation.runner import SimulationRequest, parse_policies
 
     out, err = Console(width=None if sys.stdout.isatty() else WIDE_COLUMNS), Console(stderr=True)
@@ -123,9 +125,11 @@ def simulate(
             bound=bound,
             traces_dir=_traces_dir(),
         )
+        if plot is not None:
+            check_plot_folder(plot)  # before the run, which may take hours
         comparison, written = _replay(request, plot, err)
     if as_json:
-        typer.echo(json.dumps(_json_body(comparison), indent=2))
+        typer.echo(json_text(_json_body(comparison)))
         return
     _render(out, comparison)
     for path in written:
@@ -182,8 +186,9 @@ def _json_body(comparison: Comparison) -> dict[str, object]:
 
 
 def _load_dict(comparison: Comparison) -> dict[str, object]:
+    # infinite loads (arrivals at one instant) print as null: see metrics.json_text
     return {
-        "fleet": comparison.fleet.source,
+        "fleet": render(comparison.fleet.source, "en"),  # JSON: the same in either language
         "cards": comparison.fleet.cards,
         "offered_load": round(comparison.offered_load, 4),
         "equivalent_load": round(comparison.equivalent_load, 4) or None,
@@ -220,16 +225,17 @@ def _render(console: Console, comparison: Comparison) -> None:
     )
     console.print(
         t(
-            f"集群 {fleet.source}：{pools} 个资源池，{cards} 张卡{skipped}",
-            f"fleet {fleet.source}: {pools} pools, {cards} cards{skipped}",
+            f"集群 {render(fleet.source, ZH)}：{pools} 个资源池，{cards} 张卡{skipped}",
+            f"fleet {render(fleet.source, EN)}: {pools} pools, {cards} cards{skipped}",
         ),
         highlight=False,
     )
     load, factor = f"{comparison.offered_load:.2f}", f"{comparison.arrival_factor:.6g}"
     console.print(
         t(
-            f"负载 {workload.source}：{jobs} 个作业{adjusted}；提供负载 {load}（到达 × {factor}）",
-            f"workload {workload.source}: {jobs} jobs{adjusted}; offered load {load} "
+            f"负载 {render(workload.source, ZH)}：{jobs} 个作业{adjusted}；"
+            f"提供负载 {load}（到达 × {factor}）",
+            f"workload {render(workload.source, EN)}: {jobs} jobs{adjusted}; offered load {load} "
             f"(arrivals × {factor})",
         ),
         highlight=False,
@@ -311,6 +317,7 @@ COUNT_NAMES_ZH = {
     "cpu_only_pods": "仅 CPU 作业",
     "never_ran_pods": "未运行过的作业",
     "shared_gpu_rounded_up": "共享 GPU 向上取整",
+    "runtime_capped_30_days": "运行时长截为 30 天",
 }
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -51,13 +50,15 @@ def simulate_packing(
     ] = None,
 ) -> None:
     from suanli.simulation import packing
-    from suanli.simulation.plots import write_packing_plot
+    from suanli.simulation.metrics import json_text
+    from suanli.simulation.plots import check_plot_file, write_packing_plot
     from suanli.simulation.traces import default_starts, find_traces_dir
 
     out, err = Console(width=None if sys.stdout.isatty() else WIDE_COLUMNS), Console(stderr=True)
     try:
         names = packing.parse_policies(policies)
         seed_list = packing.parse_seeds(seeds)
+        plot = check_plot_file(plot) if plot is not None else None  # before the run
         traces = find_traces_dir(os.environ.get(TRACES_DIR_ENV), default_starts())
         nodes = packing.load_nodes(packing.node_list_path(traces))
         pods = packing.load_pods(packing.pod_list_path(pod_list, traces), nodes)
@@ -67,7 +68,7 @@ def simulate_packing(
         fail(error.message, error.exit_code)
     if as_json:
         body = {"pod_list": pods.name, "policies": {c.policy: c.as_dict() for c in curves}}
-        typer.echo(json.dumps(body, indent=2))
+        typer.echo(json_text(body))
         return
     pod_count, node_count, gpus = len(pods.pods), len(nodes.cards), int(nodes.cards.sum())
     seeds = f"{seed_list[0]}..{seed_list[-1]} ({len(seed_list)})"

@@ -33,8 +33,8 @@ from suanli.domain.scheduling.model import PoolView, QueuedJob
 from suanli.errors import InvalidInput, UnknownAccelerator
 from suanli.i18n import Msg, msg
 from suanli.simulation.pricing import priced_pool
-from suanli.simulation.trace_csv import Row, int_cell, read_rows
-from suanli.simulation.workload import Fleet, Workload
+from suanli.simulation.trace_csv import Row, int_cell, read_rows, row_error, shown
+from suanli.simulation.workload import TRACE_TIME_S_MAX, Fleet, Workload, seconds_text
 
 NODE_COLUMNS = ("sn", "gpu", "model")
 POD_COLUMNS = ("name", "num_gpu", "gpu_milli", "gpu_spec", "qos", "creation_time")
@@ -52,6 +52,7 @@ PROVIDER_ID = "alibaba-2023"
 def load_fleet(path: Path) -> Fleet:
     counts: dict[tuple[str, int], int] = {}
     skipped = {"cpu_only_nodes": 0}
+    accelerators: dict[str, Accelerator] = {}
     for line, row in _rows(path, NODE_COLUMNS):
         cards = _int(row, "gpu", line, path, 0, CARDS_PER_NODE_MAX)
         model = row["model"].strip()
@@ -65,8 +66,9 @@ def load_fleet(path: Path) -> Fleet:
                 )
             skipped["cpu_only_nodes"] += 1
             continue
+        if model not in accelerators:  # an unknown model stops at its first line
+            accelerators[model] = trace_model(model, path, line)
         counts[(model, cards)] = counts.get((model, cards), 0) + 1
-    accelerators: dict[str, Accelerator] = {}
     pools = tuple(
         _pool_view(model, cards, nodes, accelerators, path)
         for (model, cards), nodes in counts.items()
@@ -77,9 +79,7 @@ def load_fleet(path: Path) -> Fleet:
 def _pool_view(
     model: str, cards: int, nodes: int, accelerators: dict[str, Accelerator], path: Path
 ) -> PoolView:
-    accelerator = accelerators.get(model) or accelerators.setdefault(
-        model, trace_model(model, path)
-    )
+    accelerator = accelerators[model]
     if nodes > NODES_MAX:
         raise InvalidInput(
             msg(
@@ -99,7 +99,7 @@ def _pool_view(
     )
 
 
-def trace_model(name: str, path: Path) -> Accelerator:
+def trace_model(name: str, path: Path, line: int) -> Accelerator:
     """The catalog entry for a trace model name, or the stand-in for an undisclosed one."""
     if name.upper() in UNDISCLOSED_MODELS:
         proxy = get_accelerator(UNDISCLOSED_PROXY)
@@ -108,9 +108,7 @@ def trace_model(name: str, path: Path) -> Accelerator:
     try:
         return get_accelerator(name)
     except UnknownAccelerator as error:
-        raise InvalidInput(
-            msg(f"{path.name}：{error.message}", f"{path.name}: {error.message}"), field="model"
-        ) from error
+        raise row_error(path, line, error, "model") from error
 
 
 def load_workload(path: Path) -> Workload:
@@ -169,14 +167,19 @@ def _pod_job(
     if runtime_s > RUN_TIME_S_MAX:
         adjusted["runtime_capped_30_days"] += 1
         runtime_s = float(RUN_TIME_S_MAX)
-    return QueuedJob(
-        id=name,
-        owner_id=f"tenant-{zlib.crc32(name.encode()) % TENANTS:02d}",
-        spec=_pod_spec(name, cards, row, line, path, runtime_s),
-        submitted_at_s=created_s,
-        reference_runtime_s=runtime_s,
-        reference_model=REFERENCE_MODEL,
-    )
+    try:  # whatever the job spec refuses (a name too long, a control character), at its line
+        return QueuedJob(
+            id=name,
+            owner_id=f"tenant-{zlib.crc32(name.encode()) % TENANTS:02d}",
+            spec=_pod_spec(name, cards, row, line, path, runtime_s),
+            submitted_at_s=created_s,
+            reference_runtime_s=runtime_s,
+            reference_model=REFERENCE_MODEL,
+        )
+    except InvalidInput as error:
+        if error.details.get("line") == line:
+            raise  # already says where
+        raise row_error(path, line, error) from error
 
 
 def _pod_spec(
@@ -228,7 +231,9 @@ def _int(row: dict[str, str], column: str, line: int, path: Path, low: int, high
 
 
 def _time(row: dict[str, str], column: str, line: int, path: Path) -> float:
+    """Seconds since the trace's start: in [0, TRACE_TIME_S_MAX]."""
     text = row[column].strip()
+    cell = shown(text)
     try:
         value = float(text)
     except ValueError:
@@ -236,14 +241,25 @@ def _time(row: dict[str, str], column: str, line: int, path: Path) -> float:
             path,
             line,
             column,
-            msg(f"须为秒数，收到 {text!r}", f"must be a number of seconds, got {text!r}"),
+            msg(f"须为秒数，收到 {cell}", f"must be a number of seconds, got {cell}"),
         ) from None
     if not math.isfinite(value) or value < 0:
         raise _bad(
             path,
             line,
             column,
-            msg(f"须为非负数，收到 {text!r}", f"must be a non-negative number, got {text!r}"),
+            msg(f"须为非负数，收到 {cell}", f"must be a non-negative number, got {cell}"),
+        )
+    if value > TRACE_TIME_S_MAX:
+        limit = seconds_text(TRACE_TIME_S_MAX)
+        raise _bad(
+            path,
+            line,
+            column,
+            msg(
+                f"须至多为 {TRACE_TIME_S_MAX:,} 秒（{limit.zh}），收到 {cell}",
+                f"must be at most {TRACE_TIME_S_MAX:,} s ({limit.en}), got {cell}",
+            ),
         )
     return value
 

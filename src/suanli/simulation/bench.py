@@ -33,7 +33,7 @@ from suanli.domain.scheduling.policies import QUEUE_SCAN_MAX, PolicyOptions, get
 from suanli.errors import InvalidInput
 from suanli.i18n import msg
 from suanli.simulation import FRACTIONAL_DEFAULT
-from suanli.simulation.synthetic import synthetic_fleet, synthetic_workload
+from suanli.simulation.synthetic import check_seed, synthetic_fleet, synthetic_workload
 
 CHURN_BUSY_FRACTION = 0.7
 SCALAR_SAMPLE_MAX = 100  # the scalar baseline is slow; time it on a sample of the same jobs
@@ -80,6 +80,7 @@ def run_bench(
     packing: str = DEFAULT_PACKING_POLICY,
     packing_whole_cards: bool = False,
 ) -> BenchFigures:
+    check_seed(seed)
     if not 1 <= pools <= POOLS_MAX or not 1 <= jobs <= JOBS_MAX:
         raise InvalidInput(
             msg(

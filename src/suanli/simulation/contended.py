@@ -28,7 +28,9 @@ The fleet `gavel:N` has N cards each of K80, P100 and V100 in 8-card nodes.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -40,8 +42,22 @@ from suanli.errors import InvalidInput
 from suanli.i18n import msg
 from suanli.simulation.gavel import WORKER_MODELS, load_isolated_throughputs
 from suanli.simulation.pricing import priced_pool
-from suanli.simulation.trace_csv import Row, column_error, read_rows
-from suanli.simulation.workload import Fleet, Workload
+from suanli.simulation.trace_csv import (
+    Row,
+    column_error,
+    read_rows,
+    read_text,
+    row_error,
+    shown,
+    text_lines,
+)
+from suanli.simulation.workload import (
+    TRACE_RUNTIME_S_MAX,
+    TRACE_TIME_S_MAX,
+    Fleet,
+    Workload,
+    seconds_text,
+)
 
 PHILLY_DIR = "philly-sia"
 PHILLY_FILE = "philly.csv"
@@ -56,6 +72,8 @@ REGION = Region("Beijing", "Beijing")
 ROWS_MAX = 1_000_000
 TRACE_FILES_MAX = 1_000
 GAVEL_CARDS_MAX = 100_000
+GAVEL_FIELDS = 7  # Gavel's parse_trace unpacks exactly seven tab-separated fields
+TRACE_STEM_MAX = 40  # a longer (or odd) .trace name is shortened in the ids built from it
 # V100 steps/s per job type that the msr traces were generated with: Gavel's 2019
 # scheduler/oracle_throughputs.json, "v100" -> type -> "null" (stanford-futuredata/gavel, added in
 # 413f5c4, unchanged at 6fb30f9 "Update Philly simulation traces"; MIT, (c) 2020 Stanford Future
@@ -118,7 +136,12 @@ def _pool(model: str, nodes: int, tag: str) -> PoolView:
 
 def philly_fleet() -> Fleet:
     pools = tuple(_pool(model, PHILLY_NODES_PER_MODEL, "philly") for model in ("P100", "V100"))
-    return Fleet(pools=pools, source="philly-sia: 48 × 8 P100 + 48 × 8 V100")
+    nodes = PHILLY_NODES_PER_MODEL
+    source = msg(
+        f"philly-sia：P100、V100 各 {nodes} 台 8 卡节点",
+        f"philly-sia: {nodes} × 8 P100 + {nodes} × 8 V100",
+    )
+    return Fleet(pools=pools, source=source)
 
 
 def gavel_fleet(cards_per_type: int) -> Fleet:
@@ -132,7 +155,11 @@ def gavel_fleet(cards_per_type: int) -> Fleet:
         )
     nodes = math.ceil(cards_per_type / CARDS_PER_NODE)
     pools = tuple(_pool(model, nodes, "gavel") for model in WORKER_MODELS.values())
-    return Fleet(pools=pools, source=f"gavel: {nodes} × 8 each of K80, P100, V100")
+    source = msg(
+        f"`gavel`：K80、P100、V100 各 {nodes} 台 8 卡节点",
+        f"gavel: {nodes} × 8 each of K80, P100, V100",
+    )
+    return Fleet(pools=pools, source=source)
 
 
 # ---- philly ---------------------------------------------------------------------------------
@@ -143,21 +170,22 @@ PHILLY_COLUMNS = ("timestamp", "duration", "num_gpus", "cluster")
 
 def load_philly(path: Path) -> Workload:
     rows = _read_rows(path)
-    parsed = [_philly_row(path, line, row) for line, row in rows]
+    parsed = [(line, *_philly_row(path, line, row)) for line, row in rows]
     if not parsed:
         raise InvalidInput(msg(f"{path.name}：没有作业", f"{path.name}: no jobs"), field="workload")
-    start = min(submitted for submitted, _, _, _ in parsed)
+    start = min(submitted for _, submitted, _, _, _ in parsed)
     jobs = [
         _job(
+            (path, line),
             f"philly-{index:05d}",
             owner,
-            (submitted - start).total_seconds(),
+            _since_start(path, line, submitted, start),
             cards,
             duration_s,
             "generic",
             PHILLY_REFERENCE,
         )
-        for index, (submitted, duration_s, cards, owner) in enumerate(parsed)
+        for index, (line, submitted, duration_s, cards, owner) in enumerate(parsed)
     ]
     jobs.sort(key=lambda job: (job.submitted_at_s, job.id))
     return Workload(jobs=tuple(jobs), source=str(path))
@@ -177,7 +205,7 @@ def _philly_row(path: Path, line: int, row: dict[str, str]) -> tuple[datetime, f
             "timestamp",
             msg("格式须为 YYYY-MM-DD HH:MM:SS", "must be YYYY-MM-DD HH:MM:SS"),
         ) from None
-    duration_s = _number(path, line, "duration", row["duration"])
+    duration_s = _number(path, line, "duration", row["duration"], TRACE_RUNTIME_S_MAX)
     cards = _number(path, line, "num_gpus", row["num_gpus"])
     if cards != int(cards) or not 1 <= cards <= CARDS_MAX:
         raise column_error(
@@ -190,6 +218,23 @@ def _philly_row(path: Path, line: int, row: dict[str, str]) -> tuple[datetime, f
     if not owner:
         raise column_error(path, line, "cluster", msg("为空", "is empty"))
     return submitted, duration_s, int(cards), f"vc-{owner}"
+
+
+def _since_start(path: Path, line: int, submitted: datetime, start: datetime) -> float:
+    """Seconds from the trace's first submission: at most TRACE_TIME_S_MAX."""
+    seconds = (submitted - start).total_seconds()
+    if seconds > TRACE_TIME_S_MAX:
+        limit = seconds_text(TRACE_TIME_S_MAX)
+        raise column_error(
+            path,
+            line,
+            "timestamp",
+            msg(
+                f"比最早的提交晚了 {limit.zh}以上",
+                f"is more than {limit.en} after the trace's first submission",
+            ),
+        )
+    return seconds
 
 
 # ---- gavel ----------------------------------------------------------------------------------
@@ -216,7 +261,7 @@ def load_gavel_traces(folder: Path, throughputs: Path) -> Workload:
             msg(f"没有 Gavel 轨迹目录 {folder}", f"no Gavel trace folder {folder}"),
             field="workload",
         )
-    files = sorted(folder.glob("*.trace"))
+    files = sorted(path for path in folder.glob("*.trace") if path.is_file())  # no pipes
     if not files or len(files) > TRACE_FILES_MAX:
         raise InvalidInput(
             msg(
@@ -233,20 +278,29 @@ def load_gavel_traces(folder: Path, throughputs: Path) -> Workload:
 
 def _gavel_file(path: Path, table: dict[str, dict[int, dict[str, float]]]) -> list[QueuedJob]:
     lines = _gavel_lines(path)
+    stem = trace_stem(path)
     return [
-        _gavel_job(path, line, text, table)
+        _gavel_job(path, stem, line, text, table)
         for line, text in enumerate(lines, start=1)
         if text.strip()
     ]
 
 
+def trace_stem(path: Path) -> str:
+    """The .trace file's name without its suffix, as the ids built from it use it: a name of
+    more than TRACE_STEM_MAX characters, or other than letters, digits, '.', '_' and '-', is
+    cut and given a hash of the whole name, so that no valid file yields an invalid job id
+    (Gavel's own files are named by 6 hex digits and keep their names)."""
+    stem = path.stem
+    if len(stem) <= TRACE_STEM_MAX and re.fullmatch(r"[A-Za-z0-9._-]+", stem):
+        return stem
+    digest = hashlib.sha256(stem.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    kept = re.sub(r"[^A-Za-z0-9._-]+", "_", stem)[: TRACE_STEM_MAX - len(digest) - 1]
+    return f"{kept}-{digest}" if kept.strip("_") else digest
+
+
 def _gavel_lines(path: Path) -> list[str]:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as error:
-        raise InvalidInput(
-            msg(f"无法读取 {path}：“{error}”", f"cannot read {path}: {error}"), field="workload"
-        ) from error
+    lines = text_lines(read_text(path, "workload"))
     if len(lines) > ROWS_MAX:
         raise InvalidInput(
             msg(f"{path.name}：超过 {ROWS_MAX} 行", f"{path.name}: more than {ROWS_MAX} lines"),
@@ -256,7 +310,7 @@ def _gavel_lines(path: Path) -> list[str]:
 
 
 def _gavel_job(
-    path: Path, line: int, text: str, table: dict[str, dict[int, dict[str, float]]]
+    path: Path, stem: str, line: int, text: str, table: dict[str, dict[int, dict[str, float]]]
 ) -> QueuedJob:
     """One tab-separated Gavel line as a job: its V100 runtime is the Philly duration the
     generator encoded, its chip speeds the 2020 matrix's at the job's scale factor."""
@@ -275,12 +329,25 @@ def _gavel_job(
         )
     measured = _measured_scale(path, line, job_type, by_factor, factor)
     chips = tuple(model for model in WORKER_MODELS.values() if by_factor[measured].get(model))
+    runtime_s = steps / steps_per_s  # the Philly duration on `factor` V100s
+    if not runtime_s <= TRACE_RUNTIME_S_MAX:
+        limit = seconds_text(TRACE_RUNTIME_S_MAX)
+        raise column_error(
+            path,
+            line,
+            "total_steps (field 5)",
+            msg(
+                f"按 {job_type} 的 V100 速度须运行 {limit.zh}以上，超过上限",
+                f"makes a run of more than {limit.en} at {job_type}'s V100 speed",
+            ),
+        )
     return _job(
-        f"{path.stem}-{line:05d}",
-        f"vc-{path.stem}",
+        (path, line),
+        f"{stem}-{line:05d}",
+        f"vc-{stem}",
         arrival_s,
         factor,
-        steps / steps_per_s,  # the Philly duration on `factor` V100s
+        runtime_s,
         gavel_class(job_type, measured),
         GAVEL_REFERENCE,
         accelerators=chips if len(chips) < len(WORKER_MODELS) else (),
@@ -290,19 +357,19 @@ def _gavel_job(
 def _gavel_fields(path: Path, line: int, text: str) -> tuple[str, float, float, int]:
     """A Gavel line's job type, total steps, arrival time and scale factor (its card count)."""
     fields = text.split("\t")
-    if len(fields) < 7:
+    if len(fields) != GAVEL_FIELDS:
         raise column_error(
             path,
             line,
             "row",
             msg(
-                f"有 {len(fields)} 个制表符分隔的字段，应为 7 个",
-                f"has {len(fields)} tab-separated fields, expected 7",
+                f"有 {len(fields)} 个制表符分隔的字段，应为 {GAVEL_FIELDS} 个",
+                f"has {len(fields)} tab-separated fields, expected {GAVEL_FIELDS}",
             ),
         )
-    steps = _number(path, line, "total_steps (field 5)", fields[-3])
-    arrival_s = _number(path, line, "arrival_time (field 6)", fields[-2])
-    factor = _number(path, line, "scale_factor (field 7)", fields[-1])
+    steps = _number(path, line, "total_steps (field 5)", fields[4])
+    arrival_s = _number(path, line, "arrival_time (field 6)", fields[5], TRACE_TIME_S_MAX)
+    factor = _number(path, line, "scale_factor (field 7)", fields[6])
     if factor != int(factor) or not 1 <= factor <= CARDS_MAX:
         raise column_error(
             path,
@@ -338,6 +405,7 @@ def _measured_scale(
 
 
 def _job(
+    where: tuple[Path, int],
     job_id: str,
     owner: str,
     submitted_s: float,
@@ -349,15 +417,18 @@ def _job(
 ) -> QueuedJob:
     _, per_node = node_shape(cards)
     runtime_s = max(1.0, runtime_s)
-    spec = JobSpec(
-        name=job_id,
-        command="trace replay",
-        cards=cards,
-        cards_per_node=per_node,
-        max_run_time_s=min(RUN_TIME_S_MAX, math.ceil(runtime_s * 4)),
-        job_class=job_class,
-        accelerators=accelerators,
-    )
+    try:
+        spec = JobSpec(
+            name=job_id,
+            command="trace replay",
+            cards=cards,
+            cards_per_node=per_node,
+            max_run_time_s=min(RUN_TIME_S_MAX, math.ceil(runtime_s * 4)),
+            job_class=job_class,
+            accelerators=accelerators,
+        )
+    except InvalidInput as error:  # whatever the job spec refuses, said at its line
+        raise row_error(*where, error) from error
     return QueuedJob(
         id=job_id,
         owner_id=owner,
@@ -368,24 +439,30 @@ def _job(
     )
 
 
-def _number(path: Path, line: int, column: str, text: str) -> float:
+def _number(path: Path, line: int, column: str, text: str, high: float = math.inf) -> float:
+    """The cell as a number in [0, high]; above `high` the limit is said in days or years."""
+    cell = shown(text.strip())
     try:
         value = float(text.strip())
     except ValueError:
         raise column_error(
-            path,
-            line,
-            column,
-            msg(f"须为数字，收到 {text.strip()!r}", f"must be a number, got {text.strip()!r}"),
+            path, line, column, msg(f"须为数字，收到 {cell}", f"must be a number, got {cell}")
         ) from None
     if not math.isfinite(value) or value < 0:
         raise column_error(
             path,
             line,
             column,
+            msg(f"须为非负数，收到 {cell}", f"must be a non-negative number, got {cell}"),
+        )
+    if value > high:
+        raise column_error(
+            path,
+            line,
+            column,
             msg(
-                f"须为非负数，收到 {text.strip()!r}",
-                f"must be a non-negative number, got {text.strip()!r}",
+                f"须至多为 {high:,.0f}（{seconds_text(high).zh}），收到 {cell}",
+                f"must be at most {high:,.0f} ({seconds_text(high).en}), got {cell}",
             ),
         )
     return value

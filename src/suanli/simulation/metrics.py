@@ -18,6 +18,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -140,3 +142,20 @@ def _p95(values: np.ndarray) -> float:
 
 def _percentile(values: np.ndarray, percent: float) -> float:
     return round(float(np.percentile(values, percent)), 3) if values.size else 0.0
+
+
+def json_text(body: object) -> str:
+    """`body` as strict JSON, indented, for every `--json` of the offline commands: a NaN or
+    an infinity (the offered load of arrivals that span no time) becomes null, since JSON has
+    neither, and anything else that is not JSON raises rather than prints."""
+    return json.dumps(_finite(body), indent=2, allow_nan=False)
+
+
+def _finite(value: object) -> object:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value

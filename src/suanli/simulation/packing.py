@@ -48,7 +48,8 @@ from suanli.domain.scheduling.share_values import (
 )
 from suanli.errors import InvalidInput
 from suanli.i18n import msg
-from suanli.simulation.trace_csv import Row, column_error, int_cell, read_rows
+from suanli.simulation.synthetic import SEED_MAX
+from suanli.simulation.trace_csv import Row, column_error, int_cell, read_rows, shown
 
 NODE_LIST = "openb_node_list_gpu_node.csv"
 POD_LIST = "openb_pod_list_{name}.csv"
@@ -478,16 +479,21 @@ def run_policy(
 
 
 def parse_policies(text: str | None) -> tuple[str, ...]:
-    if not text:
+    """p1,p2 (None: every policy; given but empty, as `--policies ""`, is refused)."""
+    if text is None:
         return tuple(PACKING_POLICIES)
     names = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    if not names:
+        raise InvalidInput(
+            msg("--policies 没有给出策略", "--policies: no policy given"), field="policies"
+        )
     unknown = [name for name in names if name not in PACKING_POLICIES]
-    if unknown or not names:
+    if unknown:
         raise InvalidInput(
             msg(
-                f"未知装箱策略 {', '.join(map(repr, unknown)) or repr(text)}；"
+                f"未知装箱策略 {', '.join(map(repr, unknown))}；"
                 f"已知：{'、'.join(PACKING_POLICIES)}",
-                f"unknown packing policy {', '.join(map(repr, unknown)) or repr(text)}; "
+                f"unknown packing policy {', '.join(map(repr, unknown))}; "
                 f"known: {', '.join(PACKING_POLICIES)}",
             ),
             field="policies",
@@ -496,31 +502,42 @@ def parse_policies(text: str | None) -> tuple[str, ...]:
 
 
 def parse_seeds(text: str | None) -> tuple[int, ...]:
-    """`42..51` or `42,43`."""
-    if not text:
+    """`42..51` or `42,43` (None: DEFAULT_SEEDS). The count is checked before a range is
+    built: `0..1000000000` must not build a billion seeds to refuse them."""
+    if text is None:
         return DEFAULT_SEEDS
     try:
         if ".." in text:
             low, high = (int(part) for part in text.split("..", 1))
-            seeds = tuple(range(low, high + 1))
+            if not 1 <= high - low + 1 <= SEEDS_MAX:
+                raise _seeds_refused()
+            seeds: Sequence[int] = range(low, high + 1)
         else:
-            seeds = tuple(int(part) for part in text.split(",") if part.strip())
+            parts = text.split(",")
+            if len(parts) > SEEDS_MAX:
+                raise _seeds_refused()
+            seeds = [int(part) for part in parts if part.strip()]
     except ValueError:
         raise InvalidInput(
             msg(
-                f"--seeds {text!r}：应为 A..B 或 A,B,C", f"--seeds {text!r}: expected A..B or A,B,C"
+                f"--seeds {shown(text)}：应为 A..B 或 A,B,C",
+                f"--seeds {shown(text)}: expected A..B or A,B,C",
             ),
             field="seeds",
         ) from None
-    if not 1 <= len(seeds) <= SEEDS_MAX or min(seeds) < 0:
-        raise InvalidInput(
-            msg(
-                f"--seeds：须为 1 至 {SEEDS_MAX} 个非负种子",
-                f"--seeds: 1 to {SEEDS_MAX} non-negative seeds",
-            ),
-            field="seeds",
-        )
-    return seeds
+    if not 1 <= len(seeds) <= SEEDS_MAX or min(seeds) < 0 or max(seeds) > SEED_MAX:
+        raise _seeds_refused()
+    return tuple(seeds)
+
+
+def _seeds_refused() -> InvalidInput:
+    return InvalidInput(
+        msg(
+            f"--seeds：须为 1 至 {SEEDS_MAX} 个 0 至 2^63 − 1 之间的种子",
+            f"--seeds: 1 to {SEEDS_MAX} seeds, each in [0, 2^63 − 1]",
+        ),
+        field="seeds",
+    )
 
 
 def _offset(progress: Progress | None, done: int) -> Progress | None:

@@ -16,13 +16,14 @@ from suanli.domain.scheduling.packing import check_policy
 from suanli.domain.scheduling.performance import PerformanceModel, resolve_model
 from suanli.domain.scheduling.policies import PolicyOptions, get_policy, policy_names
 from suanli.errors import InvalidInput
-from suanli.i18n import msg
+from suanli.i18n import msg, render
 from suanli.simulation.bound import JctBound, jct_bound
-from suanli.simulation.contended import CARDS_PER_NODE, gavel_fleet
+from suanli.simulation.contended import CARDS_PER_NODE, GAVEL_CARDS_MAX, gavel_fleet
 from suanli.simulation.engine import Progress, SimulationResult, simulate
 from suanli.simulation.floor import JctFloor, jct_floor
 from suanli.simulation.gavel import WORKER_MODELS, load_throughputs, measured_by_class
 from suanli.simulation.metrics import PolicyMetrics, summarize
+from suanli.simulation.synthetic import check_seed
 from suanli.simulation.traces import (
     GAVEL_FLEET_PREFIX,
     SYNTHETIC_PREFIX,
@@ -33,6 +34,7 @@ from suanli.simulation.workload import (
     Fleet,
     Workload,
     cards_for_load,
+    check_rescaled_span,
     check_time_scale,
     compression_for_load,
     load_by_tenth,
@@ -66,6 +68,7 @@ class SimulationRequest:
 
     def __post_init__(self) -> None:
         check_policy(self.packing)  # before any trace is read
+        check_seed(self.seed)
 
 
 @dataclass
@@ -85,14 +88,23 @@ class Comparison:
 
 
 def parse_policies(policy: str | None, compare: str | None) -> tuple[str, ...]:
-    """--policy P or --compare p1,p2 (not both); neither means every policy."""
-    if policy and compare:
+    """--policy P or --compare p1,p2 (not both); neither means every policy. Given but empty
+    (`--policy ""`, `--compare ,`) is refused: running all nine was never asked for."""
+    if policy is not None and compare is not None:
         raise InvalidInput(
             msg("--policy 和 --compare 只能给一个", "give --policy or --compare, not both"),
             field="policy",
         )
-    names = [policy] if policy else [n.strip() for n in (compare or "").split(",") if n.strip()]
-    names = names or list(policy_names())
+    if policy is None and compare is None:
+        return tuple(policy_names())
+    given = policy.strip() if policy is not None else None
+    names = [given] if given else [n.strip() for n in (compare or "").split(",") if n.strip()]
+    if not names:
+        option = "--policy" if policy is not None else "--compare"
+        raise InvalidInput(
+            msg(f"{option} 没有给出策略", f"{option}: no policy given"),
+            field=option.removeprefix("--"),
+        )
     if len(names) > POLICIES_MAX:
         raise InvalidInput(
             msg(f"每次最多比较 {POLICIES_MAX} 个策略", f"at most {POLICIES_MAX} policies per run"),
@@ -123,8 +135,8 @@ def prepare(request: SimulationRequest) -> tuple[Fleet, Workload, float]:
     if not workload.jobs:
         raise InvalidInput(
             msg(
-                f"负载 {workload.source} 中没有 GPU 作业",
-                f"the workload {workload.source} has no GPU jobs",
+                f"负载 {render(workload.source, 'zh-CN')} 中没有 GPU 作业",
+                f"the workload {render(workload.source, 'en')} has no GPU jobs",
             ),
             field="workload",
         )
@@ -139,6 +151,7 @@ def prepare(request: SimulationRequest) -> tuple[Fleet, Workload, float]:
         factor = compression_for_load(workload, fleet.cards, target)
     else:
         factor = check_time_scale(request.time_scale) if request.time_scale is not None else 1.0
+    check_rescaled_span(workload, factor, "target_load" if target is not None else "time_scale")
     return fleet, rescaled(workload, factor), factor
 
 
@@ -155,9 +168,14 @@ def _gavel_auto(name: str, workload: Workload) -> Fleet:
         ) from None
     if not workload.jobs:
         raise InvalidInput(msg("负载中没有作业", "the workload has no jobs"), field="workload")
-    cards = cards_for_load(workload, target, len(WORKER_MODELS), CARDS_PER_NODE)
+    cards = cards_for_load(
+        workload, target, len(WORKER_MODELS), CARDS_PER_NODE, GAVEL_CARDS_MAX, name
+    )
     fleet = gavel_fleet(cards)
-    sized = f"{fleet.source} (gavel:{cards}, sized for offered load {target:g})"
+    sized = msg(
+        f"{render(fleet.source, 'zh-CN')}（gavel:{cards}，按提供负载 {target:g} 配置）",
+        f"{render(fleet.source, 'en')} (gavel:{cards}, sized for offered load {target:g})",
+    )
     return Fleet(pools=fleet.pools, source=sized, skipped=fleet.skipped)
 
 

@@ -28,7 +28,7 @@ from suanli.domain.pools import Region
 from suanli.domain.scheduling.model import QueuedJob
 from suanli.domain.scheduling.performance import DEFAULT_JOB_CLASS, JOB_CLASSES
 from suanli.errors import InvalidInput
-from suanli.i18n import msg
+from suanli.i18n import Msg, msg
 from suanli.simulation.pricing import priced_pool
 from suanli.simulation.workload import Fleet, Workload
 
@@ -49,10 +49,12 @@ CARD_CHOICES = ((1, 1), (2, 2), (4, 4), (8, 4))  # (cards, cards per node)
 CARD_WEIGHTS = (0.70, 0.10, 0.15, 0.05)
 NODE_CARD_CHOICES = (1, 2, 4, 8)
 NODE_CARD_WEIGHTS = (0.1, 0.2, 0.3, 0.4)
+SEED_MAX = 2**63 - 1  # any non-negative seed would do for NumPy; this one fits an int64
 MEMORY_GIB_BY_CLASS = {"llm-train-bf16": 40.0, "llm-infer-fp16": 24.0}
 
 
 def synthetic_fleet(pools: int, seed: int = 0) -> Fleet:
+    check_seed(seed)
     if not 1 <= pools <= POOLS_MAX:
         raise InvalidInput(
             msg(
@@ -82,10 +84,11 @@ def synthetic_fleet(pools: int, seed: int = 0) -> Fleet:
             price_factor=noise[i],
         )
         views.append(view)
-    return Fleet(pools=tuple(views), source=f"synthetic:{pools} (seed {seed})")
+    return Fleet(pools=tuple(views), source=_source(pools, seed))
 
 
 def synthetic_workload(jobs: int, seed: int = 0) -> Workload:
+    check_seed(seed)
     if not 1 <= jobs <= JOBS_MAX:
         raise InvalidInput(
             msg(
@@ -115,7 +118,24 @@ def synthetic_workload(jobs: int, seed: int = 0) -> Workload:
         )
         for i in range(jobs)
     )
-    return Workload(jobs=queued, source=f"synthetic:{jobs} (seed {seed})")
+    return Workload(jobs=queued, source=_source(jobs, seed))
+
+
+def _source(size: int, seed: int) -> Msg:
+    return msg(f"synthetic:{size}（种子 {seed}）", f"synthetic:{size} (seed {seed})")
+
+
+def check_seed(seed: int) -> int:
+    """A seed NumPy takes: a whole number in [0, SEED_MAX] (it refuses negative ones)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:
+        raise InvalidInput(
+            msg(
+                f"--seed 须为 0 至 2^63 − 1 之间的整数，收到 {seed}",
+                f"--seed must be a whole number in [0, 2^63 − 1], got {seed}",
+            ),
+            field="seed",
+        )
+    return seed
 
 
 def gavel_runtimes_s(rng: np.random.Generator, jobs: int) -> np.ndarray:

@@ -14,6 +14,7 @@ from suanli.errors import InvalidInput
 from suanli.i18n import msg
 from suanli.simulation import alibaba, contended
 from suanli.simulation.synthetic import synthetic_fleet, synthetic_workload
+from suanli.simulation.trace_csv import shown
 from suanli.simulation.workload import Fleet, Workload
 
 ALIBABA_2023 = "alibaba-2023"
@@ -45,19 +46,19 @@ def default_starts() -> list[Path]:
 
 def load_fleet_named(name: str, traces_dir: Path | None, seed: int) -> Fleet:
     if name.startswith(SYNTHETIC_PREFIX):
-        return synthetic_fleet(_size(name, "fleet"), seed)
+        return synthetic_fleet(_size(name, SYNTHETIC_PREFIX, "fleet"), seed)
     if name == ALIBABA_2023:
         return alibaba.load_fleet(_trace_file(traces_dir, ALIBABA_2023_NODES))
     if name == PHILLY:
         return contended.philly_fleet()
     if name.startswith(GAVEL_FLEET_PREFIX):
-        return contended.gavel_fleet(_size(name.removeprefix(GAVEL_FLEET_PREFIX), "fleet"))
+        return contended.gavel_fleet(_size(name, GAVEL_FLEET_PREFIX, "fleet"))
     return alibaba.load_fleet(_csv_path(name, "fleet"))
 
 
 def load_workload_named(name: str, traces_dir: Path | None, seed: int) -> Workload:
     if name.startswith(SYNTHETIC_PREFIX):
-        return synthetic_workload(_size(name, "workload"), seed)
+        return synthetic_workload(_size(name, SYNTHETIC_PREFIX, "workload"), seed)
     builtin, _, variant = name.partition(":")
     if builtin == PHILLY:
         return contended.load_philly(_trace_file(traces_dir, contended.PHILLY_FILE, PHILLY))
@@ -83,15 +84,16 @@ def _gavel_workload(folder: str, traces_dir: Path | None) -> Workload:
     return contended.load_gavel_traces(path, throughputs)
 
 
-def _size(name: str, field: str) -> int:
-    text = name.removeprefix(SYNTHETIC_PREFIX)
+def _size(name: str, prefix: str, field: str) -> int:
+    """N of `<prefix>N` (synthetic:N, gavel:N), said back in the form the user typed."""
+    text = name.removeprefix(prefix)
     try:
         return int(text.replace("_", ""))
     except ValueError:
         raise InvalidInput(
             msg(
-                f"{name!r}：应为 synthetic:N，N 为整数",
-                f"{name!r}: expected synthetic:N with N a whole number",
+                f"{shown(name)}：应为 {prefix}N，N 为整数",
+                f"{shown(name)}: expected {prefix}N with N a whole number",
             ),
             field=field,
         ) from None
@@ -113,13 +115,23 @@ def _trace_file(traces_dir: Path | None, filename: str, folder: str = ALIBABA_20
     return path
 
 
+# What --fleet and --workload take besides a CSV file, as their errors list it.
+NAMED_FORMS = {
+    "fleet": f"{ALIBABA_2023}, {PHILLY}, {GAVEL_FLEET_PREFIX}N, {GAVEL_FLEET_PREFIX}auto[@LOAD], "
+    f"{SYNTHETIC_PREFIX}N",
+    "workload": f"{ALIBABA_2023}[:variant], {PHILLY}, {GAVEL_WORKLOAD}[:DIR], {SYNTHETIC_PREFIX}N",
+}
+
+
 def _csv_path(name: str, field: str) -> Path:
+    """A CSV file given by its path: a regular file (not a folder, not a pipe)."""
     path = Path(name)
     if not path.is_file():
+        forms = NAMED_FORMS[field]
         raise InvalidInput(
             msg(
-                f"`{field}` {name!r} 既不是 {ALIBABA_2023!r}，也不是 synthetic:N 或 CSV 文件",
-                f"{field} {name!r} is neither {ALIBABA_2023!r}, synthetic:N, nor a CSV file",
+                f"`{field}` {shown(name)} 既不是 {forms.replace(', ', '、')} 之一，也不是 CSV 文件",
+                f"{field} {shown(name)} is none of {forms}, nor a CSV file",
             ),
             field=field,
         )
