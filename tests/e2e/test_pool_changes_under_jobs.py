@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from suanli.adapters.db.tables import PoolRow
+from suanli.adapters.db.tables import JobRow, PoolRow
 from tests.e2e.test_api_compute import JOB, run_until_done
 from tests.helpers import City, build_city, fund, make_app, python_command
 
@@ -112,21 +112,66 @@ def test_usage_is_priced_at_the_price_when_the_job_was_placed(city: City) -> Non
     assert before[0] - after[0] == usage["amount_fen"] == before[1] - after[1]  # as charged
 
 
-def test_a_job_whose_pool_got_dearer_than_its_hold_fails_at_launch_uncharged(
-    city: City,
+@pytest.mark.parametrize("stored_before_caps", [False, True], ids=["capped", "uncapped"])
+def test_a_job_whose_pool_got_dearer_than_its_hold_fails_uncharged(
+    city: City, stored_before_caps: bool
 ) -> None:
+    """A job's spec carries the price its hold covers: a pool dearer than that is not its
+    pool, and a job no pool within its price can take fails with that reason. A job stored
+    before specs carried the price (no cap) meets the launch check instead: never on credit."""
     before = wallet_fen(city)
     job_id = submit(city, dict(JOB))  # held at 3,600 fen per card-hour
+    job = city.get(city.enterprise, f"/v1/jobs/{job_id}").json()
+    assert job["spec"]["max_price_fen_per_card_hour"] == 3600
     assert wallet_fen(city)[1] < before[1]
+    if stored_before_caps:
+        with city.app.db.session() as session:
+            row = session.get(JobRow, job_id)
+            assert row is not None
+            row.spec = {k: v for k, v in row.spec.items() if k != "max_price_fen_per_card_hour"}
     assert patch_pool(city, city.pool_id, {"price_fen_per_card_hour": 36_000}).status_code == 200
     city.app.runtime.tick()
     job = city.get(city.enterprise, f"/v1/jobs/{job_id}").json()
     assert job["state"] == "failed"
-    assert "价格" in job["reason"] and "冻结" in job["reason"]
+    why = ("价格", "冻结") if stored_before_caps else ("不高于 3600 分",)
+    assert all(word in job["reason"] for word in why), job["reason"]
     assert city.get(city.enterprise, f"/v1/jobs/{job_id}/usage").status_code == 404
     assert wallet_fen(city) == before  # the hold was released in full
-    cheaper = submit(city, dict(JOB))  # a new quote at the new price runs
-    assert run_until_done(city, cheaper, city.enterprise)["state"] == "succeeded"
+    dearer = submit(city, dict(JOB))  # a new quote at the new price runs
+    assert run_until_done(city, dearer, city.enterprise)["state"] == "succeeded"
+
+
+def test_the_default_price_cap_is_the_dearest_the_wallet_can_hold_for(city: City) -> None:
+    """A provider lists a pool at the highest price allowed: every plain job could run there,
+    and holding for it would refuse a small enterprise's job for want of funds. The job is
+    held for the dearest price its wallet covers and never runs above it."""
+    dear = city.post(city.operator, "/v1/pools", {
+        "name": "gold", "accelerator_model": "H100-SXM", "nodes": 1, "cards_per_node": 8,
+        "region": "浙江/杭州", "price_fen_per_card_hour": 10_000_000,
+        "provider_id": city.provider_id,
+    })  # fmt: skip
+    assert dear.status_code == 201, dear.text
+    small = city.post(city.operator, "/v1/organisations", {
+        "name": "small", "kind": "enterprise", "region": "浙江/杭州",
+    }).json()  # fmt: skip
+    fund(city.app, small["organisation"]["id"], amount_fen=1_000)
+    body = dict(JOB, command=python_command("print(1)"))
+    job_id = submit(city, body, token=small["token"])
+    job = city.get(small["token"], f"/v1/jobs/{job_id}").json()
+    assert job["spec"]["max_price_fen_per_card_hour"] == 3600 and job["hold_fen"] == 120
+    assert run_until_done(city, job_id, small["token"])["pool_id"] == city.pool_id
+    capped = submit(city, dict(body, max_price_fen_per_card_hour=3600))  # asked for, rich
+    assert city.get(city.enterprise, f"/v1/jobs/{capped}").json()["hold_fen"] == 120
+    rich = submit(city, body)  # a rich wallet holds for the dearest pool that fits
+    assert city.get(city.enterprise, f"/v1/jobs/{rich}").json()["hold_fen"] == 333_333
+    for job_id in (capped, rich):
+        cancel(city, job_id)
+    too_low = city.post(city.enterprise, "/v1/jobs", dict(body, max_price_fen_per_card_hour=1))
+    assert (too_low.status_code, too_low.json()["error"]) == (422, "unplaceable")
+    assert "1 fen per card-hour" in city.client.post(
+        "/v1/jobs", json=dict(body, max_price_fen_per_card_hour=1),
+        headers={**city.headers(city.enterprise), "Accept-Language": "en"},
+    ).json()["message"]  # fmt: skip
 
 
 def test_a_job_that_ends_on_its_own_after_a_cancel_request_does_not_read_cancelling(

@@ -153,6 +153,13 @@ class JobSpecIn(Strict):
     job_class: Line | None = Field(default=None, max_length=JOB_CLASS_LENGTH_MAX)
     deadline_s: int | None = Field(default=None, ge=1, le=DEADLINE_S_MAX)
     budget_fen: int | None = Field(default=None, ge=0, le=FEN_MAX)
+    max_price_fen_per_card_hour: int | None = Field(
+        default=None,
+        ge=0,
+        le=FEN_MAX,
+        description="never run on a pool dearer than this; the hold covers it. Default: the "
+        "dearest pool that fits, or the dearest the wallet can hold for",
+    )
     env: dict[EnvName, EnvValue] = Field(
         default_factory=dict,
         max_length=50,

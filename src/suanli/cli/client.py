@@ -318,11 +318,21 @@ CardMilliOpt = typer.Option(
 )
 CpusOpt = typer.Option(0, "--cpus", help="host CPU cores per node")
 HostMemoryOpt = typer.Option(0.0, "--host-memory-gib", help="host memory per node")
+MaxPriceOpt = typer.Option(
+    None,
+    "--max-price-fen",
+    help="never run on a pool dearer than this many fen per card-hour (the hold covers it)",
+)
 
 
-def _share_options(card_milli: int | None, cpus: int, host_memory_gib: float) -> dict[str, Any]:
-    """The share of a card and the host resources; the API checks the ranges."""
-    return {"card_milli": card_milli, "cpus": cpus, "host_memory_gib": host_memory_gib}
+def _share_options(
+    card_milli: int | None, cpus: int, host_memory_gib: float, max_price_fen: int | None
+) -> dict[str, Any]:
+    """The share of a card, the host resources and the price cap; the API checks ranges."""
+    return {
+        "card_milli": card_milli, "cpus": cpus, "host_memory_gib": host_memory_gib,
+        "max_price_fen_per_card_hour": max_price_fen,
+    }  # fmt: skip
 
 
 @jobs_app.command("submit")
@@ -343,6 +353,7 @@ def jobs_submit(
     card_milli: int | None = CardMilliOpt,
     cpus: int = CpusOpt,
     host_memory_gib: float = HostMemoryOpt,
+    max_price_fen: int | None = MaxPriceOpt,
     api_url: str | None = ApiUrlOption,
     token: str | None = TokenOption,
     json_output: bool = JsonOption,
@@ -363,7 +374,7 @@ def jobs_submit(
         priority,
         objective,
     )
-    body.update(_share_options(card_milli, cpus, host_memory_gib))
+    body.update(_share_options(card_milli, cpus, host_memory_gib, max_price_fen))
     job = ApiClient(api_url, token).request("POST", "/v1/jobs", json=body)
     if json_output:
         print_json(job)
@@ -389,6 +400,7 @@ def jobs_quote(
     card_milli: int | None = CardMilliOpt,
     cpus: int = CpusOpt,
     host_memory_gib: float = HostMemoryOpt,
+    max_price_fen: int | None = MaxPriceOpt,
     api_url: str | None = ApiUrlOption,
     token: str | None = TokenOption,
     json_output: bool = JsonOption,
@@ -409,7 +421,7 @@ def jobs_quote(
         50,
         "default",
     )
-    body.update(_share_options(card_milli, cpus, host_memory_gib))
+    body.update(_share_options(card_milli, cpus, host_memory_gib, max_price_fen))
     result = ApiClient(api_url, token).request("POST", "/v1/jobs/quote", json=body)
     if json_output:
         print_json(result)

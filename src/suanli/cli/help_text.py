@@ -131,6 +131,9 @@ OPTION_HELP_ZH: dict[str, str] = {
     "fold assignment seed": "分折的随机种子",
     "host CPU cores per node": "每节点的主机 CPU 核数",
     "host memory per node": "每节点的主机内存",
+    "never run on a pool dearer than this many fen per card-hour (the hold covers it)": (
+        "不在每卡时价格高于此数（分）的资源池上运行(冻结金额按此价格计算)"
+    ),
     "sell shares of a card (--card-milli jobs)": "按份出售一张卡(接受 --card-milli 作业)",
     "thousandths of one card, 1..1000 (with --cards 1)": "一张卡的千分之几，1..1000(配合 --cards 1)",
     "opportunity id": "机会 id",

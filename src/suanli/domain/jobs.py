@@ -117,6 +117,8 @@ class JobSpec:
     job_class: str | None = None  # e.g. "llm-train-bf16"; used by the performance model
     deadline_s: int | None = None
     budget_fen: int | None = None
+    # pools dearer than this never take the job: its hold covers this price and no more
+    max_price_fen_per_card_hour: int | None = None
     env: dict[str, str] = field(default_factory=dict)
     card_milli: int | None = None  # 1..999: a share of one card; None (or 1000): whole cards
     cpus: int = 0  # host CPU cores per node; 0 = no requirement
@@ -163,6 +165,11 @@ class JobSpec:
             require_int(self.deadline_s, 1, DEADLINE_S_MAX, "deadline_s")
         if self.budget_fen is not None:  # compared with float costs: bounded like any amount
             require_fen(self.budget_fen, field="budget_fen", allow_zero=True)
+        if self.max_price_fen_per_card_hour is not None:
+            require_fen(
+                self.max_price_fen_per_card_hour, field="max_price_fen_per_card_hour",
+                allow_zero=True,
+            )  # fmt: skip
         require_int(self.cpus, 0, CPUS_MAX, "cpus")
         memory = self.host_memory_gib
         if isinstance(memory, bool) or not isinstance(memory, int | float):

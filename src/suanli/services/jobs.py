@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from sqlalchemy import func, select
@@ -19,7 +19,7 @@ from suanli.domain.scheduling.feasibility import explain_unplaceable, feasible_p
 from suanli.domain.scheduling.model import PoolView
 from suanli.errors import InvalidInput, NotFound, PermissionDenied, QueueFull, Unplaceable
 from suanli.i18n import Msg, msg
-from suanli.services import settlement
+from suanli.services import ledger, settlement
 from suanli.services.common import Clock, Page, PageResult, Principal, audit, new_id, paginate
 from suanli.services.pools import pool_views
 
@@ -154,8 +154,9 @@ def submit_job(
         state=JobState.PENDING.value,
         submitted_at=clock.now(),
     )
-    max_price = max(view.pool.price_fen_per_card_hour for view in feasible)
-    hold = settlement.plan_job_hold(session, job, max_price)
+    cap = _price_cap(session, job, spec, feasible)
+    job.spec = spec_to_dict(replace(spec, max_price_fen_per_card_hour=cap))
+    hold = settlement.plan_job_hold(session, job, cap)
     # Queued with its hold in one insert; the hold itself moves last, since it locks the
     # clearing account that every submit shares (until the commit). All or nothing as before.
     job.hold_fen = hold.wallet_fen
@@ -169,6 +170,32 @@ def submit_job(
         card_milli=spec.card_milli, max_run_time_s=spec.max_run_time_s, hold_fen=job.hold_fen,
     )  # fmt: skip
     return job
+
+
+PRICE_CAP_TRIES_MAX = 16  # distinct prices tried, dearest first, for the default cap
+
+
+def _price_cap(session: Session, job: JobRow, spec: JobSpec, feasible: list[PoolView]) -> int:
+    """The dearest price per card-hour the job may run at, which its hold covers. Asked for:
+    that. Otherwise the dearest feasible pool's, unless the wallet cannot hold that much:
+    then the dearest it can. One provider's costly listing must not refuse every other
+    tenant's small job for want of funds; the job just never runs on the pools above its cap
+    (invariant 10). When no price is affordable, the cheapest: the refusal then says how
+    much is missing for the least the job can cost."""
+    if spec.max_price_fen_per_card_hour is not None:
+        return spec.max_price_fen_per_card_hour
+    prices = sorted({view.pool.price_fen_per_card_hour for view in feasible}, reverse=True)
+    available = _wallet_available_fen(session, job.owner_id)
+    for price in prices[:PRICE_CAP_TRIES_MAX]:
+        if settlement.plan_job_hold(session, job, price).wallet_fen <= available:
+            return price
+    return prices[-1]
+
+
+def _wallet_available_fen(session: Session, owner_id: str) -> int:
+    wallet = ledger.wallet_id(owner_id)
+    account = ledger.repository(session).accounts([wallet]).get(wallet)
+    return 0 if account is None else account.balance.available_fen
 
 
 def _require_room_in_the_queue(

@@ -2640,6 +2640,11 @@ export interface components {
             /** Job Class */
             job_class?: string | null;
             /**
+             * Max Price Fen Per Card Hour
+             * @description never run on a pool dearer than this; the hold covers it. Default: the dearest pool that fits, or the dearest the wallet can hold for
+             */
+            max_price_fen_per_card_hour?: number | null;
+            /**
              * Max Run Time S
              * @default 3600
              */

@@ -93,6 +93,16 @@ def _describe_shape(spec: JobSpec) -> Msg:
     return msg(f"{nodes} 个节点、每节点 {cards} 张卡", f"{nodes} node(s) × {cards} cards per node")
 
 
+def _price_ok(spec: JobSpec, view: PoolView) -> bool:
+    cap = spec.max_price_fen_per_card_hour
+    return cap is None or view.pool.price_fen_per_card_hour <= cap
+
+
+def _describe_price(spec: JobSpec) -> Msg:
+    cap = spec.max_price_fen_per_card_hour
+    return msg(f"每卡时不高于 {cap} 分的价格", f"a price of at most {cap} fen per card-hour")
+
+
 def _sharing_ok(spec: JobSpec, view: PoolView) -> bool:
     return not spec.fractional or view.pool.shareable
 
@@ -132,6 +142,7 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     Requirement("shape", _describe_shape, _shape_ok),
     Requirement("sharing", _describe_sharing, _sharing_ok),
     Requirement("host", _describe_host, _host_ok),
+    Requirement("price", _describe_price, _price_ok),
 )
 
 

@@ -49,6 +49,7 @@ def requirement_key(spec: JobSpec) -> RequirementKey:
         spec.fractional,
         spec.cpus,
         float(spec.host_memory_gib),
+        spec.max_price_fen_per_card_hour,
     )
 
 
@@ -135,6 +136,8 @@ class PoolMatrix:
             mask &= self.cpus_per_node >= spec.cpus
         if spec.host_memory_gib > 0:
             mask &= self.host_memory_gib_per_node >= spec.host_memory_gib
+        if spec.max_price_fen_per_card_hour is not None:
+            mask &= self.price_fen_per_card_hour <= spec.max_price_fen_per_card_hour
         return mask
 
     def _region_mask(self, wanted: Region) -> BoolArray:
