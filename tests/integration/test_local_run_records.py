@@ -170,3 +170,26 @@ def wait_stopped(pid: int) -> None:
     while Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "T":
         assert time.monotonic() < deadline, f"process {pid} never stopped"
         time.sleep(0.05)
+
+
+def test_a_job_that_forges_its_claim_never_gets_another_process_adopted(tmp_path: Path) -> None:
+    """The claim folder is the job's to write. A job that writes another process's pid there
+    and exits 75 (as if it lost the claim race) must not get that process adopted as its run:
+    its cancel and its time limit would then stop another tenant's job, or the server."""
+    victim = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        forge = (
+            f"V={victim.pid}; (while [ ! -e .suanli-exit-1 ]; do sleep 0.01; done;"
+            " rm -f .suanli-exit-1; echo $V > .suanli-run-1/pid) &"
+            " echo $V > .suanli-run-1/pid; sleep 0.3; exit 75"
+        )
+        backend = LocalBackend(tmp_path / "jobs")
+        backend.submit(LaunchRequest("job_forge", forge, 1, "H100-SXM", 60, attempt=1))
+        assert wait_final(backend, "job_forge") == BackendState.FAILED
+        assert backend.status("job_forge").exit_code == 75
+        backend.cancel("job_forge")
+        time.sleep(0.5)
+        assert victim.poll() is None  # still running: never signalled as the job's
+    finally:
+        victim.kill()
+        victim.wait()

@@ -303,3 +303,22 @@ def test_slurm_packs_shards_of_one_gpu_and_never_over_fills_it() -> None:
         )
         assert second < first_end and first < second_end  # 600 + 400 shards of one GPU at once
         assert third >= min(first_end, second_end)  # another 600 had to wait for shards
+
+
+def test_a_job_that_links_its_log_elsewhere_reads_nothing_of_the_server(
+    backend: SlurmBackend, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The job runs in the log folder and may swap its log for a link to a file only the
+    server can read (its database, its key): the server must not serve that file as the log."""
+    secret = tmp_path_factory.mktemp("server-only") / "secret.txt"
+    secret.write_text("server secret")
+    secret.chmod(0o600)
+    for link in ("ln -s", "ln"):  # a symbolic link; a hard link (refused by the kernel or us)
+        swap = f'L=slurm-$SLURM_JOB_ID.out; rm -f $L; {link} {secret} $L 2>/dev/null; echo x'
+        job = backend.submit(request("swap-log", swap))
+        wait_for(backend, job, finished, "finished")
+        try:
+            text = backend.logs(job).text
+        except BackendError as error:
+            text = str(error)
+        assert "server secret" not in text, link

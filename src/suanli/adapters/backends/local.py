@@ -69,7 +69,10 @@ JOB_UID_BASE = 2_000_000
 JOB_UID_SPAN = 1_000_000
 RUN_RECORD_SUFFIX = ".run.json"
 EXIT_FILE = ".suanli-exit-{tag}"
-# `sh -c WRAPPER suanli-job COMMAND TAG BLOCKS NOTE_ZH NOTE_EN` (TAG: the attempt): caps
+# `sh -c WRAPPER suanli-job COMMAND_FILE TAG BLOCKS NOTE_ZH NOTE_EN` (TAG: the attempt). The
+# command is read from a 0600 file of the job's user in its folder, never passed as an
+# argument: any user may read any process's arguments (`ps`), and a tenant's command may
+# carry its secrets. The wrapper caps
 # every file the run writes at BLOCKS × 512 bytes (`ulimit -f`, soft and hard, inherited by
 # every child), claims the attempt (mkdir is atomic) and notes its own pid there, runs the
 # command, and leaves its exit status in the job's folder, where a process that did not start
@@ -84,7 +87,7 @@ FILE_MAX_BYTES_DEFAULT = 4 * 1024**3  # Settings.job_file_max_bytes
 ULIMIT_BLOCK_BYTES = 512  # the unit of `ulimit -f` in POSIX sh (dash, bash in POSIX mode)
 WRAPPER = (
     'ulimit -f "$3" 2>/dev/null; mkdir ".suanli-run-$2" 2>/dev/null || exit 75;'
-    ' echo "$$" > ".suanli-run-$2/pid"; /bin/sh -c "$1"; code=$?;'
+    ' echo "$$" > ".suanli-run-$2/pid"; /bin/sh "$1"; code=$?;'
     f' [ "$code" -eq {FILE_LIMIT_EXIT} ] && printf "\\n%s\\n%s\\n" "$4" "$5";'
     ' echo "$code" > ".suanli-exit-$2.tmp";'
     ' mv ".suanli-exit-$2.tmp" ".suanli-exit-$2"; exit "$code"'
@@ -214,6 +217,16 @@ class LocalBackend:
                 field="job_id",
             )
         owner = workdir.stat().st_uid
+        if not _runs_in(pid, workdir, owner if self.isolates_users else None):
+            # the claim folder is the job's own to write: a pid there is a claim, not proof.
+            # Adopted, another tenant's run (or the server) would be stopped as this job's.
+            raise BackendError(
+                msg(
+                    f"作业的启动记录指向不属于它的进程 {pid}，不予采用",
+                    f"the job's start record names process {pid}, which is not the job's",
+                ),
+                field="job_id",
+            )
         record: dict[str, object] = {
             "attempt": attempt,
             "tag": str(attempt),
@@ -287,10 +300,11 @@ class LocalBackend:
         """The run's wrapper, its output a pipe to a LOG_COPIER of this service's user in a
         session of its own: the job cannot reach the log's descriptor (with a user per job),
         and the copier outlives this process as the run does (its input ends with the run)."""
+        script = _write_command(workdir, tag, command, uid)
         output, copier = self._start_copier(log_path)
         try:
             process = subprocess.Popen(
-                ["/bin/sh", "-c", WRAPPER, "suanli-job", command, tag, *self._file_limit()],
+                ["/bin/sh", "-c", WRAPPER, "suanli-job", script, tag, *self._file_limit()],
                 cwd=workdir,
                 stdout=output,
                 stderr=subprocess.STDOUT,
@@ -382,9 +396,14 @@ class LocalBackend:
         claim = job.workdir / CLAIM_DIR.format(tag=job.attempt)
         if not claim.is_dir() or _claimed_pid(claim) in (None, job.process.pid):
             return False
+        try:
+            adopted = self._adopt_claimed(job_id, job.attempt, job.cards)
+        except BackendError:
+            log.warning("job %s: a claimed process that is not its own was not adopted", job_id)
+            return False  # the run ends as what it is: exit 75, failed
         with self._lock:
             self._jobs.pop(job_id, None)
-        return self._adopt_claimed(job_id, job.attempt, job.cards)
+        return adopted
 
     def _adopted_status(self, job_id: str) -> JobStatus:
         """A run this process did not start (or started before a restart), from its record."""
@@ -668,6 +687,47 @@ def _reclaim_folder(workdir: Path) -> None:
                 log.warning("job folder %s has over %d entries", workdir, entries - 1)
                 return
             os.lchown(os.path.join(root, name), os.geteuid(), os.getegid())
+
+
+COMMAND_FILE = ".suanli-command-{tag}"
+
+
+def _write_command(workdir: Path, tag: str, command: str, uid: int | None) -> str:
+    """Writes the command to the job's folder, 0600, owned by the job's user; its name. The
+    folder is the job's to write: whatever stands at the name (a link to a file of the
+    server's, left by an earlier attempt) is removed, and O_EXCL | O_NOFOLLOW creates a new
+    file or fails, never writing through a link."""
+    name = COMMAND_FILE.format(tag=tag)
+    path = workdir / name
+    try:
+        path.unlink(missing_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except OSError as error:
+        raise BackendError.caused_by(
+            msg("无法写入作业命令文件", "cannot write the job's command file"), error
+        ) from error
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        if uid is not None:
+            os.fchown(handle.fileno(), uid, uid)
+        handle.write(command)
+        handle.write("\n")
+    return name
+
+
+def _runs_in(pid: int, workdir: Path, uid: int | None) -> bool:
+    """Whether the process is one of this job's runs: it works in the job's folder (a
+    wrapper's working directory) and, with a user per job, runs as the job's user."""
+    try:
+        cwd = os.readlink(f"/proc/{pid}/cwd")
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    if Path(cwd) != workdir.resolve():
+        return False
+    if uid is None:
+        return True
+    uids = next((line.split()[1:] for line in status.splitlines() if line.startswith("Uid:")), [])
+    return bool(uids) and all(int(value) == uid for value in uids)
 
 
 def _claimed_pid(claim: Path) -> int | None:

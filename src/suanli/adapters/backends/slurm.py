@@ -7,16 +7,20 @@ refuses to run as root and needs JWT set up (docs/clusters.md). Every call has a
 
 from __future__ import annotations
 
+import errno
 import getpass
 import os
+import pwd
 import re
 import shlex
 import shutil
+import stat
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
+from typing import BinaryIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from suanli.adapters.backends.base import (
@@ -169,7 +173,7 @@ class SlurmBackend:
         _require_job_id(backend_job_id)
         path = self.log_dir / LOG_NAME.format(job=backend_job_id)
         try:
-            with path.open("rb") as handle:
+            with _open_log(path, self.run_as) as handle:
                 handle.seek(max(0, offset))
                 data = handle.read(LOG_CHUNK_BYTES_MAX)
         except FileNotFoundError:
@@ -393,6 +397,27 @@ class SlurmBackend:
                 )
             )
         return found
+
+
+def _open_log(path: Path, run_as: str) -> BinaryIO:
+    """The job's log, opened only if it is what Slurm wrote: a plain file of the run-as user
+    with one name. The job runs in the log folder and may replace its log with a link to any
+    file the server can read (its database, its key); read as the server, that file would be
+    served as the job's log. O_NOFOLLOW refuses a symbolic link, the checks a hard link or
+    a file of another user; O_NONBLOCK a named pipe that would hang the reader."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    facts = os.fstat(fd)
+    if not stat.S_ISREG(facts.st_mode) or facts.st_nlink != 1 or facts.st_uid != _uid_of(run_as):
+        os.close(fd)
+        raise OSError(errno.EPERM, "not a plain file written by the job's user")
+    return os.fdopen(fd, "rb")
+
+
+def _uid_of(user: str) -> int:
+    try:
+        return pwd.getpwnam(user).pw_uid
+    except KeyError:
+        return -1  # no such user: no file can be its
 
 
 # -- pure helpers (unit-tested without a cluster) ----------------------------------------------
