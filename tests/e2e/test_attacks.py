@@ -306,3 +306,18 @@ def test_a_choice_list_reads_in_one_language(city: City) -> None:
         assert problem_message(problem) == "应为以下之一: 'admin'、'member'、'viewer'"
     with using_language("en"):
         assert problem_message({**problem, "msg": "Input should be 'admin'"}).startswith("Input")
+
+
+def test_a_name_of_invisible_characters_only_is_blank(city: City) -> None:
+    """A zero-width space (or a BOM, a joiner) alone shows nothing: refused like an empty name."""
+    from suanli.domain.text import is_blank
+
+    assert is_blank("\u200b\u2060\ufeff \u3000") and not is_blank("a\u200b")
+    job = {"name": "\u200b", "command": "true", "cards": 1, "max_run_time_s": 60}
+    reply = city.post(city.enterprise, "/v1/jobs", job)
+    assert (reply.status_code, reply.json()["field"]) == (422, "name"), reply.text
+    pool = city.client.patch(
+        f"/v1/pools/{city.pool_id}", json={"name": "\u200b\u200d"},
+        headers=city.headers(city.operator),
+    )  # fmt: skip
+    assert (pool.status_code, pool.json()["field"]) == (422, "name"), pool.text

@@ -16,7 +16,7 @@ from typing import Any
 from suanli.domain.accelerators import Precision
 from suanli.domain.money import require_fen
 from suanli.domain.pools import CARDS_PER_NODE_MAX, Region, require_int
-from suanli.domain.text import clean_line, clean_text
+from suanli.domain.text import clean_line, clean_text, is_blank
 from suanli.errors import InvalidInput, InvalidTransition
 from suanli.i18n import msg, render, render_stored
 
@@ -288,7 +288,7 @@ def require_env_entry(key: object, value: object) -> None:
 
 
 def _require_text(value: object, length_max: int, field_name: str) -> None:
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or is_blank(value):
         raise InvalidInput(
             msg(f"`{field_name}` 须为非空字符串", f"{field_name} must be a non-empty string"),
             field=field_name,

@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import TypeVar
 
 from suanli.domain.money import require_fen
-from suanli.domain.text import check_date, clean_text
+from suanli.domain.text import check_date, clean_text, is_blank
 from suanli.errors import InvalidInput, InvalidTransition
 from suanli.i18n import msg
 
@@ -180,7 +180,7 @@ def parse_deployment_modes(text: str) -> tuple[DeploymentMode, ...]:
 
 def _require_text(value: str, name: str, chars_max: int, *, required: bool) -> None:
     clean_text(value, name)  # the shared character rule: no NUL, controls or surrogates
-    if required and not value.strip():
+    if required and is_blank(value):
         raise InvalidInput(msg(f"`{name}` 不能为空", f"{name} must not be empty"), field=name)
     if len(value) > chars_max:
         raise InvalidInput(

@@ -57,6 +57,12 @@ def clean_text(value: str, field: str) -> str:
     return normalised
 
 
+def is_blank(value: str) -> bool:
+    """Whether the text shows nothing: only spaces and invisible format characters (zero-width
+    space, joiners, BOM, soft hyphen). A name of U+200B alone reads as empty everywhere."""
+    return all(ch.isspace() or unicodedata.category(ch) == "Cf" for ch in value)
+
+
 def clean_line(value: str, field: str) -> str:
     """Single-line text (names, ids, references): no control character at all."""
     _refuse_bad(value, field, frozenset())

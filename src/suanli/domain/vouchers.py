@@ -29,6 +29,7 @@ from typing import Any
 
 from suanli.domain.calendar import BEIJING, beijing_date, shown
 from suanli.domain.money import FEN_MAX
+from suanli.domain.text import is_blank
 from suanli.errors import Conflict, InvalidInput, LedgerError
 from suanli.i18n import Msg, msg
 
@@ -274,7 +275,7 @@ class EnterpriseFacts:
     bad_credit_on: date | None = None  # the latest bad-credit record, if any
 
     def __post_init__(self) -> None:
-        if not self.region.strip() or len(self.region) > REGION_LENGTH_MAX:
+        if is_blank(self.region) or len(self.region) > REGION_LENGTH_MAX:
             raise InvalidInput(
                 msg(
                     f"地区须为 1..{REGION_LENGTH_MAX} 个字符，如 浙江/杭州/余杭",
@@ -431,7 +432,7 @@ class Rules:
         for name in ("provider_ids", "provider_regions", "enterprise_regions", "blacklist"):
             items: tuple[str, ...] = getattr(self, name)
             if len(items) > SCOPE_ITEMS_MAX or any(
-                not item.strip() or len(item) > REGION_LENGTH_MAX for item in items
+                is_blank(item) or len(item) > REGION_LENGTH_MAX for item in items
             ):
                 raise InvalidProgram(
                     msg(
@@ -504,7 +505,7 @@ class Program:
     rules: Rules
 
     def __post_init__(self) -> None:
-        if not self.name.strip() or len(self.name) > NAME_LENGTH_MAX:
+        if is_blank(self.name) or len(self.name) > NAME_LENGTH_MAX:
             raise InvalidProgram(
                 msg(
                     f"名称须为 1..{NAME_LENGTH_MAX} 个字符",

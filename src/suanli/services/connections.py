@@ -36,6 +36,7 @@ from suanli.adapters.db.tables_connections import ClusterConnectionRow
 from suanli.adapters.secrets import SECRET_BYTES_MAX, SecretBox, load_secret_box
 from suanli.domain.accelerators import get_accelerator
 from suanli.domain.jobs import TERMINAL_STATES
+from suanli.domain.text import is_blank
 from suanli.errors import (
     BackendError,
     BackendUnavailable,
@@ -149,7 +150,7 @@ def _owner_for_create(session: Session, caller: Principal, provider_id: object) 
 
 
 def _name(value: object) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > NAME_CHARS_MAX:
+    if not isinstance(value, str) or is_blank(value) or len(value) > NAME_CHARS_MAX:
         raise InvalidInput(
             msg(
                 f"名称须为 1..{NAME_CHARS_MAX} 个字符",
@@ -465,7 +466,7 @@ def review_connection(
             ),
             field="connection_id",
         )
-    if not approve and not reason.strip():
+    if not approve and is_blank(reason):
         raise InvalidInput(msg("驳回须写明原因", "a rejection needs a reason"), field="reason")
     _mark_reviewed(row, caller, clock, "approved" if approve else "rejected", reason.strip())
     action = "connection.approve" if approve else "connection.reject"

@@ -25,6 +25,7 @@ from suanli.domain.identity import (
     check_credit_code,
     check_login,
 )
+from suanli.domain.text import is_blank
 from suanli.errors import Conflict, InvalidInput, InvalidTransition, NotFound, PermissionDenied
 from suanli.i18n import Msg, msg
 from suanli.services import auth
@@ -79,7 +80,7 @@ def create_organisation(
             msg(f"类型须为 {'、'.join(ORG_KINDS)} 之一", f"kind must be one of {ORG_KINDS}"),
             field="kind",
         )
-    if not name.strip() or len(name) > NAME_LENGTH_MAX:
+    if is_blank(name) or len(name) > NAME_LENGTH_MAX:
         raise InvalidInput(
             msg(f"名称须为 1..{NAME_LENGTH_MAX} 个字符", f"name must be 1..{NAME_LENGTH_MAX}"),
             field="name",

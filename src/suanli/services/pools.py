@@ -13,6 +13,7 @@ from suanli.domain.divisions import canonical_region
 from suanli.domain.jobs import TERMINAL_STATES, JobState
 from suanli.domain.pools import Pool, Region
 from suanli.domain.scheduling.model import PoolView
+from suanli.domain.text import is_blank
 from suanli.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from suanli.i18n import msg
 from suanli.services.common import Clock, Page, PageResult, Principal, audit, new_id, paginate
@@ -94,7 +95,7 @@ def _region(fields: dict[str, Any], merged: dict[str, Any]) -> Region:
 
 
 def _name(value: object) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > 200:
+    if not isinstance(value, str) or is_blank(value) or len(value) > 200:
         raise InvalidInput(
             msg("名称须为 1..200 个字符", "name must be 1..200 characters"), field="name"
         )

@@ -53,6 +53,7 @@ from suanli.domain.scenes import (
     require_challenge_transition,
     require_pipeline_transition,
 )
+from suanli.domain.text import is_blank
 from suanli.errors import Conflict, InvalidInput, InvalidTransition, NotFound, PermissionDenied
 from suanli.i18n import msg
 from suanli.services import ledger
@@ -320,7 +321,7 @@ def top_up_agency(
         raise NotFound(
             msg(f"没有主管部门 {agency_id!r}", f"no agency {agency_id!r}"), field="agency_id"
         )
-    if not external_reference.strip():
+    if is_blank(external_reference):
         raise InvalidInput(
             msg("`external_reference` 不能为空", "external_reference must not be empty"),
             field="external_reference",
@@ -489,7 +490,7 @@ def apply(
             field="state",
             state=row.state,
         )
-    if not summary.strip() or len(summary) > PROPOSAL_CHARS_MAX:
+    if is_blank(summary) or len(summary) > PROPOSAL_CHARS_MAX:
         raise InvalidInput(
             msg(
                 f"方案摘要须为 1..{PROPOSAL_CHARS_MAX} 个字符",
