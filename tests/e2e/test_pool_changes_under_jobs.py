@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,7 +34,7 @@ def submit(city: City, body: dict, token: str | None = None) -> str:
     return str(reply.json()["id"])
 
 
-def patch_pool(city: City, pool_id: str, change: dict) -> object:
+def patch_pool(city: City, pool_id: str, change: dict) -> Any:
     return city.client.patch(
         f"/v1/pools/{pool_id}", json=change, headers=city.headers(city.operator)
     )

@@ -314,7 +314,7 @@ def test_a_job_that_links_its_log_elsewhere_reads_nothing_of_the_server(
     secret.write_text("server secret")
     secret.chmod(0o600)
     for link in ("ln -s", "ln"):  # a symbolic link; a hard link (refused by the kernel or us)
-        swap = f'L=slurm-$SLURM_JOB_ID.out; rm -f $L; {link} {secret} $L 2>/dev/null; echo x'
+        swap = f"L=slurm-$SLURM_JOB_ID.out; rm -f $L; {link} {secret} $L 2>/dev/null; echo x"
         job = backend.submit(request("swap-log", swap))
         wait_for(backend, job, finished, "finished")
         try:
