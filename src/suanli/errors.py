@@ -226,13 +226,13 @@ class BackendUnavailable(BackendError):
     code = "backend_unavailable"
 
 
-# Error codes of the money rules (LedgerError and its subclasses, across the domain): the CLI
-# exits 6 on them. tests/unit/test_errors.py keeps this list equal to the classes.
+# Error codes of the money rules (LedgerError and its subclasses, across the domain, but for
+# InvalidAmount, which is bad input): the CLI exits 6 on them. tests/unit/test_errors.py
+# keeps this list equal to the classes.
 MONEY_RULE_CODES = frozenset(
     {
         "ledger_error",
         "invalid_transfer",
-        "invalid_amount",
         "amount_overflow",
         "unknown_account",
         "unknown_hold",

@@ -57,3 +57,41 @@ def test_an_id_the_user_types_stays_one_path_segment() -> None:
     for escaping in ("../pools", "."):
         result = cli("en", "jobs", "show", escaping)
         assert result.returncode == 2 and "invalid identifier" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("language", "line"),
+    [
+        ("en", "error: HTTP 422: cards: bad [cards]"),
+        ("zh-CN", "错误: 接口返回 HTTP 422：cards: bad [cards]"),
+    ],
+)
+def test_an_api_refusal_is_one_line_in_the_cli_language(
+    language: str, line: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import httpx
+    import typer
+
+    from suanli.cli.common import _fail_from_response
+    from suanli.i18n import using_language
+
+    body = {"error": "invalid_amount", "message": "cards: bad", "field": "cards"}
+    with using_language(language), pytest.raises(typer.Exit) as ended:
+        _fail_from_response(httpx.Response(422, json=body))
+    assert ended.value.exit_code == 2  # an invalid amount is bad input, not a money rule
+    assert capsys.readouterr().err.strip() == line
+
+
+def test_every_state_the_cli_prints_has_a_chinese_word() -> None:
+    """States printed in tables and records read in the CLI's language (`awarded`, `active`
+    and `pending` were printed as the API's English codes in zh-CN output)."""
+    from suanli.cli.render import CODE_WORDS
+    from suanli.domain.jobs import JobState
+    from suanli.domain.scenes import ChallengeState
+
+    shown = {state.value for state in (*JobState, *ChallengeState)}
+    shown |= {"pending", "approved", "rejected", "active", "expired", "suspended"}  # grants, orgs
+    shown |= {"opportunity", "capability"}  # the sides of a pair's contacts
+    missing = sorted(code for code in shown if code not in CODE_WORDS)
+    assert missing == []
+    assert all(has_chinese(CODE_WORDS[code][0]) for code in shown)

@@ -30,8 +30,10 @@ def import_everything() -> None:
 
 def test_the_cli_knows_every_money_rule_code() -> None:
     import_everything()
-    codes = {cls.code for cls in all_subclasses(LedgerError) | {LedgerError}}
+    classes = all_subclasses(LedgerError) | {LedgerError}
+    codes = {cls.code for cls in classes if cls.exit_code == LedgerError.exit_code}
     assert codes == MONEY_RULE_CODES
+    assert {cls.code for cls in classes if cls.exit_code == 2} == {"invalid_amount"}
 
 
 def test_an_api_answer_maps_to_the_exit_code_of_its_typed_error() -> None:

@@ -274,7 +274,11 @@ def _fail_from_response(response: httpx.Response) -> NoReturn:
         message, field, code = response.text, None, None
     where = f" [{field}]" if field else ""
     exit_code = exit_code_for_response(response.status_code, code)
-    fail(f"HTTP {response.status_code}：{message}{where}", exit_code)
+    status = response.status_code
+    fail(
+        t(f"接口返回 HTTP {status}：{message}{where}", f"HTTP {status}: {message}{where}"),
+        exit_code,
+    )
 
 
 def parse_pairs(values: list[str] | None, option: str) -> dict[str, str]:

@@ -416,10 +416,11 @@ def orgs_register(
         "POST", "/v1/registrations", json=body
     )
     org = result["organisation"]
+    state = code_word(org["state"])
     console.print(
         t(
-            f"已提交: {org['id']} ({org['state']})，等待平台审核",
-            f"registered {org['id']} ({org['state']}); waiting for the operator's review",
+            f"已提交: {org['id']}（{state}），等待平台审核",
+            f"registered {org['id']} ({state}); waiting for the operator's review",
         )
     )
 

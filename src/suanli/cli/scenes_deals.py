@@ -20,7 +20,7 @@ from suanli.cli.common import (
     page_footer,
     print_json,
 )
-from suanli.cli.render import Column, Field, print_record, print_table, words, yuan
+from suanli.cli.render import Column, Field, code_word, print_record, print_table, words, yuan
 from suanli.i18n import t
 
 pairs_app = typer.Typer(
@@ -236,7 +236,8 @@ def _contacts(contacts: Any) -> str:
     if not contacts:
         return t("双方同意后显示", "shown once both sides consent")
     if isinstance(contacts, dict):
-        return "; ".join(f"{side}: {words(value)}" for side, value in contacts.items())
+        shown = (f"{code_word(side)}: {words(value)}" for side, value in contacts.items())
+        return "; ".join(shown)
     return words(contacts)
 
 
@@ -390,7 +391,7 @@ def challenges_list(
         Column(t("目标", "goal"), fold=True),
     )
     rows = [
-        (c["id"], c["state"], yuan(c["reward_fen"]), str(c["deadline"]), c["goal"])
+        (c["id"], code_word(c["state"]), yuan(c["reward_fen"]), str(c["deadline"]), c["goal"])
         for c in page["items"]
     ]
     print_table(columns, rows, f"{t('揭榜任务', 'Challenges')} {page_footer(page)}")
@@ -424,7 +425,7 @@ def challenges_proposals(
 
 CHALLENGE_FIELDS = (
     Field("id", "编号", "id"),
-    Field("state", "状态", "state"),
+    Field("state", "状态", "state", code_word),
     Field("opportunity_id", "机会", "opportunity"),
     Field("goal", "目标", "goal"),
     Field("reward_fen", "奖金", "reward", yuan),

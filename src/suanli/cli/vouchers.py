@@ -20,7 +20,7 @@ from suanli.cli.common import (
     page_footer,
     print_json,
 )
-from suanli.cli.render import Column, print_table, words
+from suanli.cli.render import Column, code_word, print_table, words
 from suanli.domain.money import format_yuan
 from suanli.i18n import t
 
@@ -261,7 +261,7 @@ def _print_application(item: dict[str, Any], json_output: bool) -> None:
         print_json(item)
         return
     console.print(
-        f"{item['id']}  {item['state']:<9} {item['enterprise_id']}  "
+        f"{item['id']}  {code_word(item['state']):<9} {item['enterprise_id']}  "
         f"{format_yuan(item['requested_fen'])}  {item['reason']}",
         highlight=False,
     )
@@ -330,7 +330,7 @@ def _print_grant(grant: dict[str, Any], json_output: bool) -> None:
             f"额度 {quota}  可用 {available}  预留 {reserved}",
             f"quota {quota}  available {available}  reserved {reserved}",
         )
-        + f"  {grant['state']}",
+        + f"  {code_word(grant['state'])}",
         highlight=False,
     )
 

@@ -56,9 +56,11 @@ class InvalidTransfer(LedgerError):
 
 
 class InvalidAmount(InvalidTransfer):
-    """An amount that is zero, negative or not an integer number of fen."""
+    """An amount that is zero, negative or not an integer number of fen: bad input, so the
+    CLI exits 2 as for any other (a money rule, such as a short wallet, exits 6)."""
 
     code = "invalid_amount"
+    exit_code = 2
 
 
 class AmountOverflow(LedgerError):
