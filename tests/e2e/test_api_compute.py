@@ -170,6 +170,23 @@ def test_quote_gives_the_price_range_over_feasible_pools(city: City) -> None:
     assert [line["pool_id"] for line in body["feasible_pools"]] == [city.pool_id]
 
 
+def test_a_quote_lists_the_cheapest_pools_and_counts_them_all(city: City) -> None:
+    from suanli.services.jobs import QUOTE_POOLS_MAX
+
+    for index in range(QUOTE_POOLS_MAX + 5):
+        created = city.post(city.operator, "/v1/pools", {
+            "name": f"p{index}", "accelerator_model": "L40S", "nodes": 1, "cards_per_node": 4,
+            "region": "浙江/杭州", "price_fen_per_card_hour": 100 + index,
+            "provider_id": city.provider_id,
+        })  # fmt: skip
+        assert created.status_code == 201, created.text
+    body = city.post(city.enterprise, "/v1/jobs/quote", dict(JOB, max_run_time_s=3600)).json()
+    assert body["feasible_pools_total"] == QUOTE_POOLS_MAX + 6  # with the H100 pool
+    prices = [line["price_fen_per_card_hour"] for line in body["feasible_pools"]]
+    assert prices == list(range(100, 100 + QUOTE_POOLS_MAX))  # the cheapest, cheapest first
+    assert (body["min_fen"], body["max_fen"]) == (200, 7200)  # over all of them
+
+
 def test_tenants_see_only_their_own_jobs(city: City) -> None:
     job_id = city.post(city.enterprise, "/v1/jobs", JOB).json()["id"]
     city.app.runtime.tick()

@@ -174,6 +174,16 @@ def _assert_monthly_exports(city: City, job_id: str, amount_fen: int, month: str
     assert (
         html_reply.headers["content-type"].startswith("text/html") and "<table" in html_reply.text
     )
+    assert "default-src 'none'" in html_reply.headers["content-security-policy"]
+    assert html_reply.headers["x-content-type-options"] == "nosniff"
+    for language, word, other in (("zh-CN", "期初余额", "Opening"), ("en", "Opening", "期初余额")):
+        printable = city.client.get(
+            f"/v1/statements/{city.enterprise_id}/{month}",
+            params={"format": "html"},
+            headers={**city.headers(city.enterprise), "Accept-Language": language},
+        ).text  # one language per document: the labels had both in every line
+        assert word in printable and other not in printable, language
+        assert f'<html lang="{language}">' in printable
 
 
 def test_a_refund_reverses_a_top_up_and_never_more_than_it(city: City) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from suanli.services.dashboard import DashboardCache, utilisation_as_of
+from suanli.services.dashboard import Dashboard, DashboardCache, VendorCards, utilisation_as_of
 from suanli.services.scenes import lexical_only_matcher
 from tests.e2e.test_api_scenes import first_rows, import_csv
 from tests.e2e.test_api_vouchers import ascend_pool, granted, open_program, run_until_done
@@ -120,7 +120,7 @@ def check_cards(city: City, board: dict[str, Any]) -> None:
     domestic = by_vendor["Huawei"][1]
     total = sum(entry[1] for entry in by_vendor.values())
     assert (board["cards"], board["domestic_cards"]) == (total, domestic)
-    assert board["domestic_share_bp"] == domestic * 10_000 // total
+    assert board["domestic_share_bp"] == (2 * domestic * 10_000 + total) // (2 * total)  # half up
 
 
 def check_jobs(city: City, board: dict[str, Any]) -> None:
@@ -221,3 +221,13 @@ def test_the_utilisation_series_moves_once_a_minute() -> None:
     assert first == later == datetime(2026, 12, 6, 12, 34, tzinfo=UTC)
     next_minute = utilisation_as_of(datetime(2026, 12, 6, 12, 35, 0, 1, tzinfo=UTC))
     assert next_minute - first == timedelta(minutes=1)
+
+
+def test_the_dashboards_domestic_share_rounds_half_up_like_its_chart() -> None:
+    def board(domestic: int, imported: int) -> Dashboard:
+        vendors = [VendorCards("Huawei", True, 1, domestic, 0)]
+        vendors.append(VendorCards("NVIDIA", False, 1, imported, 0))
+        return Dashboard(datetime.now(UTC), vendors, [], {}, 0, 0, {}, 0, 0)
+
+    assert board(16, 1_074).domestic_share_bp == 147  # 146.79: truncated, it read 1.46 %
+    assert board(1, 3).domestic_share_bp == 2_500 and board(0, 0).domestic_share_bp == 0

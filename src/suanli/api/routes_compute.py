@@ -84,7 +84,8 @@ def quote(
         found = vouchers.voucher_quote(
             session, caller.org_id, jobs.spec_to_dict(spec), app.clock.now()
         )
-        subsidies = [pool_subsidy_public(item) for item in found]
+        listed = {line["pool_id"] for line in result.feasible_pools}
+        subsidies = [pool_subsidy_public(item) for item in found if item.pool_id in listed]
     return QuotePublic(**result.__dict__, vouchers=subsidies)
 
 

@@ -340,9 +340,20 @@ def monthly_statement(
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
         )
-    if format == "html":
-        return Response(wallets.statement_html(statement), media_type="text/html; charset=utf-8")
+    if format == "html":  # no script, no outside resource, never framed: like the portal's pages
+        return Response(
+            wallets.statement_html(statement),
+            media_type="text/html; charset=utf-8",
+            headers=STATEMENT_HTML_HEADERS,
+        )
     return _statement_json(statement)
+
+
+STATEMENT_HTML_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+}
 
 
 def _statement_json(statement: wallets.MonthlyStatement) -> dict[str, Any]:

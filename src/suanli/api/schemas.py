@@ -238,7 +238,12 @@ class PoolSubsidyPublic(BaseModel):
 
 
 class QuotePublic(BaseModel):
-    feasible_pools: list[dict[str, Any]]
+    feasible_pools: list[dict[str, Any]] = Field(
+        description="the 50 cheapest feasible pools at the maximum run time, cheapest first"
+    )
+    feasible_pools_total: int = Field(
+        default=0, description="how many pools are feasible; min_fen and max_fen cover them all"
+    )
     min_fen: int
     max_fen: int
     reasons: list[str]

@@ -433,6 +433,14 @@ def jobs_quote(
         console.print(
             f"  {line['pool_id']}  {line['accelerator']:<12} {format_yuan(line['max_cost_fen'])}"
         )
+    listed, total = len(result["feasible_pools"]), result.get("feasible_pools_total", 0)
+    if total > listed:
+        console.print(
+            t(
+                f"  （最便宜的 {listed} 个，共 {total} 个资源池）",
+                f"  (the {listed} cheapest of {total} pools)",
+            )
+        )
 
 
 @jobs_app.command("list")

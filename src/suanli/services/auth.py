@@ -381,10 +381,11 @@ def _require_live(row: SessionRow, now: datetime, limits: SessionLimits) -> None
         )
     if (now - row.last_seen_at).total_seconds() > limits.idle_s:
         minutes = limits.idle_s // 60
+        unit = "minute" if minutes == 1 else "minutes"
         raise CredentialExpired(
             msg(
                 f"会话超过 {minutes} 分钟未使用，请重新登录",
-                f"the session was idle for more than {minutes} minutes; sign in again",
+                f"the session was idle for more than {minutes} {unit}; sign in again",
             ),
             field="suanli_session",
         )

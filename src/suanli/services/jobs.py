@@ -95,10 +95,16 @@ def _precision(value: object) -> Precision | None:
 
 @dataclass(frozen=True)
 class Quote:
-    feasible_pools: list[dict[str, Any]]
+    feasible_pools: list[dict[str, Any]]  # the QUOTE_POOLS_MAX cheapest
     min_fen: int
     max_fen: int
     reasons: list[str]
+    feasible_pools_total: int = 0  # all of them; min_fen and max_fen are over all
+
+
+# A quote lists the cheapest pools only: a market of a thousand pools would answer 600 KB and
+# draw a thousand rows on every keystroke of the portal's submit form.
+QUOTE_POOLS_MAX = 50
 
 
 def quote(session: Session, spec: JobSpec) -> Quote:
@@ -110,7 +116,7 @@ def quote(session: Session, spec: JobSpec) -> Quote:
     lines = [_quote_line(spec, view) for view in feasible]
     lines.sort(key=lambda line: (line["max_cost_fen"], line["pool_id"]))
     costs = [line["max_cost_fen"] for line in lines]
-    return Quote(lines, min(costs), max(costs), [])
+    return Quote(lines[:QUOTE_POOLS_MAX], min(costs), max(costs), [], len(lines))
 
 
 def _quote_line(spec: JobSpec, view: PoolView) -> dict[str, Any]:

@@ -43,7 +43,7 @@ from suanli.domain.ledger import (
 from suanli.domain.money import SECONDS_PER_HOUR, format_yuan
 from suanli.domain.text import check_date
 from suanli.errors import InvalidInput, NotFound, PermissionDenied
-from suanli.i18n import Msg, msg
+from suanli.i18n import Msg, current_language, msg, t
 from suanli.services import ledger, vouchers
 from suanli.services.common import (
     Clock,
@@ -735,8 +735,12 @@ def statement_html(statement: MonthlyStatement) -> str:
         f"<tr><td>{escape(name)}</td><td class=n>{format_yuan(fen)}</td></tr>"
         for name, fen in sorted(statement.movements_fen.items())
     )
+    labels = {key: escape(t(zh, en)) for key, (zh, en) in _HTML_LABELS.items()}
+    heading = t("月度对账单", "monthly statement")
     return _HTML_PAGE.format(
-        title=escape(f"{statement.org_name} · {statement.month} 月度对账单 / monthly statement"),
+        **labels,
+        lang="en" if current_language() == "en" else "zh-CN",
+        title=escape(f"{statement.org_name} · {statement.month} {heading}"),
         org=escape(statement.org_name),
         org_id=escape(statement.org_id),
         month=escape(statement.month),
@@ -777,7 +781,7 @@ def _html_row(line: MonthlyLine) -> str:
 
 
 _HTML_PAGE = """<!doctype html>
-<html lang="zh-CN"><head><meta charset="utf-8"><title>{title}</title>
+<html lang="{lang}"><head><meta charset="utf-8"><title>{title}</title>
 <style>
 @page {{ size: A4 landscape; margin: 12mm; }}
 body {{ font-family: "Noto Sans CJK SC", "PingFang SC", sans-serif; font-size: 11px; color: #111; }}
@@ -787,18 +791,40 @@ th {{ background: #eee; }} td.n {{ text-align: right; font-variant-numeric: tabu
 tfoot td {{ font-weight: bold; }}
 </style></head><body>
 <h1>{title}</h1>
-<p>机构 organisation: {org} ({org_id}) · 月份 month: {month} (北京时间 Beijing time)
- · 账户 account: {account}</p>
-<table><tr><th>期初余额 opening</th><td class=n>{opening}</td>
-<th>期末余额 closing</th><td class=n>{closing}</td></tr></table>
-<table><tr><th>变动 movement</th><th>金额 amount</th></tr>{movements}</table>
-<table><thead><tr><th>作业 job</th><th>名称 name</th><th>结算时间 settled</th>
-<th>加速卡 accelerator</th><th>卡数 cards</th><th>卡时 card-hours</th><th>单价 ¥/卡时</th>
-<th>金额 amount</th><th>补贴 subsidy</th><th>补贴说明 note</th><th>应付 payable</th></tr></thead>
+<p>{l_org}: {org} ({org_id}) · {l_month}: {month} ({l_beijing}) · {l_account}: {account}</p>
+<table><tr><th>{l_opening}</th><td class=n>{opening}</td>
+<th>{l_closing}</th><td class=n>{closing}</td></tr></table>
+<table><tr><th>{l_movement}</th><th>{l_amount}</th></tr>{movements}</table>
+<table><thead><tr><th>{l_job}</th><th>{l_name}</th><th>{l_settled}</th>
+<th>{l_accelerator}</th><th>{l_cards}</th><th>{l_card_hours}</th><th>{l_price}</th>
+<th>{l_amount}</th><th>{l_subsidy}</th><th>{l_note}</th><th>{l_payable}</th></tr></thead>
 <tbody>
 {rows}
 </tbody>
-<tfoot><tr><td colspan=7>合计 total</td><td class=n>{total_amount}</td>
+<tfoot><tr><td colspan=7>{l_total}</td><td class=n>{total_amount}</td>
 <td class=n>{total_subsidy}</td><td></td><td class=n>{total_payable}</td></tr></tfoot></table>
 </body></html>
 """
+
+# The printable statement's words, in the reader's language (one language per document).
+_HTML_LABELS = {
+    "l_org": ("机构", "Organisation"),
+    "l_month": ("月份", "Month"),
+    "l_beijing": ("北京时间", "Beijing time"),
+    "l_account": ("账户", "Account"),
+    "l_opening": ("期初余额", "Opening balance"),
+    "l_closing": ("期末余额", "Closing balance"),
+    "l_movement": ("变动", "Movement"),
+    "l_amount": ("金额", "Amount"),
+    "l_job": ("作业", "Job"),
+    "l_name": ("名称", "Name"),
+    "l_settled": ("结算时间", "Settled"),
+    "l_accelerator": ("加速卡", "Accelerator"),
+    "l_cards": ("卡数", "Cards"),
+    "l_card_hours": ("卡时", "Card-hours"),
+    "l_price": ("单价（元/卡时）", "Price (¥/card-hour)"),
+    "l_subsidy": ("补贴", "Subsidy"),
+    "l_note": ("补贴说明", "Subsidy note"),
+    "l_payable": ("应付", "Payable"),
+    "l_total": ("合计", "Total"),
+}

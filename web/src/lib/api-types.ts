@@ -3652,10 +3652,19 @@ export interface components {
         };
         /** QuotePublic */
         QuotePublic: {
-            /** Feasible Pools */
+            /**
+             * Feasible Pools
+             * @description the 50 cheapest feasible pools at the maximum run time, cheapest first
+             */
             feasible_pools: {
                 [key: string]: unknown;
             }[];
+            /**
+             * Feasible Pools Total
+             * @description how many pools are feasible; min_fen and max_fen cover them all
+             * @default 0
+             */
+            feasible_pools_total: number;
             /** Max Fen */
             max_fen: number;
             /** Min Fen */
