@@ -280,6 +280,9 @@ def test_a_provider_lists_a_pool_from_the_catalogue_and_sees_a_job_run_and_its_r
     assert after > before
     page.goto(consoles.url + "/console/provider/money")
     page.wait_for_selector(f'[data-testid="receivable"]:has-text("{yuan_text(after)}")')
+    kinds = page.locator("tr.ant-table-row td:nth-child(2)").all_inner_texts()
+    words = json.loads((LOCALES / "zh-CN.json").read_text(encoding="utf-8"))["ledger"]["codes"]
+    assert kinds and set(kinds) <= set(words.values()), kinds  # words, never codes (job_hold)
     page.context.close()
 
 
@@ -346,6 +349,7 @@ def test_an_agency_creates_a_two_tier_program_funds_it_approves_and_sees_the_rep
         consoles.enterprise, "POST", f"/v1/vouchers/programs/{program_id}/applications", facts
     )
     page.goto(consoles.url + "/console/agency/review")
+    page.locator(f'tr[data-row-key="{application["id"]}"]', has_text=name).wait_for()  # not vpr_…
     page.get_by_test_id(f"approve-{application['id']}").click()
     page.locator("#decision_quota").fill("1500.00")
     page.locator(".ant-modal-footer .ant-btn-primary").click()

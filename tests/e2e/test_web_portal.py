@@ -3,6 +3,8 @@ both languages with axe-core, and each journey end to end as a visitor or user c
 
 from __future__ import annotations
 
+import json
+import re
 import secrets
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -14,13 +16,17 @@ import pytest
 import sqlalchemy as sa
 
 from suanli.adapters.db.migrate import upgrade
+from suanli.cli.bench_dashboard import DRAWN
 from suanli.domain.calendar import BEIJING
 from tests.e2e.portal import (
+    CANVAS_RECORDER,
     LANGUAGES,
+    LOCALES,
     PASSWORD,
     Seeded,
     check_page,
     chromium,
+    drawn_on,
     new_page,
     require_browser,
     screenshot,
@@ -96,6 +102,10 @@ def _seed(app: Any) -> dict[str, str]:
         "org_id": city.enterprise_id,
     }
     assert city.post(city.operator, "/v1/users", user).status_code == 201
+    for login, token in (("prov.li", city.provider), ("op.li", city.operator)):  # other consoles
+        org_id = city.get(token, "/v1/me").json()["org_id"]
+        other = {**user, "login": login, "display_name": login, "org_id": org_id}
+        assert city.post(city.operator, "/v1/users", other).status_code == 201
     fund(app, city.enterprise_id)
     program = city.post(city.agency, "/v1/vouchers/programs", _program_body())
     assert program.status_code == 201, program.text
@@ -378,3 +388,446 @@ def test_the_language_choice_persists_and_the_api_answers_in_it_with_no_token_st
     cookie = next(c for c in context.cookies() if c["name"] == "suanli_session")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
     context.close()
+
+
+# ---------------------------------------------------------------- who may open which console
+
+# A page of each console (the enterprise's, the provider's, the agency's, the operator's).
+CONSOLE_KINDS = {
+    "enterprise": ["/console/home", "/console/wallet", "/console/jobs/job_0"],
+    "provider": ["/console/provider/pools", "/console/provider/money"],
+    "agency": ["/console/agency/programs", "/console/agency/review"],
+    "operator": ["/console/operator/organisations", "/console/operator/money"],
+}
+KIND_LOGINS = {"enterprise": "ent.li", "provider": "prov.li", "operator": "op.li"}
+
+
+def words(language: str) -> dict[str, Any]:
+    return dict(json.loads((LOCALES / f"{language}.json").read_text(encoding="utf-8")))
+
+
+def api_calls(page: Any) -> list[str]:
+    """The API requests the page makes from now on, but for who-am-I and the public ones."""
+    calls: list[str] = []
+
+    def note(request: Any) -> None:
+        path = request.url.split("://", 1)[1].split("/", 1)[1]
+        if path.startswith("v1/") and not path.startswith(("v1/auth/me", "v1/public/")):
+            calls.append(f"{request.method} /{path}")
+
+    page.on("request", note)
+    return calls
+
+
+def test_every_console_page_sends_a_visitor_to_sign_in_and_back_after(
+    portal: Seeded, browser: Any
+) -> None:
+    page = new_page(browser, "zh-CN")
+    calls = api_calls(page)
+    for path in [path for paths in CONSOLE_KINDS.values() for path in paths]:
+        page.goto(portal.url + path)
+        page.wait_for_url("**/sign-in?next=*")
+        page.wait_for_selector("#login")
+    assert not calls, f"a console page called the API with no session: {calls}"
+    page.fill("#login", "ent.li")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/console/home")  # the last page asked for is not its kind: its own
+    page.context.close()
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_each_console_tells_a_user_of_another_kind_so_and_calls_nothing(
+    portal: Seeded, browser: Any, language: str
+) -> None:
+    said = words(language)["consoles"]
+    for kind, login in KIND_LOGINS.items():
+        page = new_page(browser, language)
+        sign_in(page, portal.url, login)
+        page.goto(portal.url + "/console")  # the console's front door: the user's own
+        page.wait_for_url(f"**{CONSOLE_KINDS[kind][0]}*")
+        page.wait_for_load_state("networkidle")
+        calls = api_calls(page)
+        for owner, paths in CONSOLE_KINDS.items():
+            if owner == kind:
+                continue
+            for path in paths:
+                page.goto(portal.url + path)
+                refusal = page.get_by_test_id("not-allowed")
+                refusal.wait_for()
+                text = refusal.inner_text()
+                assert said["notAllowed"]["title"] in text
+                assert said["kind"][owner] in text and said["kind"][kind] in text, text
+        page.wait_for_load_state("networkidle")
+        assert not calls, f"{login} on other consoles' pages called the API: {calls}"
+        check_page(page, f"not-allowed-{kind}", language)
+        page.get_by_role("button", name=said["notAllowed"]["home"]).click()
+        page.wait_for_url(f"**{CONSOLE_KINDS[kind][0]}")
+        page.context.close()
+
+
+# ---------------------------------------------------------------- a session ended elsewhere
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_session_ended_elsewhere_drops_the_cached_pages_for_the_sign_in_page_and_its_reason(
+    portal: Seeded, browser: Any, language: str
+) -> None:
+    page = new_page(browser, language)
+    sign_in(page, portal.url, "ent.li")
+    page.goto(portal.url + "/console/jobs")
+    page.wait_for_selector("h2")
+    page.wait_for_load_state("networkidle")
+    with httpx.Client(base_url=portal.url) as elsewhere:  # another browser, the same user
+        signed = elsewhere.post("/v1/auth/login", json={"login": "ent.li", "password": PASSWORD})
+        token = signed.json()["csrf_token"]
+        ended = elsewhere.post("/v1/auth/sign-out-everywhere", headers={"X-CSRF-Token": token})
+        assert ended.status_code == 200, ended.text
+    page.locator('aside a[href="/console/wallet"]').click()
+    page.wait_for_url("**/sign-in?reason=credential_revoked*")
+    notice = page.get_by_test_id("session-ended")
+    notice.wait_for()
+    said = words(language)
+    assert notice.inner_text().strip() == said["signIn"]["ended"]["credential_revoked"]
+    header = page.locator("header").inner_text()
+    assert said["nav"]["signIn"].replace(" ", "") in header.replace(" ", "")
+    assert said["nav"]["signOut"].replace(" ", "") not in header.replace(" ", "")
+    check_page(page, "session-ended", language)
+    page.fill("#login", "ent.li")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/console/wallet")  # back where the user was going
+    page.context.close()
+
+
+# ---------------------------------------------------------------- the words on money pages
+
+
+def _statement_line(index: int, code: str, hold_state: str | None) -> dict[str, Any]:
+    return {
+        "id": f"line-{index}",
+        "timestamp": "2026-12-06T05:30:00Z",
+        "code": code,
+        "reference": f"ref-{index}",
+        "memo": "",
+        "amount_fen": 6_000,
+        "signed_fen": 0 if hold_state else 6_000,
+        "hold_state": hold_state,
+        "direction": "credit",
+        "flags": 1 if hold_state else 0,
+        "currency": "CNY",
+        "debit_account_id": "acc_a",
+        "credit_account_id": "acc_b",
+        "pending_id": None,
+    }
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_wallet_statement_names_every_kind_of_movement_and_hold_in_the_language(
+    portal: Seeded, browser: Any, language: str
+) -> None:
+    """Every transfer code the ledger writes, and every state a hold is in, shown as words
+    of the reader's language (the statement's lines are the server's, rewritten in the page
+    to hold one of each)."""
+    from suanli.adapters.db.tables_ledger import HOLD_STATES_SQL
+    from suanli.domain.ledger import TransferCode
+
+    codes = [code.name.lower() for code in TransferCode]
+    holds = [state.strip("'") for state in HOLD_STATES_SQL.split(",")]
+    lines = [_statement_line(i, code, None) for i, code in enumerate(codes)]
+    lines += [_statement_line(len(codes) + i, "job_hold", s) for i, s in enumerate(holds)]
+    page = new_page(browser, language)
+    page.route(
+        "**/v1/wallets/*/statement?*",
+        lambda route: route.fulfill(
+            json={"items": lines, "total": len(lines), "offset": 0, "limit": 100}
+        ),
+    )
+    sign_in(page, portal.url, "ent.li")
+    page.goto(portal.url + "/console/wallet")
+    page.get_by_test_id("statement-kind").first.wait_for()
+    ledger = words(language)["ledger"]
+    kinds = page.get_by_test_id("statement-kind").all_inner_texts()
+    assert kinds == [ledger["codes"][line["code"]] for line in lines]
+    amounts = page.get_by_test_id("statement-amount").all_inner_texts()[len(codes) :]
+    for state, amount in zip(holds, amounts, strict=True):
+        assert amount == ledger["heldAmount"].replace("{{amount}}", "¥60.00").replace(
+            "{{state}}", ledger["holdStates"][state]
+        )
+    check_page(page, "wallet-words", language)
+    page.context.close()
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_voucher_pages_name_the_program_and_say_the_grants_state(
+    portal: Seeded, browser: Any, language: str
+) -> None:
+    grant = _granted(portal)
+    name = portal.api(portal.enterprise, "GET", f"/v1/vouchers/programs/{portal.program_id}")[
+        "name"
+    ]
+    page = new_page(browser, language)
+    sign_in(page, portal.url, "ent.li")
+    page.goto(portal.url + "/console/vouchers")
+    page.get_by_role("tab").nth(1).click()
+    applied = page.get_by_role("tabpanel").locator("tr.ant-table-row").first  # the shown tab's
+    applied.filter(has_text=name).wait_for()
+    assert portal.program_id not in applied.inner_text()
+    page.get_by_role("tab").nth(2).click()
+    state = page.get_by_test_id("grant-state").first
+    state.wait_for()
+    assert grant["state"] == "active"
+    assert state.inner_text() == words(language)["vouchers"]["grantStates"]["active"]
+    check_page(page, "vouchers-grants", language)
+    page.context.close()
+
+
+# ---------------------------------------------------------------- failures in words
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_failed_request_shows_the_apis_message_or_the_portals_own_never_a_javascript_error(
+    portal: Seeded, browser: Any, language: str
+) -> None:
+    said = words(language)["errors"]
+    page = new_page(browser, language)
+    shown = page.get_by_test_id("page-error")
+
+    page.route("**/v1/public/overview*", lambda route: route.abort())
+    page.goto(portal.url + "/")
+    shown.wait_for(timeout=20_000)
+    assert shown.inner_text().strip() == said["network"]
+    page.unroute("**/v1/public/overview*")
+    page.route(
+        "**/v1/public/overview*",
+        lambda route: route.fulfill(status=502, body="<html>Bad Gateway</html>"),
+    )
+    page.goto(portal.url + "/")
+    shown.wait_for(timeout=20_000)
+    assert shown.inner_text().strip() == said["server"].replace("{{status}}", "502")
+    check_page(page, "overview-failed", language)
+
+    refusal = {"error": "internal", "message": "比较失败" if language == "zh-CN" else "failed"}
+    page.route("**/v1/public/pools?*", lambda route: route.fulfill(status=500, json=refusal))
+    for ids in (
+        f"ids={portal.h100_pool_id}&ids={portal.ascend_pool_id}",  # the parameter repeated
+        f"ids={portal.h100_pool_id},{portal.ascend_pool_id}",  # as the market links it
+    ):
+        page.goto(f"{portal.url}/market/compare?{ids}")
+        shown.wait_for(timeout=20_000)
+        assert shown.inner_text().strip() == refusal["message"]
+
+    sign_in(page, portal.url, "ent.li")
+    missing = httpx.get(
+        f"{portal.url}/v1/jobs/job_nope",
+        headers={"Authorization": f"Bearer {portal.enterprise}", "Accept-Language": language},
+    )
+    assert missing.status_code == 404
+    page.goto(portal.url + "/console/jobs/job_nope")
+    shown.wait_for()
+    assert shown.inner_text().strip() == missing.json()["message"]
+    page.context.close()
+
+
+# ---------------------------------------------------------------- long names, narrow columns
+
+
+def test_long_names_are_cut_in_their_cells_and_the_header_keeps_its_height(
+    portal: Seeded, browser: Any
+) -> None:
+    """A 200-character display name, a 120-character job name and a 200-character bank
+    reference, none with a space to break at: the header stays 64 px with its menu, and
+    the tables keep their state and amount columns in view (no sideways scroll)."""
+    login = f"long{secrets.token_hex(2)}"
+    name = "显" * 200
+    registered = portal.api(
+        portal.operator,
+        "POST",
+        "/v1/organisations",
+        {
+            "name": f"长名企业 {login}",
+            "kind": "enterprise",
+            "region": "浙江/杭州",
+            "admin": {"login": login, "password": PASSWORD, "display_name": name},
+        },
+    )
+    org_id, token = registered["organisation"]["id"], registered["token"]
+    reference = "R" * 200
+    top_up = {"amount_fen": 1_000_000, "external_reference": reference}
+    portal.api(portal.operator, "POST", f"/v1/wallets/{org_id}/top-ups", top_up)
+    job = {"name": "W" * 120, "command": "true", "cards": 1, "max_run_time_s": 60}
+    portal.api(token, "POST", "/v1/jobs", job)
+
+    page = new_page(browser, "en")
+    sign_in(page, portal.url, login)
+    header = page.locator("header")
+    assert header.bounding_box()["height"] == 64
+    said = words("en")["nav"]
+    menu = [
+        item.inner_text() for item in header.locator(".ant-menu-item").all() if item.is_visible()
+    ]
+    assert menu == [said[page] for page in PUBLIC_PAGES]  # the whole menu, none of it folded
+    shown = page.get_by_test_id("user-name")
+    assert shown.bounding_box()["width"] <= 200
+    width = page.viewport_size["width"]
+    for path, long_text, column in (
+        ("/console/jobs", "W" * 120, '[data-testid="job-state"]'),
+        ("/console/wallet", reference, '[data-testid="statement-amount"]'),
+    ):
+        page.goto(portal.url + path)
+        row = page.locator("tbody tr", has_text=long_text)
+        row.wait_for()
+        box = row.locator(column).bounding_box()
+        assert box and box["x"] + box["width"] <= width, f"{path}: {column} at {box}"
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, f"{path} scrolls sideways by {overflow} px"
+        check_page(page, f"long-{path.rsplit('/', 1)[-1]}", "en")
+    page.context.close()
+
+
+# ---------------------------------------------------------------- the live quote, paged
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_live_quote_pages_its_pools_says_how_many_and_fits_the_page(
+    portal: Seeded, browser: Any, language: str
+) -> None:
+    """The API lists at most 50 pools (the cheapest) and counts them all: ten rows a page,
+    'showing 50 of 1,054', and every price column inside the page, even beside a voucher
+    program with a long name (the answer is rewritten in the page to be that large)."""
+    pools: list[dict[str, Any]] = [
+        {
+            "pool_id": f"pool_{index:04d}",
+            "pool": f"批量算力池-{index:04d}",
+            "accelerator": "H100-SXM",
+            "region": "浙江/杭州/余杭",
+            "price_fen_per_card_hour": 100 + index,
+            "max_cost_fen": 100 + index,
+        }
+        for index in range(50)
+    ]
+    grant = {
+        "grant_id": "vgr_1",
+        "program_id": "vpr_1",
+        "program_name": "杭州市算力券" * 12,
+        "subsidy_fen": 30,
+        "note": "",
+    }
+    subsidies = [
+        {
+            "pool_id": p["pool_id"],
+            "amount_fen": p["max_cost_fen"],
+            "grants": [grant],
+            "enterprise_pays_fen": p["max_cost_fen"] - 30,
+        }
+        for p in pools
+    ]
+    quote = {
+        "feasible_pools": pools,
+        "feasible_pools_total": 1054,
+        "min_fen": 100,
+        "max_fen": 9_999,
+        "reasons": [],
+        "vouchers": subsidies,
+    }
+    page = new_page(browser, language)
+    page.route("**/v1/jobs/quote", lambda route: route.fulfill(json=quote))
+    sign_in(page, portal.url, "ent.li")
+    page.goto(portal.url + "/console/submit")
+    page.fill("#name", "quoted")
+    card = page.get_by_test_id("quote")
+    card.locator("tr.ant-table-row").first.wait_for()
+    assert card.locator("tr.ant-table-row").count() == 10
+    showing = words(language)["submit"]["showing"]
+    assert page.get_by_test_id("quote-showing").inner_text() == showing.replace(
+        "{{shown}}", "50"
+    ).replace("{{total}}", "1,054")
+    assert page.get_by_test_id("pools-total").inner_text() == "1,054"
+    width = page.viewport_size["width"]
+    card_box = card.bounding_box()
+    assert card_box["x"] + card_box["width"] <= width
+    for pay in page.get_by_test_id("you-pay").all():
+        box = pay.bounding_box()
+        assert box["x"] + box["width"] <= card_box["x"] + card_box["width"], box
+    card.locator(".ant-pagination-item-2").click()
+    card.locator("tbody tr", has_text="批量算力池-0010").wait_for()
+    check_page(page, "submit-quote-paged", language)
+    page.context.close()
+
+
+# ---------------------------------------------------------------- small things on public pages
+
+
+def test_the_documents_title_follows_the_language(portal: Seeded, browser: Any) -> None:
+    page = new_page(browser, "zh-CN")
+    page.goto(portal.url + "/market")
+    page.wait_for_selector("h2")
+    assert page.title() == words("zh-CN")["documentTitle"]
+    page.get_by_role("combobox").first.click()
+    page.locator(".ant-select-item-option", has_text="English").click()
+    page.wait_for_function("(title) => document.title === title", arg=words("en")["documentTitle"])
+    page.context.close()
+    page = new_page(browser, "en")  # a page loaded in English (index.html's title is Chinese)
+    page.goto(portal.url + "/programs")
+    page.wait_for_selector("h2")
+    assert page.title() == words("en")["documentTitle"]
+    page.context.close()
+
+
+def test_a_scene_published_without_its_organisation_starts_with_no_separator(
+    portal: Seeded, browser: Any
+) -> None:
+    item = {
+        "id": "OPP-1",
+        "kind": "opportunities",
+        "org": "",
+        "title": "质检视觉",
+        "description": "产线缺陷检测",
+        "industry": "智能制造",
+        "tags": [],
+        "region": "浙江/杭州",
+        "status": "open",
+        "extra": {},
+        "created_at": "2026-12-06T05:30:00Z",
+    }
+    page = new_page(browser, "zh-CN")
+    page.route(
+        "**/v1/public/scenes/opportunities?*",
+        lambda route: route.fulfill(json={"items": [item], "total": 1, "offset": 0, "limit": 20}),
+    )
+    page.goto(portal.url + "/scenes")
+    facts = page.locator(".ant-list-item-meta-description").first
+    facts.wait_for()
+    assert facts.inner_text().strip() == "智能制造 · 浙江/杭州"
+    page.context.close()
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_dashboards_count_charts_mark_whole_numbers_only(
+    portal: Seeded, browser: Any, language: str
+) -> None:
+    """With one or two jobs and cards, ECharts would mark 0.2, 0.4…: the two count charts
+    (cards by vendor, jobs by state) draw whole-number ticks only."""
+
+    def small(route: Any) -> None:
+        board = route.fetch().json()
+        board["jobs_by_state"] = {state: 0 for state in board["jobs_by_state"]}
+        board["jobs_by_state"].update(succeeded=1, failed=2)
+        board["vendors"] = [
+            {"vendor": "Huawei", "domestic": True, "pools": 1, "cards": 2, "busy_cards": 1}
+        ]
+        route.fulfill(json=board)
+
+    page = new_page(browser, language)
+    page.context.add_init_script(CANVAS_RECORDER)
+    page.route("**/v1/public/dashboard?*", small)
+    page.goto(portal.url + "/dashboard")
+    page.wait_for_function(DRAWN)
+    charts = page.locator("div[role=img]")
+    for index in (0, 3):  # cards by vendor, jobs by state
+        ticks = [t["text"] for t in drawn_on(charts.nth(index))["texts"]]
+        numbers = [text for text in ticks if re.fullmatch(r"[\d.,]+", text)]
+        assert numbers and all("." not in n for n in numbers), f"chart {index}: {ticks}"
+    page.context.close()

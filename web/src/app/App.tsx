@@ -4,6 +4,7 @@ import enUS from "antd/locale/en_US";
 import zhCN from "antd/locale/zh_CN";
 import { useTranslation } from "react-i18next";
 import { RouterProvider } from "react-router-dom";
+import { ApiError, onSessionEnded, rememberCsrf } from "../lib/api";
 import { router } from "./router";
 
 // Ant Design's default grey texts fall short of WCAG AA contrast (axe-core checks every page).
@@ -21,7 +22,26 @@ const THEME = {
 };
 
 const queryClient = new QueryClient({
-  defaultOptions: { queries: { refetchOnWindowFocus: false, retry: 1 } },
+  defaultOptions: { queries: { refetchOnWindowFocus: false, retry: retryUnlessSignedOut } },
+});
+
+/** Asking again cannot bring an ended session back (and would only delay the sign-in page). */
+function retryUnlessSignedOut(failures: number, error: unknown): boolean {
+  return failures < 1 && !(error instanceof ApiError && error.status === 401);
+}
+
+// A session ended elsewhere (signed out everywhere, expired, disabled) ends here too: nothing
+// cached for that user stays on screen, and a console page gives way to the sign-in page,
+// which says why and leads back. (A public page stays: it needs no session.)
+onSessionEnded((reason) => {
+  const { pathname, search } = window.location;
+  if (pathname === "/sign-in") return; // already there: the first refused call took the user
+  rememberCsrf(null);
+  if (pathname.startsWith("/console")) {
+    void router.navigate(`/sign-in?reason=${reason}&next=${encodeURIComponent(pathname + search)}`, { replace: true });
+  }
+  queryClient.clear();
+  queryClient.setQueryData(["me"], null);
 });
 
 export function App() {

@@ -12,6 +12,9 @@ const { Header, Content, Sider, Footer } = Layout;
 // antd cut "Receivables and payouts" to "Receivables and pay…". The e2e page check fails on
 // any menu label cut off.
 const SIDER_WIDTH = 232;
+// A display name is the user's own and may run to 200 characters: one line, cut with "…"
+// (the whole on hover), so the 64 px header keeps its height and its menu.
+const USER_NAME_WIDTH = 180;
 
 export function PortalLayout() {
   const { t, i18n } = useTranslation();
@@ -36,7 +39,7 @@ export function PortalLayout() {
           style={{ flex: 1, minWidth: 0, background: "transparent" }}
           items={PUBLIC_MENU.map((entry) => ({ key: entry.path, label: <Link to={entry.path}>{t(entry.label)}</Link> }))}
         />
-        <Space>
+        <Space style={{ flex: "none", minWidth: 0 }}>
           <Select
             aria-label={t("nav.language")}
             value={i18n.language as Language}
@@ -50,7 +53,9 @@ export function PortalLayout() {
           {user ? (
             <>
               <Button onClick={() => navigate(consoleHome(user.org_kind))}>{t("nav.console")}</Button>
-              <Typography.Text style={{ color: "#fff" }}>{user.display_name}</Typography.Text>
+              <Typography.Text style={{ color: "#fff", maxWidth: USER_NAME_WIDTH, display: "block", lineHeight: "32px" }} ellipsis={{ tooltip: user.display_name }} data-testid="user-name">
+                {user.display_name}
+              </Typography.Text>
               <Button onClick={async () => { await signOut(); navigate("/"); }}>{t("nav.signOut")}</Button>
             </>
           ) : (

@@ -43,3 +43,22 @@ export const CONSOLE_MENUS: Record<string, MenuEntry[]> = {
 export function consoleHome(orgKind: string): string {
   return CONSOLE_MENUS[orgKind]?.[0]?.path ?? "/";
 }
+
+/** The kind of organisation whose console holds the page: the kind whose menu lists it (or a
+ * page under one of its entries, /console/jobs/job_1 under /console/jobs); null for a page
+ * no console lists (/console itself). */
+export function consoleKindOf(pathname: string): string | null {
+  for (const [kind, entries] of Object.entries(CONSOLE_MENUS)) {
+    const owns = entries.some(({ path }) => path.startsWith("/console/") && (pathname === path || pathname.startsWith(`${path}/`)));
+    if (owns) return kind;
+  }
+  return null;
+}
+
+/** Where to go after signing in: the page the user was sent away from when it is a page of
+ * this portal they may open, else their console's first page. */
+export function afterSignIn(orgKind: string, next: string | null): string {
+  if (!next || !next.startsWith("/") || next.startsWith("//") || next.startsWith("/sign-in")) return consoleHome(orgKind);
+  const owner = consoleKindOf(next.split(/[?#]/)[0]);
+  return owner === null || owner === orgKind ? next : consoleHome(orgKind);
+}

@@ -13,7 +13,10 @@ export function rememberCsrf(token: string | null | undefined): void {
   csrfToken = token ?? null;
 }
 
-/** An API refusal: its `error` code, its message in the chosen language, and its `field`. */
+/** An API refusal: its `error` code, its message in the chosen language, and its `field`.
+ * An answer with no JSON body (a proxy's 502 page) has the code "http_error": its message is
+ * the HTTP status text, in English whatever the reader's language, so pages show their own
+ * words for it (errorText in forms.ts). */
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -23,6 +26,22 @@ export class ApiError extends Error {
   ) {
     super(message);
   }
+}
+
+/** The 401 codes that mean the session is over (ended elsewhere, expired, or gone): the
+ * portal then drops what it cached and asks the user to sign in again. A wrong password
+ * (login_failed) or a missing second factor (totp_required) is the sign-in form's business. */
+export const SESSION_ENDED_CODES = ["credential_revoked", "credential_expired", "not_authenticated"] as const;
+
+let sessionEnded: ((code: string) => void) | null = null;
+
+/** The one listener (the app shell) told when any API call finds the session over. */
+export function onSessionEnded(listener: ((code: string) => void) | null): void {
+  sessionEnded = listener;
+}
+
+export function reportSessionEnded(status: number, code: string | undefined): void {
+  if (status === 401 && code && (SESSION_ENDED_CODES as readonly string[]).includes(code)) sessionEnded?.(code);
 }
 
 const WRITES = new Set(["POST", "PUT", "PATCH", "DELETE"]);
@@ -49,20 +68,31 @@ const headersMiddleware: Middleware = {
 export const api = createClient<paths>({ baseUrl: "", credentials: "same-origin" });
 api.use(headersMiddleware);
 
+export const HTTP_ERROR = "http_error";
+
 type Result<T> = { data?: T; error?: unknown; response: Response };
+type ErrorBody = { error?: string; message?: string; field?: string | null };
+
+/** The ApiError for a refused answer, from its parsed JSON body if it had one (telling the
+ * shell first when the session is over). */
+export function refusal(response: Response, error: unknown): ApiError {
+  const body = (typeof error === "object" && error !== null ? error : {}) as ErrorBody;
+  reportSessionEnded(response.status, body.error);
+  if (!body.message) return new ApiError(response.status, HTTP_ERROR, response.statusText, null);
+  return new ApiError(response.status, body.error ?? HTTP_ERROR, body.message, body.field ?? null);
+}
 
 /** The data of a successful answer, or an ApiError carrying the server's `field`. */
 export async function unwrap<T>(call: Promise<Result<T>>): Promise<T> {
   const { data, error, response } = await call;
   if (response.ok) return data as T;
-  const body = (error ?? {}) as { error?: string; message?: string; field?: string | null };
-  throw new ApiError(response.status, body.error ?? "http_error", body.message ?? response.statusText, body.field ?? null);
+  throw refusal(response, error);
 }
 
 /** Plain GETs for downloads and text the generated client does not shape (CSV, HTML). */
 export async function fetchText(url: string): Promise<string> {
   const response = await fetch(url, { headers: { "Accept-Language": currentLanguage() }, credentials: "same-origin" });
-  if (!response.ok) throw new ApiError(response.status, "http_error", response.statusText, null);
+  if (!response.ok) throw refusal(response, await response.json().catch(() => null));
   return response.text();
 }
 

@@ -7,6 +7,13 @@ export function yuan(fen: number | null | undefined): string {
   return `${sign}¥${yuanFormat.format(Math.abs(fen) / 100)}`;
 }
 
+const countFormat = new Intl.NumberFormat("zh-CN", { maximumFractionDigits: 0 });
+
+/** A count with thousands separators: 1,054. */
+export function count(n: number): string {
+  return countFormat.format(n);
+}
+
 export function fenFromYuan(yuanAmount: number): number {
   return Math.round(yuanAmount * 100);
 }
@@ -30,4 +37,10 @@ export function beijingTime(iso: string | null | undefined): string {
 
 export function percent(share: number): string {
   return `${(share * 100).toFixed(1)}%`;
+}
+
+/** A scene's "org · industry · region", leaving out what it lacks (an item published without
+ * its organisation has no org: no line may start with a dangling "· "). */
+export function sceneFacts(item: { org?: string | null; industry?: string | null; region?: string | null }): string {
+  return [item.org, item.industry, item.region].filter(Boolean).join(" · ");
 }

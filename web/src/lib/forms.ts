@@ -1,6 +1,8 @@
 import type { FormInstance } from "antd";
 import { ApiError } from "./api";
 
+export { errorText } from "./errors";
+
 /** Shows the server's refusal next to the field it names; returns false when no field matched. */
 export function showServerError(form: FormInstance, error: unknown, fields: string[]): boolean {
   if (!(error instanceof ApiError) || !error.field) return false;
@@ -8,8 +10,4 @@ export function showServerError(form: FormInstance, error: unknown, fields: stri
   if (!name) return false;
   form.setFields([{ name, errors: [error.message] }]);
   return true;
-}
-
-export function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

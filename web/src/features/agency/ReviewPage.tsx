@@ -7,6 +7,7 @@ import { PageHeader } from "../../components/PageHeader";
 import { api, unwrap } from "../../lib/api";
 import { beijingTime, fenFromYuan, yuan } from "../../lib/format";
 import { required, useServerTable, useSubmit, YuanInput } from "../consoles/shared";
+import { useProgramNames } from "../vouchers/programNames";
 import type { Application } from "./api";
 
 type Decision = { application: Application; approve: boolean };
@@ -17,6 +18,7 @@ export default function ReviewPage() {
   const table = useServerTable<Application>(["agency", "applications", state], (offset, limit) =>
     unwrap(api.GET("/v1/vouchers/applications", { params: { query: { state, offset, limit } } })),
   );
+  const programName = useProgramNames(table.rows);
   const [deciding, setDeciding] = useState<Decision | null>(null);
   const [form] = Form.useForm<{ quota: number; reason: string }>();
   const submit = useSubmit();
@@ -49,7 +51,7 @@ export default function ReviewPage() {
         pagination={table.pagination}
         columns={[
           { title: t("agency.review.enterprise"), dataIndex: "enterprise_id" },
-          { title: t("agency.review.program"), dataIndex: "program_id" },
+          { title: t("agency.review.program"), dataIndex: "program_id", render: (_: string, application: Application) => programName(application) },
           { title: t("agency.review.requested"), dataIndex: "requested_fen", render: yuan },
           { title: t("agency.review.sme"), dataIndex: "is_sme", render: (sme: boolean) => (sme ? t("common.yes") : t("common.no")) },
           { title: t("agency.review.region"), dataIndex: "region" },

@@ -2,9 +2,9 @@ import { useQueryClient } from "@tanstack/react-query";
 import { Alert, Button, Card, Form, Input } from "antd";
 import { useState } from "react";
 import { useTranslation } from "react-i18next";
-import { useNavigate } from "react-router-dom";
-import { consoleHome } from "../../app/menu";
-import { api, rememberCsrf, unwrap } from "../../lib/api";
+import { useNavigate, useSearchParams } from "react-router-dom";
+import { afterSignIn } from "../../app/menu";
+import { api, rememberCsrf, SESSION_ENDED_CODES, unwrap } from "../../lib/api";
 import { errorText, showServerError } from "../../lib/forms";
 
 type SignInForm = { login: string; password: string; totp?: string };
@@ -13,7 +13,11 @@ export default function SignInPage() {
   const { t } = useTranslation();
   const [form] = Form.useForm<SignInForm>();
   const navigate = useNavigate();
+  const [params] = useSearchParams();
   const client = useQueryClient();
+  // Sent here because the session ended (App.tsx): say why, in the reader's language.
+  const reason = params.get("reason") ?? "";
+  const ended = (SESSION_ENDED_CODES as readonly string[]).includes(reason) ? t(`signIn.ended.${reason}`) : null;
   const [failure, setFailure] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   async function submit(values: SignInForm) {
@@ -23,7 +27,7 @@ export default function SignInPage() {
       const signed = await unwrap(api.POST("/v1/auth/login", { body: { login: values.login, password: values.password, totp: values.totp || null } }));
       rememberCsrf(signed.csrf_token);
       await client.invalidateQueries({ queryKey: ["me"] });
-      navigate(consoleHome(signed.user.org_kind));
+      navigate(afterSignIn(signed.user.org_kind, params.get("next")), { replace: true });
     } catch (error) {
       if (!showServerError(form, error, ["login", "password", "totp"])) setFailure(errorText(error));
     } finally {
@@ -32,6 +36,7 @@ export default function SignInPage() {
   }
   return (
     <Card title={<h1 style={{ fontSize: 20, margin: 0 }}>{t("signIn.title")}</h1>} style={{ maxWidth: 420, margin: "40px auto" }}>
+      {ended && !failure && <Alert type="warning" title={ended} style={{ marginBottom: 16 }} role="status" data-testid="session-ended" />}
       {failure && <Alert type="error" title={failure} style={{ marginBottom: 16 }} role="alert" />}
       <Form form={form} layout="vertical" onFinish={submit} requiredMark={false}>
         <Form.Item name="login" label={t("signIn.login")} rules={[{ required: true, message: t("signIn.loginRequired") }]}>

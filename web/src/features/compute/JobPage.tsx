@@ -5,6 +5,7 @@ import { useTranslation } from "react-i18next";
 import { useParams } from "react-router-dom";
 import { PageHeader } from "../../components/PageHeader";
 import { useMe } from "../../lib/auth";
+import { errorText } from "../../lib/errors";
 import { beijingTime, yuan } from "../../lib/format";
 import { beijingMonth } from "../../lib/time";
 import { FINAL_STATES, readLog, useBillLine, useJob, useUsage } from "./api";
@@ -44,7 +45,13 @@ export default function JobPage() {
   const usage = useUsage(jobId, final);
   const month = final && job.data?.finished_at ? beijingMonth(job.data.finished_at) : null;
   const bill = useBillLine(me.data?.org_id, jobId, usage.data ? month : null);
-  if (job.isError) return <Alert type="error" title={String(job.error)} />;
+  if (job.isError)
+    return (
+      <>
+        <PageHeader title={t("jobs.title")} />
+        <Alert type="error" title={errorText(job.error)} role="alert" data-testid="page-error" />
+      </>
+    );
   if (!job.data) return <Spin />;
   const data = job.data;
   return (

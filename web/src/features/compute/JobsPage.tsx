@@ -2,6 +2,7 @@ import { Button, Select, Space, Table, Tag } from "antd";
 import { useState } from "react";
 import { useTranslation } from "react-i18next";
 import { Link, useNavigate } from "react-router-dom";
+import { CLIPPED, Clipped } from "../../components/Clipped";
 import { PageHeader } from "../../components/PageHeader";
 import { beijingTime, yuan } from "../../lib/format";
 import { type Job, useJobs } from "./api";
@@ -41,11 +42,11 @@ export default function JobsPage() {
         loading={jobs.isLoading}
         dataSource={jobs.data?.items ?? []}
         columns={[
-          { title: t("jobs.name"), dataIndex: "name", render: (name: string, job: Job) => <Link to={`/console/jobs/${job.id}`}>{name}</Link> },
-          { title: t("jobs.state"), dataIndex: "state", render: (s: string) => <StateTag state={s} /> },
-          { title: t("jobs.cards"), key: "cards", render: (_: unknown, job: Job) => String((job.spec as { cards?: number }).cards ?? "") },
-          { title: t("jobs.hold"), dataIndex: "hold_fen", render: (fen: number) => yuan(fen) },
-          { title: t("jobs.submittedAt"), dataIndex: "submitted_at", render: (at: string) => beijingTime(at) },
+          { title: t("jobs.name"), dataIndex: "name", ...CLIPPED, render: (name: string, job: Job) => <Clipped text={name}><Link to={`/console/jobs/${job.id}`}>{name}</Link></Clipped> },
+          { title: t("jobs.state"), dataIndex: "state", width: 120, render: (s: string) => <StateTag state={s} /> },
+          { title: t("jobs.cards"), key: "cards", width: 90, render: (_: unknown, job: Job) => String((job.spec as { cards?: number }).cards ?? "") },
+          { title: t("jobs.hold"), dataIndex: "hold_fen", width: 140, render: (fen: number) => yuan(fen) },
+          { title: t("jobs.submittedAt"), dataIndex: "submitted_at", width: 180, render: (at: string) => beijingTime(at) },
         ]}
         pagination={{
           current: offset / PAGE_SIZE + 1,

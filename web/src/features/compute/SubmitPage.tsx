@@ -1,12 +1,12 @@
 // Submit a job with a live quote: the price range over the pools that can run it, and for
 // each voucher grant the subsidy and what the enterprise pays, before anything is held.
-import { Alert, Button, Card, Col, Descriptions, Form, Input, InputNumber, Row, Select, Table, Tag, Typography } from "antd";
+import { Alert, Button, Card, Col, Descriptions, Form, Input, InputNumber, Row, Select, Table, Tag, Tooltip, Typography } from "antd";
 import { useEffect, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { useNavigate, useSearchParams } from "react-router-dom";
 import { PageHeader } from "../../components/PageHeader";
 import { errorText, showServerError } from "../../lib/forms";
-import { yuan } from "../../lib/format";
+import { count, yuan } from "../../lib/format";
 import { type JobSpec, type Quote, useQuote, useSubmitJob } from "./api";
 
 type SubmitForm = { name: string; command: string; cards: number; max_run_time_h: number; accelerators: string[]; region?: string };
@@ -89,6 +89,11 @@ export default function SubmitPage() {
   );
 }
 
+/** The quote lists at most the cheapest 50 pools (QUOTE_POOLS_MAX on the server) and counts
+ * them all; paged here, ten to a page, so that a city of a thousand pools stays one short card. */
+const QUOTE_PAGE_SIZE = 10;
+type QuoteLine = { pool_id: string; pool: string; accelerator: string; region: string; max_cost_fen: number };
+
 function QuoteCard({ quote, error, loading }: { quote?: Quote; error: unknown; loading: boolean }) {
   const { t } = useTranslation();
   if (error) return <Alert type="warning" title={errorText(error)} />;
@@ -96,37 +101,57 @@ function QuoteCard({ quote, error, loading }: { quote?: Quote; error: unknown; l
   if (!quote.feasible_pools.length)
     return <Alert type="warning" title={t("submit.noPool")} description={quote.reasons.join("；")} />;
   const subsidies = new Map((quote.vouchers ?? []).map((v) => [v.pool_id, v]));
-  type Line = { pool_id: string; pool: string; accelerator: string; region: string; max_cost_fen: number };
+  const lines = quote.feasible_pools as QuoteLine[];
+  // `feasible_pools_total` counts every pool that can run the job (the list is the cheapest).
+  const total = (quote as Quote & { feasible_pools_total?: number }).feasible_pools_total ?? lines.length;
   return (
     <Card title={t("submit.quote")} loading={loading && !quote} data-testid="quote">
       <Descriptions size="small" column={2}>
         <Descriptions.Item label={t("submit.priceRange")}>
           <span data-testid="price-range">{yuan(quote.min_fen)} – {yuan(quote.max_fen)}</span>
         </Descriptions.Item>
-        <Descriptions.Item label={t("submit.pools")}>{quote.feasible_pools.length}</Descriptions.Item>
+        <Descriptions.Item label={t("submit.pools")}><span data-testid="pools-total">{count(total)}</span></Descriptions.Item>
       </Descriptions>
-      <Table<Line>
+      {total > lines.length && (
+        <Typography.Paragraph type="secondary" data-testid="quote-showing">{t("submit.showing", { shown: count(lines.length), total: count(total) })}</Typography.Paragraph>
+      )}
+      <Table<QuoteLine>
         rowKey="pool_id"
         size="small"
-        pagination={false}
-        dataSource={quote.feasible_pools as Line[]}
+        tableLayout="fixed"
+        pagination={lines.length > QUOTE_PAGE_SIZE ? { pageSize: QUOTE_PAGE_SIZE, showSizeChanger: false, size: "small" } : false}
+        dataSource={lines}
         columns={[
-          { title: t("submit.pool"), dataIndex: "pool", render: (_: string, line: Line) => <>{line.pool}<br /><Typography.Text type="secondary">{line.accelerator} · {line.region}</Typography.Text></> },
-          { title: t("submit.maxCost"), dataIndex: "max_cost_fen", render: (fen: number) => yuan(fen) },
+          {
+            title: t("submit.pool"),
+            dataIndex: "pool",
+            render: (_: string, line: QuoteLine) => (
+              <div style={{ overflowWrap: "anywhere" }}>
+                {line.pool}
+                <br />
+                <Typography.Text type="secondary">{line.accelerator} · {line.region}</Typography.Text>
+              </div>
+            ),
+          },
+          { title: t("submit.maxCost"), dataIndex: "max_cost_fen", width: 110, render: (fen: number) => yuan(fen) },
           {
             title: t("submit.subsidy"),
             key: "subsidy",
-            render: (_: unknown, line: Line) =>
+            render: (_: unknown, line: QuoteLine) =>
               (subsidies.get(line.pool_id)?.grants ?? []).map((grant) => (
-                <div key={grant.grant_id} data-testid="grant-subsidy">
-                  <Tag color="#237804">{grant.program_name}</Tag> −{yuan(grant.subsidy_fen)}
+                <div key={grant.grant_id} data-testid="grant-subsidy" style={{ display: "flex", alignItems: "center", gap: 4, minWidth: 0 }}>
+                  <Tooltip title={grant.program_name}>
+                    <Tag color="#237804" style={{ minWidth: 0, overflow: "hidden", textOverflow: "ellipsis" }}>{grant.program_name}</Tag>
+                  </Tooltip>
+                  <span style={{ flex: "none" }}>−{yuan(grant.subsidy_fen)}</span>
                 </div>
               )),
           },
           {
             title: t("submit.youPay"),
             key: "pays",
-            render: (_: unknown, line: Line) => <strong data-testid="you-pay">{yuan(subsidies.get(line.pool_id)?.enterprise_pays_fen ?? line.max_cost_fen)}</strong>,
+            width: 110,
+            render: (_: unknown, line: QuoteLine) => <strong data-testid="you-pay">{yuan(subsidies.get(line.pool_id)?.enterprise_pays_fen ?? line.max_cost_fen)}</strong>,
           },
         ]}
       />

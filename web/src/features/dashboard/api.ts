@@ -8,7 +8,8 @@
 // its element. A refresh whose figures are unchanged renders nothing.
 // What the feed keeps is bounded: the last answer, and one value per part.
 import { useCallback, useEffect, useMemo, useRef, useSyncExternalStore } from "react";
-import { ApiError, type Schemas } from "../../lib/api";
+import { refusal, type Schemas } from "../../lib/api";
+import { errorText } from "../../lib/errors";
 import { currentLanguage } from "../../lib/i18n";
 
 export type Dashboard = Schemas["DashboardPublic"];
@@ -107,12 +108,12 @@ export class DashboardFeed {
         headers: { "Accept-Language": currentLanguage() },
         signal: abort.signal,
       });
-      const body = await reply.json();
-      if (!reply.ok) throw new ApiError(reply.status, body.error ?? "http_error", body.message ?? reply.statusText, body.field ?? null);
+      const body: unknown = await reply.json().catch(() => null); // a proxy's error page is not JSON
+      if (!reply.ok) throw refusal(reply, body);
       if (!abort.signal.aborted) this.accept(body as Dashboard);
     } catch (error) {
       if (abort.signal.aborted) return;
-      this.fail(String(error));
+      this.fail(errorText(error));
     }
     if (this.running && !abort.signal.aborted) this.timer = window.setTimeout(() => void this.read(), this.intervalMs);
   }

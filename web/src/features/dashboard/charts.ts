@@ -19,6 +19,10 @@ function listed(title: string, pairs: [string, string | number][]): string {
   return `${title}: ${pairs.map(([name, value]) => `${name} ${value}`).join(", ")}`;
 }
 
+/** A value axis of counts (cards, jobs): whole-number ticks only. With small counts ECharts
+ * would otherwise mark 0.2, 0.4… of a job. */
+const COUNT_AXIS = { type: "value", minInterval: 1, ...AXIS } as const;
+
 const vendorChart: WallChartSpec<Dashboard["vendors"]> = {
   key: "vendors",
   part: (data) => data.vendors,
@@ -34,7 +38,7 @@ const vendorChart: WallChartSpec<Dashboard["vendors"]> = {
         legend: { top: 0, right: 0, textStyle: { color: "#e6edf7" } },
         grid: { left: 48, right: 16, top: 40, bottom: 32 },
         xAxis: { type: "category", data: names, ...AXIS },
-        yAxis: { type: "value", ...AXIS },
+        yAxis: COUNT_AXIS,
         series: [
           { name: t("dashboard.busy"), type: "bar", stack: "cards", data: vendors.map((v) => v.busy_cards) },
           { name: t("dashboard.free"), type: "bar", stack: "cards", data: vendors.map((v) => v.cards - v.busy_cards) },
@@ -109,7 +113,7 @@ const jobsChart: WallChartSpec<Dashboard["jobs_by_state"]> = {
         tooltip: { trigger: "axis" },
         grid: { left: 48, right: 16, top: 24, bottom: 48 },
         xAxis: { type: "category", data: states.map((s) => t(`jobState.${s}`)), ...AXIS, axisLabel: { color: "#c9d4e5", rotate: 30 } },
-        yAxis: { type: "value", ...AXIS },
+        yAxis: COUNT_AXIS,
         series: [{ type: "bar", data: states.map((s) => jobs[s] ?? 0) }],
       },
     };

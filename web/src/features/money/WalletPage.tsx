@@ -2,10 +2,12 @@ import { Button, Card, Col, DatePicker, Row, Space, Statistic, Table } from "ant
 import dayjs, { type Dayjs } from "dayjs";
 import { useState } from "react";
 import { useTranslation } from "react-i18next";
+import { CLIPPED, Clipped } from "../../components/Clipped";
 import { PageHeader } from "../../components/PageHeader";
 import type { Schemas } from "../../lib/api";
 import { useMe } from "../../lib/auth";
 import { beijingTime, yuan } from "../../lib/format";
+import { lineAmount, transferKind } from "../../lib/ledger";
 import { beijingMonth } from "../../lib/time";
 import { statementUrl, useBalances, useMonth, useStatement } from "./api";
 
@@ -52,11 +54,11 @@ export default function WalletPage() {
               loading={statement.isLoading}
               dataSource={statement.data?.items ?? []}
               columns={[
-                { title: t("wallet.time"), dataIndex: "timestamp", render: (at: string) => beijingTime(at) },
-                { title: t("wallet.code"), dataIndex: "code" },
-                { title: t("wallet.reference"), dataIndex: "reference" },
-                { title: t("wallet.amount"), dataIndex: "signed_fen", render: (fen: number, line: Line) => (line.hold_state ? `${yuan(line.amount_fen)} (${line.hold_state})` : yuan(fen)) },
-                { title: t("wallet.memo"), dataIndex: "memo" },
+                { title: t("wallet.time"), dataIndex: "timestamp", width: 180, render: (at: string) => beijingTime(at) },
+                { title: t("wallet.code"), dataIndex: "code", width: 130, render: (code: string) => <span data-testid="statement-kind">{transferKind(t, code)}</span> },
+                { title: t("wallet.reference"), dataIndex: "reference", ...CLIPPED, render: (reference: string) => <Clipped text={reference} /> },
+                { title: t("wallet.amount"), dataIndex: "signed_fen", width: 190, render: (_: number, line: Line) => <span data-testid="statement-amount">{lineAmount(t, line)}</span> },
+                { title: t("wallet.memo"), dataIndex: "memo", ...CLIPPED, render: (memo: string) => <Clipped text={memo} /> },
               ]}
               pagination={{ current: offset / PAGE_SIZE + 1, pageSize: PAGE_SIZE, total: statement.data?.total ?? 0, showSizeChanger: false, onChange: (n) => setOffset((n - 1) * PAGE_SIZE) }}
             />

@@ -2,6 +2,7 @@
 import { Select, Space, Table, Tag } from "antd";
 import { useState } from "react";
 import { useTranslation } from "react-i18next";
+import { CLIPPED, Clipped } from "../../components/Clipped";
 import { PageHeader } from "../../components/PageHeader";
 import { api, unwrap, type Schemas } from "../../lib/api";
 import { beijingTime } from "../../lib/format";
@@ -30,7 +31,7 @@ export default function ProviderJobsPage() {
         pagination={table.pagination}
         columns={[
           { title: "ID", dataIndex: "id" },
-          { title: t("provider.jobs.name"), dataIndex: "name" },
+          { title: t("provider.jobs.name"), dataIndex: "name", ...CLIPPED, render: (name: string) => <Clipped text={name} /> },
           { title: t("provider.jobs.pool"), dataIndex: "pool_id" },
           { title: t("provider.jobs.cards"), render: (_, j) => String((j.spec as { cards?: number }).cards ?? "") },
           { title: t("provider.jobs.stateColumn"), dataIndex: "state", render: (s: string) => <Tag data-testid="job-state">{t(`jobState.${s}`)}</Tag> },

@@ -3,10 +3,12 @@
 import { Card, Col, Row, Statistic, Table } from "antd";
 import { useQuery } from "@tanstack/react-query";
 import { useTranslation } from "react-i18next";
+import { CLIPPED, Clipped } from "../../components/Clipped";
 import { PageHeader } from "../../components/PageHeader";
 import { api, unwrap, type Schemas } from "../../lib/api";
 import { useMe } from "../../lib/auth";
 import { beijingTime, yuan } from "../../lib/format";
+import { lineAmount, transferKind } from "../../lib/ledger";
 import { useServerTable } from "../consoles/shared";
 
 type Line = Schemas["StatementLinePublic"];
@@ -22,7 +24,7 @@ export default function ProviderMoneyPage() {
     refetchInterval: 5_000,
   });
   const table = useServerTable<Line>(["provider", "statement", orgId], (offset, limit) =>
-    unwrap(api.GET("/v1/wallets/{org_id}/statement", { params: { path: { org_id: orgId }, query: { offset, limit } } })), 5_000,
+    unwrap(api.GET("/v1/wallets/{org_id}/statement", { params: { path: { org_id: orgId }, query: { offset, limit } } })), 5_000, Boolean(orgId),
   );
   const receivable = balances.data?.find((a) => a.kind === "provider_receivable");
   const paidOut = table.rows.filter((line) => line.code === "payout").reduce((sum, line) => sum + line.amount_fen, 0);
@@ -52,10 +54,10 @@ export default function ProviderMoneyPage() {
         dataSource={table.rows}
         pagination={table.pagination}
         columns={[
-          { title: t("provider.money.time"), dataIndex: "timestamp", render: beijingTime },
-          { title: t("provider.money.code"), dataIndex: "code", render: (code: string) => t(`provider.money.codes.${code}`, { defaultValue: code }) },
-          { title: t("provider.money.reference"), dataIndex: "reference" },
-          { title: t("consoles.amount"), dataIndex: "signed_fen", render: yuan },
+          { title: t("provider.money.time"), dataIndex: "timestamp", width: 180, render: beijingTime },
+          { title: t("provider.money.code"), dataIndex: "code", width: 130, render: (code: string) => transferKind(t, code) },
+          { title: t("provider.money.reference"), dataIndex: "reference", ...CLIPPED, render: (reference: string) => <Clipped text={reference} /> },
+          { title: t("consoles.amount"), dataIndex: "signed_fen", width: 190, render: (_: number, line: Line) => lineAmount(t, line) },
         ]}
       />
     </>

@@ -2,6 +2,7 @@
 import { Alert, Card, Col, Progress, Row, Spin, Statistic } from "antd";
 import { useTranslation } from "react-i18next";
 import { PageHeader } from "../../components/PageHeader";
+import { errorText } from "../../lib/errors";
 import { percent } from "../../lib/format";
 import { useOverview } from "./api";
 
@@ -9,7 +10,13 @@ export default function OverviewPage() {
   const { t } = useTranslation();
   const overview = useOverview();
   const data = overview.data;
-  if (overview.isError) return <Alert type="error" title={String(overview.error)} />;
+  if (overview.isError)
+    return (
+      <>
+        <PageHeader title={t("overview.title")} />
+        <Alert type="error" title={errorText(overview.error)} role="alert" data-testid="page-error" />
+      </>
+    );
   if (!data) return <Spin />;
   const stats: [string, string | number][] = [
     ["overview.providers", data.providers],

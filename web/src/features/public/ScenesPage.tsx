@@ -2,6 +2,7 @@ import { List, Tabs, Tag, Typography } from "antd";
 import { useState } from "react";
 import { useTranslation } from "react-i18next";
 import { PageHeader } from "../../components/PageHeader";
+import { sceneFacts } from "../../lib/format";
 import { usePublishedScenes } from "./api";
 
 const PAGE_SIZE = 20;
@@ -18,7 +19,7 @@ function Published({ kind }: { kind: "opportunities" | "capabilities" }) {
         <List.Item>
           <List.Item.Meta
             title={<Typography.Text strong>{item.title}</Typography.Text>}
-            description={<>{item.org} · {item.industry} · {item.region} {item.tags.map((tag) => <Tag key={tag}>{tag}</Tag>)}</>}
+            description={<>{sceneFacts(item)} {item.tags.map((tag) => <Tag key={tag}>{tag}</Tag>)}</>}
           />
           <Typography.Paragraph ellipsis={{ rows: 2 }} style={{ maxWidth: 560, margin: 0 }}>{item.description}</Typography.Paragraph>
         </List.Item>

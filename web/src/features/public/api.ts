@@ -41,7 +41,7 @@ export function useCompared(ids: string[]) {
   return useQuery({
     queryKey: ["public", "compare", ids],
     queryFn: () => unwrap(api.GET("/v1/public/pools", { params: { query: { ids, limit: 4 } } })),
-    enabled: ids.length > 0,
+    enabled: ids.length > 1, // one product is no comparison: the page asks for more
   });
 }
 

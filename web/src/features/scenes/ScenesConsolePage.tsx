@@ -7,6 +7,7 @@ import { useTranslation } from "react-i18next";
 import { PageHeader } from "../../components/PageHeader";
 import { api, unwrap } from "../../lib/api";
 import { useMe } from "../../lib/auth";
+import { sceneFacts } from "../../lib/format";
 import { errorText, showServerError } from "../../lib/forms";
 import { useServerTable, type Paged } from "../consoles/shared";
 
@@ -98,7 +99,7 @@ function Opportunities() {
   const { current, pageSize, total, showTotal, onChange } = items.pagination; // a List's pager, not a Table's
   return (
     <List loading={items.query.isFetching} dataSource={items.rows} pagination={{ current, pageSize, total, showTotal, onChange }}
-      renderItem={(item) => <List.Item><List.Item.Meta title={item.title} description={`${item.org} · ${item.industry} · ${item.region}`} /></List.Item>} />
+      renderItem={(item) => <List.Item><List.Item.Meta title={item.title} description={sceneFacts(item)} /></List.Item>} />
   );
 }
 

@@ -4,11 +4,13 @@ import { Alert, Button, Checkbox, DatePicker, Form, Input, InputNumber, Modal, T
 import type { Dayjs } from "dayjs";
 import { useState } from "react";
 import { useTranslation } from "react-i18next";
+import { CLIPPED, Clipped } from "../../components/Clipped";
 import { PageHeader } from "../../components/PageHeader";
 import { api, ApiError, unwrap, type Schemas } from "../../lib/api";
 import { errorText, showServerError } from "../../lib/forms";
 import { beijingTime, fenFromYuan, yuan } from "../../lib/format";
 import { useServerTable } from "../consoles/shared";
+import { useProgramNames } from "./programNames";
 
 type Program = Schemas["ProgramPublic"];
 type Application = Schemas["ApplicationPublic"];
@@ -85,12 +87,13 @@ function Applications() {
   const applications = useServerTable<Application>(["applications"], (offset, limit) =>
     unwrap(api.GET("/v1/vouchers/applications", { params: { query: { offset, limit } } })), 5000,
   );
+  const programName = useProgramNames(applications.rows);
   return (
     <Table<Application>
       rowKey="id"
       dataSource={applications.rows}
       columns={[
-        { title: t("vouchers.program"), dataIndex: "program_id" },
+        { title: t("vouchers.program"), dataIndex: "program_id", ...CLIPPED, render: (_: string, application: Application) => <Clipped text={programName(application)} /> },
         { title: t("vouchers.state"), dataIndex: "state", render: (state: string) => <Tag data-testid="application-state">{t(`vouchers.states.${state}`)}</Tag> },
         { title: t("vouchers.requested"), dataIndex: "requested_fen", render: (fen: number) => yuan(fen) },
         { title: t("vouchers.granted"), dataIndex: "granted_fen", render: (fen: number | null) => yuan(fen) },
@@ -113,11 +116,11 @@ function Grants() {
       dataSource={grants.rows}
       pagination={grants.pagination}
       columns={[
-        { title: t("vouchers.program"), dataIndex: "program_name" },
+        { title: t("vouchers.program"), dataIndex: "program_name", ...CLIPPED, render: (name: string) => <Clipped text={name} /> },
         { title: t("vouchers.quota"), dataIndex: "quota_fen", render: (fen: number) => <span data-testid="grant-quota">{yuan(fen)}</span> },
         { title: t("vouchers.available"), dataIndex: "available_fen", render: (fen: number) => yuan(fen) },
         { title: t("vouchers.reserved"), dataIndex: "reserved_fen", render: (fen: number) => yuan(fen) },
-        { title: t("vouchers.state"), dataIndex: "state" },
+        { title: t("vouchers.state"), dataIndex: "state", render: (state: string) => <Tag data-testid="grant-state">{t(`vouchers.grantStates.${state}`, { defaultValue: state })}</Tag> },
       ]}
     />
   );
