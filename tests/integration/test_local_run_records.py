@@ -193,3 +193,23 @@ def test_a_job_that_forges_its_claim_never_gets_another_process_adopted(tmp_path
     finally:
         victim.kill()
         victim.wait()
+
+
+def test_a_claimed_run_that_already_ended_is_adopted_not_run_again(
+    tmp_path: Path, marker_dir: Path
+) -> None:
+    """The successor of a starter that died before recording its run finds the run over: no
+    process left to check, only its claim and exit file. It is adopted, never run twice."""
+    starter = LocalBackend(tmp_path / "jobs")
+    starter.submit(request("job_over", marker_dir, sleep_s=0))
+    folder = starter.work_root / "job_over"
+    deadline = time.monotonic() + 10
+    while not (folder / ".suanli-exit-1").is_file() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    starter._jobs["job_over"].process.wait()  # reaped: its pid names no process now
+    os.unlink(tmp_path / "jobs" / f"job_over{RUN_RECORD_SUFFIX}")
+    successor = LocalBackend(tmp_path / "jobs")
+    successor.submit(request("job_over", marker_dir))  # the same attempt again
+    assert wait_final(successor, "job_over") == BackendState.FAILED
+    assert successor.status("job_over").exit_code == 3  # the ended run's own exit
+    assert runs(marker_dir, "job_over") == 1

@@ -92,6 +92,7 @@ WRAPPER = (
     ' echo "$code" > ".suanli-exit-$2.tmp";'
     ' mv ".suanli-exit-$2.tmp" ".suanli-exit-$2"; exit "$code"'
 )
+ENDED_RUN_START = -1  # the recorded start of a run adopted after it ended: never alive
 CLAIM_PID_WAIT_S = 2.0  # a wrapper writes its pid right after its claim
 LOG_MAX_BYTES_DEFAULT = 10 * 1024 * 1024  # Settings.job_log_max_bytes
 # `python -I -S -c LOG_COPIER LIMIT NOTE_ZH NOTE_EN`: its input is the run's output (a pipe),
@@ -217,7 +218,9 @@ class LocalBackend:
                 field="job_id",
             )
         owner = workdir.stat().st_uid
-        if not _runs_in(pid, workdir, owner if self.isolates_users else None):
+        fields = _proc_stat(pid)
+        ended = fields is None or fields[0] in ("Z", "X")  # the run is over: its exit file tells
+        if not ended and not _runs_in(pid, workdir, owner if self.isolates_users else None):
             # the claim folder is the job's own to write: a pid there is a claim, not proof.
             # Adopted, another tenant's run (or the server) would be stopped as this job's.
             raise BackendError(
@@ -231,7 +234,8 @@ class LocalBackend:
             "attempt": attempt,
             "tag": str(attempt),
             "pid": pid,
-            "pid_start": _process_start(pid),
+            # an ended run's pid may be reused by anyone: a start no process has never matches
+            "pid_start": ENDED_RUN_START if ended or fields is None else int(fields[19]),
             "cards": cards,
             "uid": owner if self.isolates_users else None,
             "workdir": str(workdir),
