@@ -3,28 +3,15 @@ a client reads the field to know what to change (its token, the backend, the org
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
 from suanli.errors import Conflict, NotFound, PermissionDenied, SuanliError
 from tests.e2e.test_api_compute import JOB
-from tests.helpers import City, build_city, fund, make_app
+from tests.e2e.test_api_compute import city as city  # the same funded city (fixture)
+from tests.helpers import City
 
 LOCAL_POOL = {
     "name": "p", "accelerator_model": "L40S", "nodes": 1, "cards_per_node": 4,
     "region": "浙江/杭州/滨江", "price_fen_per_card_hour": 100,
 }  # fmt: skip
-
-
-@pytest.fixture
-def city(tmp_path: Path) -> Iterator[City]:
-    app = make_app(tmp_path)
-    built = build_city(app)
-    fund(app, built.enterprise_id)
-    yield built
-    app.close()
 
 
 def test_a_raised_error_without_a_field_still_has_the_key() -> None:
