@@ -6,29 +6,18 @@ refusal naming its field."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from suanli.adapters.db.tables_scenes import SceneCapabilityRow
-from suanli.services.scenes import lexical_only_matcher
-from tests.helpers import City, build_city, make_app
+from tests.e2e.test_api_scenes import city as city  # the same city (fixture)
+from tests.helpers import City
 
 HEADER = "id,title,description,industry,tags,region,org"
 OPPORTUNITIES = "/v1/scenes/opportunities"
 CAPABILITIES = "/v1/scenes/capabilities"
-
-
-@pytest.fixture
-def city(tmp_path: Path) -> Iterator[City]:
-    app = make_app(tmp_path)
-    built = build_city(app)
-    built.client.app.state.scene_matcher = lexical_only_matcher()  # type: ignore[attr-defined]
-    yield built
-    app.close()
 
 
 def patch(city: City, token: str, path: str, body: dict[str, Any]) -> Any:

@@ -5,25 +5,13 @@ instant given in UTC is answered in Beijing time from the create on."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-import pytest
-
 from suanli.services import ledger
+from tests.e2e.test_api_vouchers import city as city  # the same city (fixture)
 from tests.e2e.test_api_vouchers import day, hangzhou, open_program
-from tests.helpers import City, build_city, fund, make_app
-
-
-@pytest.fixture
-def city(tmp_path: Path) -> Iterator[City]:
-    app = make_app(tmp_path)
-    built = build_city(app)
-    fund(app, built.enterprise_id, 1_000_000)
-    yield built
-    app.close()
+from tests.helpers import City
 
 
 def small_program(city: City, name: str = "上海模型券") -> dict[str, Any]:
