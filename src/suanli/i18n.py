@@ -74,22 +74,30 @@ def using_language(language: str | None) -> Iterator[str]:
         _request_language.reset(token)
 
 
+ACCEPT_LANGUAGE_PARTS_MAX = 20  # a longer header is read this far (bounded work per request)
+
+
 def parse_accept_language(header: str | None) -> str | None:
-    """The best supported language of an Accept-Language header (RFC 9110 q-values)."""
+    """The best supported language of an Accept-Language header (RFC 9110 q-values: `q` in
+    any case, after other parameters too; above 1 counts as 1); None when it names none
+    (`*`, `fr`, `en;q=0`, a q-value that is no number): the caller's default applies. Only
+    the first `ACCEPT_LANGUAGE_PARTS_MAX` entries are read."""
     if not header:
         return None
     ranked: list[tuple[float, int, str]] = []
-    for position, part in enumerate(header.split(",")[:20]):
-        tag, _, params = part.strip().partition(";")
+    for position, part in enumerate(header.split(",")[:ACCEPT_LANGUAGE_PARTS_MAX]):
+        tag, *params = part.split(";")
         quality = 1.0
-        if params.strip().startswith("q="):
-            try:
-                quality = float(params.strip()[2:])
-            except ValueError:
-                quality = 0.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value.strip())
+                except ValueError:
+                    quality = 0.0
         language = normalise_language(tag)
-        if language is not None and quality > 0:
-            ranked.append((-quality, position, language))
+        if language is not None and quality > 0:  # NaN too is no preference
+            ranked.append((-min(quality, 1.0), position, language))
     return min(ranked)[2] if ranked else None
 
 

@@ -107,3 +107,106 @@ def test_every_cli_line_is_in_the_asked_language(server: dict[str, str], tmp_pat
                 assert has_chinese(done.stderr), f"{shown}: not Chinese: {done.stderr}"
             if refused and language == "en":
                 assert not has_chinese_outside_quotes(done.stderr), f"{shown}: {done.stderr}"
+
+
+# Chinese that tenants typed (a region names a division, and the shipped table is Chinese
+# only) or the platform named (the operator's default name): data, in either language.
+TENANT_CHINESE = ("浙江/杭州", "平台运营方")
+
+
+def _codes_worded_by_the_cli() -> set[str]:
+    """Every API code the CLI has words for: shown raw in a Chinese answer, it is untranslated.
+    (Codes whose Chinese word is the code itself, product names such as Ray, are left out.)"""
+    from suanli.cli.render import CODE_WORDS
+    from suanli.cli.vouchers import CATEGORY_WORDS, RULE_FIELDS, SCOPE_WORDS
+
+    worded = {code for code, (zh, _) in {**CODE_WORDS, **CATEGORY_WORDS}.items() if zh != code}
+    return worded | set(SCOPE_WORDS) | set(RULE_FIELDS) | {"base_ratio_bp", "ratio_bp"}
+
+
+def test_codes_and_labels_are_worded_in_the_asked_language(
+    server: dict[str, str],  # noqa: F811
+) -> None:
+    """Lists and records (organisations, users, tokens, a pool, a statement, voucher programs,
+    scene pairs) show the API's codes as words of the asked language: no `enterprise`,
+    `top_up` or `base_ratio_bp` in Chinese, no Chinese label in English."""
+    import re
+    from datetime import UTC, datetime, timedelta
+
+    import httpx
+
+    tokens, ids = {"operator": server["SUANLI_TOKEN"]}, {}
+    for name, kind in (("p1", "provider"), ("e1", "enterprise"), ("a1", "agency")):
+        made = json.loads(
+            cli(server, "orgs", "create", "--name", name, "--kind", kind, "--json").stdout
+        )
+        tokens[kind], ids[kind] = made["token"], made["organisation"]["id"]
+    as_ = {who: {**server, "SUANLI_TOKEN": token} for who, token in tokens.items()}
+    me = json.loads(cli(as_["enterprise"], "users", "me", "--json").stdout)
+    cli(as_["enterprise"], "users", "update", me["id"], "--name", "Wang Wei")  # not `admin`
+    pool = json.loads(
+        cli(
+            as_["operator"],
+            *(
+                "pools",
+                "create",
+                "--name",
+                "l40s",
+                "--accelerator",
+                "L40S",
+                "--region",
+                "浙江/杭州",
+            ),
+            *("--price-fen", "720", "--provider-id", ids["provider"], "--json"),
+        ).stdout
+    )
+    topup = ("ledger", "topup", "--org", ids["enterprise"], "--amount-fen", "100000")
+    cli(as_["operator"], *topup, "--reference", "wire-1")
+    today = datetime.now(UTC).date()
+    program = json.loads(
+        cli(
+            as_["agency"],
+            *("vouchers", "programs", "create", "--name", "city voucher", "--budget-fen", "900"),
+            *("--valid-from", str(today), "--valid-until", str(today + timedelta(days=30))),
+            *("--ratio", "0.3", "--tier", "0.5,sme", "--cap-per-enterprise-fen", "100", "--json"),
+        ).stdout
+    )
+    cli(as_["enterprise"], "tokens", "create", "--name", "ci", "--scope", "read")
+    client = httpx.Client(base_url=server["SUANLI_API_URL"], timeout=30)
+    for kind, token, row in (
+        ("opportunities", tokens["agency"], "OPP-1,weld grading,grade welds,智能制造,v,Hz,Acme"),
+        ("capabilities", tokens["enterprise"], "CAP-1,vision,weld defects,manufacturing,v,Hz,Beta"),
+    ):
+        text = f"id,title,description,industry,tags,region,org\n{row}\n"
+        body = {"kind": kind, "filename": "x.csv", "content": text, "batch": 1}
+        reply = client.post(
+            "/v1/scenes/import", json=body, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert reply.status_code == 201, reply.text
+    pair = ("scenes", "pairs", "recommend", "--opportunity", "OPP-1", "--capability", "CAP-1")
+    cli(as_["agency"], *pair)
+    reads = [
+        ("operator", ["orgs", "list"]),
+        ("enterprise", ["users", "me"]),
+        ("enterprise", ["tokens", "list"]),
+        ("operator", ["pools", "show", pool["id"]]),
+        ("operator", ["ledger", "statement", "--org", ids["enterprise"]]),
+        ("agency", ["vouchers", "programs", "list"]),
+        ("agency", ["vouchers", "programs", "show", program["id"]]),
+        ("operator", ["scenes", "pairs", "list"]),
+        ("operator", ["scenes", "pairs", "stats"]),
+    ]
+    codes = _codes_worded_by_the_cli()
+    for language in ("zh-CN", "en"):
+        for who, args in reads:
+            done = cli({**as_[who], "SUANLI_LANGUAGE": language, "COLUMNS": "200"}, *args)
+            shown = f"suanli {' '.join(args)} [{language}]"
+            output = done.stdout
+            assert not mixed_lines(output), f"{shown}: {mixed_lines(output)}"
+            if language == "zh-CN":
+                raw = sorted(set(re.findall(r"[a-z_]+", output)) & codes)
+                assert not raw, f"{shown}: untranslated codes {raw}:\n{output}"
+            else:
+                for tenant in TENANT_CHINESE:
+                    output = output.replace(tenant, "")
+                assert not has_chinese(output), f"{shown}: Chinese in English:\n{output}"

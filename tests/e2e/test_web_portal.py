@@ -831,3 +831,33 @@ def test_the_dashboards_count_charts_mark_whole_numbers_only(
         numbers = [text for text in ticks if re.fullmatch(r"[\d.,]+", text)]
         assert numbers and all("." not in n for n in numbers), f"chart {index}: {ticks}"
     page.context.close()
+
+
+def test_a_scenes_industry_is_named_in_the_language_and_follows_a_switch(
+    portal: Seeded, browser: Any
+) -> None:
+    """An industry is the platform's vocabulary: the English page names 智能制造 "smart
+    manufacturing", and choosing 中文 names it again in Chinese, with no reload (the answers
+    the server worded are asked for again in the new language)."""
+    item = {"id": "OPP-LANG", "title": "weld grading", "industry": "智能制造", "org": "Acme"}
+    created = httpx.post(
+        f"{portal.url}/v1/scenes/opportunities",
+        json=item,
+        headers={"Authorization": f"Bearer {portal.agency}"},
+        timeout=30,
+    )
+    assert created.status_code == 201, created.text
+    page = new_page(browser, "en")
+    page.goto(portal.url + "/scenes")
+    facts = page.locator(".ant-list-item", has_text="weld grading").locator(
+        ".ant-list-item-meta-description"
+    )
+    facts.wait_for()
+    assert facts.inner_text().strip() == "Acme · smart manufacturing"
+    page.get_by_role("combobox").first.click()
+    page.locator(".ant-select-item-option", has_text="中文").click()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.ant-list-item-meta-description')]"
+        ".some((node) => node.textContent.trim() === 'Acme · 智能制造')"
+    )
+    page.context.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from suanli import __version__
 from suanli.api import (
@@ -20,6 +20,7 @@ from suanli.api.db_outage import DatabaseOutageMiddleware
 from suanli.api.errors import install_error_handlers
 from suanli.api.guards import RequestGuard
 from suanli.api.idempotency import IdempotencyMiddleware
+from suanli.api.strict_query import strict_query
 from suanli.api.web import install_web
 from suanli.bootstrap import App
 
@@ -40,6 +41,7 @@ def create_api(app: App) -> FastAPI:
         title="suanli 算力",
         version=__version__,
         description="A city's AI compute market: compute exchange, settlement, vouchers, scenes.",
+        dependencies=[Depends(strict_query)],  # integer and boolean query parameters, strictly
     )
     api.state.suanli = app
     api.state.unaudited_writes = []  # api/context.py: writes that appended no audit entry

@@ -9,10 +9,10 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from suanli.api.deps import AppState, CurrentPrincipal, DbSession, PageParams
-from suanli.api.schemas import PageOf
+from suanli.api.schemas import PageOf, Strict
 from suanli.api.types import Line, Text
 from suanli.services import connections
 
@@ -21,8 +21,7 @@ OPTIONS_MAX = 20
 CREDENTIALS_MAX = 10
 
 
-class ConnectionCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ConnectionCreate(Strict):
     name: Line = Field(min_length=1, max_length=200)
     kind: Line = Field(min_length=1, max_length=20, examples=["ray", "slurm"])
     address: Line = Field(
@@ -42,8 +41,7 @@ class ConnectionCreate(BaseModel):
     provider_id: Line | None = Field(default=None, max_length=40, description="operator only")
 
 
-class ConnectionReview(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ConnectionReview(Strict):
     reason: Text = Field(default="", max_length=1_000, description="required to reject")
 
 

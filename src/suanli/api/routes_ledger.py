@@ -3,23 +3,24 @@ operator's ledger check. Thin: parse, call one service in a retried unit of work
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
-from pydantic import BaseModel, Field, StrictInt
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from suanli.adapters.db.ledger_repo import CheckReport, StatementLine, transact
 from suanli.adapters.db.tables_ledger import LedgerCheckRow
 from suanli.api.deps import AppState, CurrentPrincipal, DbSession, PageParams
 from suanli.api.schemas import PageOf, Strict
-from suanli.api.types import Line, Text
+from suanli.api.types import Fen, Line, Text
 from suanli.domain.ledger import TEXT_LENGTH_MAX, Transfer, TransferCode
 from suanli.domain.text import check_instant
 from suanli.errors import InvalidInput, PermissionDenied
-from suanli.i18n import msg
-from suanli.services import ledger, wallets
+from suanli.i18n import msg, t
+from suanli.services import ledger, scenes_deals, wallets
 from suanli.services.common import Page, PageResult, Principal
 
 router = APIRouter(prefix="/v1", tags=["ledger"])
@@ -29,7 +30,7 @@ IdempotencyKeyHeader = Annotated[str | None, Header(alias="Idempotency-Key", max
 
 
 class TopUpCreate(Strict):
-    amount_fen: StrictInt = Field(description="integer fen (分); floats are refused")
+    amount_fen: Fen = Field(description="integer fen (分); floats are refused")
     currency: Line = Field(default="CNY", max_length=8)
     external_reference: Line = ReferenceField
     memo: Text = Field(default="", max_length=TEXT_LENGTH_MAX)
@@ -37,7 +38,7 @@ class TopUpCreate(Strict):
 
 class PayoutCreate(Strict):
     provider_id: Line = Field(min_length=1, max_length=40)
-    amount_fen: StrictInt
+    amount_fen: Fen
     currency: Line = Field(default="CNY", max_length=8)
     external_reference: Line = ReferenceField
 
@@ -45,7 +46,7 @@ class PayoutCreate(Strict):
 class RefundCreate(Strict):
     transfer_id: Line | None = Field(default=None, max_length=100)
     job_id: Line | None = Field(default=None, max_length=40)
-    amount_fen: StrictInt | None = Field(default=None, description="default: all that is left")
+    amount_fen: Fen | None = Field(default=None, description="default: all that is left")
     reason: Text = Field(min_length=1, max_length=TEXT_LENGTH_MAX)
 
 
@@ -109,6 +110,24 @@ def _code_name(code: int) -> str:
         return str(code)
 
 
+# Memos the platform writes itself are codes, worded when read; a tenant's memo (a top-up's,
+# a refund's reason) is shown as typed.
+_VOUCHER_FUNDING_MEMO = re.compile(r"voucher program (\S+)")
+
+
+def memo_public(memo: str) -> str:
+    """A transfer's memo in the reader's language when the platform wrote it."""
+    if memo in scenes_deals.MEMO_WORDS:
+        return scenes_deals.MEMO_WORDS[memo].render()
+    if memo == "demo funding":
+        return t("演示充值", "demo funding")
+    funding = _VOUCHER_FUNDING_MEMO.fullmatch(memo)
+    if funding:
+        program = funding.group(1)
+        return t(f"算力券项目 {program} 拨款", f"voucher program {program}")
+    return memo
+
+
 def transfer_public(transfer: Transfer) -> TransferPublic:
     return TransferPublic(
         id=transfer.id,
@@ -120,7 +139,7 @@ def transfer_public(transfer: Transfer) -> TransferPublic:
         flags=int(transfer.flags),
         pending_id=transfer.pending_id,
         reference=transfer.reference,
-        memo=transfer.memo,
+        memo=memo_public(transfer.memo),
         timestamp=transfer.timestamp,
     )
 

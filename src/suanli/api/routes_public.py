@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from suanli.adapters.matching.industry import industry_label
 from suanli.api.deps import AppState, DbSession, PageParams
 from suanli.api.routes_vouchers import rules_public
 from suanli.api.schemas import PageOf
@@ -212,7 +213,7 @@ def scene_public(row: Any, kind: str) -> SceneItemPublic:
         org=row.org_name,
         title=row.title,
         description=row.description,
-        industry=row.industry,
+        industry=industry_label(row.industry),
         tags=list(row.tags),
         region=row.region,
         status=row.status,

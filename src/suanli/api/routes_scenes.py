@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import Field, StrictInt
+from pydantic import Field
 
 from suanli.adapters.db.ledger_repo import transact
 from suanli.adapters.db.tables_scenes import (
@@ -19,6 +19,7 @@ from suanli.adapters.db.tables_scenes import (
     SceneProposalRow,
     SceneReviewRow,
 )
+from suanli.adapters.matching.industry import industry_label
 from suanli.api.deps import AppState, CurrentPrincipal, PageParams
 from suanli.api.schemas import PageOf, Strict
 from suanli.api.schemas_scenes import (
@@ -43,8 +44,8 @@ from suanli.api.schemas_scenes import (
     ProposalPublic,
     ReviewPublic,
 )
-from suanli.api.types import CalendarDate, Line, Text
-from suanli.domain.scenes import PIPELINE_STAGE_LABELS, TOP_K_MAX, PipelineStage
+from suanli.api.types import CalendarDate, Fen, Line, Text
+from suanli.domain.scenes import TOP_K_MAX, PipelineStage, pipeline_stage_label
 from suanli.errors import InvalidInput
 from suanli.i18n import msg
 from suanli.services import scenes, scenes_deals
@@ -78,7 +79,7 @@ class ItemFields(Strict):
 
 class OpportunityCreate(ItemFields):
     id: Line | None = Field(default=None, max_length=64, description="the list's 编号")
-    budget_fen: StrictInt | None = Field(default=None, ge=0)
+    budget_fen: Fen | None = Field(default=None, ge=0)
     deadline: CalendarDate | None = None
     org_id: Line | None = Field(default=None, description="operator only")
 
@@ -103,7 +104,7 @@ class ItemUpdate(Strict):
     batch: int | None = Field(default=None, ge=1, le=10_000)
     status: Status | None = None
     contact: Line | None = Field(default=None, max_length=500)
-    budget_fen: StrictInt | None = Field(default=None, ge=0)
+    budget_fen: Fen | None = Field(default=None, ge=0)
     deadline: CalendarDate | None = None
     maturity: Line | None = Field(default=None, pattern="^(prototype|pilot|production)$")
     accelerators: list[Text200] | None = Field(default=None, max_length=32)
@@ -134,13 +135,13 @@ class PairMove(Strict):
 
 class CriterionCreate(Strict):
     name: Line = Field(min_length=1, max_length=200)
-    weight_percent: StrictInt = Field(ge=1, le=100)
+    weight_percent: int = Field(ge=1, le=100)
 
 
 class ChallengeCreate(Strict):
     opportunity_id: Line = Field(max_length=64)
     goal: Text = Field(min_length=1, max_length=5_000)
-    reward_fen: StrictInt = Field(gt=0)
+    reward_fen: Fen = Field(gt=0)
     deadline: CalendarDate
     criteria: list[CriterionCreate] = Field(min_length=1, max_length=20)
 
@@ -152,12 +153,12 @@ class ProposalCreate(Strict):
 
 class ReviewCreate(Strict):
     proposal_id: Line = Field(max_length=40)
-    scores: dict[Line, Annotated[StrictInt, Field(ge=0, le=100)]] = Field(max_length=20)
+    scores: dict[Line, Annotated[int, Field(ge=0, le=100)]] = Field(max_length=20)
     comment: Text = Field(default="", max_length=2_000)
 
 
 class AgencyTopUp(Strict):
-    amount_fen: StrictInt = Field(gt=0)
+    amount_fen: Fen = Field(gt=0)
     external_reference: Line = Field(min_length=1, max_length=200, examples=["财政拨付-2025-017"])
 
 
@@ -190,7 +191,7 @@ def item_public(row: SceneRow, caller: Principal) -> ItemPublic:
         org=row.org_name,
         title=row.title,
         description=row.description,
-        industry=row.industry,
+        industry=industry_label(row.industry),
         tags=list(row.tags),
         region=row.region,
         batch=row.batch,
@@ -216,7 +217,7 @@ def pair_public(view: scenes_deals.PairView) -> PairPublic:
         opportunity=ItemRef(id=view.opportunity.id, title=view.opportunity.title),
         capability=ItemRef(id=view.capability.id, title=view.capability.title),
         stage=pair.stage,
-        stage_label=PIPELINE_STAGE_LABELS[PipelineStage(pair.stage)],
+        stage_label=pipeline_stage_label(PipelineStage(pair.stage)),
         score=pair.score,
         why=pair.why,
         consents=PairConsents(
@@ -437,7 +438,7 @@ def consent(pair_id: str, caller: CurrentPrincipal, app: AppState) -> PairPublic
 def pipeline_stats(caller: CurrentPrincipal, app: AppState) -> PipelineStatsPublic:
     with app.db.session() as session:
         counts = scenes_deals.stage_counts(session, caller)
-    labels = {stage.value: label for stage, label in PIPELINE_STAGE_LABELS.items()}
+    labels = {stage.value: pipeline_stage_label(stage) for stage in PipelineStage}
     return PipelineStatsPublic(stages=counts, labels=labels, total=sum(counts.values()))
 
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, Field, StrictBool, StrictInt
+from pydantic import BaseModel, Field
 
 from suanli.adapters.db.ledger_repo import transact
 from suanli.adapters.db.tables_vouchers import (
@@ -20,15 +20,17 @@ from suanli.adapters.db.tables_vouchers import (
 from suanli.api.deps import AppState, CurrentPrincipal, DbSession, PageParams
 from suanli.api.routes_ledger import TransferPublic, transfer_public
 from suanli.api.schemas import PageOf, Strict
-from suanli.api.types import CalendarDate, Line, Text
+from suanli.api.types import CalendarDate, Fen, Line, Text
 from suanli.domain.calendar import in_beijing
 from suanli.domain.divisions import canonical_region
 from suanli.domain.ledger import TEXT_LENGTH_MAX
 from suanli.domain.text import check_date, check_instant
 from suanli.domain.vouchers import (
     BEIJING,
+    LOOKBACK_YEARS_MAX,
     RATIO_BP_MAX,
     SCOPE_ITEMS_MAX,
+    STARTUP_YEARS_MAX,
     TIERS_MAX,
     EnterpriseFacts,
     ProviderScope,
@@ -43,8 +45,13 @@ from suanli.services import vouchers
 from suanli.services.common import PageResult
 
 router = APIRouter(prefix="/v1/vouchers", tags=["vouchers"])
+STACK_ORDER_MAX = 1_000  # domain.vouchers.Rules checks -1000..1000 too, for stored rules
 
-Ratio = Annotated[Decimal, Field(examples=["0.3"], description="0..1, at most 4 decimals")]
+# a decimal, not a float: its text ("0.3") or a JSON number; never a boolean
+Ratio = Annotated[
+    Decimal,
+    Field(strict=False, examples=["0.3"], description="0..1, at most 4 decimals"),
+]
 Items = Annotated[list[Annotated[Line, Field(max_length=200)]], Field(max_length=SCOPE_ITEMS_MAX)]
 Moment = Annotated[
     str,
@@ -59,32 +66,32 @@ Moment = Annotated[
 class TierCreate(Strict):
     ratio: Ratio
     label: Line = Field(default="", max_length=200)
-    sme: StrictBool | None = None
-    domestic: StrictBool | None = Field(default=None, description="true: 国产 only; false: others")
-    yearly_spend_max_fen: StrictInt | None = Field(default=None, description="including the order")
-    startup_age_max_years: StrictInt | None = None
+    sme: bool | None = None
+    domestic: bool | None = Field(default=None, description="true: 国产 only; false: others")
+    yearly_spend_max_fen: Fen | None = Field(default=None, description="including the order")
+    startup_age_max_years: int | None = Field(default=None, ge=1, le=STARTUP_YEARS_MAX)
 
 
 class ProgramCreate(Strict):
     name: Line = Field(min_length=1, max_length=200, examples=["杭州市算力券 2025"])
     category: Line = Field(pattern="^(compute|model|corpus|smart)$")
-    budget_fen: StrictInt
+    budget_fen: Fen
     valid_from: Moment
     valid_until: Moment = Field(description="exclusive end: [valid_from, valid_until)")
     base_ratio: Ratio
     tiers: list[TierCreate] = Field(default_factory=list, max_length=TIERS_MAX)
-    cap_per_enterprise_fen: StrictInt
-    cap_per_order_fen: StrictInt | None = None
+    cap_per_enterprise_fen: Fen
+    cap_per_order_fen: Fen | None = None
     provider_scope: Line = Field(default="all", pattern="^(all|list|region)$")
     provider_ids: Items = Field(default_factory=list)
     provider_regions: Items = Field(default_factory=list, examples=[["浙江/杭州"]])
     enterprise_regions: Items = Field(default_factory=list)
-    sme_only: StrictBool = False
+    sme_only: bool = False
     blacklist: Items = Field(default_factory=list)
-    bad_credit_lookback_years: StrictInt | None = None
-    stacking_allowed: StrictBool = True
+    bad_credit_lookback_years: int | None = Field(default=None, ge=1, le=LOOKBACK_YEARS_MAX)
+    stacking_allowed: bool = True
     max_combined_ratio: Ratio = Decimal(1)
-    stack_order: StrictInt = 0
+    stack_order: int = Field(default=0, ge=-STACK_ORDER_MAX, le=STACK_ORDER_MAX)
 
 
 class ProgramUpdate(Strict):
@@ -93,7 +100,7 @@ class ProgramUpdate(Strict):
 
 
 class FundingCreate(Strict):
-    amount_fen: StrictInt
+    amount_fen: Fen
     external_reference: Line = Field(min_length=1, max_length=TEXT_LENGTH_MAX)
 
 
@@ -118,11 +125,11 @@ class ProgramPublic(BaseModel):
 
 
 class ApplicationCreate(Strict):
-    is_sme: StrictBool
+    is_sme: bool
     region: Line = Field(min_length=1, max_length=200, examples=["浙江/杭州/余杭"])
     founded_on: CalendarDate
     bad_credit_on: CalendarDate | None = Field(default=None, description="latest bad-credit record")
-    requested_fen: StrictInt
+    requested_fen: Fen
     note: Text = Field(default="", max_length=500)
 
 
@@ -145,7 +152,7 @@ class ApplicationPublic(BaseModel):
 
 
 class ApprovalCreate(Strict):
-    quota_fen: StrictInt = Field(description="no larger than the program's cap per enterprise")
+    quota_fen: Fen = Field(description="no larger than the program's cap per enterprise")
 
 
 class RejectionCreate(Strict):

@@ -25,7 +25,14 @@ T = TypeVar("T")
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """The base of every request body. No unknown field, and no type confusion: an integer
+    field takes a JSON integer only (`true`, `"500"`, `5.0` and `1e3` are refused: integer
+    fields take JSON integers only, whatever the fraction), a number field a JSON number
+    (integers included; no string, no boolean, never NaN or Infinity), a boolean field `true`
+    or `false` only. Each refusal is a 422 naming the field. Types JSON cannot carry (dates,
+    instants, decimal ratios) opt out per type with `Strict(False)` and parse their text."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class FirstUser(Strict):

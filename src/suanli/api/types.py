@@ -1,14 +1,22 @@
-"""The API's shared string types: every free-text field of every request body is one of these,
-so the character rule of `domain.text` holds everywhere without a check per field."""
+"""The API's shared request types: every free-text field of every request body is one of these
+string types, so the character rule of `domain.text` holds everywhere without a check per field;
+and money is `Fen`, a JSON integer with a documented bound.
+
+Numbers and booleans are strict (see `api.schemas.Strict`, the base of every request body): an
+integer field takes a JSON integer only (not `true`, not `"500"`, not `5.0` or `1e3`), a
+number field a JSON number (not a string or a boolean; never NaN or Infinity), a boolean field
+`true` or `false` only. Dates and instants are the exception: JSON has no such type, so they
+are read from their ISO text (`CalendarDate`, `Instant`)."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, StringConstraints
+from pydantic import AfterValidator, Field, Strict, StringConstraints
 from pydantic_core import PydanticCustomError
 
+from suanli.domain.money import FEN_MAX
 from suanli.domain.text import (
     DATE_MAX,
     DATE_MIN,
@@ -85,7 +93,14 @@ def _instant(value: datetime) -> datetime:
     return value
 
 
-# A calendar date a person typed (Beijing calendar), in a sane range.
-CalendarDate = Annotated[date, AfterValidator(_calendar_date)]
-# An instant with its time zone, in a sane range.
-Instant = Annotated[datetime, AfterValidator(_instant)]
+# A calendar date a person typed (Beijing calendar), in a sane range. Read from its text
+# (`2025-07-01`) in a strict request body too: JSON has no date type.
+CalendarDate = Annotated[date, Strict(False), AfterValidator(_calendar_date)]
+# An instant with its time zone, in a sane range; from its ISO text, like a date.
+Instant = Annotated[datetime, Strict(False), AfterValidator(_instant)]
+
+# An amount of money in integer fen (分): a JSON integer (never a string, a boolean or a
+# number with a fraction or an exponent), at most FEN_MAX (10**15 fen, 10 trillion yuan, below
+# 2**53 so a JavaScript client reads it exactly). A field adds its own lower bound (ge=0, gt=0)
+# or leaves it to the service, which words a refusal of its own (`invalid_amount`).
+Fen = Annotated[int, Strict(), Field(le=FEN_MAX)]

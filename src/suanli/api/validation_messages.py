@@ -125,12 +125,45 @@ ZH_BY_TYPE = {
     "fraction_parsing": "应为分数",
     "complex_type": "应为复数",
     "complex_str_parsing": "应为复数",
+    # strict numbers and booleans (api.schemas.Strict): what was sent instead, from the input
+    "int_not_bool": "应为整数，不能是 `true` 或 `false`",
+    "int_not_string": '应为整数，不能是字符串：写 500，不写 "500"',
+    "int_not_decimal": "应为整数，不能带小数点或指数：写 5，不写 5.0 或 1e3",
+    "number_not_bool": "应为数字，不能是 `true` 或 `false`",
+    "number_not_string": '应为数字，不能是字符串：写 0.5，不写 "0.5"',
+    "bool_not_number": "应为布尔值 `true` 或 `false`，不能是数字",
+    "bool_not_string": '应为布尔值 `true` 或 `false`，不能是字符串 `"true"`',
+    # query parameters (api.strict_query)
+    "query_integer": "应为十进制整数，如 20",
+    "query_number": "应为十进制数字，如 0.5",
+    "query_boolean": "应为 `true` 或 `false`",
+}
+# English for the strict kinds above (pydantic's own says "a valid integer" whatever came)
+EN_STRICT = {
+    "int_not_bool": "Input should be a JSON integer, not true or false",
+    "int_not_string": 'Input should be a JSON integer, not a string: 500, not "500"',
+    "int_not_decimal": (
+        "Input should be a JSON integer, without a decimal point or exponent: 5, not 5.0 or 1e3"
+    ),
+    "number_not_bool": "Input should be a JSON number, not true or false",
+    "number_not_string": 'Input should be a JSON number, not a string: 0.5, not "0.5"',
+    "bool_not_number": "Input should be a JSON boolean, true or false, not a number",
+    "bool_not_string": 'Input should be a JSON boolean, not a string: true, not "true"',
+}
+STRICT_KINDS = {
+    ("int_type", "bool"): "int_not_bool",
+    ("int_type", "string"): "int_not_string",
+    ("int_type", "number"): "int_not_decimal",
+    ("float_type", "bool"): "number_not_bool",
+    ("float_type", "string"): "number_not_string",
+    ("bool_type", "number"): "bool_not_number",
+    ("bool_type", "string"): "bool_not_string",
 }
 
 
 def problem_message(item: dict[str, Any]) -> str:
     """The message of one validation problem in the current language."""
-    item = _as_string_problem(item)
+    item = _as_strict_problem(_as_string_problem(item))
     if current_language() == "en":
         return str(item.get("msg", "invalid value"))
     context = {key: _shown(value) for key, value in (item.get("ctx") or {}).items()}
@@ -158,6 +191,26 @@ def _as_string_problem(item: dict[str, Any]) -> dict[str, Any]:
         return {**item, "type": "string_too_short", "msg": _characters("least", limit)}
     limit = context.get("max_length")
     return {**item, "type": "string_too_long", "msg": _characters("most", limit)}
+
+
+def _as_strict_problem(item: dict[str, Any]) -> dict[str, Any]:
+    """A strict field's refusal says what came instead: `"500"` for an integer is a string,
+    `5.0` a number with a point, `1` for a boolean a number."""
+    if "input" not in item:
+        return item
+    value = item["input"]
+    if isinstance(value, bool):
+        sent = "bool"
+    elif isinstance(value, str):
+        sent = "string"
+    elif isinstance(value, int | float):
+        sent = "number"
+    else:
+        return item
+    kind = STRICT_KINDS.get((str(item.get("type")), sent))
+    if kind is None:
+        return item
+    return {**item, "type": kind, "msg": EN_STRICT[kind]}
 
 
 def _characters(bound: str, limit: object) -> str:

@@ -21,7 +21,16 @@ from suanli.cli.common import (
     parse_pairs,
     print_json,
 )
-from suanli.cli.render import Column, Field, job_state, print_record, print_table, words, yuan
+from suanli.cli.render import (
+    Column,
+    Field,
+    code_word,
+    job_state,
+    print_record,
+    print_table,
+    words,
+    yuan,
+)
 from suanli.domain.money import format_yuan
 from suanli.i18n import t
 
@@ -88,8 +97,17 @@ def orgs_list(
     if json_output:
         print_json(page)
         return
-    for org in page["items"]:
-        console.print(f"{org['id']}  {org['kind']:<10} {org['name']}")
+    columns = (
+        Column(t("编号", "id"), is_id=True),
+        Column(t("类型", "kind")),
+        Column(t("状态", "state")),
+        Column(t("名称", "name"), fold=True),
+    )
+    rows = [
+        (org["id"], code_word(org["kind"]), code_word(org["state"]), org["name"])
+        for org in page["items"]
+    ]
+    print_table(columns, rows)
     console.print(f"{page['offset'] + len(page['items'])}/{page['total']}")
 
 
@@ -173,7 +191,7 @@ POOL_FIELDS = (
     Field("free_cards", "空闲卡数", "free cards"),
     Field("available", "可用", "available"),
     Field("shareable", "按份出售", "sells card shares"),
-    Field("backend", "后端", "backend"),
+    Field("backend", "后端", "backend", code_word),
     Field("connection_id", "集群接入", "connection"),
 )
 
@@ -552,7 +570,7 @@ USAGE_FIELDS = (
     Field("milli_card_seconds", "计价的千分卡秒", "milli-card-seconds priced"),
     Field("price_fen_per_card_hour", "每卡时价格", "price per card-hour", yuan),
     Field("amount_fen", "金额", "amount", yuan),
-    Field("source", "计时来源", "timed by"),
+    Field("source", "计时来源", "timed by", code_word),
 )
 
 

@@ -137,7 +137,8 @@ def users_me(
     if json_output:
         print_json(me)
         return
-    console.print(f"{me['login']}  {me['display_name']}  {me['role']}  {me['org_name']}")
+    role = code_word(me["role"])
+    console.print(f"{me['login']}  {me['display_name']}  {role}  {me['org_name']}", highlight=False)
 
 
 @users_app.command("list")
@@ -365,7 +366,7 @@ def tokens_list(
         (
             row["id"],
             row["name"],
-            ",".join(row["scopes"]),
+            ",".join(code_word(scope) for scope in row["scopes"]),
             row["expires_at"][:10],
             (row["last_used_at"] or "—")[:16],
             t("已撤销", "revoked") if row["revoked"] else "",

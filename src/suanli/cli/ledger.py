@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
+from rich.cells import cell_len
 
 from suanli.cli.common import (
     ApiClient,
@@ -255,9 +256,12 @@ def statement(
     if json_output:
         print_json(page)
         return
+    width = max((cell_len(code_word(line["code"])) for line in page["items"]), default=0)
     for line in page["items"]:
+        code = code_word(line["code"])
+        code += " " * (width - cell_len(code))
         console.print(
-            f"{line['timestamp'][:19]}  {line['code']:<15} {format_yuan(line['signed_fen']):>14}"
+            f"{line['timestamp'][:19]}  {code} {format_yuan(line['signed_fen']):>14}"
             f"  {line['id']}  {line['reference']}",
             highlight=False,
         )

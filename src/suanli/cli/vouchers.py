@@ -20,8 +20,9 @@ from suanli.cli.common import (
     page_footer,
     print_json,
 )
-from suanli.cli.render import Column, code_word, print_table, words
+from suanli.cli.render import Column, code_word, print_table, words, yuan
 from suanli.domain.money import format_yuan
+from suanli.domain.vouchers import Refusal
 from suanli.i18n import t
 
 app = typer.Typer(help="Compute vouchers", no_args_is_help=True)
@@ -147,7 +148,7 @@ def list_programs(
             p["valid_from"][:10],
             p["valid_until"][:10],
             p["name"],
-            p["category"],
+            category_word(p["category"]),
         )
         for p in page["items"]
     ]
@@ -170,14 +171,86 @@ def _print_program(program: dict[str, Any], json_output: bool) -> None:
     if json_output:
         print_json(program)
         return
-    console.print(f"{program['id']}  {program['name']}  ({program['category']})", highlight=False)
-    for key, value in program["rules"].items():
-        if value not in (None, [], "", {}):
-            console.print(f"  {key}: {words(value)}", highlight=False)
+    category = category_word(program["category"])
+    console.print(f"{program['id']}  {program['name']}  ({category})", highlight=False)
+    rules = program["rules"]
+    for key, (zh, en, show) in RULE_FIELDS.items():
+        if rules.get(key) not in (None, [], "", {}):
+            console.print(f"  {t(zh, en)}: {show(rules[key])}", highlight=False)
+    for number, tier in enumerate(rules.get("tiers") or [], start=1):
+        console.print(f"  {t(f'分档 {number}', f'tier {number}')}: {_tier(tier)}", highlight=False)
+    for key, value in rules.items():  # a rule this CLI does not know yet, as the API names it
+        if key not in RULE_FIELDS and key not in SHOWN_ELSEWHERE and value not in (None, [], ""):
+            console.print(f"  `{key}`: {words(value)}", highlight=False)
     totals = program.get("totals") or {}
     for key, (zh, en) in TOTAL_LABELS.items():
         if key in totals:
             console.print(f"  {t(zh, en)}: {format_yuan(totals[key])}", highlight=False)
+
+
+CATEGORY_WORDS = {
+    "compute": ("算力券", "compute voucher"),
+    "model": ("模型券", "model voucher"),
+    "corpus": ("语料券", "corpus voucher"),
+    "smart": ("智能化改造券", "smart-upgrade voucher"),
+}
+SCOPE_WORDS = {
+    "all": ("全部服务商", "all providers"),
+    "list": ("指定服务商", "listed providers"),
+    "region": ("指定地区的服务商", "providers in the listed regions"),
+}
+
+
+def category_word(code: str) -> str:
+    zh, en = CATEGORY_WORDS.get(code, (code, code))
+    return t(zh, en)
+
+
+def _scope_word(code: Any) -> str:
+    zh, en = SCOPE_WORDS.get(str(code), (str(code), str(code)))
+    return t(zh, en)
+
+
+def _ratio(value: Any) -> str:
+    return str(value)
+
+
+# A program's rules, worded: (label in Chinese, in English, how the value reads).
+RULE_FIELDS: dict[str, tuple[str, str, Any]] = {
+    "base_ratio": ("基础补贴比例", "base ratio", _ratio),
+    "cap_per_enterprise_fen": ("每家企业上限", "cap per enterprise", yuan),
+    "cap_per_order_fen": ("每单上限", "cap per order", yuan),
+    "provider_scope": ("服务商范围", "providers", _scope_word),
+    "provider_ids": ("指定服务商", "listed providers", words),
+    "provider_regions": ("服务商地区", "provider regions", words),
+    "enterprise_regions": ("企业所在地", "enterprise regions", words),
+    "sme_only": ("仅限中小企业", "SMEs only", words),
+    "blacklist": ("黑名单", "blacklist", words),
+    "bad_credit_lookback_years": ("不良信用追溯年数", "bad-credit look-back (years)", words),
+    "stacking_allowed": ("可与其他补贴叠加", "stacks with other subsidies", words),
+    "max_combined_ratio": ("叠加比例上限", "max combined ratio", _ratio),
+    "stack_order": ("叠加顺序", "stack order", words),
+}
+# Shown by their ratio strings above, or line by line (tiers).
+SHOWN_ELSEWHERE = frozenset({"base_ratio_bp", "max_combined_ratio_bp", "tiers"})
+TIER_FIELDS: dict[str, tuple[str, str, Any]] = {
+    "ratio": ("比例", "ratio", _ratio),
+    "label": ("名称", "label", words),
+    "sme": ("中小企业", "SME", words),
+    "domestic": ("国产算力", "domestic", words),
+    "yearly_spend_max_fen": ("年度采购额上限", "yearly spend at most", yuan),
+    "startup_age_max_years": ("成立年限少于", "founded less than (years)", words),
+}
+
+
+def _tier(tier: dict[str, Any]) -> str:
+    """The conditions a tier sets (an unset one is no condition), then its ratio."""
+    parts = [
+        f"{t(zh, en)} {show(tier[key])}"
+        for key, (zh, en, show) in TIER_FIELDS.items()
+        if tier.get(key) not in (None, "")
+    ]
+    return t("，", ", ").join(parts)
 
 
 TOTAL_LABELS = {
@@ -384,13 +457,22 @@ def _print_report(report: dict[str, Any]) -> None:
             console.print(line, highlight=False)
     for refused in report["refused"]:
         wanted = format_yuan(refused["wanted_fen"])
+        outcome = outcome_word(refused["outcome"])
         console.print(
             t(
-                f"未补贴 {refused['outcome']}: {refused['orders']} 单, 按比例应为 {wanted}",
-                f"not subsidised, {refused['outcome']}: {refused['orders']} orders, {wanted}",
+                f"未补贴（{outcome}）: {refused['orders']} 单, 按比例应为 {wanted}",
+                f"not subsidised ({outcome}): {refused['orders']} orders, {wanted}",
             ),
             highlight=False,
         )
+
+
+def outcome_word(code: str) -> str:
+    """Why an order got no subsidy, in the reader's language (the API gives the code)."""
+    try:
+        return Refusal(code).message
+    except ValueError:
+        return code
 
 
 SUBSIDY_SECTIONS = (

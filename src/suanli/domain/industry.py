@@ -22,6 +22,7 @@ UNRELATED = 0.0
 _SECTION = re.compile(r"^[A-T]$")
 _DIVISION = re.compile(r"^\d{2}$")
 _PREFIXED_DIVISION = re.compile(r"^([A-T])(\d{2})$")
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
 @dataclass(frozen=True)
@@ -86,8 +87,30 @@ class IndustryTaxonomy:
 
     def describe(self, code: str, *, english: bool = False) -> str:
         """ "C 制造业" / "C manufacturing", for explanations."""
+        return f"{code} {self.name_of(code, english=english)}"
+
+    def name_of(self, code: str, *, english: bool = False) -> str:
         item = self.classes[code]
-        return f"{code} {item.name_en if english else item.name}"
+        return item.name_en if english else item.name
+
+    def label_for(self, label: str, *, english: bool) -> str:
+        """A label as a reader of one language sees it: a label the table knows (a name in
+        the other language, an alias, a code such as "C36") as its class's name in the
+        reader's language; words already in that language, or a label that maps nowhere
+        (the tenant's own words), as written."""
+        if english and not _CJK.search(label) and not _is_code(label):
+            return label  # English words, perhaps more precise than their class
+        if not english and _CJK.search(label):
+            return label  # Chinese words, perhaps more precise than their class
+        code = self.code_of(label)
+        return label if code is None else self.name_of(code, english=english)
+
+
+def _is_code(label: str) -> bool:
+    cleaned = label.strip().upper()
+    return bool(
+        _SECTION.match(cleaned) or _DIVISION.match(cleaned) or _PREFIXED_DIVISION.match(cleaned)
+    )
 
 
 def _key(label: str) -> str:

@@ -18,7 +18,7 @@ from typing import TypeVar
 from suanli.domain.money import require_fen
 from suanli.domain.text import check_date, clean_text, is_blank
 from suanli.errors import InvalidInput, InvalidTransition
-from suanli.i18n import msg
+from suanli.i18n import msg, t
 
 ID_CHARS_MAX = 64
 TITLE_CHARS_MAX = 200
@@ -301,6 +301,21 @@ PIPELINE_STAGE_LABELS = {
     PipelineStage.DELIVERED: "落地",
     PipelineStage.CLOSED: "终止",
 }
+PIPELINE_STAGE_LABELS_EN = {
+    PipelineStage.RECOMMENDED: "Recommended",
+    PipelineStage.INTERESTED: "Interested",
+    PipelineStage.NEGOTIATING: "Negotiating",
+    PipelineStage.SIGNED: "Signed",
+    PipelineStage.DELIVERED: "Delivered",
+    PipelineStage.CLOSED: "Closed",
+}
+
+
+def pipeline_stage_label(stage: PipelineStage) -> str:
+    """A stage's name in the reader's language (the API's `stage_label`)."""
+    return t(PIPELINE_STAGE_LABELS[stage], PIPELINE_STAGE_LABELS_EN[stage])
+
+
 # One step forward at a time (each stage is a real event someone records), or 终止 from any
 # open stage. No way back: a reopened talk is a new pair, so history stays append-only.
 PIPELINE_TRANSITIONS: Mapping[PipelineStage, frozenset[PipelineStage]] = {

@@ -325,10 +325,10 @@ def _no_usage(job_id: str, state: str) -> Msg:
     """'Yet' only while the job may still run: an ended job without a line never gets one."""
     if JobState(state) in TERMINAL_STATES:
         return msg(
-            f"作业 {job_id} 已结束({state})且没有用量记录: 未计费",
+            f"作业 {job_id} 已结束(状态 `{state}`)且没有用量记录: 未计费",
             f"job {job_id} ended {state} and has no usage: nothing was billed",
         )
     return msg(
-        f"作业 {job_id} 还没有用量记录(状态 {state})，结束后才有",
+        f"作业 {job_id} 还没有用量记录(状态 `{state}`)，结束后才有",
         f"job {job_id} has no usage yet (state {state}); it comes when the job ends",
     )

@@ -455,6 +455,7 @@ def declare_relation(
             raise NotFound(
                 msg(f"没有机构 {org_id}", f"organisation {org_id} not found"), field=field_name
             )
+    _require_undeclared(session, from_org, to_org, kind)
     row = OrganisationRelationRow(
         from_org_id=from_org, to_org_id=to_org, kind=kind, created_at=clock.now()
     )
@@ -465,6 +466,25 @@ def declare_relation(
         to_org=to_org, kind=kind,
     )  # fmt: skip
     return row
+
+
+def _require_undeclared(session: Session, from_org: str, to_org: str, kind: str) -> None:
+    """A relationship is declared once. Checked here, so a second declaration is refused as
+    such (409 naming `kind`) rather than by the unique index, whose violation reads as a race
+    to retry and, outside the API, escapes as a database error."""
+    declared = select(OrganisationRelationRow.id).where(
+        OrganisationRelationRow.from_org_id == from_org,
+        OrganisationRelationRow.to_org_id == to_org,
+        OrganisationRelationRow.kind == kind,
+    )
+    if session.scalar(declared.limit(1)) is not None:
+        raise Conflict(
+            msg(
+                f"机构 {from_org} 与 {to_org} 之间已声明过这种关系",
+                f"this relationship from {from_org} to {to_org} is declared already",
+            ),
+            field="kind",
+        )
 
 
 def are_related(session: Session, org_a: str, org_b: str) -> bool:

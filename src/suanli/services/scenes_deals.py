@@ -66,6 +66,16 @@ STAGES_NEEDING_CONSENT = frozenset(
 PROPOSAL_CHARS_MAX = 10_000
 COMMENT_CHARS_MAX = 2_000
 SCORE_MAX = 100
+# The ledger memos of a challenge's money, stored as these codes (a replay compares them) and
+# worded in the reader's language when read (`MEMO_WORDS`, the API's statements).
+REWARD_FUNDS_MEMO = "揭榜挂帅 reward funds"
+REWARD_HOLD_MEMO = "揭榜挂帅 reward hold"
+REWARD_MEMO = "揭榜挂帅 reward"
+MEMO_WORDS = {
+    REWARD_FUNDS_MEMO: msg("揭榜挂帅奖金拨付", "challenge reward funds"),
+    REWARD_HOLD_MEMO: msg("揭榜挂帅奖金冻结", "challenge reward hold"),
+    REWARD_MEMO: msg("揭榜挂帅奖金", "challenge reward"),
+}
 
 
 # ---------------------------------------------------------------- 对接 pipeline
@@ -333,7 +343,7 @@ def top_up_agency(
         debit_account_id=ledger.EXTERNAL_ACCOUNT_ID,
         credit_account_id=ledger.wallet_id(agency_id),
         reference=external_reference,
-        memo="揭榜挂帅 reward funds",
+        memo=REWARD_FUNDS_MEMO,
     )
     ledger.ensure_account(session, clock, AccountSpec(AccountKind.ENTERPRISE_WALLET, agency_id))
     transfer = ledger.submit_referenced(session, clock, request)
@@ -446,7 +456,7 @@ def _hold_request(row: SceneChallengeRow) -> TransferRequest:
         credit_account_id=ledger.CLEARING_ACCOUNT_ID,
         flags=TransferFlags.PENDING,
         reference=row.id,
-        memo="揭榜挂帅 reward hold",
+        memo=REWARD_HOLD_MEMO,
     )
 
 
@@ -730,7 +740,7 @@ def _award_requests(row: SceneChallengeRow, winner_wallet: str) -> list[Transfer
             debit_account_id=ledger.CLEARING_ACCOUNT_ID,
             credit_account_id=winner_wallet,
             reference=row.id,
-            memo="揭榜挂帅 reward",
+            memo=REWARD_MEMO,
         ),
     ]
 

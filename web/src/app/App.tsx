@@ -5,6 +5,7 @@ import zhCN from "antd/locale/zh_CN";
 import { useTranslation } from "react-i18next";
 import { RouterProvider } from "react-router-dom";
 import { ApiError, onSessionEnded, rememberCsrf } from "../lib/api";
+import i18next from "../lib/i18n";
 import { router } from "./router";
 
 // Ant Design's default grey texts fall short of WCAG AA contrast (axe-core checks every page).
@@ -24,6 +25,10 @@ const THEME = {
 const queryClient = new QueryClient({
   defaultOptions: { queries: { refetchOnWindowFocus: false, retry: retryUnlessSignedOut } },
 });
+
+// Answers the server words (an industry, a stage's name, a refusal) follow a language switch:
+// every query is asked again, now with the new Accept-Language.
+i18next.on("languageChanged", () => void queryClient.invalidateQueries());
 
 /** Asking again cannot bring an ended session back (and would only delay the sign-in page). */
 function retryUnlessSignedOut(failures: number, error: unknown): boolean {

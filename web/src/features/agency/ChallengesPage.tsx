@@ -57,7 +57,7 @@ export default function ChallengesPage() {
                       <Input />
                     </Form.Item>
                     <Form.Item name={[field.name, "weight_percent"]} label={t("agency.challenges.weight")} rules={required(t("consoles.required"))}>
-                      <InputNumber min={1} max={100} suffix="%" />
+                      <InputNumber min={1} max={100} precision={0} suffix="%" />
                     </Form.Item>
                     <Button onClick={() => remove(field.name)}>{t("agency.programs.removeTier")}</Button>
                   </Space>
@@ -105,7 +105,7 @@ function Proposals({ challenge, onClose }: { challenge: Challenge; onClose: () =
     <Modal open width={900} title={t("agency.challenges.proposals")} onCancel={onClose} footer={null}>
       <Space wrap style={{ marginBottom: 12 }}>
         {challenge.criteria.map((c) => (
-          <InputNumber key={c.name} aria-label={c.name} addonBefore={c.name} min={0} max={100} value={scores[c.name]} onChange={(v) => setScores((s) => ({ ...s, [c.name]: Number(v ?? 0) }))} />
+          <InputNumber key={c.name} aria-label={c.name} addonBefore={c.name} min={0} max={100} precision={0} value={scores[c.name]} onChange={(v) => setScores((s) => ({ ...s, [c.name]: Number(v ?? 0) }))} />
         ))}
       </Space>
       <Table<Proposal>

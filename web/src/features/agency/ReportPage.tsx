@@ -85,6 +85,8 @@ function reportCharts(report: Report, t: TFunction) {
     data: report.burn_down.map((d) => d[`${key}_fen`] / 100),
   }));
   const money = (fen: number) => yuan(fen);
+  // The API gives why an order went unsubsidised as a code; an unknown one shows as it came.
+  const outcome = (code: string) => t(`agency.report.outcomes.${code}`, { defaultValue: code });
   const list = (title: string, rows: [string, string][]) => `${title}: ${rows.map(([a, b]) => `${a} ${b}`).join(", ") || t("common.none")}`;
   const lastPaid = report.burn_down[report.burn_down.length - 1]?.paid_fen ?? 0;
   return [
@@ -113,8 +115,8 @@ function reportCharts(report: Report, t: TFunction) {
     {
       key: "refused",
       title: t("agency.report.refused"),
-      label: list(t("agency.report.refused"), report.refused.map((r) => [r.outcome, String(r.orders)])),
-      option: { tooltip: { trigger: "axis" }, grid: { left: 48, right: 16 }, xAxis: { type: "category", data: report.refused.map((r) => r.outcome) }, yAxis: { type: "value" }, series: [{ type: "bar", data: report.refused.map((r) => r.orders) }] },
+      label: list(t("agency.report.refused"), report.refused.map((r) => [outcome(r.outcome), String(r.orders)])),
+      option: { tooltip: { trigger: "axis" }, grid: { left: 48, right: 16 }, xAxis: { type: "category", data: report.refused.map((r) => outcome(r.outcome)) }, yAxis: { type: "value" }, series: [{ type: "bar", data: report.refused.map((r) => r.orders) }] },
     },
   ];
 }

@@ -70,10 +70,10 @@ export default function PoolsPage() {
               </Form.Item>
             )}
             <Form.Item name="nodes" label={t("provider.pools.nodes")} rules={required(t("consoles.required"))}>
-              <InputNumber min={1} />
+              <InputNumber min={1} max={100000} precision={0} />
             </Form.Item>
             <Form.Item name="cards_per_node" label={t("provider.pools.cardsPerNode")} rules={required(t("consoles.required"))}>
-              <InputNumber min={1} max={64} />
+              <InputNumber min={1} max={64} precision={0} />
             </Form.Item>
             <Form.Item name="region" label={t("provider.pools.region")} rules={required(t("consoles.required"))}>
               <Input style={{ width: 260 }} placeholder={t("common.regionDistrictPlaceholder")} />
