@@ -151,7 +151,16 @@ def test_a_job_is_held_settled_paid_out_refunded_and_the_ledger_stays_consistent
         "/v1/payouts",
         {"provider_id": city.provider_id, "amount_fen": owed, "external_reference": "PAY-1"},
     )
-    assert paid.status_code == 201, paid.text
+    assert (paid.status_code, paid.json()["already_recorded"]) == (201, False), paid.text
+    again = city.post(
+        city.operator,
+        "/v1/payouts",
+        {"provider_id": city.provider_id, "amount_fen": owed, "external_reference": "PAY-1"},
+    )  # the bank file sent twice: the first payout again, nothing paid twice
+    assert (again.status_code, again.json()["already_recorded"]) == (200, True), again.text
+    assert again.json()["id"] == paid.json()["id"]
+    audit = city.get(city.operator, "/v1/audit", params={"action": "wallet.payout"}).json()
+    assert audit["total"] == 1, audit
     # The provider was paid already: reversing its share now would overdraw its receivable.
     late = city.post(city.operator, "/v1/refunds", {"job_id": done["id"], "reason": "SLA"})
     assert late.status_code == 422 and late.json()["error"] == "insufficient_funds"

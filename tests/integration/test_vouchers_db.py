@@ -21,7 +21,7 @@ from suanli.domain.jobs import JobSpec
 from suanli.domain.ledger import InvalidTransfer, TransferCode, TransferFlags, TransferRequest
 from suanli.domain.money import apply_basis_points, price_card_seconds
 from suanli.domain.vouchers import BEIJING, BudgetShort, EnterpriseFacts, RatioTier, Rules
-from suanli.errors import PermissionDenied
+from suanli.errors import Conflict, PermissionDenied
 from suanli.services import (
     dashboard,
     jobs,
@@ -32,7 +32,7 @@ from suanli.services import (
     wallets,
 )
 from suanli.services.common import Page, Principal
-from suanli.services.pools import create_pool
+from suanli.services.pools import create_pool, update_pool
 from suanli.services.runtime import Runtime
 from tests.helpers import make_app
 
@@ -274,6 +274,45 @@ def test_a_job_released_without_charge_gives_its_reservation_back(world: World) 
     check_ok(world)
 
 
+def test_a_job_on_a_free_pool_releases_its_empty_reservation_when_it_ends(world: World) -> None:
+    """Shrunk by tests/integration/test_money_stateful.py: every pool repriced to 0, a job
+    submitted with a price cap, run and settled. Nothing was held (the grants expect nothing
+    of a free order), and settlement returned early, leaving the job's reservation `held`
+    after the job had ended."""
+    open_program(world)
+    sme = world.enterprises[0]
+    grant_to(world, sme, 10 * HOUR_FEN)
+    with world.session() as session:
+        for pool_id in world.pools.values():
+            update_pool(session, world.clock, OPERATOR, pool_id, {"price_fen_per_card_hour": 0})
+    spec = JobSpec(
+        name="free", command="true", max_run_time_s=60, max_price_fen_per_card_hour=PRICE
+    )
+    with world.session() as session:
+        job = jobs.submit_job(session, world.app.settings, world.clock, sme, spec)
+    assert job.hold_fen == 0
+    with world.session() as session:
+        row = session.get(JobRow, job.id)
+        row.pool_id, row.price_fen_per_card_hour = world.pools["Ascend-910"], 0
+        usage = UsageRow(
+            job_id=job.id, owner_id=sme.org_id, provider_id=world.provider_id,
+            pool_id=row.pool_id, accelerator_model="Ascend-910", cards=1,
+            started_at=world.clock.now() - timedelta(seconds=60), ended_at=world.clock.now(),
+            card_seconds=60, price_fen_per_card_hour=0, amount_fen=0, source="test",
+            created_at=world.clock.now(),
+        )  # fmt: skip
+        session.add(usage)
+        session.flush()
+        settlement.settle_job(session, world.app.settings, world.clock, row, usage)
+    with world.session() as session:
+        states = session.scalars(
+            select(VoucherRedemptionRow.state).where(VoucherRedemptionRow.job_id == job.id)
+        )
+        assert list(states) == ["released"]
+    assert grant_view(world, sme).reserved_fen == 0
+    check_ok(world)
+
+
 def test_a_fully_subsidised_job_holds_nothing_on_the_wallet_and_refunds_to_the_grant(
     world: World,
 ) -> None:
@@ -371,6 +410,26 @@ def test_no_subsidy_flows_between_related_parties(world: World) -> None:
     assert line.subsidy_fen == 0 and "related parties" in line.subsidy_note
     assert [r.outcome for r in report(world).refused] == ["related_party"]
     check_ok(world)
+
+
+def test_a_relationship_declared_twice_is_refused_as_a_conflict(world: World) -> None:
+    """Shrunk by tests/integration/test_money_stateful.py: `relate(org=0, provider=0)` twice.
+    The second declaration escaped as the database's unique-index error, not a typed one."""
+    sme = world.enterprises[0]
+
+    def relate() -> None:
+        with world.session() as session:
+            organisations.declare_relation(
+                session, world.clock, OPERATOR, from_org=sme.org_id,
+                to_org=world.provider_id, kind="parent_subsidiary",
+            )  # fmt: skip
+
+    relate()
+    with pytest.raises(Conflict) as refused:
+        relate()
+    assert refused.value.field == "kind"
+    with world.session() as session:
+        assert organisations.are_related(session, sme.org_id, world.provider_id)
 
 
 def test_an_approval_beyond_the_unallocated_budget_is_refused_and_writes_nothing(

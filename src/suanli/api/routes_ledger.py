@@ -178,16 +178,30 @@ def line_public(line: StatementLine) -> StatementLinePublic:
 # Writes: each in its own unit of work, retried as a whole on serialization failure or deadlock
 
 
-class TopUpPublic(TransferPublic):
+class RecordedTransferPublic(TransferPublic):
+    """A transfer named by the caller's external reference (a bank transfer's): the same
+    reference again answers 200 with the first transfer and `already_recorded: true`."""
+
     already_recorded: bool = Field(
-        description="true: this reference was recorded before; nothing was credited again"
+        description="true: this reference was recorded before; no money moved again"
+    )
+
+
+def recorded_public(
+    transfer: Transfer, already: bool, response: Response
+) -> RecordedTransferPublic:
+    """201 for money that moved now; 200 for a reference recorded before (moving nothing)."""
+    if already:
+        response.status_code = 200
+    return RecordedTransferPublic(
+        **transfer_public(transfer).model_dump(), already_recorded=already
     )
 
 
 @router.post("/wallets/{org_id}/top-ups", status_code=201)
 def top_up(
     org_id: str, body: TopUpCreate, caller: CurrentPrincipal, app: AppState, response: Response
-) -> TopUpPublic:
+) -> RecordedTransferPublic:
     """Records money received; the same `external_reference` again answers 200 with
     `already_recorded: true` and the first transfer, crediting nothing."""
 
@@ -203,15 +217,16 @@ def top_up(
             memo=body.memo,
         )
 
-    transfer, already = transact(app.db, record)
-    if already:
-        response.status_code = 200
-    return TopUpPublic(**transfer_public(transfer).model_dump(), already_recorded=already)
+    return recorded_public(*transact(app.db, record), response)
 
 
 @router.post("/payouts", status_code=201)
-def payout(body: PayoutCreate, caller: CurrentPrincipal, app: AppState) -> TransferPublic:
-    transfer = transact(
+def payout(
+    body: PayoutCreate, caller: CurrentPrincipal, app: AppState, response: Response
+) -> RecordedTransferPublic:
+    """Pays a provider out; the same `external_reference` again answers 200 with
+    `already_recorded: true` and the first payout, paying nothing."""
+    recorded = transact(
         app.db,
         lambda session: wallets.payout(
             session,
@@ -223,7 +238,7 @@ def payout(body: PayoutCreate, caller: CurrentPrincipal, app: AppState) -> Trans
             currency=body.currency,
         ),
     )
-    return transfer_public(transfer)
+    return recorded_public(*recorded, response)
 
 
 @router.post("/refunds", status_code=201)

@@ -447,17 +447,23 @@ def pipeline_stats(caller: CurrentPrincipal, app: AppState) -> PipelineStatsPubl
 
 @router.post("/agencies/{agency_id}/top-ups", status_code=201)
 def top_up_agency(
-    agency_id: str, body: AgencyTopUp, caller: CurrentPrincipal, app: AppState
+    agency_id: str, body: AgencyTopUp, caller: CurrentPrincipal, app: AppState, response: Response
 ) -> AgencyTopUpPublic:
-    """The operator records an agency's payment into the wallet challenge rewards come from."""
-    transfer_id = transact(
+    """The operator records an agency's payment into the wallet challenge rewards come from;
+    the same `external_reference` again answers 200 with `already_recorded: true`."""
+    transfer_id, already = transact(
         app.db,
         lambda session: scenes_deals.top_up_agency(
             session, app.clock, caller, agency_id, body.amount_fen, body.external_reference
         ),
     )
+    if already:
+        response.status_code = 200
     return AgencyTopUpPublic(
-        transfer_id=transfer_id, agency_id=agency_id, amount_fen=body.amount_fen
+        transfer_id=transfer_id,
+        agency_id=agency_id,
+        amount_fen=body.amount_fen,
+        already_recorded=already,
     )
 
 

@@ -18,7 +18,7 @@ from suanli.adapters.db.tables_vouchers import (
     VoucherProgramRow,
 )
 from suanli.api.deps import AppState, CurrentPrincipal, DbSession, PageParams
-from suanli.api.routes_ledger import TransferPublic, transfer_public
+from suanli.api.routes_ledger import RecordedTransferPublic, recorded_public
 from suanli.api.schemas import PageOf, Strict
 from suanli.api.types import CalendarDate, Fen, Line, Text
 from suanli.domain.calendar import in_beijing
@@ -368,10 +368,15 @@ def delete_program(program_id: str, caller: CurrentPrincipal, app: AppState) -> 
 
 @router.post("/programs/{program_id}/funding", status_code=201)
 def fund_program(
-    program_id: str, body: FundingCreate, caller: CurrentPrincipal, app: AppState
-) -> TransferPublic:
-    """Budget received from the agency's treasury (external -> program budget)."""
-    transfer = transact(
+    program_id: str,
+    body: FundingCreate,
+    caller: CurrentPrincipal,
+    app: AppState,
+    response: Response,
+) -> RecordedTransferPublic:
+    """Budget received from the agency's treasury (external -> program budget); the same
+    `external_reference` again answers 200 with `already_recorded: true`, funding nothing."""
+    recorded = transact(
         app.db,
         lambda session: vouchers.fund_program(
             session,
@@ -382,7 +387,7 @@ def fund_program(
             external_reference=body.external_reference,
         ),
     )
-    return transfer_public(transfer)
+    return recorded_public(*recorded, response)
 
 
 @router.get("/programs/{program_id}/report", response_model=None)

@@ -120,6 +120,9 @@ class AgencyTopUpPublic(BaseModel):
     transfer_id: str
     agency_id: str
     amount_fen: int
+    already_recorded: bool = Field(
+        description="true: this reference was recorded before; nothing was credited again"
+    )
 
 
 class CriterionPublic(BaseModel):

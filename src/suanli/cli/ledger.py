@@ -27,7 +27,7 @@ from suanli.cli.common import (
     print_json,
     settings_from_env,
 )
-from suanli.cli.render import Column, code_word, print_table
+from suanli.cli.render import Column, code_word, note_already_recorded, print_table
 from suanli.domain.money import format_yuan
 from suanli.errors import LedgerError
 from suanli.i18n import t
@@ -150,14 +150,8 @@ def topup(
         "memo": memo,
     }
     result = ApiClient(api_url, token).request("POST", f"/v1/wallets/{org}/top-ups", json=body)
-    if result.get("already_recorded") and not json_output:
-        console.print(
-            t(
-                f"参考号 {reference} 已记录过，未再次入账:",
-                f"reference {reference} was already recorded; nothing credited again:",
-            ),
-            highlight=False,
-        )
+    if not json_output:
+        note_already_recorded(result, reference)
     _print_transfer(result, json_output)
 
 
@@ -173,6 +167,8 @@ def payout(
     """Pays a provider from its receivable (operator)."""
     body = {"provider_id": provider, "amount_fen": amount_fen, "external_reference": reference}
     result = ApiClient(api_url, token).request("POST", "/v1/payouts", json=body)
+    if not json_output:
+        note_already_recorded(result, reference)
     _print_transfer(result, json_output)
 
 

@@ -209,3 +209,16 @@ def print_record(data: dict[str, Any], fields: Sequence[Field]) -> None:
         console.print(
             f"{label}{padding}  {field.show(data[field.key])}", markup=False, highlight=False
         )
+
+
+def note_already_recorded(result: dict[str, Any], reference: str) -> None:
+    """Says so when a bank or treasury reference was recorded before: the API answered the
+    first transfer again and moved no money (top-ups, payouts, fundings alike)."""
+    if result.get("already_recorded"):
+        console.print(
+            t(
+                f"参考号 {reference} 已记录过，未再次记账:",
+                f"reference {reference} was already recorded; no money moved again:",
+            ),
+            highlight=False,
+        )

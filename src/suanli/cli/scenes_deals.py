@@ -20,7 +20,16 @@ from suanli.cli.common import (
     page_footer,
     print_json,
 )
-from suanli.cli.render import Column, Field, code_word, print_record, print_table, words, yuan
+from suanli.cli.render import (
+    Column,
+    Field,
+    code_word,
+    note_already_recorded,
+    print_record,
+    print_table,
+    words,
+    yuan,
+)
 from suanli.i18n import t
 
 pairs_app = typer.Typer(
@@ -259,6 +268,9 @@ def challenges_fund(
     result = ApiClient(api_url, token).request("POST", path, json=body)
     if json_output:
         print_json(result)
+        return
+    if result.get("already_recorded"):
+        note_already_recorded(result, reference)
         return
     console.print(
         t(f"已入账 {yuan(amount_fen)} ({agency})", f"recorded {yuan(amount_fen)} for {agency}"),

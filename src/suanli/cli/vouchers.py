@@ -20,7 +20,14 @@ from suanli.cli.common import (
     page_footer,
     print_json,
 )
-from suanli.cli.render import Column, code_word, print_table, words, yuan
+from suanli.cli.render import (
+    Column,
+    code_word,
+    note_already_recorded,
+    print_table,
+    words,
+    yuan,
+)
 from suanli.domain.money import format_yuan
 from suanli.domain.vouchers import Refusal
 from suanli.i18n import t
@@ -277,6 +284,7 @@ def fund(
     if json_output:
         print_json(transfer)
         return
+    note_already_recorded(transfer, reference)
     console.print(f"{transfer['id']}  {format_yuan(transfer['amount_fen'])}", highlight=False)
 
 

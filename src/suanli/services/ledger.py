@@ -98,6 +98,19 @@ def submit_referenced(session: Session, clock: Clock, request: TransferRequest) 
     return transfer
 
 
+def submit_referenced_once(
+    session: Session, clock: Clock, request: TransferRequest, lock_account_id: str
+) -> tuple[Transfer, bool]:
+    """`submit_referenced`, and whether the reference was already in the ledger (nothing moved
+    again). That is read under `lock_account_id`'s row lock: concurrent duplicates queue
+    there, and each after the first sees the first one's transfer, so exactly one is told it
+    moved money (and only that one is audited)."""
+    ledger_repository = repository(session)
+    ledger_repository.accounts([lock_account_id], lock=True)
+    replayed = bool(ledger_repository.transfers([request.id]))
+    return submit_referenced(session, clock, request), replayed
+
+
 def expire_holds(db: Database, clock: Clock, caller: Principal | None = None) -> int:
     """Expires every hold whose timeout has passed, a bounded batch per transaction. A person
     who asked for it (`caller`, through the API or CLI) is in the audit log, once per batch

@@ -317,10 +317,10 @@ def top_up_agency(
     agency_id: str,
     amount_fen: int,
     external_reference: str,
-) -> str:
+) -> tuple[str, bool]:
     """The operator records money an agency paid in for challenge rewards: external -> the
     agency's wallet. `wallets.top_up` serves enterprises only; the reference makes a replay
-    one transfer. Returns the transfer id."""
+    one transfer. Returns the transfer id, and whether the reference was already recorded."""
     if not caller.is_operator:
         raise PermissionDenied(
             msg("由平台运营方登记主管部门的充值", "the operator records agency top-ups"),
@@ -346,12 +346,15 @@ def top_up_agency(
         memo=REWARD_FUNDS_MEMO,
     )
     ledger.ensure_account(session, clock, AccountSpec(AccountKind.ENTERPRISE_WALLET, agency_id))
-    transfer = ledger.submit_referenced(session, clock, request)
-    audit(
-        session, clock, caller, "scenes.agency.top_up", transfer.id, about_org=agency_id,
-        amount_fen=amount_fen,
-    )  # fmt: skip
-    return transfer.id
+    transfer, replayed = ledger.submit_referenced_once(
+        session, clock, request, ledger.wallet_id(agency_id)
+    )
+    if not replayed:
+        audit(
+            session, clock, caller, "scenes.agency.top_up", transfer.id, about_org=agency_id,
+            amount_fen=amount_fen,
+        )  # fmt: skip
+    return transfer.id, replayed
 
 
 def hold_transfer_id(challenge_id: str) -> str:

@@ -134,11 +134,8 @@ def settle_job(
     With vouchers, the grants' share (pure domain math) is posted from their holds in the same
     atomic batch as the enterprise's share: the provider is paid in full or nothing moves."""
     reserved = vouchers.reserved_for_job(session, job.id)
-    held_fen = _held_fen(job, reserved)
-    if held_fen <= 0:
-        return
-    charge_fen = min(usage.amount_fen, held_fen)
-    if charge_fen == 0:
+    charge_fen = min(usage.amount_fen, _held_fen(job, reserved))
+    if charge_fen == 0:  # nothing held (a free pool) or nothing used: every reservation ends
         release_job_hold(session, settings, clock, job)
         return
     split = vouchers.split_for_settlement(session, clock, job, usage, charge_fen, reserved)

@@ -369,9 +369,10 @@ def fund_program(
     program_id: str,
     amount_fen: int,
     external_reference: str,
-) -> Transfer:
+) -> tuple[Transfer, bool]:
     """Records budget received from the agency's treasury: external -> program budget. The same
-    reference twice is one funding; all funding together never exceeds the declared budget."""
+    reference twice is one funding (the second answer says it was already recorded); all
+    funding together never exceeds the declared budget."""
     row = _owned_program(
         session,
         caller,
@@ -403,11 +404,12 @@ def fund_program(
             field="amount_fen",
         )
     transfer = ledger.submit_referenced(session, clock, request)
-    audit(
-        session, clock, caller, "voucher.program_fund", row.id, about_org=row.agency_id,
-        amount_fen=amount_fen,
-    )  # fmt: skip
-    return transfer
+    if not replay:
+        audit(
+            session, clock, caller, "voucher.program_fund", row.id, about_org=row.agency_id,
+            amount_fen=amount_fen,
+        )  # fmt: skip
+    return transfer, bool(replay)
 
 
 def _funded_fen(session: Session, budget_account_id: str) -> int:

@@ -208,14 +208,14 @@ def top_up_or_replay(
         memo=_require_text(memo, "memo", required=False),
     )
     ledger.ensure_account(session, clock, AccountSpec(AccountKind.ENTERPRISE_WALLET, org_id))
-    repository = ledger.repository(session)
-    repository.accounts([ledger.wallet_id(org_id)], lock=True)
-    replayed = bool(repository.transfers([request.id]))
-    transfer = ledger.submit_referenced(session, clock, request)
-    audit(
-        session, clock, caller, "wallet.top_up", transfer.id, about_org=org_id,
-        org_id=org_id, amount_fen=amount_fen,
-    )  # fmt: skip
+    transfer, replayed = ledger.submit_referenced_once(
+        session, clock, request, ledger.wallet_id(org_id)
+    )
+    if not replayed:
+        audit(
+            session, clock, caller, "wallet.top_up", transfer.id, about_org=org_id,
+            org_id=org_id, amount_fen=amount_fen,
+        )  # fmt: skip
     return transfer, replayed
 
 
@@ -228,8 +228,9 @@ def payout(
     amount_fen: int,
     external_reference: str,
     currency: str = "CNY",
-) -> Transfer:
-    """Pays a provider what it is owed: receivable -> external (the bank transfer's reference)."""
+) -> tuple[Transfer, bool]:
+    """Pays a provider what it is owed: receivable -> external (the bank transfer's reference);
+    and whether the reference was already paid (nothing paid again)."""
     _require_operator(caller, msg("给算力提供方结算", "pays providers out"))
     org = _require_org(session, caller, provider_id)
     if org.kind != "provider":
@@ -246,18 +247,15 @@ def payout(
         ledger=ledger_for_currency(currency),
         reference=reference,
     )
-    transfer = ledger.submit_referenced(session, clock, request)
-    audit(
-        session,
-        clock,
-        caller,
-        "wallet.payout",
-        transfer.id,
-        about_org=provider_id,
-        org_id=provider_id,
-        amount_fen=amount_fen,
+    transfer, replayed = ledger.submit_referenced_once(
+        session, clock, request, ledger.receivable_id(provider_id)
     )
-    return transfer
+    if not replayed:
+        audit(
+            session, clock, caller, "wallet.payout", transfer.id, about_org=provider_id,
+            org_id=provider_id, amount_fen=amount_fen,
+        )  # fmt: skip
+    return transfer, replayed
 
 
 def refund(

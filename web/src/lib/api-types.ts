@@ -783,7 +783,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Payout */
+        /**
+         * Payout
+         * @description Pays a provider out; the same `external_reference` again answers 200 with
+         *     `already_recorded: true` and the first payout, paying nothing.
+         */
         post: operations["payout_v1_payouts_post"];
         delete?: never;
         options?: never;
@@ -980,7 +984,8 @@ export interface paths {
         put?: never;
         /**
          * Top Up Agency
-         * @description The operator records an agency's payment into the wallet challenge rewards come from.
+         * @description The operator records an agency's payment into the wallet challenge rewards come from;
+         *     the same `external_reference` again answers 200 with `already_recorded: true`.
          */
         post: operations["top_up_agency_v1_scenes_agencies__agency_id__top_ups_post"];
         delete?: never;
@@ -1630,7 +1635,8 @@ export interface paths {
         put?: never;
         /**
          * Fund Program
-         * @description Budget received from the agency's treasury (external -> program budget).
+         * @description Budget received from the agency's treasury (external -> program budget); the same
+         *     `external_reference` again answers 200 with `already_recorded: true`, funding nothing.
          */
         post: operations["fund_program_v1_vouchers_programs__program_id__funding_post"];
         delete?: never;
@@ -1762,6 +1768,11 @@ export interface components {
         AgencyTopUpPublic: {
             /** Agency Id */
             agency_id: string;
+            /**
+             * Already Recorded
+             * @description true: this reference was recorded before; nothing was credited again
+             */
+            already_recorded: boolean;
             /** Amount Fen */
             amount_fen: number;
             /** Transfer Id */
@@ -3711,6 +3722,43 @@ export interface components {
             /** Violations */
             violations: components["schemas"]["ViolationPublic"][];
         };
+        /**
+         * RecordedTransferPublic
+         * @description A transfer named by the caller's external reference (a bank transfer's): the same
+         *     reference again answers 200 with the first transfer and `already_recorded: true`.
+         */
+        RecordedTransferPublic: {
+            /**
+             * Already Recorded
+             * @description true: this reference was recorded before; no money moved again
+             */
+            already_recorded: boolean;
+            /** Amount Fen */
+            amount_fen: number;
+            /** Code */
+            code: string;
+            /** Credit Account Id */
+            credit_account_id: string;
+            /** Currency */
+            currency: string;
+            /** Debit Account Id */
+            debit_account_id: string;
+            /** Flags */
+            flags: number;
+            /** Id */
+            id: string;
+            /** Memo */
+            memo: string;
+            /** Pending Id */
+            pending_id: string | null;
+            /** Reference */
+            reference: string;
+            /**
+             * Timestamp
+             * Format: date-time
+             */
+            timestamp: string;
+        };
         /** RefundCreate */
         RefundCreate: {
             /**
@@ -4023,39 +4071,6 @@ export interface components {
              * @default
              */
             memo: string;
-        };
-        /** TopUpPublic */
-        TopUpPublic: {
-            /**
-             * Already Recorded
-             * @description true: this reference was recorded before; nothing was credited again
-             */
-            already_recorded: boolean;
-            /** Amount Fen */
-            amount_fen: number;
-            /** Code */
-            code: string;
-            /** Credit Account Id */
-            credit_account_id: string;
-            /** Currency */
-            currency: string;
-            /** Debit Account Id */
-            debit_account_id: string;
-            /** Flags */
-            flags: number;
-            /** Id */
-            id: string;
-            /** Memo */
-            memo: string;
-            /** Pending Id */
-            pending_id: string | null;
-            /** Reference */
-            reference: string;
-            /**
-             * Timestamp
-             * Format: date-time
-             */
-            timestamp: string;
         };
         /** TotalsPublic */
         TotalsPublic: {
@@ -5676,7 +5691,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["TransferPublic"];
+                    "application/json": components["schemas"]["RecordedTransferPublic"];
                 };
             };
             /** @description Validation Error */
@@ -7604,7 +7619,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["TransferPublic"];
+                    "application/json": components["schemas"]["RecordedTransferPublic"];
                 };
             };
             /** @description Validation Error */
@@ -7740,7 +7755,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["TopUpPublic"];
+                    "application/json": components["schemas"]["RecordedTransferPublic"];
                 };
             };
             /** @description Validation Error */
