@@ -207,12 +207,15 @@ def test_challenges_list_newest_first_and_proposals_page_on_the_server(city: Cit
     assert [c["id"] for c in last["items"]] == [posted[0]]
 
     path = f"/v1/scenes/challenges/{posted[2]}/proposals"
-    ours = city.post(city.enterprise, path, {"summary": "先到的方案"}).json()["id"]
+    proposed = city.post(city.enterprise, path, {"summary": "先到的方案"}).json()
+    assert (proposed["enterprise_id"], proposed["enterprise_name"]) == (city.enterprise_id, "ent-a")
+    ours = proposed["id"]
     theirs = city.post(city.other_enterprise, path, {"summary": "后到的方案"}).json()["id"]
     one = city.get(city.agency, path, params={"limit": 1}).json()
     assert ([p["id"] for p in one["items"]], one["total"], one["limit"]) == ([ours], 2, 1)
     two = city.get(city.agency, path, params={"offset": 1, "limit": 1}).json()
     assert [p["id"] for p in two["items"]] == [theirs]  # in the order they came in
+    assert [p["enterprise_name"] for p in two["items"]] == ["ent-b"]  # who proposed, by name
     mine = city.get(city.enterprise, path).json()  # an enterprise sees its own only
     assert ([p["id"] for p in mine["items"]], mine["total"]) == ([ours], 1)
     assert city.get(city.provider, path).status_code == 403

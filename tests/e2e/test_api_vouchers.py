@@ -14,6 +14,7 @@ from typing import Any
 
 import openpyxl
 import pytest
+from sqlalchemy import event
 
 from suanli.domain.vouchers import BEIJING
 from tests.helpers import City, build_city, fund, make_app, python_command
@@ -311,7 +312,53 @@ def test_a_rejection_names_its_reason_and_is_final(city: City) -> None:
     path = f"/v1/vouchers/applications/{application['id']}"
     rejected = city.post(city.agency, path + "/reject", {"reason": "材料不全 incomplete"})
     assert rejected.json()["state"] == "rejected" and rejected.json()["reason"].startswith("材料")
+    assert rejected.json()["enterprise_name"] == "ent-a"
     assert city.post(city.agency, path + "/approve", {"quota_fen": 10}).status_code == 409
+
+
+def test_applications_name_the_applying_enterprise_beside_its_id(city: City) -> None:
+    """The agency's review queue says who applied (the organisation's name), not only an
+    org_… id; the names of a page come in one query, however many applications it holds."""
+    program = open_program(city)
+    path = f"/v1/vouchers/programs/{program['id']}/applications"
+    facts = {"is_sme": True, "region": "浙江/杭州", "founded_on": "2020-01-01", "requested_fen": 10}
+    applied = city.post(city.enterprise, path, facts)
+    assert applied.status_code == 201, applied.text
+    assert (applied.json()["enterprise_id"], applied.json()["enterprise_name"]) == (
+        city.enterprise_id,
+        "ent-a",
+    )
+    one = statements_for(city, "/v1/vouchers/applications")
+    assert city.post(city.other_enterprise, path, facts).status_code == 201
+
+    listed = city.get(city.agency, "/v1/vouchers/applications?state=pending").json()["items"]
+    names = {item["enterprise_id"]: item["enterprise_name"] for item in listed}
+    assert len(names) == 2 and names.pop(city.enterprise_id) == "ent-a"  # the id stays too
+    ((other_id, other_name),) = names.items()
+    assert other_name == "ent-b" and other_id.startswith("org_")
+    assert statements_for(city, "/v1/vouchers/applications") == one  # not one more per row
+    (other,) = [item for item in listed if item["enterprise_id"] == other_id]
+    detail = city.get(city.agency, f"/v1/vouchers/applications/{other['id']}").json()
+    assert (detail["enterprise_id"], detail["enterprise_name"]) == (other_id, "ent-b")
+    own = city.get(city.enterprise, "/v1/vouchers/applications").json()["items"]
+    assert [item["enterprise_name"] for item in own] == ["ent-a"]
+
+
+def statements_for(city: City, path: str) -> int:
+    """How many SQL statements the agency's GET of `path` runs (after one warm-up call)."""
+    assert city.get(city.agency, path).status_code == 200
+    seen: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement)
+
+    engine = city.app.db.engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        assert city.get(city.agency, path).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    return len(seen)
 
 
 def test_an_ineligible_enterprise_is_told_every_reason(city: City) -> None:
@@ -344,3 +391,42 @@ def test_the_documented_walk_through_is_the_one_the_readme_test_runs() -> None:
     readme = (DOC.parents[1] / "README.md").read_text(encoding="utf-8")
     walk = readme.split("### Walk-through", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
     assert documented == walk
+
+
+def test_a_voucher_job_held_at_its_price_cap_runs_after_its_pool_is_repriced_within_it(
+    city: City,
+) -> None:
+    """Before: with a grant, the holds were sized at the pools' prices of the moment, not at
+    the job's cap, so a pool repriced within the cap before the job was placed no longer
+    fitted the hold, and the job failed at launch (without vouchers it is held at the cap)."""
+    pool_id = ascend_pool(city)
+    granted(city, open_program(city)["id"])
+    cap = 2 * PRICE_FEN_PER_CARD_HOUR
+    job = {
+        "name": "train",
+        "command": python_command("import time; time.sleep(1.2)"),
+        "cards": 2,
+        "max_run_time_s": 60,
+        "accelerators": ["Ascend-910"],
+        "max_price_fen_per_card_hour": cap,
+    }
+    submitted = city.post(city.enterprise, "/v1/jobs", job)
+    assert submitted.status_code == 201, submitted.text
+    max_cost_at_cap = 2 * 60 * cap // 3600
+    assert submitted.json()["hold_fen"] == max_cost_at_cap // 2  # an SME's half, at the cap
+    grant = city.get(city.enterprise, "/v1/vouchers/grants").json()["items"][0]
+    assert grant["reserved_fen"] == max_cost_at_cap // 2
+    repriced = city.client.patch(
+        f"/v1/pools/{pool_id}",
+        json={"price_fen_per_card_hour": cap},
+        headers=city.headers(city.operator),
+    )
+    assert repriced.status_code == 200, repriced.text
+    finished = run_until_done(city, submitted.json()["id"])
+    assert finished["state"] == "succeeded", finished
+    usage = city.get(city.enterprise, f"/v1/jobs/{finished['id']}/usage").json()
+    assert usage["price_fen_per_card_hour"] == cap
+    after = city.get(city.enterprise, "/v1/vouchers/grants").json()["items"][0]
+    assert (after["reserved_fen"], after["balance_fen"]) == (0, 100_000 - usage["amount_fen"] // 2)
+    check = city.get(city.operator, "/v1/ledger/check").json()
+    assert check["ok"], check

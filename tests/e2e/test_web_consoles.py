@@ -440,6 +440,34 @@ def _pick_program(page: Any, name: str) -> None:
     page.locator(".ant-select-item-option", has_text=name).first.click()
 
 
+# ---------------------------------------------------------------- the agency's review queue
+
+
+def test_the_review_page_names_the_applying_enterprise_with_its_id_beside_the_name(
+    consoles: Consoles, browser: Any
+) -> None:
+    """A reviewer sees who applied: the enterprise's name in the enterprise column, its org_…
+    id in small text under it, and both whole in the tooltip (before: the id alone)."""
+    program_id = _open_program(consoles, f"Review vouchers {secrets.token_hex(2)}")
+    application = _apply(consoles, consoles.enterprise, program_id)
+    assert application["enterprise_name"] == "ent-a"
+    for language in LANGUAGES:
+        page = signed_in(browser, consoles, "agency", language)
+        page.goto(consoles.url + "/console/agency/review")
+        row = page.locator(f'tr[data-row-key="{application["id"]}"]')
+        row.wait_for()
+        words = json.loads((LOCALES / f"{language}.json").read_text(encoding="utf-8"))
+        headers = page.locator("thead th").all_inner_texts()
+        cell = row.locator("td").nth(headers.index(words["agency"]["review"]["enterprise"]))
+        assert cell.get_by_test_id("org-name").inner_text() == "ent-a", row.inner_text()
+        assert cell.get_by_test_id("org-id").inner_text() == consoles.enterprise_id
+        cell.get_by_test_id("org-name").hover()
+        tooltip = page.locator(".ant-tooltip:not(.ant-tooltip-hidden) .ant-tooltip-container")
+        tooltip.wait_for()
+        assert tooltip.inner_text().split() == ["ent-a", consoles.enterprise_id]
+        page.context.close()
+
+
 # ---------------------------------------------------------------- the operator's journey
 
 
@@ -638,6 +666,9 @@ def test_an_agency_posts_a_challenge_an_enterprise_answers_and_the_agency_awards
         agency.get_by_test_id(f"proposals-{challenge_id}").click()
     assert "offset=0" in listed.value.url and "limit=20" in listed.value.url  # server-paged
     agency.wait_for_selector('.ant-modal .ant-pagination-total-text:has-text("1 in all")')
+    proposed = agency.locator(f'.ant-modal tr[data-row-key="{proposal["id"]}"]')
+    assert proposed.get_by_test_id("org-name").inner_text() == "ent-a"  # who, not org_…
+    assert proposed.get_by_test_id("org-id").inner_text() == consoles.enterprise_id
     agency.get_by_label("Technical approach").fill("88")
     agency.get_by_test_id(f"review-{proposal['id']}").click()
     agency.wait_for_selector(f'.ant-modal tr[data-row-key="{proposal["id"]}"]:has-text("88.00")')
@@ -746,9 +777,19 @@ def dashboard_figures(consoles: Consoles) -> Iterator[None]:
 
 def _grant_a_voucher(consoles: Consoles) -> None:
     """A program funded by the agency, and a grant to the enterprise its jobs draw on."""
+    program_id = _open_program(consoles, f"Dashboard vouchers {secrets.token_hex(2)}")
+    funding = {"amount_fen": 1_000_000, "external_reference": f"Treasury {program_id}"}
+    consoles.api(consoles.agency, "POST", f"/v1/vouchers/programs/{program_id}/funding", funding)
+    application = _apply(consoles, consoles.enterprise, program_id)
+    path = f"/v1/vouchers/applications/{application['id']}/approve"
+    consoles.api(consoles.agency, "POST", path, {"quota_fen": 100_000})
+
+
+def _open_program(consoles: Consoles, name: str) -> str:
+    """A compute-voucher program of the agency's, open from yesterday; its id."""
     start, end = date.today() - timedelta(days=1), date.today() + timedelta(days=300)
     program = {
-        "name": f"Dashboard vouchers {secrets.token_hex(2)}",
+        "name": name,
         "category": "compute",
         "budget_fen": 1_000_000,
         "valid_from": start.isoformat(),
@@ -756,9 +797,11 @@ def _grant_a_voucher(consoles: Consoles) -> None:
         "base_ratio": "0.3",
         "cap_per_enterprise_fen": 500_000,
     }
-    program_id = consoles.api(consoles.agency, "POST", "/v1/vouchers/programs", program)["id"]
-    funding = {"amount_fen": 1_000_000, "external_reference": f"Treasury {program_id}"}
-    consoles.api(consoles.agency, "POST", f"/v1/vouchers/programs/{program_id}/funding", funding)
+    return str(consoles.api(consoles.agency, "POST", "/v1/vouchers/programs", program)["id"])
+
+
+def _apply(consoles: Consoles, token: str, program_id: str) -> dict[str, Any]:
+    """An application of the enterprise whose API token is `token` for ¥1,000 (pending)."""
     facts = {
         "is_sme": True,
         "region": "浙江/杭州/余杭",
@@ -766,9 +809,7 @@ def _grant_a_voucher(consoles: Consoles) -> None:
         "requested_fen": 100_000,
     }
     path = f"/v1/vouchers/programs/{program_id}/applications"
-    application = consoles.api(consoles.enterprise, "POST", path, facts)
-    path = f"/v1/vouchers/applications/{application['id']}/approve"
-    consoles.api(consoles.agency, "POST", path, {"quota_fen": 100_000})
+    return dict(consoles.api(token, "POST", path, facts))
 
 
 def _run_a_job(consoles: Consoles, name: str, code: str, state: str) -> str:

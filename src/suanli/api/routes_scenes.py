@@ -256,6 +256,7 @@ def proposal_public(view: scenes_deals.ProposalView) -> ProposalPublic:
         id=proposal.id,
         challenge_id=proposal.challenge_id,
         enterprise_id=proposal.enterprise_id,
+        enterprise_name=view.enterprise_name,
         capability_id=proposal.capability_id,
         summary=proposal.summary,
         reviews=view.reviews,
@@ -501,13 +502,13 @@ def get_challenge(challenge_id: str, caller: CurrentPrincipal, app: AppState) ->
 def apply(
     challenge_id: str, body: ProposalCreate, caller: CurrentPrincipal, app: AppState
 ) -> ProposalPublic:
-    proposal = transact(
-        app.db,
-        lambda session: scenes_deals.apply(
+    def work(session: Any) -> scenes_deals.ProposalView:
+        proposal = scenes_deals.apply(
             session, app.clock, caller, challenge_id, body.summary, body.capability_id
-        ),
-    )
-    return proposal_public(scenes_deals.ProposalView(proposal, 0, None))
+        )
+        return scenes_deals.proposal_views(session, [proposal])[0]  # with its enterprise's name
+
+    return proposal_public(transact(app.db, work))
 
 
 @router.get("/challenges/{challenge_id}/proposals")

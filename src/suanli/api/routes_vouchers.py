@@ -137,6 +137,7 @@ class ApplicationPublic(BaseModel):
     id: str
     program_id: str
     enterprise_id: str
+    enterprise_name: str = Field(description="the applying enterprise's name")
     state: str
     is_sme: bool
     region: str
@@ -270,8 +271,13 @@ def program_public(
     )
 
 
-def application_public(row: VoucherApplicationRow) -> ApplicationPublic:
-    return ApplicationPublic.model_validate(row, from_attributes=True)
+def application_public(row: VoucherApplicationRow, names: dict[str, str]) -> ApplicationPublic:
+    """`names`: the enterprises' names by id (vouchers.enterprise_names: one query a page)."""
+    stored = {
+        field: getattr(row, field)
+        for field in ApplicationPublic.model_fields.keys() - {"enterprise_name"}
+    }
+    return ApplicationPublic(**stored, enterprise_name=names.get(row.enterprise_id, ""))
 
 
 def grant_public(view: vouchers.GrantView) -> GrantPublic:
@@ -449,9 +455,9 @@ def apply(
         founded_on=body.founded_on,
         bad_credit_on=body.bad_credit_on,
     )
-    row = transact(
-        app.db,
-        lambda session: vouchers.apply(
+
+    def work(session: Any) -> ApplicationPublic:
+        row = vouchers.apply(
             session,
             app.clock,
             caller,
@@ -459,9 +465,10 @@ def apply(
             facts=facts,
             requested_fen=body.requested_fen,
             note=body.note,
-        ),
-    )
-    return application_public(row)
+        )
+        return application_public(row, vouchers.enterprise_names(session, [row]))
+
+    return transact(app.db, work)
 
 
 @router.get("/applications")
@@ -472,15 +479,18 @@ def list_applications(
     program_id: str | None = None,
     state: str | None = None,
 ) -> PageOf[ApplicationPublic]:
+    """Each with its enterprise's name (`enterprise_name`) beside its id."""
     result = vouchers.list_applications(session, caller, page, program_id=program_id, state=state)
-    return PageOf[ApplicationPublic](**_page(result, application_public))
+    names = vouchers.enterprise_names(session, result.items)
+    return PageOf[ApplicationPublic](**_page(result, lambda row: application_public(row, names)))
 
 
 @router.get("/applications/{application_id}")
 def show_application(
     application_id: str, caller: CurrentPrincipal, session: DbSession
 ) -> ApplicationPublic:
-    return application_public(vouchers.get_application(session, caller, application_id))
+    row = vouchers.get_application(session, caller, application_id)
+    return application_public(row, vouchers.enterprise_names(session, [row]))
 
 
 @router.post("/applications/{application_id}/approve", status_code=201)
@@ -503,13 +513,13 @@ def approve(
 def reject(
     application_id: str, body: RejectionCreate, caller: CurrentPrincipal, app: AppState
 ) -> ApplicationPublic:
-    row = transact(
-        app.db,
-        lambda session: vouchers.reject(
+    def work(session: Any) -> ApplicationPublic:
+        row = vouchers.reject(
             session, app.clock, caller, application_id=application_id, reason=body.reason
-        ),
-    )
-    return application_public(row)
+        )
+        return application_public(row, vouchers.enterprise_names(session, [row]))
+
+    return transact(app.db, work)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -149,6 +149,7 @@ class ProposalPublic(BaseModel):
     id: str
     challenge_id: str
     enterprise_id: str
+    enterprise_name: str = Field(description="the proposing enterprise's name")
     capability_id: str | None
     summary: str
     reviews: int = Field(description="how many reviews it has")

@@ -18,7 +18,8 @@ retried award or cancel is a replay, never a second payment.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from sqlalchemy import Select, or_, select
@@ -56,7 +57,7 @@ from suanli.domain.scenes import (
 from suanli.domain.text import is_blank
 from suanli.errors import Conflict, InvalidInput, InvalidTransition, NotFound, PermissionDenied
 from suanli.i18n import msg
-from suanli.services import ledger
+from suanli.services import ledger, organisations
 from suanli.services.common import Clock, Page, PageResult, Principal, audit, new_id, paginate
 from suanli.services.scenes import get_row
 
@@ -558,6 +559,7 @@ class ProposalView:
     proposal: SceneProposalRow
     reviews: int
     score: float | None  # mean weighted score (0..100) of its reviews
+    enterprise_name: str = ""  # the proposing enterprise's (proposal_views fills it in)
 
 
 def list_proposals(
@@ -571,8 +573,21 @@ def list_proposals(
         query = query.where(SceneProposalRow.enterprise_id == caller.org_id)
     query = query.order_by(SceneProposalRow.created_at, SceneProposalRow.id)
     result = paginate(session, query, page)
-    views = [_proposal_view(session, proposal) for proposal in result.items]
-    return PageResult(views, result.total, result.offset, result.limit)
+    return PageResult(
+        proposal_views(session, result.items), result.total, result.offset, result.limit
+    )
+
+
+def proposal_views(session: Session, proposals: Sequence[SceneProposalRow]) -> list[ProposalView]:
+    """The proposals with their reviews' score and their enterprises' names (one query for
+    the names of them all)."""
+    names = organisations.names(session, (proposal.enterprise_id for proposal in proposals))
+    return [
+        replace(
+            _proposal_view(session, proposal), enterprise_name=names.get(proposal.enterprise_id, "")
+        )
+        for proposal in proposals
+    ]
 
 
 def _proposal_view(session: Session, proposal: SceneProposalRow) -> ProposalView:

@@ -77,7 +77,7 @@ def plan_job_hold(session: Session, job: JobRow, max_price_fen_per_card_hour: in
     wallet = ledger.wallet_id(job.owner_id)
     if amount == 0:  # a free pool: nothing to hold, nothing to settle
         return JobHold(wallet, 0, [], None)
-    voucher_hold = vouchers.plan_job_hold(session, job)
+    voucher_hold = vouchers.plan_job_hold(session, job, max_price_fen_per_card_hour)
     wallet_fen = amount if voucher_hold is None else voucher_hold.wallet_fen
     batch = []
     if wallet_fen > 0:

@@ -14,7 +14,7 @@ import csv
 import io
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -617,6 +617,13 @@ def get_application(
     return row
 
 
+def enterprise_names(
+    session: Session, applications: Sequence[VoucherApplicationRow]
+) -> dict[str, str]:
+    """The applying enterprises' names by id: one query for a page of applications."""
+    return _org_names(session, {application.enterprise_id for application in applications})
+
+
 def _pending_for_decision(
     session: Session, caller: Principal, application_id: str
 ) -> tuple[VoucherApplicationRow, VoucherProgramRow]:
@@ -867,8 +874,12 @@ def yearly_spend_fen(session: Session, enterprise_id: str, at: datetime) -> int:
     return int(session.execute(query).scalar_one())
 
 
-def plan_job_hold(session: Session, job: JobRow) -> JobVoucherHold | None:
-    """The expected subsidy over every pool the job may land on; None without a usable grant.
+def plan_job_hold(
+    session: Session, job: JobRow, max_price_fen_per_card_hour: int
+) -> JobVoucherHold | None:
+    """The expected subsidy over every pool the job may land on, each order priced at the
+    job's price cap (as the wallet-only hold is): a pool repriced within the cap after the
+    submit is still covered. None without a usable grant.
 
     The orders are priced first, without locks; then the wallet, clearing and grant accounts
     are locked in id order (the order the ledger locks in, so no deadlock) and the grants'
@@ -877,7 +888,7 @@ def plan_job_hold(session: Session, job: JobRow) -> JobVoucherHold | None:
     if not active:
         return None
     spend = yearly_spend_fen(session, job.owner_id, job.submitted_at)
-    orders = _candidate_orders(session, job, spend)
+    orders = _candidate_orders(session, job, spend, max_price_fen_per_card_hour)
     if not orders:
         return None
     ids = [ledger.wallet_id(job.owner_id), ledger.CLEARING_ACCOUNT_ID]
@@ -905,7 +916,8 @@ def voucher_quote(
     session: Session, enterprise_id: str, spec: dict[str, Any], at: datetime
 ) -> list[PoolSubsidy]:
     """Per feasible pool, each active grant's expected subsidy and what the enterprise pays,
-    at the job's maximum run time: what submitting now would hold (read without locks)."""
+    at the job's maximum run time and the pool's price (read without locks); the hold itself
+    is priced at the job's cap, so it covers a repricing up to the cap."""
     active = _active_grants(session, enterprise_id, at)
     if not active:
         return []
@@ -934,11 +946,18 @@ def _feasible_pool_ids(session: Session, spec: dict[str, Any]) -> list[str]:
     return [view.pool.id for view in feasible_pools(spec_from_dict(spec), pool_views(session))]
 
 
-def _candidate_orders(session: Session, job: JobRow, spend_fen: int) -> list[Order]:
-    """One order per feasible pool, priced at the job's maximum run time there."""
+def _candidate_orders(
+    session: Session, job: JobRow, spend_fen: int, price_cap: int | None = None
+) -> list[Order]:
+    """One order per feasible pool, at the job's maximum run time there, priced at the pool's
+    price, or with `price_cap` at the cap over the pools within it (what a hold must cover:
+    an enterprise's share only grows with the amount, so the cap's share covers any price
+    up to it)."""
     from suanli.services.jobs import spec_from_dict  # jobs imports settlement, which imports us
 
     spec = spec_from_dict(dict(job.spec))
+    if price_cap is not None:
+        spec = replace(spec, max_price_fen_per_card_hour=price_cap)
     milli_card_seconds = spec.max_run_time_s * spec.milli_cards
     related: dict[str, bool] = {}
     orders = []
@@ -953,7 +972,8 @@ def _candidate_orders(session: Session, job: JobRow, spend_fen: int) -> list[Ord
                 provider_region=pool.region.label(),
                 category=JOB_CATEGORY,
                 amount_fen=price_milli_card_seconds(
-                    milli_card_seconds, pool.price_fen_per_card_hour
+                    milli_card_seconds,
+                    pool.price_fen_per_card_hour if price_cap is None else price_cap,
                 ),
                 domestic=view.accelerator.domestic,
                 at=job.submitted_at,

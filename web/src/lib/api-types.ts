@@ -1463,7 +1463,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List Applications */
+        /**
+         * List Applications
+         * @description Each with its enterprise's name (`enterprise_name`) beside its id.
+         */
         get: operations["list_applications_v1_vouchers_applications_get"];
         put?: never;
         post?: never;
@@ -1820,6 +1823,11 @@ export interface components {
             decided_by: string | null;
             /** Enterprise Id */
             enterprise_id: string;
+            /**
+             * Enterprise Name
+             * @description the applying enterprise's name
+             */
+            enterprise_name: string;
             /**
              * Founded On
              * Format: date
@@ -3646,6 +3654,11 @@ export interface components {
             created_at: string;
             /** Enterprise Id */
             enterprise_id: string;
+            /**
+             * Enterprise Name
+             * @description the proposing enterprise's name
+             */
+            enterprise_name: string;
             /** Id */
             id: string;
             /**

@@ -4,6 +4,7 @@ import { Button, Card, DatePicker, Form, Input, InputNumber, Modal, Space, Table
 import type { Dayjs } from "dayjs";
 import { useState } from "react";
 import { useTranslation } from "react-i18next";
+import { OrgName } from "../../components/OrgName";
 import { PageHeader } from "../../components/PageHeader";
 import { api, unwrap } from "../../lib/api";
 import { fenFromYuan, yuan } from "../../lib/format";
@@ -11,7 +12,7 @@ import { required, useServerTable, useSubmit, YuanInput, type Paged } from "../c
 
 type Criterion = { name: string; weight_percent: number };
 type Challenge = { id: string; opportunity_id: string; goal: string; reward_fen: number; deadline: string; criteria: Criterion[]; state: string; winner_proposal_id: string | null };
-type Proposal = { id: string; enterprise_id: string; summary: string; score: number | null; reviews: unknown[] };
+type Proposal = { id: string; enterprise_id: string; enterprise_name: string; summary: string; score: number | null; reviews: unknown[] };
 type PostForm = { opportunity_id: string; goal: string; reward: number; deadline: Dayjs; criteria: Criterion[] };
 
 export default function ChallengesPage() {
@@ -114,7 +115,7 @@ function Proposals({ challenge, onClose }: { challenge: Challenge; onClose: () =
         dataSource={proposals.rows}
         pagination={proposals.pagination}
         columns={[
-          { title: t("agency.review.enterprise"), dataIndex: "enterprise_id" },
+          { title: t("agency.review.enterprise"), dataIndex: "enterprise_name", render: (name: string, p: Proposal) => <OrgName name={name} id={p.enterprise_id} /> },
           { title: t("agency.challenges.summary"), dataIndex: "summary" },
           { title: t("agency.challenges.score"), dataIndex: "score", render: (s: number | null) => (s === null ? "—" : s.toFixed(2)) },
           {

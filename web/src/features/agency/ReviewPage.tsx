@@ -3,6 +3,7 @@
 import { Button, Form, Input, Modal, Select, Space, Table, Tag } from "antd";
 import { useState } from "react";
 import { useTranslation } from "react-i18next";
+import { OrgName } from "../../components/OrgName";
 import { PageHeader } from "../../components/PageHeader";
 import { api, unwrap } from "../../lib/api";
 import { beijingTime, fenFromYuan, yuan } from "../../lib/format";
@@ -50,7 +51,7 @@ export default function ReviewPage() {
         dataSource={table.rows}
         pagination={table.pagination}
         columns={[
-          { title: t("agency.review.enterprise"), dataIndex: "enterprise_id" },
+          { title: t("agency.review.enterprise"), dataIndex: "enterprise_name", render: (name: string, application: Application) => <OrgName name={name} id={application.enterprise_id} /> },
           { title: t("agency.review.program"), dataIndex: "program_id", render: (_: string, application: Application) => programName(application) },
           { title: t("agency.review.requested"), dataIndex: "requested_fen", render: yuan },
           { title: t("agency.review.sme"), dataIndex: "is_sme", render: (sme: boolean) => (sme ? t("common.yes") : t("common.no")) },
