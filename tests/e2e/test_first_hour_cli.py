@@ -497,3 +497,29 @@ def test_a_stored_match_says_whether_it_built_the_index_and_how_long_it_took(
     assert first["index_status"]["built"] is True and first["index_status"]["items"] == 12
     assert first["index_status"]["seconds"] >= 0
     assert again["index_status"]["built"] is False
+
+
+def test_the_agencys_application_list_names_each_enterprise(server: dict[str, str]) -> None:  # noqa: F811
+    """Before: each line showed the applicant as an org_ id only; a reviewer could not tell
+    who applied without looking the id up."""
+    from tests.e2e.test_api_vouchers import hangzhou
+
+    agency = _org(server, "agency", "余杭区经信局")
+    enterprise = _org(server, "enterprise", "云栖智造科技")
+    api = server["SUANLI_API_URL"]
+    program = httpx.post(
+        f"{api}/v1/vouchers/programs",
+        json=hangzhou(),
+        headers={"Authorization": f"Bearer {agency['token']}"},
+    ).json()
+    facts = {"is_sme": True, "region": "浙江/杭州/余杭", "founded_on": "2021-03-01"}
+    applied = httpx.post(
+        f"{api}/v1/vouchers/programs/{program['id']}/applications",
+        json={**facts, "requested_fen": 5000},
+        headers={"Authorization": f"Bearer {enterprise['token']}"},
+    )
+    assert applied.status_code == 201, applied.text
+    as_agency = {**server, "SUANLI_TOKEN": agency["token"]}
+    listed = cli(as_agency, "vouchers", "applications", "--state", "pending")
+    assert "云栖智造科技" in listed.stdout, listed.stdout
+    assert enterprise["organisation"]["id"] in listed.stdout

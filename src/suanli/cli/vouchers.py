@@ -332,17 +332,35 @@ def applications(
     if json_output:
         print_json(page)
         return
-    for item in page["items"]:
-        _print_application(item, False)
-    console.print(page_footer(page), highlight=False)
+    columns = (
+        Column(t("编号", "id"), is_id=True),
+        Column(t("状态", "state")),
+        Column(t("企业", "enterprise")),
+        Column(t("申请额度", "requested"), justify="right"),
+        Column(t("企业编号", "enterprise id"), is_id=True),
+        Column(t("理由", "reason"), fold=True),
+    )
+    rows = [
+        (
+            item["id"],
+            code_word(item["state"]),
+            item.get("enterprise_name") or "",
+            format_yuan(item["requested_fen"]),
+            item["enterprise_id"],
+            item["reason"],
+        )
+        for item in page["items"]
+    ]
+    print_table(columns, rows, f"{t('算力券申请', 'Voucher applications')} {page_footer(page)}")
 
 
 def _print_application(item: dict[str, Any], json_output: bool) -> None:
     if json_output:
         print_json(item)
         return
+    enterprise = item.get("enterprise_name") or item["enterprise_id"]
     console.print(
-        f"{item['id']}  {code_word(item['state']):<9} {item['enterprise_id']}  "
+        f"{item['id']}  {code_word(item['state']):<9} {enterprise} ({item['enterprise_id']})  "
         f"{format_yuan(item['requested_fen'])}  {item['reason']}",
         highlight=False,
     )
