@@ -39,10 +39,14 @@ def test_a_job_stopped_at_the_limit_fails_and_its_log_says_why(tmp_path: Path) -
     assert backend.status("job_cut").exit_code == FILE_LIMIT_EXIT
     assert (backend.work_root / "job_cut" / "big.bin").stat().st_size == LIMIT
     lines = backend.logs("job_cut").text.strip().splitlines()
-    assert lines[-2] == f"[suanli] 退出码 153：作业写入的文件超过了每个文件 {LIMIT} 字节的上限"
+    assert (
+        lines[-2] == f"[suanli] 退出码 153：通常表示作业写入的文件超过了每个文件 {LIMIT} 字节的上限"
+        "（SIGXFSZ）"
+    )
     assert (
         lines[-1]
-        == f"[suanli] exit code 153: the job wrote a file past the limit of {LIMIT} bytes per file"
+        == f"[suanli] exit code 153: usually a file written past the limit of {LIMIT} bytes"
+        " per file (SIGXFSZ)"
     )
 
 

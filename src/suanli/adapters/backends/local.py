@@ -338,9 +338,11 @@ class LocalBackend:
         limit = blocks * ULIMIT_BLOCK_BYTES
         return (
             str(blocks),
-            f"[suanli] 退出码 {FILE_LIMIT_EXIT}：作业写入的文件超过了每个文件 {limit} 字节的上限",
-            f"[suanli] exit code {FILE_LIMIT_EXIT}: the job wrote a file past the limit of"
-            f" {limit} bytes per file",
+            f"[suanli] 退出码 {FILE_LIMIT_EXIT}：通常表示作业写入的文件超过了每个文件"
+            f" {limit} 字节的上限（SIGXFSZ）",
+            # "usually": a command that exits 153 itself reads the same to the shell.
+            f"[suanli] exit code {FILE_LIMIT_EXIT}: usually a file written past the limit of"
+            f" {limit} bytes per file (SIGXFSZ)",
         )
 
     def _start_copier(self, log_path: Path) -> tuple[int, subprocess.Popen[bytes]]:
