@@ -654,9 +654,9 @@ def test_an_agency_posts_a_challenge_an_enterprise_answers_and_the_agency_awards
     enterprise.goto(consoles.url + "/console/scenes")
     enterprise.get_by_role("tab", name="揭榜挂帅").click()
     enterprise.get_by_test_id(f"propose-{challenge_id}").click()
-    enterprise.locator(".ant-modal textarea").fill("射线底片深度学习评级，已在两家船厂试用")
+    _fill_until_taken(enterprise, ".ant-modal textarea", "射线底片深度学习评级，已在两家船厂试用")
     enterprise.locator(".ant-modal-footer .ant-btn-primary").click()
-    enterprise.locator(".ant-modal").wait_for(state="hidden")
+    _dialog_closes(enterprise)
     (proposal,) = consoles.api(consoles.agency, "GET", path + "/proposals")["items"]
     assert proposal["enterprise_id"] == consoles.enterprise_id
     enterprise.context.close()
@@ -783,6 +783,33 @@ def _grant_a_voucher(consoles: Consoles) -> None:
     application = _apply(consoles, consoles.enterprise, program_id)
     path = f"/v1/vouchers/applications/{application['id']}/approve"
     consoles.api(consoles.agency, "POST", path, {"quota_fen": 100_000})
+
+
+FILL_TRIES_MAX = 3
+DIALOG_CLOSE_MS = 30_000
+
+
+def _fill_until_taken(page: Any, selector: str, text: str) -> None:
+    """Fills a field of a dialog that may still be opening (a fill during its animation was
+    seen lost once, on a loaded CI machine), checking the form took the text."""
+    field = page.locator(selector)
+    for _ in range(FILL_TRIES_MAX):
+        field.fill(text)
+        if field.input_value() == text:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{selector} did not take the text: {field.input_value()!r}")
+
+
+def _dialog_closes(page: Any) -> None:
+    """Waits for the dialog to close after a submit; if it stays open, fails with what it
+    says (a refusal is shown in it), not with a bare timeout."""
+    dialog = page.locator(".ant-modal")
+    try:
+        dialog.wait_for(state="hidden", timeout=DIALOG_CLOSE_MS)
+    except Exception as error:  # playwright's TimeoutError
+        shown = dialog.first.inner_text() if dialog.count() else ""
+        raise AssertionError(f"the dialog stayed open, saying: {shown!r}") from error
 
 
 def _open_program(consoles: Consoles, name: str) -> str:
