@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from tests.e2e.test_cli_against_server import cli, server  # noqa: F401 (fixture)
 from tests.language import has_chinese, has_chinese_outside_quotes, mixed_lines, python_reprs
@@ -63,32 +64,29 @@ def commands(ids: dict[str, str], folder: Path) -> list[tuple[str, list[str], bo
     ]
 
 
-def test_every_cli_line_is_in_the_asked_language(server: dict[str, str], tmp_path: Path) -> None:  # noqa: F811
-    tokens, ids = {"operator": server["SUANLI_TOKEN"], "nobody": ""}, {}
+def _market(
+    env: dict[str, str], *shape: str
+) -> tuple[dict[str, str], dict[str, str], dict[str, Any]]:
+    """A provider, an enterprise and an agency (tokens and ids by kind, the operator's too)
+    and the provider's L40S pool at 720 fen per card-hour (`shape`: its nodes and cards)."""
+    tokens, ids = {"operator": env["SUANLI_TOKEN"]}, {}
     for name, kind in (("p1", "provider"), ("e1", "enterprise"), ("a1", "agency")):
         made = json.loads(
-            cli(server, "orgs", "create", "--name", name, "--kind", kind, "--json").stdout
+            cli(env, "orgs", "create", "--name", name, "--kind", kind, "--json").stdout
         )
         tokens[kind], ids[kind] = made["token"], made["organisation"]["id"]
-    cli(
-        server,
-        "pools",
-        "create",
-        "--name",
-        "l40s",
-        "--accelerator",
-        "L40S",
-        "--nodes",
-        "1",
-        "--cards-per-node",
-        "4",
-        "--region",
-        "浙江/杭州",
-        "--price-fen",
-        "720",
-        "--provider-id",
-        ids["provider"],
+    pool = cli(
+        env,
+        *("pools", "create", "--name", "l40s", "--accelerator", "L40S", *shape),
+        *("--region", "浙江/杭州", "--price-fen", "720", "--provider-id", ids["provider"]),
+        "--json",
     )
+    return tokens, ids, dict(json.loads(pool.stdout))
+
+
+def test_every_cli_line_is_in_the_asked_language(server: dict[str, str], tmp_path: Path) -> None:  # noqa: F811
+    tokens, ids, _ = _market(server, "--nodes", "1", "--cards-per-node", "4")
+    tokens["nobody"] = ""
     (tmp_path / "good.csv").write_text(GOOD_CSV, encoding="utf-8")
     (tmp_path / "bad.csv").write_text(BAD_CSV, encoding="utf-8")
     for language in ("zh-CN", "en"):
@@ -135,31 +133,10 @@ def test_codes_and_labels_are_worded_in_the_asked_language(
 
     import httpx
 
-    tokens, ids = {"operator": server["SUANLI_TOKEN"]}, {}
-    for name, kind in (("p1", "provider"), ("e1", "enterprise"), ("a1", "agency")):
-        made = json.loads(
-            cli(server, "orgs", "create", "--name", name, "--kind", kind, "--json").stdout
-        )
-        tokens[kind], ids[kind] = made["token"], made["organisation"]["id"]
+    tokens, ids, pool = _market(server)
     as_ = {who: {**server, "SUANLI_TOKEN": token} for who, token in tokens.items()}
     me = json.loads(cli(as_["enterprise"], "users", "me", "--json").stdout)
     cli(as_["enterprise"], "users", "update", me["id"], "--name", "Wang Wei")  # not `admin`
-    pool = json.loads(
-        cli(
-            as_["operator"],
-            *(
-                "pools",
-                "create",
-                "--name",
-                "l40s",
-                "--accelerator",
-                "L40S",
-                "--region",
-                "浙江/杭州",
-            ),
-            *("--price-fen", "720", "--provider-id", ids["provider"], "--json"),
-        ).stdout
-    )
     topup = ("ledger", "topup", "--org", ids["enterprise"], "--amount-fen", "100000")
     cli(as_["operator"], *topup, "--reference", "wire-1")
     today = datetime.now(UTC).date()
