@@ -214,7 +214,7 @@ def test_pool_crud_by_its_provider_only(city: City) -> None:
     other = city.client.patch(
         path, json={"price_fen_per_card_hour": 1}, headers=city.headers(city.other_provider)
     )
-    assert other.status_code == 404
+    assert other.status_code == 403 and other.json()["field"] == "pool_id"  # public: not hidden
     listed = city.get(city.enterprise, "/v1/pools", params={"limit": 1}).json()
     assert listed["total"] == 1 and listed["limit"] == 1
     assert city.client.delete(path, headers=city.headers(city.provider)).status_code == 204

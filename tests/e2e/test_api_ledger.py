@@ -14,6 +14,7 @@ import pytest
 from suanli.services.wallets import CHINA_STANDARD_TIME
 from tests.e2e.test_cli_against_server import cli, server  # noqa: F401 (a fixture)
 from tests.helpers import City, build_city, make_app, python_command
+from tests.language import has_chinese
 
 
 @pytest.fixture
@@ -186,13 +187,33 @@ def _assert_monthly_exports(city: City, job_id: str, amount_fen: int, month: str
     assert "default-src 'none'" in html_reply.headers["content-security-policy"]
     assert html_reply.headers["x-content-type-options"] == "nosniff"
     for language, word, other in (("zh-CN", "期初余额", "Opening"), ("en", "Opening", "期初余额")):
-        printable = city.client.get(
+        printable = printable_statement(city, month, language)
+        # one language per document: the labels had both in every line
+        assert word in printable and other not in printable, language
+        assert f'<html lang="{language}">' in printable
+    _assert_movements_are_worded(city, month)
+
+
+def printable_statement(city: City, month: str, language: str) -> str:
+    return str(
+        city.client.get(
             f"/v1/statements/{city.enterprise_id}/{month}",
             params={"format": "html"},
             headers={**city.headers(city.enterprise), "Accept-Language": language},
-        ).text  # one language per document: the labels had both in every line
-        assert word in printable and other not in printable, language
-        assert f'<html lang="{language}">' in printable
+        ).text
+    )
+
+
+def _assert_movements_are_worded(city: City, month: str) -> None:
+    """Why money moved, in the reader's words: the movements showed the transfer codes
+    `top_up` and `job_capture` in either language."""
+    chinese = printable_statement(city, month, "zh-CN")
+    english = printable_statement(city, month, "en")
+    assert "充值" in chinese and "作业扣款" in chinese, chinese
+    assert "top-up" in english and "job charge" in english, english
+    for printable in (chinese, english):
+        assert "top_up" not in printable and "job_capture" not in printable, printable
+    assert not has_chinese(english), english  # tenant text here (ent-a, train) is ASCII
 
 
 def test_a_refund_reverses_a_top_up_and_never_more_than_it(city: City) -> None:

@@ -319,7 +319,7 @@ def test_roles_and_tenants(city: City) -> None:
     patch = city.client.patch(
         path, json={"title": "改"}, headers=city.headers(city.other_enterprise)
     )
-    assert patch.status_code == 404
+    assert patch.status_code == 403  # the item is public: refused as another's, not hidden
     curated = city.client.patch(
         path, json={"status": "closed"}, headers=city.headers(city.operator)
     )

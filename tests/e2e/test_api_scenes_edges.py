@@ -6,6 +6,8 @@ refusal naming its field."""
 from __future__ import annotations
 
 import base64
+import csv
+import io
 from datetime import date, timedelta
 from typing import Any
 
@@ -374,3 +376,65 @@ def test_industry_labels_are_kept_as_written_except_platform_aliases_and_empty(
     assert stored == {"I1": "智能制造", "I2": "其他", "I3": "养老"}
     found = city.get(city.agency, OPPORTUNITIES, params={"industry": "制造"}).json()
     assert [item["id"] for item in found["items"]] == ["I1"]
+
+
+AUTOMOBILES = "A1,标题,,汽车制造业,,,\nA2,标题,,汽车,,,\nA3,标题,,C36,,,\nA4,标题,,Automobiles,,,\n"
+OTHERS = "M1,标题,,智能制造,,,\nX1,标题,,火星采矿,,,\n"
+
+
+def filtered_ids(city: City, industry: str) -> dict[str, list[str]]:
+    """What each list that filters by industry answers: the list, the export, the storefront."""
+    params = {"industry": industry}
+    listed = city.get(city.agency, OPPORTUNITIES, params=params).json()["items"]
+    export = city.get(city.agency, "/v1/scenes/export/opportunities", params=params)
+    rows = csv.DictReader(io.StringIO(export.content.decode("utf-8-sig")))
+    public = city.client.get("/v1/public/scenes/opportunities", params=params).json()["items"]
+    return {
+        "list": [item["id"] for item in listed],
+        "export": [row["id"] for row in rows],
+        "storefront": [item["id"] for item in public],
+    }
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        (["汽车制造业", "automobiles", " AUTOMOBILES ", "36", "C36", "c 36", "汽车", "汽 车"], "A"),
+        (["C", "制造业", "manufacturing", "Smart  Manufacturing", "智能制造", "制造"], "M"),
+        (["火星采矿", " 火星 采矿 "], "X"),
+    ],
+)
+def test_every_list_finds_an_industry_by_any_of_its_names(
+    city: City, names: list[str], expected: str
+) -> None:
+    """A GB/T code or English name, a platform name or alias, any case and spacing; words the
+    taxonomy does not know find the items labelled with them, as typed."""
+    text = HEADER + "\n" + AUTOMOBILES + OTHERS
+    assert import_csv(city, city.agency, "opportunities", text).status_code == 201
+    ids = sorted(line.split(",")[0] for line in (AUTOMOBILES + OTHERS).splitlines())
+    wanted = [item for item in ids if item.startswith(expected)]
+    for name in names:
+        assert filtered_ids(city, name) == dict.fromkeys(("list", "export", "storefront"), wanted)
+
+
+def test_an_industry_nobody_uses_is_an_empty_list_and_an_overlong_one_a_422(city: City) -> None:
+    assert filtered_ids(city, "不存在的行业")["list"] == []
+    reply = city.get(city.agency, OPPORTUNITIES, params={"industry": "行" * 101})
+    assert reply.status_code == 422 and reply.json()["field"] == "industry"
+
+
+@pytest.mark.parametrize("language", ["en", "zh-CN"])
+def test_filtering_by_the_industry_a_reader_is_shown_finds_the_item(
+    city: City, language: str
+) -> None:
+    """What the list shows (光伏 → a 42-character GB/T English name for an en reader, 房地产
+    → "real estate", which also names section K) typed back into the filter."""
+    labels = ["光伏", "房地产", "K", "养老", "银行", "医药", "港口", "具身智能", "C36", "火星采矿"]
+    rows = "".join(f"L{number},标题,,{label},,,\n" for number, label in enumerate(labels))
+    assert import_csv(city, city.agency, "opportunities", f"{HEADER}\n{rows}").status_code == 201
+    headers = {**city.headers(city.agency), "Accept-Language": language}
+    shown = city.client.get(OPPORTUNITIES, headers=headers).json()["items"]
+    for item in shown:
+        params = {"industry": item["industry"]}
+        found = city.client.get(OPPORTUNITIES, headers=headers, params=params)
+        assert item["id"] in [row["id"] for row in found.json()["items"]], item

@@ -344,6 +344,38 @@ def test_applications_name_the_applying_enterprise_beside_its_id(city: City) -> 
     assert [item["enterprise_name"] for item in own] == ["ent-a"]
 
 
+def test_grants_name_the_granted_enterprise_beside_its_id(city: City) -> None:
+    """A grant said whose it was by org_… id only, where applications named the enterprise;
+    the names of a page of grants come in one query, however many grants it holds."""
+    program = open_program(city)
+    funding = {"amount_fen": 1_000_000, "external_reference": "财政拨款-names"}
+    funded = city.post(city.agency, f"/v1/vouchers/programs/{program['id']}/funding", funding)
+    assert funded.status_code == 201, funded.text
+    first = approve_for(city, city.enterprise, program["id"])
+    assert (first["enterprise_id"], first["enterprise_name"]) == (city.enterprise_id, "ent-a")
+    one = statements_for(city, "/v1/vouchers/grants")
+    second = approve_for(city, city.other_enterprise, program["id"])
+
+    listed = city.get(city.agency, "/v1/vouchers/grants").json()["items"]
+    names = {item["enterprise_id"]: item["enterprise_name"] for item in listed}
+    assert names == {city.enterprise_id: "ent-a", second["enterprise_id"]: "ent-b"}
+    assert statements_for(city, "/v1/vouchers/grants") == one  # not one more per grant
+    own = city.get(city.enterprise, "/v1/vouchers/grants").json()["items"]
+    assert [item["enterprise_name"] for item in own] == ["ent-a"]
+
+
+def approve_for(city: City, enterprise: str, program_id: str) -> dict[str, Any]:
+    """The enterprise applies for a small quota and the agency approves it: the grant."""
+    facts = {"is_sme": True, "region": "浙江/杭州", "founded_on": "2020-01-01", "requested_fen": 10}
+    path = f"/v1/vouchers/programs/{program_id}/applications"
+    application = city.post(enterprise, path, facts)
+    assert application.status_code == 201, application.text
+    approve = f"/v1/vouchers/applications/{application.json()['id']}/approve"
+    grant = city.post(city.agency, approve, {"quota_fen": 10})
+    assert grant.status_code == 201, grant.text
+    return dict(grant.json())
+
+
 def statements_for(city: City, path: str) -> int:
     """How many SQL statements the agency's GET of `path` runs (after one warm-up call)."""
     assert city.get(city.agency, path).status_code == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import socket
@@ -209,6 +210,30 @@ def test_scenes_import_and_export_through_the_cli(server: dict[str, str], tmp_pa
     bad.write_text("id,title,description,industry,tags,region,org\nX-1,,d,金融,a,浙江,o\n", "utf-8")
     refused = cli(as_agency, "scenes", "import", "opportunities", str(bad), check=False)
     assert refused.returncode != 0 and "title" in refused.stderr + refused.stdout
+
+
+def test_cli_export_filters_by_any_name_of_the_industry(
+    server: dict[str, str], tmp_path: Path
+) -> None:
+    """--industry takes a GB/T code or English name as the API does; too long exits non-zero."""
+    agency = json.loads(
+        cli(server, "orgs", "create", "--name", "a", "--kind", "agency", "--json").stdout
+    )
+    as_agency = {**server, "SUANLI_TOKEN": agency["token"]}
+    needs = tmp_path / "needs.csv"
+    needs.write_text(
+        "id,title,description,industry,tags,region,org\nN-1,t,d,智能制造,,,o\nN-2,t,d,汽车,,,o\n",
+        encoding="utf-8",
+    )
+    cli(as_agency, "scenes", "import", "opportunities", str(needs))
+    out = tmp_path / "out.csv"
+    for name, wanted in (("C", ["N-1"]), ("Automobiles", ["N-2"]), ("c 36", ["N-2"])):
+        cli(as_agency, "scenes", "export", "opportunities", str(out), "--industry", name)
+        rows = list(csv.DictReader(out.read_text(encoding="utf-8-sig").splitlines()))
+        assert [row["id"] for row in rows] == wanted, name
+    args = ("scenes", "export", "opportunities", str(out), "--industry", "x" * 101)
+    refused = cli(as_agency, *args, check=False)
+    assert refused.returncode != 0 and "industry" in refused.stderr + refused.stdout
 
 
 def test_cli_shares_of_a_card_and_pools_that_refuse_them(server: dict[str, str]) -> None:

@@ -117,8 +117,10 @@ def _codes_worded_by_the_cli() -> set[str]:
     (Codes whose Chinese word is the code itself, product names such as Ray, are left out.)"""
     from suanli.cli.render import CODE_WORDS
     from suanli.cli.vouchers import CATEGORY_WORDS, RULE_FIELDS, SCOPE_WORDS
+    from suanli.domain.ledger import TRANSFER_CODE_WORDS
 
-    worded = {code for code, (zh, _) in {**CODE_WORDS, **CATEGORY_WORDS}.items() if zh != code}
+    tables = {**CODE_WORDS, **CATEGORY_WORDS, **TRANSFER_CODE_WORDS}
+    worded = {code for code, (zh, _) in tables.items() if zh != code}
     return worded | set(SCOPE_WORDS) | set(RULE_FIELDS) | {"base_ratio_bp", "ratio_bp"}
 
 

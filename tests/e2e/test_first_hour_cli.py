@@ -502,11 +502,32 @@ def test_a_stored_match_says_whether_it_built_the_index_and_how_long_it_took(
 def test_the_agencys_application_list_names_each_enterprise(server: dict[str, str]) -> None:  # noqa: F811
     """Before: each line showed the applicant as an org_ id only; a reviewer could not tell
     who applied without looking the id up."""
+    as_agency, enterprise, _, _ = _applied(server)
+    listed = cli(as_agency, "vouchers", "applications", "--state", "pending")
+    assert "云栖智造科技" in listed.stdout, listed.stdout
+    assert enterprise["organisation"]["id"] in listed.stdout
+
+
+def test_the_agencys_grant_list_names_each_enterprise(server: dict[str, str]) -> None:  # noqa: F811
+    """Grants, like applications, name whose each one is: they showed an org_ id only."""
+    as_agency, enterprise, program_id, application_id = _applied(server)
+    funding = ("--amount-fen", "10000", "--reference", "拨付-G1")
+    cli(as_agency, "vouchers", "programs", "fund", program_id, *funding)
+    approved = cli(as_agency, "vouchers", "approve", application_id, "--quota-fen", "5000")
+    assert "云栖智造科技" in approved.stdout, approved.stdout
+    listed = cli({**as_agency, "COLUMNS": "200"}, "vouchers", "grants")
+    assert "云栖智造科技" in listed.stdout, listed.stdout
+    assert enterprise["organisation"]["id"] in listed.stdout
+
+
+def _applied(env: dict[str, str]) -> tuple[dict[str, str], dict[str, Any], str, str]:
+    """An agency's open program and a named enterprise's pending application to it: the
+    agency's CLI environment, the enterprise, the program's id and the application's id."""
     from tests.e2e.test_api_vouchers import hangzhou
 
-    agency = _org(server, "agency", "余杭区经信局")
-    enterprise = _org(server, "enterprise", "云栖智造科技")
-    api = server["SUANLI_API_URL"]
+    agency = _org(env, "agency", "余杭区经信局")
+    enterprise = _org(env, "enterprise", "云栖智造科技")
+    api = env["SUANLI_API_URL"]
     program = httpx.post(
         f"{api}/v1/vouchers/programs",
         json=hangzhou(),
@@ -519,7 +540,9 @@ def test_the_agencys_application_list_names_each_enterprise(server: dict[str, st
         headers={"Authorization": f"Bearer {enterprise['token']}"},
     )
     assert applied.status_code == 201, applied.text
-    as_agency = {**server, "SUANLI_TOKEN": agency["token"]}
-    listed = cli(as_agency, "vouchers", "applications", "--state", "pending")
-    assert "云栖智造科技" in listed.stdout, listed.stdout
-    assert enterprise["organisation"]["id"] in listed.stdout
+    return (
+        {**env, "SUANLI_TOKEN": agency["token"]},
+        enterprise,
+        program["id"],
+        applied.json()["id"],
+    )

@@ -538,6 +538,25 @@ def test_refunds_reverse_without_editing_and_never_exceed_the_original(market: M
     assert checked(market.db) == []
 
 
+def test_refunds_without_a_key_at_one_instant_are_each_posted(market: Market) -> None:
+    """Before: without an Idempotency-Key the refund was named by the clock, so a second
+    partial refund at the same instant was taken for a replay of the first and not posted."""
+    original = ledger_top_up(market, 1_000)
+
+    def refund(amount: int) -> Transfer:
+        return transact(
+            market.db,
+            lambda s: wallets.refund(
+                s, market.clock, OPERATOR, transfer_id=original.id, reason="x", amount_fen=amount
+            ),
+        )
+
+    first, second = refund(300), refund(200)
+    assert first.id != second.id
+    assert balances_of(market, market.enterprise_id)["enterprise_wallet"] == (500, 0, 500)
+    assert checked(market.db) == []
+
+
 def test_a_job_refund_reverses_its_whole_settlement_once(market: Market) -> None:
     ledger_top_up(market, 10_000)
     job = make_job(market, "job_refund")

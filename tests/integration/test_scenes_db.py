@@ -10,7 +10,9 @@ import pytest
 
 from suanli.adapters.matching import Embedder, load_default_embedder
 from suanli.adapters.matching.embedding import FloatMatrix
+from suanli.adapters.matching.industry import load_taxonomy
 from suanli.bootstrap import App
+from suanli.domain.industry import IndustryTaxonomy
 from suanli.domain.scenes import PipelineStage
 from suanli.errors import Conflict, InvalidInput, InvalidTransition, NotFound, PermissionDenied
 from suanli.services import scenes, scenes_deals
@@ -95,7 +97,7 @@ def test_roles_publish_and_tenants_cannot_write_each_other(app: App) -> None:
             with pytest.raises(PermissionDenied):
                 scenes.create_item(session, app.clock, caller, kind, values)  # type: ignore[arg-type]
         scenes.create_item(session, app.clock, agency, "opportunities", values)
-    with app.db.session() as session, pytest.raises(NotFound):
+    with app.db.session() as session, pytest.raises(PermissionDenied):  # public: not hidden
         scenes.update_item(session, app.clock, other, "capabilities", item_id, {"title": "改"})
 
 
@@ -195,3 +197,33 @@ def test_pipeline_moves_legally_and_reveals_contacts_after_both_consents(app: Ap
         ("interested", enterprise.org_id),
         ("negotiating", agency.org_id),
     ]
+
+
+def _one_industry(taxonomy: IndustryTaxonomy, code: str) -> set[str]:
+    """The class and, when a section has a single division (P/83 教育), its twin."""
+    section = taxonomy.section_of(code)
+    divisions = [other for other, item in taxonomy.classes.items() if item.section == section]
+    return {section, *divisions[1:]} if len(divisions) == 2 else {code}
+
+
+def test_every_name_of_every_industry_filters_the_same_items(app: App) -> None:
+    """One item per GB/T class under its Chinese name and one under its code; each name a
+    reader may type (code, C36, Chinese, English, another case and spacing) finds exactly the
+    items of that industry."""
+    agency = principal(app, "经信局", "agency")
+    taxonomy = load_taxonomy()
+    rows = [
+        f"N{code},标题,,{item.name},,,\nK{code},标题,,{code},,,"
+        for code, item in taxonomy.classes.items()
+    ]
+    import_text(app, agency, "opportunities", HEADER + "\n".join(rows) + "\n")
+    with app.db.session() as session:
+        for code, item in taxonomy.classes.items():
+            expected = {f"{kind}{twin}" for twin in _one_industry(taxonomy, code) for kind in "NK"}
+            names = [code, item.name, item.name_en, f" {item.name_en.upper()} "]
+            names += [f"{item.section}{code}"] if code != item.section else []
+            for name in names:
+                page = scenes.list_items(
+                    session, "opportunities", scenes.Page(), scenes.ItemFilters(industry=name)
+                )
+                assert {row.id for row in page.items} == expected, (code, name)

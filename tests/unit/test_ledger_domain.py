@@ -521,3 +521,17 @@ def test_account_ids_are_derived_from_what_identifies_the_account() -> None:
 def test_an_account_cannot_carry_both_limit_flags() -> None:
     with pytest.raises(InvalidTransfer):
         Account("x", LEDGER_CNY, AccountKind.VOUCHER_GRANT, AccountFlags(3))
+
+
+def test_every_transfer_code_has_words_in_both_languages() -> None:
+    """The CLI and the monthly statement word codes from one table: a code missing from it
+    would be printed raw, and an unknown one is shown as written rather than dropped."""
+    from suanli.domain.ledger import TRANSFER_CODE_WORDS, TransferCode, transfer_code_word
+    from suanli.i18n import using_language
+
+    assert set(TRANSFER_CODE_WORDS) == {code.name.lower() for code in TransferCode}
+    with using_language("zh-CN"):
+        assert transfer_code_word("job_capture") == "作业扣款"
+    with using_language("en"):
+        assert transfer_code_word("job_capture") == "job charge"
+        assert transfer_code_word("99") == "99"

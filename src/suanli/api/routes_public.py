@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from suanli.adapters.matching.industry import industry_label
 from suanli.api.deps import AppState, DbSession, PageParams
+from suanli.api.routes_scenes import IndustryFilter
 from suanli.api.routes_vouchers import rules_public
 from suanli.api.schemas import PageOf
 from suanli.domain.accelerators import get_accelerator
@@ -190,7 +191,7 @@ def published_scenes(
     kind: Literal["opportunities", "capabilities"],
     session: DbSession,
     page: PageParams,
-    industry: Annotated[str | None, Query(max_length=40)] = None,
+    industry: IndustryFilter = None,
 ) -> PageOf[SceneItemPublic]:
     """Open opportunities and capabilities as published; contacts stay with their owners."""
     item_kind = scenes.require_kind(kind)

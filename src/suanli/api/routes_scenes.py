@@ -45,7 +45,12 @@ from suanli.api.schemas_scenes import (
     ReviewPublic,
 )
 from suanli.api.types import CalendarDate, Fen, Line, Text
-from suanli.domain.scenes import TOP_K_MAX, PipelineStage, pipeline_stage_label
+from suanli.domain.scenes import (
+    INDUSTRY_FILTER_CHARS_MAX,
+    TOP_K_MAX,
+    PipelineStage,
+    pipeline_stage_label,
+)
 from suanli.errors import InvalidInput
 from suanli.i18n import msg
 from suanli.services import scenes, scenes_deals
@@ -59,6 +64,21 @@ router = APIRouter(prefix="/v1/scenes", tags=["scenes"])
 Text200 = Annotated[Line, Field(max_length=200)]
 Kind = Literal["opportunities", "capabilities"]
 Status = Annotated[str, Field(pattern="^(open|matched|closed)$")]
+# One query parameter for every list that filters by industry (the lists, export, storefront),
+# so they accept the same names.
+IndustryFilter = Annotated[
+    str | None,
+    Query(
+        max_length=INDUSTRY_FILTER_CHARS_MAX,
+        description=(
+            "any name of one industry, case and spaces ignored: a GB/T 4754 code (C, 36, C36), "
+            "its Chinese or English name (汽车制造业, automobiles), or a platform name or alias "
+            "(智能制造, smart manufacturing, 银行); other words find the items labelled with "
+            "them, as typed"
+        ),
+        examples=["智能制造"],
+    ),
+]
 EXPORT_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -354,7 +374,7 @@ def export_items(
     caller: CurrentPrincipal,
     app: AppState,
     format: Annotated[str, Query(pattern="^(csv|xlsx)$")] = "csv",
-    industry: Annotated[str | None, Query(max_length=40)] = None,
+    industry: IndustryFilter = None,
     status: Annotated[str | None, Query(pattern="^(open|matched|closed)$")] = None,
     batch: Annotated[int | None, Query(ge=1, le=10_000)] = None,
 ) -> Response:
@@ -599,7 +619,7 @@ def list_items(
     caller: CurrentPrincipal,
     app: AppState,
     page: PageParams,
-    industry: Annotated[str | None, Query(max_length=40)] = None,
+    industry: IndustryFilter = None,
     status: Annotated[str | None, Query(pattern="^(open|matched|closed)$")] = None,
     batch: Annotated[int | None, Query(ge=1, le=10_000)] = None,
     org_id: Annotated[str | None, Query(max_length=40)] = None,

@@ -165,6 +165,7 @@ class GrantPublic(BaseModel):
     program_id: str
     program_name: str
     enterprise_id: str
+    enterprise_name: str = Field(description="the granted enterprise's name")
     application_id: str
     quota_fen: int
     account_id: str
@@ -287,6 +288,7 @@ def grant_public(view: vouchers.GrantView) -> GrantPublic:
         program_id=grant.program_id,
         program_name=view.program_name,
         enterprise_id=grant.enterprise_id,
+        enterprise_name=view.enterprise_name,
         application_id=grant.application_id,
         quota_fen=grant.quota_fen,
         account_id=grant.account_id,

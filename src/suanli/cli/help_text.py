@@ -239,6 +239,7 @@ OPTION_HELP_ZH: dict[str, str] = {
     "batch number N, for rows without a batch": "批次号 N(第N批)，用于没有批次的行",
     "output .csv or .xlsx": "输出 .csv 或 .xlsx",
     "open | matched | closed": "open | matched | closed",
+    "any name of one industry: GB/T code (C36), Chinese or English name, platform alias; case and spaces ignored": "行业的任一名称: 国标代码(C36)、中文或英文名称、平台别名; 不区分大小写，忽略空格",
     "ray | slurm": "ray | slurm",
     "Ray: dashboard URL; Slurm: path of the cluster's slurm.conf": "Ray: 仪表盘地址；Slurm: 集群 slurm.conf 路径",
     "KEY=VALUE, repeatable; VALUE may be JSON (5, true, {...})": "KEY=VALUE，可重复；VALUE 可为 JSON(5, true, {...})",

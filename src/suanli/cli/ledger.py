@@ -28,6 +28,7 @@ from suanli.cli.common import (
     settings_from_env,
 )
 from suanli.cli.render import Column, code_word, note_already_recorded, print_table
+from suanli.domain.ledger import transfer_code_word
 from suanli.domain.money import format_yuan
 from suanli.errors import LedgerError
 from suanli.i18n import t
@@ -192,8 +193,9 @@ def _print_transfer(result: dict[str, Any], json_output: bool) -> None:
     if json_output:
         print_json(result)
         return
+    code, amount = transfer_code_word(result["code"]), format_yuan(result["amount_fen"])
     console.print(
-        f"{result['id']}  {result['code']}  {format_yuan(result['amount_fen'])}  "
+        f"{result['id']}  {code}  {amount}  "
         f"{result['debit_account_id']} → {result['credit_account_id']}"
     )
 
@@ -252,9 +254,9 @@ def statement(
     if json_output:
         print_json(page)
         return
-    width = max((cell_len(code_word(line["code"])) for line in page["items"]), default=0)
+    width = max((cell_len(transfer_code_word(line["code"])) for line in page["items"]), default=0)
     for line in page["items"]:
-        code = code_word(line["code"])
+        code = transfer_code_word(line["code"])
         code += " " * (width - cell_len(code))
         console.print(
             f"{line['timestamp'][:19]}  {code} {format_yuan(line['signed_fen']):>14}"

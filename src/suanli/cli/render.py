@@ -113,6 +113,8 @@ JOB_STATES = {
 
 # The API's codes that a reader sees in tables and summaries, worded in each language; an
 # unknown code (a new one, or a product name such as Ray) is shown as the API wrote it.
+# Transfer codes are worded by suanli.domain.ledger.transfer_code_word instead: the monthly
+# statement words them too, and `voucher_grant` is both an account kind and a transfer code.
 CODE_WORDS: dict[str, tuple[str, str]] = {
     **JOB_STATES,
     "local": ("本地", "local"),
@@ -143,20 +145,6 @@ CODE_WORDS: dict[str, tuple[str, str]] = {
     "settlement_clearing": ("结算清算", "settlement clearing"),
     "voucher_program_budget": ("券种预算", "voucher program budget"),
     "voucher_grant": ("算力券额度", "voucher grant"),
-    # why money moved (a transfer's code), worded as the portal's statements word them
-    "top_up": ("充值", "top-up"),
-    "job_hold": ("作业冻结", "job hold"),
-    "job_capture": ("作业扣款", "job charge"),
-    "job_release": ("冻结释放", "hold released"),
-    "provider_share": ("作业分成", "job share"),
-    "platform_fee": ("平台服务费", "platform fee"),
-    "payout": ("结算打款", "payout"),
-    "refund": ("退款", "refund"),
-    "hold_expired": ("冻结过期", "hold expired"),
-    "transfer": ("调整", "adjustment"),
-    "voucher_funding": ("算力券拨款", "voucher funding"),
-    "voucher_redemption": ("算力券兑付", "voucher redemption"),
-    "voucher_return": ("算力券退回", "voucher return"),
     # what an API token may do
     "read": ("只读", "read"),
     "write": ("读写", "write"),

@@ -474,7 +474,12 @@ def import_command(
 def export_command(
     kind: str = typer.Argument(..., help="opportunities | capabilities"),
     path: Path = typer.Argument(..., help="output .csv or .xlsx"),
-    industry: str | None = typer.Option(None, "--industry"),
+    industry: str | None = typer.Option(
+        None,
+        "--industry",
+        help="any name of one industry: GB/T code (C36), Chinese or English name, platform "
+        "alias; case and spaces ignored",
+    ),
     status: str | None = typer.Option(None, "--status", help="open | matched | closed"),
     batch: int | None = typer.Option(None, "--batch"),
     api_url: str | None = ApiUrlOption,

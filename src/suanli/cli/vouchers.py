@@ -412,9 +412,35 @@ def grants(
     if json_output:
         print_json(page)
         return
-    for grant in page["items"]:
-        _print_grant(grant, False)
-    console.print(page_footer(page), highlight=False)
+    _print_grants_table(page)
+
+
+def _print_grants_table(page: dict[str, Any]) -> None:
+    """Like the applications table: whose each grant is, by name, with the id beside it."""
+    columns = (
+        Column(t("编号", "id"), is_id=True),
+        Column(t("状态", "state")),
+        Column(t("企业", "enterprise")),
+        Column(t("额度", "quota"), justify="right"),
+        Column(t("可用", "available"), justify="right"),
+        Column(t("预留", "reserved"), justify="right"),
+        Column(t("企业编号", "enterprise id"), is_id=True),
+        Column(t("计划", "program"), fold=True),
+    )
+    rows = [
+        (
+            grant["id"],
+            code_word(grant["state"]),
+            grant.get("enterprise_name") or "",
+            format_yuan(grant["quota_fen"]),
+            format_yuan(grant["available_fen"]),
+            format_yuan(grant["reserved_fen"]),
+            grant["enterprise_id"],
+            grant["program_name"],
+        )
+        for grant in page["items"]
+    ]
+    print_table(columns, rows, f"{t('算力券额度', 'Voucher grants')} {page_footer(page)}")
 
 
 def _print_grant(grant: dict[str, Any], json_output: bool) -> None:
@@ -423,8 +449,9 @@ def _print_grant(grant: dict[str, Any], json_output: bool) -> None:
         return
     quota, available = format_yuan(grant["quota_fen"]), format_yuan(grant["available_fen"])
     reserved = format_yuan(grant["reserved_fen"])
+    enterprise = grant.get("enterprise_name") or grant["enterprise_id"]
     console.print(
-        f"{grant['id']}  {grant['program_name']}  {grant['enterprise_id']}  "
+        f"{grant['id']}  {grant['program_name']}  {enterprise} ({grant['enterprise_id']})  "
         + t(
             f"额度 {quota}  可用 {available}  预留 {reserved}",
             f"quota {quota}  available {available}  reserved {reserved}",

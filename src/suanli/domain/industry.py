@@ -10,7 +10,7 @@ by an adapter and passed in.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from suanli.errors import InvalidInput
@@ -34,9 +34,20 @@ class IndustryClass:
 
 
 class IndustryTaxonomy:
-    """Codes, names and aliases; `code_of` a label, `proximity` of two codes."""
+    """Codes, names and aliases; `code_of` a label, `proximity` of two codes, `canonical`
+    industry of any label (what list filters compare).
 
-    def __init__(self, classes: Iterable[tuple[str, str, str]], aliases: Mapping[str, str]) -> None:
+    `stored_as` is how the platform stores a label (its own names and aliases become the
+    platform name, blank becomes 其他); the default keeps labels as written."""
+
+    def __init__(
+        self,
+        classes: Iterable[tuple[str, str, str]],
+        aliases: Mapping[str, str],
+        *,
+        stored_as: Callable[[str], str] = str.strip,
+    ) -> None:
+        self._stored_as = stored_as
         self.classes: dict[str, IndustryClass] = {}
         section = ""
         for code, name, name_en in classes:
@@ -50,7 +61,7 @@ class IndustryTaxonomy:
         self._lookup: dict[str, str] = {}
         for item in self.classes.values():
             for label in (item.code, item.name, item.name_en):
-                self._lookup.setdefault(_key(label), item.code)
+                self._lookup.setdefault(label_key(label), item.code)
         for label, code in aliases.items():
             if code not in self.classes:
                 raise InvalidInput(
@@ -60,16 +71,34 @@ class IndustryTaxonomy:
                     ),
                     field="code",
                 )
-            self._lookup[_key(label)] = code
+            self._lookup[label_key(label)] = code
+        self._sole_division = _sole_divisions(self.classes.values())
 
     def code_of(self, label: str) -> str | None:
         """The code a label means ("汽车制造业" -> "36", "C36" -> "36", "智能制造" -> "C"), or
         None when it maps nowhere."""
-        key = _key(label)
-        prefixed = _PREFIXED_DIVISION.match(label.strip().upper())
+        key = label_key(label)
+        prefixed = _PREFIXED_DIVISION.match(key.upper())
         if prefixed and prefixed.group(2) in self.classes:
             key = prefixed.group(2)
         return self._lookup.get(key)
+
+    def canonical(self, label: str) -> str:
+        """The industry a label means, the one answer every list filter uses: any name the
+        table or the platform knows (a code, C36, a Chinese or English name, an alias; case and
+        spaces ignored) gives its code, else the label itself, case and spaces ignored, since
+        tenants' own words are stored as typed and must still be found as typed.
+
+        The label is first read as the platform stores it, so a filter means what storing the
+        same words meant: 银行 is stored as 金融 (J), so filtering on 银行 finds it even though
+        the table alone would say 66. A section with a single division (P/83 教育, K/70, T/97)
+        is that division: both share one name, which must find both. Free text never equals a
+        code: a label whose key is a code's key is that code."""
+        stored = self._stored_as(label)
+        code = self.code_of(stored)
+        if code is None:
+            return label_key(stored)
+        return self._sole_division.get(code, code)
 
     def section_of(self, code: str) -> str:
         return self.classes[code].section
@@ -113,5 +142,16 @@ def _is_code(label: str) -> bool:
     )
 
 
-def _key(label: str) -> str:
-    return label.strip().casefold()
+def _sole_divisions(classes: Iterable[IndustryClass]) -> dict[str, str]:
+    """Section -> its division, for the sections that have exactly one."""
+    divisions: dict[str, list[str]] = {}
+    for item in classes:
+        if item.code != item.section:
+            divisions.setdefault(item.section, []).append(item.code)
+    return {section: codes[0] for section, codes in divisions.items() if len(codes) == 1}
+
+
+def label_key(label: str) -> str:
+    """How labels are compared: case and every space ignored (full-width too), so
+    "Smart  Manufacturing" and " 汽车 制造业" are the words a list uses."""
+    return "".join(label.split()).casefold()

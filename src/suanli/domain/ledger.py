@@ -32,7 +32,7 @@ from typing import Any
 
 from suanli.domain.money import FEN_MAX
 from suanli.errors import IdempotencyConflict, LedgerError
-from suanli.i18n import Msg, msg
+from suanli.i18n import Msg, msg, t
 
 LEDGER_CNY = 156  # ISO 4217 numeric code: one ledger per currency, as in TigerBeetle
 CURRENCY_BY_LEDGER: Mapping[int, str] = {LEDGER_CNY: "CNY"}
@@ -234,6 +234,34 @@ class TransferCode(IntEnum):
     VOUCHER_GRANT = 61
     VOUCHER_REDEMPTION = 62
     VOUCHER_RETURN = 63
+
+
+# Why money moved, in each language, keyed by the code as the API spells it (`job_capture`):
+# the one table the CLI and the monthly statement word transfer codes with, so the two never
+# drift apart (the portal words them in its locale files). The API itself keeps the codes.
+TRANSFER_CODE_WORDS: Mapping[str, tuple[str, str]] = {
+    "top_up": ("充值", "top-up"),
+    "job_hold": ("作业冻结", "job hold"),
+    "job_capture": ("作业扣款", "job charge"),
+    "job_release": ("冻结释放", "hold released"),
+    "provider_share": ("作业分成", "job share"),
+    "platform_fee": ("平台服务费", "platform fee"),
+    "payout": ("结算打款", "payout"),
+    "refund": ("退款", "refund"),
+    "hold_expired": ("冻结过期", "hold expired"),
+    "transfer": ("调整", "adjustment"),
+    "voucher_funding": ("算力券拨款", "voucher funding"),
+    "voucher_grant": ("算力券发放", "voucher grant"),
+    "voucher_redemption": ("算力券兑付", "voucher redemption"),
+    "voucher_return": ("算力券退回", "voucher return"),
+}
+
+
+def transfer_code_word(code: str) -> str:
+    """A transfer code (`job_capture`) in the reader's language; a code this table lacks (a
+    newer server's, or a number no code names) is shown as written rather than hidden."""
+    zh, en = TRANSFER_CODE_WORDS.get(code, (code, code))
+    return t(zh, en)
 
 
 class TransferFlags(IntFlag):

@@ -15,6 +15,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import TypeVar
 
+from suanli.domain.industry import label_key
 from suanli.domain.money import require_fen
 from suanli.domain.text import check_date, clean_text, is_blank
 from suanli.errors import InvalidInput, InvalidTransition
@@ -25,6 +26,8 @@ TITLE_CHARS_MAX = 200
 DESCRIPTION_CHARS_MAX = 5_000
 TEXT_FIELD_CHARS_MAX = 200  # region, org, one tag, one accelerator name
 INDUSTRY_CHARS_MAX = 40  # an industry label as written (the stored column's width)
+# A filter may name an industry by its longest GB/T English name (68 characters).
+INDUSTRY_FILTER_CHARS_MAX = 100
 TAGS_MAX = 32
 ACCELERATORS_MAX = 32
 # Matching and its evaluation: the engine, the API and the CLI's options share these (here, so
@@ -71,7 +74,7 @@ INDUSTRIES: tuple[Industry, ...] = (
     Industry(INDUSTRY_OTHER, "other", ("其它", "other")),
 )
 _INDUSTRY_LOOKUP: Mapping[str, str] = {
-    label.casefold(): industry.name
+    label_key(label): industry.name
     for industry in INDUSTRIES
     for label in (industry.name, industry.name_en, *industry.aliases)
 }
@@ -79,10 +82,11 @@ _INDUSTRY_LOOKUP: Mapping[str, str] = {
 
 def resolve_industry(label: str) -> tuple[str, bool]:
     """(name to store, in the platform vocabulary). A platform label or alias gives its
-    canonical name; any other label is kept as written (trimmed), never coerced to 其他, so
-    the open taxonomy (domain.industry) can still place it; an empty label gives 其他."""
+    canonical name (case and spaces ignored); any other label is kept as written (trimmed),
+    never coerced to 其他, so the open taxonomy (domain.industry) can still place it; an empty
+    label gives 其他."""
     cleaned = label.strip()
-    canonical = _INDUSTRY_LOOKUP.get(cleaned.casefold())
+    canonical = _INDUSTRY_LOOKUP.get(label_key(cleaned))
     if canonical is not None:
         return canonical, True
     return (cleaned or INDUSTRY_OTHER), False

@@ -453,8 +453,9 @@ def declare_relation(
             field="kind",
         )
     if not caller.is_operator and caller.org_id != from_org:
-        raise PermissionDenied(
-            msg("机构只能声明自己的关系", "an organisation may only declare its own relationships")
+        raise PermissionDenied(  # names the field: the caller's credential is not what is wrong
+            msg("机构只能声明自己的关系", "an organisation may only declare its own relationships"),
+            field="from_org",
         )
     if from_org == to_org:
         raise InvalidInput(

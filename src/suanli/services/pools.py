@@ -216,7 +216,14 @@ def get_pool(session: Session, caller: Principal, pool_id: str) -> PoolRow:
 def _owned_pool(session: Session, caller: Principal, pool_id: str) -> PoolRow:
     row = get_pool(session, caller, pool_id)
     if not caller.is_operator and row.provider_id != caller.org_id:
-        raise NotFound(msg(f"没有资源池 {pool_id}", f"pool {pool_id} not found"), field="pool_id")
+        # The catalogue shows the pool to everyone, so "not found" would mislead.
+        raise PermissionDenied(
+            msg(
+                f"资源池 {pool_id} 属于另一家机构",
+                f"pool {pool_id} belongs to another organisation",
+            ),
+            field="pool_id",
+        )
     return row
 
 

@@ -6,7 +6,8 @@ Who may do what (the operator curates everything):
   any other kind of organisation gets PermissionDenied (403);
 - the lists are public to every signed-in user (that is the point of the exchange), but
   `contact` is shown only to the owner and the operator (pairs reveal it after consent);
-- writing another organisation's item answers NotFound (404), never confirming it exists.
+- writing another organisation's item is PermissionDenied (403): the item is public, so a
+  "not found" would only mislead.
 
 Vectors: each row stores sha256 of its matchable text and the vector computed from the text
 with that hash. Matching embeds only rows whose two hashes differ (new or edited text) and
@@ -40,6 +41,7 @@ from suanli.adapters.matching import (
     load_default_embedder,
 )
 from suanli.adapters.matching.engine import semantic_text
+from suanli.adapters.matching.industry import load_taxonomy
 from suanli.domain.scenes import (
     TOP_K_MAX,
     Capability,
@@ -214,11 +216,15 @@ def get_row(session: Session, kind: ItemKind, item_id: str) -> SceneRow:
 
 
 def owned_row(session: Session, caller: Principal, kind: ItemKind, item_id: str) -> SceneRow:
-    """The row the caller may write; another tenant's row is NotFound."""
+    """The row the caller may write. The lists are public, so another tenant's row is refused
+    as someone else's (403), not hidden as missing."""
     row = get_row(session, kind, item_id)
     if not caller.is_operator and row.org_id != caller.org_id:
-        raise NotFound(
-            msg(f"没有{_KIND_ZH.get(kind, kind)} {item_id!r}", f"no {SINGULAR[kind]} {item_id!r}"),
+        raise PermissionDenied(
+            msg(
+                f"{_KIND_ZH.get(kind, kind)} {item_id!r} 属于另一家机构",
+                f"{SINGULAR[kind]} {item_id!r} belongs to another organisation",
+            ),
             field="id",
         )
     return row
@@ -353,11 +359,11 @@ class ItemFilters:
     org_id: str | None = None
 
 
-def _filtered(kind: ItemKind, filters: ItemFilters) -> Select[Any]:
+def _filtered(session: Session, kind: ItemKind, filters: ItemFilters) -> Select[Any]:
     model = MODELS[kind]
     query = select(model).where(model.deleted.is_(False)).order_by(model.id)
     if filters.industry is not None:
-        query = query.where(model.industry == resolve_industry(filters.industry)[0])
+        query = query.where(model.industry.in_(_labels_meaning(session, kind, filters.industry)))
     if filters.status is not None:
         query = query.where(model.status == ItemStatus(filters.status).value)
     if filters.batch is not None:
@@ -367,10 +373,20 @@ def _filtered(kind: ItemKind, filters: ItemFilters) -> Select[Any]:
     return query
 
 
+def _labels_meaning(session: Session, kind: ItemKind, industry: str) -> list[str]:
+    """The stored labels that mean the same industry as `industry`. Labels are stored as
+    written (汽车, 汽车制造业 and C36 are one division; a tenant's own words too), so the
+    taxonomy says which match, not SQL equality; a list has few distinct labels."""
+    taxonomy = load_taxonomy()
+    wanted = taxonomy.canonical(industry)
+    stored = session.scalars(select(MODELS[kind].industry).distinct())
+    return [label for label in stored if taxonomy.canonical(label) == wanted]
+
+
 def list_items(
     session: Session, kind: ItemKind, page: Page, filters: ItemFilters
 ) -> PageResult[Any]:
-    return paginate(session, _filtered(kind, filters), page)
+    return paginate(session, _filtered(session, kind, filters), page)
 
 
 # ---------------------------------------------------------------- import and export
@@ -502,7 +518,7 @@ def export_items(
         raise InvalidInput(
             msg("格式须为 CSV 或 XLSX", "format must be csv or xlsx"), field="format"
         )
-    rows = list(session.scalars(_filtered(kind, filters).limit(EXPORT_ROWS_MAX + 1)))
+    rows = list(session.scalars(_filtered(session, kind, filters).limit(EXPORT_ROWS_MAX + 1)))
     if len(rows) > EXPORT_ROWS_MAX:
         raise LimitExceeded(
             msg(

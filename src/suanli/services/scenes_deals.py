@@ -769,8 +769,14 @@ def cancel(
     """The agency (or the operator) cancels; the reward hold is voided, nothing is paid."""
     row = get_challenge(session, challenge_id)
     if not (caller.is_operator or caller.org_id == row.agency_id):
-        raise NotFound(
-            msg(f"没有揭榜任务 {challenge_id!r}", f"no challenge {challenge_id!r}"), field="id"
+        # The challenge is public, so hiding it behind a 404 would only mislead; award and
+        # review refuse the same way.
+        raise PermissionDenied(
+            msg(
+                "只有发布任务的主管部门可以撤销任务",
+                "only the posting agency cancels its challenge",
+            ),
+            field="organisation",
         )
     require_challenge_transition(ChallengeState(row.state), ChallengeState.CANCELLED)
     void = TransferRequest(

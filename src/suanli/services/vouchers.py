@@ -776,6 +776,7 @@ def reject(
 class GrantView:
     grant: VoucherGrantRow
     program_name: str
+    enterprise_name: str  # who holds the grant, by name beside its id
     balance_fen: int  # posted: what is left of the quota, reserved part included
     reserved_fen: int  # held by jobs not yet settled
     available_fen: int
@@ -798,21 +799,24 @@ def list_grants(
 
 
 def grant_views(session: Session, grants: Sequence[VoucherGrantRow]) -> list[GrantView]:
+    """Grants with their balances and names: one query each for a page, however long."""
     accounts = ledger.repository(session).accounts(g.account_id for g in grants)
     query = select(VoucherProgramRow.id, VoucherProgramRow.name).where(
         VoucherProgramRow.id.in_({g.program_id for g in grants})
     )
-    names = {program_id: name for program_id, name in session.execute(query)}
+    program_names = {program_id: name for program_id, name in session.execute(query)}
+    org_names = _org_names(session, {g.enterprise_id for g in grants})
     views = []
     for grant in grants:
         balance = accounts[grant.account_id].balance
         views.append(
             GrantView(
                 grant,
-                names.get(grant.program_id, ""),
-                balance.credit_balance_fen,
-                balance.debits_pending,
-                balance.available_fen,
+                program_name=program_names.get(grant.program_id, ""),
+                enterprise_name=org_names.get(grant.enterprise_id, ""),
+                balance_fen=balance.credit_balance_fen,
+                reserved_fen=balance.debits_pending,
+                available_fen=balance.available_fen,
             )
         )
     return views

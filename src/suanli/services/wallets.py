@@ -39,6 +39,7 @@ from suanli.domain.ledger import (
     TransferRequest,
     ledger_for_currency,
     require_amount,
+    transfer_code_word,
 )
 from suanli.domain.money import SECONDS_PER_HOUR, format_yuan
 from suanli.domain.text import check_date
@@ -287,7 +288,11 @@ def refund(
             field="amount_fen",
         )
     vouchers.require_refundable(session, original, amount)
-    key = idempotency_key or ledger.derived_transfer_id("once", original.id, str(clock.now()))
+    # Without a caller's key, the refund's place in this transfer's refunds names it: both
+    # accounts are locked above, so two refunds never see the same count, even at one instant.
+    key = idempotency_key or ledger.derived_transfer_id(
+        "once", original.id, str(_refund_count(session, original.id))
+    )
     request = TransferRequest(
         id=ledger.derived_transfer_id("refund", caller.org_id, key),
         amount_fen=amount,
@@ -407,6 +412,13 @@ def _refundable(session: Session, transfer_id: str) -> Transfer:
             field="transfer_id",
         )
     return found
+
+
+def _refund_count(session: Session, transfer_id: str) -> int:
+    query = select(func.count()).where(
+        transfers.c.code == int(TransferCode.REFUND), transfers.c.reference == transfer_id
+    )
+    return int(session.execute(query).scalar_one())
 
 
 def _refunded_fen(session: Session, transfer_id: str) -> int:
@@ -682,7 +694,8 @@ def _line(
         unit_price_fen_per_card_hour=usage.price_fen_per_card_hour,
         amount_fen=amount,
         subsidy_fen=subsidy,
-        subsidy_note=note or ("智能券 voucher" if subsidy else ""),  # zero: why, from vouchers
+        # A zero subsidy's note (why) comes from vouchers; one language per statement.
+        subsidy_note=note or (t("智能券", "voucher") if subsidy else ""),
         fee_fen=fee,
         payable_fen=payable,
     )
@@ -693,7 +706,12 @@ def _line(
 
 
 def statement_csv(statement: MonthlyStatement) -> str:
-    """One row per job; amounts in integer fen (a spreadsheet divides by 100, never we)."""
+    """One row per job; amounts in integer fen (a spreadsheet divides by 100, never we).
+
+    Machine-readable in every language: the header is the same codes (`CSV_COLUMNS`) whatever
+    the reader's language, because spreadsheets and accountants filter and import on them. The
+    CSV has no per-movement rows, so no transfer code to word; were one added, it would keep
+    the code and put the worded one in a column of its own beside it."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
@@ -726,12 +744,14 @@ def _csv_cells(line: MonthlyLine) -> list[object]:
 
 
 def statement_html(statement: MonthlyStatement) -> str:
-    """A self-contained printable page (A4, no scripts, no external resources)."""
+    """A self-contained printable page (A4, no scripts, no external resources), all in the
+    reader's language: the movements name why money moved in words (作业扣款 / job charge), not
+    as transfer codes; what tenants typed (names, notes) stays as typed."""
     escape = html.escape
     rows = "\n".join(_html_row(line) for line in statement.lines)
     movements = "".join(
-        f"<tr><td>{escape(name)}</td><td class=n>{format_yuan(fen)}</td></tr>"
-        for name, fen in sorted(statement.movements_fen.items())
+        f"<tr><td>{escape(transfer_code_word(code))}</td><td class=n>{format_yuan(fen)}</td></tr>"
+        for code, fen in sorted(statement.movements_fen.items())
     )
     labels = {key: escape(t(zh, en)) for key, (zh, en) in _HTML_LABELS.items()}
     heading = t("月度对账单", "monthly statement")

@@ -2338,6 +2338,11 @@ export interface components {
             created_at: string;
             /** Enterprise Id */
             enterprise_id: string;
+            /**
+             * Enterprise Name
+             * @description the granted enterprise's name
+             */
+            enterprise_name: string;
             /** Expired At */
             expired_at: string | null;
             /** Id */
@@ -6007,6 +6012,7 @@ export interface operations {
     published_scenes_v1_public_scenes__kind__get: {
         parameters: {
             query?: {
+                /** @description any name of one industry, case and spaces ignored: a GB/T 4754 code (C, 36, C36), its Chinese or English name (汽车制造业, automobiles), or a platform name or alias (智能制造, smart manufacturing, 银行); other words find the items labelled with them, as typed */
                 industry?: string | null;
                 offset?: number;
                 limit?: number;
@@ -6446,6 +6452,7 @@ export interface operations {
         parameters: {
             query?: {
                 format?: string;
+                /** @description any name of one industry, case and spaces ignored: a GB/T 4754 code (C, 36, C36), its Chinese or English name (汽车制造业, automobiles), or a platform name or alias (智能制造, smart manufacturing, 银行); other words find the items labelled with them, as typed */
                 industry?: string | null;
                 status?: string | null;
                 batch?: number | null;
@@ -6730,6 +6737,7 @@ export interface operations {
     list_items_v1_scenes__kind__get: {
         parameters: {
             query?: {
+                /** @description any name of one industry, case and spaces ignored: a GB/T 4754 code (C, 36, C36), its Chinese or English name (汽车制造业, automobiles), or a platform name or alias (智能制造, smart manufacturing, 银行); other words find the items labelled with them, as typed */
                 industry?: string | null;
                 status?: string | null;
                 batch?: number | null;

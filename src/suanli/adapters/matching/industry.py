@@ -9,7 +9,7 @@ from functools import lru_cache
 from importlib.resources import files
 
 from suanli.domain.industry import IndustryTaxonomy
-from suanli.domain.scenes import INDUSTRIES
+from suanli.domain.scenes import INDUSTRIES, resolve_industry
 from suanli.i18n import current_language
 
 
@@ -20,10 +20,15 @@ def _rows(name: str) -> list[dict[str, str]]:
 
 @lru_cache(maxsize=1)
 def load_taxonomy() -> IndustryTaxonomy:
-    """Sections and divisions (gb4754_2017.csv) plus platform labels (aliases.csv)."""
+    """Sections and divisions (gb4754_2017.csv) plus platform labels (aliases.csv), reading
+    a label as the platform stores it (so a filter means what storing its words meant)."""
     classes = [(row["code"], row["name"], row["name_en"]) for row in _rows("gb4754_2017.csv")]
     aliases = {row["label"]: row["code"] for row in _rows("aliases.csv")}
-    return IndustryTaxonomy(classes, aliases)
+    return IndustryTaxonomy(classes, aliases, stored_as=_stored_as)
+
+
+def _stored_as(label: str) -> str:
+    return resolve_industry(label)[0]
 
 
 def industry_label(label: str, language: str | None = None) -> str:
