@@ -409,6 +409,30 @@ def test_an_ineligible_enterprise_is_told_every_reason(city: City) -> None:
     assert reply.json()["details"]["reasons"] == ["enterprise_region", "not_sme", "bad_credit"]
 
 
+def test_a_blacklist_names_enterprises_to_its_agency_and_the_operator_only(city: City) -> None:
+    """Before: every signed-in tenant and the public storefront read which enterprises a
+    program had blacklisted."""
+    listed = city.enterprise_id
+    program = open_program(city, blacklist=[listed])
+    assert program["rules"]["blacklist"] == [listed]
+    path = f"/v1/vouchers/programs/{program['id']}"
+    for token in (city.agency, city.operator):
+        assert city.get(token, path).json()["rules"]["blacklist"] == [listed]
+    for token in (city.enterprise, city.other_enterprise, city.provider):
+        for reply in (city.get(token, path), city.get(token, "/v1/vouchers/programs")):
+            assert listed not in reply.text and reply.json() != {}, reply.text
+        assert city.get(token, path).json()["rules"]["blacklist_size"] == 1
+    storefront = city.client.get("/v1/public/programs")
+    assert storefront.status_code == 200 and listed not in storefront.text
+    assert storefront.json()["items"][0]["rules"]["blacklist_size"] == 1
+    applied = city.post(
+        city.enterprise,
+        f"{path}/applications",
+        {"is_sme": True, "region": "浙江/杭州", "founded_on": "2020-01-01", "requested_fen": 10},
+    )  # the blacklisted enterprise learns it when it applies, and only about itself
+    assert applied.status_code == 422 and "blacklisted" in applied.json()["details"]["reasons"]
+
+
 # ---------------------------------------------------------------------------------------------
 # The documented walk-through, run as written (paths and port aside) against a real server
 

@@ -362,8 +362,11 @@ def test_connections_are_private_to_their_provider_and_removal_takes_the_pools(
     assert approve(city, created["id"])["review_state"] == "approved"
     pool_id = city.post(city.provider, "/v1/pools", pool).json()["id"]
     assert city.client.delete(path, headers=city.headers(city.other_provider)).status_code == 404
-    removed = city.client.delete(path, headers=city.headers(city.provider))
+    removed = city.client.delete(path, headers=city.headers(city.operator))
     assert removed.json() == {"id": created["id"], "pools_removed": [pool_id]}
+    # the provider reads, in its own audit log, that the operator removed its cluster
+    audit = city.get(city.provider, "/v1/audit", params={"action": "connection.delete"}).json()
+    assert [entry["object"] for entry in audit["items"]] == [created["id"]], audit
     assert city.get(city.provider, f"/v1/pools/{pool_id}").status_code == 404
     assert city.get(city.provider, path).status_code == 404
 

@@ -18,7 +18,8 @@ from suanli.domain.identity import (
     password_problem,
     scopes_cover,
 )
-from suanli.errors import InvalidInput
+from suanli.errors import InvalidInput, PermissionDenied
+from suanli.services.common import Principal
 from suanli.services.passwords import common_passwords
 
 # The example of GB 32100-2015 itself, and two codes of listed companies.
@@ -126,3 +127,12 @@ def test_the_backoff_doubles_from_the_threshold_up_to_its_cap() -> None:
     assert waits[-1] == ACCOUNT_THROTTLE.cap_s == 900
     assert ADDRESS_THROTTLE.lock_seconds(19) == 0 < ADDRESS_THROTTLE.lock_seconds(20)
     assert ADDRESS_THROTTLE.lock_seconds(10_000) == ADDRESS_THROTTLE.cap_s
+
+
+def test_a_caller_of_the_wrong_kind_is_told_its_organisation_is_the_problem() -> None:
+    """Before: the refusal named no field, so the API reported `Authorization`, sending the
+    caller to change a credential that was fine."""
+    provider = Principal(user_id="usr_p", org_id="org_p", org_kind="provider")
+    with pytest.raises(PermissionDenied) as refused:
+        provider.require_kind("enterprise")
+    assert refused.value.field == "organisation"

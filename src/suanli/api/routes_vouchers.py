@@ -42,7 +42,7 @@ from suanli.domain.vouchers import (
 from suanli.errors import InvalidInput
 from suanli.i18n import msg
 from suanli.services import vouchers
-from suanli.services.common import PageResult
+from suanli.services.common import PageResult, Principal
 
 router = APIRouter(prefix="/v1/vouchers", tags=["vouchers"])
 STACK_ORDER_MAX = 1_000  # domain.vouchers.Rules checks -1000..1000 too, for stored rules
@@ -244,9 +244,14 @@ def rules_from(body: ProgramCreate) -> Rules:
     )
 
 
-def rules_public(stored: dict[str, Any]) -> dict[str, Any]:
-    """Stored basis points shown as exact ratio strings ('0.3') beside them."""
+def rules_public(stored: dict[str, Any], *, with_blacklist: bool = False) -> dict[str, Any]:
+    """Stored basis points shown as exact ratio strings ('0.3') beside them. The blacklist
+    names enterprises, so only its program's agency and the operator read it; everyone else
+    reads how many it names (`blacklist_size`)."""
     data = dict(stored)
+    data["blacklist_size"] = len(stored.get("blacklist") or [])
+    if not with_blacklist:
+        data.pop("blacklist", None)
     data["base_ratio"] = ratio_text(int(stored["base_ratio_bp"]))
     data["max_combined_ratio"] = ratio_text(int(stored.get("max_combined_ratio_bp", RATIO_BP_MAX)))
     data["tiers"] = [
@@ -256,7 +261,7 @@ def rules_public(stored: dict[str, Any]) -> dict[str, Any]:
 
 
 def program_public(
-    row: VoucherProgramRow, totals: vouchers.ProgramTotals | None = None
+    row: VoucherProgramRow, caller: Principal, totals: vouchers.ProgramTotals | None = None
 ) -> ProgramPublic:
     return ProgramPublic(
         id=row.id,
@@ -266,7 +271,7 @@ def program_public(
         budget_fen=row.budget_fen,
         valid_from=row.valid_from,
         valid_until=row.valid_until,
-        rules=rules_public(row.rules),
+        rules=rules_public(row.rules, with_blacklist=vouchers.sees_blacklist(caller, row)),
         totals=TotalsPublic(**totals.__dict__) if totals else None,
         created_at=row.created_at,
     )
@@ -331,7 +336,7 @@ def create_program(body: ProgramCreate, caller: CurrentPrincipal, app: AppState)
             rules=rules,
         ),
     )
-    return program_public(row, vouchers.ProgramTotals(0, 0, 0, 0))
+    return program_public(row, caller, vouchers.ProgramTotals(0, 0, 0, 0))
 
 
 @router.get("/programs")
@@ -346,13 +351,13 @@ def list_programs(
     """Every program (public policy), newest first; `open_only` keeps those open now."""
     open_at = app.clock.now() if open_only else None
     result = vouchers.list_programs(session, page, agency_id=agency_id, open_at=open_at)
-    return PageOf[ProgramPublic](**_page(result, program_public))
+    return PageOf[ProgramPublic](**_page(result, lambda row: program_public(row, caller)))
 
 
 @router.get("/programs/{program_id}")
 def show_program(program_id: str, caller: CurrentPrincipal, session: DbSession) -> ProgramPublic:
     row = vouchers.get_program(session, program_id)
-    return program_public(row, vouchers.program_totals(session, row))
+    return program_public(row, caller, vouchers.program_totals(session, row))
 
 
 @router.patch("/programs/{program_id}")
@@ -365,7 +370,7 @@ def update_program(
             session, app.clock, caller, program_id, name=body.name, blacklist=body.blacklist
         ),
     )
-    return program_public(row)
+    return program_public(row, caller)
 
 
 @router.delete("/programs/{program_id}", status_code=204)

@@ -233,6 +233,7 @@ RULE_FIELDS: dict[str, tuple[str, str, Any]] = {
     "enterprise_regions": ("企业所在地", "enterprise regions", words),
     "sme_only": ("仅限中小企业", "SMEs only", words),
     "blacklist": ("黑名单", "blacklist", words),
+    "blacklist_size": ("黑名单企业数", "enterprises blacklisted", words),
     "bad_credit_lookback_years": ("不良信用追溯年数", "bad-credit look-back (years)", words),
     "stacking_allowed": ("可与其他补贴叠加", "stacks with other subsidies", words),
     "max_combined_ratio": ("叠加比例上限", "max combined ratio", _ratio),

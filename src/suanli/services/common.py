@@ -78,7 +78,8 @@ class Principal:
                 msg(
                     f"只有{names_zh}可以这样做",
                     f"this needs an organisation of kind {' or '.join(kinds)}",
-                )
+                ),
+                field="organisation",  # the kind of the caller's organisation is what is wrong
             )
 
 

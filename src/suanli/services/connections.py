@@ -572,7 +572,10 @@ def delete_connection(
     row.deleted, row.healthy = True, False
     for pool in pools:
         pool.deleted, pool.available = True, False  # soft: usage lines keep pointing at them
-    audit(session, clock, caller, "connection.delete", row.id, pools=[p.id for p in pools])
+    audit(
+        session, clock, caller, "connection.delete", row.id, about_org=row.provider_id,
+        pools=[p.id for p in pools],
+    )  # fmt: skip
     return [pool.id for pool in pools]
 
 

@@ -639,7 +639,7 @@ def _open_fingerprint(session: Session, kind: ItemKind) -> str:
         .limit(MATCH_CANDIDATES_MAX)
     )
     digest = hashlib.sha256()
-    for row in session.execute(query).tuples():
+    for row in session.execute(query):
         # repr quotes and escapes each value (and tells None from "None"): no two different
         # rows hash alike, which a plain join of the values would not promise
         digest.update(repr(row).encode())

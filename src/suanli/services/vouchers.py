@@ -298,6 +298,12 @@ def list_programs(
     return paginate(session, query.order_by(*newest_first), page)
 
 
+def sees_blacklist(caller: Principal, program: VoucherProgramRow) -> bool:
+    """A program's blacklist names enterprises: its agency and the operator read it; other
+    callers read only how many it names."""
+    return caller.is_operator or program.agency_id == caller.org_id
+
+
 def get_program(session: Session, program_id: str) -> VoucherProgramRow:
     return _program_row(session, program_id)
 
