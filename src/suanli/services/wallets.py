@@ -277,7 +277,8 @@ def refund(
     ledger.repository(session).accounts(
         [original.debit_account_id, original.credit_account_id], lock=True
     )
-    remaining = original.amount_fen - _refunded_fen(session, original.id)
+    earlier_refunds, refunded_fen = _refunds_of(session, original.id)
+    remaining = original.amount_fen - refunded_fen
     amount = remaining if amount_fen is None else require_amount(amount_fen)
     if amount <= 0 or amount > remaining:
         raise InvalidTransfer(
@@ -290,9 +291,7 @@ def refund(
     vouchers.require_refundable(session, original, amount)
     # Without a caller's key, the refund's place in this transfer's refunds names it: both
     # accounts are locked above, so two refunds never see the same count, even at one instant.
-    key = idempotency_key or ledger.derived_transfer_id(
-        "once", original.id, str(_refund_count(session, original.id))
-    )
+    key = idempotency_key or ledger.derived_transfer_id("once", original.id, str(earlier_refunds))
     request = TransferRequest(
         id=ledger.derived_transfer_id("refund", caller.org_id, key),
         amount_fen=amount,
@@ -414,18 +413,17 @@ def _refundable(session: Session, transfer_id: str) -> Transfer:
     return found
 
 
-def _refund_count(session: Session, transfer_id: str) -> int:
-    query = select(func.count()).where(
+def _refunds_of(session: Session, transfer_id: str) -> tuple[int, int]:
+    """How many refunds a transfer has had, and their fen, in one query."""
+    query = select(func.count(), func.coalesce(func.sum(transfers.c.amount_fen), 0)).where(
         transfers.c.code == int(TransferCode.REFUND), transfers.c.reference == transfer_id
     )
-    return int(session.execute(query).scalar_one())
+    count, fen = session.execute(query).one()
+    return int(count), int(fen)
 
 
 def _refunded_fen(session: Session, transfer_id: str) -> int:
-    query = select(func.coalesce(func.sum(transfers.c.amount_fen), 0)).where(
-        transfers.c.code == int(TransferCode.REFUND), transfers.c.reference == transfer_id
-    )
-    return int(session.execute(query).scalar_one())
+    return _refunds_of(session, transfer_id)[1]
 
 
 # ---------------------------------------------------------------------------------------------
